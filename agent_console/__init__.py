@@ -1,0 +1,1 @@
+"""HTTP and WebSocket surfaces: the live call page, later the agent console."""

@@ -1,0 +1,1 @@
+"""Business records: customers, phone numbers, the call log. No HTTP, no AMI."""

@@ -1,0 +1,1 @@
+"""Hotline composition root: settings, CLI, event bus and app assembly. Nothing imports it."""

@@ -1,0 +1,66 @@
+"""The ``hotline`` command: demo, replay, simulate, db. Sub-commands import
+their modules lazily so ``hotline replay`` starts fast and needs no database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline", description="Hotline call-center platform")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("replay", help="print the call summaries of a raw AMI capture")
+    r.add_argument("file", help="raw AMI bytes as received from Asterisk (.ami)")
+    r.add_argument("--json", action="store_true", help="one JSON object per line (default)")
+    r.add_argument("--events", action="store_true", help="print every domain event, not only summaries")
+
+    s = sub.add_parser("simulate", help="run the PBX simulator as a standalone AMI server")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=5038)
+    s.add_argument("--calls-per-second", type=float, default=1.0)
+    s.add_argument("--agents", type=int, default=10)
+    s.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
+    s.add_argument("--username", default="hotline")
+    s.add_argument("--secret", default="hotline-secret")
+
+    d = sub.add_parser("demo", help="embedded demo: SQLite, simulator, web page")
+    d.add_argument("--port", type=int, default=None, help="HTTP port (default from settings)")
+    d.add_argument("--calls-per-second", type=float, default=0.3)
+
+    db = sub.add_parser("db", help="database schema")
+    dbs = db.add_subparsers(dest="db_command", required=True)
+    dbs.add_parser("upgrade", help="apply Alembic migrations up to head")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "replay":
+        from telephony.replay import run as replay
+
+        return replay(args.file, events=args.events)
+    if args.command == "simulate":
+        from telephony.simulator.cli import run as simulate
+
+        return simulate(args)
+    from hotline.settings import load_settings
+
+    settings = load_settings()
+    if args.command == "db":
+        from crm_core.db import upgrade
+
+        upgrade(settings.database_url)
+        print(f"database at head: {settings.database_url}")
+        return 0
+    if args.command == "demo":
+        from hotline.demo import run as demo
+
+        return demo(settings, port=args.port, calls_per_second=args.calls_per_second)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The one typed settings object, read once from ``HOTLINE_*`` variables and an
+optional TOML file (``HOTLINE_CONFIG=/etc/hotline.toml``). Nothing else in the
+code base reads the environment: it is handed a ``Settings``.
+
+Precedence: explicit arguments > environment > TOML file > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Hotline configuration. Every field is ``HOTLINE_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", extra="ignore")
+
+    config: Path | None = Field(default=None, description="optional TOML file with these keys")
+    database_url: str = "sqlite+aiosqlite:///var/hotline.db"
+    bus: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_stream: str = "hotline:events"
+
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "hotline"
+    ami_secret: str = "hotline-secret"
+    ami_action_timeout_s: float = 5.0
+    ami_ping_interval_s: float = 10.0
+    ami_ping_timeout_s: float = 5.0
+    ami_reconnect_min_s: float = 0.5
+    ami_reconnect_max_s: float = 30.0
+    ami_queue_size: int = 10_000
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    default_region: str = "CN"
+    hotline_numbers: list[str] = Field(default_factory=lambda: ["4008001234", "8008001234"])
+    inbound_contexts: list[str] = Field(
+        default_factory=lambda: ["from-pstn", "from-trunk", "from-external"]
+    )
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = init_settings().get("config") or _env_config_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def _env_config_path() -> str | None:
+    # The single place, besides pydantic-settings itself, that reads the environment.
+    return os.environ.get("HOTLINE_CONFIG") or None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings once (environment + optional TOML); overrides win."""
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""The caller's side: FastAGI server and IVR flows (later issue)."""

@@ -1,0 +1,1 @@
+"""The Asterisk side: AMI codec and connection, call tracker, domain events, PBX simulator."""

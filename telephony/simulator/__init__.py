@@ -1,0 +1,1 @@
+"""PBX simulator: a real AMI server over TCP that behaves like the captured Asterisk."""
