@@ -25,6 +25,11 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until Ctrl-C")
     s.add_argument("--username", default="hotline")
     s.add_argument("--secret", default="hotline-secret")
+    s.add_argument("--total-calls", type=int, default=0, help="stop after N calls (0 = no limit)")
+    s.add_argument("--time-scale", type=float, default=1.0,
+                   help="wall seconds per simulated second (0.05 = 20x faster calls)")
+    s.add_argument("--start-delay", type=float, default=0.0,
+                   help="seconds to wait after the first login before calls start")
 
     d = sub.add_parser("demo", help="embedded demo: SQLite, simulator, web page")
     d.add_argument("--port", type=int, default=None, help="HTTP port (default from settings)")

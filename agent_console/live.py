@@ -1,0 +1,115 @@
+"""The live calls page: calls in progress and the latest logged calls, pushed
+over a websocket.
+
+Rules:
+- one hub task reads a lossy bus subscription and fans each event out to every
+  connected browser's own bounded send queue; a slow or stalled browser loses
+  its oldest frames (and is told to reload), it never delays anyone else;
+- only a websocket's handler task reads that socket; its sender task writes;
+- a (re)connecting page first gets a snapshot of the current state;
+- frames are typed, versioned JSON: ``{"v": 1, "type": ..., ...}``;
+- caller names come from the phone network: the page renders them as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from telephony.events import DomainEvent
+
+log = logging.getLogger("agent_console.live")
+
+STATIC = Path(__file__).parent / "static"
+FRAME_VERSION = 1
+
+Snapshot = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Client:
+    """One browser: its bounded queue of frames waiting to be sent."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def offer(self, frame: str) -> None:
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(frame)
+
+
+class LiveHub:
+    """Fans domain events out to the connected live pages."""
+
+    def __init__(self, snapshot: Snapshot, *, client_queue: int = 256) -> None:
+        self._snapshot = snapshot
+        self._client_queue = client_queue
+        self.clients: set[Client] = set()
+
+    def broadcast(self, event: DomainEvent) -> None:
+        frame = json.dumps(
+            {"v": FRAME_VERSION, "type": "event", "event": event.to_dict()}, ensure_ascii=False
+        )
+        for client in self.clients:
+            client.offer(frame)
+
+    async def pump(self, events: AsyncIterator[DomainEvent]) -> None:
+        async for event in events:
+            self.broadcast(event)
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        client = Client(self._client_queue)
+        snap = await self._snapshot()
+        client.offer(json.dumps({"v": FRAME_VERSION, "type": "snapshot", **snap}, default=str))
+        self.clients.add(client)
+        sender = asyncio.create_task(_send_loop(ws, client), name="live-ws-sender")
+        try:
+            async for msg in ws:  # the page sends nothing we need; read to see it close
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self.clients.discard(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        return ws
+
+
+async def _send_loop(ws: web.WebSocketResponse, client: Client) -> None:
+    while True:
+        frame = await client.queue.get()
+        try:
+            await ws.send_str(frame)
+        except (ConnectionError, RuntimeError):
+            return
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "live.html")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_routes(
+    app: web.Application, ws_handler: Handler, calls_json: Callable[[], Awaitable[Any]]
+) -> None:
+    async def api_calls(request: web.Request) -> web.Response:
+        return web.json_response(await calls_json(), dumps=lambda o: json.dumps(o, default=str))
+
+    app.router.add_get("/", index)
+    app.router.add_get("/ws", ws_handler)
+    app.router.add_get("/api/calls", api_calls)
+    app.router.add_static("/static/", STATIC)

@@ -1,0 +1,117 @@
+// Live calls page. Caller names come from the phone network and are hostile:
+// everything is rendered with textContent, never innerHTML.
+const T = {
+  en: { title: "Hotline — live calls", connected: "live", disconnected: "disconnected",
+        inProgress: "Calls in progress", latest: "Latest logged calls", since: "Since",
+        caller: "Caller", name: "Name", did: "Number dialled", state: "State", queue: "Queue",
+        agent: "Agent", ended: "Ended", customer: "Customer", wait: "Wait s", talk: "Talk s",
+        outcome: "Outcome", hangupBy: "Ended by", lang: "中文",
+        ivr: "in IVR", queued: "waiting", ringing: "ringing", talking: "talking",
+        answered: "answered", abandoned: "abandoned", "no-answer": "no answer",
+        "ivr-only": "IVR only", transferred: "transferred", caller_: "caller", agent_: "agent",
+        transfer_: "transfer", unknown: "unknown" },
+  "zh-CN": { title: "热线 — 实时通话", connected: "在线", disconnected: "未连接",
+        inProgress: "进行中的通话", latest: "最近记录的通话", since: "开始",
+        caller: "主叫号码", name: "姓名", did: "拨打号码", state: "状态", queue: "队列",
+        agent: "坐席", ended: "结束", customer: "客户", wait: "等待(秒)", talk: "通话(秒)",
+        outcome: "结果", hangupBy: "挂断方", lang: "English",
+        ivr: "语音导航", queued: "排队中", ringing: "振铃", talking: "通话中",
+        answered: "已接听", abandoned: "放弃", "no-answer": "无人接听",
+        "ivr-only": "仅语音导航", transferred: "已转接", caller_: "主叫", agent_: "坐席",
+        transfer_: "转接", unknown: "未知" },
+};
+let lang = localStorage.getItem("hotline.lang") || (navigator.language.startsWith("zh") ? "zh-CN" : "en");
+const t = (k) => (T[lang][k] ?? k);
+const live = new Map();
+let latest = [];
+
+function applyLang() {
+  document.documentElement.lang = lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  document.getElementById("lang").textContent = t("lang");
+  document.title = t("title");
+  render();
+}
+
+function cell(tr, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text ?? "";
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+}
+const hhmmss = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
+
+function render() {
+  const lb = document.querySelector("#live tbody");
+  lb.replaceChildren();
+  for (const c of live.values()) {
+    const tr = document.createElement("tr");
+    tr.dataset.linkedid = c.linkedid;
+    cell(tr, hhmmss(c.started_at)); cell(tr, c.caller); cell(tr, c.caller_name);
+    cell(tr, c.did); cell(tr, t(c.state), "state-" + c.state); cell(tr, c.queue); cell(tr, c.agent);
+    lb.appendChild(tr);
+  }
+  document.getElementById("live-count").textContent = String(live.size);
+  const hb = document.querySelector("#latest tbody");
+  hb.replaceChildren();
+  for (const s of latest) {
+    const tr = document.createElement("tr");
+    tr.dataset.linkedid = s.linkedid;
+    cell(tr, hhmmss(s.ended_at)); cell(tr, s.caller); cell(tr, s.caller_name);
+    cell(tr, s.customer_name); cell(tr, s.did); cell(tr, (s.queues || []).join(", "));
+    cell(tr, s.agent); cell(tr, s.wait_s); cell(tr, s.talk_s);
+    cell(tr, t(s.outcome), "outcome-" + s.outcome); cell(tr, s.hangup_by ? t(s.hangup_by + "_") : "");
+    hb.appendChild(tr);
+  }
+}
+
+function onEvent(e) {
+  const c = live.get(e.linkedid);
+  switch (e.type) {
+    case "CallStarted":
+      live.set(e.linkedid, { linkedid: e.linkedid, caller: e.caller, caller_name: e.caller_name,
+                             did: e.did, state: "ivr", started_at: e.at });
+      break;
+    case "CallQueued": if (c) { c.state = "queued"; c.queue = e.queue; } break;
+    case "AgentRinging": if (c) { c.state = "ringing"; c.agent = e.agent; } break;
+    case "AgentRingNoAnswer": if (c) { c.state = "queued"; c.agent = ""; } break;
+    case "CallAnswered": if (c) { c.state = "talking"; c.agent = e.agent; } break;
+    case "CallEnded":
+      live.delete(e.summary.linkedid);
+      latest.unshift(e.summary);
+      latest = latest.slice(0, 20);
+      break;
+    default: return;
+  }
+  render();
+}
+
+function connect() {
+  const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+  const status = document.getElementById("status");
+  ws.onopen = () => { status.className = "status on"; status.dataset.i18n = "connected"; status.textContent = t("connected"); };
+  ws.onclose = () => {
+    status.className = "status off"; status.dataset.i18n = "disconnected"; status.textContent = t("disconnected");
+    setTimeout(connect, 1000);
+  };
+  ws.onmessage = (m) => {
+    const f = JSON.parse(m.data);
+    if (f.v !== 1) return;
+    if (f.type === "snapshot") {
+      live.clear();
+      for (const c of f.live || []) live.set(c.linkedid, c);
+      latest = f.latest || [];
+      render();
+    } else if (f.type === "event") {
+      onEvent(f.event);
+    }
+  };
+}
+
+document.getElementById("lang").addEventListener("click", () => {
+  lang = lang === "en" ? "zh-CN" : "en";
+  localStorage.setItem("hotline.lang", lang);
+  applyLang();
+});
+applyLang();
+connect();

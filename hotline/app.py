@@ -1,0 +1,120 @@
+"""The composition root: an aiohttp app factory that wires every service.
+
+Each lifecycle is one ``cleanup_ctx`` generator that owns it (database engine,
+bus, call-log writer, AMI link with its tracker, live hub), in dependency
+order; typed ``web.AppKey``s instead of string keys or module globals.
+
+Data flow (DESIGN.md "How data flows", 1 and 4):
+Asterisk --AMI--> AmiClient --sync--> TrackerFeed -> CallTracker -> bus
+bus --lossless--> CallLogWriter -> call_record (idempotent by linkedid)
+bus --lossy-----> LiveHub -> every browser's own bounded queue
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agent_console.live import LiveHub, add_routes
+from crm_core.call_log import CallLog, CallLogWriter
+from crm_core.db import make_engine, upgrade_async
+from hotline.bus import Bus, make_bus
+from hotline.pipeline import TrackerFeed
+from hotline.settings import Settings
+from telephony.ami import AmiClient
+from telephony.tracker import CallTracker
+
+log = logging.getLogger("hotline.app")
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+BUS = web.AppKey("bus", Bus)  # type: ignore[type-abstract]
+CALL_LOG = web.AppKey("call_log", CallLog)
+WRITER = web.AppKey("writer", CallLogWriter)
+TRACKER = web.AppKey("tracker", CallTracker)
+FEED = web.AppKey("feed", TrackerFeed)
+AMI = web.AppKey("ami", AmiClient)
+HUB = web.AppKey("hub", LiveHub)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    await upgrade_async(settings.database_url)
+    engine = make_engine(settings.database_url)
+    app[ENGINE] = engine
+    app[CALL_LOG] = CallLog(engine)
+    yield
+    await engine.dispose()
+
+
+async def _bus(app: web.Application) -> AsyncIterator[None]:
+    bus = make_bus(app[SETTINGS])
+    await bus.start()
+    app[BUS] = bus
+    yield
+    await bus.close()
+
+
+async def _call_log_writer(app: web.Application) -> AsyncIterator[None]:
+    subscription = app[BUS].subscribe("call-log", lossless=True)
+    writer = CallLogWriter(app[CALL_LOG], subscription)
+    await writer.start()
+    app[WRITER] = writer
+    yield
+    await writer.close()
+
+
+async def _live_hub(app: web.Application) -> AsyncIterator[None]:
+    call_log = app[CALL_LOG]
+
+    async def snapshot() -> dict[str, Any]:
+        return {"live": app[TRACKER].live_calls(), "latest": await call_log.latest(20)}
+
+    hub = LiveHub(snapshot)
+    app[HUB] = hub
+    subscription = app[BUS].subscribe("live-page", maxsize=5_000)
+    task = asyncio.create_task(hub.pump(aiter(subscription)), name="live-hub")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    subscription.close()
+
+
+async def _ami(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    feed = TrackerFeed(app[TRACKER], app[BUS])
+    client = AmiClient.from_settings(settings, feed)
+    app[FEED] = feed
+    app[AMI] = client
+    await client.start()
+    yield
+    await client.close()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the app; services start with the app runner and stop with it."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[TRACKER] = CallTracker(
+        region=settings.default_region,
+        inbound_contexts=settings.inbound_contexts,
+        hotline_numbers=settings.hotline_numbers,
+    )
+    app.cleanup_ctx.extend([_database, _bus, _call_log_writer, _live_hub, _ami])
+
+    async def calls_json() -> dict[str, Any]:
+        return {"live": app[TRACKER].live_calls(), "latest": await app[CALL_LOG].latest(20)}
+
+    async def live_socket(request: web.Request) -> web.StreamResponse:
+        # routes exist before startup builds the hub
+        return await app[HUB].handle(request)
+
+    add_routes(app, live_socket, calls_json)
+    return app

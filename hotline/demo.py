@@ -1,0 +1,116 @@
+"""``hotline demo``: the embedded demo, everything in one process.
+
+SQLite database migrated and seeded, the PBX simulator started as a real AMI
+server on a free local port, the app connected to it over TCP like to a real
+Asterisk, a steady trickle of simulated callers (some of them seeded
+customers, some unknown numbers, one with a hostile caller name), and the live
+page served over HTTP. Ctrl-C (or SIGTERM) stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from crm_core.db import make_engine, upgrade_async
+from hotline.settings import Settings
+
+log = logging.getLogger("hotline.demo")
+
+# (company, contact phone numbers as people write them, VIP tier)
+DEMO_CUSTOMERS: list[tuple[str, list[str], int]] = [
+    ("华东医药包装有限公司", ["13800138000", "021-6432 1000"], 2),
+    ("宇通客车服务站(郑州)", ["+86 137 0013 7000"], 1),
+    ("北京博文进口图书有限公司", ["010-5129 7073", "13600136000"], 0),
+    ("Lanxi Printers Co., Ltd.", ["0086-135-0013-5000"], 0),
+    ("读者杂志社订阅部", ["13400134000"], 0),
+    ("深圳速印打印机维修中心", ["(0755)83210000", "13300133000"], 1),
+    ("王芳", ["13100131001"], 0),
+    ("Chen Jie Trading", ["13100131002"], 0),
+    ("VIP 客户 — 国药集团", ["13911112222"], 3),
+]
+
+
+async def seed(url: str) -> int:
+    """Create the demo customers once (safe to run again)."""
+    from crm_core.call_log import add_customer
+    from sqlalchemy import func, select
+
+    from crm_core.models import Customer
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            existing = (await conn.execute(select(func.count()).select_from(Customer))).scalar_one()
+        if existing:
+            return 0
+        for name, numbers, vip in DEMO_CUSTOMERS:
+            await add_customer(engine, name, numbers, vip_tier=vip)
+        return len(DEMO_CUSTOMERS)
+    finally:
+        await engine.dispose()
+
+
+async def _serve(settings: Settings, port: int | None, calls_per_second: float) -> None:
+    from hotline.app import create_app
+    from telephony.simulator.demo_load import DemoCaller, start_demo_pbx
+
+    await upgrade_async(settings.database_url)
+    await seed(settings.database_url)
+
+    callers = [DemoCaller(number=n[0], name=name) for name, n, _ in DEMO_CUSTOMERS]
+    callers += [
+        DemoCaller(number="13912345678", name="Unknown Caller"),
+        DemoCaller(number="13700000001", name='<img src=x onerror=alert(1)>'),
+    ]
+    pbx = await start_demo_pbx(
+        username=settings.ami_username,
+        secret=settings.ami_secret,
+        calls_per_second=calls_per_second,
+        callers=callers,
+        dids=settings.hotline_numbers,
+    )
+    settings = settings.model_copy(update={"ami_host": "127.0.0.1", "ami_port": pbx.port})
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    http_port = port if port is not None else settings.http_port
+    site = web.TCPSite(runner, settings.http_host, http_port)
+    try:
+        await site.start()
+    except OSError:
+        log.warning("port %s busy, taking a free one", http_port)
+        site = web.TCPSite(runner, settings.http_host, 0)
+        await site.start()
+    bound = site._server.sockets[0].getsockname()[1] if site._server else http_port  # type: ignore[union-attr]
+
+    print("Hotline demo", flush=True)
+    print(f"  live calls page : http://{settings.http_host}:{bound}/", flush=True)
+    print(f"  simulated PBX   : AMI on 127.0.0.1:{pbx.port} "
+          f"(user {settings.ami_username} / {settings.ami_secret})", flush=True)
+    print(f"  database        : {settings.database_url}", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        print("stopping...", flush=True)
+        await pbx.close()
+        await runner.cleanup()
+        print("stopped.", flush=True)
+
+
+def run(settings: Settings, *, port: int | None = None, calls_per_second: float = 0.3) -> int:
+    """Entry point of ``hotline demo``."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_serve(settings, port, calls_per_second))
+    return 0
