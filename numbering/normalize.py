@@ -1,0 +1,41 @@
+"""Phone-number normalisation: any way a carrier or a person writes a number
+becomes one canonical string, so a caller id and a stored number compare equal.
+
+Rules:
+- a number the ``phonenumbers`` library finds valid becomes E.164
+  (``+8613800138000``; ``010-5129 7073`` -> ``+861051297073``; 400/800 numbers too);
+- anything else that has digits (an extension ``1001``, a short code ``95588``)
+  is kept as its bare digits, with a leading ``+`` if it had one;
+- empty input and Asterisk's ``<unknown>`` give ``None``;
+- never raises: caller ids come from the phone network and may be anything.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+
+_NOT_DIGITS = re.compile(r"[^\d]")
+_UNKNOWN = {"", "<unknown>", "unknown", "anonymous", "<anonymous>", "restricted"}
+
+
+@lru_cache(maxsize=65_536)
+def normalize(raw: str | None, region: str = "CN") -> str | None:
+    """``raw`` as E.164 when valid, else its digits; ``None`` when there is no number."""
+    if raw is None:
+        return None
+    text = raw.strip()
+    if text.lower() in _UNKNOWN:
+        return None
+    digits = _NOT_DIGITS.sub("", text)
+    if not digits:
+        return None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is not None and phonenumbers.is_valid_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return ("+" if text.startswith("+") else "") + digits

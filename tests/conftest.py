@@ -1,0 +1,104 @@
+"""Shared fixtures: the real services (PostgreSQL, Redis) and the captures.
+
+Rules:
+- a test that needs PostgreSQL or Redis asks for ``postgres_url`` /
+  ``redis_url`` (or the parametrised ``db_url`` / ``bus_kind``);
+- in CI (``CI`` set) a missing service is a FAILURE, never a skip;
+- outside CI a missing service skips the test, and says so loudly at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURES = ROOT.parent / "shared" / "asterisk"
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+_skipped_services: set[str] = set()
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _require(service: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{service} is not reachable on {host}:{port} and CI is set: it must run")
+    _skipped_services.add(service)
+    pytest.skip(f"{service} not running on {host}:{port} (outside CI only)")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _skipped_services:
+        terminalreporter.write_sep(
+            "!", f"SKIPPED tests that need: {', '.join(sorted(_skipped_services))} (not running)",
+            red=True, bold=True,
+        )
+
+
+@pytest.fixture
+def captures() -> Path:
+    return CAPTURES
+
+
+async def _reset_postgres() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """The ``test`` database, emptied (schema dropped) before the test."""
+    _require("PostgreSQL", "127.0.0.1", 5432)
+    await _reset_postgres()
+    yield PG_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    _require("Redis", "127.0.0.1", 6379)
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each test that takes it runs on SQLite and on PostgreSQL (empty database)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/hotline.db"
+    else:
+        _require("PostgreSQL", "127.0.0.1", 5432)
+        await _reset_postgres()
+        yield PG_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+def bus_kind(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs on the in-process bus and on Redis."""
+    if request.param == "redis":
+        _require("Redis", "127.0.0.1", 6379)
+    return str(request.param)
+
+
+@pytest.fixture
+def redis_stream() -> Iterator[str]:
+    """A stream key of its own, so tests never see each other's events."""
+    yield f"hotline:test:{uuid.uuid4().hex}"
