@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check hotline telephony crm_core ivr agent_console tests benchmarks
+	$(BIN)/ruff check hotline telephony crm_core ivr agent_console numbering tests benchmarks
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -1,0 +1,49 @@
+"""Settings: environment > TOML file > defaults, read into one typed object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from hotline.settings import Settings, load_settings
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("HOTLINE_CONFIG", "HOTLINE_DATABASE_URL", "HOTLINE_BUS", "HOTLINE_AMI_PORT"):
+        monkeypatch.delenv(key, raising=False)
+    s = load_settings()
+    assert s.database_url == "sqlite+aiosqlite:///var/hotline.db"
+    assert s.bus == "memory"
+    assert s.ami_port == 5038
+    assert s.hotline_numbers == ["4008001234", "8008001234"]
+    assert s.default_region == "CN"
+
+
+def test_environment_and_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    toml = tmp_path / "hotline.toml"
+    toml.write_text(
+        'ami_port = 6000\nbus = "redis"\nhotline_numbers = ["4001112222"]\nhttp_port = 9000\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("HOTLINE_CONFIG", str(toml))
+    monkeypatch.setenv("HOTLINE_HTTP_PORT", "9100")
+    s = load_settings()
+    assert s.ami_port == 6000  # from the file
+    assert s.bus == "redis"
+    assert s.hotline_numbers == ["4001112222"]
+    assert s.http_port == 9100  # the environment wins over the file
+
+
+def test_json_list_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    monkeypatch.setenv("HOTLINE_HOTLINE_NUMBERS", '["4000000000", "8000000000"]')
+    assert load_settings().hotline_numbers == ["4000000000", "8000000000"]
+
+
+def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    monkeypatch.setenv("HOTLINE_BUS", "carrier-pigeon")
+    with pytest.raises(ValidationError, match="bus"):
+        Settings()
