@@ -54,7 +54,8 @@ def test_utf8_character_split_across_reads_is_kept() -> None:
 
 
 def test_gbk_caller_name_is_decoded() -> None:
-    raw = b"Event: Newchannel\r\nCallerIDName: " + "王芳".encode("gbk") + b"\r\nExten: 4008001234\r\n\r\n"
+    name = "王芳".encode("gbk")
+    raw = b"Event: Newchannel\r\nCallerIDName: " + name + b"\r\nExten: 4008001234\r\n\r\n"
     [msg] = AmiDecoder(expect_banner=False).feed(raw)
     assert msg["CallerIDName"] == "王芳"
     assert msg["Exten"] == "4008001234"
