@@ -87,11 +87,16 @@ class FakeSession:
 
     def _handle(self, msg: Message) -> None:
         name = msg.get("Action", "")
-        handler = self.server.handlers.get(name) or getattr(self, f"_do_{name.lower()}", None)
-        if handler is None:
+        result: Awaitable[None] | None
+        scripted = self.server.handlers.get(name)
+        default = getattr(self, f"_do_{name.lower()}", None)
+        if scripted is not None:
+            result = scripted(self, msg)
+        elif default is not None:
+            result = default(msg)
+        else:
+            result = None
             self.reply(msg)
-            return
-        result = handler(self, msg) if name in self.server.handlers else handler(msg)
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
             self.tasks.add(task)
@@ -198,8 +203,13 @@ class FakeAmi:
     def count(self, action: str) -> int:
         return sum(1 for m in self.actions if m.get("Action") == action)
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-        """Poll until ``predicate()``; fails the test (TimeoutError) if it never holds."""
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                await asyncio.sleep(0.005)
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 3.0) -> None:
+        await until(predicate, within)
+
+
+async def until(predicate: Callable[[], bool], within: float = 3.0) -> None:
+    """Poll until ``predicate()``; fails the test (TimeoutError) if it never holds
+    within ``within`` seconds (a hang guard, not a speed assertion)."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 (polling plain state is the point)
+            await asyncio.sleep(0.005)

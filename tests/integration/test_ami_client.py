@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from telephony.ami import AmiAuthError, AmiClient, AmiError, AmiNotConnected, AmiTimeout
-from tests.integration.fake_ami import FakeAmi, FakeSession
+from tests.integration.fake_ami import FakeAmi, FakeSession, until
 
 Message = dict[str, str]
 
@@ -96,12 +96,6 @@ async def connected(make_client: ClientFactory, server: FakeAmi, **kw: Any) -> A
         await server.wait_for(lambda: server.count("QueueStatus") >= 1)
         await client.send_action("Ping")  # the resync lists are answered before this Pong
     return client
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
 
 
 # ------------------------------------------------------------------------- login
