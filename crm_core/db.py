@@ -1,0 +1,156 @@
+"""Database engine and schema migrations for crm_core (SQLAlchemy 2 async + Alembic).
+
+Rules:
+- one URL decides everything: ``sqlite+aiosqlite:///var/hotline.db`` (embedded default)
+  or ``postgresql+asyncpg://...`` (production); plain ``sqlite:///`` / ``postgresql://``
+  / ``postgres://`` URLs are taken to mean their async drivers;
+- SQLite connections always run with WAL, foreign keys on and a busy timeout, and the
+  directory of the database file is created on first use;
+- the schema is only ever changed by Alembic migrations shipped inside the package
+  (``crm_core/migrations``), found from the package, never from the working directory;
+- ``upgrade`` is the sync entry (CLI), ``upgrade_async`` the one for a running loop:
+  it runs Alembic on a connection of our own through ``run_sync``, no thread, no
+  second event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+SQLITE_BUSY_TIMEOUT_S = 5.0
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+}
+
+
+def async_url(url: str | URL) -> URL:
+    """``url`` with its async driver (``sqlite`` -> aiosqlite, ``postgresql`` -> asyncpg)."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    return parsed.set(drivername=driver) if driver else parsed
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL; None for memory databases and non-SQLite URLs."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _json_dumps(value: Any) -> str:
+    # readable UTF-8 in the database (Chinese names stay Chinese in the JSON columns)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _sqlite_pragmas(busy_timeout_s: float) -> Any:
+    busy_ms = max(0, int(busy_timeout_s * 1000))
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def make_engine(
+    url: str,
+    *,
+    sqlite_busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+    poolclass: Any = None,
+) -> AsyncEngine:
+    """An async engine for ``url``, set up for Hotline (see the module rules).
+
+    ``sqlite_busy_timeout_s``: how long a SQLite statement waits for another writer's
+    lock before failing with "database is locked" (the call-log writer then retries).
+    """
+    parsed = async_url(url)
+    kwargs: dict[str, Any] = {"json_serializer": _json_dumps}
+    if poolclass is not None:
+        kwargs["poolclass"] = poolclass
+    path = sqlite_file(parsed)
+    if parsed.get_backend_name() == "sqlite":
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_s}
+        engine = create_async_engine(parsed, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(sqlite_busy_timeout_s))
+        return engine
+    if parsed.get_backend_name() == "postgresql" and poolclass is None:
+        kwargs.update(
+            pool_size=10,
+            max_overflow=20,
+            pool_timeout=30,
+            pool_pre_ping=True,  # a restarted server must not cost us a failed write
+            pool_recycle=1800,
+            connect_args={"server_settings": {"application_name": "hotline"}},
+        )
+    return create_async_engine(parsed, **kwargs)
+
+
+# --- migrations -------------------------------------------------------------------------
+
+
+def _package_dir() -> Path:
+    return Path(str(resources.files("crm_core")))
+
+
+def alembic_config(url: str) -> Any:
+    """The Alembic ``Config`` of the packaged migrations, aimed at ``url``."""
+    from alembic.config import Config
+
+    pkg = _package_dir()
+    cfg = Config(str(pkg / "alembic.ini"))
+    cfg.set_main_option("script_location", str(pkg / "migrations"))
+    # the URL travels in attributes: configparser would choke on %-escapes in passwords
+    cfg.attributes["hotline_url"] = async_url(url).render_as_string(hide_password=False)
+    return cfg
+
+
+def _upgrade_on(connection: Connection, cfg: Any) -> None:
+    from alembic import command
+
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+async def upgrade_async(url: str) -> None:
+    """``alembic upgrade head`` from inside a running event loop (idempotent)."""
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade_on, alembic_config(url))
+    finally:
+        await engine.dispose()
+
+
+def upgrade(url: str) -> None:
+    """``alembic upgrade head``, sync (``hotline db upgrade``); idempotent."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(upgrade_async(url))
+        return
+    # called synchronously from inside a running loop: that loop cannot be re-entered,
+    # so the upgrade gets a thread (and an event loop) of its own
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="alembic") as pool:
+        pool.submit(asyncio.run, upgrade_async(url)).result()
