@@ -1,0 +1,1523 @@
+"""The simulated PBX: channels, queues, agents and calls, emitting AMI events
+in the order and shape of the real Asterisk 22 captures.
+
+Rules:
+- time is SIMULATED seconds: each call keeps its own exact simulated clock
+  (``call.t``) advanced by scripted waits, and sleeps until the wall-clock
+  moment of that simulated instant (``time_scale`` wall seconds per simulated
+  second). So HoldTime/RingTime/TalkTime are exact whatever the loop jitter,
+  and a test at time_scale=0.01 sees the same numbers as a real-time demo;
+- one asyncio task per call; actions that act on a call (Hangup, transfers)
+  are delivered to that task as a command, never by mutating it from outside;
+- ``noise`` chooses how much realism besides the tracking events is sent:
+  0 = tracking events only, 1 = + Newexten/VarSet/Cdr/DeviceStateChange
+  basics, 2 = + CEL, AGIExec, queue VarSets (the scripted scenarios);
+- every event is handed to the sink as bytes once; the server fans it out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from telephony.simulator.model import (
+    CAUSE_TEXT,
+    DEV_BUSY,
+    DEV_INUSE,
+    DEV_NOT_INUSE,
+    DEV_UNAVAILABLE,
+    DEVICE_STATE_NAMES,
+    UNKNOWN,
+    Agent,
+    AgentSpec,
+    Bridge,
+    Chan,
+    EventSink,
+    Member,
+    Queue,
+    QueueSpec,
+    build_members,
+    clean,
+    default_agents,
+    default_queues,
+    member_text,
+)
+
+log = logging.getLogger("telephony.simulator")
+
+
+@dataclass
+class TransferPlan:
+    """A transfer the agent makes ``after`` seconds of talk.
+
+    kind: blind (BlindTransfer) | redirect (Redirect of the caller channel) |
+    attended (Atxfer; the agent consults ``consult_s`` s, then hangs up).
+    The target desk rings ``target_ring_s`` and hangs up after ``target_talk_s``.
+    """
+
+    kind: str = "blind"
+    target: str = "2100"
+    context: str = "internal"
+    after: float = 2.0
+    target_ring_s: float = 1.0
+    target_talk_s: float = 3.5
+    consult_s: float = 4.0
+
+
+@dataclass
+class CallScript:
+    """What one simulated caller does (all times in simulated seconds).
+
+    - ``ivr_digits``/``ivr_s``: digits pressed in the FastAGI IVR, ``ivr_s`` after
+      the answer; ``skip_agi`` goes straight to the queue (like SKIP_AGI=1).
+    - ``ivr_vars``: variables the IVR sets (VarSet), default QUEUE/PRIORITY/CRM_CONTACT_ID.
+    - ``queue``: forced queue (FORCE_QUEUE); default by DID (8008001234 -> vip).
+    - ``patience``: seconds in the queue before the caller gives up (abandon).
+    - ``hold``: if set, the caller hangs up this long after joining the queue
+      whatever happens (the capture rig's HOLD), overriding patience and talk.
+    - ``talk``/``hangup_by``: conversation length and who ends it (caller|agent).
+    - ``transfer``: a transfer done by the agent during the talk.
+    - ``gbk_name``: the caller name goes out in GBK bytes, like some carriers.
+    """
+
+    ivr_digits: str = "1"
+    ivr_s: float = 2.6
+    skip_agi: bool = False
+    ivr_vars: dict[str, str] | None = None
+    queue: str | None = None
+    patience: float = 60.0
+    hold: float | None = None
+    talk: float = 4.0
+    hangup_by: str = "caller"
+    transfer: TransferPlan | None = None
+    gbk_name: bool = False
+    answer_delay: float = 0.5  # Answer() to the next dialplan step
+
+
+@dataclass
+class Attempt:
+    agent: str
+    interface: str
+    queue: str
+    result: str  # answered | no-answer | abandoned | timeout
+    ring_ms: int
+
+
+class SimCall:
+    """One simulated inbound call. ``await call.done`` waits for its end."""
+
+    def __init__(self, caller: str, name: str | None, did: str, script: CallScript,
+                 done: asyncio.Future[SimCall]) -> None:
+        self.caller = caller
+        self.name = name
+        self.did = did
+        self.script = script
+        self.done = done
+        self.linkedid = ""
+        self.t = 0.0  # the call's own simulated clock (epoch seconds)
+        self.c1: Chan | None = None
+        self.c2: Chan | None = None
+        self.queue: str | None = None
+        self.joined: float | None = None
+        self.position = 0
+        self.outcome = "ivr-only"  # answered | abandoned | timeout | ivr-only | transferred
+        self.agent: str | None = None
+        self.agent_interface: str | None = None
+        self.wait_s: int | None = None
+        self.ring_s: int | None = None
+        self.talk_s: int | None = None
+        self.hangup_by: str | None = None
+        self.attempts: list[Attempt] = []
+        self.transfers: list[tuple[str, str]] = []
+        self.originate_action_id: str | None = None
+        self.variables: dict[str, str] = {}
+        self._cmd: asyncio.Future[tuple[str, ...] | None] | None = None
+        self._pending: list[tuple[str, ...]] = []
+        self._wakeable = False
+        self.ringing = False
+        self.task: asyncio.Task[None] | None = None
+
+    def command(self, *cmd: str) -> None:
+        """Deliver an action (hangup, transfer...) to the call's task. ``("wake", t)``
+        only wakes a caller waiting in a queue for a free member; it is never queued."""
+        if cmd[0] == "wake":
+            if self._wakeable and self._cmd is not None and not self._cmd.done():
+                self._cmd.set_result(cmd)
+            return
+        if self._cmd is not None and not self._cmd.done():
+            self._cmd.set_result(cmd)
+        else:
+            self._pending.append(cmd)
+
+    def __repr__(self) -> str:
+        return f"<SimCall {self.linkedid} {self.caller} {self.outcome}>"
+
+
+@dataclass
+class _Leg:
+    """The agent's Local pair during a queue call."""
+
+    member: Member
+    queue: Queue
+    a1: Chan
+    a2: Chan
+    ring_start: float
+    bridge: Bridge | None = None
+    talk_start: float = 0.0
+    hold: int = 0
+
+
+@dataclass
+class _Spy:
+    s1: Chan
+    s2: Chan
+    target: Chan
+
+
+@dataclass
+class PbxStats:
+    events: int = 0
+    calls_started: int = 0
+    calls_finished: int = 0
+    errors: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+
+class Pbx:
+    """State of the simulated Asterisk, and the coroutines that run calls."""
+
+    def __init__(self, sink: EventSink, *, agents: Sequence[AgentSpec] | None = None,
+                 queues: Sequence[QueueSpec] | None = None,
+                 hotline_numbers: Sequence[str] = ("4008001234", "8008001234"),
+                 time_scale: float = 1.0, timestampevents: bool = False, seed: int = 0,
+                 noise: int = 2) -> None:
+        self.sink = sink
+        self.time_scale = max(float(time_scale), 1e-6)
+        self.timestampevents = timestampevents
+        self.hotline_numbers = tuple(hotline_numbers)
+        self.noise = noise
+        self.rng = random.Random(seed)
+        self.stats = PbxStats()
+        self._agent_specs = [AgentSpec(**vars(a)) for a in (agents or default_agents())]
+        self._queue_specs = list(queues or default_queues())
+        self.started_at = time.time()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wall0 = 0.0
+        self._sim0 = self.started_at
+        self._uid = 0
+        self._local = 0
+        self._gbk: dict[bytes, bytes] = {}
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget every call and channel; agents and queues back to configuration."""
+        for call in list(getattr(self, "calls", {}).values()):
+            if call.task is not None:
+                call.task.cancel()
+        self.calls: dict[str, SimCall] = {}
+        self.channels: dict[str, Chan] = {}
+        self.bridges: dict[str, Bridge] = {}
+        self.spies: list[_Spy] = []
+        self.agents, self.queues = build_members(self._agent_specs, self._queue_specs,
+                                                 int(self.started_at))
+        for agent in self.agents.values():
+            agent.status = _mode_status(agent.spec.mode)
+        self.processed_calls = 0
+        self._gbk.clear()
+
+    def bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self._wall0 = loop.time()
+            self._sim0 = time.time()
+
+    def now(self) -> float:
+        """Current simulated epoch seconds."""
+        if self._loop is None:
+            return time.time()
+        return self._sim0 + (self._loop.time() - self._wall0) / self.time_scale
+
+    def _wall(self, sim_t: float) -> float:
+        return self._wall0 + (sim_t - self._sim0) * self.time_scale
+
+    # ---------------------------------------------------------------- emitting
+    def ev(self, name: str, cls: str, body: str) -> None:
+        head = f"Event: {name}\r\nPrivilege: {cls},all\r\n"
+        if self.timestampevents:
+            head += f"Timestamp: {self.now():.6f}\r\n"
+        data = (head + body + "\r\n").encode("utf-8")
+        if self._gbk:
+            for utf8, gbk in self._gbk.items():
+                if utf8 in data:
+                    data = data.replace(utf8, gbk)
+        self.stats.events += 1
+        self.sink(data, cls)
+
+    def _chan_ev(self, name: str, c: Chan, extra: str = "", cls: str = "call") -> None:
+        self.ev(name, cls, c.snap() + extra)
+
+    def newexten(self, c: Chan, app: str, data: str = "", *, priority: int | None = None,
+                 level: int = 1) -> None:
+        if priority is not None:
+            c.set(priority=priority)
+        c.app, c.appdata = app, data
+        if self.noise >= level:
+            self._chan_ev("Newexten", c, f"Extension: {c.exten}\r\nApplication: {app}\r\n"
+                          f"AppData: {data}\r\n", "dialplan")
+
+    def varset(self, c: Chan, var: str, value: str, level: int = 1) -> None:
+        if self.noise >= level:
+            self._chan_ev("VarSet", c, f"Variable: {var}\r\nValue: {clean(value)}\r\n", "dialplan")
+
+    def cel(self, c: Chan, name: str, extra: str = "") -> None:
+        if self.noise < 2:
+            return
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.now()))
+        self.ev("CEL", "call", (
+            f"EventName: {name}\r\nAccountCode: \r\nCallerIDnum: {_nz(c.cid_num)}\r\n"
+            f"CallerIDname: {_nz(c.cid_name)}\r\nCallerIDani: {_nz(c.cid_num)}\r\n"
+            f"CallerIDrdnis: \r\nCallerIDdnid: \r\nExten: {c.exten}\r\nContext: {c.context}\r\n"
+            f"Channel: {c.name}\r\nApplication: {c.app}\r\nAppData: {c.appdata}\r\n"
+            f"EventTime: {when}\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c.uniqueid}\r\n"
+            f"LinkedID: {c.linkedid}\r\nUserfield: \r\nPeer: \r\nPeerAccount: \r\n"
+            f"Extra: {extra}\r\n"
+        ))
+
+    def device(self, device: str, state: str) -> None:
+        if self.noise >= 1:
+            self.ev("DeviceStateChange", "call", f"Device: {device}\r\nState: {state}\r\n")
+
+    def dial_begin(self, src: Chan | None, dest: Chan, dialstring: str) -> None:
+        self.ev("DialBegin", "call", (src.snap() if src else "") + dest.snap("Dest")
+                + f"DialString: {dialstring}\r\n")
+
+    def dial_state(self, src: Chan | None, dest: Chan, status: str) -> None:
+        if self.noise >= 1:
+            self.ev("DialState", "call", (src.snap() if src else "") + dest.snap("Dest")
+                    + f"DialStatus: {status}\r\n")
+
+    def dial_end(self, src: Chan | None, dest: Chan, status: str) -> None:
+        self.ev("DialEnd", "call", (src.snap() if src else "") + dest.snap("Dest")
+                + f"DialStatus: {status}\r\n")
+
+    def newstate(self, c: Chan, state: int, **changes: Any) -> None:
+        c.set(state=state, **changes)
+        if state == 6 and c.answered is None:
+            c.answered = self.now()
+        self._chan_ev("Newstate", c)
+
+    def local_bridge(self, c1: Chan, c2: Chan) -> None:
+        if self.noise >= 1:
+            self.ev("LocalBridge", "call", c1.snap("LocalOne") + c2.snap("LocalTwo")
+                    + f"Context: {c2.context}\r\nExten: {c2.exten}\r\nLocalOptimization: No\r\n")
+
+    def set_callerid(self, c: Chan, num: str, name: str, conn_num: str, conn_name: str,
+                     *, connected: bool = True) -> None:
+        c.set(cid_num=num, cid_name=name)
+        self._chan_ev("NewCallerid", c,
+                      "CID-CallingPres: 0 (Presentation Allowed, Not Screened)\r\n")
+        if connected:
+            c.set(conn_num=conn_num, conn_name=conn_name)
+            self._chan_ev("NewConnectedLine", c)
+
+    def bridge_create(self) -> Bridge:
+        b = Bridge(str(uuid.UUID(int=self.rng.getrandbits(128), version=4)))
+        self.bridges[b.id] = b
+        self.ev("BridgeCreate", "call", b.text(count=0))
+        return b
+
+    def bridge_enter(self, b: Bridge, c: Chan) -> None:
+        b.channels.append(c)
+        c.bridge = b
+        self.ev("BridgeEnter", "call", b.text() + c.snap())
+        self.cel(c, "BRIDGE_ENTER")
+
+    def bridge_leave(self, b: Bridge, c: Chan) -> None:
+        if c in b.channels:
+            b.channels.remove(c)
+        c.bridge = None
+        self.ev("BridgeLeave", "call", b.text() + c.snap())
+        self.cel(c, "BRIDGE_EXIT")
+
+    def bridge_destroy(self, b: Bridge) -> None:
+        self.bridges.pop(b.id, None)
+        self.ev("BridgeDestroy", "call", b.text(count=0))
+
+    def hangup_request(self, c: Chan, cause: int, soft: bool = False) -> None:
+        if c.name in self.channels:
+            self._chan_ev("SoftHangupRequest" if soft else "HangupRequest", c,
+                          f"Cause: {cause}\r\n")
+
+    def hangup(self, c: Chan, cause: int = 16) -> None:
+        """Hangup of one channel (idempotent), with the ChanSpy and Cdr side effects."""
+        if self.channels.pop(c.name, None) is None:
+            return
+        for spy in [s for s in self.spies if s.target is c]:
+            self.spies.remove(spy)
+            self.ev("ChanSpyStop", "call", spy.s1.snap("Spyer") + c.snap("Spyee"))
+            self.hangup(spy.s1)
+            self.hangup(spy.s2)
+        self.cel(c, "HANGUP")
+        text = CAUSE_TEXT.get(cause, "Unknown")
+        self._chan_ev("Hangup", c, f"Cause: {cause}\r\nCause-txt: {text}\r\n")
+        self.cel(c, "CHAN_END")
+        if c.kind.endswith("1"):
+            self.cdr(c)
+        if self.noise >= 2 and not any(x.linkedid == c.linkedid for x in self.channels.values()):
+            self.cel(c, "LINKEDID_END")
+
+    def cdr(self, c: Chan) -> None:
+        if self.noise < 1:
+            return
+        now = self.now()
+        fmt = "%Y-%m-%d %H:%M:%S"
+        start = time.strftime(fmt, time.gmtime(c.created))
+        answer = time.strftime(fmt, time.gmtime(c.answered)) if c.answered else ""
+        end = time.strftime(fmt, time.gmtime(now))
+        billable = int(now - c.answered) if c.answered else 0
+        self.ev("Cdr", "cdr", (
+            f"AccountCode: \r\nSource: {_nz(c.cid_num)}\r\nDestination: {c.exten}\r\n"
+            f"DestinationContext: {c.context}\r\n"
+            f"CallerID: \"{_nz(c.cid_name)}\" <{_nz(c.cid_num)}>\r\nChannel: {c.name}\r\n"
+            f"DestinationChannel: {c.peer.name if c.bridge and c.peer else ''}\r\n"
+            f"LastApplication: {c.app}\r\nLastData: {c.appdata}\r\nStartTime: {start}\r\n"
+            f"AnswerTime: {answer}\r\nEndTime: {end}\r\nDuration: {int(now - c.created)}\r\n"
+            f"BillableSeconds: {billable}\r\n"
+            f"Disposition: {'ANSWERED' if c.answered else 'NO ANSWER'}\r\n"
+            f"AMAFlags: DOCUMENTATION\r\nUniqueID: {c.uniqueid}\r\nUserField: \r\n"
+        ))
+
+    def member_event(self, name: str, m: Member, queue: str) -> None:
+        self.ev(name, "agent", member_text(m, queue))
+
+    def agent_status(self, agent: Agent, status: int, at: float | None = None) -> None:
+        """Change an agent's device state; QueueMemberStatus once per queue it is in."""
+        if agent.status == status:
+            return
+        agent.status = status
+        self.device(agent.state_interface, DEVICE_STATE_NAMES.get(status, "UNKNOWN"))
+        for q in self.queues.values():
+            m = q.members.get(agent.interface)
+            if m is not None:
+                self.member_event("QueueMemberStatus", m, q.name)
+
+    def wake_queues(self, interface: str | None = None, at: float | None = None) -> None:
+        """Make waiting callers look for a member now instead of at their next poll.
+        Not used by the queue itself: like app_queue, a waiting caller re-checks
+        once per second of its own clock (which is what capture 11 shows)."""
+        t = str(self.now() if at is None else at)
+        for q in self.queues.values():
+            if interface is not None and interface not in q.members:
+                continue
+            for call in list(q.entries):
+                if isinstance(call, SimCall) and not call.ringing:
+                    call.command("wake", t)
+
+    def queue_ev(self, name: str, c: Chan, leg: _Leg | None, q: Queue, extra: str,
+                 *, dest: bool = True) -> None:
+        body = c.snap()
+        if leg is not None:
+            if dest:
+                body += leg.a1.snap("Dest")
+            body += (f"Queue: {q.name}\r\nInterface: {leg.member.agent.interface}\r\n"
+                     f"MemberName: {leg.member.name}\r\n")
+        else:
+            body += f"Queue: {q.name}\r\n"
+        self.ev(name, "agent", body + extra)
+
+    # --------------------------------------------------------------- channels
+    def _uniqueid(self, t: float) -> str:
+        self._uid += 1
+        return f"{int(t)}.{self._uid}"
+
+    def local_pair(self, exten: str, context: str, t: float, *, linkedid: str | None = None,
+                   kind: str = "", call: SimCall | None = None) -> tuple[Chan, Chan]:
+        """Create ``Local/<exten>@<context>-XXXXXXXX;1`` and ``;2`` (Newchannel x2)."""
+        self._local += 1
+        base = f"Local/{exten}@{context}-{self._local:08x}"
+        u1 = self._uniqueid(t)
+        u2 = self._uniqueid(t)
+        link = linkedid or u1
+        c1 = Chan(base + ";1", u1, link, state=0, context=context, exten=exten, created=t,
+                  kind=kind + "1")
+        c2 = Chan(base + ";2", u2, link, state=4, context=context, exten=exten, created=t,
+                  kind=kind + "2")
+        c1.peer, c2.peer = c2, c1
+        c1.call = c2.call = call
+        self.channels[c1.name] = c1
+        self.channels[c2.name] = c2
+        self.cel(c1, "CHAN_START")
+        self.cel(c2, "CHAN_START")
+        self._chan_ev("Newchannel", c1)
+        self._chan_ev("Newchannel", c2)
+        return c1, c2
+
+    # --------------------------------------------------------------- waiting
+    async def _sleep_until(self, t: float) -> None:
+        assert self._loop is not None
+        delay = self._wall(t) - self._loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def wait(self, call: SimCall, until: float,
+                   wakeable: bool = False) -> tuple[str, ...] | None:
+        """Sleep the call to simulated time ``until`` unless a command arrives first."""
+        if call._pending:
+            call.t = max(call.t, min(until, self.now()))
+            return call._pending.pop(0)
+        assert self._loop is not None
+        fut: asyncio.Future[tuple[str, ...] | None] = self._loop.create_future()
+        call._cmd = fut
+        call._wakeable = wakeable
+        delay = max(0.0, self._wall(until) - self._loop.time())
+        handle = self._loop.call_later(delay, _resolve_none, fut)
+        try:
+            cmd = await fut
+        finally:
+            handle.cancel()
+            call._cmd = None
+            call._wakeable = False
+        if cmd is None:
+            call.t = until
+        elif cmd[0] == "wake":
+            call.t = min(until, max(call.t, float(cmd[1])))
+        else:
+            call.t = max(call.t, min(until, self.now()))
+        return cmd
+
+    # ------------------------------------------------------------ placing calls
+    def place_call(self, *, caller: str, name: str | None = None, did: str = "4008001234",
+                   script: CallScript | None = None,
+                   at: float | None = None, action_id: str | None = None,
+                   variables: dict[str, str] | None = None) -> SimCall:
+        """Start an inbound call now (or at simulated time ``at``, which must not be in
+        the future: it lets a burst be spaced exactly); returns with the Linkedid set."""
+        self.bind_loop()
+        assert self._loop is not None
+        script = script or CallScript()
+        call = SimCall(clean(caller), clean(name) if name else None, clean(did), script,
+                       self._loop.create_future())
+        call.t = self.now() if at is None else min(at, self.now())
+        call.originate_action_id = action_id
+        call.variables = dict(variables or {})
+        if script.gbk_name and call.name:
+            with contextlib.suppress(UnicodeEncodeError):
+                self._gbk[call.name.encode("utf-8")] = call.name.encode("gbk")
+        self._start_caller_channels(call)
+        self.calls[call.linkedid] = call
+        self.stats.calls_started += 1
+        call.task = self._loop.create_task(self._run_call(call), name=f"call-{call.linkedid}")
+        return call
+
+    def _start_caller_channels(self, call: SimCall) -> None:
+        c1, c2 = self.local_pair(call.did, "from-pstn", call.t, kind="caller", call=call)
+        call.c1, call.c2 = c1, c2
+        call.linkedid = c1.linkedid
+        name = call.name or UNKNOWN
+        self.newexten(c1, "AppDial2", "(Outgoing Line)", level=2)
+        for var, value in call.variables.items():
+            self.varset(c1, var, value, level=2)
+        self.set_callerid(c1, call.caller, name, call.caller, name)
+        for var, value in call.variables.items():
+            self.varset(c2, var, value, level=2)
+        self.set_callerid(c2, call.caller, name, call.caller, name)
+        self.local_bridge(c1, c2)
+        self.cel(c2, "ANSWER")
+        self.newexten(c2, "NoOp", f"Hotline call to DID {call.did} from {call.caller}", level=2)
+        self.newexten(c2, "Answer", "", priority=2, level=2)
+        self.newstate(c2, 6)
+        self.dial_begin(None, c1, f"{call.did}@from-pstn/n")
+        self.newstate(c1, 6)
+        self.dial_end(None, c1, "ANSWER")
+        c1.set(context="caller-phone", exten="s", priority=1)
+        self.newexten(c1, "NoOp", "Caller phone", level=2)
+        self.newexten(c1, "Wait", str(call.script.ivr_s), priority=2, level=2)
+        if call.originate_action_id is not None:
+            self.originate_response(call.originate_action_id, "Success", c1, "caller-phone", "s",
+                                    "4", c1.uniqueid, call.caller, name)
+        self.device(f"Local/{call.did}@from-pstn", "INUSE")
+
+    def originate_response(self, action_id: str | None, response: str, chan: Chan | str,
+                           context: str, exten: str, reason: str, uniqueid: str,
+                           cid_num: str, cid_name: str) -> None:
+        name = chan.name if isinstance(chan, Chan) else chan
+        aid = f"ActionID: {action_id}\r\n" if action_id is not None else ""
+        self.ev("OriginateResponse", "call", (
+            f"{aid}Response: {response}\r\nChannel: {name}\r\nContext: {context}\r\n"
+            f"Exten: {exten}\r\nReason: {reason}\r\nUniqueid: {uniqueid}\r\n"
+            f"CallerIDNum: {cid_num}\r\nCallerIDName: {cid_name}\r\n"
+        ))
+
+    async def _run_call(self, call: SimCall) -> None:
+        try:
+            queue = await self._dialplan(call)
+            if queue is not None:
+                await self._queue_call(call, queue)
+            else:
+                await self._end_without_queue(call)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug in one call must not kill the simulator
+            self.stats.errors += 1
+            log.exception("simulated call %s failed", call.linkedid)
+            for c in (call.c2, call.c1):
+                if c is not None:
+                    self.hangup(c, 16)
+        finally:
+            self._finish(call)
+
+    def _finish(self, call: SimCall) -> None:
+        self.calls.pop(call.linkedid, None)
+        self.processed_calls += 1
+        self.stats.calls_finished += 1
+        self.stats.by_outcome[call.outcome] = self.stats.by_outcome.get(call.outcome, 0) + 1
+        if call.script.gbk_name and call.name:
+            self._gbk.pop(call.name.encode("utf-8"), None)
+        if not call.done.done():
+            call.done.set_result(call)
+
+    # --------------------------------------------------------------- dialplan
+    def _queue_for(self, call: SimCall) -> str:
+        if call.script.queue:
+            return call.script.queue
+        return "vip" if call.did.startswith("800") else "support"
+
+    async def _dialplan(self, call: SimCall) -> str | None:
+        c2 = call.c2
+        assert c2 is not None
+        s = call.script
+        cmd = await self.wait(call, call.t + s.answer_delay)
+        if cmd is not None:
+            return None if self._caller_gone(call, cmd) else self._queue_for(call)
+        self.newexten(c2, "Set", f"__HOTLINE_DID={call.did}", priority=3, level=2)
+        self.varset(c2, "__HOTLINE_DID", call.did)
+        self.newexten(c2, "Set", f"CDR(userfield)=did={call.did}", priority=4, level=2)
+        queue = "vip" if call.did.startswith("800") else "support"
+        self.newexten(c2, "Set", f"QUEUE={queue}", priority=5, level=2)
+        self.varset(c2, "QUEUE", queue, level=2)
+        self.newexten(c2, "Set", "PRIORITY=0", priority=6, level=2)
+        self.varset(c2, "PRIORITY", "0", level=2)
+        self.newexten(c2, "GotoIf", f"{int(s.skip_agi)}?queue", priority=7, level=2)
+        if not s.skip_agi:
+            r = await self._ivr(call, queue)
+            if r is None:
+                return None
+            queue = r
+        if s.queue:
+            queue = s.queue
+        self.newexten(c2, "ExecIf", f"{int(bool(s.queue))}?Set(QUEUE={s.queue or ''})",
+                      priority=10, level=2)
+        self.newexten(c2, "Set", "QUEUE_PRIO=11", priority=11, level=2)
+        self.varset(c2, "QUEUE_PRIO", "11", level=2)
+        return queue
+
+    async def _ivr(self, call: SimCall, queue: str) -> str | None:
+        c2 = call.c2
+        assert c2 is not None
+        s = call.script
+        url = f"agi://127.0.0.1:4573/hotline?did={call.did}"
+        self.newexten(c2, "AGI", url, priority=8, level=2)
+        self._agi_exec(c2, "ANSWER")
+        start = call.t
+        digits_at = start + max(0.0, s.ivr_s - s.answer_delay - 0.1)
+        self._agi_exec(c2, "STREAM FILE welcome")
+        cmd = await self.wait(call, digits_at)
+        if cmd is not None and self._caller_gone(call, cmd):
+            return None
+        for digit in s.ivr_digits:
+            self._chan_ev("DTMFBegin", c2, f"Digit: {digit}\r\nDirection: Received\r\n", "dtmf")
+            cmd = await self.wait(call, call.t + 0.1)
+            if cmd is not None and self._caller_gone(call, cmd):
+                return None
+            self._chan_ev("DTMFEnd", c2, f"Digit: {digit}\r\nDurationMs: 100\r\n"
+                          "Direction: Received\r\n", "dtmf")
+        ivr_vars = s.ivr_vars if s.ivr_vars is not None else {
+            "QUEUE": queue, "PRIORITY": "0", "CRM_CONTACT_ID": f"CRM-{call.caller[-6:]}"}
+        for var, value in ivr_vars.items():
+            self.varset(c2, var, value)
+        self.varset(c2, "AGISTATUS", "SUCCESS")
+        new_queue = ivr_vars.get("QUEUE", queue) or queue
+        self.newexten(c2, "NoOp", f"AGI done: AGISTATUS=SUCCESS QUEUE={new_queue}",
+                      priority=9, level=2)
+        return new_queue
+
+    def _agi_exec(self, c: Chan, command: str) -> None:
+        if self.noise < 2:
+            return
+        self._chan_ev("AGIExecStart", c, f"CommandId: {self.rng.randrange(1 << 30)}\r\n"
+                      f"Command: {command}\r\n", "agi")
+        self._chan_ev("AGIExecEnd", c, f"CommandId: {self.rng.randrange(1 << 30)}\r\n"
+                      f"Command: {command}\r\nResultCode: 200\r\nResult: Success\r\n", "agi")
+
+    def _caller_gone(self, call: SimCall, cmd: tuple[str, ...]) -> bool:
+        """A command outside the queue: only a hangup matters (the caller ends)."""
+        if cmd[0] == "hangup":
+            self._hangup_caller_alone(call)
+            call.hangup_by = "caller"
+            return True
+        return False
+
+    def _hangup_caller_alone(self, call: SimCall) -> None:
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup_request(c2, 16)
+        self.hangup(c1, 16)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup(c2, 16)
+
+    async def _end_without_queue(self, call: SimCall) -> None:
+        if call.c2 is not None and call.c2.name in self.channels:
+            self._hangup_caller_alone(call)
+
+    # ------------------------------------------------------------------ queue
+    async def _queue_call(self, call: SimCall, qname: str) -> None:
+        c2 = call.c2
+        assert c2 is not None
+        q = self.queues.get(qname)
+        call.queue = qname
+        if q is None:
+            self.newexten(c2, "Queue", f"{qname},tT,,,60", priority=12, level=1)
+            self.varset(c2, "QUEUESTATUS", "UNKNOWN")
+            self._hangup_caller_alone(call)
+            return
+        self.newexten(c2, "Queue", f"{qname},tT,,,60", priority=12, level=1)
+        for var in ("ANSWEREDTIME", "DIALEDTIME", "QUEUEWAIT"):
+            self.varset(c2, var, "", level=2)
+        q.entries.append(call)
+        call.position = len(q.entries)
+        call.joined = call.t
+        self.device(f"Local/{call.did}@from-pstn", "INUSE")
+        self.queue_ev("QueueCallerJoin", c2, None, q,
+                      f"Position: {call.position}\r\nCount: {len(q.entries)}\r\n")
+        self._chan_ev("MusicOnHoldStart", c2, "Class: default\r\n")
+        s = call.script
+        give_up = call.t + (s.hold if s.hold is not None else s.patience)
+        max_wait = call.t + q.spec.maxwait
+        tried: set[str] = set()
+        while True:
+            member = self._pick(q, tried, call)
+            if member is None:
+                until = min(call.t + q.spec.retry, give_up, max_wait)
+                cmd = await self.wait(call, until, wakeable=True)
+                if (cmd is not None and cmd[0] == "hangup") or call.t >= give_up:
+                    self._abandon(call, q, None)
+                    return
+                if call.t >= max_wait:
+                    self._queue_timeout(call, q, None)
+                    return
+                continue
+            result = await self._ring(call, q, member, give_up, max_wait)
+            if result != "no-answer":
+                return
+            tried.add(member.agent.interface)
+            until = min(call.t + q.spec.retry, give_up, max_wait)
+            cmd = await self.wait(call, until)
+            while cmd is not None and cmd[0] not in ("hangup",):
+                cmd = await self.wait(call, until)  # transfers mean nothing while queued
+            if (cmd is not None and cmd[0] == "hangup") or call.t >= give_up:
+                self._abandon(call, q, None)
+                return
+            if call.t >= max_wait:
+                self._queue_timeout(call, q, None)
+                return
+
+    def _pick(self, q: Queue, tried: set[str], call: SimCall) -> Member | None:
+        """The member to ring for ``call``, or None. Callers are served in queue order:
+        a caller is only offered a member when fewer callers ahead of it (not already
+        ringing someone) than there are free members (autofill)."""
+        members = list(q.members.values())
+        if not members:
+            return None
+        eligible = [m for m in members if not m.paused and m.agent.status == DEV_NOT_INUSE]
+        if not eligible:
+            return None
+        ahead = 0
+        for other in q.entries:
+            if other is call:
+                break
+            if isinstance(other, SimCall) and not other.ringing:
+                ahead += 1
+        if ahead >= len(eligible):
+            return None
+        fresh = [m for m in eligible if m.agent.interface not in tried]
+        if not fresh:
+            tried.clear()
+            fresh = eligible
+        fresh_ids = {id(m) for m in fresh}
+        if q.spec.strategy == "rrmemory":
+            n = len(members)
+            for step in range(1, n + 1):
+                idx = (q.rr_last + step) % n
+                if id(members[idx]) in fresh_ids:
+                    q.rr_last = idx
+                    return members[idx]
+            return None
+        best = min(m.penalty for m in fresh)
+        return next(m for m in fresh if m.penalty == best)
+
+    async def _ring(self, call: SimCall, q: Queue, m: Member, give_up: float,
+                    max_wait: float) -> str:
+        c2 = call.c2
+        assert c2 is not None
+        agent = m.agent
+        exten, context = _split_local(agent.interface)
+        a1, a2 = self.local_pair(exten, context, call.t, linkedid=call.linkedid, kind="agent",
+                                 call=call)
+        name = call.name or UNKNOWN
+        self.newexten(a1, "AppQueue", "(Outgoing Line)", level=2)
+        self.set_callerid(a1, call.caller, name, call.caller, name, connected=False)
+        self.varset(a1, "__HOTLINE_DID", call.did, level=2)
+        self.varset(a2, "__HOTLINE_DID", call.did, level=2)
+        self.set_callerid(a2, call.caller, name, call.caller, name)
+        self.local_bridge(a1, a2)
+        a1.set(exten=call.did, conn_num=call.caller, conn_name=name)
+        leg = _Leg(m, q, a1, a2, ring_start=call.t)
+        call.ringing = True
+        self.queue_ev("AgentCalled", c2, leg, q, "")
+        self.dial_begin(c2, a1, f"{exten}@{context}/n")
+        self.newexten(a2, "NoOp", f"Agent {exten} phone ringing", level=2)
+        self.newexten(a2, "Ringing", "", priority=2, level=2)
+        self.newstate(a1, 5)
+        self.agent_status(agent, DEV_INUSE)
+        self.dial_state(c2, a1, "RINGING")
+        spec = agent.spec
+        answer_at = call.t + spec.ring_s if spec.mode == "answer" and spec.ring_s < q.spec.timeout \
+            else None
+        rna_at = call.t + q.spec.timeout
+        first = min(t for t in (answer_at, rna_at, give_up, max_wait) if t is not None)
+        cmd = await self.wait(call, first)
+        call.ringing = False
+        ring_ms = int((call.t - leg.ring_start) * 1000 + 0.5)
+        if cmd is not None or call.t >= give_up:
+            self._abandon(call, q, leg)
+            call.attempts.append(Attempt(m.name, agent.interface, q.name, "abandoned", ring_ms))
+            return "abandoned"
+        if answer_at is not None and call.t >= answer_at:
+            call.attempts.append(Attempt(m.name, agent.interface, q.name, "answered", ring_ms))
+            await self._connected(call, q, leg)
+            return "answered"
+        if call.t >= max_wait and call.t < rna_at:
+            self._queue_timeout(call, q, leg)
+            call.attempts.append(Attempt(m.name, agent.interface, q.name, "timeout", ring_ms))
+            return "timeout"
+        self.queue_ev("AgentRingNoAnswer", c2, leg, q, f"RingTime: {ring_ms}\r\n")
+        self.dial_end(c2, a1, "NOANSWER")
+        self.dial_end(c2, a1, "CANCEL")
+        self._drop_ringing_leg(leg, call.t)
+        call.attempts.append(Attempt(m.name, agent.interface, q.name, "no-answer", ring_ms))
+        if call.t >= max_wait:
+            self._queue_timeout(call, q, None)
+            return "timeout"
+        return "no-answer"
+
+    def _drop_ringing_leg(self, leg: _Leg, at: float) -> None:
+        self.hangup_request(leg.a2, 0)
+        self.hangup_request(leg.a2, 16, soft=True)
+        self.hangup(leg.a1, 0)
+        self.hangup(leg.a2, 0)
+        self.agent_status(leg.member.agent, _mode_status(leg.member.agent.spec.mode), at)
+
+    def _leave(self, call: SimCall, q: Queue) -> int:
+        pos = q.entries.index(call) + 1 if call in q.entries else call.position
+        if call in q.entries:
+            q.entries.remove(call)
+        assert call.c2 is not None
+        self.queue_ev("QueueCallerLeave", call.c2, None, q,
+                      f"Position: {pos}\r\nCount: {len(q.entries)}\r\n")
+        return pos
+
+    def _abandon(self, call: SimCall, q: Queue, leg: _Leg | None) -> None:
+        """The caller hangs up while waiting (02): Abandon + Leave on the caller channel."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and call.joined is not None
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup_request(c2, 16)
+        self.hangup(c1, 16)
+        self._chan_ev("MusicOnHoldStop", c2)
+        if leg is not None:
+            self.dial_end(c2, leg.a1, "CANCEL")
+            self.dial_end(c2, leg.a1, "CANCEL")
+            self._drop_ringing_leg(leg, call.t)
+        hold = _secs(call.t - call.joined)
+        pos = q.entries.index(call) + 1 if call in q.entries else call.position
+        self.queue_ev("QueueCallerAbandon", c2, None, q,
+                      f"Position: {pos}\r\nOriginalPosition: {call.position}\r\n"
+                      f"HoldTime: {hold}\r\n")
+        self._leave(call, q)
+        q.abandoned += 1
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup(c2, 16)
+        call.outcome, call.wait_s, call.hangup_by = "abandoned", hold, "caller"
+
+    def _queue_timeout(self, call: SimCall, q: Queue, leg: _Leg | None) -> None:
+        """The Queue() timeout expires: the caller leaves the queue, the dialplan hangs up."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and call.joined is not None
+        if leg is not None:
+            self.dial_end(c2, leg.a1, "CANCEL")
+            self._drop_ringing_leg(leg, call.t)
+        self._chan_ev("MusicOnHoldStop", c2)
+        self._leave(call, q)
+        self.varset(c2, "QUEUESTATUS", "TIMEOUT")
+        self.newexten(c2, "NoOp", "Queue finished: QUEUESTATUS=TIMEOUT", priority=13, level=2)
+        self.newexten(c2, "Hangup", "", priority=14, level=1)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup_request(c1, 16)
+        self.hangup(c2, 16)
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup(c1, 16)
+        call.outcome, call.hangup_by = "timeout", "system"
+        call.wait_s = _secs(call.t - call.joined)
+
+    # ------------------------------------------------------------ connected
+    async def _connected(self, call: SimCall, q: Queue, leg: _Leg) -> None:
+        c2 = call.c2
+        assert c2 is not None and call.joined is not None
+        a1, a2, m = leg.a1, leg.a2, leg.member
+        self.newexten(a2, "Answer", "", priority=5, level=2)
+        self.newstate(a2, 6)
+        self.newstate(a1, 6)
+        self.dial_end(c2, a1, "ANSWER")
+        self._chan_ev("MusicOnHoldStop", c2)
+        for var, value in (("MEMBERINTERFACE", m.agent.interface), ("MEMBERNAME", m.name)):
+            self.varset(c2, var, value, level=2)
+            self.varset(a1, var, value, level=2)
+        self._leave(call, q)
+        hold = _secs(call.t - call.joined)
+        ring = _secs(call.t - leg.ring_start)
+        leg.hold = hold
+        self.queue_ev("AgentConnect", c2, leg, q, f"HoldTime: {hold}\r\nRingTime: {ring}\r\n")
+        b = self.bridge_create()
+        leg.bridge = b
+        self.bridge_enter(b, a1)
+        self.bridge_enter(b, c2)
+        self.varset(a1, "BRIDGEPEER", c2.name, level=2)
+        self.varset(c2, "BRIDGEPEER", a1.name, level=2)
+        m.agent.in_call = True
+        leg.talk_start = call.t
+        call.outcome = "answered"
+        call.agent, call.agent_interface = m.name, m.agent.interface
+        call.wait_s, call.ring_s = hold, ring
+        if hold <= q.spec.servicelevel:
+            q.within_sl += 1
+        await self._talk(call, q, leg)
+
+    async def _talk(self, call: SimCall, q: Queue, leg: _Leg) -> None:
+        s = call.script
+        spec = leg.member.agent.spec
+        start = call.t
+        caller_end = (call.joined or start) + s.hold if s.hold is not None else (
+            start + s.talk if s.hangup_by != "agent" else None)
+        agent_end = start + spec.talk_s if spec.talk_s is not None else (
+            start + s.talk if s.hangup_by == "agent" else None)
+        transfer_at = start + s.transfer.after if s.transfer is not None else None
+        while True:
+            first = min(t for t in (caller_end, agent_end, transfer_at, start + 86400)
+                        if t is not None)
+            cmd = await self.wait(call, first)
+            if cmd is None:
+                if transfer_at is not None and call.t >= transfer_at and s.transfer is not None:
+                    cmd = (s.transfer.kind, s.transfer.target, s.transfer.context, "script")
+                elif caller_end is not None and call.t >= caller_end:
+                    cmd = ("hangup", "caller")
+                else:
+                    cmd = ("hangup", "agent")
+            kind = cmd[0]
+            if kind == "hangup":
+                if cmd[1] == "agent":
+                    self._agent_hangs_up(call, q, leg)
+                else:
+                    self._caller_hangs_up(call, q, leg)
+                return
+            plan = s.transfer or TransferPlan()
+            target = cmd[1] if len(cmd) > 1 else plan.target
+            context = cmd[2] if len(cmd) > 2 else plan.context
+            if kind == "blind":
+                await self._blind_transfer(call, q, leg, target, context, plan)
+                return
+            if kind == "redirect":
+                await self._redirect(call, q, leg, target, context, plan)
+                return
+            if kind == "atxfer":
+                await self._attended_transfer(call, q, leg, target, context, plan)
+                return
+            if kind == "attended":
+                await self._attended_transfer(call, q, leg, target, context, plan)
+                return
+
+    def _complete(self, call: SimCall, q: Queue, leg: _Leg, reason: str, *,
+                  dest: bool = True) -> None:
+        assert call.c2 is not None
+        talk = _secs(call.t - leg.talk_start)
+        self.queue_ev("AgentComplete", call.c2, leg, q,
+                      f"HoldTime: {leg.hold}\r\nTalkTime: {talk}\r\nReason: {reason}\r\n",
+                      dest=dest)
+        q.completed += 1
+        q.holdtime_total += leg.hold
+        q.talktime_total += talk
+        call.talk_s = talk
+
+    def _agent_free(self, leg: _Leg, at: float) -> None:
+        agent = leg.member.agent
+        agent.in_call = False
+        agent.calls_taken += 1
+        agent.last_call = int(at)
+        self.agent_status(agent, _mode_status(agent.spec.mode), at)
+
+    def _caller_hangs_up(self, call: SimCall, q: Queue, leg: _Leg) -> None:
+        """01: the caller's ;1 hangs up first, AgentComplete Reason=caller."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and leg.bridge is not None
+        self.newexten(c1, "Hangup", "", priority=5, level=2)
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup_request(c2, 16)
+        self._complete(call, q, leg, "caller")
+        self.varset(c2, "BRIDGEPEER", "", level=2)
+        self.hangup(c1, 16)
+        self.bridge_leave(leg.bridge, c2)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup(c2, 16)
+        self.bridge_leave(leg.bridge, leg.a1)
+        self.bridge_destroy(leg.bridge)
+        self.hangup_request(leg.a2, 16)
+        self.hangup(leg.a1, 16)
+        self.hangup_request(leg.a2, 16, soft=True)
+        self.hangup(leg.a2, 16)
+        self._agent_free(leg, call.t)
+        call.hangup_by = "caller"
+
+    def _agent_hangs_up(self, call: SimCall, q: Queue, leg: _Leg) -> None:
+        """03: the agent phone (;2 of the agent pair) hangs up, Reason=agent."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and leg.bridge is not None
+        self.newexten(leg.a2, "Hangup", "", priority=9, level=2)
+        self.hangup_request(leg.a2, 16, soft=True)
+        self.hangup_request(leg.a1, 16)
+        self._complete(call, q, leg, "agent")
+        self.hangup(leg.a2, 16)
+        self._agent_free(leg, call.t)
+        self.bridge_leave(leg.bridge, leg.a1)
+        self.bridge_leave(leg.bridge, c2)
+        self.hangup(leg.a1, 16)
+        self.bridge_destroy(leg.bridge)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup_request(c1, 16)
+        self.hangup(c2, 16)
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup(c1, 16)
+        call.hangup_by = "agent"
+
+    # --------------------------------------------------------------- transfers
+    async def _blind_transfer(self, call: SimCall, q: Queue, leg: _Leg, target: str,
+                              context: str, plan: TransferPlan) -> None:
+        """05: BlindTransfer of the agent leg; the caller runs ``context,target``."""
+        c2 = call.c2
+        assert c2 is not None and leg.bridge is not None
+        b = leg.bridge
+        self._chan_ev("Unhold", leg.a1)
+        self.ev("BlindTransfer", "call", "Result: Success\r\n" + leg.a1.snap("Transferer")
+                + c2.snap("Transferee") + b.text() + "IsExternal: Yes\r\n"
+                + f"Context: {context}\r\nExtension: {target}\r\n")
+        self.cel(leg.a1, "BLINDTRANSFER")
+        self._complete(call, q, leg, "transfer")
+        call.transfers.append(("blind", target))
+        c2.set(context=context, exten=target, priority=1)
+        self.bridge_leave(b, c2)
+        self.newexten(c2, "NoOp", f"Transfer target {target}", level=2)
+        d1, d2 = self._dial_desk(call, target, context)
+        self.bridge_leave(b, leg.a1)
+        self.bridge_destroy(b)
+        self.hangup_request(leg.a2, 16)
+        self.hangup(leg.a1, 16)
+        self._agent_free(leg, call.t)
+        self.hangup_request(leg.a2, 16, soft=True)
+        self.hangup(leg.a2, 16)
+        call.outcome, call.hangup_by = "transferred", "transfer"
+        await self._desk_call(call, d1, d2, plan)
+
+    def _dial_desk(self, call: SimCall, target: str, context: str,
+                   src: Chan | None = None) -> tuple[Chan, Chan]:
+        c2 = src or call.c2
+        assert c2 is not None
+        c2.set(priority=2)
+        self.newexten(c2, "Dial", f"Local/{target}@desks/n,20", level=2)
+        d1, d2 = self.local_pair(target, "desks", call.t, linkedid=call.linkedid, kind="desk",
+                                 call=call)
+        self.set_callerid(d1, c2.cid_num, c2.cid_name, c2.cid_num, c2.cid_name, connected=False)
+        self.set_callerid(d2, c2.cid_num, c2.cid_name, c2.cid_num, c2.cid_name)
+        self.local_bridge(d1, d2)
+        self.dial_begin(c2, d1, f"Local/{target}@desks/n")
+        self.newstate(d1, 5)
+        return d1, d2
+
+    async def _desk_call(self, call: SimCall, d1: Chan, d2: Chan, plan: TransferPlan,
+                         src: Chan | None = None) -> Bridge:
+        """The desk phone rings, answers and, after talking, hangs up; the caller follows."""
+        c2 = src or call.c2
+        assert c2 is not None
+        await self.wait(call, call.t + plan.target_ring_s)
+        self.dial_state(c2, d1, "RINGING")
+        self.newstate(d2, 6, priority=4)
+        self.newstate(d1, 6)
+        self.dial_end(c2, d1, "ANSWER")
+        b = self.bridge_create()
+        self.bridge_enter(b, d1)
+        self.bridge_enter(b, c2)
+        if src is not None:  # the attended transfer's consult channel: caller waits elsewhere
+            return b
+        await self.wait(call, call.t + plan.target_talk_s)
+        self._desk_hangs_up(call, d1, d2, b)
+        return b
+
+    def _desk_hangs_up(self, call: SimCall, d1: Chan, d2: Chan, b: Bridge) -> None:
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None
+        self.hangup_request(d2, 16, soft=True)
+        self.hangup_request(d1, 16)
+        self.hangup(d2, 16)
+        self.bridge_leave(b, d1)
+        self.bridge_leave(b, c2)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup_request(c1, 16)
+        self.hangup(c2, 16)
+        self.bridge_destroy(b)
+        self.hangup(d1, 16)
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup(c1, 16)
+
+    async def _redirect(self, call: SimCall, q: Queue, leg: _Leg, target: str, context: str,
+                        plan: TransferPlan) -> None:
+        """05b: Redirect of the caller channel: no transfer event, the agent leg is hung
+        up, and AgentComplete (Reason=caller, no Dest*) only comes when the caller leaves."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and leg.bridge is not None
+        b = leg.bridge
+        c2.set(context=context, exten=target, priority=1)
+        self.bridge_leave(b, c2)
+        self.bridge_leave(b, leg.a1)
+        self.hangup_request(leg.a2, 16)
+        self.hangup(leg.a1, 16)
+        self._agent_free(leg, call.t)
+        self.hangup_request(leg.a2, 16, soft=True)
+        self.hangup(leg.a2, 16)
+        self.bridge_destroy(b)
+        call.transfers.append(("redirect", target))
+        self.newexten(c2, "NoOp", f"Transfer target {target}", level=2)
+        d1, d2 = self._dial_desk(call, target, context)
+        await self.wait(call, call.t + plan.target_ring_s)
+        self.dial_state(c2, d1, "RINGING")
+        self.newstate(d2, 6, priority=4)
+        self.newstate(d1, 6)
+        self.dial_end(c2, d1, "ANSWER")
+        b2 = self.bridge_create()
+        self.bridge_enter(b2, d1)
+        self.bridge_enter(b2, c2)
+        await self.wait(call, call.t + plan.target_talk_s)
+        self.hangup_request(d2, 16, soft=True)
+        self.hangup_request(d1, 16)
+        self.hangup(d2, 16)
+        self.bridge_leave(b2, d1)
+        self.bridge_leave(b2, c2)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup_request(c1, 16)
+        self.hangup(c2, 16)
+        self._complete(call, q, leg, "caller", dest=False)
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup(c1, 16)
+        self.bridge_destroy(b2)
+        self.hangup(d1, 16)
+        call.hangup_by = "caller"
+
+    async def _attended_transfer(self, call: SimCall, q: Queue, leg: _Leg, target: str,
+                                 context: str, plan: TransferPlan) -> None:
+        """06: Atxfer: DTMF on the agent leg, hold, consult a desk, the agent hangs up
+        -> AttendedTransfer, AgentComplete Reason=transfer; the caller talks to the desk."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and leg.bridge is not None
+        b1, a1, a2 = leg.bridge, leg.a1, leg.a2
+        for i, digit in enumerate("*2" + target):
+            self._chan_ev("DTMFEnd", a1, f"Digit: {digit}\r\nDurationMs: 0\r\n"
+                          "Direction: Received\r\n", "dtmf")
+            if i == 1:
+                self._chan_ev("Hold", a1)
+                self._chan_ev("MusicOnHoldStart", c2, "Class: default\r\n")
+        await self.wait(call, call.t + 0.5)
+        i1, i2 = self.local_pair(target, context, call.t, linkedid=call.linkedid,
+                                 kind="consult", call=call)
+        self.set_callerid(i1, c2.cid_num, c2.cid_name, c2.cid_num, c2.cid_name, connected=False)
+        self.set_callerid(i2, c2.cid_num, c2.cid_name, c2.cid_num, c2.cid_name)
+        b2 = self.bridge_create()
+        self.local_bridge(i1, i2)
+        self.bridge_enter(b2, i1)
+        d1, d2 = self._dial_desk(call, target, context, src=i2)
+        self.bridge_leave(b1, a1)
+        self.bridge_enter(b2, a1)
+        self.newstate(i1, 5)
+        await self._desk_call(call, d1, d2, plan, src=i2)
+        self.newstate(i2, 6)
+        self.newstate(i1, 6)
+        desk_bridge = i2.bridge
+        await self.wait(call, call.t + plan.consult_s)
+        # the agent hangs up: the transfer completes
+        self.hangup_request(a2, 16, soft=True)
+        self.hangup_request(a1, 16)
+        self.hangup(a2, 16)
+        self._agent_free(leg, call.t)
+        self.bridge_leave(b2, a1)
+        if self.noise >= 1:
+            self.ev("BridgeMerge", "call", b1.text("To", 1) + b2.text("From", 1))
+        self.bridge_leave(b2, i1)
+        self.bridge_enter(b1, i1)
+        self._chan_ev("MusicOnHoldStop", c2)
+        self.ev("AttendedTransfer", "call", "Result: Success\r\n" + a1.snap("OrigTransferer")
+                + b1.text("OrigBridge", 2) + a1.snap("SecondTransferer")
+                + b2.text("SecondBridge", 0) + c2.snap("Transferee")
+                + f"IsExternal: No\r\nDestType: Bridge\r\nDestBridgeUniqueid: {b1.id}\r\n")
+        self.cel(a1, "ATTENDEDTRANSFER")
+        self.bridge_destroy(b2)
+        self.hangup(a1, 16)
+        self._complete(call, q, leg, "transfer", dest=False)
+        call.transfers.append(("attended", target))
+        call.outcome, call.hangup_by = "transferred", "transfer"
+        await self.wait(call, call.t + max(0.0, plan.target_talk_s - plan.consult_s))
+        self.hangup_request(d2, 16, soft=True)
+        self.hangup_request(d1, 16)
+        self.hangup(d2, 16)
+        if desk_bridge is not None:
+            self.bridge_leave(desk_bridge, d1)
+            self.bridge_leave(desk_bridge, i2)
+        self.hangup_request(i2, 16, soft=True)
+        self.hangup_request(i1, 16)
+        self.hangup(i2, 16)
+        self.bridge_leave(b1, i1)
+        self.hangup(i1, 16)
+        self.bridge_leave(b1, c2)
+        self.bridge_destroy(b1)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup_request(c1, 16)
+        self.hangup(c2, 16)
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup(c1, 16)
+        if desk_bridge is not None:
+            self.bridge_destroy(desk_bridge)
+        self.hangup(d1, 16)
+
+    # --------------------------------------------------------- agent control
+    def find_agent(self, name_or_interface: str) -> Agent | None:
+        if name_or_interface in self.agents:
+            return self.agents[name_or_interface]
+        for agent in self.agents.values():
+            if agent.spec.name == name_or_interface or agent.state_interface == name_or_interface:
+                return agent
+        return None
+
+    def set_agent(self, name_or_interface: str, **behaviour: Any) -> None:
+        """Change an agent's behaviour (mode, ring_s, talk_s); paused=True/False, reason=..."""
+        agent = self.find_agent(name_or_interface)
+        if agent is None:
+            raise KeyError(f"no such agent: {name_or_interface}")
+        paused = behaviour.pop("paused", None)
+        reason = str(behaviour.pop("reason", ""))
+        for key, value in behaviour.items():
+            if not hasattr(agent.spec, key):
+                raise TypeError(f"unknown agent behaviour: {key}")
+            setattr(agent.spec, key, value)
+        if not agent.in_call and agent.status in (DEV_NOT_INUSE, DEV_BUSY, DEV_UNAVAILABLE):
+            self.agent_status(agent, _mode_status(agent.spec.mode))
+        if paused is not None:
+            self.pause(agent.interface, None, bool(paused), reason)
+
+    def pause(self, interface: str, queue: str | None, paused: bool, reason: str) -> bool:
+        """QueuePause: one QueueMemberPause per queue (all queues when ``queue`` is None)."""
+        found = False
+        for q in self.queues.values():
+            if queue and q.name != queue:
+                continue
+            m = q.members.get(interface)
+            if m is None:
+                continue
+            found = True
+            m.paused = paused
+            m.reason = clean(reason) if paused else ""
+            m.last_pause = int(self.now()) if paused else m.last_pause
+            self.member_event("QueueMemberPause", m, q.name)
+        return found
+
+    def queue_add(self, queue: str, interface: str, name: str, penalty: int,
+                  state_interface: str, paused: bool) -> str | None:
+        q = self.queues.get(queue)
+        if q is None:
+            return "Unable to add interface to queue: No such queue"
+        if interface in q.members:
+            return "Unable to add interface: Already there"
+        agent = self.agents.get(interface)
+        if agent is None:
+            spec = AgentSpec(interface, name or interface, (queue,))
+            agent = Agent(spec)
+            self.agents[interface] = agent
+        m = Member(agent, name or agent.spec.name, penalty=penalty, dynamic=True,
+                   paused=paused, login_time=int(self.now()),
+                   state_interface=state_interface or agent.state_interface)
+        q.members[interface] = m
+        self.member_event("QueueMemberAdded", m, q.name)
+        return None
+
+    def queue_remove(self, queue: str, interface: str) -> str | None:
+        q = self.queues.get(queue)
+        if q is None:
+            return "Unable to remove interface: No such queue"
+        m = q.members.pop(interface, None)
+        if m is None:
+            return "Unable to remove interface: Not there"
+        self.member_event("QueueMemberRemoved", m, q.name)
+        return None
+
+    def queue_penalty(self, interface: str, penalty: int, queue: str | None) -> bool:
+        found = False
+        for q in self.queues.values():
+            if queue and q.name != queue:
+                continue
+            m = q.members.get(interface)
+            if m is not None:
+                found = True
+                m.penalty = penalty
+                self.member_event("QueueMemberPenalty", m, q.name)
+        return found
+
+    # ---------------------------------------------------------- call control
+    def channel_call(self, name: str) -> tuple[Chan, SimCall | None] | None:
+        c = self.channels.get(name)
+        if c is None:
+            return None
+        call = c.call if isinstance(c.call, SimCall) else None
+        return c, call
+
+    def hangup_channel(self, name: str, cause: int = 16) -> bool:
+        """AMI Hangup: returns False when the channel does not exist."""
+        found = self.channel_call(name)
+        if found is None:
+            return False
+        c, call = found
+        if c.kind.startswith("spy"):
+            return True  # like Asterisk 22 with Local channels: the spy lingers (README)
+        if call is not None:
+            who = "agent" if c.kind.startswith("agent") else "caller"
+            call.command("hangup", who, str(cause))
+            return True
+        if c.peer is not None:
+            self.hangup(c.peer, cause)
+        self.hangup(c, cause)
+        return True
+
+    # -------------------------------------------------------------- originate
+    async def originate(self, f: dict[str, str], action_id: str | None,
+                        is_async: bool) -> tuple[bool, str]:
+        """Run an Originate; for Async the OriginateResponse event is emitted here.
+        Returns (success, reason) for the synchronous response."""
+        self.bind_loop()
+        channel = f.get("Channel", "")
+        context = f.get("Context", "")
+        exten = f.get("Exten", "")
+        num, name = _parse_callerid(f.get("CallerID", ""))
+        variables = _variables(f.get("Variable", ""))
+        if not channel.startswith("Local/") or "@" not in channel:
+            if is_async:
+                self.originate_response(action_id, "Failure", channel, context, exten, "0",
+                                        UNKNOWN, num or UNKNOWN, name or UNKNOWN)
+            return False, "0"
+        lexten, lcontext = _split_local(channel)
+        if lcontext == "from-pstn" and lexten in self.hotline_numbers:
+            self.place_call(caller=num or "anonymous", name=name, did=lexten,
+                                   script=_script_from_vars(variables),
+                                   action_id=action_id if is_async else None,
+                                   variables=variables)
+            return True, "4"  # the hotline answers at once: the call is up
+        if lcontext == "agents":
+            return await self._click_to_dial(channel, lexten, context, exten, num, name,
+                                             action_id if is_async else None,
+                                             float(f.get("Timeout", "30000") or 30000) / 1000)
+        if lcontext == "supervisor":
+            return self._spy(channel, lexten, exten, num, name, variables,
+                             action_id if is_async else None)
+        t = self.now()
+        c1, c2 = self.local_pair(lexten, lcontext, t, kind="bad")
+        self.hangup(c2, 0)
+        self.hangup(c1, 0)
+        if is_async:
+            self.originate_response(action_id, "Failure", channel, context, exten, "0", UNKNOWN,
+                                    UNKNOWN, UNKNOWN)
+        return False, "0"
+
+    async def _click_to_dial(self, channel: str, ext: str, context: str, exten: str,
+                             num: str, name: str, action_id: str | None,
+                             ring_timeout: float) -> tuple[bool, str]:
+        """07/07b: ring the agent; on answer dial the customer on pstn-out."""
+        agent = self.agents.get(channel) or self.find_agent(f"Local/{ext}@agents/n")
+        t = self.now()
+        a1, a2 = self.local_pair(ext, "agents", t, kind="c2d")
+        self.set_callerid(a1, num or UNKNOWN, name or UNKNOWN, num or UNKNOWN, name or UNKNOWN,
+                          connected=False)
+        self.set_callerid(a2, num or UNKNOWN, name or UNKNOWN, num or UNKNOWN, name or UNKNOWN)
+        self.dial_begin(None, a1, f"{ext}@agents/n")
+        if agent is not None:
+            self.agent_status(agent, DEV_INUSE)
+        answers = agent is None or agent.spec.mode == "answer"
+        ring = agent.spec.ring_s if agent is not None else 1.0
+        probe = SimCall(num, name, exten, CallScript(), asyncio.get_running_loop().create_future())
+        probe.t = t
+        if not answers or ring >= ring_timeout:
+            await self.wait(probe, t + ring_timeout)
+            self.hangup(a1, 19)
+            if action_id is not None:
+                self.originate_response(action_id, "Failure", channel, context, exten, "3",
+                                        UNKNOWN, num or UNKNOWN, name or UNKNOWN)
+            self.hangup(a2, 19)
+            if agent is not None:
+                self.agent_status(agent, _mode_status(agent.spec.mode))
+            return False, "3"
+        await self.wait(probe, t + ring)
+        self.newstate(a2, 6)
+        self.newstate(a1, 6)
+        if action_id is not None:
+            self.originate_response(action_id, "Success", a1, context, exten, "4", a1.uniqueid,
+                                    num or UNKNOWN, name or UNKNOWN)
+        self.dial_end(None, a1, "ANSWER")
+        assert self._loop is not None
+        self._loop.create_task(self._c2d_customer(probe, a1, a2, agent, exten))
+        return True, "4"
+
+    async def _c2d_customer(self, probe: SimCall, a1: Chan, a2: Chan, agent: Agent | None,
+                            number: str) -> None:
+        a1.set(context="outbound", exten=number, priority=2)
+        p1, p2 = self.local_pair(number, "pstn-out", probe.t, linkedid=a1.linkedid,
+                                 kind="pstn")
+        self.dial_begin(a1, p1, f"Local/{number}@pstn-out/n")
+        await self.wait(probe, probe.t + 2.0)
+        self.newstate(p2, 6)
+        self.newstate(p1, 6)
+        self.dial_end(a1, p1, "ANSWER")
+        b = self.bridge_create()
+        self.bridge_enter(b, p1)
+        self.bridge_enter(b, a1)
+        await self.wait(probe, probe.t + 3.5)
+        self.hangup(p2, 16)
+        self.bridge_leave(b, p1)
+        self.bridge_leave(b, a1)
+        self.hangup(a1, 16)
+        self.hangup(a2, 16)
+        if agent is not None:
+            self.agent_status(agent, _mode_status(agent.spec.mode))
+        self.bridge_destroy(b)
+        self.hangup(p1, 16)
+
+    def _spy(self, channel: str, ext: str, mode: str, num: str, name: str,
+             variables: dict[str, str], action_id: str | None) -> tuple[bool, str]:
+        """08: the supervisor phone answers and ChanSpy starts on SPYTARGET."""
+        t = self.now()
+        s1, s2 = self.local_pair(ext, "supervisor", t, kind="spy")
+        self.set_callerid(s1, num or ext, name or "Supervisor", num or ext, name or "Supervisor")
+        self.set_callerid(s2, num or ext, name or "Supervisor", num or ext, name or "Supervisor")
+        self.dial_begin(None, s1, f"{ext}@supervisor/n")
+        self.newstate(s2, 6)
+        self.newstate(s1, 6)
+        self.dial_end(None, s1, "ANSWER")
+        s1.set(context="spy", exten=mode or "listen", priority=1)
+        if action_id is not None:
+            self.originate_response(action_id, "Success", s1, "spy", mode, "4", s1.uniqueid,
+                                    s1.cid_num, s1.cid_name)
+        target = self.channels.get(variables.get("SPYTARGET", ""))
+        if target is None:
+            self.hangup(s1, 16)
+            self.hangup(s2, 16)
+            return True, "4"
+        self.spies.append(_Spy(s1, s2, target))
+        self.ev("ChanSpyStart", "call", s1.snap("Spyer") + target.snap("Spyee"))
+        return True, "4"
+
+    # ------------------------------------------------------------- snapshots
+    def queue_summary(self, q: Queue) -> dict[str, str]:
+        logged = len(q.members)
+        available = sum(1 for m in q.members.values()
+                        if not m.paused and m.agent.status == DEV_NOT_INUSE)
+        now = self.now()
+        longest = max((int(now - (c.joined or now)) for c in q.entries
+                       if isinstance(c, SimCall)), default=0)
+        return {"Queue": q.name, "LoggedIn": str(logged), "Available": str(available),
+                "Callers": str(len(q.entries)), "HoldTime": str(q.avg_hold()),
+                "TalkTime": str(q.avg_talk()), "LongestHoldTime": str(longest)}
+
+    async def close(self) -> None:
+        tasks = [c.task for c in self.calls.values() if c.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _secs(seconds: float) -> int:
+    """Whole seconds, halves rounded up (Python's round() would round 6.5 to 6)."""
+    return int(seconds + 0.5)
+
+
+def _resolve_none(fut: asyncio.Future[tuple[str, ...] | None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _mode_status(mode: str) -> int:
+    return {"busy": DEV_BUSY, "unavailable": DEV_UNAVAILABLE}.get(mode, DEV_NOT_INUSE)
+
+
+def _nz(value: str) -> str:
+    return "" if value == UNKNOWN else value
+
+
+def _split_local(interface: str) -> tuple[str, str]:
+    """``Local/1001@agents/n`` -> ("1001", "agents")."""
+    body = interface.split("/", 1)[1] if "/" in interface else interface
+    body = body.split("/", 1)[0]
+    exten, _, context = body.partition("@")
+    return exten, context
+
+
+def _parse_callerid(text: str) -> tuple[str, str]:
+    """``"Wang Fang" <13800138000>`` -> ("13800138000", "Wang Fang")."""
+    text = clean(text).strip()
+    if "<" in text and text.endswith(">"):
+        name, _, num = text[:-1].rpartition("<")
+        return num.strip(), name.strip().strip('"')
+    return text, ""
+
+
+def _variables(raw: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in raw.replace(",", "\n").split("\n"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip():
+            out[key.strip()] = value
+    return out
+
+
+def _script_from_vars(v: dict[str, str]) -> CallScript:
+    """The capture rig's caller variables: DIGIT, HOLD, PRE, SKIP_AGI, FORCE_QUEUE."""
+    def num(key: str, default: float) -> float:
+        try:
+            return float(v.get(key, "") or default)
+        except ValueError:
+            return default
+
+    pre = num("PRE", 2.5)
+    return CallScript(ivr_digits=v.get("DIGIT", "1"), skip_agi=v.get("SKIP_AGI") == "1",
+                      ivr_s=pre + 0.1, queue=v.get("FORCE_QUEUE") or None,
+                      hold=num("HOLD", 60.0))
