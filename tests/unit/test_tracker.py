@@ -1,0 +1,399 @@
+"""The call tracker on hand-made AMI messages: a real trunk (one channel per
+caller), the transition table, ordering quirks, bounded memory, garbage input."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import telephony.tracker as tracker_module
+from telephony.capture import load_capture
+from telephony.events import (
+    AgentRinging,
+    CallAnswered,
+    CallEnded,
+    CallStarted,
+    DomainEvent,
+    QueueMemberChanged,
+)
+from telephony.tracker import TRANSITIONS, CallState, CallTracker
+
+from .test_tracker_captures import CAPTURES, by_linkedid, ended, feed_timed
+
+TRUNK = "PJSIP/carrier-00000001"
+AGENT = "PJSIP/1001-00000002"
+
+
+class Clock:
+    def __init__(self, now: float = 1_795_478_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def snapshot(uid: str, lid: str, channel: str, context: str, exten: str,
+             num: str = "01051297073", name: str = "<unknown>") -> dict[str, str]:
+    return {"Channel": channel, "ChannelState": "6", "ChannelStateDesc": "Up",
+            "CallerIDNum": num, "CallerIDName": name, "ConnectedLineNum": "<unknown>",
+            "ConnectedLineName": "<unknown>", "Context": context, "Exten": exten,
+            "Priority": "1", "Uniqueid": uid, "Linkedid": lid}
+
+
+def caller(event: str, **extra: str) -> dict[str, str]:
+    msg = {"Event": event, **snapshot("100.1", "100.1", TRUNK, "from-trunk", "8008001234")}
+    msg.update(extra)
+    return msg
+
+
+def agent_leg(event: str, **extra: str) -> dict[str, str]:
+    msg = {"Event": event, **snapshot("100.2", "100.1", AGENT, "from-queue", "1001")}
+    msg.update(extra)
+    return msg
+
+
+def queue_event(event: str, **extra: str) -> dict[str, str]:
+    msg = caller(event, Queue="sales", Interface="PJSIP/1001", MemberName="Mei",
+                 DestChannel=AGENT, DestUniqueid="100.2", DestLinkedid="100.1")
+    msg.update(extra)
+    return msg
+
+
+def trunk_call() -> list[dict[str, str]]:
+    """One PSTN call on a real trunk: a single caller channel, a SIP agent."""
+    return [
+        caller("Newchannel", CallerIDName="李雷"),
+        caller("VarSet", Variable="__HOTLINE_DID", Value="8008001234"),
+        caller("VarSet", Variable="IVR_PATH", Value="1>2"),
+        caller("VarSet", Variable="QUEUEPOSITION", Value="1"),
+        caller("VarSet", Variable="DIALSTATUS", Value="ANSWER"),
+        caller("VarSet", Variable="_CRM_CUSTOMER", Value="C-7"),
+        queue_event("QueueCallerJoin", Position="1", Count="1"),
+        agent_leg("Newchannel"),
+        queue_event("AgentCalled"),
+        queue_event("QueueCallerLeave", Position="1", Count="0"),
+        queue_event("AgentConnect", HoldTime="3", RingTime="2"),
+        agent_leg("BridgeEnter", BridgeUniqueid="b-1"),
+        caller("BridgeEnter", BridgeUniqueid="b-1"),
+        queue_event("AgentComplete", HoldTime="3", TalkTime="42", Reason="agent"),
+        agent_leg("Hangup", Cause="16"),
+        caller("BridgeLeave", BridgeUniqueid="b-1"),
+        caller("Hangup", Cause="16"),
+        {"Event": "Cdr", "UniqueID": "100.1"},
+        queue_event("QueueMemberStatus", Status="1", Paused="0", PausedReason=""),
+    ]
+
+
+def feed_all(tracker: CallTracker, msgs: list[dict[str, str]]) -> list[DomainEvent]:
+    out: list[DomainEvent] = []
+    for msg in msgs:
+        out.extend(tracker.feed(msg))
+    return out
+
+
+# ------------------------------------------------------------- a real trunk
+
+def test_trunk_call_with_one_caller_channel() -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    events = feed_all(tracker, trunk_call())
+    assert [e.type for e in events if e.type != "QueueMemberChanged"] == [
+        "CallStarted", "CallQueued", "AgentRinging", "CallAnswered", "CallEnded",
+        "AgentStateChanged"]
+    started = events[0]
+    assert isinstance(started, CallStarted)  # at once: a trunk channel knows its caller id
+    assert (started.caller, started.caller_name, started.did) == (
+        "+861051297073", "李雷", "8008001234")
+    [ringing] = [e for e in events if isinstance(e, AgentRinging)]
+    assert ringing.ivr == {"HOTLINE_DID": "8008001234", "IVR_PATH": "1>2", "CRM_CUSTOMER": "C-7"}
+    [summary] = ended(events)
+    assert (summary.outcome, summary.agent, summary.agent_interface, summary.wait_s,
+            summary.ring_s, summary.talk_s, summary.hangup_by) == (
+        "answered", "Mei", "PJSIP/1001", 3, 2, 42, "agent")
+    assert tracker.live_calls() == []
+
+
+def test_call_from_a_context_that_is_not_inbound_is_not_tracked() -> None:
+    tracker = CallTracker()  # from-trunk is inbound by default, from-internal is not
+    msgs = [dict(m, Context="from-internal") if m.get("Uniqueid") == "100.1" else m
+            for m in trunk_call()]
+    events = feed_all(tracker, msgs)
+    assert not [e for e in events if e.type.startswith(("Call", "Agent"))
+                and e.type != "AgentStateChanged"]
+    assert tracker.unexpected["QueueCallerJoin for untracked call"] == 1
+
+
+def test_timestamp_header_wins_over_the_clock() -> None:
+    clock = Clock(1_900_000_000.0)
+    tracker = CallTracker(inbound_contexts=["from-trunk"], clock=clock)
+    msgs = trunk_call()
+    msgs[0]["Timestamp"] = "1795478331.250000"
+    msgs[-3]["Timestamp"] = "1795478399.5"
+    msgs[-4]["Timestamp"] = "not a number"  # garbage: falls back to the clock
+    events = feed_all(tracker, msgs)
+    [summary] = ended(events)
+    assert summary.started_at is not None and summary.ended_at is not None
+    assert summary.started_at.timestamp() == 1795478331.25
+    assert summary.ended_at.timestamp() == 1795478399.5
+    assert summary.answered_at is not None
+    assert summary.answered_at.timestamp() == 1_900_000_000.0
+    assert summary.started_at.tzinfo is not None
+
+
+def test_call_started_waits_for_the_caller_id_of_a_local_channel() -> None:
+    timed = load_capture(CAPTURES / "01-answered-call.ami")
+    events, _ = feed_timed(timed)
+    first = events[0]
+    assert isinstance(first, CallStarted)
+    assert (first.caller, first.caller_name) == ("+8613800138000", "Wang Fang")
+
+
+# ---------------------------------------------------------- the state table
+
+def test_transition_table_is_readable_and_complete() -> None:
+    tracker = CallTracker()
+    handled = set(tracker._handlers)
+    events = {event for _, event in TRANSITIONS}
+    assert events - handled == {"Redirect"}  # synthetic, recognised from BridgeLeave + Hangup
+    assert {state for state, _ in TRANSITIONS} == set(CallState)
+    assert TRANSITIONS[(CallState.LEFT, "AgentConnect")] is CallState.TALKING
+
+
+def test_unexpected_event_is_counted_not_guessed() -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    msgs = trunk_call()
+    feed_all(tracker, msgs[:6])  # in the IVR, never queued
+    assert tracker.feed(queue_event("AgentConnect", HoldTime="1", RingTime="1")) == []
+    assert tracker.feed(queue_event("AgentComplete", Reason="caller")) == []
+    assert tracker.unexpected["AgentConnect in ivr"] == 1
+    assert tracker.unexpected["AgentComplete in ivr"] == 1
+    events = tracker.feed(caller("Hangup", Cause="16"))
+    [summary] = ended(events)
+    assert (summary.outcome, summary.agent, summary.hangup_by) == ("ivr-only", None, "caller")
+
+
+def test_no_answer_when_the_queue_times_out() -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    msgs = trunk_call()
+    events = feed_all(tracker, msgs[:9])  # queued, Mei rings
+    events += feed_all(tracker, [
+        queue_event("AgentRingNoAnswer", RingTime="15000"),
+        queue_event("QueueCallerLeave", Position="1", Count="0"),  # the queue timed out
+        agent_leg("Hangup", Cause="0"),
+        caller("SoftHangupRequest", Cause="16"),
+        caller("Hangup", Cause="16"),
+    ])
+    [summary] = ended(events)
+    assert summary.outcome == "no-answer"
+    assert [(a.agent, a.result, a.ring_ms) for a in summary.agents_tried] == [
+        ("Mei", "no-answer", 15000)]
+    assert summary.wait_s is not None and summary.talk_s is None
+
+
+def test_failed_when_the_pbx_never_answered() -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    down = dict(caller("Newchannel"), ChannelState="4", ChannelStateDesc="Ring")
+    events = feed_all(tracker, [down, dict(down, Event="Hangup", Cause="34")])
+    [summary] = ended(events)
+    assert summary.outcome == "failed"
+
+
+def test_live_call_states_follow_the_table() -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    msgs = trunk_call()
+    seen = []
+    for msg in msgs[:14]:
+        tracker.feed(msg)
+        seen.extend(c["state"] for c in tracker.live_calls())
+        if msg["Event"] == "BridgeEnter":
+            live = tracker.live_calls()[0]
+    states = [s for i, s in enumerate(seen) if i == 0 or seen[i - 1] != s]
+    # LEFT shows as "queued"; after AgentComplete the caller is back in the dialplan
+    assert states == ["ivr", "queued", "ringing", "queued", "talking", "ivr"]
+    assert (live["queue"], live["agent"], live["did"]) == ("sales", "Mei", "8008001234")
+    assert set(live) == {"linkedid", "caller", "caller_name", "did", "state", "queue", "agent",
+                         "started_at"}
+
+
+# ---------------------------------------------------------- ordering quirks
+
+@pytest.fixture(scope="module")
+def call01() -> list[tuple[float, dict[str, str]]]:
+    return load_capture(CAPTURES / "01-answered-call.ami")
+
+
+def index(timed: list[tuple[float, dict[str, str]]], event: str, nth: int = 0) -> int:
+    return [i for i, (_, m) in enumerate(timed) if m.get("Event") == event][nth]
+
+
+def test_agent_connect_before_queue_caller_leave(call01: list[tuple[float, dict[str, str]]]
+                                                 ) -> None:
+    timed = list(call01)
+    leave, connect = index(timed, "QueueCallerLeave"), index(timed, "AgentConnect")
+    timed[leave], timed[connect] = timed[connect], timed[leave]
+    assert by_linkedid(feed_timed(timed)[0]) == by_linkedid(feed_timed(call01)[0])
+
+
+def test_missing_agent_complete(call01: list[tuple[float, dict[str, str]]]) -> None:
+    timed = [tm for tm in call01 if tm[1].get("Event") != "AgentComplete"]
+    [summary] = ended(feed_timed(timed)[0])
+    assert (summary.outcome, summary.agent, summary.hangup_by) == ("answered", "Alice", "caller")
+    assert summary.talk_s in (3, 4)  # from answer to the first hangup: 3.7 s
+
+
+def test_hangups_in_any_order_end_the_call_once_at_the_last(
+        call01: list[tuple[float, dict[str, str]]]) -> None:
+    hangups = [tm for tm in call01 if tm[1].get("Event") == "Hangup"]
+    rest = [tm for tm in call01 if tm[1].get("Event") != "Hangup"]
+    for seed in range(5):
+        order = hangups[:]
+        random.Random(seed).shuffle(order)
+        events, tracker = feed_timed(rest)
+        assert ended(events) == []
+        for i, tm in enumerate(order):
+            out, _ = feed_timed([tm], tracker)
+            assert len(ended(out)) == (1 if i == len(order) - 1 else 0)
+
+
+def test_late_events_never_resurrect_a_call(call01: list[tuple[float, dict[str, str]]]) -> None:
+    events, tracker = feed_timed(call01)
+    assert len(ended(events)) == 1
+    late_kinds = ("AgentComplete", "Hangup", "Newchannel", "QueueCallerJoin", "AgentConnect",
+                  "BridgeLeave", "Cdr", "CEL", "NewCallerid", "VarSet")
+    late = [tm for tm in call01 if tm[1].get("Event") in late_kinds]
+    out, _ = feed_timed(late, tracker)
+    assert ended(out) == []
+    assert tracker.live_calls() == []
+    # a late QueueMemberStatus is agent state, not the call
+    status = [tm for tm in call01 if tm[1].get("Event") == "QueueMemberStatus"][-2:]
+    out, _ = feed_timed(status, tracker)
+    assert all(isinstance(e, QueueMemberChanged) for e in out)
+
+
+def test_redirect_with_agent_complete_missing() -> None:
+    timed = load_capture(CAPTURES / "05b-redirect-transfer.ami")
+    timed = [tm for tm in timed if tm[1].get("Event") != "AgentComplete"]
+    [summary] = ended(feed_timed(timed)[0])
+    assert [t.kind for t in summary.transfers] == ["redirect"]
+    assert summary.outcome == "answered" and summary.hangup_by == "caller"
+
+
+# ------------------------------------------------------------ bounded memory
+
+def numbered_call(n: int) -> list[dict[str, str]]:
+    lid = f"{n}.0"
+    return [
+        {"Event": "Newchannel", **snapshot(lid, lid, f"PJSIP/c-{n}", "from-pstn", "4008001234",
+                                           num=f"138{n:08d}")},
+        {"Event": "Hangup", **snapshot(lid, lid, f"PJSIP/c-{n}", "from-pstn", "4008001234"),
+         "Cause": "16"},
+    ]
+
+
+def test_memory_of_ended_calls_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracker_module, "ENDED_MEMORY", 50)
+    tracker = CallTracker()
+    for n in range(500):
+        assert len(ended(feed_all(tracker, numbered_call(n)))) == 1
+    assert len(tracker._ended) == 50
+    assert tracker._channels == {} and tracker._calls == {} and tracker._bridges == {}
+    # a replay of a recent call is still recognised
+    assert ended(feed_all(tracker, numbered_call(499))) == []
+
+
+def test_open_calls_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracker_module, "MAX_OPEN_CALLS", 10)
+    tracker = CallTracker()
+    events = feed_all(tracker, [numbered_call(n)[0] for n in range(15)])
+    closed = ended(events)
+    assert [s.linkedid for s in closed] == [f"{n}.0" for n in range(5)]
+    assert {s.hangup_by for s in closed} == {"system"}
+    assert len(tracker.live_calls()) == 10
+
+
+# --------------------------------------------------------------- garbage in
+
+KEYS = ["Event", "Uniqueid", "Linkedid", "Channel", "Context", "Exten", "Queue", "Interface",
+        "MemberName", "DestUniqueid", "DestChannel", "HoldTime", "RingTime", "TalkTime",
+        "Reason", "Status", "Paused", "PausedReason", "Variable", "Value", "Timestamp",
+        "BridgeUniqueid", "Result", "Extension", "CallerIDNum", "CallerIDName", "Position",
+        "Penalty", "ChannelState", "Duration", "BridgeId", "Application", "Wait", "Location",
+        "TransfererUniqueid", "TransfereeUniqueid", "OrigTransfererUniqueid",
+        "DestBridgeUniqueid", "StateInterface", "Name"]
+EVENTS = sorted(set(CallTracker()._handlers) | {"Cdr", "CEL", "Newexten", "Bogus", ""})
+VALUES = st.one_of(
+    st.sampled_from(["", "1", "0", "16", "nan", "inf", "-1", "1e400", "9" * 30, "<unknown>",
+                     "100.1", "100.2", "from-pstn", "from-trunk", "caller", "transfer",
+                     "Success", "Local/1001@agents-00000001;1", "AppQueue", "00:00:05", "::",
+                     "__QUEUE", "CRM_X", "b-1"]),
+    st.text(max_size=12))
+MESSAGES = st.one_of(
+    st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=12),
+    st.builds(lambda e, d: {**d, "Event": e}, st.sampled_from(EVENTS),
+              st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=12)),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=5),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(MESSAGES, max_size=40), st.booleans())
+def test_feed_never_raises_on_garbage(msgs: list[dict[str, str]], resync: bool) -> None:
+    tracker = CallTracker(clock=Clock())
+    if resync:
+        tracker.begin_resync()
+    for msg in msgs:
+        assert isinstance(tracker.feed(msg), list)
+    tracker.end_resync()
+    tracker.live_calls()
+    assert tracker.unexpected["tracker-error"] == 0
+
+
+def mutations(timed: list[tuple[float, dict[str, str]]], seed: int) -> Iterator[dict[str, str]]:
+    rng = random.Random(seed)
+    for _, msg in timed:
+        msg = dict(msg)
+        roll = rng.random()
+        if roll < 0.1 and msg:
+            del msg[rng.choice(list(msg))]
+        elif roll < 0.2 and msg:
+            msg[rng.choice(list(msg))] = rng.choice(["", "x", "-5", "nan", "<unknown>", "1.2.3"])
+        elif roll < 0.25:
+            continue  # lost
+        elif roll < 0.3:
+            yield dict(msg)  # duplicated
+        yield msg
+
+
+@pytest.mark.parametrize("name", ["05-blind-transfer", "06-attended-transfer",
+                                  "09-resync-snapshot", "03-ring-no-answer-then-answered"])
+def test_mutated_captures_never_break_the_tracker(name: str) -> None:
+    timed = load_capture(CAPTURES / f"{name}.ami")
+    for seed in range(8):
+        tracker = CallTracker(clock=Clock())
+        if seed % 2:
+            tracker.begin_resync()
+        events: list[DomainEvent] = []
+        for msg in mutations(timed, seed):
+            events.extend(tracker.feed(msg))
+        events.extend(tracker.end_resync())
+        assert tracker.unexpected["tracker-error"] == 0
+        by_linkedid(events)  # never more than one CallEnded per call
+        for event in events:
+            event.to_dict()
+        assert all(isinstance(e, CallEnded) or e.at is not None for e in events)
+
+
+def test_non_mapping_input_is_survived() -> None:
+    tracker = CallTracker()
+    assert tracker.feed(None) == []  # type: ignore[arg-type]
+    assert tracker.feed({"Event": None}) == []  # type: ignore[dict-item]
+    assert tracker.unexpected["tracker-error"] == 1
+
+
+def test_answer_event_carries_agent_channel() -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    [answered] = [e for e in feed_all(tracker, trunk_call()) if isinstance(e, CallAnswered)]
+    assert (answered.agent_channel, answered.wait_s, answered.ring_s) == (AGENT, 3, 2)
