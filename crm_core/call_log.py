@@ -467,9 +467,12 @@ class CallLogWriter:
                 if not is_database_fault(exc):
                     return exc
                 self.retries += 1
+                reason = describe(exc)
+                if isinstance(exc, TimeoutError) and not str(exc):
+                    reason = f"database did not answer within {self.stall_timeout:g}s"
                 log.warning(
-                    "call log: writing %d record(s) failed (%s); holding them, retry in %.1fs",
-                    len(batch), describe(exc), delay,
+                    "call log: writing %d record(s) failed (%s); holding them, retry in %.2fs",
+                    len(batch), reason, delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max)
