@@ -310,6 +310,7 @@ class CallTracker:
         self._snap_entries: dict[str, Message] = {}
         self._snap_members: set[tuple[str, str]] = set()
         self._snap_queues: set[str] = set()
+        self._snap_gone: set[str] = set()  # Uniqueids hung up while resyncing
         self._snap_channels_done = False
         self._snap_queues_done = False
         self._handlers: dict[str, Handler] = {
@@ -365,6 +366,7 @@ class CallTracker:
         self._snap_entries = {}
         self._snap_members = set()
         self._snap_queues = set()
+        self._snap_gone = set()
         self._snap_channels_done = False
         self._snap_queues_done = False
 
@@ -382,7 +384,7 @@ class CallTracker:
         if self._snap_queues_done:
             self._reconcile_members(now, out)
         self._snap_channels, self._snap_entries = {}, {}
-        self._snap_members, self._snap_queues = set(), set()
+        self._snap_members, self._snap_queues, self._snap_gone = set(), set(), set()
         return out
 
     def live_calls(self) -> list[dict[str, Any]]:
@@ -590,7 +592,10 @@ class CallTracker:
         return []
 
     def _on_hangup(self, m: Message) -> list[DomainEvent]:
-        chan = self._channels.pop(m.get("Uniqueid", ""), None)
+        uid = m.get("Uniqueid", "")
+        if self._resyncing:  # the snapshot may still list it: do not adopt it later
+            self._snap_gone.add(uid)
+        chan = self._channels.pop(uid, None)
         if chan is None:
             return []
         t = self._time(m)
@@ -1072,6 +1077,9 @@ class CallTracker:
                 call.answered_at = at
                 call.queue_context = caller.get("Context", "") if caller else None
                 call.agent_uids = {leg.get("Uniqueid", "")}
+                partner = self._partner(call, call.agent_channel)
+                if partner is not None:
+                    call.agent_uids.add(partner)
                 out.append(CallAnswered(at=ts(at), linkedid=call.linkedid, queue=call.queue or "",
                                         agent=agent, interface=interface,
                                         agent_channel=call.agent_channel, wait_s=None,
@@ -1082,17 +1090,18 @@ class CallTracker:
         groups: dict[str, list[Message]] = {}
         for uid, row in self._snap_channels.items():
             lid = row.get("Linkedid", "")
-            if not lid or uid in self._channels or lid in self._ended:
-                continue
-            groups.setdefault(lid, []).append(row)
+            if lid and uid not in self._channels and lid not in self._ended:
+                groups.setdefault(lid, []).append(row)
         for lid, rows in groups.items():
+            live = [r for r in rows if r.get("Uniqueid") not in self._snap_gone]
             call = self._calls.get(lid)
-            if call is not None:  # a known call: register channels we missed
-                for row in rows:
+            if call is not None:  # a known call: register the channels we missed
+                for row in live:
                     self._register_row(call, row)
-                continue
-            if self._is_inbound(rows):
-                self._adopt(lid, rows, now, out)
+            elif self._is_inbound(rows):
+                self._adopt(lid, live or rows, now, out)
+                if not live:  # seen only in the snapshot, gone before the resync ended
+                    out.extend(self._end(self._calls[lid], now, system=True))
 
     def _is_inbound(self, rows: list[Message]) -> bool:
         return any(r.get("Context") in self._inbound or r.get("Uniqueid") in self._snap_entries

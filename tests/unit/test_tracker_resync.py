@@ -176,3 +176,38 @@ def test_members_missing_from_the_snapshot_are_removed(capture09: Timed) -> None
                if isinstance(e, QueueMemberChanged) and e.change == "removed"]
     assert removed == [("support", "Dave")]
     assert all(isinstance(e.at, datetime) for e in out)
+
+
+def test_call_hanging_up_while_the_lists_arrive_ends_once(capture09: Timed) -> None:
+    start, end = split_09(capture09)
+    tracker = CallTracker()
+    tracker.begin_resync()
+    feed_timed(capture09[start:end], tracker)
+    # caller 1 hangs up before end_resync: its channels are in the lists but gone
+    hangups = [tm for tm in capture09[end:]
+               if tm[1].get("Linkedid") == CALLER_1 and tm[1].get("Event") == "Hangup"]
+    assert len(hangups) == 4
+    events, _ = feed_timed(hangups, tracker)
+    tracker._clock = lambda: hangups[-1][0]
+    events += tracker.end_resync()
+    [summary] = ended(events)
+    assert (summary.linkedid, summary.agent, summary.hangup_by) == (CALLER_1, "Alice", "system")
+    assert {c["linkedid"] for c in tracker.live_calls()} == {CALLER_2, CALLER_3, VIP}
+    events += feed_timed(capture09[end:], tracker)[0]
+    assert sorted(by_linkedid(events)) == sorted([CALLER_1, CALLER_2, CALLER_3, VIP])
+    assert tracker.live_calls() == []
+
+
+def test_known_call_losing_a_channel_during_the_lists_still_ends(capture09: Timed) -> None:
+    start, end = split_09(capture09)
+    events, tracker = feed_timed(capture09[:start])
+    tracker.begin_resync()
+    feed_timed(capture09[start:end], tracker)
+    # the caller's handset hangs up while the lists are still coming in
+    [first] = [tm for tm in capture09[end:] if tm[1].get("Linkedid") == CALLER_1
+               and tm[1].get("Event") == "Hangup"][:1]
+    feed_timed([first], tracker)
+    events += tracker.end_resync()
+    events += feed_timed([tm for tm in capture09[end:] if tm is not first], tracker)[0]
+    assert sorted(by_linkedid(events)) == sorted([CALLER_1, CALLER_2, CALLER_3, VIP])
+    assert tracker.live_calls() == []
