@@ -110,6 +110,7 @@ DEVICE_STATES = {
     "5": "unavailable", "6": "ringing", "7": "ringing", "8": "on-hold",
 }
 _LATEST_EPOCH = 32_503_680_000.0  # year 3000: a Timestamp beyond is garbage
+_MAX_DURATION = 7 * 86_400.0  # a snapshot channel older than a week is garbage
 
 
 class CallState(StrEnum):
@@ -245,7 +246,8 @@ def _known(value: str | None) -> str | None:
 
 
 def _looks_like_number(exten: str | None) -> bool:
-    return bool(exten) and exten is not None and exten.lstrip("+").isdigit()
+    digits = (exten or "").lstrip("+")
+    return digits.isascii() and digits.isdigit()
 
 
 def _device(channel: str) -> str:
@@ -264,16 +266,16 @@ def _target_of(chan: _Chan) -> str:
 
 
 def _duration(value: str | None) -> float:
-    """CoreShowChannel Duration ``HH:MM:SS`` in seconds (0 when unreadable)."""
+    """CoreShowChannel Duration ``HH:MM:SS`` in seconds (0 when unreadable, at most a week)."""
     if not value:
         return 0.0
     total = 0.0
     for part in value.split(":"):
         n = _int(part)
-        if n is None:
+        if n is None or n < 0 or n > _MAX_DURATION:
             return 0.0
         total = total * 60 + n
-    return total
+    return min(total, _MAX_DURATION)
 
 
 class CallTracker:
@@ -376,13 +378,17 @@ class CallTracker:
             return []
         self._resyncing = False
         out: list[DomainEvent] = []
-        now = self._clock()
-        if self._snap_channels_done:
-            ended_at = self._outage_at if self._outage_at is not None else now
-            self._reconcile_calls(ended_at, out)
-            self._adopt_calls(now, out)
-        if self._snap_queues_done:
-            self._reconcile_members(now, out)
+        try:
+            now = self._clock()
+            if self._snap_channels_done:
+                ended_at = self._outage_at if self._outage_at is not None else now
+                self._reconcile_calls(ended_at, out)
+                self._adopt_calls(now, out)
+            if self._snap_queues_done:
+                self._reconcile_members(now, out)
+        except Exception:  # same contract as feed(): count, log, keep going
+            self.unexpected["tracker-error"] += 1
+            log.warning("tracker failed to end a resync", exc_info=True)
         self._snap_channels, self._snap_entries = {}, {}
         self._snap_members, self._snap_queues, self._snap_gone = set(), set(), set()
         return out

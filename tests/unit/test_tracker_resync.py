@@ -211,3 +211,16 @@ def test_known_call_losing_a_channel_during_the_lists_still_ends(capture09: Time
     events += feed_timed([tm for tm in capture09[end:] if tm is not first], tracker)[0]
     assert sorted(by_linkedid(events)) == sorted([CALLER_1, CALLER_2, CALLER_3, VIP])
     assert tracker.live_calls() == []
+
+
+@pytest.mark.parametrize("duration", ["99999999999:00:00", "-5:00:00", "x", "", "1e400"])
+def test_garbage_in_the_snapshot_is_survived(capture09: Timed, duration: str) -> None:
+    start, end = split_09(capture09)
+    snapshot = [(t, dict(m, Duration=duration) if m.get("Event") == "CoreShowChannel" else m)
+                for t, m in capture09[start:end]]
+    tracker = CallTracker()
+    events = resync(tracker, snapshot)
+    assert tracker.unexpected["tracker-error"] == 0
+    assert len([e for e in events if isinstance(e, CallStarted)]) == 4
+    for e in events:
+        e.to_dict()
