@@ -426,7 +426,7 @@ class CallLogWriter:
         self.received += 1
         self._queue.append(event.summary)
         self._has_work.set()
-        if len(self._queue) >= self.max_pending:
+        if len(self._queue) >= self.max_pending and not self._closing:
             self._has_room.clear()  # back-pressure into the bus, not into our memory
 
     # writer ------------------------------------------------------------------------
@@ -516,23 +516,42 @@ class CallLogWriter:
         except Exception:
             log.exception("closing the call-log subscription failed")
 
+    async def _wait_reader(self, reader: asyncio.Task[None], deadline: float) -> None:
+        """Let the reader run to the end of the subscription while events keep coming."""
+        loop = asyncio.get_running_loop()
+        while not reader.done():
+            seen = self.received + self.ignored
+            timeout = min(self.drain_grace, max(0.0, deadline - loop.time()))
+            await asyncio.wait([reader], timeout=timeout)
+            if self.received + self.ignored == seen or loop.time() >= deadline:
+                break
+        if not reader.done():
+            reader.cancel()
+            await asyncio.wait([reader])
+
     async def close(self) -> None:
-        """Write what has been received (and what the subscription still holds), then stop."""
+        """Write what has been received (and what the subscription still holds), then stop.
+
+        The subscription is closed first; a bus subscription then yields what it holds
+        and ends. One that never ends is given up after ``drain_grace`` without a new
+        event. Writing is bounded by ``close_timeout``: whatever the database still has
+        not taken by then is logged in full at ERROR and counted in ``failures``.
+        """
         if self._reader is None or self._writer is None:
             await self._close_subscription()
             return
         tasks = [self._reader, self._writer]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.close_timeout
         try:
             if not self._closing:
                 self._closing = True
+                self._has_room.set()  # shutting down: take everything the bus still holds
                 await asyncio.sleep(0)  # let the reader take what is already buffered
                 await self._close_subscription()
-            await asyncio.wait([self._reader], timeout=self.drain_grace)
-            if not self._reader.done():
-                self._reader.cancel()
-                await asyncio.wait([self._reader])
+            await self._wait_reader(self._reader, deadline)
             self._has_work.set()
-            await asyncio.wait([self._writer], timeout=self.close_timeout)
+            await asyncio.wait([self._writer], timeout=max(0.0, deadline - loop.time()))
         finally:
             # also when close() itself is cancelled: no task of ours outlives it
             for task in tasks:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.call_log import CallLog, CallLogWriter, add_customer
-from crm_core.db import make_engine, upgrade_async
+from crm_core.db import make_engine, upgrade, upgrade_async
 from crm_core.models import Base
 from telephony.events import (
     AgentAttempt,
@@ -148,6 +148,7 @@ async def _tables(engine: AsyncEngine) -> set[str]:
 async def test_migrations_apply_from_empty_and_are_idempotent(db_url: str) -> None:
     await upgrade_async(db_url)
     await upgrade_async(db_url)  # a second run changes nothing and does not fail
+    upgrade(db_url)  # the sync entry, even when called from inside a running loop
     eng = make_engine(db_url)
     try:
         assert {"customer", "phone_number", "call_record", "alembic_version"} <= await _tables(eng)

@@ -205,6 +205,25 @@ async def test_back_pressure_leaves_the_rest_in_the_subscription() -> None:
     await writer.close()
 
 
+async def test_close_takes_what_back_pressure_left_in_the_subscription() -> None:
+    gate = asyncio.Event()
+
+    async def wait_gate(n: int, ids: list[str]) -> None:
+        await gate.wait()
+
+    log, sub = FakeLog(wait_gate), Sub()
+    writer = writer_for(log, sub, batch_max=5, max_pending=5)
+    await writer.start()
+    for i in range(50):
+        sub.publish(ended(str(i)))
+    await until(lambda: writer.pending == 10)
+    closing = asyncio.create_task(writer.close())
+    await until(lambda: writer.received == 50)  # closing lifts the back-pressure
+    gate.set()
+    await closing
+    assert writer.written == 50 and writer.failures == 0 and sub.queue.qsize() == 0
+
+
 async def test_subscription_errors_do_not_stop_the_reader() -> None:
     log, sub = FakeLog(), Sub()
     sub.publish(ended("a"))
