@@ -813,18 +813,21 @@ class Pbx:
         self.queue_ev("AgentRingNoAnswer", c2, leg, q, f"RingTime: {ring_ms}\r\n")
         self.dial_end(c2, a1, "NOANSWER")
         self.dial_end(c2, a1, "CANCEL")
-        self._drop_ringing_leg(leg, call.t)
+        self._drop_ringing_leg(leg, call.t, phone_first=True)
         call.attempts.append(Attempt(m.name, agent.interface, q.name, "no-answer", ring_ms))
         if call.t >= max_wait:
             self._queue_timeout(call, q, None)
             return "timeout"
         return "no-answer"
 
-    def _drop_ringing_leg(self, leg: _Leg, at: float) -> None:
+    def _drop_ringing_leg(self, leg: _Leg, at: float, phone_first: bool = False) -> None:
+        """Hang up a ringing agent pair (Cause 0). The order of the two halves varies in
+        the captures: ;1 first on abandon (02), ;2 first on ring-no-answer (03)."""
         self.hangup_request(leg.a2, 0)
         self.hangup_request(leg.a2, 16, soft=True)
-        self.hangup(leg.a1, 0)
-        self.hangup(leg.a2, 0)
+        first, second = (leg.a2, leg.a1) if phone_first else (leg.a1, leg.a2)
+        self.hangup(first, 0)
+        self.hangup(second, 0)
         self.agent_status(leg.member.agent, _mode_status(leg.member.agent.spec.mode), at)
 
     def _leave(self, call: SimCall, q: Queue) -> int:
@@ -1070,11 +1073,18 @@ class Pbx:
         self.newstate(d2, 6, priority=4)
         self.newstate(d1, 6)
         self.dial_end(c2, d1, "ANSWER")
+        if src is not None and src.peer is not None:
+            # the attended transfer's consult pair (06): the ;1 half answers its originator
+            self.newstate(src, 6)
+            b = self.bridge_create()
+            self.newstate(src.peer, 6)
+            self.dial_end(None, src.peer, "ANSWER")
+            self.bridge_enter(b, d1)
+            self.bridge_enter(b, c2)
+            return b
         b = self.bridge_create()
         self.bridge_enter(b, d1)
         self.bridge_enter(b, c2)
-        if src is not None:  # the attended transfer's consult channel: caller waits elsewhere
-            return b
         await self.wait(call, call.t + plan.target_talk_s)
         self._desk_hangs_up(call, d1, d2, b)
         return b
@@ -1164,8 +1174,6 @@ class Pbx:
         self.bridge_enter(b2, a1)
         self.newstate(i1, 5)
         await self._desk_call(call, d1, d2, plan, src=i2)
-        self.newstate(i2, 6)
-        self.newstate(i1, 6)
         desk_bridge = i2.bridge
         await self.wait(call, call.t + plan.consult_s)
         # the agent hangs up: the transfer completes
@@ -1180,8 +1188,8 @@ class Pbx:
         self.bridge_enter(b1, i1)
         self._chan_ev("MusicOnHoldStop", c2)
         self.ev("AttendedTransfer", "call", "Result: Success\r\n" + a1.snap("OrigTransferer")
-                + b1.text("OrigBridge", 2) + a1.snap("SecondTransferer")
-                + b2.text("SecondBridge", 0) + c2.snap("Transferee")
+                + b1.text("Orig", 2) + a1.snap("SecondTransferer")
+                + b2.text("Second", 0) + c2.snap("Transferee")
                 + f"IsExternal: No\r\nDestType: Bridge\r\nDestBridgeUniqueid: {b1.id}\r\n")
         self.cel(a1, "ATTENDEDTRANSFER")
         self.bridge_destroy(b2)
