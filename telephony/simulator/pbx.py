@@ -7,7 +7,11 @@ Rules:
   moment of that simulated instant (``time_scale`` wall seconds per simulated
   second). So HoldTime/RingTime/TalkTime are exact whatever the loop jitter,
   and a test at time_scale=0.01 sees the same numbers as a real-time demo;
-- one asyncio task per call; actions that act on a call (Hangup, transfers)
+- one asyncio task per call, and ONE scheduler that wakes the calls in
+  simulated-time order, one step at a time (a woken call runs until its next
+  wait before the next one is woken): a loaded or lagging event loop changes
+  nothing but the pace, never who got which agent;
+- actions that act on a call (Hangup, transfers)
   are delivered to that task as a command, never by mutating it from outside;
 - ``noise`` chooses how much realism besides the tracking events is sent:
   0 = tracking events only, 1 = + Newexten/VarSet/Cdr/DeviceStateChange
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import time
@@ -214,6 +219,13 @@ class Pbx:
         self._uid = 0
         self._local = 0
         self._gbk: dict[bytes, bytes] = {}
+        self._heap: list[tuple[float, int, asyncio.Future[Any], SimCall]] = []
+        self._heap_seq = 0
+        self._runner: asyncio.Task[None] | None = None
+        self._runner_wake: asyncio.Future[Any] | None = None
+        self._stepping: SimCall | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._step_done: asyncio.Future[Any] | None = None
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -471,6 +483,7 @@ class Pbx:
     async def wait(self, call: SimCall, until: float,
                    wakeable: bool = False) -> tuple[str, ...] | None:
         """Sleep the call to simulated time ``until`` unless a command arrives first."""
+        self.release(call)
         if call._pending:
             call.t = max(call.t, min(until, self.now()))
             return call._pending.pop(0)
@@ -478,12 +491,10 @@ class Pbx:
         fut: asyncio.Future[tuple[str, ...] | None] = self._loop.create_future()
         call._cmd = fut
         call._wakeable = wakeable
-        delay = max(0.0, self._wall(until) - self._loop.time())
-        handle = self._loop.call_later(delay, _resolve_none, fut)
+        self._push(until, fut, call)
         try:
             cmd = await fut
         finally:
-            handle.cancel()
             call._cmd = None
             call._wakeable = False
         if cmd is None:
@@ -493,6 +504,55 @@ class Pbx:
         else:
             call.t = max(call.t, min(until, self.now()))
         return cmd
+
+    def _push(self, until: float, fut: asyncio.Future[Any], call: SimCall) -> None:
+        self._heap_seq += 1
+        item = (until, self._heap_seq, fut, call)
+        heapq.heappush(self._heap, item)
+        if self._runner is None or self._runner.done():
+            assert self._loop is not None
+            self._runner = self._loop.create_task(self._schedule(), name="sim-scheduler")
+        elif self._heap[0] is item and self._runner_wake is not None:
+            _resolve_none(self._runner_wake)
+
+    def release(self, call: SimCall) -> None:
+        """The call woken by the scheduler reached its next wait (or ended)."""
+        if self._stepping is call and self._step_done is not None:
+            _resolve_none(self._step_done)
+
+    async def _schedule(self) -> None:
+        """Wake waiting calls in simulated-time order, one at a time."""
+        loop = self._loop
+        assert loop is not None
+        heap = self._heap
+        while True:
+            while heap and heap[0][2].done():
+                heapq.heappop(heap)
+            if not heap:
+                self._runner_wake = loop.create_future()
+                await self._runner_wake
+                continue
+            until, _seq, fut, call = heap[0]
+            when = self._wall(until)
+            if when > loop.time():
+                self._runner_wake = wake = loop.create_future()
+                handle = loop.call_at(when, _resolve_none, wake)
+                try:
+                    await wake
+                finally:
+                    handle.cancel()
+                continue
+            heapq.heappop(heap)
+            done: asyncio.Future[Any] = loop.create_future()
+            self._stepping, self._step_done = call, done
+            # a step that never comes back to wait() must not stall the PBX forever
+            guard = loop.call_later(1.0, _resolve_none, done)
+            fut.set_result(None)
+            try:
+                await done
+            finally:
+                guard.cancel()
+                self._stepping = self._step_done = None
 
     # ------------------------------------------------------------ placing calls
     def place_call(self, *, caller: str, name: str | None = None, did: str = "4008001234",
@@ -576,6 +636,7 @@ class Pbx:
             self._finish(call)
 
     def _finish(self, call: SimCall) -> None:
+        self.release(call)
         self.calls.pop(call.linkedid, None)
         self.processed_calls += 1
         self.stats.calls_finished += 1
@@ -1392,6 +1453,7 @@ class Pbx:
             self.hangup(a2, 19)
             if agent is not None:
                 self.agent_status(agent, _mode_status(agent.spec.mode))
+            self.release(probe)
             return False, "3"
         await self.wait(probe, t + ring)
         self.newstate(a2, 6)
@@ -1401,7 +1463,10 @@ class Pbx:
                                     num or UNKNOWN, name or UNKNOWN)
         self.dial_end(None, a1, "ANSWER")
         assert self._loop is not None
-        self._loop.create_task(self._c2d_customer(probe, a1, a2, agent, exten))
+        task = self._loop.create_task(self._c2d_customer(probe, a1, a2, agent, exten))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+        self.release(probe)
         return True, "4"
 
     async def _c2d_customer(self, probe: SimCall, a1: Chan, a2: Chan, agent: Agent | None,
@@ -1427,6 +1492,7 @@ class Pbx:
             self.agent_status(agent, _mode_status(agent.spec.mode))
         self.bridge_destroy(b)
         self.hangup(p1, 16)
+        self.release(probe)
 
     def _spy(self, channel: str, ext: str, mode: str, num: str, name: str,
              variables: dict[str, str], action_id: str | None) -> tuple[bool, str]:
@@ -1466,6 +1532,9 @@ class Pbx:
 
     async def close(self) -> None:
         tasks = [c.task for c in self.calls.values() if c.task is not None]
+        tasks.extend(self._side_tasks)
+        if self._runner is not None:
+            tasks.append(self._runner)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -1478,7 +1547,7 @@ def _secs(seconds: float) -> int:
     return int(seconds + 0.5)
 
 
-def _resolve_none(fut: asyncio.Future[tuple[str, ...] | None]) -> None:
+def _resolve_none(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
         fut.set_result(None)
 
