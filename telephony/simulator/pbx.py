@@ -238,8 +238,8 @@ class Pbx:
         self.channels: dict[str, Chan] = {}
         self.bridges: dict[str, Bridge] = {}
         self.spies: list[_Spy] = []
-        self.agents, self.queues = build_members(self._agent_specs, self._queue_specs,
-                                                 int(self.started_at))
+        fresh = [AgentSpec(**vars(a)) for a in self._agent_specs]  # set_agent edits copies
+        self.agents, self.queues = build_members(fresh, self._queue_specs, int(self.started_at))
         for agent in self.agents.values():
             agent.status = _mode_status(agent.spec.mode)
         self.processed_calls = 0
