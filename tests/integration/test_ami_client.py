@@ -509,3 +509,30 @@ async def test_close_logs_off(
     assert not client.connected
     with pytest.raises(AmiNotConnected):
         await client.send_action("Ping")
+
+
+# --------------------------------------------- against the full PBX simulator
+
+
+async def test_against_the_pbx_simulator(consumer: Recorder) -> None:
+    """The same client against telephony.simulator (skipped while it is not there)."""
+    sim_mod = pytest.importorskip("telephony.simulator.server")
+    async with sim_mod.PbxSimulator(time_scale=0.01) as sim:
+        client = AmiClient(host=sim.host, port=sim.port, username="hotline",
+                           secret="hotline-secret", consumer=consumer, action_timeout=2.0,
+                           reconnect_min=0.01, reconnect_max=0.05, auth="md5")
+        try:
+            await client.start()
+            await client.wait_connected(3.0)
+            await until(lambda: "resync_end" in consumer.log)
+            summary = await client.send_list_action("QueueSummary")
+            assert {s.get("Queue") for s in summary} >= {"support"}
+            sim.place_call(caller="13800138000", name="王芳")
+            await until(lambda: any(e.get("CallerIDName") == "王芳" for e in consumer.events))
+            await sim.drop_connections()
+            await until(lambda: client.stats["reconnects"] == 1 and consumer.log.count(
+                "resync_end") == 2)
+            assert "disconnected" in consumer.log
+            assert len(sim.actions_named("Login")) == 2
+        finally:
+            await client.close()
