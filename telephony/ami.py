@@ -478,6 +478,9 @@ class AmiClient:
             except (OSError, AmiError) as exc:
                 self.last_error = exc
                 log.warning("AMI %s:%s: %s", self.host, self.port, exc or type(exc).__name__)
+            except Exception as exc:  # a bug or bad config must not kill the link for good
+                self.last_error = exc
+                log.exception("AMI %s:%s: session failed", self.host, self.port)
             if self._closing:
                 break
             if self.stats["connects"] != connects:  # this link got logged in: start over
@@ -587,6 +590,7 @@ class AmiClient:
                 self.stats["ping_timeouts"] += 1
                 log.warning("AMI %s:%s: no Pong within %s s, link declared dead",
                             self.host, self.port, self.ping_timeout)
+                link.abort()  # also ends a resync or any action waiting on this link
                 return
             except AmiNotConnected:
                 return

@@ -536,3 +536,14 @@ async def test_against_the_pbx_simulator(consumer: Recorder) -> None:
             assert len(sim.actions_named("Login")) == 2
         finally:
             await client.close()
+
+
+async def test_bad_config_is_retried_and_never_injects(
+    make_client: ClientFactory, server: FakeAmi
+) -> None:
+    client = make_client(username="hotline\r\nAction: Originate")
+    await client.start()
+    await until(lambda: len(client.reconnect_delays) >= 2)
+    assert isinstance(client.last_error, ValueError)
+    assert server.count("Originate") == 0 and server.count("Login") == 0
+    assert not client.connected
