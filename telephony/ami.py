@@ -24,6 +24,12 @@ OriginateResponse is an EVENT that carries a Response header. Events carrying
 the ActionID of a pending list action belong to that list (resync lists also go
 to the consumer, in arrival order with live events). Replies matching no pending
 action are ignored. Every task is owned and cancelled by :meth:`AmiClient.close`.
+Consumer order per link: ``on_connected`` (from the reader, right at the Login
+reply, so before any event of the link), then ``on_resync_begin``, the list
+events (``...Complete`` included) mixed with live events in arrival order,
+``on_resync_end``; finally ``on_disconnected``. A refused resync list is
+skipped; a resync cut by a timeout or a lost link gets no ``on_resync_end``
+(the snapshot is partial): the next link begins a new one.
 """
 
 from __future__ import annotations
