@@ -98,6 +98,9 @@ def panoramisk_parse_cpu(stream: bytes, chunk: int = 65536) -> tuple[float, int]
         def write(self, data: bytes) -> None:
             pass
 
+        def close(self) -> None:
+            pass
+
     proto = AMIProtocol()
     proto.connection_made(Transport())
     proto.factory = Factory()
