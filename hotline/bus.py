@@ -22,7 +22,9 @@ Rules:
   burst. On Redis each lossless name is a consumer group ``<group_prefix>:<name>``
   (several nodes sharing a name each get a share, every event once); an entry is
   acknowledged (``XACK``) only when the consumer takes the NEXT event or calls
-  ``sub.ack()``, i.e. after it processed it. Unacked entries are re-read on start
+  ``sub.ack()``, i.e. after it processed it (a consumer that takes many events and
+  writes them in batches sets ``sub.auto_ack = False`` and calls ``sub.ack(count)``
+  after each write: the oldest ``count`` taken are acked). Unacked entries are re-read on start
   (own pending list) and claimed from dead consumers after ``claim_idle_ms``:
   delivery is at-least-once, consumers are idempotent.
 - A subscription is read by one consumer: ``async for event in sub`` or
@@ -123,6 +125,10 @@ class Subscription(ABC):
     name: str
     lossless: bool
     dropped: int
+    # Lossless Redis only: True acks each event when the next one is taken (a consumer
+    # that finishes an event before taking the next). A consumer that takes many and
+    # writes them in batches sets it False and calls ack(count) after each write.
+    auto_ack: bool = True
 
     def __aiter__(self) -> AsyncIterator[DomainEvent]:
         return self
@@ -141,8 +147,9 @@ class Subscription(ABC):
     def close(self) -> None:
         """Stop receiving; what is already held can still be read."""
 
-    def ack(self) -> None:  # noqa: B027 - optional hook, a no-op where nothing needs it
-        """Mark the last event taken as processed (only lossless Redis cares)."""
+    def ack(self, count: int | None = None) -> None:  # noqa: B027 - a no-op by default
+        """Mark the oldest ``count`` events taken (all taken when None) as processed;
+        only lossless Redis subscriptions keep track, others ignore it."""
 
 
 class LocalSubscription(Subscription):
@@ -350,7 +357,7 @@ class StreamSubscription(LocalSubscription):
         self.group = f"{bus.group_prefix}:{name}"
         self._bus = bus
         self._ids: deque[bytes] = deque()
-        self._unacked: bytes | None = None
+        self._taken: deque[bytes] = deque()  # ids handed out and not acked yet
         self._room = asyncio.Event()
         self._room.set()
         self.task: asyncio.Task[None] | None = None
@@ -369,21 +376,28 @@ class StreamSubscription(LocalSubscription):
         await self._room.wait()
 
     async def get(self) -> DomainEvent:
-        self.ack()  # taking the next event means the previous one was processed
+        if self.auto_ack:
+            self.ack()  # taking the next event means the previous one was processed
         while not self._items:
             if self.closed:
                 raise SubscriptionClosed(self.name)
             await self._ready.wait()
         event = self._take()
-        self._unacked = self._ids.popleft()
+        self._taken.append(self._ids.popleft())
         if len(self._items) < self.maxsize:
             self._room.set()
         return event
 
-    def ack(self) -> None:
-        if self._unacked is not None:
-            self._bus._queue_ack(self.group, self._unacked)
-            self._unacked = None
+    def ack(self, count: int | None = None) -> None:
+        taken = self._taken
+        n = len(taken) if count is None else max(0, min(count, len(taken)))
+        for _ in range(n):
+            self._bus._queue_ack(self.group, taken.popleft())
+
+    @property
+    def unacked(self) -> int:
+        """Events taken and not acknowledged yet."""
+        return len(self._taken)
 
     def close(self) -> None:
         if self.closed:

@@ -384,6 +384,24 @@ async def test_restart_redelivers_what_was_not_acked(make_redis_bus: BusFactory)
     assert await take(log, 1) == [started(4)]  # nothing acked came back
 
 
+async def test_batch_consumer_acks_what_it_wrote(make_redis_bus: BusFactory) -> None:
+    first = make_redis_bus(consumer="node-1")
+    await first.start()
+    log = first.subscribe("call-log", lossless=True)
+    log.auto_ack = False  # a batching writer: takes many, acks after writing
+    for i in range(6):
+        first.publish_nowait(started(i))
+    assert await take(log, 5) == [started(i) for i in range(5)]
+    log.ack(3)  # the first three are written
+    assert log.unacked == 2  # type: ignore[attr-defined]
+    await first.close()  # crashed before writing #3 and #4
+
+    second = make_redis_bus(consumer="node-1")
+    await second.start()
+    log = second.subscribe("call-log", lossless=True)
+    assert await take(log, 3) == [started(3), started(4), started(5)]
+
+
 async def test_entries_of_a_vanished_consumer_are_claimed(make_redis_bus: BusFactory) -> None:
     gone = make_redis_bus(consumer="node-gone")
     await gone.start()
