@@ -22,10 +22,10 @@ Rules:
   burst. On Redis each lossless name is a consumer group ``<group_prefix>:<name>``
   (several nodes sharing a name each get a share, every event once); an entry is
   acknowledged (``XACK``) only when the consumer takes the NEXT event or calls
-  ``sub.ack()``, i.e. after it processed it (a consumer that takes many events and
+  ``sub.ack()``, i.e. after it processed it. A consumer that takes many events and
   writes them in batches sets ``sub.auto_ack = False`` and calls ``sub.ack(count)``
-  after each write: the oldest ``count`` taken are acked). Unacked entries are re-read on start
-  (own pending list) and claimed from dead consumers after ``claim_idle_ms``:
+  after each write (the oldest ``count`` taken are acked). Unacked entries are re-read
+  on start (own pending list) and claimed from dead consumers after ``claim_idle_ms``:
   delivery is at-least-once, consumers are idempotent.
 - A subscription is read by one consumer: ``async for event in sub`` or
   ``await sub.get()``. After ``close()`` it still yields what it already holds, then
@@ -94,7 +94,7 @@ def decode_entry(fields: Any) -> DomainEvent:
         raise ValueError("stream entry is not a JSON object")
     try:
         return event_from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except Exception as exc:  # any shape of garbage: a reader must never die of it
         raise ValueError(f"stream entry is not a domain event: {exc!r}") from exc
 
 
@@ -105,9 +105,10 @@ def _backoff(attempt: int, base: float = 0.05, cap: float = 2.0) -> float:
 async def stop_task(task: asyncio.Task[Any]) -> None:
     """Cancel a task and wait until it has really ended.
 
-    One ``cancel()`` is not always enough: on Python 3.11 a cancellation that races
-    with a connection being opened (``asyncio.wait_for`` inside redis-py) can be
-    swallowed, and the task carries on. So cancel again until it is done.
+    One ``cancel()`` is not always enough: a cancellation that arrives while redis-py
+    is opening a connection can be swallowed (seen with Python 3.11 and redis-py 8:
+    the task went on into the connection handshake and waited there). So cancel
+    again until it is done.
     """
     while not task.done():
         task.cancel()
@@ -514,12 +515,11 @@ class RedisBus(Bus):
 
     async def _finish(self, task: asyncio.Task[None], what: str) -> None:
         """Let a task end by itself within ``close_timeout``, else cancel it."""
-        try:
-            await asyncio.wait_for(asyncio.shield(task), self.close_timeout)
-        except TimeoutError:
+        await asyncio.wait({task}, timeout=self.close_timeout)
+        if not task.done():
             log.warning("bus %s did not finish within %.1f s: cancelled", what,
                         self.close_timeout)
-            await stop_task(task)
+        await stop_task(task)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         return asyncio.create_task(coro, name=f"bus:{self.stream}:{what}")

@@ -154,6 +154,9 @@ def test_encoding_keeps_chinese_readable_and_round_trips() -> None:
     {FIELD: b'{"type": "NoSuchEvent"}'},
     {FIELD: b'{"type": "CallStarted"}'},  # fields missing
     {FIELD: b'{"type": "CallEnded", "summary": 3}'},
+    {FIELD: b'{"type": "CallEnded", "summary": {"linkedid": "1", "agents_tried": [1]}}'},
+    {FIELD: b'{"type": "AgentRinging", "ivr": "not a mapping"}'},
+    {FIELD: b'{"type": "CallStarted", "at": "yesterday", "linkedid": "1"}'},
 ])
 def test_bad_entries_raise_value_error(fields: object) -> None:
     with pytest.raises(ValueError):
