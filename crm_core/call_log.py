@@ -4,6 +4,8 @@ Rules:
 - idempotent by Linkedid: ``INSERT ... ON CONFLICT (linkedid) DO NOTHING`` on SQLite
   and PostgreSQL, so a replayed or duplicated event never doubles a row, even when two
   writers race;
+- crm_core does not import telephony at run time: a summary is anything shaped like
+  ``telephony.events.CallSummary`` (its fields and ``to_dict()``);
 - the caller is matched to a customer by ``phone_number.number_e164``: one indexed
   query per batch, never one per row;
 - what goes in is cleaned first (pure functions below): times to UTC, counters to
@@ -23,7 +25,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 from sqlalchemy import Select, func, insert, select
@@ -33,7 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_core.models import CallRecord, Customer, PhoneNumber, as_utc, utcnow
 from numbering.normalize import normalize
-from telephony.events import CallEnded, CallSummary, DomainEvent
+
+if TYPE_CHECKING:  # types only: crm_core does not import telephony at run time (DESIGN.md)
+    from telephony.events import CallSummary, DomainEvent
 
 log = logging.getLogger("crm_core.call_log")
 
@@ -420,7 +424,8 @@ class CallLogWriter:
             self._has_work.set()  # the writer must notice the end of the input
 
     def _accept(self, event: Any) -> None:
-        if not isinstance(event, CallEnded):
+        # duck-typed: the bus's CallEnded (telephony.events) has type "CallEnded" and a summary
+        if getattr(event, "type", None) != "CallEnded" or not hasattr(event, "summary"):
             self.ignored += 1
             return
         self.received += 1

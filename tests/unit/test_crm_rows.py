@@ -3,6 +3,8 @@ URL handling and the UTC column type. No database, no sockets."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -227,3 +229,14 @@ def test_utc_datetime_type() -> None:
     back = kind.process_result_value(datetime(2024, 5, 1, 8, 30), sqlite)  # type: ignore[arg-type]
     assert back == T0 and back is not None and back.tzinfo is UTC
     assert as_utc(beijing).tzinfo is UTC
+
+
+def test_crm_core_does_not_import_telephony_at_run_time() -> None:
+    code = (
+        "import sys, crm_core.call_log, crm_core.db, crm_core.models; "
+        "sys.exit(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'telephony', 'hotline', 'ivr', 'agent_console'}) or 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert done.returncode == 0, done.stderr
