@@ -363,6 +363,7 @@ class CallLogWriter:
         close_timeout: float = 30.0,
         drain_grace: float = 1.0,
         max_pending: int = 20_000,
+        linger: float = 0.05,
     ) -> None:
         self.call_log = call_log
         self.subscription = subscription
@@ -373,6 +374,9 @@ class CallLogWriter:
         self.close_timeout = close_timeout
         self.drain_grace = drain_grace
         self.max_pending = max(self.batch_max, max_pending)
+        # Waiting a moment for more summaries turns a call-per-transaction trickle into
+        # batches: under load, far less database CPU per call; idle, 50 ms of latency.
+        self.linger = linger
         self.written = 0  # new rows
         self.duplicates = 0  # summaries whose Linkedid was already logged
         self.failures = 0  # summaries given up (logged in full at ERROR)
@@ -381,6 +385,15 @@ class CallLogWriter:
         self.ignored = 0  # other events
         self.read_errors = 0  # the subscription raised
         self._queue: deque[CallSummary] = deque()
+        # Acknowledgement bookkeeping for a Redis (lossless) subscription: an event is
+        # acked only once its summary is written (or given up), never when merely taken,
+        # so a crash re-delivers what was in our queue. ``_marks[i]`` = events taken up
+        # to and including queued summary i.
+        self._marks: deque[int] = deque()
+        self._taken = 0
+        self._acked = 0
+        if hasattr(subscription, "auto_ack"):
+            subscription.auto_ack = False
         self._inflight: list[CallSummary] = []
         self._has_work = asyncio.Event()
         self._has_room = asyncio.Event()
@@ -425,11 +438,15 @@ class CallLogWriter:
 
     def _accept(self, event: Any) -> None:
         # duck-typed: the bus's CallEnded (telephony.events) has type "CallEnded" and a summary
+        self._taken += 1
         if getattr(event, "type", None) != "CallEnded" or not hasattr(event, "summary"):
             self.ignored += 1
+            if not self._queue and not self._inflight:
+                self._ack_upto(self._taken)
             return
         self.received += 1
         self._queue.append(event.summary)
+        self._marks.append(self._taken)
         self._has_work.set()
         if len(self._queue) >= self.max_pending and not self._closing:
             self._has_room.clear()  # back-pressure into the bus, not into our memory
@@ -447,8 +464,13 @@ class CallLogWriter:
                 self._has_work.clear()
                 await self._has_work.wait()
                 continue
+            if self.linger > 0 and len(self._queue) < self.batch_max and not self._closing:
+                await asyncio.sleep(self.linger)
             count = min(len(self._queue), self.batch_max)
             self._inflight = [self._queue.popleft() for _ in range(count)]
+            mark = 0
+            for _ in range(count):
+                mark = self._marks.popleft()
             if len(self._queue) < self.max_pending:
                 self._has_room.set()
             try:
@@ -459,6 +481,20 @@ class CallLogWriter:
                 log.exception("call-log writer failed on a batch of %d", len(self._inflight))
                 self._give_up(self._inflight, "writer error")
             self._inflight = []
+            self._ack_upto(self._taken if not self._queue else mark)
+
+    def _ack_upto(self, taken: int) -> None:
+        """Acknowledge every event taken up to ``taken`` (written, given up or ignored)."""
+        count = taken - self._acked
+        if count <= 0:
+            return
+        ack = getattr(self.subscription, "ack", None)
+        if ack is not None:
+            try:
+                ack(count)
+            except Exception:
+                log.exception("acknowledging %d call-log event(s) failed", count)
+        self._acked = taken
 
     async def _attempt(self, batch: list[CallSummary]) -> int | BaseException:
         """Write ``batch``, retrying while the database is at fault; the error if the
@@ -566,6 +602,7 @@ class CallLogWriter:
                 left = [*self._inflight, *self._queue]
                 self._inflight = []
                 self._queue.clear()
+                self._marks.clear()
                 self._give_up(left, "call log closed before the database took it")
             for task in tasks:
                 if not task.cancelled() and task.exception() is not None:

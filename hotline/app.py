@@ -34,7 +34,7 @@ log = logging.getLogger("hotline.app")
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
-BUS = web.AppKey("bus", Bus)  # type: ignore[type-abstract]
+BUS = web.AppKey("bus", Bus)
 CALL_LOG = web.AppKey("call_log", CallLog)
 WRITER = web.AppKey("writer", CallLogWriter)
 TRACKER = web.AppKey("tracker", CallTracker)
@@ -48,7 +48,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await upgrade_async(settings.database_url)
     engine = make_engine(settings.database_url)
     app[ENGINE] = engine
-    app[CALL_LOG] = CallLog(engine)
+    app[CALL_LOG] = CallLog(engine, region=settings.default_region)
     yield
     await engine.dispose()
 
@@ -62,7 +62,8 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _call_log_writer(app: web.Application) -> AsyncIterator[None]:
-    subscription = app[BUS].subscribe("call-log", lossless=True)
+    # only the summaries: a stalled database then holds a few bytes per call, not every event
+    subscription = app[BUS].subscribe("call-log", lossless=True, types={"CallEnded"})
     writer = CallLogWriter(app[CALL_LOG], subscription)
     await writer.start()
     app[WRITER] = writer

@@ -15,7 +15,9 @@ def _build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="print the call summaries of a raw AMI capture")
     r.add_argument("file", help="raw AMI bytes as received from Asterisk (.ami)")
     r.add_argument("--json", action="store_true", help="one JSON object per line (default)")
-    r.add_argument("--events", action="store_true", help="print every domain event, not only summaries")
+    r.add_argument(
+        "--events", action="store_true", help="print every domain event, not only summaries"
+    )
 
     s = sub.add_parser("simulate", help="run the PBX simulator as a standalone AMI server")
     s.add_argument("--host", default="127.0.0.1")

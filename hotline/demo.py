@@ -37,9 +37,9 @@ DEMO_CUSTOMERS: list[tuple[str, list[str], int]] = [
 
 async def seed(url: str) -> int:
     """Create the demo customers once (safe to run again)."""
-    from crm_core.call_log import add_customer
     from sqlalchemy import func, select
 
+    from crm_core.call_log import add_customer
     from crm_core.models import Customer
 
     engine = make_engine(url)
@@ -86,7 +86,7 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         log.warning("port %s busy, taking a free one", http_port)
         site = web.TCPSite(runner, settings.http_host, 0)
         await site.start()
-    bound = site._server.sockets[0].getsockname()[1] if site._server else http_port  # type: ignore[union-attr]
+    bound = runner.addresses[-1][1]  # the port really bound (0 asks for a free one)
 
     print("Hotline demo", flush=True)
     print(f"  live calls page : http://{settings.http_host}:{bound}/", flush=True)
@@ -111,6 +111,8 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
 
 def run(settings: Settings, *, port: int | None = None, calls_per_second: float = 0.3) -> int:
     """Entry point of ``hotline demo``."""
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(_serve(settings, port, calls_per_second))
     return 0
