@@ -1,4 +1,4 @@
-"""The ``hotline`` command: demo, replay, simulate, db. Sub-commands import
+"""The ``hotline`` command: serve, demo, replay, simulate, db. Sub-commands import
 their modules lazily so ``hotline replay`` starts fast and needs no database."""
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=None, help="HTTP port (default from settings)")
     d.add_argument("--calls-per-second", type=float, default=0.3)
 
+    sv = sub.add_parser("serve", help="run Hotline against a real Asterisk (HOTLINE_* settings)")
+    sv.add_argument("--port", type=int, default=None, help="HTTP port (default from settings)")
+
     db = sub.add_parser("db", help="database schema")
     dbs = db.add_subparsers(dest="db_command", required=True)
     dbs.add_parser("upgrade", help="apply Alembic migrations up to head")
@@ -62,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(settings.database_url)
         print(f"database at head: {settings.database_url}")
         return 0
+    if args.command == "serve":
+        from hotline.serve import run as serve
+
+        return serve(settings, port=args.port)
     if args.command == "demo":
         from hotline.demo import run as demo
 

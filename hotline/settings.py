@@ -40,7 +40,6 @@ class Settings(BaseSettings):
     ami_ping_timeout_s: float = 5.0
     ami_reconnect_min_s: float = 0.5
     ami_reconnect_max_s: float = 30.0
-    ami_queue_size: int = 10_000
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080

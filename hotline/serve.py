@@ -1,0 +1,31 @@
+"""``hotline serve``: the app in production, connected to a real Asterisk.
+
+Everything comes from the settings (``HOTLINE_*`` / TOML): database, bus, AMI
+address and credentials, HTTP address. The database is migrated on start; the
+AMI link reconnects by itself, so Hotline may start before Asterisk does.
+SIGINT/SIGTERM stop every service cleanly (aiohttp's runner owns the signals).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from hotline.app import create_app
+from hotline.settings import Settings
+
+
+def run(settings: Settings, *, port: int | None = None) -> int:
+    """Serve until SIGINT/SIGTERM."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    http_port = settings.http_port if port is None else port
+    logging.getLogger("hotline.serve").info(
+        "Hotline on http://%s:%s/, AMI %s:%s, database %s, bus %s",
+        settings.http_host, http_port, settings.ami_host, settings.ami_port,
+        settings.database_url, settings.bus,
+    )
+    web.run_app(create_app(settings), host=settings.http_host, port=http_port, print=None)
+    return 0
