@@ -11,21 +11,29 @@ Rules:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
+    Text,
+    UniqueConstraint,
+    false,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -83,21 +91,58 @@ class Base(DeclarativeBase):
 
 
 class Customer(Base):
-    """A company or person who calls the hotline (grows: category, region, owner...)."""
+    """A company or person: a company asset, with exactly one account manager (or
+    none: then it sits in the shared pool)."""
 
     __tablename__ = "customer"
+    __table_args__ = (Index("ix_customer_owner_id_status", "owner_id", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String)
+    # the name with legal suffixes (有限公司, Co., Ltd. ...) and spacing removed: duplicate guard
+    name_key: Mapped[str] = mapped_column(String, index=True, default="", server_default="")
+    kind: Mapped[str] = mapped_column(String, default="company", server_default="company")
+    category: Mapped[str | None] = mapped_column(String)
+    industry: Mapped[str | None] = mapped_column(String)
+    source: Mapped[str | None] = mapped_column(String)  # hotline, trade-fair, referral, web...
+    province: Mapped[str | None] = mapped_column(String)
+    city: Mapped[str | None] = mapped_column(String)
+    address: Mapped[str | None] = mapped_column(Text)
     vip_tier: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    vip_value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    status: Mapped[str] = mapped_column(String, default="prospect", server_default="prospect")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    owner_since: Mapped[datetime | None]
+    # last time the owner did something with the customer (the pool-return rule reads it)
+    last_touched_at: Mapped[datetime | None]
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
 
 
+class Contact(Base):
+    """A person at a customer (several per customer), with their role there."""
+
+    __tablename__ = "contact"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String)
+    role: Mapped[str | None] = mapped_column(String)  # purchasing, maintenance, boss...
+    email: Mapped[str | None] = mapped_column(String)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
 class PhoneNumber(Base):
-    """One number of a customer; ``number_e164`` is the screen pop's lookup key."""
+    """One number of a customer (or of one of its contacts); ``number_e164`` is the
+    screen pop's lookup key."""
 
     __tablename__ = "phone_number"
 
@@ -105,10 +150,227 @@ class PhoneNumber(Base):
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customer.id", ondelete="CASCADE"), index=True
     )
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact.id", ondelete="SET NULL"), index=True
+    )
     # normalised (numbering.normalize): E.164 when valid, else bare digits
     number_e164: Mapped[str] = mapped_column(String, index=True)
     raw: Mapped[str] = mapped_column(String)  # as entered
     kind: Mapped[str] = mapped_column(String, default="phone", server_default="phone")
+
+
+class ProductLine(Base):
+    """A line of the product catalogue (printers, bus chassis, blister packs...)."""
+
+    __tablename__ = "product_line"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String, unique=True)
+    name: Mapped[str] = mapped_column(String)  # zh-CN
+    name_en: Mapped[str | None] = mapped_column(String)
+
+
+class Asset(Base):
+    """A product a customer owns, identified by its serial number."""
+
+    __tablename__ = "asset"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    product_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product_line.id", ondelete="SET NULL"), index=True
+    )
+    model: Mapped[str | None] = mapped_column(String)
+    serial_number: Mapped[str] = mapped_column(String, unique=True)
+    purchase_date: Mapped[date | None] = mapped_column(Date)
+    warranty_end: Mapped[date | None] = mapped_column(Date, index=True)
+    site: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Interaction(Base):
+    """A call, visit, note or email with a customer. Editable on its own day only
+    (Asia/Shanghai); afterwards corrections are addenda (``parent_id``)."""
+
+    __tablename__ = "interaction"
+    __table_args__ = (
+        Index("ix_interaction_customer_id_occurred_at", "customer_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String)  # call | visit | note | email
+    occurred_at: Mapped[datetime]
+    place: Mapped[str | None] = mapped_column(String)
+    content: Mapped[str] = mapped_column(Text, default="", server_default="")
+    result: Mapped[str | None] = mapped_column(Text)
+    next_step: Mapped[str | None] = mapped_column(Text)
+    disposition: Mapped[str | None] = mapped_column(String)  # inquiry, repair, complaint...
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    call_linkedid: Mapped[str | None] = mapped_column(String, index=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interaction.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Ticket(Base):
+    """A service ticket (repair request...); routing to stations comes later."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (Index("ix_ticket_customer_id_status", "customer_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String, unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    asset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("asset.id", ondelete="SET NULL"), index=True
+    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+    problem: Mapped[str] = mapped_column(Text)
+    # new | assigned | in_progress | waiting | resolved | closed | cancelled
+    status: Mapped[str] = mapped_column(String, default="new", server_default="new")
+    priority: Mapped[str] = mapped_column(String, default="normal", server_default="normal")
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+
+class TicketStatusChange(Base):
+    """One step of a ticket's status history."""
+
+    __tablename__ = "ticket_status_change"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String)
+    to_status: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Opportunity(Base):
+    """A sales lead, often raised from a service contact."""
+
+    __tablename__ = "opportunity"
+    __table_args__ = (Index("ix_opportunity_customer_id_stage", "customer_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String)
+    stage: Mapped[str] = mapped_column(String, default="lead", server_default="lead")
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    source_interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interaction.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    closed_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    """A subscription or a contract, with its dates; ``status`` becomes
+    ``not_renewed`` by the daily job once ``end_date`` has passed."""
+
+    __tablename__ = "subscription"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String, default="subscription", server_default="subscription")
+    title: Mapped[str] = mapped_column(String)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date, index=True)
+    # active | renewed | not_renewed | cancelled
+    status: Mapped[str] = mapped_column(String, default="active", server_default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Role(Base):
+    """A role (agent, supervisor, manager, admin) and its permissions."""
+
+    __tablename__ = "role"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    description: Mapped[str | None] = mapped_column(String)
+
+
+class RolePermission(Base):
+    """Module x operation -> data scope. No row: no access."""
+
+    __tablename__ = "role_permission"
+    __table_args__ = (UniqueConstraint("role_id", "module", "operation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"))
+    module: Mapped[str] = mapped_column(String)  # customers, tickets, reports...
+    operation: Mapped[str] = mapped_column(String)  # read create update delete export reassign
+    scope: Mapped[str] = mapped_column(String)  # own | team | region | all
+
+
+class User(Base):
+    """An employee who signs in: agent, account manager, supervisor, admin."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String, unique=True)
+    display_name: Mapped[str] = mapped_column(String)
+    password_hash: Mapped[str | None] = mapped_column(String)
+    role_id: Mapped[int | None] = mapped_column(ForeignKey("role.id", ondelete="SET NULL"))
+    team: Mapped[str | None] = mapped_column(String)
+    region: Mapped[str | None] = mapped_column(String)  # province, for the "region" scope
+    language: Mapped[str] = mapped_column(String, default="zh-CN", server_default="zh-CN")
+    # the queue member this user answers as (Interface and MemberName on the PBX)
+    agent_interface: Mapped[str | None] = mapped_column(String, unique=True)
+    agent_name: Mapped[str | None] = mapped_column(String)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class OwnershipChange(Base):
+    """Who owned a customer when: every transfer, reassignment and return to the pool."""
+
+    __tablename__ = "ownership_change"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    from_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
+    to_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(String)  # transfer, leaver, pool, claim, merge
+
+
+class AuditEntry(Base):
+    """Who changed what, when, before/after: one row per write."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity_entity_id", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String)  # create update delete merge reassign ...
+    entity: Mapped[str] = mapped_column(String)  # table name
+    entity_id: Mapped[str] = mapped_column(String)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
 
 class CallRecord(Base):
