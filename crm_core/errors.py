@@ -1,0 +1,56 @@
+"""The errors of the CRM services, shared by every crm_core module and the API.
+
+Rules:
+- plain ``Exception`` subclasses carrying the data a caller needs to answer
+  (HTTP status, message to the user) without parsing strings;
+- ``ValidationFailed``: bad input on one field (400/422);
+- ``NotFound``: no such record OR outside the actor's scope (404; never reveal
+  that an out-of-scope record exists);
+- ``DuplicateCustomer``: a new customer looks like an existing one (409, with
+  who owns the existing one so the user can ask them);
+- ``Conflict``: the record exists but its state forbids the change (409).
+"""
+
+from __future__ import annotations
+
+
+class ValidationFailed(Exception):
+    """Invalid value for ``field``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(Exception):
+    """No ``entity`` with this id that the actor may see."""
+
+    def __init__(self, entity: str, id: object) -> None:  # noqa: A002 - the brief's name
+        super().__init__(f"{entity} {id!r} not found")
+        self.entity = entity
+        self.id = id
+
+
+class DuplicateCustomer(Exception):
+    """The new customer duplicates ``existing_id`` (``reason`` says why)."""
+
+    def __init__(
+        self, existing_id: int, existing_name: str, owner_name: str | None, reason: str
+    ) -> None:
+        owner = owner_name if owner_name is not None else "shared pool"
+        super().__init__(
+            f"duplicate of customer {existing_id} {existing_name!r} (owner: {owner}): {reason}"
+        )
+        self.existing_id = existing_id
+        self.existing_name = existing_name
+        self.owner_name = owner_name
+        self.reason = reason
+
+
+class Conflict(Exception):
+    """The record's state forbids this change."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
