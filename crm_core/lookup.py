@@ -1,0 +1,504 @@
+"""The 360 view of a caller: the screen pop's hot path.
+
+``lookup_360(db, phone)`` takes a phone number as a carrier or a person writes it,
+normalises it (``numbering.normalize``) and returns everything an agent needs before
+picking up: the customer, the contact the number belongs to, the owner, phones,
+contacts, assets (with product line and warranty), open tickets, open opportunities,
+active subscriptions, the last interactions and the last calls; as a JSON-ready dict.
+
+Rules:
+- ONE statement per lookup: the number is found through ``phone_number.number_e164``
+  (indexed), the customer, owner and contact are joined to it, and every list is a
+  correlated, index-driven subquery aggregated to JSON inside the database
+  (``json_group_array``/``json_object`` on SQLite, ``json_agg``/``json_build_object``
+  on PostgreSQL). Merge chains longer than one hop cost one more statement per hop.
+- statements are Core selects built once per dialect and reused, so SQLAlchemy's
+  cache key and compiled form are computed once (asyncpg also keeps it prepared);
+- with an engine, PostgreSQL lookups run in AUTOCOMMIT (a read needs no BEGIN/ROLLBACK
+  round trips); with a session or connection the caller's transaction is used;
+- an unknown (or empty) number is ``{"found": False, "phone": <normalised>}``, never
+  an error; a customer merged into another (``merged_into_id``) resolves to the one
+  it was merged into (the merge service re-points its records there);
+- permissions: ``actor=None`` means a trusted caller (the screen pop hub). With an
+  actor, the ``customers``/``read`` scope decides (``permissions.allows``): a customer
+  outside it (or no read grant at all) gives ``{"found": True, "restricted": True,
+  "phone": ..., "owner": {"display_name": ...}}``: only who looks after the caller,
+  so the agent can hand the call over, never the record;
+- every list is capped (``LIST_CAP``, ``interactions``, ``CALLS``); a list cut short
+  is named in ``"more"``; interaction and ticket texts are cut to ``TEXT_CHARS``;
+- times are ISO 8601 UTC strings, dates ``YYYY-MM-DD``, money a decimal string;
+- no cache: the single indexed statement meets the budget (see benchmarks/lookup.py),
+  so there is nothing to invalidate and a write is visible at the next lookup.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from crm_core.models import (
+    Asset,
+    CallRecord,
+    Contact,
+    Customer,
+    Interaction,
+    Opportunity,
+    PhoneNumber,
+    ProductLine,
+    Subscription,
+    Ticket,
+    User,
+)
+from crm_core.permissions import Actor, allows, scope_for
+from numbering.normalize import normalize
+
+CLOSED_TICKET_STATUSES = ("resolved", "closed", "cancelled")
+CLOSED_OPPORTUNITY_STAGES = ("won", "lost")
+ACTIVE_SUBSCRIPTION_STATUSES = ("active",)
+LIST_CAP = 50  # phones, contacts, assets, open tickets/opportunities, subscriptions
+CALLS = 5
+TEXT_CHARS = 500
+MAX_MERGE_HOPS = 5
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")  # "in warranty" is judged on the local day
+
+Db = AsyncSession | AsyncEngine | AsyncConnection
+
+customer_t = Customer.__table__
+user_t = User.__table__
+contact_t = Contact.__table__
+phone_t = PhoneNumber.__table__
+asset_t = Asset.__table__
+line_t = ProductLine.__table__
+ticket_t = Ticket.__table__
+opportunity_t = Opportunity.__table__
+subscription_t = Subscription.__table__
+interaction_t = Interaction.__table__
+call_t = CallRecord.__table__
+
+LISTS = (
+    "phones", "contacts", "assets", "open_tickets", "open_opportunities",
+    "subscriptions", "interactions", "calls",
+)
+
+
+# --- statement building (once per dialect) -------------------------------------------
+
+
+def _json_object(dialect: str, fields: Sequence[tuple[str, Any]]) -> ColumnElement[Any]:
+    """A JSON object of ``fields``; keys are our own constants, rendered inline."""
+    args: list[Any] = []
+    for key, value in fields:
+        args += [literal_column(f"'{key}'"), value]
+    if dialect == "sqlite":
+        return func.json_object(*args)
+    return func.json_build_object(*args)
+
+
+def _json_array(dialect: str, rows: Select[Any]) -> ColumnElement[Any]:
+    """The ``j`` column of ``rows`` (in their order and limit) as one JSON array."""
+    sub = rows.subquery()
+    if dialect == "sqlite":
+        # json(): a JSON value read back from a subquery is text again; re-mark it
+        agg: ColumnElement[Any] = func.json_group_array(func.json(sub.c.j))
+    else:
+        agg = func.json_agg(sub.c.j)
+    return select(agg).scalar_subquery()
+
+
+def _const(value: int) -> ColumnElement[Any]:
+    """An integer rendered inline: no bound parameter to process on each execution."""
+    return literal_column(str(int(value)), Integer)
+
+
+def _words(values: Sequence[str]) -> list[ColumnElement[Any]]:
+    """Our own status words rendered inline (not an expanding IN parameter)."""
+    return [literal_column(f"'{v}'") for v in values]
+
+
+def _text(column: Any) -> ColumnElement[Any]:
+    return func.substr(column, _const(1), _const(TEXT_CHARS))
+
+
+def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
+    """The correlated list subqueries of the view, in ``LISTS`` order."""
+    obj = _json_object
+    cap = _const(LIST_CAP + 1)  # one more than shown: tells whether the list was cut
+
+    phones = select(obj(dialect, [
+        ("id", phone_t.c.id), ("number", phone_t.c.number_e164), ("raw", phone_t.c.raw),
+        ("kind", phone_t.c.kind), ("contact_id", phone_t.c.contact_id),
+    ]).label("j")).where(phone_t.c.customer_id == cust.c.id).order_by(phone_t.c.id).limit(cap)
+
+    contacts = select(obj(dialect, [
+        ("id", contact_t.c.id), ("name", contact_t.c.name), ("role", contact_t.c.role),
+        ("email", contact_t.c.email),
+    ]).label("j")).where(contact_t.c.customer_id == cust.c.id).order_by(
+        contact_t.c.id).limit(cap)
+
+    assets = select(obj(dialect, [
+        ("id", asset_t.c.id), ("model", asset_t.c.model),
+        ("serial_number", asset_t.c.serial_number),
+        ("purchase_date", asset_t.c.purchase_date), ("warranty_end", asset_t.c.warranty_end),
+        ("site", asset_t.c.site), ("product_line_id", line_t.c.id),
+        ("product_line_code", line_t.c.code), ("product_line_name", line_t.c.name),
+        ("product_line_name_en", line_t.c.name_en),
+    ]).label("j")).select_from(
+        asset_t.outerjoin(line_t, line_t.c.id == asset_t.c.product_line_id)
+    ).where(asset_t.c.customer_id == cust.c.id).order_by(asset_t.c.id.desc()).limit(cap)
+
+    tickets = select(obj(dialect, [
+        ("id", ticket_t.c.id), ("number", ticket_t.c.number), ("status", ticket_t.c.status),
+        ("priority", ticket_t.c.priority),
+        ("problem", _text(ticket_t.c.problem)),
+        ("asset_id", ticket_t.c.asset_id), ("created_at", ticket_t.c.created_at),
+        ("updated_at", ticket_t.c.updated_at),
+    ]).label("j")).where(
+        ticket_t.c.customer_id == cust.c.id,
+        ticket_t.c.status.not_in(_words(CLOSED_TICKET_STATUSES)),
+    ).order_by(ticket_t.c.id.desc()).limit(cap)
+
+    opportunities = select(obj(dialect, [
+        ("id", opportunity_t.c.id), ("title", opportunity_t.c.title),
+        ("stage", opportunity_t.c.stage), ("amount", opportunity_t.c.amount),
+        ("owner_id", opportunity_t.c.owner_id), ("created_at", opportunity_t.c.created_at),
+    ]).label("j")).where(
+        opportunity_t.c.customer_id == cust.c.id,
+        opportunity_t.c.stage.not_in(_words(CLOSED_OPPORTUNITY_STAGES)),
+    ).order_by(opportunity_t.c.id.desc()).limit(cap)
+
+    subscriptions = select(obj(dialect, [
+        ("id", subscription_t.c.id), ("kind", subscription_t.c.kind),
+        ("title", subscription_t.c.title), ("start_date", subscription_t.c.start_date),
+        ("end_date", subscription_t.c.end_date), ("status", subscription_t.c.status),
+    ]).label("j")).where(
+        subscription_t.c.customer_id == cust.c.id,
+        subscription_t.c.status.in_(_words(ACTIVE_SUBSCRIPTION_STATUSES)),
+    ).order_by(subscription_t.c.end_date).limit(cap)
+
+    author = user_t.alias("author")
+    interactions = select(obj(dialect, [
+        ("id", interaction_t.c.id), ("kind", interaction_t.c.kind),
+        ("occurred_at", interaction_t.c.occurred_at), ("place", interaction_t.c.place),
+        ("content", _text(interaction_t.c.content)),
+        ("result", _text(interaction_t.c.result)),
+        ("next_step", _text(interaction_t.c.next_step)),
+        ("disposition", interaction_t.c.disposition),
+        ("contact_id", interaction_t.c.contact_id), ("author_id", interaction_t.c.author_id),
+        ("author", author.c.display_name), ("call_linkedid", interaction_t.c.call_linkedid),
+        ("parent_id", interaction_t.c.parent_id),
+    ]).label("j")).select_from(
+        interaction_t.outerjoin(author, author.c.id == interaction_t.c.author_id)
+    ).where(interaction_t.c.customer_id == cust.c.id).order_by(
+        # the (customer_id, occurred_at) index read backwards; id breaks ties
+        interaction_t.c.occurred_at.desc(), interaction_t.c.id.desc()
+    ).limit(bindparam("n_interactions", type_=Integer))
+
+    calls = select(obj(dialect, [
+        ("id", call_t.c.id), ("linkedid", call_t.c.linkedid), ("caller", call_t.c.caller),
+        ("did", call_t.c.did), ("agent", call_t.c.agent), ("outcome", call_t.c.outcome),
+        ("started_at", call_t.c.started_at), ("answered_at", call_t.c.answered_at),
+        ("ended_at", call_t.c.ended_at), ("wait_s", call_t.c.wait_s),
+        ("talk_s", call_t.c.talk_s),
+    ]).label("j")).where(call_t.c.customer_id == cust.c.id).order_by(
+        call_t.c.ended_at.desc(), call_t.c.id.desc()
+    ).limit(_const(CALLS))
+
+    lists = (phones, contacts, assets, tickets, opportunities, subscriptions,
+             interactions, calls)
+    return [
+        _json_array(dialect, q.correlate(cust)).label(name)
+        for name, q in zip(LISTS, lists, strict=True)
+    ]
+
+
+def _hit_by_number() -> Any:
+    """The phone row of the number (the oldest customer's if shared), resolved one merge
+    hop: (customer_id, contact_id, matched_customer_id)."""
+    c0 = customer_t.alias("c0")
+    return (
+        select(
+            func.coalesce(c0.c.merged_into_id, c0.c.id).label("customer_id"),
+            phone_t.c.contact_id.label("contact_id"),
+            c0.c.id.label("matched_customer_id"),
+        )
+        .select_from(phone_t.join(c0, c0.c.id == phone_t.c.customer_id))
+        .where(phone_t.c.number_e164 == bindparam("number"))
+        .order_by(phone_t.c.customer_id, phone_t.c.id)
+        .limit(_const(1))
+        .subquery("hit")
+    )
+
+
+def _hit_by_customer() -> Any:
+    return select(
+        bindparam("customer_id", type_=Integer).label("customer_id"),
+        cast(null(), Integer).label("contact_id"),  # PostgreSQL: a bare NULL is text
+        bindparam("customer_id", type_=Integer).label("matched_customer_id"),
+    ).subquery("hit")
+
+
+def build_statement(dialect: str, by: str) -> Select[Any]:
+    """The whole 360 view in one SELECT; ``by`` is ``"number"`` or ``"customer"``."""
+    hit = _hit_by_number() if by == "number" else _hit_by_customer()
+    cust = customer_t.alias("c")
+    owner = user_t.alias("owner")
+    contact = contact_t.alias("k")
+    return select(
+        cust.c.id, cust.c.name, cust.c.kind, cust.c.category, cust.c.industry,
+        cust.c.source, cust.c.province, cust.c.city, cust.c.vip_tier, cust.c.vip_value,
+        cust.c.status, cust.c.merged_into_id, cust.c.owner_id,
+        hit.c.matched_customer_id,
+        owner.c.display_name.label("owner_name"), owner.c.team.label("owner_team"),
+        contact.c.id.label("contact_id"), contact.c.name.label("contact_name"),
+        contact.c.role.label("contact_role"), contact.c.email.label("contact_email"),
+        *_list_subqueries(dialect, cust),
+    ).select_from(
+        hit.join(cust, cust.c.id == hit.c.customer_id)
+        .outerjoin(owner, owner.c.id == cust.c.owner_id)
+        .outerjoin(contact, contact.c.id == hit.c.contact_id)
+    )
+
+
+_STATEMENTS: dict[tuple[str, str], Select[Any]] = {}
+
+
+def statement(dialect: str, by: str) -> Select[Any]:
+    """The cached statement (same object each time: its cache key is memoised)."""
+    key = (dialect, by)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build_statement(dialect, by)
+    return stmt
+
+
+# --- pure: shaping a row into the view --------------------------------------------------
+
+
+def iso_time(value: Any) -> str | None:
+    """A stored timestamp (SQLite text without offset = UTC, or PostgreSQL JSON text
+    with an offset, or a datetime) as ISO 8601 UTC."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def iso_date(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)[:10]
+
+
+def money(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(Decimal(str(value)).quantize(Decimal("0.01")))
+
+
+def _convert(items: list[dict[str, Any]], times: Sequence[str] = (),
+             dates: Sequence[str] = (), amounts: Sequence[str] = ()) -> None:
+    for item in items:
+        for key in times:
+            item[key] = iso_time(item.get(key))
+        for key in dates:
+            item[key] = iso_date(item.get(key))
+        for key in amounts:
+            item[key] = money(item.get(key))
+
+
+def _loads(value: Any) -> list[dict[str, Any]]:
+    """A JSON array column: the drivers give text (or None for no rows on PostgreSQL)."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    loaded = json.loads(value)
+    return loaded if isinstance(loaded, list) else []
+
+
+def _newest_first(items: list[dict[str, Any]], key: str) -> None:
+    # the databases disagree on where NULL sorts; missing times go last
+    items.sort(key=lambda i: (i.get(key) is not None, i.get(key) or "", i.get("id") or 0),
+               reverse=True)
+
+
+def shape(row: Any, phone: str | None, today: date) -> dict[str, Any]:
+    """The view of one result row (a mapping with the statement's labels)."""
+    lists = {name: _loads(row[name]) for name in LISTS}
+    more = [name for name in LISTS if name not in ("interactions", "calls")
+            and len(lists[name]) > LIST_CAP]
+    for name in more:
+        del lists[name][LIST_CAP:]
+    _convert(lists["assets"], dates=("purchase_date", "warranty_end"))
+    for asset in lists["assets"]:
+        end = asset["warranty_end"]
+        asset["in_warranty"] = None if end is None else end >= today.isoformat()
+    _convert(lists["open_tickets"], times=("created_at", "updated_at"))
+    _convert(lists["open_opportunities"], times=("created_at",), amounts=("amount",))
+    _convert(lists["subscriptions"], dates=("start_date", "end_date"))
+    _convert(lists["interactions"], times=("occurred_at",))
+    _newest_first(lists["interactions"], "occurred_at")
+    _convert(lists["calls"], times=("started_at", "answered_at", "ended_at"))
+    _newest_first(lists["calls"], "ended_at")
+    contact = None
+    if row["contact_id"] is not None:
+        contact = {"id": row["contact_id"], "name": row["contact_name"],
+                   "role": row["contact_role"], "email": row["contact_email"]}
+    owner = None
+    if row["owner_id"] is not None:
+        owner = {"id": row["owner_id"], "display_name": row["owner_name"]}
+    view: dict[str, Any] = {
+        "found": True,
+        "phone": phone,
+        "customer": {
+            "id": row["id"], "name": row["name"], "kind": row["kind"],
+            "category": row["category"], "industry": row["industry"], "source": row["source"],
+            "province": row["province"], "city": row["city"], "vip_tier": row["vip_tier"],
+            "vip_value": money(row["vip_value"]), "status": row["status"],
+        },
+        "contact": contact,
+        "owner": owner,
+        **lists,
+        "more": more,
+    }
+    if row["matched_customer_id"] != row["id"]:
+        view["merged_from"] = row["matched_customer_id"]
+    return view
+
+
+def restricted(row: Any, phone: str | None) -> dict[str, Any]:
+    """What an actor outside the customer's scope sees: who looks after the caller."""
+    owner = None if row["owner_id"] is None else {"display_name": row["owner_name"]}
+    return {"found": True, "restricted": True, "phone": phone, "owner": owner}
+
+
+def visible_to(actor: Actor, row: Any) -> bool:
+    scope = scope_for(actor, "customers", "read")
+    if scope is None:
+        return False
+    return allows(actor, scope, owner_id=row["owner_id"], owner_team=row["owner_team"],
+                  province=row["province"])
+
+
+def business_today(now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(BUSINESS_TZ).date()
+
+
+# --- I/O ----------------------------------------------------------------------------------
+
+
+async def _fetch(conn: AsyncConnection, by: str, params: dict[str, Any]) -> Any:
+    stmt = statement(conn.dialect.name, by)
+    result = await conn.execute(stmt, params)
+    row: Row[Any] | None = result.first()
+    return None if row is None else row._mapping
+
+
+async def _resolve(conn: AsyncConnection, number: str, interactions: int) -> Any:
+    """The row of the customer owning ``number``, merge chains followed."""
+    row = await _fetch(conn, "number", {"number": number, "n_interactions": interactions})
+    seen: set[int] = set()
+    while row is not None and row["merged_into_id"] is not None and len(seen) < MAX_MERGE_HOPS:
+        # merged again after the first merge: follow the chain (rare: one statement a hop)
+        seen.add(row["id"])
+        if row["merged_into_id"] in seen:
+            break
+        first = row
+        row = await _fetch(conn, "customer", {"customer_id": row["merged_into_id"],
+                                              "n_interactions": interactions})
+        if row is not None:
+            row = {**row, "matched_customer_id": first["matched_customer_id"],
+                   "contact_id": first["contact_id"], "contact_name": first["contact_name"],
+                   "contact_role": first["contact_role"],
+                   "contact_email": first["contact_email"]}
+    return row
+
+
+async def _run(db: Db, work: Callable[[AsyncConnection], Any]) -> Any:
+    if isinstance(db, AsyncSession):
+        return await work(await db.connection())
+    if isinstance(db, AsyncConnection):
+        return await work(db)
+    async with db.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # a read on its own: no BEGIN/ROLLBACK round trips
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await work(conn)
+
+
+async def lookup_360(
+    session_or_engine: Db,
+    phone: str | None,
+    *,
+    region: str = "CN",
+    interactions: int = 10,
+    actor: Actor | None = None,
+) -> dict[str, Any]:
+    """The 360 view of whoever has ``phone`` (any format), JSON-ready (module rules)."""
+    number = normalize(phone, region) if phone else None
+    if number is None:
+        return {"found": False, "phone": None}
+    limit = max(0, int(interactions))
+
+    async def work(conn: AsyncConnection) -> Any:
+        return await _resolve(conn, number, limit)
+
+    row = await _run(session_or_engine, work)
+    if row is None:
+        return {"found": False, "phone": number}
+    if actor is not None and not visible_to(actor, row):
+        return restricted(row, number)
+    return shape(row, number, business_today())
+
+
+async def view_360(
+    session_or_engine: Db,
+    customer_id: int,
+    *,
+    interactions: int = 10,
+    actor: Actor | None = None,
+) -> dict[str, Any]:
+    """The same view for a customer id (merges followed); unknown id: found false."""
+    limit = max(0, int(interactions))
+
+    async def work(conn: AsyncConnection) -> Any:
+        row = await _fetch(conn, "customer", {"customer_id": customer_id,
+                                              "n_interactions": limit})
+        hops = 0
+        while row is not None and row["merged_into_id"] is not None and hops < MAX_MERGE_HOPS:
+            hops += 1
+            row = await _fetch(conn, "customer", {"customer_id": row["merged_into_id"],
+                                                  "n_interactions": limit})
+        return row
+
+    row = await _run(session_or_engine, work)
+    if row is None:
+        return {"found": False, "phone": None}
+    if actor is not None and not visible_to(actor, row):
+        return restricted(row, None)
+    view = shape(row, None, business_today())
+    if row["id"] != customer_id:
+        view["merged_from"] = customer_id
+    return view
