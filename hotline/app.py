@@ -19,8 +19,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from agent_console.api import SESSIONMAKER, ApiConfig, create_api_app
 from agent_console.live import LiveHub, add_routes
 from crm_core.call_log import CallLog, CallLogWriter
 from crm_core.db import make_engine, upgrade_async
@@ -49,6 +50,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     engine = make_engine(settings.database_url)
     app[ENGINE] = engine
     app[CALL_LOG] = CallLog(engine, region=settings.default_region)
+    # the API sub-app's handlers find it through the parent (request.config_dict)
+    app[SESSIONMAKER] = async_sessionmaker(engine, expire_on_commit=False)
     yield
     await engine.dispose()
 
@@ -118,4 +121,5 @@ def create_app(settings: Settings) -> web.Application:
         return await app[HUB].handle(request)
 
     add_routes(app, live_socket, calls_json)
+    app.add_subapp("/api/v1", create_api_app(ApiConfig.from_settings(settings)))
     return app

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
+    # REST API sign-in (agent_console.api). No secret_key: one is generated once and
+    # kept in secret_key_file (mode 0600), so sessions survive a restart.
+    secret_key: str | None = None
+    secret_key_file: Path = Path("var/secret.key")
+    session_max_age_s: int = Field(default=8 * 3600, ge=60)
+    session_cookie_secure: bool = False  # True behind https: the cookie is then https-only
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_s: int = Field(default=15 * 60, ge=1)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -1,0 +1,208 @@
+"""Sign-in for the API: passwords, the session cookie, lock-out and sign-out.
+
+Rules:
+- passwords are argon2 hashes (argon2-cffi ``PasswordHasher``); verification runs
+  in a worker thread (it is deliberately slow) and an unknown user is verified
+  against a dummy hash, so timing does not tell which part was wrong;
+- the session is an encrypted cookie (aiohttp-session ``EncryptedCookieStorage``):
+  HTTP-only, SameSite=Lax, Secure when configured (behind https), expiring after
+  ``session_max_age_s``; it holds the user id, a random session id and the CSRF
+  token handed out at sign-in;
+- lock-out: after ``max_failures`` consecutive failures for one username, sign-in
+  for that username is refused for ``lockout_s`` (success resets the count);
+- KNOWN LIMIT: the failure counters and the signed-out session ids live in this
+  process's memory: they are lost on restart and not shared between nodes (a
+  multi-node deployment should move them to Redis); both tables are bounded;
+- the secret key comes from settings, or is generated once into a 0600 file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+COOKIE_NAME = "hotline_session"
+_TABLE_LIMIT = 10_000  # entries kept in the in-memory tables (oldest dropped first)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiConfig:
+    """What the API needs from the settings."""
+
+    secret_key: bytes  # 32 bytes (Fernet key material)
+    cookie_secure: bool = False
+    session_max_age_s: int = 8 * 3600
+    login_max_failures: int = 5
+    login_lockout_s: float = 15 * 60
+    cookie_name: str = COOKIE_NAME
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ApiConfig:
+        """Build from ``hotline.settings.Settings`` (duck-typed: no hotline import)."""
+        return cls(
+            secret_key=resolve_secret_key(settings.secret_key, Path(settings.secret_key_file)),
+            cookie_secure=settings.session_cookie_secure,
+            session_max_age_s=settings.session_max_age_s,
+            login_max_failures=settings.login_max_failures,
+            login_lockout_s=float(settings.login_lockout_s),
+        )
+
+
+def derive_key(secret: str) -> bytes:
+    """32 bytes of key material from any secret string."""
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+def resolve_secret_key(secret: str | None, path: Path) -> bytes:
+    """The configured secret, else the one in ``path`` (created once, mode 0600)."""
+    if secret:
+        return derive_key(secret)
+    if not path.exists():
+        _create_secret_file(path)
+    return derive_key(path.read_text(encoding="ascii").strip())
+
+
+def _create_secret_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, secrets.token_urlsafe(48).encode("ascii"))
+    finally:
+        os.close(fd)
+    try:
+        # link never replaces: if another process won the race, its key is kept
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
+def make_storage(config: ApiConfig) -> EncryptedCookieStorage:
+    """The session cookie storage."""
+    return EncryptedCookieStorage(
+        config.secret_key, cookie_name=config.cookie_name,
+        max_age=config.session_max_age_s, httponly=True, samesite="Lax",
+        secure=config.cookie_secure, path="/",
+    )
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    locked_until: float = 0.0
+
+
+class LoginGuard:
+    """Consecutive sign-in failures per username, and the lock-out they cause."""
+
+    def __init__(self, *, max_failures: int, lockout_s: float, clock: Clock = time.monotonic
+                 ) -> None:
+        self.max_failures = max_failures
+        self.lockout_s = lockout_s
+        self.clock = clock
+        self._table: OrderedDict[str, _Failures] = OrderedDict()
+
+    @staticmethod
+    def _key(username: str) -> str:
+        return username.strip().casefold()
+
+    def locked_for(self, username: str) -> float:
+        """Seconds the username stays locked (0: not locked)."""
+        entry = self._table.get(self._key(username))
+        if entry is None:
+            return 0.0
+        left = entry.locked_until - self.clock()
+        if entry.locked_until and left <= 0:
+            del self._table[self._key(username)]  # the lock-out is over: start afresh
+            return 0.0
+        return max(0.0, left)
+
+    def failed(self, username: str) -> None:
+        key = self._key(username)
+        entry = self._table.pop(key, None) or _Failures()
+        entry.count += 1
+        if entry.count >= self.max_failures:
+            entry.locked_until = self.clock() + self.lockout_s
+        self._table[key] = entry
+        while len(self._table) > _TABLE_LIMIT:
+            self._table.popitem(last=False)
+
+    def succeeded(self, username: str) -> None:
+        self._table.pop(self._key(username), None)
+
+
+class RevokedSessions:
+    """Session ids signed out before their cookie expires (the cookie itself is
+    client-side, so sign-out must be remembered here until the cookie is dead)."""
+
+    def __init__(self, max_age_s: float, clock: Clock = time.monotonic) -> None:
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self._table: OrderedDict[str, float] = OrderedDict()
+
+    def add(self, sid: str) -> None:
+        self._table[sid] = self.clock() + self.max_age_s
+        self._expire()
+
+    def contains(self, sid: str) -> bool:
+        self._expire()
+        return sid in self._table
+
+    def _expire(self) -> None:
+        now = self.clock()
+        while self._table:
+            sid, until = next(iter(self._table.items()))
+            if until > now and len(self._table) <= _TABLE_LIMIT:
+                break
+            del self._table[sid]
+
+
+@dataclass
+class AuthState:
+    """The API's sign-in machinery (one per API app)."""
+
+    config: ApiConfig
+    hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    guard: LoginGuard = field(init=False)
+    revoked: RevokedSessions = field(init=False)
+    dummy_hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guard = LoginGuard(max_failures=self.config.login_max_failures,
+                                lockout_s=self.config.login_lockout_s)
+        self.revoked = RevokedSessions(self.config.session_max_age_s)
+        self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Whether ``password`` matches (always does the work, even without a hash)."""
+        target = password_hash or self.dummy_hash
+        try:
+            await asyncio.to_thread(self.hasher.verify, target, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        return password_hash is not None
+
+
+AUTH = web.AppKey("api_auth", AuthState)
+
+
+def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
+    """An argon2 hash for ``User.password_hash``."""
+    return (hasher or PasswordHasher()).hash(password)

@@ -1,0 +1,15 @@
+"""Which resource route modules exist: each one wraps a crm_core service and is
+listed here once that service is on main.
+
+Rule: a route module only calls its service; no business rule lives in the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import ModuleType
+
+
+def available() -> Iterator[ModuleType]:
+    """The resource route modules, in the order of the OpenAPI document."""
+    yield from ()

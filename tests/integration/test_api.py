@@ -1,0 +1,177 @@
+"""The API framework over real HTTP on SQLite and PostgreSQL: sign-in, sign-out,
+lock-out, 401 without a session, CSRF, error format, the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.integration.test_api_support import PASSWORD, Api, running_api, signed_in
+
+
+@pytest.fixture
+async def api(db_url: str) -> AsyncIterator[Api]:
+    async with running_api(db_url) as running:
+        yield running
+
+
+async def test_sign_in_who_am_i_sign_out(api: Api) -> None:
+    client = api.client()
+    try:
+        resp = await client.sign_in("agent")
+        assert resp.status == 200
+        body = await resp.json()
+        assert body["user"]["username"] == "agent"
+        assert body["user"]["display_name"] == "王小明"
+        assert {"module": "customers", "operation": "read", "scope": "own"} in body["grants"]
+        cookie = resp.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+        me = await client.get("/session")
+        assert me.status == 200
+        assert (await me.json())["user"]["id"] == api.users.agent
+        assert (await me.json())["csrf_token"] == client.csrf
+
+        out = await client.delete("/session")
+        assert out.status == 204
+        assert (await client.get("/session")).status == 401
+    finally:
+        await client.close()
+
+
+async def test_signed_out_cookie_is_dead_even_if_replayed(api: Api) -> None:
+    async with signed_in(api, "agent") as client:
+        cookie = client.cookie_header()
+        assert (await client.delete("/session")).status == 204
+        replay = api.client()
+        try:
+            resp = await replay.get("/session", headers={"Cookie": cookie})
+            assert resp.status == 401
+        finally:
+            await replay.close()
+
+
+@pytest.mark.parametrize("username,password", [
+    ("agent", "wrong"), ("nobody", PASSWORD), ("AGENT", PASSWORD),
+])
+async def test_wrong_credentials_get_one_generic_answer(
+    api: Api, username: str, password: str
+) -> None:
+    client = api.client()
+    try:
+        resp = await client.sign_in(username, password)
+        assert resp.status == 401
+        body = await resp.json()
+        assert body == {"error": "sign_in_failed", "message": "wrong username or password"}
+        assert "Set-Cookie" not in resp.headers
+    finally:
+        await client.close()
+
+
+async def test_lock_out_after_consecutive_failures_then_released(api: Api) -> None:
+    now = [1000.0]
+    api.auth.guard.clock = lambda: now[0]
+    client = api.client()
+    try:
+        for _ in range(4):
+            assert (await client.sign_in("agent", "nope")).status == 401
+        # a success resets the count
+        assert (await client.sign_in("agent")).status == 200
+        for _ in range(5):
+            assert (await client.sign_in("agent", "nope")).status == 401
+        locked = await client.sign_in("agent")  # right password, still refused
+        assert locked.status == 429
+        assert int(locked.headers["Retry-After"]) == 900
+        assert (await client.sign_in("agent2")).status == 200  # only that username
+        now[0] += 899
+        assert (await client.sign_in("agent")).status == 429
+        now[0] += 2
+        assert (await client.sign_in("agent")).status == 200
+    finally:
+        await client.close()
+
+
+async def test_inactive_user_cannot_sign_in_and_is_dropped(api: Api) -> None:
+    from crm_core.models import User
+
+    async with signed_in(api, "agent2") as client:
+        async with api.sessionmaker.begin() as db:
+            user = await db.get(User, api.users.agent2)
+            assert user is not None
+            user.active = False
+        assert (await client.get("/session")).status == 401
+        assert (await client.sign_in("agent2")).status == 401
+
+
+async def test_everything_but_sign_in_and_openapi_needs_a_session(api: Api) -> None:
+    client = api.client()
+    try:
+        assert (await client.get("/openapi.json")).status == 200
+        doc = await (await client.get("/openapi.json")).json()
+        for path, ops in doc["paths"].items():
+            for method in ops:
+                if (method, path) == ("post", "/session"):
+                    continue
+                concrete = path.replace("{id}", "1").replace("{addendum_id}", "1")
+                resp = await client.request(method.upper(), concrete, json={})
+                assert resp.status == 401, (method, path, resp.status)
+                assert (await resp.json())["error"] == "unauthenticated"
+    finally:
+        await client.close()
+
+
+async def test_writes_need_the_csrf_token(api: Api) -> None:
+    async with signed_in(api, "agent") as client:
+        missing = await client.delete("/session", csrf=False)
+        assert missing.status == 403
+        assert (await missing.json())["error"] == "csrf"
+        wrong = await client.delete("/session", csrf=False, headers={"X-CSRF-Token": "x" * 43})
+        assert wrong.status == 403
+        assert (await client.get("/session")).status == 200  # still signed in
+
+
+async def test_bad_sign_in_payloads(api: Api) -> None:
+    client = api.client()
+    try:
+        http = client.http
+        url = f"{api.base}/session"
+        resp = await http.post(url, data="{not json", headers={"Content-Type": "application/json"})
+        assert resp.status == 400
+        resp = await http.post(url, data="username=a", headers={"Content-Type": "text/plain"})
+        assert resp.status == 400
+        resp = await http.post(url, json={"username": "agent"})
+        assert resp.status == 422
+        assert (await resp.json())["field"] == "password"
+        resp = await http.post(url, json={"username": "a\x00b", "password": "x"})
+        assert resp.status == 422
+        assert (await resp.json())["field"] == "username"
+        resp = await http.post(url, json={"username": "a", "password": "x", "extra": 1})
+        assert resp.status == 422
+        assert (await resp.json())["field"] == "extra"
+        resp = await http.post(url, json=["agent", PASSWORD])
+        assert resp.status == 422
+    finally:
+        await client.close()
+
+
+async def test_unknown_route_and_method_are_json_errors(api: Api) -> None:
+    async with signed_in(api, "agent") as client:
+        resp = await client.get("/no-such-thing")
+        assert resp.status == 404
+        assert (await resp.json())["error"] == "not_found"
+        assert resp.headers["X-Request-Id"]
+        resp = await client.request("PUT", "/session")
+        assert resp.status == 405
+        assert "Allow" in resp.headers
+
+
+async def test_secure_cookie_when_configured(db_url: str) -> None:
+    async with running_api(db_url, cookie_secure=True) as api:
+        client = api.client()
+        try:
+            resp = await client.sign_in("agent")
+            assert resp.status == 200
+            assert "Secure" in resp.headers["Set-Cookie"]
+        finally:
+            await client.close()
