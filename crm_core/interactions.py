@@ -1,0 +1,211 @@
+"""Interactions: calls, visits, notes and emails with a customer, and their addenda.
+
+Rules:
+- module ``interactions``; the scope is the customer's, and "own" update scope
+  also covers what the actor wrote (``author_id``);
+- the author is the acting user; ``occurred_at`` defaults to now and may not lie
+  more than ``FUTURE_SLACK`` ahead;
+- an interaction is CLOSED at the end of the Asia/Shanghai day of its
+  ``occurred_at`` (``is_closed``, pure): from then on ``update_interaction``
+  raises ``Conflict("closed: add an addendum")``; a correction is an addendum
+  (``add_addendum``): a ``note`` on the same customer with ``parent_id`` set to the
+  original (the root, when adding to an addendum), occurring now;
+- ``occurred_at`` and the customer of an interaction never change;
+- every write is audited and touches the customer when its owner does it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.audit import audit, changes, snapshot
+from crm_core.errors import Conflict, ValidationFailed
+from crm_core.models import Contact, Interaction, as_utc
+from crm_core.permissions import Actor
+from crm_core.records import (
+    DEFAULT_PAGE,
+    a_datetime,
+    business_day,
+    check_fields,
+    choice,
+    current,
+    list_records,
+    load_customer,
+    load_record,
+    text,
+    to_dict,
+    touch,
+)
+
+INTERACTION_KINDS = ("call", "visit", "note", "email")
+INTERACTION_UPDATE_FIELDS = (
+    "kind", "place", "content", "result", "next_step", "disposition", "contact_id",
+)
+FUTURE_SLACK = timedelta(hours=1)
+CLOSED_MESSAGE = "closed: add an addendum"
+
+
+def is_closed(occurred_at: datetime, now: datetime) -> bool:
+    """Whether an interaction of ``occurred_at`` is closed at ``now`` (its Shanghai day
+    has ended)."""
+    return business_day(now) > business_day(as_utc(occurred_at))
+
+
+def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "kind":
+            out[key] = choice(value, key, INTERACTION_KINDS)
+        elif key == "content":
+            out[key] = text(value, key, max_len=20_000) or ""
+        elif key in ("result", "next_step"):
+            out[key] = text(value, key, max_len=4000)
+        elif key in ("place", "disposition"):
+            out[key] = text(value, key, max_len=200)
+        elif key == "call_linkedid":
+            out[key] = text(value, key, max_len=100)
+        elif key == "contact_id":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValidationFailed(key, "must be a contact id")
+            out[key] = value
+        else:
+            raise ValidationFailed(key, "unknown or read-only field")
+    return out
+
+
+async def _check_contact(session: AsyncSession, customer_id: int, contact_id: int | None) -> None:
+    if contact_id is None:
+        return
+    found = await session.scalar(
+        select(Contact.id).where(Contact.id == contact_id, Contact.customer_id == customer_id)
+    )
+    if found is None:
+        raise ValidationFailed("contact_id", "no such contact of this customer")
+
+
+async def create_interaction(
+    session: AsyncSession,
+    actor: Actor,
+    customer_id: int,
+    *,
+    kind: str,
+    content: str = "",
+    occurred_at: datetime | str | None = None,
+    place: str | None = None,
+    result: str | None = None,
+    next_step: str | None = None,
+    disposition: str | None = None,
+    contact_id: int | None = None,
+    call_linkedid: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Log a call, visit, note or email with ``customer_id``, written by the actor."""
+    at = current(now)
+    fields = _clean({
+        "kind": kind, "content": content, "place": place, "result": result,
+        "next_step": next_step, "disposition": disposition, "contact_id": contact_id,
+        "call_linkedid": call_linkedid,
+    })
+    when = a_datetime(occurred_at, "occurred_at") or at
+    if when > at + FUTURE_SLACK:
+        raise ValidationFailed("occurred_at", "in the future")
+    customer = await load_customer(session, actor, customer_id, "interactions", "create")
+    await _check_contact(session, customer.id, fields["contact_id"])
+    row = Interaction(customer_id=customer.id, occurred_at=when, author_id=actor.user_id,
+                      **fields)
+    session.add(row)
+    touch(customer, actor, at)
+    await session.flush()
+    audit(session, user_id=actor.user_id, action="create", entity="interaction",
+          entity_id=row.id, after=to_dict(row))
+    return to_dict(row)
+
+
+async def get_interaction(
+    session: AsyncSession, actor: Actor, interaction_id: int, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """One interaction in the read scope, with ``closed`` (may it still be edited?)."""
+    row, _ = await load_record(session, actor, Interaction, interaction_id, "interactions", "read",
+                               own_column=Interaction.author_id)
+    return to_dict(row, closed=is_closed(row.occurred_at, current(now)))
+
+
+async def list_interactions(
+    session: AsyncSession,
+    actor: Actor,
+    customer_id: int,
+    *,
+    limit: int = DEFAULT_PAGE,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The interactions (addenda included) of one customer, newest first."""
+    await load_customer(session, actor, customer_id, "interactions", "read")
+    return await list_records(
+        session, actor, Interaction, "interactions", customer_id=customer_id,
+        order_by=(Interaction.occurred_at.desc(),), limit=limit, offset=offset,
+    )
+
+
+async def update_interaction(
+    session: AsyncSession,
+    actor: Actor,
+    interaction_id: int,
+    changes_: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Edit an interaction on its own day; afterwards ``Conflict`` (add an addendum)."""
+    at = current(now)
+    check_fields(changes_, INTERACTION_UPDATE_FIELDS)
+    fields = _clean(changes_)
+    row, customer = await load_record(
+        session, actor, Interaction, interaction_id, "interactions", "update",
+        own_column=Interaction.author_id,
+    )
+    if is_closed(row.occurred_at, at):
+        raise Conflict(CLOSED_MESSAGE)
+    if "contact_id" in fields:
+        await _check_contact(session, customer.id, fields["contact_id"])
+    before = snapshot(row)
+    for key, value in fields.items():
+        setattr(row, key, value)
+    touch(customer, actor, at)
+    await session.flush()
+    audit(session, user_id=actor.user_id, action="update", entity="interaction",
+          entity_id=row.id, before=before, after=changes(before, snapshot(row)))
+    return to_dict(row, closed=False)
+
+
+async def add_addendum(
+    session: AsyncSession,
+    actor: Actor,
+    parent_id: int,
+    content: str,
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A correction to an interaction (open or closed): a note pointing at it."""
+    at = current(now)
+    clean = text(content, "content", required=True, max_len=20_000)
+    parent, customer = await load_record(
+        session, actor, Interaction, parent_id, "interactions", "read",
+        own_column=Interaction.author_id,
+    )
+    # the create grant on the customer is what writing an addendum needs
+    await load_customer(session, actor, customer.id, "interactions", "create")
+    row = Interaction(
+        customer_id=customer.id, contact_id=parent.contact_id, kind="note",
+        occurred_at=at, content=clean, author_id=actor.user_id,
+        parent_id=parent.parent_id or parent.id, call_linkedid=parent.call_linkedid,
+    )
+    session.add(row)
+    touch(customer, actor, at)
+    await session.flush()
+    audit(session, user_id=actor.user_id, action="addendum", entity="interaction",
+          entity_id=row.id, after=to_dict(row))
+    return to_dict(row)

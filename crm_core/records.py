@@ -1,0 +1,311 @@
+"""What every CRM record service shares: scope-checked loading, validation of plain
+input, JSON-ready output, pagination, the clock.
+
+Rules:
+- a record hanging off a customer is loaded together with its customer, in ONE
+  query limited by ``permissions.customer_filter``: a record outside the actor's
+  scope is never loaded and reads as ``NotFound`` (never "forbidden", never the
+  record);
+- "own" scope on a record module (interactions, tickets, opportunities) also
+  covers the records the actor wrote or owns (``author_id``, ``created_by_id``,
+  ``owner_id``): an agent may update what they wrote, whoever owns the customer;
+- input comes from JSON: every value is type-checked here (``True`` is not an
+  int, ``"3"`` is not an int) and a bad one raises ``ValidationFailed`` naming
+  the field; unknown fields of an update raise too;
+- everything returned is a plain dict of JSON-ready values (ISO dates, decimals
+  as strings), never an ORM object;
+- nothing here commits: the caller owns the transaction, so a failure anywhere
+  leaves nothing half-written;
+- time comes from a ``now`` argument (tests control the day); business days are
+  Asia/Shanghai days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from crm_core.audit import snapshot
+from crm_core.errors import NotFound, ValidationFailed
+from crm_core.models import Base, Customer, as_utc, utcnow
+from crm_core.permissions import Actor, customer_filter, require
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+# --- time ----------------------------------------------------------------------------
+
+
+def current(now: datetime | None) -> datetime:
+    """``now`` as aware UTC, or the wall clock when not given."""
+    return utcnow() if now is None else as_utc(now)
+
+
+def business_day(moment: datetime) -> date:
+    """The Asia/Shanghai calendar day of ``moment``."""
+    return as_utc(moment).astimezone(BUSINESS_TZ).date()
+
+
+# --- output --------------------------------------------------------------------------
+
+
+def to_dict(row: Base, **extra: Any) -> dict[str, Any]:
+    """The JSON-ready columns of ``row``, plus ``extra`` keys."""
+    data = snapshot(row)
+    data.update(extra)
+    return data
+
+
+def page(items: list[dict[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
+    """The shape of every list answer."""
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def check_page(limit: object, offset: object) -> tuple[int, int]:
+    """Validated ``(limit, offset)``: 1 <= limit <= MAX_PAGE, offset >= 0."""
+    lim = integer(limit, "limit", low=1, high=MAX_PAGE)
+    off = integer(offset, "offset", low=0)
+    return lim, off
+
+
+async def paginate(
+    session: AsyncSession, stmt: Select[*tuple[Any, ...]], limit: int, offset: int
+) -> tuple[list[Any], int]:
+    """The rows of ``stmt`` for one page, and the total count without paging."""
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = (await session.execute(stmt.limit(limit).offset(offset))).all()
+    return list(rows), int(total or 0)
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+def check_fields(data: Mapping[str, Any], allowed: Collection[str]) -> None:
+    """``ValidationFailed`` on the first key of ``data`` not in ``allowed``."""
+    for key in data:
+        if key not in allowed:
+            raise ValidationFailed(str(key), "unknown or read-only field")
+
+
+def text(
+    value: object, field: str, *, required: bool = False, max_len: int = 200
+) -> str | None:
+    """A stripped string (None/empty allowed unless ``required``)."""
+    if value is None:
+        if required:
+            raise ValidationFailed(field, "is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationFailed(field, "must be a string")
+    cleaned = value.strip()
+    if not cleaned:
+        if required:
+            raise ValidationFailed(field, "must not be empty")
+        return None
+    if len(cleaned) > max_len:
+        raise ValidationFailed(field, f"longer than {max_len} characters")
+    if "\x00" in cleaned:
+        raise ValidationFailed(field, "contains a NUL character")
+    return cleaned
+
+
+def required_text(value: object, field: str, *, max_len: int = 200) -> str:
+    """A non-empty stripped string."""
+    result = text(value, field, required=True, max_len=max_len)
+    assert result is not None
+    return result
+
+
+def choice(value: object, field: str, allowed: Collection[str]) -> str:
+    """One of ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValidationFailed(field, f"must be one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def integer(
+    value: object, field: str, *, low: int | None = None, high: int | None = None
+) -> int:
+    """An int (not a bool) within ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(field, "must be an integer")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"{'' if low is None else low}..{'' if high is None else high}"
+        raise ValidationFailed(field, f"must be in {bounds}")
+    return value
+
+
+def optional_id(value: object, field: str) -> int | None:
+    """An optional positive id."""
+    if value is None:
+        return None
+    return integer(value, field, low=1, high=2**62)
+
+
+def money(value: object, field: str) -> Decimal | None:
+    """An amount >= 0 with at most 2 decimals and 12 integer digits (Numeric(14, 2))."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValidationFailed(field, "must be a number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValidationFailed(field, "must be a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValidationFailed(field, "must be a finite number >= 0")
+    amount = amount.quantize(Decimal("0.01"))
+    if amount >= Decimal(10) ** 12:
+        raise ValidationFailed(field, "too large")
+    return amount
+
+
+def a_date(value: object, field: str, *, required: bool = False) -> date | None:
+    """A date, or an ISO ``YYYY-MM-DD`` string."""
+    if value is None:
+        if required:
+            raise ValidationFailed(field, "is required")
+        return None
+    if isinstance(value, datetime):
+        raise ValidationFailed(field, "must be a date, not a date and time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValidationFailed(field, "must be a date YYYY-MM-DD")
+
+
+def a_datetime(value: object, field: str) -> datetime | None:
+    """An aware datetime (or ISO string with an offset), as UTC."""
+    if value is None:
+        return None
+    parsed: datetime | None = None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        raise ValidationFailed(field, "must be an ISO date and time")
+    if parsed.tzinfo is None:
+        raise ValidationFailed(field, "needs a time zone offset")
+    if not 1900 <= parsed.year <= 9998:
+        raise ValidationFailed(field, "out of range")
+    return as_utc(parsed)
+
+
+# --- scope-checked loading -----------------------------------------------------------
+
+
+def scope_condition(
+    actor: Actor, scope: str, own_column: InstrumentedAttribute[Any] | None = None
+) -> ColumnElement[bool]:
+    """The SQL condition of ``scope``; "own" also covers rows whose ``own_column``
+    (author, creator, owner) is the actor."""
+    condition = customer_filter(actor, scope)
+    if scope == "own" and own_column is not None and actor.user_id is not None:
+        return or_(condition, own_column == actor.user_id)
+    return condition
+
+
+async def load_customer(
+    session: AsyncSession, actor: Actor, customer_id: object, module: str, operation: str
+) -> Customer:
+    """The customer if ``actor`` may do ``operation`` on ``module`` for it.
+
+    ``PermissionDenied`` without the grant; ``NotFound`` when it does not exist or
+    is outside the scope.
+    """
+    scope = require(actor, module, operation)
+    cid = _id(customer_id, "customer")
+    row = await session.scalar(
+        select(Customer).where(Customer.id == cid, customer_filter(actor, scope))
+    )
+    if row is None:
+        raise NotFound("customer", customer_id)
+    return row
+
+
+async def load_record(
+    session: AsyncSession,
+    actor: Actor,
+    model: type[RowT],
+    record_id: object,
+    module: str,
+    operation: str,
+    *,
+    own_column: InstrumentedAttribute[Any] | None = None,
+    entity: str | None = None,
+) -> tuple[RowT, Customer]:
+    """A record hanging off a customer, with that customer, if in ``actor``'s scope."""
+    name = entity or model.__tablename__
+    scope = require(actor, module, operation)
+    rid = _id(record_id, name)
+    pk: Any = model.id  # type: ignore[attr-defined]
+    fk: Any = model.customer_id  # type: ignore[attr-defined]
+    result = await session.execute(
+        select(model, Customer)
+        .join(Customer, Customer.id == fk)
+        .where(pk == rid, scope_condition(actor, scope, own_column))
+    )
+    found = result.first()
+    if found is None:
+        raise NotFound(name, record_id)
+    return found[0], found[1]
+
+
+def _id(value: object, entity: str) -> int:
+    # an id that cannot exist (wrong type, out of range) is simply not found
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**62:
+        raise NotFound(entity, value)
+    return value
+
+
+def touch(customer: Customer, actor: Actor, now: datetime) -> None:
+    """Record that the owner worked on ``customer`` (the pool-return rule reads it)."""
+    if actor.user_id is not None and customer.owner_id == actor.user_id:
+        customer.last_touched_at = now
+
+
+async def list_records(
+    session: AsyncSession,
+    actor: Actor,
+    model: type[RowT],
+    module: str,
+    *,
+    customer_id: int | None = None,
+    conditions: tuple[ColumnElement[bool], ...] = (),
+    order_by: tuple[Any, ...] = (),
+    limit: object = DEFAULT_PAGE,
+    offset: object = 0,
+) -> dict[str, Any]:
+    """A page of ``model`` rows whose customer is in the ``module`` read scope."""
+    scope = require(actor, module, "read")
+    lim, off = check_page(limit, offset)
+    fk: Any = model.customer_id  # type: ignore[attr-defined]
+    pk: Any = model.id  # type: ignore[attr-defined]
+    stmt = (
+        select(model).join(Customer, Customer.id == fk)
+        .where(customer_filter(actor, scope), *conditions)
+        .order_by(*order_by, pk)
+    )
+    if customer_id is not None:
+        stmt = stmt.where(fk == customer_id)
+    rows, total = await paginate(session, stmt, lim, off)
+    return page([to_dict(row[0]) for row in rows], total, lim, off)

@@ -1,0 +1,287 @@
+"""Service tickets: readable unique numbers and a validated status history.
+
+Rules:
+- module ``tickets``; the scope is the customer's, and "own" update scope also
+  covers the tickets the actor created (``created_by_id``);
+- numbers read ``T<Shanghai day>-<sequence>``, e.g. ``T20261125-0001``: a per-day
+  sequence, 4 digits (more when a day passes 9999). Race-safe: the ticket row is
+  written first with a placeholder number (on SQLite that takes the database's
+  write lock, serialising numbering), PostgreSQL takes a transaction-scoped
+  advisory lock per day, and the number is then set inside a savepoint that is
+  retried on a unique violation;
+- status moves only along ``TICKET_TRANSITIONS`` (a data table; ``can_move`` is
+  pure): new -> assigned -> in_progress <-> waiting -> resolved -> closed,
+  resolved can be reopened (in_progress), cancelled from any open state; every
+  move (creation included) appends a ``TicketStatusChange``;
+- open = not in ``resolved``/``closed``/``cancelled``;
+- every write is audited and touches the customer when its owner does it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.audit import audit, changes, snapshot
+from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.models import Asset, Contact, Ticket, TicketStatusChange
+from crm_core.permissions import Actor
+from crm_core.records import (
+    DEFAULT_PAGE,
+    business_day,
+    check_fields,
+    choice,
+    current,
+    list_records,
+    load_customer,
+    load_record,
+    required_text,
+    text,
+    to_dict,
+    touch,
+)
+
+TICKET_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new":         ("assigned", "cancelled"),
+    "assigned":    ("in_progress", "cancelled"),
+    "in_progress": ("waiting", "resolved", "cancelled"),
+    "waiting":     ("in_progress", "resolved", "cancelled"),
+    "resolved":    ("closed", "in_progress"),
+    "closed":      (),
+    "cancelled":   (),
+}  # fmt: skip
+TICKET_STATUSES = tuple(TICKET_TRANSITIONS)
+DONE_STATUSES = ("resolved", "closed", "cancelled")
+OPEN_STATUSES = tuple(s for s in TICKET_STATUSES if s not in DONE_STATUSES)
+PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_UPDATE_FIELDS = ("problem", "priority", "asset_id", "contact_id", "status", "note")
+NUMBER_ATTEMPTS = 10
+_LOCK_NAMESPACE = 0x7469636B << 32  # "tick": keeps our advisory locks apart from others'
+
+
+# --- pure --------------------------------------------------------------------------------
+
+
+def can_move(from_status: str, to_status: str) -> bool:
+    """Whether a ticket may go from ``from_status`` to ``to_status``."""
+    return to_status in TICKET_TRANSITIONS.get(from_status, ())
+
+
+def number_prefix(day: date) -> str:
+    """``T20261125-`` for 2026-11-25."""
+    return f"T{day:%Y%m%d}-"
+
+
+def next_number(day: date, last: str | None) -> str:
+    """The number after ``last`` (the day's highest so far, or None) on ``day``."""
+    prefix = number_prefix(day)
+    seq = 0
+    if last is not None and last.startswith(prefix) and last[len(prefix):].isdigit():
+        seq = int(last[len(prefix):])
+    return f"{prefix}{seq + 1:04d}"
+
+
+# --- numbering ---------------------------------------------------------------------------
+
+
+async def _last_number(session: AsyncSession, day: date) -> str | None:
+    return await session.scalar(
+        select(Ticket.number)
+        .where(Ticket.number.like(number_prefix(day) + "%"))
+        .order_by(func.length(Ticket.number).desc(), Ticket.number.desc())
+        .limit(1)
+    )
+
+
+async def _assign_number(session: AsyncSession, ticket: Ticket, day: date) -> None:
+    """Give ``ticket`` (already flushed with a placeholder) the day's next number."""
+    if session.get_bind().dialect.name == "postgresql":
+        lock_key = _LOCK_NAMESPACE | int(f"{day:%Y%m%d}")
+        await session.execute(select(func.pg_advisory_xact_lock(lock_key)))
+    for _ in range(NUMBER_ATTEMPTS):
+        number = next_number(day, await _last_number(session, day))
+        try:
+            async with session.begin_nested():
+                ticket.number = number
+                await session.flush()
+            return
+        except sa_exc.IntegrityError:
+            continue  # someone took that number between our read and our write
+    raise Conflict("could not allocate a ticket number, try again")
+
+
+# --- services ----------------------------------------------------------------------------
+
+
+async def _check_links(
+    session: AsyncSession, customer_id: int, asset_id: object, contact_id: object
+) -> None:
+    for field, model, value in (("asset_id", Asset, asset_id), ("contact_id", Contact, contact_id)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationFailed(field, "must be an id")
+        found = await session.scalar(
+            select(model.id).where(model.id == value, model.customer_id == customer_id)
+        )
+        if found is None:
+            raise ValidationFailed(field, "not a record of this customer")
+
+
+async def _history(session: AsyncSession, ticket_id: int) -> list[dict[str, Any]]:
+    rows = await session.scalars(
+        select(TicketStatusChange).where(TicketStatusChange.ticket_id == ticket_id)
+        .order_by(TicketStatusChange.id)
+    )
+    return [to_dict(r) for r in rows]
+
+
+async def _ticket_dict(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+    return to_dict(ticket, open=ticket.status in OPEN_STATUSES,
+                   history=await _history(session, ticket.id))
+
+
+async def create_ticket(
+    session: AsyncSession,
+    actor: Actor,
+    customer_id: int,
+    *,
+    problem: str,
+    priority: str = "normal",
+    asset_id: int | None = None,
+    contact_id: int | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A new ticket (status ``new``) with the day's next number."""
+    at = current(now)
+    clean_problem = required_text(problem, "problem", max_len=20_000)
+    clean_priority = choice(priority, "priority", PRIORITIES)
+    customer = await load_customer(session, actor, customer_id, "tickets", "create")
+    await _check_links(session, customer.id, asset_id, contact_id)
+    ticket = Ticket(
+        number=f"pending-{uuid.uuid4().hex}", customer_id=customer.id, asset_id=asset_id,
+        contact_id=contact_id, problem=clean_problem, status="new", priority=clean_priority,
+        created_by_id=actor.user_id, created_at=at, updated_at=at,
+    )
+    session.add(ticket)
+    await session.flush()
+    await _assign_number(session, ticket, business_day(at))
+    session.add(TicketStatusChange(ticket_id=ticket.id, from_status=None, to_status="new",
+                                   at=at, by_id=actor.user_id))
+    touch(customer, actor, at)
+    await session.flush()
+    view = await _ticket_dict(session, ticket)
+    audit(session, user_id=actor.user_id, action="create", entity="ticket",
+          entity_id=ticket.id, after=to_dict(ticket))
+    return view
+
+
+async def get_ticket(session: AsyncSession, actor: Actor, ticket_id: int) -> dict[str, Any]:
+    """One ticket in the read scope, with ``open`` and its status ``history``."""
+    ticket, _ = await load_record(session, actor, Ticket, ticket_id, "tickets", "read",
+                                  own_column=Ticket.created_by_id)
+    return await _ticket_dict(session, ticket)
+
+
+async def get_ticket_by_number(
+    session: AsyncSession, actor: Actor, number: str
+) -> dict[str, Any]:
+    """The ticket with this number (case-insensitive), if in the read scope."""
+    clean = text(number, "number", max_len=40)
+    ticket_id = None
+    if clean is not None:
+        ticket_id = await session.scalar(select(Ticket.id).where(Ticket.number == clean.upper()))
+    if ticket_id is None:
+        raise NotFound("ticket", number)
+    return await get_ticket(session, actor, ticket_id)
+
+
+async def list_tickets(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    customer_id: int | None = None,
+    status: str | None = None,
+    open_only: bool = False,
+    limit: int = DEFAULT_PAGE,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Tickets in the read scope, newest first, optionally of one customer / status."""
+    if customer_id is not None:
+        await load_customer(session, actor, customer_id, "tickets", "read")
+    conditions = []
+    if status is not None:
+        conditions.append(Ticket.status == choice(status, "status", TICKET_STATUSES))
+    if open_only:
+        conditions.append(Ticket.status.in_(OPEN_STATUSES))
+    return await list_records(
+        session, actor, Ticket, "tickets", customer_id=customer_id,
+        conditions=tuple(conditions), order_by=(Ticket.created_at.desc(),),
+        limit=limit, offset=offset,
+    )
+
+
+async def update_ticket(
+    session: AsyncSession,
+    actor: Actor,
+    ticket_id: int,
+    changes_: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Partial update; ``status`` moves along ``TICKET_TRANSITIONS`` (``Conflict``
+    otherwise) with an optional ``note`` for the history."""
+    at = current(now)
+    check_fields(changes_, TICKET_UPDATE_FIELDS)
+    ticket, customer = await load_record(session, actor, Ticket, ticket_id, "tickets", "update",
+                                         own_column=Ticket.created_by_id)
+    before = snapshot(ticket)
+    if "problem" in changes_:
+        ticket.problem = required_text(changes_["problem"], "problem", max_len=20_000)
+    if "priority" in changes_:
+        ticket.priority = choice(changes_["priority"], "priority", PRIORITIES)
+    await _check_links(session, customer.id, changes_.get("asset_id"), changes_.get("contact_id"))
+    for key in ("asset_id", "contact_id"):
+        if key in changes_:
+            setattr(ticket, key, changes_[key])
+    note = text(changes_.get("note"), "note", max_len=4000)
+    if "status" in changes_:
+        _move(session, actor, ticket, changes_["status"], note, at)
+    ticket.updated_at = at
+    touch(customer, actor, at)
+    await session.flush()
+    audit(session, user_id=actor.user_id, action="update", entity="ticket",
+          entity_id=ticket.id, before=before, after=changes(before, snapshot(ticket)))
+    return await _ticket_dict(session, ticket)
+
+
+def _move(
+    session: AsyncSession, actor: Actor, ticket: Ticket, to_status: object,
+    note: str | None, at: datetime,
+) -> None:
+    target = choice(to_status, "status", TICKET_STATUSES)
+    if not can_move(ticket.status, target):
+        raise Conflict(f"ticket {ticket.number}: {ticket.status} -> {target} is not allowed")
+    session.add(TicketStatusChange(ticket_id=ticket.id, from_status=ticket.status,
+                                   to_status=target, at=at, by_id=actor.user_id, note=note))
+    ticket.status = target
+
+
+async def change_ticket_status(
+    session: AsyncSession,
+    actor: Actor,
+    ticket_id: int,
+    status: str,
+    *,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Move a ticket to ``status`` (see ``TICKET_TRANSITIONS``)."""
+    return await update_ticket(session, actor, ticket_id, {"status": status, "note": note},
+                               now=now)
