@@ -4,7 +4,8 @@ Rules:
 - module ``contacts``; the scope is the customer's (``records.load_customer``);
 - a contact needs a name; ``email`` must look like an address; numbers are
   validated and stored like the customer's (``customers.normalize_numbers``),
-  with ``contact_id`` set; a number already on the customer is refused;
+  with ``contact_id`` set; a number already on the customer is refused, one on
+  another customer is ``DuplicateCustomer`` (``duplicates.check_new_customer``);
 - deleting a contact keeps its numbers on the customer (they still identify
   the caller), only the link to the contact goes;
 - every write is audited and touches the customer when its owner does it.
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import audit, changes, snapshot
 from crm_core.customers import add_numbers, normalize_numbers
+from crm_core.duplicates import check_new_customer
 from crm_core.errors import ValidationFailed
 from crm_core.models import Contact, PhoneNumber
 from crm_core.permissions import Actor
@@ -91,6 +93,8 @@ async def create_contact(
         )
         if taken is not None:
             raise ValidationFailed("numbers", f"{taken} is already recorded for this customer")
+        await check_new_customer(session, name=None, numbers=[n for n, _ in clean_numbers],
+                                 exclude_id=customer.id)
     contact = Contact(customer_id=customer.id, **fields)
     session.add(contact)
     await session.flush()

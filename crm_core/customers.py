@@ -11,15 +11,21 @@ Rules:
   ``+861[3-9]...``, ``hotline`` for 400/800, other +86 numbers ``landline``,
   anything else ``phone``; the same number twice on one customer is refused;
 - the duplicate guard belongs to ``crm_core.duplicates.check_new_customer``
-  (called before anything is written; it raises ``DuplicateCustomer``);
+  (called before anything is written; it raises ``DuplicateCustomer``): on
+  create, on a rename (the customer itself excluded) and when a number is added
+  (a number identifies ONE customer: that is what the screen pop relies on);
 - ``name_key`` comes from ``crm_core.names.name_key``;
-- the initial owner (kept minimal; transfers, caps and the pool are
-  ``crm_core.ownership``'s): an explicit ``owner_id`` needs the ``customers``
-  ``reassign`` grant (and the new owner within its scope); otherwise a creator
-  whose ``customers`` create scope is narrower than ``all`` (an account manager,
-  a supervisor) owns what they create, so they can still see it; admins and the
-  system leave a new customer in the shared pool. A set owner is recorded as an
-  ``OwnershipChange`` (reason ``create``);
+- a merged customer (``merged_into_id`` set) is read-only and left out of lists;
+- the initial owner goes through ``crm_core.ownership.assign_owner`` (transfers,
+  caps and the pool are that module's): an explicit ``owner_id`` needs the
+  ``customers`` reassign grant with the new owner inside its scope (checked
+  here; the transfer itself then runs with admin rights, because a brand-new
+  pool customer is inside no team/own scope); otherwise a creator whose
+  ``customers`` create scope is narrower than ``all`` (an account manager, a
+  supervisor) claims what they create, so they can still see it, and that claim
+  counts towards, and may be refused by, the ownership cap (``CapReached``);
+  admins and the system leave a new customer in the shared pool. The audit
+  trail shows ``create`` (in the pool) then ``reassign``;
 - all input is validated before the first row is written, and the caller's
   transaction makes the whole create atomic anyway.
 """
@@ -27,17 +33,20 @@ Rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
-from importlib import import_module
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import audit, changes, snapshot
+from crm_core.duplicates import check_new_customer
 from crm_core.errors import NotFound, ValidationFailed
-from crm_core.models import Customer, OwnershipChange, PhoneNumber, User
+from crm_core.models import Customer, PhoneNumber, User
+from crm_core.names import name_key
+from crm_core.ownership import OwnershipRules, assign_owner
 from crm_core.permissions import Actor, allows, require
 from crm_core.records import (
     check_fields,
@@ -106,18 +115,9 @@ def normalize_numbers(raws: object, field: str = "numbers") -> list[tuple[str, s
     return list(seen.items())
 
 
-def _fallback_name_key(name: str) -> str:
-    return "".join(name.casefold().split())
-
-
 def compute_name_key(name: str) -> str:
-    """``crm_core.names.name_key`` (a casefolded, space-free fallback until it exists)."""
-    try:
-        module = import_module("crm_core.names")
-    except ImportError:
-        return _fallback_name_key(name)
-    func: Callable[[str], str] = module.name_key
-    return func(name)
+    """The duplicate-guard key of a name (``crm_core.names.name_key``)."""
+    return name_key(name)
 
 
 def _clean_fields(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,16 +144,6 @@ def _clean_fields(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- I/O helpers -------------------------------------------------------------------------
-
-
-async def _check_duplicates(
-    session: AsyncSession, name: str, numbers: list[str]
-) -> None:
-    try:
-        module = import_module("crm_core.duplicates")
-    except ImportError:
-        return  # the duplicate guard has not landed yet
-    await module.check_new_customer(session, name=name, numbers=numbers)
 
 
 async def _owner_name(session: AsyncSession, owner_id: int | None) -> str | None:
@@ -235,8 +225,11 @@ async def create_customer(
     status: str = "prospect",
     owner_id: int | None = None,
     now: datetime | None = None,
+    rules: OwnershipRules | None = None,
 ) -> dict[str, Any]:
-    """A new customer with its phone numbers; ``DuplicateCustomer`` if it exists."""
+    """A new customer with its phone numbers; ``DuplicateCustomer`` if it exists,
+    ``CapReached`` (a ``ValidationFailed`` on ``owner_id``) when a manager is at the
+    ownership cap (``rules``, default ``OwnershipRules()``)."""
     create_scope = require(actor, "customers", "create")
     fields = _clean_fields({
         "name": name, "kind": kind, "category": category, "industry": industry,
@@ -245,23 +238,24 @@ async def create_customer(
     })
     clean_numbers = normalize_numbers(numbers)
     owner = await _initial_owner(session, actor, owner_id, create_scope)
-    await _check_duplicates(session, fields["name"], [n for n, _ in clean_numbers])
+    await check_new_customer(session, name=fields["name"], numbers=[n for n, _ in clean_numbers])
     at = current(now)
     customer = Customer(**fields, name_key=compute_name_key(fields["name"]))
-    if owner is not None:
-        customer.owner_id, customer.owner_since, customer.last_touched_at = owner, at, at
     session.add(customer)
     await session.flush()
     add_numbers(session, customer.id, clean_numbers)
-    if owner is not None:
-        session.add(OwnershipChange(customer_id=customer.id, from_user_id=None,
-                                    to_user_id=owner, at=at, by_id=actor.user_id,
-                                    reason="create"))
     await session.flush()
-    view = await customer_dict(session, customer)
     audit(session, user_id=actor.user_id, action="create", entity="customer",
-          entity_id=customer.id, after=view)
-    return view
+          entity_id=customer.id, after=await customer_dict(session, customer))
+    if owner is not None:
+        # an explicit owner was checked against the reassign scope above; a new pool
+        # customer is in nobody's scope, so the transfer itself runs with admin rights
+        mover = actor if owner_id is None else replace(actor, is_admin=True)
+        await assign_owner(session, mover, customer.id, owner, reason="transfer", now=at,
+                           rules=rules)
+        customer.last_touched_at = at
+        await session.flush()
+    return await customer_dict(session, customer)
 
 
 async def get_customer(session: AsyncSession, actor: Actor, customer_id: int) -> dict[str, Any]:
@@ -283,6 +277,9 @@ async def update_customer(
     check_fields(changes_, CUSTOMER_UPDATE_FIELDS)
     fields = _clean_fields(changes_)
     customer = await load_customer(session, actor, customer_id, "customers", "update")
+    if "name" in fields:
+        await check_new_customer(session, name=fields["name"], numbers=[],
+                                 exclude_id=customer.id)
     before = snapshot(customer)
     for key, value in fields.items():
         setattr(customer, key, value)
@@ -348,6 +345,7 @@ async def add_phone_number(
     )
     if taken is not None:
         raise ValidationFailed("number", "already recorded for this customer")
+    await check_new_customer(session, name=None, numbers=[e164], exclude_id=customer.id)
     row = add_numbers(session, customer.id, [(e164, raw)], contact_id)[0]
     if kind is not None:
         row.kind = kind

@@ -14,6 +14,7 @@ Rules:
   the field; unknown fields of an update raise too;
 - everything returned is a plain dict of JSON-ready values (ISO dates, decimals
   as strings), never an ORM object;
+- a merged customer (a tombstone) can be read but not written: ``Conflict``;
 - nothing here commits: the caller owns the transaction, so a failure anywhere
   leaves nothing half-written;
 - time comes from a ``now`` argument (tests control the day); business days are
@@ -33,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from crm_core.audit import snapshot
-from crm_core.errors import NotFound, ValidationFailed
+from crm_core.errors import Conflict, NotFound, ValidationFailed
 from crm_core.models import Base, Customer, as_utc, utcnow
 from crm_core.permissions import Actor, customer_filter, require
 
@@ -230,7 +231,7 @@ async def load_customer(
     """The customer if ``actor`` may do ``operation`` on ``module`` for it.
 
     ``PermissionDenied`` without the grant; ``NotFound`` when it does not exist or
-    is outside the scope.
+    is outside the scope; ``Conflict`` for a write to a merged customer.
     """
     scope = require(actor, module, operation)
     cid = _id(customer_id, "customer")
@@ -239,6 +240,8 @@ async def load_customer(
     )
     if row is None:
         raise NotFound("customer", customer_id)
+    if operation != "read" and row.merged_into_id is not None:
+        raise Conflict(f"customer {cid} was merged into {row.merged_into_id}: change that one")
     return row
 
 

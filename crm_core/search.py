@@ -10,6 +10,7 @@ Rules:
 - ``serial``: exact serial number of an asset (trimmed);
 - ``ticket``: exact ticket number (trimmed, case-insensitive ``T...``);
 - ``q``: one free text matched as any of the above (OR);
+- merged customers (tombstones) are left out;
 - several criteria combine with AND; none lists every customer in scope;
 - answers are pages ``{items, total, limit, offset}`` ordered by id.
 """
@@ -106,7 +107,7 @@ async def search_customers(
     stmt = (
         select(Customer, User.display_name)
         .outerjoin(User, User.id == Customer.owner_id)
-        .where(customer_filter(actor, scope), *conditions)
+        .where(customer_filter(actor, scope), Customer.merged_into_id.is_(None), *conditions)
         .order_by(Customer.id)
     )
     rows, total = await paginate(session, stmt, lim, off)

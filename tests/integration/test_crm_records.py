@@ -33,7 +33,7 @@ from crm_core import (
     users,
 )
 from crm_core.db import make_engine, upgrade_async
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import Conflict, DuplicateCustomer, NotFound, ValidationFailed
 from crm_core.models import (
     AuditEntry,
     Customer,
@@ -42,6 +42,7 @@ from crm_core.models import (
     Ticket,
     TicketStatusChange,
 )
+from crm_core.ownership import CapReached, OwnershipRules
 from crm_core.permissions import SYSTEM, Actor, PermissionDenied, load_actor
 
 T = TypeVar("T")
@@ -155,15 +156,17 @@ async def test_customer_crud_owner_and_audit(world: World) -> None:
     assert await w.count(PhoneNumber) == 0
 
     entries = await w.audits("customer", cid)
-    assert [e.action for e in entries] == ["create", "update", "delete"]
+    assert [e.action for e in entries] == ["create", "reassign", "update", "delete"]
     assert entries[0].before is None and entries[0].after is not None
     assert entries[0].after["name"] == "郑州宇通客车股份有限公司"
-    assert entries[1].before is not None and entries[1].before["status"] == "prospect"
-    after = entries[1].after
+    assert entries[0].after["owner_id"] is None  # created in the pool, then claimed
+    assert entries[1].after is not None and entries[1].after["owner_id"] == w.alice.user_id
+    assert entries[2].before is not None and entries[2].before["status"] == "prospect"
+    after = entries[2].after
     assert after is not None
     assert after == {"status": "active", "vip_tier": 4, "last_touched_at": later.isoformat(),
                      "updated_at": after["updated_at"]}
-    assert entries[2].before is not None and entries[2].after is None
+    assert entries[3].before is not None and entries[3].after is None
     assert all(e.user_id in (w.alice.user_id, w.admin.user_id) for e in entries)
 
 
@@ -172,7 +175,7 @@ async def test_creator_owner_rules(world: World) -> None:
     pool = await w.run(lambda s: customers.create_customer(s, w.admin, name="Pool Co"))
     assert pool["owner_id"] is None
     assigned = await w.run(lambda s: customers.create_customer(
-        s, w.admin, name="Given Co", owner_id=w.bob.user_id))
+        s, w.admin, name="Given Co", owner_id=w.bob.user_id, now=NOW))
     assert assigned["owner_id"] == w.bob.user_id
     # a supervisor may hand a new customer to their team, not to another team
     to_team = await w.run(lambda s: customers.create_customer(
@@ -187,6 +190,48 @@ async def test_creator_owner_rules(world: World) -> None:
             s, w.alice, name="Mine Co", owner_id=w.bob.user_id))
     with pytest.raises(PermissionDenied):
         await w.run(lambda s: customers.create_customer(s, w.agent, name="Agent Co"))
+    # creating is claiming: the ownership cap applies to a manager's own creations
+    # (bob holds "Given Co" already: a transfer counts towards the cap too)
+    rules = OwnershipRules(cap=2)
+    await w.run(lambda s: customers.create_customer(s, w.bob, name="Bob One", now=NOW,
+                                                    rules=rules))
+    with pytest.raises(CapReached):
+        await w.run(lambda s: customers.create_customer(s, w.bob, name="Bob Two", now=NOW,
+                                                        rules=rules))
+    assert await w.count(Customer, Customer.name == "Bob Two") == 0
+
+
+async def test_duplicates_and_merged_customers(world: World) -> None:
+    w = world
+    cid = await new_customer(w, w.alice, "华为技术有限公司", "13800138000")
+    with pytest.raises(DuplicateCustomer) as dup:
+        await new_customer(w, w.bob, "华为技术", "13912345678")
+    assert dup.value.existing_id == cid and dup.value.owner_name == "Alice"
+    with pytest.raises(DuplicateCustomer):
+        await new_customer(w, w.bob, "Another", "+86 138 0013 8000")
+    other = await new_customer(w, w.bob, "Another", "13912345678")
+    with pytest.raises(DuplicateCustomer):
+        await w.run(lambda s: customers.update_customer(s, w.bob, other,
+                                                        {"name": "华为技术 有限公司"}))
+    with pytest.raises(DuplicateCustomer):
+        await w.run(lambda s: customers.add_phone_number(s, w.bob, other, "13800138000"))
+    with pytest.raises(DuplicateCustomer):
+        await w.run(lambda s: contacts.create_contact(s, w.bob, other, name="X",
+                                                      numbers=["13800138000"]))
+    # renaming to its own name is fine
+    await w.run(lambda s: customers.update_customer(s, w.bob, other, {"name": "Another"}))
+
+    async with w.sm.begin() as s:
+        row = await s.get(Customer, other)
+        assert row is not None
+        row.merged_into_id = cid
+    assert (await w.run(lambda s: customers.get_customer(s, w.bob, other)))[
+        "merged_into_id"] == cid
+    with pytest.raises(Conflict):
+        await w.run(lambda s: customers.update_customer(s, w.bob, other, {"vip_tier": 1}))
+    with pytest.raises(Conflict):
+        await w.run(lambda s: interactions.create_interaction(s, w.bob, other, kind="note"))
+    assert (await w.run(lambda s: customers.list_customers(s, w.admin)))["total"] == 1
 
 
 async def test_scopes(world: World) -> None:
