@@ -45,9 +45,9 @@ def build_routes() -> Routes:
 
 def create_api_app(
     config: ApiConfig, sessionmaker: async_sessionmaker[AsyncSession] | None = None,
-    *, auth: AuthState | None = None,
+    *, auth: AuthState | None = None, routes: Routes | None = None,
 ) -> web.Application:
-    """The ``/api/v1`` sub-app."""
+    """The ``/api/v1`` sub-app (``routes``: another route table, e.g. for tests)."""
     app = web.Application(
         middlewares=[error_middleware, session_middleware(make_storage(config))],
         client_max_size=4 * 1024 * 1024,
@@ -55,7 +55,7 @@ def create_api_app(
     app[AUTH] = auth or AuthState(config)
     if sessionmaker is not None:
         app[SESSIONMAKER] = sessionmaker
-    routes = build_routes()
+    routes = routes if routes is not None else build_routes()
     app[OPENAPI] = build_openapi(routes, cookie_name=config.cookie_name)
 
     async def openapi_json(request: web.Request) -> web.Response:

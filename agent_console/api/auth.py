@@ -50,6 +50,7 @@ class ApiConfig:
     login_max_failures: int = 5
     login_lockout_s: float = 15 * 60
     cookie_name: str = COOKIE_NAME
+    region: str = "CN"  # default region for phone numbers written without a country code
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -60,6 +61,7 @@ class ApiConfig:
             session_max_age_s=settings.session_max_age_s,
             login_max_failures=settings.login_max_failures,
             login_lockout_s=float(settings.login_lockout_s),
+            region=settings.default_region,
         )
 
 

@@ -12,4 +12,8 @@ from types import ModuleType
 
 def available() -> Iterator[ModuleType]:
     """The resource route modules, in the order of the OpenAPI document."""
-    yield from ()
+    from agent_console.api import routes_lookup, routes_ownership, routes_reports
+
+    yield routes_lookup
+    yield routes_ownership
+    yield routes_reports

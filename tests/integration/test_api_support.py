@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent_console.api import ApiConfig, AuthState, create_api_app
+from agent_console.api.routing import Routes
 from crm_core.db import make_engine, upgrade_async
 from crm_core.models import Role, RolePermission, User
 
@@ -34,7 +35,8 @@ AGENT_GRANTS = {
     ("tickets", "create"): "own",
 }
 MANAGER_GRANTS = {**AGENT_GRANTS, ("customers", "read"): "team",
-                  ("customers", "delete"): "team", ("reports", "read"): "team"}
+                  ("customers", "delete"): "team", ("customers", "reassign"): "team",
+                  ("reports", "read"): "team", ("customers", "export"): "team"}
 
 
 @dataclass
@@ -133,7 +135,8 @@ async def seed_users(sessionmaker: async_sessionmaker[AsyncSession]) -> Users:
 
 
 @contextlib.asynccontextmanager
-async def running_api(db_url: str, **config: Any) -> AsyncIterator[Api]:
+async def running_api(db_url: str, *, routes: Routes | None = None, **config: Any
+                      ) -> AsyncIterator[Api]:
     """The API sub-app mounted at /api/v1 on a free port, database migrated and seeded."""
     await upgrade_async(db_url)
     engine = make_engine(db_url)
@@ -144,7 +147,8 @@ async def running_api(db_url: str, **config: Any) -> AsyncIterator[Api]:
         api_config = ApiConfig(secret_key=b"k" * 32, **config)
         auth = AuthState(api_config, hasher=FAST_HASHER)
         root = web.Application()
-        root.add_subapp("/api/v1", create_api_app(api_config, sessionmaker, auth=auth))
+        root.add_subapp("/api/v1", create_api_app(api_config, sessionmaker, auth=auth,
+                                                        routes=routes))
         runner = web.AppRunner(root)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -167,3 +171,21 @@ async def signed_in(api: Api, username: str) -> AsyncIterator[ApiClient]:
         yield client
     finally:
         await client.close()
+
+
+async def seed_customers(api: Api, n: int = 30) -> list[int]:
+    """``n`` customers spread over the users and the pool, each with a phone number."""
+    from crm_core.models import Customer, PhoneNumber
+
+    owners = [api.users.agent, api.users.agent2, api.users.other_team, None]
+    ids = []
+    async with api.sessionmaker.begin() as db:
+        for i in range(n):
+            customer = Customer(name=f"客户{i:03d}有限公司", name_key=f"客户{i:03d}",
+                                province="北京" if i % 2 else "广东", owner_id=owners[i % 4])
+            db.add(customer)
+            await db.flush()
+            raw = f"1380013{i:04d}"
+            db.add(PhoneNumber(customer_id=customer.id, number_e164=f"+86{raw}", raw=raw))
+            ids.append(customer.id)
+    return ids
