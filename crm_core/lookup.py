@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -42,10 +43,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    Dialect,
     Integer,
     Row,
     Select,
+    String,
     bindparam,
+    case,
     cast,
     func,
     literal_column,
@@ -137,9 +141,31 @@ def _text(column: Any) -> ColumnElement[Any]:
     return func.substr(column, _const(1), _const(TEXT_CHARS))
 
 
+def _iso(dialect: str, column: Any) -> ColumnElement[Any]:
+    """A timestamp as ISO 8601 UTC text with milliseconds, made by the database so that
+    both give the very same string (``2024-05-01T08:30:00.123+00:00``); NULL stays NULL.
+    SQLite keeps UTC text (models.UtcDateTime); strftime also copes with other layouts."""
+    if dialect == "sqlite":
+        return func.strftime(literal_column("'%Y-%m-%dT%H:%M:%f'"), column).concat(
+            literal_column("'+00:00'"))
+    return func.to_char(func.timezone(literal_column("'UTC'"), column),
+                        literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"+00:00\"'"))
+
+
+def _money(dialect: str, column: Any) -> ColumnElement[Any]:
+    """A NUMERIC(14, 2) as decimal text with two places (no float rounding)."""
+    if dialect == "sqlite":
+        return case((column.is_(None), null()),
+                    else_=func.printf(literal_column("'%.2f'"), column))
+    return cast(column, String)
+
+
 def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
     """The correlated list subqueries of the view, in ``LISTS`` order."""
     obj = _json_object
+
+    def iso(column: Any) -> ColumnElement[Any]:
+        return _iso(dialect, column)
     cap = _const(LIST_CAP + 1)  # one more than shown: tells whether the list was cut
 
     phones = select(obj(dialect, [
@@ -168,8 +194,8 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
         ("id", ticket_t.c.id), ("number", ticket_t.c.number), ("status", ticket_t.c.status),
         ("priority", ticket_t.c.priority),
         ("problem", _text(ticket_t.c.problem)),
-        ("asset_id", ticket_t.c.asset_id), ("created_at", ticket_t.c.created_at),
-        ("updated_at", ticket_t.c.updated_at),
+        ("asset_id", ticket_t.c.asset_id), ("created_at", iso(ticket_t.c.created_at)),
+        ("updated_at", iso(ticket_t.c.updated_at)),
     ]).label("j")).where(
         ticket_t.c.customer_id == cust.c.id,
         ticket_t.c.status.not_in(_words(CLOSED_TICKET_STATUSES)),
@@ -177,8 +203,8 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
 
     opportunities = select(obj(dialect, [
         ("id", opportunity_t.c.id), ("title", opportunity_t.c.title),
-        ("stage", opportunity_t.c.stage), ("amount", opportunity_t.c.amount),
-        ("owner_id", opportunity_t.c.owner_id), ("created_at", opportunity_t.c.created_at),
+        ("stage", opportunity_t.c.stage), ("amount", _money(dialect, opportunity_t.c.amount)),
+        ("owner_id", opportunity_t.c.owner_id), ("created_at", iso(opportunity_t.c.created_at)),
     ]).label("j")).where(
         opportunity_t.c.customer_id == cust.c.id,
         opportunity_t.c.stage.not_in(_words(CLOSED_OPPORTUNITY_STAGES)),
@@ -196,7 +222,7 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
     author = user_t.alias("author")
     interactions = select(obj(dialect, [
         ("id", interaction_t.c.id), ("kind", interaction_t.c.kind),
-        ("occurred_at", interaction_t.c.occurred_at), ("place", interaction_t.c.place),
+        ("occurred_at", iso(interaction_t.c.occurred_at)), ("place", interaction_t.c.place),
         ("content", _text(interaction_t.c.content)),
         ("result", _text(interaction_t.c.result)),
         ("next_step", _text(interaction_t.c.next_step)),
@@ -214,8 +240,8 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
     calls = select(obj(dialect, [
         ("id", call_t.c.id), ("linkedid", call_t.c.linkedid), ("caller", call_t.c.caller),
         ("did", call_t.c.did), ("agent", call_t.c.agent), ("outcome", call_t.c.outcome),
-        ("started_at", call_t.c.started_at), ("answered_at", call_t.c.answered_at),
-        ("ended_at", call_t.c.ended_at), ("wait_s", call_t.c.wait_s),
+        ("started_at", iso(call_t.c.started_at)), ("answered_at", iso(call_t.c.answered_at)),
+        ("ended_at", iso(call_t.c.ended_at)), ("wait_s", call_t.c.wait_s),
         ("talk_s", call_t.c.talk_s),
     ]).label("j")).where(call_t.c.customer_id == cust.c.id).order_by(
         call_t.c.ended_at.desc(), call_t.c.id.desc()
@@ -292,40 +318,10 @@ def statement(dialect: str, by: str) -> Select[Any]:
 # --- pure: shaping a row into the view --------------------------------------------------
 
 
-def iso_time(value: Any) -> str | None:
-    """A stored timestamp (SQLite text without offset = UTC, or PostgreSQL JSON text
-    with an offset, or a datetime) as ISO 8601 UTC."""
-    if value is None:
-        return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
-
-
-def iso_date(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)[:10]
-
-
 def money(value: Any) -> str | None:
     if value is None:
         return None
     return str(Decimal(str(value)).quantize(Decimal("0.01")))
-
-
-def _convert(items: list[dict[str, Any]], times: Sequence[str] = (),
-             dates: Sequence[str] = (), amounts: Sequence[str] = ()) -> None:
-    for item in items:
-        for key in times:
-            item[key] = iso_time(item.get(key))
-        for key in dates:
-            item[key] = iso_date(item.get(key))
-        for key in amounts:
-            item[key] = money(item.get(key))
 
 
 def _loads(value: Any) -> list[dict[str, Any]]:
@@ -351,16 +347,11 @@ def shape(row: Any, phone: str | None, today: date) -> dict[str, Any]:
             and len(lists[name]) > LIST_CAP]
     for name in more:
         del lists[name][LIST_CAP:]
-    _convert(lists["assets"], dates=("purchase_date", "warranty_end"))
     for asset in lists["assets"]:
         end = asset["warranty_end"]
         asset["in_warranty"] = None if end is None else end >= today.isoformat()
-    _convert(lists["open_tickets"], times=("created_at", "updated_at"))
-    _convert(lists["open_opportunities"], times=("created_at",), amounts=("amount",))
-    _convert(lists["subscriptions"], dates=("start_date", "end_date"))
-    _convert(lists["interactions"], times=("occurred_at",))
+    # the SQL orders both; the aggregate keeping that order is usual but not promised
     _newest_first(lists["interactions"], "occurred_at")
-    _convert(lists["calls"], times=("started_at", "answered_at", "ended_at"))
     _newest_first(lists["calls"], "ended_at")
     contact = None
     if row["contact_id"] is not None:
@@ -409,11 +400,60 @@ def business_today(now: datetime | None = None) -> date:
 # --- I/O ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Compiled:
+    """A statement compiled once for one dialect and driver: its SQL, the names of its
+    positional parameters (constants prefilled) and its result columns."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+    columns: tuple[str, ...]
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        return [params[n] if n in params else self.defaults[n] for n in self.names]
+
+
+_COMPILED: dict[tuple[str, str, str], Compiled] = {}
+_FAST_DRIVERS = ("aiosqlite", "asyncpg")
+
+
+def compiled(dialect: Dialect, by: str) -> Compiled:
+    key = (dialect.name, dialect.driver, by)
+    found = _COMPILED.get(key)
+    if found is None:
+        stmt = statement(dialect.name, by)
+        comp = stmt.compile(dialect=dialect)
+        names = tuple(comp.positiontup or ())
+        defaults = comp.construct_params(
+            {"number": "", "customer_id": 0, "n_interactions": 0}, _check=False)
+        found = _COMPILED[key] = Compiled(
+            str(comp), names, dict(defaults), tuple(stmt.selected_columns.keys()))
+    return found
+
+
 async def _fetch(conn: AsyncConnection, by: str, params: dict[str, Any]) -> Any:
-    stmt = statement(conn.dialect.name, by)
-    result = await conn.execute(stmt, params)
+    """The one result row (as a dict) or None.
+
+    On aiosqlite and asyncpg the compiled SQL goes straight to the driver connection
+    of ``conn`` (same connection, same transaction): one thread hop on aiosqlite
+    instead of four, one round trip with asyncpg's prepared-statement cache. Other
+    drivers go through SQLAlchemy's ``execute``. Driver errors propagate as they are.
+    """
+    dialect = conn.dialect
+    if dialect.driver in _FAST_DRIVERS:
+        stmt = compiled(dialect, by)
+        args = stmt.args(params)
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        if dialect.driver == "aiosqlite":
+            rows = await driver.execute_fetchall(stmt.sql, args)
+            first = next(iter(rows), None)
+        else:
+            first = await driver.fetchrow(stmt.sql, *args)
+        return None if first is None else dict(zip(stmt.columns, first, strict=True))
+    result = await conn.execute(statement(dialect.name, by), params)
     row: Row[Any] | None = result.first()
-    return None if row is None else row._mapping
+    return None if row is None else dict(row._mapping)
 
 
 async def _resolve(conn: AsyncConnection, number: str, interactions: int) -> Any:
@@ -442,9 +482,6 @@ async def _run(db: Db, work: Callable[[AsyncConnection], Any]) -> Any:
     if isinstance(db, AsyncConnection):
         return await work(db)
     async with db.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            # a read on its own: no BEGIN/ROLLBACK round trips
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         return await work(conn)
 
 
