@@ -53,8 +53,10 @@ from crm_core.records import (
     choice,
     current,
     integer,
+    is_id,
     load_customer,
     money,
+    optional_id,
     required_text,
     text,
     to_dict,
@@ -160,9 +162,7 @@ async def _initial_owner(
             return actor.user_id
         return None
     scope = require(actor, "customers", "reassign")
-    if isinstance(owner_id, bool) or not isinstance(owner_id, int):
-        raise ValidationFailed("owner_id", "must be a user id")
-    owner = await session.get(User, owner_id)
+    owner = await session.get(User, optional_id(owner_id, "owner_id"))
     if owner is None or not owner.active:
         raise ValidationFailed("owner_id", "no such active user")
     if not allows(actor, scope, owner_id=owner.id, owner_team=owner.team, province=owner.region):
@@ -359,8 +359,7 @@ async def add_phone_number(
 async def _check_contact(session: AsyncSession, customer_id: int, contact_id: object) -> None:
     from crm_core.models import Contact
 
-    if isinstance(contact_id, bool) or not isinstance(contact_id, int):
-        raise ValidationFailed("contact_id", "must be a contact id")
+    optional_id(contact_id, "contact_id")
     found = await session.scalar(
         select(Contact.id).where(Contact.id == contact_id, Contact.customer_id == customer_id)
     )
@@ -372,7 +371,7 @@ async def remove_phone_number(
     session: AsyncSession, actor: Actor, phone_id: int, *, now: datetime | None = None
 ) -> None:
     """Remove one number (same grants as adding it)."""
-    if isinstance(phone_id, bool) or not isinstance(phone_id, int) or not 0 < phone_id < 2**62:
+    if not is_id(phone_id):
         raise NotFound("phone_number", phone_id)
     row = await session.get(PhoneNumber, phone_id)
     if row is None:

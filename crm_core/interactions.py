@@ -37,6 +37,7 @@ from crm_core.records import (
     list_records,
     load_customer,
     load_record,
+    optional_id,
     text,
     to_dict,
     touch,
@@ -70,9 +71,7 @@ def _clean(data: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "call_linkedid":
             out[key] = text(value, key, max_len=100)
         elif key == "contact_id":
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValidationFailed(key, "must be a contact id")
-            out[key] = value
+            out[key] = optional_id(value, key)
         else:
             raise ValidationFailed(key, "unknown or read-only field")
     return out

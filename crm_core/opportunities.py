@@ -34,6 +34,7 @@ from crm_core.records import (
     load_customer,
     load_record,
     money,
+    optional_id,
     required_text,
     to_dict,
     touch,
@@ -171,9 +172,7 @@ async def update_opportunity(
 
 
 async def _active_user(session: AsyncSession, user_id: object) -> int:
-    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**62:
-        raise ValidationFailed("owner_id", "must be a user id")
-    user = await session.get(User, user_id)
+    user = await session.get(User, optional_id(user_id, "owner_id"))
     if user is None or not user.active:
         raise ValidationFailed("owner_id", "no such active user")
     return user.id

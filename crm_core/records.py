@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -41,6 +41,8 @@ from crm_core.permissions import Actor, customer_filter, require
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
+MAX_ID = 2**31 - 1  # INTEGER ids on PostgreSQL: a larger value would be a 500, not a 404
+MAX_BIG_ID = 2**63 - 1
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -148,10 +150,18 @@ def integer(
 
 
 def optional_id(value: object, field: str) -> int | None:
-    """An optional positive id."""
+    """An optional reference to a record (``ValidationFailed`` when it cannot be one)."""
     if value is None:
         return None
-    return integer(value, field, low=1, high=2**62)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise ValidationFailed(field, "must be an id")
+    return value
+
+
+def is_id(value: object, *, big: bool = False) -> bool:
+    """Whether ``value`` can be the id of a row (INTEGER, or BIGINT when ``big``)."""
+    high = MAX_BIG_ID if big else MAX_ID
+    return not isinstance(value, bool) and isinstance(value, int) and 0 < value <= high
 
 
 def money(value: object, field: str) -> Decimal | None:
@@ -259,7 +269,8 @@ async def load_record(
     """A record hanging off a customer, with that customer, if in ``actor``'s scope."""
     name = entity or model.__tablename__
     scope = require(actor, module, operation)
-    rid = _id(record_id, name)
+    big = isinstance(model.__table__.c.id.type, BigInteger)
+    rid = _id(record_id, name, big=big)
     pk: Any = model.id  # type: ignore[attr-defined]
     fk: Any = model.customer_id  # type: ignore[attr-defined]
     result = await session.execute(
@@ -273,10 +284,11 @@ async def load_record(
     return found[0], found[1]
 
 
-def _id(value: object, entity: str) -> int:
+def _id(value: object, entity: str, *, big: bool = False) -> int:
     # an id that cannot exist (wrong type, out of range) is simply not found
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**62:
+    if not is_id(value, big=big):
         raise NotFound(entity, value)
+    assert isinstance(value, int)
     return value
 
 

@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core.customers import CUSTOMER_STATUSES
 from crm_core.errors import ValidationFailed
 from crm_core.models import Asset, Customer, PhoneNumber, Ticket, User
 from crm_core.permissions import Actor, customer_filter, require
-from crm_core.records import check_page, page, paginate, text, to_dict
+from crm_core.records import check_page, choice, optional_id, page, paginate, text, to_dict
 from numbering.normalize import normalize
 
 
@@ -101,9 +102,9 @@ async def search_customers(
     lim, off = check_page(limit, offset)
     conditions = criteria(q=q, name=name, phone=phone, serial=serial, ticket=ticket)
     if status is not None:
-        conditions.append(Customer.status == status)
+        conditions.append(Customer.status == choice(status, "status", CUSTOMER_STATUSES))
     if owner_id is not None:
-        conditions.append(Customer.owner_id == owner_id)
+        conditions.append(Customer.owner_id == optional_id(owner_id, "owner_id"))
     stmt = (
         select(Customer, User.display_name)
         .outerjoin(User, User.id == Customer.owner_id)

@@ -41,6 +41,7 @@ from crm_core.records import (
     list_records,
     load_customer,
     load_record,
+    optional_id,
     required_text,
     text,
     to_dict,
@@ -123,10 +124,8 @@ async def _check_links(
     session: AsyncSession, customer_id: int, asset_id: object, contact_id: object
 ) -> None:
     for field, model, value in (("asset_id", Asset, asset_id), ("contact_id", Contact, contact_id)):
-        if value is None:
+        if optional_id(value, field) is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationFailed(field, "must be an id")
         found = await session.scalar(
             select(model.id).where(model.id == value, model.customer_id == customer_id)
         )

@@ -34,6 +34,7 @@ from crm_core.records import (
     check_fields,
     check_page,
     choice,
+    is_id,
     page,
     paginate,
     required_text,
@@ -270,7 +271,7 @@ async def create_user(
 async def _load_user(
     session: AsyncSession, actor: Actor, user_id: object, operation: str
 ) -> tuple[User, str | None]:
-    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**62:
+    if not is_id(user_id):
         raise NotFound("user", user_id)
     if user_id == actor.user_id and operation == "read":
         condition: ColumnElement[bool] = true()
@@ -308,9 +309,11 @@ async def list_users(
         .where(_user_filter(actor, scope)).order_by(User.username, User.id)
     )
     if active is not None:
-        stmt = stmt.where(User.active == bool(active))
-    if team is not None:
-        stmt = stmt.where(User.team == team)
+        if not isinstance(active, bool):
+            raise ValidationFailed("active", "must be true or false")
+        stmt = stmt.where(User.active == active)
+    if (team_name := text(team, "team", max_len=64)) is not None:
+        stmt = stmt.where(User.team == team_name)
     rows, total = await paginate(session, stmt, lim, off)
     return page([_user_dict(u, r) for u, r in rows], total, lim, off)
 

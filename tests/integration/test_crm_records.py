@@ -670,3 +670,36 @@ async def test_users_roles_and_audit(world: World) -> None:
     assert [e.action for e in entries] == ["create", "update"]
     assert entries[0].after is not None and entries[0].after["password_hash"] == "***"
     assert entries[1].after == {"active": False}
+
+
+async def test_hostile_input_is_a_clean_error_not_a_database_error(world: World) -> None:
+    w = world
+    cid = await new_customer(w, w.alice, "Target")
+    huge = 2**40
+    for get in (
+        lambda s: customers.get_customer(s, w.admin, huge),
+        lambda s: customers.get_customer(s, w.admin, "1"),  # type: ignore[arg-type]
+        lambda s: interactions.get_interaction(s, w.admin, huge),
+        lambda s: interactions.get_interaction(s, w.admin, 2**64),
+        lambda s: tickets.get_ticket(s, w.admin, -1),
+        lambda s: users.get_user(s, w.admin, huge),
+        lambda s: customers.remove_phone_number(s, w.admin, huge),
+    ):
+        with pytest.raises(NotFound):
+            await w.run(get)
+    for bad in (
+        lambda s: tickets.create_ticket(s, w.admin, cid, problem="x", asset_id=huge),
+        lambda s: interactions.create_interaction(s, w.admin, cid, kind="note",
+                                                  contact_id=huge),
+        lambda s: search.search_customers(s, w.admin, owner_id=huge),
+        lambda s: search.search_customers(s, w.admin, status="x\x00"),
+        lambda s: search.search_customers(s, w.admin, name="x\x00"),
+        lambda s: users.list_users(s, w.admin, team="x\x00"),
+        lambda s: customers.create_customer(s, w.admin, name="X", owner_id=huge),
+        lambda s: customers.create_customer(s, w.admin, name="x\x00y"),
+        lambda s: customers.create_customer(s, w.admin, name="Y", vip_value="1e20"),
+        lambda s: interactions.create_interaction(s, w.admin, cid, kind="note",
+                                                  occurred_at="0001-01-01T00:00:00+00:00"),
+    ):
+        with pytest.raises(ValidationFailed):
+            await w.run(bad)
