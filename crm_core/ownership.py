@@ -331,6 +331,8 @@ async def assign_owner(
     if to_user_id is not None:
         await _active_user(session, to_user_id, "to_user_id")
     if reason == "claim" and to_user_id is not None:
+        # one claim at a time per user (PostgreSQL row lock), so two cannot both pass the cap
+        await session.execute(select(User.id).where(User.id == to_user_id).with_for_update())
         limits = rules or OwnershipRules()
         taken = await taken_in_period(session, to_user_id, limits, at)
         if taken >= limits.cap:
@@ -380,11 +382,11 @@ async def reassign_all(
         await _active_user(session, to_user_id, "to_user_id")
     theirs = Customer.owner_id == from_user_id
     if scope != "all":
-        outside = await session.scalar(
-            select(func.count()).select_from(Customer)
-            .where(theirs, ~customer_filter(actor, scope))
-        )
-        if outside:
+        # counted both ways rather than negated: NOT (province = x) misses NULL provinces
+        counted = select(func.count()).select_from(Customer).where(theirs)
+        total = await session.scalar(counted)
+        inside = await session.scalar(counted.where(customer_filter(actor, scope)))
+        if total != inside:
             raise PermissionDenied("customers", "reassign")
     return await _bulk_move(
         session, theirs, to_user_id=to_user_id, at=_at(now), by_id=actor.user_id, reason=reason

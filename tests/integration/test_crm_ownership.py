@@ -219,6 +219,23 @@ async def test_bulk_reassignment_to_the_pool_and_scope(maker: Maker) -> None:
     assert await owner_of(maker, ids[0]) is None
 
 
+async def test_bulk_reassignment_by_region_needs_every_customer_in_the_region(
+    maker: Maker,
+) -> None:
+    leaver, boss = await add_user(maker, "leaver"), await add_user(maker, "boss")
+    henan, unknown = await add_customers(maker, 2, owner_id=leaver)
+    async with maker.begin() as s:
+        (await s.get_one(Customer, henan)).province = "河南"
+    regional = Actor(user_id=boss, region="河南", grants={("customers", "reassign"): "region"})
+    async with maker.begin() as s:
+        with pytest.raises(PermissionDenied):  # one customer has no province at all
+            await reassign_all(s, regional, from_user_id=leaver, to_user_id=boss)
+    async with maker.begin() as s:
+        (await s.get_one(Customer, unknown)).province = "河南"
+    async with maker.begin() as s:
+        assert await reassign_all(s, regional, from_user_id=leaver, to_user_id=boss) == 2
+
+
 async def test_cap_refuses_the_21st_claim_in_the_period_and_allows_it_after(
     maker: Maker,
 ) -> None:
