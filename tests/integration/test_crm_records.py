@@ -11,14 +11,17 @@ when validation fails.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core import (
@@ -32,7 +35,7 @@ from crm_core import (
     tickets,
     users,
 )
-from crm_core.db import make_engine, upgrade_async
+from crm_core.db import make_engine, upgrade, upgrade_async
 from crm_core.errors import Conflict, DuplicateCustomer, NotFound, ValidationFailed
 from crm_core.models import (
     AuditEntry,
@@ -82,9 +85,26 @@ class World:
             return list(rows)
 
 
+@pytest.fixture(scope="module")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database that each test copies instead of running every
+    migration again."""
+    template = tmp_path_factory.mktemp("crm_template") / "migrated.db"
+    upgrade(f"sqlite+aiosqlite:///{template}")
+    return template
+
+
+async def migrate(db_url: str, template: Path) -> None:
+    url = make_url(db_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        await upgrade_async(db_url)
+        return
+    shutil.copyfile(template, url.database)
+
+
 @pytest.fixture
-async def world(db_url: str) -> AsyncIterator[World]:
-    await upgrade_async(db_url)
+async def world(db_url: str, sqlite_template: Path) -> AsyncIterator[World]:
+    await migrate(db_url, sqlite_template)
     engine = make_engine(db_url)
     sm = async_sessionmaker(engine, expire_on_commit=False)
     try:
