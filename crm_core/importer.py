@@ -842,16 +842,26 @@ def _table(name: str, kind: str, raw_rows: list[list[object]]) -> Table | None:
     return Table(name, kind, headers, rows)
 
 
+def guess_delimiter(sample: str) -> str:
+    """The separator found on most of the first lines (comma on a tie): a title line
+    above the headers has none, so it must not decide."""
+    lines = [ln for ln in sample.splitlines()[:30] if ln.strip()]
+    best, best_lines = ",", 0
+    for candidate in (",", "\t", ";", "|"):
+        n = sum(1 for ln in lines if candidate in ln)
+        if n > best_lines:
+            best, best_lines = candidate, n
+    return best
+
+
 def read_csv(path: Path, kind: str) -> Table | None:
     data = path.read_bytes()
     encoding = detect_encoding(data)
     text = data.decode(encoding, errors="replace")
-    sample = text[:20_000]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;|")
-    except csv.Error:
-        dialect = "excel-tab" if encoding == "utf-16" else "excel"
-    rows: list[list[object]] = [list(r) for r in csv.reader(io.StringIO(text), dialect)]
+    delimiter = guess_delimiter(text[:20_000])
+    rows: list[list[object]] = [
+        list(r) for r in csv.reader(io.StringIO(text), delimiter=delimiter)
+    ]
     table = _table(path.name, kind, rows)
     if table is not None:
         table.notes.append(f"{path.name}: encoding {encoding}")
