@@ -55,6 +55,7 @@ from crm_core.models import (
 )
 from crm_core.names import name_key
 from crm_core.permissions import Actor, customer_filter, require
+from crm_core.records import is_id
 from numbering.normalize import normalize
 
 # the records moved by a merge: (key in the result, model); phone numbers apart
@@ -74,7 +75,10 @@ _BACKFILL_BATCH = 5000
 
 def phone_keys(numbers: Sequence[str], region: str = "CN") -> list[str]:
     """The normalised forms of ``numbers`` (unparseable ones dropped), sorted."""
-    return sorted({key for raw in numbers if (key := normalize(raw, region)) is not None})
+    return sorted({
+        key for raw in numbers
+        if isinstance(raw, str) and (key := normalize(raw, region)) is not None
+    })
 
 
 async def _owner_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
@@ -98,7 +102,7 @@ async def find_duplicates(
     "phone" | "name", "reasons": [...], "numbers": [matching E.164...]}``.
     """
     live: list[ColumnElement[bool]] = [Customer.merged_into_id.is_(None)]
-    if exclude_id is not None:
+    if exclude_id is not None and is_id(exclude_id):
         live.append(Customer.id != exclude_id)
     found: dict[int, dict[str, Any]] = {}
     keys = phone_keys(numbers, region)
@@ -113,7 +117,7 @@ async def find_duplicates(
             entry = found.setdefault(cid, _entry(cid, cname, owner_id, "phone"))
             if number not in entry["numbers"]:
                 entry["numbers"].append(number)
-    key = name_key(name) if name else ""
+    key = name_key(name) if isinstance(name, str) else ""
     if key:
         named = await session.execute(
             select(Customer.id, Customer.name, Customer.owner_id)
@@ -264,6 +268,9 @@ async def merge_customers(
     "phone_numbers_dropped", "assets", "interactions", "tickets", "opportunities",
     "subscriptions", "call_records"}}``.
     """
+    for cid in (keep_id, merge_id):
+        if not is_id(cid):
+            raise NotFound("customer", cid)
     if keep_id == merge_id:
         raise ValidationFailed("merge_id", "a customer cannot be merged into itself")
     at = utcnow() if now is None else as_utc(now)

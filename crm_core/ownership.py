@@ -63,6 +63,7 @@ from crm_core.models import (
     utcnow,
 )
 from crm_core.permissions import Actor, PermissionDenied, customer_filter, require, scope_for
+from crm_core.records import is_id
 
 REASONS = ("transfer", "claim", "leaver", "pool", "merge")
 
@@ -192,6 +193,8 @@ async def taken_in_period(
 ) -> int:
     """Customers ``user_id`` took (any ownership change to them) in the last
     ``cap_period_days`` and still owns."""
+    if not is_id(user_id):
+        return 0
     since = as_utc(now) - timedelta(days=rules.cap_period_days)
     taken = exists().where(
         OwnershipChange.customer_id == Customer.id,
@@ -224,6 +227,8 @@ async def ownership_history(
 ) -> list[dict[str, Any]]:
     """Every ownership change of a customer the actor may read, oldest first."""
     scope = require(actor, "customers", "read")
+    if not is_id(customer_id):
+        raise NotFound("customer", customer_id)
     visible = await session.scalar(
         select(Customer.id).where(Customer.id == customer_id, customer_filter(actor, scope))
     )
@@ -307,6 +312,10 @@ async def assign_owner(
     assigning the current owner again changes nothing (``changed`` False).
     """
     at = _at(now)
+    if not is_id(customer_id):
+        raise NotFound("customer", customer_id)
+    if to_user_id is not None and not is_id(to_user_id):
+        raise ValidationFailed("to_user_id", "must be a user id")
     customer = await session.scalar(
         select(Customer)
         .where(Customer.id == customer_id, Customer.merged_into_id.is_(None))
@@ -374,6 +383,10 @@ async def reassign_all(
     one set-based operation; returns how many moved. All of them must be inside the
     actor's reassign scope, else nothing moves (``PermissionDenied``)."""
     scope = require(actor, "customers", "reassign")
+    if not is_id(from_user_id):
+        raise ValidationFailed("from_user_id", "must be a user id")
+    if to_user_id is not None and not is_id(to_user_id):
+        raise ValidationFailed("to_user_id", "must be a user id")
     if reason not in REASONS:
         raise ValidationFailed("reason", f"unknown reason {reason!r}")
     if to_user_id == from_user_id:

@@ -36,6 +36,7 @@ from crm_core.errors import ValidationFailed
 from crm_core.models import Asset, AuditEntry, Customer, Subscription, User, UtcDateTime, utcnow
 from crm_core.ownership import OwnershipRules, json_object, return_untouched_to_pool
 from crm_core.permissions import Actor, PermissionDenied, customer_filter, scope_for
+from crm_core.records import integer
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,10 @@ async def upcoming(
     (ISO), "days_left", "serial_number" (warranties), "customer": {"id", "name"},
     "owner": {"id", "display_name"} | None}``.
     """
-    if not 0 <= within_days <= MAX_WITHIN_DAYS:
-        raise ValidationFailed("within_days", f"must be between 0 and {MAX_WITHIN_DAYS}")
-    if not 1 <= limit <= 10 * DEFAULT_LIMIT:
-        raise ValidationFailed("limit", f"must be between 1 and {10 * DEFAULT_LIMIT}")
+    integer(within_days, "within_days", low=0, high=MAX_WITHIN_DAYS)
+    integer(limit, "limit", low=1, high=10 * DEFAULT_LIMIT)
+    if not isinstance(today, date):
+        raise ValidationFailed("today", "must be a date")
     wide = _is_supervisor(actor) if team_view is None else team_view
     subs, assets = _whose(actor, "subscriptions", wide), _whose(actor, "assets", wide)
     if subs is None and assets is None:

@@ -332,3 +332,15 @@ async def test_migration_0003_computes_name_keys_of_old_rows(db_url: str) -> Non
     finally:
         await engine.dispose()
     assert key == "acmeprinting"
+
+
+async def test_ids_and_numbers_that_cannot_exist_are_harmless(maker: Maker) -> None:
+    existing = await add_customer(maker, "甲", ["13800138000"])
+    async with maker() as s:
+        with pytest.raises(NotFound):
+            await merge_customers(s, SYSTEM, keep_id=existing, merge_id=2**40)
+        found = await find_duplicates(
+            s, name="甲", numbers=[12345, "13800138000"],  # type: ignore[list-item]
+            exclude_id=2**40,
+        )
+    assert [f["id"] for f in found] == [existing]

@@ -314,3 +314,15 @@ async def test_untouched_customers_return_to_the_pool_idempotently(maker: Maker)
     assert since is None
     async with maker.begin() as s:
         assert await return_untouched_to_pool(s, rules, now=T0 + timedelta(days=56)) == 2
+
+
+async def test_ids_that_cannot_exist_are_not_found_never_a_database_error(maker: Maker) -> None:
+    huge = 2**40
+    async with maker() as s:
+        with pytest.raises(NotFound):
+            await assign_owner(s, SYSTEM, huge, None)
+        with pytest.raises(NotFound):
+            await ownership_history(s, SYSTEM, -1)
+        with pytest.raises(ValidationFailed):
+            await reassign_all(s, SYSTEM, from_user_id=huge, to_user_id=None)
+        assert await can_take(s, huge, OwnershipRules(), T0)
