@@ -240,7 +240,8 @@ async def create_customer(
     owner = await _initial_owner(session, actor, owner_id, create_scope)
     await check_new_customer(session, name=fields["name"], numbers=[n for n, _ in clean_numbers])
     at = current(now)
-    customer = Customer(**fields, name_key=compute_name_key(fields["name"]))
+    customer = Customer(**fields, name_key=compute_name_key(fields["name"]), created_at=at,
+                        updated_at=at)
     session.add(customer)
     await session.flush()
     add_numbers(session, customer.id, clean_numbers)
