@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_core.models import CallRecord, Customer, PhoneNumber, as_utc, utcnow
+from crm_core.names import name_key
 from numbering.normalize import normalize
 
 if TYPE_CHECKING:  # types only: crm_core does not import telephony at run time (DESIGN.md)
@@ -248,7 +249,9 @@ async def add_customer(
         phones.setdefault(key, raw)
     async with engine.begin() as conn:
         result = await conn.execute(
-            insert(Customer).values(name=name, vip_tier=vip_tier).returning(Customer.id)
+            insert(Customer)
+            .values(name=name, name_key=name_key(name), vip_tier=vip_tier)
+            .returning(Customer.id)
         )
         customer_id = int(result.scalar_one())
         if phones:
