@@ -12,8 +12,14 @@ from types import ModuleType
 
 def available() -> Iterator[ModuleType]:
     """The resource route modules, in the order of the OpenAPI document."""
-    from agent_console.api import routes_lookup, routes_ownership, routes_reports
+    from agent_console.api import (
+        routes_lookup,
+        routes_ownership,
+        routes_records,
+        routes_reports,
+    )
 
+    yield routes_records
     yield routes_lookup
     yield routes_ownership
     yield routes_reports

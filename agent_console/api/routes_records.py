@@ -1,0 +1,602 @@
+"""The CRM records: customers (search, export, merge), phone numbers, contacts,
+assets, interactions (+ addenda), tickets (+ status), opportunities,
+subscriptions, users, reminders.
+
+Rules:
+- every handler calls exactly one crm_core service with the request's actor; the
+  services own validation, permissions, data scope and audit; the bodies here
+  give the types (so the OpenAPI document describes them and absurd values are a
+  422 before any SQL), the services re-check the business rules;
+- PATCH passes only the fields the client sent (``exclude_unset``);
+- records are answered as the service's dicts (``Record``: ``id`` plus the
+  record's columns, documented as open objects).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from agent_console.api.downloads import file_response
+from agent_console.api.routing import Call, Download, Routes
+from agent_console.api.schemas import MAX_ID, Body, Id, IdPath, Out, Page, PageQuery, Query, Text
+from crm_core import (
+    assets,
+    contacts,
+    customers,
+    duplicates,
+    interactions,
+    opportunities,
+    reminders,
+    search,
+    subscriptions,
+    tickets,
+    users,
+)
+from crm_core.exporter import CUSTOMER_COLUMNS, customer_rows
+from crm_core.reports import CustomerFilter
+
+Short = Text  # names, codes: the services cap their lengths
+Money = Decimal  # the services check precision; pydantic checks it is a number
+
+
+class Record(Out):
+    """A record as the service returns it (its columns, plus related names)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+
+
+class Items(Out):
+    items: list[Record]
+
+
+class Done(Out):
+    model_config = ConfigDict(extra="allow")
+
+
+OptId = int | None
+_ID = Field(default=None, ge=1, le=MAX_ID)
+
+
+# --- bodies ---------------------------------------------------------------------------
+
+
+class CustomerIn(Body):
+    name: Short = Field(min_length=1, max_length=200)
+    numbers: list[Text] = Field(default_factory=list, max_length=20)
+    kind: Literal["company", "person"] = "company"
+    category: Short | None = None
+    industry: Short | None = None
+    source: Short | None = None
+    province: Short | None = None
+    city: Short | None = None
+    address: Text | None = None
+    vip_tier: int = Field(default=0, ge=0, le=5)
+    vip_value: Money | None = Field(default=None, ge=0, le=10**12)
+    status: Literal["prospect", "active", "dormant", "lost"] = "prospect"
+    owner_id: OptId = _ID
+
+
+class CustomerPatch(Body):
+    name: Short | None = Field(default=None, min_length=1, max_length=200)
+    kind: Literal["company", "person"] | None = None
+    category: Short | None = None
+    industry: Short | None = None
+    source: Short | None = None
+    province: Short | None = None
+    city: Short | None = None
+    address: Text | None = None
+    vip_tier: int | None = Field(default=None, ge=0, le=5)
+    vip_value: Money | None = Field(default=None, ge=0, le=10**12)
+    status: Literal["prospect", "active", "dormant", "lost"] | None = None
+
+
+class PhoneIn(Body):
+    number: Text = Field(min_length=1, max_length=64)
+    kind: Short | None = None
+    contact_id: OptId = _ID
+
+
+class MergeIn(Body):
+    merge_id: Id = Field(description="the duplicate, merged INTO this customer")
+
+
+class ContactIn(Body):
+    name: Short = Field(min_length=1, max_length=200)
+    role: Short | None = None
+    email: Short | None = None
+    notes: Text | None = None
+    numbers: list[Text] = Field(default_factory=list, max_length=20)
+
+
+class ContactPatch(Body):
+    name: Short | None = Field(default=None, min_length=1, max_length=200)
+    role: Short | None = None
+    email: Short | None = None
+    notes: Text | None = None
+
+
+class AssetIn(Body):
+    serial_number: Short = Field(min_length=1, max_length=100)
+    product_line: Short | None = Field(default=None, description="product line code")
+    model: Short | None = None
+    purchase_date: date | None = None
+    warranty_end: date | None = None
+    site: Short | None = None
+
+
+class AssetPatch(Body):
+    serial_number: Short | None = Field(default=None, min_length=1, max_length=100)
+    product_line: Short | None = None
+    model: Short | None = None
+    purchase_date: date | None = None
+    warranty_end: date | None = None
+    site: Short | None = None
+
+
+class InteractionIn(Body):
+    kind: Literal["call", "visit", "note", "email"]
+    content: Text = ""
+    occurred_at: datetime | None = None
+    place: Short | None = None
+    result: Text | None = None
+    next_step: Text | None = None
+    disposition: Short | None = None
+    contact_id: OptId = _ID
+    call_linkedid: Short | None = None
+
+
+class InteractionPatch(Body):
+    content: Text | None = None
+    place: Short | None = None
+    result: Text | None = None
+    next_step: Text | None = None
+    disposition: Short | None = None
+
+
+class AddendumIn(Body):
+    content: Text = Field(min_length=1)
+
+
+class TicketIn(Body):
+    problem: Text = Field(min_length=1)
+    priority: Short = "normal"
+    asset_id: OptId = _ID
+    contact_id: OptId = _ID
+
+
+class TicketPatch(Body):
+    problem: Text | None = Field(default=None, min_length=1)
+    priority: Short | None = None
+    asset_id: OptId = _ID
+    contact_id: OptId = _ID
+
+
+class StatusIn(Body):
+    status: Short = Field(min_length=1, max_length=40)
+    note: Text | None = None
+
+
+class OpportunityIn(Body):
+    title: Short = Field(min_length=1, max_length=200)
+    stage: Short = "lead"
+    amount: Money | None = Field(default=None, ge=0, le=10**12)
+
+
+class OpportunityPatch(Body):
+    title: Short | None = Field(default=None, min_length=1, max_length=200)
+    stage: Short | None = None
+    amount: Money | None = Field(default=None, ge=0, le=10**12)
+
+
+class SubscriptionIn(Body):
+    title: Short = Field(min_length=1, max_length=200)
+    start_date: date
+    end_date: date
+    kind: Literal["subscription", "contract"] = "subscription"
+    status: Literal["active", "renewed", "not_renewed", "cancelled"] = "active"
+
+
+class SubscriptionPatch(Body):
+    title: Short | None = Field(default=None, min_length=1, max_length=200)
+    start_date: date | None = None
+    end_date: date | None = None
+    kind: Literal["subscription", "contract"] | None = None
+    status: Literal["active", "renewed", "not_renewed", "cancelled"] | None = None
+
+
+class UserIn(Body):
+    username: Short = Field(min_length=1, max_length=150)
+    display_name: Short = Field(min_length=1, max_length=200)
+    role: Short = Field(min_length=1, max_length=100)
+    team: Short | None = None
+    region: Short | None = None
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    agent_interface: Short | None = None
+    agent_name: Short | None = None
+
+
+class UserPatch(Body):
+    display_name: Short | None = Field(default=None, min_length=1, max_length=200)
+    role: Short | None = None
+    team: Short | None = None
+    region: Short | None = None
+    language: Literal["zh-CN", "en"] | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    agent_interface: Short | None = None
+    agent_name: Short | None = None
+    active: bool | None = None
+
+
+# --- queries --------------------------------------------------------------------------
+
+
+class CustomerSearch(PageQuery):
+    q: Text | None = Field(default=None, max_length=200, description="name, phone, serial...")
+    name: Text | None = Field(default=None, max_length=200)
+    phone: Text | None = Field(default=None, max_length=64, description="any format")
+    serial: Text | None = Field(default=None, max_length=100)
+    ticket: Text | None = Field(default=None, max_length=100)
+    status: Literal["prospect", "active", "dormant", "lost"] | None = None
+    owner_id: int | None = _ID
+    format: Literal["json", "csv", "xlsx"] = "json"
+
+
+class TicketList(PageQuery):
+    customer_id: int | None = _ID
+    status: Text | None = Field(default=None, max_length=40)
+    open_only: bool = False
+    number: Text | None = Field(default=None, max_length=100, description="exact ticket number")
+
+
+class OpportunityList(PageQuery):
+    customer_id: int | None = _ID
+    open_only: bool = False
+
+
+class UserList(PageQuery):
+    active: bool | None = None
+    team: Text | None = Field(default=None, max_length=100)
+
+
+class ReminderQuery(Query):
+    within_days: int = Field(default=30, ge=0, le=366)
+
+
+# --- handlers -------------------------------------------------------------------------
+
+
+def _body(call: Call) -> dict[str, Any]:
+    return dict(call.body.model_dump(exclude_unset=True))
+
+
+def _page(call: Call) -> dict[str, int]:
+    return {"limit": call.query.limit, "offset": call.query.offset}
+
+
+async def list_customers(call: Call) -> Any:
+    q: CustomerSearch = call.query
+    if q.format != "json":
+        rows = customer_rows(call.db, call.me, CustomerFilter(status=q.status,
+                                                              owner_id=q.owner_id))
+        return await file_response(rows, CUSTOMER_COLUMNS, q.format, name="customers",
+                                   lang=call.me.language)
+    return await search.search_customers(
+        call.db, call.me, q=q.q, name=q.name, phone=q.phone, serial=q.serial, ticket=q.ticket,
+        status=q.status, owner_id=q.owner_id, limit=q.limit, offset=q.offset)
+
+
+async def create_customer(call: Call) -> Any:
+    return await customers.create_customer(call.db, call.me, **_body(call))
+
+
+async def get_customer(call: Call) -> Any:
+    return await customers.get_customer(call.db, call.me, call.path.id)
+
+
+async def update_customer(call: Call) -> Any:
+    return await customers.update_customer(call.db, call.me, call.path.id, _body(call))
+
+
+async def delete_customer(call: Call) -> None:
+    await customers.delete_customer(call.db, call.me, call.path.id)
+
+
+async def merge_customer(call: Call) -> Any:
+    return await duplicates.merge_customers(call.db, call.me, keep_id=call.path.id,
+                                            merge_id=call.body.merge_id)
+
+
+async def list_phones(call: Call) -> Any:
+    await customers.get_customer(call.db, call.me, call.path.id)  # scope check
+    return {"items": await customers.phone_numbers(call.db, call.path.id)}
+
+
+async def add_phone(call: Call) -> Any:
+    return await customers.add_phone_number(call.db, call.me, call.path.id, **_body(call))
+
+
+async def delete_phone(call: Call) -> None:
+    await customers.remove_phone_number(call.db, call.me, call.path.id)
+
+
+async def list_contacts(call: Call) -> Any:
+    return await contacts.list_contacts(call.db, call.me, call.path.id, **_page(call))
+
+
+async def create_contact(call: Call) -> Any:
+    return await contacts.create_contact(call.db, call.me, call.path.id, **_body(call))
+
+
+async def get_contact(call: Call) -> Any:
+    return await contacts.get_contact(call.db, call.me, call.path.id)
+
+
+async def update_contact(call: Call) -> Any:
+    return await contacts.update_contact(call.db, call.me, call.path.id, _body(call))
+
+
+async def delete_contact(call: Call) -> None:
+    await contacts.delete_contact(call.db, call.me, call.path.id)
+
+
+async def list_assets(call: Call) -> Any:
+    return await assets.list_assets(call.db, call.me, call.path.id, **_page(call))
+
+
+async def create_asset(call: Call) -> Any:
+    return await assets.create_asset(call.db, call.me, call.path.id, **_body(call))
+
+
+async def get_asset(call: Call) -> Any:
+    return await assets.get_asset(call.db, call.me, call.path.id)
+
+
+async def update_asset(call: Call) -> Any:
+    return await assets.update_asset(call.db, call.me, call.path.id, _body(call))
+
+
+async def delete_asset(call: Call) -> None:
+    await assets.delete_asset(call.db, call.me, call.path.id)
+
+
+async def list_interactions(call: Call) -> Any:
+    return await interactions.list_interactions(call.db, call.me, call.path.id, **_page(call))
+
+
+async def create_interaction(call: Call) -> Any:
+    return await interactions.create_interaction(call.db, call.me, call.path.id, **_body(call))
+
+
+async def get_interaction(call: Call) -> Any:
+    return await interactions.get_interaction(call.db, call.me, call.path.id)
+
+
+async def update_interaction(call: Call) -> Any:
+    return await interactions.update_interaction(call.db, call.me, call.path.id, _body(call))
+
+
+async def add_addendum(call: Call) -> Any:
+    return await interactions.add_addendum(call.db, call.me, call.path.id, call.body.content)
+
+
+async def list_tickets(call: Call) -> Any:
+    q: TicketList = call.query
+    if q.number is not None:
+        ticket = await tickets.get_ticket_by_number(call.db, call.me, q.number)
+        return {"items": [ticket], "total": 1, "limit": q.limit, "offset": q.offset}
+    return await tickets.list_tickets(call.db, call.me, customer_id=q.customer_id,
+                                      status=q.status, open_only=q.open_only, **_page(call))
+
+
+async def create_ticket(call: Call) -> Any:
+    return await tickets.create_ticket(call.db, call.me, call.path.id, **_body(call))
+
+
+async def get_ticket(call: Call) -> Any:
+    return await tickets.get_ticket(call.db, call.me, call.path.id)
+
+
+async def update_ticket(call: Call) -> Any:
+    return await tickets.update_ticket(call.db, call.me, call.path.id, _body(call))
+
+
+async def change_ticket_status(call: Call) -> Any:
+    body: StatusIn = call.body
+    return await tickets.change_ticket_status(call.db, call.me, call.path.id, body.status,
+                                              note=body.note)
+
+
+async def list_opportunities(call: Call) -> Any:
+    q: OpportunityList = call.query
+    return await opportunities.list_opportunities(
+        call.db, call.me, customer_id=q.customer_id, open_only=q.open_only, **_page(call))
+
+
+async def create_opportunity(call: Call) -> Any:
+    return await opportunities.create_opportunity(call.db, call.me, call.path.id, **_body(call))
+
+
+async def get_opportunity(call: Call) -> Any:
+    return await opportunities.get_opportunity(call.db, call.me, call.path.id)
+
+
+async def update_opportunity(call: Call) -> Any:
+    return await opportunities.update_opportunity(call.db, call.me, call.path.id, _body(call))
+
+
+async def delete_opportunity(call: Call) -> None:
+    await opportunities.delete_opportunity(call.db, call.me, call.path.id)
+
+
+async def list_subscriptions(call: Call) -> Any:
+    return await subscriptions.list_subscriptions(call.db, call.me, call.path.id, **_page(call))
+
+
+async def create_subscription(call: Call) -> Any:
+    return await subscriptions.create_subscription(call.db, call.me, call.path.id,
+                                                   **_body(call))
+
+
+async def get_subscription(call: Call) -> Any:
+    return await subscriptions.get_subscription(call.db, call.me, call.path.id)
+
+
+async def update_subscription(call: Call) -> Any:
+    return await subscriptions.update_subscription(call.db, call.me, call.path.id, _body(call))
+
+
+async def delete_subscription(call: Call) -> None:
+    await subscriptions.delete_subscription(call.db, call.me, call.path.id)
+
+
+def _with_hash(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    from agent_console.api.auth import AUTH
+
+    password = data.pop("password", None)
+    if password is not None:
+        data["password_hash"] = call.request.config_dict[AUTH].hasher.hash(password)
+    return data
+
+
+async def list_users(call: Call) -> Any:
+    q: UserList = call.query
+    return await users.list_users(call.db, call.me, active=q.active, team=q.team, **_page(call))
+
+
+async def create_user(call: Call) -> Any:
+    return await users.create_user(call.db, call.me, **_with_hash(call, _body(call)))
+
+
+async def get_user(call: Call) -> Any:
+    return await users.get_user(call.db, call.me, call.path.id)
+
+
+async def update_user(call: Call) -> Any:
+    return await users.update_user(call.db, call.me, call.path.id,
+                                   _with_hash(call, _body(call)))
+
+
+async def deactivate_user(call: Call) -> Any:
+    return await users.deactivate_user(call.db, call.me, call.path.id)
+
+
+async def list_reminders(call: Call) -> Any:
+    items = await reminders.upcoming(call.db, call.me, within_days=call.query.within_days,
+                                     today=reminders.business_today())
+    return {"items": items}
+
+
+class Reminder(Out):
+    model_config = ConfigDict(extra="allow")
+    kind: str
+    id: int
+    date: str
+    days_left: int
+
+
+class Reminders(Out):
+    items: list[Reminder]
+
+
+# --- the table --------------------------------------------------------------------------
+
+_CRUD = (400, 401, 403, 404, 409, 422)
+
+
+def _collection(routes: Routes, base: str, tag: str, list_h: Any, create_h: Any,
+                body: type[Body], *, query: type[Query] = PageQuery) -> None:
+    routes.add("GET", f"/customers/{{id}}/{base}", list_h, tag=tag,
+               summary=f"The customer's {base}", path_model=IdPath, query_model=query,
+               response_model=Page[Record])
+    routes.add("POST", f"/customers/{{id}}/{base}", create_h, tag=tag,
+               summary=f"Add one of the customer's {base}", path_model=IdPath, body_model=body,
+               response_model=Record, status=201)
+
+
+def _item(routes: Routes, base: str, tag: str, get_h: Any, patch_h: Any, patch: type[Body],
+          delete_h: Any | None) -> None:
+    routes.add("GET", f"/{base}/{{id}}", get_h, tag=tag, summary=f"One of the {base}",
+               path_model=IdPath, response_model=Record)
+    routes.add("PATCH", f"/{base}/{{id}}", patch_h, tag=tag, summary=f"Change one of the {base}",
+               path_model=IdPath, body_model=patch, response_model=Record)
+    if delete_h is not None:
+        routes.add("DELETE", f"/{base}/{{id}}", delete_h, tag=tag,
+                   summary=f"Delete one of the {base}", path_model=IdPath, status=204)
+
+
+def add_routes(routes: Routes) -> None:
+    routes.add("GET", "/customers", list_customers, tag="customers",
+               summary="Search customers (name, phone in any format, serial, ticket); "
+                       "?format=csv|xlsx exports (needs customers:export)",
+               query_model=CustomerSearch, response_model=Page[Record], download=Download())
+    routes.add("POST", "/customers", create_customer, tag="customers",
+               summary="Create a customer (409 with the existing one if it is a duplicate)",
+               body_model=CustomerIn, response_model=Record, status=201)
+    routes.add("GET", "/customers/{id}", get_customer, tag="customers", summary="A customer",
+               path_model=IdPath, response_model=Record)
+    routes.add("PATCH", "/customers/{id}", update_customer, tag="customers",
+               summary="Change a customer", path_model=IdPath, body_model=CustomerPatch,
+               response_model=Record)
+    routes.add("DELETE", "/customers/{id}", delete_customer, tag="customers",
+               summary="Delete a customer", path_model=IdPath, status=204)
+    routes.add("POST", "/customers/{id}/merge", merge_customer, tag="customers",
+               summary="Merge a duplicate into this customer (keeps every record)",
+               path_model=IdPath, body_model=MergeIn, response_model=Done)
+    routes.add("GET", "/customers/{id}/phones", list_phones, tag="customers",
+               summary="The customer's phone numbers", path_model=IdPath, response_model=Items)
+    routes.add("POST", "/customers/{id}/phones", add_phone, tag="customers",
+               summary="Add a phone number (any format; normalised)", path_model=IdPath,
+               body_model=PhoneIn, response_model=Record, status=201)
+    routes.add("DELETE", "/phones/{id}", delete_phone, tag="customers",
+               summary="Remove a phone number", path_model=IdPath, status=204)
+    _collection(routes, "contacts", "contacts", list_contacts, create_contact, ContactIn)
+    _item(routes, "contacts", "contacts", get_contact, update_contact, ContactPatch,
+          delete_contact)
+    _collection(routes, "assets", "assets", list_assets, create_asset, AssetIn)
+    _item(routes, "assets", "assets", get_asset, update_asset, AssetPatch, delete_asset)
+    _collection(routes, "interactions", "interactions", list_interactions, create_interaction,
+                InteractionIn)
+    _item(routes, "interactions", "interactions", get_interaction, update_interaction,
+          InteractionPatch, None)
+    routes.add("POST", "/interactions/{id}/addenda", add_addendum, tag="interactions",
+               summary="Add a correction to a closed interaction", path_model=IdPath,
+               body_model=AddendumIn, response_model=Record, status=201)
+    routes.add("GET", "/tickets", list_tickets, tag="tickets",
+               summary="Tickets in scope (by customer, status, open, number)",
+               query_model=TicketList, response_model=Page[Record])
+    routes.add("POST", "/customers/{id}/tickets", create_ticket, tag="tickets",
+               summary="Open a ticket for the customer", path_model=IdPath,
+               body_model=TicketIn, response_model=Record, status=201)
+    _item(routes, "tickets", "tickets", get_ticket, update_ticket, TicketPatch, None)
+    routes.add("POST", "/tickets/{id}/status", change_ticket_status, tag="tickets",
+               summary="Move a ticket to another status (history kept)", path_model=IdPath,
+               body_model=StatusIn, response_model=Record)
+    routes.add("GET", "/opportunities", list_opportunities, tag="opportunities",
+               summary="Opportunities in scope", query_model=OpportunityList,
+               response_model=Page[Record])
+    routes.add("POST", "/customers/{id}/opportunities", create_opportunity,
+               tag="opportunities", summary="Raise an opportunity", path_model=IdPath,
+               body_model=OpportunityIn, response_model=Record, status=201)
+    _item(routes, "opportunities", "opportunities", get_opportunity, update_opportunity,
+          OpportunityPatch, delete_opportunity)
+    _collection(routes, "subscriptions", "subscriptions", list_subscriptions,
+                create_subscription, SubscriptionIn)
+    _item(routes, "subscriptions", "subscriptions", get_subscription, update_subscription,
+          SubscriptionPatch, delete_subscription)
+    routes.add("GET", "/users", list_users, tag="users", summary="Users (admin)",
+               query_model=UserList, response_model=Page[Record])
+    routes.add("POST", "/users", create_user, tag="users", summary="Create a user (admin)",
+               body_model=UserIn, response_model=Record, status=201)
+    _item(routes, "users", "users", get_user, update_user, UserPatch, None)
+    routes.add("DELETE", "/users/{id}", deactivate_user, tag="users",
+               summary="Deactivate a user (records stay theirs until reassigned)",
+               path_model=IdPath, response_model=Record)
+    routes.add("GET", "/reminders", list_reminders, tag="reminders",
+               summary="Subscriptions, contracts and warranties ending soon",
+               query_model=ReminderQuery, response_model=Reminders, errors=(401, 403, 422))
