@@ -77,7 +77,7 @@ from numbering.normalize import normalize
 CLOSED_TICKET_STATUSES = ("resolved", "closed", "cancelled")
 CLOSED_OPPORTUNITY_STAGES = ("won", "lost")
 ACTIVE_SUBSCRIPTION_STATUSES = ("active",)
-LIST_CAP = 50  # phones, contacts, assets, open tickets/opportunities, subscriptions
+LIST_CAP = 20  # phones, contacts, assets, open tickets/opportunities, subscriptions
 CALLS = 5
 TEXT_CHARS = 500
 MAX_MERGE_HOPS = 5
@@ -116,14 +116,17 @@ def _json_object(dialect: str, fields: Sequence[tuple[str, Any]]) -> ColumnEleme
     return func.json_build_object(*args)
 
 
-def _json_array(dialect: str, rows: Select[Any]) -> ColumnElement[Any]:
-    """The ``j`` column of ``rows`` (in their order and limit) as one JSON array."""
+def _json_array(
+    dialect: str, rows: Select[Any], formats: dict[str, Callable[[Any], Any]]
+) -> ColumnElement[Any]:
+    """``rows`` (narrow raw columns, ordered and limited inside) as one JSON array of
+    objects keyed by their labels. The JSON is built outside the ORDER BY/LIMIT, so a
+    sort (if any) moves raw values and only the rows kept are formatted."""
     sub = rows.subquery()
-    if dialect == "sqlite":
-        # json(): a JSON value read back from a subquery is text again; re-mark it
-        agg: ColumnElement[Any] = func.json_group_array(func.json(sub.c.j))
-    else:
-        agg = func.json_agg(sub.c.j)
+    obj = _json_object(dialect, [
+        (key, formats[key](col) if key in formats else col) for key, col in sub.c.items()
+    ])
+    agg = func.json_group_array(obj) if dialect == "sqlite" else func.json_agg(obj)
     return select(agg).scalar_subquery()
 
 
@@ -162,95 +165,90 @@ def _money(dialect: str, column: Any) -> ColumnElement[Any]:
 
 def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
     """The correlated list subqueries of the view, in ``LISTS`` order."""
-    obj = _json_object
 
     def iso(column: Any) -> ColumnElement[Any]:
         return _iso(dialect, column)
+
+    def money(column: Any) -> ColumnElement[Any]:
+        return _money(dialect, column)
+
     cap = _const(LIST_CAP + 1)  # one more than shown: tells whether the list was cut
 
-    phones = select(obj(dialect, [
-        ("id", phone_t.c.id), ("number", phone_t.c.number_e164), ("raw", phone_t.c.raw),
-        ("kind", phone_t.c.kind), ("contact_id", phone_t.c.contact_id),
-    ]).label("j")).where(phone_t.c.customer_id == cust.c.id).order_by(phone_t.c.id).limit(cap)
+    phones = select(
+        phone_t.c.id, phone_t.c.number_e164.label("number"), phone_t.c.raw, phone_t.c.kind,
+        phone_t.c.contact_id,
+    ).where(phone_t.c.customer_id == cust.c.id).order_by(phone_t.c.id).limit(cap)
 
-    contacts = select(obj(dialect, [
-        ("id", contact_t.c.id), ("name", contact_t.c.name), ("role", contact_t.c.role),
-        ("email", contact_t.c.email),
-    ]).label("j")).where(contact_t.c.customer_id == cust.c.id).order_by(
-        contact_t.c.id).limit(cap)
+    contacts = select(
+        contact_t.c.id, contact_t.c.name, contact_t.c.role, contact_t.c.email,
+    ).where(contact_t.c.customer_id == cust.c.id).order_by(contact_t.c.id).limit(cap)
 
-    assets = select(obj(dialect, [
-        ("id", asset_t.c.id), ("model", asset_t.c.model),
-        ("serial_number", asset_t.c.serial_number),
-        ("purchase_date", asset_t.c.purchase_date), ("warranty_end", asset_t.c.warranty_end),
-        ("site", asset_t.c.site), ("product_line_id", line_t.c.id),
-        ("product_line_code", line_t.c.code), ("product_line_name", line_t.c.name),
-        ("product_line_name_en", line_t.c.name_en),
-    ]).label("j")).select_from(
+    assets = select(
+        asset_t.c.id, asset_t.c.model, asset_t.c.serial_number, asset_t.c.purchase_date,
+        asset_t.c.warranty_end, asset_t.c.site, line_t.c.id.label("product_line_id"),
+        line_t.c.code.label("product_line_code"), line_t.c.name.label("product_line_name"),
+        line_t.c.name_en.label("product_line_name_en"),
+    ).select_from(
         asset_t.outerjoin(line_t, line_t.c.id == asset_t.c.product_line_id)
     ).where(asset_t.c.customer_id == cust.c.id).order_by(asset_t.c.id.desc()).limit(cap)
 
-    tickets = select(obj(dialect, [
-        ("id", ticket_t.c.id), ("number", ticket_t.c.number), ("status", ticket_t.c.status),
-        ("priority", ticket_t.c.priority),
-        ("problem", _text(ticket_t.c.problem)),
-        ("asset_id", ticket_t.c.asset_id), ("created_at", iso(ticket_t.c.created_at)),
-        ("updated_at", iso(ticket_t.c.updated_at)),
-    ]).label("j")).where(
+    tickets = select(
+        ticket_t.c.id, ticket_t.c.number, ticket_t.c.status, ticket_t.c.priority,
+        ticket_t.c.problem, ticket_t.c.asset_id, ticket_t.c.created_at, ticket_t.c.updated_at,
+    ).where(
         ticket_t.c.customer_id == cust.c.id,
         ticket_t.c.status.not_in(_words(CLOSED_TICKET_STATUSES)),
     ).order_by(ticket_t.c.id.desc()).limit(cap)
 
-    opportunities = select(obj(dialect, [
-        ("id", opportunity_t.c.id), ("title", opportunity_t.c.title),
-        ("stage", opportunity_t.c.stage), ("amount", _money(dialect, opportunity_t.c.amount)),
-        ("owner_id", opportunity_t.c.owner_id), ("created_at", iso(opportunity_t.c.created_at)),
-    ]).label("j")).where(
+    opportunities = select(
+        opportunity_t.c.id, opportunity_t.c.title, opportunity_t.c.stage,
+        opportunity_t.c.amount, opportunity_t.c.owner_id, opportunity_t.c.created_at,
+    ).where(
         opportunity_t.c.customer_id == cust.c.id,
         opportunity_t.c.stage.not_in(_words(CLOSED_OPPORTUNITY_STAGES)),
     ).order_by(opportunity_t.c.id.desc()).limit(cap)
 
-    subscriptions = select(obj(dialect, [
-        ("id", subscription_t.c.id), ("kind", subscription_t.c.kind),
-        ("title", subscription_t.c.title), ("start_date", subscription_t.c.start_date),
-        ("end_date", subscription_t.c.end_date), ("status", subscription_t.c.status),
-    ]).label("j")).where(
+    subscriptions = select(
+        subscription_t.c.id, subscription_t.c.kind, subscription_t.c.title,
+        subscription_t.c.start_date, subscription_t.c.end_date, subscription_t.c.status,
+    ).where(
         subscription_t.c.customer_id == cust.c.id,
         subscription_t.c.status.in_(_words(ACTIVE_SUBSCRIPTION_STATUSES)),
     ).order_by(subscription_t.c.end_date).limit(cap)
 
     author = user_t.alias("author")
-    interactions = select(obj(dialect, [
-        ("id", interaction_t.c.id), ("kind", interaction_t.c.kind),
-        ("occurred_at", iso(interaction_t.c.occurred_at)), ("place", interaction_t.c.place),
-        ("content", _text(interaction_t.c.content)),
-        ("result", _text(interaction_t.c.result)),
-        ("next_step", _text(interaction_t.c.next_step)),
-        ("disposition", interaction_t.c.disposition),
-        ("contact_id", interaction_t.c.contact_id), ("author_id", interaction_t.c.author_id),
-        ("author", author.c.display_name), ("call_linkedid", interaction_t.c.call_linkedid),
-        ("parent_id", interaction_t.c.parent_id),
-    ]).label("j")).select_from(
+    interactions = select(
+        interaction_t.c.id, interaction_t.c.kind, interaction_t.c.occurred_at,
+        interaction_t.c.place, interaction_t.c.content, interaction_t.c.result,
+        interaction_t.c.next_step, interaction_t.c.disposition, interaction_t.c.contact_id,
+        interaction_t.c.author_id, author.c.display_name.label("author"),
+        interaction_t.c.call_linkedid, interaction_t.c.parent_id,
+    ).select_from(
         interaction_t.outerjoin(author, author.c.id == interaction_t.c.author_id)
     ).where(interaction_t.c.customer_id == cust.c.id).order_by(
         # the (customer_id, occurred_at) index read backwards; id breaks ties
         interaction_t.c.occurred_at.desc(), interaction_t.c.id.desc()
     ).limit(bindparam("n_interactions", type_=Integer))
 
-    calls = select(obj(dialect, [
-        ("id", call_t.c.id), ("linkedid", call_t.c.linkedid), ("caller", call_t.c.caller),
-        ("did", call_t.c.did), ("agent", call_t.c.agent), ("outcome", call_t.c.outcome),
-        ("started_at", iso(call_t.c.started_at)), ("answered_at", iso(call_t.c.answered_at)),
-        ("ended_at", iso(call_t.c.ended_at)), ("wait_s", call_t.c.wait_s),
-        ("talk_s", call_t.c.talk_s),
-    ]).label("j")).where(call_t.c.customer_id == cust.c.id).order_by(
+    calls = select(
+        call_t.c.id, call_t.c.linkedid, call_t.c.caller, call_t.c.did, call_t.c.agent,
+        call_t.c.outcome, call_t.c.started_at, call_t.c.answered_at, call_t.c.ended_at,
+        call_t.c.wait_s, call_t.c.talk_s,
+    ).where(call_t.c.customer_id == cust.c.id).order_by(
+        # the (customer_id, ended_at) index read backwards
         call_t.c.ended_at.desc(), call_t.c.id.desc()
     ).limit(_const(CALLS))
 
+    times: dict[str, Callable[[Any], Any]] = {
+        k: iso for k in ("created_at", "updated_at", "occurred_at", "started_at",
+                         "answered_at", "ended_at")}
+    texts: dict[str, Callable[[Any], Any]] = {
+        k: _text for k in ("problem", "content", "result", "next_step")}
+    formats = {**times, **texts, "amount": money}
     lists = (phones, contacts, assets, tickets, opportunities, subscriptions,
              interactions, calls)
     return [
-        _json_array(dialect, q.correlate(cust)).label(name)
+        _json_array(dialect, q.correlate(cust), formats).label(name)
         for name, q in zip(LISTS, lists, strict=True)
     ]
 

@@ -380,6 +380,8 @@ class CallRecord(Base):
     __table_args__ = (
         # "latest calls" reads backwards along this index (ended_at DESC, id DESC)
         Index("ix_call_record_ended_at", "ended_at", "id"),
+        # a customer's newest calls (the screen pop) read backwards along this one
+        Index("ix_call_record_customer_id_ended_at", "customer_id", "ended_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -403,6 +405,6 @@ class CallRecord(Base):
     transfers: Mapped[list[Any]] = mapped_column(default=list)
     ivr: Mapped[dict[str, Any]] = mapped_column(default=dict)
     customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customer.id", ondelete="SET NULL"), index=True
+        ForeignKey("customer.id", ondelete="SET NULL")
     )
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
