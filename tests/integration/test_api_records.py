@@ -1,0 +1,130 @@
+"""The record endpoints over real HTTP on SQLite and PostgreSQL: customer CRUD and
+search, pagination, the duplicate guard (409 naming the existing record and its
+owner), merge, scope (404) vs missing grant (403), bad payloads (422 naming the
+field, nothing written), tickets with status, the CSV export gate."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from crm_core.models import AuditEntry, Customer
+from tests.integration.test_api_support import Api, running_api, seed_customers, signed_in
+
+
+@pytest.fixture
+async def api(db_url: str) -> AsyncIterator[Api]:
+    async with running_api(db_url) as running:
+        yield running
+
+
+async def _count(api: Api, model: type) -> int:
+    async with api.sessionmaker() as db:
+        return int(await db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_customer_lifecycle_and_duplicates(api: Api) -> None:
+    async with signed_in(api, "admin") as admin:
+        resp = await admin.post("/customers", json={
+            "name": "北京艾克美印刷有限公司", "numbers": ["010-5129 7073"], "category": "A"})
+        assert resp.status == 201, await resp.text()
+        acme = await resp.json()
+        # the same company written differently, or the same number: 409, who has it
+        same_number = {"name": "别的公司", "numbers": ["(010)51297073"]}
+        for body in ({"name": "北京艾克美印刷"}, same_number):
+            dup = await admin.post("/customers", json=body)
+            assert dup.status == 409, await dup.text()
+            answer = await dup.json()
+            assert answer["error"] == "duplicate"
+            assert answer["existing"]["id"] == acme["id"]
+            assert answer["existing"]["name"] == "北京艾克美印刷有限公司"
+        found = await (await admin.get("/customers", params={"phone": "+86 10 5129 7073"})).json()
+        assert [c["id"] for c in found["items"]] == [acme["id"]]
+        patched = await admin.patch(f"/customers/{acme['id']}", json={"vip_tier": 3})
+        assert patched.status == 200 and (await patched.json())["vip_tier"] == 3
+        assert (await admin.delete(f"/customers/{acme['id']}")).status == 204
+        assert (await admin.get(f"/customers/{acme['id']}")).status == 404
+
+
+async def test_bad_payloads_name_the_field_and_write_nothing(api: Api) -> None:
+    async with signed_in(api, "admin") as admin:
+        customers, audits = await _count(api, Customer), await _count(api, AuditEntry)
+        cases = [
+            ({"name": ""}, "name"),
+            ({"name": "x", "vip_tier": 9}, "vip_tier"),
+            ({"name": "x", "status": "happy"}, "status"),
+            ({"name": "x", "owner_id": -1}, "owner_id"),
+            ({"name": "x", "numbers": "13800138000"}, "numbers"),
+            ({"name": "x", "colour": "red"}, "colour"),
+            ({"name": "x\x00y"}, "name"),
+            ({"name": "x", "numbers": ["not a number at all"]}, "numbers"),
+        ]
+        for body, field in cases:
+            resp = await admin.post("/customers", json=body)
+            assert resp.status == 422, (body, resp.status, await resp.text())
+            answer = await resp.json()
+            assert answer["error"] == "validation"
+            assert answer["field"].split(".")[0].split("[")[0] == field, (body, answer)
+        assert await _count(api, Customer) == customers
+        assert await _count(api, AuditEntry) == audits
+
+
+async def test_pagination(api: Api) -> None:
+    await seed_customers(api, 30)
+    async with signed_in(api, "admin") as admin:
+        first = await (await admin.get("/customers", params={"limit": 10})).json()
+        assert (first["total"], first["limit"], first["offset"]) == (30, 10, 0)
+        assert len(first["items"]) == 10
+        last = await (await admin.get("/customers", params={"limit": 10, "offset": 25})).json()
+        assert len(last["items"]) == 5
+        seen = {c["id"] for c in first["items"]} & {c["id"] for c in last["items"]}
+        assert not seen
+        default = await (await admin.get("/customers")).json()
+        assert default["limit"] == 50 and len(default["items"]) == 30
+        for params, field in (({"limit": 0}, "limit"), ({"limit": 201}, "limit"),
+                              ({"limit": "ten"}, "limit"), ({"offset": -1}, "offset")):
+            resp = await admin.get("/customers", params=params)
+            assert resp.status == 422 and (await resp.json())["field"] == field
+
+
+async def test_scope_is_404_and_missing_grant_is_403(api: Api) -> None:
+    ids = await seed_customers(api, 4)  # owners: agent, agent2, south, pool
+    mine, colleagues, south = ids[0], ids[1], ids[2]
+    async with signed_in(api, "agent") as agent:
+        assert (await agent.get(f"/customers/{mine}")).status == 200
+        for other in (colleagues, south):
+            resp = await agent.get(f"/customers/{other}")
+            assert resp.status == 404
+            assert "客户" not in await resp.text()
+            assert (await agent.patch(f"/customers/{other}", json={"city": "x"})).status == 404
+        listed = await (await agent.get("/customers")).json()
+        assert [c["id"] for c in listed["items"]] == [mine]
+        # no delete / export / users grant at all: 403
+        assert (await agent.delete(f"/customers/{mine}")).status == 403
+        assert (await agent.get("/customers", params={"format": "csv"})).status == 403
+        assert (await agent.get("/users")).status == 403
+    async with signed_in(api, "manager") as manager:
+        assert (await manager.get(f"/customers/{colleagues}")).status == 200  # team scope
+        assert (await manager.get(f"/customers/{south}")).status == 404
+        export = await manager.get("/customers", params={"format": "csv"})
+        assert export.status == 200
+        text = (await export.read()).decode("utf-8-sig")
+        assert len(text.strip().splitlines()) == 1 + 2  # header + the team's two customers
+
+
+async def test_tickets_and_status(api: Api) -> None:
+    ids = await seed_customers(api, 1)
+    async with signed_in(api, "admin") as admin:
+        resp = await admin.post(f"/customers/{ids[0]}/tickets", json={"problem": "卡纸"})
+        assert resp.status == 201, await resp.text()
+        ticket = await resp.json()
+        by_number = await (await admin.get("/tickets", params={"number": ticket["number"]})).json()
+        assert by_number["items"][0]["id"] == ticket["id"]
+        search = await (await admin.get("/customers", params={"ticket": ticket["number"]})).json()
+        assert [c["id"] for c in search["items"]] == [ids[0]]
+        moved = await admin.post(f"/tickets/{ticket['id']}/status", json={"status": "assigned"})
+        assert moved.status == 200, await moved.text()
+        bad = await admin.post(f"/tickets/{ticket['id']}/status", json={"status": "teleported"})
+        assert bad.status in (409, 422)
