@@ -33,8 +33,11 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -83,7 +86,9 @@ TEXT_CHARS = 500
 MAX_MERGE_HOPS = 5
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")  # "in warranty" is judged on the local day
 
-Db = AsyncSession | AsyncEngine | AsyncConnection
+MAX_INTERACTIONS = 200
+MAX_ID = 2**31 - 1  # INTEGER ids: anything above cannot exist
+log = logging.getLogger("crm_core.lookup")
 
 customer_t = Customer.__table__
 user_t = User.__table__
@@ -474,13 +479,87 @@ async def _resolve(conn: AsyncConnection, number: str, interactions: int) -> Any
     return row
 
 
-async def _run(db: Db, work: Callable[[AsyncConnection], Any]) -> Any:
+class LookupReader:
+    """Connections held for the screen pop: the hot path without a pool checkout.
+
+    Checking a connection out of the engine's pool for every lookup costs more than
+    the lookup itself (with ``pool_pre_ping`` three round trips on PostgreSQL, a
+    rollback hop on aiosqlite). A reader keeps up to ``size`` connections of the
+    engine checked out and reuses them; lookups on one connection take turns, so
+    ``size`` bounds concurrency. Each statement runs on its own (no transaction is
+    left open), so a committed write is seen by the next lookup. A connection that
+    fails is invalidated and the lookup is tried once more on a fresh one (the server
+    restarted). ``close()`` gives the connections back; use it as an async context
+    manager or from the owner's cleanup (e.g. an aiohttp cleanup_ctx).
+    """
+
+    def __init__(self, engine: AsyncEngine, *, size: int = 2) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        self.engine = engine
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[AsyncConnection] = []
+        self._closed = False
+
+    async def __aenter__(self) -> LookupReader:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+        """``work(connection)`` on a held connection (retried once on a fresh one)."""
+        if self._closed:
+            raise RuntimeError("LookupReader is closed")
+        async with self._slots:
+            for attempt in (1, 2):
+                conn = self._idle.pop() if self._idle else await self.engine.connect()
+                try:
+                    result = await work(conn)
+                except Exception:
+                    await _discard(conn)
+                    if attempt == 2:
+                        raise
+                    log.warning("lookup connection failed; retrying on a new one",
+                                exc_info=True)
+                    continue
+                if self._closed:
+                    await conn.close()
+                else:
+                    self._idle.append(conn)
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()
+
+
+Db = AsyncSession | AsyncEngine | AsyncConnection | LookupReader
+
+
+async def _run(db: Db, work: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+    if isinstance(db, LookupReader):
+        return await db.run(work)
     if isinstance(db, AsyncSession):
         return await work(await db.connection())
     if isinstance(db, AsyncConnection):
         return await work(db)
     async with db.connect() as conn:
         return await work(conn)
+
+
+def _limit(interactions: int) -> int:
+    return min(max(0, int(interactions)), MAX_INTERACTIONS)
 
 
 async def lookup_360(
@@ -495,7 +574,7 @@ async def lookup_360(
     number = normalize(phone, region) if phone else None
     if number is None:
         return {"found": False, "phone": None}
-    limit = max(0, int(interactions))
+    limit = _limit(interactions)
 
     async def work(conn: AsyncConnection) -> Any:
         return await _resolve(conn, number, limit)
@@ -516,7 +595,9 @@ async def view_360(
     actor: Actor | None = None,
 ) -> dict[str, Any]:
     """The same view for a customer id (merges followed); unknown id: found false."""
-    limit = max(0, int(interactions))
+    limit = _limit(interactions)
+    if not 0 < customer_id <= MAX_ID:
+        return {"found": False, "phone": None}
 
     async def work(conn: AsyncConnection) -> Any:
         row = await _fetch(conn, "customer", {"customer_id": customer_id,

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlalchemy.pool import StaticPool
 
 from crm_core.db import make_engine, upgrade_async
-from crm_core.lookup import lookup_360, view_360
+from crm_core.lookup import LookupReader, lookup_360, view_360
 from crm_core.models import (
     Asset,
     CallRecord,
@@ -346,3 +346,38 @@ async def test_lists_are_capped(engine: AsyncEngine, data: dict[str, int]) -> No
     assert len(view["assets"]) == 20
     assert view["more"] == ["assets"]
     assert view["assets"][0]["serial_number"] == "X-24"  # newest first
+
+
+async def test_reader_holds_connections_and_sees_new_writes(
+    engine: AsyncEngine, data: dict[str, int], db_url: str
+) -> None:
+    async with LookupReader(engine, size=2) as reader:
+        views = await asyncio.gather(*(lookup_360(reader, raw) for raw in FORMATS * 3))
+        assert {v["customer"]["id"] for v in views} == {data["acme"]}
+        assert (await view_360(reader, data["acme"]))["customer"]["id"] == data["acme"]
+        assert (await lookup_360(reader, "13600000000"))["found"] is False
+        # a write committed after a lookup is seen by the next one (no open snapshot)
+        sm = async_sessionmaker(engine, expire_on_commit=False)
+        async with sm.begin() as s:
+            s.add(phone(data["acme"], "13600000000"))
+            s.add(Ticket(number="T-new", customer_id=data["acme"], problem="新的"))
+        view = await lookup_360(reader, "13600000000")
+        assert view["customer"]["id"] == data["acme"]
+        assert "T-new" in {t["number"] for t in view["open_tickets"]}
+        # a held connection that died is replaced, the lookup still answers
+        held = reader._idle[0]
+        driver: Any = (await held.get_raw_connection()).driver_connection
+        await driver.close()
+        assert (await lookup_360(reader, "13800138000"))["found"] is True
+    with pytest.raises(RuntimeError):
+        await lookup_360(reader, "13800138000")
+    # one statement per lookup through a reader as well
+    single = make_engine(db_url, poolclass=StaticPool)
+    try:
+        async with single.connect() as conn, LookupReader(single, size=1) as reader:
+            async with driver_statements(conn) as seen:
+                await lookup_360(reader, "13800138000")
+                await lookup_360(reader, "13800138001")
+            assert len(seen) == 2, seen
+    finally:
+        await single.dispose()
