@@ -12,10 +12,15 @@ Rules:
   correlated, index-driven subquery aggregated to JSON inside the database
   (``json_group_array``/``json_object`` on SQLite, ``json_agg``/``json_build_object``
   on PostgreSQL). Merge chains longer than one hop cost one more statement per hop.
-- statements are Core selects built once per dialect and reused, so SQLAlchemy's
-  cache key and compiled form are computed once (asyncpg also keeps it prepared);
-- with an engine, PostgreSQL lookups run in AUTOCOMMIT (a read needs no BEGIN/ROLLBACK
-  round trips); with a session or connection the caller's transaction is used;
+- statements are Core selects built and compiled once per dialect; on aiosqlite and
+  asyncpg the compiled SQL runs straight on the driver connection under the
+  SQLAlchemy connection (one thread hop / one round trip, asyncpg keeps it prepared;
+  SQLAlchemy's cursor path costs four hops on aiosqlite); other drivers go through
+  ``execute``. No transaction is opened for it: a session's or connection's own
+  transaction is used as it stands;
+- the screen pop hub should hold a ``LookupReader`` (connections kept checked out):
+  an engine works too, but then every lookup pays a pool checkout (with
+  ``pool_pre_ping``: three more round trips on PostgreSQL);
 - an unknown (or empty) number is ``{"found": False, "phone": <normalised>}``, never
   an error; a customer merged into another (``merged_into_id``) resolves to the one
   it was merged into (the merge service re-points its records there);
@@ -24,9 +29,12 @@ Rules:
   outside it (or no read grant at all) gives ``{"found": True, "restricted": True,
   "phone": ..., "owner": {"display_name": ...}}``: only who looks after the caller,
   so the agent can hand the call over, never the record;
-- every list is capped (``LIST_CAP``, ``interactions``, ``CALLS``); a list cut short
-  is named in ``"more"``; interaction and ticket texts are cut to ``TEXT_CHARS``;
-- times are ISO 8601 UTC strings, dates ``YYYY-MM-DD``, money a decimal string;
+- every list is capped (``LIST_CAP``, ``interactions`` up to ``MAX_INTERACTIONS``,
+  ``CALLS``); a list cut short is named in ``"more"``; texts are cut to ``TEXT_CHARS``;
+  rows are ordered and limited on raw columns, JSON is built only for the rows kept;
+- times are ISO 8601 UTC strings with milliseconds made by the database, the same
+  on both (``2024-05-01T08:30:00.123+00:00``), dates ``YYYY-MM-DD``, money a decimal
+  string (``"1234.50"``); interactions and calls are newest first;
 - no cache: the single indexed statement meets the budget (see benchmarks/lookup.py),
   so there is nothing to invalidate and a write is visible at the next lookup.
 """
