@@ -40,6 +40,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="run Hotline against a real Asterisk (HOTLINE_* settings)")
     sv.add_argument("--port", type=int, default=None, help="HTTP port (default from settings)")
 
+    from hotline.admin_cli import add_admin_parsers
+
+    add_admin_parsers(sub)
+
     db = sub.add_parser("db", help="database schema")
     dbs = db.add_subparsers(dest="db_command", required=True)
     dbs.add_parser("upgrade", help="apply Alembic migrations up to head")
@@ -65,6 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(settings.database_url)
         print(f"database at head: {settings.database_url}")
         return 0
+    if args.command == "user":
+        from hotline.admin_cli import run_user
+
+        return run_user(settings, args)
+    if args.command == "crm":
+        from hotline.admin_cli import run_crm
+
+        return run_crm(settings, args)
     if args.command == "serve":
         from hotline.serve import run as serve
 
