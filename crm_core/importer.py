@@ -40,14 +40,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table as SqlTable
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_core.audit import audit
 from crm_core.models import (
     Asset,
+    AuditEntry,
     Contact,
     Customer,
     OwnershipChange,
@@ -1158,6 +1159,8 @@ async def _flush(run: _Run, table: Table, batch: list[RowDraft]) -> None:
         if len(batch) == 1:
             _row_failed(run, table, batch[0], exc)
             return
+        if not isinstance(exc, _BatchNeedsRowByRow):
+            log.warning("batch of %s rows failed (%s): retrying row by row", len(batch), exc)
         # isolate the failing row(s): one transaction per row
         for draft in batch:
             try:
@@ -1194,43 +1197,52 @@ def _tally(result: ImportResult, batch: list[RowDraft]) -> None:
             result.created["assets"] += 1
 
 
+def _core(model: Any) -> SqlTable:
+    """The Core table of a model: plain INSERTs skip the ORM's per-row bookkeeping."""
+    return cast(SqlTable, model.__table__)
+
+
+class _BatchNeedsRowByRow(Exception):
+    """The batch touches an existing customer: retry it row by row under the guard."""
+
+
 async def _write(run: _Run, session: AsyncSession, kind: str, batch: list[RowDraft]) -> None:
-    """Write one batch in the caller's transaction (all or nothing)."""
+    """Write one batch in the caller's transaction (all or nothing). Set-based: one
+    INSERT per table per batch; the audit entries (the rows ``crm_core.audit.audit``
+    adds, action ``import``) go in with one INSERT too."""
     now = datetime.now(UTC)
     uid = run.actor.user_id
+    audits: list[dict[str, Any]] = []
+
+    def audited(entity: str, entity_id: int, after: dict[str, Any]) -> None:
+        audits.append({"at": now, "user_id": uid, "action": "import", "entity": entity,
+                       "entity_id": str(entity_id), "before": None,
+                       "after": _jsonable({**after, "id": entity_id})})
+
     if kind == "customers":
-        if run.guard is not None:
-            # the authoritative database check (the in-memory one saw the start of the run);
-            # a duplicate fails the batch, whose rows are then retried one by one
-            for draft in batch:
-                await run.guard(session, draft)
+        await _guard_batch(run, session, batch)
         values = [_customer_values(d, now) for d in batch]
-        ids = (await session.execute(
-            insert(Customer).returning(Customer.id, sort_by_parameter_order=True), values
-        )).scalars().all()
+        ids = await _insert_ids(session, _core(Customer), values, ("name_key",))
         history = [
             {"customer_id": cid, "from_user_id": None, "to_user_id": vals["owner_id"],
              "at": now, "by_id": uid, "reason": "import"}
-            for cid, vals in zip(ids, values, strict=True) if vals.get("owner_id") is not None
+            for cid, vals in zip(ids, values, strict=True) if vals["owner_id"] is not None
         ]
         if history:
-            await session.execute(insert(OwnershipChange), history)
+            await session.execute(insert(_core(OwnershipChange)), history)
         for draft, cid, vals in zip(batch, ids, values, strict=True):
             _retarget(run.ctx, draft, cid)
-            audit(session, user_id=uid, action="import", entity="customer", entity_id=cid,
-                  after=_jsonable({**vals, "id": cid,
-                                   "phones": [p for p, _ in draft.phones]}))
+            audited("customer", cid, {**vals, "phones": [p for p, _ in draft.phones]})
     with_contact = [d for d in batch if d.contact is not None]
     contact_ids: dict[int, int] = {}
     if with_contact:
-        rows = [{**(d.contact or {}), "customer_id": d.customer_id} for d in with_contact]
-        ids = (await session.execute(
-            insert(Contact).returning(Contact.id, sort_by_parameter_order=True), rows
-        )).scalars().all()
+        rows = [{"name": d.contact["name"], "role": d.contact.get("role"),
+                 "email": d.contact.get("email"), "customer_id": d.customer_id}
+                for d in with_contact if d.contact is not None]
+        ids = await _insert_ids(session, _core(Contact), rows, ("customer_id", "name"))
         for draft, contact_id, vals in zip(with_contact, ids, rows, strict=True):
             contact_ids[draft.row] = contact_id
-            audit(session, user_id=uid, action="import", entity="contact", entity_id=contact_id,
-                  after=_jsonable({**vals, "id": contact_id}))
+            audited("contact", contact_id, vals)
     phones = [
         {"customer_id": d.customer_id, "contact_id": cid, "number_e164": e164, "raw": raw,
          "kind": phone_kind(e164)}
@@ -1239,30 +1251,75 @@ async def _write(run: _Run, session: AsyncSession, kind: str, batch: list[RowDra
         for e164, raw in plist
     ]
     if phones:
-        await session.execute(insert(PhoneNumber), phones)
-    await _write_assets(session, uid, [d for d in batch if d.asset is not None])
+        await session.execute(insert(_core(PhoneNumber)), phones)
+    with_asset = [d for d in batch if d.asset is not None]
+    if with_asset:
+        rows = [{**(d.asset or {}), "customer_id": d.customer_id} for d in with_asset]
+        ids = await _insert_ids(session, _core(Asset), rows, ("serial_number",))
+        for asset_id, vals in zip(ids, rows, strict=True):
+            audited("asset", asset_id, vals)
+    if audits:
+        await session.execute(insert(_core(AuditEntry)), audits)
 
 
-async def _write_assets(session: AsyncSession, uid: int | None, batch: list[RowDraft]) -> None:
-    if not batch:
+async def _guard_batch(run: _Run, session: AsyncSession, batch: list[RowDraft]) -> None:
+    """The database side of the duplicate guard, inside the write's transaction: it sees
+    customers created by others since the run started. One query per batch; only when
+    it finds something do the rows go one by one through ``check_new_customer``."""
+    if run.guard is None:
         return
-    rows = [{**(d.asset or {}), "customer_id": d.customer_id} for d in batch]
-    ids = (await session.execute(
-        insert(Asset).returning(Asset.id, sort_by_parameter_order=True), rows
-    )).scalars().all()
-    for asset_id, vals in zip(ids, rows, strict=True):
-        audit(session, user_id=uid, action="import", entity="asset", entity_id=asset_id,
-              after=_jsonable({**vals, "id": asset_id}))
+    if len(batch) == 1:
+        await run.guard(session, batch[0])
+        return
+    keys = {d.customer_key for d in batch if d.customer_key}
+    numbers = {e164 for d in batch for e164, _ in d.phones + d.contact_phones}
+    live = Customer.merged_into_id.is_(None)
+    hit = await session.scalar(
+        select(Customer.id).where(live, Customer.name_key.in_(keys)).limit(1)
+    ) if keys else None
+    if hit is None and numbers:
+        hit = await session.scalar(
+            select(PhoneNumber.id).join(Customer, PhoneNumber.customer_id == Customer.id)
+            .where(live, PhoneNumber.number_e164.in_(numbers)).limit(1)
+        )
+    if hit is not None:
+        raise _BatchNeedsRowByRow()
+
+
+async def _insert_ids(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]], key: tuple[str, ...]
+) -> list[int]:
+    """INSERT ``rows`` and return their new ids in row order. The ids come back matched
+    by ``key`` columns when those are unique in the batch (much faster on SQLite than
+    asking the database to keep the parameter order)."""
+    keys = [tuple(r[c] for c in key) for r in rows]
+    if len(set(keys)) == len(keys):
+        result = await session.execute(
+            insert(table).returning(table.c.id, *(table.c[c] for c in key)), rows
+        )
+        by_key = {tuple(r[1:]): int(r[0]) for r in result}
+        return [by_key[k] for k in keys]
+    result = await session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    return [int(i) for i in result.scalars()]
 
 
 def _customer_values(draft: RowDraft, now: datetime) -> dict[str, Any]:
-    values = {k: v for k, v in draft.customer.items()}
+    # every row the same keys: one executemany INSERT for the whole batch
+    values: dict[str, Any] = {name: None for name in _CUSTOMER_COLUMNS}
+    values.update(draft.customer)
+    values["status"] = values["status"] or "prospect"
     values["name_key"] = draft.customer_key
-    if values.get("owner_id") is not None:
-        # the owner gets the full pool-return period from the day of the import
-        values["owner_since"] = now
-        values["last_touched_at"] = now
+    owned = values["owner_id"] is not None
+    # the owner gets the full pool-return period from the day of the import
+    values["owner_since"] = now if owned else None
+    values["last_touched_at"] = now if owned else None
     return values
+
+
+_CUSTOMER_COLUMNS = ("name", "kind", "category", "industry", "source", "province", "city",
+                     "address", "vip_tier", "vip_value", "status", "owner_id")
 
 
 def _retarget(ctx: ImportContext, draft: RowDraft, real_id: int) -> None:

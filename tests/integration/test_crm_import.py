@@ -329,3 +329,33 @@ async def test_export_is_formula_safe_and_scoped(
     assert await export_list(sm, manager, "customers", tmp_path / "mine.csv") == 0
     with pytest.raises(PermissionDenied):
         await export_list(sm, manager, "assets", tmp_path / "no.csv")
+
+
+async def test_customer_created_meanwhile_is_caught_by_the_guard(
+    sm: async_sessionmaker[AsyncSession], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-memory index is read at the start; a customer created by someone else
+    after that is still refused, by crm_core.duplicates inside the write."""
+    import crm_core.importer as importer
+
+    real_load = importer.load_context
+
+    async def stale_context(session: AsyncSession, name_key: Any) -> Any:
+        ctx = await real_load(session, name_key)
+        ctx.by_key.clear()
+        ctx.by_phone.clear()
+        return ctx
+
+    monkeypatch.setattr(importer, "load_context", stale_context)
+    path = _xlsx(tmp_path / "late.xlsx", {"客户": [
+        ["客户名称", "电话"], ["甲公司", "13911119999"], ["华东医药包装有限公司", ""],
+        ["乙公司", "138-0013-8000"], ["丙公司", ""],
+    ]})
+    result = await import_file(sm, path)
+    assert result.duplicate_guard == "crm_core.duplicates"
+    assert [(i.row, i.kind) for i in result.issues] == [(3, "duplicate"), (4, "duplicate")]
+    assert "华东医药包装有限公司 (owner: 王磊)" in result.issues[0].message
+    assert result.created["customers"] == 2
+    async with sm() as s:
+        names = set((await s.scalars(select(Customer.name))).all())
+    assert names == {"华东医药包装有限公司", "甲公司", "丙公司"}
