@@ -726,7 +726,8 @@ def parse_customer_row(
     draft = RowDraft(row=row, customer={"name": name, **values}, customer_key=name_key(name),
                      phones=phones, contact=contact, contact_phones=contact_phones, asset=asset,
                      code=cell_text(_first(cells, "customer_code")[1]))
-    key_matches = ctx.by_key.get(draft.customer_key, [])
+    # an empty key (a name of only punctuation) never matches anything
+    key_matches = ctx.by_key.get(draft.customer_key, []) if draft.customer_key else []
     if key_matches:
         errors.add(column, name, _duplicate_message(key_matches[0], "name"), "duplicate")
     else:
