@@ -174,11 +174,11 @@ class Asset(Base):
     """A product a customer owns, identified by its serial number."""
 
     __tablename__ = "asset"
+    # a customer's newest assets (the screen pop) read backwards along this index
+    __table_args__ = (Index("ix_asset_customer_id_id", "customer_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(
-        ForeignKey("customer.id", ondelete="CASCADE"), index=True
-    )
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
     product_line_id: Mapped[int | None] = mapped_column(
         ForeignKey("product_line.id", ondelete="SET NULL"), index=True
     )
