@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -72,7 +73,8 @@ def format_of(path_or_stream: object, fmt: str | None) -> str:
     return fmt
 
 
-_NUMBER_LIKE = re.compile(r"^[+-]?[\d\s().\-]+$")
+# digits and separators only (phone lists such as "+86 21 5888 0101; 139..."): no formula
+_NUMBER_LIKE = re.compile(r"^[+-]?[\d\s().,;/\-]+$")
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -394,6 +396,7 @@ async def export_list(
         raise ValueError(f"nothing to export called {entity!r} (one of {', '.join(LISTS)})")
     rows_of, columns = LISTS[entity]
     language = lang or actor.language
+    actor = dataclasses.replace(actor, language=language)  # labels inside rows too
     async with sessionmaker() as session:
         return await export_rows(
             rows_of(session, actor, filters), columns, path_or_stream, fmt,

@@ -131,6 +131,8 @@ def test_export_cells() -> None:
     assert csv_cell("=1+1") == "'=1+1"
     assert csv_cell("@SUM(A1)") == "'@SUM(A1)"
     assert csv_cell("+86 138 0013 8000") == "+86 138 0013 8000"  # a number stays a number
+    assert csv_cell("+86 21 5888 0101; 139") == "+86 21 5888 0101; 139"
+    assert csv_cell("+SUM(1;2)") == "'+SUM(1;2)"
     assert csv_cell("-cmd|' /C calc'!A0") == "'-cmd|' /C calc'!A0"
     assert csv_cell(None) == "" and csv_cell(Decimal("1.50")) == "1.50"
     assert csv_cell(date(2024, 5, 1)) == "2024-05-01"
