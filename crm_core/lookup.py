@@ -17,7 +17,7 @@ Rules:
   SQLAlchemy connection (one thread hop / one round trip, asyncpg keeps it prepared;
   SQLAlchemy's cursor path costs four hops on aiosqlite); other drivers go through
   ``execute``. No transaction is opened for it: a session's or connection's own
-  transaction is used as it stands;
+  transaction is used as it stands (a session's unflushed objects are not flushed);
 - the screen pop hub should hold a ``LookupReader`` (connections kept checked out):
   an engine works too, but then every lookup pays a pool checkout (with
   ``pool_pre_ping``: three more round trips on PostgreSQL);
@@ -401,6 +401,8 @@ def visible_to(actor: Actor, row: Any) -> bool:
     scope = scope_for(actor, "customers", "read")
     if scope is None:
         return False
+    if (scope == "team" and actor.team is None) or (scope == "region" and actor.region is None):
+        scope = "own"  # as permissions.customer_filter does for such an actor
     return allows(actor, scope, owner_id=row["owner_id"], owner_team=row["owner_team"],
                   province=row["province"])
 

@@ -108,6 +108,9 @@ def test_restricted_view_names_only_the_owner() -> None:
     (Actor(user_id=4, team="north", grants={("customers", "read"): "team"}), True),
     (Actor(user_id=4, region="上海", grants={("customers", "read"): "region"}), False),
     (Actor(user_id=4, grants={("customers", "read"): "all"}), True),
+    # a team/region scope without a team/region: own customers, as customer_filter
+    (Actor(user_id=3, grants={("customers", "read"): "team"}), True),
+    (Actor(user_id=4, grants={("customers", "read"): "region"}), False),
     (Actor(user_id=4, grants={("tickets", "read"): "all"}), False),
     (Actor(user_id=None, is_admin=True), True),
 ])
