@@ -41,8 +41,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=None, help="HTTP port (default from settings)")
 
     from hotline.admin_cli import add_admin_parsers
+    from hotline.import_cli import add_import_parsers
 
     add_admin_parsers(sub)
+    add_import_parsers(sub)
 
     db = sub.add_parser("db", help="database schema")
     dbs = db.add_subparsers(dest="db_command", required=True)
@@ -69,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade(settings.database_url)
         print(f"database at head: {settings.database_url}")
         return 0
+    if args.command == "import":
+        from hotline.import_cli import run_import
+
+        return run_import(args, settings)
+    if args.command == "export":
+        from hotline.import_cli import run_export
+
+        return run_export(args, settings)
     if args.command == "user":
         from hotline.admin_cli import run_user
 

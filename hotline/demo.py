@@ -35,22 +35,16 @@ DEMO_CUSTOMERS: list[tuple[str, list[str], int]] = [
 ]
 
 
-async def seed(url: str) -> int:
-    """Create the demo customers once (safe to run again)."""
-    from sqlalchemy import func, select
+async def seed(url: str) -> dict[str, int]:
+    """The realistic bilingual demo records (customers, contacts, assets, tickets,
+    users...); safe to run again: a second run creates nothing."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
 
-    from crm_core.call_log import add_customer
-    from crm_core.models import Customer
+    from crm_core.demo_data import seed_demo
 
     engine = make_engine(url)
     try:
-        async with engine.connect() as conn:
-            existing = (await conn.execute(select(func.count()).select_from(Customer))).scalar_one()
-        if existing:
-            return 0
-        for name, numbers, vip in DEMO_CUSTOMERS:
-            await add_customer(engine, name, numbers, vip_tier=vip)
-        return len(DEMO_CUSTOMERS)
+        return await seed_demo(async_sessionmaker(engine, expire_on_commit=False))
     finally:
         await engine.dispose()
 
@@ -93,6 +87,11 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
     print(f"  simulated PBX   : AMI on 127.0.0.1:{pbx.port} "
           f"(user {settings.ami_username} / {settings.ami_secret})", flush=True)
     print(f"  database        : {settings.database_url}", flush=True)
+    print(f"  REST API        : http://{settings.http_host}:{bound}/api/v1/openapi.json",
+          flush=True)
+    print("  logins          : admin, zhao.min (supervisor), wang.lei / li.na (account managers),",
+          flush=True)
+    print("                    alice / bob / carol (agents); password: demo", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
 
     stop = asyncio.Event()
@@ -114,5 +113,6 @@ def run(settings: Settings, *, port: int | None = None, calls_per_second: float 
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations: say only what's wrong
     asyncio.run(_serve(settings, port, calls_per_second))
     return 0

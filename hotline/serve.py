@@ -21,6 +21,7 @@ def run(settings: Settings, *, port: int | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations: say only what's wrong
     http_port = settings.http_port if port is None else port
     logging.getLogger("hotline.serve").info(
         "Hotline on http://%s:%s/, AMI %s:%s, database %s, bus %s",
