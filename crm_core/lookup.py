@@ -196,30 +196,43 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
         contact_t.c.id, contact_t.c.name, contact_t.c.role, contact_t.c.email,
     ).where(contact_t.c.customer_id == cust.c.id).order_by(contact_t.c.id).limit(cap)
 
+    # two steps (assets, tickets, opportunities, calls): the ids of the rows shown
+    # from an index alone, then those rows by primary key; PostgreSQL plans these
+    # subqueries for an average customer and would otherwise read every row of a big
+    # account to sort them
+    a_ids = asset_t.alias("a_ids")
+    newest_assets = select(a_ids.c.id).where(a_ids.c.customer_id == cust.c.id).order_by(
+        a_ids.c.id.desc()).limit(cap).correlate(cust).subquery("a_keep")
     assets = select(
         asset_t.c.id, asset_t.c.model, asset_t.c.serial_number, asset_t.c.purchase_date,
         asset_t.c.warranty_end, asset_t.c.site, line_t.c.id.label("product_line_id"),
         line_t.c.code.label("product_line_code"), line_t.c.name.label("product_line_name"),
         line_t.c.name_en.label("product_line_name_en"),
     ).select_from(
-        asset_t.outerjoin(line_t, line_t.c.id == asset_t.c.product_line_id)
-    ).where(asset_t.c.customer_id == cust.c.id).order_by(asset_t.c.id.desc()).limit(cap)
+        newest_assets.join(asset_t, asset_t.c.id == newest_assets.c.id)
+        .outerjoin(line_t, line_t.c.id == asset_t.c.product_line_id)
+    )
 
+    t_ids = ticket_t.alias("t_ids")
+    open_tickets = select(t_ids.c.id).where(
+        t_ids.c.customer_id == cust.c.id,
+        t_ids.c.status.not_in(_words(CLOSED_TICKET_STATUSES)),
+    ).order_by(t_ids.c.id.desc()).limit(cap).correlate(cust).subquery("t_keep")
     tickets = select(
         ticket_t.c.id, ticket_t.c.number, ticket_t.c.status, ticket_t.c.priority,
         ticket_t.c.problem, ticket_t.c.asset_id, ticket_t.c.created_at, ticket_t.c.updated_at,
-    ).where(
-        ticket_t.c.customer_id == cust.c.id,
-        ticket_t.c.status.not_in(_words(CLOSED_TICKET_STATUSES)),
-    ).order_by(ticket_t.c.id.desc()).limit(cap)
+    ).select_from(open_tickets.join(ticket_t, ticket_t.c.id == open_tickets.c.id))
 
+    o_ids = opportunity_t.alias("o_ids")
+    open_opportunities = select(o_ids.c.id).where(
+        o_ids.c.customer_id == cust.c.id,
+        o_ids.c.stage.not_in(_words(CLOSED_OPPORTUNITY_STAGES)),
+    ).order_by(o_ids.c.id.desc()).limit(cap).correlate(cust).subquery("o_keep")
     opportunities = select(
         opportunity_t.c.id, opportunity_t.c.title, opportunity_t.c.stage,
         opportunity_t.c.amount, opportunity_t.c.owner_id, opportunity_t.c.created_at,
-    ).where(
-        opportunity_t.c.customer_id == cust.c.id,
-        opportunity_t.c.stage.not_in(_words(CLOSED_OPPORTUNITY_STAGES)),
-    ).order_by(opportunity_t.c.id.desc()).limit(cap)
+    ).select_from(
+        open_opportunities.join(opportunity_t, opportunity_t.c.id == open_opportunities.c.id))
 
     subscriptions = select(
         subscription_t.c.id, subscription_t.c.kind, subscription_t.c.title,
@@ -243,15 +256,16 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
         interaction_t.c.occurred_at.desc(), interaction_t.c.id.desc()
     ).limit(bindparam("n_interactions", type_=Integer))
 
+    c_ids = call_t.alias("c_ids")
+    last_calls = select(c_ids.c.id).where(c_ids.c.customer_id == cust.c.id).order_by(
+        # (customer_id, ended_at, id) read backwards, stopped after CALLS rows
+        c_ids.c.ended_at.desc(), c_ids.c.id.desc()
+    ).limit(_const(CALLS)).correlate(cust).subquery("c_keep")
     calls = select(
         call_t.c.id, call_t.c.linkedid, call_t.c.caller, call_t.c.did, call_t.c.agent,
         call_t.c.outcome, call_t.c.started_at, call_t.c.answered_at, call_t.c.ended_at,
         call_t.c.wait_s, call_t.c.talk_s,
-    ).where(call_t.c.customer_id == cust.c.id).order_by(
-        # the (customer_id, ended_at) index read backwards and stopped after CALLS rows;
-        # no id tie-break: PostgreSQL would fetch and sort every call of the customer
-        call_t.c.ended_at.desc()
-    ).limit(_const(CALLS))
+    ).select_from(last_calls.join(call_t, call_t.c.id == last_calls.c.id))
 
     times: dict[str, Callable[[Any], Any]] = {
         k: iso for k in ("created_at", "updated_at", "occurred_at", "started_at",
@@ -355,6 +369,9 @@ def _newest_first(items: list[dict[str, Any]], key: str) -> None:
 def shape(row: Any, phone: str | None, today: date) -> dict[str, Any]:
     """The view of one result row (a mapping with the statement's labels)."""
     lists = {name: _loads(row[name]) for name in LISTS}
+    # newest first before anything is cut: the aggregates need not keep the order
+    for name in ("assets", "open_tickets", "open_opportunities"):
+        lists[name].sort(key=lambda item: item.get("id") or 0, reverse=True)
     more = [name for name in LISTS if name not in ("interactions", "calls")
             and len(lists[name]) > LIST_CAP]
     for name in more:
@@ -365,6 +382,7 @@ def shape(row: Any, phone: str | None, today: date) -> dict[str, Any]:
     # the SQL orders both; the aggregate keeping that order is usual but not promised
     _newest_first(lists["interactions"], "occurred_at")
     _newest_first(lists["calls"], "ended_at")
+
     contact = None
     if row["contact_id"] is not None:
         contact = {"id": row["contact_id"], "name": row["contact_name"],

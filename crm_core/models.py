@@ -221,7 +221,10 @@ class Ticket(Base):
     """A service ticket (repair request...); routing to stations comes later."""
 
     __tablename__ = "ticket"
-    __table_args__ = (Index("ix_ticket_customer_id_status", "customer_id", "status"),)
+    # the id ends it: a customer's newest open tickets come from the index (screen pop)
+    __table_args__ = (
+        Index("ix_ticket_customer_id_status_id", "customer_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String, unique=True)
@@ -261,7 +264,10 @@ class Opportunity(Base):
     """A sales lead, often raised from a service contact."""
 
     __tablename__ = "opportunity"
-    __table_args__ = (Index("ix_opportunity_customer_id_stage", "customer_id", "stage"),)
+    # the id ends it: a customer's newest open opportunities come from the index
+    __table_args__ = (
+        Index("ix_opportunity_customer_id_stage_id", "customer_id", "stage", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
@@ -380,8 +386,8 @@ class CallRecord(Base):
     __table_args__ = (
         # "latest calls" reads backwards along this index (ended_at DESC, id DESC)
         Index("ix_call_record_ended_at", "ended_at", "id"),
-        # a customer's newest calls (the screen pop) read backwards along this one
-        Index("ix_call_record_customer_id_ended_at", "customer_id", "ended_at"),
+        # a customer's newest calls (the screen pop): ids read backwards from the index
+        Index("ix_call_record_customer_id_ended_at_id", "customer_id", "ended_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -74,7 +74,9 @@ def test_warranty_is_judged_on_the_business_day() -> None:
     assets = [{"id": 1, "warranty_end": "2025-06-01"}, {"id": 2, "warranty_end": "2025-05-31"},
               {"id": 3, "warranty_end": None}]
     view = shape(row(assets=json.dumps(assets)), None, TODAY)
-    assert [a["in_warranty"] for a in view["assets"]] == [True, False, None]
+    assert {a["id"]: a["in_warranty"] for a in view["assets"]} == {1: True, 2: False,
+                                                                  3: None}
+    assert [a["id"] for a in view["assets"]] == [3, 2, 1]  # newest first
     # 20:00 UTC on 31 May is already 1 June in Shanghai
     assert business_today(datetime(2025, 5, 31, 20, 0, tzinfo=UTC)) == date(2025, 6, 1)
 
