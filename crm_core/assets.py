@@ -168,11 +168,22 @@ async def list_assets(
     limit: int = DEFAULT_PAGE,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """The assets of one customer, oldest first."""
+    """The assets of one customer, oldest first (each as ``get_asset`` gives it)."""
     await load_customer(session, actor, customer_id, "assets", "read")
-    return await list_records(
+    result = await list_records(
         session, actor, Asset, "assets", customer_id=customer_id, limit=limit, offset=offset
     )
+    # the product line by its code, as everywhere else (the id means nothing to a client)
+    line_ids = {i["product_line_id"] for i in result["items"] if i["product_line_id"]}
+    codes: dict[int, str] = {}
+    if line_ids:
+        rows = await session.execute(
+            select(ProductLine.id, ProductLine.code).where(ProductLine.id.in_(line_ids))
+        )
+        codes = {int(line_id): str(code) for line_id, code in rows}
+    for item in result["items"]:
+        item["product_line"] = codes.get(item["product_line_id"])
+    return result
 
 
 async def update_asset(

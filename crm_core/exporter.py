@@ -278,13 +278,15 @@ def _conds(actor: Actor, module: str, filters: CustomerFilter | None
 
 
 async def customer_rows(
-    session: AsyncSession, actor: Actor, filters: CustomerFilter | None = None
+    session: AsyncSession, actor: Actor, filters: CustomerFilter | None = None,
+    *, criteria: Sequence[ColumnElement[bool]] = (),
 ) -> AsyncIterator[dict[str, Any]]:
-    """Customers in the actor's ``customers:export`` scope, by id, with phones and owner."""
+    """Customers in the actor's ``customers:export`` scope, by id, with phones and owner;
+    ``criteria``: further conditions on ``Customer`` (a search, ``search.criteria``)."""
     owner = aliased(User)
     stmt = (
         select(Customer, owner.display_name).outerjoin(owner, owner.id == Customer.owner_id)
-        .where(*_conds(actor, "customers", filters)).order_by(Customer.id)
+        .where(*_conds(actor, "customers", filters), *criteria).order_by(Customer.id)
     )
     async for part in _stream(session, stmt):
         phones = await _phones(session, PhoneNumber.customer_id, [c.id for c, _ in part])

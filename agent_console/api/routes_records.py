@@ -282,8 +282,12 @@ def _page(call: Call) -> dict[str, int]:
 async def list_customers(call: Call) -> Any:
     q: CustomerSearch = call.query
     if q.format != "json":
+        # the file holds what the same search lists (all pages), in the export scope
+        found = search.criteria(q=q.q, name=q.name, phone=q.phone, serial=q.serial,
+                                ticket=q.ticket)
         rows = customer_rows(call.db, call.me, CustomerFilter(status=q.status,
-                                                              owner_id=q.owner_id))
+                                                              owner_id=q.owner_id),
+                             criteria=found)
         return await file_response(rows, CUSTOMER_COLUMNS, q.format, name="customers",
                                    lang=call.me.language)
     return await search.search_customers(
@@ -533,7 +537,7 @@ def _item(routes: Routes, base: str, tag: str, get_h: Any, patch_h: Any, patch: 
 def add_routes(routes: Routes) -> None:
     routes.add("GET", "/customers", list_customers, tag="customers",
                summary="Search customers (name, phone in any format, serial, ticket); "
-                       "?format=csv|xlsx exports (needs customers:export)",
+                       "?format=csv|xlsx exports every match (needs customers:export)",
                query_model=CustomerSearch, response_model=Page[Record], download=Download())
     routes.add("POST", "/customers", create_customer, tag="customers",
                summary="Create a customer (409 with the existing one if it is a duplicate)",
