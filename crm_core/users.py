@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import audit, changes, snapshot
-from crm_core.errors import NotFound, ValidationFailed
+from crm_core.errors import Conflict, NotFound, ValidationFailed
 from crm_core.models import Role, RolePermission, User
 from crm_core.permissions import OPERATIONS, Actor, PermissionDenied, require, scope_for
 from crm_core.records import (
@@ -334,10 +334,21 @@ async def update_user(
     for key, value in changes_.items():
         role_name = await _apply_user_change(session, actor, user, key, value, role_name)
     await session.flush()
+    if before.get("is_admin") and before.get("active"):
+        await _keep_an_admin(session)
     after = _audit_view(user)
     audit(session, user_id=actor.user_id, action="update", entity="app_user",
           entity_id=user.id, before=before, after=changes(before, after))
     return _user_dict(user, role_name)
+
+
+async def _keep_an_admin(session: AsyncSession) -> None:
+    """Refuse a change that leaves no active admin: nobody could administer any more."""
+    left = await session.scalar(
+        select(func.count()).select_from(User).where(User.is_admin, User.active)
+    )
+    if not left:
+        raise Conflict("the last active admin cannot be deactivated or demoted")
 
 
 async def _apply_user_change(

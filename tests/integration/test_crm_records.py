@@ -723,3 +723,30 @@ async def test_hostile_input_is_a_clean_error_not_a_database_error(world: World)
     ):
         with pytest.raises(ValidationFailed):
             await w.run(bad)
+
+
+async def test_the_last_active_admin_cannot_be_deactivated_or_demoted(db_url: str) -> None:
+    from crm_core.db import make_engine, upgrade_async
+    from crm_core.errors import Conflict
+    from crm_core.permissions import SYSTEM
+    from crm_core.users import create_user, deactivate_user, ensure_roles, update_user
+
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        async with maker.begin() as db:
+            await ensure_roles(db)
+            root = await create_user(db, SYSTEM, username="root", display_name="Root",
+                                     role="admin")
+        with pytest.raises(Conflict, match="last active admin"):
+            async with maker.begin() as db:
+                await deactivate_user(db, SYSTEM, root["id"])
+        with pytest.raises(Conflict, match="last active admin"):
+            async with maker.begin() as db:
+                await update_user(db, SYSTEM, root["id"], {"role": "agent"})
+        async with maker.begin() as db:  # with a second admin, the first may go
+            await create_user(db, SYSTEM, username="root2", display_name="Root 2", role="admin")
+            await deactivate_user(db, SYSTEM, root["id"])
+    finally:
+        await engine.dispose()
