@@ -38,9 +38,8 @@ def add_admin_parsers(sub: Any) -> None:
         dest="crm_command", required=True
     )
     daily = crm.add_parser("daily", help="run the daily job (safe to run twice)")
-    daily.add_argument("--pool-after-days", type=int, default=30)
-    daily.add_argument("--cap", type=int, default=20)
-    daily.add_argument("--cap-period-days", type=int, default=90)
+    daily.add_argument("--pool-after-days", type=int, default=None,
+                       help="default: HOTLINE_POOL_AFTER_DAYS (30)")
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -86,8 +85,10 @@ async def _daily(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
     await upgrade_async(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
-        rules = OwnershipRules(cap=args.cap, cap_period_days=args.cap_period_days,
-                               pool_after_days=args.pool_after_days)
+        pool_after = args.pool_after_days or settings.pool_after_days
+        rules = OwnershipRules(cap=settings.ownership_cap,
+                               cap_period_days=settings.ownership_cap_period_days,
+                               pool_after_days=pool_after)
         maker = async_sessionmaker(engine, expire_on_commit=False)
         return dict(await daily_job(maker, rules, today=business_today()))
     finally:

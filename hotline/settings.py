@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: int = Field(default=15 * 60, ge=1)
 
+    # Ownership rules (crm_core.ownership): a manager may actively take at most
+    # ownership_cap customers per ownership_cap_period_days; customers untouched for
+    # pool_after_days go back to the shared pool (the daily job).
+    ownership_cap: int = Field(default=20, ge=1)
+    ownership_cap_period_days: int = Field(default=90, ge=1)
+    pool_after_days: int = Field(default=30, ge=1)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -34,6 +34,8 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from crm_core.ownership import OwnershipRules
+
 COOKIE_NAME = "hotline_session"
 _TABLE_LIMIT = 10_000  # entries kept in the in-memory tables (oldest dropped first)
 
@@ -51,6 +53,7 @@ class ApiConfig:
     login_lockout_s: float = 15 * 60
     cookie_name: str = COOKIE_NAME
     region: str = "CN"  # default region for phone numbers written without a country code
+    ownership: OwnershipRules = OwnershipRules()  # the cap and the pool rule
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -62,6 +65,11 @@ class ApiConfig:
             login_max_failures=settings.login_max_failures,
             login_lockout_s=float(settings.login_lockout_s),
             region=settings.default_region,
+            ownership=OwnershipRules(
+                cap=settings.ownership_cap,
+                cap_period_days=settings.ownership_cap_period_days,
+                pool_after_days=settings.pool_after_days,
+            ),
         )
 
 

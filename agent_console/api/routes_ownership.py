@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
+from agent_console.api.auth import AUTH
 from agent_console.api.routing import Call, Routes
 from agent_console.api.schemas import MAX_ID, Body, IdPath, Out
 from crm_core import ownership
@@ -57,7 +58,9 @@ class OwnershipHistory(Out):
 
 async def set_owner(call: Call) -> Any:
     body: OwnerBody = call.body
-    return await ownership.assign_owner(call.db, call.me, call.path.id, body.user_id)
+    rules = call.request.config_dict[AUTH].config.ownership
+    return await ownership.assign_owner(call.db, call.me, call.path.id, body.user_id,
+                                        rules=rules)
 
 
 async def reassign_customers(call: Call) -> Any:

@@ -171,3 +171,29 @@ async def test_reports_scope_and_downloads(api: Api) -> None:
         assert rows[0][0] == "产品线代码" and rows[1][0] == "PRN" and rows[1][2] == 1
         prods = await (await manager.get("/reports/products")).json()
         assert prods["items"][0]["assets"] == 1
+
+
+async def test_the_configured_claim_cap_applies_over_http(db_url: str) -> None:
+    """HOTLINE_OWNERSHIP_CAP reaches the API: with a cap of 1, a second claim from
+    the shared pool is refused (422 on owner_id) and nothing changes."""
+    from crm_core.ownership import OwnershipRules
+    from tests.integration.test_api_support import running_api, signed_in
+
+    async with running_api(db_url, ownership=OwnershipRules(cap=1)) as api:
+        async with api.sessionmaker.begin() as db:
+            pool = [Customer(name=f"公海客户{i}", name_key=f"公海客户{i}", province="河北")
+                    for i in range(2)]
+            db.add_all(pool)
+            await db.flush()
+            ids = [c.id for c in pool]
+        async with signed_in(api, "agent") as agent:
+            first = await agent.post(f"/customers/{ids[0]}/owner",
+                                     json={"user_id": api.users.agent})
+            assert first.status == 200, await first.text()
+            second = await agent.post(f"/customers/{ids[1]}/owner",
+                                      json={"user_id": api.users.agent})
+            assert second.status == 422, await second.text()
+            assert (await second.json())["field"] == "owner_id"
+        async with api.sessionmaker() as db:
+            owner = await db.scalar(select(Customer.owner_id).where(Customer.id == ids[1]))
+        assert owner is None
