@@ -23,7 +23,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.audit import audit, changes, snapshot
+from crm_core.audit import audit, snapshot
 from crm_core.errors import ValidationFailed
 from crm_core.models import Asset, ProductLine
 from crm_core.permissions import Actor, PermissionDenied, require
@@ -32,10 +32,12 @@ from crm_core.records import (
     a_date,
     check_fields,
     current,
+    delete_row,
     list_records,
     load_customer,
     load_record,
     required_text,
+    save_changes,
     text,
     to_dict,
     touch,
@@ -212,18 +214,12 @@ async def update_asset(
         elif key == "site":
             asset.site = text(value, key, max_len=500)
     _check_dates(asset.purchase_date, asset.warranty_end)
-    touch(customer, actor, current(now))
     await _flush_serial(session, asset.serial_number)
-    audit(session, user_id=actor.user_id, action="update", entity="asset",
-          entity_id=asset.id, before=before, after=changes(before, snapshot(asset)))
+    await save_changes(session, actor, asset, customer, before, entity="asset", at=current(now))
     return await _asset_dict(session, asset)
 
 
 async def delete_asset(session: AsyncSession, actor: Actor, asset_id: int) -> None:
     """Delete an asset (``assets`` delete grant)."""
     asset, _ = await load_record(session, actor, Asset, asset_id, "assets", "delete")
-    before = snapshot(asset)
-    await session.delete(asset)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="delete", entity="asset",
-          entity_id=asset_id, before=before)
+    await delete_row(session, actor, asset, entity="asset")

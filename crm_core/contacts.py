@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.audit import audit, changes, snapshot
+from crm_core.audit import audit, snapshot
 from crm_core.customers import add_numbers, normalize_numbers
 from crm_core.duplicates import check_new_customer
 from crm_core.errors import ValidationFailed
@@ -30,10 +30,12 @@ from crm_core.records import (
     DEFAULT_PAGE,
     check_fields,
     current,
+    delete_row,
     list_records,
     load_customer,
     load_record,
     required_text,
+    save_changes,
     text,
     to_dict,
     touch,
@@ -145,10 +147,8 @@ async def update_contact(
     before = snapshot(contact)
     for key, value in fields.items():
         setattr(contact, key, value)
-    touch(customer, actor, current(now))
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="update", entity="contact",
-          entity_id=contact.id, before=before, after=changes(before, snapshot(contact)))
+    await save_changes(session, actor, contact, customer, before, entity="contact",
+                       at=current(now))
     return await _contact_dict(session, contact)
 
 
@@ -159,7 +159,4 @@ async def delete_contact(session: AsyncSession, actor: Actor, contact_id: int) -
     await session.execute(
         update(PhoneNumber).where(PhoneNumber.contact_id == contact.id).values(contact_id=None)
     )
-    await session.delete(contact)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="delete", entity="contact",
-          entity_id=contact_id, before=before)
+    await delete_row(session, actor, contact, entity="contact", before=before)

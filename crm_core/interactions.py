@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.audit import audit, changes, snapshot
+from crm_core.audit import snapshot
 from crm_core.errors import Conflict, ValidationFailed
 from crm_core.models import Contact, Interaction, as_utc
 from crm_core.permissions import Actor
@@ -38,9 +38,10 @@ from crm_core.records import (
     load_customer,
     load_record,
     optional_id,
+    save_changes,
+    save_new,
     text,
     to_dict,
-    touch,
 )
 
 INTERACTION_KINDS = ("call", "visit", "note", "email")
@@ -117,12 +118,7 @@ async def create_interaction(
     await _check_contact(session, customer.id, fields["contact_id"])
     row = Interaction(customer_id=customer.id, occurred_at=when, author_id=actor.user_id,
                       **fields)
-    session.add(row)
-    touch(customer, actor, at)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="create", entity="interaction",
-          entity_id=row.id, after=to_dict(row))
-    return to_dict(row)
+    return await save_new(session, actor, row, customer, entity="interaction", at=at)
 
 
 async def get_interaction(
@@ -173,10 +169,7 @@ async def update_interaction(
     before = snapshot(row)
     for key, value in fields.items():
         setattr(row, key, value)
-    touch(customer, actor, at)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="update", entity="interaction",
-          entity_id=row.id, before=before, after=changes(before, snapshot(row)))
+    await save_changes(session, actor, row, customer, before, entity="interaction", at=at)
     return to_dict(row, closed=False)
 
 
@@ -202,9 +195,5 @@ async def add_addendum(
         occurred_at=at, content=clean, author_id=actor.user_id,
         parent_id=parent.parent_id or parent.id, call_linkedid=parent.call_linkedid,
     )
-    session.add(row)
-    touch(customer, actor, at)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="addendum", entity="interaction",
-          entity_id=row.id, after=to_dict(row))
-    return to_dict(row)
+    return await save_new(session, actor, row, customer, entity="interaction", at=at,
+                          action="addendum")

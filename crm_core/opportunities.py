@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.audit import audit, changes, snapshot
+from crm_core.audit import snapshot
 from crm_core.errors import ValidationFailed
 from crm_core.models import Customer, Interaction, Opportunity, User
 from crm_core.permissions import Actor, require
@@ -30,14 +30,16 @@ from crm_core.records import (
     check_fields,
     choice,
     current,
+    delete_row,
     list_records,
     load_customer,
     load_record,
     money,
     optional_id,
     required_text,
+    save_changes,
+    save_new,
     to_dict,
-    touch,
 )
 
 STAGES = ("lead", "qualified", "proposal", "won", "lost")
@@ -64,12 +66,7 @@ async def _insert(
         source_interaction_id=source_interaction_id, created_at=at, stage="lead",
     )
     _set_stage(row, choice(stage, "stage", STAGES), at)
-    session.add(row)
-    touch(customer, actor, at)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="create", entity="opportunity",
-          entity_id=row.id, after=to_dict(row))
-    return to_dict(row)
+    return await save_new(session, actor, row, customer, entity="opportunity", at=at)
 
 
 async def create_opportunity(
@@ -164,10 +161,7 @@ async def update_opportunity(
     if "owner_id" in changes_:
         require(actor, "opportunities", "reassign")
         row.owner_id = await _active_user(session, changes_["owner_id"])
-    touch(customer, actor, at)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="update", entity="opportunity",
-          entity_id=row.id, before=before, after=changes(before, snapshot(row)))
+    await save_changes(session, actor, row, customer, before, entity="opportunity", at=at)
     return to_dict(row)
 
 
@@ -182,8 +176,4 @@ async def delete_opportunity(session: AsyncSession, actor: Actor, opportunity_id
     """Delete an opportunity (``opportunities`` delete grant)."""
     row, _ = await load_record(session, actor, Opportunity, opportunity_id, "opportunities",
                                "delete")
-    before = snapshot(row)
-    await session.delete(row)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="delete", entity="opportunity",
-          entity_id=opportunity_id, before=before)
+    await delete_row(session, actor, row, entity="opportunity")

@@ -15,6 +15,8 @@ Rules:
 - everything returned is a plain dict of JSON-ready values (ISO dates, decimals
   as strings), never an ORM object;
 - a merged customer (a tombstone) can be read but not written: ``Conflict``;
+- writes end the same way everywhere (``save_new``, ``save_changes``,
+  ``delete_row``): the customer is touched, the session flushed, the change audited;
 - nothing here commits: the caller owns the transaction, so a failure anywhere
   leaves nothing half-written;
 - time comes from a ``now`` argument (tests control the day); business days are
@@ -33,7 +35,7 @@ from sqlalchemy import BigInteger, ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from crm_core.audit import snapshot
+from crm_core.audit import audit, changes, snapshot
 from crm_core.errors import Conflict, NotFound, ValidationFailed
 from crm_core.models import Base, Customer, as_utc, utcnow
 from crm_core.permissions import Actor, customer_filter, require
@@ -296,6 +298,48 @@ def touch(customer: Customer, actor: Actor, now: datetime) -> None:
     """Record that the owner worked on ``customer`` (the pool-return rule reads it)."""
     if actor.user_id is not None and customer.owner_id == actor.user_id:
         customer.last_touched_at = now
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+async def save_new(
+    session: AsyncSession, actor: Actor, row: Any, customer: Customer, *, entity: str,
+    at: datetime, action: str = "create",
+) -> dict[str, Any]:
+    """Add ``row`` (a record of ``customer``), touch the customer, flush, audit;
+    the row as a dict."""
+    session.add(row)
+    touch(customer, actor, at)
+    await session.flush()
+    audit(session, user_id=actor.user_id, action=action, entity=entity,
+          entity_id=row.id, after=to_dict(row))
+    return to_dict(row)
+
+
+async def save_changes(
+    session: AsyncSession, actor: Actor, row: Any, customer: Customer,
+    before: dict[str, Any], *, entity: str, at: datetime,
+) -> None:
+    """After ``row`` was changed from ``before``: touch its customer, flush, audit
+    the update (the changed columns only)."""
+    touch(customer, actor, at)
+    await session.flush()
+    audit(session, user_id=actor.user_id, action="update", entity=entity,
+          entity_id=row.id, before=before, after=changes(before, snapshot(row)))
+
+
+async def delete_row(
+    session: AsyncSession, actor: Actor, row: Any, *, entity: str,
+    before: dict[str, Any] | None = None,
+) -> None:
+    """Delete ``row`` and audit it with ``before`` (default: its columns)."""
+    row_id = row.id
+    audited = snapshot(row) if before is None else before
+    await session.delete(row)
+    await session.flush()
+    audit(session, user_id=actor.user_id, action="delete", entity=entity,
+          entity_id=row_id, before=audited)
 
 
 async def list_records(

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.audit import audit, changes, snapshot
+from crm_core.audit import snapshot
 from crm_core.errors import ValidationFailed
 from crm_core.models import Subscription
 from crm_core.permissions import Actor
@@ -27,12 +27,14 @@ from crm_core.records import (
     check_fields,
     choice,
     current,
+    delete_row,
     list_records,
     load_customer,
     load_record,
     required_text,
+    save_changes,
+    save_new,
     to_dict,
-    touch,
 )
 
 SUBSCRIPTION_KINDS = ("subscription", "contract")
@@ -70,12 +72,7 @@ async def create_subscription(
     )
     customer = await load_customer(session, actor, customer_id, "subscriptions", "create")
     row.customer_id = customer.id
-    session.add(row)
-    touch(customer, actor, current(now))
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="create", entity="subscription",
-          entity_id=row.id, after=to_dict(row))
-    return to_dict(row)
+    return await save_new(session, actor, row, customer, entity="subscription", at=current(now))
 
 
 async def get_subscription(
@@ -127,10 +124,8 @@ async def update_subscription(
             clean = a_date(value, key, required=True)
             setattr(row, key, clean)
     _check_period(row.start_date, row.end_date)
-    touch(customer, actor, current(now))
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="update", entity="subscription",
-          entity_id=row.id, before=before, after=changes(before, snapshot(row)))
+    await save_changes(session, actor, row, customer, before, entity="subscription",
+                       at=current(now))
     return to_dict(row)
 
 
@@ -140,8 +135,4 @@ async def delete_subscription(
     """Delete a subscription (``subscriptions`` delete grant)."""
     row, _ = await load_record(session, actor, Subscription, subscription_id,
                                "subscriptions", "delete")
-    before = snapshot(row)
-    await session.delete(row)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="delete", entity="subscription",
-          entity_id=subscription_id, before=before)
+    await delete_row(session, actor, row, entity="subscription")

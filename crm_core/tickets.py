@@ -28,7 +28,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.audit import audit, changes, snapshot
+from crm_core.audit import audit, snapshot
 from crm_core.errors import Conflict, NotFound, ValidationFailed
 from crm_core.models import Asset, Contact, Ticket, TicketStatusChange
 from crm_core.permissions import Actor
@@ -43,6 +43,7 @@ from crm_core.records import (
     load_record,
     optional_id,
     required_text,
+    save_changes,
     text,
     to_dict,
     touch,
@@ -253,10 +254,7 @@ async def update_ticket(
     if "status" in changes_:
         _move(session, actor, ticket, changes_["status"], note, at)
     ticket.updated_at = at
-    touch(customer, actor, at)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="update", entity="ticket",
-          entity_id=ticket.id, before=before, after=changes(before, snapshot(ticket)))
+    await save_changes(session, actor, ticket, customer, before, entity="ticket", at=at)
     return await _ticket_dict(session, ticket)
 
 
