@@ -8,12 +8,16 @@ Rules:
   give the types (so the OpenAPI document describes them and absurd values are a
   422 before any SQL), the services re-check the business rules;
 - PATCH passes only the fields the client sent (``exclude_unset``);
+- a handler that only hands the path id (plus page or body) to the service of the
+  same name is built by ``_on_id``/``_listing``/``_creating``/``_patching``, named
+  like that service (the name is the OpenAPI operation id);
 - records are answered as the service's dicts (``Record``: ``id`` plus the
   record's columns, documented as open objects).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -21,7 +25,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from agent_console.api.downloads import file_response
-from agent_console.api.routing import Call, Download, Routes
+from agent_console.api.routing import Call, Download, Handler, Routes
 from agent_console.api.schemas import MAX_ID, Body, Id, IdPath, Out, Page, PageQuery, Query, Text
 from crm_core import (
     assets,
@@ -279,6 +283,78 @@ def _page(call: Call) -> dict[str, int]:
     return {"limit": call.query.limit, "offset": call.query.offset}
 
 
+# Most handlers only pass the path id (and the page, or the body) to the service of
+# the same name: these build them, named like the service (the name is the OpenAPI
+# operation id).
+Service = Callable[..., Awaitable[Any]]
+
+
+def _named(handler: Handler, service: Service) -> Handler:
+    handler.__name__ = handler.__qualname__ = service.__name__
+    return handler
+
+
+def _on_id(service: Service) -> Handler:
+    """``service(db, me, id)``: get, delete."""
+    async def handler(call: Call) -> Any:
+        return await service(call.db, call.me, call.path.id)
+    return _named(handler, service)
+
+
+def _listing(service: Service) -> Handler:
+    """``service(db, me, customer id, limit=, offset=)``: a customer's records."""
+    async def handler(call: Call) -> Any:
+        return await service(call.db, call.me, call.path.id, **_page(call))
+    return _named(handler, service)
+
+
+def _creating(service: Service) -> Handler:
+    """``service(db, me, customer id, **body)``: a new record of a customer."""
+    async def handler(call: Call) -> Any:
+        return await service(call.db, call.me, call.path.id, **_body(call))
+    return _named(handler, service)
+
+
+def _patching(service: Service) -> Handler:
+    """``service(db, me, id, fields sent)``: a partial update."""
+    async def handler(call: Call) -> Any:
+        return await service(call.db, call.me, call.path.id, _body(call))
+    return _named(handler, service)
+
+
+get_customer = _on_id(customers.get_customer)
+update_customer = _patching(customers.update_customer)
+delete_customer = _on_id(customers.delete_customer)
+list_contacts = _listing(contacts.list_contacts)
+create_contact = _creating(contacts.create_contact)
+get_contact = _on_id(contacts.get_contact)
+update_contact = _patching(contacts.update_contact)
+delete_contact = _on_id(contacts.delete_contact)
+list_assets = _listing(assets.list_assets)
+create_asset = _creating(assets.create_asset)
+get_asset = _on_id(assets.get_asset)
+update_asset = _patching(assets.update_asset)
+delete_asset = _on_id(assets.delete_asset)
+list_interactions = _listing(interactions.list_interactions)
+create_interaction = _creating(interactions.create_interaction)
+get_interaction = _on_id(interactions.get_interaction)
+update_interaction = _patching(interactions.update_interaction)
+create_ticket = _creating(tickets.create_ticket)
+get_ticket = _on_id(tickets.get_ticket)
+update_ticket = _patching(tickets.update_ticket)
+create_opportunity = _creating(opportunities.create_opportunity)
+get_opportunity = _on_id(opportunities.get_opportunity)
+update_opportunity = _patching(opportunities.update_opportunity)
+delete_opportunity = _on_id(opportunities.delete_opportunity)
+list_subscriptions = _listing(subscriptions.list_subscriptions)
+create_subscription = _creating(subscriptions.create_subscription)
+get_subscription = _on_id(subscriptions.get_subscription)
+update_subscription = _patching(subscriptions.update_subscription)
+delete_subscription = _on_id(subscriptions.delete_subscription)
+get_user = _on_id(users.get_user)
+deactivate_user = _on_id(users.deactivate_user)
+
+
 async def list_customers(call: Call) -> Any:
     q: CustomerSearch = call.query
     if q.format != "json":
@@ -299,18 +375,6 @@ async def create_customer(call: Call) -> Any:
     return await customers.create_customer(call.db, call.me, **_body(call))
 
 
-async def get_customer(call: Call) -> Any:
-    return await customers.get_customer(call.db, call.me, call.path.id)
-
-
-async def update_customer(call: Call) -> Any:
-    return await customers.update_customer(call.db, call.me, call.path.id, _body(call))
-
-
-async def delete_customer(call: Call) -> None:
-    await customers.delete_customer(call.db, call.me, call.path.id)
-
-
 async def merge_customer(call: Call) -> Any:
     return await duplicates.merge_customers(call.db, call.me, keep_id=call.path.id,
                                             merge_id=call.body.merge_id)
@@ -329,62 +393,6 @@ async def delete_phone(call: Call) -> None:
     await customers.remove_phone_number(call.db, call.me, call.path.id)
 
 
-async def list_contacts(call: Call) -> Any:
-    return await contacts.list_contacts(call.db, call.me, call.path.id, **_page(call))
-
-
-async def create_contact(call: Call) -> Any:
-    return await contacts.create_contact(call.db, call.me, call.path.id, **_body(call))
-
-
-async def get_contact(call: Call) -> Any:
-    return await contacts.get_contact(call.db, call.me, call.path.id)
-
-
-async def update_contact(call: Call) -> Any:
-    return await contacts.update_contact(call.db, call.me, call.path.id, _body(call))
-
-
-async def delete_contact(call: Call) -> None:
-    await contacts.delete_contact(call.db, call.me, call.path.id)
-
-
-async def list_assets(call: Call) -> Any:
-    return await assets.list_assets(call.db, call.me, call.path.id, **_page(call))
-
-
-async def create_asset(call: Call) -> Any:
-    return await assets.create_asset(call.db, call.me, call.path.id, **_body(call))
-
-
-async def get_asset(call: Call) -> Any:
-    return await assets.get_asset(call.db, call.me, call.path.id)
-
-
-async def update_asset(call: Call) -> Any:
-    return await assets.update_asset(call.db, call.me, call.path.id, _body(call))
-
-
-async def delete_asset(call: Call) -> None:
-    await assets.delete_asset(call.db, call.me, call.path.id)
-
-
-async def list_interactions(call: Call) -> Any:
-    return await interactions.list_interactions(call.db, call.me, call.path.id, **_page(call))
-
-
-async def create_interaction(call: Call) -> Any:
-    return await interactions.create_interaction(call.db, call.me, call.path.id, **_body(call))
-
-
-async def get_interaction(call: Call) -> Any:
-    return await interactions.get_interaction(call.db, call.me, call.path.id)
-
-
-async def update_interaction(call: Call) -> Any:
-    return await interactions.update_interaction(call.db, call.me, call.path.id, _body(call))
-
-
 async def add_addendum(call: Call) -> Any:
     return await interactions.add_addendum(call.db, call.me, call.path.id, call.body.content)
 
@@ -398,18 +406,6 @@ async def list_tickets(call: Call) -> Any:
                                       status=q.status, open_only=q.open_only, **_page(call))
 
 
-async def create_ticket(call: Call) -> Any:
-    return await tickets.create_ticket(call.db, call.me, call.path.id, **_body(call))
-
-
-async def get_ticket(call: Call) -> Any:
-    return await tickets.get_ticket(call.db, call.me, call.path.id)
-
-
-async def update_ticket(call: Call) -> Any:
-    return await tickets.update_ticket(call.db, call.me, call.path.id, _body(call))
-
-
 async def change_ticket_status(call: Call) -> Any:
     body: StatusIn = call.body
     return await tickets.change_ticket_status(call.db, call.me, call.path.id, body.status,
@@ -420,43 +416,6 @@ async def list_opportunities(call: Call) -> Any:
     q: OpportunityList = call.query
     return await opportunities.list_opportunities(
         call.db, call.me, customer_id=q.customer_id, open_only=q.open_only, **_page(call))
-
-
-async def create_opportunity(call: Call) -> Any:
-    return await opportunities.create_opportunity(call.db, call.me, call.path.id, **_body(call))
-
-
-async def get_opportunity(call: Call) -> Any:
-    return await opportunities.get_opportunity(call.db, call.me, call.path.id)
-
-
-async def update_opportunity(call: Call) -> Any:
-    return await opportunities.update_opportunity(call.db, call.me, call.path.id, _body(call))
-
-
-async def delete_opportunity(call: Call) -> None:
-    await opportunities.delete_opportunity(call.db, call.me, call.path.id)
-
-
-async def list_subscriptions(call: Call) -> Any:
-    return await subscriptions.list_subscriptions(call.db, call.me, call.path.id, **_page(call))
-
-
-async def create_subscription(call: Call) -> Any:
-    return await subscriptions.create_subscription(call.db, call.me, call.path.id,
-                                                   **_body(call))
-
-
-async def get_subscription(call: Call) -> Any:
-    return await subscriptions.get_subscription(call.db, call.me, call.path.id)
-
-
-async def update_subscription(call: Call) -> Any:
-    return await subscriptions.update_subscription(call.db, call.me, call.path.id, _body(call))
-
-
-async def delete_subscription(call: Call) -> None:
-    await subscriptions.delete_subscription(call.db, call.me, call.path.id)
 
 
 def _with_hash(call: Call, data: dict[str, Any]) -> dict[str, Any]:
@@ -477,17 +436,9 @@ async def create_user(call: Call) -> Any:
     return await users.create_user(call.db, call.me, **_with_hash(call, _body(call)))
 
 
-async def get_user(call: Call) -> Any:
-    return await users.get_user(call.db, call.me, call.path.id)
-
-
 async def update_user(call: Call) -> Any:
     return await users.update_user(call.db, call.me, call.path.id,
                                    _with_hash(call, _body(call)))
-
-
-async def deactivate_user(call: Call) -> Any:
-    return await users.deactivate_user(call.db, call.me, call.path.id)
 
 
 async def list_reminders(call: Call) -> Any:
