@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from agent_console.api.auth import AUTH
 from agent_console.api.downloads import file_response
 from agent_console.api.routing import Call, Download, Handler, Routes
 from agent_console.api.schemas import MAX_ID, Body, Id, IdPath, Out, Page, PageQuery, Query, Text
@@ -372,7 +373,8 @@ async def list_customers(call: Call) -> Any:
 
 
 async def create_customer(call: Call) -> Any:
-    return await customers.create_customer(call.db, call.me, **_body(call))
+    rules = call.request.config_dict[AUTH].config.ownership  # the creator's claim is capped
+    return await customers.create_customer(call.db, call.me, rules=rules, **_body(call))
 
 
 async def merge_customer(call: Call) -> Any:
@@ -419,7 +421,6 @@ async def list_opportunities(call: Call) -> Any:
 
 
 def _with_hash(call: Call, data: dict[str, Any]) -> dict[str, Any]:
-    from agent_console.api.auth import AUTH
 
     password = data.pop("password", None)
     if password is not None:
