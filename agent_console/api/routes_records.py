@@ -22,7 +22,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
 from agent_console.api.auth import AUTH
 from agent_console.api.downloads import file_response
@@ -41,6 +41,7 @@ from crm_core import (
     tickets,
     users,
 )
+from crm_core.errors import ValidationFailed
 from crm_core.exporter import CUSTOMER_COLUMNS, customer_rows
 from crm_core.reports import CustomerFilter
 
@@ -233,9 +234,13 @@ class UserPatch(Body):
     region: Short | None = None
     language: Literal["zh-CN", "en"] | None = None
     password: str | None = Field(default=None, min_length=8, max_length=1024)
+    current_password: str | None = Field(
+        default=None, max_length=1024,
+        description="required to change one's own password (a stolen session can't)",
+    )
     agent_interface: Short | None = None
     agent_name: Short | None = None
-    active: bool | None = None
+    active: StrictBool | None = None  # "no" or 0 must not deactivate anybody
 
 
 # --- queries --------------------------------------------------------------------------
@@ -438,8 +443,18 @@ async def create_user(call: Call) -> Any:
 
 
 async def update_user(call: Call) -> Any:
-    return await users.update_user(call.db, call.me, call.path.id,
-                                   _with_hash(call, _body(call)))
+    data = _body(call)
+    current = data.pop("current_password", None)
+    if "password" in data and call.path.id == call.me.user_id:
+        await _check_current_password(call, current)
+    return await users.update_user(call.db, call.me, call.path.id, _with_hash(call, data))
+
+
+async def _check_current_password(call: Call, current: str | None) -> None:
+    login = await users.find_login(call.db, call.me.username)
+    auth = call.request.config_dict[AUTH]
+    if current is None or login is None or not await auth.verify(login.password_hash, current):
+        raise ValidationFailed("current_password", "needed, and must match, to change it")
 
 
 async def list_reminders(call: Call) -> Any:

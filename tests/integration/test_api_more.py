@@ -923,3 +923,32 @@ async def test_customer_export_csv_and_xlsx(api: Api, world: World) -> None:
             assert "艾克美" not in await resp.text()
         # the JSON list is still fine for the agent
         assert (await _ok(agent, "/customers"))["total"] == 1
+
+
+async def test_changing_ones_own_password_needs_the_current_one(api: Api) -> None:
+    async with signed_in(api, "agent") as me:
+        uid = api.users.agent
+        missing = await me.patch(f"/users/{uid}", json={"password": "a brand new one"})
+        assert missing.status == 422
+        assert (await missing.json())["field"] == "current_password"
+        wrong = await me.patch(f"/users/{uid}", json={"password": "a brand new one",
+                                                      "current_password": "not it"})
+        assert wrong.status == 422
+        right = await me.patch(f"/users/{uid}", json={"password": "a brand new one",
+                                                      "current_password": PASSWORD})
+        assert right.status == 200, await right.text()
+    fresh = api.client()
+    try:
+        assert (await fresh.sign_in("agent", PASSWORD)).status == 401
+        assert (await fresh.sign_in("agent", "a brand new one")).status == 200
+    finally:
+        await fresh.close()
+
+
+async def test_active_takes_only_true_or_false(api: Api) -> None:
+    async with signed_in(api, "admin") as admin:
+        for bad in ("no", 0, "false"):
+            resp = await admin.patch(f"/users/{api.users.agent2}", json={"active": bad})
+            assert resp.status == 422, (bad, await resp.text())
+        resp = await admin.get(f"/users/{api.users.agent2}")
+        assert (await resp.json())["active"] is True
