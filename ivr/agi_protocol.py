@@ -223,7 +223,10 @@ def encode_command(name: str, *args: str | int) -> bytes:
         if any(c in text for c in "\r\n\0"):
             raise AgiEncodeError(f"CR/LF/NUL inside an argument of {name}: {text!r}")
         parts.append(quote_arg(text))
-    return (" ".join(parts) + "\n").encode("utf-8")
+    try:
+        return (" ".join(parts) + "\n").encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: not text Asterisk can receive
+        raise AgiEncodeError(f"argument of {name} is not valid UTF-8 text") from exc
 
 
 def split_command(line: str) -> list[str]:
