@@ -1,0 +1,265 @@
+"""The agent console's websocket hub: the screen pop, pushed to the right agent.
+
+Rules:
+- one socket (or a few: tabs) per signed-in agent, keyed by the agent interface
+  of the user the session cookie names (``User.agent_interface``); the handshake
+  is authenticated BEFORE the upgrade: no valid session -> 401, a user who is not
+  an agent -> 403, a foreign ``Origin`` -> 403; an agent only ever receives frames
+  for its own interface;
+- every client has its own bounded send queue written by its own sender task: a
+  slow or stalled browser never delays anyone else's pop. On overflow the client's
+  backlog is dropped, it gets a ``resync`` frame followed by its agent's current
+  state, then the new frame;
+- one pump task reads a bus subscription (AgentRinging, CallAnswered,
+  AgentRingNoAnswer, CallEnded, AgentStateChanged). On AgentRinging it resolves
+  the 360 view (the IVR-named customer first, else the caller's number) and sends
+  the pop to that agent's sockets only; the lookup runs inline so the pop always
+  precedes the same call's ``answered`` frame;
+- the current state per agent (the ringing/answered call's pop, the last PBX
+  state) is kept, so a (re)connecting page gets it at once: a call that started
+  ringing while the socket was down still pops;
+- several nodes: each node's hub reads the whole bus and serves the sockets it
+  holds, so the pop reaches whichever node holds the agent's socket;
+- bad input (an odd event, a failing lookup) is logged and counted, never raised
+  out of the pump.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from aiohttp_session import AbstractStorage
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agent_console import pop
+from crm_core.lookup import Db, lookup_360, view_360
+from crm_core.models import User
+from telephony.events import (
+    AgentRinging,
+    AgentRingNoAnswer,
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    DomainEvent,
+)
+
+log = logging.getLogger("agent_console.hub")
+
+HUB_EVENT_TYPES = frozenset(
+    {"AgentRinging", "CallAnswered", "AgentRingNoAnswer", "CallEnded", "AgentStateChanged"}
+)
+LOOKUP_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Agent:
+    """Who a socket belongs to."""
+
+    user_id: int
+    interface: str
+    name: str | None
+
+
+class AgentClient:
+    """One browser socket: its bounded queue of frames waiting to be sent."""
+
+    def __init__(self, agent: Agent, maxsize: int) -> None:
+        if maxsize < 4:
+            raise ValueError("client queue must hold at least 4 frames")
+        self.agent = agent
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+        self.dropped = 0
+        self.resyncs = 0
+
+    def offer(self, frame: str, state: list[str]) -> None:
+        """Queue ``frame``; when full, drop the backlog for resync + ``state``."""
+        if self.queue.full():
+            while not self.queue.empty():
+                self.queue.get_nowait()
+                self.dropped += 1
+            self.resyncs += 1
+            self.queue.put_nowait(pop.dumps(pop.RESYNC))
+            for item in state[: self.queue.maxsize - 2]:
+                self.queue.put_nowait(item)
+        self.queue.put_nowait(frame)
+
+
+@dataclass
+class _AgentState:
+    pop_frame: str | None = None
+    linkedid: str | None = None
+    state_frame: str | None = None
+
+    def frames(self) -> list[str]:
+        return [f for f in (self.state_frame, self.pop_frame) if f is not None]
+
+
+SessionCheck = Callable[[str], bool]
+
+
+class PopHub:
+    """Routes screen pops and call steps to the sockets of the agent concerned."""
+
+    def __init__(
+        self, reader: Db, users: AsyncEngine, storage: AbstractStorage, *,
+        region: str = "CN", client_queue: int = 64,
+        revoked: SessionCheck | None = None,
+    ) -> None:
+        self.reader = reader
+        self.users = users
+        self.storage = storage
+        self.region = region
+        self.client_queue = client_queue
+        self.revoked = revoked
+        self.clients: dict[str, set[AgentClient]] = {}
+        self.states: dict[str, _AgentState] = {}
+        self.counts: dict[str, int] = {"events": 0, "pops": 0, "errors": 0, "lookup_failed": 0}
+
+    # --- events -> frames -------------------------------------------------
+
+    async def pump(self, events: AsyncIterator[DomainEvent]) -> None:
+        """Read events until cancelled; one bad event never stops the pump."""
+        async for event in events:
+            self.counts["events"] += 1
+            try:
+                await self.dispatch(event)
+            except Exception:
+                self.counts["errors"] += 1
+                log.exception("pop hub: could not handle %r", event)
+
+    async def dispatch(self, event: DomainEvent) -> None:
+        if isinstance(event, AgentRinging):
+            await self._ringing(event)
+        elif isinstance(event, (CallAnswered, AgentRingNoAnswer)):
+            state = self.states.get(event.interface)
+            if isinstance(event, AgentRingNoAnswer) and state and (
+                state.linkedid == event.linkedid
+            ):
+                state.pop_frame = state.linkedid = None
+            self._send(event.interface, event)
+        elif isinstance(event, AgentStateChanged):
+            self._state(event.interface).state_frame = self._frame(event)
+            self._send(event.interface, event)
+        elif isinstance(event, CallEnded):
+            self._ended(event)
+
+    async def _ringing(self, event: AgentRinging) -> None:
+        view = await self._resolve(event)
+        frame = pop.dumps(pop.pop_message(event, view))
+        state = self._state(event.interface)
+        state.pop_frame, state.linkedid = frame, event.linkedid
+        self.counts["pops"] += 1
+        self._deliver(event.interface, frame)
+
+    async def _resolve(self, event: AgentRinging) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                customer_id = pop.ivr_customer_id(event.ivr)
+                if customer_id is not None:
+                    view = await view_360(self.reader, customer_id)
+                    if view.get("found"):
+                        return view
+                return await lookup_360(self.reader, event.caller, region=self.region)
+        except Exception:
+            # the pop still goes out (as an unknown caller): the agent must see the call
+            self.counts["lookup_failed"] += 1
+            log.exception("pop hub: 360 lookup failed for %s", event.linkedid)
+            return {"found": False, "phone": event.caller, "lookup_failed": True}
+
+    def _ended(self, event: CallEnded) -> None:
+        targets = {i for i, s in self.states.items() if s.linkedid == event.linkedid}
+        if event.summary.agent_interface:
+            targets.add(event.summary.agent_interface)
+        for interface in targets:
+            state = self.states.get(interface)
+            if state is not None and state.linkedid == event.linkedid:
+                state.pop_frame = state.linkedid = None
+            self._send(interface, event)
+
+    def _frame(self, event: DomainEvent) -> str | None:
+        frame = pop.call_frame(event)
+        return pop.dumps(frame) if frame is not None else None
+
+    def _send(self, interface: str, event: DomainEvent) -> None:
+        frame = self._frame(event)
+        if frame is not None:
+            self._deliver(interface, frame)
+
+    def _state(self, interface: str) -> _AgentState:
+        return self.states.setdefault(interface, _AgentState())
+
+    def _deliver(self, interface: str, frame: str) -> None:
+        clients = self.clients.get(interface)
+        if not clients:
+            return
+        state = self._state(interface).frames()
+        for client in clients:
+            client.offer(frame, state)
+
+    # --- sockets ----------------------------------------------------------
+
+    async def authenticate(self, request: web.Request) -> Agent:
+        """The agent this handshake belongs to, or an HTTP error before the upgrade."""
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.host:
+            raise web.HTTPForbidden(text="foreign origin")
+        session = await self.storage.load_session(request)
+        user_id, sid = session.get("uid"), session.get("sid")
+        if session.new or not isinstance(user_id, int) or not isinstance(sid, str):
+            raise web.HTTPUnauthorized(text="sign in first")
+        if self.revoked is not None and self.revoked(sid):
+            raise web.HTTPUnauthorized(text="this session was signed out")
+        async with self.users.connect() as conn:
+            row = (await conn.execute(
+                select(User.agent_interface, User.agent_name, User.active)
+                .where(User.id == user_id)
+            )).one_or_none()
+        if row is None or not row.active:
+            raise web.HTTPUnauthorized(text="sign in first")
+        if not row.agent_interface:
+            raise web.HTTPForbidden(text="this user does not answer calls")
+        return Agent(user_id, row.agent_interface, row.agent_name)
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """``GET /ws/agent``: the agent console's socket."""
+        agent = await self.authenticate(request)
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        client = AgentClient(agent, self.client_queue)
+        # no await between the snapshot and registering: no event can slip between
+        client.offer(pop.dumps(pop.hello_frame(agent.interface, agent.name)), [])
+        for frame in self._state(agent.interface).frames():
+            client.offer(frame, [])
+        self.clients.setdefault(agent.interface, set()).add(client)
+        sender = asyncio.create_task(_send_loop(ws, client), name="pop-ws-sender")
+        try:
+            async for msg in ws:  # nothing from the page is needed; read to see it close
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            peers = self.clients.get(agent.interface)
+            if peers is not None:
+                peers.discard(client)
+                if not peers:
+                    del self.clients[agent.interface]
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        return ws
+
+
+async def _send_loop(ws: web.WebSocketResponse, client: AgentClient) -> None:
+    while True:
+        frame = await client.queue.get()
+        try:
+            await ws.send_str(frame)
+        except (ConnectionError, RuntimeError):
+            return
+

@@ -1,0 +1,110 @@
+"""The screen pop message: what an agent's console shows while its phone rings.
+
+Pure: no I/O. The hub resolves the 360 view; this module only shapes frames.
+
+Rules:
+- every frame is typed, versioned JSON: ``{"v": 1, "type": ..., ...}``;
+- a pop is ``{"v": 1, "type": "pop", "call": {...}, "record": {...}}``; the record
+  is the 360 view with ``"known": true``, or for an unknown caller
+  ``{"known": false, "phone": ..., "quick_create": {...prefill}}``;
+- caller names and numbers come from the phone network and may be hostile: they
+  stay plain strings, never escaped or turned into markup here (the page renders
+  them as text, ``textContent``); nothing in a frame is HTML;
+- the IVR may name the customer (``HOTLINE_CUSTOMER_ID`` or ``CRM_CUSTOMER_ID``):
+  only a plain positive integer is taken, anything else is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from telephony.events import (
+    AgentRinging,
+    AgentRingNoAnswer,
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    DomainEvent,
+)
+
+FRAME_VERSION = 1
+CUSTOMER_ID_VARS = ("HOTLINE_CUSTOMER_ID", "CRM_CUSTOMER_ID")
+_MAX_ID_DIGITS = 18
+
+
+def ivr_customer_id(ivr: dict[str, str]) -> int | None:
+    """The customer id the IVR identified, if it gave a usable one."""
+    for name in CUSTOMER_ID_VARS:
+        raw = (ivr.get(name) or "").strip()
+        if raw.isascii() and raw.isdigit() and len(raw) <= _MAX_ID_DIGITS and int(raw) > 0:
+            return int(raw)
+    return None
+
+
+def _iso(event: DomainEvent) -> str | None:
+    return event.at.isoformat() if event.at is not None else None
+
+
+def call_part(event: AgentRinging) -> dict[str, Any]:
+    """The call as the console shows it (strings passed through untouched)."""
+    return {
+        "linkedid": event.linkedid,
+        "queue": event.queue,
+        "agent": event.agent,
+        "interface": event.interface,
+        "caller": event.caller,
+        "caller_name": event.caller_name,
+        "did": event.did,
+        "ivr": dict(event.ivr),
+        "at": _iso(event),
+    }
+
+
+def record_part(event: AgentRinging, view: dict[str, Any]) -> dict[str, Any]:
+    """The record side of a pop: the 360 view, or a quick-create prefill."""
+    if view.get("found"):
+        return {**view, "known": True}
+    phone = view.get("phone") or event.caller
+    return {
+        "known": False,
+        "phone": phone,
+        "quick_create": {"phone": phone, "name": event.caller_name or ""},
+    }
+
+
+def pop_message(event: AgentRinging, view: dict[str, Any]) -> dict[str, Any]:
+    """The pop frame for ``event`` with the resolved 360 ``view``."""
+    return {"v": FRAME_VERSION, "type": "pop", "call": call_part(event),
+            "record": record_part(event, view)}
+
+
+def call_frame(event: DomainEvent) -> dict[str, Any] | None:
+    """The frame an agent gets for a later step of its call, or None."""
+    if isinstance(event, CallAnswered):
+        return {"v": FRAME_VERSION, "type": "answered", "linkedid": event.linkedid,
+                "interface": event.interface, "at": _iso(event)}
+    if isinstance(event, AgentRingNoAnswer):
+        return {"v": FRAME_VERSION, "type": "missed", "linkedid": event.linkedid,
+                "interface": event.interface, "at": _iso(event)}
+    if isinstance(event, AgentStateChanged):
+        return {"v": FRAME_VERSION, "type": "state", "interface": event.interface,
+                "state": event.state, "paused": event.paused, "reason": event.reason,
+                "at": _iso(event)}
+    if isinstance(event, CallEnded):
+        return {"v": FRAME_VERSION, "type": "ended", "linkedid": event.linkedid,
+                "at": _iso(event)}
+    return None
+
+
+def hello_frame(interface: str, agent_name: str | None) -> dict[str, Any]:
+    """The first frame on a fresh socket: who this console answers as."""
+    return {"v": FRAME_VERSION, "type": "hello", "interface": interface, "agent": agent_name}
+
+
+RESYNC = {"v": FRAME_VERSION, "type": "resync"}
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    """JSON text of a frame (non-ASCII kept; anything odd stringified, never raised)."""
+    return json.dumps(frame, ensure_ascii=False, default=str)

@@ -1,0 +1,92 @@
+"""The screen pop frames (agent_console.pop) and a client's bounded queue."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from agent_console import pop
+from agent_console.hub import Agent, AgentClient
+from telephony.events import (
+    AgentRinging,
+    AgentRingNoAnswer,
+    AgentStateChanged,
+    CallAnswered,
+    CallTransferred,
+)
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def ringing(**kw: object) -> AgentRinging:
+    base: dict[str, object] = dict(
+        linkedid="1.1", queue="support", agent="Alice", interface="Local/1001@agents/n",
+        agent_channel="Local/1001@agents-0001;1", caller="+8613800138000",
+        caller_name="王先生", did="4008001234", ivr={"QUEUE": "support"},
+        at=datetime(2024, 5, 1, 8, 30, tzinfo=UTC),
+    )
+    base.update(kw)
+    return AgentRinging(**base)  # type: ignore[arg-type]
+
+
+def test_known_caller_pop_carries_the_view() -> None:
+    view = {"found": True, "phone": "+8613800138000", "customer": {"id": 7, "name": "华东"}}
+    msg = pop.pop_message(ringing(), view)
+    assert msg["v"] == 1 and msg["type"] == "pop"
+    assert msg["record"]["known"] is True and msg["record"]["customer"]["id"] == 7
+    assert msg["call"]["linkedid"] == "1.1" and msg["call"]["caller_name"] == "王先生"
+    assert msg["call"]["at"] == "2024-05-01T08:30:00+00:00"
+
+
+def test_unknown_caller_gets_a_quick_create_prefill() -> None:
+    msg = pop.pop_message(ringing(caller_name=HOSTILE),
+                          {"found": False, "phone": "+8613800138000"})
+    assert msg["record"] == {"known": False, "phone": "+8613800138000",
+                             "quick_create": {"phone": "+8613800138000", "name": HOSTILE}}
+
+
+def test_hostile_caller_name_stays_the_exact_string_through_json() -> None:
+    text = pop.dumps(pop.pop_message(ringing(caller_name=HOSTILE), {"found": False}))
+    back = json.loads(text)
+    assert back["call"]["caller_name"] == HOSTILE
+    assert back["record"]["quick_create"]["name"] == HOSTILE
+    assert "&lt;" not in text
+
+
+def test_no_caller_number_still_pops() -> None:
+    msg = pop.pop_message(ringing(caller=None, caller_name=None), {"found": False, "phone": None})
+    assert msg["record"]["known"] is False and msg["record"]["quick_create"]["name"] == ""
+
+
+def test_ivr_customer_id_only_plain_positive_integers() -> None:
+    assert pop.ivr_customer_id({"HOTLINE_CUSTOMER_ID": "42"}) == 42
+    assert pop.ivr_customer_id({"CRM_CUSTOMER_ID": " 9 "}) == 9
+    for bad in ("", "0", "-1", "CRM-138000", "٣", "1e3", "9" * 40):
+        assert pop.ivr_customer_id({"HOTLINE_CUSTOMER_ID": bad}) is None, bad
+    assert pop.ivr_customer_id({"CRM_CONTACT_ID": "42"}) is None
+
+
+def test_call_frames_are_typed_and_versioned() -> None:
+    iface = "Local/1001@agents/n"
+    answered = pop.call_frame(CallAnswered(linkedid="1.1", queue="q", agent="A", interface=iface,
+                                           agent_channel="c", wait_s=1, ring_s=2))
+    missed = pop.call_frame(AgentRingNoAnswer(linkedid="1.1", queue="q", agent="A",
+                                              interface=iface, ring_ms=5000))
+    state = pop.call_frame(AgentStateChanged(interface=iface, agent="A", state="busy",
+                                             paused=False, reason=""))
+    assert answered and answered["type"] == "answered" and answered["v"] == 1
+    assert missed and missed["type"] == "missed"
+    assert state and state["type"] == "state" and state["state"] == "busy"
+    assert pop.call_frame(CallTransferred(linkedid="1", kind="blind", by=None,
+                                          target="2000", result="Success")) is None
+
+
+def test_overflowing_client_drops_its_backlog_for_resync_and_state() -> None:
+    client = AgentClient(Agent(1, "Local/1001@agents/n", "Alice"), 4)
+    for i in range(4):
+        client.offer(f"f{i}", [])
+    client.offer("new", ["state", "pop"])
+    frames = [client.queue.get_nowait() for _ in range(client.queue.qsize())]
+    assert json.loads(frames[0])["type"] == "resync"
+    assert frames[1:] == ["state", "pop", "new"]
+    assert client.dropped == 4 and client.resyncs == 1
