@@ -1,0 +1,126 @@
+"""The default hotline flow, as data, and its bilingual prompt catalogue.
+
+Used for a DID with no flow of its own (never silence) and as the seed flow of a new site.
+Walk: welcome -> base routing -> identify the caller by number -> known? -> VIP? (higher
+priority, offered to the account manager first) -> business hours (weekdays 09:00-18:00,
+holidays closed) -> main menu: 1 ticket status, 2 order/subscription status, 3 repair
+request, 4 callback, 0 agent. After hours: self-service and callback only.
+
+Rules: pure data; ``DEFAULT_FLOW`` must pass ``ivr.flow.validate(DEFAULT_FLOW, PROMPTS)``
+(a unit test checks it); every prompt has a ``zh`` and an ``en`` text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROMPTS: dict[str, dict[str, str]] = {
+    "welcome": {"zh": "您好，欢迎致电客服热线。", "en": "Hello, welcome to the service hotline."},
+    "welcome_back": {"zh": "欢迎回来。", "en": "Welcome back."},
+    "main_menu": {
+        "zh": "查询工单请按1，查询订单或订阅请按2，报修请按3，预约回电请按4，人工服务请按0。",
+        "en": "For ticket status press 1, order or subscription status 2, a repair request 3, "
+              "a callback 4, an agent 0.",
+    },
+    "invalid": {"zh": "输入有误，请重新输入。", "en": "Sorry, that is not a valid choice."},
+    "closed": {
+        "zh": "现在是非工作时间。查询工单请按1，查询订单请按2，预约回电请按4。",
+        "en": "We are closed now. For ticket status press 1, order status 2, a callback 4.",
+    },
+    "enter_ticket": {"zh": "请输入工单号，以井号键结束。",
+                     "en": "Please enter your ticket number, then the hash key."},
+    "enter_serial": {"zh": "请输入设备序列号，以井号键结束。",
+                     "en": "Please enter the serial number of the device, then the hash key."},
+    "more": {"zh": "人工服务请按0，返回主菜单请按9。",
+             "en": "For an agent press 0, for the main menu press 9."},
+    "callback_confirmed": {"zh": "已为您预约回电，您的排队位置将保留。再见。",
+                           "en": "We will call you back and keep your place in line. Goodbye."},
+    "service_error": {"zh": "暂时无法查询，正在为您转接人工服务。",
+                      "en": "We cannot look that up right now; connecting you to an agent."},
+    "transfer": {"zh": "正在为您转接，请稍候。", "en": "Connecting you to an agent, please hold."},
+    "goodbye": {"zh": "感谢您的来电，再见。", "en": "Thank you for calling. Goodbye."},
+}
+
+HOLIDAYS_2026 = [
+    "2026-01-01", "2026-01-02", "2026-01-03",
+    "2026-02-15", "2026-02-16", "2026-02-17", "2026-02-18", "2026-02-19", "2026-02-20",
+    "2026-02-21", "2026-02-22", "2026-02-23",
+    "2026-04-04", "2026-04-05", "2026-04-06",
+    "2026-05-01", "2026-05-02", "2026-05-03", "2026-05-04", "2026-05-05",
+    "2026-06-19", "2026-06-20", "2026-06-21",
+    "2026-09-25", "2026-09-26", "2026-09-27",
+    "2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05", "2026-10-06",
+    "2026-10-07",
+]
+"""Closed days; a site adds its own through the run context's ``holidays``. Approximate:
+check the State Council's notice each year."""
+
+_MENU = {"retries": 2, "timeout_ms": 5000, "invalid_prompt": "invalid"}
+
+DEFAULT_FLOW: dict[str, Any] = {
+    "flow": "default",
+    "version": 1,
+    "start": "welcome",
+    "languages": ["zh", "en"],
+    "steps": {
+        "welcome": {"type": "play", "prompt": "welcome", "next": "base_route"},
+        "base_route": {"type": "route", "queue": "support", "priority": 0,
+                       "next": "identify"},
+        "identify": {"type": "lookup", "kind": "caller_number", "value": "$caller",
+                     "next": "known"},
+        "known": {"type": "branch", "condition": "known_customer", "then": "welcome_back",
+                  "else": "hours"},
+        "welcome_back": {"type": "play", "prompt": "welcome_back", "next": "vip"},
+        "vip": {"type": "branch", "condition": "vip", "tiers": ["vip", "gold"],
+                "then": "vip_route", "else": "hours"},
+        "vip_route": {"type": "route", "priority": 10, "preferred_agent": "$account_manager",
+                      "next": "hours"},
+        "hours": {"type": "branch", "condition": "business_hours", "days": [1, 2, 3, 4, 5],
+                  "open": "09:00", "close": "18:00", "holidays": HOLIDAYS_2026,
+                  "then": "main_menu", "else": "closed_menu"},
+        "main_menu": {"type": "menu", "prompt": "main_menu", "default": "to_agent",
+                      "choices": {"1": "has_ticket", "2": "order_status", "3": "can_repair",
+                                  "4": "callback", "0": "to_agent"}, **_MENU},
+        "closed_menu": {"type": "menu", "prompt": "closed", "default": "callback",
+                        "choices": {"1": "has_ticket", "2": "order_status", "4": "callback"},
+                        **_MENU},
+        "has_ticket": {"type": "branch", "condition": "open_ticket", "then": "my_tickets",
+                       "else": "ask_ticket"},
+        "my_tickets": {"type": "self_service", "action": "ticket_status",
+                       "args": {"customer_id": "$customer.id"}, "next": "more",
+                       "on_error": "service_error"},
+        "ask_ticket": {"type": "digits", "prompt": "enter_ticket", "min_digits": 6,
+                       "max_digits": 12, "terminator": "#", "store": "ticket_no",
+                       "next": "ticket_by_number", "default": "to_agent", **_MENU},
+        "ticket_by_number": {"type": "self_service", "action": "ticket_status",
+                             "args": {"ticket_no": "$ticket_no"}, "next": "more",
+                             "on_error": "service_error"},
+        "order_status": {"type": "self_service", "action": "order_status",
+                         "args": {"customer_id": "$customer.id", "caller": "$caller"},
+                         "next": "more", "on_error": "service_error"},
+        "can_repair": {"type": "branch", "condition": "known_customer", "then": "ask_serial",
+                       "else": "repair_agent"},
+        "ask_serial": {"type": "digits", "prompt": "enter_serial", "min_digits": 4,
+                       "max_digits": 20, "terminator": "#", "store": "serial",
+                       "next": "repair", "default": "repair_agent", **_MENU},
+        "repair": {"type": "self_service", "action": "repair_request",
+                   "args": {"customer_id": "$customer.id", "serial": "$serial"},
+                   "next": "more", "on_error": "repair_agent"},
+        "repair_agent": {"type": "route", "skill": "repair", "next": "to_agent"},
+        "callback": {"type": "self_service", "action": "callback",
+                     "args": {"caller": "$caller", "customer_id": "$customer.id"},
+                     "next": "callback_confirmed", "on_error": "to_agent"},
+        "callback_confirmed": {"type": "play", "prompt": "callback_confirmed",
+                               "next": "hangup"},
+        "more": {"type": "menu", "prompt": "more", "default": "goodbye",
+                 "choices": {"0": "agent_hours", "9": "main_menu"}, **_MENU},
+        "agent_hours": {"type": "branch", "condition": "business_hours",
+                        "days": [1, 2, 3, 4, 5], "open": "09:00", "close": "18:00",
+                        "holidays": HOLIDAYS_2026, "then": "to_agent", "else": "callback"},
+        "service_error": {"type": "play", "prompt": "service_error", "next": "to_agent"},
+        "to_agent": {"type": "play", "prompt": "transfer", "next": "queue"},
+        "queue": {"type": "handoff", "kind": "queue"},
+        "goodbye": {"type": "play", "prompt": "goodbye", "next": "hangup"},
+        "hangup": {"type": "handoff", "kind": "hangup"},
+    },
+}

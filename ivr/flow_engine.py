@@ -1,0 +1,349 @@
+"""IVR flow stepper, sans-I/O: events in, actions out (in the style of h11).
+
+``FlowRun(flow)`` walks a parsed ``ivr.flow.Flow``. ``start(context)`` and ``feed(event)``
+return the actions the adapter must perform (play a prompt, collect digits, look the caller
+up, run a self-service action, set routing, hand off). The adapter answers with events
+(digits, timeout, lookup result, action result, hang-up). ``path`` and ``result`` can be read
+at any time, also after a hang-up mid-flow.
+
+Rules:
+- pure: no I/O, no clock (the context carries ``now``, ``timezone`` and ``holidays``);
+- never raises on any event sequence: an event the run does not expect is ignored, a broken
+  flow or a run that goes on too long hands back to the dialplan (fail open: the dialplan
+  queues the call);
+- garbage input (a choice not on the menu, too many or too few digits, a timeout) replays
+  the prompt up to ``retries`` times, then takes the step's ``default``.
+
+Context keys: ``caller`` (number), ``lang`` (default the flow's first language), ``now``
+(aware datetime or ISO string), ``timezone`` (IANA name, default Asia/Shanghai),
+``holidays`` (ISO dates, added to the branch step's own list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ivr.flow import Flow, Step
+
+MAX_STEPS = 200
+"""Steps per run before it is cut short (a caller looping a menu forever, a broken flow)."""
+
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+# --- events ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DtmfReceived:
+    digits: str
+
+
+@dataclass(frozen=True)
+class Timeout:
+    pass
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    customer: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    name: str
+    ok: bool
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hangup:
+    pass
+
+
+Event = DtmfReceived | Timeout | LookupResult | ActionResult | Hangup
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Play:
+    prompt_id: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class CollectDigits:
+    max_digits: int
+    timeout_ms: int
+    terminator: str
+
+
+@dataclass(frozen=True)
+class Lookup:
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SelfService:
+    name: str
+    args: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SetRouting:
+    queue: str | None
+    priority: int | None
+    skill: str | None
+    preferred_agent: str | None
+
+
+@dataclass(frozen=True)
+class HandOff:
+    kind: str
+
+
+Action = Play | CollectDigits | Lookup | SelfService | SetRouting | HandOff
+
+
+class FlowRun:
+    """One caller's walk through one flow."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.context: dict[str, Any] = {}
+        self.customer: dict[str, Any] | None = None
+        self.vars: dict[str, Any] = {}
+        self.path: list[str] = []
+        self.routing: dict[str, Any] = {"queue": None, "priority": None, "skill": None,
+                                         "preferred_agent": None}
+        self.outcome: str | None = None
+        """None while running; the hand-off kind, or "caller_hangup"."""
+        self._step: Step | None = None
+        self._waiting: str | None = None  # "digits" | "lookup" | "action" while waiting
+        self._attempts = 0
+        self._steps_taken = 0
+        self.lang = flow.languages[0] if flow.languages else "zh"
+
+    # --- public API ---
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """Routing result so far: queue, priority, skill, preferred_agent, customer_id,
+        path, outcome, vars."""
+        customer_id = None
+        if self.customer is not None:
+            customer_id = self.customer.get("id", self.customer.get("customer_id"))
+        return {**self.routing, "customer_id": customer_id, "path": list(self.path),
+                "outcome": self.outcome, "vars": dict(self.vars)}
+
+    def start(self, context: Mapping[str, Any] | None = None) -> list[Action]:
+        """Begin the run; ``context`` carries the caller, language and clock."""
+        if self._step is not None or self.done:
+            return []
+        try:
+            self.context = dict(context or {})
+            lang = self.context.get("lang")
+            if isinstance(lang, str) and lang in self.flow.languages:
+                self.lang = lang
+            return self._goto(self.flow.start)
+        except Exception:  # never raise to the adapter: hand the call back
+            return self._fail_open()
+
+    def feed(self, event: Event) -> list[Action]:
+        """Answer the action the run is waiting on; unexpected events are ignored."""
+        if self.done:
+            return []
+        try:
+            if isinstance(event, Hangup):
+                self.outcome = "caller_hangup"
+                self._waiting = None
+                return []
+            return self._feed(event)
+        except Exception:
+            return self._fail_open()
+
+    # --- stepping ---
+
+    def _fail_open(self) -> list[Action]:
+        if self.done:
+            return []
+        self.outcome = "dialplan"
+        self._waiting = None
+        return [HandOff("dialplan")]
+
+    def _feed(self, event: Event) -> list[Action]:
+        step = self._step
+        if step is None or self._waiting is None:
+            return []
+        if self._waiting == "digits" and isinstance(event, DtmfReceived | Timeout):
+            return self._on_input(step, event)
+        if self._waiting == "lookup" and isinstance(event, LookupResult):
+            customer = event.customer
+            self.customer = dict(customer) if isinstance(customer, Mapping) else None
+            self._waiting = None
+            return self._goto(step.next)
+        if self._waiting == "action" and isinstance(event, ActionResult):
+            if event.name != step.action:
+                return []
+            self._waiting = None
+            data = event.data if isinstance(event.data, Mapping) else {}
+            self.vars[str(step.action)] = dict(data)
+            actions: list[Action] = []
+            readback = data.get("prompts")
+            if event.ok and isinstance(readback, list):
+                actions += [Play(str(p), self.lang) for p in readback if isinstance(p, str)]
+            target = step.next if event.ok or step.on_error is None else step.on_error
+            return actions + self._goto(target)
+        return []
+
+    def _goto(self, step_id: str | None) -> list[Action]:
+        """Run automatic steps from ``step_id`` until one waits or the flow hands off."""
+        actions: list[Action] = []
+        while True:
+            self._steps_taken += 1
+            step = self.flow.steps.get(step_id) if step_id is not None else None
+            if step is None or self._steps_taken > MAX_STEPS:
+                return actions + self._fail_open()
+            self._step, self._attempts = step, 0
+            self.path.append(step.id)
+            if step.type == "play":
+                actions.append(Play(str(step.prompt), self.lang))
+                step_id = step.next
+            elif step.type == "route":
+                actions.append(self._route(step))
+                step_id = step.next
+            elif step.type == "branch":
+                step_id = step.then if self._condition(step) else step.otherwise
+            elif step.type == "handoff":
+                self.outcome = step.kind or "dialplan"
+                self._waiting = None
+                return actions + [HandOff(self.outcome)]
+            elif step.type in ("menu", "digits"):
+                self._waiting = "digits"
+                return actions + self._ask(step)
+            elif step.type == "lookup":
+                self._waiting = "lookup"
+                return actions + [Lookup(step.kind or "caller_number", self._value(step.value))]
+            elif step.type == "self_service":
+                self._waiting = "action"
+                args = {k: self._value(v) for k, v in step.args}
+                return actions + [SelfService(str(step.action), args)]
+            else:
+                return actions + self._fail_open()
+
+    def _ask(self, step: Step) -> list[Action]:
+        if step.type == "menu":
+            width = max((len(k) for k, _ in step.choices), default=1)
+            collect = CollectDigits(width, step.timeout_ms, "")
+        else:
+            collect = CollectDigits(step.max_digits, step.timeout_ms, step.terminator)
+        return [Play(str(step.prompt), self.lang), collect]
+
+    def _on_input(self, step: Step, event: DtmfReceived | Timeout) -> list[Action]:
+        if isinstance(event, Timeout):
+            self.path.append(f"{step.id}:timeout")
+            return self._retry(step)
+        digits = event.digits if isinstance(event.digits, str) else ""
+        self.path.append(f"{step.id}:{digits[:64]}")
+        if step.type == "menu":
+            target = dict(step.choices).get(digits)
+            if target is None:
+                return self._retry(step)
+            self._waiting = None
+            return self._goto(target)
+        if step.terminator and digits.endswith(step.terminator):
+            digits = digits[: -len(step.terminator)]
+        if not digits.isdigit() or not step.min_digits <= len(digits) <= step.max_digits:
+            return self._retry(step)
+        self.vars[step.store or step.id] = digits
+        self._waiting = None
+        return self._goto(step.next)
+
+    def _retry(self, step: Step) -> list[Action]:
+        self._attempts += 1
+        if self._attempts > step.retries:
+            self._waiting = None
+            return self._goto(step.default)
+        attempts = self._attempts
+        actions: list[Action] = []
+        if step.invalid_prompt is not None:
+            actions.append(Play(step.invalid_prompt, self.lang))
+        actions += self._ask(step)
+        self._attempts = attempts
+        return actions
+
+    # --- step helpers ---
+
+    def _value(self, value: str) -> str:
+        """``$caller`` / ``$var`` / ``$customer.field`` resolved; anything else literal."""
+        if not value.startswith("$"):
+            return value
+        name = value[1:]
+        if name == "caller":
+            return str(self.context.get("caller", ""))
+        if name.startswith("customer."):
+            found = (self.customer or {}).get(name[len("customer."):])
+            return "" if found is None else str(found)
+        found = self.vars.get(name)
+        return "" if found is None or isinstance(found, dict) else str(found)
+
+    def _route(self, step: Step) -> SetRouting:
+        agent = step.preferred_agent
+        if agent is not None and agent.startswith("$"):
+            agent = (self.customer or {}).get(agent[1:])
+            agent = str(agent) if agent not in (None, "") else None
+        changes = {"queue": step.queue, "priority": step.priority, "skill": step.skill,
+                   "preferred_agent": agent}
+        for key, value in changes.items():
+            if value is not None:
+                self.routing[key] = value
+        return SetRouting(step.queue, step.priority, step.skill, agent)
+
+    def _condition(self, step: Step) -> bool:
+        customer = self.customer
+        if step.condition == "known_customer":
+            return customer is not None
+        if step.condition == "vip":
+            tiers = {str(t).lower() for t in step.param("tiers", ("vip",))}
+            tier = (customer or {}).get("tier")
+            return customer is not None and (customer.get("vip") is True or (
+                isinstance(tier, str) and tier.lower() in tiers))
+        if step.condition == "open_ticket":
+            tickets = (customer or {}).get("open_tickets")
+            if isinstance(tickets, bool):
+                return tickets
+            if isinstance(tickets, int):
+                return tickets > 0
+            return bool(tickets) if isinstance(tickets, list | tuple) else False
+        if step.condition == "business_hours":
+            return self._business_hours(step)
+        return False
+
+    def _business_hours(self, step: Step) -> bool:
+        now = self.context.get("now")
+        if isinstance(now, str):
+            now = datetime.fromisoformat(now)
+        if not isinstance(now, datetime):
+            return True  # no clock given: assume open, so a caller reaches an agent
+        tz = ZoneInfo(str(self.context.get("timezone") or DEFAULT_TZ))
+        local = now.astimezone(tz) if now.tzinfo is not None else now.replace(tzinfo=tz)
+        today = local.date().isoformat()
+        holidays = set(step.param("holidays", ())) | {
+            d.isoformat() if isinstance(d, date) else str(d)
+            for d in self.context.get("holidays", ()) or ()}
+        if today in holidays:
+            return False
+        workdays = set(step.param("workdays", ()))
+        if today not in workdays and local.isoweekday() not in step.param("days", ()):
+            return False
+        hhmm = local.strftime("%H:%M")
+        return bool(step.param("open", "09:00") <= hhmm < step.param("close", "18:00"))
