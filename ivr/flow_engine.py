@@ -331,10 +331,16 @@ class FlowRun:
     def _business_hours(self, step: Step) -> bool:
         now = self.context.get("now")
         if isinstance(now, str):
-            now = datetime.fromisoformat(now)
+            try:
+                now = datetime.fromisoformat(now)
+            except ValueError:
+                now = None
         if not isinstance(now, datetime):
-            return True  # no clock given: assume open, so a caller reaches an agent
-        tz = ZoneInfo(str(self.context.get("timezone") or DEFAULT_TZ))
+            return True  # no usable clock: assume open, so a caller reaches an agent
+        try:
+            tz = ZoneInfo(str(self.context.get("timezone") or DEFAULT_TZ))
+        except (ValueError, KeyError, OSError):  # unknown zone name: the site's default
+            tz = ZoneInfo(DEFAULT_TZ)
         local = now.astimezone(tz) if now.tzinfo is not None else now.replace(tzinfo=tz)
         today = local.date().isoformat()
         holidays = set(step.param("holidays", ())) | {
