@@ -22,9 +22,12 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from agent_console.api import SESSIONMAKER, ApiConfig, create_api_app
+from agent_console.api.auth import AUTH, make_storage
+from agent_console.hub import HUB_EVENT_TYPES, PopHub
 from agent_console.live import LiveHub, add_routes
 from crm_core.call_log import CallLog, CallLogWriter
 from crm_core.db import make_engine, upgrade_async
+from crm_core.lookup import LookupReader
 from hotline.bus import Bus, make_bus
 from hotline.pipeline import TrackerFeed
 from hotline.settings import Settings
@@ -42,6 +45,7 @@ TRACKER = web.AppKey("tracker", CallTracker)
 FEED = web.AppKey("feed", TrackerFeed)
 AMI = web.AppKey("ami", AmiClient)
 HUB = web.AppKey("hub", LiveHub)
+POP_HUB = web.AppKey("pop_hub", PopHub)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -91,6 +95,26 @@ async def _live_hub(app: web.Application) -> AsyncIterator[None]:
     subscription.close()
 
 
+async def _pop_hub(app: web.Application) -> AsyncIterator[None]:
+    # the API sub-app owns sign-in: its config decodes the cookie, its table knows sign-outs
+    api = next(r.get_info()["app"] for r in app.router.resources()
+               if isinstance(r, web.PrefixedSubAppResource) and AUTH in r.get_info()["app"])
+    auth = api[AUTH]
+    reader = LookupReader(app[ENGINE])
+    hub = PopHub(reader, app[ENGINE], make_storage(auth.config),
+                 region=app[SETTINGS].default_region, revoked=auth.revoked.contains)
+    app[POP_HUB] = hub
+    subscription = app[BUS].subscribe("pop-hub", maxsize=5_000, types=HUB_EVENT_TYPES)
+    task = asyncio.create_task(hub.pump(aiter(subscription)), name="pop-hub")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    subscription.close()
+    await hub.close()
+    await reader.close()
+
+
 async def _ami(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     feed = TrackerFeed(app[TRACKER], app[BUS])
@@ -111,7 +135,7 @@ def create_app(settings: Settings) -> web.Application:
         inbound_contexts=settings.inbound_contexts,
         hotline_numbers=settings.hotline_numbers,
     )
-    app.cleanup_ctx.extend([_database, _bus, _call_log_writer, _live_hub, _ami])
+    app.cleanup_ctx.extend([_database, _bus, _call_log_writer, _live_hub, _pop_hub, _ami])
 
     async def calls_json() -> dict[str, Any]:
         return {"live": app[TRACKER].live_calls(), "latest": await app[CALL_LOG].latest(20)}
@@ -121,5 +145,10 @@ def create_app(settings: Settings) -> web.Application:
         return await app[HUB].handle(request)
 
     add_routes(app, live_socket, calls_json)
+
+    async def agent_socket(request: web.Request) -> web.StreamResponse:
+        return await app[POP_HUB].handle(request)
+
+    app.router.add_get("/ws/agent", agent_socket)
     app.add_subapp("/api/v1", create_api_app(ApiConfig.from_settings(settings)))
     return app

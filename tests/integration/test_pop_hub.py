@@ -1,0 +1,234 @@
+"""The agent console's websocket (GET /ws/agent): the screen pop end to end.
+
+Everything real: the simulator is an AMI server on a TCP port, the app connects to
+it like to Asterisk; agents sign in through the REST API and open the socket with
+the session cookie, using the ``websockets`` client over TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+from aiohttp import web
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from agent_console.api.auth import COOKIE_NAME
+from crm_core.call_log import add_customer
+from crm_core.db import make_engine, upgrade_async
+from crm_core.models import Role, RolePermission, User
+from hotline.app import AMI, BUS, POP_HUB, create_app
+from hotline.settings import Settings
+from telephony.events import AgentRinging, AgentStateChanged
+from telephony.simulator import PbxSimulator
+from tests.integration.test_api_support import FAST_HASHER, PASSWORD
+from tests.integration.test_end_to_end import eventually
+
+TIME_SCALE = 0.02
+ALICE, BOB = "Local/1001@agents/n", "Local/1002@agents/n"
+HOSTILE = "<img src=x onerror=alert(1)>"
+Frame = dict[str, Any]
+
+
+async def seed_agents(db_url: str) -> None:
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    pw = FAST_HASHER.hash(PASSWORD)
+    async with async_sessionmaker(engine).begin() as db:
+        role = Role(name="agent")
+        db.add(role)
+        await db.flush()
+        db.add(RolePermission(role_id=role.id, module="customers", operation="read",
+                              scope="own"))
+        db.add_all([
+            User(username="alice", display_name="Alice", password_hash=pw, role_id=role.id,
+                 agent_interface=ALICE, agent_name="Alice"),
+            User(username="bob", display_name="Bob", password_hash=pw, role_id=role.id,
+                 agent_interface=BOB, agent_name="Bob"),
+            User(username="nobody", display_name="No phone", password_hash=pw,
+                 role_id=role.id),
+        ])
+    await engine.dispose()
+
+
+@asynccontextmanager
+async def running(db_url: str, sim: PbxSimulator) -> AsyncIterator[tuple[web.Application, int]]:
+    settings = Settings(
+        database_url=db_url, ami_port=sim.port, ami_ping_interval_s=0.5,
+        ami_ping_timeout_s=1.0, ami_reconnect_min_s=0.05, ami_reconnect_max_s=0.3,
+        http_port=0, secret_key="pop-hub-test-secret",
+    )
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        await app[AMI].wait_connected(10)
+        yield app, runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[PbxSimulator]:
+    pbx = PbxSimulator(time_scale=TIME_SCALE)
+    await pbx.start()
+    yield pbx
+    await pbx.close()
+
+
+@pytest.fixture
+async def hotline(tmp_path: Path, sim: PbxSimulator
+                  ) -> AsyncIterator[tuple[web.Application, int, str]]:
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'pop.db'}"
+    await seed_agents(db_url)
+    async with running(db_url, sim) as (app, port):
+        yield app, port, db_url
+
+
+async def cookie_for(port: int, username: str) -> str:
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(f"http://127.0.0.1:{port}/api/v1/session",
+                               json={"username": username, "password": PASSWORD})
+        assert resp.status == 200, await resp.text()
+        return f"{COOKIE_NAME}={resp.cookies[COOKIE_NAME].value}"
+
+
+def connect(port: int, cookie: str | None, **kw: Any) -> Any:
+    headers = {"Cookie": cookie} if cookie else {}
+    return websockets.connect(f"ws://127.0.0.1:{port}/ws/agent",
+                              additional_headers=headers, **kw)
+
+
+async def recv(ws: Any, within: float = 15.0) -> Frame:
+    frame: Frame = json.loads(await asyncio.wait_for(ws.recv(), within))
+    assert frame["v"] == 1
+    return frame
+
+
+async def until(ws: Any, kind: str, *, linkedid: str | None = None) -> list[Frame]:
+    """Frames received up to and including the first ``kind`` frame (of ``linkedid``)."""
+    seen: list[Frame] = []
+    while True:
+        frame = await recv(ws)
+        seen.append(frame)
+        if frame["type"] == kind and (linkedid is None or frame.get(
+                "linkedid", frame.get("call", {}).get("linkedid")) == linkedid):
+            return seen
+
+
+async def test_pop_reaches_the_ringing_agent_with_the_customer_before_answer(
+    hotline: tuple[web.Application, int, str], sim: PbxSimulator
+) -> None:
+    app, port, db_url = hotline
+    engine = make_engine(db_url)
+    customer_id = await add_customer(engine, "华东医药包装有限公司", ["+86 138 0013 8000"])
+    await engine.dispose()
+    async with connect(port, await cookie_for(port, "alice")) as alice, \
+            connect(port, await cookie_for(port, "bob")) as bob:
+        assert (await recv(alice))["interface"] == ALICE
+        assert (await recv(bob))["interface"] == BOB
+        call = sim.place_call(caller="13800138000", name="Wang")
+        frames = await until(alice, "answered", linkedid=call.linkedid)
+        pops = [f for f in frames if f["type"] == "pop"]
+        assert len(pops) == 1 and pops[0]["call"]["linkedid"] == call.linkedid
+        assert pops[0]["record"]["known"] is True
+        assert pops[0]["record"]["customer"]["id"] == customer_id
+        assert frames.index(pops[0]) < len(frames) - 1  # before the answered frame
+        await until(alice, "ended", linkedid=call.linkedid)
+        # Bob heard only about himself: never Alice's pop, never another interface
+        await bob.ping()
+        while True:
+            try:
+                frame = await recv(bob, within=0.2)
+            except TimeoutError:
+                break
+            assert frame["type"] != "pop" and frame.get("interface") == BOB
+
+
+async def test_handshake_without_a_valid_session_is_refused(
+    hotline: tuple[web.Application, int, str]
+) -> None:
+    _, port, _ = hotline
+    for cookie in (None, f"{COOKIE_NAME}=forged", "other=1"):
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with connect(port, cookie):
+                pass
+        assert info.value.response.status_code == 401
+    with pytest.raises(websockets.InvalidStatus) as info:  # signed in, but answers no phone
+        async with connect(port, await cookie_for(port, "nobody")):
+            pass
+    assert info.value.response.status_code == 403
+    cookie = await cookie_for(port, "alice")
+    with pytest.raises(websockets.InvalidStatus) as info:  # cross-site page
+        async with connect(port, cookie, origin="http://evil.example"):
+            pass
+    assert info.value.response.status_code == 403
+
+
+async def test_a_stalled_socket_does_not_hold_back_another_agents_pop(
+    hotline: tuple[web.Application, int, str], sim: PbxSimulator
+) -> None:
+    app, port, _ = hotline
+    async with connect(port, await cookie_for(port, "bob"), max_queue=1,
+                       close_timeout=0.2) as stalled, \
+            connect(port, await cookie_for(port, "alice")) as alice:
+        await recv(stalled)
+        await recv(alice)
+        bus = app[BUS]
+        padding = "x" * 4096
+        for _ in range(3000):  # far more than the client queue and the socket buffers hold
+            await bus.publish(AgentStateChanged(interface=BOB, agent="Bob", state="busy",
+                                                paused=True, reason=padding))
+        call = sim.place_call(caller="13900139000", name="Li")
+        frames = await until(alice, "pop", linkedid=call.linkedid)
+        assert frames[-1]["record"]["known"] is False
+        bob_client = next(iter(app[POP_HUB].clients[BOB]))
+        assert bob_client.resyncs > 0  # Bob's backlog overflowed; Alice never waited on it
+
+
+async def test_a_socket_opened_while_the_phone_rings_gets_the_pop_at_once(
+    hotline: tuple[web.Application, int, str]
+) -> None:
+    app, port, _ = hotline
+    await app[BUS].publish(AgentRinging(
+        linkedid="99.1", queue="support", agent="Alice", interface=ALICE,
+        agent_channel="Local/1001@agents-00000099;1", caller="+8613700137000",
+        caller_name="Zhao", did="4008001234"))
+    await eventually(lambda: _has_pop(app, ALICE), what="the hub to see the ringing")
+    async with connect(port, await cookie_for(port, "alice")) as alice:
+        assert (await recv(alice))["type"] == "hello"
+        frame = await recv(alice)
+        if frame["type"] == "state":  # the agent's PBX state, then the ringing call
+            frame = await recv(alice)
+        assert frame["type"] == "pop" and frame["call"]["linkedid"] == "99.1"
+    async with connect(port, await cookie_for(port, "bob")) as bob:
+        assert (await recv(bob))["type"] == "hello"
+        with pytest.raises(TimeoutError):
+            while True:
+                assert (await recv(bob, within=0.2))["type"] == "state"
+
+
+async def _has_pop(app: web.Application, interface: str) -> bool:
+    state = app[POP_HUB].states.get(interface)
+    return state is not None and state.pop_frame is not None
+
+
+async def test_a_hostile_caller_name_arrives_as_the_exact_string(
+    hotline: tuple[web.Application, int, str], sim: PbxSimulator
+) -> None:
+    _, port, _ = hotline
+    async with connect(port, await cookie_for(port, "alice")) as alice:
+        await recv(alice)
+        call = sim.place_call(caller="13600136000", name=HOSTILE)
+        pop = (await until(alice, "pop", linkedid=call.linkedid))[-1]
+        assert pop["call"]["caller_name"] == HOSTILE
+        assert pop["record"]["quick_create"]["name"] == HOSTILE
