@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -59,9 +59,12 @@ async def seed_agents(db_url: str) -> None:
 
 
 @asynccontextmanager
-async def running(db_url: str, sim: PbxSimulator) -> AsyncIterator[tuple[web.Application, int]]:
+async def running(db_url: str, sim: PbxSimulator, *, bus: Literal["memory", "redis"] = "memory",
+                  redis_stream: str = "hotline:events"
+                  ) -> AsyncIterator[tuple[web.Application, int]]:
     settings = Settings(
-        database_url=db_url, ami_port=sim.port, ami_ping_interval_s=0.5,
+        database_url=db_url, bus=bus, redis_stream=redis_stream, ami_port=sim.port,
+        ami_ping_interval_s=0.5,
         ami_ping_timeout_s=1.0, ami_reconnect_min_s=0.05, ami_reconnect_max_s=0.3,
         http_port=0, secret_key="pop-hub-test-secret",
     )
@@ -152,6 +155,19 @@ async def test_pop_reaches_the_ringing_agent_with_the_customer_before_answer(
             except TimeoutError:
                 break
             assert frame["type"] != "pop" and frame.get("interface") == BOB
+
+
+async def test_pop_travels_through_the_redis_bus(
+    tmp_path: Path, sim: PbxSimulator, redis_url: str, redis_stream: str
+) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'pop.db'}"
+    await seed_agents(db_url)
+    async with running(db_url, sim, bus="redis", redis_stream=redis_stream) as (_, port):
+        async with connect(port, await cookie_for(port, "alice")) as alice:
+            await recv(alice)
+            call = sim.place_call(caller="13500135000", name="Sun")
+            frames = await until(alice, "answered", linkedid=call.linkedid)
+            assert [f["type"] for f in frames].count("pop") == 1
 
 
 async def test_handshake_without_a_valid_session_is_refused(
