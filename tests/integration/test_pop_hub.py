@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -29,12 +29,22 @@ from hotline.settings import Settings
 from telephony.events import AgentRinging, AgentStateChanged
 from telephony.simulator import PbxSimulator
 from tests.integration.test_api_support import FAST_HASHER, PASSWORD
-from tests.integration.test_end_to_end import eventually
 
 TIME_SCALE = 0.02
 ALICE, BOB = "Local/1001@agents/n", "Local/1002@agents/n"
 HOSTILE = "<img src=x onerror=alert(1)>"
 Frame = dict[str, Any]
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], *, within: float = 15.0,
+                     what: str = "condition") -> Any:
+    """Poll ``probe`` until it returns something truthy (no wall-clock assertions)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (value := await probe()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+    return value
 
 
 async def seed_agents(db_url: str) -> None:
