@@ -545,6 +545,11 @@ class LookupReader:
                 conn = self._idle.pop() if self._idle else await self.engine.connect()
                 try:
                     result = await work(conn)
+                except asyncio.CancelledError:
+                    # cancelled mid-statement: the connection's state is unknown, so it is
+                    # never reused; shielded so a second cancel can't leak it either
+                    await asyncio.shield(_discard(conn))
+                    raise
                 except Exception:
                     await _discard(conn)
                     if attempt == 2:

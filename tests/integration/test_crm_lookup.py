@@ -381,3 +381,41 @@ async def test_reader_holds_connections_and_sees_new_writes(
             assert len(seen) == 2, seen
     finally:
         await single.dispose()
+
+
+async def test_reader_never_leaks_a_connection_when_cancelled(tmp_path: Any) -> None:
+    """A lookup cancelled mid-statement (the hub's time limit, a shutdown) gives its
+    connection back to the engine instead of losing it."""
+    import asyncio
+
+    from crm_core.db import make_engine, upgrade_async
+    from crm_core.lookup import LookupReader
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/cancel.db"
+    await upgrade_async(url)
+    engine = make_engine(url)
+    started = asyncio.Event()
+
+    async def stuck(conn: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()  # a statement that never answers
+
+    try:
+        reader = LookupReader(engine, size=1)
+        task = asyncio.create_task(reader.run(stuck))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        # the slot is free again: a normal lookup still runs
+        assert (await reader.run(lambda conn: _one(conn))) == 1
+        await reader.close()
+    finally:
+        await engine.dispose()
+
+
+async def _one(conn: Any) -> int:
+    from sqlalchemy import text
+
+    return int((await conn.execute(text("SELECT 1"))).scalar_one())
