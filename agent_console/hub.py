@@ -120,7 +120,6 @@ class PopHub:
         self.revoked = revoked
         self.clients: dict[str, set[AgentClient]] = {}
         self.states: dict[str, _AgentState] = {}
-        self._lookups: set[asyncio.Task[dict[str, Any]]] = set()
         self.counts: dict[str, int] = {"events": 0, "pops": 0, "errors": 0, "lookup_failed": 0}
 
     # --- events -> frames -------------------------------------------------
@@ -168,24 +167,16 @@ class PopHub:
         return await lookup_360(self.reader, event.caller, region=self.region)
 
     async def _resolve(self, event: AgentRinging) -> dict[str, Any]:
-        # the lookup runs in its own task, shielded: cancelling the pump (shutdown) must
-        # not abandon a checked-out connection mid-statement; close() waits for it
-        task = asyncio.create_task(self._lookup(event), name="pop-lookup")
-        self._lookups.add(task)
-        task.add_done_callback(self._lookups.discard)
+        # A lookup cut short (time limit, shutdown) is safe: LookupReader discards a
+        # connection cancelled mid-statement, so no task or shield is needed here.
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-                return await asyncio.shield(task)
+                return await self._lookup(event)
         except Exception:
             # the pop still goes out (as an unknown caller): the agent must see the call
             self.counts["lookup_failed"] += 1
             log.exception("pop hub: 360 lookup failed for %s", event.linkedid)
             return {"found": False, "phone": event.caller, "lookup_failed": True}
-
-    async def close(self) -> None:
-        """Wait for lookups in flight (call after cancelling the pump, before the reader)."""
-        if self._lookups:
-            await asyncio.wait(set(self._lookups), timeout=LOOKUP_TIMEOUT_S)
 
     def _ended(self, event: CallEnded) -> None:
         targets = {i for i, s in self.states.items() if s.linkedid == event.linkedid}

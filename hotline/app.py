@@ -22,7 +22,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from agent_console.api import SESSIONMAKER, ApiConfig, create_api_app
-from agent_console.api.auth import AUTH, make_storage
+from agent_console.api.auth import AUTH, AuthState, make_storage
 from agent_console.hub import HUB_EVENT_TYPES, PopHub
 from agent_console.live import LiveHub, add_routes
 from crm_core.call_log import CallLog, CallLogWriter
@@ -46,6 +46,7 @@ FEED = web.AppKey("feed", TrackerFeed)
 AMI = web.AppKey("ami", AmiClient)
 HUB = web.AppKey("hub", LiveHub)
 POP_HUB = web.AppKey("pop_hub", PopHub)
+API_AUTH = web.AppKey("api_auth", AuthState)  # the API's sign-in state, shared with the hub
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -97,9 +98,7 @@ async def _live_hub(app: web.Application) -> AsyncIterator[None]:
 
 async def _pop_hub(app: web.Application) -> AsyncIterator[None]:
     # the API sub-app owns sign-in: its config decodes the cookie, its table knows sign-outs
-    api = next(r.get_info()["app"] for r in app.router.resources()
-               if isinstance(r, web.PrefixedSubAppResource) and AUTH in r.get_info()["app"])
-    auth = api[AUTH]
+    auth = app[API_AUTH]
     reader = LookupReader(app[ENGINE])
     hub = PopHub(reader, app[ENGINE], make_storage(auth.config),
                  region=app[SETTINGS].default_region, revoked=auth.revoked.contains)
@@ -111,7 +110,6 @@ async def _pop_hub(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     subscription.close()
-    await hub.close()
     await reader.close()
 
 
@@ -150,5 +148,7 @@ def create_app(settings: Settings) -> web.Application:
         return await app[POP_HUB].handle(request)
 
     app.router.add_get("/ws/agent", agent_socket)
-    app.add_subapp("/api/v1", create_api_app(ApiConfig.from_settings(settings)))
+    api = create_api_app(ApiConfig.from_settings(settings))
+    app[API_AUTH] = api[AUTH]
+    app.add_subapp("/api/v1", api)
     return app
