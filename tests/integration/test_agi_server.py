@@ -15,8 +15,8 @@ import pytest
 
 from ivr.agi import AgiCommandTimeout, AgiHangup, AgiServer, AgiSession
 from ivr.agi_protocol import AgiEncodeError, split_command
+from tests.shared import AGI_DIR  # noqa: E402
 
-AGI_DIR = Path(__file__).resolve().parents[3] / "shared" / "asterisk" / "agi"
 RECORDINGS = sorted(AGI_DIR.glob("*.agi.in"))
 HEADER = b"agi_network: yes\nagi_request: agi://127.0.0.1:4573/hotline?did=4008001234\n\n"
 

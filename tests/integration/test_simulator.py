@@ -24,7 +24,8 @@ from telephony.simulator import CallScript, PbxSimulator
 from telephony.simulator.scenarios import CAPTURES as SCENARIO_CAPTURES
 
 ROOT = Path(__file__).resolve().parents[2]
-CAPTURES = ROOT.parent / "shared" / "asterisk"
+from tests.shared import CAPTURES  # noqa: E402
+
 SCALE = 0.01
 Msg = dict[str, str]
 

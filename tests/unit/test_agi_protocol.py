@@ -19,8 +19,8 @@ from ivr.agi_protocol import (
     script_of,
     split_command,
 )
+from tests.shared import AGI_DIR  # noqa: E402
 
-AGI_DIR = Path(__file__).resolve().parents[3] / "shared" / "asterisk" / "agi"
 RECORDINGS = sorted(AGI_DIR.glob("*.agi.in"))
 
 

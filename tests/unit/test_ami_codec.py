@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from telephony.ami_codec import AmiDecoder, decode_all, encode_action, encode_message, is_event
+from tests.shared import CAPTURES  # noqa: E402
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "asterisk"
 RAW = sorted(p for p in CAPTURES.glob("*.ami") if not p.name.endswith(".sent.ami"))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from telephony.ami_codec import AmiDecoder, decode_all
 from telephony.simulator.model import (
@@ -24,8 +23,7 @@ from telephony.simulator.pbx import (
     _variables,
 )
 from telephony.simulator.server import parse_event_mask
-
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "asterisk"
+from tests.shared import CAPTURES  # noqa: E402
 
 
 def _first(capture: str, event: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -27,8 +26,7 @@ from telephony.events import (
     QueueMemberChanged,
 )
 from telephony.tracker import CallTracker
-
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "asterisk"
+from tests.shared import CAPTURES  # noqa: E402
 
 
 class Expect(NamedTuple):
