@@ -414,3 +414,77 @@ class CallRecord(Base):
         ForeignKey("customer.id", ondelete="SET NULL")
     )
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class IvrFlow(Base):
+    """One saved version of an IVR flow document (``ivr.flow``); the newest version of a
+    name is the one that runs. Old versions stay, so a change can be read back or undone."""
+
+    __tablename__ = "ivr_flow"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column()
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class IvrNumber(Base):
+    """The number plan: a dialled number (the 400, the 800, an old department hotline)
+    and the flow it runs; ``kind`` and ``label`` tag calls with where they came from."""
+
+    __tablename__ = "ivr_number"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String, unique=True)  # digits as the PBX gives the DID
+    flow_name: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String, default="legacy", server_default="legacy")
+    label: Mapped[str | None] = mapped_column(String)  # e.g. 原打印机维修热线
+    queue: Mapped[str | None] = mapped_column(String)  # default queue for this number
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class CallbackRequest(Base):
+    """A caller who asked to be called back, keeping their place in line.
+
+    ``place_at`` is when the caller joined the line (their original queue entry time), so
+    a callback is only dialled when no caller who was waiting before it is still waiting.
+    ``state``: waiting -> dialing -> done | failed | cancelled (waiting again after a busy
+    or unanswered attempt while attempts remain). ``claim`` is written by the one worker
+    that dials it (compare-and-set), which is what makes a callback dialled once only,
+    also across a restart."""
+
+    __tablename__ = "callback_request"
+    __table_args__ = (Index("ix_callback_request_state_queue_place_at", "state", "queue",
+                            "place_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    queue: Mapped[str] = mapped_column(String)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    preferred_agent: Mapped[str | None] = mapped_column(String)
+    origin_linkedid: Mapped[str | None] = mapped_column(String, index=True)
+    place_at: Mapped[datetime]
+    not_before: Mapped[datetime | None]  # an agent's "call back at 15:00"
+    state: Mapped[str] = mapped_column(String, default="waiting", server_default="waiting")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    next_attempt_at: Mapped[datetime | None]
+    claim: Mapped[str | None] = mapped_column(String)  # worker token + attempt while dialing
+    agent_interface: Mapped[str | None] = mapped_column(String)
+    last_result: Mapped[str | None] = mapped_column(String)  # answered, busy, no-answer, ...
+    result_linkedid: Mapped[str | None] = mapped_column(String)
+    history: Mapped[list[Any]] = mapped_column(default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

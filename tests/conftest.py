@@ -20,7 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 from tests.shared import CAPTURES  # noqa: E402
 
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+# HOTLINE_TEST_PG_DB picks another database (created on demand), so two suites can run at once
+# on one machine without dropping each other's tables; CI uses ``test``.
+PG_DB = os.environ.get("HOTLINE_TEST_PG_DB", "test")
+PG_DSN = f"postgresql://postgres@127.0.0.1:5432/{PG_DB}"
+PG_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_DB}"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 _skipped_services: set[str] = set()
@@ -59,7 +63,14 @@ def captures() -> Path:
 async def _reset_postgres() -> None:
     import asyncpg
 
-    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    if PG_DB != "test":
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_DB):
+                await admin.execute(f'CREATE DATABASE "{PG_DB}"')
+        finally:
+            await admin.close()
+    conn = await asyncpg.connect(PG_DSN)
     try:
         await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
     finally:

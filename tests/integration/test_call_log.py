@@ -45,7 +45,7 @@ from telephony.events import (
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+from tests.conftest import PG_DSN  # noqa: E402
 
 _END = object()
 

@@ -24,6 +24,7 @@ from crm_core.db import make_engine, upgrade_async
 from hotline.app import AMI, CALL_LOG, FEED, TRACKER, WRITER, create_app
 from hotline.settings import Settings
 from telephony.simulator import CallScript, PbxSimulator
+from tests.conftest import PG_DSN
 
 TIME_SCALE = 0.02  # wall seconds per simulated second
 
@@ -238,7 +239,7 @@ async def _hold_lock(
         conn.execute("ROLLBACK")
         conn.close()
         return
-    pg = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    pg = await asyncpg.connect(PG_DSN)
     try:
         async with pg.transaction():
             await pg.execute("LOCK TABLE call_record IN ACCESS EXCLUSIVE MODE")
