@@ -115,6 +115,10 @@ async def _pop_hub(app: web.Application) -> AsyncIterator[None]:
 
 async def _ami(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    if not settings.ami_enabled:
+        # not this PBX's AMI owner: events come from the owner node through the bus
+        yield
+        return
     feed = TrackerFeed(app[TRACKER], app[BUS])
     client = AmiClient.from_settings(settings, feed)
     app[FEED] = feed

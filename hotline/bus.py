@@ -855,5 +855,6 @@ def make_bus(settings: Any) -> Bus:
     if kind == "memory":
         return MemoryBus()
     if kind == "redis":
-        return RedisBus(settings.redis_url, getattr(settings, "redis_stream", "hotline:events"))
+        return RedisBus(settings.redis_url, getattr(settings, "redis_stream", "hotline:events"),
+                        consumer=getattr(settings, "redis_consumer", None))
     raise ValueError(f"unknown bus {kind!r}: expected 'memory' or 'redis'")

@@ -30,7 +30,15 @@ class Settings(BaseSettings):
     bus: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_stream: str = "hotline:events"
+    # This node's name in the bus's consumer groups (work shared between nodes, e.g. the
+    # call log). Default: the host name; two nodes on one host need distinct names, or one
+    # would never claim the entries the other left unacked.
+    redis_consumer: str | None = None
 
+    # One AMI owner per PBX: with several nodes on a bus, only one connects to Asterisk
+    # (it publishes the events); the others set this False and serve their sockets from
+    # the bus.
+    ami_enabled: bool = True
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_username: str = "hotline"
