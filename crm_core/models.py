@@ -461,8 +461,13 @@ class CallbackRequest(Base):
     also across a restart."""
 
     __tablename__ = "callback_request"
-    __table_args__ = (Index("ix_callback_request_state_queue_place_at", "state", "queue",
-                            "place_at"),)
+    __table_args__ = (
+        Index("ix_callback_request_state_queue_place_at", "state", "queue", "place_at"),
+        # one pending callback per number and queue: asking twice keeps one place (0008)
+        Index("uq_callback_request_pending_phone_queue", "phone", "queue", unique=True,
+              postgresql_where=text("state IN ('waiting', 'dialing')"),
+              sqlite_where=text("state IN ('waiting', 'dialing')")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     phone: Mapped[str] = mapped_column(String)
