@@ -1,0 +1,208 @@
+"""The agent console's pages: sign-in, the console, the records search and the
+360 page of one customer, plus their static files under ``/static/console/``.
+
+Rules:
+- the pages are static documents: nothing about the user, no record and no secret
+  is ever written into them on the server (the CSRF token comes from
+  ``GET /api/v1/session`` at run time and stays in the page's memory); records and
+  caller names reach the page only as JSON and are rendered as text;
+- every page and every console file carries a strict Content-Security-Policy:
+  scripts, styles, images and sockets from this origin only, no inline script or
+  style, no eval, no plugins, no framing, and Trusted Types required so that an
+  ``innerHTML = string`` anywhere throws instead of parsing markup; plus nosniff,
+  no referrer, DENY framing;
+- ``/console`` and ``/records...`` need a signed-in session, else a redirect to
+  ``/login?next=...``; the session check here only spares a round trip: the API
+  and the websocket check every request themselves;
+- ``GET /login`` of a signed-in user goes straight on, and ``/console`` is for
+  users who answer calls (a user without an agent interface goes to ``/records``);
+- static files are served from ``static/console`` only: a path that leaves it,
+  or names no file, is a 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+from aiohttp import web
+from sqlalchemy import select
+
+from agent_console.api.auth import AuthState, make_storage
+from agent_console.api.routing import SESSIONMAKER
+from crm_core.models import User
+
+log = logging.getLogger("agent_console.pages")
+
+CONSOLE_DIR = Path(__file__).parent / "static" / "console"
+STATIC_PREFIX = "/static/console/"
+
+CSP = "; ".join((
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",  # the API and the /ws/agent socket (CSP3: 'self' covers ws:)
+    "media-src 'self'",  # call recordings, when a site serves them
+    "manifest-src 'self'",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "object-src 'none'",
+    "require-trusted-types-for 'script'",
+    "trusted-types 'none'",
+))
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+PAGES = {
+    "login": "login.html",
+    "console": "console.html",
+    "records": "records.html",
+    "record": "record.html",
+}
+
+_AUTH = web.AppKey("console_pages_auth", AuthState)
+
+
+def _headers(content_type: str, *, cache: str) -> dict[str, str]:
+    return {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": cache}
+
+
+def _page(name: str) -> web.FileResponse:
+    # no-store: a signed-out browser's back button must not show a page from cache
+    return web.FileResponse(CONSOLE_DIR / PAGES[name],
+                            headers=_headers(_TYPES[".html"], cache="no-store"))
+
+
+async def signed_in_user(request: web.Request) -> tuple[int, bool] | None:
+    """``(user id, answers calls)`` of the request's live session, or None."""
+    auth = request.config_dict[_AUTH]
+    session = await make_storage(auth.config).load_session(request)
+    user_id, sid = session.get("uid"), session.get("sid")
+    if session.new or not isinstance(user_id, int) or not isinstance(sid, str):
+        return None
+    if auth.revoked.contains(sid):
+        return None
+    sessionmaker = request.config_dict.get(SESSIONMAKER)
+    if sessionmaker is None:  # no database (yet): the page's own API calls will tell
+        return user_id, True
+    async with sessionmaker() as db:
+        row = (await db.execute(
+            select(User.active, User.agent_interface).where(User.id == user_id)
+        )).one_or_none()
+    if row is None or not row.active:
+        return None
+    return user_id, bool(row.agent_interface)
+
+
+def _safe_next(value: str | None) -> str | None:
+    """A same-site path to return to after sign-in (never another site)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    if not value.startswith(("/console", "/records")):
+        return None
+    return value
+
+
+def _to_login(request: web.Request) -> web.HTTPFound:
+    return web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}",
+                         headers=SECURITY_HEADERS)
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    """``/``: the console for agents, the records for everyone else, or sign-in."""
+    who = await signed_in_user(request)
+    if who is None:
+        raise web.HTTPFound("/login", headers=SECURITY_HEADERS)
+    raise web.HTTPFound("/console" if who[1] else "/records", headers=SECURITY_HEADERS)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    who = await signed_in_user(request)
+    if who is not None:
+        target = _safe_next(request.query.get("next")) or ("/console" if who[1] else "/records")
+        raise web.HTTPFound(target, headers=SECURITY_HEADERS)
+    return _page("login")
+
+
+async def console(request: web.Request) -> web.StreamResponse:
+    who = await signed_in_user(request)
+    if who is None:
+        raise _to_login(request)
+    if not who[1]:
+        raise web.HTTPFound("/records", headers=SECURITY_HEADERS)
+    return _page("console")
+
+
+async def records(request: web.Request) -> web.StreamResponse:
+    if await signed_in_user(request) is None:
+        raise _to_login(request)
+    return _page("records")
+
+
+async def record(request: web.Request) -> web.StreamResponse:
+    raw = request.match_info["id"]
+    if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 10):
+        raise web.HTTPNotFound(headers=SECURITY_HEADERS)
+    if await signed_in_user(request) is None:
+        raise _to_login(request)
+    return _page("record")
+
+
+def resolve_static(relative: str) -> Path | None:
+    """The console file named by ``relative``, or None when it names none (or
+    lies outside the console folder)."""
+    if not relative or "\x00" in relative or "\\" in relative:
+        return None
+    base = CONSOLE_DIR.resolve()
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base) or not target.is_file():
+        return None
+    if target.suffix not in _TYPES:
+        return None
+    return target
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    target = resolve_static(request.match_info["path"])
+    if target is None:
+        raise web.HTTPNotFound(headers=SECURITY_HEADERS)
+    # no-cache: revalidated each time (ETag), so a new release is seen at once
+    return web.FileResponse(target, headers=_headers(_TYPES[target.suffix], cache="no-cache"))
+
+
+def add_pages(app: web.Application, auth: AuthState) -> None:
+    """Mount the console pages and files on ``app`` (``auth``: the API's sign-in
+    state, whose cookie and sign-out table decide who is signed in)."""
+    app[_AUTH] = auth
+    app.router.add_get("/login", login)
+    app.router.add_get("/console", console)
+    app.router.add_get("/records", records)
+    app.router.add_get("/records/{id}", record)
+    app.router.add_get(STATIC_PREFIX + "{path:.+}", static_file)
+
+
+def add_root(app: web.Application) -> None:
+    """``/`` -> the right page (for an app where nothing else serves ``/``)."""
+    app.router.add_get("/", root)
+

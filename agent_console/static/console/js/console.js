@@ -1,0 +1,744 @@
+// The agent console: the state bar (what the PBX believes), the screen pop of the
+// ringing call (before the agent answers), the call controls, and the call log
+// with a ticket, an opportunity or a callback made from the pop in one click.
+import { h, $, fill, options } from "./dom.js";
+import { api, describe } from "./api.js";
+import { t, label, onLanguage, formatClock, formatSeconds } from "./i18n.js";
+import { boot } from "./session.js";
+import { result, toast } from "./notify.js";
+import { connect } from "./socket.js";
+import { install as installHotkeys } from "./hotkeys.js";
+import { initSearch } from "./search.js";
+import * as R from "./render.js";
+
+export const DISPOSITIONS = ["inquiry", "repair", "complaint", "order-status", "sales-lead", "other"];
+export const PAUSE_REASONS = ["break", "lunch", "training", "meeting", "other"];
+const TRANSFER_KINDS = ["agent", "queue", "account-manager", "number"];
+const PRIORITIES = ["normal", "high", "urgent", "low"];
+const CONTRACT_STATES = new Set(["signed-out", "ready", "paused", "wrap-up", "ringing", "busy"]);
+
+const S = {
+  session: null,
+  agent: { interface: null, name: null },
+  state: { state: "unknown", paused: false, reason: "", queues: [], wrapup_until: null },
+  pending: null, // the state change asked for and not yet seen from the PBX
+  call: null, // {linkedid, caller, caller_name, did, queue, ivr, at, status, timeline: []}
+  record: null, // the pop's record (known / unknown / restricted) or a 360 view picked by hand
+  customer: null, // {id, name} the call log goes to
+  disposition: null,
+  drafts: new Map(), // linkedid -> unsaved call log of an earlier call
+  targets: null,
+};
+
+// ---------------------------------------------------------------- state bar
+
+/** The state to show for a "state" frame: the contract's words, or the PBX device state mapped. */
+export function displayState(frame) {
+  if (CONTRACT_STATES.has(frame.state)) return frame.state;
+  if (frame.paused) return "paused";
+  switch (frame.state) {
+    case "available": return "ready";
+    case "ringing": return "ringing";
+    case "busy": case "on-hold": return "busy";
+    case "unavailable": return "signed-out";
+    default: return "unknown";
+  }
+}
+
+let wrapupTimer = null;
+
+function renderState() {
+  const st = S.state;
+  const el = $("#agent-state");
+  el.dataset.state = st.state;
+  el.textContent = label("state", st.state);
+  $("#agent-reason").textContent = st.paused && st.reason ? label("pause_reason", st.reason) : "";
+  fill($("#agent-queues"), (st.queues || []).map((q) => h("span", { class: "tag" }, q)));
+  renderWrapup();
+}
+
+function renderWrapup() {
+  clearInterval(wrapupTimer);
+  const box = $("#wrapup");
+  const until = S.state.wrapup_until ? Date.parse(S.state.wrapup_until) : NaN;
+  if (Number.isNaN(until)) {
+    box.hidden = true;
+    return;
+  }
+  const tick = () => {
+    const left = Math.max(0, Math.round((until - Date.now()) / 1000));
+    $("#wrapup-left").textContent = formatSeconds(left);
+    box.hidden = false;
+    if (left <= 0) {
+      clearInterval(wrapupTimer);
+      setTimeout(refreshState, 1000); // the PBX ends it; ask what it believes now
+    }
+  };
+  tick();
+  wrapupTimer = setInterval(tick, 1000);
+}
+
+async function refreshState() {
+  try {
+    const st = await api("GET", "/agent/state");
+    S.state = { ...S.state, ...st, queues: st.queues || [] };
+    renderState();
+    settlePending();
+  } catch (err) {
+    result($("#state-result"), "error", describe(err));
+  }
+}
+
+function settlePending() {
+  const p = S.pending;
+  if (!p) return;
+  const now = S.state;
+  const done = (p.action === "ready" && now.state === "ready")
+    || (p.action === "pause" && now.paused)
+    || (p.action === "sign-out" && now.state === "signed-out")
+    || (p.action === "sign-in" && now.state !== "signed-out" && now.state !== "unknown");
+  if (done) {
+    clearTimeout(p.timer);
+    S.pending = null;
+    result($("#state-result"), "ok", t("state.confirmed", { state: label("state", now.state) }));
+  }
+}
+
+async function changeState(action) {
+  const body = { action };
+  if (action === "pause") body.reason = $("#pause-reason").value || "break";
+  const out = $("#state-result");
+  result(out, "busy", t("state.asking", { action: label("state_action", action) }));
+  try {
+    await api("POST", "/agent/state", body);
+    if (S.pending) clearTimeout(S.pending.timer);
+    S.pending = {
+      action,
+      timer: setTimeout(() => {
+        if (S.pending && S.pending.action === action) {
+          result(out, "error", t("state.not_confirmed", { action: label("state_action", action) }));
+          S.pending = null;
+          refreshState();
+        }
+      }, 8000),
+    };
+    result(out, "busy", t("state.sent", { action: label("state_action", action) }));
+    settlePending();
+  } catch (err) {
+    result(out, "error", describe(err));
+    toast("error", describe(err));
+  }
+}
+
+// ---------------------------------------------------------------- frames
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "hello":
+      S.agent = { interface: frame.interface, name: frame.agent };
+      $("#agent-who").textContent = frame.agent ? `${frame.agent} · ${extension(frame.interface)}` : extension(frame.interface);
+      refreshState();
+      break;
+    case "state": {
+      S.state = { ...S.state, state: displayState(frame), paused: !!frame.paused, reason: frame.reason || "" };
+      if (S.state.state !== "wrap-up") S.state.wrapup_until = null;
+      renderState();
+      settlePending();
+      break;
+    }
+    case "wrapup":
+      S.state = { ...S.state, state: "wrap-up", wrapup_until: frame.until };
+      renderState();
+      break;
+    case "wrapup-end":
+      S.state = { ...S.state, wrapup_until: null };
+      renderState();
+      refreshState();
+      break;
+    case "pop": onPop(frame); break;
+    case "answered": callStep(frame.linkedid, "talking", frame.at); break;
+    case "missed": callStep(frame.linkedid, "missed", frame.at); break;
+    case "ended": callStep(frame.linkedid, "ended", frame.at); break;
+    case "resync": refreshState(); break;
+    default: break; // a newer frame type: ignored
+  }
+}
+
+function extension(iface) {
+  const m = /^[A-Za-z]+\/(\d+)/.exec(iface || "");
+  return m ? m[1] : iface || "";
+}
+
+function onPop(frame) {
+  const call = frame.call || {};
+  if (S.call && S.call.linkedid === call.linkedid) {
+    // the same call again (a reconnect's replay): keep what the agent typed
+    S.record = frame.record || S.record;
+    renderRecord();
+    return;
+  }
+  stashDraft();
+  S.call = { ...call, status: "ringing", timeline: [{ what: "ringing", at: call.at || new Date().toISOString() }] };
+  S.record = frame.record || { known: false, phone: call.caller };
+  S.customer = S.record.known && !S.record.restricted && S.record.customer
+    ? { id: S.record.customer.id, name: S.record.customer.name } : null;
+  S.disposition = null;
+  $("#log-notes").value = "";
+  renderCall();
+  renderRecord();
+  renderLogForm();
+  prefillForms();
+  document.title = `${t("call.status.ringing")} · ${call.caller_name || call.caller || ""}`;
+}
+
+function callStep(linkedid, status, at) {
+  if (!S.call || S.call.linkedid !== linkedid) return;
+  if (S.call.status === "ended" && status !== "ended") return;
+  S.call.status = status;
+  S.call.timeline.push({ what: status, at: at || new Date().toISOString() });
+  if (status === "talking") S.call.answered_at = at || new Date().toISOString();
+  renderCall();
+  document.title = t("console.title");
+}
+
+// ---------------------------------------------------------------- the call card
+
+let clockTimer = null;
+
+function renderCall() {
+  const call = S.call;
+  $("#call-idle").hidden = !!call;
+  $("#call-card").hidden = !call;
+  clearInterval(clockTimer);
+  if (!call) return;
+  const status = $("#call-status");
+  status.dataset.status = call.status;
+  status.textContent = label("call.status", call.status);
+  $("#call-number").textContent = call.caller || t("call.no_number");
+  $("#call-name").textContent = call.caller_name || "";
+  $("#call-did").textContent = call.did ? t("call.to_did", { did: call.did }) : "";
+  $("#call-queue").textContent = call.queue ? t("call.in_queue", { queue: call.queue }) : "";
+  const ivr = R.ivrPath(call.ivr);
+  fill($("#call-ivr"), ivr.length ? [h("span", { class: "muted" }, t("ivr.label")), ...ivr] : []);
+  $("#call-ivr").hidden = !ivr.length;
+  fill($("#call-timeline"), call.timeline.map((step) => h("li", { dataset: { step: step.what } },
+    h("span", { class: "muted" }, formatClock(step.at)), " ", label("call.status", step.what))));
+  const live = call.status === "ringing" || call.status === "talking";
+  $("#btn-hangup").disabled = !live;
+  $("#btn-transfer").disabled = call.status !== "talking";
+  const tick = () => {
+    const since = Date.parse(call.answered_at || call.at || "");
+    $("#call-clock").textContent = Number.isNaN(since) || call.status === "ended" || call.status === "missed"
+      ? "" : formatSeconds((Date.now() - since) / 1000);
+  };
+  tick();
+  if (live) clockTimer = setInterval(tick, 1000);
+}
+
+// ---------------------------------------------------------------- the record card
+
+function renderRecord() {
+  const card = $("#record-card");
+  const rec = S.record;
+  card.hidden = !rec;
+  if (!rec) return;
+  if (rec.restricted) fill(card, restrictedView(rec));
+  else if (rec.known === false || rec.found === false) fill(card, unknownView(rec));
+  else fill(card, knownView(rec));
+}
+
+function ownerText(owner) {
+  return owner && owner.display_name ? owner.display_name : t("customer.no_owner");
+}
+
+function knownView(rec) {
+  const c = rec.customer || {};
+  const assets = rec.assets || [];
+  const byId = new Map(assets.map((a) => [a.id, a]));
+  const tickets = rec.open_tickets || [];
+  const items = rec.interactions || [];
+  const calls = rec.calls || [];
+  const head = h("div", { class: "customer-head" },
+    h("div", { class: "customer-title" },
+      h("h2", { id: "customer-name" }, c.name || ""),
+      R.vipBadge(c.vip_tier),
+      c.status ? h("span", { class: "tag" }, label("customer_status", c.status)) : null,
+      h("a", { href: `/records/${Number(c.id)}`, target: "_blank", rel: "noopener", class: "small-link" }, t("customer.open_record"))),
+    h("dl", { class: "facts" },
+      h("dt", {}, t("customer.owner")), h("dd", { id: "customer-owner" }, ownerText(rec.owner)),
+      h("dt", {}, t("customer.contact")), h("dd", { id: "customer-contact" }, rec.contact
+        ? [rec.contact.name || "", rec.contact.role ? h("span", { class: "muted" }, ` · ${rec.contact.role}`) : null]
+        : h("span", { class: "muted" }, t("customer.no_contact"))),
+      h("dt", {}, t("customer.where")), h("dd", {}, [c.province, c.city].filter(Boolean).join(" · ") || "—"),
+      h("dt", {}, t("customer.category")), h("dd", {}, [c.category, c.industry].filter(Boolean).join(" · ") || "—")),
+    rec.phones && rec.phones.length ? R.phonesList(rec.phones, dialNumber) : null);
+  return [
+    head,
+    R.section(t("pop.assets"), assets.length, R.assetsTable(assets), { id: "pop-assets" }),
+    R.section(t("pop.open_tickets"), tickets.length, R.ticketsTable(tickets, byId), { id: "pop-tickets" }),
+    R.section(t("pop.interactions"), items.length, R.interactionsList(items.slice(0, 5)), { id: "pop-interactions" }),
+    calls.length ? R.section(t("pop.calls"), calls.length, R.callsTable(calls), { id: "pop-calls" }) : null,
+  ];
+}
+
+function restrictedView(rec) {
+  return h("div", { class: "restricted", id: "pop-restricted" },
+    h("h2", {}, t("pop.restricted_title")),
+    h("p", {}, t("pop.restricted_owner", { owner: ownerText(rec.owner) })),
+    h("button", { type: "button", onclick: () => openTransfer("account-manager") }, t("transfer.to_manager")));
+}
+
+function unknownView(rec) {
+  const prefill = rec.quick_create || { phone: rec.phone, name: "" };
+  const name = h("input", { id: "qc-name", type: "text", maxlength: "200", value: prefill.name || "" });
+  const phone = h("input", { id: "qc-phone", type: "tel", maxlength: "40", value: prefill.phone || rec.phone || "" });
+  const kind = options(h("select", { id: "qc-kind" }), [["company", t("customer_kind.company")], ["person", t("customer_kind.person")]], "person");
+  const out = h("span", { class: "result", id: "qc-result", hidden: true });
+  const form = h("form", { id: "quick-create", class: "form card", novalidate: true, onsubmit: (ev) => { ev.preventDefault(); quickCreate(name, phone, kind, out); } },
+    h("h3", {}, t("pop.quick_create")),
+    h("label", {}, h("span", {}, t("customer.name")), name),
+    h("label", {}, h("span", {}, t("customer.phone")), phone),
+    h("label", {}, h("span", {}, t("customer.kind")), kind),
+    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, t("action.create_customer")), out));
+  const candidates = rec.candidates || [];
+  return [
+    h("div", { class: "unknown-head" },
+      h("h2", { id: "pop-unknown" }, t("pop.unknown")),
+      h("p", { class: "muted" }, t("pop.unknown_hint", { phone: rec.phone || "" }))),
+    candidates.length ? R.section(t("pop.candidates"), candidates.length, h("ul", { class: "candidates" }, candidates.map((cand) =>
+      h("li", {}, h("span", {}, cand.name || ""), cand.owner_name ? h("span", { class: "muted" }, ` · ${cand.owner_name}`) : null,
+        h("button", { type: "button", class: "small", onclick: () => useCustomer(cand.id) }, t("search.use"))))), { id: "pop-candidates" }) : null,
+    form,
+  ];
+}
+
+async function quickCreate(name, phone, kind, out) {
+  const body = { name: name.value.trim(), numbers: phone.value.trim() ? [phone.value.trim()] : [], kind: kind.value };
+  if (!body.name) {
+    result(out, "error", t("error.required", { field: t("customer.name") }));
+    name.focus();
+    return;
+  }
+  result(out, "busy", t("action.working"));
+  try {
+    const created = await api("POST", "/customers", body);
+    result(out, "ok", t("pop.created", { name: created.name }));
+    toast("ok", t("pop.created", { name: created.name }));
+    await useCustomer(created.id);
+  } catch (err) {
+    if (err.status === 409 && err.body && err.body.existing) {
+      const ex = err.body.existing;
+      result(out, "error", t("pop.duplicate", { name: ex.name, owner: ex.owner_name || t("customer.no_owner") }));
+      out.after(h("button", { type: "button", class: "small", id: "qc-use-existing", onclick: () => useCustomer(ex.id) }, t("pop.use_existing")));
+    } else {
+      result(out, "error", describe(err));
+    }
+  }
+}
+
+/** Take customer ``id`` as the caller's record (picked by hand, created, or a duplicate). */
+export async function useCustomer(id) {
+  try {
+    const view = await api("GET", `/customers/${Number(id)}/360`);
+    S.record = { ...view, known: true };
+    S.customer = view.restricted ? null : { id: view.customer.id, name: view.customer.name };
+    renderRecord();
+    renderLogForm();
+    prefillForms();
+    $("#call-idle").hidden = true;
+    toast("info", t("search.used", { name: view.customer ? view.customer.name : "" }));
+  } catch (err) {
+    toast("error", describe(err));
+  }
+}
+
+// ---------------------------------------------------------------- the call log
+
+function renderLogForm() {
+  const contacts = (S.record && S.record.contacts) || [];
+  const chosen = S.record && S.record.contact ? S.record.contact.id : "";
+  options($("#log-contact"), [["", t("log.no_contact")], ...contacts.map((c) => [c.id, c.role ? `${c.name} · ${c.role}` : c.name])], chosen);
+  $("#log-customer").textContent = S.customer ? S.customer.name : t("log.no_customer");
+  $("#log-customer").dataset.customerId = S.customer ? String(S.customer.id) : "";
+  fill($("#log-dispositions"), DISPOSITIONS.map((d, i) => h("label", { class: "chip" },
+    h("input", { type: "radio", name: "disposition", value: d, checked: S.disposition === d, onchange: () => { S.disposition = d; } }),
+    h("span", {}, label("disposition", d)), h("kbd", { class: "hint" }, String(i + 1)))));
+  for (const id of ["open-ticket", "open-opportunity"]) $(`#${id}`).disabled = !S.customer;
+}
+
+async function saveLog() {
+  const out = $("#log-result");
+  if (!S.customer) {
+    result(out, "error", t("log.need_customer"));
+    return;
+  }
+  if (!S.disposition) {
+    result(out, "error", t("log.need_disposition"));
+    $("#log-dispositions input")?.focus();
+    return;
+  }
+  const notes = $("#log-notes").value;
+  const contact = $("#log-contact").value;
+  result(out, "busy", t("action.working"));
+  try {
+    let saved;
+    if (S.call && S.call.linkedid) {
+      const body = { customer_id: S.customer.id, disposition: S.disposition, notes };
+      if (contact) body.contact_id = Number(contact);
+      saved = await api("POST", `/calls/${encodeURIComponent(S.call.linkedid)}/log`, body);
+    } else {
+      // no call from the PBX (an outbound call, a call taken elsewhere): log it by hand
+      const body = { kind: "call", content: notes, disposition: S.disposition };
+      if (contact) body.contact_id = Number(contact);
+      saved = await api("POST", `/customers/${S.customer.id}/interactions`, body);
+    }
+    result(out, "ok", t("log.saved", { id: saved && saved.id ? saved.id : "" }));
+    toast("ok", t("log.saved", { id: saved && saved.id ? saved.id : "" }));
+    if (S.call) S.drafts.delete(S.call.linkedid);
+    if (S.call) S.call.logged = true;
+    $("#log-notes").value = "";
+    S.disposition = null;
+    renderLogForm();
+    renderDrafts();
+    refreshRecord();
+  } catch (err) {
+    result(out, "error", describe(err));
+    toast("error", describe(err));
+  }
+}
+
+async function refreshRecord() {
+  if (!S.customer) return;
+  try {
+    const view = await api("GET", `/customers/${S.customer.id}/360`);
+    if (S.customer && view.customer && view.customer.id === S.customer.id) {
+      S.record = { ...view, known: true, contact: S.record && S.record.contact };
+      renderRecord();
+    }
+  } catch {
+    // the card keeps what it showed; the save itself was confirmed
+  }
+}
+
+function stashDraft() {
+  const call = S.call;
+  const notes = $("#log-notes").value;
+  if (call && !call.logged && (notes.trim() || S.disposition)) {
+    S.drafts.set(call.linkedid, { call, record: S.record, customer: S.customer, notes, disposition: S.disposition });
+    toast("info", t("drafts.kept", { caller: call.caller_name || call.caller || "" }));
+    renderDrafts();
+  }
+}
+
+function renderDrafts() {
+  const list = $("#drafts-list");
+  fill(list, [...S.drafts.values()].map((d) => h("li", {},
+    h("span", {}, d.call.caller_name || d.call.caller || ""), " ",
+    h("span", { class: "muted" }, formatClock(d.call.at)), " ",
+    h("button", { type: "button", class: "small", onclick: () => restoreDraft(d.call.linkedid) }, t("drafts.open")))));
+  $("#drafts").hidden = S.drafts.size === 0;
+}
+
+function restoreDraft(linkedid) {
+  const d = S.drafts.get(linkedid);
+  if (!d) return;
+  stashDraft();
+  S.drafts.delete(linkedid);
+  S.call = d.call;
+  S.record = d.record;
+  S.customer = d.customer;
+  S.disposition = d.disposition;
+  $("#log-notes").value = d.notes;
+  renderCall();
+  renderRecord();
+  renderLogForm();
+  prefillForms();
+  renderDrafts();
+}
+
+// ---------------------------------------------------------------- ticket, opportunity, callback
+
+function toggle(formId) {
+  for (const id of ["ticket-form", "opportunity-form", "callback-form"]) {
+    const f = $(`#${id}`);
+    f.hidden = id === formId ? !f.hidden : true;
+  }
+  const f = $(`#${formId}`);
+  if (!f.hidden) f.querySelector("select, input, textarea")?.focus();
+}
+
+function prefillForms() {
+  const rec = S.record || {};
+  const assets = rec.assets || [];
+  options($("#ticket-asset"), [["", t("ticket.no_asset")], ...assets.map((a) => [a.id, `${a.model || ""} · ${a.serial_number || ""}`])], assets.length === 1 ? assets[0].id : "");
+  options($("#ticket-priority"), PRIORITIES.map((p) => [p, label("priority", p)]), "normal");
+  $("#ticket-problem").value = "";
+  $("#opportunity-title").value = "";
+  $("#opportunity-amount").value = "";
+  $("#opportunity-owner").textContent = rec.owner ? t("opportunity.for_owner", { owner: ownerText(rec.owner) }) : t("opportunity.no_owner");
+  $("#callback-phone").value = (S.call && S.call.caller) || rec.phone || "";
+  $("#callback-note").value = "";
+  for (const id of ["ticket-result", "opportunity-result", "callback-result", "log-result"]) result($(`#${id}`), "", "");
+}
+
+async function createTicket(ev) {
+  ev.preventDefault();
+  const out = $("#ticket-result");
+  if (!S.customer) return result(out, "error", t("log.need_customer"));
+  const problem = $("#ticket-problem").value.trim();
+  if (!problem) {
+    $("#ticket-problem").focus();
+    return result(out, "error", t("error.required", { field: t("ticket.problem") }));
+  }
+  const body = { problem, priority: $("#ticket-priority").value || "normal" };
+  const asset = $("#ticket-asset").value;
+  if (asset) body.asset_id = Number(asset);
+  const contact = $("#log-contact").value;
+  if (contact) body.contact_id = Number(contact);
+  result(out, "busy", t("action.working"));
+  try {
+    const ticket = await api("POST", `/customers/${S.customer.id}/tickets`, body);
+    result(out, "ok", t("ticket.created", { number: ticket.number || ticket.id }));
+    toast("ok", t("ticket.created", { number: ticket.number || ticket.id }));
+    if (!S.disposition) { S.disposition = "repair"; renderLogForm(); }
+    refreshRecord();
+  } catch (err) {
+    result(out, "error", describe(err));
+  }
+}
+
+async function createOpportunity(ev) {
+  ev.preventDefault();
+  const out = $("#opportunity-result");
+  if (!S.customer) return result(out, "error", t("log.need_customer"));
+  const title = $("#opportunity-title").value.trim();
+  if (!title) {
+    $("#opportunity-title").focus();
+    return result(out, "error", t("error.required", { field: t("opportunity.title") }));
+  }
+  const body = { title };
+  const amount = $("#opportunity-amount").value;
+  if (amount !== "") body.amount = amount;
+  result(out, "busy", t("action.working"));
+  try {
+    const opp = await api("POST", `/customers/${S.customer.id}/opportunities`, body);
+    result(out, "ok", t("opportunity.created", { title: opp.title || title }));
+    toast("ok", t("opportunity.created", { title: opp.title || title }));
+    if (!S.disposition) { S.disposition = "sales-lead"; renderLogForm(); }
+  } catch (err) {
+    result(out, "error", describe(err));
+  }
+}
+
+async function createCallback(ev) {
+  ev.preventDefault();
+  const out = $("#callback-result");
+  const phone = $("#callback-phone").value.trim();
+  if (!phone) {
+    $("#callback-phone").focus();
+    return result(out, "error", t("error.required", { field: t("callback.phone") }));
+  }
+  const body = { phone };
+  if (S.customer) body.customer_id = S.customer.id;
+  const at = $("#callback-at").value;
+  if (at) {
+    const when = new Date(at);
+    if (Number.isNaN(when.getTime())) return result(out, "error", t("error.required", { field: t("callback.at") }));
+    body.at = when.toISOString();
+  }
+  const note = $("#callback-note").value.trim();
+  if (note) body.note = note;
+  result(out, "busy", t("action.working"));
+  try {
+    await api("POST", "/callbacks", body);
+    result(out, "ok", t("callback.created", { phone }));
+    toast("ok", t("callback.created", { phone }));
+  } catch (err) {
+    result(out, "error", describe(err));
+  }
+}
+
+// ---------------------------------------------------------------- call controls
+
+async function hangup() {
+  const out = $("#call-result");
+  if (!S.call || !["ringing", "talking"].includes(S.call.status)) {
+    result(out, "error", t("call.no_live_call"));
+    toast("error", t("call.no_live_call"));
+    return;
+  }
+  result(out, "busy", t("action.working"));
+  try {
+    await api("POST", `/calls/${encodeURIComponent(S.call.linkedid)}/hangup`);
+    result(out, "ok", t("call.hangup_sent"));
+  } catch (err) {
+    result(out, "error", describe(err));
+    toast("error", describe(err));
+  }
+}
+
+async function dialNumber(number) {
+  const out = $("#dial-result");
+  const value = String(number || "").trim();
+  if (!value) {
+    $("#dial-number").focus();
+    return result(out, "error", t("error.required", { field: t("dial.number") }));
+  }
+  const body = { number: value };
+  if (S.customer) body.customer_id = S.customer.id;
+  result(out, "busy", t("dial.dialling", { number: value }));
+  try {
+    await api("POST", "/calls/dial", body);
+    result(out, "ok", t("dial.sent", { number: value }));
+    toast("ok", t("dial.sent", { number: value }));
+  } catch (err) {
+    result(out, "error", describe(err));
+    toast("error", describe(err));
+  }
+}
+
+async function loadTargets() {
+  try {
+    S.targets = await api("GET", "/agent/transfer-targets");
+  } catch (err) {
+    S.targets = { agents: [], queues: [] };
+    result($("#transfer-result"), "error", describe(err));
+  }
+}
+
+function fillTransferTargets() {
+  const kind = $("#transfer-kind").value;
+  const pick = $("#transfer-pick");
+  $("#transfer-number-label").hidden = kind !== "number";
+  $("#transfer-pick-label").hidden = kind === "number";
+  const targets = S.targets || { agents: [], queues: [] };
+  if (kind === "agent") {
+    const mine = S.agent.interface;
+    options(pick, targets.agents.filter((a) => a.interface !== mine).map((a) => [a.interface, `${a.name || a.interface} · ${label("state", a.state) || ""}`]));
+  } else if (kind === "queue") {
+    options(pick, targets.queues.map((q) => [q, q]));
+  } else if (kind === "account-manager") {
+    const owner = S.record && S.record.owner;
+    const value = S.customer ? String(S.customer.id) : "";
+    options(pick, owner && value ? [[value, ownerText(owner)]] : []);
+  }
+}
+
+async function openTransfer(kind) {
+  const dlg = $("#transfer-dialog");
+  result($("#transfer-result"), "", "");
+  if (!S.call || S.call.status !== "talking") {
+    toast("error", t("call.no_talking_call"));
+    result($("#call-result"), "error", t("call.no_talking_call"));
+    return;
+  }
+  options($("#transfer-kind"), TRANSFER_KINDS.map((k) => [k, label("transfer_kind", k)]), kind || "agent");
+  if (!dlg.open) dlg.showModal();
+  await loadTargets();
+  fillTransferTargets();
+  $("#transfer-kind").focus();
+}
+
+async function transfer(ev) {
+  ev.preventDefault();
+  const out = $("#transfer-result");
+  if (!S.call) return result(out, "error", t("call.no_talking_call"));
+  const kind = $("#transfer-kind").value;
+  const value = kind === "number" ? $("#transfer-number").value.trim() : $("#transfer-pick").value;
+  if (!value) return result(out, "error", t("transfer.need_target"));
+  const mode = $("#transfer-form").querySelector("input[name=mode]:checked")?.value || "blind";
+  result(out, "busy", t("action.working"));
+  try {
+    await api("POST", `/calls/${encodeURIComponent(S.call.linkedid)}/transfer`, { mode, target: { kind, value } });
+    const text = t("transfer.sent", { mode: label("transfer_mode", mode), target: kind === "number" ? value : $("#transfer-pick").selectedOptions[0]?.textContent || value });
+    result(out, "ok", text);
+    result($("#call-result"), "ok", text);
+    toast("ok", text);
+    setTimeout(() => $("#transfer-dialog").close(), 600);
+  } catch (err) {
+    result(out, "error", describe(err));
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+function wire() {
+  options($("#pause-reason"), PAUSE_REASONS.map((r) => [r, label("pause_reason", r)]), $("#pause-reason").value || "break");
+  $("#btn-queue-in").onclick = () => changeState("sign-in");
+  $("#btn-ready").onclick = () => changeState("ready");
+  $("#btn-pause").onclick = () => changeState("pause");
+  $("#btn-queue-out").onclick = () => changeState("sign-out");
+  $("#btn-hangup").onclick = () => hangup();
+  $("#btn-transfer").onclick = () => openTransfer();
+  $("#log-form").addEventListener("submit", (ev) => { ev.preventDefault(); saveLog(); });
+  $("#log-form").addEventListener("keydown", (ev) => {
+    // 1-6 pick a disposition while the focus is on the disposition chips
+    if (ev.target.name === "disposition" && /^[1-6]$/.test(ev.key)) {
+      const d = DISPOSITIONS[Number(ev.key) - 1];
+      S.disposition = d;
+      renderLogForm();
+      $(`#log-dispositions input[value="${d}"]`)?.focus();
+    }
+  });
+  $("#open-ticket").onclick = () => toggle("ticket-form");
+  $("#open-opportunity").onclick = () => toggle("opportunity-form");
+  $("#open-callback").onclick = () => toggle("callback-form");
+  $("#ticket-form").addEventListener("submit", createTicket);
+  $("#opportunity-form").addEventListener("submit", createOpportunity);
+  $("#callback-form").addEventListener("submit", createCallback);
+  $("#dial-form").addEventListener("submit", (ev) => { ev.preventDefault(); dialNumber($("#dial-number").value); });
+  $("#transfer-form").addEventListener("submit", transfer);
+  $("#transfer-kind").addEventListener("change", fillTransferTargets);
+  $("#transfer-cancel").onclick = () => $("#transfer-dialog").close();
+  installHotkeys({
+    ready: () => changeState("ready"),
+    pause: () => changeState("pause"),
+    save: () => saveLog(),
+    transfer: () => openTransfer(),
+    hangup: () => hangup(),
+    search: () => $("#search").focus(),
+  });
+  onLanguage(() => {
+    options($("#pause-reason"), PAUSE_REASONS.map((r) => [r, label("pause_reason", r)]), $("#pause-reason").value);
+    renderState();
+    renderCall();
+    renderRecord();
+    renderLogForm();
+    if (S.record) prefillFormsLabels();
+  });
+}
+
+function prefillFormsLabels() {
+  // the selects' texts follow the language; what the agent typed stays
+  const assets = (S.record && S.record.assets) || [];
+  const asset = $("#ticket-asset").value;
+  options($("#ticket-asset"), [["", t("ticket.no_asset")], ...assets.map((a) => [a.id, `${a.model || ""} · ${a.serial_number || ""}`])], asset);
+  const prio = $("#ticket-priority").value || "normal";
+  options($("#ticket-priority"), PRIORITIES.map((p) => [p, label("priority", p)]), prio);
+  $("#opportunity-owner").textContent = S.record && S.record.owner ? t("opportunity.for_owner", { owner: ownerText(S.record.owner) }) : t("opportunity.no_owner");
+}
+
+async function main() {
+  try {
+    S.session = await boot();
+  } catch (err) {
+    toast("error", describe(err));
+    return;
+  }
+  wire();
+  renderState();
+  renderCall();
+  renderLogForm();
+  prefillForms();
+  initSearch({ onUse: (id) => useCustomer(id) });
+  connect({
+    onFrame,
+    onStatus: (status) => {
+      const el = $("#ws-status");
+      el.dataset.state = status;
+      el.textContent = label("ws", status);
+    },
+  });
+}
+
+main();

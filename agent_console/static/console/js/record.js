@@ -1,0 +1,202 @@
+// The 360 page of one customer: who they are, their numbers (click to dial),
+// contacts, assets, every ticket and opportunity, the interactions and the last
+// calls with their outcome (and recording, if the site keeps one). Editing is
+// offered where the user's grants allow it; the API decides and audits.
+import { h, $, fill, options } from "./dom.js";
+import { api, describe } from "./api.js";
+import { t, label, onLanguage, formatTime } from "./i18n.js";
+import { boot } from "./session.js";
+import { result, toast } from "./notify.js";
+import { install as installHotkeys } from "./hotkeys.js";
+import { initSearch } from "./search.js";
+import * as R from "./render.js";
+
+const STATUSES = ["prospect", "active", "dormant", "lost"];
+const EDITABLE = ["name", "category", "industry", "province", "city", "address"];
+const S = { id: null, session: null, view: null, customer: null, tickets: [], opportunities: [], interactions: [], interactionsTotal: 0, canDial: false };
+
+function customerId() {
+  const m = /^\/records\/(\d+)$/.exec(location.pathname);
+  return m ? Number(m[1]) : null;
+}
+
+async function load() {
+  const id = S.id;
+  const [view, customer, tickets, opportunities, interactions] = await Promise.all([
+    api("GET", `/customers/${id}/360`, undefined, { query: { interactions: 5 } }),
+    api("GET", `/customers/${id}`).catch(() => null),
+    api("GET", "/tickets", undefined, { query: { customer_id: id, limit: 100 } }).catch(() => ({ items: [] })),
+    api("GET", "/opportunities", undefined, { query: { customer_id: id, limit: 100 } }).catch(() => ({ items: [] })),
+    api("GET", `/customers/${id}/interactions`, undefined, { query: { limit: 50 } }).catch(() => ({ items: [], total: 0 })),
+  ]);
+  S.view = view;
+  S.customer = customer;
+  S.tickets = tickets.items || [];
+  S.opportunities = opportunities.items || [];
+  S.interactions = interactions.items || [];
+  S.interactionsTotal = interactions.total || S.interactions.length;
+}
+
+async function moreInteractions() {
+  try {
+    const page = await api("GET", `/customers/${S.id}/interactions`, undefined, { query: { limit: 50, offset: S.interactions.length } });
+    S.interactions = S.interactions.concat(page.items || []);
+    S.interactionsTotal = page.total;
+    render();
+  } catch (err) {
+    toast("error", describe(err));
+  }
+}
+
+async function dial(number) {
+  try {
+    await api("POST", "/calls/dial", { number, customer_id: S.id });
+    toast("ok", t("dial.sent", { number }));
+  } catch (err) {
+    toast("error", describe(err));
+  }
+}
+
+function head() {
+  const v = S.view;
+  if (v.restricted) {
+    return h("div", { class: "card restricted", id: "record-restricted" },
+      h("h1", {}, t("pop.restricted_title")),
+      h("p", {}, t("pop.restricted_owner", { owner: v.owner && v.owner.display_name ? v.owner.display_name : t("customer.no_owner") })));
+  }
+  const c = v.customer;
+  const full = S.customer || {};
+  const canEdit = S.session.can("customers", "update");
+  return h("div", { class: "card record-head" },
+    h("div", { class: "customer-title" },
+      h("h1", { id: "customer-name" }, c.name || ""),
+      R.vipBadge(c.vip_tier),
+      h("span", { class: "tag" }, label("customer_status", c.status)),
+      canEdit ? h("button", { type: "button", id: "edit-open", onclick: openEdit }, t("action.edit")) : null),
+    h("dl", { class: "facts wide" },
+      h("dt", {}, t("customer.owner")), h("dd", { id: "customer-owner" }, v.owner && v.owner.display_name ? v.owner.display_name : t("customer.no_owner")),
+      h("dt", {}, t("customer.where")), h("dd", {}, [c.province, c.city].filter(Boolean).join(" · ") || "—"),
+      h("dt", {}, t("customer.address")), h("dd", {}, full.address || "—"),
+      h("dt", {}, t("customer.category")), h("dd", {}, [c.category, c.industry].filter(Boolean).join(" · ") || "—"),
+      h("dt", {}, t("customer.source")), h("dd", {}, c.source || "—"),
+      h("dt", {}, t("customer.kind")), h("dd", {}, label("customer_kind", c.kind))),
+    v.phones && v.phones.length ? h("div", {}, h("h3", {}, t("customer.phones")), R.phonesList(v.phones, S.canDial ? dial : null)) : null);
+}
+
+function openEdit() {
+  const form = $("#edit-form");
+  const c = { ...(S.view.customer || {}), ...(S.customer || {}) };
+  const inputs = {};
+  const out = h("span", { class: "result", id: "edit-result", hidden: true });
+  fill(form,
+    h("h3", {}, t("record.edit_heading")),
+    h("div", { class: "form-grid" },
+      EDITABLE.map((key) => {
+        inputs[key] = h("input", { id: `edit-${key}`, type: "text", maxlength: key === "address" ? "500" : "200", value: c[key] ?? "" });
+        return h("label", {}, h("span", {}, t(`customer.${key === "name" ? "name" : key}`)), inputs[key]);
+      }),
+      h("label", {}, h("span", {}, t("customer.status")), inputs.status = options(h("select", { id: "edit-status" }), STATUSES.map((s) => [s, label("customer_status", s)]), c.status))),
+    h("div", { class: "form-actions" },
+      h("button", { type: "submit", class: "primary" }, t("action.save")),
+      h("button", { type: "button", onclick: () => { form.hidden = true; } }, t("action.cancel")), out));
+  form.onsubmit = async (ev) => {
+    ev.preventDefault();
+    const changes = {};
+    for (const key of [...EDITABLE, "status"]) {
+      const value = inputs[key].value.trim();
+      const before = c[key] ?? "";
+      if (value !== String(before)) changes[key] = value === "" && key !== "name" ? null : value;
+    }
+    if (!Object.keys(changes).length) return result(out, "info", t("record.no_change"));
+    result(out, "busy", t("action.working"));
+    try {
+      await api("PATCH", `/customers/${S.id}`, changes);
+      result(out, "ok", t("record.saved"));
+      toast("ok", t("record.saved"));
+      await load();
+      render();
+      form.hidden = true;
+    } catch (err) {
+      result(out, "error", describe(err));
+    }
+  };
+  form.hidden = false;
+  inputs.name.focus();
+}
+
+function noteForm() {
+  const text = h("textarea", { id: "note-text", rows: "2" });
+  const out = h("span", { class: "result", id: "note-result", hidden: true });
+  return h("form", { id: "note-form", class: "form inline-note", novalidate: true, onsubmit: async (ev) => {
+    ev.preventDefault();
+    const content = text.value.trim();
+    if (!content) return result(out, "error", t("error.required", { field: t("record.note") }));
+    result(out, "busy", t("action.working"));
+    try {
+      await api("POST", `/customers/${S.id}/interactions`, { kind: "note", content });
+      text.value = "";
+      result(out, "ok", t("record.note_saved"));
+      await load();
+      render();
+    } catch (err) {
+      result(out, "error", describe(err));
+    }
+  } }, h("label", {}, h("span", {}, t("record.note")), text), h("div", { class: "form-actions" }, h("button", { type: "submit" }, t("record.add_note")), out));
+}
+
+function render() {
+  if (!S.view) return;
+  fill($("#record-head"), head());
+  document.title = `${S.view.customer ? S.view.customer.name : t("record.title")} · Hotline`;
+  if (S.view.restricted) return fill($("#record-body"));
+  const v = S.view;
+  const assets = v.assets || [];
+  const byId = new Map(assets.map((a) => [a.id, a]));
+  const contacts = v.contacts || [];
+  const calls = v.calls || [];
+  fill($("#record-body"),
+    h("div", { class: "col" },
+      R.section(t("record.contacts"), contacts.length, h("table", { class: "grid" },
+        h("thead", {}, h("tr", {}, ["contact.name", "contact.role", "contact.email"].map((k) => h("th", {}, t(k))))),
+        h("tbody", {}, contacts.map((c) => h("tr", {}, h("td", {}, c.name || ""), h("td", {}, c.role || ""), h("td", {}, c.email || ""))))), { id: "record-contacts" }),
+      R.section(t("pop.assets"), assets.length, R.assetsTable(assets), { id: "record-assets" }),
+      R.section(t("record.tickets"), S.tickets.length, R.ticketsTable(S.tickets, byId), { id: "record-tickets" }),
+      R.section(t("record.opportunities"), S.opportunities.length, R.opportunitiesTable(S.opportunities), { id: "record-opportunities" }),
+      v.subscriptions && v.subscriptions.length ? R.section(t("record.subscriptions"), v.subscriptions.length, R.subscriptionsTable(v.subscriptions)) : null),
+    h("div", { class: "col" },
+      R.section(t("record.calls"), calls.length, R.callsTable(calls), { id: "record-calls", empty: t("record.no_calls") }),
+      h("section", { class: "block", id: "record-interactions" },
+        h("h3", {}, t("record.interactions"), h("span", { class: "count" }, ` ${S.interactionsTotal}`)),
+        noteForm(),
+        S.interactions.length ? R.interactionsList(S.interactions) : h("p", { class: "muted empty" }, t("list.empty")),
+        S.interactions.length < S.interactionsTotal ? h("button", { type: "button", onclick: moreInteractions }, t("list.more")) : null)));
+}
+
+async function main() {
+  S.id = customerId();
+  try {
+    S.session = await boot();
+  } catch (err) {
+    result($("#record-result"), "error", describe(err));
+    return;
+  }
+  initSearch({});
+  installHotkeys({ search: () => $("#search").focus() });
+  onLanguage(render);
+  try {
+    await load();
+  } catch (err) {
+    result($("#record-result"), "error", err.status === 404 ? t("record.not_found") : describe(err));
+    return;
+  }
+  try {
+    await api("GET", "/agent/state", undefined, { allow401: true });
+    S.canDial = true;
+  } catch {
+    S.canDial = false; // not an agent (or the call controls are not there): no dial buttons
+  }
+  render();
+  document.body.dataset.loaded = "1";
+}
+
+main();
