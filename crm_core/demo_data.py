@@ -9,7 +9,8 @@ assets with serial numbers and warranties (some ending soon), interactions, open
 and closed tickets with their status history, opportunities, subscriptions and
 contracts (some expired, some ending soon); users: agents alice/bob/carol (the
 simulator's queue members Local/100x@agents/n), account managers wang.lei, li.na
-and chen.hao, a supervisor and an admin (password ``demo`` for everyone).
+and chen.hao, a supervisor and an admin (password ``demo`` for everyone);
+the IVR's number plan: the 400 and 800 numbers and four old department hotlines.
 
 Rules:
 - every number the demo simulator dials (``hotline.demo.DEMO_CUSTOMERS``) belongs
@@ -42,6 +43,7 @@ from crm_core.models import (
     Contact,
     Customer,
     Interaction,
+    IvrNumber,
     Opportunity,
     OwnershipChange,
     PhoneNumber,
@@ -495,6 +497,20 @@ SUBSCRIPTIONS: list[tuple[str, str, str, int, int, str]] = [
     ("广州天河办公设备租赁有限公司", "contract", "租赁设备维修外包", 365, -1, "active"),
 ]
 
+# The number plan (``ivr_number``): the one 400 and one 800 number, and the old department
+# hotlines that still ring; each tagged so the entry-numbers report shows who still dials
+# them. Numbers in the plan's canonical form (``ivr.number_plan.canonical_did``; a unit test
+# checks it). (number, kind, bilingual label, default queue)
+NUMBER_PLAN: list[tuple[str, str, str, str | None]] = [
+    ("4008001234", "400", "全国服务热线 / national service hotline", None),
+    ("8008001234", "800", "免费服务热线 / toll-free service hotline", None),
+    ("02154881234", "legacy", "原打印机维修热线 / old printer repair line", "support"),
+    ("4006181234", "legacy", "原期刊订阅热线 / old magazine subscription line", "support"),
+    ("01065881234", "legacy", "原进口图书订购热线 / old imported-books order line", "support"),
+    ("8008301234", "legacy",
+     "原包装设备售后热线 / old packaging machinery after-sales line", "support"),
+]
+
 
 # --- the seed --------------------------------------------------------------------------
 
@@ -790,6 +806,17 @@ async def _seed_subscriptions(seed: _Seed) -> None:
     await seed.session.flush()
 
 
+async def _seed_number_plan(seed: _Seed) -> None:
+    # every number runs the "default" flow: the IVR seeds it (crm_core does not import ivr)
+    existing = set(await seed.session.scalars(select(IvrNumber.number)))
+    for number, kind, label, queue in NUMBER_PLAN:
+        if number not in existing:
+            seed.session.add(IvrNumber(number=number, flow_name="default", kind=kind,
+                                       label=label, queue=queue, active=True))
+            seed.count("ivr_numbers")
+    await seed.session.flush()
+
+
 async def seed_demo(
     sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime | None = None
 ) -> dict[str, int]:
@@ -806,7 +833,8 @@ async def seed_demo(
         await _seed_tickets(seed)
         await _seed_opportunities(seed)
         await _seed_subscriptions(seed)
+        await _seed_number_plan(seed)
     return {k: seed.created.get(k, 0) for k in (
         "users", "product_lines", "customers", "contacts", "phone_numbers", "assets",
-        "interactions", "tickets", "opportunities", "subscriptions",
+        "interactions", "tickets", "opportunities", "subscriptions", "ivr_numbers",
     )}

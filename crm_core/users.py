@@ -79,6 +79,8 @@ _AGENT = _matrix(
     ("opportunities", "all",  "all",  "own",  "-",    "-",    "-"),
     ("subscriptions", "all",  "-",    "-",    "-",    "-",    "-"),
     ("calls",         "all",  "-",    "-",    "-",    "-",    "-"),
+    # the IVR's flows and number plan: what callers hear (changing them is for admins)
+    ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
 )
 _MANAGER = _matrix(
     # an account manager works on the customers they own, and nothing else
@@ -94,6 +96,7 @@ _SUPERVISOR = _matrix(
     ("calls",         "team", "-",    "-",    "-",    "-",    "-"),
     ("reports",       "team", "-",    "-",    "-",    "team", "-"),
     ("users",         "team", "-",    "-",    "-",    "-",    "-"),
+    ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
 )
 # fmt: on
 

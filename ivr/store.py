@@ -265,9 +265,8 @@ async def list_flows(db: AsyncSession, actor: Actor) -> list[dict[str, Any]]:
         select(IvrFlow).join(newest, (IvrFlow.name == newest.c.name)
                              & (IvrFlow.version == newest.c.version))
         .order_by(IvrFlow.name))).all()
-    used = dict((await db.execute(
-        select(IvrNumber.flow_name, func.count(IvrNumber.id)).group_by(IvrNumber.flow_name)
-    )).tuples().all())
+    used: dict[str, int] = {name: int(n) for name, n in await db.execute(
+        select(IvrNumber.flow_name, func.count(IvrNumber.id)).group_by(IvrNumber.flow_name))}
     out = [_flow_out(row, with_document=False) for row in rows]
     if not any(row.name == DEFAULT_FLOW_NAME for row in rows):
         builtin = _builtin_out()

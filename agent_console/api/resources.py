@@ -13,6 +13,7 @@ from types import ModuleType
 def available() -> Iterator[ModuleType]:
     """The resource route modules, in the order of the OpenAPI document."""
     from agent_console.api import (
+        routes_ivr,
         routes_lookup,
         routes_ownership,
         routes_records,
@@ -23,3 +24,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_lookup
     yield routes_ownership
     yield routes_reports
+    yield routes_ivr
