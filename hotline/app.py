@@ -36,6 +36,7 @@ from crm_core.lookup import LookupReader
 from hotline.bus import Bus, make_bus
 from hotline.pipeline import TrackerFeed
 from hotline.settings import Settings
+from ivr.store import seed_defaults
 from telephony.ami import AmiClient
 from telephony.tracker import CallTracker
 
@@ -62,6 +63,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[CALL_LOG] = CallLog(engine, region=settings.default_region)
     # the API sub-app's handlers find it through the parent (request.config_dict)
     app[SESSIONMAKER] = async_sessionmaker(engine, expire_on_commit=False)
+    # the IVR's default flow and the hotline numbers, when absent (safe on every start/node)
+    async with app[SESSIONMAKER].begin() as db:
+        await seed_defaults(db, settings.hotline_numbers)
     yield
     await engine.dispose()
 

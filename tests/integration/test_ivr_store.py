@@ -321,3 +321,29 @@ async def test_entry_report_counts_calls_per_dialled_number(maker: Maker) -> Non
     assert "13912345678" not in {r["number"] for r in own}
     legacy = next(r for r in own if r["number"] == "02154881234")
     assert (legacy["kind_label"], legacy["calls"]) == ("原部门热线", 0)
+
+
+async def test_the_app_seeds_the_ivr_when_it_starts(db_url: str) -> None:
+    from aiohttp import web
+
+    from hotline.app import create_app
+    from hotline.settings import Settings
+
+    settings = Settings(database_url=db_url, ami_enabled=False, http_port=0,
+                        secret_key="ivr-store-secret",
+                        hotline_numbers=["4008001234", "+86 800-800-1234"])
+    for _ in range(2):  # a restart adds nothing
+        runner = web.AppRunner(create_app(settings), handle_signals=False)
+        await runner.setup()
+        await runner.cleanup()
+    engine = make_engine(db_url)
+    try:
+        async with async_sessionmaker(engine)() as db:
+            numbers = sorted((await db.scalars(select(IvrNumber.number))).all())
+            flows = (await db.execute(select(IvrFlow.name, IvrFlow.version))).all()
+            entry = await store.resolve_number(db, "800-800-1234")
+    finally:
+        await engine.dispose()
+    assert numbers == ["4008001234", "8008001234"]
+    assert [tuple(f) for f in flows] == [("default", 1)]
+    assert (entry.kind, entry.flow_name) == ("800", "default")
