@@ -14,8 +14,10 @@ Step types and their fields (``next``-like fields name another step id):
   (variable name), ``next``, ``default``, ``retries``, ``timeout_ms``, ``invalid_prompt``
 - ``lookup``: ``kind`` ("caller_number" or a variable's kind), ``value`` (``$var`` or
   ``$caller``; default ``$caller``), ``next``
-- ``branch``: ``condition`` (known_customer | vip | open_ticket | business_hours), ``then``,
-  ``else``; vip takes ``tiers`` (default ["vip"]); business_hours takes ``days`` (ISO
+- ``branch``: ``condition`` (known_customer | vip | open_ticket | has_assets |
+  business_hours), ``then``, ``else``; vip takes ``tiers`` (default ["vip"]: tier names,
+  see ``flow_engine.TIER_LEVELS``; a customer at or above the lowest tier listed counts);
+  has_assets: the caller's customer has at least one asset; business_hours takes ``days`` (ISO
   weekdays, default 1-5), ``open``/``close`` ("HH:MM"), ``holidays`` and ``workdays``
   (ISO dates: closed days, and make-up working days on a weekend)
 - ``self_service``: ``action``, ``args`` (values may be ``$var``), ``next``, ``on_error``
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STEP_TYPES = ("play", "menu", "digits", "lookup", "branch", "self_service", "route", "handoff")
-CONDITIONS = ("known_customer", "vip", "open_ticket", "business_hours")
+CONDITIONS = ("known_customer", "vip", "open_ticket", "has_assets", "business_hours")
 HANDOFF_KINDS = ("queue", "hangup", "dialplan")
 WAITING_TYPES = ("menu", "digits", "lookup", "self_service")
 """Step types that wait for the caller or the outside world (a loop needs one of them)."""

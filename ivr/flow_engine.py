@@ -12,7 +12,11 @@ Rules:
   flow or a run that goes on too long hands back to the dialplan (fail open: the dialplan
   queues the call);
 - garbage input (a choice not on the menu, too many or too few digits, a timeout) replays
-  the prompt up to ``retries`` times, then takes the step's ``default``.
+  the prompt up to ``retries`` times, then takes the step's ``default``;
+- a self-service result reads back ``data["prompts"]`` (success or failure alike, so a
+  "not found" can be said before the error path): a string is a prompt id (``Play``), a
+  ``{"say": "digits" | "number" | "date", "value": ...}`` item is a value spoken by the
+  PBX (``Say``); anything else in the list is skipped.
 
 Context keys: ``caller`` (number), ``lang`` (default the flow's first language), ``now``
 (aware datetime or ISO string), ``timezone`` (IANA name, default Asia/Shanghai),
@@ -33,6 +37,16 @@ MAX_STEPS = 200
 """Steps per run before it is cut short (a caller looping a menu forever, a broken flow)."""
 
 DEFAULT_TZ = "Asia/Shanghai"
+
+MAX_READBACK = 64
+"""Prompts and values one self-service result may read back."""
+
+TIER_LEVELS: dict[str, int] = {
+    "standard": 0, "none": 0, "vip": 1, "silver": 1, "gold": 2, "platinum": 3, "diamond": 4,
+}
+"""VIP tier names and their levels (``Customer.vip_tier`` 0-5). A branch on ``vip`` with
+``tiers`` ["vip", "gold"] is true for any customer at or above the lowest level listed,
+so a platinum customer is a VIP too."""
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -76,6 +90,19 @@ class Play:
 
 
 @dataclass(frozen=True)
+class Say:
+    """A value the PBX speaks itself: ``digits`` one by one, a ``number``, a ``date``
+    (ISO ``YYYY-MM-DD``)."""
+
+    kind: str
+    value: str
+    lang: str
+
+
+SAY_KINDS = ("digits", "number", "date")
+
+
+@dataclass(frozen=True)
 class CollectDigits:
     max_digits: int
     timeout_ms: int
@@ -107,7 +134,7 @@ class HandOff:
     kind: str
 
 
-Action = Play | CollectDigits | Lookup | SelfService | SetRouting | HandOff
+Action = Play | Say | CollectDigits | Lookup | SelfService | SetRouting | HandOff
 
 
 class FlowRun:
@@ -197,13 +224,25 @@ class FlowRun:
             self._waiting = None
             data = event.data if isinstance(event.data, Mapping) else {}
             self.vars[str(step.action)] = dict(data)
-            actions: list[Action] = []
-            readback = data.get("prompts")
-            if event.ok and isinstance(readback, list):
-                actions += [Play(str(p), self.lang) for p in readback if isinstance(p, str)]
+            actions = self._readback(data.get("prompts"))
             target = step.next if event.ok or step.on_error is None else step.on_error
             return actions + self._goto(target)
         return []
+
+    def _readback(self, items: Any) -> list[Action]:
+        """The prompts and spoken values of a self-service result (module rules)."""
+        actions: list[Action] = []
+        if not isinstance(items, list):
+            return actions
+        for item in items[:MAX_READBACK]:
+            if isinstance(item, str) and item:
+                actions.append(Play(item, self.lang))
+            elif isinstance(item, Mapping):
+                kind, value = item.get("say"), item.get("value")
+                if kind in SAY_KINDS and isinstance(value, str | int) and not isinstance(
+                        value, bool) and str(value):
+                    actions.append(Say(str(kind), str(value), self.lang))
+        return actions
 
     def _goto(self, step_id: str | None) -> list[Action]:
         """Run automatic steps from ``step_id`` until one waits or the flow hands off."""
@@ -313,10 +352,12 @@ class FlowRun:
         if step.condition == "known_customer":
             return customer is not None
         if step.condition == "vip":
-            tiers = {str(t).lower() for t in step.param("tiers", ("vip",))}
-            tier = (customer or {}).get("tier")
-            return customer is not None and (customer.get("vip") is True or (
-                isinstance(tier, str) and tier.lower() in tiers))
+            return customer is not None and _is_vip(customer, step.param("tiers", ("vip",)))
+        if step.condition == "has_assets":
+            assets = (customer or {}).get("assets")
+            if isinstance(assets, int) and not isinstance(assets, bool):
+                return assets > 0
+            return bool(assets) if isinstance(assets, list | tuple) else False
         if step.condition == "open_ticket":
             tickets = (customer or {}).get("open_tickets")
             if isinstance(tickets, bool):
@@ -353,3 +394,29 @@ class FlowRun:
             return False
         hhmm = local.strftime("%H:%M")
         return bool(step.param("open", "09:00") <= hhmm < step.param("close", "18:00"))
+
+
+def _level(tier: Any) -> int | None:
+    """The level of a tier given as a name ("gold") or a number (2); None if neither."""
+    if isinstance(tier, bool):
+        return None
+    if isinstance(tier, int):
+        return tier
+    if isinstance(tier, str):
+        name = tier.strip().lower()
+        if name.isdigit():
+            return int(name)
+        return TIER_LEVELS.get(name)
+    return None
+
+
+def _is_vip(customer: Mapping[str, Any], tiers: Any) -> bool:
+    if customer.get("vip") is True:
+        return True
+    names = [str(t).strip().lower() for t in tiers] if isinstance(tiers, tuple | list) else []
+    tier = customer.get("tier")
+    if isinstance(tier, str) and tier.strip().lower() in names:
+        return True
+    levels = [lv for lv in (_level(t) for t in names) if lv is not None and lv > 0]
+    mine = _level(customer.get("vip_tier", tier))
+    return bool(levels) and mine is not None and mine >= min(levels)

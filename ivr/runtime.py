@@ -1,0 +1,639 @@
+"""The IVR runtime: one FastAGI session runs one flow (the adapter around ``ivr.flow_engine``).
+
+What a call does (DESIGN.md "How data flows" 3): the dialplan runs
+``AGI(agi://host:4573/hotline?did=${EXTEN})``; the runtime finds the dialled number in
+the number plan (an unknown number runs the default flow: never silence), loads its
+flow and walks it with a ``FlowRun``, performing each action on a ``Channel``:
+
+- ``Play`` -> ``STREAM FILE hotline/<lang>/<prompt_id>``; ``Say`` -> ``SAY DIGITS`` /
+  ``SAY NUMBER`` / ``SAY DATETIME``. When the batch ends by collecting input, every
+  prompt takes any DTMF key as escape: a caller who knows the menu presses early, the
+  rest of the prompts is skipped and that key is the first of the input;
+- ``CollectDigits`` -> ``WAIT FOR DIGIT`` (one key) or ``GET DATA`` (several; ``#`` ends);
+- ``Lookup`` -> the caller's 360 view (``crm_core.lookup`` through a held
+  ``LookupReader``), plus the account manager's agent interface;
+- ``SelfService`` -> ``ivr.services``; ``SetRouting``/``HandOff`` -> ``ivr.routing``.
+
+What the dialplan and the call log get are channel variables (``SET VARIABLE``): ``QUEUE``,
+``PRIORITY``, ``HOTLINE_PREFERRED_AGENT``, ``HOTLINE_SKILL``, ``HOTLINE_CUSTOMER_ID``,
+``HOTLINE_IVR_PATH`` (step ids and inputs, comma-separated), ``HOTLINE_DIGITS`` (the keys
+entered, comma-separated per input), ``HOTLINE_ENTRY`` (``kind:label`` of the dialled
+number) and at the end ``HOTLINE_HANDOFF`` (queue | hangup | dialplan). The tracker
+copies them from AMI ``VarSet`` into the call's ``ivr`` (screen pop, call log).
+
+Rules:
+- the variables are (re)published, changed ones only, BEFORE each batch of actions: a
+  caller who hangs up mid-menu leaves the path so far on the channel, so the call log
+  still has it; the finished run is also logged and kept in ``IvrRuntime.recent``;
+- a hang-up (EOF, ``HANGUP``, 511) or a stalled PBX (command timeout) ends the run
+  cleanly: ``FlowRun`` gets ``Hangup``, nothing is raised to the AGI server;
+- a failing lookup is an unknown caller, a failing action is a not-ok result, a broken
+  flow document is the default flow, a bug is a hand-back to the dialplan (fail open);
+- caller-controlled text (caller name, keys) never reaches a command unchecked: keys are
+  reduced to ``0-9 * # A-D`` (anything else becomes ``x``), variable values lose their
+  control characters, prompt ids must be plain file names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from crm_core.lookup import Db, lookup_360, view_360
+from crm_core.models import User
+from ivr.agi import AgiCommandTimeout, AgiError, AgiSession
+from ivr.agi_protocol import AgiReply
+from ivr.default_flow import PROMPTS
+from ivr.flow import Flow
+from ivr.flow_engine import (
+    DEFAULT_TZ,
+    Action,
+    ActionResult,
+    CollectDigits,
+    DtmfReceived,
+    Event,
+    FlowRun,
+    HandOff,
+    Hangup,
+    Lookup,
+    LookupResult,
+    Play,
+    Say,
+    SelfService,
+    SetRouting,
+    Timeout,
+)
+from ivr.number_plan import Entry, unknown_entry
+from ivr.routing import AgentFree, Routing, decide, flow_customer, nobody_free
+from ivr.services import ServiceContext, ServiceResult, run_action
+from ivr.store import builtin_flow, load_flow, resolve_number
+
+log = logging.getLogger("ivr.runtime")
+
+DTMF_KEYS = "0123456789*#ABCD"
+ESCAPE_KEYS = "0123456789*#"
+LOOKUP_TIMEOUT_S = 2.0
+SERVICE_TIMEOUT_S = 8.0
+FLOW_TTL_S = 5.0
+MAX_INPUT = 64
+MAX_VALUE = 1000
+PUBLISHED_PATH = 120  # steps kept in HOTLINE_IVR_PATH (the newest)
+RECENT_CALLS = 200
+_PROMPT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_GET_DATA = re.compile(r"^result=(?P<keys>\S*)\s*(?:\((?P<flag>[^)]*)\))?")
+_DATE_FORMAT = {"zh": "YBd", "en": "BdY"}
+
+
+class ChannelGone(Exception):
+    """The caller is gone (a channel that is not AGI says so with this)."""
+
+
+# --- pure helpers ----------------------------------------------------------------------------
+
+def clean_keys(raw: object) -> str:
+    """Keys as the flow sees them: DTMF characters kept, anything else ``x``, capped."""
+    text = raw if isinstance(raw, str) else ""
+    return "".join(c if c in DTMF_KEYS else "x" for c in text[:MAX_INPUT])
+
+
+def clean_value(value: object) -> str:
+    """A channel variable's value: printable text only (no command injection), capped."""
+    text = "" if value is None else str(value)
+    return "".join(c if c.isprintable() else " " for c in text)[:MAX_VALUE]
+
+
+def key_of(result: int | None) -> str | None:
+    """The key of a ``STREAM FILE``/``WAIT FOR DIGIT`` result (its ASCII code), None if none."""
+    if result is None or result <= 0:
+        return None
+    char = chr(result) if result < 0x110000 else "x"
+    return char if char in DTMF_KEYS else "x"
+
+
+def get_data_event(reply: AgiReply) -> DtmfReceived | Timeout:
+    """``200 result=123 (timeout)`` -> keys; nothing keyed, ``-1`` or a refusal -> Timeout.
+
+    The text is read, not ``reply.result``: keys are not an integer (``0123``, ``12*3``).
+    """
+    if not reply.ok:
+        return Timeout()
+    match = _GET_DATA.match(reply.text.strip())
+    keys = match.group("keys") if match else ""
+    timed_out = bool(match and match.group("flag") == "timeout")
+    if keys == "-1" or (not keys and timed_out):
+        return Timeout()
+    return DtmfReceived(clean_keys(keys))
+
+
+def sound_file(prompt_id: str, lang: str) -> str | None:
+    """``hotline/<lang>/<prompt_id>``, or None for an id that is not a plain file name."""
+    if not _PROMPT_ID.match(prompt_id) or not _PROMPT_ID.match(lang):
+        return None
+    return f"hotline/{lang}/{prompt_id}"
+
+
+def say_epoch(value: str) -> int | None:
+    """Noon (Shanghai) of an ISO date as a Unix time for ``SAY DATETIME``; None if unusable."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None
+    return int(datetime.combine(day, dtime(12), ZoneInfo(DEFAULT_TZ)).timestamp())
+
+
+def prompt_text(prompt_id: str, lang: str) -> str:
+    texts = PROMPTS.get(prompt_id, {})
+    return texts.get(lang) or texts.get("en") or ""
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the PBX told us about the call."""
+
+    did: str
+    caller: str
+    caller_name: str
+    uniqueid: str | None = None
+    lang: str | None = None
+
+
+def _known(value: str | None) -> str:
+    value = (value or "").strip()
+    return "" if value.lower() in ("unknown", "<unknown>", "anonymous") else value
+
+
+def call_facts(env: Mapping[str, str], params: Mapping[str, str]) -> CallFacts:
+    """The dialled number (``?did=`` of the AGI URL, else the DNID, else the extension),
+    the caller's number and name, the channel id and a language asked for (``?lang=``)."""
+    did = _known(params.get("did")) or _known(env.get("agi_dnid")) or _known(
+        env.get("agi_extension"))
+    return CallFacts(
+        did=did, caller=_known(env.get("agi_callerid")),
+        caller_name=clean_value(_known(env.get("agi_calleridname")))[:200],
+        uniqueid=env.get("agi_uniqueid") or None, lang=params.get("lang") or None)
+
+
+# --- the number plan and the flows -------------------------------------------------------
+
+def entry_tag(entry: Entry) -> str:
+    """``kind:label`` of the dialled number, as ``HOTLINE_ENTRY`` carries it."""
+    return clean_value(f"{entry.kind}:{entry.label or ''}")[:200]
+
+
+class FlowSource:
+    """The number plan and the flows (``ivr.store``), each cached ``ttl_s`` (an edit
+    applies to calls that start a few seconds later); many calls missing the cache at
+    once share one read. Any failure gives the default flow: never silence."""
+
+    def __init__(self, engine: AsyncEngine, *, ttl_s: float = FLOW_TTL_S) -> None:
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.ttl_s = ttl_s
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._inflight: dict[tuple[str, str], asyncio.Task[Any]] = {}
+
+    async def entry(self, did: str) -> Entry:
+        found = await self._cached(("entry", did), lambda: self._read_entry(did))
+        return found if isinstance(found, Entry) else unknown_entry(did)
+
+    async def flow(self, name: str) -> tuple[Flow, int]:
+        found = await self._cached(("flow", name), lambda: self._read_flow(name))
+        return found if found is not None else (builtin_flow(), 0)
+
+    async def _cached(self, key: tuple[str, str], read: Callable[[], Awaitable[Any]]) -> Any:
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._fill(key, read))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        # shielded: one caller hanging up must not cancel the read the others wait on
+        return await asyncio.shield(task)
+
+    async def _fill(self, key: tuple[str, str], read: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            value = await read()
+        except Exception:
+            log.exception("IVR: reading %s %r failed; using the default", *key)
+            value = None
+        self._cache[key] = (time.monotonic() + self.ttl_s, value)
+        return value
+
+    async def _read_entry(self, did: str) -> Entry:
+        async with self.sessions() as session:
+            return await resolve_number(session, did)
+
+    async def _read_flow(self, name: str) -> tuple[Flow, int]:
+        async with self.sessions() as session:
+            return await load_flow(session, name)
+
+
+# --- channels --------------------------------------------------------------------------------
+
+class Channel(Protocol):
+    """Where a run's actions are performed: a FastAGI session, or a script (``ivr try``)."""
+
+    async def play(self, items: Sequence[Play | Say], escape: bool) -> str:
+        """Play in order; with ``escape`` a key stops playback and is returned."""
+        ...
+
+    async def collect(self, collect: CollectDigits, first: str) -> DtmfReceived | Timeout:
+        ...
+
+    async def set_vars(self, changes: Mapping[str, str]) -> None: ...
+
+    async def hangup(self) -> None: ...
+
+    async def linkedid(self) -> str | None: ...
+
+
+class AgiChannel:
+    """A ``Channel`` on a FastAGI session (module docstring for the commands)."""
+
+    def __init__(self, agi: AgiSession) -> None:
+        self.agi = agi
+        self._language: str | None = agi.env.get("agi_language") or None
+
+    async def play(self, items: Sequence[Play | Say], escape: bool) -> str:
+        keys = ESCAPE_KEYS if escape else ""
+        for item in items:
+            reply = await (self._play(item, keys) if isinstance(item, Play)
+                           else self._say(item, keys))
+            key = key_of(reply.result) if reply is not None and reply.ok else None
+            if key is not None and escape:
+                return key
+        return ""
+
+    async def _play(self, item: Play, keys: str) -> AgiReply | None:
+        name = sound_file(item.prompt_id, item.lang)
+        if name is None:
+            log.warning("IVR: prompt id %r is not a file name; not played", item.prompt_id)
+            return None
+        return await self.agi.stream_file(name, keys)
+
+    async def _say(self, item: Say, keys: str) -> AgiReply | None:
+        if item.lang != self._language and _PROMPT_ID.match(item.lang):
+            # SAY speaks the channel's language: the caller's, not the PBX default
+            await self.agi.set_variable("CHANNEL(language)", item.lang)
+            self._language = item.lang
+        if item.kind == "date":
+            epoch = say_epoch(item.value)
+            if epoch is None:
+                return None
+            return await self.agi.command("SAY DATETIME", epoch, keys,
+                                          _DATE_FORMAT.get(item.lang, "BdY"), DEFAULT_TZ)
+        value = "".join(c for c in item.value if c.isascii() and c.isdigit())[:MAX_INPUT]
+        if not value:
+            return None
+        name = "SAY NUMBER" if item.kind == "number" else "SAY DIGITS"
+        return await self.agi.command(name, value, keys)
+
+    async def collect(self, collect: CollectDigits, first: str) -> DtmfReceived | Timeout:
+        if first:
+            if collect.max_digits <= 1 or first == "#":
+                return DtmfReceived(first)
+            rest = get_data_event(await self.agi.get_data("", collect.timeout_ms,
+                                                          collect.max_digits - 1))
+            return DtmfReceived(first + (rest.digits if isinstance(rest, DtmfReceived) else ""))
+        if collect.max_digits <= 1:
+            reply = await self.agi.command("WAIT FOR DIGIT", collect.timeout_ms)
+            key = key_of(reply.result) if reply.ok else None
+            return DtmfReceived(key) if key is not None else Timeout()
+        return get_data_event(await self.agi.get_data("", collect.timeout_ms,
+                                                      collect.max_digits))
+
+    async def set_vars(self, changes: Mapping[str, str]) -> None:
+        for name, value in changes.items():
+            await self.agi.set_variable(name, value)
+
+    async def hangup(self) -> None:
+        await self.agi.hangup()
+
+    async def linkedid(self) -> str | None:
+        reply = await self.agi.command("GET FULL VARIABLE", "${CHANNEL(linkedid)}")
+        if not reply.ok or reply.result != 1:
+            return None
+        return clean_value(reply.data)[:64] or None
+
+
+# --- one run ---------------------------------------------------------------------------------
+
+Trace = Callable[[str], None]
+
+
+class IvrCall:
+    """One caller's run of one flow on one channel."""
+
+    def __init__(self, runtime: IvrRuntime, flow: Flow, version: int, entry: Entry,
+                 facts: CallFacts, channel: Channel, started_at: datetime,
+                 trace: Trace | None) -> None:
+        self.rt = runtime
+        self.flow = flow
+        self.version = version
+        self.entry = entry
+        self.facts = facts
+        self.channel = channel
+        self.started_at = started_at
+        self.trace = trace
+        self.run = FlowRun(flow)
+        self.digits: list[str] = []
+        self.published: dict[str, str] = {}
+        self.ended = "running"
+        self._traced_path = 0
+
+    # --- the loop ---
+
+    async def walk(self) -> dict[str, Any]:
+        context = {"caller": self.facts.caller, "lang": self.facts.lang,
+                   "now": self.started_at, "timezone": self.rt.timezone,
+                   "holidays": list(self.rt.holidays)}
+        try:
+            actions = self.run.start(context)
+            while True:
+                if not self.run.done:  # a hand-off publishes its own, final, values
+                    await self._publish()
+                event = await self._perform(actions)
+                if self.run.done or event is None:
+                    break
+                actions = self.run.feed(event)
+            self.ended = "handoff" if self.run.done else "stopped"
+            if not self.run.done:  # the engine waits on nothing: hand the call back
+                await self._finish(HandOff("dialplan"))
+        except (AgiError, ChannelGone) as exc:
+            self.run.feed(Hangup())
+            self.ended = "timeout" if isinstance(exc, AgiCommandTimeout) else "hangup"
+        except asyncio.CancelledError:
+            self.ended = "cancelled"
+            raise
+        except Exception:
+            log.exception("IVR: run of %s failed; handing the call back", self.flow.name)
+            self.ended = "error"
+            with contextlib.suppress(Exception):
+                await self._finish(HandOff("dialplan"))
+        finally:
+            self._trace_steps()
+        return self.result()
+
+    async def _perform(self, actions: list[Action]) -> Event | None:
+        self._trace_steps()
+        plays: list[Play | Say] = []
+        for action in actions:
+            if isinstance(action, Play | Say):
+                plays.append(action)
+                continue
+            if isinstance(action, SetRouting):  # decided when published: no I/O here
+                self._say_routing(action)
+                continue
+            if isinstance(action, CollectDigits):
+                first = await self._play(plays, escape=True)
+                event = await self.channel.collect(action, first)
+                self._note_input(action, event)
+                return event
+            await self._play(plays, escape=False)
+            plays = []
+            if isinstance(action, Lookup):
+                return LookupResult(await self._lookup(action))
+            elif isinstance(action, SelfService):
+                return await self._service(action)
+            elif isinstance(action, HandOff):
+                await self._finish(action)
+                return None
+        await self._play(plays, escape=False)
+        return None
+
+    async def _play(self, items: list[Play | Say], escape: bool) -> str:
+        if not items:
+            return ""
+        if self.trace is not None:
+            for item in items:
+                if isinstance(item, Play):
+                    self.trace(f"  play {item.prompt_id} [{item.lang}] "
+                               f"{prompt_text(item.prompt_id, item.lang)}")
+                else:
+                    self.trace(f"  say {item.kind} {item.value} [{item.lang}]")
+        return await self.channel.play(items, escape)
+
+    def _note_input(self, action: CollectDigits, event: DtmfReceived | Timeout) -> None:
+        if isinstance(event, DtmfReceived):
+            event = DtmfReceived(clean_keys(event.digits))
+            self.digits.append(event.digits)
+        if self.trace is not None:
+            got = "timeout" if isinstance(event, Timeout) else repr(event.digits)
+            self.trace(f"  collect up to {action.max_digits} key(s), {action.timeout_ms} ms"
+                       f" <- {got}")
+
+    def _trace_steps(self) -> None:
+        if self.trace is None:
+            return
+        for step in self.run.path[self._traced_path:]:
+            if ":" not in step:
+                self.trace(f"step {step}")
+        self._traced_path = len(self.run.path)
+
+    def _say_routing(self, action: SetRouting) -> None:
+        if self.trace is not None:
+            fields = {k: v for k, v in (("queue", action.queue), ("priority", action.priority),
+                                        ("skill", action.skill),
+                                        ("preferred_agent", action.preferred_agent))
+                      if v is not None}
+            self.trace(f"  route {json.dumps(fields, ensure_ascii=False)}")
+
+    # --- lookups and actions ---
+
+    async def _lookup(self, action: Lookup) -> dict[str, Any] | None:
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                customer = await self._resolve(action)
+        except Exception:
+            self.rt.counts["lookup_failed"] += 1
+            log.exception("IVR: lookup failed; the caller counts as unknown")
+            customer = None
+        if self.trace is not None:
+            if customer is None:
+                self.trace(f"  lookup {action.kind} {action.value!r} -> unknown caller")
+            else:
+                self.trace(f"  lookup {action.kind} {action.value!r} -> customer "
+                           f"{customer['id']} {customer.get('name')!r} tier "
+                           f"{customer['vip_tier']}, {len(customer['open_tickets'])} open "
+                           f"ticket(s), {len(customer['assets'])} asset(s), account manager "
+                           f"{customer.get('account_manager') or '-'}")
+        return customer
+
+    async def _resolve(self, action: Lookup) -> dict[str, Any] | None:
+        reader = self.rt.reader
+        if action.kind in ("caller_number", "phone"):
+            view = await lookup_360(reader, action.value, region=self.rt.region,
+                                    interactions=0)
+        elif action.kind == "customer_id" and action.value.isascii() and action.value.isdigit():
+            view = await view_360(reader, int(action.value[:10]), interactions=0)
+        else:
+            return None
+        owner = view.get("owner") if view.get("found") else None
+        manager = None
+        if isinstance(owner, Mapping) and isinstance(owner.get("id"), int):
+            manager = await self.rt.manager_interface(owner["id"])
+        return flow_customer(view, manager)
+
+    async def _service(self, action: SelfService) -> ActionResult:
+        routing = self.routing()
+        linkedid = None
+        if action.name == "callback":
+            linkedid = await self.channel.linkedid()
+        ctx = ServiceContext(
+            caller=self.facts.caller, customer=self.run.customer, queue=routing.queue,
+            priority=routing.priority, linkedid=linkedid or self.facts.uniqueid,
+            started_at=self.started_at, preferred_agent=routing.preferred_agent)
+        try:
+            async with asyncio.timeout(SERVICE_TIMEOUT_S):
+                result = await run_action(self.rt.sessions, action.name, action.args, ctx,
+                                          commit=self.rt.commit)
+        except TimeoutError:
+            result = ServiceResult(False, {"error": "timeout"})
+        self.rt.counts[f"service_{'ok' if result.ok else 'failed'}"] += 1
+        if self.trace is not None:
+            facts = {k: v for k, v in result.data.items() if k != "prompts"}
+            wrote = " (rolled back: dry run)" if facts.get("wrote") and not self.rt.commit else ""
+            self.trace(f"  self-service {action.name} {json.dumps(action.args)} -> "
+                       f"{'ok' if result.ok else 'not ok'} "
+                       f"{json.dumps(facts, ensure_ascii=False, default=str)}{wrote}")
+        return ActionResult(action.name, result.ok, result.data)
+
+    # --- routing and variables ---
+
+    def routing(self) -> Routing:
+        return decide(self.run.customer, self.entry.queue, self.run.routing, self.rt.agent_free)
+
+    def variables(self) -> dict[str, str]:
+        routing = self.routing()
+        customer_id = self.run.result["customer_id"]
+        values = {
+            "HOTLINE_ENTRY": entry_tag(self.entry),
+            "HOTLINE_IVR_PATH": ",".join(self.run.path[-PUBLISHED_PATH:]),
+            "HOTLINE_DIGITS": ",".join(self.digits),
+            "HOTLINE_CUSTOMER_ID": "" if customer_id is None else str(customer_id),
+            "QUEUE": routing.queue,
+            "PRIORITY": str(routing.priority),
+            "HOTLINE_PREFERRED_AGENT": routing.preferred_agent or "",
+            "HOTLINE_SKILL": routing.skill or "",
+        }
+        return {k: clean_value(v) for k, v in values.items()}
+
+    async def _publish(self, extra: Mapping[str, str] | None = None) -> None:
+        wanted = {**self.variables(), **(extra or {})}
+        changes = {k: v for k, v in wanted.items()
+                   if self.published.get(k, "") != v}
+        if changes:
+            await self.channel.set_vars(changes)
+            self.published.update(changes)
+
+    async def _finish(self, handoff: HandOff) -> None:
+        kind = handoff.kind if handoff.kind in ("queue", "hangup", "dialplan") else "dialplan"
+        await self._publish({"HOTLINE_HANDOFF": kind})
+        if self.trace is not None:
+            self.trace(f"  hand-off {kind}")
+        if kind == "hangup":
+            await self.channel.hangup()
+
+    def result(self) -> dict[str, Any]:
+        routing = self.routing()
+        run = self.run.result
+        services = {name: {k: v for k, v in data.items() if k != "prompts"}
+                    for name, data in run["vars"].items() if isinstance(data, dict)}
+        return {
+            "queue": routing.queue, "priority": routing.priority,
+            "preferred_agent": routing.preferred_agent, "customer_id": run["customer_id"],
+            "path": run["path"], "digits": list(self.digits), "entry": entry_tag(self.entry),
+            "did": self.entry.number or self.facts.did, "skill": routing.skill,
+            "outcome": run["outcome"] or "dialplan", "ended": self.ended,
+            "flow": f"{self.flow.name or 'default'}@{self.version}",
+            "services": services,
+        }
+
+
+# --- the runtime -----------------------------------------------------------------------------
+
+class IvrRuntime:
+    """Runs calls: the FastAGI handler (``handle``) and ``hotline ivr try`` (``call``)."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, reader: Db | None = None,
+        agent_free: AgentFree = nobody_free, region: str = "CN",
+        clock: Callable[[], datetime] | None = None, commit: bool = True,
+        timezone: str = DEFAULT_TZ, holidays: Sequence[str] = (),
+        flows: FlowSource | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.reader: Db = reader if reader is not None else engine
+        self.agent_free = agent_free
+        self.region = region
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.commit = commit
+        self.timezone = timezone
+        self.holidays = tuple(holidays)
+        self.flows = flows or FlowSource(engine)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
+        self.counts: Counter[str] = Counter()
+
+    async def handle(self, agi: AgiSession) -> None:
+        """The ``AgiServer`` handler: one session, one run."""
+        facts = call_facts(agi.env, agi.params)
+        await self.call(facts, AgiChannel(agi))
+
+    async def call(self, facts: CallFacts, channel: Channel, *,
+                   trace: Trace | None = None) -> dict[str, Any]:
+        started = self.clock()
+        entry = await self.flows.entry(facts.did)
+        flow, version = await self.flows.flow(entry.flow_name)
+        if trace is not None:
+            trace(f"call from {facts.caller or '(no number)'} to {facts.did or '(no DID)'}: "
+                  f"entry {entry_tag(entry)}, flow {flow.name or entry.flow_name} v{version}")
+        run = IvrCall(self, flow, version, entry, facts, channel, started, trace)
+        result: dict[str, Any] = {}
+        try:
+            result = await run.walk()
+        finally:
+            if not result:
+                result = run.result()
+            result["caller"] = facts.caller
+            result["caller_name"] = facts.caller_name
+            self.counts["calls"] += 1
+            self.counts[f"ended_{result['ended']}"] += 1
+            self.recent.append(result)
+            log.info("IVR call %s: %s", facts.uniqueid or "-",
+                     json.dumps(result, ensure_ascii=False, default=str))
+        return result
+
+    async def manager_interface(self, user_id: int) -> str | None:
+        """The account manager's agent interface when that user is active."""
+        query = select(User.agent_interface).where(User.id == user_id, User.active.is_(True))
+
+        async def work(conn: AsyncConnection) -> Any:
+            return await conn.scalar(query)
+
+        reader = self.reader
+        if isinstance(reader, AsyncSession):
+            found = await reader.scalar(query)
+        elif isinstance(reader, AsyncEngine):
+            async with reader.connect() as conn:
+                found = await work(conn)
+        elif isinstance(reader, AsyncConnection):
+            found = await work(reader)
+        else:
+            found = await reader.run(work)
+        return found if isinstance(found, str) and found else None

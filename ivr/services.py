@@ -1,0 +1,335 @@
+"""Self-service actions of the IVR against ``crm_core`` (issue 6, point 4).
+
+Each action answers a flow's ``self_service`` step with a ``ServiceResult``: ``ok``,
+and ``data`` whose ``prompts`` the flow engine reads back to the caller (prompt ids
+of ``ivr.default_flow.PROMPTS``, and ``{"say": "digits" | "date", "value": ...}``
+items the PBX speaks), plus the facts found (for the call log and ``hotline ivr try``).
+
+Actions (``ACTIONS``):
+- ``ticket_status``: ``ticket_no`` (keypad digits of a ticket number: ``T20261125-0001``
+  is keyed ``202611250001``) reads that ticket's status; else ``customer_id`` reads the
+  caller's open tickets (newest first, up to ``READ_TICKETS``). Not found is an answer
+  (ok, "ticket_not_found"), not a failure;
+- ``order_status``: the caller's subscriptions and contracts (active ones and those
+  that ended within ``RECENT_DAYS``, up to ``READ_SUBSCRIPTIONS``): kind, end date,
+  renewal (``sub_renewal_due`` when an active one ends within ``RENEWAL_DAYS``);
+- ``list_assets``: the caller's assets (oldest first, up to ``MAX_CHOICES``) as a keypad
+  menu: "serial number ending 0417, press 1"; no asset: not ok (the flow asks a serial);
+- ``repair_request``: ``choice`` (a key of ``list_assets``) or ``serial`` (keypad digits
+  of the serial number: all its digits, or its last 4+ when that is unique among the
+  caller's assets) -> a new ticket (``crm_core.tickets.create_ticket``), its number
+  read back; an unknown serial is not ok (the flow hands over to an agent);
+- ``callback``: ``ivr.callback_store.request_callback`` when that module is installed;
+  without it the action is not ok (the flow then offers an agent).
+
+Rules:
+- every action runs in its own session and transaction; writes are committed only
+  when ``commit`` (``hotline ivr try`` rolls them back unless told otherwise);
+- the IVR acts as ``IVR_ACTOR`` (the system, on behalf of a caller the number identified);
+- digits from the keypad are checked here again: anything but digits is not found;
+- only keypad digits and dates are spoken: no CRM text is sent to the PBX.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_core.models import Asset, Subscription, Ticket
+from crm_core.permissions import Actor
+from crm_core.tickets import OPEN_STATUSES, TICKET_STATUSES, create_ticket
+
+log = logging.getLogger("ivr.services")
+
+IVR_ACTOR = Actor(user_id=None, username="ivr", is_admin=True)
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+READ_TICKETS = 3
+READ_SUBSCRIPTIONS = 3
+RECENT_DAYS = 90
+RENEWAL_DAYS = 30
+MAX_CHOICES = 8  # keys 1-8; 0 is "key the serial number instead"
+SERIAL_TAIL = 4
+REPAIR_PROBLEM = "电话自助报修（IVR）/ Repair request by phone (IVR)"
+
+_TICKET_DIGITS = re.compile(r"^(\d{8})(\d{4,})$")
+
+READBACK_PROMPTS = frozenset({
+    "tickets_open", "no_open_tickets", "ticket_not_found", "ticket_number", "updated_on",
+    *(f"status_{s}" for s in TICKET_STATUSES),
+    "kind_subscription", "kind_contract", "ends_on", "ended_on", "sub_active",
+    "sub_renewal_due", "sub_renewed", "sub_not_renewed", "sub_cancelled", "no_subscription",
+    "serial_ending", "press", "serial_not_found", "repair_created", "out_of_warranty",
+    "callback_confirmed",
+})
+"""Every prompt id an action may read back (each must be in the prompt catalogue)."""
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What an action knows of the call besides its arguments."""
+
+    caller: str
+    customer: Mapping[str, Any] | None
+    queue: str
+    priority: int
+    linkedid: str | None
+    started_at: datetime
+    preferred_agent: str | None = None
+
+    @property
+    def today(self) -> date:
+        return self.started_at.astimezone(BUSINESS_TZ).date()
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    ok: bool
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Action = Callable[[AsyncSession, Mapping[str, str], ServiceContext], Awaitable[ServiceResult]]
+
+
+# --- pure helpers ----------------------------------------------------------------------------
+
+def digits(value: object) -> str:
+    """``value`` when it is keypad digits only, else ``""``."""
+    return value if isinstance(value, str) and value.isascii() and value.isdigit() else ""
+
+
+def customer_id_of(value: object) -> int | None:
+    text = digits(value)
+    return int(text) if text and len(text) <= 9 and int(text) > 0 else None
+
+
+def ticket_number_from_digits(keyed: str) -> str | None:
+    """``202611250001`` -> ``T20261125-0001`` (the crm_core numbering), else None."""
+    match = _TICKET_DIGITS.match(digits(keyed))
+    return f"T{match.group(1)}-{match.group(2)}" if match else None
+
+
+def ticket_digits(number: str) -> str:
+    """What a caller keys for a ticket number (and what is read back)."""
+    return "".join(c for c in number if c.isascii() and c.isdigit())
+
+
+def say_digits(value: str) -> dict[str, str]:
+    return {"say": "digits", "value": value}
+
+
+def say_date(value: date) -> dict[str, str]:
+    return {"say": "date", "value": value.isoformat()}
+
+
+def local_day(moment: datetime | None) -> date | None:
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(BUSINESS_TZ).date()
+
+
+def serial_matches(keyed: str, serials: list[tuple[int, str]]) -> list[int]:
+    """Asset ids whose serial number's digits are ``keyed``; failing that, whose digits end
+    with ``keyed`` (at least ``SERIAL_TAIL`` keys)."""
+    whole = [i for i, s in serials if ticket_digits(s) == keyed]
+    if whole or len(keyed) < SERIAL_TAIL:
+        return whole
+    return [i for i, s in serials if ticket_digits(s).endswith(keyed)]
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+def _ticket_readback(ticket: Ticket) -> list[Any]:
+    out: list[Any] = ["ticket_number", say_digits(ticket_digits(ticket.number)),
+                      f"status_{ticket.status}"]
+    day = local_day(ticket.updated_at)
+    if day is not None:
+        out += ["updated_on", say_date(day)]
+    return out
+
+
+def _ticket_fact(ticket: Ticket) -> dict[str, Any]:
+    return {"number": ticket.number, "status": ticket.status}
+
+
+async def ticket_status(session: AsyncSession, args: Mapping[str, str],
+                        ctx: ServiceContext) -> ServiceResult:
+    keyed = args.get("ticket_no")
+    if keyed is not None:
+        number = ticket_number_from_digits(keyed)
+        ticket = None if number is None else await session.scalar(
+            select(Ticket).where(Ticket.number == number))
+        if ticket is None:
+            return ServiceResult(True, {"found": False, "prompts": ["ticket_not_found"]})
+        return ServiceResult(True, {"found": True, "tickets": [_ticket_fact(ticket)],
+                                    "prompts": _ticket_readback(ticket)})
+    customer_id = customer_id_of(args.get("customer_id"))
+    if customer_id is None:
+        return ServiceResult(False, {"error": "no customer"})
+    rows = (await session.scalars(
+        select(Ticket).where(Ticket.customer_id == customer_id,
+                             Ticket.status.in_(OPEN_STATUSES))
+        .order_by(Ticket.id.desc()).limit(READ_TICKETS))).all()
+    if not rows:
+        return ServiceResult(True, {"found": False, "prompts": ["no_open_tickets"]})
+    prompts: list[Any] = ["tickets_open"]
+    for ticket in rows:
+        prompts += _ticket_readback(ticket)
+    return ServiceResult(True, {"found": True, "tickets": [_ticket_fact(t) for t in rows],
+                                "prompts": prompts})
+
+
+def _subscription_readback(sub: Subscription, today: date) -> list[Any]:
+    kind = "kind_contract" if sub.kind == "contract" else "kind_subscription"
+    ended = sub.end_date < today
+    out: list[Any] = [kind, "ended_on" if ended else "ends_on", say_date(sub.end_date)]
+    if sub.status == "active" and not ended:
+        soon = sub.end_date <= today + timedelta(days=RENEWAL_DAYS)
+        out.append("sub_renewal_due" if soon else "sub_active")
+    elif sub.status in ("renewed", "not_renewed", "cancelled"):
+        out.append(f"sub_{sub.status}")
+    elif sub.status == "active":  # ended, not yet marked by the daily job
+        out.append("sub_renewal_due")
+    return out
+
+
+async def order_status(session: AsyncSession, args: Mapping[str, str],
+                       ctx: ServiceContext) -> ServiceResult:
+    customer_id = customer_id_of(args.get("customer_id"))
+    if customer_id is None:
+        return ServiceResult(True, {"found": False, "prompts": ["no_subscription"]})
+    today = ctx.today
+    rows = (await session.scalars(
+        select(Subscription).where(
+            Subscription.customer_id == customer_id,
+            (Subscription.status == "active")
+            | (Subscription.end_date >= today - timedelta(days=RECENT_DAYS)))
+        .order_by(Subscription.end_date.desc(), Subscription.id.desc())
+        .limit(READ_SUBSCRIPTIONS))).all()
+    if not rows:
+        return ServiceResult(True, {"found": False, "prompts": ["no_subscription"]})
+    prompts: list[Any] = []
+    for sub in rows:
+        prompts += _subscription_readback(sub, today)
+    facts = [{"kind": s.kind, "end_date": s.end_date.isoformat(), "status": s.status}
+             for s in rows]
+    return ServiceResult(True, {"found": True, "subscriptions": facts, "prompts": prompts})
+
+
+async def _assets(session: AsyncSession, customer_id: int) -> list[Asset]:
+    return list((await session.scalars(
+        select(Asset).where(Asset.customer_id == customer_id).order_by(Asset.id)
+        .limit(MAX_CHOICES))).all())
+
+
+async def list_assets(session: AsyncSession, args: Mapping[str, str],
+                      ctx: ServiceContext) -> ServiceResult:
+    customer_id = customer_id_of(args.get("customer_id"))
+    assets = [] if customer_id is None else await _assets(session, customer_id)
+    if not assets:
+        return ServiceResult(False, {"assets": []})
+    prompts: list[Any] = []
+    for key, asset in enumerate(assets, start=1):
+        tail = ticket_digits(asset.serial_number)[-SERIAL_TAIL:] or str(key)
+        prompts += ["serial_ending", say_digits(tail), "press", say_digits(str(key))]
+    choices = [{"key": str(k), "asset_id": a.id, "serial": a.serial_number}
+               for k, a in enumerate(assets, start=1)]
+    return ServiceResult(True, {"assets": choices, "prompts": prompts})
+
+
+async def repair_request(session: AsyncSession, args: Mapping[str, str],
+                         ctx: ServiceContext) -> ServiceResult:
+    customer_id = customer_id_of(args.get("customer_id"))
+    if customer_id is None:
+        return ServiceResult(False, {"error": "no customer"})
+    assets = list((await session.scalars(
+        select(Asset).where(Asset.customer_id == customer_id).order_by(Asset.id))).all())
+    asset: Asset | None = None
+    choice = digits(args.get("choice"))
+    if choice:
+        key = int(choice) if len(choice) <= 2 else 0
+        if not 1 <= key <= min(len(assets), MAX_CHOICES):
+            return ServiceResult(False, {"error": "no such choice", "choice": choice})
+        asset = assets[key - 1]
+    else:
+        keyed = digits(args.get("serial"))
+        found = serial_matches(keyed, [(a.id, a.serial_number) for a in assets]) if keyed else []
+        if len(found) != 1:
+            return ServiceResult(False, {"error": "serial not found", "matches": len(found),
+                                         "prompts": ["serial_not_found"]})
+        asset = next(a for a in assets if a.id == found[0])
+    contact = (ctx.customer or {}).get("contact_id")
+    view = await create_ticket(
+        session, IVR_ACTOR, customer_id, problem=REPAIR_PROBLEM, asset_id=asset.id,
+        contact_id=contact if isinstance(contact, int) else None, now=ctx.started_at)
+    number = str(view["number"])
+    prompts: list[Any] = ["repair_created", say_digits(ticket_digits(number))]
+    if asset.warranty_end is not None and asset.warranty_end < ctx.today:
+        prompts.append("out_of_warranty")
+    return ServiceResult(True, {"ticket": number, "ticket_id": view["id"],
+                                "asset_id": asset.id, "serial": asset.serial_number,
+                                "prompts": prompts, "wrote": True})
+
+
+def _callback_store() -> Any:
+    """``ivr.callback_store`` when installed (built separately), else None."""
+    try:
+        return importlib.import_module("ivr.callback_store")
+    except ImportError:
+        return None
+
+
+async def callback(session: AsyncSession, args: Mapping[str, str],
+                   ctx: ServiceContext) -> ServiceResult:
+    store = _callback_store()
+    request = getattr(store, "request_callback", None)
+    if request is None:
+        return ServiceResult(False, {"error": "callbacks are not available"})
+    phone = digits(args.get("caller")) or digits(ctx.caller)
+    if not phone:
+        return ServiceResult(False, {"error": "no number to call back"})
+    callback_id = await request(
+        session, phone=phone, customer_id=customer_id_of(args.get("customer_id")),
+        queue=ctx.queue, priority=ctx.priority, origin_linkedid=ctx.linkedid,
+        place_at=ctx.started_at)
+    return ServiceResult(True, {"callback_id": callback_id, "wrote": True})
+
+
+ACTIONS: dict[str, Action] = {
+    "ticket_status": ticket_status,
+    "order_status": order_status,
+    "list_assets": list_assets,
+    "repair_request": repair_request,
+    "callback": callback,
+}
+
+
+async def run_action(
+    sessions: async_sessionmaker[AsyncSession], name: str, args: Mapping[str, str],
+    ctx: ServiceContext, *, commit: bool = True,
+) -> ServiceResult:
+    """Run one action in its own transaction; any failure is a not-ok result, never raised."""
+    action = ACTIONS.get(name)
+    if action is None:
+        log.warning("IVR: unknown self-service action %r", name)
+        return ServiceResult(False, {"error": f"unknown action {name!r}"})
+    try:
+        async with sessions() as session:
+            result = await action(session, args, ctx)
+            if commit and result.ok:
+                await session.commit()
+            else:
+                await session.rollback()
+            return result
+    except Exception as exc:
+        log.exception("IVR: self-service %s failed", name)
+        return ServiceResult(False, {"error": type(exc).__name__})

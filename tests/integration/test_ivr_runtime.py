@@ -1,0 +1,419 @@
+"""The IVR runtime over real FastAGI/TCP against a real CRM database (SQLite and PostgreSQL).
+
+A scripted fake Asterisk (``ivr_caller.FakeCall``) calls the hotline as known, unknown
+and VIP callers, with tickets, subscriptions and assets; presses keys, garbage, nothing,
+hangs up mid-menu. The tests check what the PBX was told to play and say, the channel
+variables handed to the dialplan (and so to the call log), and the CRM rows written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from crm_core.db import make_engine, upgrade_async
+from crm_core.lookup import LookupReader
+from crm_core.models import (
+    Asset,
+    CallbackRequest,
+    Contact,
+    Customer,
+    IvrFlow,
+    IvrNumber,
+    PhoneNumber,
+    Subscription,
+    Ticket,
+    User,
+)
+from ivr.agi import AgiServer
+from ivr.runtime import IvrRuntime
+from ivr.store import seed_defaults
+from tests.integration.ivr_caller import FakeCall
+
+OPEN = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # Wednesday 10:00 in Shanghai
+EVENING = datetime(2026, 11, 25, 11, 30, tzinfo=UTC)  # 19:30 there
+VIP_PHONE, PLAIN_PHONE, STRANGER = "13800138000", "13900139000", "13700137000"
+MANAGER, OTHER_MANAGER = "PJSIP/2001", "PJSIP/2002"
+
+
+def has_module(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class Crm:
+    engine: AsyncEngine
+    vip: int
+    plain: int
+    assets: dict[str, int]
+
+
+async def seed(engine: AsyncEngine) -> Crm:
+    async with async_sessionmaker(engine, expire_on_commit=False).begin() as s:
+        wang = User(username="wang.lei", display_name="王磊", agent_interface=MANAGER)
+        li = User(username="li.na", display_name="李娜", agent_interface=OTHER_MANAGER)
+        s.add_all([wang, li])
+        await s.flush()
+        vip = Customer(name="华东医药包装有限公司", vip_tier=2, owner_id=wang.id,
+                       status="active")
+        plain = Customer(name="Plain Trading", vip_tier=0, owner_id=li.id, status="active")
+        s.add_all([vip, plain])
+        await s.flush()
+        zhang = Contact(customer_id=vip.id, name="张伟")
+        s.add(zhang)
+        await s.flush()
+        s.add_all([
+            PhoneNumber(customer_id=vip.id, contact_id=zhang.id, number_e164="+8613800138000",
+                        raw=VIP_PHONE, kind="mobile"),
+            PhoneNumber(customer_id=plain.id, number_e164="+8613900139000", raw=PLAIN_PHONE,
+                        kind="mobile"),
+        ])
+        a1 = Asset(customer_id=vip.id, model="DPP-260", serial_number="BPM-2022-0417",
+                   warranty_end=date(2027, 6, 1))
+        a2 = Asset(customer_id=vip.id, model="DPH-320", serial_number="BPM-2020-0815",
+                   warranty_end=date(2025, 1, 1))
+        s.add_all([a1, a2])
+        await s.flush()
+        at = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+        s.add_all([
+            Ticket(number="T20261124-0007", customer_id=vip.id, asset_id=a1.id,
+                   problem="热封温度不稳定", status="assigned", created_at=at, updated_at=at),
+            Ticket(number="T20261001-0001", customer_id=vip.id, problem="old", status="closed",
+                   created_at=at, updated_at=at),
+            Subscription(customer_id=vip.id, kind="contract", title="年度保养合同",
+                         start_date=date(2025, 12, 10), end_date=date(2026, 12, 10),
+                         status="active"),
+            Subscription(customer_id=vip.id, kind="subscription", title="期刊",
+                         start_date=date(2025, 10, 1), end_date=date(2026, 10, 1),
+                         status="renewed"),
+        ])
+        await seed_defaults(s, ["4008001234", "8008001234"])
+        return Crm(engine, vip.id, plain.id, {"0417": a1.id, "0815": a2.id})
+
+
+@pytest.fixture
+async def crm(db_url: str) -> AsyncIterator[Crm]:
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    try:
+        yield await seed(engine)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def hotline(crm: Crm, *, free: Iterable[str] = (), clock: datetime = OPEN,
+                  **kwargs: Any) -> AsyncIterator[tuple[int, IvrRuntime]]:
+    """The runtime behind a real FastAGI server on a free port."""
+    free_set = set(free)
+    async with LookupReader(crm.engine) as reader:
+        runtime = IvrRuntime(crm.engine, reader=reader, agent_free=free_set.__contains__,
+                             clock=lambda: clock, **kwargs)
+        server = AgiServer(runtime.handle, port=0, command_timeout=5)
+        await server.start()
+        try:
+            yield server.port, runtime
+        finally:
+            async with asyncio.timeout(10):
+                await server.wait_idle()
+            await server.close()
+
+
+async def call(port: int, **kwargs: Any) -> FakeCall:
+    async with asyncio.timeout(20):
+        return await FakeCall(port, **kwargs).run()
+
+
+def path(fake: FakeCall) -> list[str]:
+    return fake.vars["HOTLINE_IVR_PATH"].split(",")
+
+
+def zh(*prompts: str) -> list[str]:
+    return [f"hotline/zh/{p}" for p in prompts]
+
+
+# --- routing hand-off ------------------------------------------------------------------------
+
+async def test_vip_caller_is_offered_to_a_free_account_manager_first(crm: Crm) -> None:
+    async with hotline(crm, free=[MANAGER]) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["0"])
+    assert fake.played() == zh("welcome", "welcome_back", "main_menu", "transfer")
+    assert fake.vars["QUEUE"] == "support"
+    assert fake.vars["PRIORITY"] == "20"  # gold tier (2) -> 20 beats the flow's 10
+    assert fake.vars["HOTLINE_PREFERRED_AGENT"] == MANAGER
+    assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.vip)
+    assert fake.vars["HOTLINE_DIGITS"] == "0"
+    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    assert path(fake)[-3:] == ["main_menu:0", "to_agent", "queue"]
+    assert "vip_route" in path(fake)
+    # the path is on the channel before the first prompt: a hang-up anywhere keeps it
+    first_play = next(i for i, c in enumerate(fake.commands) if c[:2] == ["STREAM", "FILE"])
+    assert any(c[:3] == ["SET", "VARIABLE", "HOTLINE_IVR_PATH"] for c in fake.commands[:first_play])
+    result = runtime.recent[-1]
+    assert (result["queue"], result["priority"], result["preferred_agent"],
+            result["customer_id"]) == ("support", 20, MANAGER, crm.vip)
+    assert result["ended"] == "handoff" and result["outcome"] == "queue"
+    assert fake.hung_up is None  # back to the dialplan, which queues the call
+
+
+async def test_busy_manager_means_straight_to_the_queue(crm: Crm) -> None:
+    async with hotline(crm, free=[OTHER_MANAGER]) as (port, _):
+        fake = await call(port, caller=VIP_PHONE, keys=["0"])
+    assert fake.vars["PRIORITY"] == "20"
+    assert fake.vars.get("HOTLINE_PREFERRED_AGENT", "") == ""
+
+
+async def test_known_caller_gets_own_manager_without_vip_priority(crm: Crm) -> None:
+    async with hotline(crm, free=[MANAGER, OTHER_MANAGER]) as (port, _):
+        fake = await call(port, caller=PLAIN_PHONE, keys=["0"])
+    assert fake.vars["HOTLINE_PREFERRED_AGENT"] == OTHER_MANAGER
+    assert fake.vars["PRIORITY"] == "0"
+    assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.plain)
+    assert "vip_route" not in path(fake)
+
+
+async def test_unknown_caller_reaches_the_support_queue(crm: Crm) -> None:
+    async with hotline(crm, free=[MANAGER]) as (port, runtime):
+        fake = await call(port, caller=STRANGER, keys=["0"])
+    assert fake.played() == zh("welcome", "main_menu", "transfer")
+    assert fake.vars["QUEUE"] == "support" and fake.vars["PRIORITY"] == "0"
+    assert "HOTLINE_CUSTOMER_ID" not in fake.vars
+    assert fake.vars.get("HOTLINE_PREFERRED_AGENT", "") == ""
+    assert runtime.recent[-1]["customer_id"] is None
+
+
+async def test_after_hours_the_closed_menu_plays(crm: Crm) -> None:
+    async with hotline(crm, clock=EVENING) as (port, _):
+        fake = await call(port, caller=STRANGER, keys=["9", "9", "9"])
+    assert fake.played()[:2] == zh("welcome", "closed")
+    assert "closed_menu:9" in path(fake)
+
+
+async def test_early_key_interrupts_the_menu_prompt(crm: Crm) -> None:
+    async with hotline(crm) as (port, _):
+        fake = await call(port, caller=STRANGER, keys=["0"], early=True)
+    menu = next(c for c in fake.commands if c[:3] == ["STREAM", "FILE", "hotline/zh/main_menu"])
+    assert menu[3] == "0123456789*#"
+    welcome = next(c for c in fake.commands if c[:3] == ["STREAM", "FILE", "hotline/zh/welcome"])
+    assert welcome[3] == ""  # nothing to answer yet: the greeting cannot be skipped
+    assert not any(c[0] in ("WAIT", "GET") and c[1] in ("FOR", "DATA") for c in fake.commands)
+    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+
+
+# --- self-service ----------------------------------------------------------------------------
+
+async def test_open_tickets_are_read_back(crm: Crm) -> None:
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["1", "0"])
+    assert ("DIGITS", "202611240007") in fake.said()
+    assert "hotline/zh/status_assigned" in fake.played()
+    assert "hotline/zh/updated_on" in fake.played()
+    assert any(c[:2] == ["SAY", "DATETIME"] for c in fake.commands)
+    assert ("DIGITS", "202610010001") not in fake.said()  # closed: not read
+    assert ["SET", "VARIABLE", "CHANNEL(language)", "zh"] in fake.commands
+    assert path(fake)[-4:] == ["more", "more:0", "agent_hours", "to_agent"] or \
+        path(fake)[-3:] == ["agent_hours", "to_agent", "queue"]
+    assert runtime.recent[-1]["services"]["ticket_status"]["tickets"] == [
+        {"number": "T20261124-0007", "status": "assigned"}]
+
+
+async def test_a_ticket_number_keyed_by_an_unknown_caller(crm: Crm) -> None:
+    async with hotline(crm) as (port, _):
+        fake = await call(port, caller=STRANGER, keys=["1", "202611240007#"])
+        missing = await call(port, caller=STRANGER, keys=["1", "202611249999#"])
+    assert ["GET", "DATA", "", "5000", "12"] in fake.commands
+    assert ("DIGITS", "202611240007") in fake.said()
+    assert "hotline/zh/status_assigned" in fake.played()
+    # silence at "more": two replays, then goodbye and the IVR hangs up
+    assert fake.played()[-1] == "hotline/zh/goodbye"
+    assert fake.vars["HOTLINE_HANDOFF"] == "hangup" and fake.hung_up == "server"
+    assert fake.vars["HOTLINE_DIGITS"] == "1,202611240007"
+    assert "hotline/zh/ticket_not_found" in missing.played()
+    assert not missing.said()
+
+
+async def test_order_and_subscription_status(crm: Crm) -> None:
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["2", "0"])
+    played = fake.played()
+    start = played.index("hotline/zh/kind_contract")
+    assert played[start:start + 3] == zh("kind_contract", "ends_on", "sub_renewal_due")
+    assert zh("kind_subscription", "ended_on", "sub_renewed") == [
+        p for p in played if p.rsplit("/", 1)[1] in ("kind_subscription", "ended_on",
+                                                     "sub_renewed")]
+    dates = [c for c in fake.commands if c[:2] == ["SAY", "DATETIME"]]
+    assert len(dates) == 2 and dates[0][4:] == ["YBd", "Asia/Shanghai"]
+    assert int(dates[0][2]) == int(datetime(2026, 12, 10, 4, 0, tzinfo=UTC).timestamp())
+    facts = runtime.recent[-1]["services"]["order_status"]["subscriptions"]
+    assert [f["end_date"] for f in facts] == ["2026-12-10", "2026-10-01"]
+
+
+async def test_repair_request_by_choosing_an_asset(crm: Crm) -> None:
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["3", "2", "0"])
+    said = fake.said()
+    assert said[:4] == [("DIGITS", "0417"), ("DIGITS", "1"), ("DIGITS", "0815"),
+                        ("DIGITS", "2")]
+    number = runtime.recent[-1]["services"]["repair_request"]["ticket"]
+    assert number.startswith("T20261125-")
+    assert ("DIGITS", number[1:9] + number[10:]) in said
+    assert "hotline/zh/out_of_warranty" in fake.played()  # BPM-2020-0815 ran out in 2025
+    async with crm.engine.connect() as conn:
+        row = (await conn.execute(select(Ticket.customer_id, Ticket.asset_id, Ticket.status,
+                                         Ticket.contact_id)
+                                  .where(Ticket.number == number))).one()
+    assert tuple(row)[:3] == (crm.vip, crm.assets["0815"], "new")
+    assert row.contact_id is not None  # the contact whose phone called
+    assert "repair_pick" in path(fake)
+
+
+async def test_repair_request_by_serial_number(crm: Crm) -> None:
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["3", "0", "20220417#", "0"])
+        wrong = await call(port, caller=VIP_PHONE, keys=["3", "0", "99990000#"])
+    number = runtime.recent[-2]["services"]["repair_request"]["ticket"]
+    async with crm.engine.connect() as conn:
+        asset = await conn.scalar(select(Ticket.asset_id).where(Ticket.number == number))
+    assert asset == crm.assets["0417"]
+    assert "out_of_warranty" not in " ".join(fake.played())
+    assert "ask_serial:20220417" in path(fake)
+    # an unknown serial: said so, then an agent with the repair skill
+    assert "hotline/zh/serial_not_found" in wrong.played()
+    assert wrong.vars["HOTLINE_SKILL"] == "repair"
+    assert wrong.vars["HOTLINE_HANDOFF"] == "queue"
+
+
+async def test_callback_request(crm: Crm) -> None:
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["4"])
+    if has_module("ivr.callback_store"):
+        assert fake.played()[-1] == "hotline/zh/callback_confirmed"
+        assert fake.vars["HOTLINE_HANDOFF"] == "hangup"
+        callback_id = runtime.recent[-1]["services"]["callback"]["callback_id"]
+        async with crm.engine.connect() as conn:
+            row = (await conn.execute(
+                select(CallbackRequest.customer_id, CallbackRequest.queue,
+                       CallbackRequest.priority, CallbackRequest.origin_linkedid)
+                .where(CallbackRequest.id == callback_id))).one()
+        # the place in line keeps the VIP's priority and points at the call it came from
+        assert tuple(row) == (crm.vip, "support", 20, "1795478331.183")
+    else:  # not built yet: the action says no and the caller gets an agent instead
+        assert path(fake)[-3:] == ["callback", "to_agent", "queue"]
+        assert runtime.recent[-1]["services"]["callback"] == {
+            "error": "callbacks are not available"}
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+async def test_garbage_keys_replay_the_menu_then_go_to_an_agent(crm: Crm) -> None:
+    async with hotline(crm) as (port, _):
+        fake = await call(port, caller=VIP_PHONE, keys=["7", "*", "x"])
+    assert [p for p in path(fake) if p.startswith("main_menu:")] == [
+        "main_menu:7", "main_menu:*", "main_menu:x"]
+    assert fake.played().count("hotline/zh/invalid") == 2
+    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+
+
+async def test_junk_from_get_data_and_too_few_digits(crm: Crm) -> None:
+    async with hotline(crm) as (port, _):
+        fake = await call(port, caller=STRANGER, keys=["1", "ab'c\"#", "12#", "2026"])
+    steps = [p for p in path(fake) if p.startswith("ask_ticket:")]
+    assert steps == ["ask_ticket:xxxxx", "ask_ticket:12", "ask_ticket:2026"]
+    assert fake.played().count("hotline/zh/invalid") == 2
+    assert path(fake)[-2:] == ["to_agent", "queue"]  # retries used up: the default
+    assert fake.vars["HOTLINE_DIGITS"] == "1,xxxxx,12,2026"
+
+
+async def test_too_many_digits_are_cut_by_the_pbx_and_refused(crm: Crm) -> None:
+    # the caller keys 13 digits: GET DATA stops at 12, the 13th is the next answer
+    async with hotline(crm) as (port, _):
+        fake = await call(port, caller=STRANGER, keys=["1", "1234567890123", "0"],
+                          early=True)
+    assert "ask_ticket:123456789012" in path(fake)
+    assert fake.vars["HOTLINE_HANDOFF"] in ("queue", "hangup")
+
+
+async def test_silence_times_out_to_the_default(crm: Crm) -> None:
+    async with hotline(crm) as (port, _):
+        fake = await call(port, caller=VIP_PHONE, keys=[])
+    assert path(fake).count("main_menu:timeout") == 3
+    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    assert ["WAIT", "FOR", "DIGIT", "5000"] in fake.commands
+
+
+async def test_unknown_did_gets_the_default_flow(crm: Crm) -> None:
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, did="02199998888", caller=STRANGER, keys=["0"])
+        none = await call(port, did="", caller="", keys=["0"])
+    for one in (fake, none):
+        assert one.played()[0] == "hotline/zh/welcome"
+        assert one.vars["HOTLINE_ENTRY"].startswith("unknown:")
+        assert one.vars["HOTLINE_HANDOFF"] == "queue"
+    assert runtime.recent[-2]["did"] == "02199998888"
+
+
+async def test_a_flow_that_fails_validation_falls_back_to_the_default(crm: Crm) -> None:
+    broken = {"flow": "broken", "version": 1, "start": "a", "steps": {
+        "a": {"type": "play", "prompt": "no_such_prompt", "next": "nowhere"}}}
+    async with async_sessionmaker(crm.engine).begin() as s:
+        s.add(IvrFlow(name="broken", version=1, document=broken))
+        s.add(IvrNumber(number="4001112222", flow_name="broken", kind="legacy",
+                        label="原打印机维修热线"))
+    async with hotline(crm) as (port, _):
+        fake = await call(port, did="4001112222", caller=STRANGER, keys=["0"])
+    assert fake.played() == zh("welcome", "main_menu", "transfer")
+    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    if has_module("ivr.store"):
+        assert fake.vars["HOTLINE_ENTRY"] == "legacy:原打印机维修热线"
+
+
+@pytest.mark.parametrize("how", ["hangup", "HANGUP"])
+async def test_hang_up_mid_menu_keeps_the_path(crm: Crm, how: str) -> None:
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["7", how])
+    assert fake.hung_up == "us"
+    assert path(fake)[-2:] == ["main_menu", "main_menu:7"]
+    assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.vip)
+    assert "HOTLINE_HANDOFF" not in fake.vars
+    result = runtime.recent[-1]
+    assert result["ended"] == "hangup" and result["outcome"] == "caller_hangup"
+    assert result["path"][-2:] == ["main_menu", "main_menu:7"]
+    assert result["priority"] == 20
+
+
+async def test_gbk_caller_name_and_hostile_text_in_the_environment(crm: Crm) -> None:
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, name="王芳".encode("gbk") + b'"\\;x',
+                          extra_env=b"agi_rdnis: \xff\xfe\n", keys=["0"])
+    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.vip)
+    name = runtime.recent[-1]["caller_name"]
+    assert isinstance(name, str) and name.endswith('"\\;x')
+    # nothing the caller controls was sent back to the PBX
+    assert not any("王" in " ".join(c) or ";x" in " ".join(c) for c in fake.commands)
+
+
+async def test_many_concurrent_calls_each_get_their_own_routing(crm: Crm) -> None:
+    async with hotline(crm, free=[MANAGER]) as (port, runtime):
+        calls = [FakeCall(port, caller=(VIP_PHONE, PLAIN_PHONE, STRANGER)[i % 3],
+                          keys=[("0", "1", "2")[i % 3], "0"]) for i in range(60)]
+        async with asyncio.timeout(60):
+            done = await asyncio.gather(*(c.run() for c in calls))
+    for i, fake in enumerate(done):
+        expected = (str(crm.vip), str(crm.plain), None)[i % 3]
+        assert fake.vars.get("HOTLINE_CUSTOMER_ID") == expected
+        assert fake.vars["HOTLINE_HANDOFF"] in ("queue", "hangup")
+    assert runtime.counts["calls"] == 60
