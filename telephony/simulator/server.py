@@ -652,9 +652,14 @@ class PbxSimulator:
         self.server = AmiServer(self.pbx, host=host, port=port, username=username,
                                 secret=secret, max_client_buffer=max_client_buffer)
         self._load: Any = None
+        # Called with every event as it is handed to the clients' sockets (benchmarks
+        # take the moment an event leaves the PBX from here); must not raise or block.
+        self.event_hook: Callable[[bytes, str], None] | None = None
 
     def _sink(self, data: bytes, cls: str) -> None:
         self.server.broadcast(data, cls)
+        if self.event_hook is not None:
+            self.event_hook(data, cls)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -738,6 +743,11 @@ class PbxSimulator:
 
     def set_agent(self, name_or_interface: str, **behaviour: Any) -> None:
         self.pbx.set_agent(name_or_interface, **behaviour)
+
+    def set_customer(self, number: str, **behaviour: Any) -> None:
+        """How an outside number answers the hotline (mode answer|busy|noanswer|
+        unavailable, ring_s, talk_s): callbacks and click-to-dial reach it."""
+        self.pbx.set_customer(number, **behaviour)
 
     def start_load(self, *, calls_per_second: float, total_calls: int = 0) -> None:
         from telephony.simulator.load import LoadGenerator
