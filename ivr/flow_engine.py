@@ -414,9 +414,12 @@ def _is_vip(customer: Mapping[str, Any], tiers: Any) -> bool:
     if customer.get("vip") is True:
         return True
     names = [str(t).strip().lower() for t in tiers] if isinstance(tiers, tuple | list) else []
+    levels = [lv for lv in (_level(t) for t in names) if lv is not None and lv > 0]
+    number = customer.get("vip_tier")
+    if isinstance(number, int) and not isinstance(number, bool):  # the CRM's own tier rules
+        return bool(levels) and number >= min(levels)
     tier = customer.get("tier")
     if isinstance(tier, str) and tier.strip().lower() in names:
         return True
-    levels = [lv for lv in (_level(t) for t in names) if lv is not None and lv > 0]
-    mine = _level(customer.get("vip_tier", tier))
+    mine = _level(tier)
     return bool(levels) and mine is not None and mine >= min(levels)

@@ -93,6 +93,9 @@ MAX_INPUT = 64
 MAX_VALUE = 1000
 PUBLISHED_PATH = 120  # steps kept in HOTLINE_IVR_PATH (the newest)
 RECENT_CALLS = 200
+VARIABLES = ("HOTLINE_ENTRY", "HOTLINE_IVR_PATH", "HOTLINE_DIGITS", "HOTLINE_CUSTOMER_ID",
+             "QUEUE", "PRIORITY", "HOTLINE_PREFERRED_AGENT", "HOTLINE_SKILL", "HOTLINE_HANDOFF")
+"""The channel variables the IVR sets (the tracker copies these names into the call)."""
 _PROMPT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _GET_DATA = re.compile(r"^result=(?P<keys>\S*)\s*(?:\((?P<flag>[^)]*)\))?")
 _DATE_FORMAT = {"zh": "YBd", "en": "BdY"}
