@@ -5,6 +5,7 @@ pure parsing of a QueueStatus answer."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -269,9 +270,10 @@ def test_dial_string_from_the_hotline_region() -> None:
 
 
 def test_waiting_count_is_callers_in_the_queue_plus_pending_callbacks() -> None:
-    live = [{"queue": "support", "state": "queued"}, {"queue": "support", "state": "ringing"},
-            {"queue": "support", "state": "talking"}, {"queue": None, "state": "ivr"},
-            {"queue": "vip", "state": "queued"}]
+    live: list[dict[str, Any]] = [
+        {"queue": "support", "state": "queued"}, {"queue": "support", "state": "ringing"},
+        {"queue": "support", "state": "talking"}, {"queue": None, "state": "ivr"},
+        {"queue": "vip", "state": "queued"}]
     assert waiting_counts(live, {"support": 2, "burst": 1, "empty": 0}) == {
         "burst": {"callers": 0, "callbacks": 1, "total": 1},
         "support": {"callers": 2, "callbacks": 2, "total": 4},
