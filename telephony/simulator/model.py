@@ -70,6 +70,10 @@ class QueueSpec:
     weight: int = 0
     servicelevel: int = 20
     maxwait: float = 60.0  # the Queue() timeout argument of the dialplan
+    # joinempty=yes (True) lets a caller in whatever the members do; False is the
+    # personal queues' "paused,inuse,ringing,unavailable,invalid,unknown,wrapup": no free
+    # member, no join (QUEUESTATUS=JOINEMPTY)
+    joinempty: bool = True
 
 
 def default_agents() -> list[AgentSpec]:
@@ -90,6 +94,32 @@ def default_queues() -> list[QueueSpec]:
         QueueSpec("vip", "rrmemory", timeout=10, retry=1, weight=10, servicelevel=10),
         QueueSpec("burst", "rrmemory", timeout=8, retry=1, servicelevel=20),
     ]
+
+
+PERSONAL_PREFIX = "agent-"
+"""Personal queues (deploy/asterisk/queues.conf): ``agent-<extension>``, one member each,
+used by the dialplan to offer a caller to a preferred agent (HOTLINE_PREFERRED_AGENT) first."""
+
+
+def agent_extension(reference: str) -> str:
+    """What the dialplan makes of HOTLINE_PREFERRED_AGENT: ``Local/1001@agents/n`` and
+    ``PJSIP/1001`` -> ``1001``, ``1001`` -> ``1001`` (CUT at ``@``, then after the ``/``),
+    keeping only ``[0-9A-Za-z_]`` (the dialplan's FILTER)."""
+    ext = reference.split("@", 1)[0]
+    if "/" in ext:
+        ext = ext.split("/")[1]
+    return "".join(c for c in ext if c.isascii() and (c.isalnum() or c == "_"))
+
+
+def personal_queues(agents: Sequence[AgentSpec], ring_s: float = 15.0) -> list[QueueSpec]:
+    """One ``agent-<ext>`` queue per agent, as in deploy/asterisk/queues.conf."""
+    out: list[QueueSpec] = []
+    for agent in agents:
+        ext = agent_extension(agent.interface)
+        if ext:
+            out.append(QueueSpec(PERSONAL_PREFIX + ext, "linear", timeout=ring_s, retry=1,
+                                 maxwait=ring_s, joinempty=False))
+    return out
 
 
 # The member order of conf/queues.conf (vip lists Carol before Alice; Alice has penalty 1 there).

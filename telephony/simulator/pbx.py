@@ -16,7 +16,13 @@ Rules:
 - ``noise`` chooses how much realism besides the tracking events is sent:
   0 = tracking events only, 1 = + Newexten/VarSet/Cdr/DeviceStateChange
   basics, 2 = + CEL, AGIExec, queue VarSets (the scripted scenarios);
-- every event is handed to the sink as bytes once; the server fans it out.
+- every event is handed to the sink as bytes once; the server fans it out;
+- with an AGI address (``agi``) a call runs the hotline dialplan of
+  deploy/asterisk/extensions.conf: a real FastAGI session over TCP
+  (``agi_caller``), then the queue the IVR chose (QUEUE, HOTLINE_PRIORITY or
+  QUEUE_PRIO, HOTLINE_PREFERRED_AGENT first through its personal queue), failing
+  open to the default queue; without one, the capture rig's dialplan with fake
+  AGIExec events, as recorded.
 """
 
 from __future__ import annotations
@@ -28,10 +34,21 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from telephony.simulator.agi_caller import (
+    AGI_VERSION,
+    AgiCaller,
+    AgiOutcome,
+    AgiTarget,
+    CallerGone,
+    IvrInput,
+    environment,
+    parse_agi_address,
+    parse_ivr_inputs,
+)
 from telephony.simulator.model import (
     CAUSE_TEXT,
     DEV_BUSY,
@@ -48,14 +65,18 @@ from telephony.simulator.model import (
     Member,
     Queue,
     QueueSpec,
+    agent_extension,
     build_members,
     clean,
     default_agents,
     default_queues,
     member_text,
+    personal_queues,
 )
 
 log = logging.getLogger("telephony.simulator")
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -90,6 +111,9 @@ class CallScript:
     - ``talk``/``hangup_by``: conversation length and who ends it (caller|agent).
     - ``transfer``: a transfer done by the agent during the talk.
     - ``gbk_name``: the caller name goes out in GBK bytes, like some carriers.
+    - ``ivr_inputs``: with a real FastAGI IVR (the PBX's ``agi``), what the caller does at
+      each prompt that listens (``agi_caller.IvrInput``; ``parse_ivr_inputs("1,T,123#,H")``);
+      None: ``ivr_digits`` read as such a list (one key per prompt unless comma-separated).
     """
 
     ivr_digits: str = "1"
@@ -104,6 +128,17 @@ class CallScript:
     transfer: TransferPlan | None = None
     gbk_name: bool = False
     answer_delay: float = 0.5  # Answer() to the next dialplan step
+    ivr_inputs: tuple[IvrInput, ...] | None = None
+
+    def caller_inputs(self) -> tuple[IvrInput, ...]:
+        if self.ivr_inputs is not None:
+            return tuple(self.ivr_inputs)
+        try:
+            return parse_ivr_inputs(self.ivr_digits)
+        except ValueError:
+            log.warning("ivr_digits %r are not keys a phone sends: caller stays silent",
+                        self.ivr_digits)
+            return ()
 
 
 @dataclass
@@ -143,6 +178,13 @@ class SimCall:
         self.transfers: list[tuple[str, str]] = []
         self.originate_action_id: str | None = None
         self.variables: dict[str, str] = {}
+        self.dialplan_vars: dict[str, str] = {}  # the ;2 channel's variables (AGI mode)
+        self.priority = 0  # QUEUE_PRIO: app_queue seats a caller ahead of lower ones
+        self.first_joined: float | None = None  # patience counts from the first queue
+        self.queues_tried: list[str] = []
+        self.agi: AgiOutcome | None = None
+        self.language = "en"
+        self.queue_exit_continues = False
         self._cmd: asyncio.Future[tuple[str, ...] | None] | None = None
         self._pending: list[tuple[str, ...]] = []
         self._wakeable = False
@@ -202,8 +244,9 @@ class Pbx:
                  queues: Sequence[QueueSpec] | None = None,
                  hotline_numbers: Sequence[str] = ("4008001234", "8008001234"),
                  time_scale: float = 1.0, timestampevents: bool = False, seed: int = 0,
-                 noise: int = 2) -> None:
+                 noise: int = 2, agi: AgiTarget | tuple[str, int] | str | None = None) -> None:
         self.sink = sink
+        self.agi = parse_agi_address(agi) if agi is not None else None
         self.time_scale = max(float(time_scale), 1e-6)
         self.timestampevents = timestampevents
         self.hotline_numbers = tuple(hotline_numbers)
@@ -212,6 +255,15 @@ class Pbx:
         self.stats = PbxStats()
         self._agent_specs = [AgentSpec(**vars(a)) for a in (agents or default_agents())]
         self._queue_specs = list(queues or default_queues())
+        if self.agi is not None:
+            # the hotline dialplan offers a preferred agent through a personal queue
+            known = {q.name for q in self._queue_specs}
+            for spec in personal_queues(self._agent_specs):
+                if spec.name not in known:
+                    self._queue_specs.append(spec)
+                    for agent in self._agent_specs:
+                        if spec.name == "agent-" + agent_extension(agent.interface):
+                            agent.queues = (*agent.queues, spec.name)
         self.started_at = time.time()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wall0 = 0.0
@@ -619,6 +671,9 @@ class Pbx:
 
     async def _run_call(self, call: SimCall) -> None:
         try:
+            if self.agi is not None:
+                await self._hotline_dialplan(call, self.agi)
+                return
             queue = await self._dialplan(call)
             if queue is not None:
                 await self._queue_call(call, queue)
@@ -740,29 +795,219 @@ class Pbx:
         if call.c2 is not None and call.c2.name in self.channels:
             self._hangup_caller_alone(call)
 
+    # ------------------------------------------------- the hotline dialplan (AGI mode)
+    async def _hotline_dialplan(self, call: SimCall, target: AgiTarget) -> None:
+        """deploy/asterisk/extensions.conf [from-pstn]: defaults, the FastAGI IVR with a
+        deadline (fail open), then the preferred agent's queue and the IVR's queue."""
+        c2 = call.c2
+        assert c2 is not None
+        s = call.script
+        cmd = await self.wait(call, call.t + s.answer_delay)
+        if cmd is not None and self._caller_gone(call, cmd):
+            return
+        did = call.did
+        fallback = self._queue_for(call)
+        self._dp_set(call, 3, "__HOTLINE_DID", did, level=1)
+        self.newexten(c2, "Set", f"CDR(userfield)=did={did}", priority=4, level=2)
+        self._dp_set(call, 5, "DEFAULT_QUEUE", fallback)
+        self._dp_set(call, 6, "QUEUE", fallback)
+        self._dp_set(call, 7, "QUEUE_PRIO", "0")
+        if not s.skip_agi:
+            self._dp_set(call, 8, "AGIEXITONHANGUP", "yes" if target.exit_on_hangup else "no")
+            self.newexten(c2, "Set", f"TIMEOUT(absolute)={target.ivr_timeout_s:g}",
+                          priority=9, level=2)
+            outcome = await self._run_agi(call, target)
+            if outcome.channel_hung_up:
+                return
+            if outcome.ended_by == "timeout":
+                # TIMEOUT(absolute) hung the AGI up: the T extension sends the call on
+                self.varset(c2, "AGISTATUS", "HANGUP")
+                c2.set(exten="T")
+                self.newexten(c2, "NoOp", "IVR over time: fail open to the queue",
+                              priority=1, level=2)
+                self._dp_set(call, 2, "HOTLINE_AGI", "TIMEOUT", level=1)
+                self.newexten(c2, "Goto", f"{did},after_ivr", priority=3, level=2)
+                c2.set(exten=did)
+            else:
+                self.varset(c2, "AGISTATUS", outcome.status)
+                self._dp_set(call, 11, "HOTLINE_AGI", outcome.status, level=1)
+        self.newexten(c2, "Set", "TIMEOUT(absolute)=0", priority=12, level=2)
+        variables = call.dialplan_vars
+        if variables.get("HOTLINE_ACTION", "").lower() == "hangup":
+            self.newexten(c2, "Hangup", "", priority=29, level=1)
+            self._channel_hangs_up_first(call)
+            return
+        queue = _queue_name(variables.get("QUEUE", ""))
+        if not queue or queue not in self.queues:
+            queue = fallback  # FILTER, then QUEUE_EXISTS: an unknown queue falls back
+        self._dp_set(call, 16, "QUEUE", queue)
+        prio_text = variables.get("HOTLINE_PRIORITY", "")
+        if prio_text:
+            self._dp_set(call, 19, "QUEUE_PRIO", "".join(ch for ch in prio_text
+                                                         if ch.isdigit()), level=1)
+        call.priority = _sscanf_int(call.dialplan_vars.get("QUEUE_PRIO", ""))
+        preferred = variables.get("HOTLINE_PREFERRED_AGENT", "")
+        personal = "agent-" + agent_extension(preferred) if preferred else ""
+        if personal in self.queues:
+            q = self.queues[personal]
+            status = await self._queue_call(
+                call, personal, app_priority=24, ring_once=True, then_hangup=False,
+                appdata=f"{personal},tn,,,{q.spec.maxwait:g}")
+            if status not in ("TIMEOUT", "JOINEMPTY"):
+                return
+            self.newexten(c2, "NoOp", f"Preferred agent: {status}; on to {queue}",
+                          priority=25, level=2)
+        main = self.queues.get(queue)
+        wait = main.spec.maxwait if main is not None else 60
+        await self._queue_call(call, queue, app_priority=26, appdata=f"{queue},tT,,,{wait:g}")
+
+    def _dp_set(self, call: SimCall, priority: int, name: str, value: str,
+                level: int = 2) -> None:
+        """Set(name=value) in the dialplan: Newexten, the variable, its VarSet."""
+        assert call.c2 is not None
+        self.newexten(call.c2, "Set", f"{name}={value}", priority=priority, level=2)
+        call.dialplan_vars[name.lstrip("_")] = value
+        self.varset(call.c2, name, value, level=level)
+
+    async def _run_agi(self, call: SimCall, target: AgiTarget) -> AgiOutcome:
+        """AGI(agi://host:port/hotline?did=DID,DID): one FastAGI session over TCP."""
+        c2 = call.c2
+        assert c2 is not None
+        did = call.did
+        self.newexten(c2, "AGI", f"{target.url(did)},{did}", priority=10, level=2)
+        fields = [
+            ("agi_network", "yes"), ("agi_network_script", f"{target.script}?did={did}"),
+            ("agi_request", target.url(did)), ("agi_channel", c2.name),
+            ("agi_language", call.language), ("agi_type", "Local"),
+            ("agi_uniqueid", c2.uniqueid), ("agi_version", AGI_VERSION),
+            ("agi_callerid", call.caller or "unknown"),
+            ("agi_calleridname", call.name or "unknown"),
+            ("agi_callingpres", "0"), ("agi_callingani2", "0"), ("agi_callington", "0"),
+            ("agi_callingtns", "0"), ("agi_dnid", "unknown"), ("agi_rdnis", "unknown"),
+            ("agi_context", c2.context), ("agi_extension", did), ("agi_priority", "10"),
+            ("agi_enhanced", "0.0"), ("agi_accountcode", ""),
+            ("agi_threadid", str(139_600_000_000_000 + self.rng.randrange(1 << 30))),
+            ("agi_arg_1", did),
+        ]
+        env = environment(fields, name_encoding="gbk" if call.script.gbk_name else "utf-8")
+        line = _AgiLine(self, call)
+        outcome = await AgiCaller(target, line, call.script.caller_inputs()).run(env)
+        call.agi = outcome
+        if outcome.ended_by == "caller":
+            self.varset(c2, "AGISTATUS", "HANGUP")
+            if c2.name in self.channels:
+                self.hangup_request(c2, 16, soft=True)
+                self.hangup(c2, 16)
+            if call.c1 is not None and call.c1.name in self.channels:
+                self.hangup(call.c1, 16)
+            call.hangup_by = "caller"
+        elif outcome.ended_by == "agi":
+            self.varset(c2, "AGISTATUS", "HANGUP")
+            self._channel_hangs_up_first(call)
+        return outcome
+
+    def _handset_hangs_up(self, call: SimCall) -> None:
+        """The caller hangs up during the IVR: the handset (;1) goes now, the dialplan
+        side (;2) when the AGI application has returned."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None
+        if c1.name not in self.channels:
+            return
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup_request(c2, 16)
+        self.hangup(c1, 16)
+        call.hangup_by = "caller"
+
+    def _channel_hangs_up_first(self, call: SimCall) -> None:
+        """The dialplan ends the call (the IVR's HANGUP, Hangup()): ;2 first, then ;1."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup(c2, 16)
+        self.hangup_request(c1, 16)
+        self.hangup(c1, 16)
+        call.hangup_by = "system"
+
+    async def _io(self, call: SimCall, aw: Awaitable[T], until: float) -> T:
+        """Await network I/O for a call: the scheduler moves on meanwhile (the wait is
+        real time, not a simulated step); a hangup command raises CallerGone, simulated
+        ``until`` raises TimeoutError; afterwards the call's clock is the PBX's clock."""
+        assert self._loop is not None
+        self.release(call)
+        task: asyncio.Future[T] = asyncio.ensure_future(aw)
+        try:
+            while True:
+                if call._pending:
+                    pending = call._pending.pop(0)
+                    if pending[0] == "hangup":
+                        raise CallerGone()
+                    continue  # a transfer or a wake means nothing in the IVR
+                fut: asyncio.Future[tuple[str, ...] | None] = self._loop.create_future()
+                call._cmd = fut
+                try:
+                    timeout = max(0.0, self._wall(until) - self._loop.time())
+                    waiting: set[asyncio.Future[Any]] = {task, fut}
+                    done, _ = await asyncio.wait(waiting, timeout=timeout,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    call._cmd = None
+                if task in done:
+                    call.t = max(call.t, min(self.now(), until))
+                    return task.result()
+                if fut in done:
+                    cmd = fut.result()
+                    if cmd is not None and cmd[0] == "hangup":
+                        call.t = max(call.t, min(self.now(), until))
+                        raise CallerGone()
+                    continue
+                call.t = max(call.t, until)
+                raise TimeoutError
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
     # ------------------------------------------------------------------ queue
-    async def _queue_call(self, call: SimCall, qname: str) -> None:
+    async def _queue_call(self, call: SimCall, qname: str, *, app_priority: int = 12,
+                          appdata: str | None = None, ring_once: bool = False,
+                          then_hangup: bool = True) -> str:
+        """Queue(): returns QUEUESTATUS-like ANSWERED | ABANDONED | TIMEOUT | JOINEMPTY |
+        UNKNOWN. ``ring_once`` is Queue()'s ``n`` option (leave after one ring round);
+        without ``then_hangup`` a TIMEOUT/JOINEMPTY caller goes on in the dialplan."""
         c2 = call.c2
         assert c2 is not None
         q = self.queues.get(qname)
         call.queue = qname
+        data = appdata if appdata is not None else f"{qname},tT,,,60"
+        self.newexten(c2, "Queue", data, priority=app_priority, level=1)
         if q is None:
-            self.newexten(c2, "Queue", f"{qname},tT,,,60", priority=12, level=1)
             self.varset(c2, "QUEUESTATUS", "UNKNOWN")
             self._hangup_caller_alone(call)
-            return
-        self.newexten(c2, "Queue", f"{qname},tT,,,60", priority=12, level=1)
+            return "UNKNOWN"
+        if not q.spec.joinempty and not any(
+                not m.paused and m.agent.status == DEV_NOT_INUSE for m in q.members.values()):
+            self.varset(c2, "QUEUESTATUS", "JOINEMPTY")
+            return "JOINEMPTY"
+        call.queues_tried.append(qname)
+        call.queue_exit_continues = not then_hangup
         for var in ("ANSWEREDTIME", "DIALEDTIME", "QUEUEWAIT"):
             self.varset(c2, var, "", level=2)
-        q.entries.append(call)
-        call.position = len(q.entries)
+        # app_queue's insert_entry: behind every caller of the same or a higher priority
+        at = next((i for i, other in enumerate(q.entries)
+                   if isinstance(other, SimCall) and other.priority < call.priority),
+                  len(q.entries))
+        q.entries.insert(at, call)
+        call.position = at + 1
         call.joined = call.t
+        if call.first_joined is None:
+            call.first_joined = call.t
         self.device(f"Local/{call.did}@from-pstn", "INUSE")
         self.queue_ev("QueueCallerJoin", c2, None, q,
                       f"Position: {call.position}\r\nCount: {len(q.entries)}\r\n")
         self._chan_ev("MusicOnHoldStart", c2, "Class: default\r\n")
         s = call.script
-        give_up = call.t + (s.hold if s.hold is not None else s.patience)
+        give_up = call.first_joined + (s.hold if s.hold is not None else s.patience)
         max_wait = call.t + q.spec.maxwait
         tried: set[str] = set()
         while True:
@@ -772,14 +1017,17 @@ class Pbx:
                 cmd = await self.wait(call, until, wakeable=True)
                 if (cmd is not None and cmd[0] == "hangup") or call.t >= give_up:
                     self._abandon(call, q, None)
-                    return
+                    return "ABANDONED"
                 if call.t >= max_wait:
                     self._queue_timeout(call, q, None)
-                    return
+                    return "TIMEOUT"
                 continue
             result = await self._ring(call, q, member, give_up, max_wait)
             if result != "no-answer":
-                return
+                return {"answered": "ANSWERED", "abandoned": "ABANDONED"}.get(result, "TIMEOUT")
+            if ring_once:
+                self._queue_timeout(call, q, None)
+                return "TIMEOUT"
             tried.add(member.agent.interface)
             until = min(call.t + q.spec.retry, give_up, max_wait)
             cmd = await self.wait(call, until)
@@ -787,10 +1035,10 @@ class Pbx:
                 cmd = await self.wait(call, until)  # transfers mean nothing while queued
             if (cmd is not None and cmd[0] == "hangup") or call.t >= give_up:
                 self._abandon(call, q, None)
-                return
+                return "ABANDONED"
             if call.t >= max_wait:
                 self._queue_timeout(call, q, None)
-                return
+                return "TIMEOUT"
 
     def _pick(self, q: Queue, tried: set[str], call: SimCall) -> Member | None:
         """The member to ring for ``call``, or None. Callers are served in queue order:
@@ -933,6 +1181,9 @@ class Pbx:
         self._chan_ev("MusicOnHoldStop", c2)
         self._leave(call, q)
         self.varset(c2, "QUEUESTATUS", "TIMEOUT")
+        call.wait_s = _secs(call.t - call.joined)
+        if call.queue_exit_continues:
+            return  # the dialplan goes on (the preferred agent's queue, then the main one)
         self.newexten(c2, "NoOp", "Queue finished: QUEUESTATUS=TIMEOUT", priority=13, level=2)
         self.newexten(c2, "Hangup", "", priority=14, level=1)
         self.hangup_request(c2, 16, soft=True)
@@ -941,7 +1192,6 @@ class Pbx:
         self.hangup_request(c1, 16, soft=True)
         self.hangup(c1, 16)
         call.outcome, call.hangup_by = "timeout", "system"
-        call.wait_s = _secs(call.t - call.joined)
 
     # ------------------------------------------------------------ connected
     async def _connected(self, call: SimCall, q: Queue, leg: _Leg) -> None:
@@ -1540,6 +1790,113 @@ class Pbx:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+class _AgiLine:
+    """The ``AgiChannel`` of a call's ;2 channel, the one that runs the dialplan."""
+
+    def __init__(self, pbx: Pbx, call: SimCall) -> None:
+        assert call.c2 is not None
+        self.pbx = pbx
+        self.call = call
+        self.chan = call.c2
+        self._warned_priority = False
+
+    @property
+    def name(self) -> str:
+        return self.chan.name
+
+    @property
+    def language(self) -> str:
+        return self.call.language
+
+    def now(self) -> float:
+        return self.call.t
+
+    async def sleep(self, until: float) -> bool:
+        call = self.call
+        until = max(until, call.t)  # a clock never runs backwards
+        while call.t < until:
+            cmd = await self.pbx.wait(call, until)
+            if cmd is None:
+                return True
+            if cmd[0] == "hangup":
+                return False
+        return True
+
+    async def io(self, aw: Awaitable[T], until: float) -> T:
+        return await self.pbx._io(self.call, aw, until)
+
+    def exec_start(self, command: str) -> int:
+        command_id = self.pbx.rng.randrange(1 << 30)
+        if self.pbx.noise >= 2:
+            self.pbx._chan_ev("AGIExecStart", self.chan, f"CommandId: {command_id}\r\n"
+                              f"Command: {clean(command)}\r\n", "agi")
+        return command_id
+
+    def exec_end(self, command_id: int, command: str, code: int, result: str) -> None:
+        if self.pbx.noise >= 2:
+            self.pbx._chan_ev("AGIExecEnd", self.chan, f"CommandId: {command_id}\r\n"
+                              f"Command: {clean(command)}\r\nResultCode: {code}\r\n"
+                              f"Result: {result}\r\n", "agi")
+
+    def dtmf(self, digit: str) -> None:
+        self.pbx._chan_ev("DTMFBegin", self.chan, f"Digit: {digit}\r\nDirection: Received\r\n",
+                          "dtmf")
+        self.pbx._chan_ev("DTMFEnd", self.chan, f"Digit: {digit}\r\nDurationMs: 100\r\n"
+                          "Direction: Received\r\n", "dtmf")
+
+    def get_var(self, name: str) -> str | None:
+        """A variable, a built-in (EXTEN, CONTEXT, PRIORITY, CHANNEL, UNIQUEID) or one of
+        the few functions a hotline IVR reads (CALLERID, CHANNEL)."""
+        call, chan = self.call, self.chan
+        name = name.strip()
+        func, _, arg = name.partition("(")
+        if arg.endswith(")"):
+            func, arg = func.strip().upper(), arg[:-1].strip().lower()
+            if func == "CALLERID":
+                return {"num": call.caller, "number": call.caller, "name": call.name or "",
+                        "all": f'"{call.name or ""}" <{call.caller}>'}.get(arg)
+            if func == "CHANNEL":
+                return {"language": call.language, "name": chan.name,
+                        "uniqueid": chan.uniqueid, "linkedid": chan.linkedid,
+                        "channeltype": "Local"}.get(arg)
+            return None
+        builtin = {"EXTEN": chan.exten, "CONTEXT": chan.context, "PRIORITY": str(chan.priority),
+                   "CHANNEL": chan.name, "UNIQUEID": chan.uniqueid}
+        if name in builtin:  # built-ins win over a variable of the same name, as in Asterisk
+            return builtin[name]
+        return call.dialplan_vars.get(name)
+
+    def set_var(self, name: str, value: str) -> None:
+        name = name.strip()
+        if name.endswith(")"):  # a function write: no VarSet
+            if name.replace(" ", "").upper() == "CHANNEL(LANGUAGE)" and value:
+                self.call.language = clean(value)
+            return
+        if name.lstrip("_") == "PRIORITY" and not self._warned_priority:
+            self._warned_priority = True
+            log.warning("the IVR set PRIORITY on %s: the dialplan cannot read it (built-in "
+                        "current priority); set HOTLINE_PRIORITY or QUEUE_PRIO", self.name)
+        self.call.dialplan_vars[name.lstrip("_")] = value
+        self.pbx.varset(self.chan, name, value)
+
+    def caller_hangup(self) -> None:
+        self.pbx._handset_hangs_up(self.call)
+
+
+def _queue_name(text: str) -> str:
+    """The dialplan's FILTER(A-Za-z0-9_.-,${QUEUE}): no comma may add Queue() options."""
+    return "".join(c for c in text if c.isascii() and (c.isalnum() or c in "_.-"))
+
+
+def _sscanf_int(text: str) -> int:
+    """app_queue reads QUEUE_PRIO with sscanf("%d"); anything else is priority 0."""
+    digits = text.strip()
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits.lstrip("+-")
+    n = len(digits) - len(digits.lstrip("0123456789"))
+    return sign * int(digits[:n]) if n else 0
 
 
 def _secs(seconds: float) -> int:

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from telephony.ami_codec import AmiDecoder, encode_message
+from telephony.simulator.agi_caller import AgiTarget
 from telephony.simulator.model import STATE_DESC, AgentSpec, QueueSpec
 from telephony.simulator.pbx import CallScript, Pbx, SimCall
 
@@ -494,7 +495,8 @@ class AmiServer:
                               "CallerIDNum": c2.cid_num, "CallerIDName": c2.cid_name,
                               "ConnectedLineNum": c2.conn_num,
                               "ConnectedLineName": c2.conn_name,
-                              "Wait": str(int(now - (call.joined or now))), "Priority": "0"})
+                              "Wait": str(int(now - (call.joined or now))),
+                              "Priority": str(call.priority)})
         self._list(s, aid, "Queue status will follow", items, "QueueStatusComplete")
 
     async def a_queuesummary(self, s: Session, msg: Message, aid: str | None) -> None:
@@ -645,10 +647,13 @@ class PbxSimulator:
                  queues: Sequence[QueueSpec] | None = None,
                  hotline_numbers: Sequence[str] = ("4008001234", "8008001234"),
                  timestampevents: bool = False, seed: int = 0, noise: int = 2,
-                 max_client_buffer: int = 8 << 20) -> None:
+                 max_client_buffer: int = 8 << 20,
+                 agi: AgiTarget | tuple[str, int] | str | None = None) -> None:
+        # agi: the FastAGI server a call's IVR runs on ("host:port"); None keeps the
+        # capture rig's dialplan with its fake AGIExec events (pbx.py)
         self.pbx = Pbx(self._sink, agents=agents, queues=queues,
                        hotline_numbers=hotline_numbers, time_scale=time_scale,
-                       timestampevents=timestampevents, seed=seed, noise=noise)
+                       timestampevents=timestampevents, seed=seed, noise=noise, agi=agi)
         self.server = AmiServer(self.pbx, host=host, port=port, username=username,
                                 secret=secret, max_client_buffer=max_client_buffer)
         self._load: Any = None
