@@ -11,13 +11,23 @@ Rules:
   backlog is dropped, it gets a ``resync`` frame followed by its agent's current
   state, then the new frame;
 - one pump task reads a bus subscription (AgentRinging, CallAnswered,
-  AgentRingNoAnswer, CallEnded, AgentStateChanged). On AgentRinging it resolves
-  the 360 view (the IVR-named customer first, else the caller's number) and sends
-  the pop to that agent's sockets only; the lookup runs inline so the pop always
-  precedes the same call's ``answered`` frame;
-- the current state per agent (the ringing/answered call's pop, the last PBX
-  state) is kept, so a (re)connecting page gets it at once: a call that started
-  ringing while the socket was down still pops;
+  AgentRingNoAnswer, CallEnded). On AgentRinging it resolves the 360 view (the
+  IVR-named customer first, else the caller's number) and sends the pop to that
+  agent's sockets only; the lookup runs inline so the pop always precedes the same
+  call's ``answered`` frame;
+- the pop applies the agent's own permissions (the CRM core's ``customers``/``read``
+  scope): a customer outside it pops as ``restricted`` with only who owns them; the
+  agent's actor is loaded at the handshake (and for an agent without a socket, at
+  its first pop). An unknown caller's pop lists the duplicate candidates (existing
+  customers with the caller name's key, ``crm_core.duplicates``), found within the
+  same time limit as the lookup;
+- the agent's state and wrap-up frames come from ``agent_console.wrapup`` through
+  ``send_state`` / ``send_wrapup`` (the hub only routes and keeps them);
+- the current state per agent (the ringing/answered call's pop, the last state, a
+  running wrap-up) is kept, so a (re)connecting page gets it at once: a call that
+  started ringing while the socket was down still pops;
+- sign-out: ``close_session(sid)`` closes every socket opened with that session
+  (the API calls it when the session is signed out);
 - several nodes: each node's hub reads the whole bus and serves the sockets it
   holds, so the pop reaches whichever node holds the agent's socket;
 - bad input (an odd event, a failing lookup) is logged and counted, never raised
@@ -36,15 +46,16 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp_session import AbstractStorage
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from agent_console import pop
+from crm_core.duplicates import find_duplicates
 from crm_core.lookup import Db, lookup_360, view_360
 from crm_core.models import User
+from crm_core.permissions import Actor, load_actor
 from telephony.events import (
     AgentRinging,
     AgentRingNoAnswer,
-    AgentStateChanged,
     CallAnswered,
     CallEnded,
     DomainEvent,
@@ -52,10 +63,11 @@ from telephony.events import (
 
 log = logging.getLogger("agent_console.hub")
 
-HUB_EVENT_TYPES = frozenset(
-    {"AgentRinging", "CallAnswered", "AgentRingNoAnswer", "CallEnded", "AgentStateChanged"}
-)
+HUB_EVENT_TYPES = frozenset({"AgentRinging", "CallAnswered", "AgentRingNoAnswer", "CallEnded"})
 LOOKUP_TIMEOUT_S = 2.0
+MAX_CANDIDATES = 5
+CLOSE = "\x00close"  # queued to a client's sender: close the socket (signed out)
+WS_SIGNED_OUT = 4401  # websocket close code: the session was signed out
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class Agent:
     user_id: int
     interface: str
     name: str | None
+    sid: str = ""
 
 
 class AgentClient:
@@ -77,9 +90,22 @@ class AgentClient:
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
         self.dropped = 0
         self.resyncs = 0
+        self.closing = False
+
+    def close(self) -> None:
+        """Ask the sender to close the socket, after nothing else (the backlog is dropped)."""
+        if self.closing:
+            return
+        self.closing = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(CLOSE)
 
     def offer(self, frame: str, state: list[str]) -> None:
         """Queue ``frame``; when full, drop the backlog for resync + ``state``."""
+        if self.closing:
+            return
         if self.queue.full():
             while not self.queue.empty():
                 self.queue.get_nowait()
@@ -96,9 +122,11 @@ class _AgentState:
     pop_frame: str | None = None
     linkedid: str | None = None
     state_frame: str | None = None
+    wrapup_frame: str | None = None
 
     def frames(self) -> list[str]:
-        return [f for f in (self.state_frame, self.pop_frame) if f is not None]
+        return [f for f in (self.state_frame, self.pop_frame, self.wrapup_frame)
+                if f is not None]
 
 
 SessionCheck = Callable[[str], bool]
@@ -120,6 +148,8 @@ class PopHub:
         self.revoked = revoked
         self.clients: dict[str, set[AgentClient]] = {}
         self.states: dict[str, _AgentState] = {}
+        self.actors: dict[str, Actor | None] = {}  # by interface: whose permissions a pop follows
+        self.sessions = async_sessionmaker(users, expire_on_commit=False)
         self.counts: dict[str, int] = {"events": 0, "pops": 0, "errors": 0, "lookup_failed": 0}
 
     # --- events -> frames -------------------------------------------------
@@ -144,9 +174,6 @@ class PopHub:
             ):
                 state.pop_frame = state.linkedid = None
             self._send(event.interface, event)
-        elif isinstance(event, AgentStateChanged):
-            self._state(event.interface).state_frame = self._frame(event)
-            self._send(event.interface, event)
         elif isinstance(event, CallEnded):
             self._ended(event)
 
@@ -159,12 +186,36 @@ class PopHub:
         self._deliver(event.interface, frame)
 
     async def _lookup(self, event: AgentRinging) -> dict[str, Any]:
+        actor = await self._actor_of(event.interface)
         customer_id = pop.ivr_customer_id(event.ivr)
         if customer_id is not None:
-            view = await view_360(self.reader, customer_id)
+            view = await view_360(self.reader, customer_id, actor=actor)
             if view.get("found"):
                 return view
-        return await lookup_360(self.reader, event.caller, region=self.region)
+        view = await lookup_360(self.reader, event.caller, region=self.region, actor=actor)
+        if not view.get("found") and event.caller_name:
+            view["candidates"] = await self._candidates(event)
+        return view
+
+    async def _candidates(self, event: AgentRinging) -> list[dict[str, Any]]:
+        """Existing customers an unknown caller may be: the duplicate guard by name."""
+        async with self.sessions() as db:
+            found = await find_duplicates(db, name=event.caller_name, numbers=[],
+                                          region=self.region)
+        return [{k: c[k] for k in ("id", "name", "owner", "reason")}
+                for c in found[:MAX_CANDIDATES]]
+
+    async def _actor_of(self, interface: str) -> Actor | None:
+        """The permissions of the agent answering as ``interface`` (None: no such user,
+        and then nobody can open a socket for that interface anyway)."""
+        if interface in self.actors:
+            return self.actors[interface]
+        async with self.sessions() as db:
+            user_id = await db.scalar(select(User.id).where(
+                User.agent_interface == interface, User.active.is_(True)))
+            actor = await load_actor(db, user_id) if user_id is not None else None
+        self.actors[interface] = actor
+        return actor
 
     async def _resolve(self, event: AgentRinging) -> dict[str, Any]:
         # A lookup cut short (time limit, shutdown) is safe: LookupReader discards a
@@ -196,6 +247,25 @@ class PopHub:
         frame = self._frame(event)
         if frame is not None:
             self._deliver(interface, frame)
+
+    def send_state(self, interface: str, frame: dict[str, Any]) -> None:
+        """The agent's new state: kept for (re)connecting pages and sent."""
+        text = pop.dumps(frame)
+        self._state(interface).state_frame = text
+        self._deliver(interface, text)
+
+    def send_wrapup(self, interface: str, frame: dict[str, Any], *, running: bool) -> None:
+        """A wrap-up frame (``running``: kept for reconnects until its end frame)."""
+        text = pop.dumps(frame)
+        self._state(interface).wrapup_frame = text if running else None
+        self._deliver(interface, text)
+
+    async def close_session(self, sid: str) -> None:
+        """Close every socket opened with the session ``sid`` (it was signed out)."""
+        for clients in list(self.clients.values()):
+            for client in list(clients):
+                if client.agent.sid == sid:
+                    client.close()
 
     def _state(self, interface: str) -> _AgentState:
         return self.states.setdefault(interface, _AgentState())
@@ -230,7 +300,10 @@ class PopHub:
             raise web.HTTPUnauthorized(text="sign in first")
         if not row.agent_interface:
             raise web.HTTPForbidden(text="this user does not answer calls")
-        return Agent(user_id, row.agent_interface, row.agent_name)
+        async with self.sessions() as db:
+            # fresh at every handshake: a changed role applies from the next connect
+            self.actors[row.agent_interface] = await load_actor(db, user_id)
+        return Agent(user_id, row.agent_interface, row.agent_name, sid)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """``GET /ws/agent``: the agent console's socket."""
@@ -264,6 +337,9 @@ async def _send_loop(ws: web.WebSocketResponse, client: AgentClient) -> None:
     while True:
         frame = await client.queue.get()
         try:
+            if frame == CLOSE:
+                await ws.close(code=WS_SIGNED_OUT, message=b"signed out")
+                return
             await ws.send_str(frame)
         except (ConnectionError, RuntimeError):
             return

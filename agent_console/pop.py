@@ -5,8 +5,14 @@ Pure: no I/O. The hub resolves the 360 view; this module only shapes frames.
 Rules:
 - every frame is typed, versioned JSON: ``{"v": 1, "type": ..., ...}``;
 - a pop is ``{"v": 1, "type": "pop", "call": {...}, "record": {...}}``; the record
-  is the 360 view with ``"known": true``, or for an unknown caller
-  ``{"known": false, "phone": ..., "quick_create": {...prefill}}``;
+  is the 360 view with ``"known": true`` (``"restricted": true`` and only the owner
+  when the agent may not read that customer), or for an unknown caller
+  ``{"known": false, "phone": ..., "quick_create": {...prefill}, "candidates": [...]}``
+  where candidates are existing customers the caller may be (same name key: the
+  duplicate guard's ``{id, name, owner, reason}``);
+- the agent's state is one ``state`` frame built from ``agent_state.AgentView``; a
+  wrap-up is announced by ``wrapup`` ``{linkedid, until}`` and closed by
+  ``wrapup-end`` ``{linkedid, why}``;
 - caller names and numbers come from the phone network and may be hostile: they
   stay plain strings, never escaped or turned into markup here (the page renders
   them as text, ``textContent``); nothing in a frame is HTML;
@@ -17,12 +23,12 @@ Rules:
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from telephony.events import (
     AgentRinging,
     AgentRingNoAnswer,
-    AgentStateChanged,
     CallAnswered,
     CallEnded,
     DomainEvent,
@@ -70,6 +76,7 @@ def record_part(event: AgentRinging, view: dict[str, Any]) -> dict[str, Any]:
         "known": False,
         "phone": phone,
         "quick_create": {"phone": phone, "name": event.caller_name or ""},
+        "candidates": list(view.get("candidates") or []),
     }
 
 
@@ -87,14 +94,32 @@ def call_frame(event: DomainEvent) -> dict[str, Any] | None:
     if isinstance(event, AgentRingNoAnswer):
         return {"v": FRAME_VERSION, "type": "missed", "linkedid": event.linkedid,
                 "interface": event.interface, "at": _iso(event)}
-    if isinstance(event, AgentStateChanged):
-        return {"v": FRAME_VERSION, "type": "state", "interface": event.interface,
-                "state": event.state, "paused": event.paused, "reason": event.reason,
-                "at": _iso(event)}
     if isinstance(event, CallEnded):
         return {"v": FRAME_VERSION, "type": "ended", "linkedid": event.linkedid,
                 "at": _iso(event)}
     return None
+
+
+def state_frame(view: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+    """The agent's state (``AgentView.to_dict()``) as a frame; ``call`` only while the
+    agent has one (a frame's ``call`` is always an object, as in the pop)."""
+    frame = {"v": FRAME_VERSION, "type": "state", **view,
+             "at": at.isoformat() if at is not None else None}
+    if frame.get("call") is None:
+        frame.pop("call", None)
+    return frame
+
+
+def wrapup_frame(interface: str, linkedid: str, until: datetime) -> dict[str, Any]:
+    """The agent's wrap-up of ``linkedid`` runs until ``until``."""
+    return {"v": FRAME_VERSION, "type": "wrapup", "interface": interface,
+            "linkedid": linkedid, "until": until.isoformat()}
+
+
+def wrapup_end_frame(interface: str, linkedid: str, why: str) -> dict[str, Any]:
+    """The wrap-up of ``linkedid`` is over (saved | timer | ready | new-call | signed-out)."""
+    return {"v": FRAME_VERSION, "type": "wrapup-end", "interface": interface,
+            "linkedid": linkedid, "why": why}
 
 
 def hello_frame(interface: str, agent_name: str | None) -> dict[str, Any]:

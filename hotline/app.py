@@ -21,11 +21,15 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from agent_console.agent_state import AgentBoard
 from agent_console.api import SESSIONMAKER, ApiConfig, create_api_app
 from agent_console.api.auth import AUTH, AuthState, make_storage
+from agent_console.api.console import AGENT_STATES, PBX
 from agent_console.hub import HUB_EVENT_TYPES, PopHub
 from agent_console.live import LiveHub, add_routes
 from agent_console.pages import add_pages
+from agent_console.pbx_actions import DialPlan, PbxActions
+from agent_console.wrapup import AGENT_EVENT_TYPES, AgentStates
 from crm_core.call_log import CallLog, CallLogWriter
 from crm_core.db import make_engine, upgrade_async
 from crm_core.lookup import LookupReader
@@ -108,6 +112,7 @@ async def _pop_hub(app: web.Application) -> AsyncIterator[None]:
     hub = PopHub(reader, app[ENGINE], make_storage(auth.config),
                  region=app[SETTINGS].default_region, revoked=auth.revoked.contains)
     app[POP_HUB] = hub
+    auth.on_sign_out.append(hub.close_session)  # a signed-out session's sockets close
     subscription = app[BUS].subscribe("pop-hub", maxsize=5_000, types=HUB_EVENT_TYPES)
     task = asyncio.create_task(hub.pump(aiter(subscription)), name="pop-hub")
     yield
@@ -116,6 +121,18 @@ async def _pop_hub(app: web.Application) -> AsyncIterator[None]:
         await task
     subscription.close()
     await reader.close()
+
+
+async def _agent_states(app: web.Application) -> AsyncIterator[None]:
+    # the agents' console state from the PBX's events; wrap-up pauses through the PBX
+    # port, which only has a client on the AMI owner node
+    states = AgentStates(AgentBoard(wrapup_s=app[SETTINGS].wrapup_s), app[POP_HUB], app[PBX])
+    app[AGENT_STATES] = states
+    subscription = app[BUS].subscribe("agent-states", maxsize=5_000, types=AGENT_EVENT_TYPES)
+    states.start(aiter(subscription))
+    yield
+    await states.close()
+    subscription.close()
 
 
 async def _ami(app: web.Application) -> AsyncIterator[None]:
@@ -128,6 +145,7 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
     client = AmiClient.from_settings(settings, feed)
     app[FEED] = feed
     app[AMI] = client
+    app[PBX].client = client  # the console's controls act through this link
     await client.start()
     yield
     await client.close()
@@ -142,7 +160,12 @@ def create_app(settings: Settings) -> web.Application:
         inbound_contexts=settings.inbound_contexts,
         hotline_numbers=settings.hotline_numbers,
     )
-    app.cleanup_ctx.extend([_database, _bus, _call_log_writer, _live_hub, _pop_hub, _ami])
+    app[PBX] = PbxActions(None, DialPlan(  # no client until the AMI link exists (_ami)
+        outbound_context=settings.outbound_context, transfer_context=settings.transfer_context,
+        queue_context=settings.queue_transfer_context, caller_name=settings.dial_caller_name,
+        caller_number=settings.hotline_numbers[0] if settings.hotline_numbers else ""))
+    app.cleanup_ctx.extend([_database, _bus, _call_log_writer, _live_hub, _pop_hub,
+                            _agent_states, _ami])
 
     async def calls_json() -> dict[str, Any]:
         return {"live": app[TRACKER].live_calls(), "latest": await app[CALL_LOG].latest(20)}

@@ -66,6 +66,21 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = False  # True behind https: the cookie is then https-only
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_s: int = Field(default=15 * 60, ge=1)
+    # Sign-in rate limits (attempts, successful or not, per window): per client address
+    # and per username; over the limit -> 429 with Retry-After.
+    login_rate_per_ip: int = Field(default=100, ge=1)
+    login_rate_per_user: int = Field(default=20, ge=1)
+    login_rate_window_s: int = Field(default=60, ge=1)
+
+    # Agent console (issue 5): the queues an agent signs into, the wrap-up after each
+    # call (paused at the PBX with reason "wrap-up" until the call log is saved or this
+    # many seconds pass; 0 = no wrap-up), and the dialplan contexts the call controls use.
+    agent_queues: list[str] = Field(default_factory=lambda: ["support", "vip"])
+    wrapup_s: int = Field(default=30, ge=0, le=3600)
+    outbound_context: str = "outbound"  # click-to-dial and transfers to a number
+    transfer_context: str = "internal"  # transfers to an agent's extension
+    queue_transfer_context: str = "hotline-queues"  # transfers to a queue (exten = queue)
+    dial_caller_name: str = "Hotline"  # caller ID name of click-to-dial (number: hotline)
 
     # Ownership rules (crm_core.ownership): a manager may actively take at most
     # ownership_cap customers per ownership_cap_period_days; customers untouched for

@@ -10,9 +10,15 @@ Rules:
   token handed out at sign-in;
 - lock-out: after ``max_failures`` consecutive failures for one username, sign-in
   for that username is refused for ``lockout_s`` (success resets the count);
-- KNOWN LIMIT: the failure counters and the signed-out session ids live in this
-  process's memory: they are lost on restart and not shared between nodes (a
-  multi-node deployment should move them to Redis); both tables are bounded;
+- rate limits: at most ``login_rate_per_ip`` sign-in attempts per client address and
+  ``login_rate_per_user`` per username within ``login_rate_window_s`` (sliding window,
+  failures AND successes count: a password sprayer and a script hammering one account
+  both hit it); over it -> 429 with ``Retry-After`` and no password check;
+- sign-out hooks: ``on_sign_out`` callbacks get the session id (the websocket hub
+  closes that session's sockets);
+- KNOWN LIMIT: the failure counters, the rate windows and the signed-out session ids
+  live in this process's memory: they are lost on restart and not shared between
+  nodes (a multi-node deployment should move them to Redis); every table is bounded;
 - the secret key comes from settings, or is generated once into a 0600 file.
 """
 
@@ -23,8 +29,8 @@ import hashlib
 import os
 import secrets
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +60,10 @@ class ApiConfig:
     cookie_name: str = COOKIE_NAME
     region: str = "CN"  # default region for phone numbers written without a country code
     ownership: OwnershipRules = OwnershipRules()  # the cap and the pool rule
+    login_rate_per_ip: int = 100  # sign-in attempts per client address per window
+    login_rate_per_user: int = 20  # sign-in attempts per username per window
+    login_rate_window_s: float = 60.0
+    agent_queues: tuple[str, ...] = ("support", "vip")  # the queues an agent signs into
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -70,6 +80,10 @@ class ApiConfig:
                 cap_period_days=settings.ownership_cap_period_days,
                 pool_after_days=settings.pool_after_days,
             ),
+            login_rate_per_ip=settings.login_rate_per_ip,
+            login_rate_per_user=settings.login_rate_per_user,
+            login_rate_window_s=float(settings.login_rate_window_s),
+            agent_queues=tuple(settings.agent_queues),
         )
 
 
@@ -158,6 +172,44 @@ class LoginGuard:
         self._table.pop(self._key(username), None)
 
 
+class RateLimiter:
+    """At most ``limit`` hits per key within a sliding ``window_s`` (bounded table)."""
+
+    def __init__(self, *, limit: int, window_s: float, clock: Clock = time.monotonic) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self._table: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: now)."""
+        hits = self._hits(key)
+        if hits is None or len(hits) < self.limit:
+            return 0.0
+        return max(0.0, hits[0] + self.window_s - self.clock())
+
+    def hit(self, key: str) -> None:
+        hits = self._hits(key)
+        if hits is None:
+            hits = self._table[key] = deque()
+        hits.append(self.clock())
+        self._table.move_to_end(key)
+        while len(self._table) > _TABLE_LIMIT:
+            self._table.popitem(last=False)
+
+    def _hits(self, key: str) -> deque[float] | None:
+        hits = self._table.get(key)
+        if hits is None:
+            return None
+        horizon = self.clock() - self.window_s
+        while hits and hits[0] <= horizon:
+            hits.popleft()
+        if not hits:
+            del self._table[key]
+            return None
+        return hits
+
+
 class RevokedSessions:
     """Session ids signed out before their cookie expires (the cookie itself is
     client-side, so sign-out must be remembered here until the cookie is dead)."""
@@ -192,13 +244,28 @@ class AuthState:
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
     guard: LoginGuard = field(init=False)
     revoked: RevokedSessions = field(init=False)
+    per_ip: RateLimiter = field(init=False)
+    per_user: RateLimiter = field(init=False)
     dummy_hash: str = field(init=False)
+    on_sign_out: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.guard = LoginGuard(max_failures=self.config.login_max_failures,
                                 lockout_s=self.config.login_lockout_s)
         self.revoked = RevokedSessions(self.config.session_max_age_s)
+        window = self.config.login_rate_window_s
+        self.per_ip = RateLimiter(limit=self.config.login_rate_per_ip, window_s=window)
+        self.per_user = RateLimiter(limit=self.config.login_rate_per_user, window_s=window)
         self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    def rate_limited(self, address: str, username: str) -> float:
+        """Seconds to wait before this sign-in may be tried (0: go), counting it if not."""
+        user_key = LoginGuard._key(username)
+        wait = max(self.per_ip.retry_after(address), self.per_user.retry_after(user_key))
+        if not wait:
+            self.per_ip.hit(address)
+            self.per_user.hit(user_key)
+        return wait
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether ``password`` matches (always does the work, even without a hash)."""

@@ -13,6 +13,8 @@ from types import ModuleType
 def available() -> Iterator[ModuleType]:
     """The resource route modules, in the order of the OpenAPI document."""
     from agent_console.api import (
+        routes_agent,
+        routes_calls,
         routes_ivr,
         routes_lookup,
         routes_ownership,
@@ -25,3 +27,5 @@ def available() -> Iterator[ModuleType]:
     yield routes_ownership
     yield routes_reports
     yield routes_ivr
+    yield routes_agent  # the agent console's controls (issue 5)
+    yield routes_calls

@@ -41,6 +41,7 @@ from crm_core import (
     tickets,
     users,
 )
+from crm_core.audit import audit
 from crm_core.errors import ValidationFailed
 from crm_core.exporter import CUSTOMER_COLUMNS, customer_rows
 from crm_core.reports import CustomerFilter
@@ -169,7 +170,15 @@ class AddendumIn(Body):
 
 
 class TicketIn(Body):
-    problem: Text = Field(min_length=1)
+    problem: Text | None = Field(default=None, min_length=1,
+                                 description="required unless a title is given")
+    # the console's pop form: title (+ description) make the problem; the category and
+    # the call it was raised from stay in the ticket's audit trail (no columns yet)
+    title: Short | None = Field(default=None, min_length=1, max_length=200)
+    description: Text | None = None
+    category: Short | None = Field(default=None, max_length=40, description="e.g. repair")
+    call_linkedid: Short | None = Field(default=None, max_length=100,
+                                        pattern=r"^[0-9A-Za-z._:-]+$")
     priority: Short = "normal"
     asset_id: OptId = _ID
     contact_id: OptId = _ID
@@ -345,7 +354,6 @@ list_interactions = _listing(interactions.list_interactions)
 create_interaction = _creating(interactions.create_interaction)
 get_interaction = _on_id(interactions.get_interaction)
 update_interaction = _patching(interactions.update_interaction)
-create_ticket = _creating(tickets.create_ticket)
 get_ticket = _on_id(tickets.get_ticket)
 update_ticket = _patching(tickets.update_ticket)
 create_opportunity = _creating(opportunities.create_opportunity)
@@ -402,6 +410,23 @@ async def delete_phone(call: Call) -> None:
 
 async def add_addendum(call: Call) -> Any:
     return await interactions.add_addendum(call.db, call.me, call.path.id, call.body.content)
+
+
+async def create_ticket(call: Call) -> Any:
+    data = _body(call)
+    title, description = data.pop("title", None), data.pop("description", None)
+    link = {k: data.pop(k) for k in ("category", "call_linkedid") if data.get(k) is not None}
+    data.pop("category", None), data.pop("call_linkedid", None)
+    if data.get("problem") is None:
+        if not title:
+            raise ValidationFailed("problem", "give the problem, or a title")
+        data["problem"] = f"{title}\n\n{description}" if description else title
+    ticket = await tickets.create_ticket(call.db, call.me, call.path.id, **data)
+    if link:
+        audit(call.db, user_id=call.me.user_id, action="link", entity="ticket",
+              entity_id=ticket["id"], after=link)
+        ticket = {**ticket, **link}
+    return ticket
 
 
 async def list_tickets(call: Call) -> Any:

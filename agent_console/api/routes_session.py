@@ -4,12 +4,17 @@ Rules:
 - a failed sign-in says only "wrong username or password", whatever was wrong
   (no such user, inactive, no password set, wrong password);
 - a locked username gets 429 with ``Retry-After`` and its password is not checked;
+- so does a client address or a username over its sign-in rate (``AuthState.
+  rate_limited``; error ``rate-limited``; an attempt refused for either reason is
+  not counted);
+- sign-out revokes the session id and closes the websockets opened with it;
 - sign-in starts a NEW session (no fixation) with a fresh CSRF token, returned in
   the body: the browser sends it back as ``X-CSRF-Token`` on every write.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import time
@@ -23,6 +28,8 @@ from agent_console.api.routing import Call, Routes
 from agent_console.api.schemas import Grant, SessionOut, SignIn, UserBrief
 from crm_core.models import User
 from crm_core.permissions import Actor, load_actor
+
+log = logging.getLogger("agent_console.api")
 
 
 def _session_out(user: User, actor: Actor, csrf: str) -> SessionOut:
@@ -41,6 +48,10 @@ async def sign_in(call: Call) -> SessionOut:
     if locked:
         raise ApiError(429, "locked", "too many failed sign-ins; try again later",
                        headers={"Retry-After": str(math.ceil(locked))})
+    wait = auth.rate_limited(call.request.remote or "unknown", body.username)
+    if wait:
+        raise ApiError(429, "rate-limited", "too many sign-in attempts; try again later",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
     user = (await call.db.execute(
         select(User).where(User.username == body.username)
     )).scalar_one_or_none()
@@ -71,8 +82,14 @@ async def who_am_i(call: Call) -> SessionOut:
 async def sign_out(call: Call) -> None:
     session = await get_session(call.request)
     sid = session.get("sid")
+    auth = call.request.config_dict[AUTH]
     if isinstance(sid, str):
-        call.request.config_dict[AUTH].revoked.add(sid)
+        auth.revoked.add(sid)
+        for hook in auth.on_sign_out:
+            try:
+                await hook(sid)
+            except Exception:  # a socket that will not close must not stop the sign-out
+                log.exception("sign-out hook failed")
     session.invalidate()
 
 

@@ -55,8 +55,10 @@ async def seed_agents(db_url: str) -> None:
         role = Role(name="agent")
         db.add(role)
         await db.flush()
+        # as the default agent role (crm_core.users): any caller readable; the pop
+        # applies the agent's permissions (test_console_pop covers a narrower scope)
         db.add(RolePermission(role_id=role.id, module="customers", operation="read",
-                              scope="own"))
+                              scope="all"))
         db.add_all([
             User(username="alice", display_name="Alice", password_hash=pw, role_id=role.id,
                  agent_interface=ALICE, agent_name="Alice"),

@@ -42,7 +42,25 @@ def test_unknown_caller_gets_a_quick_create_prefill() -> None:
     msg = pop.pop_message(ringing(caller_name=HOSTILE),
                           {"found": False, "phone": "+8613800138000"})
     assert msg["record"] == {"known": False, "phone": "+8613800138000",
-                             "quick_create": {"phone": "+8613800138000", "name": HOSTILE}}
+                             "quick_create": {"phone": "+8613800138000", "name": HOSTILE},
+                             "candidates": []}
+
+
+def test_unknown_caller_pop_carries_the_duplicate_candidates() -> None:
+    candidates = [{"id": 3, "name": "王先生", "owner": {"id": 9, "display_name": "Wang Lei"},
+                   "reason": "name"}]
+    msg = pop.pop_message(ringing(), {"found": False, "phone": "+8613800138000",
+                                      "candidates": candidates})
+    assert msg["record"]["known"] is False and msg["record"]["candidates"] == candidates
+
+
+def test_wrapup_frames_are_typed_and_versioned() -> None:
+    until = datetime(2024, 5, 1, 8, 31, tzinfo=UTC)
+    start = pop.wrapup_frame("Local/1001@agents/n", "1.1", until)
+    end = pop.wrapup_end_frame("Local/1001@agents/n", "1.1", "saved")
+    assert start == {"v": 1, "type": "wrapup", "interface": "Local/1001@agents/n",
+                     "linkedid": "1.1", "until": "2024-05-01T08:31:00+00:00"}
+    assert end["type"] == "wrapup-end" and end["linkedid"] == "1.1" and end["why"] == "saved"
 
 
 def test_hostile_caller_name_stays_the_exact_string_through_json() -> None:
@@ -72,8 +90,11 @@ def test_call_frames_are_typed_and_versioned() -> None:
                                            agent_channel="c", wait_s=1, ring_s=2))
     missed = pop.call_frame(AgentRingNoAnswer(linkedid="1.1", queue="q", agent="A",
                                               interface=iface, ring_ms=5000))
-    state = pop.call_frame(AgentStateChanged(interface=iface, agent="A", state="busy",
-                                             paused=False, reason=""))
+    # the agent's state is not a call step: agent_state builds it (pop.state_frame)
+    assert pop.call_frame(AgentStateChanged(interface=iface, agent="A", state="busy",
+                                            paused=False, reason="")) is None
+    state = pop.state_frame({"interface": iface, "state": "busy", "paused": False,
+                             "reason": ""})
     assert answered and answered["type"] == "answered" and answered["v"] == 1
     assert missed and missed["type"] == "missed"
     assert state and state["type"] == "state" and state["state"] == "busy"

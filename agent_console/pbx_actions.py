@@ -1,0 +1,198 @@
+"""The agent console's PBX actions: which AMI action, with which fields, per control.
+
+Rules:
+- one method per control, each ONE AMI action per queue or channel, with the fields
+  of the real Asterisk 22 captures (``../shared/asterisk``):
+  sign in = ``QueueAdd`` to each of the agent's queues (MemberName, StateInterface,
+  Paused false; capture 04), sign out = ``QueueRemove`` from each; pause =
+  ``QueuePause`` Paused true with a ``Reason`` and no Queue (every queue at once, 04);
+  ready = ``QueuePause`` Paused false; click-to-dial = ``Originate`` Async from the
+  agent's own interface into the outbound context, caller ID the hotline number (07);
+  blind transfer = ``BlindTransfer`` of the agent's leg (05); attended = ``Atxfer``
+  of the agent's leg (06); hang up = ``Hangup`` of the agent's leg;
+- every value written into a header goes through ``dialling.header_text`` (no CR/LF:
+  no AMI field injection by a pause reason or a number);
+- PBX failures become ``PbxError``s that name what the agent can do about it:
+  no link / no reply = ``PbxUnreachable`` (503), a channel the PBX does not know =
+  ``UnknownCall`` (404), an interface in no queue = ``NotSignedIn`` (409), any other
+  refusal = ``PbxRefused`` (502) with the PBX's own message; "Already there" on
+  QueueAdd and "Not there" on QueueRemove are the wanted end state, not errors;
+- an Originate is never re-sent (``AmiClient.originate``): a link lost while it was
+  pending is "result unknown" (503), the agent decides whether to dial again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from agent_console.dialling import caller_id, header_text, state_interface
+from telephony.ami import AmiError, AmiNotConnected, AmiTimeout
+
+log = logging.getLogger("agent_console.pbx")
+
+Fields = Mapping[str, str | int | Iterable[str]]
+DIAL_TIMEOUT_MS = 30_000  # how long the agent's own phone rings for a click-to-dial
+
+
+class ActionSender(Protocol):
+    """What this module needs of ``telephony.ami.AmiClient``."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def send_action(self, action: str, fields: Fields | None = None, *,
+                          timeout: float | None = None,  # noqa: ASYNC109 (AmiClient API)
+                          ) -> dict[str, str]: ...
+
+    async def originate(self, **fields: str | int | Iterable[str]) -> dict[str, str]: ...
+
+
+class PbxError(Exception):
+    """A control the PBX did not carry out; ``status``/``code`` are the API's answer."""
+
+    status = 502
+    code = "pbx-refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PbxUnreachable(PbxError):
+    status, code = 503, "pbx-unreachable"
+
+
+class UnknownCall(PbxError):
+    status, code = 404, "not_found"
+
+
+class NotSignedIn(PbxError):
+    status, code = 409, "not-signed-in"
+
+
+class PbxRefused(PbxError):
+    status, code = 502, "pbx-refused"
+
+
+_UNKNOWN_CHANNEL = ("no such channel", "channel does not exist", "no channel found")
+
+
+def _reply_message(exc: AmiError) -> str:
+    return (exc.response or {}).get("Message", "") or str(exc)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DialPlan:
+    """Where the controls send calls (settings: ``HOTLINE_*_CONTEXT``)."""
+
+    outbound_context: str = "outbound"
+    transfer_context: str = "internal"
+    queue_context: str = "hotline-queues"
+    caller_name: str = "Hotline"
+    caller_number: str = "4008001234"
+
+
+class PbxActions:
+    """The console's controls as AMI actions on one PBX link (``client`` None: this node
+    has no PBX link, every control is ``PbxUnreachable``)."""
+
+    def __init__(self, client: ActionSender | None, plan: DialPlan | None = None) -> None:
+        self.client = client
+        self.plan = plan or DialPlan()
+
+    async def _send(self, action: str, fields: Fields, *, tolerate: tuple[str, ...] = ()
+                    ) -> dict[str, str]:
+        client = self._client()
+        try:
+            return await client.send_action(action, fields)
+        except AmiError as exc:
+            message = _reply_message(exc)
+            if any(t in message.lower() for t in tolerate):
+                return dict(exc.response or {})
+            raise _mapped(action, exc) from exc
+
+    def _client(self) -> ActionSender:
+        if self.client is None:
+            raise PbxUnreachable("this server has no link to the PBX")
+        if not self.client.connected:
+            raise PbxUnreachable("the PBX is unreachable (not connected); try again shortly")
+        return self.client
+
+    # --- agent state ------------------------------------------------------------------
+
+    async def sign_in(self, interface: str, name: str, queues: Sequence[str]) -> None:
+        """QueueAdd to every queue (already a member: fine)."""
+        for queue in queues:
+            await self._send("QueueAdd", {
+                "Queue": header_text(queue), "Interface": header_text(interface),
+                "MemberName": header_text(name), "StateInterface": state_interface(interface),
+                "Paused": "false",
+            }, tolerate=("already there",))
+
+    async def sign_out(self, interface: str, queues: Sequence[str]) -> None:
+        """QueueRemove from every queue (not a member: fine)."""
+        for queue in queues:
+            await self._send("QueueRemove", {"Queue": header_text(queue),
+                                             "Interface": header_text(interface)},
+                             tolerate=("not there",))
+
+    async def pause(self, interface: str, reason: str) -> None:
+        """QueuePause in every queue with ``reason``."""
+        await self._send("QueuePause", {"Interface": header_text(interface), "Paused": "true",
+                                        "Reason": header_text(reason, 40)})
+
+    async def unpause(self, interface: str) -> None:
+        await self._send("QueuePause", {"Interface": header_text(interface), "Paused": "false"})
+
+    # --- calls ------------------------------------------------------------------------
+
+    async def dial(self, interface: str, digits: str, variables: Mapping[str, str]) -> None:
+        """Originate (Async): the agent's phone rings, then the dialplan dials ``digits``."""
+        client = self._client()
+        plan = self.plan
+        fields: dict[str, str | int | Iterable[str]] = {
+            "Channel": header_text(interface), "Context": plan.outbound_context,
+            "Exten": header_text(digits, 32), "Priority": "1",
+            "CallerID": caller_id(plan.caller_name, plan.caller_number),
+            "Timeout": str(DIAL_TIMEOUT_MS), "Async": "true",
+        }
+        if variables:
+            fields["Variable"] = [f"{k}={header_text(v)}" for k, v in variables.items()]
+        try:
+            await client.originate(**fields)
+        except AmiError as exc:
+            raise _mapped("Originate", exc) from exc
+
+    async def blind_transfer(self, channel: str, exten: str, context: str) -> None:
+        await self._send("BlindTransfer", {"Channel": header_text(channel, 200),
+                                           "Exten": header_text(exten, 40),
+                                           "Context": header_text(context, 80)})
+
+    async def attended_transfer(self, channel: str, exten: str, context: str) -> None:
+        await self._send("Atxfer", {"Channel": header_text(channel, 200),
+                                    "Exten": header_text(exten, 40),
+                                    "Context": header_text(context, 80)})
+
+    async def hangup(self, channel: str) -> None:
+        await self._send("Hangup", {"Channel": header_text(channel, 200), "Cause": "16"})
+
+
+def _mapped(action: str, exc: AmiError) -> PbxError:
+    if isinstance(exc, AmiTimeout):
+        return PbxUnreachable(f"the PBX did not answer {action} in time; try again")
+    if isinstance(exc, AmiNotConnected):
+        if action == "Originate" and "unknown" in str(exc):
+            return PbxUnreachable("the link to the PBX dropped while dialling: the call may or "
+                                  "may not have been placed")
+        return PbxUnreachable("the PBX is unreachable (link lost); try again shortly")
+    message = _reply_message(exc)
+    low = message.lower()
+    if any(text in low for text in _UNKNOWN_CHANNEL):
+        return UnknownCall(f"the PBX has no such call leg any more ({message})")
+    if "interface not found" in low:
+        return NotSignedIn("you are in no queue: sign in first")
+    log.warning("PBX refused %s: %s", action, message)
+    return PbxRefused(f"the PBX refused {action}: {message}")

@@ -1,0 +1,227 @@
+"""Helpers for the agent console tests: the whole app on a free port, connected over
+real AMI/TCP to the PBX simulator, seeded users and customers, an HTTP client that
+signs in and sends the CSRF token, and websocket helpers.
+
+Rules: no test functions here. The simulator's agents Alice and Bob are members of
+NO queue at the start: they join through the API (QueueAdd), like a real shift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import websockets
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from agent_console.api.auth import COOKIE_NAME
+from crm_core.db import make_engine, upgrade_async
+from crm_core.models import Asset, AuditEntry, Contact, Customer, PhoneNumber, User
+from crm_core.users import ensure_roles
+from hotline.app import AMI, create_app
+from hotline.settings import Settings
+from telephony.simulator import AgentSpec, CallScript, PbxSimulator, SimCall
+from tests.integration.test_api_support import FAST_HASHER, PASSWORD
+
+TIME_SCALE = 0.02
+ALICE, BOB = "Local/1001@agents/n", "Local/1002@agents/n"
+WANG = "Local/1005@agents/n"  # an account manager who also has a phone
+KNOWN_CALLER = "13800138000"  # 华东医药包装, owned by Wang
+Frame = dict[str, Any]
+
+
+@dataclass
+class Seeded:
+    alice: int
+    bob: int
+    wang: int
+    li: int  # a manager without a phone
+    customer: int  # owned by Wang, phone KNOWN_CALLER
+    contact: int
+    asset: int
+
+
+async def seed(db_url: str) -> Seeded:
+    """Users with the default role matrix, and one customer with a contact and an asset."""
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    pw = FAST_HASHER.hash(PASSWORD)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False).begin() as db:
+            roles = await ensure_roles(db)
+            users = {
+                "alice": User(username="alice", display_name="Alice", password_hash=pw,
+                              role_id=roles["agent"], team="hotline", language="en",
+                              agent_interface=ALICE, agent_name="Alice"),
+                "bob": User(username="bob", display_name="Bob", password_hash=pw,
+                            role_id=roles["agent"], team="hotline",
+                            agent_interface=BOB, agent_name="Bob"),
+                "wang": User(username="wang", display_name="王磊", password_hash=pw,
+                             role_id=roles["manager"], team="sales",
+                             agent_interface=WANG, agent_name="Wang"),
+                "li": User(username="li", display_name="李娜", password_hash=pw,
+                           role_id=roles["manager"], team="sales"),
+            }
+            db.add_all(users.values())
+            await db.flush()
+            customer = Customer(name="华东医药包装有限公司", name_key="华东医药包装",
+                                owner_id=users["wang"].id, province="上海", status="active")
+            db.add(customer)
+            await db.flush()
+            db.add(PhoneNumber(customer_id=customer.id, number_e164="+86" + KNOWN_CALLER,
+                               raw=KNOWN_CALLER))
+            contact = Contact(customer_id=customer.id, name="张伟", role="采购")
+            asset = Asset(customer_id=customer.id, serial_number="SN-PK-0001", model="PK-200")
+            db.add_all([contact, asset])
+            await db.flush()
+            return Seeded(alice=users["alice"].id, bob=users["bob"].id, wang=users["wang"].id,
+                          li=users["li"].id, customer=customer.id, contact=contact.id,
+                          asset=asset.id)
+    finally:
+        await engine.dispose()
+
+
+async def audit_entries(db_url: str, **where: Any) -> list[AuditEntry]:
+    engine = make_engine(db_url)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False)() as db:
+            stmt = select(AuditEntry).order_by(AuditEntry.id)
+            for key, value in where.items():
+                stmt = stmt.where(getattr(AuditEntry, key) == value)
+            return list((await db.scalars(stmt)).all())
+    finally:
+        await engine.dispose()
+
+
+def simulator() -> PbxSimulator:
+    """Alice and Bob have phones but are in no queue until they sign in."""
+    return PbxSimulator(time_scale=TIME_SCALE, agents=[
+        AgentSpec(ALICE, "Alice", (), ring_s=1.0),
+        AgentSpec(BOB, "Bob", (), ring_s=1.0),
+        AgentSpec(WANG, "Wang", (), ring_s=1.0),
+    ])
+
+
+@asynccontextmanager
+async def running(db_url: str, sim: PbxSimulator, **overrides: Any
+                  ) -> AsyncIterator[tuple[web.Application, int]]:
+    settings = Settings(**{
+        "database_url": db_url, "ami_port": sim.port, "ami_ping_interval_s": 0.5,
+        "ami_ping_timeout_s": 1.0, "ami_reconnect_min_s": 0.05, "ami_reconnect_max_s": 0.3,
+        "http_port": 0, "secret_key": "console-test-secret", "agent_queues": ["support"],
+        "wrapup_s": 600,
+        # the FastAGI server (ivr) is not under test here: no fixed port taken
+        "agi_enabled": False, **overrides,
+    })
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        await app[AMI].wait_connected(10)
+        yield app, runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+class Console:
+    """One browser: a cookie jar, the CSRF token, and the agent's websocket."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}/api/v1"
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.csrf = ""
+
+    async def sign_in(self, username: str, password: str = PASSWORD) -> aiohttp.ClientResponse:
+        resp = await self.http.post(f"{self.base}/session",
+                                    json={"username": username, "password": password})
+        if resp.status == 200:
+            self.csrf = (await resp.json())["csrf_token"]
+        await resp.read()
+        return resp
+
+    async def call(self, method: str, path: str, body: Any = None, *, csrf: bool = True
+                   ) -> tuple[int, Any]:
+        headers = {"X-CSRF-Token": self.csrf} if csrf and method != "GET" else {}
+        async with self.http.request(method, f"{self.base}{path}", json=body,
+                                     headers=headers) as resp:
+            text = await resp.text()
+            return resp.status, json.loads(text) if text else None
+
+    def cookie(self) -> str:
+        return "; ".join(f"{c.key}={c.value}" for c in self.http.cookie_jar
+                         if c.key == COOKIE_NAME)
+
+    def socket(self) -> Any:
+        return websockets.connect(f"ws://127.0.0.1:{self.port}/ws/agent",
+                                  additional_headers={"Cookie": self.cookie()})
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+@asynccontextmanager
+async def console(port: int, username: str) -> AsyncIterator[Console]:
+    c = Console(port)
+    try:
+        resp = await c.sign_in(username)
+        assert resp.status == 200, await resp.text()
+        yield c
+    finally:
+        await c.close()
+
+
+async def recv(ws: Any, within: float = 20.0) -> Frame:
+    frame: Frame = json.loads(await asyncio.wait_for(ws.recv(), within))
+    assert frame["v"] == 1
+    return frame
+
+
+async def frame_where(ws: Any, test: Callable[[Frame], bool], *, within: float = 20.0,
+                      seen: list[Frame] | None = None) -> Frame:
+    """The first frame that passes ``test`` (earlier ones are collected in ``seen``)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise AssertionError("no such frame arrived")
+        frame = await recv(ws, left)
+        if seen is not None:
+            seen.append(frame)
+        if test(frame):
+            return frame
+
+
+def state_is(state: str) -> Callable[[Frame], bool]:
+    return lambda f: f["type"] == "state" and f["state"] == state
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], *, within: float = 20.0,
+                     what: str = "condition") -> Any:
+    """Poll ``probe`` until it returns something truthy (no wall-clock assertions)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not (value := await probe()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+    return value
+
+
+def long_call(sim: PbxSimulator, caller: str = KNOWN_CALLER, name: str = "Wang Fang",
+              talk: float = 3000.0) -> SimCall:
+    """A caller who talks until somebody else ends the call (skips the IVR)."""
+    return sim.place_call(caller=caller, name=name,
+                          script=CallScript(skip_agi=True, talk=talk, patience=3000.0))
+
+
+def member_of(sim: PbxSimulator, queue: str, interface: str) -> Any:
+    return sim.pbx.queues[queue].members.get(interface)

@@ -1,0 +1,330 @@
+"""The agent console's state machine (agent_console.agent_state): pure, plain data in.
+
+Also fed with the real Asterisk captures through the call tracker: what the board
+shows is what the PBX said (04: pause with a reason in every queue, sign-out; 05/06:
+a transfer ends the agent's part of the call).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agent_console.agent_state import (
+    DERIVATION,
+    STATES,
+    WRAPUP_REASON,
+    AgentBoard,
+    Effect,
+    StateChanged,
+    WrapupEnded,
+    WrapupStarted,
+)
+from telephony.capture import load_capture
+from telephony.events import (
+    AgentRinging,
+    AgentRingNoAnswer,
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    CallSummary,
+    CallTransferred,
+    QueueMemberChanged,
+)
+from telephony.tracker import CallTracker
+from tests.shared import CAPTURES
+
+ALICE = "Local/1001@agents/n"
+CHAN = "Local/1001@agents-00000063;1"
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def member(change: str, queue: str = "support", iface: str = ALICE) -> QueueMemberChanged:
+    return QueueMemberChanged(queue=queue, interface=iface, agent="Alice", change=change,
+                              status=1, paused=False, reason="")
+
+
+def pbx(state: str = "available", paused: bool = False, reason: str = "",
+        iface: str = ALICE) -> AgentStateChanged:
+    return AgentStateChanged(interface=iface, agent="Alice", state=state, paused=paused,
+                             reason=reason)
+
+
+def ringing(linkedid: str = "1.1") -> AgentRinging:
+    return AgentRinging(linkedid=linkedid, queue="support", agent="Alice", interface=ALICE,
+                        agent_channel=CHAN, caller="+8613800138000", caller_name="Wang",
+                        did="4008001234")
+
+
+def answered(linkedid: str = "1.1") -> CallAnswered:
+    return CallAnswered(linkedid=linkedid, queue="support", agent="Alice", interface=ALICE,
+                        agent_channel=CHAN, wait_s=1, ring_s=1)
+
+
+def ended(linkedid: str = "1.1") -> CallEnded:
+    return CallEnded(summary=CallSummary(linkedid=linkedid, caller="+8613800138000",
+                                         caller_name="Wang", did="4008001234",
+                                         agent="Alice", agent_interface=ALICE,
+                                         outcome="answered"))
+
+
+def of(effects: list[Effect], kind: type) -> list:  # type: ignore[type-arg]
+    return [e for e in effects if isinstance(e, kind)]
+
+
+def state(board: AgentBoard) -> str:
+    view = board.view(ALICE)
+    assert view is not None
+    return view.state
+
+
+def signed_in(wrapup_s: float = 30) -> AgentBoard:
+    board = AgentBoard(wrapup_s=wrapup_s)
+    board.feed(member("added"), at(0))
+    board.feed(member("added", "vip"), at(0))
+    board.feed(pbx(), at(0))
+    return board
+
+
+def after_a_call(board: AgentBoard, linkedid: str = "1.1", t: float = 10) -> list[Effect]:
+    board.feed(ringing(linkedid), at(t))
+    board.feed(pbx("ringing"), at(t))
+    board.feed(answered(linkedid), at(t + 1))
+    board.feed(pbx("busy"), at(t + 1))
+    board.feed(pbx("available"), at(t + 5))
+    return board.feed(ended(linkedid), at(t + 5))
+
+
+def test_every_state_is_derivable_and_the_table_ends_in_ready() -> None:
+    assert {name for name, _ in DERIVATION} == set(STATES) - set()
+    assert DERIVATION[-1][0] == "ready"
+
+
+def test_membership_from_the_pbx_signs_in_and_out() -> None:
+    board = AgentBoard()
+    assert board.view(ALICE) is None
+    effects = board.feed(member("added"), at(0))
+    assert of(effects, StateChanged)[-1].view.state == "ready"
+    board.feed(member("added", "vip"), at(0))
+    view = board.view(ALICE)
+    assert view is not None and view.queues == ("support", "vip")
+    board.feed(member("removed"), at(1))
+    assert state(board) == "ready"  # still in vip
+    effects = board.feed(member("removed", "vip"), at(2))
+    assert of(effects, StateChanged)[-1].view.state == "signed-out"
+    assert board.queues() == set()
+
+
+def test_a_resync_snapshot_entry_counts_as_membership() -> None:
+    board = AgentBoard()
+    board.feed(member("status"), at(0))
+    assert state(board) == "ready"
+
+
+def test_pause_with_a_reason_then_ready() -> None:
+    board = signed_in()
+    effects = board.feed(pbx(paused=True, reason="lunch"), at(1))
+    view = of(effects, StateChanged)[-1].view
+    assert (view.state, view.paused, view.reason) == ("paused", True, "lunch")
+    board.feed(pbx(), at(2))
+    assert state(board) == "ready"
+
+
+def test_every_pbx_state_report_reaches_the_console_even_unchanged() -> None:
+    board = signed_in()
+    assert len(of(board.feed(pbx(), at(1)), StateChanged)) == 1
+
+
+def test_ringing_then_busy_then_wrapup_with_a_pbx_pause() -> None:
+    board = signed_in(wrapup_s=30)
+    board.feed(ringing(), at(10))
+    assert state(board) == "ringing"
+    board.feed(answered(), at(11))
+    assert state(board) == "busy"
+    view = board.view(ALICE)
+    assert view is not None and view.call is not None and view.call.state == "talking"
+    assert view.call.caller == "+8613800138000" and view.call.agent_channel == CHAN
+    board.feed(pbx("available"), at(15))
+    effects = board.feed(ended(), at(15))
+    started = of(effects, WrapupStarted)
+    assert started == [WrapupStarted(interface=ALICE, linkedid="1.1", until=at(45), pause=True)]
+    assert state(board) == "wrap-up" and board.next_deadline() == at(45)
+    board.feed(pbx(paused=True, reason=WRAPUP_REASON), at(15))  # the PBX confirms
+    assert state(board) == "wrap-up"
+    assert board.tick(at(44)) == []
+    effects = board.tick(at(45))
+    assert of(effects, WrapupEnded) == [
+        WrapupEnded(interface=ALICE, linkedid="1.1", why="timer", unpause=True)]
+    assert board.next_deadline() is None
+    assert state(board) == "paused"  # until the PBX reports the unpause
+    board.feed(pbx(), at(45))
+    assert state(board) == "ready"
+
+
+def test_saving_the_log_ends_the_wrapup_early() -> None:
+    board = signed_in()
+    after_a_call(board)
+    board.feed(pbx(paused=True, reason=WRAPUP_REASON), at(15))
+    effects = board.log_saved(ALICE, "1.1", at(20))
+    assert of(effects, WrapupEnded) == [
+        WrapupEnded(interface=ALICE, linkedid="1.1", why="saved", unpause=True)]
+    assert board.tick(at(100)) == []
+
+
+def test_the_log_of_another_call_does_not_end_the_wrapup() -> None:
+    board = signed_in()
+    after_a_call(board)
+    assert of(board.log_saved(ALICE, "other", at(20)), WrapupEnded) == []
+    assert state(board) == "wrap-up"
+
+
+def test_an_unconfirmed_wrapup_pause_is_still_lifted() -> None:
+    # the log saved before the PBX reported our pause: the unpause must follow it
+    board = signed_in()
+    after_a_call(board)
+    (end,) = of(board.log_saved(ALICE, "1.1", at(15)), WrapupEnded)
+    assert end.unpause is True
+
+
+def test_a_pause_of_the_agents_own_is_never_lifted() -> None:
+    board = signed_in()
+    board.feed(ringing(), at(10))
+    board.feed(answered(), at(11))
+    board.feed(pbx("busy", paused=True, reason="lunch"), at(12))  # paused while talking
+    assert state(board) == "busy"
+    board.feed(pbx("available", paused=True, reason="lunch"), at(15))
+    (start,) = of(board.feed(ended(), at(15)), WrapupStarted)
+    assert start.pause is False  # already paused: the PBX is not asked again
+    (end,) = of(board.tick(at(60)), WrapupEnded)
+    assert end.unpause is False
+    assert state(board) == "paused"
+
+
+def test_pausing_during_the_wrapup_keeps_the_agent_paused_after_it() -> None:
+    board = signed_in()
+    after_a_call(board)
+    board.feed(pbx(paused=True, reason=WRAPUP_REASON), at(15))
+    board.feed(pbx(paused=True, reason="meeting"), at(20))
+    assert state(board) == "paused"
+    view = board.view(ALICE)
+    assert view is not None and view.wrapup_until == at(45)  # the log is still due
+    (end,) = of(board.log_saved(ALICE, "1.1", at(30)), WrapupEnded)
+    assert end.unpause is False
+
+
+def test_a_call_logged_before_it_ended_gets_no_wrapup() -> None:
+    board = signed_in()
+    board.feed(ringing(), at(10))
+    board.feed(answered(), at(11))
+    board.log_saved(ALICE, "1.1", at(12))
+    assert of(board.feed(ended(), at(15)), WrapupStarted) == []
+    assert state(board) == "ready"
+
+
+def test_a_call_not_answered_gets_no_wrapup() -> None:
+    board = signed_in()
+    board.feed(ringing(), at(10))
+    board.feed(AgentRingNoAnswer(linkedid="1.1", queue="support", agent="Alice",
+                                 interface=ALICE, ring_ms=5000), at(15))
+    assert state(board) == "ready"
+    assert of(board.feed(ended(), at(20)), WrapupStarted) == []
+
+
+def test_no_wrapup_when_it_is_configured_off() -> None:
+    board = signed_in(wrapup_s=0)
+    assert of(after_a_call(board), WrapupStarted) == []
+    assert state(board) == "ready"
+
+
+def test_going_ready_ends_the_wrapup_without_a_second_unpause() -> None:
+    board = signed_in()
+    after_a_call(board)
+    assert of(board.agent_ready(ALICE, at(20)), WrapupEnded) == [
+        WrapupEnded(interface=ALICE, linkedid="1.1", why="ready", unpause=False)]
+    assert board.agent_ready(ALICE, at(21)) == []
+
+
+def test_a_new_call_ends_the_wrapup() -> None:
+    board = signed_in()
+    after_a_call(board)
+    effects = board.feed(ringing("2.2"), at(20))
+    assert [e.why for e in of(effects, WrapupEnded)] == ["new-call"]
+    assert state(board) == "ringing"
+
+
+def test_signing_out_ends_the_wrapup_without_unpausing() -> None:
+    board = signed_in()
+    after_a_call(board)
+    board.feed(member("removed"), at(20))
+    effects = board.feed(member("removed", "vip"), at(20))
+    assert of(effects, WrapupEnded) == [
+        WrapupEnded(interface=ALICE, linkedid="1.1", why="signed-out", unpause=False)]
+    assert state(board) == "signed-out"
+
+
+def test_a_transfer_by_the_agent_starts_the_wrapup_once() -> None:
+    board = signed_in()
+    board.feed(ringing(), at(10))
+    board.feed(answered(), at(11))
+    effects = board.feed(CallTransferred(linkedid="1.1", kind="blind", by="Alice",
+                                         target="2100", result="Success"), at(13))
+    assert len(of(effects, WrapupStarted)) == 1
+    assert of(board.feed(ended(), at(30)), WrapupStarted) == []  # the caller hung up later
+
+
+def test_a_failed_transfer_leaves_the_call_with_the_agent() -> None:
+    board = signed_in()
+    board.feed(ringing(), at(10))
+    board.feed(answered(), at(11))
+    board.feed(CallTransferred(linkedid="1.1", kind="blind", by="Alice", target="2100",
+                               result="Fail"), at(13))
+    assert state(board) == "busy"
+
+
+def test_unknown_events_are_counted_not_raised() -> None:
+    board = AgentBoard()
+    from telephony.events import CallStarted
+
+    assert board.feed(CallStarted(linkedid="1", caller=None, caller_name=None, did=None),
+                      at(0)) == []
+    assert board.ignored == 1
+
+
+# --- the real captures, through the tracker ---------------------------------------------
+
+
+def replay_into(board: AgentBoard, name: str) -> list[Effect]:
+    tracker = CallTracker()
+    effects: list[Effect] = []
+    for t, msg in load_capture(CAPTURES / f"{name}.ami"):
+        for event in tracker.feed(msg):
+            effects.extend(board.feed(event, datetime.fromtimestamp(t, UTC)))
+    return effects
+
+
+def test_capture_04_pause_reason_in_every_queue_and_removal_signs_out() -> None:
+    board = AgentBoard()
+    effects = replay_into(board, "04-agent-state")
+    dave = [e.view for e in of(effects, StateChanged) if e.view.interface == "Local/1004@agents/n"]
+    assert ("paused", "Lunch break") in [(v.state, v.reason) for v in dave]
+    assert dave[0].state == "ready" and dave[-1].state == "signed-out"
+    alice = [e.view for e in of(effects, StateChanged) if e.view.interface == ALICE]
+    meeting = [v for v in alice if v.reason == "Meeting"]
+    assert meeting and meeting[0].state == "paused" and set(meeting[-1].queues) == {"support",
+                                                                                     "vip"}
+    assert alice[-1].state == "ready"
+
+
+@pytest.mark.parametrize("name", ["05-blind-transfer", "06-attended-transfer"])
+def test_captured_transfers_put_the_agent_in_wrapup(name: str) -> None:
+    board = AgentBoard(wrapup_s=30)
+    board.feed(member("added"), at(0))  # the capture has no membership snapshot
+    effects = replay_into(board, name)
+    started = of(effects, WrapupStarted)
+    assert [s.interface for s in started] == [ALICE]
+    assert len(of(effects, WrapupStarted)) == 1
