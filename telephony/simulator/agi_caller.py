@@ -14,8 +14,8 @@ What Asterisk does, and so what this does (res_agi.c, the recordings in ``agi/``
 - replies: ``ANSWER`` ``200 result=0``; ``STREAM FILE f "<escape>"`` ``200 result=<ascii of the
   key that stopped it, or 0> endpos=<samples at 8 kHz>``; ``GET DATA`` ``200 result=<digits>``
   (``#`` ends it and is not returned), or ``200 result=<digits so far> (timeout)``; ``WAIT FOR
-  DIGIT`` ``200 result=<ascii or 0>``; ``SAY DIGITS/NUMBER/ALPHA`` like STREAM FILE without
-  endpos; ``GET OPTION``; ``SET VARIABLE`` ``200 result=1`` (a VarSet on the channel);
+  DIGIT`` ``200 result=<ascii or 0>``; ``SAY DIGITS/NUMBER/ALPHA/DATE/TIME/DATETIME`` like
+  STREAM FILE without endpos; ``GET OPTION``; ``SET VARIABLE`` ``200 result=1`` (a VarSet);
   ``GET VARIABLE`` ``200 result=1 (value)`` or ``200 result=0``; ``GET FULL VARIABLE``
   (``${...}`` substituted); ``VERBOSE``; ``NOOP``; ``EXEC`` (``200 result=-2`` for an unknown
   application); ``CHANNEL STATUS``; ``SET MUSIC``; ``HANGUP``; a command it does not know:
@@ -39,7 +39,9 @@ digits, GET OPTION, GET DATA, WAIT FOR DIGIT), taken in order. ``after_s`` count
 start of the first listening command that meets the input; a key pressed after a listening
 prompt ended carries over to the next listening command (the recorded sessions press the
 menu key during the WAIT FOR DIGIT after the menu prompt). A command that reads one key takes
-the first key of its input; GET DATA takes all of them. An input with no keys is a caller who
+the first key of its input and the caller types on: the other keys reach the next command,
+``key_gap_s`` apart (a ticket number keyed over its prompt); GET DATA takes them all (up to
+its maximum; the rest, again, reach the next command). An input with no keys is a caller who
 stays silent: it is used up by the next command that can time out.
 """
 
@@ -292,6 +294,9 @@ class AgiCaller:
             ("say", "digits"): self._say_digits,
             ("say", "number"): self._say_number,
             ("say", "alpha"): self._say_alpha,
+            ("say", "datetime"): self._say_datetime,
+            ("say", "date"): self._say_date,
+            ("say", "time"): self._say_time,
             ("set", "variable"): self._set_variable,
             ("get", "variable"): self._get_variable,
             ("get", "full", "variable"): self._get_full_variable,
@@ -432,9 +437,12 @@ class AgiCaller:
             self._cut = "timeout"
             raise _Cut("timeout")
 
-    async def _listen(self, duration: float | None, *, uses_silence: bool) -> str | None:
+    async def _listen(self, duration: float | None, *, uses_silence: bool,
+                      all_keys: bool = False) -> str | None:
         """Wait up to ``duration`` (None: no limit but the deadline) for the caller.
-        Returns the keys of the input that fired, or None when nothing happened."""
+        Returns the keys of the input that fired (the first one only, unless
+        ``all_keys``: the caller goes on typing the others, ``key_gap_s`` apart, into the
+        next command), or None when nothing happened."""
         start = self.ch.now()
         limit = self._deadline - start if duration is None else duration
         head = self._inputs[0] if self._inputs else None
@@ -456,7 +464,10 @@ class AgiCaller:
         if head.hangup:
             self._hang("caller")
             raise _Cut("caller")
-        return head.keys
+        if all_keys or len(head.keys) == 1:
+            return head.keys
+        self._inputs.appendleft(IvrInput(head.keys[1:], after_s=self.timing.key_gap_s))
+        return head.keys[0]
 
     def _samples(self, seconds: float) -> int:
         return max(0, int(round(seconds * SAMPLE_RATE)))
@@ -539,9 +550,10 @@ class AgiCaller:
         max_digits = _int(argv[4], 1024) if len(argv) >= 5 else 1024
         first, later = self._getdata_timeouts(timeout_ms)
         max_digits = max_digits if max_digits > 0 else 1024
+        # ast_app_getdata plays the files it can open and skips the others
         prompt = self._prompt_seconds(argv[2]) if self._sound_exists(argv[2]) else 0.0
         try:
-            keys = await self._listen(prompt + first, uses_silence=True)
+            keys = await self._listen(prompt + first, uses_silence=True, all_keys=True)
             if keys is None:
                 return "200 result= (timeout)"
             digits = ""
@@ -553,6 +565,9 @@ class AgiCaller:
                     return f"200 result={digits}"
                 digits += key
                 if len(digits) >= max_digits:
+                    if keys[i + 1:]:  # typed on: the next command hears them
+                        self._inputs.appendleft(IvrInput(keys[i + 1:],
+                                                         after_s=self.timing.key_gap_s))
                     return f"200 result={digits}"
             await self._sleep(self.ch.now() + later)
         except _Cut:
@@ -601,6 +616,21 @@ class AgiCaller:
         if len(argv) != 4:
             raise _Usage("SAY ALPHA <number> <escape_digits>")
         return await self._say(len(argv[2]), argv[3])
+
+    async def _say_datetime(self, argv: list[str]) -> Reply:
+        if len(argv) < 4 or not _is_int(argv[2]):
+            raise _Usage("SAY DATETIME <time> <escape_digits> [<format>] [<timezone>]")
+        return await self._say(6, argv[3])  # weekday, month, day, year, hour, minute
+
+    async def _say_date(self, argv: list[str]) -> Reply:
+        if len(argv) != 4 or not _is_int(argv[2]):
+            raise _Usage("SAY DATE <date> <escape_digits>")
+        return await self._say(4, argv[3])
+
+    async def _say_time(self, argv: list[str]) -> Reply:
+        if len(argv) != 4 or not _is_int(argv[2]):
+            raise _Usage("SAY TIME <time> <escape_digits>")
+        return await self._say(3, argv[3])
 
     async def _set_variable(self, argv: list[str]) -> Reply:
         if len(argv) != 4:
@@ -656,12 +686,14 @@ class AgiCaller:
 
     # ------------------------------------------------------------------ sounds
     def _prompt_seconds(self, filename: str) -> float:
-        return max(1, len([f for f in filename.split("&") if f])) * self.timing.prompt_s
+        return len([f for f in filename.split("&") if f]) * self.timing.prompt_s
 
     def _sound_exists(self, filename: str) -> bool:
         """Asterisk's lookup (file.c): an absolute name gets the language inserted before
         its last component (old layout), a relative one is looked up under
         ``<sounds>/<language>/`` and then ``<sounds>/`` (new layout)."""
+        if not [f for f in filename.split("&") if f]:
+            return False  # no file at all: nothing to open
         root = self.target.sounds_dir
         if root is None:
             return True

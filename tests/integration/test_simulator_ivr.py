@@ -204,8 +204,11 @@ async def test_prompts_keys_and_digits_answer_like_asterisk() -> None:
                         ("WAIT FOR DIGIT", "3000"),                 # silent: times out
                         ("GET DATA", "enter_ticket", "3000", "12"),  # 2026001#
                         ("GET DATA", "enter_ticket", "3000", "12"),  # 55 then silence
-                        ("GET DATA", "enter_ticket", "3000", "4"),   # 123456: 4 is the max
+                        ("GET DATA", "enter_ticket", "3000", "4"),   # 1234: 4 is the max
                         ("GET DATA", "enter_ticket", "3000"),        # nothing at all
+                        ("STREAM FILE", "enter_ticket", "0123456789#"),  # 778899# over it
+                        ("GET DATA", "", "3000", "12"),              # ...the rest: 78899#
+                        ("SAY DATETIME", "1790000000", "", "BdY", "Asia/Shanghai"),
                         ("SAY DIGITS", "2026001", "#"),              # # stops the read-back
                         ("SAY NUMBER", "42", ""),
                         ("GET OPTION", "more", "09", "2000"),        # 0 after the prompt
@@ -221,14 +224,16 @@ async def test_prompts_keys_and_digits_answer_like_asterisk() -> None:
             replies.append(reply.text if reply.code == 200 else f"{reply.code} {reply.text}")
 
     inputs = (IvrInput("1", after_s=0.4), IvrInput("9", after_s=0.2), IvrInput(""),
-              IvrInput("2026001#"), IvrInput("55"), IvrInput("123456"), IvrInput(""),
-              IvrInput("#", after_s=0.6), IvrInput("0", after_s=1.5))
+              IvrInput("2026001#"), IvrInput("55"), IvrInput("1234"), IvrInput(""),
+              IvrInput("778899#", after_s=0.5), IvrInput("#", after_s=0.6),
+              IvrInput("0", after_s=1.5))
     async with rig(handler) as r:
         summary, linkedid = await r.call(caller="13900000001", name="Li Na",
                                          ivr_inputs=inputs)
     assert replies == [
         "result=0", "result=0 endpos=8000", "result=49 endpos=3200", "result=0 endpos=8000",
         "result=0", "result=2026001", "result=55 (timeout)", "result=1234", "result= (timeout)",
+        "result=55 endpos=4000", "result=78899", "result=0",
         "result=35", "result=0", "result=48 endpos=8000",
         "result=1 (4008001234)", "result=0", "result=1 (Li Na/4008001234/)", "result=1",
         "result=1 (zh)", "result=0", "result=-2", "result=1", "result=0", "result=6",
@@ -236,7 +241,7 @@ async def test_prompts_keys_and_digits_answer_like_asterisk() -> None:
         "520 End of proper usage.",
     ]
     digits = "".join(m["Digit"] for m in r.ami.of(linkedid, "DTMFEnd"))
-    assert digits == "192026001#551234#0"  # what the caller pressed, as DTMF events
+    assert digits == "192026001#551234778899##0"  # what the caller pressed, as DTMF
     ends = r.ami.of(linkedid, "AGIExecEnd")
     assert [e["ResultCode"] for e in ends][-3:] == ["510", "520", "520"]
     assert summary.outcome == "answered"
@@ -553,3 +558,94 @@ def test_parse_ivr_inputs(text: str, expected: tuple[IvrInput, ...]) -> None:
 def test_parse_ivr_inputs_refuses_what_a_phone_cannot_send() -> None:
     with pytest.raises(ValueError):
         parse_ivr_inputs("1,x")
+
+
+# ------------------------------------------------------- end to end: IVR -> queue -> pop -> log
+@asynccontextmanager
+async def logging_app(db_url: str, sim: PbxSimulator) -> AsyncIterator[Any]:
+    """The app (tracker, bus, call log) connected to the simulator over AMI; its own AGI
+    service off: the test runs the IVR runtime itself."""
+    from aiohttp import web
+
+    from hotline.app import AMI, create_app
+    from hotline.settings import Settings
+
+    settings = Settings(database_url=db_url, ami_port=sim.port, ami_reconnect_min_s=0.05,
+                        http_port=0, agi_enabled=False)
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        await app[AMI].wait_connected(10)
+        yield app
+    finally:
+        await runner.cleanup()
+
+
+async def call_record(app: Any, linkedid: str) -> dict[str, Any]:
+    from hotline.app import CALL_LOG
+
+    for _ in range(3000):
+        row = await app[CALL_LOG].get(linkedid)
+        if row:
+            return dict(row)
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no call record for {linkedid}")
+
+
+async def test_ivr_runtime_to_queue_pop_and_call_log(db_url: str) -> None:
+    """Our IVR runtime behind our FastAGI server, the simulator calling it, the app logging:
+    a VIP caller is recognised, offered to their free account manager first (Bob, not
+    the queue's first member), and the pop and the call record carry what the IVR found."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from crm_core.db import make_engine, upgrade_async
+    from crm_core.models import Customer, PhoneNumber, User
+    from ivr.runtime import IvrRuntime
+    from ivr.store import seed_defaults
+
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False).begin() as s:
+            bob = User(username="bob.manager", display_name="Bob",
+                       agent_interface="Local/1002@agents/n")
+            s.add(bob)
+            await s.flush()
+            vip = Customer(name="华东医药包装有限公司", vip_tier=2, owner_id=bob.id,
+                           status="active")
+            s.add(vip)
+            await s.flush()
+            s.add(PhoneNumber(customer_id=vip.id, number_e164="+8613800138000",
+                              raw="13800138000", kind="mobile"))
+            await seed_defaults(s, ["4008001234", "8008001234"])
+        open_hours = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 Shanghai
+        runtime = IvrRuntime(engine, agent_free=lambda i: i == "Local/1002@agents/n",
+                             clock=lambda: open_hours)
+        async with AgiServer(runtime.handle, port=0) as server:
+            sim = PbxSimulator(time_scale=SCALE, agi=("127.0.0.1", server.port))
+            await sim.start()
+            try:
+                async with logging_app(db_url, sim) as app:
+                    call = sim.place_call(caller="13800138000", name="Zhang Wei",
+                                          script=CallScript(ivr_digits="0", talk=2.0))
+                    await asyncio.wait_for(call.done, 60)
+                    row = await call_record(app, call.linkedid)
+            finally:
+                await sim.close()
+    finally:
+        await engine.dispose()
+    assert call.agi is not None and call.agi.status == "SUCCESS"
+    assert row["outcome"] == "answered"
+    assert row["agent"] == "Bob"
+    assert row["queues"] == ["agent-1002"]
+    assert row["customer_id"] == vip.id
+    ivr = row["ivr"]
+    assert ivr["HOTLINE_CUSTOMER_ID"] == str(vip.id)
+    assert ivr["HOTLINE_PREFERRED_AGENT"] == "Local/1002@agents/n"
+    assert ivr["QUEUE_PRIO"] != "0" and call.priority == int(ivr["QUEUE_PRIO"])  # VIP
+    assert "main_menu" in ivr["HOTLINE_IVR_PATH"]
+    assert ivr["HOTLINE_DIGITS"] == "0"
+    assert ivr["HOTLINE_AGI"] == "SUCCESS"
