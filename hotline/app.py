@@ -36,6 +36,9 @@ from crm_core.lookup import LookupReader
 from hotline.bus import Bus, make_bus
 from hotline.pipeline import TrackerFeed
 from hotline.settings import Settings
+from ivr.agi import AgiServer
+from ivr.routing import AgentPresence
+from ivr.runtime import IvrRuntime, follow_agent_states
 from ivr.store import seed_defaults
 from telephony.ami import AmiClient
 from telephony.tracker import CallTracker
@@ -53,6 +56,8 @@ AMI = web.AppKey("ami", AmiClient)
 HUB = web.AppKey("hub", LiveHub)
 POP_HUB = web.AppKey("pop_hub", PopHub)
 API_AUTH = web.AppKey("api_auth", AuthState)  # the API's sign-in state, shared with the hub
+IVR = web.AppKey("ivr", IvrRuntime)
+AGI_SERVER = web.AppKey("agi_server", AgiServer)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -151,6 +156,39 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
     await client.close()
 
 
+async def _ivr(app: web.Application) -> AsyncIterator[None]:
+    # the IVR: FastAGI server -> one flow run per call; agent states from the bus decide
+    # whether an account manager is free to take their customer's call first
+    settings = app[SETTINGS]
+    if not settings.agi_enabled:
+        yield
+        return
+    states = AgentPresence()
+    subscription = app[BUS].subscribe("ivr-agents", maxsize=5_000,
+                                      types={"AgentStateChanged"})
+    pump = asyncio.create_task(follow_agent_states(states, aiter(subscription)),
+                               name="ivr-agent-states")
+    reader = LookupReader(app[ENGINE], size=4)
+    runtime = IvrRuntime(app[ENGINE], reader=reader, agent_free=states.free,
+                         region=settings.default_region)
+    server = AgiServer(runtime.handle, host=settings.agi_host, port=settings.agi_port,
+                       command_timeout=settings.agi_command_timeout_s)
+    app[IVR] = runtime
+    try:
+        await server.start()
+        app[AGI_SERVER] = server
+    except OSError as exc:  # e.g. the port is taken: the rest of Hotline still runs
+        log.error("FastAGI cannot listen on %s:%s (%s): NO IVR; the dialplan queues calls "
+                  "without it (fail open)", settings.agi_host, settings.agi_port, exc)
+    yield
+    await server.close()
+    pump.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await pump
+    subscription.close()
+    await reader.close()
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the app; services start with the app runner and stop with it."""
     app = web.Application()
@@ -166,6 +204,8 @@ def create_app(settings: Settings) -> web.Application:
         caller_number=settings.hotline_numbers[0] if settings.hotline_numbers else ""))
     app.cleanup_ctx.extend([_database, _bus, _call_log_writer, _live_hub, _pop_hub,
                             _agent_states, _ami])
+
+    app.cleanup_ctx.append(_ivr)  # FastAGI: calls reach the IVR
 
     async def calls_json() -> dict[str, Any]:
         return {"live": app[TRACKER].live_calls(), "latest": await app[CALL_LOG].latest(20)}

@@ -42,9 +42,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     from hotline.admin_cli import add_admin_parsers
     from hotline.import_cli import add_import_parsers
+    from hotline.ivr_cli import add_ivr_parsers
 
     add_admin_parsers(sub)
     add_import_parsers(sub)
+    add_ivr_parsers(sub)
 
     db = sub.add_parser("db", help="database schema")
     dbs = db.add_subparsers(dest="db_command", required=True)
@@ -83,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hotline.admin_cli import run_user
 
         return run_user(settings, args)
+    if args.command == "ivr":
+        from hotline.ivr_cli import run_ivr
+
+        return run_ivr(args, settings)
     if args.command == "crm":
         from hotline.admin_cli import run_crm
 

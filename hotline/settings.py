@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
+    # The IVR's FastAGI server (ivr.runtime): the dialplan runs
+    # AGI(agi://agi_host:agi_port/hotline?did=${EXTEN}); off on nodes that serve no calls.
+    # A command may wait for a whole prompt plus the caller's keys: agi_command_timeout_s.
+    agi_enabled: bool = True
+    agi_host: str = "127.0.0.1"
+    agi_port: int = Field(default=4573, ge=0, le=65535)
+    agi_command_timeout_s: float = Field(default=120.0, gt=0)
+
     # REST API sign-in (agent_console.api). No secret_key: one is generated once and
     # kept in secret_key_file (mode 0600), so sessions survive a restart.
     secret_key: str | None = None

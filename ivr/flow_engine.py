@@ -155,6 +155,9 @@ class FlowRun:
         self._attempts = 0
         self._steps_taken = 0
         self.lang = flow.languages[0] if flow.languages else "zh"
+        self.marks: list[tuple[int, str]] = []
+        """For the actions last returned: (index of the first action of a step, step id) of
+        each step entered, so a trace can say which step played what."""
 
     # --- public API ---
 
@@ -181,6 +184,7 @@ class FlowRun:
             lang = self.context.get("lang")
             if isinstance(lang, str) and lang in self.flow.languages:
                 self.lang = lang
+            self.marks = []
             return self._goto(self.flow.start)
         except Exception:  # never raise to the adapter: hand the call back
             return self._fail_open()
@@ -189,6 +193,7 @@ class FlowRun:
         """Answer the action the run is waiting on; unexpected events are ignored."""
         if self.done:
             return []
+        self.marks = []
         try:
             if isinstance(event, Hangup):
                 self.outcome = "caller_hangup"
@@ -226,7 +231,7 @@ class FlowRun:
             self.vars[str(step.action)] = dict(data)
             actions = self._readback(data.get("prompts"))
             target = step.next if event.ok or step.on_error is None else step.on_error
-            return actions + self._goto(target)
+            return actions + self._goto(target, len(actions))
         return []
 
     def _readback(self, items: Any) -> list[Action]:
@@ -244,8 +249,9 @@ class FlowRun:
                     actions.append(Say(str(kind), str(value), self.lang))
         return actions
 
-    def _goto(self, step_id: str | None) -> list[Action]:
-        """Run automatic steps from ``step_id`` until one waits or the flow hands off."""
+    def _goto(self, step_id: str | None, offset: int = 0) -> list[Action]:
+        """Run automatic steps from ``step_id`` until one waits or the flow hands off;
+        ``offset``: actions the caller puts before these (for ``marks``)."""
         actions: list[Action] = []
         while True:
             self._steps_taken += 1
@@ -254,6 +260,7 @@ class FlowRun:
                 return actions + self._fail_open()
             self._step, self._attempts = step, 0
             self.path.append(step.id)
+            self.marks.append((offset + len(actions), step.id))
             if step.type == "play":
                 actions.append(Play(str(step.prompt), self.lang))
                 step_id = step.next

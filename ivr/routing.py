@@ -17,7 +17,7 @@ Rules (issue 6, point 5):
   caller; offered only when the PBX says that interface is signed in and free
   (``agent_free``: logged into a queue, available, not paused); otherwise none, and
   the call goes straight to the queue;
-- ``AgentStates`` keeps the PBX's last word per interface (``AgentStateChanged``) and
+- ``AgentPresence`` keeps the PBX's last word per interface (``AgentStateChanged``) and
   answers ``agent_free``; it is fed by the app's bus subscription.
 """
 
@@ -148,7 +148,7 @@ class AgentState:
     paused: bool
 
 
-class AgentStates:
+class AgentPresence:
     """The last ``AgentStateChanged`` per interface; ``free(interface)`` for ``decide``."""
 
     def __init__(self) -> None:

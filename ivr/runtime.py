@@ -15,11 +15,14 @@ flow and walks it with a ``FlowRun``, performing each action on a ``Channel``:
 - ``SelfService`` -> ``ivr.services``; ``SetRouting``/``HandOff`` -> ``ivr.routing``.
 
 What the dialplan and the call log get are channel variables (``SET VARIABLE``): ``QUEUE``,
-``PRIORITY``, ``HOTLINE_PREFERRED_AGENT``, ``HOTLINE_SKILL``, ``HOTLINE_CUSTOMER_ID``,
-``HOTLINE_IVR_PATH`` (step ids and inputs, comma-separated), ``HOTLINE_DIGITS`` (the keys
-entered, comma-separated per input), ``HOTLINE_ENTRY`` (``kind:label`` of the dialled
-number) and at the end ``HOTLINE_HANDOFF`` (queue | hangup | dialplan). The tracker
-copies them from AMI ``VarSet`` into the call's ``ivr`` (screen pop, call log).
+the queue priority as ``QUEUE_PRIO`` (what ``Queue()`` reads) and ``HOTLINE_PRIORITY`` (never
+``PRIORITY``: that is Asterisk's built-in current dialplan priority, a variable of that
+name cannot be read back), ``HOTLINE_PREFERRED_AGENT``, ``HOTLINE_SKILL``,
+``HOTLINE_CUSTOMER_ID``, ``HOTLINE_IVR_PATH`` (step ids and inputs, comma-separated),
+``HOTLINE_DIGITS`` (the keys entered, comma-separated per input), ``HOTLINE_ENTRY``
+(``kind:label`` of the dialled number) and at the end ``HOTLINE_ACTION`` (queue | hangup |
+dialplan; deploy/asterisk's dialplan hangs up on ``hangup``). The tracker copies them from
+AMI ``VarSet`` into the call's ``ivr`` (screen pop, call log).
 
 Rules:
 - the variables are (re)published, changed ones only, BEFORE each batch of actions: a
@@ -43,7 +46,7 @@ import logging
 import re
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dtime
@@ -78,7 +81,7 @@ from ivr.flow_engine import (
     Timeout,
 )
 from ivr.number_plan import Entry, unknown_entry
-from ivr.routing import AgentFree, Routing, decide, flow_customer, nobody_free
+from ivr.routing import AgentFree, AgentPresence, Routing, decide, flow_customer, nobody_free
 from ivr.services import ServiceContext, ServiceResult, run_action
 from ivr.store import builtin_flow, load_flow, resolve_number
 
@@ -94,7 +97,8 @@ MAX_VALUE = 1000
 PUBLISHED_PATH = 120  # steps kept in HOTLINE_IVR_PATH (the newest)
 RECENT_CALLS = 200
 VARIABLES = ("HOTLINE_ENTRY", "HOTLINE_IVR_PATH", "HOTLINE_DIGITS", "HOTLINE_CUSTOMER_ID",
-             "QUEUE", "PRIORITY", "HOTLINE_PREFERRED_AGENT", "HOTLINE_SKILL", "HOTLINE_HANDOFF")
+             "QUEUE", "QUEUE_PRIO", "HOTLINE_PRIORITY", "HOTLINE_PREFERRED_AGENT",
+             "HOTLINE_SKILL", "HOTLINE_ACTION")
 """The channel variables the IVR sets (the tracker copies these names into the call)."""
 _PROMPT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _GET_DATA = re.compile(r"^result=(?P<keys>\S*)\s*(?:\((?P<flag>[^)]*)\))?")
@@ -116,6 +120,8 @@ def clean_keys(raw: object) -> str:
 def clean_value(value: object) -> str:
     """A channel variable's value: printable text only (no command injection), capped."""
     text = "" if value is None else str(value)
+    if text.isprintable():  # the usual case, without a pass per character
+        return text[:MAX_VALUE]
     return "".join(c if c.isprintable() else " " for c in text)[:MAX_VALUE]
 
 
@@ -357,7 +363,6 @@ class IvrCall:
         self.digits: list[str] = []
         self.published: dict[str, str] = {}
         self.ended = "running"
-        self._traced_path = 0
 
     # --- the loop ---
 
@@ -388,15 +393,16 @@ class IvrCall:
             self.ended = "error"
             with contextlib.suppress(Exception):
                 await self._finish(HandOff("dialplan"))
-        finally:
-            self._trace_steps()
         return self.result()
 
     async def _perform(self, actions: list[Action]) -> Event | None:
-        self._trace_steps()
+        marks = list(self.run.marks)
         plays: list[Play | Say] = []
-        for action in actions:
+        for index, action in enumerate(actions):
+            while marks and marks[0][0] <= index:
+                self._trace(f"step {marks.pop(0)[1]}")
             if isinstance(action, Play | Say):
+                self._trace_play(action)
                 plays.append(action)
                 continue
             if isinstance(action, SetRouting):  # decided when published: no I/O here
@@ -420,16 +426,18 @@ class IvrCall:
         return None
 
     async def _play(self, items: list[Play | Say], escape: bool) -> str:
-        if not items:
-            return ""
+        return await self.channel.play(items, escape) if items else ""
+
+    def _trace(self, line: str) -> None:
         if self.trace is not None:
-            for item in items:
-                if isinstance(item, Play):
-                    self.trace(f"  play {item.prompt_id} [{item.lang}] "
-                               f"{prompt_text(item.prompt_id, item.lang)}")
-                else:
-                    self.trace(f"  say {item.kind} {item.value} [{item.lang}]")
-        return await self.channel.play(items, escape)
+            self.trace(line)
+
+    def _trace_play(self, item: Play | Say) -> None:
+        if isinstance(item, Play):
+            self._trace(f"  play {item.prompt_id} [{item.lang}] "
+                        f"{prompt_text(item.prompt_id, item.lang)}")
+        else:
+            self._trace(f"  say {item.kind} {item.value} [{item.lang}]")
 
     def _note_input(self, action: CollectDigits, event: DtmfReceived | Timeout) -> None:
         if isinstance(event, DtmfReceived):
@@ -439,14 +447,6 @@ class IvrCall:
             got = "timeout" if isinstance(event, Timeout) else repr(event.digits)
             self.trace(f"  collect up to {action.max_digits} key(s), {action.timeout_ms} ms"
                        f" <- {got}")
-
-    def _trace_steps(self) -> None:
-        if self.trace is None:
-            return
-        for step in self.run.path[self._traced_path:]:
-            if ":" not in step:
-                self.trace(f"step {step}")
-        self._traced_path = len(self.run.path)
 
     def _say_routing(self, action: SetRouting) -> None:
         if self.trace is not None:
@@ -523,14 +523,15 @@ class IvrCall:
 
     def variables(self) -> dict[str, str]:
         routing = self.routing()
-        customer_id = self.run.result["customer_id"]
+        customer_id = (self.run.customer or {}).get("id")
         values = {
             "HOTLINE_ENTRY": entry_tag(self.entry),
             "HOTLINE_IVR_PATH": ",".join(self.run.path[-PUBLISHED_PATH:]),
             "HOTLINE_DIGITS": ",".join(self.digits),
             "HOTLINE_CUSTOMER_ID": "" if customer_id is None else str(customer_id),
             "QUEUE": routing.queue,
-            "PRIORITY": str(routing.priority),
+            "QUEUE_PRIO": str(routing.priority),
+            "HOTLINE_PRIORITY": str(routing.priority),
             "HOTLINE_PREFERRED_AGENT": routing.preferred_agent or "",
             "HOTLINE_SKILL": routing.skill or "",
         }
@@ -546,7 +547,7 @@ class IvrCall:
 
     async def _finish(self, handoff: HandOff) -> None:
         kind = handoff.kind if handoff.kind in ("queue", "hangup", "dialplan") else "dialplan"
-        await self._publish({"HOTLINE_HANDOFF": kind})
+        await self._publish({"HOTLINE_ACTION": kind})
         if self.trace is not None:
             self.trace(f"  hand-off {kind}")
         if kind == "hangup":
@@ -640,3 +641,12 @@ class IvrRuntime:
         else:
             found = await reader.run(work)
         return found if isinstance(found, str) and found else None
+
+
+async def follow_agent_states(states: AgentPresence, events: AsyncIterator[object]) -> None:
+    """Feed the PBX's agent states (a bus subscription) to ``states`` until cancelled."""
+    async for event in events:
+        try:
+            states.feed(event)
+        except Exception:  # one odd event must not stop the routing's view of the agents
+            log.exception("IVR: could not read agent state %r", event)

@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -34,15 +36,19 @@ from crm_core.models import (
     Ticket,
     User,
 )
+from hotline.app import AGI_SERVER, AMI, IVR, create_app
+from hotline.settings import Settings
 from ivr.agi import AgiServer
 from ivr.runtime import IvrRuntime
 from ivr.store import seed_defaults
+from telephony.simulator import PbxSimulator
 from tests.integration.ivr_caller import FakeCall
 
 OPEN = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # Wednesday 10:00 in Shanghai
 EVENING = datetime(2026, 11, 25, 11, 30, tzinfo=UTC)  # 19:30 there
 VIP_PHONE, PLAIN_PHONE, STRANGER = "13800138000", "13900139000", "13700137000"
 MANAGER, OTHER_MANAGER = "PJSIP/2001", "PJSIP/2002"
+SIM_ALICE = "Local/1001@agents/n"  # a queue member of the PBX simulator
 
 
 def has_module(name: str) -> bool:
@@ -152,11 +158,13 @@ async def test_vip_caller_is_offered_to_a_free_account_manager_first(crm: Crm) -
         fake = await call(port, caller=VIP_PHONE, keys=["0"])
     assert fake.played() == zh("welcome", "welcome_back", "main_menu", "transfer")
     assert fake.vars["QUEUE"] == "support"
-    assert fake.vars["PRIORITY"] == "20"  # gold tier (2) -> 20 beats the flow's 10
+    assert fake.vars["QUEUE_PRIO"] == "20"  # gold tier (2) -> 20 beats the flow's 10
+    assert fake.vars["HOTLINE_PRIORITY"] == "20"
+    assert "PRIORITY" not in fake.vars  # Asterisk's built-in: the dialplan could not read it
     assert fake.vars["HOTLINE_PREFERRED_AGENT"] == MANAGER
     assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.vip)
     assert fake.vars["HOTLINE_DIGITS"] == "0"
-    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    assert fake.vars["HOTLINE_ACTION"] == "queue"
     assert path(fake)[-3:] == ["main_menu:0", "to_agent", "queue"]
     assert "vip_route" in path(fake)
     # the path is on the channel before the first prompt: a hang-up anywhere keeps it
@@ -172,7 +180,7 @@ async def test_vip_caller_is_offered_to_a_free_account_manager_first(crm: Crm) -
 async def test_busy_manager_means_straight_to_the_queue(crm: Crm) -> None:
     async with hotline(crm, free=[OTHER_MANAGER]) as (port, _):
         fake = await call(port, caller=VIP_PHONE, keys=["0"])
-    assert fake.vars["PRIORITY"] == "20"
+    assert fake.vars["QUEUE_PRIO"] == "20"
     assert fake.vars.get("HOTLINE_PREFERRED_AGENT", "") == ""
 
 
@@ -180,7 +188,7 @@ async def test_known_caller_gets_own_manager_without_vip_priority(crm: Crm) -> N
     async with hotline(crm, free=[MANAGER, OTHER_MANAGER]) as (port, _):
         fake = await call(port, caller=PLAIN_PHONE, keys=["0"])
     assert fake.vars["HOTLINE_PREFERRED_AGENT"] == OTHER_MANAGER
-    assert fake.vars["PRIORITY"] == "0"
+    assert fake.vars["QUEUE_PRIO"] == "0"
     assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.plain)
     assert "vip_route" not in path(fake)
 
@@ -189,7 +197,7 @@ async def test_unknown_caller_reaches_the_support_queue(crm: Crm) -> None:
     async with hotline(crm, free=[MANAGER]) as (port, runtime):
         fake = await call(port, caller=STRANGER, keys=["0"])
     assert fake.played() == zh("welcome", "main_menu", "transfer")
-    assert fake.vars["QUEUE"] == "support" and fake.vars["PRIORITY"] == "0"
+    assert fake.vars["QUEUE"] == "support" and fake.vars["QUEUE_PRIO"] == "0"
     assert "HOTLINE_CUSTOMER_ID" not in fake.vars
     assert fake.vars.get("HOTLINE_PREFERRED_AGENT", "") == ""
     assert runtime.recent[-1]["customer_id"] is None
@@ -210,7 +218,7 @@ async def test_early_key_interrupts_the_menu_prompt(crm: Crm) -> None:
     welcome = next(c for c in fake.commands if c[:3] == ["STREAM", "FILE", "hotline/zh/welcome"])
     assert welcome[3] == ""  # nothing to answer yet: the greeting cannot be skipped
     assert not any(c[0] in ("WAIT", "GET") and c[1] in ("FOR", "DATA") for c in fake.commands)
-    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    assert fake.vars["HOTLINE_ACTION"] == "queue"
 
 
 # --- self-service ----------------------------------------------------------------------------
@@ -239,7 +247,7 @@ async def test_a_ticket_number_keyed_by_an_unknown_caller(crm: Crm) -> None:
     assert "hotline/zh/status_assigned" in fake.played()
     # silence at "more": two replays, then goodbye and the IVR hangs up
     assert fake.played()[-1] == "hotline/zh/goodbye"
-    assert fake.vars["HOTLINE_HANDOFF"] == "hangup" and fake.hung_up == "server"
+    assert fake.vars["HOTLINE_ACTION"] == "hangup" and fake.hung_up == "server"
     assert fake.vars["HOTLINE_DIGITS"] == "1,202611240007"
     assert "hotline/zh/ticket_not_found" in missing.played()
     assert not missing.said()
@@ -293,7 +301,7 @@ async def test_repair_request_by_serial_number(crm: Crm) -> None:
     # an unknown serial: said so, then an agent with the repair skill
     assert "hotline/zh/serial_not_found" in wrong.played()
     assert wrong.vars["HOTLINE_SKILL"] == "repair"
-    assert wrong.vars["HOTLINE_HANDOFF"] == "queue"
+    assert wrong.vars["HOTLINE_ACTION"] == "queue"
 
 
 async def test_callback_request(crm: Crm) -> None:
@@ -301,7 +309,7 @@ async def test_callback_request(crm: Crm) -> None:
         fake = await call(port, caller=VIP_PHONE, keys=["4"])
     if has_module("ivr.callback_store"):
         assert fake.played()[-1] == "hotline/zh/callback_confirmed"
-        assert fake.vars["HOTLINE_HANDOFF"] == "hangup"
+        assert fake.vars["HOTLINE_ACTION"] == "hangup"
         callback_id = runtime.recent[-1]["services"]["callback"]["callback_id"]
         async with crm.engine.connect() as conn:
             row = (await conn.execute(
@@ -324,7 +332,7 @@ async def test_garbage_keys_replay_the_menu_then_go_to_an_agent(crm: Crm) -> Non
     assert [p for p in path(fake) if p.startswith("main_menu:")] == [
         "main_menu:7", "main_menu:*", "main_menu:x"]
     assert fake.played().count("hotline/zh/invalid") == 2
-    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    assert fake.vars["HOTLINE_ACTION"] == "queue"
 
 
 async def test_junk_from_get_data_and_too_few_digits(crm: Crm) -> None:
@@ -343,14 +351,14 @@ async def test_too_many_digits_are_cut_by_the_pbx_and_refused(crm: Crm) -> None:
         fake = await call(port, caller=STRANGER, keys=["1", "1234567890123", "0"],
                           early=True)
     assert "ask_ticket:123456789012" in path(fake)
-    assert fake.vars["HOTLINE_HANDOFF"] in ("queue", "hangup")
+    assert fake.vars["HOTLINE_ACTION"] in ("queue", "hangup")
 
 
 async def test_silence_times_out_to_the_default(crm: Crm) -> None:
     async with hotline(crm) as (port, _):
         fake = await call(port, caller=VIP_PHONE, keys=[])
     assert path(fake).count("main_menu:timeout") == 3
-    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    assert fake.vars["HOTLINE_ACTION"] == "queue"
     assert ["WAIT", "FOR", "DIGIT", "5000"] in fake.commands
 
 
@@ -361,7 +369,7 @@ async def test_unknown_did_gets_the_default_flow(crm: Crm) -> None:
     for one in (fake, none):
         assert one.played()[0] == "hotline/zh/welcome"
         assert one.vars["HOTLINE_ENTRY"].startswith("unknown:")
-        assert one.vars["HOTLINE_HANDOFF"] == "queue"
+        assert one.vars["HOTLINE_ACTION"] == "queue"
     assert runtime.recent[-2]["did"] == "02199998888"
 
 
@@ -375,7 +383,7 @@ async def test_a_flow_that_fails_validation_falls_back_to_the_default(crm: Crm) 
     async with hotline(crm) as (port, _):
         fake = await call(port, did="4001112222", caller=STRANGER, keys=["0"])
     assert fake.played() == zh("welcome", "main_menu", "transfer")
-    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    assert fake.vars["HOTLINE_ACTION"] == "queue"
     if has_module("ivr.store"):
         assert fake.vars["HOTLINE_ENTRY"] == "legacy:原打印机维修热线"
 
@@ -387,7 +395,7 @@ async def test_hang_up_mid_menu_keeps_the_path(crm: Crm, how: str) -> None:
     assert fake.hung_up == "us"
     assert path(fake)[-2:] == ["main_menu", "main_menu:7"]
     assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.vip)
-    assert "HOTLINE_HANDOFF" not in fake.vars
+    assert "HOTLINE_ACTION" not in fake.vars
     result = runtime.recent[-1]
     assert result["ended"] == "hangup" and result["outcome"] == "caller_hangup"
     assert result["path"][-2:] == ["main_menu", "main_menu:7"]
@@ -398,7 +406,7 @@ async def test_gbk_caller_name_and_hostile_text_in_the_environment(crm: Crm) -> 
     async with hotline(crm) as (port, runtime):
         fake = await call(port, caller=VIP_PHONE, name="王芳".encode("gbk") + b'"\\;x',
                           extra_env=b"agi_rdnis: \xff\xfe\n", keys=["0"])
-    assert fake.vars["HOTLINE_HANDOFF"] == "queue"
+    assert fake.vars["HOTLINE_ACTION"] == "queue"
     assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.vip)
     name = runtime.recent[-1]["caller_name"]
     assert isinstance(name, str) and name.endswith('"\\;x')
@@ -415,5 +423,68 @@ async def test_many_concurrent_calls_each_get_their_own_routing(crm: Crm) -> Non
     for i, fake in enumerate(done):
         expected = (str(crm.vip), str(crm.plain), None)[i % 3]
         assert fake.vars.get("HOTLINE_CUSTOMER_ID") == expected
-        assert fake.vars["HOTLINE_HANDOFF"] in ("queue", "hangup")
+        assert fake.vars["HOTLINE_ACTION"] in ("queue", "hangup")
     assert runtime.counts["calls"] == 60
+
+
+# --- wired into the app ----------------------------------------------------------------------
+
+async def test_the_app_serves_fastagi_and_follows_agent_states_from_the_pbx(
+        tmp_path: Path) -> None:
+    """hotline.app: the FastAGI server runs with the app; the simulator's agent states reach
+    the routing through AMI and the bus, so a free account manager is offered the call."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    try:
+        data = await seed(engine)
+        async with async_sessionmaker(engine).begin() as s:  # the manager answers calls
+            manager = await s.scalar(select(User).where(User.agent_interface == MANAGER))
+            assert manager is not None
+            manager.agent_interface = SIM_ALICE
+    finally:
+        await engine.dispose()
+    pbx = PbxSimulator(time_scale=0.05)
+    await pbx.start()
+    settings = Settings(database_url=db_url, ami_port=pbx.port, http_port=0, agi_port=0,
+                        secret_key="ivr-app-test", ami_ping_interval_s=0.5)
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await app[AMI].wait_connected(10)
+        runtime = app[IVR]
+        for _ in range(300):  # the resync after login reports every member
+            if runtime.agent_free(SIM_ALICE):
+                break
+            await asyncio.sleep(0.05)
+        assert runtime.agent_free(SIM_ALICE), "no free state for the agent from the PBX"
+        fake = await call(app[AGI_SERVER].port, caller=VIP_PHONE, keys=["0"])
+        assert fake.vars["HOTLINE_PREFERRED_AGENT"] == SIM_ALICE
+        assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(data.vip)
+        assert fake.vars["HOTLINE_ENTRY"].startswith("400:")  # the app seeded the plan
+    finally:
+        await runner.cleanup()
+        await pbx.close()
+
+
+async def test_a_taken_agi_port_leaves_the_rest_of_the_app_running(tmp_path: Path) -> None:
+    taken = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = taken.sockets[0].getsockname()[1]
+    pbx = PbxSimulator(time_scale=0.05)
+    await pbx.start()
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'app.db'}",
+                        ami_port=pbx.port, http_port=0, agi_port=port,
+                        secret_key="ivr-app-test")
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        await app[AMI].wait_connected(10)  # the app runs: AMI, call log, console
+        assert IVR in app and AGI_SERVER not in app
+    finally:
+        await runner.cleanup()
+        await pbx.close()
+        taken.close()
+        await taken.wait_closed()

@@ -11,7 +11,7 @@ from ivr.routing import (
     DEFAULT_QUEUE,
     MAX_PRIORITY,
     TIER_PRIORITY,
-    AgentStates,
+    AgentPresence,
     Routing,
     decide,
     flow_customer,
@@ -106,7 +106,7 @@ def test_flow_customer_of_unknown_restricted_or_odd_views_is_none_or_safe() -> N
 
 
 def test_agent_states_follow_the_pbx() -> None:
-    states = AgentStates()
+    states = AgentPresence()
     assert not states.free("PJSIP/2001")  # never heard of: not free
     base: dict[str, Any] = {"interface": "PJSIP/2001", "agent": "王磊"}
     states.feed(AgentStateChanged(**base, state="available", paused=False, reason=""))

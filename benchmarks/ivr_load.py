@@ -1,0 +1,366 @@
+"""IVR load benchmark (issue 6, point 11): C concurrent FastAGI sessions over TCP running
+the default flow against a seeded database.
+
+Two processes, so the callers do not share the server's CPU: this one seeds the
+database, starts the server (``ivr_load.py serve``: ``ivr.runtime.IvrRuntime`` behind
+``ivr.agi.AgiServer``, as ``hotline.app`` wires it, with a held ``LookupReader``) and
+then plays a fake Asterisk for --sessions calls, --concurrent at a time.
+
+Callers: known customers (a fifth of them VIP, half with a free account manager),
+the demo company's numbers, and unknown numbers (--unknown share). What they do is
+drawn per call: an agent (0), ticket status (1, own tickets or a keyed number), order
+status (2), a repair request (3: choose an asset; this WRITES a ticket), a callback
+(4, when ``ivr.callback_store`` is installed; writes a request), garbage keys, or
+silence; then 0 or 9 or silence at the "more" menu. The clock of the server is a
+Wednesday 10:00 in Shanghai (business hours: the main menu).
+
+Timing: every AGI command's reply is delayed as a PBX and a caller would delay it:
+prompts and spoken values "play" for --think-ms (uniform 0.5x-1.5x), input takes as
+long; SET VARIABLE and GET FULL VARIABLE answer at once. A step's latency is the time
+from our reply (or the end of the AGI header) to the server's next command: what the
+IVR adds to a call, lookups and self-service included. Real prompts last seconds, so
+--think-ms 100 puts far more commands per second on the server than 200 real calls do.
+
+Database: SQLite file var/bench/ivr-<customers>.db (reused; --fresh rebuilds it) or
+PostgreSQL (--pg URL: migrated, seeded once, never dropped).
+
+Prints the sessions per second, the per-step latency p50/p99/max overall and by the
+command that followed, the first step (number plan and flow), the server's CPU, and as
+the last line ``ivr_p99_ms=<X> concurrent=<C>``.
+
+Usage: python benchmarks/ivr_load.py [--concurrent 200] [--sessions 4000]
+       [--think-ms 100] [--customers 20000] [--unknown 0.2] [--pg URL] [--fresh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import signal
+import statistics
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker  # noqa: E402
+
+from crm_core.db import make_engine, upgrade_async  # noqa: E402
+from crm_core.demo_data import seed_demo  # noqa: E402
+from crm_core.models import (  # noqa: E402
+    Asset,
+    Customer,
+    PhoneNumber,
+    Subscription,
+    Ticket,
+    User,
+)
+from ivr.agi_protocol import split_command  # noqa: E402
+
+BENCH_DIR = ROOT / "var" / "bench"
+CLOCK = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # Wednesday 10:00 in Shanghai
+MANAGERS = 40
+SEED = 6
+DID = "4008001234"
+
+
+# --- the data set ----------------------------------------------------------------------------
+
+async def seed(engine: AsyncEngine, customers: int) -> None:
+    """The demo company plus ``customers`` synthetic ones (once: skipped when present)."""
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    await seed_demo(sessions)
+    async with sessions.begin() as s:
+        if await s.scalar(select(Customer.id).where(Customer.name == "bench-0000000")):
+            return
+        rng = random.Random(SEED)
+        first_user = int(await s.scalar(select(func.coalesce(func.max(User.id), 0))) or 0) + 1
+        await s.execute(insert(User), [
+            {"id": first_user + i, "username": f"bench.mgr{i}", "display_name": f"经理{i}",
+             "agent_interface": f"PJSIP/3{i:03d}", "active": True} for i in range(MANAGERS)])
+        first = int(await s.scalar(select(func.coalesce(func.max(Customer.id), 0))) or 0) + 1
+        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for i in range(customers):
+            cid = first + i
+            rows["customer"].append({
+                "id": cid, "name": f"bench-{i:07d}", "name_key": f"bench{i:07d}",
+                "vip_tier": rng.choice((1, 2, 3)) if rng.random() < 0.2 else 0,
+                "status": "active", "owner_id": first_user + rng.randrange(MANAGERS)})
+            rows["phone"].append({"customer_id": cid, "number_e164": f"+86147{i:08d}",
+                                  "raw": f"147{i:08d}", "kind": "mobile"})
+            for a in range(rng.choice((0, 1, 2, 3))):
+                rows["asset"].append({
+                    "customer_id": cid, "serial_number": f"BN-{i:07d}-{a}", "model": "X1",
+                    "warranty_end": date(2026, 1, 1) + timedelta(days=rng.randrange(730))})
+            if rng.random() < 0.5:
+                at = CLOCK - timedelta(days=rng.randrange(1, 60))
+                rows["ticket"].append({
+                    "number": f"T{at:%Y%m%d}-{50000 + i}",  # apart from the day's own
+                    "customer_id": cid, "problem": "bench", "created_at": at,
+                    "updated_at": at,
+                    "status": rng.choice(("new", "assigned", "in_progress", "closed"))})
+            if rng.random() < 0.4:
+                end = date(2026, 11, 25) + timedelta(days=rng.randrange(-60, 400))
+                rows["subscription"].append({
+                    "customer_id": cid, "kind": rng.choice(("subscription", "contract")),
+                    "title": "bench", "start_date": end - timedelta(days=365),
+                    "end_date": end, "status": "active"})
+        for model, name in ((Customer, "customer"), (PhoneNumber, "phone"), (Asset, "asset"),
+                            (Ticket, "ticket"), (Subscription, "subscription")):
+            for start in range(0, len(rows[name]), 5000):
+                await s.execute(insert(model), rows[name][start:start + 5000])
+
+
+async def callers(engine: AsyncEngine, limit: int) -> list[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(PhoneNumber.raw).order_by(PhoneNumber.id).limit(limit))
+        return [r[0] for r in rows]
+
+
+# --- the server (its own process) ------------------------------------------------------------
+
+async def serve(url: str) -> None:
+    from crm_core.lookup import LookupReader
+    from ivr.agi import AgiServer
+    from ivr.runtime import IvrRuntime
+
+    engine = make_engine(url)
+    reader = LookupReader(engine, size=4)
+
+    def agent_free(interface: str) -> bool:  # every other manager is free
+        return interface.startswith("PJSIP/3") and int(interface[-3:] or 1) % 2 == 0
+
+    runtime = IvrRuntime(engine, reader=reader, agent_free=agent_free, clock=lambda: CLOCK)
+    server = AgiServer(runtime.handle, port=0, command_timeout=60)
+    await server.start()
+    print(f"READY {server.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_reader(sys.stdin.fileno(), stop.set)  # the parent closes our stdin to stop us
+    await stop.wait()
+    await server.close()
+    await reader.close()
+    await engine.dispose()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime,
+                      "sessions": server.sessions_served, "errors": server.handler_errors,
+                      "counts": dict(runtime.counts)}), flush=True)
+
+
+# --- the callers (this process) --------------------------------------------------------------
+
+@dataclass
+class Stats:
+    steps: list[float] = field(default_factory=list)
+    by_next: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    first: list[float] = field(default_factory=list)
+    done: int = 0
+    failed: int = 0
+    commands: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def script(rng: random.Random) -> list[str | None]:
+    """What one caller keys at each request for input (None: silence)."""
+    after = rng.choice(("0", "9", None, "0"))
+    choice = rng.random()
+    if choice < 0.35:
+        return ["0"]
+    if choice < 0.55:
+        return ["1", "202611240007", after, "0"]  # own tickets, or a keyed number
+    if choice < 0.70:
+        return ["2", after, "0"]
+    if choice < 0.80:
+        return ["3", "1", after, "0"]
+    if choice < 0.85:
+        return ["4", "0"]
+    if choice < 0.93:
+        return ["7", "*", "x"]
+    return []
+
+
+async def one_call(port: int, caller: str, keys: list[str | None], think_s: float,
+                   rng: random.Random, stats: Stats) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    header = (f"agi_network: yes\nagi_request: agi://127.0.0.1:4573/hotline?did={DID}\n"
+              f"agi_channel: PJSIP/trunk-{rng.randrange(10**8):08x}\nagi_language: en\n"
+              f"agi_uniqueid: {time.time():.3f}\nagi_callerid: {caller}\n"
+              f"agi_calleridname: Bench\nagi_extension: {DID}\n\n").encode()
+    first = True
+    try:
+        writer.write(header)
+        await writer.drain()
+        sent = time.perf_counter()
+        while True:
+            line = await reader.readline()
+            got = time.perf_counter()
+            if not line:
+                break
+            words = split_command(line.decode("utf-8"))
+            name = " ".join(words[:2])
+            elapsed = (got - sent) * 1000
+            (stats.first if first else stats.steps).append(elapsed)
+            stats.by_next[name].append(elapsed)
+            stats.commands += 1
+            first = False
+            reply, wait = answer(words, name, keys, think_s, rng)
+            if reply is None:
+                writer.write(b"200 result=1\n")
+                await writer.drain()
+                stats.outcomes["hangup-by-ivr"] += 1
+                continue
+            if wait:
+                await asyncio.sleep(wait)
+            writer.write(reply)
+            await writer.drain()
+            sent = time.perf_counter()
+        stats.done += 1
+    except (ConnectionError, OSError):
+        stats.failed += 1
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+def answer(words: list[str], name: str, keys: list[str | None], think_s: float,
+           rng: random.Random) -> tuple[bytes | None, float]:
+    """The reply to one command and how long the PBX/caller takes to give it."""
+    playing = think_s * rng.uniform(0.5, 1.5)
+    if name == "STREAM FILE" or words[0] == "SAY":
+        return b"200 result=0 endpos=8000\n", playing
+    if name == "WAIT FOR":
+        key = keys.pop(0) if keys else None
+        return f"200 result={ord(key[0]) if key else 0}\n".encode(), playing
+    if name == "GET DATA":
+        key = keys.pop(0) if keys else None
+        return (f"200 result={key}\n" if key else "200 result= (timeout)\n").encode(), playing
+    if name == "GET FULL":
+        return b"200 result=1 (bench.1)\n", 0.0
+    if words[0] == "HANGUP":
+        return None, 0.0
+    return b"200 result=1\n", 0.0  # SET VARIABLE and anything else
+
+
+async def drive(port: int, numbers: list[str], args: argparse.Namespace) -> tuple[Stats, float]:
+    rng = random.Random(SEED + 1)
+    stats = Stats()
+    gate = asyncio.Semaphore(args.concurrent)
+
+    async def run(i: int) -> None:
+        async with gate:
+            unknown = rng.random() < args.unknown
+            caller = f"199{rng.randrange(10**8):08d}" if unknown else rng.choice(numbers)
+            await one_call(port, caller, script(rng), args.think_ms / 1000, rng, stats)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(run(i) for i in range(args.sessions)))
+    return stats, time.perf_counter() - started
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Namespace,
+           url: str) -> None:
+    steps = stats.steps
+    print(f"ivr_load: concurrent={args.concurrent} sessions={args.sessions} "
+          f"think={args.think_ms:g} ms db={url.split(':', 1)[0]} customers={args.customers}")
+    print(f"sessions: {stats.done} completed, {stats.failed} failed in {wall:.1f} s -> "
+          f"{stats.done / wall:.1f} sessions/s; {stats.commands} AGI commands "
+          f"({stats.commands / wall:.0f}/s)")
+    print(f"AGI step latency (n={len(steps)}): p50 {pct(steps, 0.5):.2f} ms, "
+          f"p99 {pct(steps, 0.99):.2f} ms, max {max(steps, default=0):.1f} ms, "
+          f"mean {statistics.fmean(steps) if steps else 0:.2f} ms")
+    print(f"first step (number plan, flow, welcome): p50 {pct(stats.first, 0.5):.2f} ms, "
+          f"p99 {pct(stats.first, 0.99):.2f} ms")
+    for name, values in sorted(stats.by_next.items(), key=lambda kv: -len(kv[1])):
+        print(f"  next command {name:<14} n={len(values):<7} p50 {pct(values, 0.5):6.2f} ms"
+              f"  p99 {pct(values, 0.99):6.2f} ms")
+    if server:
+        cpu = server.get("cpu_s", 0.0)
+        print(f"server: {server.get('sessions')} sessions, {server.get('errors')} handler "
+              f"errors, CPU {cpu:.1f} s ({100 * cpu / wall:.0f}% of one core); "
+              f"{json.dumps(server.get('counts', {}), sort_keys=True)}")
+    print(f"ivr_p99_ms={pct(steps, 0.99):.2f} concurrent={args.concurrent}")
+
+
+async def bench(args: argparse.Namespace) -> None:
+    if args.pg:
+        url = args.pg
+    else:
+        BENCH_DIR.mkdir(parents=True, exist_ok=True)
+        path = BENCH_DIR / f"ivr-{args.customers}.db"
+        if args.fresh and path.exists():
+            path.unlink()
+        url = f"sqlite+aiosqlite:///{path}"
+    await upgrade_async(url)
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    await seed(engine, args.customers)
+    numbers = await callers(engine, args.customers + 100)
+    await engine.dispose()
+    print(f"database ready in {time.perf_counter() - t0:.1f} s ({len(numbers)} caller numbers)")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "serve", url, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONHASHSEED": "0"})
+    assert proc.stdout is not None and proc.stdin is not None
+    ready = (await proc.stdout.readline()).decode().split()
+    if ready[:1] != ["READY"]:
+        raise SystemExit(f"server did not start: {ready}")
+    port = int(ready[1])
+    try:
+        # warm-up: caches, prepared statements, the flow, the number plan
+        warm = argparse.Namespace(**{**vars(args), "sessions": 50, "concurrent": 10})
+        await drive(port, numbers, warm)
+        stats, wall = await drive(port, numbers, args)
+    finally:
+        proc.stdin.close()
+        out = await proc.stdout.read()
+        await proc.wait()
+    server = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
+    report(stats, wall, server, args, url)
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "serve":
+        profile = os.environ.get("IVR_LOAD_PROFILE")  # a file: where the server's profile goes
+        if profile:
+            import cProfile
+
+            cProfile.run(f"asyncio.run(serve({sys.argv[2]!r}))", profile)
+        else:
+            asyncio.run(serve(sys.argv[2]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--concurrent", type=int, default=200)
+    ap.add_argument("--sessions", type=int, default=4000)
+    ap.add_argument("--think-ms", type=float, default=100.0)
+    ap.add_argument("--customers", type=int, default=20_000)
+    ap.add_argument("--unknown", type=float, default=0.2, help="share of unknown callers")
+    ap.add_argument("--pg", default=None, help="PostgreSQL URL (migrated and seeded, kept)")
+    ap.add_argument("--fresh", action="store_true", help="rebuild the SQLite file")
+    asyncio.run(bench(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""``hotline ivr try``: a caller's walk through the IVR, against the configured database,
+without a PBX (issue 6, point 9).
+
+The flow of the dialled number (``ivr.store``; the default flow for an unknown number)
+runs in ``ivr.runtime`` exactly as for a FastAGI call, on a scripted channel: each
+request for input takes the next answer of ``--dtmf``. Every step, prompt (with its
+text) and spoken value is printed, then, as the LAST line, the routing result as JSON::
+
+    {"queue": "support", "priority": 20, "preferred_agent": null, "customer_id": 1,
+     "path": [...], "digits": ["0"], "entry": "400:", ...}
+
+Answers (comma-separated): keys (``1``, ``202611250001#``), ``timeout`` (or nothing
+between two commas) for silence, ``hangup`` to hang up there. When the answers run
+out the caller stays silent. Nobody is free to take a call unless named with
+``--agent-free`` (there is no PBX to ask). Self-service writes (repair tickets,
+callbacks) are rolled back unless ``--commit``: trying a flow never files a real
+repair or dials a real callback by accident. Like the app, it migrates the database
+and puts the configured hotline numbers in the number plan when they are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hotline.settings import Settings
+from ivr.flow_engine import DEFAULT_TZ, CollectDigits, DtmfReceived, Play, Say, Timeout
+from ivr.runtime import CallFacts, ChannelGone, clean_keys
+
+RESULT_KEYS = ("queue", "priority", "preferred_agent", "customer_id", "path", "digits",
+               "entry", "did", "skill", "outcome", "ended", "flow", "services")
+
+
+def add_ivr_parsers(sub: Any) -> None:
+    """Register ``ivr try`` under the top-level sub-parsers."""
+    ivr = sub.add_parser("ivr", help="the IVR").add_subparsers(dest="ivr_command",
+                                                                required=True)
+    t = ivr.add_parser("try", help="run the IVR for a caller, without a PBX",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--did", default=None, help="number dialled (default: the first hotline "
+                                               "number)")
+    t.add_argument("--caller", default="", help="caller's number, any format")
+    t.add_argument("--dtmf", default="", help="answers, comma-separated: keys, timeout, hangup")
+    t.add_argument("--lang", default=None, help="prompt language (zh or en; default: the flow's)")
+    t.add_argument("--now", default=None,
+                   help="the call's time, ISO 8601 (naive = Asia/Shanghai; default: now)")
+    t.add_argument("--agent-free", action="append", default=[], metavar="INTERFACE",
+                   help="an agent interface the PBX would call free (repeatable)")
+    t.add_argument("--commit", action="store_true",
+                   help="keep what self-service writes (default: rolled back)")
+
+
+def answers(text: str) -> list[str | None]:
+    """``1,,202611250001#,hangup`` -> ["1", None, "202611250001#", "hangup"]."""
+    if not text:
+        return []
+    out: list[str | None] = []
+    for item in text.split(","):
+        item = item.strip()
+        out.append(None if item.lower() in ("", "timeout", "t") else item)
+    return out
+
+
+def parse_now(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(DEFAULT_TZ))
+
+
+def fixed_clock(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
+
+
+class ScriptedChannel:
+    """A ``Channel`` that answers from a list and prints what the caller hears."""
+
+    def __init__(self, script: Sequence[str | None]) -> None:
+        self.script = list(script)
+
+    async def play(self, items: Sequence[Play | Say], escape: bool) -> str:
+        return ""  # the run traces each prompt; a scripted caller never presses early
+
+    async def collect(self, collect: CollectDigits, first: str) -> DtmfReceived | Timeout:
+        answer = self.script.pop(0) if self.script else None
+        if answer is not None and answer.lower() == "hangup":
+            print("  caller hangs up")
+            raise ChannelGone("hangup")
+        return Timeout() if answer is None else DtmfReceived(clean_keys(answer))
+
+    async def set_vars(self, changes: Mapping[str, str]) -> None:
+        for name, value in changes.items():
+            if name not in ("HOTLINE_IVR_PATH", "HOTLINE_DIGITS"):  # the JSON line has them
+                print(f"  set {name}={value}")
+
+    async def hangup(self) -> None:
+        print("  IVR hangs up")
+
+    async def linkedid(self) -> str | None:
+        return None
+
+
+async def try_call(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from crm_core.db import make_engine, upgrade_async
+    from ivr.runtime import IvrRuntime
+    from ivr.store import seed_defaults
+
+    now = parse_now(args.now)
+    await upgrade_async(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with async_sessionmaker(engine).begin() as session:
+            await seed_defaults(session, settings.hotline_numbers)
+        free = set(args.agent_free)
+        runtime = IvrRuntime(engine, agent_free=free.__contains__,
+                             region=settings.default_region, commit=args.commit,
+                             clock=None if now is None else fixed_clock(now))
+        did = args.did if args.did is not None else (settings.hotline_numbers or [""])[0]
+        facts = CallFacts(did=did, caller=args.caller, caller_name="", uniqueid=None,
+                          lang=args.lang)
+        return await runtime.call(facts, ScriptedChannel(answers(args.dtmf)), trace=print)
+    finally:
+        await engine.dispose()
+
+
+def run_ivr(args: argparse.Namespace, settings: Settings) -> int:
+    """``hotline ivr try``; the routing JSON is the last line printed."""
+    try:
+        parse_now(args.now)
+    except ValueError:
+        print(f"--now: not an ISO 8601 time: {args.now!r}", file=sys.stderr)
+        return 2
+    result = asyncio.run(try_call(settings, args))
+    print(json.dumps({k: result.get(k) for k in RESULT_KEYS}, ensure_ascii=False,
+                     default=str))
+    return 0
