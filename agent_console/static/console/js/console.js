@@ -140,8 +140,12 @@ function onFrame(frame) {
       refreshState();
       break;
     case "state": {
-      S.state = { ...S.state, state: displayState(frame), paused: !!frame.paused, reason: frame.reason || "" };
-      if (S.state.state !== "wrap-up") S.state.wrapup_until = null;
+      // the whole view of the agent as the PBX reports it (queues, pause, wrap-up...)
+      const next = { ...S.state, state: displayState(frame), paused: !!frame.paused, reason: frame.reason || "" };
+      if (Array.isArray(frame.queues)) next.queues = frame.queues;
+      if ("wrapup_until" in frame) next.wrapup_until = frame.wrapup_until;
+      else if (next.state !== "wrap-up") next.wrapup_until = null;
+      S.state = next;
       renderState();
       settlePending();
       break;
@@ -306,10 +310,15 @@ function unknownView(rec) {
       h("h2", { id: "pop-unknown" }, t("pop.unknown")),
       h("p", { class: "muted" }, t("pop.unknown_hint", { phone: rec.phone || "" }))),
     candidates.length ? R.section(t("pop.candidates"), candidates.length, h("ul", { class: "candidates" }, candidates.map((cand) =>
-      h("li", {}, h("span", {}, cand.name || ""), cand.owner_name ? h("span", { class: "muted" }, ` · ${cand.owner_name}`) : null,
+      h("li", {}, h("span", {}, cand.name || ""), candidateOwner(cand) ? h("span", { class: "muted" }, ` · ${t("customer.owner")}: ${candidateOwner(cand)}`) : null,
         h("button", { type: "button", class: "small", onclick: () => useCustomer(cand.id) }, t("search.use"))))), { id: "pop-candidates" }) : null,
     form,
   ];
+}
+
+function candidateOwner(cand) {
+  if (cand.owner && typeof cand.owner === "object") return cand.owner.display_name || "";
+  return cand.owner_name || (typeof cand.owner === "string" ? cand.owner : "");
 }
 
 async function quickCreate(name, phone, kind, out) {
@@ -618,9 +627,10 @@ function fillTransferTargets() {
   } else if (kind === "queue") {
     options(pick, targets.queues.map((q) => [q, q]));
   } else if (kind === "account-manager") {
+    // the customer's id; empty: the account manager of whoever is calling (restricted pop)
     const owner = S.record && S.record.owner;
     const value = S.customer ? String(S.customer.id) : "";
-    options(pick, owner && value ? [[value, ownerText(owner)]] : []);
+    options(pick, owner ? [[value, ownerText(owner)]] : []);
   }
 }
 
@@ -644,13 +654,15 @@ async function transfer(ev) {
   const out = $("#transfer-result");
   if (!S.call) return result(out, "error", t("call.no_talking_call"));
   const kind = $("#transfer-kind").value;
-  const value = kind === "number" ? $("#transfer-number").value.trim() : $("#transfer-pick").value;
-  if (!value) return result(out, "error", t("transfer.need_target"));
+  const pick = $("#transfer-pick");
+  const value = kind === "number" ? $("#transfer-number").value.trim() : pick.value;
+  const chosen = kind === "number" ? !!value : pick.selectedIndex >= 0 && pick.options.length > 0;
+  if (!chosen) return result(out, "error", t("transfer.need_target"));
   const mode = $("#transfer-form").querySelector("input[name=mode]:checked")?.value || "blind";
   result(out, "busy", t("action.working"));
   try {
     await api("POST", `/calls/${encodeURIComponent(S.call.linkedid)}/transfer`, { mode, target: { kind, value } });
-    const text = t("transfer.sent", { mode: label("transfer_mode", mode), target: kind === "number" ? value : $("#transfer-pick").selectedOptions[0]?.textContent || value });
+    const text = t("transfer.sent", { mode: label("transfer_mode", mode), target: kind === "number" ? value : pick.selectedOptions[0]?.textContent || value });
     result(out, "ok", text);
     result($("#call-result"), "ok", text);
     toast("ok", text);
