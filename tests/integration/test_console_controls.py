@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from hotline.app import AMI, CALL_LOG
 from telephony.simulator import CallScript, PbxSimulator
@@ -376,7 +375,3 @@ async def test_controls_need_the_csrf_token_and_a_phone(tmp_path: Any, sim: PbxS
         assert status == 403 and body["error"] == "not-an-agent"
         status, body = await li.call("POST", "/calls/dial", {"number": "13800138000"})
         assert status == 403 and body["error"] == "not-an-agent"
-
-
-async def _unused(app: web.Application) -> None:  # pragma: no cover - keeps imports honest
-    del app

@@ -101,7 +101,7 @@ def after_a_call(board: AgentBoard, linkedid: str = "1.1", t: float = 10) -> lis
 
 
 def test_every_state_is_derivable_and_the_table_ends_in_ready() -> None:
-    assert {name for name, _ in DERIVATION} == set(STATES) - set()
+    assert {name for name, _ in DERIVATION} == set(STATES)
     assert DERIVATION[-1][0] == "ready"
 
 
