@@ -112,6 +112,13 @@ async def console(tmp_path: Path, sim: PbxSimulator) -> AsyncIterator[Console]:
         yield c
 
 
+@pytest.fixture
+async def console_db(db_url: str, sim: PbxSimulator) -> AsyncIterator[Console]:
+    """The app on SQLite and on PostgreSQL (``db_url`` is parametrised on both)."""
+    async with running_console(db_url, sim) as c:
+        yield c
+
+
 @dataclass
 class Browser:
     """Chromium with one context per user; what the pages did wrong is collected."""

@@ -45,8 +45,9 @@ async def api_get(page: Any, console: Console, path: str) -> Any:
 
 
 async def test_known_caller_pops_before_answer_and_a_ticket_comes_from_the_pop(
-    console: Console, browser: Browser, sim: PbxSimulator
+    console_db: Console, browser: Browser, sim: PbxSimulator
 ) -> None:
+    console = console_db  # SQLite and PostgreSQL
     page = await browser.page()
     frames = await open_console(page, console)
     only_alice(sim, ring_s=3.0)  # she answers after 3 s of ringing, like a person
