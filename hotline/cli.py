@@ -32,6 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="wall seconds per simulated second (0.05 = 20x faster calls)")
     s.add_argument("--start-delay", type=float, default=0.0,
                    help="seconds to wait after the first login before calls start")
+    s.add_argument("--agi", default=None, metavar="HOST:PORT",
+                   help="run each call's IVR on this FastAGI server (e.g. hotline serve's "
+                        "127.0.0.1:4573), as deploy/asterisk/extensions.conf does")
 
     d = sub.add_parser("demo", help="embedded demo: SQLite, simulator, web page")
     d.add_argument("--port", type=int, default=None, help="HTTP port (default from settings)")

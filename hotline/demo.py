@@ -2,9 +2,11 @@
 
 SQLite database migrated and seeded, the PBX simulator started as a real AMI
 server on a free local port, the app connected to it over TCP like to a real
-Asterisk, a steady trickle of simulated callers (some of them seeded
-customers, some unknown numbers, one with a hostile caller name), and the live
-page served over HTTP. Ctrl-C (or SIGTERM) stops everything cleanly.
+Asterisk, the app's FastAGI IVR on another free port with the simulator running
+every call's IVR on it (caller keys from ``demo_load.CALLER_KEYS``), a steady
+trickle of simulated callers (some of them seeded customers, some unknown
+numbers, one with a hostile caller name), and the live page served over HTTP:
+IVR -> queue -> pop -> log. Ctrl-C (or SIGTERM) stops everything cleanly.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ async def seed(url: str) -> dict[str, int]:
 
 
 async def _serve(settings: Settings, port: int | None, calls_per_second: float) -> None:
-    from hotline.app import create_app
+    from hotline.app import AGI_SERVER, create_app
+    from telephony.simulator.agi_caller import AgiTarget
     from telephony.simulator.demo_load import DemoCaller, start_demo_pbx
 
     await upgrade_async(settings.database_url)
@@ -61,17 +64,28 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         DemoCaller(number="13912345678", name="Unknown Caller"),
         DemoCaller(number="13700000001", name='<img src=x onerror=alert(1)>'),
     ]
+    # the IVR is ours, for real: the app's FastAGI server on a free port, the simulated
+    # PBX calling it for every call (the port is known once the app has started)
     pbx = await start_demo_pbx(
         username=settings.ami_username,
         secret=settings.ami_secret,
         calls_per_second=calls_per_second,
         callers=callers,
         dids=settings.hotline_numbers,
+        agi=AgiTarget("127.0.0.1", 0),
+        start_calls=False,
     )
-    settings = settings.model_copy(update={"ami_host": "127.0.0.1", "ami_port": pbx.port})
+    settings = settings.model_copy(update={
+        "ami_host": "127.0.0.1", "ami_port": pbx.port,
+        "agi_enabled": True, "agi_host": "127.0.0.1", "agi_port": 0,
+    })
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
+    agi = app.get(AGI_SERVER)
+    agi_port = agi.port if agi is not None else None
+    pbx.point_ivr_at(agi_port)  # no IVR server: calls go straight to the queue
+    pbx.start_calls()
     http_port = port if port is not None else settings.http_port
     site = web.TCPSite(runner, settings.http_host, http_port)
     try:
@@ -86,6 +100,9 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
     print(f"  live calls page : http://{settings.http_host}:{bound}/", flush=True)
     print(f"  simulated PBX   : AMI on 127.0.0.1:{pbx.port} "
           f"(user {settings.ami_username} / {settings.ami_secret})", flush=True)
+    ivr = f"FastAGI on 127.0.0.1:{agi_port} (default flow; the simulator calls it)" \
+        if agi_port is not None else "off (calls are queued without it)"
+    print(f"  IVR             : {ivr}", flush=True)
     print(f"  database        : {settings.database_url}", flush=True)
     print(f"  REST API        : http://{settings.http_host}:{bound}/api/v1/openapi.json",
           flush=True)

@@ -79,6 +79,7 @@ DIALPLAN_APPS = frozenset({"answer", "noop", "playback", "set", "verbose", "wait
 """Applications EXEC runs (others answer ``result=-2``, as if their module were not loaded)."""
 
 _VAR_REF = re.compile(r"\$\{([^{}]*)\}")
+_DOWN: set[tuple[str, int]] = set()  # AGI servers found unreachable (logged once)
 
 
 # --------------------------------------------------------------------------------- inputs
@@ -318,8 +319,14 @@ class AgiCaller:
             self._hang("caller")
             return self._end("HANGUP", "caller")
         except (OSError, TimeoutError) as exc:
-            log.info("FastAGI to %s:%s failed: %s", target.host, target.port, exc or "timeout")
+            where = (target.host, target.port)
+            # an outage fails every call: say it once, and again after a recovery
+            level = logging.DEBUG if where in _DOWN else logging.WARNING
+            _DOWN.add(where)
+            log.log(level, "FastAGI to %s:%s failed (%s): calls are queued without IVR",
+                    target.host, target.port, exc or "timeout")
             return self._end("FAILURE", "connect")
+        _DOWN.discard((target.host, target.port))
         try:
             await self._session(reader, writer, env)
         except (ConnectionError, OSError, ValueError) as exc:  # ValueError: over-long line

@@ -5,7 +5,10 @@ first client login (+ ``start_delay`` seconds) before placing calls; with
 ``total_calls`` it stops when that many calls were placed and have ended,
 sends ``Event: Shutdown`` to every client, closes their sockets and exits 0
 (benchmarks/ingest.py relies on that); ``duration`` > 0 stops after that many
-wall seconds; otherwise it runs until Ctrl-C / SIGTERM.
+wall seconds; otherwise it runs until Ctrl-C / SIGTERM. With ``--agi HOST:PORT``
+every call runs its IVR on that FastAGI server (the hotline dialplan of
+deploy/asterisk) with the demo's mix of caller keys; an unreachable server only
+means the calls are queued without IVR (fail open), which the log says once.
 """
 
 from __future__ import annotations
@@ -14,10 +17,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
+from telephony.simulator.agi_caller import parse_agi_address
+from telephony.simulator.demo_load import caller_keys
+from telephony.simulator.load import CallPlan, LoadGenerator, quick_call
 from telephony.simulator.model import AgentSpec, QueueSpec
 from telephony.simulator.server import PbxSimulator
 
@@ -29,8 +37,6 @@ SHUTDOWN = (b"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\n"
 
 def load_agents(n: int, seed: int = 0) -> list[AgentSpec]:
     """``n`` agents 1001.. in queue support (every third also in vip), 1-2 s ring."""
-    import random
-
     rng = random.Random(seed)
     out = []
     for i in range(max(1, n)):
@@ -46,13 +52,21 @@ def load_queues() -> list[QueueSpec]:
             QueueSpec("vip", "rrmemory", timeout=10, retry=1, weight=10, servicelevel=10)]
 
 
+def ivr_call(rng: random.Random, n: int) -> CallPlan:
+    """The load mix of ``quick_call``, every caller through the IVR with demo keys."""
+    caller, name, did, script = quick_call(rng, n)
+    return caller, name, did, replace(script, skip_agi=False, queue=None,
+                                      ivr_inputs=caller_keys(rng))
+
+
 async def _main(args: argparse.Namespace) -> int:
+    agi = parse_agi_address(args.agi) if getattr(args, "agi", None) else None
     sim = PbxSimulator(host=args.host, port=args.port, username=args.username,
                        secret=args.secret, time_scale=args.time_scale,
-                       agents=load_agents(args.agents), queues=load_queues(), noise=1)
+                       agents=load_agents(args.agents), queues=load_queues(), noise=1, agi=agi)
     await sim.start()
-    print(f"PBX simulator listening on {sim.host}:{sim.port} (AMI user {args.username})",
-          flush=True)
+    print(f"PBX simulator listening on {sim.host}:{sim.port} (AMI user {args.username})"
+          + (f", IVR on agi://{agi.host}:{agi.port}/{agi.script}" if agi else ""), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,14 +79,17 @@ async def _main(args: argparse.Namespace) -> int:
         if stop.is_set():
             return 0
         await _first_of(asyncio.sleep(max(0.0, args.start_delay)), stop.wait())
-        sim.start_load(calls_per_second=args.calls_per_second, total_calls=args.total_calls)
+        load = LoadGenerator(sim, calls_per_second=args.calls_per_second,
+                             total_calls=args.total_calls,
+                             make_call=ivr_call if agi is not None else quick_call)
+        load.start()
         waits: list[Coroutine[Any, Any, object]] = [stop.wait()]
         if args.total_calls > 0:
-            waits.append(sim.load.wait_done())
+            waits.append(load.wait_done())
         if args.duration > 0:
             waits.append(asyncio.sleep(args.duration))
         await _first_of(*waits)
-        await sim.stop_load()
+        await load.stop()
         stats = sim.pbx.stats
         log.info("simulated %d calls, %d events, outcomes %s", stats.calls_finished,
                  stats.events, stats.by_outcome)

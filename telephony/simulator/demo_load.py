@@ -1,9 +1,12 @@
 """A steady trickle of human-like calls for the live demo page.
 
 Rules: real time (time_scale 1); callers are picked from the demo's list,
-DIDs from the hotline numbers; an IVR of a few seconds, a wait, a ring, a talk
-of 20-90 s; some callers give up, some ring a member who does not answer
-(Dave, rrmemory puts him in turn), a few have their name sent in GBK.
+DIDs from the hotline numbers; an IVR, a wait, a ring, a talk of 20-90 s; some
+callers give up, some ring a member who does not answer (Dave, rrmemory puts him
+in turn), a few have their name sent in GBK. With an AGI address the IVR is real
+(our FastAGI server) and callers key what people key (``CALLER_KEYS``): straight
+to an agent, ticket or order status first, a repair, a callback, a wrong key, or
+nothing at all; a few hang up mid-menu.
 """
 
 from __future__ import annotations
@@ -11,10 +14,36 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from telephony.simulator.agi_caller import AgiTarget, IvrInput, parse_ivr_inputs
 from telephony.simulator.load import CallPlan, LoadGenerator
 from telephony.simulator.model import AgentSpec, QueueSpec
 from telephony.simulator.pbx import CallScript
 from telephony.simulator.server import PbxSimulator
+
+CALLER_KEYS: list[tuple[float, str]] = [
+    (30, "0"),            # an agent, now (main menu 0)
+    (12, "1,0"),          # ticket status read back, then an agent
+    (8, "2,0"),           # order / subscription status, then an agent
+    (6, "1,9,0"),         # ticket status, back to the main menu, then an agent
+    (8, "7,0"),           # a key that is not on the menu, then 0
+    (8, ""),              # says nothing: the menu's default after its retries
+    (5, "1,T"),           # ticket status, then silence at "more": goodbye
+    (5, "3,1,0"),         # a repair request for their first device
+    (4, "4"),             # a callback: hangs up, keeps the place in line
+    (4, "H@2.5"),         # hangs up in the middle of the menu
+    (4, "1@0.3,2026#,0"),  # keys early over the prompt, a ticket number that is not theirs
+]
+"""What demo callers press, per prompt that listens (``parse_ivr_inputs``), and how often."""
+
+
+def caller_keys(rng: random.Random) -> tuple[IvrInput, ...]:
+    """One caller's keys for the real IVR, drawn from ``CALLER_KEYS``."""
+    weights = [w for w, _ in CALLER_KEYS]
+    keys = rng.choices([k for _, k in CALLER_KEYS], weights=weights)[0]
+    inputs = parse_ivr_inputs(keys)
+    # people take their time: 0.5-3 s into the prompt that asks
+    return tuple(i if "@" in keys else IvrInput(i.keys, round(rng.uniform(0.5, 3.0), 1),
+                                                 i.hangup) for i in inputs)
 
 
 @dataclass
@@ -46,17 +75,34 @@ class DemoPbx:
     def __init__(self, sim: PbxSimulator, load: LoadGenerator) -> None:
         self.sim = sim
         self.load = load
+        self._started = False
 
     @property
     def port(self) -> int:
         return self.sim.port
+
+    def point_ivr_at(self, port: int | None) -> None:
+        """Calls from now on run their IVR on the FastAGI server at 127.0.0.1:``port``;
+        None: no IVR server, the capture rig's dialplan (fake IVR) as before."""
+        target = self.sim.pbx.agi
+        if port is None or target is None:
+            self.sim.pbx.agi = None
+        else:
+            self.sim.pbx.agi = AgiTarget(target.host, port, script=target.script,
+                                         ivr_timeout_s=target.ivr_timeout_s)
+
+    def start_calls(self) -> None:
+        if not self._started:
+            self._started = True
+            self.load.start()
 
     async def close(self) -> None:
         await self.load.stop()
         await self.sim.close()
 
 
-def _planner(callers: list[DemoCaller], dids: list[str]):  # type: ignore[no-untyped-def]
+def _planner(callers: list[DemoCaller], dids: list[str],  # type: ignore[no-untyped-def]
+             sim: PbxSimulator):
     def plan(rng: random.Random, n: int) -> CallPlan:
         who = rng.choice(callers) if callers else DemoCaller(f"139{rng.randrange(10**8):08d}",
                                                              "Caller")
@@ -64,25 +110,31 @@ def _planner(callers: list[DemoCaller], dids: list[str]):  # type: ignore[no-unt
         impatient = rng.random() < 0.15
         script = CallScript(
             ivr_digits=rng.choice(["1", "2", "1", ""]),
-            skip_agi=rng.random() < 0.2,
+            skip_agi=rng.random() < 0.2 and sim.pbx.agi is None,  # the rig's SKIP_AGI
             ivr_s=rng.uniform(3.0, 9.0),
             patience=rng.uniform(5.0, 25.0) if impatient else rng.uniform(60.0, 180.0),
             talk=rng.uniform(20.0, 90.0),
             hangup_by="agent" if rng.random() < 0.35 else "caller",
             gbk_name=rng.random() < 0.1 and not who.name.isascii(),
+            ivr_inputs=caller_keys(rng) if sim.pbx.agi is not None else None,
         )
         return who.number, who.name, did, script
     return plan
 
 
 async def start_demo_pbx(*, username: str, secret: str, calls_per_second: float,
-                         callers: list[DemoCaller], dids: list[str]) -> DemoPbx:
-    """Start the simulator on a free local port and the trickle of calls."""
+                         callers: list[DemoCaller], dids: list[str],
+                         agi: AgiTarget | None = None, start_calls: bool = True) -> DemoPbx:
+    """Start the simulator on a free local port and the trickle of calls (at once, or at
+    ``start_calls()``: when the IVR server is listening). ``agi``: where calls run their
+    IVR (its port may be set later with ``point_ivr_at``); None: the capture rig's IVR."""
     numbers = tuple(dids) or ("4008001234", "8008001234")
     sim = PbxSimulator(username=username, secret=secret, time_scale=1.0, agents=DEMO_AGENTS,
-                       queues=DEMO_QUEUES, hotline_numbers=numbers, seed=7)
+                       queues=DEMO_QUEUES, hotline_numbers=numbers, seed=7, agi=agi)
     await sim.start()
     load = LoadGenerator(sim, calls_per_second=calls_per_second, total_calls=0,
-                         make_call=_planner(list(callers), list(numbers)), seed=7)
-    load.start()
-    return DemoPbx(sim, load)
+                         make_call=_planner(list(callers), list(numbers), sim), seed=7)
+    pbx = DemoPbx(sim, load)
+    if start_calls:
+        pbx.start_calls()
+    return pbx

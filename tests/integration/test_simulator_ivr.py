@@ -649,3 +649,76 @@ async def test_ivr_runtime_to_queue_pop_and_call_log(db_url: str) -> None:
     assert "main_menu" in ivr["HOTLINE_IVR_PATH"]
     assert ivr["HOTLINE_DIGITS"] == "0"
     assert ivr["HOTLINE_AGI"] == "SUCCESS"
+
+
+async def test_hotline_simulate_with_agi_runs_every_calls_ivr() -> None:
+    """``hotline simulate --agi HOST:PORT``: the standalone simulator calls our FastAGI
+    server for every call (demo keys), then stops after --total-calls as before."""
+    import sys
+
+    from tests.shared import ROOT
+
+    dids: list[str] = []
+
+    async def handler(s: AgiSession) -> None:
+        dids.append(s.env["agi_extension"])
+        await s.stream_file("hotline/en/main_menu", "0123456789*#")
+
+    async with AgiServer(handler, port=0) as server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hotline.cli", "simulate", "--port", "0", "--agents", "3",
+            "--total-calls", "3", "--calls-per-second", "20", "--time-scale", "0.01",
+            "--agi", f"127.0.0.1:{server.port}", cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            assert proc.stdout is not None
+            first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+            assert f"IVR on agi://127.0.0.1:{server.port}/hotline" in first
+            port = int(first.split("listening on 127.0.0.1:")[1].split()[0])
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(encode_action("Login", {"Username": "hotline",
+                                                 "Secret": "hotline-secret"}))
+            received = b""
+            while chunk := await asyncio.wait_for(reader.read(65536), 60):
+                received += chunk
+            writer.close()
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert len(dids) == 3 and set(dids) <= {"4008001234", "8008001234"}
+    assert received.count(b"Event: AGIExecStart") == 0  # noise=1: no AGIExec events...
+    assert received.count(b"Variable: HOTLINE_AGI\r\nValue: SUCCESS") == 3  # ...but VarSets
+    assert b"Event: Shutdown" in received
+
+
+async def test_demo_pbx_calls_the_ivr_it_is_pointed_at() -> None:
+    """What ``hotline demo`` does: the simulator starts without calls, is pointed at the
+    app's FastAGI port once it listens, then its callers run the IVR there."""
+    from telephony.simulator.demo_load import DemoCaller, start_demo_pbx
+
+    seen: list[dict[str, str]] = []
+
+    async def handler(s: AgiSession) -> None:
+        seen.append(dict(s.env))
+
+    async with AgiServer(handler, port=0) as server:
+        pbx = await start_demo_pbx(username="hotline", secret="hotline-secret",
+                                   calls_per_second=20, callers=[DemoCaller("13800138000", "王芳")],
+                                   dids=["4008001234"], agi=AgiTarget("127.0.0.1", 0),
+                                   start_calls=False)
+        try:
+            await asyncio.sleep(0.1)
+            assert pbx.load.placed == 0  # nothing before the IVR listens
+            pbx.point_ivr_at(server.port)
+            pbx.start_calls()
+            for _ in range(1000):
+                if len(seen) >= 2:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await pbx.close()
+    assert len(seen) >= 2
+    assert seen[0]["agi_callerid"] == "13800138000"
+    assert seen[0]["agi_extension"] == "4008001234"
