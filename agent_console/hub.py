@@ -19,8 +19,8 @@ Rules:
   scope): a customer outside it pops as ``restricted`` with only who owns them; the
   agent's actor is loaded at the handshake (and for an agent without a socket, at
   its first pop). An unknown caller's pop lists the duplicate candidates (existing
-  customers with the caller name's key, ``crm_core.duplicates``), found within the
-  same time limit as the lookup;
+  customers with the caller name's key, the rule of ``crm_core.duplicates``), found
+  within the same time limit as the lookup;
 - the agent's state and wrap-up frames come from ``agent_console.wrapup`` through
   ``send_state`` / ``send_wrapup`` (the hub only routes and keeps them);
 - the current state per agent (the ringing/answered call's pop, the last state, a
@@ -46,12 +46,12 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp_session import AbstractStorage
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from agent_console import pop
-from crm_core.duplicates import find_duplicates
-from crm_core.lookup import Db, lookup_360, view_360
-from crm_core.models import User
+from crm_core.lookup import Db, LookupReader, lookup_360, view_360
+from crm_core.models import Customer, User
+from crm_core.names import name_key
 from crm_core.permissions import Actor, load_actor
 from telephony.events import (
     AgentRinging,
@@ -198,12 +198,32 @@ class PopHub:
         return view
 
     async def _candidates(self, event: AgentRinging) -> list[dict[str, Any]]:
-        """Existing customers an unknown caller may be: the duplicate guard by name."""
-        async with self.sessions() as db:
-            found = await find_duplicates(db, name=event.caller_name, numbers=[],
-                                          region=self.region)
-        return [{k: c[k] for k in ("id", "name", "owner", "reason")}
-                for c in found[:MAX_CANDIDATES]]
+        """Existing customers an unknown caller may be: the duplicate guard's name rule
+        (``crm_core.duplicates``: same ``name_key``, tombstones left out), as ONE indexed
+        statement on the lookup's held connection (the pop's hot path)."""
+        key = name_key(event.caller_name or "")
+        if not key:
+            return []
+        stmt = (select(Customer.id, Customer.name, Customer.owner_id, User.display_name)
+                .outerjoin(User, User.id == Customer.owner_id)
+                .where(Customer.name_key == key, Customer.merged_into_id.is_(None))
+                .order_by(Customer.id).limit(MAX_CANDIDATES))
+
+        async def work(conn: AsyncConnection) -> list[Any]:
+            try:
+                return list((await conn.execute(stmt)).all())
+            finally:
+                await conn.rollback()  # no transaction left open on a held connection
+
+        if isinstance(self.reader, LookupReader):
+            rows = await self.reader.run(work)
+        else:
+            async with self.users.connect() as conn:
+                rows = await work(conn)
+        return [{"id": r.id, "name": r.name, "reason": "name",
+                 "owner": None if r.owner_id is None else {"id": r.owner_id,
+                                                           "display_name": r.display_name}}
+                for r in rows]
 
     async def _actor_of(self, interface: str) -> Actor | None:
         """The permissions of the agent answering as ``interface`` (None: no such user,
