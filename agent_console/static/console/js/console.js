@@ -54,6 +54,12 @@ function renderState() {
   el.textContent = label("state", st.state);
   $("#agent-reason").textContent = st.paused && st.reason ? label("pause_reason", st.reason) : "";
   fill($("#agent-queues"), (st.queues || []).map((q) => h("span", { class: "tag" }, q)));
+  // what makes sense from here (the PBX still decides): signed out -> only sign in
+  const out = st.state === "signed-out";
+  $("#btn-queue-in").disabled = !out && st.state !== "unknown";
+  for (const id of ["#btn-ready", "#btn-pause", "#btn-queue-out"]) $(id).disabled = out;
+  $("#btn-ready").setAttribute("aria-pressed", String(st.state === "ready"));
+  $("#btn-pause").setAttribute("aria-pressed", String(st.state === "paused"));
   renderWrapup();
 }
 
@@ -100,7 +106,10 @@ function settlePending() {
   if (done) {
     clearTimeout(p.timer);
     S.pending = null;
-    result($("#state-result"), "ok", t("state.confirmed", { state: label("state", now.state) }));
+    const out = $("#state-result");
+    const text = t("state.confirmed", { state: label("state", now.state) });
+    result(out, "ok", text);
+    setTimeout(() => { if (out.textContent === text) result(out, "", ""); }, 8000);
   }
 }
 
