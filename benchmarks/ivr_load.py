@@ -262,6 +262,8 @@ async def drive(port: int, numbers: list[str], args: argparse.Namespace) -> tupl
     gate = asyncio.Semaphore(args.concurrent)
 
     async def run(i: int) -> None:
+        if i < args.concurrent:  # the first calls arrive over a second, not all at once
+            await asyncio.sleep(rng.random())
         async with gate:
             unknown = rng.random() < args.unknown
             caller = f"199{rng.randrange(10**8):08d}" if unknown else rng.choice(numbers)
@@ -303,9 +305,26 @@ def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Nam
     print(f"ivr_p99_ms={pct(steps, 0.99):.2f} concurrent={args.concurrent}")
 
 
+async def create_database(url: str) -> None:
+    """Create the PostgreSQL database of ``url`` when it does not exist yet."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    admin = await asyncpg.connect(host=parsed.host or "127.0.0.1", port=parsed.port or 5432,
+                                  user=parsed.username or "postgres", database="postgres")
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1",
+                                    parsed.database):
+            await admin.execute(f'CREATE DATABASE "{parsed.database}"')
+    finally:
+        await admin.close()
+
+
 async def bench(args: argparse.Namespace) -> None:
     if args.pg:
         url = args.pg
+        await create_database(url)
     else:
         BENCH_DIR.mkdir(parents=True, exist_ok=True)
         path = BENCH_DIR / f"ivr-{args.customers}.db"

@@ -117,8 +117,8 @@ def flow_customer(view: Mapping[str, Any] | None,
     if not isinstance(customer, Mapping) or not isinstance(customer.get("id"), int):
         return None
     tier = tier_of(customer)
-    tickets = [{"id": t.get("id"), "number": t.get("number"), "status": t.get("status")}
-               for t in _items(view.get("open_tickets"))]
+    tickets = [{"id": t.get("id"), "number": t.get("number"), "status": t.get("status"),
+                "updated_at": t.get("updated_at")} for t in _items(view.get("open_tickets"))]
     assets = [{"id": a.get("id"), "serial": a.get("serial_number"), "model": a.get("model"),
                "in_warranty": a.get("in_warranty")} for a in _items(view.get("assets"))]
     owner = view.get("owner")

@@ -92,6 +92,7 @@ ESCAPE_KEYS = "0123456789*#"
 LOOKUP_TIMEOUT_S = 2.0
 SERVICE_TIMEOUT_S = 8.0
 FLOW_TTL_S = 5.0
+MANAGER_TTL_S = 30.0
 MAX_INPUT = 64
 MAX_VALUE = 1000
 PUBLISHED_PATH = 120  # steps kept in HOTLINE_IVR_PATH (the newest)
@@ -593,6 +594,7 @@ class IvrRuntime:
         self.flows = flows or FlowSource(engine)
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.counts: Counter[str] = Counter()
+        self._managers: dict[int, tuple[float, str | None]] = {}
 
     async def handle(self, agi: AgiSession) -> None:
         """The ``AgiServer`` handler: one session, one run."""
@@ -624,7 +626,18 @@ class IvrRuntime:
         return result
 
     async def manager_interface(self, user_id: int) -> str | None:
-        """The account manager's agent interface when that user is active."""
+        """The account manager's agent interface when that user is active (cached
+        ``MANAGER_TTL_S``: a handful of managers serve every caller)."""
+        hit = self._managers.get(user_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        found = await self._read_manager(user_id)
+        if len(self._managers) > 10_000:
+            self._managers.clear()
+        self._managers[user_id] = (time.monotonic() + MANAGER_TTL_S, found)
+        return found
+
+    async def _read_manager(self, user_id: int) -> str | None:
         query = select(User.agent_interface).where(User.id == user_id, User.active.is_(True))
 
         async def work(conn: AsyncConnection) -> Any:

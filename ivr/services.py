@@ -7,24 +7,28 @@ items the PBX speaks), plus the facts found (for the call log and ``hotline ivr 
 
 Actions (``ACTIONS``):
 - ``ticket_status``: ``ticket_no`` (keypad digits of a ticket number: ``T20261125-0001``
-  is keyed ``202611250001``) reads that ticket's status; else ``customer_id`` reads the
-  caller's open tickets (newest first, up to ``READ_TICKETS``). Not found is an answer
-  (ok, "ticket_not_found"), not a failure;
+  is keyed ``202611250001``) reads that ticket's status; else the caller's open tickets
+  (newest first, up to ``READ_TICKETS``) as the 360 view of this call has them. Not
+  found is an answer (ok, "ticket_not_found"), not a failure;
 - ``order_status``: the caller's subscriptions and contracts (active ones and those
   that ended within ``RECENT_DAYS``, up to ``READ_SUBSCRIPTIONS``): kind, end date,
   renewal (``sub_renewal_due`` when an active one ends within ``RENEWAL_DAYS``);
-- ``list_assets``: the caller's assets (oldest first, up to ``MAX_CHOICES``) as a keypad
-  menu: "serial number ending 0417, press 1"; no asset: not ok (the flow asks a serial);
-- ``repair_request``: ``choice`` (a key of ``list_assets``) or ``serial`` (keypad digits
-  of the serial number: all its digits, or its last 4+ when that is unique among the
-  caller's assets) -> a new ticket (``crm_core.tickets.create_ticket``), its number
-  read back; an unknown serial is not ok (the flow hands over to an agent);
+- ``list_assets``: the caller's assets from the 360 view (oldest first, up to
+  ``MAX_CHOICES``) as a keypad menu: "serial number ending 0417, press 1"; no asset: not
+  ok (the flow asks a serial);
+- ``repair_request``: ``choice`` (a key of ``list_assets``, same list) or ``serial``
+  (keypad digits of the serial number: all its digits, or its last 4+ when that is unique
+  among the caller's assets in the database) -> a new ticket
+  (``crm_core.tickets.create_ticket``, which checks the asset is the customer's), its
+  number read back; an unknown serial is not ok (the flow hands over to an agent);
 - ``callback``: ``ivr.callback_store.request_callback`` when that module is installed;
   without it the action is not ok (the flow then offers an agent).
 
 Rules:
-- every action runs in its own session and transaction; writes are committed only
-  when ``commit`` (``hotline ivr try`` rolls them back unless told otherwise);
+- what the call's 360 view already holds (open tickets, assets) is read from it: no
+  query (the view was read moments ago, at the start of the call); anything else runs
+  in its own session and transaction, opened only when needed; writes are committed
+  only when ``commit`` (``hotline ivr try`` rolls them back unless told otherwise);
 - the IVR acts as ``IVR_ACTOR`` (the system, on behalf of a caller the number identified);
 - digits from the keypad are checked here again: anything but digits is not found;
 - only keypad digits and dates are spoken: no CRM text is sent to the PBX.
@@ -46,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.models import Asset, Subscription, Ticket
 from crm_core.permissions import Actor
-from crm_core.tickets import OPEN_STATUSES, TICKET_STATUSES, create_ticket
+from crm_core.tickets import TICKET_STATUSES, create_ticket
 
 log = logging.getLogger("ivr.services")
 
@@ -96,7 +100,20 @@ class ServiceResult:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Action = Callable[[AsyncSession, Mapping[str, str], ServiceContext], Awaitable[ServiceResult]]
+class Db:
+    """The action's database session, opened on first use (reads from the 360 need none)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self.session: AsyncSession | None = None
+
+    def __call__(self) -> AsyncSession:
+        if self.session is None:
+            self.session = self._sessions()
+        return self.session
+
+
+Action = Callable[[Db, Mapping[str, str], ServiceContext], Awaitable[ServiceResult]]
 
 
 # --- pure helpers ----------------------------------------------------------------------------
@@ -130,7 +147,12 @@ def say_date(value: date) -> dict[str, str]:
     return {"say": "date", "value": value.isoformat()}
 
 
-def local_day(moment: datetime | None) -> date | None:
+def local_day(moment: datetime | str | None) -> date | None:
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return None
     if moment is None:
         return None
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -148,44 +170,50 @@ def serial_matches(keyed: str, serials: list[tuple[int, str]]) -> list[int]:
 
 # --- actions ---------------------------------------------------------------------------------
 
-def _ticket_readback(ticket: Ticket) -> list[Any]:
-    out: list[Any] = ["ticket_number", say_digits(ticket_digits(ticket.number)),
-                      f"status_{ticket.status}"]
-    day = local_day(ticket.updated_at)
+def _ticket_readback(number: str, status: str, updated: datetime | str | None) -> list[Any]:
+    out: list[Any] = ["ticket_number", say_digits(ticket_digits(number))]
+    if status in TICKET_STATUSES:
+        out.append(f"status_{status}")
+    day = local_day(updated)
     if day is not None:
         out += ["updated_on", say_date(day)]
     return out
 
 
-def _ticket_fact(ticket: Ticket) -> dict[str, Any]:
-    return {"number": ticket.number, "status": ticket.status}
+def _own(ctx: ServiceContext, customer_id: int | None, name: str) -> list[Mapping[str, Any]]:
+    """A list of the caller's 360 (``open_tickets``, ``assets``), when it is that customer's."""
+    customer = ctx.customer or {}
+    if customer_id is None or customer.get("id") != customer_id:
+        return []
+    items = customer.get(name)
+    return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
 
 
-async def ticket_status(session: AsyncSession, args: Mapping[str, str],
-                        ctx: ServiceContext) -> ServiceResult:
+async def ticket_status(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> ServiceResult:
     keyed = args.get("ticket_no")
     if keyed is not None:
         number = ticket_number_from_digits(keyed)
-        ticket = None if number is None else await session.scalar(
+        ticket = None if number is None else await db().scalar(
             select(Ticket).where(Ticket.number == number))
         if ticket is None:
             return ServiceResult(True, {"found": False, "prompts": ["ticket_not_found"]})
-        return ServiceResult(True, {"found": True, "tickets": [_ticket_fact(ticket)],
-                                    "prompts": _ticket_readback(ticket)})
+        return ServiceResult(True, {
+            "found": True, "tickets": [{"number": ticket.number, "status": ticket.status}],
+            "prompts": _ticket_readback(ticket.number, ticket.status, ticket.updated_at)})
     customer_id = customer_id_of(args.get("customer_id"))
-    if customer_id is None:
-        return ServiceResult(False, {"error": "no customer"})
-    rows = (await session.scalars(
-        select(Ticket).where(Ticket.customer_id == customer_id,
-                             Ticket.status.in_(OPEN_STATUSES))
-        .order_by(Ticket.id.desc()).limit(READ_TICKETS))).all()
-    if not rows:
+    if customer_id is None or (ctx.customer or {}).get("id") != customer_id:
+        return ServiceResult(False, {"error": "not the caller's customer"})
+    tickets = sorted((t for t in _own(ctx, customer_id, "open_tickets")
+                      if isinstance(t.get("number"), str)),
+                     key=lambda t: t.get("id") or 0, reverse=True)[:READ_TICKETS]
+    if not tickets:
         return ServiceResult(True, {"found": False, "prompts": ["no_open_tickets"]})
     prompts: list[Any] = ["tickets_open"]
-    for ticket in rows:
-        prompts += _ticket_readback(ticket)
-    return ServiceResult(True, {"found": True, "tickets": [_ticket_fact(t) for t in rows],
-                                "prompts": prompts})
+    for t in tickets:
+        prompts += _ticket_readback(t["number"], str(t.get("status")), t.get("updated_at"))
+    return ServiceResult(True, {
+        "found": True, "tickets": [{"number": t["number"], "status": t.get("status")}
+                                   for t in tickets], "prompts": prompts})
 
 
 def _subscription_readback(sub: Subscription, today: date) -> list[Any]:
@@ -202,13 +230,12 @@ def _subscription_readback(sub: Subscription, today: date) -> list[Any]:
     return out
 
 
-async def order_status(session: AsyncSession, args: Mapping[str, str],
-                       ctx: ServiceContext) -> ServiceResult:
+async def order_status(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> ServiceResult:
     customer_id = customer_id_of(args.get("customer_id"))
     if customer_id is None:
         return ServiceResult(True, {"found": False, "prompts": ["no_subscription"]})
     today = ctx.today
-    rows = (await session.scalars(
+    rows = (await db().scalars(
         select(Subscription).where(
             Subscription.customer_id == customer_id,
             (Subscription.status == "active")
@@ -225,58 +252,63 @@ async def order_status(session: AsyncSession, args: Mapping[str, str],
     return ServiceResult(True, {"found": True, "subscriptions": facts, "prompts": prompts})
 
 
-async def _assets(session: AsyncSession, customer_id: int) -> list[Asset]:
-    return list((await session.scalars(
-        select(Asset).where(Asset.customer_id == customer_id).order_by(Asset.id)
-        .limit(MAX_CHOICES))).all())
+def _menu(ctx: ServiceContext, customer_id: int | None) -> list[Mapping[str, Any]]:
+    """The caller's assets as ``list_assets`` offers them: oldest first, keys 1..8."""
+    assets = [a for a in _own(ctx, customer_id, "assets")
+              if isinstance(a.get("id"), int) and isinstance(a.get("serial"), str)]
+    return sorted(assets, key=lambda a: int(a["id"]))[:MAX_CHOICES]
 
 
-async def list_assets(session: AsyncSession, args: Mapping[str, str],
-                      ctx: ServiceContext) -> ServiceResult:
-    customer_id = customer_id_of(args.get("customer_id"))
-    assets = [] if customer_id is None else await _assets(session, customer_id)
+async def list_assets(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> ServiceResult:
+    assets = _menu(ctx, customer_id_of(args.get("customer_id")))
     if not assets:
         return ServiceResult(False, {"assets": []})
     prompts: list[Any] = []
     for key, asset in enumerate(assets, start=1):
-        tail = ticket_digits(asset.serial_number)[-SERIAL_TAIL:] or str(key)
+        tail = ticket_digits(asset["serial"])[-SERIAL_TAIL:] or str(key)
         prompts += ["serial_ending", say_digits(tail), "press", say_digits(str(key))]
-    choices = [{"key": str(k), "asset_id": a.id, "serial": a.serial_number}
+    choices = [{"key": str(k), "asset_id": a["id"], "serial": a["serial"]}
                for k, a in enumerate(assets, start=1)]
     return ServiceResult(True, {"assets": choices, "prompts": prompts})
 
 
-async def repair_request(session: AsyncSession, args: Mapping[str, str],
-                         ctx: ServiceContext) -> ServiceResult:
+async def _keyed_asset(db: Db, customer_id: int, keyed: str) -> Asset | None | int:
+    """The caller's one asset whose serial number is ``keyed``; else how many matched."""
+    assets = list((await db().scalars(
+        select(Asset).where(Asset.customer_id == customer_id).order_by(Asset.id))).all())
+    found = serial_matches(keyed, [(a.id, a.serial_number) for a in assets]) if keyed else []
+    return next(a for a in assets if a.id == found[0]) if len(found) == 1 else len(found)
+
+
+async def repair_request(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> ServiceResult:
     customer_id = customer_id_of(args.get("customer_id"))
     if customer_id is None:
         return ServiceResult(False, {"error": "no customer"})
-    assets = list((await session.scalars(
-        select(Asset).where(Asset.customer_id == customer_id).order_by(Asset.id))).all())
-    asset: Asset | None = None
     choice = digits(args.get("choice"))
     if choice:
+        menu = _menu(ctx, customer_id)
         key = int(choice) if len(choice) <= 2 else 0
-        if not 1 <= key <= min(len(assets), MAX_CHOICES):
+        if not 1 <= key <= len(menu):
             return ServiceResult(False, {"error": "no such choice", "choice": choice})
-        asset = assets[key - 1]
+        asset_id, serial = int(menu[key - 1]["id"]), str(menu[key - 1]["serial"])
+        expired = menu[key - 1].get("in_warranty") is False
     else:
-        keyed = digits(args.get("serial"))
-        found = serial_matches(keyed, [(a.id, a.serial_number) for a in assets]) if keyed else []
-        if len(found) != 1:
-            return ServiceResult(False, {"error": "serial not found", "matches": len(found),
+        found = await _keyed_asset(db, customer_id, digits(args.get("serial")))
+        if not isinstance(found, Asset):
+            return ServiceResult(False, {"error": "serial not found", "matches": found,
                                          "prompts": ["serial_not_found"]})
-        asset = next(a for a in assets if a.id == found[0])
+        asset_id, serial = found.id, found.serial_number
+        expired = found.warranty_end is not None and found.warranty_end < ctx.today
     contact = (ctx.customer or {}).get("contact_id")
     view = await create_ticket(
-        session, IVR_ACTOR, customer_id, problem=REPAIR_PROBLEM, asset_id=asset.id,
+        db(), IVR_ACTOR, customer_id, problem=REPAIR_PROBLEM, asset_id=asset_id,
         contact_id=contact if isinstance(contact, int) else None, now=ctx.started_at)
     number = str(view["number"])
     prompts: list[Any] = ["repair_created", say_digits(ticket_digits(number))]
-    if asset.warranty_end is not None and asset.warranty_end < ctx.today:
+    if expired:
         prompts.append("out_of_warranty")
     return ServiceResult(True, {"ticket": number, "ticket_id": view["id"],
-                                "asset_id": asset.id, "serial": asset.serial_number,
+                                "asset_id": asset_id, "serial": serial,
                                 "prompts": prompts, "wrote": True})
 
 
@@ -288,8 +320,7 @@ def _callback_store() -> Any:
         return None
 
 
-async def callback(session: AsyncSession, args: Mapping[str, str],
-                   ctx: ServiceContext) -> ServiceResult:
+async def callback(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> ServiceResult:
     store = _callback_store()
     request = getattr(store, "request_callback", None)
     if request is None:
@@ -298,7 +329,7 @@ async def callback(session: AsyncSession, args: Mapping[str, str],
     if not phone:
         return ServiceResult(False, {"error": "no number to call back"})
     callback_id = await request(
-        session, phone=phone, customer_id=customer_id_of(args.get("customer_id")),
+        db(), phone=phone, customer_id=customer_id_of(args.get("customer_id")),
         queue=ctx.queue, priority=ctx.priority, origin_linkedid=ctx.linkedid,
         place_at=ctx.started_at)
     return ServiceResult(True, {"callback_id": callback_id, "wrote": True})
@@ -322,14 +353,18 @@ async def run_action(
     if action is None:
         log.warning("IVR: unknown self-service action %r", name)
         return ServiceResult(False, {"error": f"unknown action {name!r}"})
+    db = Db(sessions)
     try:
-        async with sessions() as session:
-            result = await action(session, args, ctx)
+        result = await action(db, args, ctx)
+        if db.session is not None:
             if commit and result.ok:
-                await session.commit()
+                await db.session.commit()
             else:
-                await session.rollback()
-            return result
+                await db.session.rollback()
+        return result
     except Exception as exc:
         log.exception("IVR: self-service %s failed", name)
         return ServiceResult(False, {"error": type(exc).__name__})
+    finally:
+        if db.session is not None:
+            await db.session.close()
