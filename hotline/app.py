@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +26,7 @@ from agent_console.agent_state import AgentBoard
 from agent_console.api import SESSIONMAKER, ApiConfig, create_api_app
 from agent_console.api.auth import AUTH, AuthState, make_storage
 from agent_console.api.console import AGENT_STATES, PBX
+from agent_console.api.routes_callbacks import CALLBACK_OPTIONS, CallbackOptions
 from agent_console.hub import HUB_EVENT_TYPES, PopHub
 from agent_console.live import LiveHub, add_routes
 from agent_console.pages import add_pages
@@ -37,6 +39,9 @@ from hotline.bus import Bus, make_bus
 from hotline.pipeline import TrackerFeed
 from hotline.settings import Settings
 from ivr.agi import AgiServer
+from ivr.callback_store import pending_by_queue
+from ivr.callback_worker import AmiFanout, CallbackWorker, WorkerConfig
+from ivr.callbacks import waiting_counts
 from ivr.routing import AgentPresence
 from ivr.runtime import IvrRuntime, follow_agent_states
 from ivr.store import seed_defaults
@@ -55,6 +60,8 @@ FEED = web.AppKey("feed", TrackerFeed)
 AMI = web.AppKey("ami", AmiClient)
 HUB = web.AppKey("hub", LiveHub)
 POP_HUB = web.AppKey("pop_hub", PopHub)
+AMI_FANOUT = web.AppKey("ami_fanout", AmiFanout)  # AMI events: tracker feed, then the rest
+CALLBACKS = web.AppKey("callbacks", CallbackWorker)
 API_AUTH = web.AppKey("api_auth", AuthState)  # the API's sign-in state, shared with the hub
 IVR = web.AppKey("ivr", IvrRuntime)
 AGI_SERVER = web.AppKey("agi_server", AgiServer)
@@ -97,7 +104,8 @@ async def _live_hub(app: web.Application) -> AsyncIterator[None]:
     call_log = app[CALL_LOG]
 
     async def snapshot() -> dict[str, Any]:
-        return {"live": app[TRACKER].live_calls(), "latest": await call_log.latest(20)}
+        return {"live": app[TRACKER].live_calls(), "latest": await call_log.latest(20),
+                "waiting": await _waiting(app)}
 
     hub = LiveHub(snapshot)
     app[HUB] = hub
@@ -147,13 +155,36 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     feed = TrackerFeed(app[TRACKER], app[BUS])
-    client = AmiClient.from_settings(settings, feed)
+    fanout = AmiFanout(feed)
+    client = AmiClient.from_settings(settings, fanout)
+    app[AMI_FANOUT] = fanout
     app[FEED] = feed
     app[AMI] = client
     app[PBX].client = client  # the console's controls act through this link
     await client.start()
     yield
     await client.close()
+
+
+async def _waiting(app: web.Application) -> dict[str, dict[str, int]]:
+    """Per queue: callers in the PBX queue plus callbacks not yet connected."""
+    return waiting_counts(app[TRACKER].live_calls(), await pending_by_queue(app[SESSIONMAKER]))
+
+
+async def _callbacks(app: web.Application) -> AsyncIterator[None]:
+    # dials callbacks through the AMI link, so only where that link is (the AMI owner)
+    if AMI not in app:
+        yield
+        return
+    worker = CallbackWorker(app[SESSIONMAKER], app[AMI], WorkerConfig.from_settings(
+        app[SETTINGS]))
+    app[AMI_FANOUT].add(worker)
+    app[CALLBACKS] = worker
+    app[CALLBACK_OPTIONS] = replace(app[CALLBACK_OPTIONS], wake=worker.wake)
+    await worker.start()
+    yield
+    await worker.close()
+    app[AMI_FANOUT].remove(worker)
 
 
 async def _ivr(app: web.Application) -> AsyncIterator[None]:
@@ -204,11 +235,15 @@ def create_app(settings: Settings) -> web.Application:
         caller_number=settings.hotline_numbers[0] if settings.hotline_numbers else ""))
     app.cleanup_ctx.extend([_database, _bus, _call_log_writer, _live_hub, _pop_hub,
                             _agent_states, _ami])
+    app.cleanup_ctx.append(_callbacks)  # after _ami: it dials through that link
+    app[CALLBACK_OPTIONS] = CallbackOptions(queue=settings.callback_queue,
+                                            max_attempts=settings.callback_max_attempts)
 
     app.cleanup_ctx.append(_ivr)  # FastAGI: calls reach the IVR
 
     async def calls_json() -> dict[str, Any]:
-        return {"live": app[TRACKER].live_calls(), "latest": await app[CALL_LOG].latest(20)}
+        return {"live": app[TRACKER].live_calls(), "latest": await app[CALL_LOG].latest(20),
+                "waiting": await _waiting(app)}
 
     async def live_socket(request: web.Request) -> web.StreamResponse:
         # routes exist before startup builds the hub

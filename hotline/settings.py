@@ -97,6 +97,20 @@ class Settings(BaseSettings):
     ownership_cap_period_days: int = Field(default=90, ge=1)
     pool_after_days: int = Field(default=30, ge=1)
 
+    # Callbacks (ivr.callback_worker): a new callback may be tried max_attempts times
+    # (busy / no answer / failed), retry_s apart; an agent who does not answer within
+    # agent_ring_s gives it to another after agent_retry_s. Once the agent answers, the
+    # dialplan context dials the customer (Exten = the number, caller ID = the first
+    # hotline number). Rows another run left "dialing" are judged after orphan_grace_s.
+    callback_queue: str = "support"  # queue of callbacks scheduled from the console
+    callback_max_attempts: int = Field(default=3, ge=1, le=20)
+    callback_retry_s: float = Field(default=120.0, ge=0)
+    callback_agent_retry_s: float = Field(default=5.0, ge=0)
+    callback_agent_ring_s: float = Field(default=20.0, gt=0, le=600)
+    callback_context: str = "outbound"
+    callback_poll_s: float = Field(default=1.0, gt=0, le=60)
+    callback_orphan_grace_s: float = Field(default=10.0, ge=0)
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -14,6 +14,7 @@ def available() -> Iterator[ModuleType]:
     """The resource route modules, in the order of the OpenAPI document."""
     from agent_console.api import (
         routes_agent,
+        routes_callbacks,
         routes_calls,
         routes_ivr,
         routes_lookup,
@@ -27,5 +28,6 @@ def available() -> Iterator[ModuleType]:
     yield routes_ownership
     yield routes_reports
     yield routes_ivr
+    yield routes_callbacks  # issue 6 item 4(d): callbacks
     yield routes_agent  # the agent console's controls (issue 5)
     yield routes_calls

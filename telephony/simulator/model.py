@@ -60,6 +60,20 @@ class AgentSpec:
 
 
 @dataclass
+class CustomerSpec:
+    """An outside number the hotline dials (click-to-dial, callbacks) and how it answers.
+
+    ``mode``: answer (rings ``ring_s``, talks ``talk_s``, then the customer hangs up) |
+    busy (DialStatus BUSY, cause 17) | noanswer (rings until the dialplan's Dial timeout:
+    NOANSWER, cause 19) | unavailable (CHANUNAVAIL at once). Defaults: capture 07.
+    """
+
+    mode: str = "answer"
+    ring_s: float = 2.0
+    talk_s: float = 3.5
+
+
+@dataclass
 class QueueSpec:
     """A queue as configured in queues.conf (members are added from AgentSpec.queues)."""
 

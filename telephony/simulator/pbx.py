@@ -61,6 +61,7 @@ from telephony.simulator.model import (
     AgentSpec,
     Bridge,
     Chan,
+    CustomerSpec,
     EventSink,
     Member,
     Queue,
@@ -77,6 +78,11 @@ from telephony.simulator.model import (
 log = logging.getLogger("telephony.simulator")
 
 T = TypeVar("T")
+
+OUTBOUND_DIAL_TIMEOUT = 30.0  # conf/extensions.conf [outbound]: Dial(...,30)
+# a customer leg that does not answer: (seconds until the result, DialStatus, cause)
+_CUSTOMER_FAILS = {"busy": (0.5, "BUSY", 17), "unavailable": (0.0, "CHANUNAVAIL", 0),
+                   "noanswer": (OUTBOUND_DIAL_TIMEOUT, "NOANSWER", 19)}
 
 
 @dataclass
@@ -296,6 +302,7 @@ class Pbx:
             agent.status = _mode_status(agent.spec.mode)
         self.processed_calls = 0
         self._gbk.clear()
+        self.customers: dict[str, CustomerSpec] = {}  # outside numbers by digits
 
     def bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -504,12 +511,13 @@ class Pbx:
         return f"{int(t)}.{self._uid}"
 
     def local_pair(self, exten: str, context: str, t: float, *, linkedid: str | None = None,
-                   kind: str = "", call: SimCall | None = None) -> tuple[Chan, Chan]:
-        """Create ``Local/<exten>@<context>-XXXXXXXX;1`` and ``;2`` (Newchannel x2)."""
+                   kind: str = "", call: SimCall | None = None,
+                   ids: tuple[str, str] | None = None) -> tuple[Chan, Chan]:
+        """Create ``Local/<exten>@<context>-XXXXXXXX;1`` and ``;2`` (Newchannel x2);
+        ``ids``: their Uniqueids as asked by Originate ChannelId/OtherChannelId."""
         self._local += 1
         base = f"Local/{exten}@{context}-{self._local:08x}"
-        u1 = self._uniqueid(t)
-        u2 = self._uniqueid(t)
+        u1, u2 = ids if ids is not None else (self._uniqueid(t), self._uniqueid(t))
         link = linkedid or u1
         c1 = Chan(base + ";1", u1, link, state=0, context=context, exten=exten, created=t,
                   kind=kind + "1")
@@ -1540,6 +1548,11 @@ class Pbx:
                 return agent
         return None
 
+    def set_customer(self, number: str, **behaviour: Any) -> None:
+        """How an outside number answers the hotline's calls (mode, ring_s, talk_s; see
+        CustomerSpec). ``number`` as dialled (digits)."""
+        self.customers[number] = CustomerSpec(**behaviour)
+
     def set_agent(self, name_or_interface: str, **behaviour: Any) -> None:
         """Change an agent's behaviour (mode, ring_s, talk_s); paused=True/False, reason=..."""
         agent = self.find_agent(name_or_interface)
@@ -1664,7 +1677,8 @@ class Pbx:
         if lcontext == "agents":
             return await self._click_to_dial(channel, lexten, context, exten, num, name,
                                              action_id if is_async else None,
-                                             float(f.get("Timeout", "30000") or 30000) / 1000)
+                                             float(f.get("Timeout", "30000") or 30000) / 1000,
+                                             _channel_ids(f))
         if lcontext == "supervisor":
             return self._spy(channel, lexten, exten, num, name, variables,
                              action_id if is_async else None)
@@ -1679,11 +1693,12 @@ class Pbx:
 
     async def _click_to_dial(self, channel: str, ext: str, context: str, exten: str,
                              num: str, name: str, action_id: str | None,
-                             ring_timeout: float) -> tuple[bool, str]:
+                             ring_timeout: float, ids: tuple[str, str] | None = None,
+                             ) -> tuple[bool, str]:
         """07/07b: ring the agent; on answer dial the customer on pstn-out."""
         agent = self.agents.get(channel) or self.find_agent(f"Local/{ext}@agents/n")
         t = self.now()
-        a1, a2 = self.local_pair(ext, "agents", t, kind="c2d")
+        a1, a2 = self.local_pair(ext, "agents", t, kind="c2d", ids=ids)
         self.set_callerid(a1, num or UNKNOWN, name or UNKNOWN, num or UNKNOWN, name or UNKNOWN,
                           connected=False)
         self.set_callerid(a2, num or UNKNOWN, name or UNKNOWN, num or UNKNOWN, name or UNKNOWN)
@@ -1725,14 +1740,18 @@ class Pbx:
         p1, p2 = self.local_pair(number, "pstn-out", probe.t, linkedid=a1.linkedid,
                                  kind="pstn")
         self.dial_begin(a1, p1, f"Local/{number}@pstn-out/n")
-        await self.wait(probe, probe.t + 2.0)
+        spec = self.customers.get(number) or CustomerSpec()
+        if spec.mode in _CUSTOMER_FAILS:
+            await self._c2d_customer_fails(probe, a1, a2, p1, p2, agent, spec.mode)
+            return
+        await self.wait(probe, probe.t + spec.ring_s)
         self.newstate(p2, 6)
         self.newstate(p1, 6)
         self.dial_end(a1, p1, "ANSWER")
         b = self.bridge_create()
         self.bridge_enter(b, p1)
         self.bridge_enter(b, a1)
-        await self.wait(probe, probe.t + 3.5)
+        await self.wait(probe, probe.t + spec.talk_s)
         self.hangup(p2, 16)
         self.bridge_leave(b, p1)
         self.bridge_leave(b, a1)
@@ -1742,6 +1761,21 @@ class Pbx:
             self.agent_status(agent, _mode_status(agent.spec.mode))
         self.bridge_destroy(b)
         self.hangup(p1, 16)
+        self.release(probe)
+
+    async def _c2d_customer_fails(self, probe: SimCall, a1: Chan, a2: Chan, p1: Chan,
+                                  p2: Chan, agent: Agent | None, mode: str) -> None:
+        """The customer's leg ends without an answer: Dial returns, [outbound] hangs up."""
+        delay, status, cause = _CUSTOMER_FAILS[mode]
+        await self.wait(probe, probe.t + delay)
+        self.hangup(p2, cause)
+        self.dial_end(a1, p1, status)
+        self.hangup(p1, cause)
+        self.varset(a1, "DIALSTATUS", status)
+        self.hangup(a1, 16)
+        self.hangup(a2, 16)
+        if agent is not None:
+            self.agent_status(agent, _mode_status(agent.spec.mode))
         self.release(probe)
 
     def _spy(self, channel: str, ext: str, mode: str, num: str, name: str,
@@ -1923,6 +1957,15 @@ def _split_local(interface: str) -> tuple[str, str]:
     body = body.split("/", 1)[0]
     exten, _, context = body.partition("@")
     return exten, context
+
+
+def _channel_ids(f: dict[str, str]) -> tuple[str, str] | None:
+    """Originate ChannelId/OtherChannelId (Asterisk: the ;2 half gets ``<id>;2`` when
+    only the first is given)."""
+    first = clean(f.get("ChannelId", "")).strip()
+    if not first:
+        return None
+    return first, clean(f.get("OtherChannelId", "")).strip() or f"{first};2"
 
 
 def _parse_callerid(text: str) -> tuple[str, str]:

@@ -749,6 +749,11 @@ class PbxSimulator:
     def set_agent(self, name_or_interface: str, **behaviour: Any) -> None:
         self.pbx.set_agent(name_or_interface, **behaviour)
 
+    def set_customer(self, number: str, **behaviour: Any) -> None:
+        """How an outside number answers the hotline (mode answer|busy|noanswer|
+        unavailable, ring_s, talk_s): callbacks and click-to-dial reach it."""
+        self.pbx.set_customer(number, **behaviour)
+
     def start_load(self, *, calls_per_second: float, total_calls: int = 0) -> None:
         from telephony.simulator.load import LoadGenerator
 
