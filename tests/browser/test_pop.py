@@ -103,6 +103,19 @@ async def test_known_caller_pops_before_answer_and_a_ticket_comes_from_the_pop(
     assert ticket["problem"] == "热封温度不稳定 — heat seal unstable"
     # the pop card shows the new ticket among the open ones
     await page.wait_for_selector(f"#pop-tickets tr:has-text('{number}')")
+
+    # one click raises a sales opportunity for the account manager
+    await page.click("#open-opportunity")
+    assert "王磊" in (await page.text_content("#opportunity-owner") or "")
+    await page.fill("#opportunity-title", "DPP-260 第二条产线 / second line")
+    await page.fill("#opportunity-amount", "350000")
+    await page.click("#opportunity-form button[type=submit]")
+    await page.wait_for_selector("#opportunity-result[data-kind='ok']")
+    opportunities = await api_get(page, console, f"/opportunities?customer_id={customer_id}")
+    raised = [o for o in opportunities["items"] if o["title"] == "DPP-260 第二条产线 / second line"]
+    assert len(raised) == 1
+    owner = (await api_get(page, console, f"/customers/{customer_id}"))["owner_id"]
+    assert raised[0]["owner_id"] == owner
     await browser.assert_clean()
 
 
@@ -141,6 +154,9 @@ async def test_unknown_caller_gets_a_quick_create_form_prefilled(
     await page.wait_for_function(
         "() => document.querySelector('#call-number')?.textContent === '+8613700000077'")
     await page.wait_for_selector("#pop-unknown")
+    # the pop already names the existing customer the caller may be, and who owns it
+    candidates = await page.text_content("#pop-candidates") or ""
+    assert "华东医药包装有限公司" in candidates and "王磊" in candidates
     await page.click("#quick-create button[type=submit]")
     error = page.locator("#qc-result[data-kind='error']")
     await error.wait_for()
