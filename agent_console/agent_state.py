@@ -22,6 +22,9 @@ Rules:
   paused for a reason of their own; at its end it asks to unpause ONLY if the PBX
   still has them paused with reason ``WRAPUP_REASON``: an agent who paused for
   lunch meanwhile stays paused. A call logged before it ended gets no wrap-up;
+- a left-over wrap-up pause (the PBX reports reason ``WRAPUP_REASON`` while no
+  wrap-up runs: the app restarted mid-wrap-up) is lifted (``Unpause``) once
+  ``wrapup_s`` has passed and it is still there, so nobody stays paused forever;
 - ``AgentStateChanged`` always gives a ``StateChanged`` (the PBX said something about
   the agent: the console hears it); other events only when the view changed;
 - unknown or odd events are ignored (counted in ``ignored``), never raised.
@@ -84,6 +87,7 @@ class _Agent:
     wrapup_linkedid: str | None = None
     wrapup_until: datetime | None = None
     wrapup_paused: bool = False  # we asked the PBX to pause them for this wrap-up
+    stale_until: datetime | None = None  # a left-over wrap-up pause is lifted then
     logged: deque[str] = field(default_factory=lambda: deque(maxlen=_LOGGED_MEMORY))
 
 
@@ -144,7 +148,14 @@ class WrapupEnded:
     unpause: bool  # ask the PBX: QueuePause Paused=false
 
 
-Effect = StateChanged | WrapupStarted | WrapupEnded
+@dataclass(frozen=True, kw_only=True)
+class Unpause:
+    """Lift a left-over wrap-up pause (no wrap-up of ours runs)."""
+
+    interface: str
+
+
+Effect = StateChanged | WrapupStarted | WrapupEnded | Unpause
 
 
 # --- the derivation table -------------------------------------------------------------
@@ -205,7 +216,8 @@ class AgentBoard:
 
     def next_deadline(self) -> datetime | None:
         """When the earliest running wrap-up runs out (None: none runs)."""
-        ends = [a.wrapup_until for a in self._agents.values() if a.wrapup_until is not None]
+        ends = [t for a in self._agents.values() for t in (a.wrapup_until, a.stale_until)
+                if t is not None]
         return min(ends) if ends else None
 
     # --- inputs ---------------------------------------------------------------------
@@ -217,7 +229,7 @@ class AgentBoard:
                                 lambda a: self._membership(a, event))
         if isinstance(event, AgentStateChanged):
             out = self._change(event.interface, event.agent, now,
-                               lambda a: self._device(a, event))
+                               lambda a: self._device(a, event, now))
             if not any(isinstance(e, StateChanged) for e in out):
                 out.append(StateChanged(view=_view(self._agents[event.interface])))
             return out
@@ -259,9 +271,13 @@ class AgentBoard:
                             lambda a: self._end_wrapup(a, "ready", unpause=False))
 
     def tick(self, now: datetime) -> list[Effect]:
-        """End every wrap-up whose time has run out."""
+        """End every wrap-up whose time has run out (and lift left-over pauses)."""
         out: list[Effect] = []
         for a in list(self._agents.values()):
+            if a.stale_until is not None and a.stale_until <= now:
+                a.stale_until = None
+                if self._stale_pause(a):
+                    out.append(Unpause(interface=a.interface))
             if a.wrapup_until is not None and a.wrapup_until <= now:
                 out.extend(self._change(a.interface, a.agent, now,
                                         lambda a: self._end_wrapup(a, "timer")))
@@ -292,9 +308,18 @@ class AgentBoard:
             return self._end_wrapup(a, "signed-out", unpause=False)
         return []
 
-    def _device(self, a: _Agent, event: AgentStateChanged) -> list[Effect]:
+    def _device(self, a: _Agent, event: AgentStateChanged, now: datetime) -> list[Effect]:
         a.device, a.paused, a.reason = event.state, event.paused, event.reason
+        if not self._stale_pause(a):
+            a.stale_until = None
+        elif a.stale_until is None:
+            a.stale_until = now + (self.wrapup or timedelta(0))
         return []
+
+    @staticmethod
+    def _stale_pause(a: _Agent) -> bool:
+        return (a.paused and a.reason == WRAPUP_REASON and a.wrapup_until is None
+                and not a.wrapup_paused and bool(a.queues))
 
     def _ringing(self, a: _Agent, event: AgentRinging, now: datetime) -> list[Effect]:
         out: list[Effect] = []

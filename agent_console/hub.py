@@ -25,7 +25,8 @@ Rules:
   ``send_state`` / ``send_wrapup`` (the hub only routes and keeps them);
 - the current state per agent (the ringing/answered call's pop, the last state, a
   running wrap-up) is kept, so a (re)connecting page gets it at once: a call that
-  started ringing while the socket was down still pops;
+  started ringing while the socket was down still pops; an agent nothing was sent
+  about yet gets its state from ``state_of`` (signed out, if the PBX said nothing);
 - sign-out: ``close_session(sid)`` closes every socket opened with that session
   (the API calls it when the session is signed out);
 - several nodes: each node's hub reads the whole bus and serves the sockets it
@@ -139,6 +140,7 @@ class PopHub:
         self, reader: Db, users: AsyncEngine, storage: AbstractStorage, *,
         region: str = "CN", client_queue: int = 64,
         revoked: SessionCheck | None = None,
+        state_of: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
         self.reader = reader
         self.users = users
@@ -146,6 +148,8 @@ class PopHub:
         self.region = region
         self.client_queue = client_queue
         self.revoked = revoked
+        # the agent's state frame for a socket that connects before any state was sent
+        self.state_of = state_of
         self.clients: dict[str, set[AgentClient]] = {}
         self.states: dict[str, _AgentState] = {}
         self.actors: dict[str, Actor | None] = {}  # by interface: whose permissions a pop follows
@@ -333,7 +337,10 @@ class PopHub:
         client = AgentClient(agent, self.client_queue)
         # no await between the snapshot and registering: no event can slip between
         client.offer(pop.dumps(pop.hello_frame(agent.interface, agent.name)), [])
-        for frame in self._state(agent.interface).frames():
+        state = self._state(agent.interface)
+        if state.state_frame is None and self.state_of is not None:
+            state.state_frame = pop.dumps(self.state_of(agent.interface))
+        for frame in state.frames():
             client.offer(frame, [])
         self.clients.setdefault(agent.interface, set()).add(client)
         sender = asyncio.create_task(_send_loop(ws, client), name="pop-ws-sender")

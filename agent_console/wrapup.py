@@ -31,8 +31,10 @@ from agent_console.agent_state import (
     AgentView,
     Effect,
     StateChanged,
+    Unpause,
     WrapupEnded,
     WrapupStarted,
+    signed_out_view,
 )
 from agent_console.pbx_actions import PbxActions, PbxError
 from telephony.events import DomainEvent
@@ -79,6 +81,11 @@ class AgentStates:
 
     def views(self) -> list[AgentView]:
         return self.board.views()
+
+    def state_frame(self, interface: str) -> dict[str, Any]:
+        """The ``state`` frame of ``interface`` now (signed out if the PBX said nothing)."""
+        view = self.board.view(interface) or signed_out_view(interface)
+        return pop.state_frame(view.to_dict(), self.clock())
 
     # --- the board's other inputs (the API) ------------------------------------------
 
@@ -128,13 +135,16 @@ class AgentStates:
                     effect.interface, effect.linkedid, effect.until), running=True)
                 if effect.pause:
                     self._act("pause", effect.interface)
-                self._wake.set()
             elif isinstance(effect, WrapupEnded):
                 self.frames.send_wrapup(effect.interface, pop.wrapup_end_frame(
                     effect.interface, effect.linkedid, effect.why), running=False)
                 if effect.unpause:
                     self._act("unpause", effect.interface)
-
+            elif isinstance(effect, Unpause):
+                log.info("lifting a left-over wrap-up pause of %s", effect.interface)
+                self._act("unpause", effect.interface)
+        if effects:
+            self._wake.set()  # the next deadline may have moved
     def _act(self, action: str, interface: str) -> None:
         if self.pbx is not None and self.pbx.client is not None:
             self._actions.put_nowait((action, interface))

@@ -141,6 +141,7 @@ async def _agent_states(app: web.Application) -> AsyncIterator[None]:
     # port, which only has a client on the AMI owner node
     states = AgentStates(AgentBoard(wrapup_s=app[SETTINGS].wrapup_s), app[POP_HUB], app[PBX])
     app[AGENT_STATES] = states
+    app[POP_HUB].state_of = states.state_frame  # a fresh socket gets its state at once
     subscription = app[BUS].subscribe("agent-states", maxsize=5_000, types=AGENT_EVENT_TYPES)
     states.start(aiter(subscription))
     yield

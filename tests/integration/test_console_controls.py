@@ -73,6 +73,9 @@ async def test_sign_in_pause_ready_sign_out_are_what_the_pbx_reports(
         assert (body["interface"], body["state"], body["queues"]) == (ALICE, "signed-out", [])
         async with alice.socket() as ws:
             assert (await recv(ws))["type"] == "hello"
+            first = await recv(ws)  # the state at once, even before the PBX said anything
+            assert (first["type"], first["state"], first["interface"]) == (
+                "state", "signed-out", ALICE)
             status, body = await alice.call("POST", "/agent/state", {"action": "sign-in"})
             assert (status, body) == (202, {"ok": True, "action": "sign-in"})
             ready = await frame_where(ws, state_is("ready"))

@@ -18,6 +18,7 @@ from agent_console.agent_state import (
     AgentBoard,
     Effect,
     StateChanged,
+    Unpause,
     WrapupEnded,
     WrapupStarted,
 )
@@ -265,6 +266,30 @@ def test_signing_out_ends_the_wrapup_without_unpausing() -> None:
     assert of(effects, WrapupEnded) == [
         WrapupEnded(interface=ALICE, linkedid="1.1", why="signed-out", unpause=False)]
     assert state(board) == "signed-out"
+
+
+def test_a_left_over_wrapup_pause_is_lifted_once_the_wrapup_time_passed() -> None:
+    board = signed_in(wrapup_s=30)
+    board.feed(pbx(paused=True, reason=WRAPUP_REASON), at(5))  # e.g. a restart mid-wrap-up
+    assert state(board) == "paused" and board.next_deadline() == at(35)
+    assert board.tick(at(34)) == []
+    assert of(board.tick(at(35)), Unpause) == [Unpause(interface=ALICE)]
+    assert board.next_deadline() is None
+
+
+def test_a_left_over_pause_the_agent_lifted_meanwhile_is_left_alone() -> None:
+    board = signed_in(wrapup_s=30)
+    board.feed(pbx(paused=True, reason=WRAPUP_REASON), at(5))
+    board.feed(pbx(), at(6))
+    assert board.tick(at(60)) == []
+
+
+def test_our_own_wrapup_pause_is_not_taken_for_a_left_over() -> None:
+    board = signed_in(wrapup_s=30)
+    after_a_call(board)
+    board.feed(pbx(paused=True, reason=WRAPUP_REASON), at(15))
+    effects = board.tick(at(45))
+    assert of(effects, Unpause) == [] and len(of(effects, WrapupEnded)) == 1
 
 
 def test_a_transfer_by_the_agent_starts_the_wrapup_once() -> None:
