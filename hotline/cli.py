@@ -51,6 +51,15 @@ def _build_parser() -> argparse.ArgumentParser:
     add_import_parsers(sub)
     add_ivr_parsers(sub)
 
+    pr = sub.add_parser("prompts", help="IVR prompts")
+    prs = pr.add_subparsers(dest="prompts_command", required=True)
+    pb = prs.add_parser("build", help="speak every prompt text to a sound file (espeak-ng)")
+    pb.add_argument("--out", default="var/sounds/hotline",
+                    help="folder of <lang>/<prompt_id>.wav (on the PBX: "
+                         "/var/lib/asterisk/sounds/hotline)")
+    pb.add_argument("--lang", choices=["zh", "en", "all"], default="all")
+    pb.add_argument("--force", action="store_true", help="render even unchanged prompts")
+
     db = sub.add_parser("db", help="database schema")
     dbs = db.add_subparsers(dest="db_command", required=True)
     dbs.add_parser("upgrade", help="apply Alembic migrations up to head")
@@ -88,6 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hotline.admin_cli import run_user
 
         return run_user(settings, args)
+    if args.command == "prompts":
+        from ivr.prompts_build import run as build_prompts
+
+        return build_prompts(args.out, args.lang, database_url=settings.database_url,
+                             force=args.force)
     if args.command == "ivr":
         from hotline.ivr_cli import run_ivr
 
