@@ -19,9 +19,9 @@ One step (on a PBX event of a queue, a new request, an attempt's outcome, or eve
    after a restart. ``HOTLINE_CALLBACK_ID`` is set on the channel for the dialplan/CDR.
 
 Outcome of an attempt (``ivr.callbacks.outcome``): OriginateResponse Failure -> the
-agent missed it; DialEnd of the agent's channel (Linkedid = token, a ``Channel``
-header) gives the customer's DialStatus (ANSWER, BUSY, NOANSWER, ...); the Hangup of
-the token channel without a dial result ends it.
+agent missed it (Success: the agent answered); DialEnd of the agent's channel (Linkedid
+= token, a ``Channel`` header) gives the customer's DialStatus (ANSWER, BUSY, NOANSWER,
+...); the Hangup of the token channel without a dial result ends it.
 
 Never dialled twice:
 - a row is dialled only by the worker whose claim turned it from waiting to dialing;
@@ -159,6 +159,7 @@ class _Attempt:
     concluding: bool = False
     originate_failed: str | None = None
     refused: bool = False
+    agent_answered: bool = False
     customer_dialled: bool = False
     dial_status: str | None = None
     customer_answered: bool = False
@@ -167,6 +168,7 @@ class _Attempt:
 
     def facts(self) -> Facts:
         return Facts(originate_failed=self.originate_failed, refused=self.refused,
+                     agent_answered=self.agent_answered,
                      customer_dialled=self.customer_dialled, dial_status=self.dial_status,
                      customer_answered=self.customer_answered, ended=self.ended, cut=self.cut)
 
@@ -319,6 +321,8 @@ class CallbackWorker:
         if msg.get("Response", "").lower() == "failure":
             attempt.originate_failed = msg.get("Reason", "") or "0"
             self._maybe_done(attempt)
+        else:
+            attempt.agent_answered = True
 
     def _maybe_done(self, attempt: _Attempt) -> None:
         if not attempt.concluding and outcome(attempt.facts()) is not None:

@@ -29,8 +29,8 @@ After an attempt (``transition``)
 - ``busy``, ``no-answer``, ``failed`` (the customer's leg failed): one customer attempt
   used; waiting again after ``retry_s`` (keeping its place), or failed once
   ``max_attempts`` are used.
-- ``agent-missed`` (the agent did not answer, or hung up before the customer was rung):
-  no customer attempt used; waiting again after ``agent_retry_s``; failed after
+- ``agent-missed`` (the agent did not answer, or the PBX did not place the call): no
+  customer attempt used; waiting again after ``agent_retry_s``; failed after
   ``max_agent_misses`` of them (no agent can take it: a person should look).
 - ``interrupted``: Hotline lost sight of the attempt (restart or AMI outage) and its
   channels were gone when it looked again; whether the customer was reached is
@@ -237,6 +237,7 @@ class Facts:
 
     originate_failed: str | None = None  # OriginateResponse Failure Reason (agent leg)
     refused: bool = False  # the PBX refused the Originate outright
+    agent_answered: bool = False  # OriginateResponse Success: the agent picked up
     customer_dialled: bool = False  # the agent's channel began dialling the customer
     dial_status: str | None = None  # DialEnd DialStatus of the customer's leg
     customer_answered: bool = False  # seen up in a snapshot after a restart
@@ -256,9 +257,10 @@ def outcome(f: Facts) -> str | None:
         return None
     if f.cut:
         return INTERRUPTED  # it ended while we looked away: reached or not, unknown
-    # ended in plain sight: the customer's leg never started, or it started and the
-    # call went away without a dial result (counted as a failed customer attempt)
-    return FAILED if f.customer_dialled else AGENT_MISSED
+    # ended in plain sight without a dial result: the agent never answered (missed), or
+    # answered and the customer's leg failed to start or went away unreported (a failed
+    # customer attempt: counted, so a dialplan that cannot dial the number stops)
+    return FAILED if f.customer_dialled or f.agent_answered else AGENT_MISSED
 
 
 @dataclass(frozen=True, kw_only=True)

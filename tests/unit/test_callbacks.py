@@ -215,8 +215,10 @@ def test_outcome_of_what_was_seen() -> None:
     assert outcome(Facts(dial_status="CANCEL")) == FAILED
     assert outcome(Facts(originate_failed="3")) == AGENT_MISSED
     assert outcome(Facts(refused=True)) == AGENT_MISSED
-    assert outcome(Facts(ended=True)) == AGENT_MISSED  # agent hung up before the dial
+    assert outcome(Facts(ended=True)) == AGENT_MISSED  # never answered, no event said why
+    assert outcome(Facts(ended=True, agent_answered=True)) == FAILED  # the dial never began
     assert outcome(Facts(ended=True, customer_dialled=True)) == FAILED
+    assert outcome(Facts(agent_answered=True)) is None  # the customer's phone is next
     assert outcome(Facts(ended=True, cut=True)) == INTERRUPTED
     assert outcome(Facts(ended=True, cut=True, customer_dialled=True)) == INTERRUPTED
 
