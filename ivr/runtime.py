@@ -15,19 +15,21 @@ flow and walks it with a ``FlowRun``, performing each action on a ``Channel``:
 - ``SelfService`` -> ``ivr.services``; ``SetRouting``/``HandOff`` -> ``ivr.routing``.
 
 What the dialplan and the call log get are channel variables (``SET VARIABLE``): ``QUEUE``,
-the queue priority as ``QUEUE_PRIO`` (what ``Queue()`` reads) and ``HOTLINE_PRIORITY`` (never
-``PRIORITY``: that is Asterisk's built-in current dialplan priority, a variable of that
-name cannot be read back), ``HOTLINE_PREFERRED_AGENT``, ``HOTLINE_SKILL``,
-``HOTLINE_CUSTOMER_ID``, ``HOTLINE_IVR_PATH`` (step ids and inputs, comma-separated),
-``HOTLINE_DIGITS`` (the keys entered, comma-separated per input), ``HOTLINE_ENTRY``
-(``kind:label`` of the dialled number) and at the end ``HOTLINE_ACTION`` (queue | hangup |
-dialplan; deploy/asterisk's dialplan hangs up on ``hangup``). The tracker copies them from
-AMI ``VarSet`` into the call's ``ivr`` (screen pop, call log).
+the queue priority as ``QUEUE_PRIO`` (what ``Queue()`` reads; never ``PRIORITY``: that is
+Asterisk's built-in current dialplan priority, a variable of that name cannot be read
+back), ``HOTLINE_PREFERRED_AGENT``, ``HOTLINE_SKILL``, ``HOTLINE_CUSTOMER_ID``,
+``HOTLINE_IVR_PATH`` (step ids and inputs, comma-separated), ``HOTLINE_ENTRY``
+(``kind:label`` of the dialled number) and, at the hand-off, ``HOTLINE_DIGITS`` (the keys
+entered, comma-separated per input; the path has them too) and ``HOTLINE_ACTION`` (queue |
+hangup | dialplan; deploy/asterisk's dialplan hangs up on ``hangup``). The tracker copies
+them from AMI ``VarSet`` into the call's ``ivr`` (screen pop, call log).
 
 Rules:
 - the variables are (re)published, changed ones only, BEFORE each batch of actions: a
   caller who hangs up mid-menu leaves the path so far on the channel, so the call log
-  still has it; the finished run is also logged and kept in ``IvrRuntime.recent``;
+  still has it, and an IVR that dies mid-flow leaves the queue and priority it had
+  decided for the dialplan (fail open); the finished run is also logged and kept in
+  ``IvrRuntime.recent``;
 - a hang-up (EOF, ``HANGUP``, 511) or a stalled PBX (command timeout) ends the run
   cleanly: ``FlowRun`` gets ``Hangup``, nothing is raised to the AGI server;
 - a failing lookup is an unknown caller, a failing action is a not-ok result, a broken
@@ -97,9 +99,8 @@ MAX_INPUT = 64
 MAX_VALUE = 1000
 PUBLISHED_PATH = 120  # steps kept in HOTLINE_IVR_PATH (the newest)
 RECENT_CALLS = 200
-VARIABLES = ("HOTLINE_ENTRY", "HOTLINE_IVR_PATH", "HOTLINE_DIGITS", "HOTLINE_CUSTOMER_ID",
-             "QUEUE", "QUEUE_PRIO", "HOTLINE_PRIORITY", "HOTLINE_PREFERRED_AGENT",
-             "HOTLINE_SKILL", "HOTLINE_ACTION")
+VARIABLES = ("HOTLINE_ENTRY", "HOTLINE_IVR_PATH", "HOTLINE_CUSTOMER_ID", "QUEUE", "QUEUE_PRIO",
+             "HOTLINE_PREFERRED_AGENT", "HOTLINE_SKILL", "HOTLINE_DIGITS", "HOTLINE_ACTION")
 """The channel variables the IVR sets (the tracker copies these names into the call)."""
 _PROMPT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _GET_DATA = re.compile(r"^result=(?P<keys>\S*)\s*(?:\((?P<flag>[^)]*)\))?")
@@ -528,11 +529,9 @@ class IvrCall:
         values = {
             "HOTLINE_ENTRY": entry_tag(self.entry),
             "HOTLINE_IVR_PATH": ",".join(self.run.path[-PUBLISHED_PATH:]),
-            "HOTLINE_DIGITS": ",".join(self.digits),
             "HOTLINE_CUSTOMER_ID": "" if customer_id is None else str(customer_id),
             "QUEUE": routing.queue,
             "QUEUE_PRIO": str(routing.priority),
-            "HOTLINE_PRIORITY": str(routing.priority),
             "HOTLINE_PREFERRED_AGENT": routing.preferred_agent or "",
             "HOTLINE_SKILL": routing.skill or "",
         }
@@ -548,7 +547,8 @@ class IvrCall:
 
     async def _finish(self, handoff: HandOff) -> None:
         kind = handoff.kind if handoff.kind in ("queue", "hangup", "dialplan") else "dialplan"
-        await self._publish({"HOTLINE_ACTION": kind})
+        await self._publish({"HOTLINE_DIGITS": clean_value(",".join(self.digits)),
+                             "HOTLINE_ACTION": kind})
         if self.trace is not None:
             self.trace(f"  hand-off {kind}")
         if kind == "hangup":

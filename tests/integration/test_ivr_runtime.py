@@ -159,7 +159,6 @@ async def test_vip_caller_is_offered_to_a_free_account_manager_first(crm: Crm) -
     assert fake.played() == zh("welcome", "welcome_back", "main_menu", "transfer")
     assert fake.vars["QUEUE"] == "support"
     assert fake.vars["QUEUE_PRIO"] == "20"  # gold tier (2) -> 20 beats the flow's 10
-    assert fake.vars["HOTLINE_PRIORITY"] == "20"
     assert "PRIORITY" not in fake.vars  # Asterisk's built-in: the dialplan could not read it
     assert fake.vars["HOTLINE_PREFERRED_AGENT"] == MANAGER
     assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.vip)
