@@ -8,6 +8,7 @@ shows what the PBX reports, and the tests check what the PBX was asked."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 from telephony.simulator import CallScript, PbxSimulator
@@ -125,6 +126,22 @@ async def test_hang_up_wrap_up_and_click_to_dial(
     await page.wait_for_selector("#log-result[data-kind='ok']")
     await state_is(page, "ready")
     await page.wait_for_selector("#wrapup", state="hidden")
+
+    # schedule a callback from the pop, an hour from now, with a note
+    await page.click("#open-callback")
+    assert "13800138000" in await page.input_value("#callback-phone")
+    later = (datetime.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")  # browser's zone
+    await page.fill("#callback-at", later)
+    await page.fill("#callback-note", "回电确认工程师上门时间")
+    await page.click("#callback-form button[type=submit]")
+    await page.wait_for_selector("#callback-result[data-kind='ok']")
+    waiting = await api_get(page, console, "/callbacks?state=waiting")
+    mine = [c for c in waiting["items"] if c["phone"] == "+8613800138000"]
+    assert len(mine) == 1 and mine[0]["note"] == "回电确认工程师上门时间"
+    assert mine[0]["customer_id"] == int(
+        await page.get_attribute("#log-customer", "data-customer-id") or 0)
+    await page.click("#callback-form button[type=submit]")  # asked twice: one place in line
+    await page.wait_for_selector("#callback-result[data-kind='info']")
 
     # click-to-dial a number of the record: the PBX originates from her own phone
     await page.click("#record-card .phones button[data-dial='+862164321000']")

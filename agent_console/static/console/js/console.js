@@ -568,7 +568,12 @@ async function createCallback(ev) {
   if (note) body.note = note;
   result(out, "busy", t("action.working"));
   try {
-    await api("POST", "/callbacks", body);
+    const row = await api("POST", "/callbacks", body);
+    if (row && row.created === false) {
+      // one pending callback per number and queue: the first keeps its place in line
+      result(out, "info", t("callback.exists", { phone }));
+      return;
+    }
     result(out, "ok", t("callback.created", { phone }));
     toast("ok", t("callback.created", { phone }));
   } catch (err) {
