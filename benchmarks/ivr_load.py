@@ -282,7 +282,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Namespace,
-           url: str) -> None:
+           url: str, load: tuple[float, float]) -> None:
     steps = stats.steps
     print(f"ivr_load: concurrent={args.concurrent} sessions={args.sessions} "
           f"think={args.think_ms:g} ms db={url.split(':', 1)[0]} customers={args.customers}")
@@ -302,6 +302,8 @@ def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Nam
         print(f"server: {server.get('sessions')} sessions, {server.get('errors')} handler "
               f"errors, CPU {cpu:.1f} s ({100 * cpu / wall:.0f}% of one core); "
               f"{json.dumps(server.get('counts', {}), sort_keys=True)}")
+    print(f"machine load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f} "
+          f"on {os.cpu_count()} cores (other processes included)")
     print(f"ivr_p99_ms={pct(steps, 0.99):.2f} concurrent={args.concurrent}")
 
 
@@ -346,6 +348,7 @@ async def bench(args: argparse.Namespace) -> None:
     if ready[:1] != ["READY"]:
         raise SystemExit(f"server did not start: {ready}")
     port = int(ready[1])
+    load_before = os.getloadavg()[0]
     try:
         # warm-up: caches, prepared statements, the flow, the number plan
         warm = argparse.Namespace(**{**vars(args), "sessions": 50, "concurrent": 10})
@@ -356,7 +359,7 @@ async def bench(args: argparse.Namespace) -> None:
         out = await proc.stdout.read()
         await proc.wait()
     server = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
-    report(stats, wall, server, args, url)
+    report(stats, wall, server, args, url, (load_before, os.getloadavg()[0]))
 
 
 def main() -> None:

@@ -344,13 +344,16 @@ async def test_junk_from_get_data_and_too_few_digits(crm: Crm) -> None:
     assert fake.vars["HOTLINE_DIGITS"] == "1,xxxxx,12,2026"
 
 
-async def test_too_many_digits_are_cut_by_the_pbx_and_refused(crm: Crm) -> None:
-    # the caller keys 13 digits: GET DATA stops at 12, the 13th is the next answer
+async def test_too_many_digits_stop_at_the_steps_maximum(crm: Crm) -> None:
+    # the caller keys 13 digits, the first during the prompt: the IVR asks the PBX for at
+    # most 11 more (12 in all), so the entry is cut there and looked up (not found)
     async with hotline(crm) as (port, _):
         fake = await call(port, caller=STRANGER, keys=["1", "1234567890123", "0"],
                           early=True)
+    assert ["GET", "DATA", "", "5000", "11"] in fake.commands
     assert "ask_ticket:123456789012" in path(fake)
-    assert fake.vars["HOTLINE_ACTION"] in ("queue", "hangup")
+    assert "hotline/zh/ticket_not_found" in fake.played()
+    assert fake.vars["HOTLINE_ACTION"] == "queue"
 
 
 async def test_silence_times_out_to_the_default(crm: Crm) -> None:
