@@ -134,3 +134,22 @@ def test_package_data_ships_the_console_files() -> None:
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text("utf-8")
     for pattern in ("static/console/*", "static/console/js/*", "static/console/i18n/*"):
         assert f'"{pattern}"' in pyproject
+
+
+def _imports(name: str, seen: set[str]) -> set[str]:
+    for dep in re.findall(r'from "\./([a-z0-9_]+\.js)"', (STATIC / "js" / name).read_text("utf-8")):
+        if dep not in seen:
+            seen.add(dep)
+            _imports(dep, seen)
+    return seen
+
+
+@pytest.mark.parametrize("page", [p.name for p in PAGES])
+def test_each_page_preloads_exactly_the_modules_it_imports(page: str) -> None:
+    # all modules fetched at once instead of one import level per round trip
+    html = (STATIC / page).read_text("utf-8")
+    entry = re.search(r'<script type="module" src="/static/console/js/([a-z]+\.js)">', html)
+    assert entry is not None
+    preloaded = set(re.findall(r'rel="modulepreload" href="/static/console/js/([a-z0-9_]+\.js)"',
+                               html))
+    assert preloaded == _imports(entry.group(1), set())

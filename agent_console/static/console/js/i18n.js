@@ -20,13 +20,22 @@ export function guess() {
   return normalize(localStorage.getItem("hotline.lang")) || normalize(navigator.language) || "zh-CN";
 }
 
-async function load(code) {
+function load(code) {
+  // the promise is cached: a prefetch and the real use share one request
   if (!cache.has(code)) {
-    const resp = await fetch(`/static/console/i18n/${code}.json`, { credentials: "same-origin" });
-    if (!resp.ok) throw new Error(`dictionary ${code}: HTTP ${resp.status}`);
-    cache.set(code, await resp.json());
+    const pending = fetch(`/static/console/i18n/${code}.json`, { credentials: "same-origin" }).then((resp) => {
+      if (!resp.ok) throw new Error(`dictionary ${code}: HTTP ${resp.status}`);
+      return resp.json();
+    });
+    pending.catch(() => cache.delete(code));
+    cache.set(code, pending);
   }
   return cache.get(code);
+}
+
+/** Start loading a dictionary now (the one this browser used last, while the session loads). */
+export function prefetch(code) {
+  load(normalize(code) || "en").catch(() => {});
 }
 
 export async function setLanguage(code) {

@@ -2,7 +2,7 @@
 // language of the user, the top bar (navigation, language switch, sign-out).
 import { api, setCsrf, describe } from "./api.js";
 import { $, fill } from "./dom.js";
-import { setLanguage, language, t, normalize } from "./i18n.js";
+import { setLanguage, language, t, normalize, guess, prefetch } from "./i18n.js";
 import { toast } from "./notify.js";
 
 export class Session {
@@ -49,6 +49,7 @@ async function signOut() {
 
 /** Load the session, apply the user's language, wire the top bar; returns the Session. */
 export async function boot() {
+  prefetch(guess()); // usually the user's language: fetched while the session loads
   const data = await api("GET", "/session");
   setCsrf(data.csrf_token);
   const session = new Session(data);
