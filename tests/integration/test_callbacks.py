@@ -181,6 +181,11 @@ def script(**kw: Any) -> CallScript:
 # ------------------------------------------------------------------ the simulator
 
 
+def ended(rec: Recorder, uniqueid: str) -> Callable[[], Msg | None]:
+    return lambda: rec.first(
+        lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == uniqueid)
+
+
 async def test_simulator_customer_modes_and_channel_id(sim: PbxSimulator) -> None:
     """What the worker relies on: ChannelId names the originated channel (Linkedid of
     every leg), and the customer's DialStatus arrives on DialEnd of that channel."""
@@ -197,9 +202,7 @@ async def test_simulator_customer_modes_and_channel_id(sim: PbxSimulator) -> Non
                 await client.originate(Channel=ALICE, Context="outbound", Exten=number,
                                        Priority="1", CallerID='"Hotline" <4008001234>',
                                        Async="true", ChannelId=token)
-                await eventually(lambda token=token: rec.first(
-                    lambda e: e.get("Event") == "Hangup" and e.get("Uniqueid") == token),
-                    what=f"the end of dial {n}")
+                await eventually(ended(rec, token), what=f"the end of dial {n}")
         finally:
             await client.close()
     ends = [e for e in rec.events if e.get("Event") == "DialEnd" and "Channel" in e]
@@ -387,6 +390,46 @@ async def test_restart_while_the_customer_talks_finds_it_answered(
             done = await eventually(in_state(sm, cid, "done", "failed"), what="the callback")
             assert app[CALLBACKS].stats["adopted"] == 1
     assert (done.state, done.last_result) == ("done", "answered")
+    assert len(originates(sim, cid)) == 1
+
+
+async def test_pbx_link_lost_mid_dial_the_attempt_is_followed_again(
+        db_url: str, sim: PbxSimulator, sm: async_sessionmaker[AsyncSession]) -> None:
+    for agent in ("Alice", "Bob", "Carol"):
+        sim.set_agent(agent, ring_s=50.0)  # 1 s of wall time: the link drops meanwhile
+    async with callbacks_app(db_url, sim, callback_agent_ring_s=300.0) as (app, _):
+        cid = await ask(sm)
+        await eventually(in_state(sm, cid, "dialing"), what="the dial")
+        connects = app[AMI].stats["connects"]
+        await sim.drop_connections()
+        await eventually(lambda: app[AMI].connected and app[AMI].stats["connects"] > connects,
+                         what="the link back")
+        done = await eventually(in_state(sm, cid, "done", "failed"), what="the callback")
+    assert (done.state, done.last_result) == ("done", "answered")
+    assert len(originates(sim, cid)) == 1
+
+
+async def test_a_dial_that_ends_while_the_link_is_down_is_not_redialled(
+        db_url: str, sim: PbxSimulator, sm: async_sessionmaker[AsyncSession]) -> None:
+    sim.set_customer(CUSTOMER, ring_s=5.0, talk_s=5.0)
+    for agent in ("Alice", "Bob", "Carol"):
+        sim.set_agent(agent, ring_s=10.0)
+    async with callbacks_app(db_url, sim) as _:
+        cid = await ask(sm)
+        dialing = await eventually(in_state(sm, cid, "dialing"), what="the dial")
+
+        def channels() -> list[Any]:
+            return [c for c in sim.pbx.channels.values() if c.linkedid == dialing.claim]
+
+        await eventually(channels, what="the agent's phone ringing")
+        sim.refuse_connections(True)
+        await sim.drop_connections()
+        await eventually(lambda: not channels(), what="the call to end unseen")
+        sim.refuse_connections(False)
+        failed = await eventually(in_state(sm, cid, "done", "failed"), what="the verdict")
+    # the customer may well have talked: nobody saw it, so nobody is called twice
+    assert (failed.state, failed.last_result) == ("failed", "interrupted")
+    assert events(failed) == ["requested", "dialing", "interrupted"]
     assert len(originates(sim, cid)) == 1
 
 
