@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -34,6 +35,7 @@ from ivr.callback_worker import PREFIX
 from ivr.callbacks import RESERVE_REASON, Policy
 from telephony.ami import AmiClient
 from telephony.simulator import CallScript, PbxSimulator
+from telephony.simulator.agi_caller import AgiTarget
 
 TIME_SCALE = 0.02  # wall seconds per simulated second
 CUSTOMER = "13800138000"
@@ -254,6 +256,34 @@ async def test_an_agent_who_does_not_answer_passes_it_to_another(
     assert [a["Channel"] for a in originates(sim, cid)] == [ALICE, BOB]
 
 
+async def test_a_caller_asks_in_the_ivr_hangs_up_and_is_called_back(
+        db_url: str, sm: async_sessionmaker[AsyncSession]) -> None:
+    """As a real caller: dials the hotline, the FastAGI IVR answers, they press 4 (call me
+    back) and hang up; the app calls them back through a free agent."""
+    with socket.socket() as probe:  # a free port for the app's FastAGI server
+        probe.bind(("127.0.0.1", 0))
+        agi_port = probe.getsockname()[1]
+    pbx = PbxSimulator(time_scale=TIME_SCALE, agi=AgiTarget("127.0.0.1", agi_port))
+    await pbx.start()
+    try:
+        async with callbacks_app(db_url, pbx, agi_enabled=True, agi_port=agi_port) as _:
+            call = pbx.place_call(caller=CUSTOMER, name="Caller", script=CallScript(
+                ivr_digits="4", patience=1.0))
+            await asyncio.wait_for(call.done, 30)
+            async with sm() as db:
+                asked = (await db.scalars(select(CallbackRequest))).all()
+            assert [(r.phone, r.queue, r.origin_linkedid) for r in asked] == [
+                ("+8613800138000", "support", call.linkedid)]
+            done = await eventually(in_state(sm, asked[0].id, "done", "failed"),
+                                    what="the callback")
+    finally:
+        await pbx.close()
+    assert call.queue is None  # they never waited in the queue: they hung up
+    assert (done.state, done.last_result) == ("done", "answered")
+    assert [a["Exten"] for a in originates(pbx, done.id)] == [CUSTOMER]
+
+
+# ------------------------------------------------------------------ fairness
 # ------------------------------------------------------------------ fairness
 
 
