@@ -842,16 +842,16 @@ class Pbx:
         self.newexten(c2, "Set", "TIMEOUT(absolute)=0", priority=12, level=2)
         variables = call.dialplan_vars
         if variables.get("HOTLINE_ACTION", "").lower() == "hangup":
-            self.newexten(c2, "Hangup", "", priority=29, level=1)
+            self.newexten(c2, "Hangup", "", priority=27, level=1)
             self._channel_hangs_up_first(call)
             return
         queue = _queue_name(variables.get("QUEUE", ""))
         if not queue or queue not in self.queues:
             queue = fallback  # FILTER, then QUEUE_EXISTS: an unknown queue falls back
-        self._dp_set(call, 16, "QUEUE", queue)
+        self._dp_set(call, 14, "QUEUE", queue)
         prio_text = variables.get("HOTLINE_PRIORITY", "")
         if prio_text:
-            self._dp_set(call, 19, "QUEUE_PRIO", "".join(ch for ch in prio_text
+            self._dp_set(call, 17, "QUEUE_PRIO", "".join(ch for ch in prio_text
                                                          if ch.isdigit()), level=1)
         call.priority = _sscanf_int(call.dialplan_vars.get("QUEUE_PRIO", ""))
         preferred = variables.get("HOTLINE_PREFERRED_AGENT", "")
@@ -859,15 +859,15 @@ class Pbx:
         if personal in self.queues:
             q = self.queues[personal]
             status = await self._queue_call(
-                call, personal, app_priority=24, ring_once=True, then_hangup=False,
+                call, personal, app_priority=23, ring_once=True, then_hangup=False,
                 appdata=f"{personal},tn,,,{q.spec.maxwait:g}")
             if status not in ("TIMEOUT", "JOINEMPTY"):
                 return
             self.newexten(c2, "NoOp", f"Preferred agent: {status}; on to {queue}",
-                          priority=25, level=2)
+                          priority=24, level=2)
         main = self.queues.get(queue)
         wait = main.spec.maxwait if main is not None else 60
-        await self._queue_call(call, queue, app_priority=26, appdata=f"{queue},tT,,,{wait:g}")
+        await self._queue_call(call, queue, app_priority=25, appdata=f"{queue},tT,,,{wait:g}")
 
     def _dp_set(self, call: SimCall, priority: int, name: str, value: str,
                 level: int = 2) -> None:

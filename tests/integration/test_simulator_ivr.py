@@ -722,3 +722,69 @@ async def test_demo_pbx_calls_the_ivr_it_is_pointed_at() -> None:
     assert len(seen) >= 2
     assert seen[0]["agi_callerid"] == "13800138000"
     assert seen[0]["agi_extension"] == "4008001234"
+
+
+# ------------------------------------------------- the simulator runs deploy/asterisk's dialplan
+def _dialplan(context: str) -> dict[tuple[str, int], str]:
+    """(extension, priority) -> application, from deploy/asterisk/extensions.conf."""
+    import re
+
+    from tests.shared import ROOT
+
+    steps: dict[tuple[str, int], str] = {}
+    current, exten, prio = "", "", 0
+    for raw in (ROOT / "deploy" / "asterisk" / "extensions.conf").read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            current = line[1:line.index("]")]
+            continue
+        if current != context:
+            continue
+        m = re.match(r"exten\s*=>\s*([^,]+),1,(\w+)", line)
+        if m:
+            exten, prio = m.group(1), 1
+            steps[(exten, prio)] = m.group(2)
+            continue
+        m = re.match(r"same\s*=>\s*n(?:\([^)]*\))?,(\w+)", line)
+        if m and exten:
+            prio += 1
+            steps[(exten, prio)] = m.group(1)
+    return steps
+
+
+def assert_runs_deploy_dialplan(ami: Ami, linkedid: str, did: str) -> int:
+    """Every dialplan step the simulator reports for the caller's channel (Newexten) is the
+    application deploy/asterisk/extensions.conf has at that priority."""
+    plan = _dialplan("from-pstn")
+    seen = 0
+    for m in ami.of(linkedid, "Newexten"):
+        if m["Channel"].endswith(";2") and m["Context"] == "from-pstn":
+            exten = "T" if m["Exten"] == "T" else "_X."
+            assert m["Exten"] in (did, "T")
+            assert plan.get((exten, int(m["Priority"]))) == m["Application"], m
+            seen += 1
+    return seen
+
+
+async def test_simulated_steps_are_the_deploy_dialplans() -> None:
+    async with rig(_preferring("Local/1002@agents/n")) as r:
+        r.sim.set_agent("Bob", mode="noanswer")
+        summary, linkedid = await r.call(talk=1.0)
+    assert summary.queues == ("agent-1002", "support")
+    apps = [m["Application"] for m in r.ami.of(linkedid, "Newexten")
+            if m["Channel"].endswith(";2") and m["Context"] == "from-pstn"]
+    assert apps.count("Queue") == 2 and "AGI" in apps
+    assert assert_runs_deploy_dialplan(r.ami, linkedid, "4008001234") >= 14
+
+
+async def test_timeout_path_is_the_deploy_dialplans_t_extension() -> None:
+    async def handler(s: AgiSession) -> None:
+        await asyncio.sleep(30)
+
+    async with AgiServer(handler, port=0) as server:
+        target = AgiTarget("127.0.0.1", server.port, ivr_timeout_s=10)
+        async with rig(None, agi=target) as r:
+            summary, linkedid = await r.call(talk=1.0)
+    assert summary.ivr["HOTLINE_AGI"] == "TIMEOUT"
+    assert [m["Exten"] for m in r.ami.of(linkedid, "Newexten")].count("T") == 3
+    assert assert_runs_deploy_dialplan(r.ami, linkedid, "4008001234") >= 12
