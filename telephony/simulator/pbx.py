@@ -191,6 +191,7 @@ class SimCall:
         self.agi: AgiOutcome | None = None
         self.language = "en"
         self.queue_exit_continues = False
+        self.queue_app_priority = 12  # the priority of the Queue() the caller is in
         self._cmd: asyncio.Future[tuple[str, ...] | None] | None = None
         self._pending: list[tuple[str, ...]] = []
         self._wakeable = False
@@ -999,6 +1000,7 @@ class Pbx:
             return "JOINEMPTY"
         call.queues_tried.append(qname)
         call.queue_exit_continues = not then_hangup
+        call.queue_app_priority = app_priority
         for var in ("ANSWEREDTIME", "DIALEDTIME", "QUEUEWAIT"):
             self.varset(c2, var, "", level=2)
         # app_queue's insert_entry: behind every caller of the same or a higher priority
@@ -1192,8 +1194,10 @@ class Pbx:
         call.wait_s = _secs(call.t - call.joined)
         if call.queue_exit_continues:
             return  # the dialplan goes on (the preferred agent's queue, then the main one)
-        self.newexten(c2, "NoOp", "Queue finished: QUEUESTATUS=TIMEOUT", priority=13, level=2)
-        self.newexten(c2, "Hangup", "", priority=14, level=1)
+        after = call.queue_app_priority  # the dialplan's NoOp and Hangup after Queue()
+        self.newexten(c2, "NoOp", "Queue finished: QUEUESTATUS=TIMEOUT", priority=after + 1,
+                      level=2)
+        self.newexten(c2, "Hangup", "", priority=after + 2, level=1)
         self.hangup_request(c2, 16, soft=True)
         self.hangup_request(c1, 16)
         self.hangup(c2, 16)

@@ -777,6 +777,19 @@ async def test_simulated_steps_are_the_deploy_dialplans() -> None:
     assert assert_runs_deploy_dialplan(r.ami, linkedid, "4008001234") >= 14
 
 
+async def test_queue_timeout_path_is_the_deploy_dialplans() -> None:
+    async def handler(s: AgiSession) -> None:
+        await s.set_variable("QUEUE", "vip")
+
+    async with rig(handler) as r:
+        for agent in ("Alice", "Carol"):
+            r.sim.set_agent(agent, paused=True)
+        summary, linkedid = await r.call(patience=900)
+    assert summary.outcome == "no-answer" and summary.queues == ("vip",)
+    assert [m["Application"] for m in r.ami.of(linkedid, "Newexten")][-2:] == ["NoOp", "Hangup"]
+    assert assert_runs_deploy_dialplan(r.ami, linkedid, "4008001234") >= 14
+
+
 async def test_timeout_path_is_the_deploy_dialplans_t_extension() -> None:
     async def handler(s: AgiSession) -> None:
         await asyncio.sleep(30)
