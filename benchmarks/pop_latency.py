@@ -331,6 +331,7 @@ def start_app(url: str, ami_port: int, http_port: int, log: Path) -> subprocess.
     """``hotline serve`` in its own process; its log goes to ``log``."""
     env = {**os.environ, "HOTLINE_DATABASE_URL": url, "HOTLINE_BUS": "memory",
            "HOTLINE_AMI_PORT": str(ami_port), "HOTLINE_HTTP_HOST": "127.0.0.1",
+           "HOTLINE_AGI_PORT": str(free_port()),  # the IVR's listener, idle here
            "HOTLINE_SECRET_KEY": SECRET, "HOTLINE_LOG_LEVEL": "WARNING",
            # every agent signs in from this one address within seconds: set-up, not abuse
            "HOTLINE_LOGIN_RATE_PER_IP": "1000000", "HOTLINE_LOGIN_RATE_PER_USER": "1000000",
