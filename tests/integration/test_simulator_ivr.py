@@ -101,7 +101,9 @@ async def rig(handler: Handler | None, *, agi: AgiTarget | None = None,
     async with contextlib.AsyncExitStack() as stack:
         if server is not None:
             await stack.enter_async_context(server)
-        target = agi or AgiTarget("127.0.0.1", server.port if server else _closed_port())
+        # a generous IVR deadline (60 wall seconds): a loaded machine never trips it
+        target = agi or AgiTarget("127.0.0.1", server.port if server else _closed_port(),
+                                  ivr_timeout_s=6000)
         sim = PbxSimulator(time_scale=SCALE, agi=target, **sim_options)
         await sim.start()
         stack.push_async_callback(sim.close)
@@ -178,7 +180,7 @@ async def test_replays_the_recorded_session_byte_for_byte() -> None:
     server = await asyncio.start_server(raw, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        async with rig(None, agi=AgiTarget("127.0.0.1", port)) as r:
+        async with rig(None, agi=AgiTarget("127.0.0.1", port, ivr_timeout_s=6000)) as r:
             summary, linkedid = await r.call(caller="13800138000", ivr_digits="1")
             await asyncio.wait_for(done.wait(), 10)
     finally:
@@ -327,7 +329,8 @@ async def test_dead_channel_commands_get_511_when_agi_does_not_exit_on_hangup() 
     server = await asyncio.start_server(raw_handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        target = AgiTarget("127.0.0.1", port, exit_on_hangup=False)
+        target = AgiTarget("127.0.0.1", port, exit_on_hangup=False, ivr_timeout_s=6000,
+                           dead_grace_s=1000)
         async with rig(None, agi=target) as r:
             summary, _ = await r.call(ivr_inputs=parse_ivr_inputs("H@1"))
     finally:
@@ -417,7 +420,7 @@ async def test_agi_server_too_slow_still_queues_the_call() -> None:
         await handler(s)
 
     async with AgiServer(recorded, port=0) as server:
-        target = AgiTarget("127.0.0.1", server.port, ivr_timeout_s=20)
+        target = AgiTarget("127.0.0.1", server.port, ivr_timeout_s=100)
         async with rig(None, agi=target) as r:
             summary, linkedid = await r.call(did="4008001234")
     assert sessions
@@ -454,7 +457,8 @@ async def test_missing_prompt_file_fails_the_command_and_the_status(tmp_path: Pa
             replies.append((await s.stream_file(name, "")).text)
 
     async with AgiServer(handler, port=0) as server:
-        target = AgiTarget("127.0.0.1", server.port, sounds_dir=str(sounds))
+        target = AgiTarget("127.0.0.1", server.port, sounds_dir=str(sounds),
+                           ivr_timeout_s=6000)
         async with rig(None, agi=target) as r:
             summary, linkedid = await r.call()
     assert replies == ["result=0 endpos=8000", "result=-1 endpos=0"]
@@ -625,7 +629,8 @@ async def test_ivr_runtime_to_queue_pop_and_call_log(db_url: str) -> None:
         runtime = IvrRuntime(engine, agent_free=lambda i: i == "Local/1002@agents/n",
                              clock=lambda: open_hours)
         async with AgiServer(runtime.handle, port=0) as server:
-            sim = PbxSimulator(time_scale=SCALE, agi=("127.0.0.1", server.port))
+            sim = PbxSimulator(time_scale=SCALE, agi=AgiTarget("127.0.0.1", server.port,
+                                                              ivr_timeout_s=6000))
             await sim.start()
             try:
                 async with logging_app(db_url, sim) as app:
