@@ -103,10 +103,7 @@ async def signed_in_user(request: web.Request) -> tuple[int, bool] | None:
         return None
     if auth.revoked.contains(sid):
         return None
-    sessionmaker = request.config_dict.get(SESSIONMAKER)
-    if sessionmaker is None:  # no database (yet): the page's own API calls will tell
-        return user_id, True
-    async with sessionmaker() as db:
+    async with request.config_dict[SESSIONMAKER]() as db:
         row = (await db.execute(
             select(User.active, User.agent_interface).where(User.id == user_id)
         )).one_or_none()

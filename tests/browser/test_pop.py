@@ -216,3 +216,35 @@ async def test_hostile_caller_names_are_shown_as_text_everywhere(
         assert await page.evaluate("document.querySelectorAll('img, iframe, object').length") == 0
         assert await page.evaluate("document.scripts.length") == 1
     await browser.assert_clean()  # no alert() ever ran, no CSP violation
+
+
+async def test_a_log_not_saved_when_the_next_call_rings_is_kept(
+    console: Console, browser: Browser, sim: PbxSimulator
+) -> None:
+    page = await browser.page()
+    await open_console(page, console)
+    only_alice(sim, mode="noanswer")
+    first = sim.place_call(caller="13800138000", name="Zhang Wei",
+                           script=CallScript(skip_agi=True, patience=60))
+    await page.wait_for_function(
+        "() => document.querySelector('#customer-name')?.textContent === '华东医药包装有限公司'")
+    await page.fill("#log-notes", "first caller: asks about the warranty")
+    await page.check("#log-dispositions input[value='inquiry']")
+    await caller_hangs_up(first)
+    sim.place_call(caller="13911112222", name="Liu Yang",
+                   script=CallScript(skip_agi=True, patience=60))
+    await page.wait_for_function(
+        "() => document.querySelector('#call-name')?.textContent === 'Liu Yang'")
+    assert await page.input_value("#log-notes") == ""  # the new call starts clean
+    drafts = page.locator("#drafts-list li")
+    await drafts.first.wait_for()
+    assert "Zhang Wei" in (await drafts.first.text_content() or "")
+    await drafts.first.locator("button").click()  # back to the first call, as it was
+    await page.wait_for_function(
+        "() => document.querySelector('#customer-name')?.textContent === '华东医药包装有限公司'")
+    assert await page.input_value("#log-notes") == "first caller: asks about the warranty"
+    assert await page.is_checked("#log-dispositions input[value='inquiry']")
+    assert await page.text_content("#call-name") == "Zhang Wei"
+    # and the second call is kept in its turn (nothing typed for it yet: nothing to keep)
+    assert await page.locator("#drafts-list li").count() == 0
+    await browser.assert_clean()

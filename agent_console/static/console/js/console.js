@@ -185,9 +185,13 @@ function extension(iface) {
 function onPop(frame) {
   const call = frame.call || {};
   if (S.call && S.call.linkedid === call.linkedid) {
-    // the same call again (a reconnect's replay): keep what the agent typed
-    S.record = frame.record || S.record;
-    renderRecord();
+    // the same call again (a reconnect's replay, or the queue ringing her once more after
+    // a miss): keep what the agent typed
+    if (S.call.status === "missed") {
+      S.call.status = "ringing";
+      S.call.timeline.push({ what: "ringing", at: call.at || new Date().toISOString() });
+      renderCall();
+    }
     return;
   }
   stashDraft();
