@@ -237,6 +237,9 @@ class Ticket(Base):
     # new | assigned | in_progress | waiting | resolved | closed | cancelled
     status: Mapped[str] = mapped_column(String, default="new", server_default="new")
     priority: Mapped[str] = mapped_column(String, default="normal", server_default="normal")
+    category: Mapped[str | None] = mapped_column(String)  # repair, complaint, installation...
+    # the call it was raised from (console pop or IVR repair request): the call log links back
+    call_linkedid: Mapped[str | None] = mapped_column(String, index=True)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL")
     )

@@ -156,18 +156,24 @@ async def create_ticket(
     priority: str = "normal",
     asset_id: int | None = None,
     contact_id: int | None = None,
+    category: str | None = None,
+    call_linkedid: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """A new ticket (status ``new``) with the day's next number."""
+    """A new ticket (status ``new``) with the day's next number; ``call_linkedid`` names
+    the call it was raised from."""
     at = current(now)
     clean_problem = required_text(problem, "problem", max_len=20_000)
     clean_priority = choice(priority, "priority", PRIORITIES)
+    clean_category = text(category, "category", max_len=40)
+    clean_call = text(call_linkedid, "call_linkedid", max_len=100)
     customer = await load_customer(session, actor, customer_id, "tickets", "create")
     await _check_links(session, customer.id, asset_id, contact_id)
     ticket = Ticket(
         number=f"pending-{uuid.uuid4().hex}", customer_id=customer.id, asset_id=asset_id,
         contact_id=contact_id, problem=clean_problem, status="new", priority=clean_priority,
-        created_by_id=actor.user_id, created_at=at, updated_at=at,
+        category=clean_category, call_linkedid=clean_call, created_by_id=actor.user_id,
+        created_at=at, updated_at=at,
     )
     session.add(ticket)
     await session.flush()

@@ -41,7 +41,6 @@ from crm_core import (
     tickets,
     users,
 )
-from crm_core.audit import audit
 from crm_core.errors import ValidationFailed
 from crm_core.exporter import CUSTOMER_COLUMNS, customer_rows
 from crm_core.reports import CustomerFilter
@@ -172,8 +171,7 @@ class AddendumIn(Body):
 class TicketIn(Body):
     problem: Text | None = Field(default=None, min_length=1,
                                  description="required unless a title is given")
-    # the console's pop form: title (+ description) make the problem; the category and
-    # the call it was raised from stay in the ticket's audit trail (no columns yet)
+    # the console's pop form: title (+ description) make the problem
     title: Short | None = Field(default=None, min_length=1, max_length=200)
     description: Text | None = None
     category: Short | None = Field(default=None, max_length=40, description="e.g. repair")
@@ -415,18 +413,11 @@ async def add_addendum(call: Call) -> Any:
 async def create_ticket(call: Call) -> Any:
     data = _body(call)
     title, description = data.pop("title", None), data.pop("description", None)
-    link = {k: data.pop(k) for k in ("category", "call_linkedid") if data.get(k) is not None}
-    data.pop("category", None), data.pop("call_linkedid", None)
     if data.get("problem") is None:
         if not title:
             raise ValidationFailed("problem", "give the problem, or a title")
         data["problem"] = f"{title}\n\n{description}" if description else title
-    ticket = await tickets.create_ticket(call.db, call.me, call.path.id, **data)
-    if link:
-        audit(call.db, user_id=call.me.user_id, action="link", entity="ticket",
-              entity_id=ticket["id"], after=link)
-        ticket = {**ticket, **link}
-    return ticket
+    return await tickets.create_ticket(call.db, call.me, call.path.id, **data)
 
 
 async def list_tickets(call: Call) -> Any:

@@ -130,11 +130,12 @@ async def test_ticket_and_opportunity_from_the_pop(db_url: str, sim: PbxSimulato
         assert status == 201, ticket
         assert ticket["problem"] == "包装机卡纸\n\n每小时两次"
         assert ticket["asset_id"] == ids.asset and ticket["status"] == "new"
-        assert ticket["call_linkedid"] == "1795478353.190"
-        link = await audit_entries(db_url, entity="ticket", action="link")
-        assert [(e.entity_id, e.user_id, e.after) for e in link] == [
-            (str(ticket["id"]), ids.alice,
-             {"category": "repair", "call_linkedid": "1795478353.190"})]
+        assert ticket["call_linkedid"] == "1795478353.190" and ticket["category"] == "repair"
+        created = await audit_entries(db_url, entity="ticket", action="create")
+        assert [(e.entity_id, e.user_id, e.after["call_linkedid"], e.after["category"])
+                for e in created] == [(str(ticket["id"]), ids.alice, "1795478353.190", "repair")]
+        status, again = await alice.call("GET", f"/tickets/{ticket['id']}")
+        assert status == 200 and again["call_linkedid"] == "1795478353.190"
         status, body = await alice.call("POST", f"/customers/{ids.customer}/tickets",
                                         {"description": "no title"})
         assert status == 422 and body["field"] == "problem"
