@@ -10,6 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from crm_core.db import make_engine
+from crm_core.models import User
 from telephony.simulator import CallScript, PbxSimulator, SimCall
 from tests.browser.conftest import Browser, Console, grant, screenshot_dir, sign_in
 
@@ -247,4 +252,33 @@ async def test_a_log_not_saved_when_the_next_call_rings_is_kept(
     assert await page.text_content("#call-name") == "Zhang Wei"
     # and the second call is kept in its turn (nothing typed for it yet: nothing to keep)
     assert await page.locator("#drafts-list li").count() == 0
+    await browser.assert_clean()
+
+
+async def test_caller_of_another_account_manager_shows_only_who_owns_them(
+    console: Console, browser: Browser, sim: PbxSimulator
+) -> None:
+    # li.na, an account manager who sees only her own customers, answers Carol's phone
+    engine = make_engine(console.db_url)
+    try:
+        async with async_sessionmaker(engine).begin() as db:
+            await db.execute(update(User).where(User.username == "carol")
+                             .values(agent_interface=None))
+            await db.execute(update(User).where(User.username == "li.na")
+                             .values(agent_interface="Local/1003@agents/n", agent_name="Carol"))
+    finally:
+        await engine.dispose()
+    sim.set_agent("Alice", paused=True, reason="away")
+    sim.set_agent("Bob", paused=True, reason="away")
+    sim.set_agent("Carol", mode="noanswer")
+    page = await browser.page()
+    await open_console(page, console, "li.na")
+    sim.place_call(caller="13800138000", name="Zhang Wei",  # wang.lei's customer
+                   script=CallScript(skip_agi=True, patience=60))
+    restricted = page.locator("#pop-restricted")
+    await restricted.wait_for()
+    assert "王磊" in (await restricted.text_content() or "")
+    assert await page.locator("#customer-name").count() == 0  # not the record
+    assert "BPM-" not in (await page.text_content("#record-card") or "")
+    assert await page.get_attribute("#log-customer", "data-customer-id") == ""
     await browser.assert_clean()

@@ -145,7 +145,7 @@ function onFrame(frame) {
   switch (frame.type) {
     case "hello":
       S.agent = { interface: frame.interface, name: frame.agent };
-      $("#agent-who").textContent = frame.agent ? `${frame.agent} · ${extension(frame.interface)}` : extension(frame.interface);
+      $("#agent-who").textContent = t("console.extension", { ext: extension(frame.interface) });
       refreshState();
       break;
     case "state": {
@@ -729,6 +729,7 @@ function wire() {
     search: () => $("#search").focus(),
   });
   onLanguage(() => {
+    if (S.agent.interface) $("#agent-who").textContent = t("console.extension", { ext: extension(S.agent.interface) });
     options($("#pause-reason"), PAUSE_REASONS.map((r) => [r, label("pause_reason", r)]), $("#pause-reason").value);
     renderState();
     renderCall();
