@@ -84,7 +84,7 @@ from ivr.flow_engine import (
 )
 from ivr.number_plan import Entry, unknown_entry
 from ivr.routing import AgentFree, AgentPresence, Routing, decide, flow_customer, nobody_free
-from ivr.services import ServiceContext, ServiceResult, run_action
+from ivr.services import WRITES, ServiceContext, ServiceResult, run_action
 from ivr.store import builtin_flow, load_flow, resolve_number
 
 log = logging.getLogger("ivr.runtime")
@@ -497,7 +497,7 @@ class IvrCall:
     async def _service(self, action: SelfService) -> ActionResult:
         routing = self.routing()
         linkedid = None
-        if action.name == "callback":
+        if action.name in WRITES:  # what it writes names the call it came from
             linkedid = await self.channel.linkedid()
         ctx = ServiceContext(
             caller=self.facts.caller, customer=self.run.customer, queue=routing.queue,

@@ -19,8 +19,9 @@ Actions (``ACTIONS``):
 - ``repair_request``: ``choice`` (a key of ``list_assets``, same list) or ``serial``
   (keypad digits of the serial number: all its digits, or its last 4+ when that is unique
   among the caller's assets in the database) -> a new ticket
-  (``crm_core.tickets.create_ticket``, which checks the asset is the customer's), its
-  number read back; an unknown serial is not ok (the flow hands over to an agent);
+  (``crm_core.tickets.create_ticket``, which checks the asset is the customer's;
+  category ``repair``, linked to the call), its number read back; an unknown serial is
+  not ok (the flow hands over to an agent);
 - ``callback``: ``ivr.callback_store.request_callback`` when that module is installed;
   without it the action is not ok (the flow then offers an agent).
 
@@ -302,7 +303,8 @@ async def repair_request(db: Db, args: Mapping[str, str], ctx: ServiceContext) -
     contact = (ctx.customer or {}).get("contact_id")
     view = await create_ticket(
         db(), IVR_ACTOR, customer_id, problem=REPAIR_PROBLEM, asset_id=asset_id,
-        contact_id=contact if isinstance(contact, int) else None, now=ctx.started_at)
+        contact_id=contact if isinstance(contact, int) else None, category="repair",
+        call_linkedid=ctx.linkedid, now=ctx.started_at)
     number = str(view["number"])
     prompts: list[Any] = ["repair_created", say_digits(ticket_digits(number))]
     if expired:
@@ -334,6 +336,9 @@ async def callback(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> Serv
         place_at=ctx.started_at)
     return ServiceResult(True, {"callback_id": callback_id, "wrote": True})
 
+
+WRITES = frozenset({"repair_request", "callback"})
+"""Actions that write: they are tied to the call (its Linkedid) they came from."""
 
 ACTIONS: dict[str, Action] = {
     "ticket_status": ticket_status,

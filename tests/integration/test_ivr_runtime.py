@@ -280,9 +280,11 @@ async def test_repair_request_by_choosing_an_asset(crm: Crm) -> None:
     assert "hotline/zh/out_of_warranty" in fake.played()  # BPM-2020-0815 ran out in 2025
     async with crm.engine.connect() as conn:
         row = (await conn.execute(select(Ticket.customer_id, Ticket.asset_id, Ticket.status,
-                                         Ticket.contact_id)
+                                         Ticket.contact_id, Ticket.category,
+                                         Ticket.call_linkedid)
                                   .where(Ticket.number == number))).one()
     assert tuple(row)[:3] == (crm.vip, crm.assets["0815"], "new")
+    assert (row.category, row.call_linkedid) == ("repair", "1795478331.183")
     assert row.contact_id is not None  # the contact whose phone called
     assert "repair_pick" in path(fake)
 
