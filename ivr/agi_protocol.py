@@ -10,7 +10,8 @@ Rules:
 - pure: no sockets, no clocks, no logging; the asyncio adapter is ``ivr/agi.py``;
 - the decoder never raises on any input: junk lines are counted, over-long lines
   are dropped (and counted) so a hostile peer cannot grow memory without bound;
-- CRLF and LF both end a line; bytes are decoded as UTF-8 with replacement;
+- CRLF and LF both end a line; bytes are decoded as UTF-8, else GBK (a carrier's caller
+  name), else UTF-8 with replacement (``telephony.ami_codec.decode_line``);
 - the encoder refuses CR, LF and NUL anywhere in a command: caller-controlled
   text (a CRM name, a DID) must never be able to inject a second command;
 - arguments are quoted the way Asterisk's ``parse_args`` un-quotes them.
@@ -21,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
+
+from telephony.ami_codec import decode_line
 
 MAX_LINE = 64 * 1024
 """A line longer than this (without its newline) is dropped and counted as junk."""
@@ -135,7 +138,7 @@ class AgiDecoder:
                     self._count_junk()
                 self._dropping = False
                 continue
-            line = raw.removesuffix(b"\r").decode("utf-8", errors="replace")
+            line = decode_line(raw.removesuffix(b"\r"))
             event = self._line(line)
             if event is not None:
                 events.append(event)

@@ -31,10 +31,12 @@ def _decode(block: bytes) -> str:
     try:
         return block.decode("utf-8")
     except UnicodeDecodeError:
-        return "\r\n".join(_decode_line(line) for line in block.split(b"\r\n"))
+        return "\r\n".join(decode_line(line) for line in block.split(b"\r\n"))
 
 
-def _decode_line(line: bytes) -> str:
+def decode_line(line: bytes) -> str:
+    """One line of PBX text: UTF-8, else GBK (a Chinese carrier's caller name), else
+    UTF-8 with replacement. Never raises."""
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError:
@@ -68,7 +70,7 @@ class AmiDecoder:
             self._expect_banner = False
             first = bytes(buf[:nl])
             if b":" not in first:  # else the stream starts straight with a message
-                out.append({BANNER_KEY: _decode_line(first)})
+                out.append({BANNER_KEY: decode_line(first)})
                 start = nl + 2
         find = buf.find
         while True:

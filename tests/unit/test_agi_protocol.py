@@ -65,6 +65,16 @@ def test_crlf_and_split_feeds_give_the_same_environment() -> None:
     assert events == [expected]
 
 
+def test_gbk_caller_name_is_decoded_and_broken_bytes_never_raise() -> None:
+    # a Chinese carrier may send the caller name in GBK; junk bytes stay replaced, not fatal
+    header = (b"agi_request: agi://127.0.0.1/hotline\n" + b"agi_calleridname: "
+              + "\u738b\u82b3".encode("gbk") + b"\nagi_rdnis: \xff\xfe\n\n")
+    (event,) = AgiDecoder().feed(header)
+    assert isinstance(event, AgiEnvironment)
+    assert event.env["agi_calleridname"] == "\u738b\u82b3"
+    assert "\ufffd" in event.env["agi_rdnis"]
+
+
 def test_header_junk_and_leading_empty_lines_are_counted_not_fatal() -> None:
     data = b"\r\n\nthis is junk\nagi_request: agi://h/x?a=1&b=\nnot_agi: 1\nagi_empty:\n\n"
     env = parse_environment(data)
