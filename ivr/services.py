@@ -37,6 +37,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import re
@@ -47,6 +48,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.models import Asset, Subscription, Ticket
@@ -338,6 +340,7 @@ async def callback(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> Serv
 
 
 WRITES = frozenset({"repair_request", "callback"})
+WRITE_ATTEMPTS = 4
 """Actions that write: they are tied to the call (its Linkedid) they came from."""
 
 ACTIONS: dict[str, Action] = {
@@ -353,11 +356,36 @@ async def run_action(
     sessions: async_sessionmaker[AsyncSession], name: str, args: Mapping[str, str],
     ctx: ServiceContext, *, commit: bool = True,
 ) -> ServiceResult:
-    """Run one action in its own transaction; any failure is a not-ok result, never raised."""
+    """Run one action in its own transaction; any failure is a not-ok result, never raised.
+
+    A write that SQLite refuses with "database is locked" (a read transaction cannot be
+    upgraded while another connection writes: SQLite does not wait in that case) is run
+    again from the start, up to ``WRITE_ATTEMPTS`` times: nothing of the failed attempt
+    was kept, and the caller is still on the line waiting for the answer.
+    """
     action = ACTIONS.get(name)
     if action is None:
         log.warning("IVR: unknown self-service action %r", name)
         return ServiceResult(False, {"error": f"unknown action {name!r}"})
+    attempts = WRITE_ATTEMPTS if name in WRITES else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _attempt(sessions, action, args, ctx, commit)
+        except OperationalError as exc:
+            if attempt < attempts and "locked" in str(exc.orig):
+                log.info("IVR: %s found the database locked; trying again", name)
+                await asyncio.sleep(0.02 * attempt)
+                continue
+            log.exception("IVR: self-service %s failed", name)
+            return ServiceResult(False, {"error": type(exc).__name__})
+        except Exception as exc:
+            log.exception("IVR: self-service %s failed", name)
+            return ServiceResult(False, {"error": type(exc).__name__})
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _attempt(sessions: async_sessionmaker[AsyncSession], action: Action,
+                   args: Mapping[str, str], ctx: ServiceContext, commit: bool) -> ServiceResult:
     db = Db(sessions)
     try:
         result = await action(db, args, ctx)
@@ -367,9 +395,6 @@ async def run_action(
             else:
                 await db.session.rollback()
         return result
-    except Exception as exc:
-        log.exception("IVR: self-service %s failed", name)
-        return ServiceResult(False, {"error": type(exc).__name__})
     finally:
         if db.session is not None:
             await db.session.close()

@@ -492,3 +492,31 @@ async def test_a_taken_agi_port_leaves_the_rest_of_the_app_running(tmp_path: Pat
         await pbx.close()
         taken.close()
         await taken.wait_closed()
+
+
+async def test_a_write_refused_by_a_locked_database_is_tried_again(
+        crm: Crm, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from ivr import services
+    from ivr.services import ServiceContext, ServiceResult, run_action
+
+    tries: list[int] = []
+
+    async def flaky(db: Any, args: Any, ctx: Any) -> ServiceResult:
+        db()  # opens the session, as a real write does
+        tries.append(1)
+        if len(tries) < 3:
+            raise OperationalError("INSERT ...", {}, Exception("database is locked"))
+        return ServiceResult(True, {"wrote": True})
+
+    monkeypatch.setitem(services.ACTIONS, "flaky", flaky)
+    monkeypatch.setattr(services, "WRITES", frozenset({"flaky"}))
+    ctx = ServiceContext(caller="1", customer=None, queue="support", priority=0,
+                         linkedid=None, started_at=OPEN)
+    sessions = async_sessionmaker(crm.engine)
+    assert await run_action(sessions, "flaky", {}, ctx) == ServiceResult(True, {"wrote": True})
+    assert len(tries) == 3
+    tries.clear()
+    monkeypatch.setattr(services, "WRITES", frozenset())  # a read is not tried again
+    assert not (await run_action(sessions, "flaky", {}, ctx)).ok and len(tries) == 1
