@@ -9,7 +9,9 @@ const T = {
         ivr: "in IVR", queued: "waiting", ringing: "ringing", talking: "talking",
         answered: "answered", abandoned: "abandoned", "no-answer": "no answer",
         "ivr-only": "IVR only", transferred: "transferred", caller_: "caller", agent_: "agent",
-        transfer_: "transfer", unknown: "unknown" },
+        transfer_: "transfer", unknown: "unknown", waitingTitle: "Waiting per queue",
+        callers: "Callers waiting", callbacks: "Callbacks keeping their place", total: "Total",
+        none: "nobody waiting" },
   "zh-CN": { title: "热线 — 实时通话", connected: "在线", disconnected: "未连接",
         inProgress: "进行中的通话", latest: "最近记录的通话", since: "开始",
         caller: "主叫号码", name: "姓名", did: "拨打号码", state: "状态", queue: "队列",
@@ -18,12 +20,17 @@ const T = {
         ivr: "语音导航", queued: "排队中", ringing: "振铃", talking: "通话中",
         answered: "已接听", abandoned: "放弃", "no-answer": "无人接听",
         "ivr-only": "仅语音导航", transferred: "已转接", caller_: "主叫", agent_: "坐席",
-        transfer_: "转接", unknown: "未知" },
+        transfer_: "转接", unknown: "未知", waitingTitle: "各队列等待",
+        callers: "排队来电", callbacks: "回拨(保留排队位置)", total: "合计",
+        none: "无人等待" },
 };
 let lang = localStorage.getItem("hotline.lang") || (navigator.language.startsWith("zh") ? "zh-CN" : "en");
 const t = (k) => (T[lang][k] ?? k);
 const live = new Map();
 let latest = [];
+// callbacks per queue come from the server (the database); callers waiting are counted
+// here from the live calls, so that part moves with every event
+let callbacks = {};
 
 function applyLang() {
   document.documentElement.lang = lang;
@@ -41,7 +48,44 @@ function cell(tr, text, cls) {
 }
 const hhmmss = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
 
+function renderWaiting() {
+  const callers = {};
+  for (const c of live.values()) {
+    if (c.queue && (c.state === "queued" || c.state === "ringing")) callers[c.queue] = (callers[c.queue] || 0) + 1;
+  }
+  const queues = [...new Set([...Object.keys(callers), ...Object.keys(callbacks)])].sort();
+  const body = document.querySelector("#waiting tbody");
+  body.replaceChildren();
+  for (const q of queues) {
+    const a = callers[q] || 0, b = callbacks[q] || 0;
+    if (!a && !b) continue;
+    const tr = document.createElement("tr");
+    tr.dataset.queue = q;
+    cell(tr, q); cell(tr, String(a)); cell(tr, String(b)); cell(tr, String(a + b));
+    body.appendChild(tr);
+  }
+  if (!body.children.length) {
+    const tr = document.createElement("tr");
+    const td = document.createElement("td");
+    td.colSpan = 4; td.className = "empty"; td.textContent = t("none");
+    tr.appendChild(td); body.appendChild(tr);
+  }
+}
+
+function setCallbacks(waiting) {
+  callbacks = {};
+  for (const [q, w] of Object.entries(waiting || {})) if (w.callbacks) callbacks[q] = w.callbacks;
+}
+
+async function refreshCallbacks() {
+  try {
+    const r = await fetch("/api/calls", { credentials: "same-origin" });
+    if (r.ok) { setCallbacks((await r.json()).waiting); renderWaiting(); }
+  } catch (_) { /* offline: the next snapshot brings it */ }
+}
+
 function render() {
+  renderWaiting();
   const lb = document.querySelector("#live tbody");
   lb.replaceChildren();
   for (const c of live.values()) {
@@ -101,6 +145,7 @@ function connect() {
       live.clear();
       for (const c of f.live || []) live.set(c.linkedid, c);
       latest = f.latest || [];
+      setCallbacks(f.waiting);
       render();
     } else if (f.type === "event") {
       onEvent(f.event);
@@ -115,3 +160,4 @@ document.getElementById("lang").addEventListener("click", () => {
 });
 applyLang();
 connect();
+setInterval(refreshCallbacks, 5000);

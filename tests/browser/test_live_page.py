@@ -1,0 +1,44 @@
+"""The live calls page in a real browser: the per-queue waiting count (callers in the
+PBX queue plus callbacks keeping their place) and a hostile caller name shown as text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from crm_core.db import make_engine
+from ivr.callback_store import request_callback
+from telephony.simulator import CallScript, PbxSimulator
+from tests.browser.conftest import Browser, Console
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+async def test_waiting_count_counts_callers_and_callbacks(
+    console: Console, browser: Browser, sim: PbxSimulator
+) -> None:
+    for agent in ("Alice", "Bob", "Carol"):  # nobody free: callers wait, callbacks keep place
+        sim.set_agent(agent, paused=True, reason="meeting")
+    engine = make_engine(console.db_url)
+    try:
+        async with async_sessionmaker(engine).begin() as db:
+            await request_callback(db, phone="13900001111", customer_id=None, queue="support",
+                                   priority=0, origin_linkedid=None, place_at=datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    page = await browser.page()
+    await page.goto(f"{console.base}/")
+    sim.place_call(caller="13800009999", name=HOSTILE,
+                   script=CallScript(skip_agi=True, ivr_vars={"QUEUE": "support"}, talk=60))
+    row = page.locator("#waiting tbody tr[data-queue='support'] td")
+    await row.nth(1).filter(has_text="1").wait_for()  # the caller, counted from live events
+    assert await row.all_inner_texts() == ["support", "1", "1", "2"]
+    # the caller name is text in the live table, never markup
+    name_cell = page.locator("#live tbody td", has_text=HOSTILE)
+    await name_cell.wait_for()
+    assert await page.locator("#live img").count() == 0
+    await page.click("#lang")
+    assert await page.locator("#waiting th").all_inner_texts() == [
+        "队列", "排队来电", "回拨(保留排队位置)", "合计"]
+    await browser.assert_clean()
