@@ -190,3 +190,38 @@ async def test_language_is_the_users_and_switches_everywhere(
     await page.wait_for_function("() => document.documentElement.lang === 'en'")
     assert await page.text_content("h1") == "Customer records"
     await browser.assert_clean()
+
+
+async def test_slash_searches_and_a_call_taken_elsewhere_is_logged_by_hand(
+    console: Console, browser: Browser
+) -> None:
+    page = await browser.page()
+    await sign_in(page, console, "bob")  # Bob works in Chinese
+    assert await page.evaluate("document.documentElement.lang") == "zh-CN"
+    await page.click("#call-idle")
+    await page.keyboard.press("/")
+    assert await page.evaluate("document.activeElement.id") == "search"
+    await page.keyboard.type("BPM-2023-0102")
+    await page.keyboard.press("Enter")
+    hit = page.locator("#search-results li.hit").first
+    await hit.wait_for()
+    assert "华东医药包装有限公司" in (await hit.text_content() or "")
+    await hit.locator("button").click()  # use for this call
+    await page.wait_for_function(
+        "() => document.querySelector('#customer-name')?.textContent === '华东医药包装有限公司'")
+    assert await page.text_content("#log-customer") == "华东医药包装有限公司"
+    # no call from the PBX: saving records a call interaction by hand
+    await page.check("#log-dispositions input[value='order-status']")
+    await page.fill("#log-notes", "客户在微信上来电询问订单")
+    await page.keyboard.press("F4")
+    await page.wait_for_selector("#log-result[data-kind='ok']")
+    customer_id = int(await page.get_attribute("#log-customer", "data-customer-id") or 0)
+    items = (await api_get(page, console, f"/customers/{customer_id}/interactions"))["items"]
+    assert any(i["content"] == "客户在微信上来电询问订单" and i["disposition"] == "order-status"
+               and i["kind"] == "call" for i in items)
+    # saving without a disposition is refused on the page, in the user's language
+    await page.fill("#log-notes", "again")
+    await page.keyboard.press("F4")
+    await page.wait_for_selector("#log-result[data-kind='error']")
+    assert await page.text_content("#log-result") == "请选择通话分类。"
+    await browser.assert_clean()
