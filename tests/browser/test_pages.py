@@ -172,3 +172,18 @@ async def test_login_page_language_switch(console: Console, browser: Browser) ->
     await page.wait_for_selector("body[data-ready='1']")
     assert await page.text_content("#login-submit") == "登录"
     await browser.assert_clean()
+
+
+async def test_console_signed_out_elsewhere_goes_back_to_sign_in(
+    console: Console, browser: Browser
+) -> None:
+    page = await browser.page()
+    await sign_in(page, console, "alice")
+    await page.wait_for_selector("#ws-status[data-state='open']")
+    # the same session signed out from another tab: its socket is closed by the server
+    token = (await _api(page, console, "/session"))["csrf_token"]
+    resp = await page.request.delete(f"{console.base}/api/v1/session",
+                                     headers={"X-CSRF-Token": token})
+    assert resp.status == 204
+    await page.wait_for_url(re.compile(r"/login\?next=%2Fconsole"))
+    await browser.assert_clean()

@@ -762,12 +762,16 @@ async function main() {
   renderLogForm();
   prefillForms();
   initSearch({ onUse: (id) => useCustomer(id) });
+  let closedInRow = 0;
   connect({
     onFrame,
     onStatus: (status) => {
       const el = $("#ws-status");
       el.dataset.state = status;
       el.textContent = label("ws", status);
+      if (status === "open") closedInRow = 0;
+      // the socket keeps being refused: is the session over? (401 -> back to sign-in)
+      if (status === "closed" && ++closedInRow % 3 === 0) api("GET", "/session").catch(() => {});
     },
   });
 }
