@@ -23,6 +23,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -112,11 +113,13 @@ async def signed_in_user(request: web.Request) -> tuple[int, bool] | None:
     return user_id, bool(row.agent_interface)
 
 
+_NEXT = re.compile(r"/(console|records(/[0-9]{1,10})?)(\?[^\x00-\x1f\x7f\\]*)?")
+
+
 def _safe_next(value: str | None) -> str | None:
-    """A same-site path to return to after sign-in (never another site)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return None
-    if not value.startswith(("/console", "/records")):
+    """A page of this console to return to after sign-in: never another site, never a
+    control character (it goes into a Location header)."""
+    if not value or _NEXT.fullmatch(value) is None:
         return None
     return value
 

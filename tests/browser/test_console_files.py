@@ -124,6 +124,8 @@ def test_static_route_serves_the_console_files() -> None:
     ("/console", "/console"), ("/records?q=abc", "/records?q=abc"), ("/records/12", "/records/12"),
     ("//evil.example/console", None), ("https://evil.example/", None), ("/\\evil", None),
     ("/api/v1/session", None), ("", None), (None, None), ("javascript:alert(1)", None),
+    ("/records\r\nSet-Cookie: a=b", None), ("/records?q=a\nb", None), ("/consolex", None),
+    ("/records/1/../../api", None), ("/records?q=华东", "/records?q=华东"),
 ])
 def test_sign_in_returns_only_to_a_console_page(value: str | None, expected: str | None
                                                 ) -> None:
