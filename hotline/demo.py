@@ -19,6 +19,7 @@ import signal
 from aiohttp import web
 
 from crm_core.db import make_engine, upgrade_async
+from crm_core.demo_data import NUMBER_PLAN
 from hotline.settings import Settings
 
 log = logging.getLogger("hotline.demo")
@@ -36,6 +37,13 @@ DEMO_CUSTOMERS: list[tuple[str, list[str], int]] = [
     ("VIP 客户 — 国药集团", ["13911112222"], 3),
 ]
 
+
+
+def _demo_dids(hotline_numbers: list[str]) -> list[str]:
+    """What demo callers dial: mostly the 400/800 numbers, about a quarter of them an old
+    department line (so the entry-numbers report shows which old numbers still ring)."""
+    legacy = [number for number, kind, _, _ in NUMBER_PLAN if kind == "legacy"]
+    return list(hotline_numbers) * len(legacy) + legacy
 
 async def seed(url: str) -> dict[str, int]:
     """The realistic bilingual demo records (customers, contacts, assets, tickets,
@@ -71,7 +79,7 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         secret=settings.ami_secret,
         calls_per_second=calls_per_second,
         callers=callers,
-        dids=settings.hotline_numbers,
+        dids=_demo_dids(settings.hotline_numbers),
         agi=AgiTarget("127.0.0.1", 0),
         start_calls=False,
     )

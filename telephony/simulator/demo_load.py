@@ -128,12 +128,13 @@ async def start_demo_pbx(*, username: str, secret: str, calls_per_second: float,
     """Start the simulator on a free local port and the trickle of calls (at once, or at
     ``start_calls()``: when the IVR server is listening). ``agi``: where calls run their
     IVR (its port may be set later with ``point_ivr_at``); None: the capture rig's IVR."""
-    numbers = tuple(dids) or ("4008001234", "8008001234")
+    numbers = tuple(dict.fromkeys(dids)) or ("4008001234", "8008001234")  # a list may weight
     sim = PbxSimulator(username=username, secret=secret, time_scale=1.0, agents=DEMO_AGENTS,
                        queues=DEMO_QUEUES, hotline_numbers=numbers, seed=7, agi=agi)
     await sim.start()
     load = LoadGenerator(sim, calls_per_second=calls_per_second, total_calls=0,
-                         make_call=_planner(list(callers), list(numbers), sim), seed=7)
+                         make_call=_planner(list(callers), list(dids) or list(numbers), sim),
+                         seed=7)
     pbx = DemoPbx(sim, load)
     if start_calls:
         pbx.start_calls()
