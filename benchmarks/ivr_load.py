@@ -151,6 +151,7 @@ async def serve(url: str) -> None:
     loop.add_reader(sys.stdin.fileno(), stop.set)  # the parent closes our stdin to stop us
     await stop.wait()
     await server.close()
+    await runtime.close()
     await reader.close()
     await engine.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -302,6 +303,9 @@ def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Nam
         print(f"server: {server.get('sessions')} sessions, {server.get('errors')} handler "
               f"errors, CPU {cpu:.1f} s ({100 * cpu / wall:.0f}% of one core); "
               f"{json.dumps(server.get('counts', {}), sort_keys=True)}")
+    client = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"callers (this process): CPU {client.ru_utime + client.ru_stime:.1f} s "
+          f"(seeding included)")
     print(f"machine load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f} "
           f"on {os.cpu_count()} cores (other processes included)")
     print(f"ivr_p99_ms={pct(steps, 0.99):.2f} concurrent={args.concurrent}")

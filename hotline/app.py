@@ -214,6 +214,7 @@ async def _ivr(app: web.Application) -> AsyncIterator[None]:
                   "without it (fail open)", settings.agi_host, settings.agi_port, exc)
     yield
     await server.close()
+    await runtime.close()
     pump.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await pump

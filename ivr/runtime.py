@@ -208,7 +208,9 @@ def entry_tag(entry: Entry) -> str:
 class FlowSource:
     """The number plan and the flows (``ivr.store``), each cached ``ttl_s`` (an edit
     applies to calls that start a few seconds later); many calls missing the cache at
-    once share one read. Any failure gives the default flow: never silence."""
+    once share one read, and once an entry is known an expired one is answered at once
+    while a read refreshes it (no caller waits on the database for it again). Any
+    failure gives the default flow: never silence."""
 
     def __init__(self, engine: AsyncEngine, *, ttl_s: float = FLOW_TTL_S) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -233,8 +235,17 @@ class FlowSource:
             task = asyncio.ensure_future(self._fill(key, read))
             self._inflight[key] = task
             task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        if hit is not None:  # stale: answer at once, the read refreshes it for later calls
+            return hit[1]
         # shielded: one caller hanging up must not cancel the read the others wait on
         return await asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Cancel reads still running (shutdown)."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _fill(self, key: tuple[str, str], read: Callable[[], Awaitable[Any]]) -> Any:
         try:
@@ -595,6 +606,10 @@ class IvrRuntime:
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.counts: Counter[str] = Counter()
         self._managers: dict[int, tuple[float, str | None]] = {}
+
+    async def close(self) -> None:
+        """Stop background reads (the app's cleanup calls this after the AGI server)."""
+        await self.flows.close()
 
     async def handle(self, agi: AgiSession) -> None:
         """The ``AgiServer`` handler: one session, one run."""

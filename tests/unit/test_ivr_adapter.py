@@ -154,3 +154,34 @@ def test_vip_tiers_count_by_level() -> None:
         run.start({"caller": "1", "now": "2026-11-25T10:00:00+08:00"})
         run.feed(LookupResult(customer))
         assert ("vip_route" in run.path) is vip, customer
+
+
+async def test_flow_source_answers_stale_entries_at_once_and_refreshes_them() -> None:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from ivr.runtime import FlowSource
+
+    engine = create_async_engine("sqlite+aiosqlite://")  # never connected: reads are faked
+    source = FlowSource(engine, ttl_s=0.0)  # every entry expires at once
+    reads: list[int] = []
+    gate = asyncio.Event()
+
+    async def read() -> int:
+        reads.append(len(reads) + 1)
+        if len(reads) > 1:
+            await gate.wait()  # the refresh is slow: nobody must wait for it
+        return len(reads)
+
+    first = await asyncio.gather(*(source._cached(("flow", "x"), read) for _ in range(5)))
+    assert first == [1] * 5 and reads == [1]  # five callers, one read
+    assert await source._cached(("flow", "x"), read) == 1  # stale, answered at once
+    await asyncio.sleep(0)  # the refresh starts, and hangs on the gate
+    assert await source._cached(("flow", "x"), read) == 1 and reads == [1, 2]  # only one
+    gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert await source._cached(("flow", "x"), read) == 2
+    await source.close()
+    await engine.dispose()
