@@ -130,8 +130,9 @@ async def test_records_search_any_format_and_the_360_page(
     # a note is an interaction the agent may add
     await page.fill("#note-text", "客户来电询问保修 — checked by browser test")
     await page.click("#note-form button[type=submit]")
-    await page.wait_for_selector("#note-result[data-kind='ok']")
-    assert "checked by browser test" in (await page.text_content("#record-interactions") or "")
+    await page.wait_for_selector("#record-interactions li:has-text('checked by browser test')")
+    assert await page.input_value("#note-text") == ""
+    assert "Note added" in (await page.text_content("#notices .notice-ok") or "")
     await browser.assert_clean()
 
 

@@ -90,6 +90,7 @@ async function refreshState() {
     S.state = { ...S.state, ...st, queues: st.queues || [] };
     renderState();
     settlePending();
+    followCall(st.call, true);
   } catch (err) {
     result($("#state-result"), "error", describe(err));
   }
@@ -157,6 +158,7 @@ function onFrame(frame) {
       S.state = next;
       renderState();
       settlePending();
+      if ("call" in frame) followCall(frame.call, false);
       break;
     }
     case "wrapup":
@@ -174,6 +176,18 @@ function onFrame(frame) {
     case "ended": callStep(frame.linkedid, "ended", frame.at); break;
     case "resync": refreshState(); break;
     default: break; // a newer frame type: ignored
+  }
+}
+
+/** The PBX's view of the agent's call (a state frame, GET /agent/state): a pop replayed on
+ * reconnect for a call answered meanwhile shows as talking; after a reconnect (``snapshot``)
+ * a call the PBX no longer has, whose "ended" frame was missed, shows as ended. */
+function followCall(call, snapshot) {
+  if (!S.call) return;
+  if (call && call.linkedid === S.call.linkedid) {
+    if (call.state === "talking" && S.call.status === "ringing") callStep(call.linkedid, "talking", call.since);
+  } else if (snapshot && S.call.status === "talking") {
+    callStep(S.call.linkedid, "ended");
   }
 }
 

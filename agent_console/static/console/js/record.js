@@ -134,10 +134,9 @@ function noteForm() {
     result(out, "busy", t("action.working"));
     try {
       await api("POST", `/customers/${S.id}/interactions`, { kind: "note", content });
-      text.value = "";
-      result(out, "ok", t("record.note_saved"));
       await load();
-      render();
+      render(); // a fresh form, the note in the list
+      toast("ok", t("record.note_saved"));
     } catch (err) {
       result(out, "error", describe(err));
     }

@@ -111,11 +111,15 @@ export function phonesList(phones, dial) {
 }
 
 export function ivrPath(ivr) {
+  // what the caller did first (keys, the number dialled), the flow's steps folded away
   if (!ivr || typeof ivr !== "object") return [];
   const parts = [];
+  if (ivr.HOTLINE_DIGITS) parts.push(h("span", { class: "ivr-digits" }, `${t("ivr.digits")}: `, h("strong", { class: "mono" }, String(ivr.HOTLINE_DIGITS))));
+  if (ivr.HOTLINE_ENTRY) parts.push(h("span", { class: "ivr-entry" }, `${t("ivr.entry")}: `, String(ivr.HOTLINE_ENTRY)));
   const path = String(ivr.HOTLINE_IVR_PATH || "").split(",").map((s) => s.trim()).filter(Boolean);
-  if (path.length) parts.push(h("span", { class: "ivr-path" }, path.map((step, i) => [i ? h("span", { class: "arrow" }, " → ") : null, h("span", { class: "tag" }, step)])));
-  if (ivr.HOTLINE_DIGITS) parts.push(h("span", {}, `${t("ivr.digits")}: `, h("strong", { class: "mono" }, String(ivr.HOTLINE_DIGITS))));
-  if (ivr.HOTLINE_ENTRY) parts.push(h("span", {}, `${t("ivr.entry")}: `, String(ivr.HOTLINE_ENTRY)));
+  if (path.length) {
+    const steps = h("span", { class: "ivr-path" }, path.map((step, i) => [i ? h("span", { class: "arrow" }, " → ") : null, h("span", { class: "tag" }, step)]));
+    parts.push(path.length <= 6 ? steps : h("details", { class: "ivr-more" }, h("summary", {}, t("ivr.steps", { n: path.length })), steps));
+  }
   return parts;
 }
