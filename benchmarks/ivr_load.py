@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -130,6 +131,24 @@ async def callers(engine: AsyncEngine, limit: int) -> list[str]:
 
 # --- the server (its own process) ------------------------------------------------------------
 
+def watch_gc() -> dict[str, float]:
+    """Count the collector's runs and their longest pause (they stall every session)."""
+    seen = {"runs": 0.0, "max_ms": 0.0, "total_ms": 0.0}
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        pause = (time.perf_counter() - started[0]) * 1000
+        seen["runs"] += 1
+        seen["total_ms"] += pause
+        seen["max_ms"] = max(seen["max_ms"], pause)
+
+    gc.callbacks.append(callback)
+    return seen
+
+
 async def serve(url: str) -> None:
     from crm_core.lookup import LookupReader
     from ivr.agi import AgiServer
@@ -144,6 +163,7 @@ async def serve(url: str) -> None:
     runtime = IvrRuntime(engine, reader=reader, agent_free=agent_free, clock=lambda: CLOCK)
     server = AgiServer(runtime.handle, port=0, command_timeout=60)
     await server.start()
+    pauses = watch_gc()
     print(f"READY {server.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -155,7 +175,7 @@ async def serve(url: str) -> None:
     await reader.close()
     await engine.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime,
+    print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "gc": pauses,
                       "sessions": server.sessions_served, "errors": server.handler_errors,
                       "counts": dict(runtime.counts)}), flush=True)
 
@@ -303,6 +323,9 @@ def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Nam
         print(f"server: {server.get('sessions')} sessions, {server.get('errors')} handler "
               f"errors, CPU {cpu:.1f} s ({100 * cpu / wall:.0f}% of one core); "
               f"{json.dumps(server.get('counts', {}), sort_keys=True)}")
+        gcs = server.get("gc", {})
+        print(f"server garbage collector: {gcs.get('runs', 0):.0f} runs, longest pause "
+              f"{gcs.get('max_ms', 0):.1f} ms, {gcs.get('total_ms', 0):.0f} ms in all")
     client = resource.getrusage(resource.RUSAGE_SELF)
     print(f"callers (this process): CPU {client.ru_utime + client.ru_stime:.1f} s "
           f"(seeding included)")
