@@ -18,8 +18,11 @@ Timing: every AGI command's reply is delayed as a PBX and a caller would delay i
 prompts and spoken values "play" for --think-ms (uniform 0.5x-1.5x), input takes as
 long; SET VARIABLE and GET FULL VARIABLE answer at once. A step's latency is the time
 from our reply (or the end of the AGI header) to the server's next command: what the
-IVR adds to a call, lookups and self-service included. Real prompts last seconds, so
---think-ms 100 puts far more commands per second on the server than 200 real calls do.
+IVR adds to a call, lookups and self-service included. Real prompts and real callers
+take seconds (a real IVR call lasts 20-60 s); the default 1000 ms makes a call last
+about 10 s, so 200 concurrent calls are still several times the commands per second of
+200 real ones; --think-ms 100 is a stress test (calls of about one second, ~100 new
+calls a second), --think-ms 0 measures throughput.
 
 Database: SQLite file var/bench/ivr-<customers>.db (reused; --fresh rebuilds it) or
 PostgreSQL (--pg URL: migrated, seeded once, never dropped).
@@ -29,7 +32,7 @@ command that followed, the first step (number plan and flow), the server's CPU, 
 the last line ``ivr_p99_ms=<X> concurrent=<C>``.
 
 Usage: python benchmarks/ivr_load.py [--concurrent 200] [--sessions 4000]
-       [--think-ms 100] [--customers 20000] [--unknown 0.2] [--pg URL] [--fresh]
+       [--think-ms 1000] [--customers 20000] [--unknown 0.2] [--pg URL] [--fresh]
 """
 
 from __future__ import annotations
@@ -402,7 +405,8 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--concurrent", type=int, default=200)
     ap.add_argument("--sessions", type=int, default=4000)
-    ap.add_argument("--think-ms", type=float, default=100.0)
+    ap.add_argument("--think-ms", type=float, default=1000.0,
+                    help="how long a prompt plays / a caller takes to answer (mean)")
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--unknown", type=float, default=0.2, help="share of unknown callers")
     ap.add_argument("--pg", default=None, help="PostgreSQL URL (migrated and seeded, kept)")
