@@ -25,8 +25,11 @@ The clients' and the simulator's own scheduling is inside the figure, so it errs
 slow side; the benchmark process's worst event-loop lag is printed beside it. Each pop
 is also checked: the right customer (or an unknown caller) for the number that called.
 
-Prints per database: pops received/expected, wrong records, p50/p99/max, the app's CPU
-use; last line ``pop_p99_ms=<X> agents=<N> calls_per_s=<R>`` (X: the worse database).
+Prints per database: pops received/expected, wrong records, p50/p99/max (and the first,
+cold, pop; and the p99 of unknown callers, whose pop also lists duplicate candidates), the
+app's CPU use, and how busy the rest of the machine was meanwhile (every other program,
+the PostgreSQL server included: on a shared machine, read the figures with it); last
+line ``pop_p99_ms=<X> agents=<N> calls_per_s=<R>`` (X: the worse database).
 Exit status 1 if a pop was missing or wrong.
 
 Usage: python benchmarks/pop_latency.py [--agents 200] [--cps 20] [--duration 30]
@@ -146,7 +149,7 @@ class Result:
             f"(unknown callers: n={len(self.unknown_ms)} p99={self.pct(99, self.unknown_ms):.2f}"
             " ms);",
             f"app CPU {cpu:.0f} % of a core;",
-            f"other programs {others:.2f} of 2 cores;",
+            f"rest of the machine {others:.2f} cores;",
             f"bench loop lag max {self.bench_lag_ms:.1f} ms",
         ])
 
