@@ -33,7 +33,7 @@ the last line ``ivr_p99_ms=<X> concurrent=<C>``.
 
 Usage: python benchmarks/ivr_load.py [--concurrent 200] [--sessions 4000]
        [--think-ms 1000] [--customers 20000] [--unknown 0.2] [--pg URL] [--fresh]
-       [--gc-freeze]
+       [--gc-freeze] [--pin]
 """
 
 from __future__ import annotations
@@ -134,6 +134,15 @@ async def callers(engine: AsyncEngine, limit: int) -> list[str]:
 
 # --- the server (its own process) ------------------------------------------------------------
 
+async def watch_lag(lags: list[float], every_s: float = 0.005) -> None:
+    """How late the event loop wakes a 5 ms sleep: time every session waits for the loop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + every_s
+        await asyncio.sleep(every_s)
+        lags.append((loop.time() - due) * 1000)
+
+
 def watch_gc() -> dict[str, float]:
     """Count the collector's runs and their longest pause (they stall every session)."""
     seen = {"runs": 0.0, "max_ms": 0.0, "total_ms": 0.0, "full_runs": 0.0}
@@ -151,6 +160,15 @@ def watch_gc() -> dict[str, float]:
 
     gc.callbacks.append(callback)
     return seen
+
+
+def pin(cpu: int) -> str:
+    """Keep this process on one CPU (the server on one, the callers on another), so that
+    waking the other side never preempts this one; "" when the machine cannot."""
+    if (os.cpu_count() or 1) < 2 or not hasattr(os, "sched_setaffinity"):
+        return ""
+    os.sched_setaffinity(0, {cpu})
+    return f"cpu {cpu}"
 
 
 async def serve(url: str, freeze: bool = False) -> None:
@@ -171,18 +189,22 @@ async def serve(url: str, freeze: bool = False) -> None:
         gc.collect()
         gc.freeze()
     pauses = watch_gc()
+    lags: list[float] = []
+    lag_task = asyncio.create_task(watch_lag(lags))
     print(f"READY {server.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_reader(sys.stdin.fileno(), stop.set)  # the parent closes our stdin to stop us
     await stop.wait()
+    lag_task.cancel()
     await server.close()
     await runtime.close()
     await reader.close()
     await engine.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "gc": pauses,
+                      "lag_p99_ms": pct(lags, 0.99), "lag_max_ms": max(lags, default=0.0),
                       "sessions": server.sessions_served, "errors": server.handler_errors,
                       "counts": dict(runtime.counts)}), flush=True)
 
@@ -198,6 +220,7 @@ class Stats:
     failed: int = 0
     commands: int = 0
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lags: list[float] = field(default_factory=list)
 
 
 def script(rng: random.Random) -> list[str | None]:
@@ -297,9 +320,12 @@ async def drive(port: int, numbers: list[str], args: argparse.Namespace) -> tupl
             caller = f"199{rng.randrange(10**8):08d}" if unknown else rng.choice(numbers)
             await one_call(port, caller, script(rng), args.think_ms / 1000, rng, stats)
 
+    lag_task = asyncio.create_task(watch_lag(stats.lags))
     started = time.perf_counter()
     await asyncio.gather(*(run(i) for i in range(args.sessions)))
-    return stats, time.perf_counter() - started
+    wall = time.perf_counter() - started
+    lag_task.cancel()
+    return stats, wall
 
 
 def pct(values: list[float], q: float) -> float:
@@ -313,7 +339,8 @@ def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Nam
            url: str, load: tuple[float, float]) -> None:
     steps = stats.steps
     print(f"ivr_load: concurrent={args.concurrent} sessions={args.sessions} "
-          f"think={args.think_ms:g} ms db={url.split(':', 1)[0]} customers={args.customers}")
+          f"think={args.think_ms:g} ms db={url.split(':', 1)[0]} customers={args.customers}"
+          f" {'server on CPU 0, callers on CPU 1' if args.pin else 'not pinned'}")
     print(f"sessions: {stats.done} completed, {stats.failed} failed in {wall:.1f} s -> "
           f"{stats.done / wall:.1f} sessions/s; {stats.commands} AGI commands "
           f"({stats.commands / wall:.0f}/s)")
@@ -330,13 +357,16 @@ def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Nam
         print(f"server: {server.get('sessions')} sessions, {server.get('errors')} handler "
               f"errors, CPU {cpu:.1f} s ({100 * cpu / wall:.0f}% of one core); "
               f"{json.dumps(server.get('counts', {}), sort_keys=True)}")
+        print(f"server event loop lag (a 5 ms sleep woken late): p99 "
+              f"{server.get('lag_p99_ms', 0):.2f} ms, max {server.get('lag_max_ms', 0):.1f} ms")
         gcs = server.get("gc", {})
         print(f"server garbage collector: {gcs.get('runs', 0):.0f} runs "
               f"({gcs.get('full_runs', 0):.0f} full), longest pause "
               f"{gcs.get('max_ms', 0):.1f} ms, {gcs.get('total_ms', 0):.0f} ms in all")
     client = resource.getrusage(resource.RUSAGE_SELF)
     print(f"callers (this process): CPU {client.ru_utime + client.ru_stime:.1f} s "
-          f"(seeding included)")
+          f"(seeding included); event loop lag p99 {pct(stats.lags, 0.99):.2f} ms, max "
+          f"{max(stats.lags, default=0.0):.1f} ms (it adds to the latencies measured)")
     print(f"machine load average (1 min) before/after: {load[0]:.2f} / {load[1]:.2f} "
           f"on {os.cpu_count()} cores (other processes included)")
     print(f"ivr_p99_ms={pct(steps, 0.99):.2f} concurrent={args.concurrent}")
@@ -376,7 +406,9 @@ async def bench(args: argparse.Namespace) -> None:
     await engine.dispose()
     print(f"database ready in {time.perf_counter() - t0:.1f} s ({len(numbers)} caller numbers)")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "serve", url, *(["--gc-freeze"] if args.gc_freeze else []),
+        *(os.environ["IVR_LOAD_SERVER"].split() if os.environ.get("IVR_LOAD_SERVER") else
+          [sys.executable, __file__, "serve"]), url,
+        *(["--gc-freeze"] if args.gc_freeze else []), *(["--pin"] if args.pin else []),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONHASHSEED": "0"})
     assert proc.stdout is not None and proc.stdin is not None
@@ -385,6 +417,8 @@ async def bench(args: argparse.Namespace) -> None:
         raise SystemExit(f"server did not start: {ready}")
     port = int(ready[1])
     load_before = os.getloadavg()[0]
+    if args.pin:
+        pin(1)
     try:
         # warm-up: caches, prepared statements, the flow, the number plan
         warm = argparse.Namespace(**{**vars(args), "sessions": 50, "concurrent": 10,
@@ -404,8 +438,10 @@ async def bench(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) in (3, 4) and sys.argv[1] == "serve":
-        freeze = sys.argv[3:] == ["--gc-freeze"]
+    if len(sys.argv) >= 3 and sys.argv[1] == "serve":
+        freeze = "--gc-freeze" in sys.argv[3:]
+        if "--pin" in sys.argv[3:]:
+            pin(0)
         profile = os.environ.get("IVR_LOAD_PROFILE")  # a file: where the server's profile goes
         if profile:
             import cProfile
@@ -424,6 +460,9 @@ def main() -> None:
     ap.add_argument("--unknown", type=float, default=0.2, help="share of unknown callers")
     ap.add_argument("--pg", default=None, help="PostgreSQL URL (migrated and seeded, kept)")
     ap.add_argument("--fresh", action="store_true", help="rebuild the SQLite file")
+    ap.add_argument("--pin", action="store_true",
+                    help="keep the server on CPU 0 and the callers on CPU 1 (on a shared "
+                         "machine this can hurt: neither may move off a busy CPU)")
     ap.add_argument("--gc-freeze", action="store_true",
                     help="the server freezes its start-up objects (gc.freeze) before the load")
     asyncio.run(bench(ap.parse_args()))
