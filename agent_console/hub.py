@@ -13,8 +13,11 @@ Rules:
 - one pump task reads a bus subscription (AgentRinging, CallAnswered,
   AgentRingNoAnswer, CallEnded). On AgentRinging it resolves the 360 view (the
   IVR-named customer first, else the caller's number) and sends the pop to that
-  agent's sockets only; the lookup runs inline so the pop always precedes the same
-  call's ``answered`` frame;
+  agent's sockets only. Lookups run concurrently (as many as the reader has
+  connections), so a slow lookup never delays another agent's pop; each agent's
+  frames still go out in event order (a per-interface lane), so the pop always
+  precedes the same call's ``answered``/``missed``/``ended`` frames. The reader is
+  warmed up (one lookup) before the first event, so the first pop is not cold;
 - the pop applies the agent's own permissions (the CRM core's ``customers``/``read``
   scope): a customer outside it pops as ``restricted`` with only who owns them; the
   agent's actor is loaded at the handshake (and for an agent without a socket, at
@@ -38,7 +41,9 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -47,11 +52,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp_session import AbstractStorage
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from agent_console import pop
-from crm_core.lookup import Db, LookupReader, lookup_360, view_360
-from crm_core.models import Customer, User
+from crm_core.lookup import Db, lookup_360, name_candidates, view_360
+from crm_core.models import User
 from crm_core.names import name_key
 from crm_core.permissions import Actor, load_actor
 from telephony.events import (
@@ -130,6 +135,14 @@ class _AgentState:
                 if f is not None]
 
 
+@dataclass
+class _Step:
+    """One event waiting in an agent's lane (``lookup``: a ringing's 360 view)."""
+
+    event: DomainEvent
+    lookup: asyncio.Task[dict[str, Any]] | None = None
+
+
 SessionCheck = Callable[[str], bool]
 
 
@@ -155,34 +168,114 @@ class PopHub:
         self.actors: dict[str, Actor | None] = {}  # by interface: whose permissions a pop follows
         self.sessions = async_sessionmaker(users, expire_on_commit=False)
         self.counts: dict[str, int] = {"events": 0, "pops": 0, "errors": 0, "lookup_failed": 0}
+        # per interface: steps waiting for an earlier step's lookup (``feed``)
+        self._lanes: dict[str, collections.deque[_Step]] = {}
 
     # --- events -> frames -------------------------------------------------
 
     async def pump(self, events: AsyncIterator[DomainEvent]) -> None:
-        """Read events until cancelled; one bad event never stops the pump."""
-        async for event in events:
-            self.counts["events"] += 1
+        """Read events until cancelled; one bad event never stops the pump.
+
+        Lookups run concurrently (bounded by the reader's connections), each agent's
+        frames go out in event order: see ``feed``."""
+        await self.warm_up()
+        try:
+            async for event in events:
+                self.counts["events"] += 1
+                try:
+                    self.feed(event)
+                except Exception:
+                    self.counts["errors"] += 1
+                    log.exception("pop hub: could not handle %r", event)
+        finally:
+            # shutdown: lookups still running are cut short (LookupReader discards their
+            # connections) and awaited, so none outlives the hub's reader
+            pending = [s.lookup for lane in self._lanes.values() for s in lane
+                       if s.lookup is not None and not s.lookup.done()]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def warm_up(self) -> None:
+        """One lookup and one candidates query before the first pop: the reader's
+        connection open, the statements compiled (and prepared on PostgreSQL)."""
+        async def one() -> None:
+            await lookup_360(self.reader, "13800000000", region="CN")
+            await name_candidates(self.reader, "warm-up", limit=MAX_CANDIDATES)
+
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
+                # two at once: both of a default reader's connections are opened
+                await asyncio.gather(one(), one())
+        except Exception:
+            log.warning("pop hub: warm-up lookup failed", exc_info=True)
+
+    def feed(self, event: DomainEvent) -> None:
+        """Route one event without waiting for its lookup.
+
+        Each interface has a lane: its steps applied strictly in event order, a step
+        with a lookup only once that lookup is done. So one agent's pop always precedes
+        the same call's answered/missed/ended frames, while another agent's pop never
+        waits for that lookup (its own lane is not behind it)."""
+        if isinstance(event, AgentRinging):
+            lookup = asyncio.create_task(self._resolve(event), name="pop-lookup")
+            self._queue(event.interface, _Step(event, lookup))
+            lookup.add_done_callback(functools.partial(self._drained, event.interface))
+        elif isinstance(event, (CallAnswered, AgentRingNoAnswer)):
+            self._queue(event.interface, _Step(event))
+        elif isinstance(event, CallEnded):
+            targets = {i for i, s in self.states.items() if s.linkedid == event.linkedid}
+            if event.summary.agent_interface:
+                targets.add(event.summary.agent_interface)
+            # an agent whose pop for this call is still being looked up (its state does
+            # not name the call yet): the ended frame goes behind that pop
+            targets.update(i for i, lane in self._lanes.items()
+                           if any(isinstance(s.event, AgentRinging)
+                                  and s.event.linkedid == event.linkedid for s in lane))
+            for interface in sorted(targets):
+                self._queue(interface, _Step(event))
+
+    def _queue(self, interface: str, step: _Step) -> None:
+        self._lanes.setdefault(interface, collections.deque()).append(step)
+        self._drain(interface)
+
+    def _drained(self, interface: str, _: object) -> None:
+        self._drain(interface)  # a lookup finished: its lane may move on
+
+    def _drain(self, interface: str) -> None:
+        """Apply the lane's steps from the front while their lookups are done."""
+        lane = self._lanes.get(interface)
+        while lane and (lane[0].lookup is None or lane[0].lookup.done()):
+            step = lane.popleft()
             try:
-                await self.dispatch(event)
+                self._apply(interface, step)
             except Exception:
                 self.counts["errors"] += 1
-                log.exception("pop hub: could not handle %r", event)
+                log.exception("pop hub: could not handle %r", step.event)
+        if lane is not None and not lane:
+            del self._lanes[interface]
 
-    async def dispatch(self, event: DomainEvent) -> None:
+    def _apply(self, interface: str, step: _Step) -> None:
+        event = step.event
         if isinstance(event, AgentRinging):
-            await self._ringing(event)
+            assert step.lookup is not None
+            if step.lookup.cancelled():
+                return  # shutting down
+            self._ringing(event, step.lookup.result())
         elif isinstance(event, (CallAnswered, AgentRingNoAnswer)):
-            state = self.states.get(event.interface)
+            state = self.states.get(interface)
             if isinstance(event, AgentRingNoAnswer) and state and (
                 state.linkedid == event.linkedid
             ):
                 state.pop_frame = state.linkedid = None
-            self._send(event.interface, event)
+            self._send(interface, event)
         elif isinstance(event, CallEnded):
-            self._ended(event)
+            state = self.states.get(interface)
+            if state is not None and state.linkedid == event.linkedid:
+                state.pop_frame = state.linkedid = None
+            self._send(interface, event)
 
-    async def _ringing(self, event: AgentRinging) -> None:
-        view = await self._resolve(event)
+    def _ringing(self, event: AgentRinging, view: dict[str, Any]) -> None:
         frame = pop.dumps(pop.pop_message(event, view))
         state = self._state(event.interface)
         state.pop_frame, state.linkedid = frame, event.linkedid
@@ -205,28 +298,11 @@ class PopHub:
         """Existing customers an unknown caller may be: the duplicate guard's name rule
         (``crm_core.duplicates``: same ``name_key``, tombstones left out), as ONE indexed
         statement on the lookup's held connection (the pop's hot path)."""
-        key = name_key(event.caller_name or "")
-        if not key:
-            return []
-        stmt = (select(Customer.id, Customer.name, Customer.owner_id, User.display_name)
-                .outerjoin(User, User.id == Customer.owner_id)
-                .where(Customer.name_key == key, Customer.merged_into_id.is_(None))
-                .order_by(Customer.id).limit(MAX_CANDIDATES))
-
-        async def work(conn: AsyncConnection) -> list[Any]:
-            try:
-                return list((await conn.execute(stmt)).all())
-            finally:
-                await conn.rollback()  # no transaction left open on a held connection
-
-        if isinstance(self.reader, LookupReader):
-            rows = await self.reader.run(work)
-        else:
-            async with self.users.connect() as conn:
-                rows = await work(conn)
-        return [{"id": r.id, "name": r.name, "reason": "name",
-                 "owner": None if r.owner_id is None else {"id": r.owner_id,
-                                                           "display_name": r.display_name}}
+        rows = await name_candidates(self.reader, name_key(event.caller_name or ""),
+                                     limit=MAX_CANDIDATES)
+        return [{"id": r["id"], "name": r["name"], "reason": "name",
+                 "owner": None if r["owner_id"] is None else {
+                     "id": r["owner_id"], "display_name": r["owner_name"]}}
                 for r in rows]
 
     async def _actor_of(self, interface: str) -> Actor | None:
@@ -252,16 +328,6 @@ class PopHub:
             self.counts["lookup_failed"] += 1
             log.exception("pop hub: 360 lookup failed for %s", event.linkedid)
             return {"found": False, "phone": event.caller, "lookup_failed": True}
-
-    def _ended(self, event: CallEnded) -> None:
-        targets = {i for i, s in self.states.items() if s.linkedid == event.linkedid}
-        if event.summary.agent_interface:
-            targets.add(event.summary.agent_interface)
-        for interface in targets:
-            state = self.states.get(interface)
-            if state is not None and state.linkedid == event.linkedid:
-                state.pop_frame = state.linkedid = None
-            self._send(interface, event)
 
     def _frame(self, event: DomainEvent) -> str | None:
         frame = pop.call_frame(event)

@@ -332,12 +332,29 @@ def build_statement(dialect: str, by: str) -> Select[Any]:
 _STATEMENTS: dict[tuple[str, str], Select[Any]] = {}
 
 
+def candidates_statement() -> Select[Any]:
+    """Live customers with one ``name_key`` (the duplicate guard's name rule), oldest
+    first, each with its owner's name: the pop's candidates for an unknown caller."""
+    owner = user_t.alias("owner")
+    return (
+        select(customer_t.c.id, customer_t.c.name, customer_t.c.owner_id,
+               owner.c.display_name.label("owner_name"))
+        .select_from(customer_t.outerjoin(owner, owner.c.id == customer_t.c.owner_id))
+        .where(customer_t.c.name_key == bindparam("key", type_=String),
+               customer_t.c.merged_into_id.is_(None))
+        .order_by(customer_t.c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
 def statement(dialect: str, by: str) -> Select[Any]:
-    """The cached statement (same object each time: its cache key is memoised)."""
+    """The cached statement (same object each time: its cache key is memoised);
+    ``by``: ``"number"``, ``"customer"`` (the 360 view) or ``"candidates"``."""
     key = (dialect, by)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
-        stmt = _STATEMENTS[key] = build_statement(dialect, by)
+        stmt = _STATEMENTS[key] = (candidates_statement() if by == "candidates"
+                                   else build_statement(dialect, by))
     return stmt
 
 
@@ -486,6 +503,23 @@ async def _fetch(conn: AsyncConnection, by: str, params: dict[str, Any]) -> Any:
     result = await conn.execute(statement(dialect.name, by), params)
     row: Row[Any] | None = result.first()
     return None if row is None else dict(row._mapping)
+
+
+async def _fetch_all(conn: AsyncConnection, by: str, params: dict[str, Any]
+                     ) -> list[dict[str, Any]]:
+    """Every result row (as dicts), the way ``_fetch`` runs its statement."""
+    dialect = conn.dialect
+    if dialect.driver in _FAST_DRIVERS:
+        stmt = compiled(dialect, by)
+        args = stmt.args(params)
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        if dialect.driver == "aiosqlite":
+            rows = await driver.execute_fetchall(stmt.sql, args)
+        else:
+            rows = await driver.fetch(stmt.sql, *args)
+        return [dict(zip(stmt.columns, row, strict=True)) for row in rows]
+    result = await conn.execute(statement(dialect.name, by), params)
+    return [dict(row._mapping) for row in result.all()]
 
 
 async def _resolve(conn: AsyncConnection, number: str, interactions: int) -> Any:
@@ -652,3 +686,18 @@ async def view_360(
     if row["id"] != customer_id:
         view["merged_from"] = customer_id
     return view
+
+
+async def name_candidates(db: Db, key: str, *, limit: int = 5) -> list[dict[str, Any]]:
+    """Live customers (tombstones left out) whose ``name_key`` is ``key``, oldest first,
+    at most ``limit``: dicts with ``id``, ``name``, ``owner_id``, ``owner_name``. One
+    statement; on a ``LookupReader`` it runs like the 360 lookup (no pool checkout)."""
+    if not key:
+        return []
+    params = {"key": key, "limit": min(max(0, int(limit)), LIST_CAP)}
+
+    async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
+        return await _fetch_all(conn, "candidates", params)
+
+    rows: list[dict[str, Any]] = await _run(db, work)
+    return rows

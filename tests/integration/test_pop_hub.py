@@ -26,7 +26,13 @@ from crm_core.db import make_engine, upgrade_async
 from crm_core.models import Role, RolePermission, User
 from hotline.app import AMI, BUS, POP_HUB, create_app
 from hotline.settings import Settings
-from telephony.events import AgentRinging, AgentStateChanged
+from telephony.events import (
+    AgentRinging,
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    CallSummary,
+)
 from telephony.simulator import PbxSimulator
 from tests.integration.test_api_support import FAST_HASHER, PASSWORD
 
@@ -260,3 +266,54 @@ async def test_a_hostile_caller_name_arrives_as_the_exact_string(
         pop = (await until(alice, "pop", linkedid=call.linkedid))[-1]
         assert pop["call"]["caller_name"] == HOSTILE
         assert pop["record"]["quick_create"]["name"] == HOSTILE
+
+
+async def test_a_slow_lookup_for_one_agent_does_not_hold_back_another_agents_pop(
+    db_url: str, sim: PbxSimulator
+) -> None:
+    await seed_agents(db_url)
+    async with running(db_url, sim) as (app, port):
+        hub = app[POP_HUB]
+        gate, blocked = asyncio.Event(), asyncio.Event()
+        real_lookup = hub._lookup
+
+        async def lookup(event: AgentRinging) -> dict[str, Any]:
+            if event.interface == ALICE:  # Alice's 360 lookup hangs until the gate opens
+                blocked.set()
+                await gate.wait()
+            return await real_lookup(event)
+
+        hub._lookup = lookup  # type: ignore[method-assign]
+        async with connect(port, await cookie_for(port, "alice")) as alice, \
+                connect(port, await cookie_for(port, "bob")) as bob:
+            assert (await recv(alice))["type"] == "hello"
+            assert (await recv(bob))["type"] == "hello"
+            bus = app[BUS]
+            await bus.publish(AgentRinging(
+                linkedid="70.1", queue="support", agent="Alice", interface=ALICE,
+                agent_channel="Local/1001@agents-00000070;1", caller="+8613700137001",
+                caller_name="Qian", did="4008001234"))
+            await bus.publish(AgentRinging(
+                linkedid="70.2", queue="support", agent="Bob", interface=BOB,
+                agent_channel="Local/1002@agents-00000071;1", caller="+8613700137002",
+                caller_name="Zhou", did="4008001234"))
+            await bus.publish(CallAnswered(
+                linkedid="70.1", queue="support", agent="Alice", interface=ALICE,
+                agent_channel="Local/1001@agents-00000070;1", wait_s=1, ring_s=1))
+            # the ended call names no agent: it reaches Alice because her pop is pending
+            await bus.publish(CallEnded(summary=CallSummary(
+                linkedid="70.1", caller="+8613700137001", caller_name="Qian",
+                did="4008001234")))
+            bob_pop = (await until(bob, "pop", linkedid="70.2"))[-1]
+            assert bob_pop["call"]["caller_name"] == "Zhou"
+            # Bob's pop came while Alice's lookup was still held (not timed out, not sent)
+            assert blocked.is_set() and not gate.is_set()
+            assert hub.counts["lookup_failed"] == 0
+            assert not await _has_pop(app, ALICE)
+            gate.set()
+            frames = await until(alice, "ended", linkedid="70.1")
+            steps = [f["type"] for f in frames if f["type"] in ("pop", "answered", "ended")]
+            assert steps == ["pop", "answered", "ended"]  # Alice's own frames in order
+            alice_pop = next(f for f in frames if f["type"] == "pop")
+            assert alice_pop["call"]["linkedid"] == "70.1"
+            assert alice_pop["call"]["caller_name"] == "Qian"
