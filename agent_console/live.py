@@ -109,7 +109,7 @@ def add_routes(
     async def api_calls(request: web.Request) -> web.Response:
         return web.json_response(await calls_json(), dumps=lambda o: json.dumps(o, default=str))
 
-    app.router.add_get("/", index)
+    app.router.add_get("/live", index)  # "/" leads to sign-in and the console
     app.router.add_get("/ws", ws_handler)
     app.router.add_get("/api/calls", api_calls)
     app.router.add_static("/static/", STATIC)

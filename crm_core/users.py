@@ -71,7 +71,8 @@ def _matrix(*rows: tuple[str, str, str, str, str, str, str]) -> dict[tuple[str, 
 # module            read    create  update  delete  export  reassign
 _AGENT = _matrix(
     # a hotline agent must see any caller, and log what they hear about anyone
-    ("customers",     "all",  "-",    "-",    "-",    "-",    "-"),
+    # an unknown caller is created from the pop; scope "all" leaves it in the shared pool
+    ("customers",     "all",  "all",  "-",    "-",    "-",    "-"),
     ("contacts",      "all",  "all",  "own",  "-",    "-",    "-"),
     ("assets",        "all",  "-",    "-",    "-",    "-",    "-"),
     ("interactions",  "all",  "all",  "own",  "-",    "-",    "-"),

@@ -29,7 +29,7 @@ from agent_console.api.console import AGENT_STATES, PBX
 from agent_console.api.routes_callbacks import CALLBACK_OPTIONS, CallbackOptions
 from agent_console.hub import HUB_EVENT_TYPES, PopHub
 from agent_console.live import LiveHub, add_routes
-from agent_console.pages import add_pages
+from agent_console.pages import add_pages, add_root
 from agent_console.pbx_actions import DialPlan, PbxActions
 from agent_console.wrapup import AGENT_EVENT_TYPES, AgentStates
 from crm_core.call_log import CallLog, CallLogWriter
@@ -259,6 +259,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/agent", agent_socket)
     api = create_api_app(ApiConfig.from_settings(settings))
     app[API_AUTH] = api[AUTH]
+    add_root(app)  # / -> the console, the records or sign-in
     add_pages(app, api[AUTH])  # /login, /console, /records: the agent console's pages
     app.add_subapp("/api/v1", api)
     return app

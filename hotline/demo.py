@@ -105,7 +105,8 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
     bound = runner.addresses[-1][1]  # the port really bound (0 asks for a free one)
 
     print("Hotline demo", flush=True)
-    print(f"  live calls page : http://{settings.http_host}:{bound}/", flush=True)
+    print(f"  agent console   : http://{settings.http_host}:{bound}/login", flush=True)
+    print(f"  live calls page : http://{settings.http_host}:{bound}/live", flush=True)
     print(f"  simulated PBX   : AMI on 127.0.0.1:{pbx.port} "
           f"(user {settings.ami_username} / {settings.ami_secret})", flush=True)
     ivr = f"FastAGI on 127.0.0.1:{agi_port} (default flow; the simulator calls it)" \

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from crm_core.db import make_engine
 from crm_core.models import User
 from telephony.simulator import CallScript, PbxSimulator, SimCall
-from tests.browser.conftest import Browser, Console, grant, screenshot_dir, sign_in
+from tests.browser.conftest import Browser, Console, screenshot_dir, sign_in
 
 HOSTILE_NAMES = ("<img src=x onerror=alert(1)>", "</script><script>alert(2)</script>")
 
@@ -124,17 +124,9 @@ async def test_known_caller_pops_before_answer_and_a_ticket_comes_from_the_pop(
     await browser.assert_clean()
 
 
-async def agents_may_create_customers(console: Console) -> None:
-    # The demo's agent role may read every customer but not create one (crm_core.users),
-    # so quick-create answers 403 there; a site lets its agents create customers into
-    # the shared pool. (Asked of the CRM core's owners: grant it by default.)
-    await grant(console, "agent", "customers", "create", "all")
-
-
 async def test_unknown_caller_gets_a_quick_create_form_prefilled(
     console: Console, browser: Browser, sim: PbxSimulator
 ) -> None:
-    await agents_may_create_customers(console)
     page = await browser.page()
     await open_console(page, console)
     only_alice(sim, mode="noanswer")  # the pop stays up: nobody answers, nothing moves on
@@ -199,7 +191,6 @@ async def _hostile_call(page: Any, console: Console, sim: PbxSimulator, name: st
 async def test_hostile_caller_names_are_shown_as_text_everywhere(
     console: Console, browser: Browser, sim: PbxSimulator, tmp_path: Path
 ) -> None:
-    await agents_may_create_customers(console)
     page = await browser.page()
     await open_console(page, console)
     only_alice(sim, mode="noanswer")

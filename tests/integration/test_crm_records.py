@@ -208,8 +208,12 @@ async def test_creator_owner_rules(world: World) -> None:
     with pytest.raises(PermissionDenied):
         await w.run(lambda s: customers.create_customer(
             s, w.alice, name="Mine Co", owner_id=w.bob.user_id))
-    with pytest.raises(PermissionDenied):
-        await w.run(lambda s: customers.create_customer(s, w.agent, name="Agent Co"))
+    # an agent creates an unknown caller from the pop: it goes to the shared pool
+    from_pop = await w.run(lambda s: customers.create_customer(s, w.agent, name="Agent Co"))
+    assert from_pop["owner_id"] is None
+    with pytest.raises(PermissionDenied):  # ... and may not hand it to anyone
+        await w.run(lambda s: customers.create_customer(
+            s, w.agent, name="Agent Co 2", owner_id=w.bob.user_id))
     # creating is claiming: the ownership cap applies to a manager's own creations
     # (bob holds "Given Co" already: a transfer counts towards the cap too)
     rules = OwnershipRules(cap=2)

@@ -52,10 +52,15 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         assert "AMI on 127.0.0.1:" in text
         with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
             assert resp.status == 200
+        console_url = next(ln.split(" : ", 1)[1].strip() for ln in lines
+                           if "agent console" in ln)
+        with urllib.request.urlopen(console_url, timeout=5) as resp:  # noqa: S310
+            assert resp.status == 200 and 'id="login-submit"' in resp.read().decode()
+        base = url.removesuffix("live")
         deadline = time.monotonic() + 30
         calls: dict[str, object] = {}
         while time.monotonic() < deadline:
-            calls = _get_json(url + "api/calls")
+            calls = _get_json(base + "api/calls")
             if calls["live"]:
                 break
             time.sleep(0.2)

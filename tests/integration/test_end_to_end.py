@@ -110,7 +110,7 @@ async def test_live_page_pushes_calls_over_a_websocket(tmp_path: Any, sim: PbxSi
     db_url = f"sqlite+aiosqlite:///{tmp_path}/live.db"
     async with hotline_app(db_url, sim) as (app, host):
         async with ClientSession() as http:
-            async with http.get(f"http://{host}/") as resp:
+            async with http.get(f"http://{host}/live") as resp:
                 assert resp.status == 200
                 assert "live.js" in await resp.text()
         async with websockets.connect(f"ws://{host}/ws") as ws:

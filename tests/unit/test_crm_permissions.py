@@ -31,7 +31,7 @@ def test_matrix_uses_known_modules_operations_scopes() -> None:
             assert module in MODULES and operation in OPERATIONS and scope in SCOPES
 
 
-def test_agent_reads_any_caller_but_changes_no_customer() -> None:
+def test_agent_reads_any_caller_creates_unknown_ones_but_changes_no_customer() -> None:
     agent = actor_of("agent")
     for module in ("customers", "contacts", "assets", "interactions", "tickets",
                    "opportunities"):
@@ -39,7 +39,9 @@ def test_agent_reads_any_caller_but_changes_no_customer() -> None:
     for module in ("interactions", "tickets", "opportunities", "contacts"):
         assert require(agent, module, "create") == "all"
         assert require(agent, module, "update") == "own"
-    for operation in ("create", "update", "delete", "export", "reassign"):
+    # an unknown caller is created from the pop, into the shared pool (scope all)
+    assert require(agent, "customers", "create") == "all"
+    for operation in ("update", "delete", "export", "reassign"):
         with pytest.raises(PermissionDenied) as denied:
             require(agent, "customers", operation)
         assert (denied.value.module, denied.value.operation) == ("customers", operation)

@@ -526,7 +526,8 @@ async function createTicket(ev) {
     $("#ticket-problem").focus();
     return result(out, "error", t("error.required", { field: t("ticket.problem") }));
   }
-  const body = { problem, priority: $("#ticket-priority").value || "normal" };
+  const body = { problem, priority: $("#ticket-priority").value || "normal", category: "repair" };
+  if (S.call && S.call.linkedid) body.call_linkedid = S.call.linkedid; // the call it came from
   const asset = $("#ticket-asset").value;
   if (asset) body.asset_id = Number(asset);
   const contact = $("#log-contact").value;
