@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-import phonenumbers
+from numbering.normalize import dialled_form
 
 _DIGITS = re.compile(r"\d+")
 _DIALABLE = re.compile(r"^\+?[\d\s\-().]+$")
@@ -32,12 +32,8 @@ def dial_digits(raw: str, region: str = "CN") -> str | None:
     text = raw.strip()
     if not text or not _DIALABLE.match(text):
         return None
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is not None and phonenumbers.is_valid_number(parsed):
-        dialled = phonenumbers.format_out_of_country_calling_number(parsed, region)
+    dialled = dialled_form(text, region)
+    if dialled is not None:
         return "".join(_DIGITS.findall(dialled))
     if text.startswith("+"):
         return None  # an international form that is not a valid number

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
+from numbering.normalize import dialled_form
 
 RESERVE_REASON = "hotline-callback"
 FREE_STATUSES = frozenset({0, 1})  # device unknown / not in use: app_queue rings those too
@@ -322,13 +322,7 @@ def dial_string(phone: str, region: str = "CN") -> str | None:
     ``+8613800138000`` -> ``13800138000``, ``+861051297073`` -> ``01051297073``, abroad
     ``00...``; other digits as they are; None when there are none."""
     text = phone.strip()
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is not None and phonenumbers.is_valid_number(parsed):
-        text = phonenumbers.format_out_of_country_calling_number(parsed, region)
-    digits = "".join(_DIGITS.findall(text))
+    digits = "".join(_DIGITS.findall(dialled_form(text, region) or text))
     return digits or None
 
 

@@ -32,10 +32,25 @@ def normalize(raw: str | None, region: str = "CN") -> str | None:
     digits = _NOT_DIGITS.sub("", text)
     if not digits:
         return None
+    parsed = valid_number(text, region)
+    if parsed is not None:
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return ("+" if text.startswith("+") else "") + digits
+
+
+def valid_number(text: str, region: str = "CN") -> phonenumbers.PhoneNumber | None:
+    """``text`` parsed as a number ``phonenumbers`` finds valid, else None (never raises)."""
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is not None and phonenumbers.is_valid_number(parsed):
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return ("+" if text.startswith("+") else "") + digits
+        return None
+    return parsed if phonenumbers.is_valid_number(parsed) else None
+
+
+def dialled_form(text: str, region: str = "CN") -> str | None:
+    """A valid number as it is dialled from ``region`` (``+8613800138000`` ->
+    ``138 0013 8000``, abroad ``00 ...``), or None when it is not a valid number."""
+    parsed = valid_number(text, region)
+    if parsed is None:
+        return None
+    return str(phonenumbers.format_out_of_country_calling_number(parsed, region))
