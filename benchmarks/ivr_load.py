@@ -221,6 +221,8 @@ class Stats:
     commands: int = 0
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     lags: list[float] = field(default_factory=list)
+    after_write: list[float] = field(default_factory=list)  # a ticket or callback written
+    no_write: list[float] = field(default_factory=list)
 
 
 def script(rng: random.Random) -> list[str | None]:
@@ -250,6 +252,7 @@ async def one_call(port: int, caller: str, keys: list[str | None], think_s: floa
               f"agi_uniqueid: {time.time():.3f}\nagi_callerid: {caller}\n"
               f"agi_calleridname: Bench\nagi_extension: {DID}\n\n").encode()
     first = True
+    prev = ""
     try:
         writer.write(header)
         await writer.drain()
@@ -264,6 +267,11 @@ async def one_call(port: int, caller: str, keys: list[str | None], think_s: floa
             elapsed = (got - sent) * 1000
             (stats.first if first else stats.steps).append(elapsed)
             stats.by_next[name].append(elapsed)
+            if prev == "GET FULL":  # the IVR asks the Linkedid just before it writes
+                stats.after_write.append(elapsed)
+            elif not first:
+                stats.no_write.append(elapsed)
+            prev = name
             stats.commands += 1
             first = False
             reply, wait = answer(words, name, keys, think_s, rng)
@@ -349,6 +357,10 @@ def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Nam
           f"mean {statistics.fmean(steps) if steps else 0:.2f} ms")
     print(f"first step (number plan, flow, welcome): p50 {pct(stats.first, 0.5):.2f} ms, "
           f"p99 {pct(stats.first, 0.99):.2f} ms")
+    print(f"steps that wrote to the database (repair ticket, callback; n="
+          f"{len(stats.after_write)}): p50 {pct(stats.after_write, 0.5):.2f} ms, p99 "
+          f"{pct(stats.after_write, 0.99):.2f} ms; all other steps: p50 "
+          f"{pct(stats.no_write, 0.5):.2f} ms, p99 {pct(stats.no_write, 0.99):.2f} ms")
     for name, values in sorted(stats.by_next.items(), key=lambda kv: -len(kv[1])):
         print(f"  next command {name:<14} n={len(values):<7} p50 {pct(values, 0.5):6.2f} ms"
               f"  p99 {pct(values, 0.99):6.2f} ms")
