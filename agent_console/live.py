@@ -47,6 +47,14 @@ class Client:
             self.dropped += 1
         self.queue.put_nowait(frame)
 
+    def offer_first(self, frame: str) -> None:
+        """``frame`` ahead of everything queued (the snapshot, taken after events began
+        to queue up for this client)."""
+        backlog = [self.queue.get_nowait() for _ in range(self.queue.qsize())]
+        self.queue.put_nowait(frame)
+        for queued in backlog[-(self.queue.maxsize - 1):]:  # the newest that still fit
+            self.queue.put_nowait(queued)
+
 
 class LiveHub:
     """Fans domain events out to the connected live pages."""
@@ -71,9 +79,17 @@ class LiveHub:
         ws = web.WebSocketResponse(heartbeat=30)
         await ws.prepare(request)
         client = Client(self._client_queue)
-        snap = await self._snapshot()
-        client.offer(json.dumps({"v": FRAME_VERSION, "type": "snapshot", **snap}, default=str))
+        # listen BEFORE the snapshot: an event during its database reads would otherwise be
+        # lost (a call queued meanwhile shown in the IVR forever); events from before the
+        # snapshot replay harmlessly on top of it (each sets an absolute state)
         self.clients.add(client)
+        try:
+            snap = await self._snapshot()
+        except BaseException:
+            self.clients.discard(client)
+            raise
+        client.offer_first(json.dumps({"v": FRAME_VERSION, "type": "snapshot", **snap},
+                                      default=str))
         sender = asyncio.create_task(_send_loop(ws, client), name="live-ws-sender")
         try:
             async for msg in ws:  # the page sends nothing we need; read to see it close

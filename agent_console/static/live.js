@@ -122,8 +122,8 @@ function onEvent(e) {
     case "CallAnswered": if (c) { c.state = "talking"; c.agent = e.agent; } break;
     case "CallEnded":
       live.delete(e.summary.linkedid);
-      latest.unshift(e.summary);
-      latest = latest.slice(0, 20);
+      // an event replayed over the snapshot may name a call the snapshot already has
+      latest = [e.summary, ...latest.filter((s) => s.linkedid !== e.summary.linkedid)].slice(0, 20);
       break;
     default: return;
   }
