@@ -67,23 +67,22 @@ class FlowCheckIn(Body):
     document: dict[str, Any]
 
 
-class FlowOut(Out):
+class FlowVersionOut(Out):
+    """What names one saved version of a flow: the base of the full flow and its brief."""
+
     name: str
     version: int
     builtin: bool
     comment: str | None = None
     created_at: datetime | None = None
     created_by_id: int | None = None
+
+
+class FlowOut(FlowVersionOut):
     document: dict[str, Any]
 
 
-class FlowBrief(Out):
-    name: str
-    version: int
-    builtin: bool
-    comment: str | None = None
-    created_at: datetime | None = None
-    created_by_id: int | None = None
+class FlowBrief(FlowVersionOut):
     numbers: int | None = Field(default=None, description="plan numbers running this flow")
 
 
