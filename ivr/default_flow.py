@@ -7,8 +7,10 @@ holidays closed) -> main menu: 1 ticket status, 2 order/subscription status, 3 r
 request (a known caller with assets hears them listed and picks one, or presses 0 to key
 a serial number), 4 callback, 0 agent. After hours: self-service and callback only.
 
-Rules: pure data; ``DEFAULT_FLOW`` must pass ``ivr.flow.validate(DEFAULT_FLOW, PROMPTS)``
-(a unit test checks it); every prompt has a ``zh`` and an ``en`` text.
+Rules: pure data (menus and digit prompts come from two small builders that add the
+shared retries and timeout); ``DEFAULT_FLOW`` must pass
+``ivr.flow.validate(DEFAULT_FLOW, PROMPTS)`` (a unit test checks it); every prompt has a
+``zh`` and an ``en`` text.
 """
 
 from __future__ import annotations
@@ -96,6 +98,19 @@ check the State Council's notice each year."""
 
 _MENU = {"retries": 2, "timeout_ms": 5000, "invalid_prompt": "invalid"}
 
+
+def _menu(prompt: str, choices: dict[str, str], *, default: str) -> dict[str, Any]:
+    """A keypad menu with the flow's common retries, timeout and invalid-key prompt."""
+    return {"type": "menu", "prompt": prompt, "default": default, "choices": choices, **_MENU}
+
+
+def _digits(prompt: str, *, store: str, min_digits: int, max_digits: int, terminator: str,
+            next: str, default: str) -> dict[str, Any]:
+    """Keyed digits stored under ``store``, with the same retries and timeout as a menu."""
+    return {"type": "digits", "prompt": prompt, "min_digits": min_digits,
+            "max_digits": max_digits, "terminator": terminator, "store": store,
+            "next": next, "default": default, **_MENU}
+
 DEFAULT_FLOW: dict[str, Any] = {
     "flow": "default",
     "version": 1,
@@ -117,20 +132,18 @@ DEFAULT_FLOW: dict[str, Any] = {
         "hours": {"type": "branch", "condition": "business_hours", "days": [1, 2, 3, 4, 5],
                   "open": "09:00", "close": "18:00", "holidays": HOLIDAYS_2026,
                   "then": "main_menu", "else": "closed_menu"},
-        "main_menu": {"type": "menu", "prompt": "main_menu", "default": "to_agent",
-                      "choices": {"1": "has_ticket", "2": "order_status", "3": "can_repair",
-                                  "4": "callback", "0": "to_agent"}, **_MENU},
-        "closed_menu": {"type": "menu", "prompt": "closed", "default": "callback",
-                        "choices": {"1": "has_ticket", "2": "order_status", "4": "callback"},
-                        **_MENU},
+        "main_menu": _menu("main_menu", {"1": "has_ticket", "2": "order_status",
+                                         "3": "can_repair", "4": "callback", "0": "to_agent"},
+                           default="to_agent"),
+        "closed_menu": _menu("closed", {"1": "has_ticket", "2": "order_status",
+                                        "4": "callback"}, default="callback"),
         "has_ticket": {"type": "branch", "condition": "open_ticket", "then": "my_tickets",
                        "else": "ask_ticket"},
         "my_tickets": {"type": "self_service", "action": "ticket_status",
                        "args": {"customer_id": "$customer.id"}, "next": "more",
                        "on_error": "service_error"},
-        "ask_ticket": {"type": "digits", "prompt": "enter_ticket", "min_digits": 6,
-                       "max_digits": 12, "terminator": "#", "store": "ticket_no",
-                       "next": "ticket_by_number", "default": "to_agent", **_MENU},
+        "ask_ticket": _digits("enter_ticket", store="ticket_no", min_digits=6, max_digits=12,
+                              terminator="#", next="ticket_by_number", default="to_agent"),
         "ticket_by_number": {"type": "self_service", "action": "ticket_status",
                              "args": {"ticket_no": "$ticket_no"}, "next": "more",
                              "on_error": "service_error"},
@@ -144,15 +157,14 @@ DEFAULT_FLOW: dict[str, Any] = {
         "list_assets": {"type": "self_service", "action": "list_assets",
                         "args": {"customer_id": "$customer.id"}, "next": "pick_asset",
                         "on_error": "ask_serial"},
-        "pick_asset": {"type": "digits", "prompt": "choose_asset", "min_digits": 1,
-                       "max_digits": 1, "terminator": "", "store": "asset_choice",
-                       "next": "repair_pick", "default": "ask_serial", **_MENU},
+        "pick_asset": _digits("choose_asset", store="asset_choice", min_digits=1,
+                              max_digits=1, terminator="", next="repair_pick",
+                              default="ask_serial"),
         "repair_pick": {"type": "self_service", "action": "repair_request",
                         "args": {"customer_id": "$customer.id", "choice": "$asset_choice"},
                         "next": "more", "on_error": "ask_serial"},
-        "ask_serial": {"type": "digits", "prompt": "enter_serial", "min_digits": 4,
-                       "max_digits": 20, "terminator": "#", "store": "serial",
-                       "next": "repair", "default": "repair_agent", **_MENU},
+        "ask_serial": _digits("enter_serial", store="serial", min_digits=4, max_digits=20,
+                              terminator="#", next="repair", default="repair_agent"),
         "repair": {"type": "self_service", "action": "repair_request",
                    "args": {"customer_id": "$customer.id", "serial": "$serial"},
                    "next": "more", "on_error": "repair_agent"},
@@ -162,8 +174,7 @@ DEFAULT_FLOW: dict[str, Any] = {
                      "next": "callback_confirmed", "on_error": "to_agent"},
         "callback_confirmed": {"type": "play", "prompt": "callback_confirmed",
                                "next": "hangup"},
-        "more": {"type": "menu", "prompt": "more", "default": "goodbye",
-                 "choices": {"0": "agent_hours", "9": "main_menu"}, **_MENU},
+        "more": _menu("more", {"0": "agent_hours", "9": "main_menu"}, default="goodbye"),
         "agent_hours": {"type": "branch", "condition": "business_hours",
                         "days": [1, 2, 3, 4, 5], "open": "09:00", "close": "18:00",
                         "holidays": HOLIDAYS_2026, "then": "to_agent", "else": "callback"},
