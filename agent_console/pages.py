@@ -17,13 +17,17 @@ Rules:
 - ``GET /login`` of a signed-in user goes straight on, and ``/console`` is for
   users who answer calls (a user without an agent interface goes to ``/records``);
 - static files are served from ``static/console`` only: a path that leaves it,
-  or names no file, is a 404.
+  or names no file, is a 404;
+- the pages share one ``<head>``, written here (``head``): each ``<name>.html`` holds
+  only its ``<body>``, and ``PAGES`` lists, per page, the modules its script
+  ``js/<name>.js`` imports, so that the browser fetches them all at once.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -75,11 +79,16 @@ _TYPES = {
     ".png": "image/png",
 }
 
-PAGES = {
-    "login": "login.html",
-    "console": "console.html",
-    "records": "records.html",
-    "record": "record.html",
+# page -> every module its script imports, directly or not (preloaded; a test checks
+# the list against the imports)
+PAGES: dict[str, tuple[str, ...]] = {
+    "login": ("api.js", "dom.js", "i18n.js", "notify.js"),
+    "console": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",
+                "search.js", "session.js", "socket.js"),
+    "records": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",
+                "session.js"),
+    "record": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",
+               "search.js", "session.js"),
 }
 
 _AUTH = web.AppKey("console_pages_auth", AuthState)
@@ -89,10 +98,32 @@ def _headers(content_type: str, *, cache: str) -> dict[str, str]:
     return {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": cache}
 
 
-def _page(name: str) -> web.FileResponse:
+def head(name: str) -> str:
+    """The start of page ``name`` up to its ``<body>``: the same for every page but
+    for the title's label, the page's script and the modules preloaded for it."""
+    js = STATIC_PREFIX + "js/"
+    return "".join((
+        '<!doctype html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
+        f'<title data-i18n="{name}.title">Hotline</title>\n',
+        f'<link rel="icon" href="{STATIC_PREFIX}icon.svg" type="image/svg+xml">\n',
+        f'<link rel="stylesheet" href="{STATIC_PREFIX}console.css">\n',
+        *(f'<link rel="modulepreload" href="{js}{module}">\n' for module in PAGES[name]),
+        f'<script type="module" src="{js}{name}.js"></script>\n</head>\n',
+    ))
+
+
+@cache
+def document(name: str) -> bytes:
+    """Page ``name`` as served: the shared head, then its body from ``<name>.html``."""
+    body = (CONSOLE_DIR / f"{name}.html").read_text(encoding="utf-8")
+    return (head(name) + body).encode("utf-8")
+
+
+def _page(name: str) -> web.Response:
     # no-store: a signed-out browser's back button must not show a page from cache
-    return web.FileResponse(CONSOLE_DIR / PAGES[name],
-                            headers=_headers(_TYPES[".html"], cache="no-store"))
+    return web.Response(body=document(name),
+                        headers=_headers(_TYPES[".html"], cache="no-store"))
 
 
 async def signed_in_user(request: web.Request) -> tuple[int, bool] | None:
@@ -195,6 +226,8 @@ def add_pages(app: web.Application, auth: AuthState) -> None:
     """Mount the console pages and files on ``app`` (``auth``: the API's sign-in
     state, whose cookie and sign-out table decide who is signed in)."""
     app[_AUTH] = auth
+    for name in PAGES:  # read once, now: a missing page fails at start, not on a request
+        document(name)
     app.router.add_get("/login", login)
     app.router.add_get("/console", console)
     app.router.add_get("/records", records)

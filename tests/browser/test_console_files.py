@@ -1,6 +1,7 @@
 """The console's files, read as text (no browser): both dictionaries hold every label
-the pages use, the scripts never parse markup, the pages carry no inline script or
-style, and the static route and the sign-in return path stay inside the site."""
+the pages use, the scripts never parse markup, the pages (as served: the shared head
+and the page's body) carry no inline script or style, and the static route and the
+sign-in return path stay inside the site."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from crm_core.tickets import PRIORITIES, TICKET_STATUSES
 STATIC = pages.CONSOLE_DIR
 LANGUAGES = ("en", "zh-CN")
 SCRIPTS = sorted((STATIC / "js").glob("*.js"))
-PAGES = sorted(STATIC.glob("*.html"))
+# each page as served (pages.document: the shared head, then the body file)
+PAGES = {name: pages.document(name).decode("utf-8") for name in sorted(pages.PAGES)}
 
 # the vocabularies the pages translate with label(group, value)
 VOCABULARIES: dict[str, tuple[str, ...]] = {
@@ -50,8 +52,8 @@ def dictionary(lang: str) -> dict[str, str]:
 
 def used_keys() -> set[str]:
     keys: set[str] = set()
-    for page in PAGES:
-        keys |= set(re.findall(r'data-i18n(?:-\w+)?="([^"]+)"', page.read_text("utf-8")))
+    for html in PAGES.values():
+        keys |= set(re.findall(r'data-i18n(?:-\w+)?="([^"]+)"', html))
     for script in SCRIPTS:
         text = script.read_text("utf-8")
         keys |= set(re.findall(r'\bt\("([a-z_.\-0-9]+)"', text))
@@ -92,15 +94,22 @@ def test_scripts_never_parse_markup_or_evaluate_text() -> None:
             assert not sinks.search(line), f"{script.name}:{number}: {line.strip()}"
 
 
+def test_every_page_file_is_served_as_a_page() -> None:
+    # a new .html file left out of pages.PAGES would escape the checks below
+    assert {f"{name}.html" for name in PAGES} == {p.name for p in STATIC.glob("*.html")}
+    for page, html in PAGES.items():  # one head, the shared one: a body file has none
+        assert html.startswith(pages.head(page) + "<body "), page
+        assert html.count("<head>") == html.count("<body") == html.count("</html>") == 1, page
+
+
 def test_pages_have_no_inline_script_style_or_handler() -> None:
-    for page in PAGES:
-        html = page.read_text("utf-8")
+    for page, html in PAGES.items():
         for tag in re.findall(r"<script\b[^>]*>", html):
-            assert 'src="/static/console/' in tag and 'type="module"' in tag, (page.name, tag)
-        assert not re.search(r"<script\b[^>]*>\s*[^<\s]", html), page.name  # inline code
-        assert "<style" not in html and " style=" not in html, page.name
-        assert not re.search(r"\son[a-z]+\s*=", html), page.name
-        assert not re.search(r'(src|href)="(https?:)?//', html), f"{page.name}: no CDN"
+            assert 'src="/static/console/' in tag and 'type="module"' in tag, (page, tag)
+        assert not re.search(r"<script\b[^>]*>\s*[^<\s]", html), page  # inline code
+        assert "<style" not in html and " style=" not in html, page
+        assert not re.search(r"\son[a-z]+\s*=", html), page
+        assert not re.search(r'(src|href)="(https?:)?//', html), f"{page}: no CDN"
 
 
 @pytest.mark.parametrize("path", [
@@ -146,10 +155,10 @@ def _imports(name: str, seen: set[str]) -> set[str]:
     return seen
 
 
-@pytest.mark.parametrize("page", [p.name for p in PAGES])
+@pytest.mark.parametrize("page", list(PAGES))
 def test_each_page_preloads_exactly_the_modules_it_imports(page: str) -> None:
     # all modules fetched at once instead of one import level per round trip
-    html = (STATIC / page).read_text("utf-8")
+    html = PAGES[page]
     entry = re.search(r'<script type="module" src="/static/console/js/([a-z]+\.js)">', html)
     assert entry is not None
     preloaded = set(re.findall(r'rel="modulepreload" href="/static/console/js/([a-z0-9_]+\.js)"',
