@@ -549,7 +549,8 @@ class LookupReader:
     the lookup itself (with ``pool_pre_ping`` three round trips on PostgreSQL, a
     rollback hop on aiosqlite). A reader keeps up to ``size`` connections of the
     engine checked out and reuses them; lookups on one connection take turns, so
-    ``size`` bounds concurrency. Each statement runs on its own (no transaction is
+    ``size`` bounds concurrency (a cut-short SQLite lookup may still be finishing
+    beside them: see ``_work``). Each statement runs on its own (no transaction is
     left open), so a committed write is seen by the next lookup. A connection that
     fails is invalidated and the lookup is tried once more on a fresh one (the server
     restarted). ``close()`` gives the connections back; use it as an async context
@@ -562,6 +563,7 @@ class LookupReader:
         self.engine = engine
         self._slots = asyncio.Semaphore(size)
         self._idle: list[AsyncConnection] = []
+        self._settling: set[asyncio.Task[None]] = set()
         self._closed = False
 
     async def __aenter__(self) -> LookupReader:
@@ -578,11 +580,8 @@ class LookupReader:
             for attempt in (1, 2):
                 conn = self._idle.pop() if self._idle else await self.engine.connect()
                 try:
-                    result = await work(conn)
+                    result = await self._work(conn, work)
                 except asyncio.CancelledError:
-                    # cancelled mid-statement: the connection's state is unknown, so it is
-                    # never reused; shielded so a second cancel can't leak it either
-                    await asyncio.shield(_discard(conn))
                     raise
                 except Exception:
                     await _discard(conn)
@@ -591,15 +590,57 @@ class LookupReader:
                     log.warning("lookup connection failed; retrying on a new one",
                                 exc_info=True)
                     continue
-                if self._closed:
-                    await conn.close()
-                else:
-                    self._idle.append(conn)
+                await self._keep(conn)
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _work(self, conn: AsyncConnection,
+                    work: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+        if conn.dialect.name != "sqlite":
+            try:
+                return await work(conn)
+            except asyncio.CancelledError:
+                # cancelled mid-statement: the server side is in an unknown state, so the
+                # connection is never reused; shielded so a second cancel can't leak it
+                await asyncio.shield(_discard(conn))
+                raise
+        # SQLite: the statement runs to its end on aiosqlite's thread whatever happens
+        # here, so a cancelled lookup lets it finish in the background and then gives
+        # the connection back. Interrupting SQLAlchemy mid-statement instead makes it
+        # invalidate the connection, and a second cancel in that window makes aiosqlite
+        # stop its thread twice and wait forever on the second stop (an app stopped
+        # during a lookup hung the event loop's close).
+        running = asyncio.ensure_future(work(conn))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            if not running.done():
+                settle = asyncio.create_task(self._settle(conn, running))
+                self._settling.add(settle)
+                settle.add_done_callback(self._settling.discard)
+                raise
+            if running.cancelled():
+                raise
+            return running.result()  # it finished just as the cancel came: use it
+
+    async def _settle(self, conn: AsyncConnection, running: asyncio.Future[Any]) -> None:
+        try:
+            await running
+        except BaseException:
+            await _discard(conn)
+            return
+        await self._keep(conn)
+
+    async def _keep(self, conn: AsyncConnection) -> None:
+        if self._closed:
+            await conn.close()
+        else:
+            self._idle.append(conn)
+
     async def close(self) -> None:
         self._closed = True
+        if self._settling:  # cut-short SQLite lookups finishing: their connections too
+            await asyncio.gather(*self._settling, return_exceptions=True)
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()

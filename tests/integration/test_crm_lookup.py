@@ -394,23 +394,24 @@ async def test_reader_never_leaks_a_connection_when_cancelled(tmp_path: Any) -> 
     url = f"sqlite+aiosqlite:///{tmp_path}/cancel.db"
     await upgrade_async(url)
     engine = make_engine(url)
-    started = asyncio.Event()
+    started, answer = asyncio.Event(), asyncio.Event()
 
-    async def stuck(conn: Any) -> None:
+    async def slow(conn: Any) -> None:
         started.set()
-        await asyncio.Event().wait()  # a statement that never answers
+        await answer.wait()  # a statement that answers late
 
     try:
         reader = LookupReader(engine, size=1)
-        task = asyncio.create_task(reader.run(stuck))
+        task = asyncio.create_task(reader.run(slow))
         await started.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-        # the slot is free again: a normal lookup still runs
+        # the slot is free again: a normal lookup runs while the late one still does
         assert (await reader.run(lambda conn: _one(conn))) == 1
+        answer.set()  # the late statement ends: closing waits for it, nothing leaks
         await reader.close()
+        assert engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     finally:
         await engine.dispose()
 
