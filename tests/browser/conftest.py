@@ -30,9 +30,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from crm_core.db import make_engine, upgrade_async
 from crm_core.demo_data import DEMO_PASSWORD, seed_demo
 from crm_core.models import Role, RolePermission
-from hotline.app import AMI, create_app
-from hotline.settings import Settings
 from telephony.simulator import PbxSimulator
+from tests.integration.console_support import app_settings, serving, started
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -80,30 +79,19 @@ async def running_console(db_url: str, sim: PbxSimulator, **overrides: Any
         await seed_demo(async_sessionmaker(engine, expire_on_commit=False))
     finally:
         await engine.dispose()
-    settings = Settings(
-        database_url=db_url, ami_port=sim.port, http_port=0, secret_key="browser-test-secret",
-        ami_ping_interval_s=1.0, ami_ping_timeout_s=2.0, ami_reconnect_min_s=0.05,
-        ami_reconnect_max_s=0.3, agi_port=0, **overrides,  # every port a free one
-    )
-    app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        await app[AMI].wait_connected(10)
-        yield Console(app, runner.addresses[0][1], db_url, sim)
-    finally:
-        await runner.cleanup()
+    settings = app_settings(db_url, sim.port, "browser-test-secret", **{
+        "ami_ping_interval_s": 1.0, "ami_ping_timeout_s": 2.0,
+        "agi_port": 0, **overrides,  # every port a free one
+    })
+    async with serving(settings) as (app, port):
+        yield Console(app, port, db_url, sim)
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[PbxSimulator]:
     # real time: the agent's phone rings for seconds, as it would
-    pbx = PbxSimulator(time_scale=1.0)
-    await pbx.start()
-    yield pbx
-    await pbx.close()
+    async with started(PbxSimulator(time_scale=1.0)) as pbx:
+        yield pbx
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
-"""Helpers for the agent console tests: the whole app on a free port, connected over
-real AMI/TCP to the PBX simulator, seeded users and customers, an HTTP client that
-signs in and sends the CSRF token, and websocket helpers.
+"""Helpers for the tests that run the whole app: the app on a free port, connected over
+real AMI/TCP to the PBX simulator (``serving``, ``app_settings``, ``started``), seeded
+users and customers, an HTTP client that signs in and sends the CSRF token, and
+signed-in websockets (``Console.socket``, ``cookie_for`` + ``connect``). Used by the
+console and pop tests here and by the browser tests (``tests/browser/conftest.py``).
 
 Rules: no test functions here. The simulator's agents Alice and Bob are members of
 NO queue at the start: they join through the API (QueueAdd), like a real shift.
@@ -23,7 +25,16 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from agent_console.api.auth import COOKIE_NAME
 from crm_core.db import make_engine, upgrade_async
-from crm_core.models import Asset, AuditEntry, Contact, Customer, PhoneNumber, User
+from crm_core.models import (
+    Asset,
+    AuditEntry,
+    Contact,
+    Customer,
+    PhoneNumber,
+    Role,
+    RolePermission,
+    User,
+)
 from crm_core.users import ensure_roles
 from hotline.app import AMI, create_app
 from hotline.settings import Settings
@@ -88,6 +99,33 @@ async def seed(db_url: str) -> Seeded:
         await engine.dispose()
 
 
+async def seed_agents(db_url: str) -> None:
+    """A bare ``agent`` role that reads every customer; Alice and Bob with phones, and
+    ``nobody``, an agent without one."""
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    pw = FAST_HASHER.hash(PASSWORD)
+    try:
+        async with async_sessionmaker(engine).begin() as db:
+            role = Role(name="agent")
+            db.add(role)
+            await db.flush()
+            # as the default agent role (crm_core.users): any caller readable; the pop
+            # applies the agent's permissions (test_console_pop covers a narrower scope)
+            db.add(RolePermission(role_id=role.id, module="customers", operation="read",
+                                  scope="all"))
+            db.add_all([
+                User(username="alice", display_name="Alice", password_hash=pw,
+                     role_id=role.id, agent_interface=ALICE, agent_name="Alice"),
+                User(username="bob", display_name="Bob", password_hash=pw, role_id=role.id,
+                     agent_interface=BOB, agent_name="Bob"),
+                User(username="nobody", display_name="No phone", password_hash=pw,
+                     role_id=role.id),
+            ])
+    finally:
+        await engine.dispose()
+
+
 async def audit_entries(db_url: str, **where: Any) -> list[AuditEntry]:
     engine = make_engine(db_url)
     try:
@@ -110,26 +148,52 @@ def simulator() -> PbxSimulator:
 
 
 @asynccontextmanager
-async def running(db_url: str, sim: PbxSimulator, **overrides: Any
-                  ) -> AsyncIterator[tuple[web.Application, int]]:
-    settings = Settings(**{
-        "database_url": db_url, "ami_port": sim.port, "ami_ping_interval_s": 0.5,
-        "ami_ping_timeout_s": 1.0, "ami_reconnect_min_s": 0.05, "ami_reconnect_max_s": 0.3,
-        "http_port": 0, "secret_key": "console-test-secret", "agent_queues": ["support"],
-        "wrapup_s": 600,
-        # the FastAGI server (ivr) is not under test here: no fixed port taken
-        "agi_enabled": False, **overrides,
+async def started(pbx: PbxSimulator) -> AsyncIterator[PbxSimulator]:
+    """``pbx`` listening on its port for as long as the block runs."""
+    await pbx.start()
+    try:
+        yield pbx
+    finally:
+        await pbx.close()
+
+
+def app_settings(db_url: str, ami_port: int, secret_key: str, **overrides: Any) -> Settings:
+    """Settings of an app under test: HTTP on a free port, and an AMI link that pings and
+    reconnects fast (a test that drops the PBX's connections waits seconds, not minutes)."""
+    return Settings(**{
+        "database_url": db_url, "ami_port": ami_port, "http_port": 0,
+        "secret_key": secret_key, "ami_ping_interval_s": 0.5, "ami_ping_timeout_s": 1.0,
+        "ami_reconnect_min_s": 0.05, "ami_reconnect_max_s": 0.3, **overrides,
     })
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[web.Application, int]]:
+    """``create_app(settings)`` on a free port of 127.0.0.1, as ``(app, port)``; with AMI
+    enabled, only once its link to the PBX is up."""
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
-        await app[AMI].wait_connected(10)
+        if settings.ami_enabled:
+            await app[AMI].wait_connected(10)
         yield app, runner.addresses[0][1]
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def running(db_url: str, sim: PbxSimulator, **overrides: Any
+                  ) -> AsyncIterator[tuple[web.Application, int]]:
+    settings = app_settings(db_url, sim.port, "console-test-secret", **{
+        "agent_queues": ["support"], "wrapup_s": 600,
+        # the FastAGI server (ivr) is not under test here: no fixed port taken
+        "agi_enabled": False, **overrides,
+    })
+    async with serving(settings) as served:
+        yield served
 
 
 class Console:
@@ -162,8 +226,7 @@ class Console:
                          if c.key == COOKIE_NAME)
 
     def socket(self) -> Any:
-        return websockets.connect(f"ws://127.0.0.1:{self.port}/ws/agent",
-                                  additional_headers={"Cookie": self.cookie()})
+        return connect(self.port, self.cookie())
 
     async def close(self) -> None:
         await self.http.close()
@@ -178,6 +241,19 @@ async def console(port: int, username: str) -> AsyncIterator[Console]:
         yield c
     finally:
         await c.close()
+
+
+async def cookie_for(port: int, username: str) -> str:
+    """The session cookie of ``username``, signed in over HTTP, for a bare websocket."""
+    async with console(port, username) as c:
+        return c.cookie()
+
+
+def connect(port: int, cookie: str | None, **kw: Any) -> Any:
+    """The agent websocket of the app on ``port``; ``cookie`` None: sent without one."""
+    headers = {"Cookie": cookie} if cookie is not None else {}
+    return websockets.connect(f"ws://127.0.0.1:{port}/ws/agent",
+                              additional_headers=headers, **kw)
 
 
 async def recv(ws: Any, within: float = 20.0) -> Frame:

@@ -8,24 +8,19 @@ the session cookie, using the ``websockets`` client over TCP.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-import aiohttp
 import pytest
 import websockets
 from aiohttp import web
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from agent_console.api.auth import COOKIE_NAME
 from crm_core.call_log import add_customer
-from crm_core.db import make_engine, upgrade_async
-from crm_core.models import Role, RolePermission, User
-from hotline.app import AMI, BUS, POP_HUB, create_app
-from hotline.settings import Settings
+from crm_core.db import make_engine
+from hotline.app import BUS, POP_HUB
 from telephony.events import (
     AgentRinging,
     AgentStateChanged,
@@ -34,76 +29,37 @@ from telephony.events import (
     CallSummary,
 )
 from telephony.simulator import PbxSimulator
-from tests.integration.test_api_support import FAST_HASHER, PASSWORD
+from tests.integration.console_support import (
+    ALICE,
+    BOB,
+    TIME_SCALE,
+    Frame,
+    app_settings,
+    connect,
+    cookie_for,
+    eventually,
+    recv,
+    seed_agents,
+    serving,
+    started,
+)
 
-TIME_SCALE = 0.02
-ALICE, BOB = "Local/1001@agents/n", "Local/1002@agents/n"
 HOSTILE = "<img src=x onerror=alert(1)>"
-Frame = dict[str, Any]
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], *, within: float = 15.0,
-                     what: str = "condition") -> Any:
-    """Poll ``probe`` until it returns something truthy (no wall-clock assertions)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not (value := await probe()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-    return value
-
-
-async def seed_agents(db_url: str) -> None:
-    await upgrade_async(db_url)
-    engine = make_engine(db_url)
-    pw = FAST_HASHER.hash(PASSWORD)
-    async with async_sessionmaker(engine).begin() as db:
-        role = Role(name="agent")
-        db.add(role)
-        await db.flush()
-        # as the default agent role (crm_core.users): any caller readable; the pop
-        # applies the agent's permissions (test_console_pop covers a narrower scope)
-        db.add(RolePermission(role_id=role.id, module="customers", operation="read",
-                              scope="all"))
-        db.add_all([
-            User(username="alice", display_name="Alice", password_hash=pw, role_id=role.id,
-                 agent_interface=ALICE, agent_name="Alice"),
-            User(username="bob", display_name="Bob", password_hash=pw, role_id=role.id,
-                 agent_interface=BOB, agent_name="Bob"),
-            User(username="nobody", display_name="No phone", password_hash=pw,
-                 role_id=role.id),
-        ])
-    await engine.dispose()
 
 
 @asynccontextmanager
 async def running(db_url: str, sim: PbxSimulator, *, bus: Literal["memory", "redis"] = "memory",
                   redis_stream: str = "hotline:events"
                   ) -> AsyncIterator[tuple[web.Application, int]]:
-    settings = Settings(
-        database_url=db_url, bus=bus, redis_stream=redis_stream, ami_port=sim.port,
-        ami_ping_interval_s=0.5,
-        ami_ping_timeout_s=1.0, ami_reconnect_min_s=0.05, ami_reconnect_max_s=0.3,
-        http_port=0, secret_key="pop-hub-test-secret",
-    )
-    app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        await app[AMI].wait_connected(10)
-        yield app, runner.addresses[0][1]
-    finally:
-        await runner.cleanup()
+    async with serving(app_settings(db_url, sim.port, "pop-hub-test-secret", bus=bus,
+                                    redis_stream=redis_stream)) as served:
+        yield served
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[PbxSimulator]:
-    pbx = PbxSimulator(time_scale=TIME_SCALE)
-    await pbx.start()
-    yield pbx
-    await pbx.close()
+    async with started(PbxSimulator(time_scale=TIME_SCALE)) as pbx:
+        yield pbx
 
 
 @pytest.fixture
@@ -113,26 +69,6 @@ async def hotline(tmp_path: Path, sim: PbxSimulator
     await seed_agents(db_url)
     async with running(db_url, sim) as (app, port):
         yield app, port, db_url
-
-
-async def cookie_for(port: int, username: str) -> str:
-    async with aiohttp.ClientSession() as http:
-        resp = await http.post(f"http://127.0.0.1:{port}/api/v1/session",
-                               json={"username": username, "password": PASSWORD})
-        assert resp.status == 200, await resp.text()
-        return f"{COOKIE_NAME}={resp.cookies[COOKIE_NAME].value}"
-
-
-def connect(port: int, cookie: str | None, **kw: Any) -> Any:
-    headers = {"Cookie": cookie} if cookie else {}
-    return websockets.connect(f"ws://127.0.0.1:{port}/ws/agent",
-                              additional_headers=headers, **kw)
-
-
-async def recv(ws: Any, within: float = 15.0) -> Frame:
-    frame: Frame = json.loads(await asyncio.wait_for(ws.recv(), within))
-    assert frame["v"] == 1
-    return frame
 
 
 async def until(ws: Any, kind: str, *, linkedid: str | None = None) -> list[Frame]:

@@ -18,22 +18,24 @@ from redis.asyncio import Redis
 
 from crm_core.call_log import add_customer
 from crm_core.db import make_engine
-from hotline.app import AMI, BUS, CALL_LOG, create_app
+from hotline.app import AMI, BUS, CALL_LOG
 from hotline.bus import RedisBus
-from hotline.settings import Settings
 from telephony.simulator import AgentSpec, CallScript, PbxSimulator, QueueSpec, SimCall
-from tests.integration.test_pop_hub import (
+from tests.integration.console_support import (
     ALICE,
     BOB,
+    TIME_SCALE,
     Frame,
+    app_settings,
     connect,
     cookie_for,
     eventually,
     recv,
     seed_agents,
+    serving,
+    started,
 )
 
-TIME_SCALE = 0.02
 CALLS_EACH = 4  # several calls per agent: a work-shared pop feed would miss some of them
 
 
@@ -41,37 +43,23 @@ CALLS_EACH = 4  # several calls per agent: a work-shared pop feed would miss som
 async def node(db_url: str, stream: str, consumer: str, *, ami_port: int | None
                ) -> AsyncIterator[tuple[web.Application, int]]:
     """One Hotline node; ``ami_port`` None = not the AMI owner (bus only)."""
-    settings = Settings(
-        database_url=db_url, bus="redis", redis_stream=stream, redis_consumer=consumer,
-        ami_enabled=ami_port is not None, ami_port=ami_port or 5038,
-        ami_ping_interval_s=0.5, ami_ping_timeout_s=1.0, ami_reconnect_min_s=0.05,
-        ami_reconnect_max_s=0.3, http_port=0, secret_key="pop-two-nodes-secret",
-    )
-    app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        if ami_port is not None:
-            await app[AMI].wait_connected(10)
-        yield app, runner.addresses[0][1]
-    finally:
-        await runner.cleanup()
+    settings = app_settings(db_url, ami_port or 5038, "pop-two-nodes-secret", bus="redis",
+                            redis_stream=stream, redis_consumer=consumer,
+                            ami_enabled=ami_port is not None)
+    async with serving(settings) as served:
+        yield served
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[PbxSimulator]:
     # one queue per agent, so each call's agent is known in advance
-    pbx = PbxSimulator(
+    async with started(PbxSimulator(
         time_scale=TIME_SCALE,
         agents=[AgentSpec(ALICE, "Alice", ("alice-q",), ring_s=2.0),
                 AgentSpec(BOB, "Bob", ("bob-q",), ring_s=2.0)],
         queues=[QueueSpec("alice-q", timeout=10), QueueSpec("bob-q", timeout=10)],
-    )
-    await pbx.start()
-    yield pbx
-    await pbx.close()
+    )) as pbx:
+        yield pbx
 
 
 def _linkedid(frame: Frame) -> str | None:
