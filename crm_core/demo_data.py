@@ -54,6 +54,7 @@ from crm_core.models import (
     TicketStatusChange,
     User,
 )
+from crm_core.tickets import allocate_number
 from numbering.normalize import normalize
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -735,20 +736,16 @@ async def _seed_interactions(seed: _Seed) -> None:
 
 
 async def _seed_tickets(seed: _Seed) -> None:
-    per_day: dict[date, int] = {}
     for name, serial, problem, status, priority, days, creator in TICKETS:
         cid = seed.customers[name]
         day = seed.today - timedelta(days=days)
-        per_day[day] = per_day.get(day, 0) + 1
         found = await seed.session.scalar(
             select(Ticket.id).where(Ticket.customer_id == cid, Ticket.problem == problem)
         )
         if found is not None:
             continue
-        number = f"T{day:%Y%m%d}-{per_day[day]:04d}"
-        while await seed.session.scalar(select(Ticket.id).where(Ticket.number == number)):
-            per_day[day] += 1
-            number = f"T{day:%Y%m%d}-{per_day[day]:04d}"
+        # from the day's counter, as every ticket: a ticket created later that day follows
+        number = await allocate_number(seed.session, day)
         opened = seed.at(days, 9)
         path = _STATUS_PATH[status]
         step = timedelta(hours=max(1, days * 24 // (len(path) + 1)) if days else 1)

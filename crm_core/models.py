@@ -249,6 +249,16 @@ class Ticket(Base):
     )
 
 
+class TicketCounter(Base):
+    """The last sequence number given out on a business (Asia/Shanghai) day: ticket
+    numbers come from one indexed upsert of this row, not from a scan of the day's."""
+
+    __tablename__ = "ticket_counter"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
 class TicketStatusChange(Base):
     """One step of a ticket's status history."""
 

@@ -4,11 +4,12 @@ Rules:
 - module ``tickets``; the scope is the customer's, and "own" update scope also
   covers the tickets the actor created (``created_by_id``);
 - numbers read ``T<Shanghai day>-<sequence>``, e.g. ``T20261125-0001``: a per-day
-  sequence, 4 digits (more when a day passes 9999). Race-safe: the ticket row is
-  written first with a placeholder number (on SQLite that takes the database's
-  write lock, serialising numbering), PostgreSQL takes a transaction-scoped
-  advisory lock per day, and the number is then set inside a savepoint that is
-  retried on a unique violation;
+  sequence, 4 digits (more when a day passes 9999). The sequence comes from ONE
+  upsert of the day's ``ticket_counter`` row (``INSERT ... ON CONFLICT (day) DO
+  UPDATE SET last = last + 1 RETURNING last``, PostgreSQL and SQLite >= 3.35) inside
+  the ticket's transaction: the row lock (PostgreSQL) or the write lock (SQLite)
+  makes concurrent tickets take turns until commit, a rolled-back ticket gives its
+  number back, and the unique ``ticket.number`` stays the last guard;
 - status moves only along ``TICKET_TRANSITIONS`` (a data table; ``can_move`` is
   pure): new -> assigned -> in_progress <-> waiting -> resolved -> closed,
   resolved can be reopened (in_progress), cancelled from any open state; every
@@ -19,18 +20,18 @@ Rules:
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import audit, snapshot
 from crm_core.errors import Conflict, NotFound, ValidationFailed
-from crm_core.models import Asset, Contact, Ticket, TicketStatusChange
+from crm_core.models import Asset, Contact, Ticket, TicketCounter, TicketStatusChange
 from crm_core.permissions import Actor
 from crm_core.records import (
     DEFAULT_PAGE,
@@ -63,8 +64,6 @@ DONE_STATUSES = ("resolved", "closed", "cancelled")
 OPEN_STATUSES = tuple(s for s in TICKET_STATUSES if s not in DONE_STATUSES)
 PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_UPDATE_FIELDS = ("problem", "priority", "asset_id", "contact_id", "status", "note")
-NUMBER_ATTEMPTS = 10
-_LOCK_NAMESPACE = 0x7469636B << 32  # "tick": keeps our advisory locks apart from others'
 
 
 # --- pure --------------------------------------------------------------------------------
@@ -80,42 +79,26 @@ def number_prefix(day: date) -> str:
     return f"T{day:%Y%m%d}-"
 
 
-def next_number(day: date, last: str | None) -> str:
-    """The number after ``last`` (the day's highest so far, or None) on ``day``."""
-    prefix = number_prefix(day)
-    seq = 0
-    if last is not None and last.startswith(prefix) and last[len(prefix):].isdigit():
-        seq = int(last[len(prefix):])
-    return f"{prefix}{seq + 1:04d}"
-
-
 # --- numbering ---------------------------------------------------------------------------
 
 
-async def _last_number(session: AsyncSession, day: date) -> str | None:
-    return await session.scalar(
-        select(Ticket.number)
-        .where(Ticket.number.like(number_prefix(day) + "%"))
-        .order_by(func.length(Ticket.number).desc(), Ticket.number.desc())
-        .limit(1)
+def format_number(day: date, seq: int) -> str:
+    """``T20261125-0007`` for the 7th ticket of 2026-11-25."""
+    return f"{number_prefix(day)}{seq:04d}"
+
+
+async def allocate_number(session: AsyncSession, day: date) -> str:
+    """The next ticket number of ``day``, counted in ``ticket_counter`` within this
+    transaction: whatever writes a ticket takes its number here (see the rules)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    counter = TicketCounter.__table__.c
+    stmt = (
+        insert(TicketCounter).values(day=day, last=1)
+        .on_conflict_do_update(index_elements=[counter.day], set_={"last": counter.last + 1})
+        .returning(counter.last)
     )
-
-
-async def _assign_number(session: AsyncSession, ticket: Ticket, day: date) -> None:
-    """Give ``ticket`` (already flushed with a placeholder) the day's next number."""
-    if session.get_bind().dialect.name == "postgresql":
-        lock_key = _LOCK_NAMESPACE | int(f"{day:%Y%m%d}")
-        await session.execute(select(func.pg_advisory_xact_lock(lock_key)))
-    for _ in range(NUMBER_ATTEMPTS):
-        number = next_number(day, await _last_number(session, day))
-        try:
-            async with session.begin_nested():
-                ticket.number = number
-                await session.flush()
-            return
-        except sa_exc.IntegrityError:
-            continue  # someone took that number between our read and our write
-    raise Conflict("could not allocate a ticket number, try again")
+    return format_number(day, int((await session.execute(stmt)).scalar_one()))
 
 
 # --- services ----------------------------------------------------------------------------
@@ -170,22 +153,22 @@ async def create_ticket(
     customer = await load_customer(session, actor, customer_id, "tickets", "create")
     await _check_links(session, customer.id, asset_id, contact_id)
     ticket = Ticket(
-        number=f"pending-{uuid.uuid4().hex}", customer_id=customer.id, asset_id=asset_id,
-        contact_id=contact_id, problem=clean_problem, status="new", priority=clean_priority,
-        category=clean_category, call_linkedid=clean_call, created_by_id=actor.user_id,
-        created_at=at, updated_at=at,
+        number=await allocate_number(session, business_day(at)), customer_id=customer.id,
+        asset_id=asset_id, contact_id=contact_id, problem=clean_problem, status="new",
+        priority=clean_priority, category=clean_category, call_linkedid=clean_call,
+        created_by_id=actor.user_id, created_at=at, updated_at=at,
     )
     session.add(ticket)
-    await session.flush()
-    await _assign_number(session, ticket, business_day(at))
-    session.add(TicketStatusChange(ticket_id=ticket.id, from_status=None, to_status="new",
-                                   at=at, by_id=actor.user_id))
+    await session.flush()  # the ticket's id, for its history and audit entry
+    change = TicketStatusChange(ticket_id=ticket.id, from_status=None, to_status="new",
+                                at=at, by_id=actor.user_id, note=None)
+    session.add(change)
     touch(customer, actor, at)
-    await session.flush()
-    view = await _ticket_dict(session, ticket)
     audit(session, user_id=actor.user_id, action="create", entity="ticket",
           entity_id=ticket.id, after=to_dict(ticket))
-    return view
+    await session.flush()
+    # the history is the one change just written: no need to read it back
+    return to_dict(ticket, open=True, history=[to_dict(change)])
 
 
 async def get_ticket(session: AsyncSession, actor: Actor, ticket_id: int) -> dict[str, Any]:

@@ -20,9 +20,11 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
+from alembic import command
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.pool import NullPool
 
 from crm_core import (
     assets,
@@ -35,7 +37,7 @@ from crm_core import (
     tickets,
     users,
 )
-from crm_core.db import make_engine, upgrade, upgrade_async
+from crm_core.db import alembic_config, make_engine, upgrade, upgrade_async
 from crm_core.errors import Conflict, DuplicateCustomer, NotFound, ValidationFailed
 from crm_core.models import (
     AuditEntry,
@@ -581,6 +583,42 @@ async def test_ticket_numbers_unique_under_concurrency(world: World) -> None:
         s, w.agent, cid, problem="x", now=datetime(2026, 11, 25, 16, 0, tzinfo=UTC)))
     assert next_day["number"] == "T20261126-0001"
     assert await w.count(TicketStatusChange) == 21
+
+
+async def test_counter_migration_continues_the_numbers_already_given(db_url: str) -> None:
+    """0010 seeds each day's counter from the tickets numbered the old way."""
+    engine = make_engine(db_url, poolclass=NullPool)
+    cfg = alembic_config(db_url)
+
+    def upgrade_to(connection: Connection, target: str) -> None:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, target)
+
+    def at(day: int) -> datetime:
+        return datetime(2026, 11, day, 2, 0, tzinfo=UTC)
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_to, "0009")
+            cid = (await conn.execute(insert(Customer).values(name="Old Co")
+                                      .returning(Customer.id))).scalar_one()
+            await conn.execute(insert(Ticket), [
+                {"customer_id": cid, "problem": "p", "number": number}
+                for number in ("T20261124-0003", "T20261125-0041", "T20261125-10002",
+                               "T20261125-0999", "legacy-17", "T20261199-0005")
+            ])
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade_to, "head")
+        sm = async_sessionmaker(engine, expire_on_commit=False)
+        numbers = []
+        for day in (25, 24, 26, 25):
+            async with sm.begin() as s:
+                made = await tickets.create_ticket(s, SYSTEM, cid, problem="x", now=at(day))
+                numbers.append(made["number"])
+    finally:
+        await engine.dispose()
+    assert numbers == ["T20261125-10003", "T20261124-0004", "T20261126-0001",
+                       "T20261125-10004"]
 
 
 async def test_ticket_transitions(world: World) -> None:

@@ -40,6 +40,7 @@ from crm_core.reports import (
     customers_by,
     products_report,
 )
+from crm_core.tickets import create_ticket
 from numbering.normalize import normalize
 
 TODAY = date(2025, 6, 1)
@@ -212,6 +213,24 @@ SIMULATOR = {  # hotline.demo.DEMO_CUSTOMERS: the numbers the demo simulator dia
     "Chen Jie Trading": ["13100131002"],
     "VIP 客户 — 国药集团": ["13911112222"],
 }
+
+
+async def test_a_ticket_after_the_demo_seed_takes_the_days_next_number(
+    maker: async_sessionmaker[AsyncSession],
+) -> None:
+    now = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)
+    await seed_demo(maker, now=now)
+    day = datetime(2025, 5, 30, 4, 0, tzinfo=UTC)  # demo tickets were opened that day
+    async with maker.begin() as s:
+        cid = (await s.execute(
+            select(Customer.id).where(Customer.name == "华东医药包装有限公司"))).scalar_one()
+        made = await create_ticket(s, SYSTEM, cid, problem="after the demo", now=day)
+    async with maker() as s:
+        numbers = sorted((await s.scalars(
+            select(Ticket.number).where(Ticket.number.like("T20250530-%")))).all())
+    assert len(numbers) >= 2
+    assert numbers == [f"T20250530-{i:04d}" for i in range(1, len(numbers) + 1)]
+    assert made["number"] == numbers[-1]
 
 
 async def test_demo_seed_is_idempotent_and_complete(
