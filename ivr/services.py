@@ -37,7 +37,6 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import re
@@ -48,7 +47,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.models import Asset, Subscription, Ticket
@@ -340,7 +338,6 @@ async def callback(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> Serv
 
 
 WRITES = frozenset({"repair_request", "callback"})
-WRITE_ATTEMPTS = 4
 """Actions that write: they are tied to the call (its Linkedid) they came from."""
 
 ACTIONS: dict[str, Action] = {
@@ -358,30 +355,19 @@ async def run_action(
 ) -> ServiceResult:
     """Run one action in its own transaction; any failure is a not-ok result, never raised.
 
-    A write that SQLite refuses with "database is locked" (a read transaction cannot be
-    upgraded while another connection writes: SQLite does not wait in that case) is run
-    again from the start, up to ``WRITE_ATTEMPTS`` times: nothing of the failed attempt
-    was kept, and the caller is still on the line waiting for the answer.
+    No retry on SQLite's "database is locked": the session begins with ``BEGIN
+    IMMEDIATE`` (``crm_core.db``), so a write waits its turn for the lock (up to the
+    busy timeout) instead of being refused.
     """
     action = ACTIONS.get(name)
     if action is None:
         log.warning("IVR: unknown self-service action %r", name)
         return ServiceResult(False, {"error": f"unknown action {name!r}"})
-    attempts = WRITE_ATTEMPTS if name in WRITES else 1
-    for attempt in range(1, attempts + 1):
-        try:
-            return await _attempt(sessions, action, args, ctx, commit)
-        except OperationalError as exc:
-            if attempt < attempts and "locked" in str(exc.orig):
-                log.info("IVR: %s found the database locked; trying again", name)
-                await asyncio.sleep(0.02 * attempt)
-                continue
-            log.exception("IVR: self-service %s failed", name)
-            return ServiceResult(False, {"error": type(exc).__name__})
-        except Exception as exc:
-            log.exception("IVR: self-service %s failed", name)
-            return ServiceResult(False, {"error": type(exc).__name__})
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return await _attempt(sessions, action, args, ctx, commit)
+    except Exception as exc:
+        log.exception("IVR: self-service %s failed", name)
+        return ServiceResult(False, {"error": type(exc).__name__})
 
 
 async def _attempt(sessions: async_sessionmaker[AsyncSession], action: Action,

@@ -18,6 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -381,6 +383,34 @@ async def test_reader_holds_connections_and_sees_new_writes(
             assert len(seen) == 2, seen
     finally:
         await single.dispose()
+
+
+async def test_reads_run_beside_a_writing_session(
+    data: dict[str, int], db_url: str
+) -> None:
+    """A session that writes holds SQLite's write lock from its start (``BEGIN
+    IMMEDIATE``, crm_core.db): the screen pop's lookups and reads on plain connections
+    still run beside it, and another session waits for the lock instead of reading."""
+    fast = make_engine(db_url, sqlite_busy_timeout_s=0.1)  # waiting would fail quickly
+    sm = async_sessionmaker(fast, expire_on_commit=False)
+    new_number = select(func.count()).where(PhoneNumber.number_e164 == "+8613600000000")
+    try:
+        async with LookupReader(fast) as reader, sm.begin() as writer:
+            writer.add(phone(data["acme"], "13600000000"))
+            await writer.flush()
+            assert (await lookup_360(reader, "13800138000"))["found"] is True
+            assert (await lookup_360(reader, "13600000000"))["found"] is False  # uncommitted
+            async with fast.connect() as conn:
+                assert await conn.scalar(new_number) == 0
+            async with sm() as other:
+                if fast.dialect.name == "sqlite":
+                    with pytest.raises(OperationalError, match="locked"):
+                        await other.scalar(new_number)
+                else:
+                    assert await other.scalar(new_number) == 0
+        assert (await lookup_360(fast, "13600000000"))["found"] is True
+    finally:
+        await fast.dispose()
 
 
 async def test_reader_never_leaks_a_connection_when_cancelled(tmp_path: Any) -> None:
