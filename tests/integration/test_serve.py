@@ -70,3 +70,17 @@ async def test_serve_logs_a_call_and_stops_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
             await proc.wait()
         await sim.close()
+
+
+async def test_start_up_objects_are_frozen_out_of_the_collector() -> None:
+    import gc
+
+    from aiohttp import web
+
+    from hotline.serve import freeze_startup_objects
+
+    try:
+        await freeze_startup_objects(web.Application())
+        assert gc.get_freeze_count() > 0  # what lived then is out of every collection
+    finally:
+        gc.unfreeze()
