@@ -8,7 +8,9 @@ Rules:
 - only a websocket's handler task reads that socket; its sender task writes;
 - a (re)connecting page first gets a snapshot of the current state;
 - frames are typed, versioned JSON: ``{"v": 1, "type": ..., ...}``;
-- caller names come from the phone network: the page renders them as text.
+- caller names come from the phone network: the page renders them as text;
+- callers' numbers and names are for staff only: the page, its socket and
+  ``/api/calls`` need a signed-in user (the console's session).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from agent_console.pages import page_for_signed_in, require_signed_in
 from telephony.events import DomainEvent
 
 log = logging.getLogger("agent_console.live")
@@ -113,6 +116,7 @@ async def _send_loop(ws: web.WebSocketResponse, client: Client) -> None:
 
 
 async def index(request: web.Request) -> web.FileResponse:
+    await page_for_signed_in(request)
     return web.FileResponse(STATIC / "live.html")
 
 
@@ -123,9 +127,14 @@ def add_routes(
     app: web.Application, ws_handler: Handler, calls_json: Callable[[], Awaitable[Any]]
 ) -> None:
     async def api_calls(request: web.Request) -> web.Response:
+        await require_signed_in(request)
         return web.json_response(await calls_json(), dumps=lambda o: json.dumps(o, default=str))
 
+    async def socket(request: web.Request) -> web.StreamResponse:
+        await require_signed_in(request)  # before the upgrade: a plain 401
+        return await ws_handler(request)
+
     app.router.add_get("/live", index)  # "/" leads to sign-in and the console
-    app.router.add_get("/ws", ws_handler)
+    app.router.add_get("/ws", socket)
     app.router.add_get("/api/calls", api_calls)
     app.router.add_static("/static/", STATIC)

@@ -144,7 +144,7 @@ async def signed_in_user(request: web.Request) -> tuple[int, bool] | None:
     return user_id, bool(row.agent_interface)
 
 
-_NEXT = re.compile(r"/(console|records(/[0-9]{1,10})?)(\?[^\x00-\x1f\x7f\\]*)?")
+_NEXT = re.compile(r"/(console|live|records(/[0-9]{1,10})?)(\?[^\x00-\x1f\x7f\\]*)?")
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -158,6 +158,21 @@ def _safe_next(value: str | None) -> str | None:
 def _to_login(request: web.Request) -> web.HTTPFound:
     return web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}",
                          headers=SECURITY_HEADERS)
+
+
+async def page_for_signed_in(request: web.Request) -> None:
+    """Sends whoever is not signed in to sign-in (and back here after)."""
+    if await signed_in_user(request) is None:
+        raise _to_login(request)
+
+
+async def require_signed_in(request: web.Request) -> int:
+    """The signed-in user's id, or 401 (for data and sockets: callers' numbers and
+    names are nobody's business but the staff's)."""
+    who = await signed_in_user(request)
+    if who is None:
+        raise web.HTTPUnauthorized(text="sign in first", headers=SECURITY_HEADERS)
+    return who[0]
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -186,8 +201,7 @@ async def console(request: web.Request) -> web.StreamResponse:
 
 
 async def records(request: web.Request) -> web.StreamResponse:
-    if await signed_in_user(request) is None:
-        raise _to_login(request)
+    await page_for_signed_in(request)
     return _page("records")
 
 
@@ -195,8 +209,7 @@ async def record(request: web.Request) -> web.StreamResponse:
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 10):
         raise web.HTTPNotFound(headers=SECURITY_HEADERS)
-    if await signed_in_user(request) is None:
-        raise _to_login(request)
+    await page_for_signed_in(request)
     return _page("record")
 
 

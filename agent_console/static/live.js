@@ -80,6 +80,7 @@ function setCallbacks(waiting) {
 async function refreshCallbacks() {
   try {
     const r = await fetch("/api/calls", { credentials: "same-origin" });
+    if (r.status === 401) return toLogin();
     if (r.ok) { setCallbacks((await r.json()).waiting); renderWaiting(); }
   } catch (_) { /* offline: the next snapshot brings it */ }
 }
@@ -130,13 +131,19 @@ function onEvent(e) {
   render();
 }
 
+// signed out (or the session ended): back to sign-in, then here again
+function toLogin() { location.assign("/login?next=" + encodeURIComponent("/live")); }
+
 function connect() {
   const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
   const status = document.getElementById("status");
   ws.onopen = () => { status.className = "status on"; status.dataset.i18n = "connected"; status.textContent = t("connected"); };
   ws.onclose = () => {
     status.className = "status off"; status.dataset.i18n = "disconnected"; status.textContent = t("disconnected");
-    setTimeout(connect, 1000);
+    // a refused socket does not say why: ask the API whether the session still holds
+    fetch("/api/calls", { credentials: "same-origin" })
+      .then((r) => (r.status === 401 ? toLogin() : setTimeout(connect, 1000)))
+      .catch(() => setTimeout(connect, 1000));
   };
   ws.onmessage = (m) => {
     const f = JSON.parse(m.data);

@@ -1,14 +1,17 @@
-"""The live calls page in a real browser: the per-queue waiting count (callers in the
-PBX queue plus callbacks keeping their place) and a hostile caller name shown as text."""
+"""The live calls page in a real browser: sign-in first, the per-queue waiting count
+(callers in the PBX queue plus callbacks keeping their place) and a hostile caller name
+shown as text."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.db import make_engine
+from crm_core.demo_data import DEMO_PASSWORD
 from ivr.callback_store import request_callback
 from telephony.simulator import CallScript, PbxSimulator
 from tests.browser.conftest import Browser, Console
@@ -29,7 +32,12 @@ async def test_waiting_count_counts_callers_and_callbacks(
     finally:
         await engine.dispose()
     page = await browser.page()
-    await page.goto(f"{console.base}/live")
+    await page.goto(f"{console.base}/live")  # callers' data: staff sign in first, then back
+    await page.wait_for_url(re.compile(r"/login\?next=(%2F|/)live$"))
+    await page.fill("#username", "zhao.min")
+    await page.fill("#password", DEMO_PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{console.base}/live")
     sim.place_call(caller="13800009999", name=HOSTILE,
                    script=CallScript(skip_agi=True, ivr_vars={"QUEUE": "support"}, talk=60))
     row = page.locator("#waiting tbody tr[data-queue='support'] td")

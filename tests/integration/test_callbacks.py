@@ -36,6 +36,7 @@ from ivr.callbacks import RESERVE_REASON, Policy
 from telephony.ami import AmiClient
 from telephony.simulator import CallScript, PbxSimulator
 from telephony.simulator.agi_caller import AgiTarget
+from tests.integration.console_support import cookie_for, seed_agents
 
 TIME_SCALE = 0.02  # wall seconds per simulated second
 CUSTOMER = "13800138000"
@@ -539,7 +540,9 @@ async def test_the_waiting_count_includes_callbacks(
         db_url: str, sim: PbxSimulator, sm: async_sessionmaker[AsyncSession]) -> None:
     for agent in ("Alice", "Bob", "Carol"):
         sim.set_agent(agent, paused=True, reason="meeting")
+    await seed_agents(db_url)  # the live page's data is for signed-in staff
     async with callbacks_app(db_url, sim) as (app, host):
+        signed_in = {"Cookie": await cookie_for(int(host.rsplit(":", 1)[1]), "alice")}
         sim.place_call(caller="13900000009", name="Waiting", script=script(patience=500.0))
         await eventually(lambda: any(c["state"] == "queued" for c in app[TRACKER].live_calls()),
                          what="a caller in the queue")
@@ -548,9 +551,10 @@ async def test_the_waiting_count_includes_callbacks(
         await ask(sm, "13800000003", queue="vip")
         expected = {"support": {"callers": 1, "callbacks": 2, "total": 3},
                     "vip": {"callers": 0, "callbacks": 1, "total": 1}}
-        async with ClientSession() as http, http.get(f"http://{host}/api/calls") as resp:
+        async with ClientSession(headers=signed_in) as http, \
+                http.get(f"http://{host}/api/calls") as resp:
             assert (await resp.json())["waiting"] == expected
-        async with websockets.connect(f"ws://{host}/ws") as ws:
+        async with websockets.connect(f"ws://{host}/ws", additional_headers=signed_in) as ws:
             snapshot = json.loads(await ws.recv())
         assert snapshot["type"] == "snapshot" and snapshot["waiting"] == expected
     assert sim.actions_named("Originate") == []  # behind the caller, and nobody free

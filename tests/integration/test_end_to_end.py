@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote
 
 import asyncpg
 import pytest
@@ -25,6 +26,7 @@ from hotline.app import AMI, CALL_LOG, FEED, TRACKER, WRITER, create_app
 from hotline.settings import Settings
 from telephony.simulator import CallScript, PbxSimulator
 from tests.conftest import PG_DSN
+from tests.integration.console_support import cookie_for, seed_agents
 
 TIME_SCALE = 0.02  # wall seconds per simulated second
 
@@ -108,12 +110,26 @@ async def test_answered_call_is_logged_against_the_customer(
 
 async def test_live_page_pushes_calls_over_a_websocket(tmp_path: Any, sim: PbxSimulator) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path}/live.db"
+    await seed_agents(db_url)
     async with hotline_app(db_url, sim) as (app, host):
+        # callers' numbers and names are for staff: nothing without signing in
         async with ClientSession() as http:
+            async with http.get(f"http://{host}/live", allow_redirects=False) as resp:
+                assert resp.status == 302
+                assert unquote(resp.headers["Location"]) == "/login?next=/live"
+            async with http.get(f"http://{host}/api/calls") as resp:
+                assert resp.status == 401
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(f"ws://{host}/ws"):
+                pass
+        assert refused.value.response.status_code == 401
+
+        signed_in = {"Cookie": await cookie_for(int(host.rsplit(":", 1)[1]), "alice")}
+        async with ClientSession(headers=signed_in) as http:
             async with http.get(f"http://{host}/live") as resp:
                 assert resp.status == 200
                 assert "live.js" in await resp.text()
-        async with websockets.connect(f"ws://{host}/ws") as ws:
+        async with websockets.connect(f"ws://{host}/ws", additional_headers=signed_in) as ws:
             first = json.loads(await ws.recv())
             assert first["v"] == 1 and first["type"] == "snapshot"
             call = sim.place_call(caller="13700137000", name="<img src=x onerror=alert(1)>")
@@ -127,7 +143,7 @@ async def test_live_page_pushes_calls_over_a_websocket(tmp_path: Any, sim: PbxSi
             assert seen[0] == "CallStarted"
             assert {"CallQueued", "AgentRinging", "CallAnswered"} <= set(seen)
         await eventually(lambda: logged(app, call.linkedid), what="the call record")
-        async with ClientSession() as http:
+        async with ClientSession(headers=signed_in) as http:
             async with http.get(f"http://{host}/api/calls") as resp:
                 body = await resp.json()
         latest = [c for c in body["latest"] if c["linkedid"] == call.linkedid]
