@@ -46,6 +46,7 @@ INT_MAX = 2**31 - 1  # INTEGER columns on PostgreSQL
 TIME_FIELDS = ("started_at", "queued_at", "answered_at", "ended_at")
 INT_FIELDS = ("wait_s", "ring_s", "talk_s")
 TEXT_FIELDS = ("caller", "caller_name", "did", "agent", "agent_interface", "hangup_by")
+OPTIONAL_TEXT_FIELDS = ("recording",)  # newer summary fields: absent on older producers
 # PostgreSQL SQLSTATE classes that blame the data, not the database:
 # 22 data exception, 23 integrity constraint violation
 ROW_FAULT_SQLSTATES = ("22", "23")
@@ -121,6 +122,8 @@ def summary_to_row(summary: CallSummary, recorded_at: datetime) -> dict[str, Any
         row: dict[str, Any] = {"linkedid": linkedid}
         for name in TEXT_FIELDS:
             row[name] = clean_text(getattr(summary, name))
+        for name in OPTIONAL_TEXT_FIELDS:
+            row[name] = clean_text(getattr(summary, name, None))
         for name in TIME_FIELDS:
             row[name] = clean_time(getattr(summary, name))
         for name in INT_FIELDS:

@@ -423,6 +423,8 @@ class CallRecord(Base):
     outcome: Mapped[str] = mapped_column(String, default="ivr-only")
     transfers: Mapped[list[Any]] = mapped_column(default=list)
     ivr: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the recording's file name relative to the site's recordings folder (migration 0011)
+    recording: Mapped[str | None] = mapped_column(String)
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customer.id", ondelete="SET NULL")
     )

@@ -109,6 +109,8 @@ class CallSummary:
     outcome: str = "ivr-only"
     transfers: tuple[Transfer, ...] = ()
     ivr: dict[str, str] = field(default_factory=dict)
+    # the call's recording, relative to the recordings folder (tracker.safe_recording)
+    recording: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _dump(self)
@@ -136,6 +138,7 @@ class CallSummary:
             outcome=str(d.get("outcome") or "ivr-only"),
             transfers=tuple(Transfer.from_dict(t) for t in d.get("transfers") or ()),
             ivr={str(k): str(v) for k, v in (d.get("ivr") or {}).items()},
+            recording=None if d.get("recording") is None else str(d["recording"]),
         )
 
 

@@ -27,6 +27,14 @@ IVR variables (``ivr`` of AgentRinging and CallSummary)
   DIAL*, BRIDGEPEER, ANSWEREDTIME, AGISTATUS, ...) or rig-only originate
   variables, and is ignored. An empty value unsets the variable.
 
+Recording (``recording`` of CallSummary): the dialplan's MixMonitor announces its file
+with ``Set(HOTLINE_RECORDING=<file relative to the recordings folder>)``; the VarSet on a
+caller-side channel is kept apart from ``ivr``. The value comes from the PBX, so it
+is kept only when it is a plain relative path (``safe_recording``): letters, digits
+and ``._-`` in ``/``-separated parts, no empty, ``.`` or ``..`` part, at most
+``RECORDING_MAX`` characters. Anything else is ignored (counted in ``unexpected``);
+an empty value forgets it.
+
 DID: the Exten of the first channel when it is one of ``hotline_numbers``,
 else the HOTLINE_DID variable, else that Exten when it looks like a number.
 
@@ -70,6 +78,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -103,6 +112,10 @@ ENDED_MEMORY = 20_000  # recently ended Linkedids remembered (a few hours of a b
 MAX_OPEN_CALLS = 50_000  # beyond this the oldest open call is closed as "system"
 IVR_NAMES = frozenset({"QUEUE", "PRIORITY", "QUEUE_PRIO"})
 IVR_PREFIXES = ("CRM_", "IVR_", "HOTLINE_")
+RECORDING_VAR = "HOTLINE_RECORDING"
+RECORDING_MAX = 200
+# one part of a recording's relative path; "." and ".." parts are refused separately
+_RECORDING_PART = re.compile(r"[A-Za-z0-9_.-]+")
 HANGUP_REASONS = frozenset({"caller", "agent", "transfer"})
 # device state code of QueueMember* Status -> agent state
 DEVICE_STATES = {
@@ -196,6 +209,7 @@ class _Call:
         self.caller_name: str | None = None
         self.did: str | None = None
         self.ivr: dict[str, str] = {}
+        self.recording: str | None = None
         self.channels: dict[str, _Chan] = {}
         self.by_name: dict[str, str] = {}
         self.queue: str | None = None
@@ -242,6 +256,19 @@ def _known(value: str | None) -> str | None:
     """A caller id field, None for Asterisk's ``<unknown>`` and empty values."""
     if not value or value == "<unknown>":
         return None
+    return value
+
+
+def safe_recording(value: str | None) -> str | None:
+    """A recording's file name relative to the recordings folder, when it is a plain
+    relative path (see the module docstring); else None. PBX text is not trusted: this
+    name ends up in a URL of the agents' console."""
+    if not value or len(value) > RECORDING_MAX:
+        return None
+    parts = value.split("/")
+    for part in parts:
+        if part in (".", "..") or _RECORDING_PART.fullmatch(part) is None:
+            return None
     return value
 
 
@@ -556,13 +583,26 @@ class CallTracker:
             return []
         call = chan.call
         value = m.get("Value", "")
-        if value:
+        if var == RECORDING_VAR:
+            self._set_recording(call, value)
+        elif value:
             call.ivr[var] = value
             if var == "HOTLINE_DID":
                 self._set_did(call, value, from_var=True)
         else:
             call.ivr.pop(var, None)
         return []
+
+    def _set_recording(self, call: _Call, value: str) -> None:
+        if not value:
+            call.recording = None
+            return
+        safe = safe_recording(value)
+        if safe is None:
+            self.unexpected["unsafe recording name"] += 1
+            log.debug("unsafe recording name %r for call %s ignored", value[:100], call.linkedid)
+            return
+        call.recording = safe
 
     def _on_bridge_enter(self, m: Message) -> list[DomainEvent]:
         chan = self._channels.get(m.get("Uniqueid", ""))
@@ -958,7 +998,7 @@ class CallTracker:
             started_at=ts(call.started_at), queued_at=ts(call.queued_at),
             answered_at=ts(call.answered_at), ended_at=ts(t), wait_s=wait_s,
             ring_s=call.ring_s, talk_s=talk_s, hangup_by=hangup_by, outcome=outcome,
-            transfers=tuple(call.transfers), ivr=dict(call.ivr))
+            transfers=tuple(call.transfers), ivr=dict(call.ivr), recording=call.recording)
 
     # ------------------------------------------------------------ agent state
 

@@ -235,6 +235,7 @@ async def test_full_summary_round_trip(call_log: CallLog) -> None:
         ivr={"lang": "zh", "menu": "2", "ticket": "T-1001"},
         outcome="transferred",
         hangup_by="transfer",
+        recording="2024/05/01/1714552200.42.wav",
     )
     assert await call_log.record(full) is True
     got = await call_log.get(full.linkedid)
@@ -247,6 +248,7 @@ async def test_full_summary_round_trip(call_log: CallLog) -> None:
     assert got["agents_tried"][0] == {"agent": "Bob", "interface": "PJSIP/1002",
                                       "queue": "sales", "result": "no-answer", "ring_ms": 15000}
     assert got["customer_id"] is None and got["customer_name"] is None
+    assert got["recording"] == "2024/05/01/1714552200.42.wav"
     assert datetime.fromisoformat(got["recorded_at"]).tzinfo is not None
     assert await call_log.get("no-such-call") is None
 
@@ -258,6 +260,7 @@ async def test_minimal_and_hostile_summary(call_log: CallLog) -> None:
     got = await call_log.get("1.1")
     assert got is not None
     assert CallSummary.from_dict(got) == bare
+    assert got["recording"] is None  # a call without a recording
     got = await call_log.get("1.2")
     assert got is not None
     assert got["caller_name"] == "evilname ?"  # NUL dropped, lone surrogate replaced

@@ -39,7 +39,7 @@ SUMMARY = CallSummary(
     answered_at=AT, ended_at=AT, wait_s=8, ring_s=2, talk_s=4, hangup_by="transfer",
     outcome="transferred",
     transfers=(Transfer(kind="blind", by="Bob", target="2100", result="Success", at=AT),),
-    ivr={"QUEUE": "support", "CRM_CONTACT_ID": "42"},
+    ivr={"QUEUE": "support", "CRM_CONTACT_ID": "42"}, recording="2026/11/23/1795478331.182.wav",
 )
 
 EVENTS: list[DomainEvent] = [

@@ -397,3 +397,59 @@ def test_answer_event_carries_agent_channel() -> None:
     tracker = CallTracker(inbound_contexts=["from-trunk"])
     [answered] = [e for e in feed_all(tracker, trunk_call()) if isinstance(e, CallAnswered)]
     assert (answered.agent_channel, answered.wait_s, answered.ring_s) == (AGENT, 3, 2)
+
+
+# ------------------------------------------------------------- recordings
+
+def recorded_call(*values: str) -> list[dict[str, str]]:
+    """The trunk call with the dialplan's HOTLINE_RECORDING VarSet(s) before the queue."""
+    msgs = trunk_call()
+    join = next(i for i, m in enumerate(msgs) if m["Event"] == "QueueCallerJoin")
+    sets = [caller("VarSet", Variable="HOTLINE_RECORDING", Value=v) for v in values]
+    return msgs[:join] + sets + msgs[join:]
+
+
+def test_recording_of_the_dialplan_reaches_the_summary() -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    [summary] = ended(feed_all(tracker, recorded_call("2026/11/25/100.1.wav")))
+    assert summary.recording == "2026/11/25/100.1.wav"
+    assert "HOTLINE_RECORDING" not in summary.ivr  # a file name, not something the IVR found
+    assert summary.to_dict()["recording"] == "2026/11/25/100.1.wav"
+
+
+def test_call_without_a_recording_has_none() -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    [summary] = ended(feed_all(tracker, trunk_call()))
+    assert summary.recording is None
+    assert summary.to_dict()["recording"] is None
+
+
+@pytest.mark.parametrize("hostile", [
+    "../../etc/passwd", "/var/spool/asterisk/monitor/x.wav", "2026/../../x.wav",
+    "2026//x.wav", "./x.wav", "x.wav/", "a\x00.wav", "a\r\nEvent: Hangup.wav", "a b.wav",
+    "a\\..\\b.wav", "录音.wav", "<img src=x onerror=alert(1)>", "x?y=1.wav", "%2e%2e/x.wav",
+    "javascript:alert(1)", "x" * 201,
+])
+def test_hostile_recording_names_are_dropped(hostile: str) -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    [summary] = ended(feed_all(tracker, recorded_call(hostile)))
+    assert summary.recording is None
+    assert "HOTLINE_RECORDING" not in summary.ivr
+    assert tracker.unexpected["unsafe recording name"] == 1
+
+
+def test_hostile_recording_name_does_not_replace_a_safe_one_and_empty_forgets() -> None:
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    [kept] = ended(feed_all(tracker, recorded_call("a/b-1_2.wav", "../x.wav")))
+    assert kept.recording == "a/b-1_2.wav"
+    tracker = CallTracker(inbound_contexts=["from-trunk"])
+    [forgot] = ended(feed_all(tracker, recorded_call("a/b.wav", "")))
+    assert forgot.recording is None
+
+
+def test_recording_on_an_agent_leg_is_not_the_callers() -> None:
+    msgs = trunk_call()
+    connect = next(i for i, m in enumerate(msgs) if m["Event"] == "AgentConnect")
+    msgs.insert(connect, agent_leg("VarSet", Variable="HOTLINE_RECORDING", Value="agent.wav"))
+    [summary] = ended(feed_all(CallTracker(inbound_contexts=["from-trunk"]), msgs))
+    assert summary.recording is None
