@@ -251,8 +251,13 @@ class Pbx:
                  queues: Sequence[QueueSpec] | None = None,
                  hotline_numbers: Sequence[str] = ("4008001234", "8008001234"),
                  time_scale: float = 1.0, timestampevents: bool = False, seed: int = 0,
-                 noise: int = 2, agi: AgiTarget | tuple[str, int] | str | None = None) -> None:
+                 noise: int = 2, agi: AgiTarget | tuple[str, int] | str | None = None,
+                 record_calls: bool = False) -> None:
         self.sink = sink
+        # the hotline dialplan's HOTLINE_RECORD (with ``agi`` only): queued calls announce
+        # a recording (HOTLINE_RECORDING) as deploy/asterisk/extensions.conf does
+        self.record_calls = record_calls
+        self.recordings_dir = "/var/spool/asterisk/monitor/hotline"
         self.agi = parse_agi_address(agi) if agi is not None else None
         self.time_scale = max(float(time_scale), 1e-6)
         self.timestampevents = timestampevents
@@ -843,16 +848,17 @@ class Pbx:
         self.newexten(c2, "Set", "TIMEOUT(absolute)=0", priority=12, level=2)
         variables = call.dialplan_vars
         if variables.get("HOTLINE_ACTION", "").lower() == "hangup":
-            self.newexten(c2, "Hangup", "", priority=27, level=1)
+            self.newexten(c2, "Hangup", "", priority=29, level=1)
             self._channel_hangs_up_first(call)
             return
+        self._record(call)
         queue = _queue_name(variables.get("QUEUE", ""))
         if not queue or queue not in self.queues:
             queue = fallback  # FILTER, then QUEUE_EXISTS: an unknown queue falls back
-        self._dp_set(call, 14, "QUEUE", queue)
+        self._dp_set(call, 16, "QUEUE", queue)
         prio_text = variables.get("HOTLINE_PRIORITY", "")
         if prio_text:
-            self._dp_set(call, 17, "QUEUE_PRIO", "".join(ch for ch in prio_text
+            self._dp_set(call, 19, "QUEUE_PRIO", "".join(ch for ch in prio_text
                                                          if ch.isdigit()), level=1)
         call.priority = _sscanf_int(call.dialplan_vars.get("QUEUE_PRIO", ""))
         preferred = variables.get("HOTLINE_PREFERRED_AGENT", "")
@@ -860,15 +866,31 @@ class Pbx:
         if personal in self.queues:
             q = self.queues[personal]
             status = await self._queue_call(
-                call, personal, app_priority=23, ring_once=True, then_hangup=False,
+                call, personal, app_priority=25, ring_once=True, then_hangup=False,
                 appdata=f"{personal},tn,,,{q.spec.maxwait:g}")
             if status not in ("TIMEOUT", "JOINEMPTY"):
                 return
             self.newexten(c2, "NoOp", f"Preferred agent: {status}; on to {queue}",
-                          priority=24, level=2)
+                          priority=26, level=2)
         main = self.queues.get(queue)
         wait = main.spec.maxwait if main is not None else 60
-        await self._queue_call(call, queue, app_priority=25, appdata=f"{queue},tT,,,{wait:g}")
+        await self._queue_call(call, queue, app_priority=27, appdata=f"{queue},tT,,,{wait:g}")
+
+    def _record(self, call: SimCall) -> None:
+        """HOTLINE_RECORDING and MixMonitor (priorities 14-15): with ``record_calls``
+        (HOTLINE_RECORD=yes) the file's dated name, else empty. Nothing is written: the
+        simulator only says what a real PBX would have recorded."""
+        c2 = call.c2
+        assert c2 is not None
+        name = ""
+        if self.record_calls:
+            day = time.strftime("%Y/%m/%d", time.localtime(call.t))
+            name = f"{day}/{c2.uniqueid}.wav"
+        self._dp_set(call, 14, "HOTLINE_RECORDING", name, level=1)
+        self.newexten(c2, "ExecIf", f"{int(bool(name))}?MixMonitor({self.recordings_dir}/{name})",
+                      priority=15, level=2)
+        if name:
+            self.varset(c2, "MIXMONITOR_FILENAME", f"{self.recordings_dir}/{name}", level=2)
 
     def _dp_set(self, call: SimCall, priority: int, name: str, value: str,
                 level: int = 2) -> None:

@@ -648,12 +648,15 @@ class PbxSimulator:
                  hotline_numbers: Sequence[str] = ("4008001234", "8008001234"),
                  timestampevents: bool = False, seed: int = 0, noise: int = 2,
                  max_client_buffer: int = 8 << 20,
-                 agi: AgiTarget | tuple[str, int] | str | None = None) -> None:
+                 agi: AgiTarget | tuple[str, int] | str | None = None,
+                 record_calls: bool = False) -> None:
         # agi: the FastAGI server a call's IVR runs on ("host:port"); None keeps the
-        # capture rig's dialplan with its fake AGIExec events (pbx.py)
+        # capture rig's dialplan with its fake AGIExec events (pbx.py).
+        # record_calls: with agi, queued calls announce their recording (HOTLINE_RECORDING)
         self.pbx = Pbx(self._sink, agents=agents, queues=queues,
                        hotline_numbers=hotline_numbers, time_scale=time_scale,
-                       timestampevents=timestampevents, seed=seed, noise=noise, agi=agi)
+                       timestampevents=timestampevents, seed=seed, noise=noise, agi=agi,
+                       record_calls=record_calls)
         self.server = AmiServer(self.pbx, host=host, port=port, username=username,
                                 secret=secret, max_client_buffer=max_client_buffer)
         self._load: Any = None

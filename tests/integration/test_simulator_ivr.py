@@ -485,7 +485,10 @@ async def test_higher_priority_callers_are_answered_first() -> None:
             call = r.sim.place_call(caller=caller, script=CallScript(talk=1.0, patience=900))
             calls.append(call)
             for _ in range(2000):
-                if call in r.sim.pbx.queues["support"].entries:
+                # queued, and its QueueCallerJoin read by the AMI client (the next caller
+                # must not join first, and the joins below are read from the client)
+                if call in r.sim.pbx.queues["support"].entries and r.ami.of(
+                        call.linkedid, "QueueCallerJoin"):
                     break
                 await asyncio.sleep(0.005)
             else:
@@ -654,6 +657,34 @@ async def test_ivr_runtime_to_queue_pop_and_call_log(db_url: str) -> None:
     assert "main_menu" in ivr["HOTLINE_IVR_PATH"]
     assert ivr["HOTLINE_DIGITS"] == "0"
     assert ivr["HOTLINE_AGI"] == "SUCCESS"
+    assert row["recording"] is None  # the simulator announces recordings only when asked
+    assert "HOTLINE_RECORDING" not in ivr
+
+
+async def test_recorded_call_keeps_its_recording_in_the_call_record(db_url: str) -> None:
+    """HOTLINE_RECORD=yes in the deploy dialplan (``record_calls``): the caller channel's
+    HOTLINE_RECORDING VarSet crosses real AMI, the tracker and the call log, and the
+    record keeps the file's name relative to the recordings folder."""
+    import re
+
+    from crm_core.db import upgrade_async
+
+    async def handler(s: AgiSession) -> None:
+        await s.set_variable("QUEUE", "support")
+
+    await upgrade_async(db_url)
+    async with rig(handler, record_calls=True) as r, logging_app(db_url, r.sim) as app:
+        call = r.sim.place_call(caller="13800138000", script=CallScript(talk=1.0))
+        await asyncio.wait_for(call.done, 60)
+        row = await call_record(app, call.linkedid)
+    assert call.c2 is not None
+    [announced] = [m["Value"] for m in r.ami.of(call.linkedid, "VarSet")
+                   if m["Variable"] == "HOTLINE_RECORDING"]
+    assert re.fullmatch(rf"\d{{4}}/\d{{2}}/\d{{2}}/{re.escape(call.c2.uniqueid)}\.wav", announced)
+    assert row["outcome"] == "answered"
+    assert row["recording"] == announced
+    assert "HOTLINE_RECORDING" not in row["ivr"]
+    assert assert_runs_deploy_dialplan(r.ami, call.linkedid, "4008001234") >= 14
 
 
 async def test_hotline_simulate_with_agi_runs_every_calls_ivr() -> None:
