@@ -264,7 +264,7 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
     calls = select(
         call_t.c.id, call_t.c.linkedid, call_t.c.caller, call_t.c.did, call_t.c.agent,
         call_t.c.outcome, call_t.c.started_at, call_t.c.answered_at, call_t.c.ended_at,
-        call_t.c.wait_s, call_t.c.talk_s,
+        call_t.c.wait_s, call_t.c.talk_s, call_t.c.recording,
     ).select_from(last_calls.join(call_t, call_t.c.id == last_calls.c.id))
 
     times: dict[str, Callable[[Any], Any]] = {

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     transfer_context: str = "internal"  # transfers to an agent's extension
     queue_transfer_context: str = "hotline-queues"  # transfers to a queue (exten = queue)
     dial_caller_name: str = "Hotline"  # caller ID name of click-to-dial (number: hotline)
+    # Where the site serves the PBX's recordings folder (deploy/README.md "Call
+    # recordings"): a call's link is this + its file name (YYYY/MM/DD/<uniqueid>.wav).
+    # "/recordings/" (same origin: the page can also play it) or "https://pbx.example/rec/".
+    # Empty: no links.
+    recording_base_url: str = ""
 
     # Ownership rules (crm_core.ownership): a manager may actively take at most
     # ownership_cap customers per ownership_cap_period_days; customers untouched for

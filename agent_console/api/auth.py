@@ -64,6 +64,7 @@ class ApiConfig:
     login_rate_per_user: int = 20  # sign-in attempts per username per window
     login_rate_window_s: float = 60.0
     agent_queues: tuple[str, ...] = ("support", "vip")  # the queues an agent signs into
+    recording_base_url: str = ""  # call recordings' links (agent_console.recordings)
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -84,6 +85,7 @@ class ApiConfig:
             login_rate_per_user=settings.login_rate_per_user,
             login_rate_window_s=float(settings.login_rate_window_s),
             agent_queues=tuple(settings.agent_queues),
+            recording_base_url=settings.recording_base_url,
         )
 
 

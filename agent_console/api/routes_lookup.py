@@ -3,7 +3,8 @@
 Rules: ``crm_core.lookup`` decides what the actor sees (a caller outside the
 actor's scope is ``restricted``: who looks after them, never the record); an
 unknown number is ``found: false`` (200), but an unknown or out-of-scope customer
-id is a 404.
+id is a 404. A call in the view carries ``recording_url`` (``recording_base_url`` + its
+recording's file name) or null.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import ConfigDict, Field
 from agent_console.api.auth import AUTH
 from agent_console.api.routing import Call, Routes
 from agent_console.api.schemas import IdPath, Out, Query, Text
+from agent_console.recordings import with_recording_urls
 from crm_core.errors import NotFound
 from crm_core.lookup import lookup_360, view_360
 
@@ -45,9 +47,10 @@ class View360(Out):
 
 async def lookup(call: Call) -> Any:
     q: LookupQuery = call.query
-    region = call.request.config_dict[AUTH].config.region
-    return await lookup_360(call.db, q.phone, region=region, interactions=q.interactions,
-                            actor=call.me)
+    config = call.request.config_dict[AUTH].config
+    view = await lookup_360(call.db, q.phone, region=config.region,
+                            interactions=q.interactions, actor=call.me)
+    return with_recording_urls(view, config.recording_base_url)
 
 
 async def customer_360(call: Call) -> Any:
@@ -56,7 +59,7 @@ async def customer_360(call: Call) -> Any:
                           actor=call.me)
     if not view.get("found") or view.get("restricted"):
         raise NotFound("customer", customer_id)
-    return view
+    return with_recording_urls(view, call.request.config_dict[AUTH].config.recording_base_url)
 
 
 def add_routes(routes: Routes) -> None:
