@@ -68,9 +68,12 @@ export function interactionsList(items) {
 }
 
 export function recordingLink(call) {
-  const href = safeHref(call.recording_url || call.recording || "");
-  if (!href) return h("span", { class: "muted" }, "—");
-  return h("a", { href, target: "_blank", rel: "noopener noreferrer" }, t("call.recording"));
+  // recording_url is the API's (the site's base URL + the file's quoted name); only an
+  // http(s) URL or a path on this site becomes a link, as an attribute, never markup.
+  // No URL (not recorded, or the site serves no recordings): nothing.
+  const href = safeHref(call.recording_url || "");
+  if (!href) return null;
+  return h("a", { href, class: "recording", target: "_blank", rel: "noopener noreferrer", title: t("call.recording") }, t("call.listen"));
 }
 
 export function callsTable(calls) {
