@@ -7,14 +7,21 @@ every call's IVR on it (caller keys from ``demo_load.CALLER_KEYS``), a steady
 trickle of simulated callers (some of them seeded customers, some unknown
 numbers, one with a hostile caller name), and the live page served over HTTP:
 IVR -> queue -> pop -> log. Ctrl-C (or SIGTERM) stops everything cleanly.
+
+Recordings: the simulated PBX records every queued call (HOTLINE_RECORD=yes) but has no
+audio, so the demo itself answers ``/recordings/<name>.wav`` with one second of
+silence: the 360 page's "Listen" links work. A real site serves the PBX's folder
+(deploy/README.md "Call recordings").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import signal
+import wave
 
 from aiohttp import web
 
@@ -23,6 +30,8 @@ from crm_core.demo_data import NUMBER_PLAN
 from hotline.settings import Settings
 
 log = logging.getLogger("hotline.demo")
+
+DEMO_RECORDINGS = "/recordings/"  # the demo's recording_base_url (served by the demo)
 
 # (company, contact phone numbers as people write them, VIP tier)
 DEMO_CUSTOMERS: list[tuple[str, list[str], int]] = [
@@ -44,6 +53,33 @@ def _demo_dids(hotline_numbers: list[str]) -> list[str]:
     department line (so the entry-numbers report shows which old numbers still ring)."""
     legacy = [number for number, kind, _, _ in NUMBER_PLAN if kind == "legacy"]
     return list(hotline_numbers) * len(legacy) + legacy
+
+def silent_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
+    """A WAV of silence, 16-bit mono: what a demo recording sounds like."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x00\x00" * int(seconds * rate))
+    return out.getvalue()
+
+
+_SILENCE = silent_wav()
+
+
+async def demo_recording(request: web.Request) -> web.Response:
+    """``/recordings/<name>``: silence for any name a call record could hold (the
+    simulated PBX records nothing); 404 for anything else. Nothing personal is served,
+    so unlike a real site's recordings it needs no sign-in."""
+    from telephony.tracker import safe_recording
+
+    name = request.match_info.get("name", "")
+    if safe_recording(name) is None or not name.endswith(".wav"):
+        raise web.HTTPNotFound()
+    return web.Response(body=_SILENCE, content_type="audio/wav",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
 
 async def seed(url: str) -> dict[str, int]:
     """The realistic bilingual demo records (customers, contacts, assets, tickets,
@@ -82,12 +118,15 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         dids=_demo_dids(settings.hotline_numbers),
         agi=AgiTarget("127.0.0.1", 0),
         start_calls=False,
+        record_calls=True,
     )
     settings = settings.model_copy(update={
         "ami_host": "127.0.0.1", "ami_port": pbx.port,
         "agi_enabled": True, "agi_host": "127.0.0.1", "agi_port": 0,
+        "recording_base_url": DEMO_RECORDINGS,
     })
     app = create_app(settings)
+    app.router.add_get(DEMO_RECORDINGS + "{name:.+}", demo_recording)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     agi = app.get(AGI_SERVER)

@@ -124,13 +124,16 @@ def _planner(callers: list[DemoCaller], dids: list[str],  # type: ignore[no-unty
 
 async def start_demo_pbx(*, username: str, secret: str, calls_per_second: float,
                          callers: list[DemoCaller], dids: list[str],
-                         agi: AgiTarget | None = None, start_calls: bool = True) -> DemoPbx:
+                         agi: AgiTarget | None = None, start_calls: bool = True,
+                         record_calls: bool = False) -> DemoPbx:
     """Start the simulator on a free local port and the trickle of calls (at once, or at
     ``start_calls()``: when the IVR server is listening). ``agi``: where calls run their
-    IVR (its port may be set later with ``point_ivr_at``); None: the capture rig's IVR."""
+    IVR (its port may be set later with ``point_ivr_at``); None: the capture rig's IVR.
+    ``record_calls``: queued calls announce a recording (HOTLINE_RECORDING), with ``agi``."""
     numbers = tuple(dict.fromkeys(dids)) or ("4008001234", "8008001234")  # a list may weight
     sim = PbxSimulator(username=username, secret=secret, time_scale=1.0, agents=DEMO_AGENTS,
-                       queues=DEMO_QUEUES, hotline_numbers=numbers, seed=7, agi=agi)
+                       queues=DEMO_QUEUES, hotline_numbers=numbers, seed=7, agi=agi,
+                       record_calls=record_calls)
     await sim.start()
     load = LoadGenerator(sim, calls_per_second=calls_per_second, total_calls=0,
                          make_call=_planner(list(callers), list(dids) or list(numbers), sim),
