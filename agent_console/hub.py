@@ -55,6 +55,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from agent_console import pop
+from agent_console.recordings import with_recording_urls
 from crm_core.lookup import Db, lookup_360, name_candidates, view_360
 from crm_core.models import User
 from crm_core.names import name_key
@@ -154,8 +155,10 @@ class PopHub:
         region: str = "CN", client_queue: int = 64,
         revoked: SessionCheck | None = None,
         state_of: Callable[[str], dict[str, Any]] | None = None,
+        recording_base_url: str = "",
     ) -> None:
         self.reader = reader
+        self.recording_base_url = recording_base_url  # the pop's calls link their recordings
         self.users = users
         self.storage = storage
         self.region = region
@@ -288,11 +291,11 @@ class PopHub:
         if customer_id is not None:
             view = await view_360(self.reader, customer_id, actor=actor)
             if view.get("found"):
-                return view
+                return with_recording_urls(view, self.recording_base_url)
         view = await lookup_360(self.reader, event.caller, region=self.region, actor=actor)
         if not view.get("found") and event.caller_name:
             view["candidates"] = await self._candidates(event)
-        return view
+        return with_recording_urls(view, self.recording_base_url)
 
     async def _candidates(self, event: AgentRinging) -> list[dict[str, Any]]:
         """Existing customers an unknown caller may be: the duplicate guard's name rule

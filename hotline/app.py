@@ -123,7 +123,8 @@ async def _pop_hub(app: web.Application) -> AsyncIterator[None]:
     auth = app[API_AUTH]
     reader = LookupReader(app[ENGINE])
     hub = PopHub(reader, app[ENGINE], make_storage(auth.config),
-                 region=app[SETTINGS].default_region, revoked=auth.revoked.contains)
+                 region=app[SETTINGS].default_region, revoked=auth.revoked.contains,
+                 recording_base_url=app[SETTINGS].recording_base_url)
     app[POP_HUB] = hub
     auth.on_sign_out.append(hub.close_session)  # a signed-out session's sockets close
     subscription = app[BUS].subscribe("pop-hub", maxsize=5_000, types=HUB_EVENT_TYPES)

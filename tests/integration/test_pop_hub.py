@@ -16,10 +16,12 @@ from typing import Any, Literal
 import pytest
 import websockets
 from aiohttp import web
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from agent_console.api.auth import COOKIE_NAME
 from crm_core.call_log import add_customer
 from crm_core.db import make_engine
+from crm_core.models import CallRecord
 from hotline.app import BUS, POP_HUB
 from telephony.events import (
     AgentRinging,
@@ -253,3 +255,27 @@ async def test_a_slow_lookup_for_one_agent_does_not_hold_back_another_agents_pop
             alice_pop = next(f for f in frames if f["type"] == "pop")
             assert alice_pop["call"]["linkedid"] == "70.1"
             assert alice_pop["call"]["caller_name"] == "Qian"
+
+
+async def test_the_pops_calls_link_their_recordings(tmp_path: Path, sim: PbxSimulator) -> None:
+    """With recording_base_url the pop's call history carries each call's recording_url,
+    as the 360 page's does (a hostile stored name: none)."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'pop.db'}"
+    await seed_agents(db_url)
+    engine = make_engine(db_url)
+    customer_id = await add_customer(engine, "华东医药包装有限公司", ["+86 138 0013 8000"])
+    async with async_sessionmaker(engine).begin() as db:
+        db.add(CallRecord(linkedid="1.1", caller="+8613800138000", customer_id=customer_id,
+                          outcome="answered", recording="2026/11/25/1.1.wav"))
+        db.add(CallRecord(linkedid="1.2", caller="+8613800138000", customer_id=customer_id,
+                          outcome="answered", recording=HOSTILE))
+    await engine.dispose()
+    settings = app_settings(db_url, sim.port, "pop-hub-test-secret",
+                            recording_base_url="/recordings/")
+    async with serving(settings) as (_, port), \
+            connect(port, await cookie_for(port, "alice")) as alice:
+        assert (await recv(alice))["interface"] == ALICE
+        call = sim.place_call(caller="13800138000", name="Wang")
+        frames = await until(alice, "pop", linkedid=call.linkedid)
+    urls = {c["linkedid"]: c["recording_url"] for c in frames[-1]["record"]["calls"]}
+    assert urls == {"1.1": "/recordings/2026/11/25/1.1.wav", "1.2": None}
