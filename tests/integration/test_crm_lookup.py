@@ -414,8 +414,10 @@ async def test_reads_run_beside_a_writing_session(
 
 
 async def test_reader_never_leaks_a_connection_when_cancelled(tmp_path: Any) -> None:
-    """A lookup cancelled mid-statement (the hub's time limit, a shutdown) gives its
-    connection back to the engine instead of losing it."""
+    """A lookup cancelled mid-statement (the hub's time limit, a shutdown) frees its
+    slot at once and gives its connection back to the engine once the statement ends
+    (on SQLite it always runs to its end on aiosqlite's thread: see LookupReader._work)
+    instead of losing it."""
     import asyncio
 
     from crm_core.db import make_engine, upgrade_async
