@@ -29,9 +29,20 @@ def _read_until(proc: subprocess.Popen[str], marker: str, within: float) -> list
     raise AssertionError(f"{marker!r} never printed; got: {lines}")
 
 
-def _get_json(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (local URL)
+def _get_json(opener: urllib.request.OpenerDirector, url: str) -> dict[str, object]:
+    with opener.open(url, timeout=5) as resp:
         return json.loads(resp.read().decode("utf-8"))  # type: ignore[no-any-return]
+
+
+def _signed_in(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    """An HTTP client holding the session cookie of ``username`` (a printed demo login)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    body = json.dumps({"username": username, "password": password}).encode()
+    request = urllib.request.Request(base + "api/v1/session", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with opener.open(request, timeout=5) as resp:
+        assert resp.status == 200
+    return opener
 
 
 def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
@@ -51,16 +62,21 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         assert url.startswith("http://127.0.0.1:")
         assert "AMI on 127.0.0.1:" in text
         with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
-            assert resp.status == 200
+            # callers' data is for staff: the live page sends a stranger to sign in
+            assert resp.status == 200 and "/login" in resp.url
+        assert "password: demo" in text and "zhao.min (supervisor)" in text
+        base = url.removesuffix("live")
+        staff = _signed_in(base, "zhao.min", "demo")
+        with staff.open(url, timeout=5) as resp:
+            assert resp.status == 200 and resp.url == url and "live.js" in resp.read().decode()
         console_url = next(ln.split(" : ", 1)[1].strip() for ln in lines
                            if "agent console" in ln)
         with urllib.request.urlopen(console_url, timeout=5) as resp:  # noqa: S310
             assert resp.status == 200 and 'id="login-submit"' in resp.read().decode()
-        base = url.removesuffix("live")
         deadline = time.monotonic() + 30
         calls: dict[str, object] = {}
         while time.monotonic() < deadline:
-            calls = _get_json(base + "api/calls")
+            calls = _get_json(staff, base + "api/calls")
             if calls["live"]:
                 break
             time.sleep(0.2)

@@ -120,6 +120,7 @@ def test_summary_to_row() -> None:
         "ivr": {"lang": "zh"},
         "outcome": "answered",
         "customer_id": None,
+        "recording": None,
         "recorded_at": NOW,
     }
 
