@@ -421,6 +421,9 @@ async def test_writer_survives_a_stalled_then_failing_database(
         calls += 1
         if calls <= 2:
             await asyncio.Event().wait()  # the database does not answer at all
+        # the stalls are over: a real write may take its time on a busy machine, so the
+        # short limit that made the stalls quick must not cut it short too
+        writer.stall_timeout = 30.0
         if calls <= 4:
             raise sa_exc.OperationalError("INSERT", {}, Exception("server closed the connection"))
         seen.extend(s.linkedid for s in summaries)
