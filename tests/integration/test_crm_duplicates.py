@@ -14,12 +14,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import Connection, String, column, func, insert, select, table
+from sqlalchemy import String, column, func, insert, select, table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
-from crm_core.db import alembic_config, make_engine, upgrade_async
+from crm_core.db import make_engine, upgrade_async
 from crm_core.duplicates import (
     backfill_name_keys,
     check_new_customer,
@@ -44,6 +43,7 @@ from crm_core.models import (
 from crm_core.names import name_key
 from crm_core.permissions import SYSTEM, Actor
 from numbering.normalize import normalize
+from tests.integration.migration_support import migrate_to
 
 T0 = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
 OLD_CUSTOMER = table("customer", column("name", String), column("name_key", String))
@@ -315,19 +315,13 @@ async def test_rows_without_name_key_are_backfilled(maker: Maker) -> None:
 
 async def test_migration_0003_computes_name_keys_of_old_rows(db_url: str) -> None:
     engine = make_engine(db_url, poolclass=NullPool)
-    cfg = alembic_config(db_url)
-
-    def upgrade_to(connection: Connection, target: str) -> None:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, target)
-
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(upgrade_to, "0002")
+            await migrate_to(conn, db_url, "0002")
             # the table as 0002 left it (the model may have grown since)
             await conn.execute(insert(OLD_CUSTOMER), [{"name": "Acme Printing Co., Ltd."}])
         async with engine.begin() as conn:
-            await conn.run_sync(upgrade_to, "head")
+            await migrate_to(conn, db_url, "head")
             key = await conn.scalar(select(OLD_CUSTOMER.c.name_key))
     finally:
         await engine.dispose()

@@ -20,9 +20,8 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
-from alembic import command
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -37,7 +36,7 @@ from crm_core import (
     tickets,
     users,
 )
-from crm_core.db import alembic_config, make_engine, upgrade, upgrade_async
+from crm_core.db import make_engine, upgrade, upgrade_async
 from crm_core.errors import Conflict, DuplicateCustomer, NotFound, ValidationFailed
 from crm_core.models import (
     AuditEntry,
@@ -49,6 +48,7 @@ from crm_core.models import (
 )
 from crm_core.ownership import CapReached, OwnershipRules
 from crm_core.permissions import SYSTEM, Actor, PermissionDenied, load_actor
+from tests.integration.migration_support import migrate_to
 
 T = TypeVar("T")
 SH = ZoneInfo("Asia/Shanghai")
@@ -588,18 +588,13 @@ async def test_ticket_numbers_unique_under_concurrency(world: World) -> None:
 async def test_counter_migration_continues_the_numbers_already_given(db_url: str) -> None:
     """0010 seeds each day's counter from the tickets numbered the old way."""
     engine = make_engine(db_url, poolclass=NullPool)
-    cfg = alembic_config(db_url)
-
-    def upgrade_to(connection: Connection, target: str) -> None:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, target)
 
     def at(day: int) -> datetime:
         return datetime(2026, 11, day, 2, 0, tzinfo=UTC)
 
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(upgrade_to, "0009")
+            await migrate_to(conn, db_url, "0009")
             cid = (await conn.execute(insert(Customer).values(name="Old Co")
                                       .returning(Customer.id))).scalar_one()
             await conn.execute(insert(Ticket), [
@@ -608,7 +603,7 @@ async def test_counter_migration_continues_the_numbers_already_given(db_url: str
                                "T20261125-0999", "legacy-17", "T20261199-0005")
             ])
         async with engine.begin() as conn:
-            await conn.run_sync(upgrade_to, "head")
+            await migrate_to(conn, db_url, "head")
         sm = async_sessionmaker(engine, expire_on_commit=False)
         numbers = []
         for day in (25, 24, 26, 25):
