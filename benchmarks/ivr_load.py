@@ -206,6 +206,7 @@ async def serve(url: str, freeze: bool = True) -> None:
     await engine.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "gc": pauses,
+                      "gc_objects": len(gc.get_objects()), "gc_frozen": gc.get_freeze_count(),
                       "lag_p99_ms": pct(lags, 0.99), "lag_max_ms": max(lags, default=0.0),
                       "sessions": server.sessions_served, "errors": server.handler_errors,
                       "counts": dict(runtime.counts)}), flush=True)
@@ -382,7 +383,9 @@ def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Nam
         gcs = server.get("gc", {})
         print(f"server garbage collector: {gcs.get('runs', 0):.0f} runs "
               f"({gcs.get('full_runs', 0):.0f} full), longest pause "
-              f"{gcs.get('max_ms', 0):.1f} ms, {gcs.get('total_ms', 0):.0f} ms in all")
+              f"{gcs.get('max_ms', 0):.1f} ms, {gcs.get('total_ms', 0):.0f} ms in all; "
+              f"{server.get('gc_objects', 0)} objects tracked at the end, "
+              f"{server.get('gc_frozen', 0)} frozen")
     client = resource.getrusage(resource.RUSAGE_SELF)
     print(f"callers (this process): CPU {client.ru_utime + client.ru_stime:.1f} s "
           f"(seeding included); event loop lag p99 {pct(stats.lags, 0.99):.2f} ms, max "

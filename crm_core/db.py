@@ -7,11 +7,10 @@ Rules:
 - SQLite connections always run with WAL, foreign keys on and a busy timeout, and the
   directory of the database file is created on first use;
 - SQLite transactions are begun by us, not by the driver, with ``BEGIN IMMEDIATE``
-  (the write lock up front, waited for up to the busy timeout, instead of "database is
-  locked" when a reader tries to become a writer while another connection writes): an
-  ORM session's before its first statement; a plain connection's before its first
-  write, its reads before that (and a read-only connection's) in autocommit beside the
-  writers, as the driver always did (``_sqlite_begins``);
+  just before their first write (the write lock waited for up to the busy timeout,
+  instead of "database is locked" when a reader tries to become a writer while another
+  connection writes); reads before that, and read-only transactions, run in autocommit
+  beside the writers, as the driver always did (``_sqlite_begins``);
 - the schema is only ever changed by Alembic migrations shipped inside the package
   (``crm_core/migrations``), found from the package, never from the working directory;
 - ``upgrade`` is the sync entry (CLI), ``upgrade_async`` the one for a running loop:
@@ -31,7 +30,6 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_S = 5.0
@@ -82,51 +80,48 @@ def _sqlite_pragmas(busy_timeout_s: float) -> Any:
 
 
 _BEGIN_OWED = "hotline_sqlite_begin"
-"""``Connection.info`` key: the open transaction has not sent its BEGIN yet; the value
-says whose it is (``_PLAIN`` or ``_SESSION``)."""
-_PLAIN, _SESSION = "plain", "session"
+"""``Connection.info`` key: the open transaction has not sent its BEGIN yet."""
 
 
 def _sqlite_begins(engine: Engine) -> None:
-    """Begin SQLite transactions ourselves, with ``BEGIN IMMEDIATE``.
+    """Begin SQLite transactions ourselves, with ``BEGIN IMMEDIATE``, just before the
+    transaction's first write.
 
     pysqlite/aiosqlite send a deferred BEGIN before the first INSERT/UPDATE/DELETE,
-    reads before it running in autocommit. A transaction that holds a read snapshot
-    and then writes has to upgrade its lock, and SQLite refuses that at once with
-    "database is locked" whenever another connection writes: no busy timeout applies
-    then. ``BEGIN IMMEDIATE`` takes the write lock at the start and waits the busy
-    timeout for it.
+    reads before it running in autocommit. A deferred transaction that reads and then
+    writes has to upgrade its lock, and SQLite refuses that at once with "database is
+    locked" whenever another connection writes: no busy timeout applies then.
+    ``BEGIN IMMEDIATE`` takes the write lock when the transaction begins and waits the
+    busy timeout for it.
 
-    ORM sessions (how the services read a row, then write) send it before their first
-    statement: everything they read is read under the lock, so it cannot go stale.
-    Plain connections (``engine.connect()``/``engine.begin()``: reads, the call-log
-    writer) keep the driver's rule: SELECTs before the first write run in autocommit,
-    and BEGIN IMMEDIATE goes just before that write (or savepoint, DDL); a connection
-    that only reads never begins, so it never waits behind a writer (WAL lets reads run
-    beside a write) and never holds a snapshot open. Taking the lock up front for every
-    transaction would make those reads queue behind writers instead. The screen pop's
-    lookups (``crm_core.lookup``) run on the driver connection outside SQLAlchemy's
-    transactions: autocommit, no lock, as before.
+    Every transaction (an ORM session's or a plain connection's) keeps the driver's
+    rule for when: SELECTs before the first write run in autocommit (each sees the
+    latest commit, as PostgreSQL's READ COMMITTED does), and BEGIN IMMEDIATE goes just
+    before that write (or savepoint, DDL). So a transaction that only reads never
+    begins: it never waits behind a writer (WAL lets reads run beside a write) and
+    never holds a snapshot open. Taking the lock at a session's start instead made the
+    IVR's read-only self-service (ticket and order status) and the API's reads queue
+    behind every ticket being written: the IVR benchmark's p99 doubled. The screen
+    pop's lookups (``crm_core.lookup``) run outside SQLAlchemy's transactions:
+    autocommit, no lock.
 
-    The session marks its connection in ``after_begin``, which runs after the engine's
-    ``begin`` event: so the BEGIN is owed at ``begin`` and sent (on the statement's own
+    The BEGIN is owed at the engine's ``begin`` event and sent (on the statement's own
     cursor) in ``before_cursor_execute``.
     """
 
     def owe_begin(conn: Connection) -> None:
-        conn.info[_BEGIN_OWED] = _PLAIN
+        conn.info[_BEGIN_OWED] = True
 
     def send_begin(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
-        owed = conn.info.get(_BEGIN_OWED)
-        if owed is None:
+        if _BEGIN_OWED not in conn.info:
             return
-        if owed == _PLAIN and statement.lstrip()[:6].upper() == "SELECT":
-            return  # a plain connection's read before its first write: autocommit
+        if statement.lstrip()[:6].upper() == "SELECT":
+            return  # a read before the transaction's first write: autocommit
         del conn.info[_BEGIN_OWED]
         cursor.execute("BEGIN IMMEDIATE")
 
     def forget_begin(conn: Connection) -> None:
-        # ended before any statement: nothing was begun. An invalidated connection (a
+        # ended before any write: nothing was begun. An invalidated connection (a
         # cancelled statement) has no info left to clean, and is never reused.
         if not conn.invalidated:
             conn.info.pop(_BEGIN_OWED, None)
@@ -135,16 +130,6 @@ def _sqlite_begins(engine: Engine) -> None:
     event.listen(engine, "before_cursor_execute", send_begin)
     event.listen(engine, "commit", forget_begin)
     event.listen(engine, "rollback", forget_begin)
-
-
-@event.listens_for(Session, "after_begin")
-def _sessions_begin_immediate(
-    _session: Session, _transaction: SessionTransaction, connection: Connection
-) -> None:
-    # only SQLite connections of make_engine owe a BEGIN; a transaction that has already
-    # sent its BEGIN (a savepoint of a running one) is left as it is
-    if _BEGIN_OWED in connection.info:
-        connection.info[_BEGIN_OWED] = _SESSION
 
 
 def make_engine(
