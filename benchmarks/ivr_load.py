@@ -34,12 +34,16 @@ the last line ``ivr_p99_ms=<X> concurrent=<C>``.
 Usage: python benchmarks/ivr_load.py [--concurrent 200] [--sessions 4000]
        [--think-ms 1000] [--customers 20000] [--unknown 0.2] [--pg URL] [--fresh]
        [--no-gc-freeze] [--pin]
+Diagnostics: IVR_LOAD_STALLS=1 has the server print, on stderr, the places its event
+loop was found in when it had not run for 8 ms (sampled by a thread every 2 ms);
+IVR_LOAD_PROFILE=<file> writes the server's cProfile there.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import os
@@ -162,6 +166,36 @@ def watch_gc() -> dict[str, float]:
     return seen
 
 
+def watch_stalls(loop: asyncio.AbstractEventLoop,
+                 limit_ms: float = 8.0) -> collections.Counter[str]:
+    """IVR_LOAD_STALLS=1: a thread that samples the event loop's stack whenever the loop
+    has not run for ``limit_ms`` (what blocks every session then); counts the places."""
+    import threading
+    import traceback
+
+    seen: collections.Counter[str] = collections.Counter()
+    beat = [time.perf_counter()]
+    main = threading.main_thread().ident
+
+    def tick() -> None:
+        beat[0] = time.perf_counter()
+        loop.call_later(0.001, tick)
+
+    def sample() -> None:
+        while True:
+            time.sleep(0.002)
+            if (time.perf_counter() - beat[0]) * 1000 > limit_ms:
+                frame = sys._current_frames().get(main or 0)
+                if frame is not None:
+                    stack = traceback.extract_stack(frame)[-12:]
+                    seen[" <- ".join(f"{Path(f.filename).name}:{f.lineno}:{f.name}"
+                                     for f in reversed(stack))] += 1
+
+    loop.call_soon(tick)
+    threading.Thread(target=sample, daemon=True).start()
+    return seen
+
+
 def pin(cpu: int) -> str:
     """Keep this process on one CPU (the server on one, the callers on another), so that
     waking the other side never preempts this one; "" when the machine cannot."""
@@ -191,6 +225,8 @@ async def serve(url: str, freeze: bool = True) -> None:
         gc.collect()
         gc.freeze()
     pauses = watch_gc()
+    stalls = watch_stalls(asyncio.get_running_loop()) if os.environ.get("IVR_LOAD_STALLS") \
+        else None
     lags: list[float] = []
     lag_task = asyncio.create_task(watch_lag(lags))
     print(f"READY {server.port}", flush=True)
@@ -205,6 +241,8 @@ async def serve(url: str, freeze: bool = True) -> None:
     await reader.close()
     await engine.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    for where, count in (stalls or {}).most_common(12):
+        print(f"stalled {count}x: {where}", file=sys.stderr)
     print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "gc": pauses,
                       "gc_objects": len(gc.get_objects()), "gc_frozen": gc.get_freeze_count(),
                       "lag_p99_ms": pct(lags, 0.99), "lag_max_ms": max(lags, default=0.0),
