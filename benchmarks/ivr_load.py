@@ -241,8 +241,9 @@ async def serve(url: str, freeze: bool = True) -> None:
     await reader.close()
     await engine.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    for where, count in (stalls or {}).most_common(12):
-        print(f"stalled {count}x: {where}", file=sys.stderr)
+    if stalls is not None:
+        for where, count in stalls.most_common(12):
+            print(f"stalled {count}x: {where}", file=sys.stderr)
     print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "gc": pauses,
                       "gc_objects": len(gc.get_objects()), "gc_frozen": gc.get_freeze_count(),
                       "lag_p99_ms": pct(lags, 0.99), "lag_max_ms": max(lags, default=0.0),
