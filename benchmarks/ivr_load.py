@@ -368,9 +368,12 @@ async def drive(port: int, numbers: list[str], args: argparse.Namespace) -> tupl
     gate = asyncio.Semaphore(args.concurrent)
 
     async def run(i: int) -> None:
-        if i < args.concurrent:  # the first calls arrive over a second, not all at once
-            await asyncio.sleep(rng.random())
         async with gate:
+            # the first calls arrive over a second, not all at once: this waits inside
+            # the gate (the first C tasks take it in order), else the calls after them
+            # took the free places at once and C calls arrived in the same few ms
+            if i < args.concurrent:
+                await asyncio.sleep(rng.random())
             unknown = rng.random() < args.unknown
             caller = f"199{rng.randrange(10**8):08d}" if unknown else rng.choice(numbers)
             await one_call(port, caller, script(rng), args.think_ms / 1000, rng, stats)
