@@ -84,11 +84,18 @@ class Transfer:
 
 
 OUTCOMES = ("answered", "abandoned", "no-answer", "ivr-only", "transferred", "failed")
+DIRECTIONS = ("inbound", "outbound")
 
 
 @dataclass(frozen=True, kw_only=True)
 class CallSummary:
-    """Everything the call log keeps about one finished inbound call (one Linkedid)."""
+    """Everything the call log keeps about one finished call (one Linkedid).
+
+    ``direction`` inbound: a customer called the hotline. outbound: an agent's Originate
+    (click-to-dial, callback) called the customer; then ``caller`` is the customer's
+    number all the same (the number dialled), ``did`` None, ``queues`` empty,
+    ``answered_at`` when the customer answered, ``hangup_by`` customer | agent | system
+    and ``outcome`` answered | no-answer | failed (``telephony.tracker``)."""
 
     linkedid: str
     caller: str | None  # E.164 (+8613800138000) when it parses, else the raw digits
@@ -111,6 +118,7 @@ class CallSummary:
     ivr: dict[str, str] = field(default_factory=dict)
     # the call's recording, relative to the recordings folder (tracker.safe_recording)
     recording: str | None = None
+    direction: str = "inbound"  # inbound | outbound
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _dump(self)
@@ -139,6 +147,7 @@ class CallSummary:
             transfers=tuple(Transfer.from_dict(t) for t in d.get("transfers") or ()),
             ivr={str(k): str(v) for k, v in (d.get("ivr") or {}).items()},
             recording=None if d.get("recording") is None else str(d["recording"]),
+            direction=str(d.get("direction") or "inbound"),
         )
 
 
@@ -166,9 +175,10 @@ class DomainEvent:
 @dataclass(frozen=True, kw_only=True)
 class CallStarted(DomainEvent):
     linkedid: str
-    caller: str | None
+    caller: str | None  # outbound: the customer's number (the number dialled)
     caller_name: str | None
     did: str | None
+    direction: str = "inbound"  # inbound | outbound
 
 
 @dataclass(frozen=True, kw_only=True)

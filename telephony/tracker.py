@@ -7,9 +7,9 @@ every time.
 
 Correlation
 - Linkedid = the call, Uniqueid = one channel. A call is tracked only when its
-  FIRST channel (Uniqueid == Linkedid) is created in one of ``inbound_contexts``:
-  click-to-dial originates and ChanSpy sessions have their own Linkedid and
-  never produce a ``CallEnded``.
+  FIRST channel (Uniqueid == Linkedid) is created in one of ``inbound_contexts``
+  (an inbound call), or is an originated agent leg (an outbound call, below).
+  ChanSpy sessions have their own Linkedid and never produce a ``CallEnded``.
 - Caller side = the first channel plus every channel of the call created in an
   inbound context (the ;1/;2 halves of a Local pair; the lone trunk channel on
   a real trunk). Queue events are keyed by the caller channel that ran
@@ -34,6 +34,35 @@ is kept only when it is a plain relative path (``safe_recording``): letters, dig
 and ``._-`` in ``/``-separated parts, no empty, ``.`` or ``..`` part, at most
 ``RECORDING_MAX`` characters. Anything else is ignored (counted in ``unexpected``);
 an empty value forgets it.
+
+Outbound calls (click-to-dial, callbacks: an ``Originate`` that rings the agent's
+phone first, then the dialplan dials the customer; captures 07/07b)
+- Recognised by their FIRST channel: created in one of ``origin_contexts`` (the
+  Local agent channels, ``agents``: only an Originate makes one the first channel
+  of a call; inside an inbound call they have the caller's Linkedid), or, for any
+  channel technology, carrying a ``VarSet`` of one of ``ORIGIN_VARS`` (what our
+  Originate sets: HOTLINE_ORIGINATED_BY; the capture rig's ORIGINATED_BY). A
+  failed Originate that never creates a channel (``Response: Error``, 07b) is no
+  call: nothing to log.
+- Sides: the origin channel and its Local partner are the agent's side (roles
+  HANDSET/CALLER, so their HOTLINE_*/CRM_* variables reach ``ivr``); every other
+  channel of the Linkedid is the customer's side.
+- ``caller`` is the CUSTOMER's number (normalised), as for an inbound call: the
+  HOTLINE_DIALLED variable of our Originate, else the Exten of the first
+  customer-side channel, else the Exten of the OriginateResponse. ``did`` is None.
+- ``agent``/``agent_interface``: the queue member of the origin channel's device
+  when known, else HOTLINE_ORIGINATED_BY, else the device.
+- The agent leg is up at a ``Newstate`` Up of an agent-side channel (or a
+  customer-side channel exists, or OriginateResponse Success). ``answered_at`` is
+  when the CUSTOMER answered: the agent-side ``DialEnd`` with DialStatus ANSWER
+  to a customer-side channel, else a customer-side channel entering a bridge.
+  Talk time runs from then to the first hangup.
+- outcome: answered | no-answer (agent up, customer never answered) | failed
+  (agent leg never up, or OriginateResponse Failure). hangup_by: after the
+  answer, the side that hung up first (customer | agent); before it, ``agent``
+  when the agent's side hung up first while up, else ``system``. Never queued:
+  no queues, no wait, never abandoned; KPIs count ``direction`` inbound only.
+- Not adopted from a resync snapshot (an unknown outbound call is left alone).
 
 DID: the Exten of the first channel when it is one of ``hotline_numbers``,
 else the HOTLINE_DID variable, else that Exten when it looks like a number.
@@ -111,6 +140,10 @@ Handler = Callable[[Message], list[DomainEvent]]
 ENDED_MEMORY = 20_000  # recently ended Linkedids remembered (a few hours of a busy PBX)
 MAX_OPEN_CALLS = 50_000  # beyond this the oldest open call is closed as "system"
 IVR_NAMES = frozenset({"QUEUE", "PRIORITY", "QUEUE_PRIO"})
+# a VarSet of one of these on the first channel of a call: an Originate of ours
+ORIGIN_VARS = frozenset({"HOTLINE_ORIGINATED_BY", "ORIGINATED_BY"})
+DIALLED_VAR = "HOTLINE_DIALLED"  # the number our Originate dials (agent_console.pbx_actions)
+INBOUND, OUTBOUND = "inbound", "outbound"
 IVR_PREFIXES = ("CRM_", "IVR_", "HOTLINE_")
 RECORDING_VAR = "HOTLINE_RECORDING"
 RECORDING_MAX = 200
@@ -199,9 +232,10 @@ class _Attempt:
 class _Call:
     """Everything known about one open call; turned into a CallSummary at the end."""
 
-    def __init__(self, linkedid: str, at: float, seq: int) -> None:
+    def __init__(self, linkedid: str, at: float, seq: int, direction: str = INBOUND) -> None:
         self.linkedid = linkedid
         self.seq = seq
+        self.direction = direction
         self.state = S.IVR
         self.started = False  # CallStarted emitted
         self.started_at = at
@@ -237,6 +271,12 @@ class _Call:
         self.talk_end: float | None = None
         self.first_hangup_handset: bool | None = None
         self.handset_up = True  # False when the PBX never answered the caller channel
+        # outbound only
+        self.origin_name = ""  # the agent leg's channel name (the first channel)
+        self.originated_by: str | None = None
+        self.origin_up = False  # the agent answered their own phone
+        self.originate_failed = False
+        self.first_origin: bool | None = None  # first hangup on the agent's side (unanswered)
 
 
 def _int(value: str | None) -> int | None:
@@ -313,11 +353,13 @@ class CallTracker:
         *,
         region: str = "CN",
         inbound_contexts: Iterable[str] = ("from-pstn", "from-trunk", "from-external"),
+        origin_contexts: Iterable[str] = ("agents",),
         hotline_numbers: Iterable[str] = ("4008001234", "8008001234"),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.region = region
         self._inbound = frozenset(inbound_contexts)
+        self._origin = frozenset(origin_contexts)
         self._hotline = frozenset(hotline_numbers)
         self._clock = clock
         self.unexpected: Counter[str] = Counter()
@@ -349,6 +391,9 @@ class CallTracker:
             "VarSet": self._on_varset,
             "BridgeEnter": self._on_bridge_enter,
             "BridgeLeave": self._on_bridge_leave,
+            "Newstate": self._on_newstate,
+            "DialEnd": self._on_dial_end,
+            "OriginateResponse": self._on_originate_response,
             "QueueCallerJoin": self._on_join,
             "QueueCallerLeave": self._on_leave,
             "QueueCallerAbandon": self._on_abandon,
@@ -425,7 +470,9 @@ class CallTracker:
         out: list[dict[str, Any]] = []
         for call in self._calls.values():
             state = LIVE_STATE[call.state]
-            if call.state is S.AFTER and not call.transfers:
+            if call.direction == OUTBOUND:  # never in a queue: dialling until the answer
+                state = "talking" if call.answered_at is not None else "dialling"
+            elif call.state is S.AFTER and not call.transfers:
                 state = "ivr"
             started = ts(call.started_at)
             out.append({
@@ -437,6 +484,7 @@ class CallTracker:
                 "queue": call.queue,
                 "agent": call.agent,
                 "started_at": started.isoformat() if started else None,
+                "direction": call.direction,
             })
         return out
 
@@ -482,7 +530,8 @@ class CallTracker:
             return
         call.started = True
         out.append(CallStarted(at=ts(call.started_at), linkedid=call.linkedid, caller=call.caller,
-                               caller_name=call.caller_name, did=call.did))
+                               caller_name=call.caller_name, did=call.did,
+                               direction=call.direction))
 
     def _set_caller(self, call: _Call, num: str | None, name: str | None) -> None:
         if call.caller is None:
@@ -534,9 +583,15 @@ class CallTracker:
         call = self._calls.get(lid)
         context = m.get("Context", "")
         if call is None:
-            if uid != lid or context not in self._inbound or lid in self._ended:
+            if uid != lid or lid in self._ended:
+                return []
+            if context in self._origin:
+                return self._start_outbound(m, uid, lid)
+            if context not in self._inbound:
                 return []
             return self._start_call(m, uid, lid)
+        if call.direction == OUTBOUND:
+            return self._outbound_channel(call, m, uid)
         role = CALLER if context in self._inbound else OTHER
         chan = self._register(call, uid, m.get("Channel", ""), role, m.get("Exten", ""))
         if role == OTHER:
@@ -545,15 +600,20 @@ class CallTracker:
                 chan.role = AGENT
         return []
 
-    def _start_call(self, m: Message, uid: str, lid: str) -> list[DomainEvent]:
-        out: list[DomainEvent] = []
+    def _new_call(self, m: Message, lid: str, direction: str,
+                  out: list[DomainEvent]) -> _Call:
         if len(self._calls) >= MAX_OPEN_CALLS:
             oldest = next(iter(self._calls.values()))
             out.extend(self._end(oldest, self._last_time or self._clock(), system=True))
         t = self._time(m)
         self._seq += 1
-        call = _Call(lid, t, self._seq)
+        call = _Call(lid, t, self._seq, direction)
         self._calls[lid] = call
+        return call
+
+    def _start_call(self, m: Message, uid: str, lid: str) -> list[DomainEvent]:
+        out: list[DomainEvent] = []
+        call = self._new_call(m, lid, INBOUND, out)
         self._register(call, uid, m.get("Channel", ""), HANDSET, m.get("Exten", ""))
         self._set_did(call, m.get("Exten"))
         num = m.get("CallerIDNum")
@@ -562,10 +622,173 @@ class CallTracker:
             self._ensure_started(call, out)
         return out
 
+    # ---------------------------------------------------------- outbound calls
+
+    def _start_outbound(self, m: Message, uid: str, lid: str) -> list[DomainEvent]:
+        """The first channel of an originated call: the agent's leg."""
+        out: list[DomainEvent] = []
+        call = self._new_call(m, lid, OUTBOUND, out)
+        call.origin_name = m.get("Channel", "")
+        self._register(call, uid, call.origin_name, HANDSET, m.get("Exten", ""))
+        if m.get("ChannelState") == "6" or m.get("ChannelStateDesc") == "Up":
+            call.origin_up = True
+        return out
+
+    def _outbound_channel(self, call: _Call, m: Message, uid: str) -> list[DomainEvent]:
+        """Another channel of an outbound call: the agent leg's Local partner, or the
+        customer's side (whose first number-like Exten is the number dialled)."""
+        name = m.get("Channel", "")
+        partner = self._partner(call, name)
+        role = CALLER if partner is not None and call.channels[partner].role in (
+            HANDSET, CALLER) else OTHER
+        self._register(call, uid, name, role, m.get("Exten", ""))
+        out: list[DomainEvent] = []
+        if role == OTHER:
+            call.origin_up = True  # the dialplan dials the customer only once the agent answered
+            if call.caller is None and _looks_like_number(m.get("Exten")):
+                self._time(m)
+                self._set_number(call, m.get("Exten"), out)
+        return out
+
+    def _set_number(self, call: _Call, number: str | None, out: list[DomainEvent]) -> None:
+        """The customer's number of an outbound call; CallStarted once it is known."""
+        if call.caller is None:
+            self._set_caller(call, number, None)
+        if call.caller is not None:
+            self._ensure_started(call, out)
+
+    def _outbound_of(self, uid: str) -> tuple[_Chan, _Call] | None:
+        chan = self._channels.get(uid)
+        if chan is None or chan.call.direction != OUTBOUND:
+            return None
+        return chan, chan.call
+
+    def _on_newstate(self, m: Message) -> list[DomainEvent]:
+        found = self._outbound_of(m.get("Uniqueid", ""))
+        if found is None:
+            return []
+        chan, call = found
+        if chan.role in (HANDSET, CALLER) and (
+                m.get("ChannelState") == "6" or m.get("ChannelStateDesc") == "Up"):
+            call.origin_up = True
+        return []
+
+    def _on_dial_end(self, m: Message) -> list[DomainEvent]:
+        # the agent leg's Dial() of the customer; the Originate's own DialEnd of the
+        # agent leg has no Channel (capture 07) and is not this
+        found = self._outbound_of(m.get("Uniqueid", ""))
+        if found is None or m.get("DialStatus") != "ANSWER":
+            return []
+        chan, call = found
+        dest = self._channels.get(m.get("DestUniqueid", ""))
+        if chan.role in (HANDSET, CALLER) and (dest is None or (
+                dest.call is call and dest.role == OTHER)):
+            self._customer_answered(call, m)
+        return []
+
+    def _customer_answered(self, call: _Call, m: Message) -> None:
+        if call.answered_at is None:
+            call.answered_at = self._time(m)
+            call.origin_up = True
+
+    def _on_originate_response(self, m: Message) -> list[DomainEvent]:
+        """Success names the agent leg's Uniqueid; Failure only the requested channel
+        (``Local/1002@agents/n``, Uniqueid ``<unknown>``, 07b): then the open outbound
+        call of that device whose agent leg never came up."""
+        call: _Call | None = None
+        found = self._outbound_of(m.get("Uniqueid", ""))
+        if found is not None:
+            call = found[1]
+        elif m.get("Response") == "Failure":
+            device = _device(m.get("Channel", "").removesuffix("/n"))
+            for candidate in self._calls.values():
+                if (candidate.direction == OUTBOUND and not candidate.origin_up
+                        and _device(candidate.origin_name) == device):
+                    call = candidate
+                    break
+        if call is None:
+            return []
+        out: list[DomainEvent] = []
+        if m.get("Response") == "Failure":
+            call.originate_failed = True
+        elif m.get("Response") == "Success":
+            call.origin_up = True
+        if call.caller is None and _looks_like_number(m.get("Exten")):
+            self._time(m)
+            self._set_number(call, m.get("Exten"), out)
+        return out
+
+    def _origin_varset(self, m: Message, var: str) -> list[DomainEvent]:
+        """An Originate variable: starts an outbound call whose first channel was not
+        in an origin context (e.g. ``PJSIP/1001``), names the agent, or the number."""
+        uid, lid = m.get("Uniqueid", ""), m.get("Linkedid", "")
+        value = m.get("Value", "")
+        out: list[DomainEvent] = []
+        chan = self._channels.get(uid)
+        if chan is None:
+            if var not in ORIGIN_VARS or not uid or uid != lid or lid in self._ended \
+                    or lid in self._calls:
+                return out
+            out.extend(self._start_outbound(m, uid, lid))
+            chan = self._channels[uid]
+        call = chan.call
+        if call.direction != OUTBOUND or chan.role not in (HANDSET, CALLER):
+            return out
+        if var in ORIGIN_VARS and value:
+            call.originated_by = value
+        elif var == DIALLED_VAR and value:
+            self._time(m)
+            self._set_number(call, value, out)
+        return out
+
+    def _outbound_agent(self, call: _Call) -> tuple[str | None, str | None]:
+        device = _device(call.origin_name) if call.origin_name else ""
+        found = self._devices.get(device)
+        if found is not None:
+            return found
+        interface = device + "/n" if device.startswith("Local/") else device
+        return (call.originated_by or device or None), (interface or None)
+
+    def _outbound_hangup(self, call: _Call, chan: _Chan, t: float) -> None:
+        agent_side = chan.role in (HANDSET, CALLER)
+        if call.answered_at is not None:
+            if call.first_side is None:
+                call.first_side = "agent" if agent_side else "customer"
+                call.talk_end = t
+        elif call.first_origin is None:
+            call.first_origin = agent_side
+
+    def _outbound_summary(self, call: _Call, t: float, system: bool) -> CallSummary:
+        answered = call.answered_at is not None
+        if answered:
+            outcome = "answered"
+        elif call.origin_up and not call.originate_failed:
+            outcome = "no-answer"
+        else:
+            outcome = "failed"
+        if system:
+            hangup_by = "system"
+        elif answered:
+            hangup_by = call.first_side or "customer"
+        elif outcome == "no-answer" and call.first_origin:
+            hangup_by = "agent"  # gave up while the customer's phone rang
+        else:
+            hangup_by = "system"
+        talk_s = None
+        if answered and call.answered_at is not None:
+            talk_s = max(0, round((call.talk_end or t) - call.answered_at))
+        agent, interface = self._outbound_agent(call)
+        return CallSummary(
+            linkedid=call.linkedid, caller=call.caller, caller_name=None, did=None,
+            agent=agent, agent_interface=interface, started_at=ts(call.started_at),
+            answered_at=ts(call.answered_at), ended_at=ts(t), talk_s=talk_s,
+            hangup_by=hangup_by, outcome=outcome, ivr=dict(call.ivr),
+            recording=call.recording, direction=OUTBOUND)
+
     def _on_newcallerid(self, m: Message) -> list[DomainEvent]:
         chan = self._channels.get(m.get("Uniqueid", ""))
-        if chan is None or chan.role not in (HANDSET, CALLER):
-            return []
+        if chan is None or chan.role not in (HANDSET, CALLER) or chan.call.direction == OUTBOUND:
+            return []  # an outbound agent leg's caller id is the hotline's own number
         call = chan.call
         self._set_caller(call, m.get("CallerIDNum"), m.get("CallerIDName"))
         out: list[DomainEvent] = []
@@ -576,22 +799,25 @@ class CallTracker:
 
     def _on_varset(self, m: Message) -> list[DomainEvent]:
         var = m.get("Variable", "").lstrip("_")
+        out: list[DomainEvent] = []
+        if var in ORIGIN_VARS or var == DIALLED_VAR:
+            out = self._origin_varset(m, var)
         if var not in IVR_NAMES and not var.startswith(IVR_PREFIXES):
-            return []
+            return out
         chan = self._channels.get(m.get("Uniqueid", ""))
         if chan is None or chan.role not in (HANDSET, CALLER):
-            return []
+            return out
         call = chan.call
         value = m.get("Value", "")
         if var == RECORDING_VAR:
             self._set_recording(call, value)
         elif value:
             call.ivr[var] = value
-            if var == "HOTLINE_DID":
+            if var == "HOTLINE_DID" and call.direction == INBOUND:
                 self._set_did(call, value, from_var=True)
         else:
             call.ivr.pop(var, None)
-        return []
+        return out
 
     def _set_recording(self, call: _Call, value: str) -> None:
         if not value:
@@ -612,6 +838,8 @@ class CallTracker:
         self._leave_bridge(chan)
         chan.bridge = bridge
         self._bridges.setdefault(bridge, set()).add(chan.uid)
+        if chan.call.direction == OUTBOUND and chan.role == OTHER:
+            self._customer_answered(chan.call, m)  # in case its DialEnd was missed
         return []
 
     def _leave_bridge(self, chan: _Chan) -> None:
@@ -651,6 +879,11 @@ class CallTracker:
             del call.by_name[chan.name]
         self._leave_bridge(chan)
         out: list[DomainEvent] = []
+        if call.direction == OUTBOUND:
+            self._outbound_hangup(call, chan, t)
+            if not call.channels:
+                out.extend(self._end(call, t))
+            return out
         caller_side = chan.role in (HANDSET, CALLER)
         if call.first_hangup_handset is None:
             call.first_hangup_handset = chan.role == HANDSET
@@ -956,6 +1189,8 @@ class CallTracker:
         return out
 
     def _summary(self, call: _Call, t: float, system: bool) -> CallSummary:
+        if call.direction == OUTBOUND:
+            return self._outbound_summary(call, t, system)
         answered = call.agent is not None
         abandoned = not answered and (
             call.abandoned or call.state in (S.QUEUED, S.RINGING))

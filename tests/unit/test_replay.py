@@ -68,9 +68,17 @@ def test_events_mode(captures: Path) -> None:
     assert ended["summary"]["agent"] == "Bob"
 
 
-@pytest.mark.parametrize("name", ["04-agent-state", "07-click-to-dial", "10-login"])
-def test_no_summary_without_an_inbound_call(captures: Path, name: str) -> None:
+@pytest.mark.parametrize("name", ["04-agent-state", "10-login"])
+def test_no_summary_without_a_call(captures: Path, name: str) -> None:
     assert replay(captures / f"{name}.ami")[:2] == (0, [])
+
+
+def test_click_to_dial_is_one_outbound_summary(captures: Path) -> None:
+    code, lines, _ = replay(captures / "07-click-to-dial.ami")
+    [summary] = [json.loads(line) for line in lines]
+    assert code == 0
+    assert (summary["direction"], summary["caller"], summary["outcome"]) == (
+        "outbound", "+8613800138000", "answered")
 
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:

@@ -17,8 +17,10 @@ from telephony.events import (
     CallAnswered,
     CallEnded,
     CallStarted,
+    CallSummary,
     DomainEvent,
     QueueMemberChanged,
+    event_from_dict,
 )
 from telephony.tracker import TRANSITIONS, CallState, CallTracker
 
@@ -215,7 +217,8 @@ def test_live_call_states_follow_the_table() -> None:
     assert states == ["ivr", "queued", "ringing", "queued", "talking", "ivr"]
     assert (live["queue"], live["agent"], live["did"]) == ("sales", "Mei", "8008001234")
     assert set(live) == {"linkedid", "caller", "caller_name", "did", "state", "queue", "agent",
-                         "started_at"}
+                         "started_at", "direction"}
+    assert live["direction"] == "inbound"
 
 
 # ---------------------------------------------------------- ordering quirks
@@ -453,3 +456,151 @@ def test_recording_on_an_agent_leg_is_not_the_callers() -> None:
     msgs.insert(connect, agent_leg("VarSet", Variable="HOTLINE_RECORDING", Value="agent.wav"))
     [summary] = ended(feed_all(CallTracker(inbound_contexts=["from-trunk"]), msgs))
     assert summary.recording is None
+
+
+# ------------------------------------------------------------ outbound calls
+# An agent's click-to-dial on a real SIP phone: the first channel is the agent's own
+# PJSIP channel (in no origin context), recognised by our Originate's variables; the
+# customer's leg is a trunk channel whose Exten says nothing of the number.
+
+ORIGIN = "PJSIP/1001-00000010"
+CUSTOMER = "PJSIP/carrier-00000011"
+T0 = 1_795_479_000.0
+
+
+def out_msg(event: str, at: float, uid: str = "200.1", **extra: str) -> dict[str, str]:
+    channel, context = (ORIGIN, "from-internal") if uid == "200.1" else (CUSTOMER, "to-trunk")
+    msg = {"Event": event, "Timestamp": str(T0 + at),
+           **snapshot(uid, "200.1", channel, context, "s", num="4008001234"),
+           "ChannelState": "0", "ChannelStateDesc": "Down"}  # each event says its own
+    msg.update(extra)
+    return msg
+
+
+def originated(*, agent_answers: bool = True) -> list[dict[str, str]]:
+    """The agent's phone rings 2 s (or never answers), then the customer is dialled."""
+    msgs = [
+        out_msg("Newchannel", 0, ChannelState="0", ChannelStateDesc="Down",
+                CallerIDNum="<unknown>"),
+        out_msg("VarSet", 0, Variable="HOTLINE_ORIGINATED_BY", Value="alice"),
+        out_msg("VarSet", 0, Variable="HOTLINE_DIALLED", Value="13800138000"),
+        out_msg("VarSet", 0, Variable="HOTLINE_CUSTOMER_ID", Value="42"),
+        out_msg("NewCallerid", 0, CallerIDNum="4008001234"),
+        out_msg("Newstate", 0.1, ChannelState="5", ChannelStateDesc="Ringing"),
+    ]
+    if agent_answers:
+        msgs += [out_msg("Newstate", 2, ChannelState="6", ChannelStateDesc="Up"),
+                 out_msg("Newchannel", 2, uid="200.2", ChannelState="0",
+                         ChannelStateDesc="Down")]
+    return msgs
+
+
+def customer_answers(at: float = 5) -> list[dict[str, str]]:
+    return [
+        out_msg("Newstate", at, uid="200.2", ChannelState="6", ChannelStateDesc="Up"),
+        out_msg("DialEnd", at, DestUniqueid="200.2", DestChannel=CUSTOMER,
+                DialStatus="ANSWER"),
+        out_msg("BridgeEnter", at, uid="200.2", BridgeUniqueid="b-9"),
+        out_msg("BridgeEnter", at, BridgeUniqueid="b-9"),
+    ]
+
+
+def hangups(at: float, first: str, second: str, state: str = "6") -> list[dict[str, str]]:
+    return [out_msg("Hangup", at, uid=first, Cause="16", ChannelState=state),
+            out_msg("Hangup", at + 0.01, uid=second, Cause="16", ChannelState=state)]
+
+
+def outbound_summary(msgs: list[dict[str, str]], tracker: CallTracker | None = None,
+                     ) -> tuple[CallSummary, list[DomainEvent]]:
+    tracker = tracker or CallTracker()
+    events = feed_all(tracker, msgs)
+    [summary] = [e.summary for e in events if isinstance(e, CallEnded)]
+    assert tracker.live_calls() == []
+    assert tracker.unexpected["tracker-error"] == 0
+    return summary, events
+
+
+def test_outbound_answered_customer_hangs_up() -> None:
+    tracker = CallTracker()
+    feed_all(tracker, originated() + customer_answers())
+    [live] = tracker.live_calls()
+    assert (live["direction"], live["state"], live["queue"], live["caller"]) == (
+        "outbound", "talking", None, "+8613800138000")
+    s, events = outbound_summary(hangups(12, "200.2", "200.1"), tracker)
+    assert (s.direction, s.caller, s.did, s.outcome, s.hangup_by) == (
+        "outbound", "+8613800138000", None, "answered", "customer")
+    assert (s.agent, s.agent_interface) == ("alice", "PJSIP/1001")  # in no queue: the user
+    assert s.answered_at is not None and s.answered_at.timestamp() == T0 + 5  # the customer's
+    assert s.started_at is not None and s.started_at.timestamp() == T0
+    assert s.talk_s == 7
+    assert (s.queues, s.wait_s, s.ring_s, s.agents_tried) == ((), None, None, ())
+    assert s.ivr == {"HOTLINE_ORIGINATED_BY": "alice", "HOTLINE_DIALLED": "13800138000",
+                     "HOTLINE_CUSTOMER_ID": "42"}
+
+
+def test_outbound_call_started_once_with_the_number() -> None:
+    events = feed_all(CallTracker(), originated() + customer_answers()
+                      + hangups(12, "200.2", "200.1"))
+    started = [e for e in events if isinstance(e, CallStarted)]
+    assert [(e.linkedid, e.caller, e.direction) for e in started] == [
+        ("200.1", "+8613800138000", "outbound")]
+    assert not [e for e in events if e.type in ("CallQueued", "AgentRinging", "CallAnswered")]
+
+
+def test_outbound_agent_hangs_up_first_and_is_the_queue_member() -> None:
+    member = {"Event": "QueueMemberStatus", "Queue": "sales", "Interface": "PJSIP/1001",
+              "MemberName": "Mei", "Status": "1", "Paused": "0"}
+    s, _ = outbound_summary([member] + originated() + customer_answers()
+                            + hangups(9, "200.1", "200.2"))
+    assert (s.outcome, s.hangup_by, s.talk_s) == ("answered", "agent", 4)
+    assert (s.agent, s.agent_interface) == ("Mei", "PJSIP/1001")
+
+
+def test_outbound_customer_does_not_answer() -> None:
+    s, _ = outbound_summary(originated() + [
+        out_msg("DialEnd", 32, DestUniqueid="200.2", DestChannel=CUSTOMER,
+                DialStatus="NOANSWER"),
+    ] + hangups(32, "200.2", "200.1", state="5"))
+    assert (s.direction, s.outcome, s.hangup_by) == ("outbound", "no-answer", "system")
+    assert (s.answered_at, s.talk_s, s.wait_s, s.queues) == (None, None, None, ())
+    assert s.caller == "+8613800138000"
+
+
+def test_outbound_agent_gives_up_while_the_customer_rings() -> None:
+    s, _ = outbound_summary(originated() + hangups(6, "200.1", "200.2", state="5"))
+    assert (s.outcome, s.hangup_by, s.answered_at) == ("no-answer", "agent", None)
+
+
+def test_outbound_agent_does_not_answer() -> None:
+    s, _ = outbound_summary(originated(agent_answers=False) + [
+        out_msg("Hangup", 30, Cause="19", ChannelState="5"),
+        {"Event": "OriginateResponse", "Response": "Failure", "Channel": "PJSIP/1001",
+         "Uniqueid": "<unknown>", "Reason": "3", "Exten": "13800138000",
+         "Timestamp": str(T0 + 30)},
+    ])
+    assert (s.direction, s.outcome, s.hangup_by) == ("outbound", "failed", "system")
+    assert (s.answered_at, s.talk_s) == (None, None)
+    assert s.caller == "+8613800138000"  # from HOTLINE_DIALLED
+
+
+def test_outbound_number_from_the_customer_leg_without_our_variables() -> None:
+    msgs = [m for m in originated() if m.get("Variable") != "HOTLINE_DIALLED"]
+    msgs = [dict(m, Exten="13700137000") if m.get("Uniqueid") == "200.2" else m
+            for m in msgs + customer_answers() + hangups(8, "200.2", "200.1")]
+    s, _ = outbound_summary(msgs)
+    assert (s.caller, s.outcome) == ("+8613700137000", "answered")
+
+
+def test_a_channel_in_no_origin_context_without_our_variables_is_no_call() -> None:
+    msgs = [m for m in originated() if m.get("Variable") != "HOTLINE_ORIGINATED_BY"]
+    events = feed_all(CallTracker(), msgs + customer_answers() + hangups(8, "200.2", "200.1"))
+    assert not [e for e in events if e.type.startswith("Call")]
+
+
+def test_outbound_summary_crosses_the_bus_with_its_direction() -> None:
+    s, events = outbound_summary(originated() + customer_answers()
+                                 + hangups(12, "200.2", "200.1"))
+    [ended_event] = [e for e in events if isinstance(e, CallEnded)]
+    again = event_from_dict(ended_event.to_dict())
+    assert isinstance(again, CallEnded) and again.summary == s
+    assert again.summary.direction == "outbound"

@@ -20,6 +20,7 @@ from telephony.capture import load_capture
 from telephony.events import (
     AgentStateChanged,
     CallEnded,
+    CallStarted,
     CallSummary,
     CallTransferred,
     DomainEvent,
@@ -143,9 +144,43 @@ EXPECTED: dict[str, list[Expect]] = {
             17, 1, 4, "agent"),
     ],
 }
-# captures with no inbound call: they must produce no CallEnded at all
-NO_CALLS = ["04-agent-state", "07-click-to-dial", "07b-click-to-dial-failures", "10-login",
-            "10b-login-failed", "10c-login-md5-challenge"]
+# captures with no call: they must produce no CallEnded at all
+NO_CALLS = ["04-agent-state", "10-login", "10b-login-failed", "10c-login-md5-challenge"]
+
+
+class Outbound(NamedTuple):
+    """An originated (click-to-dial) call, as its capture's .md and messages show it."""
+
+    linkedid: str
+    number: str  # the customer's number, E.164
+    agent: str
+    interface: str
+    outcome: str  # answered | no-answer | failed
+    hangup_by: str
+    talk_s: int | None
+    started: float  # seconds after the Login response (.md timeline minus its time)
+    answered: float | None  # when the CUSTOMER answered, not the agent leg
+
+
+# 07: Alice's leg (first channel ...216, context agents) is up at 2.046, the customer's
+# leg answers and is bridged at 4.049, the customer hangs up at 7.553 (3.504 s bridged:
+# talk 4 s, rounded as every talk time the tracker measures itself).
+# 07b: (1) Bob's leg rings 4 s and is torn down (cause 19): failed, ended by the system;
+# its number comes from the OriginateResponse Failure (Exten), the only place it is.
+# (2) Local/1999@nowhere: its first channel is in no origin context and carries no
+# Originate variable, so it is no call of ours: nothing to log. (3) the synchronous
+# Originate to PJSIP/1001 fails with Response: Error and creates no channel at all, so
+# there is no Linkedid to log against: the agent sees the error on the console instead.
+OUTBOUND: dict[str, list[Outbound]] = {
+    "07-click-to-dial": [
+        Outbound("1795478428.216", "+8613800138000", "Alice", A1001, "answered", "customer",
+                 4, 1.041 - 0.037, 4.049 - 0.037),
+    ],
+    "07b-click-to-dial-failures": [
+        Outbound("1795478439.220", "+8613800138000", "Bob", A1002, "failed", "system",
+                 None, 1.016 - 0.012, None),
+    ],
+}
 
 
 # ---------------------------------------------------------------- helpers
@@ -266,7 +301,7 @@ def md_conclusions(name: str) -> list[Expect]:
 def test_every_capture_is_classified() -> None:
     names = capture_names()
     assert len(names) >= 15
-    unknown = set(names) - set(EXPECTED) - set(NO_CALLS)
+    unknown = set(names) - set(EXPECTED) - set(NO_CALLS) - set(OUTBOUND)
     assert not unknown, f"captures the tests do not know: {sorted(unknown)}"
 
 
@@ -297,8 +332,43 @@ def test_capture_calls(name: str) -> None:
     assert tracker.unexpected["tracker-error"] == 0
 
 
+@pytest.mark.parametrize("name", sorted(OUTBOUND))
+def test_capture_outbound_calls(name: str) -> None:
+    timed = load_capture(CAPTURES / f"{name}.ami")
+    connected = timed[0][0]  # the Login response
+    events, tracker = feed_timed(timed)
+    summaries = by_linkedid(events)
+    assert sorted(summaries) == sorted(o.linkedid for o in OUTBOUND[name])
+    for exp in OUTBOUND[name]:
+        s = summaries[exp.linkedid]
+        assert s.direction == "outbound"
+        assert (s.caller, s.caller_name, s.did) == (exp.number, None, None)
+        assert (s.agent, s.agent_interface) == (exp.agent, exp.interface)
+        assert (s.outcome, s.hangup_by, s.talk_s) == (exp.outcome, exp.hangup_by, exp.talk_s)
+        # never a queue call: nothing a queue KPI could count
+        assert (s.queues, s.agents_tried, s.queued_at, s.wait_s) == ((), (), None, None)
+        assert s.started_at is not None and s.ended_at is not None
+        assert s.started_at.timestamp() - connected == pytest.approx(exp.started, abs=0.002)
+        if exp.answered is None:
+            assert s.answered_at is None
+        else:
+            assert s.answered_at is not None
+            assert s.answered_at.timestamp() - connected == pytest.approx(exp.answered,
+                                                                           abs=0.002)
+        started = [e for e in events if isinstance(e, CallStarted)
+                   and e.linkedid == exp.linkedid]
+        assert [(e.direction, e.caller) for e in started] == [("outbound", exp.number)]
+    assert tracker.live_calls() == []
+    assert tracker.unexpected["tracker-error"] == 0
+
+
+def test_07_originate_variables_reach_the_summary() -> None:
+    s = by_linkedid(replay("07-click-to-dial")[0])["1795478428.216"]
+    assert s.ivr == {"CRM_CONTACT_ID": "CRM-138000"}
+
+
 @pytest.mark.parametrize("name", NO_CALLS)
-def test_capture_without_inbound_calls(name: str) -> None:
+def test_capture_without_calls(name: str) -> None:
     events, tracker = replay(name)
     assert ended(events) == []
     assert tracker.live_calls() == []
@@ -428,7 +498,9 @@ def test_every_message_twice_never_ends_a_call_twice(name: str) -> None:
     timed = load_capture(CAPTURES / f"{name}.ami")
     doubled = [tm for tm in timed for _ in range(2)]
     summaries = by_linkedid(feed_timed(doubled)[0])  # asserts at most once each
-    assert sorted(summaries) == sorted(e.linkedid for e in EXPECTED.get(name, []))
+    assert sorted(summaries) == sorted(
+        [e.linkedid for e in EXPECTED.get(name, [])]
+        + [o.linkedid for o in OUTBOUND.get(name, [])])
     for exp in EXPECTED.get(name, []):
         check_summary(summaries[exp.linkedid], exp)
 
