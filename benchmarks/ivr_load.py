@@ -33,7 +33,7 @@ the last line ``ivr_p99_ms=<X> concurrent=<C>``.
 
 Usage: python benchmarks/ivr_load.py [--concurrent 200] [--sessions 4000]
        [--think-ms 1000] [--customers 20000] [--unknown 0.2] [--pg URL] [--fresh]
-       [--no-gc-freeze] [--pin]
+       [--burst] [--no-gc-freeze] [--pin]
 Diagnostics: IVR_LOAD_STALLS=1 has the server print, on stderr, the places its event
 loop was found in when it had not run for 8 ms (sampled by a thread every 2 ms);
 IVR_LOAD_PROFILE=<file> writes the server's cProfile there.
@@ -372,7 +372,7 @@ async def drive(port: int, numbers: list[str], args: argparse.Namespace) -> tupl
             # the first calls arrive over a second, not all at once: this waits inside
             # the gate (the first C tasks take it in order), else the calls after them
             # took the free places at once and C calls arrived in the same few ms
-            if i < args.concurrent:
+            if i < args.concurrent and not args.burst:
                 await asyncio.sleep(rng.random())
             unknown = rng.random() < args.unknown
             caller = f"199{rng.randrange(10**8):08d}" if unknown else rng.choice(numbers)
@@ -398,7 +398,8 @@ def report(stats: Stats, wall: float, server: dict[str, Any], args: argparse.Nam
     steps = stats.steps
     print(f"ivr_load: concurrent={args.concurrent} sessions={args.sessions} "
           f"think={args.think_ms:g} ms db={url.split(':', 1)[0]} customers={args.customers}"
-          f" {'server on CPU 0, callers on CPU 1' if args.pin else 'not pinned'}")
+          f" {'server on CPU 0, callers on CPU 1' if args.pin else 'not pinned'}, first "
+          f"{args.concurrent} calls {'at once' if args.burst else 'over a second'}")
     print(f"sessions: {stats.done} completed, {stats.failed} failed in {wall:.1f} s -> "
           f"{stats.done / wall:.1f} sessions/s; {stats.commands} AGI commands "
           f"({stats.commands / wall:.0f}/s)")
@@ -530,6 +531,9 @@ def main() -> None:
     ap.add_argument("--unknown", type=float, default=0.2, help="share of unknown callers")
     ap.add_argument("--pg", default=None, help="PostgreSQL URL (migrated and seeded, kept)")
     ap.add_argument("--fresh", action="store_true", help="rebuild the SQLite file")
+    ap.add_argument("--burst", action="store_true",
+                    help="the first C calls arrive at once (a PBX restart, an outage), not "
+                         "over a second: their first steps queue behind each other")
     ap.add_argument("--pin", action="store_true",
                     help="keep the server on CPU 0 and the callers on CPU 1 (on a shared "
                          "machine this can hurt: neither may move off a busy CPU)")

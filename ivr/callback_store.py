@@ -153,14 +153,14 @@ async def add_callback(
 async def request_callback(
     db: AsyncSession, *, phone: str, customer_id: int | None, queue: str, priority: int,
     origin_linkedid: str | None, place_at: datetime, not_before: datetime | None = None,
-    created_by_id: int | None = None, max_attempts: int | None = None,
+    created_by_id: int | None = None, max_attempts: int | None = None, region: str = "CN",
 ) -> int:
     """A caller asks to be called back, keeping ``place_at`` (their place in line).
     The id of the callback (the pending one when this number already has one)."""
     callback_id, _ = await add_callback(
         db, phone=phone, customer_id=customer_id, queue=queue, priority=priority,
         origin_linkedid=origin_linkedid, place_at=place_at, not_before=not_before,
-        created_by_id=created_by_id, max_attempts=max_attempts)
+        created_by_id=created_by_id, max_attempts=max_attempts, region=region)
     return callback_id
 
 

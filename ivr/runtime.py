@@ -513,7 +513,8 @@ class IvrCall:
         ctx = ServiceContext(
             caller=self.facts.caller, customer=self.run.customer, queue=routing.queue,
             priority=routing.priority, linkedid=linkedid or self.facts.uniqueid,
-            started_at=self.started_at, preferred_agent=routing.preferred_agent)
+            started_at=self.started_at, preferred_agent=routing.preferred_agent,
+            region=self.rt.region)
         try:
             async with asyncio.timeout(SERVICE_TIMEOUT_S):
                 result = await run_action(self.rt.sessions, action.name, action.args, ctx,

@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_core.models import Asset, Subscription, Ticket
 from crm_core.permissions import Actor
 from crm_core.tickets import TICKET_STATUSES, create_ticket
+from numbering.normalize import normalize
 
 log = logging.getLogger("ivr.services")
 
@@ -89,6 +90,7 @@ class ServiceContext:
     linkedid: str | None
     started_at: datetime
     preferred_agent: str | None = None
+    region: str = "CN"
 
     @property
     def today(self) -> date:
@@ -122,6 +124,17 @@ Action = Callable[[Db, Mapping[str, str], ServiceContext], Awaitable[ServiceResu
 def digits(value: object) -> str:
     """``value`` when it is keypad digits only, else ``""``."""
     return value if isinstance(value, str) and value.isascii() and value.isdigit() else ""
+
+
+def callback_number(value: object, region: str = "CN") -> str | None:
+    """The caller's number as the network gave it, when it is a phone number
+    (``+8613800138000``, ``021-6432 1000``; ``numbering.normalize`` decides), else None.
+    Not only bare digits: many trunks send E.164 with a ``+``, and those callers could
+    not be called back."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    text = value.strip()
+    return text if normalize(text, region) is not None else None
 
 
 def customer_id_of(value: object) -> int | None:
@@ -327,13 +340,14 @@ async def callback(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> Serv
     request = getattr(store, "request_callback", None)
     if request is None:
         return ServiceResult(False, {"error": "callbacks are not available"})
-    phone = digits(args.get("caller")) or digits(ctx.caller)
-    if not phone:
+    phone = callback_number(args.get("caller"), ctx.region) or callback_number(
+        ctx.caller, ctx.region)
+    if phone is None:
         return ServiceResult(False, {"error": "no number to call back"})
     callback_id = await request(
         db(), phone=phone, customer_id=customer_id_of(args.get("customer_id")),
         queue=ctx.queue, priority=ctx.priority, origin_linkedid=ctx.linkedid,
-        place_at=ctx.started_at)
+        place_at=ctx.started_at, region=ctx.region)
     return ServiceResult(True, {"callback_id": callback_id, "wrote": True})
 
 

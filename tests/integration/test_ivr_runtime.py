@@ -325,6 +325,31 @@ async def test_callback_request(crm: Crm) -> None:
             "error": "callbacks are not available"}
 
 
+@pytest.mark.parametrize("caller_id", ["+8613800138000", "+86 138 0013 8000",
+                                       "138-0013-8000"])
+async def test_a_callback_takes_the_caller_number_in_any_form_the_network_sends(
+        crm: Crm, caller_id: str) -> None:
+    # trunks send E.164 with a "+", some with spaces or dashes: all are the same caller,
+    # who is recognised and must be called back (bare digits only were refused before)
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=caller_id, keys=["4"])
+    assert fake.played()[-1] == "hotline/zh/callback_confirmed"
+    callback_id = runtime.recent[-1]["services"]["callback"]["callback_id"]
+    async with crm.engine.connect() as conn:
+        row = (await conn.execute(
+            select(CallbackRequest.phone, CallbackRequest.customer_id)
+            .where(CallbackRequest.id == callback_id))).one()
+    assert tuple(row) == ("+8613800138000", crm.vip)
+
+
+async def test_a_caller_without_a_usable_number_is_not_promised_a_callback(crm: Crm) -> None:
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller="anonymous", keys=["4"])
+    assert runtime.recent[-1]["services"]["callback"] == {"error": "no number to call back"}
+    assert "hotline/zh/callback_confirmed" not in fake.played()
+    assert fake.vars["HOTLINE_ACTION"] == "queue"  # an agent instead
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 async def test_garbage_keys_replay_the_menu_then_go_to_an_agent(crm: Crm) -> None:
