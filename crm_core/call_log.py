@@ -6,8 +6,12 @@ Rules:
   writers race;
 - crm_core does not import telephony at run time: a summary is anything shaped like
   ``telephony.events.CallSummary`` (its fields and ``to_dict()``);
-- the caller is matched to a customer by ``phone_number.number_e164``: one indexed
-  query per batch, never one per row;
+- the customer's number is matched to a customer by ``phone_number.number_e164``: one
+  indexed query per batch, never one per row. That number is the summary's ``caller``
+  in both directions: an inbound call's caller id, an outbound call's number dialled
+  (``telephony.tracker`` puts it there), so both are linked the same way;
+- ``direction`` is ``inbound`` or ``outbound``; anything else (or a summary of an older
+  producer without it) is ``inbound``;
 - what goes in is cleaned first (pure functions below): times to UTC, counters to
   sane ints, text without NUL or lone surrogates, which PostgreSQL would refuse; a
   summary that cannot become a row at all raises ``UnwritableSummary``;
@@ -112,6 +116,11 @@ def clean_time(value: Any) -> datetime | None:
     return None
 
 
+def clean_direction(value: Any) -> str:
+    """``outbound`` or ``inbound`` (the default: what every older summary was)."""
+    return "outbound" if value == "outbound" else "inbound"
+
+
 def summary_to_row(summary: CallSummary, recorded_at: datetime) -> dict[str, Any]:
     """The ``call_record`` row of a summary (``customer_id`` still None)."""
     try:
@@ -133,6 +142,7 @@ def summary_to_row(summary: CallSummary, recorded_at: datetime) -> dict[str, Any
         row["transfers"] = clean_json(list(dumped.get("transfers") or []))
         row["ivr"] = clean_json(dict(dumped.get("ivr") or {}))
         row["outcome"] = clean_text(summary.outcome) or "ivr-only"
+        row["direction"] = clean_direction(getattr(summary, "direction", None))
     except UnwritableSummary:
         raise
     except Exception as exc:  # anything that is not a usable CallSummary

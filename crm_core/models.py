@@ -393,7 +393,9 @@ class AuditEntry(Base):
 
 
 class CallRecord(Base):
-    """One finished inbound call (one Asterisk Linkedid): every CallSummary field."""
+    """One finished call (one Asterisk Linkedid): every CallSummary field. ``direction``
+    inbound | outbound; ``caller`` is the customer's number either way (an outbound
+    call's number dialled), and customer_id is matched by it. KPIs count inbound only."""
 
     __tablename__ = "call_record"
     __table_args__ = (
@@ -425,6 +427,8 @@ class CallRecord(Base):
     ivr: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # the recording's file name relative to the site's recordings folder (migration 0011)
     recording: Mapped[str | None] = mapped_column(String)
+    # inbound | outbound (migration 0012; rows logged before are inbound)
+    direction: Mapped[str] = mapped_column(String, default="inbound", server_default="inbound")
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customer.id", ondelete="SET NULL")
     )

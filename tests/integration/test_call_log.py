@@ -29,6 +29,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
 
 from crm_core.call_log import CallLog, CallLogWriter, add_customer
 from crm_core.db import alembic_config, make_engine, upgrade, upgrade_async
@@ -42,6 +43,7 @@ from telephony.events import (
     DomainEvent,
     Transfer,
 )
+from tests.integration.migration_support import migrate_to
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
@@ -500,3 +502,61 @@ async def test_close_drains_what_is_queued(
     assert writer.pending == 0 and writer.written == 60
     assert await call_log.count() == 60
     await writer.close()  # twice is harmless
+
+
+# --- direction ----------------------------------------------------------------------------
+
+
+async def test_outbound_call_linked_by_the_number_dialled(
+    engine: AsyncEngine, call_log: CallLog
+) -> None:
+    cid = await add_customer(engine, "华东医药包装有限公司", ["138 0013 8000"])
+    out = summary("O.1", caller="+8613800138000", caller_name=None, did=None, queues=(),
+                  queued_at=None, wait_s=None, ring_s=None, hangup_by="customer",
+                  direction="outbound", ivr={"HOTLINE_ORIGINATED_BY": "alice"})
+    inbound = summary("O.2", caller="+8613800138000")
+    assert await call_log.record_many([out, inbound]) == 2
+    got = await call_log.get("O.1")
+    assert got is not None
+    assert (got["direction"], got["customer_id"], got["customer_name"]) == (
+        "outbound", cid, "华东医药包装有限公司")
+    assert CallSummary.from_dict(got) == out
+    assert (await call_log.get("O.2") or {})["direction"] == "inbound"
+
+
+async def test_direction_of_an_older_or_odd_summary_is_inbound(call_log: CallLog) -> None:
+    class Older:  # a producer from before direction existed: no such attribute
+        def __init__(self, s: CallSummary) -> None:
+            self._s = s
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "direction":
+                raise AttributeError(name)
+            return getattr(self._s, name)
+
+        def to_dict(self) -> dict[str, Any]:
+            d = self._s.to_dict()
+            d.pop("direction")
+            return d
+
+    odd = summary("Q.2", direction="sideways")
+    assert await call_log.record_many([Older(summary("Q.1")), odd]) == 2  # type: ignore[list-item]
+    assert [(await call_log.get(lid) or {})["direction"] for lid in ("Q.1", "Q.2")] == [
+        "inbound", "inbound"]
+
+
+async def test_calls_logged_before_0012_are_inbound(db_url: str) -> None:
+    engine = make_engine(db_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await migrate_to(conn, db_url, "0011")
+            await conn.execute(text(
+                "INSERT INTO call_record (linkedid, queues, agents_tried, transfers, ivr, "
+                "outcome, recorded_at) VALUES ('old.1', '[]', '[]', '[]', '{}', 'answered', "
+                "CURRENT_TIMESTAMP)"))
+        async with engine.begin() as conn:
+            await migrate_to(conn, db_url, "head")
+        got = await CallLog(engine).get("old.1")
+    finally:
+        await engine.dispose()
+    assert got is not None and got["direction"] == "inbound"
