@@ -4,6 +4,8 @@ label, so the company sees which old department hotlines are still dialled.
 Rules:
 - the gate is ``reports``/``read``; with scope ``all`` every call counts, a narrower
   scope counts only calls from customers inside it (as every report does);
+- only inbound calls count (``direction`` inbound): an agent's click-to-dial or a
+  callback was dialled by us, not to one of these numbers;
 - calls are counted by the day they ended (Asia/Shanghai days, ``start``/``end``
   inclusive); the database groups them by (DID, outcome), Python only merges the few
   groups whose DIDs are one number written differently;
@@ -86,7 +88,7 @@ class _Count:
 def _conditions(actor: Actor, start: date | None, end: date | None
                 ) -> list[ColumnElement[bool]]:
     scope = require(actor, "reports", "read")
-    conds: list[ColumnElement[bool]] = []
+    conds: list[ColumnElement[bool]] = [CallRecord.direction == "inbound"]
     if scope != "all":
         in_scope = select(Customer.id).where(customer_filter(actor, scope))
         conds.append(CallRecord.customer_id.in_(in_scope))

@@ -7,9 +7,11 @@ const T = {
         agent: "Agent", ended: "Ended", customer: "Customer", wait: "Wait s", talk: "Talk s",
         outcome: "Outcome", hangupBy: "Ended by", lang: "中文",
         ivr: "in IVR", queued: "waiting", ringing: "ringing", talking: "talking",
-        answered: "answered", abandoned: "abandoned", "no-answer": "no answer",
+        dialling: "dialling out", answered: "answered", abandoned: "abandoned",
+        "no-answer": "no answer", failed: "failed",
         "ivr-only": "IVR only", transferred: "transferred", caller_: "caller", agent_: "agent",
-        transfer_: "transfer", unknown: "unknown", waitingTitle: "Waiting per queue",
+        transfer_: "transfer", customer_: "customer", system_: "system", unknown: "unknown",
+        outbound: "outbound", waitingTitle: "Waiting per queue",
         callers: "Callers waiting", callbacks: "Callbacks keeping their place", total: "Total",
         none: "nobody waiting" },
   "zh-CN": { title: "热线 — 实时通话", connected: "在线", disconnected: "未连接",
@@ -18,9 +20,11 @@ const T = {
         agent: "坐席", ended: "结束", customer: "客户", wait: "等待(秒)", talk: "通话(秒)",
         outcome: "结果", hangupBy: "挂断方", lang: "English",
         ivr: "语音导航", queued: "排队中", ringing: "振铃", talking: "通话中",
-        answered: "已接听", abandoned: "放弃", "no-answer": "无人接听",
+        dialling: "外呼中", answered: "已接听", abandoned: "放弃", "no-answer": "无人接听",
+        failed: "失败",
         "ivr-only": "仅语音导航", transferred: "已转接", caller_: "主叫", agent_: "坐席",
-        transfer_: "转接", unknown: "未知", waitingTitle: "各队列等待",
+        transfer_: "转接", customer_: "客户", system_: "系统", unknown: "未知",
+        outbound: "外呼", waitingTitle: "各队列等待",
         callers: "排队来电", callbacks: "回拨(保留排队位置)", total: "合计",
         none: "无人等待" },
 };
@@ -105,7 +109,9 @@ function render() {
     cell(tr, hhmmss(s.ended_at)); cell(tr, s.caller); cell(tr, s.caller_name);
     cell(tr, s.customer_name); cell(tr, s.did); cell(tr, (s.queues || []).join(", "));
     cell(tr, s.agent); cell(tr, s.wait_s); cell(tr, s.talk_s);
-    cell(tr, t(s.outcome), "outcome-" + s.outcome); cell(tr, s.hangup_by ? t(s.hangup_by + "_") : "");
+    // an outbound call (click-to-dial, callback) says so next to its outcome
+    const outcome = s.direction === "outbound" ? t(s.outcome) + " · " + t("outbound") : t(s.outcome);
+    cell(tr, outcome, "outcome-" + s.outcome); cell(tr, s.hangup_by ? t(s.hangup_by + "_") : "");
     hb.appendChild(tr);
   }
 }
@@ -114,8 +120,10 @@ function onEvent(e) {
   const c = live.get(e.linkedid);
   switch (e.type) {
     case "CallStarted":
+      // an outbound call is in no queue: "dialling" until the customer answers
       live.set(e.linkedid, { linkedid: e.linkedid, caller: e.caller, caller_name: e.caller_name,
-                             did: e.did, state: "ivr", started_at: e.at });
+                             did: e.did, state: e.direction === "outbound" ? "dialling" : "ivr",
+                             direction: e.direction, started_at: e.at });
       break;
     case "CallQueued": if (c) { c.state = "queued"; c.queue = e.queue; } break;
     case "AgentRinging": if (c) { c.state = "ringing"; c.agent = e.agent; } break;

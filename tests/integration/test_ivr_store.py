@@ -323,6 +323,32 @@ async def test_entry_report_counts_calls_per_dialled_number(maker: Maker) -> Non
     assert (legacy["kind_label"], legacy["calls"]) == ("原部门热线", 0)
 
 
+async def test_entry_report_counts_inbound_calls_only(maker: Maker) -> None:
+    """Click-to-dial and callbacks (outbound) change none of the report's figures, even
+    with a DID of the plan on the record or for a customer in a manager's scope."""
+    await seed_demo(maker)
+
+    async def report() -> list[dict[str, Any]]:
+        async with maker() as db:
+            return await entry_numbers(db, SYSTEM, canonical=canonical_did,
+                                       start=date(2025, 6, 1), end=date(2025, 6, 30))
+
+    async with maker.begin() as db:
+        db.add_all([_call(1, "4008001234", "answered", 2), _call(2, "4008001234", "abandoned", 2)])
+    before = await report()
+    async with maker.begin() as db:
+        outbound = [_call(10 + i, did, outcome, 2)
+                    for i, (did, outcome) in enumerate([
+                        ("4008001234", "answered"), (None, "answered"), (None, "no-answer"),
+                        (None, "failed"), ("13912345678", "answered")])]
+        for call in outbound:
+            call.direction = "outbound"
+        db.add_all(outbound)
+    assert await report() == before
+    main = next(r for r in before if r["number"] == "4008001234")
+    assert (main["calls"], main["answered"], main["abandoned"]) == (2, 1, 1)
+
+
 async def test_the_app_seeds_the_ivr_when_it_starts(db_url: str) -> None:
     from aiohttp import web
 

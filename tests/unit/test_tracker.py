@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import telephony.tracker as tracker_module
+from ivr.callbacks import waiting_counts
 from telephony.capture import load_capture
 from telephony.events import (
     AgentRinging,
@@ -604,3 +605,18 @@ def test_outbound_summary_crosses_the_bus_with_its_direction() -> None:
     again = event_from_dict(ended_event.to_dict())
     assert isinstance(again, CallEnded) and again.summary == s
     assert again.summary.direction == "outbound"
+
+
+def test_outbound_call_is_never_waiting_on_the_wallboard() -> None:
+    """The live page's per-queue waiting figures come from the tracker's live calls: an
+    outbound call ringing the agent or the customer is in no queue, so it adds nothing."""
+    tracker = CallTracker()
+    feed_all(tracker, trunk_call()[:7])  # an inbound caller waiting in "sales"
+    feed_all(tracker, originated())  # the customer's phone rings
+    live = {c["linkedid"]: c for c in tracker.live_calls()}
+    assert (live["200.1"]["state"], live["200.1"]["queue"]) == ("dialling", None)
+    assert waiting_counts(tracker.live_calls(), {}) == {
+        "sales": {"callers": 1, "callbacks": 0, "total": 1}}
+    feed_all(tracker, customer_answers())
+    assert waiting_counts(tracker.live_calls(), {}) == {
+        "sales": {"callers": 1, "callbacks": 0, "total": 1}}
