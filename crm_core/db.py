@@ -11,6 +11,9 @@ Rules:
   instead of "database is locked" when a reader tries to become a writer while another
   connection writes); reads before that, and read-only transactions, run in autocommit
   beside the writers, as the driver always did (``_sqlite_begins``);
+- SQLite connections stop their aiosqlite thread once, however often they are closed
+  (``_SqliteConnection``): a statement cancelled twice must not leave a close waiting
+  forever;
 - the schema is only ever changed by Alembic migrations shipped inside the package
   (``crm_core/migrations``), found from the package, never from the working directory;
 - ``upgrade`` is the sync entry (CLI), ``upgrade_async`` the one for a running loop:
@@ -23,10 +26,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import sqlite3
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -132,6 +137,37 @@ def _sqlite_begins(engine: Engine) -> None:
     event.listen(engine, "rollback", forget_begin)
 
 
+class _SqliteConnection(aiosqlite.Connection):
+    """aiosqlite's connection, whose worker thread is asked to stop once.
+
+    aiosqlite 0.22.1 queues one "stop" per ``stop()`` call and its thread exits at the
+    first. A statement cancelled mid-run makes SQLAlchemy close the connection in a
+    shielded task that ends with ``stop()``; a second cancel in that window makes it
+    force-stop as well, so the shielded close's own stop went to a thread that had
+    already exited and waited forever (the event loop's close then hung: a stalled CI
+    run). Here a later ``stop()`` answers with the first one's future.
+    """
+
+    _stop_asked = False
+    _first_stop: asyncio.Future[Any] | None = None
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        if not self._stop_asked:
+            self._stop_asked = True
+            self._first_stop = super().stop()
+        return self._first_stop
+
+
+def _sqlite_connect(database: str, *, iter_chunk_size: int = 64,
+                    **kwargs: Any) -> aiosqlite.Connection:
+    """``aiosqlite.connect`` with ``_SqliteConnection`` (SQLAlchemy's
+    ``async_creator_fn``): the same connector, the worker thread a daemon as
+    SQLAlchemy makes it (a thread left behind must not keep the process alive)."""
+    conn = _SqliteConnection(lambda: sqlite3.connect(database, **kwargs), iter_chunk_size)
+    conn._thread.daemon = True
+    return conn
+
+
 def make_engine(
     url: str,
     *,
@@ -151,7 +187,8 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_s}
+        kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_s,
+                                  "async_creator_fn": _sqlite_connect}
         engine = create_async_engine(parsed, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(sqlite_busy_timeout_s))
         _sqlite_begins(engine.sync_engine)
