@@ -14,6 +14,9 @@ status (2), a repair request (3: choose an asset; this WRITES a ticket), a callb
 silence; then 0 or 9 or silence at the "more" menu. The clock of the server is a
 Wednesday 10:00 in Shanghai (business hours: the main menu).
 
+Arrivals: the first C calls over the first second (--burst: all at once, as after a PBX
+restart), then a new call as soon as one ends, so C calls are always in progress.
+
 Timing: every AGI command's reply is delayed as a PBX and a caller would delay it:
 prompts and spoken values "play" for --think-ms (uniform 0.5x-1.5x), input takes as
 long; SET VARIABLE and GET FULL VARIABLE answer at once. A step's latency is the time
