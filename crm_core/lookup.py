@@ -35,6 +35,8 @@ Rules:
 - times are ISO 8601 UTC strings with milliseconds made by the database, the same
   on both (``2024-05-01T08:30:00.123+00:00``), dates ``YYYY-MM-DD``, money a decimal
   string (``"1234.50"``); interactions and calls are newest first;
+- a call's ``direction`` is inbound or outbound (click-to-dial, callback); its
+  ``caller`` is the customer's number either way (for outbound, the number dialled);
 - no cache: the single indexed statement meets the budget (see benchmarks/lookup.py),
   so there is nothing to invalidate and a write is visible at the next lookup.
 """
@@ -264,7 +266,7 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
     calls = select(
         call_t.c.id, call_t.c.linkedid, call_t.c.caller, call_t.c.did, call_t.c.agent,
         call_t.c.outcome, call_t.c.started_at, call_t.c.answered_at, call_t.c.ended_at,
-        call_t.c.wait_s, call_t.c.talk_s, call_t.c.recording,
+        call_t.c.wait_s, call_t.c.talk_s, call_t.c.recording, call_t.c.direction,
     ).select_from(last_calls.join(call_t, call_t.c.id == last_calls.c.id))
 
     times: dict[str, Callable[[Any], Any]] = {

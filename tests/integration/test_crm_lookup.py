@@ -117,10 +117,11 @@ async def data(engine: AsyncEngine) -> dict[str, int]:
                               content=f"interaction {n}" + "x" * 1000))
         s.add(Interaction(customer_id=other.id, kind="note", occurred_at=T0 + timedelta(days=9),
                           content="someone else's"))
-        for i in range(7):
+        for i in range(7):  # the newest one an agent's click-to-dial
             s.add(CallRecord(linkedid=f"L{i}", caller="+8613800138000", customer_id=acme.id,
                              outcome="answered", started_at=T0 + timedelta(days=i),
-                             ended_at=T0 + timedelta(days=i, minutes=3)))
+                             ended_at=T0 + timedelta(days=i, minutes=3),
+                             direction="outbound" if i == 6 else "inbound"))
     return {"acme": acme.id, "other": other.id, "buyer": buyer.id, "wang": wang.id,
             "li": li.id}
 
@@ -195,6 +196,7 @@ async def test_the_whole_view(engine: AsyncEngine, data: dict[str, int]) -> None
     assert view["subscriptions"][0]["end_date"] == "2025-01-01"
     calls = view["calls"]
     assert [c["linkedid"] for c in calls] == ["L6", "L5", "L4", "L3", "L2"]
+    assert [c["direction"] for c in calls] == ["outbound"] + ["inbound"] * 4
     assert calls[0]["ended_at"] == iso(T0 + timedelta(days=6, minutes=3))
     assert view["more"] == []
     assert "merged_from" not in view

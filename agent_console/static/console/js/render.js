@@ -80,7 +80,10 @@ export function callsTable(calls) {
   return table(["call.when", "call.caller", "call.outcome", "call.agent", "call.wait", "call.talk", "call.recording"],
     calls.map((c) => h("tr", { dataset: { linkedid: c.linkedid || "" } },
       h("td", {}, formatTime(c.ended_at || c.started_at)),
-      h("td", { class: "mono" }, c.caller || ""),
+      // an outbound call's number is the one the agent dialled: marked as such
+      h("td", { class: "mono" }, c.caller || "", c.direction === "outbound"
+        ? [" ", h("span", { class: "tag direction-outbound", title: t("direction.outbound_title") }, t("direction.outbound"))]
+        : null),
       h("td", {}, h("span", { class: `tag outcome-${c.outcome}` }, label("outcome", c.outcome))),
       h("td", {}, c.agent || ""),
       h("td", {}, formatSeconds(c.wait_s)),
