@@ -7,7 +7,9 @@ Rules:
   Paused false; capture 04), sign out = ``QueueRemove`` from each; pause =
   ``QueuePause`` Paused true with a ``Reason`` and no Queue (every queue at once, 04);
   ready = ``QueuePause`` Paused false; click-to-dial = ``Originate`` Async from the
-  agent's own interface into the outbound context, caller ID the hotline number (07);
+  agent's own interface into the outbound context, caller ID the hotline number (07),
+  with the variables the call tracker recognises an outbound call by
+  (HOTLINE_ORIGINATED_BY from the API, HOTLINE_DIALLED);
   blind transfer = ``BlindTransfer`` of the agent's leg (05); attended = ``Atxfer``
   of the agent's leg (06); hang up = ``Hangup`` of the agent's leg;
 - every value written into a header goes through ``dialling.header_text`` (no CR/LF:
@@ -150,17 +152,20 @@ class PbxActions:
     # --- calls ------------------------------------------------------------------------
 
     async def dial(self, interface: str, digits: str, variables: Mapping[str, str]) -> None:
-        """Originate (Async): the agent's phone rings, then the dialplan dials ``digits``."""
+        """Originate (Async): the agent's phone rings, then the dialplan dials ``digits``.
+        ``HOTLINE_DIALLED`` = the digits rides along, so the call tracker knows the
+        customer's number of this outbound call even if the agent never answers."""
         client = self._client()
         plan = self.plan
+        exten = header_text(digits, 32)
         fields: dict[str, str | int | Iterable[str]] = {
             "Channel": header_text(interface), "Context": plan.outbound_context,
-            "Exten": header_text(digits, 32), "Priority": "1",
+            "Exten": exten, "Priority": "1",
             "CallerID": caller_id(plan.caller_name, plan.caller_number),
             "Timeout": str(DIAL_TIMEOUT_MS), "Async": "true",
         }
-        if variables:
-            fields["Variable"] = [f"{k}={header_text(v)}" for k, v in variables.items()]
+        sent = {**variables, "HOTLINE_DIALLED": exten}
+        fields["Variable"] = [f"{k}={header_text(v)}" for k, v in sent.items()]
         try:
             await client.originate(**fields)
         except AmiError as exc:

@@ -1704,7 +1704,7 @@ class Pbx:
             return await self._click_to_dial(channel, lexten, context, exten, num, name,
                                              action_id if is_async else None,
                                              float(f.get("Timeout", "30000") or 30000) / 1000,
-                                             _channel_ids(f))
+                                             _channel_ids(f), variables)
         if lcontext == "supervisor":
             return self._spy(channel, lexten, exten, num, name, variables,
                              action_id if is_async else None)
@@ -1720,13 +1720,21 @@ class Pbx:
     async def _click_to_dial(self, channel: str, ext: str, context: str, exten: str,
                              num: str, name: str, action_id: str | None,
                              ring_timeout: float, ids: tuple[str, str] | None = None,
+                             variables: dict[str, str] | None = None,
                              ) -> tuple[bool, str]:
-        """07/07b: ring the agent; on answer dial the customer on pstn-out."""
+        """07/07b: ring the agent; on answer dial the customer on pstn-out. The
+        Originate's variables are set on both halves of the agent's Local pair before
+        their caller id, as in capture 07 (at every noise level: the call tracker reads
+        HOTLINE_ORIGINATED_BY / HOTLINE_DIALLED from them)."""
         agent = self.agents.get(channel) or self.find_agent(f"Local/{ext}@agents/n")
         t = self.now()
         a1, a2 = self.local_pair(ext, "agents", t, kind="c2d", ids=ids)
+        for var, value in (variables or {}).items():
+            self.varset(a1, var, value, level=0)
         self.set_callerid(a1, num or UNKNOWN, name or UNKNOWN, num or UNKNOWN, name or UNKNOWN,
                           connected=False)
+        for var, value in (variables or {}).items():
+            self.varset(a2, var, value, level=0)
         self.set_callerid(a2, num or UNKNOWN, name or UNKNOWN, num or UNKNOWN, name or UNKNOWN)
         self.dial_begin(None, a1, f"{ext}@agents/n")
         if agent is not None:

@@ -227,6 +227,52 @@ async def test_click_to_dial_rings_the_agents_phone_with_the_hotline_caller_id(
                                              "customer_id": ids.customer}
 
 
+async def outbound_record(app: Any, number: str, outcome: str) -> dict[str, Any]:
+    """The call record of the outbound call to ``number`` ending in ``outcome``."""
+    async def probe() -> dict[str, Any] | None:
+        for row in await app[CALL_LOG].latest(10):
+            if (row["direction"], row["caller"], row["outcome"]) == ("outbound", number,
+                                                                     outcome):
+                return row
+        return None
+    found: dict[str, Any] = await eventually(probe, what=f"an outbound {outcome} call record")
+    return found
+
+
+async def test_click_to_dial_is_logged_as_an_outbound_call_of_the_customer(
+    db_url: str, sim: PbxSimulator
+) -> None:
+    """Console API -> Originate over real AMI -> the simulator rings Alice, then dials the
+    customer, who answers and hangs up (capture 07) -> tracker -> call log: one outbound
+    record, linked to the customer by the number dialled. Then Alice does not answer
+    her own phone: a failed outbound call, still the customer's."""
+    ids = await seed(db_url)
+    async with running(db_url, sim) as (app, port), console(port, "alice") as alice, \
+            alice.socket() as ws:
+        await signed_in_and_ready(alice, ws)
+        status, _ = await alice.call("POST", "/calls/dial", {
+            "number": "138 0013 8000", "customer_id": ids.customer})
+        assert status == 202
+        record = await outbound_record(app, "+86" + KNOWN_CALLER, "answered")
+        assert record["customer_id"] == ids.customer
+        assert (record["agent"], record["agent_interface"]) == ("Alice", ALICE)
+        assert (record["hangup_by"], record["did"], record["queues"]) == ("customer", None, [])
+        assert record["answered_at"] is not None and record["talk_s"] is not None
+        assert record["wait_s"] is None and record["agents_tried"] == []
+        assert record["ivr"] == {"HOTLINE_ORIGINATED_BY": "alice", "HOTLINE_DIALLED": KNOWN_CALLER,
+                                 "HOTLINE_CUSTOMER_ID": str(ids.customer)}
+        await frame_where(ws, state_is("ready"))  # Alice's phone is free again
+
+        sim.set_agent("Alice", mode="noanswer")
+        status, _ = await alice.call("POST", "/calls/dial", {"number": KNOWN_CALLER})
+        assert status == 202
+        failed = await outbound_record(app, "+86" + KNOWN_CALLER, "failed")
+        assert failed["linkedid"] != record["linkedid"]
+        assert (failed["customer_id"], failed["hangup_by"], failed["answered_at"]) == (
+            ids.customer, "system", None)
+        assert await app[CALL_LOG].count() == 2  # each call once, nothing else logged
+
+
 async def test_an_agent_on_a_call_cannot_dial_out(tmp_path: Any, sim: PbxSimulator) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
     await seed(db_url)
