@@ -41,7 +41,8 @@ phone first, then the dialplan dials the customer; captures 07/07b)
   Local agent channels, ``agents``: only an Originate makes one the first channel
   of a call; inside an inbound call they have the caller's Linkedid), or, for any
   channel technology, carrying a ``VarSet`` of one of ``ORIGIN_VARS`` (what our
-  Originate sets: HOTLINE_ORIGINATED_BY; the capture rig's ORIGINATED_BY). A
+  Originates set: HOTLINE_ORIGINATED_BY for click-to-dial, HOTLINE_CALLBACK for a
+  callback attempt; the capture rig's ORIGINATED_BY). A
   failed Originate that never creates a channel (``Response: Error``, 07b) is no
   call: nothing to log.
 - Sides: the origin channel and its Local partner are the agent's side (roles
@@ -141,7 +142,8 @@ ENDED_MEMORY = 20_000  # recently ended Linkedids remembered (a few hours of a b
 MAX_OPEN_CALLS = 50_000  # beyond this the oldest open call is closed as "system"
 IVR_NAMES = frozenset({"QUEUE", "PRIORITY", "QUEUE_PRIO"})
 # a VarSet of one of these on the first channel of a call: an Originate of ours
-ORIGIN_VARS = frozenset({"HOTLINE_ORIGINATED_BY", "ORIGINATED_BY"})
+ORIGIN_VARS = frozenset({"HOTLINE_ORIGINATED_BY", "HOTLINE_CALLBACK", "ORIGINATED_BY"})
+USER_VARS = frozenset({"HOTLINE_ORIGINATED_BY", "ORIGINATED_BY"})  # value: the user
 DIALLED_VAR = "HOTLINE_DIALLED"  # the number our Originate dials (agent_console.pbx_actions)
 INBOUND, OUTBOUND = "inbound", "outbound"
 IVR_PREFIXES = ("CRM_", "IVR_", "HOTLINE_")
@@ -734,7 +736,7 @@ class CallTracker:
         call = chan.call
         if call.direction != OUTBOUND or chan.role not in (HANDSET, CALLER):
             return out
-        if var in ORIGIN_VARS and value:
+        if var in USER_VARS and value:
             call.originated_by = value
         elif var == DIALLED_VAR and value:
             self._time(m)

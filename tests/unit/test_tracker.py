@@ -620,3 +620,19 @@ def test_outbound_call_is_never_waiting_on_the_wallboard() -> None:
     feed_all(tracker, customer_answers())
     assert waiting_counts(tracker.live_calls(), {}) == {
         "sales": {"callers": 1, "callbacks": 0, "total": 1}}
+
+
+def test_callback_attempt_is_outbound_by_its_variable() -> None:
+    """A callback's Originate sets HOTLINE_CALLBACK (not a user) and no HOTLINE_DIALLED:
+    the number comes from the OriginateResponse of the agent's leg."""
+    msgs = [dict(m, Variable="HOTLINE_CALLBACK", Value="hlcb-7-ab12")
+            if m.get("Variable") == "HOTLINE_ORIGINATED_BY" else m
+            for m in originated() if m.get("Variable") != "HOTLINE_DIALLED"]
+    response = {"Event": "OriginateResponse", "Response": "Success", "Channel": ORIGIN,
+                "Uniqueid": "200.1", "Reason": "4", "Exten": "13600136000",
+                "Timestamp": str(T0 + 2)}
+    s, _ = outbound_summary(msgs + [response] + customer_answers()
+                            + hangups(9, "200.2", "200.1"))
+    assert (s.direction, s.caller, s.outcome) == ("outbound", "+8613600136000", "answered")
+    assert (s.agent, s.agent_interface) == ("PJSIP/1001", "PJSIP/1001")  # not the token
+    assert s.ivr["HOTLINE_CALLBACK"] == "hlcb-7-ab12"
