@@ -230,6 +230,7 @@ def create_app(settings: Settings) -> web.Application:
     app[TRACKER] = CallTracker(
         region=settings.default_region,
         inbound_contexts=settings.inbound_contexts,
+        origin_contexts=settings.origin_contexts,
         hotline_numbers=settings.hotline_numbers,
     )
     app[PBX] = PbxActions(None, DialPlan(  # no client until the AMI link exists (_ami)

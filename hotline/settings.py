@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     inbound_contexts: list[str] = Field(
         default_factory=lambda: ["from-pstn", "from-trunk", "from-external"]
     )
+    # a call whose FIRST channel is in one of these is an agent's Originate (outbound);
+    # calls from any other channel are recognised by our Originate's variables
+    origin_contexts: list[str] = Field(default_factory=lambda: ["agents"])
     log_level: str = "INFO"
 
     # The IVR's FastAGI server (ivr.runtime): the dialplan runs
