@@ -16,6 +16,9 @@ Rules:
 - caller names and numbers come from the phone network and may be hostile: they
   stay plain strings, never escaped or turned into markup here (the page renders
   them as text, ``textContent``); nothing in a frame is HTML;
+- an agent's own outbound call (click-to-dial, callback) pops exactly as a queue call:
+  ``call.direction`` "outbound", ``caller`` the number dialled, ``queue`` "" and
+  ``did`` None; its record is the dialled customer's (or the unknown-caller form);
 - the IVR may name the customer (``HOTLINE_CUSTOMER_ID`` or ``CRM_CUSTOMER_ID``):
   only a plain positive integer is taken, anything else is ignored.
 """
@@ -64,6 +67,7 @@ def call_part(event: AgentRinging) -> dict[str, Any]:
         "did": event.did,
         "ivr": dict(event.ivr),
         "at": _iso(event),
+        "direction": event.direction,
     }
 
 

@@ -193,7 +193,8 @@ class CallQueued(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class AgentRinging(DomainEvent):
-    """A queue member's phone rings for a call: the trigger of the screen pop."""
+    """A queue member's phone rings for a call, or an agent places an outbound call:
+    the trigger of the screen pop."""
 
     linkedid: str
     queue: str
@@ -204,6 +205,9 @@ class AgentRinging(DomainEvent):
     caller_name: str | None
     did: str | None
     ivr: dict[str, str] = field(default_factory=dict)
+    # outbound: the agent's own Originate (queue "", did None, caller = the number
+    # dialled); it rings the agent's phone, then the customer's
+    direction: str = "inbound"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +228,7 @@ class CallAnswered(DomainEvent):
     agent_channel: str
     wait_s: int | None
     ring_s: int | None
+    direction: str = "inbound"  # outbound: the customer answered the agent's call (queue "")
 
 
 @dataclass(frozen=True, kw_only=True)

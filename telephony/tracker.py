@@ -63,6 +63,14 @@ phone first, then the dialplan dials the customer; captures 07/07b)
   answer, the side that hung up first (customer | agent); before it, ``agent``
   when the agent's side hung up first while up, else ``system``. Never queued:
   no queues, no wait, never abandoned; KPIs count ``direction`` inbound only.
+- The agent's side, as for a queue call (the pop, the agent board, the live page):
+  ``AgentRinging`` (direction outbound, queue "", did None, caller = the number) once
+  the call is placed (the agent's leg rings or is up, a customer-side channel exists,
+  or OriginateResponse Success) AND the number is known, whichever comes last (never
+  after the Originate failed: nothing to answer any more); then
+  ``CallAnswered`` (direction outbound, queue "", no wait/ring) when the customer
+  answers (``answered_at``). Both name the agent as the summary does, with the origin
+  channel as ``agent_channel``. Neither has a queue: no queue figure counts them.
 - Not adopted from a resync snapshot (an unknown outbound call is left alone).
 
 DID: the Exten of the first channel when it is one of ``hotline_numbers``,
@@ -279,6 +287,8 @@ class _Call:
         self.origin_up = False  # the agent answered their own phone
         self.originate_failed = False
         self.first_origin: bool | None = None  # first hangup on the agent's side (unanswered)
+        self.placed = False  # the agent's leg rings or is up (or the customer is dialled)
+        self.popped = False  # AgentRinging emitted
 
 
 def _int(value: str | None) -> int | None:
@@ -472,8 +482,10 @@ class CallTracker:
         out: list[dict[str, Any]] = []
         for call in self._calls.values():
             state = LIVE_STATE[call.state]
+            agent = call.agent
             if call.direction == OUTBOUND:  # never in a queue: dialling until the answer
                 state = "talking" if call.answered_at is not None else "dialling"
+                agent = self._outbound_agent(call)[0] if call.popped else None
             elif call.state is S.AFTER and not call.transfers:
                 state = "ivr"
             started = ts(call.started_at)
@@ -484,7 +496,7 @@ class CallTracker:
                 "did": call.did,
                 "state": state,
                 "queue": call.queue,
-                "agent": call.agent,
+                "agent": agent,
                 "started_at": started.isoformat() if started else None,
                 "direction": call.direction,
             })
@@ -636,6 +648,23 @@ class CallTracker:
             call.origin_up = True
         return out
 
+    def _outbound_ringing(self, call: _Call, t: float, out: list[DomainEvent]) -> None:
+        """The agent's pop of an outbound call: once it is placed and its number known."""
+        if call.popped or not call.placed or call.caller is None or call.originate_failed:
+            return  # a failed Originate (its number only in the failure, 07b): no pop
+        agent, interface = self._outbound_agent(call)
+        if agent is None or interface is None:
+            return
+        call.popped = True
+        out.append(AgentRinging(
+            at=ts(t), linkedid=call.linkedid, queue="", agent=agent, interface=interface,
+            agent_channel=call.origin_name, caller=call.caller, caller_name=None, did=None,
+            ivr=dict(call.ivr), direction=OUTBOUND))
+
+    def _placed(self, call: _Call, t: float, out: list[DomainEvent]) -> None:
+        call.placed = True
+        self._outbound_ringing(call, t, out)
+
     def _outbound_channel(self, call: _Call, m: Message, uid: str) -> list[DomainEvent]:
         """Another channel of an outbound call: the agent leg's Local partner, or the
         customer's side (whose first number-like Exten is the number dialled)."""
@@ -647,9 +676,10 @@ class CallTracker:
         out: list[DomainEvent] = []
         if role == OTHER:
             call.origin_up = True  # the dialplan dials the customer only once the agent answered
+            t = self._time(m)
             if call.caller is None and _looks_like_number(m.get("Exten")):
-                self._time(m)
                 self._set_number(call, m.get("Exten"), out)
+            self._placed(call, t, out)
         return out
 
     def _set_number(self, call: _Call, number: str | None, out: list[DomainEvent]) -> None:
@@ -658,6 +688,7 @@ class CallTracker:
             self._set_caller(call, number, None)
         if call.caller is not None:
             self._ensure_started(call, out)
+            self._outbound_ringing(call, self._last_time or call.started_at, out)
 
     def _outbound_of(self, uid: str) -> tuple[_Chan, _Call] | None:
         chan = self._channels.get(uid)
@@ -670,10 +701,16 @@ class CallTracker:
         if found is None:
             return []
         chan, call = found
-        if chan.role in (HANDSET, CALLER) and (
-                m.get("ChannelState") == "6" or m.get("ChannelStateDesc") == "Up"):
+        out: list[DomainEvent] = []
+        if chan.role not in (HANDSET, CALLER):
+            return out
+        state = m.get("ChannelState") or {"Ringing": "5", "Up": "6"}.get(
+            m.get("ChannelStateDesc", ""), "")
+        if state == "6":
             call.origin_up = True
-        return []
+        if state in ("5", "6"):
+            self._placed(call, self._time(m), out)
+        return out
 
     def _on_dial_end(self, m: Message) -> list[DomainEvent]:
         # the agent leg's Dial() of the customer; the Originate's own DialEnd of the
@@ -683,15 +720,24 @@ class CallTracker:
             return []
         chan, call = found
         dest = self._channels.get(m.get("DestUniqueid", ""))
+        out: list[DomainEvent] = []
         if chan.role in (HANDSET, CALLER) and (dest is None or (
                 dest.call is call and dest.role == OTHER)):
-            self._customer_answered(call, m)
-        return []
+            self._customer_answered(call, m, out)
+        return out
 
-    def _customer_answered(self, call: _Call, m: Message) -> None:
-        if call.answered_at is None:
-            call.answered_at = self._time(m)
-            call.origin_up = True
+    def _customer_answered(self, call: _Call, m: Message, out: list[DomainEvent]) -> None:
+        if call.answered_at is not None:
+            return
+        t = call.answered_at = self._time(m)
+        call.origin_up = True
+        self._placed(call, t, out)
+        if call.popped:  # the agent's call is now a conversation (the board's "talking")
+            agent, interface = self._outbound_agent(call)
+            out.append(CallAnswered(
+                at=ts(t), linkedid=call.linkedid, queue="", agent=agent or "",
+                interface=interface or "", agent_channel=call.origin_name, wait_s=None,
+                ring_s=None, direction=OUTBOUND))
 
     def _on_originate_response(self, m: Message) -> list[DomainEvent]:
         """Success names the agent leg's Uniqueid; Failure only the requested channel
@@ -718,6 +764,8 @@ class CallTracker:
         if call.caller is None and _looks_like_number(m.get("Exten")):
             self._time(m)
             self._set_number(call, m.get("Exten"), out)
+        if m.get("Response") == "Success":
+            self._placed(call, self._time(m), out)
         return out
 
     def _origin_varset(self, m: Message, var: str) -> list[DomainEvent]:
@@ -840,9 +888,10 @@ class CallTracker:
         self._leave_bridge(chan)
         chan.bridge = bridge
         self._bridges.setdefault(bridge, set()).add(chan.uid)
+        out: list[DomainEvent] = []
         if chan.call.direction == OUTBOUND and chan.role == OTHER:
-            self._customer_answered(chan.call, m)  # in case its DialEnd was missed
-        return []
+            self._customer_answered(chan.call, m, out)  # in case its DialEnd was missed
+        return out
 
     def _leave_bridge(self, chan: _Chan) -> None:
         if chan.bridge is None:

@@ -126,7 +126,8 @@ function onEvent(e) {
                              direction: e.direction, started_at: e.at });
       break;
     case "CallQueued": if (c) { c.state = "queued"; c.queue = e.queue; } break;
-    case "AgentRinging": if (c) { c.state = "ringing"; c.agent = e.agent; } break;
+    // an agent's own outbound call stays "dialling" until its CallAnswered (the customer's)
+    case "AgentRinging": if (c) { if (e.direction !== "outbound") c.state = "ringing"; c.agent = e.agent; } break;
     case "AgentRingNoAnswer": if (c) { c.state = "queued"; c.agent = ""; } break;
     case "CallAnswered": if (c) { c.state = "talking"; c.agent = e.agent; } break;
     case "CallEnded":

@@ -353,3 +353,39 @@ def test_captured_transfers_put_the_agent_in_wrapup(name: str) -> None:
     started = of(effects, WrapupStarted)
     assert [s.interface for s in started] == [ALICE]
     assert len(of(effects, WrapupStarted)) == 1
+
+
+def test_an_answered_outbound_call_is_busy_then_wrapup() -> None:
+    """The agent's own outbound call follows the same path: ringing (dialling) while
+    nobody answers, busy once the customer answers, then the wrap-up."""
+    board = signed_in(wrapup_s=30)
+    board.feed(AgentRinging(linkedid="9.1", queue="", agent="Alice", interface=ALICE,
+                            agent_channel=CHAN, caller="+8613800138000", caller_name=None,
+                            did=None, direction="outbound"), at(10))
+    assert state(board) == "ringing"
+    board.feed(CallAnswered(linkedid="9.1", queue="", agent="Alice", interface=ALICE,
+                            agent_channel=CHAN, wait_s=None, ring_s=None,
+                            direction="outbound"), at(14))
+    view = board.view(ALICE)
+    assert state(board) == "busy" and view is not None and view.call is not None
+    assert (view.call.linkedid, view.call.caller, view.call.agent_channel) == (
+        "9.1", "+8613800138000", CHAN)
+    effects = board.feed(ended("9.1"), at(20))
+    assert of(effects, WrapupStarted) == [
+        WrapupStarted(interface=ALICE, linkedid="9.1", until=at(50), pause=True)]
+
+
+def test_an_unanswered_outbound_call_gets_no_wrapup() -> None:
+    board = signed_in(wrapup_s=30)
+    board.feed(AgentRinging(linkedid="9.2", queue="", agent="Alice", interface=ALICE,
+                            agent_channel=CHAN, caller="+8613800138000", caller_name=None,
+                            did=None, direction="outbound"), at(10))
+    assert of(board.feed(ended("9.2"), at(40)), WrapupStarted) == []
+    assert state(board) == "ready"
+
+
+def test_capture_07_click_to_dial_puts_alice_in_wrapup() -> None:
+    board = AgentBoard(wrapup_s=30)
+    board.feed(member("added"), at(0))
+    effects = replay_into(board, "07-click-to-dial")
+    assert [s.linkedid for s in of(effects, WrapupStarted)] == ["1795478428.216"]

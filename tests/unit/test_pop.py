@@ -111,3 +111,20 @@ def test_overflowing_client_drops_its_backlog_for_resync_and_state() -> None:
     assert json.loads(frames[0])["type"] == "resync"
     assert frames[1:] == ["state", "pop", "new"]
     assert client.dropped == 4 and client.resyncs == 1
+
+
+def test_outbound_call_pops_as_a_queue_call_marked_outbound() -> None:
+    """An agent's own outbound call: the same pop (record of the number dialled, or the
+    unknown-caller form), the call marked outbound, in no queue, no DID."""
+    out = ringing(queue="", did=None, caller_name=None, direction="outbound",
+                  ivr={"HOTLINE_CUSTOMER_ID": "7"})
+    known = pop.pop_message(out, {"found": True, "phone": "+8613800138000",
+                                  "customer": {"id": 7, "name": "华东"}})
+    assert known["type"] == "pop" and known["record"]["known"] is True
+    assert (known["call"]["direction"], known["call"]["queue"], known["call"]["did"]) == (
+        "outbound", "", None)
+    unknown = pop.pop_message(out, {"found": False, "phone": "+8613800138000"})
+    assert unknown["record"] == {"known": False, "phone": "+8613800138000",
+                                 "quick_create": {"phone": "+8613800138000", "name": ""},
+                                 "candidates": []}
+    assert pop.pop_message(ringing(), {"found": False})["call"]["direction"] == "inbound"

@@ -545,7 +545,62 @@ def test_outbound_call_started_once_with_the_number() -> None:
     started = [e for e in events if isinstance(e, CallStarted)]
     assert [(e.linkedid, e.caller, e.direction) for e in started] == [
         ("200.1", "+8613800138000", "outbound")]
-    assert not [e for e in events if e.type in ("CallQueued", "AgentRinging", "CallAnswered")]
+    assert not [e for e in events if e.type in ("CallQueued", "AgentRingNoAnswer")]
+
+
+def test_outbound_call_pops_and_answers_for_the_agent() -> None:
+    """The agent's side of an outbound call, as for a queue call: AgentRinging once the
+    agent's phone rings (the number known), CallAnswered when the CUSTOMER answers."""
+    tracker = CallTracker()
+    events = feed_all(tracker, originated())
+    [ringing] = [e for e in events if isinstance(e, AgentRinging)]
+    assert (ringing.linkedid, ringing.queue, ringing.agent, ringing.interface) == (
+        "200.1", "", "alice", "PJSIP/1001")
+    assert (ringing.agent_channel, ringing.caller, ringing.caller_name, ringing.did) == (
+        ORIGIN, "+8613800138000", None, None)
+    assert ringing.direction == "outbound"
+    assert ringing.ivr["HOTLINE_CUSTOMER_ID"] == "42"  # the pop opens that customer
+    assert ringing.at is not None and ringing.at.timestamp() == T0 + 0.1
+    [live] = tracker.live_calls()
+    assert (live["state"], live["agent"], live["queue"]) == ("dialling", "alice", None)
+    events = feed_all(tracker, customer_answers())
+    [answered] = [e for e in events if isinstance(e, CallAnswered)]
+    assert (answered.linkedid, answered.queue, answered.agent, answered.interface) == (
+        "200.1", "", "alice", "PJSIP/1001")
+    assert (answered.agent_channel, answered.wait_s, answered.ring_s) == (ORIGIN, None, None)
+    assert answered.direction == "outbound"
+    assert answered.at is not None and answered.at.timestamp() == T0 + 5
+    assert tracker.live_calls()[0]["state"] == "talking"
+    events = feed_all(tracker, hangups(12, "200.2", "200.1"))
+    assert [e.type for e in events] == ["CallEnded"]
+    for event in (ringing, answered):  # the direction crosses the bus
+        assert event_from_dict(event.to_dict()) == event
+
+
+def test_outbound_agent_events_in_order_once() -> None:
+    events = feed_all(CallTracker(), originated() + customer_answers()
+                      + hangups(12, "200.2", "200.1"))
+    assert [e.type for e in events if e.type != "AgentStateChanged"] == [
+        "CallStarted", "AgentRinging", "CallAnswered", "CallEnded"]
+
+
+def test_outbound_unanswered_pops_but_never_answers() -> None:
+    for msgs in (originated() + hangups(6, "200.1", "200.2", state="5"),  # agent gives up
+                 originated(agent_answers=False) + [  # the agent never picks up
+                     out_msg("Hangup", 30, Cause="19", ChannelState="5")]):
+        events = feed_all(CallTracker(), msgs)
+        assert [e.type for e in events if e.type in ("AgentRinging", "CallAnswered",
+                                                      "CallEnded")] == [
+            "AgentRinging", "CallEnded"]
+
+
+def test_outbound_no_pop_before_the_phone_rings_nor_without_the_number() -> None:
+    tracker = CallTracker()
+    events = feed_all(tracker, originated()[:5])  # variables set, the phone not ringing yet
+    assert not [e for e in events if isinstance(e, AgentRinging)]
+    msgs = [m for m in originated() if m.get("Variable") != "HOTLINE_DIALLED"]
+    events = feed_all(CallTracker(), msgs[:-1])  # ringing, number unknown: a callback
+    assert not [e for e in events if isinstance(e, AgentRinging)]
 
 
 def test_outbound_agent_hangs_up_first_and_is_the_queue_member() -> None:
@@ -635,4 +690,11 @@ def test_callback_attempt_is_outbound_by_its_variable() -> None:
                             + hangups(9, "200.2", "200.1"))
     assert (s.direction, s.caller, s.outcome) == ("outbound", "+8613600136000", "answered")
     assert (s.agent, s.agent_interface) == ("PJSIP/1001", "PJSIP/1001")  # not the token
+    # the pop waits for the number (the OriginateResponse), the phone rang before
+    _, events = outbound_summary(msgs + [response] + customer_answers()
+                                 + hangups(9, "200.2", "200.1"))
+    [ringing] = [e for e in events if isinstance(e, AgentRinging)]
+    assert (ringing.caller, ringing.interface, ringing.direction) == (
+        "+8613600136000", "PJSIP/1001", "outbound")
+    assert ringing.at is not None and ringing.at.timestamp() == T0 + 2
     assert s.ivr["HOTLINE_CALLBACK"] == "hlcb-7-ab12"

@@ -18,7 +18,9 @@ import pytest
 from telephony.ami_codec import BANNER_KEY, AmiDecoder
 from telephony.capture import load_capture
 from telephony.events import (
+    AgentRinging,
     AgentStateChanged,
+    CallAnswered,
     CallEnded,
     CallStarted,
     CallSummary,
@@ -360,6 +362,35 @@ def test_capture_outbound_calls(name: str) -> None:
         assert [(e.direction, e.caller) for e in started] == [("outbound", exp.number)]
     assert tracker.live_calls() == []
     assert tracker.unexpected["tracker-error"] == 0
+
+
+def test_07_the_agent_pops_then_talks_when_the_customer_answers() -> None:
+    """Capture 07 (ground truth): Alice's pop once the call is placed and its number
+    known (the OriginateResponse at 2.046, the customer leg at once), her call
+    answered when the CUSTOMER answers (4.049), both outbound and in no queue; 07b's
+    failed Originate (its number only in the failure) pops nobody."""
+    timed = load_capture(CAPTURES / "07-click-to-dial.ami")
+    connected = timed[0][0]
+    events, _ = feed_timed(timed)
+    mine = [e for e in events if getattr(e, "linkedid", None) == "1795478428.216"]
+    assert [e.type for e in mine] == ["CallStarted", "AgentRinging", "CallAnswered",
+                                      "CallEnded"]
+    ringing, answered = mine[1], mine[2]
+    assert isinstance(ringing, AgentRinging) and isinstance(answered, CallAnswered)
+    assert (ringing.agent, ringing.interface, ringing.queue, ringing.direction) == (
+        "Alice", A1001, "", "outbound")
+    assert (ringing.caller, ringing.caller_name, ringing.did) == ("+8613800138000", None, None)
+    assert ringing.agent_channel == "Local/1001@agents-0000006c;1"
+    assert ringing.ivr == {"CRM_CONTACT_ID": "CRM-138000"}
+    assert ringing.at is not None
+    assert ringing.at.timestamp() - connected == pytest.approx(2.046 - 0.037, abs=0.002)
+    assert (answered.agent, answered.interface, answered.queue, answered.direction) == (
+        "Alice", A1001, "", "outbound")
+    assert answered.agent_channel == ringing.agent_channel
+    assert answered.at is not None
+    assert answered.at.timestamp() - connected == pytest.approx(4.049 - 0.037, abs=0.002)
+    failures, _ = feed_timed(load_capture(CAPTURES / "07b-click-to-dial-failures.ami"))
+    assert not [e for e in failures if e.type in ("AgentRinging", "CallAnswered")]
 
 
 def test_07_originate_variables_reach_the_summary() -> None:

@@ -247,7 +247,12 @@ function renderCall() {
   status.textContent = label("call.status", call.status);
   $("#call-number").textContent = call.caller || t("call.no_number");
   $("#call-name").textContent = call.caller_name || "";
-  $("#call-did").textContent = call.did ? t("call.to_did", { did: call.did }) : "";
+  // an outbound call (the agent's click-to-dial, a callback) has no DID: it says so instead
+  const did = $("#call-did");
+  did.textContent = call.did ? t("call.to_did", { did: call.did })
+    : call.direction === "outbound" ? t("direction.outbound") : "";
+  did.title = !call.did && call.direction === "outbound" ? t("direction.outbound_title") : "";
+  did.dataset.direction = call.direction || "inbound";
   $("#call-queue").textContent = call.queue ? t("call.in_queue", { queue: call.queue }) : "";
   const ivr = R.ivrPath(call.ivr);
   fill($("#call-ivr"), ivr.length ? [h("span", { class: "muted" }, t("ivr.label")), ...ivr] : []);
