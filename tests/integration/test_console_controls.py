@@ -273,6 +273,61 @@ async def test_click_to_dial_is_logged_as_an_outbound_call_of_the_customer(
         assert await app[CALL_LOG].count() == 2  # each call once, nothing else logged
 
 
+async def test_click_to_dial_pops_the_customer_and_is_logged_against_the_call(
+    db_url: str, sim: PbxSimulator
+) -> None:
+    """The agent's own outbound call follows the inbound path: Alice's socket gets the
+    pop of the customer she dialled (the call marked outbound), ``answered`` when the
+    customer answers, her wrap-up when the call ends; she logs the call through the API
+    and the interaction is linked to the outbound call's Linkedid, both in the
+    customer's 360. An unknown number pops the unknown-caller form."""
+    ids = await seed(db_url)
+    async with running(db_url, sim, wrapup_s=600) as (app, port), \
+            console(port, "alice") as alice, alice.socket() as ws:
+        await signed_in_and_ready(alice, ws)
+        status, _ = await alice.call("POST", "/calls/dial", {
+            "number": "138 0013 8000", "customer_id": ids.customer})
+        assert status == 202
+        # the board's frames (wrap-up) and the hub's (pop, answered) come from two
+        # pumps: only each one's own order is promised
+        seen: list[Any] = []
+        popped = await frame_where(ws, of_type("pop"), seen=seen)
+        call, record = popped["call"], popped["record"]
+        linkedid = call["linkedid"]
+        assert (call["direction"], call["caller"], call["queue"], call["did"]) == (
+            "outbound", "+86" + KNOWN_CALLER, "", None)
+        assert call["interface"] == ALICE
+        assert record["known"] is True and record["customer"]["id"] == ids.customer
+        answered = await frame_where(ws, of_type("answered", linkedid), seen=seen)
+        assert answered["interface"] == ALICE
+        if not any(f["type"] == "wrapup" and f["linkedid"] == linkedid for f in seen):
+            await frame_where(ws, of_type("wrapup", linkedid))
+        status, logged = await alice.call("POST", f"/calls/{linkedid}/log", {
+            "customer_id": ids.customer, "contact_id": ids.contact,
+            "disposition": "sales-lead", "notes": "回访 <i>ok</i>"})
+        assert status == 201, logged
+        assert (logged["call_linkedid"], logged["customer_id"], logged["kind"]) == (
+            linkedid, ids.customer, "call")
+        assert (await frame_where(ws, of_type("wrapup-end", linkedid)))["why"] == "saved"
+        row = await outbound_record(app, "+86" + KNOWN_CALLER, "answered")
+        assert (row["linkedid"], row["customer_id"]) == (linkedid, ids.customer)
+        status, view = await alice.call("GET", f"/customers/{ids.customer}/360")
+        assert status == 200, view
+        assert [i["id"] for i in view["interactions"]
+                if i.get("call_linkedid") == linkedid] == [logged["id"]]
+        assert [(c["linkedid"], c["direction"]) for c in view["calls"]] == [
+            (linkedid, "outbound")]
+
+        await frame_where(ws, state_is("ready"))
+        status, _ = await alice.call("POST", "/calls/dial", {"number": "139 0013 9000"})
+        assert status == 202
+        stranger = await frame_where(ws, lambda f: f["type"] == "pop"
+                                     and f["call"]["linkedid"] != linkedid)
+        assert stranger["call"]["direction"] == "outbound"
+        assert stranger["record"]["known"] is False
+        assert stranger["record"]["quick_create"]["phone"] == "+8613900139000"
+
+
 async def test_an_agent_on_a_call_cannot_dial_out(tmp_path: Any, sim: PbxSimulator) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
     await seed(db_url)
