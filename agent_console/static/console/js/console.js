@@ -428,7 +428,7 @@ async function saveLog() {
       if (contact) body.contact_id = Number(contact);
       saved = await api("POST", `/calls/${encodeURIComponent(S.call.linkedid)}/log`, body);
     } else {
-      // no call from the PBX (an outbound call, a call taken elsewhere): log it by hand
+      // no call from the PBX (a call taken on another phone): log it by hand
       const body = { kind: "call", content: notes, disposition: S.disposition };
       if (contact) body.contact_id = Number(contact);
       saved = await api("POST", `/customers/${S.customer.id}/interactions`, body);
