@@ -1,6 +1,7 @@
 """The live calls page in a real browser: sign-in first, the per-queue waiting count
-(callers in the PBX queue plus callbacks keeping their place) and a hostile caller name
-shown as text."""
+(callers in the PBX queue plus callbacks keeping their place), a hostile caller name
+shown as text, and an agent's outbound call following its events (dialling out, then
+talking from the customer's answer)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from crm_core.demo_data import DEMO_PASSWORD
 from ivr.callback_store import request_callback
 from telephony.simulator import CallScript, PbxSimulator
 from tests.browser.conftest import Browser, Console
+from tests.browser.test_pop import open_console
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -55,4 +57,38 @@ async def test_waiting_count_counts_callers_and_callbacks(
     await page.click("#lang")
     assert await page.locator("#waiting th").all_inner_texts() == [
         "队列", "排队来电", "回拨(保留排队位置)", "合计"]
+    await browser.assert_clean()
+
+
+async def test_an_outbound_call_turns_from_dialling_out_to_talking_without_a_reload(
+    console: Console, browser: Browser, sim: PbxSimulator
+) -> None:
+    """Alice's click-to-dial shows on the live page as dialling out while the customer's
+    phone rings, and as talking from the customer's answer (an event, not a reload)."""
+    sim.set_customer("13800138000", ring_s=4.0, talk_s=120.0)
+    live = await browser.page()
+    await live.goto(f"{console.base}/live")
+    await live.wait_for_url(re.compile(r"/login\?next=(%2F|/)live$"))
+    await live.fill("#username", "zhao.min")
+    await live.fill("#password", DEMO_PASSWORD)
+    await live.click("#login-submit")
+    await live.wait_for_url(f"{console.base}/live")
+    await live.wait_for_selector("#status.on")
+    await live.evaluate("window.__sameDocument = true")
+
+    agent = await browser.page()
+    await open_console(agent, console)
+    await agent.wait_for_selector("#agent-state[data-state='ready']")
+    await agent.fill("#dial-number", "13800138000")
+    await agent.click("#dial-form button[type=submit]")
+
+    row = live.locator("#live tbody tr", has_text="+8613800138000")
+    await row.locator("td.state-dialling").wait_for()
+    assert await row.locator("td.state-dialling").text_content() == "dialling out"
+    await row.locator("td.state-talking").wait_for()
+    assert await row.locator("td.state-talking").text_content() == "talking"
+    assert "Alice" in await row.locator("td").all_inner_texts()  # the agent's own call
+    assert await live.evaluate("window.__sameDocument === true")  # no reload happened
+    await live.click("#lang")
+    assert await row.locator("td.state-talking").text_content() == "通话中"
     await browser.assert_clean()
