@@ -89,6 +89,8 @@ async def test_an_outbound_call_turns_from_dialling_out_to_talking_without_a_rel
     assert await row.locator("td.state-talking").text_content() == "talking"
     assert "Alice" in await row.locator("td").all_inner_texts()  # the agent's own call
     assert await live.evaluate("window.__sameDocument === true")  # no reload happened
+    # nobody waits in any queue: an outbound call adds no row to the waiting figures
+    assert await live.locator("#waiting tbody tr[data-queue]").count() == 0
     await live.click("#lang")
     assert await row.locator("td.state-talking").text_content() == "通话中"
     await browser.assert_clean()
