@@ -460,7 +460,10 @@ class CallbackWorker:
             "Priority": "1", "CallerID": self.config.caller_id,
             "Timeout": str(int(self.config.agent_ring_s * 1000)), "Async": "true",
             "ChannelId": token, "OtherChannelId": f"{token};2",
-            "Variable": [f"HOTLINE_CALLBACK_ID={callback_id}", f"HOTLINE_CALLBACK={token}"],
+            # HOTLINE_DIALLED: the tracker knows the number (the agent's pop) while the
+            # agent's phone rings, not only from the OriginateResponse once answered
+            "Variable": [f"HOTLINE_CALLBACK_ID={callback_id}", f"HOTLINE_CALLBACK={token}",
+                         f"HOTLINE_DIALLED={digits}"],
         }
         try:
             reply = await self._ami.originate(**fields)

@@ -231,6 +231,8 @@ async def test_agent_first_then_the_customer_and_the_outcome_logged(
     assert action["Channel"] == ALICE  # the agent first...
     assert (action["Context"], action["Exten"]) == ("outbound", CUSTOMER)  # ...then the customer
     assert action["CallerID"].endswith("<4008001234>")  # the hotline's number
+    # the number rides along: the agent's pop (telephony.tracker) while her phone rings
+    assert f"HOTLINE_DIALLED={CUSTOMER}" in action["Variable"].split("\n")
     assert action["ChannelId"] == done.claim and done.claim.startswith(f"{PREFIX}{cid}-")
     assert (done.state, done.attempts, done.last_result) == ("done", 1, "answered")
     assert done.agent_interface == ALICE
