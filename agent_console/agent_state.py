@@ -9,7 +9,9 @@ Rules:
   ``QueueMemberChanged`` (added / status snapshot -> member, removed -> not), the
   device state and the pause (with its reason) from ``AgentStateChanged``, the call
   from ``AgentRinging`` / ``CallAnswered`` / ``AgentRingNoAnswer`` /
-  ``CallTransferred`` / ``CallEnded``; a click in the console changes nothing here
+  ``CallTransferred`` / ``CallEnded`` (an agent's own outbound call too: the tracker
+  emits the same events for it, answered = the customer answered, so it rings, talks and
+  wraps up like a queue call); a click in the console changes nothing here
   until the PBX reports it (the one exception: the wrap-up, which is ours);
 - the console state is DERIVED, first match of ``DERIVATION`` (a data table):
   signed-out (in no queue) > ringing > busy > paused for a reason of the agent's own

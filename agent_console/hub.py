@@ -17,7 +17,9 @@ Rules:
   connections), so a slow lookup never delays another agent's pop; each agent's
   frames still go out in event order (a per-interface lane), so the pop always
   precedes the same call's ``answered``/``missed``/``ended`` frames. The reader is
-  warmed up (one lookup) before the first event, so the first pop is not cold;
+  warmed up (one lookup) before the first event, so the first pop is not cold. An
+  agent's own outbound call (click-to-dial, callback) comes as the same AgentRinging /
+  CallAnswered with ``direction`` outbound (``telephony.tracker``): no special case here;
 - the pop applies the agent's own permissions (the CRM core's ``customers``/``read``
   scope): a customer outside it pops as ``restricted`` with only who owns them; the
   agent's actor is loaded at the handshake (and for an agent without a socket, at
