@@ -328,6 +328,29 @@ async def test_click_to_dial_pops_the_customer_and_is_logged_against_the_call(
         assert stranger["record"]["quick_create"]["phone"] == "+8613900139000"
 
 
+async def test_the_agent_hangs_up_her_own_outbound_call(tmp_path: Any, sim: PbxSimulator
+                                                         ) -> None:
+    """Her outbound call is her call on the board: hang-up acts on her leg of it (a
+    call the tracker did not give her would be a 404), the call ends, hung up by her."""
+    await seed(f"sqlite+aiosqlite:///{tmp_path}/h.db")
+    sim.set_customer(KNOWN_CALLER, talk_s=600.0)
+    async with running(f"sqlite+aiosqlite:///{tmp_path}/h.db", sim) as (app, port), \
+            console(port, "alice") as alice, alice.socket() as ws:
+        await signed_in_and_ready(alice, ws)
+        status, _ = await alice.call("POST", "/calls/dial", {"number": KNOWN_CALLER})
+        assert status == 202
+        linkedid = (await frame_where(ws, of_type("pop")))["call"]["linkedid"]
+        await frame_where(ws, of_type("answered", linkedid))
+        _, state = await alice.call("GET", "/agent/state")
+        assert (state["state"], state["call"]["linkedid"]) == ("busy", linkedid)
+        status, body = await alice.call("POST", f"/calls/{linkedid}/hangup")
+        assert (status, body) == (202, {"ok": True})
+        assert sim.actions_named("Hangup")[-1]["Channel"].startswith("Local/1001@agents-")
+        await frame_where(ws, of_type("ended", linkedid))
+        record = await outbound_record(app, "+86" + KNOWN_CALLER, "answered")
+        assert (record["linkedid"], record["hangup_by"]) == (linkedid, "agent")
+
+
 async def test_an_agent_on_a_call_cannot_dial_out(tmp_path: Any, sim: PbxSimulator) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
     await seed(db_url)
