@@ -36,7 +36,7 @@ from ivr.callbacks import RESERVE_REASON, Policy
 from telephony.ami import AmiClient
 from telephony.simulator import CallScript, PbxSimulator
 from telephony.simulator.agi_caller import AgiTarget
-from tests.integration.console_support import cookie_for, seed_agents
+from tests.integration.console_support import connect, cookie_for, seed_agents
 
 TIME_SCALE = 0.02  # wall seconds per simulated second
 CUSTOMER = "13800138000"
@@ -536,6 +536,31 @@ async def test_asking_twice_keeps_one_place(sm: async_sessionmaker[AsyncSession]
 
 
 # ------------------------------------------------------------------ waiting count
+
+
+async def test_the_agent_called_back_gets_the_pop_of_the_customer(
+        db_url: str, sim: PbxSimulator, sm: async_sessionmaker[AsyncSession]) -> None:
+    """A callback is the agent's outbound call: her console pops the customer called back
+    (by the number dialled), marked outbound, then answered when the customer answers."""
+    await seed_agents(db_url)
+    customer_id = await add_customer(sm.kw["bind"], "回拨弹屏有限公司", ["+86 138 0013 8000"])
+    async with callbacks_app(db_url, sim) as (app, host):
+        port = int(host.rsplit(":", 1)[1])
+        async with connect(port, await cookie_for(port, "alice")) as ws:
+            cid = await ask(sm, CUSTOMER, customer_id=customer_id)
+            frames: list[dict[str, Any]] = []
+            while not any(f["type"] == "answered" for f in frames):
+                frames.append(json.loads(await asyncio.wait_for(ws.recv(), 20)))
+            [pop] = [f for f in frames if f["type"] == "pop"]
+            assert (pop["call"]["direction"], pop["call"]["caller"]) == (
+                "outbound", "+86" + CUSTOMER)
+            assert pop["call"]["interface"] == ALICE
+            assert pop["call"]["ivr"]["HOTLINE_CALLBACK_ID"] == str(cid)
+            assert pop["record"]["known"] is True
+            assert pop["record"]["customer"]["id"] == customer_id
+            answered = next(f for f in frames if f["type"] == "answered")
+            assert answered["linkedid"] == pop["call"]["linkedid"]
+        await eventually(in_state(sm, cid, "done"), what="the callback done")
 
 
 async def test_the_waiting_count_includes_callbacks(
