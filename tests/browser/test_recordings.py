@@ -5,17 +5,13 @@ stored name is hostile, shows nothing, and nothing of that name becomes markup."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from crm_core.db import make_engine
-from crm_core.models import CallRecord, PhoneNumber
 from telephony.simulator import PbxSimulator
-from tests.browser.conftest import Browser, Console, running_console, sign_in
+from tests.browser.call_rows import log_calls, open_record
+from tests.browser.conftest import Browser, Console, running_console
 
 BASE = "/recordings/"
 HOSTILE = '"><img src=x onerror=alert(1)>.wav'
@@ -33,32 +29,17 @@ async def recorded(tmp_path: Path, sim: PbxSimulator) -> AsyncIterator[tuple[Con
     (the one of 13800138000) with four logged calls."""
     async with running_console(f"sqlite+aiosqlite:///{tmp_path / 'rec.db'}", sim,
                                recording_base_url=BASE) as console:
-        engine = make_engine(console.db_url)
-        try:
-            async with async_sessionmaker(engine).begin() as db:
-                customer_id = await db.scalar(select(PhoneNumber.customer_id).where(
-                    PhoneNumber.number_e164 == "+8613800138000"))
-                assert customer_id is not None
-                now = datetime.now(UTC)
-                for i, (linkedid, recording) in enumerate(CALLS.items()):
-                    db.add(CallRecord(linkedid=linkedid, caller="+8613800138000",
-                                      outcome="answered", agent="Alice", talk_s=42,
-                                      customer_id=customer_id, recording=recording,
-                                      ended_at=now - timedelta(minutes=i)))
-        finally:
-            await engine.dispose()
-        yield console, int(customer_id)
+        customer_id = await log_calls(console.db_url, [
+            {"linkedid": linkedid, "recording": recording, "talk_s": 42}
+            for linkedid, recording in CALLS.items()])
+        yield console, customer_id
 
 
 async def test_recorded_call_links_to_its_file_and_nothing_else_does(
     recorded: tuple[Console, int], browser: Browser
 ) -> None:
     console, customer_id = recorded
-    page = await browser.page(locale="en-US")
-    await sign_in(page, console, "alice")
-    await page.goto(f"{console.base}/records/{customer_id}")
-    await page.wait_for_selector("body[data-loaded='1']")
-    await page.wait_for_function("() => document.documentElement.lang === 'en'")
+    page = await open_record(browser, console, customer_id)
     calls = page.locator("#record-calls")
     assert await calls.locator("a").count() == 1
     link = calls.locator("tr[data-linkedid='1795478331.10'] a.recording")
