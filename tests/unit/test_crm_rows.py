@@ -119,6 +119,7 @@ def test_summary_to_row() -> None:
                        "at": (T0 + timedelta(seconds=60)).isoformat()}],
         "ivr": {"lang": "zh"},
         "outcome": "answered",
+        "direction": "inbound",
         "customer_id": None,
         "recording": None,
         "recorded_at": NOW,
