@@ -324,6 +324,12 @@ def safe_recording(value: str | None) -> str | None:
     return value
 
 
+def _channel_state(m: Message) -> str:
+    """A channel's state code (``5`` ringing, ``6`` up), from its desc when the code is absent."""
+    return m.get("ChannelState") or {"Ringing": "5", "Up": "6"}.get(
+        m.get("ChannelStateDesc", ""), "")
+
+
 def _looks_like_number(exten: str | None) -> bool:
     digits = (exten or "").lstrip("+")
     return digits.isascii() and digits.isdigit()
@@ -644,7 +650,7 @@ class CallTracker:
         call = self._new_call(m, lid, OUTBOUND, out)
         call.origin_name = m.get("Channel", "")
         self._register(call, uid, call.origin_name, HANDSET, m.get("Exten", ""))
-        if m.get("ChannelState") == "6" or m.get("ChannelStateDesc") == "Up":
+        if _channel_state(m) == "6":
             call.origin_up = True
         return out
 
@@ -704,8 +710,7 @@ class CallTracker:
         out: list[DomainEvent] = []
         if chan.role not in (HANDSET, CALLER):
             return out
-        state = m.get("ChannelState") or {"Ringing": "5", "Up": "6"}.get(
-            m.get("ChannelStateDesc", ""), "")
+        state = _channel_state(m)
         if state == "6":
             call.origin_up = True
         if state in ("5", "6"):
