@@ -1,0 +1,108 @@
+"""The acceptance suite runs against a REAL Asterisk named by HOTLINE_TEST_ASTERISK.
+
+Unset: every test here is skipped, and the run says so in its summary (loudly: a site or
+a developer must know the real PBX was not tried). Each test gets a fresh rig (Asterisk
+from deploy/asterisk as shipped plus tests/asterisk/overlay) and a fresh ``hotline
+serve`` on SQLite; scenario captures are written to HOTLINE_TEST_CAPTURES when set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .driver import AmiDriver
+from .rig import AsteriskRig, asterisk_binary
+from .site import HotlineProcess, Seeded, seed
+
+HERE = Path(__file__).resolve().parent
+REASON = ("HOTLINE_TEST_ASTERISK is not set: the acceptance suite against a real Asterisk "
+          "did NOT run (see README, 'Testing against a real Asterisk')")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if asterisk_binary() is not None:
+        return
+    for item in items:
+        if Path(str(item.fspath)).resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.skip(reason=REASON))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if asterisk_binary() is None:
+        terminalreporter.write_line(f"WARNING: {REASON}", yellow=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def prompts_dir(request: pytest.FixtureRequest) -> Path:
+    """Hotline's IVR prompts (``hotline prompts build``), kept in pytest's cache: the
+    build renders only what changed since the last run."""
+    from ivr.prompts_build import build
+
+    out = Path(request.config.cache.mkdir("asterisk-prompts")) / "hotline"
+    build(out, ["zh", "en"], progress=lambda _line: None)
+    return out
+
+
+@dataclass
+class Site:
+    rig: AsteriskRig
+    hotline: HotlineProcess
+    ami: AmiDriver
+    seeded: Seeded
+    root: Path
+
+    async def ami_sessions(self) -> int:
+        """How many AMI sessions of the hotline user Asterisk has (ours is one)."""
+        out = await self.rig.cli("manager show connected")
+        return sum(1 for line in out.splitlines() if line.strip().startswith("hotline "))
+
+    async def hotline_connected(self, within: float = 30.0) -> None:
+        """Until Hotline's own AMI session is up (the driver's is the other one)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while await self.ami_sessions() < 2:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("Hotline did not log in to AMI: "
+                                     + self.hotline.log.read_text()[-3000:])
+            await asyncio.sleep(0.2)
+
+    def save_capture(self, name: str) -> Path:
+        """The scenario's raw AMI bytes, kept beside the test's files and, when
+        HOTLINE_TEST_CAPTURES names a folder, there too."""
+        path = self.root / f"{name}.ami"
+        self.ami.save(path)
+        dest = os.environ.get("HOTLINE_TEST_CAPTURES")
+        if dest:
+            Path(dest).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, Path(dest) / path.name)
+        return path
+
+
+@pytest.fixture
+async def site(tmp_path: Path, prompts_dir: Path) -> AsyncIterator[Site]:
+    binary = asterisk_binary()
+    assert binary is not None
+    rig = AsteriskRig(binary, tmp_path / "asterisk")
+    rig.write_config()
+    (rig.sounds / "hotline").symlink_to(prompts_dir, target_is_directory=True)
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/hotline.db"
+    seeded = await seed(db_url)
+    await rig.start()
+    ami = AmiDriver()
+    await ami.connect()
+    hotline = HotlineProcess(tmp_path, db_url)
+    await hotline.start()
+    s = Site(rig, hotline, ami, seeded, tmp_path)
+    await s.hotline_connected()
+    try:
+        yield s
+    finally:
+        await hotline.stop()
+        await ami.close()
+        await rig.stop()
