@@ -19,9 +19,12 @@ One step (on a PBX event of a queue, a new request, an attempt's outcome, or eve
    after a restart. ``HOTLINE_CALLBACK_ID`` is set on the channel for the dialplan/CDR.
 
 Outcome of an attempt (``ivr.callbacks.outcome``): OriginateResponse Failure -> the
-agent missed it (Success: the agent answered); DialEnd of the agent's channel (Linkedid
-= token, a ``Channel`` header) gives the customer's DialStatus (ANSWER, BUSY, NOANSWER,
-...); the Hangup of the token channel without a dial result ends it.
+agent missed it (Success: the agent answered); the DialEnd of the ORIGIN channel itself
+(Uniqueid = token: the channel that runs ``context`` after the agent answered) gives
+the customer's DialStatus (ANSWER, BUSY, NOANSWER, ...); the Hangup of the token channel
+without a dial result ends it. Other Dial* events of the attempt are the agent's side:
+a real ``[agents]`` context dials the agent's PHONE from the partner half (``token;2``),
+and that DialEnd ANSWER is the agent picking up, never the customer (issue 12 item 3).
 
 Never dialled twice:
 - a row is dialled only by the worker whose claim turned it from waiting to dialing;
@@ -293,9 +296,12 @@ class CallbackWorker:
 
     def _attempt_event(self, attempt: _Attempt, name: str, msg: Mapping[str, str]) -> None:
         attempt.seen = True
-        if name == "DialBegin" and "Channel" in msg:
-            attempt.customer_dialled = True  # the agent's channel dials out
-        elif name == "DialEnd" and "Channel" in msg:
+        # only the origin channel dials the customer; the agent's phone is dialled by
+        # its partner half (token;2), a leg of the agent's side
+        customer_leg = "Channel" in msg and msg.get("Uniqueid") == attempt.token
+        if name == "DialBegin" and customer_leg:
+            attempt.customer_dialled = True
+        elif name == "DialEnd" and customer_leg:
             attempt.dial_status = msg.get("DialStatus", "") or "UNKNOWN"
         elif name == "Hangup" and msg.get("Uniqueid") == attempt.token:
             attempt.ended = True

@@ -72,6 +72,14 @@ class Site:
                                      + self.hotline.log.read_text()[-3000:])
             await asyncio.sleep(0.2)
 
+    async def restart_hotline(self, *, kill: bool = False, **env: str) -> None:
+        """Stop ``hotline serve`` (SIGTERM, or SIGKILL) and start it again, with ``env``
+        (HOTLINE_* settings) added; back once its AMI session is up."""
+        await self.hotline.stop(kill=kill)
+        self.hotline.env.update(env)
+        await self.hotline.start()
+        await self.hotline_connected()
+
     def save_capture(self, name: str) -> Path:
         """The scenario's raw AMI bytes, kept beside the test's files and, when
         HOTLINE_TEST_CAPTURES names a folder, there too."""

@@ -13,7 +13,7 @@ import contextlib
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.db import make_engine, upgrade_async
-from crm_core.models import CallRecord, Customer, PhoneNumber, User
+from crm_core.models import CallbackRequest, CallRecord, Customer, PhoneNumber, User
 from crm_core.users import ensure_roles
 from tests.integration.console_support import Console
 from tests.integration.test_api_support import FAST_HASHER, PASSWORD
@@ -150,6 +150,28 @@ class HotlineProcess:
                     select(CallRecord).order_by(CallRecord.id))).scalars())
         finally:
             await engine.dispose()
+
+    async def callbacks(self) -> list[CallbackRequest]:
+        engine = make_engine(self.db_url)
+        try:
+            async with async_sessionmaker(engine, expire_on_commit=False)() as db:
+                return list((await db.execute(
+                    select(CallbackRequest).order_by(CallbackRequest.id))).scalars())
+        finally:
+            await engine.dispose()
+
+    async def wait_callback(self, test: Callable[[CallbackRequest], bool], *,
+                            within: float = 90.0) -> CallbackRequest:
+        """The first callback row that passes ``test`` (polled)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            for row in await self.callbacks():
+                if test(row):
+                    return row
+            if asyncio.get_running_loop().time() > deadline:
+                rows = [(r.id, r.state, r.attempts, r.last_result) for r in await self.callbacks()]
+                raise AssertionError(f"no such callback row: {rows}")
+            await asyncio.sleep(0.25)
 
     async def wait_records(self, count: int, *, within: float = 60.0) -> list[CallRecord]:
         deadline = asyncio.get_running_loop().time() + within
