@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     ami_ping_timeout_s: float = 5.0
     ami_reconnect_min_s: float = 0.5
     ami_reconnect_max_s: float = 30.0
+    # after a login, how long to wait for FullyBooted (a restarting Asterisk) before the resync
+    ami_boot_timeout_s: float = Field(default=60.0, gt=0)
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080

@@ -364,7 +364,7 @@ class CallbackWorker:
                 async with asyncio.timeout(delay):
                     await self._wakeup.wait()
             self._wakeup.clear()
-            if not self._ami.connected:
+            if not self._ami.ready:  # logged in to a PBX still loading app_queue: wait
                 continue
             try:
                 await self.step()

@@ -30,6 +30,15 @@ events (``...Complete`` included) mixed with live events in arrival order,
 ``on_resync_end``; finally ``on_disconnected``. A refused resync list is
 skipped; a resync cut by a timeout or a lost link gets no ``on_resync_end``
 (the snapshot is partial): the next link begins a new one.
+
+Booting PBX: Asterisk opens AMI before its modules are loaded, so right after an
+Asterisk restart a login succeeds while app_queue is still missing (QueueStatus:
+"Invalid/unknown command"). The resync therefore waits for ``FullyBooted`` (sent
+right after the Login reply by a booted Asterisk, broadcast later by a booting one;
+at most ``boot_timeout``, then it goes on and says so), and a resync action refused
+as an unknown command is asked again with backoff (``RESYNC_RETRY_DELAYS``) before
+it is skipped. :attr:`AmiClient.ready` is true from then on: callers that need the
+modules (the callback worker) wait for it, not for :attr:`AmiClient.connected`.
 """
 
 from __future__ import annotations
@@ -53,6 +62,9 @@ Fields = Mapping[str, str | int | Iterable[str]]
 
 READ_CHUNK = 65536
 RESYNC_ACTIONS = ("CoreShowChannels", "QueueStatus")
+# a resync action whose module is not loaded yet is asked again after these delays
+RESYNC_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+_NOT_LOADED = "invalid/unknown command"
 _MAX_DEAD_LISTS = 256
 _CONSUMER_ERRORS_LOGGED = 10  # then one log line per 1000 failures: no log flood
 
@@ -146,6 +158,7 @@ class _Link:
         self.alive = True
         self.seen_malformed = 0
         self.seen_dropped = 0
+        self.booted = asyncio.Event()  # FullyBooted seen on this link
 
     def fail_pending(self, reason: str) -> None:
         self.alive = False
@@ -182,6 +195,8 @@ class AmiClient:
         rng: Callable[[], float] = random.random,
         events: str = "on",
         auth: Literal["plain", "md5"] = "plain",
+        boot_timeout: float = 60.0,
+        sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self.host = host
         self.port = port
@@ -197,6 +212,9 @@ class AmiClient:
         self._rng = rng
         self.events = events
         self.auth = auth
+        self.boot_timeout = boot_timeout
+        self._sleep = sleep
+        self._ready = False
         self.stats: dict[str, int] = dict.fromkeys(
             ("connects", "reconnects", "malformed_lines", "dropped_bytes", "ping_timeouts",
              "actions_timed_out", "events", "consumer_errors", "auth_failures", "unmatched"),
@@ -227,6 +245,7 @@ class AmiClient:
             ping_timeout=float(settings.ami_ping_timeout_s),
             reconnect_min=float(settings.ami_reconnect_min_s),
             reconnect_max=float(settings.ami_reconnect_max_s),
+            boot_timeout=float(getattr(settings, "ami_boot_timeout_s", 60.0)),
         )
 
     # ----------------------------------------------------------------- public API
@@ -235,6 +254,12 @@ class AmiClient:
     def connected(self) -> bool:
         """True while a logged-in link is up."""
         return self._connected
+
+    @property
+    def ready(self) -> bool:
+        """True once the PBX on the current link is booted and resynced (or was waited
+        for as long as ``boot_timeout``): its modules answer actions."""
+        return self._connected and self._ready
 
     async def start(self) -> None:
         """Start the owned connection task; returns at once."""
@@ -411,6 +436,8 @@ class AmiClient:
         delivered = 0
         for msg in msgs:
             if "Event" in msg:
+                if msg["Event"] == "FullyBooted":
+                    link.booted.set()
                 action_id = msg.get("ActionID")
                 if action_id is not None and (action_id in pending or action_id in link.dead_lists):
                     if not self._list_event(link, action_id, msg):
@@ -524,8 +551,10 @@ class AmiClient:
             await self._login(link, logged_in)
             if self.ping_interval > 0:
                 pinger = asyncio.create_task(self._ping_loop(link), name="ami-ping")
+            await self._wait_booted(link, reader)
             if self.resync:
                 await self._resync(link)
+            self._ready = True
             watched = {reader} if pinger is None else {reader, pinger}
             await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -534,6 +563,7 @@ class AmiClient:
     async def _teardown(self, link: _Link, reader: asyncio.Task[None],
                         pinger: asyncio.Task[None] | None, announced: bool) -> None:
         self._connected = False
+        self._ready = False
         self._connected_event.clear()
         link.abort()
         for task in (pinger, reader):
@@ -573,17 +603,42 @@ class AmiClient:
         except AmiError as exc:
             raise AmiAuthError(str(exc), exc.response) from None
 
+    async def _wait_booted(self, link: _Link, reader: asyncio.Task[None]) -> None:
+        """Until the PBX says FullyBooted (a lost link ends the session)."""
+        if link.booted.is_set():
+            return
+        log.info("AMI %s:%s: waiting for the PBX to finish booting", self.host, self.port)
+        booted = asyncio.create_task(link.booted.wait())
+        try:
+            done, _ = await asyncio.wait({booted, reader}, timeout=self.boot_timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            booted.cancel()
+        if reader in done or not link.alive:
+            raise AmiNotConnected("AMI link lost while the PBX was booting")
+        if booted not in done:
+            log.warning("AMI %s:%s: no FullyBooted within %s s: resyncing anyway", self.host,
+                        self.port, self.boot_timeout)
+
     async def _resync(self, link: _Link) -> None:
-        """Snapshot the PBX. A refused list is skipped; a timeout or a lost link
-        ends the session (no on_resync_end: the snapshot would be partial)."""
+        """Snapshot the PBX. A list refused as an unknown command (its module still
+        loading) is asked again with backoff, any other refusal is skipped; a timeout
+        or a lost link ends the session (no on_resync_end: the snapshot would be
+        partial)."""
         self._notify(self._consumer.on_resync_begin)
         for action in RESYNC_ACTIONS:
-            try:
-                await self._list_request(link, action, None, self.action_timeout, True)
-            except (AmiTimeout, AmiNotConnected):
-                raise
-            except AmiError as exc:
-                log.warning("AMI resync: %s refused: %s", action, exc)
+            for delay in (*RESYNC_RETRY_DELAYS, None):
+                try:
+                    await self._list_request(link, action, None, self.action_timeout, True)
+                    break
+                except (AmiTimeout, AmiNotConnected):
+                    raise
+                except AmiError as exc:
+                    if delay is None or _NOT_LOADED not in str(exc).lower():
+                        log.warning("AMI resync: %s refused: %s", action, exc)
+                        break
+                    log.info("AMI resync: %s not available yet, again in %s s", action, delay)
+                    await self._sleep(delay)
         self._notify(self._consumer.on_resync_end)
 
     async def _ping_loop(self, link: _Link) -> None:

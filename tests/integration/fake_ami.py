@@ -10,6 +10,9 @@ Rules:
   test can assert "exactly one Originate was sent";
 - ``reject`` closes that many next connections at once; ``answer_pings=False``
   leaves the socket open but silent to Ping (a half-open link);
+- ``booted=False`` plays an Asterisk still loading its modules (just restarted): no
+  FullyBooted after Login, QueueStatus refused as an unknown command, until ``boot()``
+  broadcasts FullyBooted as Asterisk does;
 - ``stop()`` closes every connection and cancels every handler task.
 """
 
@@ -26,6 +29,7 @@ from telephony.ami_codec import AmiDecoder, Message, encode_message
 
 Handler = Callable[["FakeSession", Message], Awaitable[None] | None]
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+FULLY_BOOTED = {"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"}
 
 
 class FakeSession:
@@ -113,7 +117,8 @@ class FakeSession:
         if ok and msg.get("Username") == srv.username:
             self.logged_in = True
             self.reply(msg, Message="Authentication accepted")
-            self.send({"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"})
+            if srv.booted:
+                self.send(FULLY_BOOTED)
         else:
             self.reply(msg, Response="Error", Message="Authentication failed")
             self.close()
@@ -133,6 +138,9 @@ class FakeSession:
         self.send_list(msg, "CoreShowChannels", [])
 
     def _do_queuestatus(self, msg: Message) -> None:
+        if not self.server.booted:  # app_queue not loaded yet
+            self.reply(msg, Response="Error", Message="Invalid/unknown command")
+            return
         self.send_list(msg, "QueueStatus", [])
 
 
@@ -149,6 +157,7 @@ class FakeAmi:
         self.connections = 0
         self.reject = 0
         self.answer_pings = True
+        self.booted = True
         self._server: asyncio.Server | None = None
         self._conn_tasks: set[asyncio.Task[Any]] = set()
         self.port = 0
@@ -171,6 +180,13 @@ class FakeAmi:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+
+    def boot(self) -> None:
+        """The PBX finishes loading: FullyBooted to every logged-in session."""
+        self.booted = True
+        for session in self.sessions:
+            if session.logged_in:
+                session.send(FULLY_BOOTED)
 
     async def __aenter__(self) -> FakeAmi:
         return await self.start()

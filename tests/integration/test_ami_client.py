@@ -421,6 +421,62 @@ async def test_resync_refused_list_still_ends(
     await until(lambda: "resync_end" in consumer.log)
 
 
+async def test_resync_waits_for_the_pbx_to_finish_booting(
+    make_client: ClientFactory, server: FakeAmi, consumer: Recorder
+) -> None:
+    """Issue 12 item 7: logged in to an Asterisk that just restarted, before app_queue
+    loaded: no resync until FullyBooted, then QueueStatus is asked once and answered."""
+    server.booted = False
+    client = make_client()
+    await client.start()
+    await client.wait_connected(2.0)
+    await client.send_action("Ping")  # the client has had its chance to send the lists
+    assert server.count("CoreShowChannels") == 0 and server.count("QueueStatus") == 0
+    assert client.connected and not client.ready
+    server.boot()
+    await until(lambda: "resync_end" in consumer.log)
+    assert server.count("QueueStatus") == 1
+    assert "QueueStatusComplete" in consumer.log
+    assert client.ready
+
+
+async def test_resync_asks_again_for_a_module_still_loading(
+    make_client: ClientFactory, server: FakeAmi, consumer: Recorder
+) -> None:
+    refusals = [2]
+
+    def queues(session: FakeSession, msg: Message) -> None:
+        if refusals[0]:
+            refusals[0] -= 1
+            session.reply(msg, Response="Error", Message="Invalid/unknown command")
+        else:
+            session.send_list(msg, "QueueStatus", [{"Event": "QueueMember", "Queue": "vip"}])
+
+    server.handlers["QueueStatus"] = queues
+    waited: list[float] = []
+
+    async def no_wait(delay: float) -> None:
+        waited.append(delay)
+
+    client = make_client(sleep=no_wait)
+    await client.start()
+    await until(lambda: "resync_end" in consumer.log)
+    assert server.count("QueueStatus") == 3
+    assert waited == [0.5, 1.0]  # backoff between the tries
+    assert [e["Queue"] for e in consumer.named("QueueMember")] == ["vip"]
+
+
+async def test_no_fully_booted_at_all_still_resyncs(
+    make_client: ClientFactory, server: FakeAmi, consumer: Recorder
+) -> None:
+    server.booted = False  # e.g. an AMI user without the 'system' class
+    server.handlers["QueueStatus"] = lambda s, m: s.send_list(m, "QueueStatus", [])
+    client = make_client(boot_timeout=0.05)
+    await client.start()
+    await until(lambda: "resync_end" in consumer.log)
+    assert server.count("CoreShowChannels") == 1 and client.ready
+
+
 async def test_no_resync_when_disabled(
     make_client: ClientFactory, server: FakeAmi, consumer: Recorder
 ) -> None:
