@@ -9,19 +9,27 @@ serve`` on SQLite; scenario captures are written to HOTLINE_TEST_CAPTURES when s
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from telephony.replay import replay_lines
 
 from .driver import AmiDriver
 from .rig import AsteriskRig, asterisk_binary
 from .site import HotlineProcess, Seeded, seed
 
 HERE = Path(__file__).resolve().parent
+# what a replay of the capture must give exactly as the call log has it
+REPLAY_FIELDS = ("caller", "caller_name", "did", "queues", "agents_tried", "agent",
+                 "agent_interface", "wait_s", "ring_s", "talk_s", "hangup_by", "outcome",
+                 "transfers", "ivr", "recording", "direction")
 REASON = ("HOTLINE_TEST_ASTERISK is not set: the acceptance suite against a real Asterisk "
           "did NOT run (see README, 'Testing against a real Asterisk')")
 
@@ -79,6 +87,17 @@ class Site:
         self.hotline.env.update(env)
         await self.hotline.start()
         await self.hotline_connected()
+
+    def check_replay(self, name: str, rows: list[Any]) -> None:
+        """Save the scenario's capture; ``hotline replay`` of it must give the call log's
+        rows, field by field (the tracker reads the bytes as the live pipeline did)."""
+        lines, _tracker = replay_lines(self.save_capture(name))
+        replayed = {d["linkedid"]: d for d in map(json.loads, lines)}
+        for row in rows:
+            assert row.linkedid in replayed, (row.linkedid, sorted(replayed))
+            got = {k: replayed[row.linkedid].get(k) for k in REPLAY_FIELDS}
+            want = {k: getattr(row, k) for k in REPLAY_FIELDS}
+            assert got == want, f"{name}: replay {got} != logged {want}"
 
     def save_capture(self, name: str) -> Path:
         """The scenario's raw AMI bytes, kept beside the test's files and, when

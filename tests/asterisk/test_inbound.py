@@ -15,7 +15,7 @@ async def test_answered_call_is_logged_once_with_its_agent(site: Site) -> None:
         await site.ami.call_in(HOTLINE_400, "13912345678", "Zhou Min", keys="0", pre=7,
                                hold=20)
         rows = await site.hotline.wait_records(1, within=90)
-    site.save_capture("inbound-answered")
+    site.check_replay("inbound-answered", rows)
     [row] = rows
     assert row.outcome == "answered", row.__dict__
     assert row.agent == "Alice"
@@ -24,3 +24,91 @@ async def test_answered_call_is_logged_once_with_its_agent(site: Site) -> None:
     assert row.queues == ["support"]
     assert row.hangup_by == "caller"
     assert (row.talk_s or 0) >= 1
+
+
+async def test_caller_who_hangs_up_in_the_queue_is_abandoned(site: Site) -> None:
+    # nobody signed in: the caller waits in support (joinempty) and gives up
+    await site.ami.call_in(HOTLINE_400, "13912345678", "Zhou Min", keys="0", pre=7, hold=6)
+    rows = await site.hotline.wait_records(1, within=60)
+    site.check_replay("inbound-abandoned", rows)
+    [row] = rows
+    assert row.outcome == "abandoned", row.__dict__
+    assert row.agent is None and row.queues == ["support"]
+    assert row.hangup_by == "caller"
+    assert row.wait_s is not None and row.wait_s >= 1
+
+
+async def test_ring_no_answer_then_the_next_agent(site: Site) -> None:
+    await site.ami.setvar("PHONE_1001_MODE", "noanswer")
+    async with site.hotline.console("alice") as alice, site.hotline.console("bob") as bob:
+        assert (await alice.call("POST", "/agent/state", {"action": "sign-in"}))[0] == 202
+        assert (await bob.call("POST", "/agent/state", {"action": "sign-in"}))[0] == 202
+        for ext in ("1001", "1002"):
+            await site.ami.wait_event(lambda m, e=ext: m.get("Event") == "QueueMemberAdded"
+                                      and m.get("Queue") == "support" and e in m["Interface"])
+        await site.ami.call_in(HOTLINE_400, "13912345678", "Zhou Min", keys="0", pre=7,
+                               hold=40)
+        rows = await site.hotline.wait_records(1, within=90)
+    site.check_replay("inbound-ring-no-answer", rows)
+    [row] = rows
+    assert row.outcome == "answered", row.__dict__
+    assert row.agent == "Bob"
+    tried = [(a["agent"], a["result"]) for a in row.agents_tried]
+    assert tried == [("Alice", "no-answer"), ("Bob", "answered")], tried
+
+
+async def test_ivr_down_fails_open_to_the_queue(site: Site) -> None:
+    await site.restart_hotline(HOTLINE_AGI_ENABLED="false")
+    async with site.hotline.console("alice") as alice:
+        assert (await alice.call("POST", "/agent/state", {"action": "sign-in"}))[0] == 202
+        await site.ami.call_in(HOTLINE_400, "13912345678", "Zhou Min", hold=10)
+        rows = await site.hotline.wait_records(1, within=60)
+    site.check_replay("inbound-agi-down", rows)
+    [row] = rows
+    assert row.outcome == "answered" and row.agent == "Alice"
+    assert row.queues == ["support"]
+    assert row.ivr.get("HOTLINE_AGI") == "FAILURE", row.ivr
+
+
+async def test_ivr_hung_fails_open_after_the_deadline(site: Site) -> None:
+    """An AGI server that accepts and never answers: TIMEOUT(absolute) cuts it."""
+    import asyncio
+
+    await site.restart_hotline(HOTLINE_AGI_ENABLED="false")
+    held: list[asyncio.StreamWriter] = []
+
+    async def mute(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        held.append(w)
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 4573)
+    try:
+        await site.ami.setvar("HOTLINE_IVR_MAX_S", "3")
+        async with site.hotline.console("alice") as alice:
+            assert (await alice.call("POST", "/agent/state", {"action": "sign-in"}))[0] == 202
+            await site.ami.call_in(HOTLINE_400, "13912345678", "Zhou Min", hold=12)
+            rows = await site.hotline.wait_records(1, within=60)
+    finally:
+        server.close()
+        for w in held:
+            w.close()
+    site.check_replay("inbound-agi-hung", rows)
+    [row] = rows
+    assert row.outcome == "answered" and row.agent == "Alice"
+    assert row.ivr.get("HOTLINE_AGI") == "TIMEOUT", row.ivr
+
+
+async def test_burst_of_twenty_callers_each_logged_once(site: Site) -> None:
+    for ext in ("1001", "1002", "1003"):
+        await site.ami.setvar(f"PHONE_{ext}_TALK", "2")
+    async with site.hotline.console("alice") as a, site.hotline.console("bob") as b, \
+            site.hotline.console("carol") as c:
+        for agent in (a, b, c):
+            assert (await agent.call("POST", "/agent/state", {"action": "sign-in"}))[0] == 202
+        for i in range(20):
+            await site.ami.call_in(HOTLINE_400, f"139000000{i + 1:02d}", f"Burst {i + 1}",
+                                   hold=300)
+        rows = await site.hotline.wait_records(20, within=240)
+    site.check_replay("inbound-burst-20", rows)
+    assert len({r.linkedid for r in rows}) == 20
+    assert {r.outcome for r in rows} == {"answered"}, [r.outcome for r in rows]
+    assert sorted(r.caller for r in rows) == [f"+86139000000{i:02d}" for i in range(1, 21)]
