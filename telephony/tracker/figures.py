@@ -1,0 +1,51 @@
+"""Who hung up, and the wait, ring and talk seconds of a finished call: ONE set of rules
+for inbound and outbound calls (the module docstring of ``telephony.tracker`` states
+them). The direction only says what its two sides are called and which party may be
+blamed for an unanswered call; everything else is the same arithmetic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from telephony.tracker.model import Call
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    hangup_by: str
+    wait_s: int | None
+    ring_s: int | None
+    talk_s: int | None
+
+
+def seconds(start: float | None, end: float | None) -> int | None:
+    """Whole seconds from ``start`` to ``end`` (never negative); None when either is unknown."""
+    if start is None or end is None:
+        return None
+    return max(0, round(end - start))
+
+
+def figures(call: Call, t: float, *, system: bool, answerer: str,
+            gave_up: str | None) -> Figures:
+    """The hang-up cascade and the time arithmetic of ``call`` ending at ``t``.
+
+    ``answerer`` names the side that answered (inbound: ``caller`` is blamed by
+    default, outbound ``customer``), ``gave_up`` the party that ended the call before
+    any answer (None: nobody to blame, the PBX did)."""
+    answered = call.answered_at is not None
+    if call.hangup_by is not None:
+        hangup_by = call.hangup_by
+    elif system:
+        hangup_by = "system"
+    elif answered:
+        hangup_by = call.first_side or answerer
+    else:
+        hangup_by = gave_up or "system"
+    wait_s = call.wait_s
+    if wait_s is None and call.joined_at is not None:
+        until = call.answered_at if answered else call.left_at
+        wait_s = seconds(call.joined_at, until or t)
+    talk_s = call.talk_s
+    if talk_s is None and answered:
+        talk_s = seconds(call.answered_at, call.talk_end or t)
+    return Figures(hangup_by=hangup_by, wait_s=wait_s, ring_s=call.ring_s, talk_s=talk_s)
