@@ -93,6 +93,12 @@ is ``caller``; other unanswered calls are ``caller`` when the caller's first
 channel hung up first, else ``system``; calls found gone after an AMI outage
 (``end_resync``) are ``system``.
 
+Wait (``wait_s``): from entering the FIRST queue (QueueCallerJoin; ``queued_at``) to
+the answer, or to leaving / abandoning the queues: a caller offered first to a
+preferred agent in the personal queue ``agent-<ext>`` waited there too. With
+Asterisk's HoldTime of the queue being left, that plus the seconds in the queues
+before it; without, measured. ``CallAnswered.wait_s`` stays that queue's HoldTime.
+
 Outcome: answered | transferred (hangup_by == transfer) | abandoned (left the
 queue before an answer, or ended while queued) | no-answer (left the queue by
 timeout) | failed (never queued and the PBX never answered the caller channel)

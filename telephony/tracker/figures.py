@@ -25,6 +25,16 @@ def seconds(start: float | None, end: float | None) -> int | None:
     return max(0, round(end - start))
 
 
+def queue_wait(call: Call, hold: int | None, until: float) -> int | None:
+    """Seconds the caller waited: from entering the FIRST queue (``queued_at``) to
+    ``until`` (the answer, or leaving / abandoning the queues). With Asterisk's HoldTime
+    for the queue being left (whole seconds, as app_queue counts them), that plus the
+    seconds spent in the queues before it (a preferred agent's personal queue...)."""
+    if hold is not None:
+        return hold + (seconds(call.queued_at, call.joined_at) or 0)
+    return seconds(call.queued_at, until)
+
+
 def figures(call: Call, t: float, *, system: bool, answerer: str,
             gave_up: str | None) -> Figures:
     """The hang-up cascade and the time arithmetic of ``call`` ending at ``t``.
@@ -42,9 +52,9 @@ def figures(call: Call, t: float, *, system: bool, answerer: str,
     else:
         hangup_by = gave_up or "system"
     wait_s = call.wait_s
-    if wait_s is None and call.joined_at is not None:
+    if wait_s is None:
         until = call.answered_at if answered else call.left_at
-        wait_s = seconds(call.joined_at, until or t)
+        wait_s = queue_wait(call, None, until or t)
     talk_s = call.talk_s
     if talk_s is None and answered:
         talk_s = seconds(call.answered_at, call.talk_end or t)

@@ -18,7 +18,7 @@ from telephony.events import (
     ts,
 )
 from telephony.tracker.book import CallBook
-from telephony.tracker.figures import figures
+from telephony.tracker.figures import figures, queue_wait
 from telephony.tracker.model import (
     AGENT,
     CALLER,
@@ -196,8 +196,8 @@ class InboundCalls:
         call.abandoned = True
         call.left_at = t
         hold = to_int(m.get("HoldTime"))
-        if hold is not None:
-            call.wait_s = hold
+        if hold is not None and call.answered_at is None:  # after an answer: wait is known
+            call.wait_s = queue_wait(call, hold, t)
         for attempt in call.attempts.values():
             if attempt.result is None:
                 attempt.result = "abandoned"
@@ -301,7 +301,7 @@ class InboundCalls:
             call.agent_interface = attempt.interface
             call.agent_channel = m.get("DestChannel", "") or None
             call.answered_at = t
-            call.wait_s = hold
+            call.wait_s = queue_wait(call, hold, t)
             call.ring_s = ring
             call.queue_context = m.get("Context", "")
             if m.get("Uniqueid"):
@@ -320,7 +320,7 @@ class InboundCalls:
         nxt = self.book.transition(call, "AgentComplete")
         if nxt is None:
             return []
-        self.book.time(m)
+        t = self.book.time(m)
         call.state = nxt
         if not call.completed:
             call.completed = True
@@ -331,7 +331,7 @@ class InboundCalls:
             if reason in HANGUP_REASONS:
                 call.hangup_by = reason
             if call.wait_s is None:
-                call.wait_s = to_int(m.get("HoldTime"))
+                call.wait_s = queue_wait(call, to_int(m.get("HoldTime")), call.answered_at or t)
         return []
 
     # ------------------------------------------------------------- transfers
