@@ -46,18 +46,29 @@ phone first, then the dialplan dials the customer; captures 07/07b)
   failed Originate that never creates a channel (``Response: Error``, 07b) is no
   call: nothing to log.
 - Sides: the origin channel and its Local partner are the agent's side (roles
-  HANDSET/CALLER, so their HOTLINE_*/CRM_* variables reach ``ivr``); every other
-  channel of the Linkedid is the customer's side.
+  HANDSET/CALLER, so their HOTLINE_*/CRM_* variables reach ``ivr``). Hotline's
+  ``[agents]`` context DIALS the agent's phone, so on a real PBX an Originate of
+  ``Local/1001@agents/n`` gives the origin ``;1``, its partner ``;2`` running
+  ``Dial(PJSIP/1001)``, and the agent's PHONE channel (PJSIP/1001-xxxx, or a Local
+  pair on a test overlay); once the agent's leg is up the origin ``;1`` runs context
+  outbound and dials the customer. So the side of any other channel is who dialled
+  it (its DialBegin): dialled by the origin channel (or by the customer's side) =
+  the customer's side; dialled by the origin's partner (or by the phone's side) =
+  the agent's PHONE (role PHONE, the agent's side, its variables ignored). Before
+  its DialBegin a new channel is guessed: a Local half is on its partner's side,
+  else the phone while the agent's leg is not up yet (the Originate dials nothing
+  else before), else the customer's side.
 - ``caller`` is the CUSTOMER's number (normalised), as for an inbound call: the
   HOTLINE_DIALLED variable of our Originate, else the Exten of the first
   customer-side channel, else the Exten of the OriginateResponse. ``did`` is None.
 - ``agent``/``agent_interface``: the queue member of the origin channel's device
   when known, else HOTLINE_ORIGINATED_BY, else the device.
-- The agent leg is up at a ``Newstate`` Up of an agent-side channel (or a
-  customer-side channel exists, or OriginateResponse Success). ``answered_at`` is
-  when the CUSTOMER answered: the agent-side ``DialEnd`` with DialStatus ANSWER
-  to a customer-side channel, else a customer-side channel entering a bridge.
-  Talk time runs from then to the first hangup.
+- The agent leg is up at a ``Newstate`` Up of the origin channel or its partner (or
+  a customer-side channel exists, or OriginateResponse Success). ``answered_at`` is
+  when the CUSTOMER answered: the ORIGIN channel's ``DialEnd`` with DialStatus
+  ANSWER to a customer-side channel, else a customer-side channel entering a
+  bridge. The phone's DialEnd ANSWER (from ``;2``) is the agent picking up, never
+  the answer. Talk time runs from the answer to the end of the talk (below).
 - outcome: answered | no-answer (agent up, customer never answered) | failed
   (agent leg never up, or OriginateResponse Failure). hangup_by: after the
   answer, the side that hung up first (customer | agent); before it, ``agent``

@@ -78,6 +78,7 @@ LIVE_STATE = {
 
 # roles of a channel within its call
 HANDSET, CALLER, AGENT, OTHER = "handset", "caller", "agent", "other"
+PHONE = "phone"  # outbound: the agent's own phone, dialled by the agent's side
 
 
 class Chan:

@@ -17,6 +17,7 @@ from telephony.tracker.model import (
     ORIGIN_VARS,
     OTHER,
     OUTBOUND,
+    PHONE,
     USER_VARS,
     Call,
     Chan,
@@ -27,7 +28,8 @@ from telephony.tracker.model import (
     looks_like_number,
 )
 
-AGENT_SIDE = (HANDSET, CALLER)  # the origin channel and its Local partner
+ORIGIN_PAIR = (HANDSET, CALLER)  # the origin channel and its Local partner
+AGENT_SIDE = (HANDSET, CALLER, PHONE)  # ... and the agent's phone they dialled
 
 
 class OutboundCalls:
@@ -39,6 +41,7 @@ class OutboundCalls:
 
     def handlers(self) -> Iterator[tuple[str, Handler]]:
         yield "Newstate", self.on_newstate
+        yield "DialBegin", self.on_dial_begin
         yield "DialEnd", self.on_dial_end
         yield "OriginateResponse", self.on_originate_response
 
@@ -62,21 +65,52 @@ class OutboundCalls:
         return out
 
     def channel(self, call: Call, m: Message, uid: str) -> list[DomainEvent]:
-        """Another channel of an outbound call: the agent leg's Local partner, or the
-        customer's side (whose first number-like Exten is the number dialled)."""
+        """Another channel of an outbound call: a Local half is on its partner's side;
+        else, until the agent's leg is up, the agent's phone (the Originate waits for
+        it: nothing else is dialled yet), after that the customer's side. DialBegin
+        corrects this guess with who dialled it (``on_dial_begin``)."""
         book = self.book
         name = m.get("Channel", "")
         partner = book.partner(call, name)
-        role = CALLER if partner is not None and call.channels[partner].role in (
-            AGENT_SIDE) else OTHER
-        book.register(call, uid, name, role, m.get("Exten", ""))
+        if partner is not None:
+            role = call.channels[partner].role
+            role = CALLER if role in ORIGIN_PAIR else role
+        else:
+            role = OTHER if call.origin_up else PHONE
+        chan = book.register(call, uid, name, role, m.get("Exten", ""))
         out: list[DomainEvent] = []
         if role == OTHER:
-            call.origin_up = True  # the dialplan dials the customer only once the agent answered
-            t = book.time(m)
-            if call.caller is None and looks_like_number(m.get("Exten")):
-                self._set_number(call, m.get("Exten"), out)
-            self._placed(call, t, out)
+            self._customer_leg(call, chan, m, out)
+        return out
+
+    def _customer_leg(self, call: Call, chan: Chan, m: Message, out: list[DomainEvent]) -> None:
+        """A channel of the customer's side: the customer is being dialled."""
+        call.origin_up = True  # the dialplan dials the customer only once the agent answered
+        t = self.book.time(m)
+        if call.caller is None and looks_like_number(chan.exten):
+            self._set_number(call, chan.exten, out)
+        self._placed(call, t, out)
+
+    def on_dial_begin(self, m: Message) -> list[DomainEvent]:
+        """Who dialled a channel says its side: the origin channel dials the customer
+        (from context outbound); its Local partner, in the agents context, the agent's
+        phone; a channel dials for its own side. The Originate's own DialBegin of the
+        origin has no Channel and says nothing."""
+        found = self.of(m.get("Uniqueid", ""))
+        if found is None:
+            return []
+        src, call = found
+        dest = call.channels.get(m.get("DestUniqueid", ""))
+        if dest is None or dest.role in ORIGIN_PAIR:
+            return []
+        role = OTHER if src.role in (HANDSET, OTHER) else PHONE
+        out: list[DomainEvent] = []
+        for chan in (dest, call.channels.get(self.book.partner(call, dest.name) or "")):
+            if chan is None or chan.role == role or chan.role in ORIGIN_PAIR:
+                continue
+            chan.role = role
+            if role == OTHER:
+                self._customer_leg(call, chan, m, out)
         return out
 
     def hangup(self, call: Call, chan: Chan, t: float) -> None:
@@ -151,7 +185,7 @@ class OutboundCalls:
             return []
         chan, call = found
         out: list[DomainEvent] = []
-        if chan.role not in AGENT_SIDE:
+        if chan.role not in ORIGIN_PAIR:
             return out
         state = channel_state(m)
         if state == "6":
@@ -169,7 +203,9 @@ class OutboundCalls:
         chan, call = found
         dest = self.book.channels.get(m.get("DestUniqueid", ""))
         out: list[DomainEvent] = []
-        if chan.role in AGENT_SIDE and (dest is None or (
+        # only the origin channel dials the customer: the agent's side answering its
+        # phone (the ;2 half's Dial of it) is the agent picking up, not the customer
+        if chan.role == HANDSET and (dest is None or (
                 dest.call is call and dest.role == OTHER)):
             self._customer_answered(call, m, out)
         return out
@@ -219,7 +255,7 @@ class OutboundCalls:
             out.extend(self.start(m, uid, lid))
             chan = book.channels[uid]
         call = chan.call
-        if call.direction != OUTBOUND or chan.role not in AGENT_SIDE:
+        if call.direction != OUTBOUND or chan.role not in ORIGIN_PAIR:
             return out
         if var in USER_VARS and value:
             call.originated_by = value

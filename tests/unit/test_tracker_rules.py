@@ -93,3 +93,140 @@ def test_wait_measured_from_the_first_queue_when_asterisk_gives_no_hold_time() -
         DestChannel="PJSIP/1002-00000003", DestUniqueid="100.3"), 18))
     s, _ = summary_of(msgs)
     assert s.wait_s == 17
+
+
+# ------------------------------------- item 4: the agent's phone is not the customer
+# Hotline's shipped [agents] context DIALS the agent's phone: an Originate of
+# Local/1001@agents/n gives the origin ;1 (to context outbound once up, where it dials
+# the customer), its ;2 (runs Dial(PJSIP/1001) in [agents]) and the PHONE channel.
+
+A1, A2 = "Local/1001@agents-00000001;1", "Local/1001@agents-00000001;2"
+PHONE = "PJSIP/1001-00000002"
+CUSTOMER = "PJSIP/carrier-00000003"
+OUT = "300.1"
+UIDS = {A1: "300.1", A2: "300.2", PHONE: "300.3", CUSTOMER: "300.4"}
+CONTEXTS = {A1: ("agents", "1001"), A2: ("agents", "1001"), PHONE: ("internal", "s"),
+            CUSTOMER: ("from-pstn", "s")}
+STATES = {"0": "Down", "4": "Ring", "5": "Ringing", "6": "Up"}
+
+
+def ch(event: str, t: float, channel: str, state: str = "6", **extra: str) -> dict[str, str]:
+    """One channel event of the outbound call, as Asterisk 22 writes it."""
+    context, exten = CONTEXTS[channel]
+    if channel == A1 and event not in ("Newchannel",) and t >= 3.2:
+        context, exten = "outbound", "13800138000"  # the Originate's ;1 runs [outbound]
+    msg = {"Event": event, "Channel": channel, "ChannelState": state,
+           "ChannelStateDesc": STATES[state], "CallerIDNum": "4008001234",
+           "CallerIDName": "Hotline", "ConnectedLineNum": "<unknown>",
+           "ConnectedLineName": "<unknown>", "Language": "en", "AccountCode": "",
+           "Context": context, "Exten": exten, "Priority": "1",
+           "Uniqueid": UIDS[channel], "Linkedid": OUT}
+    msg.update(extra)
+    return at(msg, t)
+
+
+def dial(event: str, t: float, src: str | None, dest: str, **extra: str) -> dict[str, str]:
+    """DialBegin/DialEnd: the dialler's snapshot (none for the Originate's own) and Dest*."""
+    msg = ch(event, t, src) if src is not None else at({"Event": event}, t)
+    for key, value in ch(event, t, dest, state="0").items():
+        if key not in ("Event", "Timestamp"):
+            msg["Dest" + key] = value
+    msg.update(extra)
+    return msg
+
+
+def originate_to_phone() -> list[dict[str, str]]:
+    """The Originate rings Alice's phone; she picks up at 3 s; the customer is dialled."""
+    return [
+        ch("Newchannel", 0, A1, "0"),
+        ch("VarSet", 0, A1, "0", Variable="HOTLINE_ORIGINATED_BY", Value="alice"),
+        ch("VarSet", 0, A1, "0", Variable="HOTLINE_DIALLED", Value="13800138000"),
+        ch("Newchannel", 0, A2, "4"),
+        dial("DialBegin", 0, None, A1, DialString="1001@agents/n"),
+        ch("Newchannel", 0.01, PHONE, "0"),
+        dial("DialBegin", 0.01, A2, PHONE, DialString="1001"),
+        ch("Newstate", 0.1, PHONE, "5"),
+        ch("Newstate", 0.1, A2, "5"),
+        ch("Newstate", 0.1, A1, "5"),
+        # Alice picks up: her phone's DialEnd ANSWER is NOT the customer answering
+        ch("Newstate", 3, PHONE, "6"),
+        dial("DialEnd", 3, A2, PHONE, DialStatus="ANSWER"),
+        ch("Newstate", 3, A2, "6"),
+        ch("Newstate", 3, A1, "6"),
+        ch("BridgeEnter", 3, PHONE, BridgeUniqueid="b-agent"),
+        ch("BridgeEnter", 3, A2, BridgeUniqueid="b-agent"),
+        at({"Event": "OriginateResponse", "Response": "Success", "Channel": A1,
+            "Context": "outbound", "Exten": "13800138000", "Reason": "4",
+            "Uniqueid": UIDS[A1], "CallerIDNum": "4008001234", "CallerIDName": "Hotline"}, 3),
+        dial("DialEnd", 3, None, A1, DialStatus="ANSWER"),
+        ch("Newchannel", 3.4, CUSTOMER, "0"),
+        dial("DialBegin", 3.4, A1, CUSTOMER, DialString="13800138000@carrier"),
+        ch("Newstate", 3.6, CUSTOMER, "5"),
+    ]
+
+
+def phone_leg_ends(t: float) -> list[dict[str, str]]:
+    """A2's Dial to the phone is over: both leave their bridge and hang up."""
+    return [ch("BridgeLeave", t, A2, BridgeUniqueid="b-agent"),
+            ch("BridgeLeave", t, PHONE, BridgeUniqueid="b-agent"),
+            ch("Hangup", t, PHONE, Cause="16"), ch("Hangup", t + 0.01, A2, Cause="16")]
+
+
+def customer_answers_at(t: float) -> list[dict[str, str]]:
+    return [ch("Newstate", t, CUSTOMER, "6"),
+            dial("DialEnd", t, A1, CUSTOMER, DialStatus="ANSWER"),
+            ch("BridgeEnter", t, CUSTOMER, BridgeUniqueid="b-talk"),
+            ch("BridgeEnter", t, A1, BridgeUniqueid="b-talk")]
+
+
+def test_outbound_customer_answers_after_the_agents_phone() -> None:
+    msgs = originate_to_phone() + customer_answers_at(8) + [
+        # the customer hangs up at 20 s
+        ch("HangupRequest", 20, CUSTOMER, Cause="16"),
+        ch("BridgeLeave", 20, CUSTOMER, BridgeUniqueid="b-talk"),
+        ch("Hangup", 20, CUSTOMER, Cause="16"),
+        ch("BridgeLeave", 20, A1, BridgeUniqueid="b-talk"),
+        ch("SoftHangupRequest", 20, A1, Cause="16"),
+        ch("HangupRequest", 20, A2, Cause="16"),
+        ch("Hangup", 20, A1, Cause="16"),
+    ] + phone_leg_ends(20)
+    s, events = summary_of(msgs, CallTracker())
+    assert (s.direction, s.caller, s.outcome, s.hangup_by) == (
+        "outbound", "+8613800138000", "answered", "customer")
+    assert s.answered_at is not None and s.answered_at.timestamp() == T0 + 8  # not 3
+    assert s.talk_s == 12
+    assert (s.agent, s.agent_interface) == ("alice", "Local/1001@agents/n")
+    [answered] = [e for e in events if e.type == "CallAnswered"]
+    assert answered.at is not None and answered.at.timestamp() == T0 + 8
+
+
+def test_outbound_customer_never_answers_agent_up_30s_then_hangs_up() -> None:
+    msgs = originate_to_phone() + [
+        # 30 s after picking up, Alice hangs up her phone: the customer never answered
+        ch("HangupRequest", 33, PHONE, Cause="16"),
+    ] + phone_leg_ends(33) + [
+        ch("HangupRequest", 33, A1, Cause="16"),
+        ch("Hangup", 33, CUSTOMER, "5", Cause="16"),
+        dial("DialEnd", 33, A1, CUSTOMER, DialStatus="CANCEL"),
+        ch("Hangup", 33, A1, Cause="16"),
+    ]
+    s, events = summary_of(msgs, CallTracker())
+    assert (s.outcome, s.hangup_by) == ("no-answer", "agent")
+    assert (s.answered_at, s.talk_s) == (None, None)
+    assert s.caller == "+8613800138000"
+    assert not [e for e in events if e.type == "CallAnswered"]
+    assert [e.type for e in events if e.type in ("AgentRinging", "CallEnded")] == [
+        "AgentRinging", "CallEnded"]
+
+
+def test_callback_number_is_never_the_agents_phone() -> None:
+    """A callback sets no HOTLINE_DIALLED: its number comes with the OriginateResponse,
+    after the phone's channel (Exten 1001 on an overlay's Local phone) was created."""
+    msgs = [dict(m, Variable="HOTLINE_CALLBACK", Value="hlcb-1")
+            if m.get("Variable") == "HOTLINE_ORIGINATED_BY" else m
+            for m in originate_to_phone() if m.get("Variable") != "HOTLINE_DIALLED"]
+    msgs = [dict(m, Exten="1001") if m.get("Channel") == PHONE else m for m in msgs]
+    msgs += customer_answers_at(8) + [ch("Hangup", 20, CUSTOMER, Cause="16"),
+                                      ch("Hangup", 20, A1, Cause="16")] + phone_leg_ends(20)
+    s, _ = summary_of(msgs, CallTracker())
+    assert (s.caller, s.outcome) == ("+8613800138000", "answered")
