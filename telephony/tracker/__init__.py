@@ -70,9 +70,8 @@ phone first, then the dialplan dials the customer; captures 07/07b)
   bridge. The phone's DialEnd ANSWER (from ``;2``) is the agent picking up, never
   the answer. Talk time runs from the answer to the end of the talk (below).
 - outcome: answered | no-answer (agent up, customer never answered) | failed
-  (agent leg never up, or OriginateResponse Failure). hangup_by: after the
-  answer, the side that hung up first (customer | agent); before it, ``agent``
-  when the agent's side hung up first while up, else ``system``. Never queued:
+  (agent leg never up, or OriginateResponse Failure). hangup_by: customer | agent |
+  system, by the one cascade below ("Who hung up"). Never queued:
   no queues, no wait, never abandoned; KPIs count ``direction`` inbound only.
 - The agent's side, as for a queue call (the pop, the agent board, the live page):
   ``AgentRinging`` (direction outbound, queue "", did None, caller = the number) once
@@ -98,11 +97,23 @@ event the table does not allow in the call's state is counted in
 "Redirect" is synthetic: the caller's queue channel left the agent bridge into
 another context, and then the agent leg hung up (AMI Redirect, capture 05b).
 
-Who hung up: AgentComplete Reason (caller | agent | transfer) when there is one;
-else, after an answer, the side whose channel hung up first; an abandoned call
-is ``caller``; other unanswered calls are ``caller`` when the caller's first
-channel hung up first, else ``system``; calls found gone after an AMI outage
-(``end_resync``) are ``system``.
+Who hung up (``hangup_by``), ONE cascade for both directions (``figures``):
+``transfer`` when a blind or attended transfer handed the caller on (or AgentComplete
+says so); else, after an answer, the side that ended the talk first: the first of its
+channels to leave the conversation's bridge or hang up (inbound: the caller's side,
+or the answering agent's leg and its Local partner; outbound: the customer's side,
+or the agent's side: origin, partner, phone). AgentComplete's Reason is NOT trusted
+over that: app_queue takes the first HangupRequest of caller or member, and an AMI
+Hangup (the console's hang-up of the agent leg) publishes none for the channel it
+hangs up, so Asterisk 22 says ``caller`` there; and for an outbound call hung up
+from the console the customer's leg, kicked out of the bridge, hangs up before the
+agent's. The channel hung up leaves its bridge before the other is kicked out, so
+the first BridgeLeave tells. Only when no channel ended the talk (e.g. a resync)
+Reason is taken; then ``system`` when the call ended unseen (``end_resync``), else
+the answering side (inbound ``caller``, outbound ``customer``). Unanswered: an
+abandoned call is ``caller``; another inbound call is ``caller`` when the caller's
+first channel hung up first; an outbound call is ``agent`` when the agent's side hung
+up first while its leg was up (gave up on a ringing customer); else ``system``.
 
 Wait (``wait_s``): from entering the FIRST queue (QueueCallerJoin; ``queued_at``) to
 the answer, or to leaving / abandoning the queues: a caller offered first to a

@@ -151,4 +151,6 @@ class Channels:
         self.book.leave_bridge(chan)
         if chan.call.direction == INBOUND:
             self.inbound.bridge_leave(chan.call, chan, m)
+        else:
+            self.outbound.bridge_leave(chan.call, chan, m)
         return []

@@ -35,20 +35,38 @@ def queue_wait(call: Call, hold: int | None, until: float) -> int | None:
     return seconds(call.queued_at, until)
 
 
+def transferred(call: Call) -> bool:
+    """The caller was handed on by a blind or attended transfer (a redirect is the
+    caller leaving, see the inbound rules)."""
+    return any(x.result == "Success" and x.kind != "redirect" for x in call.transfers)
+
+
+def talk_ends(call: Call, side: str, t: float) -> None:
+    """A channel of ``side`` hung up or left its bridge at ``t``: the first after the
+    answer ended the talk, and says who hung up."""
+    if call.answered_at is not None and call.first_side is None:
+        call.first_side = side
+        call.talk_end = t
+
+
 def figures(call: Call, t: float, *, system: bool, answerer: str,
             gave_up: str | None) -> Figures:
     """The hang-up cascade and the time arithmetic of ``call`` ending at ``t``.
 
-    ``answerer`` names the side that answered (inbound: ``caller`` is blamed by
-    default, outbound ``customer``), ``gave_up`` the party that ended the call before
-    any answer (None: nobody to blame, the PBX did)."""
+    ``answerer`` names the side that answered (blamed when nothing else is known:
+    inbound ``caller``, outbound ``customer``), ``gave_up`` the party that ended the
+    call before any answer (None: nobody to blame, the PBX did)."""
     answered = call.answered_at is not None
-    if call.hangup_by is not None:
+    if answered and (call.hangup_by == "transfer" or transferred(call)):
+        hangup_by = "transfer"
+    elif answered and call.first_side is not None:
+        hangup_by = call.first_side  # the channels' word beats AgentComplete's Reason
+    elif call.hangup_by is not None:
         hangup_by = call.hangup_by
     elif system:
         hangup_by = "system"
     elif answered:
-        hangup_by = call.first_side or answerer
+        hangup_by = answerer
     else:
         hangup_by = gave_up or "system"
     wait_s = call.wait_s

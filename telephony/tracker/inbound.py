@@ -18,7 +18,7 @@ from telephony.events import (
     ts,
 )
 from telephony.tracker.book import CallBook
-from telephony.tracker.figures import figures, queue_wait
+from telephony.tracker.figures import figures, queue_wait, talk_ends, transferred
 from telephony.tracker.model import (
     AGENT,
     CALLER,
@@ -84,18 +84,26 @@ class InboundCalls:
 
     def hangup(self, call: Call, chan: Chan, m: Message, t: float,
                out: list[DomainEvent]) -> None:
-        caller_side = chan.role in (HANDSET, CALLER)
         if call.first_hangup_handset is None:
             call.first_hangup_handset = chan.role == HANDSET
         if chan.role == HANDSET and m.get("ChannelState", "6") != "6":
             call.handset_up = False
-        is_agent = chan.uid in call.agent_uids
-        if is_agent and call.state is S.TALKING and call.redirect_to is not None:
+        if chan.uid in call.agent_uids and call.state is S.TALKING \
+                and call.redirect_to is not None:
             self._redirect(call, t, out)
-        elif call.answered_at is not None and call.first_side is None and (
-                caller_side or (is_agent and call.state is S.TALKING)):
-            call.first_side = "caller" if caller_side else "agent"
-            call.talk_end = t
+            return
+        side = self._side(call, chan)
+        if side is not None:
+            talk_ends(call, side, t)
+
+    def _side(self, call: Call, chan: Chan) -> str | None:
+        """``caller`` or ``agent`` for a channel of the conversation: the caller's side,
+        or the answering agent's leg until a transfer handed the caller on."""
+        if chan.role in (HANDSET, CALLER):
+            return "caller"
+        if chan.uid in call.agent_uids and not transferred(call):
+            return "agent"
+        return None
 
     def bridge_leave(self, call: Call, chan: Chan, m: Message) -> None:
         # Redirect, first half: the caller's queue channel leaves the agent bridge
@@ -103,6 +111,9 @@ class InboundCalls:
         if (call.state is S.TALKING and chan.uid == call.queue_uid
                 and m.get("Context", "") != call.queue_context):
             call.redirect_to = m.get("Exten", "") or m.get("Context", "")
+        side = self._side(call, chan)
+        if side is not None:
+            talk_ends(call, side, self.book.time(m))
 
     def _redirect(self, call: Call, t: float, out: list[DomainEvent]) -> None:
         nxt = self.book.transition(call, "Redirect")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from telephony.events import AgentRinging, CallAnswered, CallSummary, DomainEvent, ts
 from telephony.tracker.book import CallBook
-from telephony.tracker.figures import figures
+from telephony.tracker.figures import figures, talk_ends
 from telephony.tracker.members import Members
 from telephony.tracker.model import (
     CALLER,
@@ -116,11 +116,16 @@ class OutboundCalls:
     def hangup(self, call: Call, chan: Chan, t: float) -> None:
         agent_side = chan.role in AGENT_SIDE
         if call.answered_at is not None:
-            if call.first_side is None:
-                call.first_side = "agent" if agent_side else "customer"
-                call.talk_end = t
+            talk_ends(call, "agent" if agent_side else "customer", t)
         elif call.first_origin is None:
             call.first_origin = agent_side
+
+    def bridge_leave(self, call: Call, chan: Chan, m: Message) -> None:
+        # the console's AMI Hangup of the origin: it leaves the bridge first, then the
+        # customer's leg, kicked out, hangs up before it (its Dial() must return)
+        if call.answered_at is not None:
+            talk_ends(call, "agent" if chan.role in AGENT_SIDE else "customer",
+                      self.book.time(m))
 
     def bridge_enter(self, call: Call, chan: Chan, m: Message, out: list[DomainEvent]) -> None:
         if chan.role == OTHER:

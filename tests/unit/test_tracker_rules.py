@@ -230,3 +230,125 @@ def test_callback_number_is_never_the_agents_phone() -> None:
                                       ch("Hangup", 20, A1, Cause="16")] + phone_leg_ends(20)
     s, _ = summary_of(msgs, CallTracker())
     assert (s.caller, s.outcome) == ("+8613800138000", "answered")
+
+
+# ------------------------------------------- item 5: who hung up, from the channels
+# app_queue's AgentComplete Reason is the first HangupRequest of the caller or member
+# channel (apps/app_queue.c handle_hangup). An AMI Hangup (the console's hang-up)
+# publishes none for the channel it hangs up (main/manager.c -> softhangup_nolock), so
+# when the console hangs up the agent's leg, the caller's APPUNLOAD soft hangup at the
+# end of Queue() comes first: Reason "caller". The side that left the talk first does
+# not lie: the hung-up channel leaves the bridge before the other is kicked out.
+
+TRUNK = "PJSIP/carrier-00000001"
+M1, M2 = "Local/1001@agents-00000002;1", "Local/1001@agents-00000002;2"
+DESK = "PJSIP/1001-00000003"
+IN_UIDS = {TRUNK: "400.1", M1: "400.2", M2: "400.3", DESK: "400.4"}
+IN_CONTEXTS = {TRUNK: ("from-pstn", "4008001234"), M1: ("agents", "1001"),
+               M2: ("agents", "1001"), DESK: ("internal", "s")}
+SUPPORT = {"Queue": "support", "Interface": "Local/1001@agents/n", "MemberName": "Alice",
+           "DestChannel": M1, "DestUniqueid": IN_UIDS[M1], "DestLinkedid": "400.1"}
+
+
+def ich(event: str, t: float, channel: str, state: str = "6", **extra: str) -> dict[str, str]:
+    context, exten = IN_CONTEXTS[channel]
+    msg = {"Event": event, "Channel": channel, "ChannelState": state,
+           "ChannelStateDesc": STATES[state], "CallerIDNum": "13800138000",
+           "CallerIDName": "Wang Fang", "ConnectedLineNum": "<unknown>",
+           "ConnectedLineName": "<unknown>", "Context": context, "Exten": exten,
+           "Priority": "1", "Uniqueid": IN_UIDS[channel], "Linkedid": "400.1"}
+    msg.update(extra)
+    return at(msg, t)
+
+
+def queued(event: str, t: float, **extra: str) -> dict[str, str]:
+    return ich(event, t, TRUNK, **SUPPORT, **extra)
+
+
+def talking_to_alice() -> list[dict[str, str]]:
+    """A trunk caller queued in support, Alice's Local agent leg dials her phone,
+    she answers at 5 s; they talk in bridge b-q (trunk + M1), M2 + phone in b-a."""
+    return [
+        ich("Newchannel", 0, TRUNK, "4"),
+        ich("Newstate", 0, TRUNK, "6"),
+        queued("QueueCallerJoin", 1, Position="1", Count="1"),
+        ich("Newchannel", 1, M1, "0"), ich("Newchannel", 1, M2, "4"),
+        queued("AgentCalled", 1),
+        ich("Newchannel", 1, DESK, "0"),
+        ich("DialBegin", 1, M2, **{"Dest" + k: v for k, v in ich("x", 1, DESK, "0").items()
+                                   if k not in ("Event", "Timestamp")}),
+        ich("Newstate", 5, DESK, "6"), ich("Newstate", 5, M2, "6"),
+        ich("BridgeEnter", 5, DESK, BridgeUniqueid="b-a"),
+        ich("BridgeEnter", 5, M2, BridgeUniqueid="b-a"),
+        queued("QueueCallerLeave", 5, Position="1", Count="0"),
+        queued("AgentConnect", 5, HoldTime="4", RingTime="4"),
+        ich("BridgeEnter", 5, M1, BridgeUniqueid="b-q"),
+        ich("BridgeEnter", 5, TRUNK, BridgeUniqueid="b-q"),
+    ]
+
+
+def alices_phone_leg_ends(t: float) -> list[dict[str, str]]:
+    return [ich("BridgeLeave", t, M2, BridgeUniqueid="b-a"),
+            ich("BridgeLeave", t, DESK, BridgeUniqueid="b-a"),
+            ich("Hangup", t, DESK, Cause="16"), ich("Hangup", t, M2, Cause="16")]
+
+
+def test_console_hangs_up_the_agent_leg_queue_says_caller_agent_hung_up() -> None:
+    msgs = talking_to_alice() + [
+        # AMI Hangup of M1 (no HangupRequest for it): it leaves the bridge, the caller
+        # is kicked out, Queue() returns and its APPUNLOAD soft hangup makes the reason
+        ich("BridgeLeave", 35, M1, BridgeUniqueid="b-q"),
+        ich("HangupRequest", 35, M2, Cause="16"),
+        ich("BridgeLeave", 35, TRUNK, BridgeUniqueid="b-q"),
+        ich("Hangup", 35, M1, Cause="16"),
+        ich("SoftHangupRequest", 35, TRUNK, Cause="16"),
+        queued("AgentComplete", 35, HoldTime="4", TalkTime="30", Reason="caller"),
+        ich("Hangup", 35, TRUNK, Cause="16"),
+    ] + alices_phone_leg_ends(35)
+    s, _ = summary_of(msgs, CallTracker())
+    assert (s.outcome, s.agent, s.hangup_by, s.talk_s) == ("answered", "Alice", "agent", 30)
+
+
+def test_caller_hangs_up_even_when_the_kicked_agent_leg_hangs_up_first() -> None:
+    msgs = talking_to_alice() + [
+        ich("HangupRequest", 35, TRUNK, Cause="16"),  # the carrier's BYE
+        ich("BridgeLeave", 35, TRUNK, BridgeUniqueid="b-q"),
+        ich("BridgeLeave", 35, M1, BridgeUniqueid="b-q"),
+        ich("HangupRequest", 35, M2, Cause="16"),
+        ich("Hangup", 35, M1, Cause="16"),  # the kicked leg's thread is quicker
+        queued("AgentComplete", 35, HoldTime="4", TalkTime="30", Reason="caller"),
+        ich("Hangup", 35, TRUNK, Cause="16"),
+    ] + alices_phone_leg_ends(35)
+    s, _ = summary_of(msgs, CallTracker())
+    assert (s.hangup_by, s.talk_s) == ("caller", 30)
+
+
+def test_agent_hangs_up_her_phone() -> None:
+    msgs = talking_to_alice() + [
+        ich("HangupRequest", 35, DESK, Cause="16"),
+        ich("SoftHangupRequest", 35, M2, Cause="16"),
+        ich("HangupRequest", 35, M1, Cause="16"),
+        queued("AgentComplete", 35, HoldTime="4", TalkTime="30", Reason="agent"),
+    ] + alices_phone_leg_ends(35) + [
+        ich("BridgeLeave", 35, M1, BridgeUniqueid="b-q"),
+        ich("BridgeLeave", 35, TRUNK, BridgeUniqueid="b-q"),
+        ich("Hangup", 35, M1, Cause="16"),
+        ich("Hangup", 35, TRUNK, Cause="16"),
+    ]
+    s, _ = summary_of(msgs, CallTracker())
+    assert (s.hangup_by, s.talk_s) == ("agent", 30)
+
+
+def test_console_hangs_up_an_outbound_call_whose_customer_leg_ends_first() -> None:
+    msgs = originate_to_phone() + customer_answers_at(8) + [
+        # AMI Hangup of the origin ;1: it leaves the bridge; the customer's leg, kicked,
+        # hangs up before the ;1 (whose Dial() returns and dialplan ends)
+        ch("BridgeLeave", 20, A1, BridgeUniqueid="b-talk"),
+        ch("BridgeLeave", 20, CUSTOMER, BridgeUniqueid="b-talk"),
+        ch("Hangup", 20, CUSTOMER, Cause="16"),
+        ch("SoftHangupRequest", 20.01, A1, Cause="16"),
+        ch("HangupRequest", 20.01, A2, Cause="16"),
+        ch("Hangup", 20.01, A1, Cause="16"),
+    ] + phone_leg_ends(20.02)
+    s, _ = summary_of(msgs, CallTracker())
+    assert (s.outcome, s.hangup_by, s.talk_s) == ("answered", "agent", 12)
