@@ -121,6 +121,14 @@ preferred agent in the personal queue ``agent-<ext>`` waited there too. With
 Asterisk's HoldTime of the queue being left, that plus the seconds in the queues
 before it; without, measured. ``CallAnswered.wait_s`` stays that queue's HoldTime.
 
+Ring and legs: every answered attempt (``agents_tried``) carries its own ``ring_ms``
+(from its AgentCalled to AgentConnect, else Asterisk's RingTime) and ``talk_s`` (its
+AgentComplete TalkTime, else from its answer to the end of that agent's part: the
+transfer, the end of the talk, or the call's end), so a call transferred into another
+queue keeps each agent's leg; the summary's ``talk_s`` and ``agent`` stay the first
+agent's. An outbound call's ``ring_s`` is the customer's ring: from its leg being
+dialled to the answer (also on its ``CallAnswered``).
+
 Outcome: answered | transferred (hangup_by == transfer) | abandoned (left the
 queue before an answer, or ended while queued) | no-answer (left the queue by
 timeout) | failed (never queued and the PBX never answered the caller channel)

@@ -18,7 +18,13 @@ from telephony.events import (
     ts,
 )
 from telephony.tracker.book import CallBook
-from telephony.tracker.figures import figures, queue_wait, talk_ends, transferred
+from telephony.tracker.figures import (
+    figures,
+    queue_wait,
+    seconds,
+    talk_ends,
+    transferred,
+)
 from telephony.tracker.model import (
     AGENT,
     CALLER,
@@ -120,12 +126,26 @@ class InboundCalls:
         if nxt is None:
             return
         call.state = nxt
+        self._agent_part_ends(call, t)
         target = call.redirect_to or ""
         call.redirect_to = None
         call.transfers.append(Transfer(kind="redirect", by=None, target=target, result="Success",
                                        at=ts(t)))
         out.append(CallTransferred(at=ts(t), linkedid=call.linkedid, kind="redirect", by=None,
                                    target=target, result="Success"))
+
+    @staticmethod
+    def _agent_part_ends(call: Call, t: float) -> Attempt | None:
+        """The agent talking to the caller is done with them (complete, transfer): the
+        end of that agent's leg. Returns that attempt (the last one, when already done)."""
+        talking = call.talking
+        if talking is None:
+            answered = [a for a in call.attempts.values() if a.result == "answered"]
+            return answered[-1] if answered else None
+        if talking.ended_at is None:
+            talking.ended_at = t
+        call.talking = None
+        return talking
 
     def mark_agent_leg(self, call: Call, uid: str, name: str) -> None:
         """An agent leg and its Local partner are the agent's side."""
@@ -300,12 +320,20 @@ class InboundCalls:
         book.ensure_started(call, out)
         call.state = nxt
         dest_uid = m.get("DestUniqueid", "")
+        hold, ring = to_int(m.get("HoldTime")), to_int(m.get("RingTime"))
+        seen = self._find_attempt(call, m) is not None
         attempt = self._attempt_of(call, m, t)
         attempt.result = "answered"
+        attempt.answered_at = t
+        # measured from its AgentCalled (ms); else Asterisk's RingTime (whole seconds)
+        if seen:
+            attempt.ring_ms = max(0, round((t - attempt.called_at) * 1000))
+        elif ring is not None:
+            attempt.ring_ms = ring * 1000
+        call.talking = attempt
         for other in call.attempts.values():
             if other.result is None:
                 other.result = "lost"  # ringall: someone else answered first
-        hold, ring = to_int(m.get("HoldTime")), to_int(m.get("RingTime"))
         queue = m.get("Queue", "") or attempt.queue
         if call.agent is None:  # the summary keeps the first agent who answered
             call.agent = attempt.agent
@@ -333,6 +361,9 @@ class InboundCalls:
             return []
         t = self.book.time(m)
         call.state = nxt
+        talking = self._agent_part_ends(call, t)
+        if talking is not None and talking.talk_s is None:
+            talking.talk_s = to_int(m.get("TalkTime"))
         if not call.completed:
             call.completed = True
             talk = to_int(m.get("TalkTime"))
@@ -357,6 +388,8 @@ class InboundCalls:
                 return []
             call.state = nxt
         t = book.time(m)
+        if result == "Success":
+            self._agent_part_ends(call, t)
         out: list[DomainEvent] = []
         book.ensure_started(call, out)
         by = call.agent if by_uid and by_uid in call.agent_uids else (by_chan or None)
@@ -424,8 +457,11 @@ class InboundCalls:
         tried = []
         for a in call.attempts.values():
             result = a.result or ("abandoned" if outcome == "abandoned" else "lost")
+            talk = a.talk_s
+            if talk is None and a.answered_at is not None:  # no AgentComplete for it
+                talk = seconds(a.answered_at, a.ended_at or call.talk_end or t)
             tried.append(AgentAttempt(agent=a.agent, interface=a.interface, queue=a.queue,
-                                      result=result, ring_ms=a.ring_ms))
+                                      result=result, ring_ms=a.ring_ms, talk_s=talk))
         return CallSummary(
             linkedid=call.linkedid, caller=call.caller, caller_name=call.caller_name,
             did=call.did, queues=tuple(call.queues), agents_tried=tuple(tried),

@@ -99,7 +99,8 @@ class Chan:
 class Attempt:
     """One queue member rung for a call."""
 
-    __slots__ = ("agent", "interface", "queue", "dest_uid", "called_at", "result", "ring_ms")
+    __slots__ = ("agent", "interface", "queue", "dest_uid", "called_at", "result", "ring_ms",
+                 "answered_at", "ended_at", "talk_s")
 
     def __init__(self, agent: str, interface: str, queue: str, dest_uid: str, at: float) -> None:
         self.agent = agent
@@ -109,6 +110,9 @@ class Attempt:
         self.called_at = at
         self.result: str | None = None
         self.ring_ms: int | None = None
+        self.answered_at: float | None = None
+        self.ended_at: float | None = None  # the agent's part ended (complete, transfer)
+        self.talk_s: int | None = None  # AgentComplete's TalkTime for this agent
 
 
 class Call:
@@ -140,6 +144,7 @@ class Call:
         self.agent_interface: str | None = None
         self.agent_channel: str | None = None
         self.agent_uids: set[str] = set()
+        self.talking: Attempt | None = None  # the answered attempt talking now
         self.answered_at: float | None = None
         self.wait_s: int | None = None
         self.ring_s: int | None = None
@@ -160,6 +165,7 @@ class Call:
         self.originate_failed = False
         self.first_origin: bool | None = None  # first hangup on the agent's side (unanswered)
         self.placed = False  # the agent's leg rings or is up (or the customer is dialled)
+        self.dialled_at: float | None = None  # the customer's leg was dialled
         self.popped = False  # AgentRinging emitted
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from telephony.events import AgentRinging, CallAnswered, CallSummary, DomainEvent, ts
 from telephony.tracker.book import CallBook
-from telephony.tracker.figures import figures, talk_ends
+from telephony.tracker.figures import figures, seconds, talk_ends
 from telephony.tracker.members import Members
 from telephony.tracker.model import (
     CALLER,
@@ -87,6 +87,8 @@ class OutboundCalls:
         """A channel of the customer's side: the customer is being dialled."""
         call.origin_up = True  # the dialplan dials the customer only once the agent answered
         t = self.book.time(m)
+        if call.dialled_at is None:
+            call.dialled_at = t  # the customer's phone rings from here
         if call.caller is None and looks_like_number(chan.exten):
             self._set_number(call, chan.exten, out)
         self._placed(call, t, out)
@@ -174,13 +176,14 @@ class OutboundCalls:
             return
         t = call.answered_at = self.book.time(m)
         call.origin_up = True
+        call.ring_s = seconds(call.dialled_at, t)
         self._placed(call, t, out)
         if call.popped:  # the agent's call is now a conversation (the board's "talking")
             agent, interface = self.agent(call)
             out.append(CallAnswered(
                 at=ts(t), linkedid=call.linkedid, queue="", agent=agent or "",
                 interface=interface or "", agent_channel=call.origin_name, wait_s=None,
-                ring_s=None, direction=OUTBOUND))
+                ring_s=call.ring_s, direction=OUTBOUND))
 
     # ---------------------------------------------------------------- events
 

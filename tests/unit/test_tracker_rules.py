@@ -243,9 +243,10 @@ def test_callback_number_is_never_the_agents_phone() -> None:
 TRUNK = "PJSIP/carrier-00000001"
 M1, M2 = "Local/1001@agents-00000002;1", "Local/1001@agents-00000002;2"
 DESK = "PJSIP/1001-00000003"
-IN_UIDS = {TRUNK: "400.1", M1: "400.2", M2: "400.3", DESK: "400.4"}
+BOB = "PJSIP/1002-00000005"  # a SIP queue member, for the transfer to billing
+IN_UIDS = {TRUNK: "400.1", M1: "400.2", M2: "400.3", DESK: "400.4", BOB: "400.6"}
 IN_CONTEXTS = {TRUNK: ("from-pstn", "4008001234"), M1: ("agents", "1001"),
-               M2: ("agents", "1001"), DESK: ("internal", "s")}
+               M2: ("agents", "1001"), DESK: ("internal", "s"), BOB: ("from-queue", "1002")}
 SUPPORT = {"Queue": "support", "Interface": "Local/1001@agents/n", "MemberName": "Alice",
            "DestChannel": M1, "DestUniqueid": IN_UIDS[M1], "DestLinkedid": "400.1"}
 
@@ -352,3 +353,69 @@ def test_console_hangs_up_an_outbound_call_whose_customer_leg_ends_first() -> No
     ] + phone_leg_ends(20.02)
     s, _ = summary_of(msgs, CallTracker())
     assert (s.outcome, s.hangup_by, s.talk_s) == ("answered", "agent", 12)
+
+
+# ------------------------------- item 16: ring of answered attempts, every agent's leg
+
+def test_answered_attempt_has_its_ring_and_talk() -> None:
+    msgs = talking_to_alice() + [
+        ich("HangupRequest", 35, TRUNK, Cause="16"),
+        ich("BridgeLeave", 35, TRUNK, BridgeUniqueid="b-q"),
+        queued("AgentComplete", 35, HoldTime="4", TalkTime="30", Reason="caller"),
+        ich("BridgeLeave", 35, M1, BridgeUniqueid="b-q"),
+        ich("Hangup", 35, M1, Cause="16"), ich("Hangup", 35, TRUNK, Cause="16"),
+    ] + alices_phone_leg_ends(35)
+    s, _ = summary_of(msgs, CallTracker())
+    [alice] = s.agents_tried
+    assert (alice.agent, alice.result, alice.ring_ms, alice.talk_s) == (
+        "Alice", "answered", 4000, 30)
+
+
+def test_transferred_call_keeps_every_agents_leg() -> None:
+    """Alice (support) blind-transfers the caller to the billing queue after 10 s of
+    talk; Bob answers there 3 s later and talks 30 s until the caller hangs up."""
+    bob_leg = BOB
+    billing = {"Queue": "billing", "Interface": "PJSIP/1002", "MemberName": "Bob",
+               "DestChannel": bob_leg, "DestUniqueid": "400.6", "DestLinkedid": "400.1"}
+    msgs = talking_to_alice() + [
+        at({"Event": "BlindTransfer", "Result": "Success", "TransfererChannel": M1,
+            "TransfererUniqueid": IN_UIDS[M1], "TransfererLinkedid": "400.1",
+            "TransfereeChannel": TRUNK, "TransfereeUniqueid": IN_UIDS[TRUNK],
+            "TransfereeLinkedid": "400.1", "Extension": "billing",
+            "Context": "hotline-queues", "IsExternal": "No"}, 15),
+        ich("BridgeLeave", 15, TRUNK, BridgeUniqueid="b-q"),
+        queued("AgentComplete", 15, HoldTime="4", TalkTime="10", Reason="transfer"),
+        ich("BridgeLeave", 15, M1, BridgeUniqueid="b-q"),
+        ich("Hangup", 15, M1, Cause="16"),
+    ] + alices_phone_leg_ends(15) + [
+        ich("QueueCallerJoin", 15, TRUNK, Position="1", Count="1", **billing),
+        ich("Newchannel", 15, bob_leg, "0"),
+        ich("AgentCalled", 15, TRUNK, **billing),
+        ich("QueueCallerLeave", 18, TRUNK, Position="1", Count="0", **billing),
+        ich("AgentConnect", 18, TRUNK, HoldTime="3", RingTime="3", **billing),
+        ich("BridgeEnter", 18, bob_leg, BridgeUniqueid="b-q2"),
+        ich("BridgeEnter", 18, TRUNK, BridgeUniqueid="b-q2"),
+        ich("HangupRequest", 48, TRUNK, Cause="16"),
+        ich("BridgeLeave", 48, TRUNK, BridgeUniqueid="b-q2"),
+        ich("AgentComplete", 48, TRUNK, HoldTime="3", TalkTime="30", Reason="caller",
+            **billing),
+        ich("Hangup", 48, bob_leg, Cause="16"), ich("Hangup", 48, TRUNK, Cause="16"),
+    ]
+    s, _ = summary_of(msgs, CallTracker())
+    assert (s.outcome, s.hangup_by, s.agent, s.queues) == (
+        "transferred", "transfer", "Alice", ("support", "billing"))
+    assert (s.wait_s, s.talk_s) == (4, 10)  # the call's: to the first answer, Alice's talk
+    assert [(a.agent, a.queue, a.result, a.ring_ms, a.talk_s) for a in s.agents_tried] == [
+        ("Alice", "support", "answered", 4000, 10), ("Bob", "billing", "answered", 3000, 30)]
+    again = CallSummary.from_dict(s.to_dict())
+    assert again == s and again.agents_tried[1].talk_s == 30
+
+
+def test_outbound_ring_is_the_customers() -> None:
+    msgs = originate_to_phone() + customer_answers_at(8) + [
+        ch("Hangup", 20, CUSTOMER, Cause="16"), ch("Hangup", 20, A1, Cause="16"),
+    ] + phone_leg_ends(20)
+    s, events = summary_of(msgs, CallTracker())
+    assert s.ring_s == 5  # dialled at 3.4, answered at 8: not the agent's pickup
+    [answered] = [e for e in events if e.type == "CallAnswered"]
+    assert answered.ring_s == 5  # type: ignore[attr-defined]
