@@ -49,7 +49,10 @@ class AgentAttempt:
     interface: str
     queue: str
     result: str  # answered | no-answer | abandoned (caller left while ringing) | lost
-    ring_ms: int | None = None
+    ring_ms: int | None = None  # how long this member's phone rang (answered ones too)
+    # answered: this agent's own talk (the call's leg with them; a transferred call has
+    # one answered attempt per agent who took it)
+    talk_s: int | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AgentAttempt:
@@ -59,6 +62,7 @@ class AgentAttempt:
             queue=str(d["queue"]),
             result=str(d["result"]),
             ring_ms=None if d.get("ring_ms") is None else int(d["ring_ms"]),
+            talk_s=None if d.get("talk_s") is None else int(d["talk_s"]),
         )
 
 
@@ -110,7 +114,8 @@ class CallSummary:
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     wait_s: int | None = None  # seconds in queue before answer or abandon
-    ring_s: int | None = None  # seconds the answering agent's phone rang
+    # seconds the answering agent's phone rang (outbound: the customer's phone)
+    ring_s: int | None = None
     talk_s: int | None = None
     hangup_by: str | None = None  # caller | agent | transfer | system
     outcome: str = "ivr-only"

@@ -1284,6 +1284,8 @@ class Pbx:
             if kind == "hangup":
                 if cmd[1] == "agent":
                     self._agent_hangs_up(call, q, leg)
+                elif cmd[1] == "agent-leg":
+                    self._agent_leg_hung_up(call, q, leg)
                 else:
                     self._caller_hangs_up(call, q, leg)
                 return
@@ -1359,6 +1361,31 @@ class Pbx:
         self.hangup(leg.a1, 16)
         self.bridge_destroy(leg.bridge)
         self.hangup_request(c2, 16, soft=True)
+        self.hangup_request(c1, 16)
+        self.hangup(c2, 16)
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup(c1, 16)
+        call.hangup_by = "agent"
+
+    def _agent_leg_hung_up(self, call: SimCall, q: Queue, leg: _Leg) -> None:
+        """AMI Hangup of the agent leg in the bridge (;1, the console's hang-up). Asterisk
+        publishes no HangupRequest for a channel hung up by AMI (manager.c action_hangup:
+        ast_channel_softhangup_withcause_locked), and app_queue's AgentComplete Reason is
+        the first HangupRequest of caller or member (app_queue.c handle_hangup): here the
+        caller's APPUNLOAD soft hangup once Queue() returns, so Reason=caller, though the
+        agent's leg left the bridge first."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and leg.bridge is not None
+        self.bridge_leave(leg.bridge, leg.a1)
+        self.hangup_request(leg.a2, 16)  # core_unreal: ;1 hanging up queues it on ;2
+        self.bridge_leave(leg.bridge, c2)
+        self.bridge_destroy(leg.bridge)
+        self.hangup(leg.a1, 16)
+        self.hangup_request(leg.a2, 16, soft=True)
+        self.hangup(leg.a2, 16)
+        self._agent_free(leg, call.t)
+        self.hangup_request(c2, 16, soft=True)  # Queue() returned: the dialplan ends
+        self._complete(call, q, leg, "caller")
         self.hangup_request(c1, 16)
         self.hangup(c2, 16)
         self.hangup_request(c1, 16, soft=True)
@@ -1669,7 +1696,10 @@ class Pbx:
         if c.kind.startswith("spy"):
             return True  # like Asterisk 22 with Local channels: the spy lingers (README)
         if call is not None:
-            who = "agent" if c.kind.startswith("agent") else "caller"
+            # the agent leg's ;1 is in the queue bridge (the console hangs up that one);
+            # its ;2 stands for the agent's phone: hanging it up is the agent hanging up
+            who = {"agent1": "agent-leg", "agent2": "agent"}.get(
+                c.kind, "agent" if c.kind.startswith("agent") else "caller")
             call.command("hangup", who, str(cause))
             return True
         if c.peer is not None:

@@ -227,7 +227,7 @@ async def test_full_summary_round_trip(call_log: CallLog) -> None:
             AgentAttempt(agent="Bob", interface="PJSIP/1002", queue="sales",
                          result="no-answer", ring_ms=15000),
             AgentAttempt(agent="Alice", interface="PJSIP/1001", queue="support",
-                         result="answered", ring_ms=3200),
+                         result="answered", ring_ms=3200, talk_s=65),
         ),
         started_at=datetime(2024, 5, 1, 16, 30, 0, 123456, tzinfo=beijing),  # = T0
         transfers=(
@@ -248,7 +248,9 @@ async def test_full_summary_round_trip(call_log: CallLog) -> None:
     assert got["ended_at"] == (T0 + timedelta(seconds=77)).isoformat()
     assert got["caller_name"] == "北京博文进口图书有限公司 — 王芳"
     assert got["agents_tried"][0] == {"agent": "Bob", "interface": "PJSIP/1002",
-                                      "queue": "sales", "result": "no-answer", "ring_ms": 15000}
+                                      "queue": "sales", "result": "no-answer", "ring_ms": 15000,
+                                      "talk_s": None}
+    assert got["agents_tried"][1]["talk_s"] == 65  # the answering agent's own talk
     assert got["customer_id"] is None and got["customer_name"] is None
     assert got["recording"] == "2024/05/01/1714552200.42.wav"
     assert datetime.fromisoformat(got["recorded_at"]).tzinfo is not None

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from telephony.ami_codec import AmiDecoder, decode_all, encode_action
+from telephony.events import CallEnded
 from telephony.simulator import CallScript, PbxSimulator
 from telephony.simulator.scenarios import CAPTURES as SCENARIO_CAPTURES
+from telephony.tracker import CallTracker
 
 ROOT = Path(__file__).resolve().parents[2]
 from tests.shared import CAPTURES  # noqa: E402
@@ -689,9 +691,33 @@ async def test_transfer_actions_act_on_live_calls(sim: PbxSimulator, client: Raw
 
 
 async def test_agent_hangup_via_action(sim: PbxSimulator, client: RawClient) -> None:
+    """AMI Hangup of the agent leg in the bridge (the console's hang-up): as Asterisk 22,
+    AgentComplete says Reason=caller (app_queue sees no HangupRequest for a channel hung
+    up by AMI; the caller's end of Queue() comes first), but the agent's leg leaves the
+    bridge first, and the call tracker reads who hung up from that."""
     call = sim.place_call(caller="13600136000", script=CallScript(skip_agi=True, talk=500.0))
     connect = await client.wait_for(lambda m: m.get("Event") == "AgentConnect")
     await client.action("Hangup", "h", Channel=connect["DestChannel"])
+    await call.done
+    assert call.hangup_by == "agent"
+    complete = next(m for m in client.messages if m.get("Event") == "AgentComplete")
+    assert complete["Reason"] == "caller"
+    leaves = [m["Channel"] for m in client.messages if m.get("Event") == "BridgeLeave"]
+    assert leaves[0] == connect["DestChannel"]
+    assert not [m for m in client.messages if m.get("Event") in (
+        "HangupRequest", "SoftHangupRequest") and m["Channel"] == connect["DestChannel"]]
+    tracker = CallTracker()
+    [summary] = [e.summary for m in client.messages for e in tracker.feed(m)
+                 if isinstance(e, CallEnded)]
+    assert (summary.outcome, summary.hangup_by) == ("answered", "agent")
+
+
+async def test_agent_phone_hangup_via_action(sim: PbxSimulator, client: RawClient) -> None:
+    """AMI Hangup of the agent leg's ;2 (the agent's phone side): its dialplan ends, the
+    ;1 gets a HangupRequest first: Reason=agent."""
+    call = sim.place_call(caller="13600136000", script=CallScript(skip_agi=True, talk=500.0))
+    connect = await client.wait_for(lambda m: m.get("Event") == "AgentConnect")
+    await client.action("Hangup", "h", Channel=connect["DestChannel"][:-1] + "2")
     await call.done
     assert call.hangup_by == "agent"
     complete = next(m for m in client.messages if m.get("Event") == "AgentComplete")

@@ -534,7 +534,8 @@ def test_outbound_answered_customer_hangs_up() -> None:
     assert s.answered_at is not None and s.answered_at.timestamp() == T0 + 5  # the customer's
     assert s.started_at is not None and s.started_at.timestamp() == T0
     assert s.talk_s == 7
-    assert (s.queues, s.wait_s, s.ring_s, s.agents_tried) == ((), None, None, ())
+    assert (s.queues, s.wait_s, s.agents_tried) == ((), None, ())
+    assert s.ring_s == 3  # the customer's phone: dialled at 2, answered at 5
     assert s.ivr == {"HOTLINE_ORIGINATED_BY": "alice", "HOTLINE_DIALLED": "13800138000",
                      "HOTLINE_CUSTOMER_ID": "42"}
 
@@ -567,7 +568,7 @@ def test_outbound_call_pops_and_answers_for_the_agent() -> None:
     [answered] = [e for e in events if isinstance(e, CallAnswered)]
     assert (answered.linkedid, answered.queue, answered.agent, answered.interface) == (
         "200.1", "", "alice", "PJSIP/1001")
-    assert (answered.agent_channel, answered.wait_s, answered.ring_s) == (ORIGIN, None, None)
+    assert (answered.agent_channel, answered.wait_s, answered.ring_s) == (ORIGIN, None, 3)
     assert answered.direction == "outbound"
     assert answered.at is not None and answered.at.timestamp() == T0 + 5
     assert tracker.live_calls()[0]["state"] == "talking"

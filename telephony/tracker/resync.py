@@ -1,0 +1,275 @@
+"""Resync after an AMI (re)connect: collect the CoreShowChannels / QueueStatus snapshot,
+then end the known calls that vanished, adopt the unknown inbound ones, and drop the
+queue members the snapshot no longer lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from telephony.events import AgentRinging, CallAnswered, CallQueued, DomainEvent, ts
+from telephony.tracker.book import CallBook
+from telephony.tracker.inbound import InboundCalls
+from telephony.tracker.members import Members
+from telephony.tracker.model import (
+    AGENT,
+    CALLER,
+    HANDSET,
+    OTHER,
+    Attempt,
+    Call,
+    Chan,
+    Handler,
+    Message,
+    S,
+    duration,
+    to_int,
+)
+
+
+class Resync:
+    """The snapshot of one resync and its reconciliation with the book."""
+
+    def __init__(self, book: CallBook, inbound: InboundCalls, members: Members) -> None:
+        self.book = book
+        self.inbound = inbound
+        self.members = members
+        self.active = False
+        self.seq = 0
+        self.outage_at: float | None = None
+        self.channels: dict[str, Message] = {}
+        self.entries: dict[str, Message] = {}
+        self.listed_members: set[tuple[str, str]] = set()
+        self.queues: set[str] = set()
+        self.gone: set[str] = set()  # Uniqueids hung up while resyncing
+        self.channels_done = False
+        self.queues_done = False
+
+    def handlers(self) -> Iterator[tuple[str, Handler]]:
+        yield "QueueMember", self.on_queue_member
+        yield "QueueParams", self.on_queue_params
+        yield "QueueEntry", self.on_queue_entry
+        yield "QueueStatusComplete", self.on_queue_status_complete
+        yield "CoreShowChannel", self.on_core_show_channel
+        yield "CoreShowChannelsComplete", self.on_core_show_complete
+
+    def begin(self) -> None:
+        self.active = True
+        self.seq = self.book.seq
+        self.outage_at = self.book.last_time
+        self._clear()
+        self.channels_done = False
+        self.queues_done = False
+
+    def _clear(self) -> None:
+        self.channels, self.entries = {}, {}
+        self.listed_members, self.queues, self.gone = set(), set(), set()
+
+    def end(self, out: list[DomainEvent]) -> None:
+        """Reconcile with the snapshot into ``out`` (kept even when this fails midway)."""
+        self.active = False
+        try:
+            now = self.book.clock()
+            if self.channels_done:
+                ended_at = self.outage_at if self.outage_at is not None else now
+                self._reconcile_calls(ended_at, out)
+                self._adopt_calls(now, out)
+            if self.queues_done:
+                out.extend(self.members.removed_since(self.queues, self.listed_members, now))
+        finally:
+            self._clear()
+
+    def hung_up(self, uid: str) -> None:
+        if self.active:  # the snapshot may still list it: do not adopt it later
+            self.gone.add(uid)
+
+    # ------------------------------------------------------------ list events
+
+    def on_queue_member(self, m: Message) -> list[DomainEvent]:
+        if self.active:
+            self.listed_members.add((m.get("Queue", ""), m.get("Location", "")))
+        return self.members.change(m, None)
+
+    def on_queue_params(self, m: Message) -> list[DomainEvent]:
+        if self.active:
+            self.queues.add(m.get("Queue", ""))
+        return []
+
+    def on_queue_entry(self, m: Message) -> list[DomainEvent]:
+        if self.active and m.get("Uniqueid"):
+            self.entries[m.get("Uniqueid", "")] = dict(m)
+        return []
+
+    def on_queue_status_complete(self, m: Message) -> list[DomainEvent]:
+        if self.active:
+            self.queues_done = True
+        return []
+
+    def on_core_show_channel(self, m: Message) -> list[DomainEvent]:
+        if self.active and m.get("Uniqueid"):
+            self.channels[m.get("Uniqueid", "")] = dict(m)
+        return []
+
+    def on_core_show_complete(self, m: Message) -> list[DomainEvent]:
+        if self.active:
+            self.channels_done = True
+        return []
+
+    # ------------------------------------------------------------- known calls
+
+    def _reconcile_calls(self, ended_at: float, out: list[DomainEvent]) -> None:
+        book, snap = self.book, self.channels
+        for call in list(book.calls.values()):
+            if call.seq > self.seq:
+                continue  # started during the resync: the snapshot may predate it
+            for chan in list(call.channels.values()):
+                if chan.uid not in snap and chan.seq <= self.seq:
+                    call.channels.pop(chan.uid, None)
+                    book.channels.pop(chan.uid, None)
+                    book.leave_bridge(chan)
+            if not call.channels:
+                out.extend(book.end(call, ended_at, system=True))
+            elif call.state in (S.QUEUED, S.RINGING, S.LEFT) and call.agent is None:
+                self._answered_in_outage(call, ended_at, out)
+
+    @staticmethod
+    def _agent_legs(rows: Iterable[Message]) -> list[Message]:
+        return [r for r in rows if r.get("Application") == "AppQueue"]
+
+    def _answered_in_outage(self, call: Call, at: float, out: list[DomainEvent]) -> None:
+        rows = [r for uid, r in self.channels.items() if uid in call.channels]
+        caller = next((r for r in rows if r.get("Uniqueid") == call.queue_uid), None)
+        bridge = caller.get("BridgeId", "") if caller else ""
+        for leg in self._agent_legs(rows):
+            if bridge and leg.get("BridgeId") == bridge:
+                self._talking(call, leg, at)
+                call.queue_context = caller.get("Context", "") if caller else None
+                out.append(self._answered(call, at))
+                return
+
+    def _talking(self, call: Call, leg: Message, answered_at: float) -> tuple[str, str]:
+        """The call talks to the agent of ``leg`` since ``answered_at``: (agent, interface)."""
+        agent, interface = self.members.member_of(leg.get("Channel", ""))
+        call.state = S.TALKING
+        call.agent, call.agent_interface = agent, interface
+        call.agent_channel = leg.get("Channel", "")
+        call.answered_at = answered_at
+        call.agent_uids = self.inbound.agent_uids(call, leg.get("Uniqueid", ""),
+                                                  call.agent_channel)
+        return agent, interface
+
+    @staticmethod
+    def _answered(call: Call, at: float) -> CallAnswered:
+        return CallAnswered(at=ts(at), linkedid=call.linkedid, queue=call.queue or "",
+                            agent=call.agent or "", interface=call.agent_interface or "",
+                            agent_channel=call.agent_channel or "", wait_s=None, ring_s=None)
+
+    # ----------------------------------------------------------- unknown calls
+
+    def _adopt_calls(self, now: float, out: list[DomainEvent]) -> None:
+        book = self.book
+        groups: dict[str, list[Message]] = {}
+        for uid, row in self.channels.items():
+            lid = row.get("Linkedid", "")
+            if lid and uid not in book.channels and lid not in book.ended:
+                groups.setdefault(lid, []).append(row)
+        for lid, rows in groups.items():
+            live = [r for r in rows if r.get("Uniqueid") not in self.gone]
+            call = book.calls.get(lid)
+            if call is not None:  # a known call: register the channels we missed
+                for row in live:
+                    self._register_row(call, row)
+            elif self._is_inbound(rows):
+                self._adopt(lid, live or rows, now, out)
+                if not live:  # seen only in the snapshot, gone before the resync ended
+                    out.extend(book.end(book.calls[lid], now, system=True))
+
+    def _is_inbound(self, rows: list[Message]) -> bool:
+        return any(r.get("Context") in self.book.inbound or r.get("Uniqueid") in self.entries
+                   or r.get("Application") == "AppQueue" for r in rows)
+
+    def _register_row(self, call: Call, row: Message) -> Chan:
+        uid = row.get("Uniqueid", "")
+        if uid == call.linkedid:
+            role = HANDSET
+        elif row.get("Context") in self.book.inbound or uid in self.entries:
+            role = CALLER
+        elif row.get("Application") == "AppQueue":
+            role = AGENT
+        else:
+            role = OTHER
+        chan = self.book.register(call, uid, row.get("Channel", ""), role, row.get("Exten", ""))
+        bridge = row.get("BridgeId", "")
+        if bridge:
+            self.book.enter_bridge(chan, bridge)
+        return chan
+
+    def _adopt(self, lid: str, rows: list[Message], now: float, out: list[DomainEvent]) -> None:
+        book = self.book
+        age = max(duration(r.get("Duration")) for r in rows)
+        book.seq += 1
+        call = Call(lid, now - age, book.seq)
+        book.calls[lid] = call
+        rows = sorted(rows, key=lambda r: (r.get("Uniqueid") != lid, r.get("Uniqueid", "")))
+        for row in rows:
+            self._register_row(call, row)
+        for row in rows:  # agent legs are Local pairs too: mark their other halves
+            if row.get("Application") == "AppQueue":
+                self.inbound.mark_agent_leg(call, row.get("Uniqueid", ""), row.get("Channel", ""))
+        caller_row = next((r for r in rows if r.get("Uniqueid") in self.entries), None)
+        if caller_row is None:
+            caller_row = next((r for r in rows if r.get("Context") in book.inbound), rows[0])
+        for row in rows:
+            book.set_caller(call, row.get("CallerIDNum"), row.get("CallerIDName"))
+            if row.get("Context") in book.inbound:
+                book.set_did(call, row.get("Exten"))
+        book.ensure_started(call, out)
+        call.queue_uid = caller_row.get("Uniqueid")
+        call.queue_context = caller_row.get("Context")
+        entry = self.entries.get(call.queue_uid or "")
+        if entry is None:
+            entry = next((self.entries[u] for u in call.channels if u in self.entries), None)
+        bridge = caller_row.get("BridgeId", "")
+        legs = self._agent_legs(rows)
+        if entry is not None:
+            queue = entry.get("Queue", "")
+            wait = to_int(entry.get("Wait")) or 0
+            call.queue, call.queues, call.state = queue, [queue], S.QUEUED
+            call.queued_at = call.joined_at = now - wait
+            out.append(CallQueued(at=ts(now), linkedid=lid, queue=queue,
+                                  position=to_int(entry.get("Position")) or 0, caller=call.caller,
+                                  caller_name=call.caller_name, did=call.did))
+            self._adopt_ringing(call, legs, now, out)
+        else:
+            queue = caller_row.get("ApplicationData", "").split(",", 1)[0]
+            for leg in legs:
+                if bridge and leg.get("BridgeId") == bridge:
+                    self._adopt_talking(call, leg, queue, now, out)
+                    break
+
+    def _adopt_ringing(self, call: Call, legs: list[Message], now: float,
+                       out: list[DomainEvent]) -> None:
+        for leg in legs:
+            agent, interface = self.members.member_of(leg.get("Channel", ""))
+            uid = leg.get("Uniqueid", "")
+            started = now - duration(leg.get("Duration"))
+            call.attempts[uid] = Attempt(agent, interface, call.queue or "", uid, started)
+            call.state = S.RINGING
+            out.append(AgentRinging(
+                at=ts(now), linkedid=call.linkedid, queue=call.queue or "", agent=agent,
+                interface=interface, agent_channel=leg.get("Channel", ""), caller=call.caller,
+                caller_name=call.caller_name, did=call.did, ivr=dict(call.ivr)))
+
+    def _adopt_talking(self, call: Call, leg: Message, queue: str, now: float,
+                       out: list[DomainEvent]) -> None:
+        call.queue = queue or None
+        call.queues = [queue] if queue else []
+        answered_at = now - duration(leg.get("Duration"))
+        agent, interface = self._talking(call, leg, answered_at)
+        uid = leg.get("Uniqueid", "")
+        attempt = Attempt(agent, interface, queue, uid, answered_at)
+        attempt.result = "answered"
+        call.attempts[uid] = attempt
+        out.append(CallAnswered(at=ts(now), linkedid=call.linkedid, queue=queue,
+                                agent=agent, interface=interface,
+                                agent_channel=call.agent_channel or "", wait_s=None,
+                                ring_s=None))
