@@ -5,6 +5,10 @@ returns the effects it implies; no I/O, no clock but the ``now`` handed in. The 
 around it (``agent_console.wrapup``) sends the frames and the PBX actions.
 
 Rules:
+- signed in = a member of her personal queue ``agent-<ext>``
+  (``telephony.personal_queues``), which only Hotline's own sign-in fills (QueueAdd;
+  queues.conf lists nobody there): being listed in ``support`` or ``vip`` -- a static
+  member, a left-over -- never makes an agent signed in, ready or offered a call;
 - what the board shows is what the PBX believes: queue membership comes from
   ``QueueMemberChanged`` (added / status snapshot -> member, removed -> not), the
   device state and the pause (with its reason) from ``AgentStateChanged``, the call
@@ -14,12 +18,13 @@ Rules:
   wraps up like a queue call); a click in the console changes nothing here
   until the PBX reports it (the one exception: the wrap-up, which is ours);
 - the console state is DERIVED, first match of ``DERIVATION`` (a data table):
-  signed-out (in no queue) > ringing > busy > paused for a reason of the agent's own
+  signed-out (not in her personal queue) > ringing > busy > paused for a reason of the
+  agent's own
   > wrap-up > paused (reason "wrap-up" left over) > ready;
 - wrap-up: when an agent's ANSWERED call ends (or the agent transfers it away), the
   agent is in wrap-up until ``wrapup_s`` seconds pass (``tick``), the call's log is
   saved (``log_saved``), the agent goes ready (``agent_ready``), is rung by a new call,
-  or leaves every queue. At its start the board asks the PBX to pause the agent with
+  or signs out. At its start the board asks the PBX to pause the agent with
   reason ``WRAPUP_REASON`` (so the queue does not ring them), unless they are already
   paused for a reason of their own; at its end it asks to unpause ONLY if the PBX
   still has them paused with reason ``WRAPUP_REASON``: an agent who paused for
@@ -50,6 +55,7 @@ from telephony.events import (
     DomainEvent,
     QueueMemberChanged,
 )
+from telephony.personal_queues import personal_queue
 
 WRAPUP_REASON = "wrap-up"
 STATES = ("signed-out", "ready", "paused", "wrap-up", "ringing", "busy")
@@ -91,6 +97,20 @@ class _Agent:
     wrapup_paused: bool = False  # we asked the PBX to pause them for this wrap-up
     stale_until: datetime | None = None  # a left-over wrap-up pause is lifted then
     logged: deque[str] = field(default_factory=lambda: deque(maxlen=_LOGGED_MEMORY))
+    personal: str | None = None  # her personal queue (from the interface)
+
+    def __post_init__(self) -> None:
+        self.personal = personal_queue(self.interface)
+
+    @property
+    def signed_in(self) -> bool:
+        """In her personal queue: Hotline signed her in (module rules)."""
+        return self.personal is not None and self.personal in self.queues
+
+    @property
+    def hotline_queues(self) -> list[str]:
+        """The queues she takes callers from (her personal queue is her presence)."""
+        return sorted(q for q in self.queues if q != self.personal)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,7 +188,7 @@ def _own_pause(a: _Agent) -> bool:
 
 
 DERIVATION: tuple[tuple[str, Callable[[_Agent], bool]], ...] = (
-    ("signed-out", lambda a: not a.queues),
+    ("signed-out", lambda a: not a.signed_in),
     ("ringing", lambda a: a.device in RINGING_DEVICES or (
         a.call is not None and a.call.state == "ringing")),
     ("busy", lambda a: a.device in BUSY_DEVICES or (
@@ -189,7 +209,7 @@ def derive(a: _Agent) -> str:
 
 
 def _view(a: _Agent) -> AgentView:
-    return AgentView(interface=a.interface, agent=a.agent, queues=tuple(sorted(a.queues)),
+    return AgentView(interface=a.interface, agent=a.agent, queues=tuple(a.hotline_queues),
                      state=derive(a), device=a.device, paused=a.paused, reason=a.reason,
                      wrapup_until=a.wrapup_until, wrapup_linkedid=a.wrapup_linkedid,
                      call=a.call)
@@ -213,8 +233,8 @@ class AgentBoard:
         return [_view(a) for a in self._agents.values()]
 
     def queues(self) -> set[str]:
-        """Every queue some agent is a member of."""
-        return {q for a in self._agents.values() for q in a.queues}
+        """Every queue some agent takes callers from (no personal queue)."""
+        return {q for a in self._agents.values() for q in a.hotline_queues}
 
     def next_deadline(self) -> datetime | None:
         """When the earliest running wrap-up runs out (None: none runs)."""
@@ -306,7 +326,7 @@ class AgentBoard:
             a.queues.discard(event.queue)
         elif event.queue:
             a.queues.add(event.queue)
-        if not a.queues and a.wrapup_until is not None:
+        if not a.signed_in and a.wrapup_until is not None:
             return self._end_wrapup(a, "signed-out", unpause=False)
         return []
 
@@ -321,7 +341,7 @@ class AgentBoard:
     @staticmethod
     def _stale_pause(a: _Agent) -> bool:
         return (a.paused and a.reason == WRAPUP_REASON and a.wrapup_until is None
-                and not a.wrapup_paused and bool(a.queues))
+                and not a.wrapup_paused and a.signed_in)
 
     def _ringing(self, a: _Agent, event: AgentRinging, now: datetime) -> list[Effect]:
         out: list[Effect] = []
@@ -384,7 +404,7 @@ class AgentBoard:
         call, a.call = a.call, None
         if call is None or call.state != "talking" or not self.wrapup:
             return []
-        if call.linkedid in a.logged or not a.queues:
+        if call.linkedid in a.logged or not a.signed_in:
             return []  # logged already, or signed out meanwhile: nothing to wait for
         pause = not a.paused
         a.wrapup_linkedid, a.wrapup_until = call.linkedid, now + self.wrapup
@@ -402,5 +422,5 @@ class AgentBoard:
             # our pause may not be confirmed yet (the actions run in order, so the
             # unpause follows it); a pause of the agent's own is never lifted
             ours = (a.paused and a.reason == WRAPUP_REASON) or (requested and not _own_pause(a))
-            unpause = ours and bool(a.queues)
+            unpause = ours and a.signed_in
         return [WrapupEnded(interface=a.interface, linkedid=linkedid, why=why, unpause=unpause)]

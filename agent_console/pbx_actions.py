@@ -4,7 +4,11 @@ Rules:
 - one method per control, each ONE AMI action per queue or channel, with the fields
   of the real Asterisk 22 captures (``../shared/asterisk``):
   sign in = ``QueueAdd`` to each of the agent's queues (MemberName, StateInterface,
-  Paused false; capture 04), sign out = ``QueueRemove`` from each; pause =
+  Paused false; capture 04), then to her personal queue ``agent-<ext>``
+  (``telephony.personal_queues``), LAST: being in it is what "signed in" means, so she
+  is only signed in once she is in her queues; sign out = ``QueueRemove`` from every
+  queue, her personal queue LAST (a link lost half-way leaves her signed in, not
+  signed out while still in a queue that rings her); pause =
   ``QueuePause`` Paused true with a ``Reason`` and no Queue (every queue at once, 04);
   ready = ``QueuePause`` Paused false; click-to-dial = ``Originate`` Async from the
   agent's own interface into the outbound context, caller ID the hotline number (07),
@@ -19,6 +23,11 @@ Rules:
   ``UnknownCall`` (404), an interface in no queue = ``NotSignedIn`` (409), any other
   refusal = ``PbxRefused`` (502) with the PBX's own message; "Already there" on
   QueueAdd and "Not there" on QueueRemove are the wanted end state, not errors;
+- sign-out goes on through every queue whatever one answers: Asterisk refuses to remove
+  a STATIC member (queues.conf ``member =>``) with "Member not dynamic"; that membership
+  is only queues.conf's to end, so it is logged and returned (``sign_out``'s answer),
+  never a reason to leave her in the other queues. Only her personal queue listing her
+  statically is an error: she could never sign out (queues.conf must list nobody there);
 - an Originate is never re-sent (``AmiClient.originate``): a link lost while it was
   pending is "result unknown" (503), the agent decides whether to dial again.
 """
@@ -32,6 +41,7 @@ from typing import Protocol
 
 from agent_console.dialling import caller_id, header_text, state_interface
 from telephony.ami import AmiError, AmiNotConnected, AmiTimeout
+from telephony.personal_queues import personal_queue
 
 log = logging.getLogger("agent_console.pbx")
 
@@ -80,6 +90,19 @@ class PbxRefused(PbxError):
 
 
 _UNKNOWN_CHANNEL = ("no such channel", "channel does not exist", "no channel found")
+_NOT_DYNAMIC = "member not dynamic"  # app_queue.c manager_remove_queue_member
+
+
+def _personal(interface: str) -> str:
+    queue = personal_queue(interface)
+    if queue is None:
+        raise PbxRefused(f"{interface!r} has no extension, so no personal queue agent-<ext>")
+    return queue
+
+
+def _without(queues: Sequence[str], personal: str) -> list[str]:
+    """``queues`` once each, in order, without the personal queue (it goes last)."""
+    return [q for q in dict.fromkeys(queues) if q and q != personal]
 
 
 def _reply_message(exc: AmiError) -> str:
@@ -126,20 +149,43 @@ class PbxActions:
     # --- agent state ------------------------------------------------------------------
 
     async def sign_in(self, interface: str, name: str, queues: Sequence[str]) -> None:
-        """QueueAdd to every queue (already a member: fine)."""
-        for queue in queues:
-            await self._send("QueueAdd", {
-                "Queue": header_text(queue), "Interface": header_text(interface),
-                "MemberName": header_text(name), "StateInterface": state_interface(interface),
-                "Paused": "false",
-            }, tolerate=("already there",))
+        """QueueAdd to every queue (already a member: fine), her personal queue last."""
+        personal = _personal(interface)
+        for queue in [*_without(queues, personal), personal]:
+            try:
+                await self._send("QueueAdd", {
+                    "Queue": header_text(queue), "Interface": header_text(interface),
+                    "MemberName": header_text(name), "StateInterface": state_interface(interface),
+                    "Paused": "false",
+                }, tolerate=("already there",))
+            except PbxRefused as exc:
+                if queue == personal and "no such queue" in exc.message.lower():
+                    raise PbxRefused(f"the PBX has no personal queue {personal} for {interface}:"
+                                     " add it to queues.conf (one per agent)") from exc
+                raise
 
-    async def sign_out(self, interface: str, queues: Sequence[str]) -> None:
-        """QueueRemove from every queue (not a member: fine)."""
-        for queue in queues:
-            await self._send("QueueRemove", {"Queue": header_text(queue),
-                                             "Interface": header_text(interface)},
-                             tolerate=("not there",))
+    async def sign_out(self, interface: str, queues: Sequence[str]) -> list[str]:
+        """QueueRemove from every queue, her personal queue last (not a member: fine).
+
+        Returns the queues that keep her as a STATIC member (Asterisk: "Member not
+        dynamic"): only queues.conf can take her out of those."""
+        personal = _personal(interface)
+        static: list[str] = []
+        for queue in [*_without(queues, personal), personal]:
+            reply = await self._send("QueueRemove", {"Queue": header_text(queue),
+                                                     "Interface": header_text(interface)},
+                                     tolerate=("not there", _NOT_DYNAMIC))
+            if _NOT_DYNAMIC in reply.get("Message", "").lower():
+                static.append(queue)
+        if personal in static:
+            raise PbxRefused(f"{personal} lists {interface} as a static member in "
+                             "queues.conf, so the PBX cannot sign you out: remove that "
+                             "member => line (Hotline adds agents there at sign-in)")
+        if static:
+            log.warning("%s signed out but stays a STATIC member of %s (queues.conf "
+                        "member => lines; the PBX answered 'Member not dynamic')",
+                        interface, ", ".join(static))
+        return static
 
     async def pause(self, interface: str, reason: str) -> None:
         """QueuePause in every queue with ``reason``."""

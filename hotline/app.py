@@ -42,7 +42,7 @@ from ivr.agi import AgiServer
 from ivr.callback_store import pending_by_queue
 from ivr.callback_worker import AmiFanout, CallbackWorker, WorkerConfig
 from ivr.callbacks import waiting_counts
-from ivr.routing import AgentPresence
+from ivr.routing import PRESENCE_EVENT_TYPES, AgentPresence
 from ivr.runtime import IvrRuntime, follow_agent_states
 from ivr.store import seed_defaults
 from telephony.ami import AmiClient
@@ -198,7 +198,7 @@ async def _ivr(app: web.Application) -> AsyncIterator[None]:
         return
     states = AgentPresence()
     subscription = app[BUS].subscribe("ivr-agents", maxsize=5_000,
-                                      types={"AgentStateChanged"})
+                                      types=PRESENCE_EVENT_TYPES)
     pump = asyncio.create_task(follow_agent_states(states, aiter(subscription)),
                                name="ivr-agent-states")
     reader = LookupReader(app[ENGINE], size=4)

@@ -14,11 +14,15 @@ Rules (issue 6, point 5):
   3 platinum 30, 4 40, 5 50), clamped to 0-100; an unknown caller gets the flow's;
 - preferred agent: the agent interface the flow named (the default flow names the
   account manager for VIPs), else the account manager's own interface for any known
-  caller; offered only when the PBX says that interface is signed in and free
-  (``agent_free``: logged into a queue, available, not paused); otherwise none, and
-  the call goes straight to the queue;
-- ``AgentPresence`` keeps the PBX's last word per interface (``AgentStateChanged``) and
-  answers ``agent_free``; it is fed by the app's bus subscription.
+  caller; offered only when that agent is signed in and free (``agent_free``);
+  otherwise none, and the call goes straight to the queue;
+- ``AgentPresence`` answers ``agent_free``: signed in = a member of her personal queue
+  ``agent-<ext>`` (``QueueMemberChanged``), which only Hotline's sign-in fills
+  (``telephony.personal_queues``) -- a static member of ``support``, however available
+  Asterisk says she is, was never signed in and is not offered a call (a desk would ring
+  for nobody); free = the PBX's last word on her device (``AgentStateChanged``) is
+  available and not paused. It is fed by the app's bus subscription
+  (``PRESENCE_EVENT_TYPES``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from telephony.events import AgentStateChanged, QueueMemberChanged
+from telephony.personal_queues import personal_queue
 
 DEFAULT_QUEUE = "support"
 TIER_PRIORITY: dict[int, int] = {0: 0, 1: 10, 2: 20, 3: 30, 4: 40, 5: 50}
@@ -148,19 +155,30 @@ class AgentState:
     paused: bool
 
 
+PRESENCE_EVENT_TYPES = frozenset({"AgentStateChanged", "QueueMemberChanged"})
+"""The bus event types ``AgentPresence.feed`` needs."""
+
+
 class AgentPresence:
-    """The last ``AgentStateChanged`` per interface; ``free(interface)`` for ``decide``."""
+    """Who is signed in (her personal queue) and the last ``AgentStateChanged`` per
+    interface; ``free(interface)`` for ``decide``."""
 
     def __init__(self) -> None:
         self.states: dict[str, AgentState] = {}
+        self.signed_in: set[str] = set()
 
     def feed(self, event: object) -> None:
-        """Keep an ``AgentStateChanged``-shaped event (anything else is ignored)."""
-        interface = getattr(event, "interface", None)
-        state = getattr(event, "state", None)
-        if isinstance(interface, str) and interface and isinstance(state, str):
-            self.states[interface] = AgentState(state, getattr(event, "paused", False) is True)
+        """Keep an agent state or a personal-queue membership (anything else is ignored)."""
+        if isinstance(event, QueueMemberChanged):
+            if event.interface and event.queue == personal_queue(event.interface):
+                if event.change == "removed":
+                    self.signed_in.discard(event.interface)
+                else:  # added, or a snapshot / status of a member: she is in it
+                    self.signed_in.add(event.interface)
+        elif isinstance(event, AgentStateChanged) and event.interface:
+            self.states[event.interface] = AgentState(event.state, event.paused is True)
 
     def free(self, interface: str) -> bool:
         found = self.states.get(interface)
-        return found is not None and found.state == "available" and not found.paused
+        return (interface in self.signed_in and found is not None
+                and found.state == "available" and not found.paused)

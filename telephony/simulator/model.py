@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from telephony.personal_queues import personal_queue
+
 EventSink = Callable[[bytes, str], None]  # (encoded message, privilege class)
 
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
@@ -110,28 +112,16 @@ def default_queues() -> list[QueueSpec]:
     ]
 
 
-PERSONAL_PREFIX = "agent-"
-"""Personal queues (deploy/asterisk/queues.conf): ``agent-<extension>``, one member each,
-used by the dialplan to offer a caller to a preferred agent (HOTLINE_PREFERRED_AGENT) first."""
-
-
-def agent_extension(reference: str) -> str:
-    """What the dialplan makes of HOTLINE_PREFERRED_AGENT: ``Local/1001@agents/n`` and
-    ``PJSIP/1001`` -> ``1001``, ``1001`` -> ``1001`` (CUT at ``@``, then after the ``/``),
-    keeping only ``[0-9A-Za-z_]`` (the dialplan's FILTER)."""
-    ext = reference.split("@", 1)[0]
-    if "/" in ext:
-        ext = ext.split("/")[1]
-    return "".join(c for c in ext if c.isascii() and (c.isalnum() or c == "_"))
-
-
 def personal_queues(agents: Sequence[AgentSpec], ring_s: float = 15.0) -> list[QueueSpec]:
-    """One ``agent-<ext>`` queue per agent, as in deploy/asterisk/queues.conf."""
+    """One ``agent-<ext>`` queue per agent, as in deploy/asterisk/queues.conf: the
+    ``personal`` template (ringall, one ring round, joinempty/leavewhenempty refuse a
+    queue without a free member) and NO member: Hotline's sign-in adds the agent
+    (QueueAdd, a dynamic member; ``telephony.personal_queues``)."""
     out: list[QueueSpec] = []
     for agent in agents:
-        ext = agent_extension(agent.interface)
-        if ext:
-            out.append(QueueSpec(PERSONAL_PREFIX + ext, "linear", timeout=ring_s, retry=1,
+        name = personal_queue(agent.interface)
+        if name:
+            out.append(QueueSpec(name, "linear", timeout=ring_s, retry=1,
                                  maxwait=ring_s, joinempty=False))
     return out
 

@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from telephony.personal_queues import is_personal, personal_queue
 from telephony.simulator.agi_caller import (
     AGI_VERSION,
     AgiCaller,
@@ -66,7 +67,6 @@ from telephony.simulator.model import (
     Member,
     Queue,
     QueueSpec,
-    agent_extension,
     build_members,
     clean,
     default_agents,
@@ -267,15 +267,12 @@ class Pbx:
         self.stats = PbxStats()
         self._agent_specs = [AgentSpec(**vars(a)) for a in (agents or default_agents())]
         self._queue_specs = list(queues or default_queues())
-        if self.agi is not None:
-            # the hotline dialplan offers a preferred agent through a personal queue
-            known = {q.name for q in self._queue_specs}
-            for spec in personal_queues(self._agent_specs):
-                if spec.name not in known:
-                    self._queue_specs.append(spec)
-                    for agent in self._agent_specs:
-                        if spec.name == "agent-" + agent_extension(agent.interface):
-                            agent.queues = (*agent.queues, spec.name)
+        # every agent's personal queue, empty as in deploy/asterisk/queues.conf: Hotline's
+        # sign-in adds her (QueueAdd), the dialplan offers her a preferred caller or a
+        # transfer through it (telephony.personal_queues)
+        known = {q.name for q in self._queue_specs}
+        self._queue_specs += [spec for spec in personal_queues(self._agent_specs)
+                              if spec.name not in known]
         self.started_at = time.time()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wall0 = 0.0
@@ -862,8 +859,8 @@ class Pbx:
                                                          if ch.isdigit()), level=1)
         call.priority = _sscanf_int(call.dialplan_vars.get("QUEUE_PRIO", ""))
         preferred = variables.get("HOTLINE_PREFERRED_AGENT", "")
-        personal = "agent-" + agent_extension(preferred) if preferred else ""
-        if personal in self.queues:
+        personal = personal_queue(preferred) if preferred else None
+        if personal is not None and personal in self.queues:
             q = self.queues[personal]
             status = await self._queue_call(
                 call, personal, app_priority=25, ring_once=True, then_hangup=False,
@@ -1264,11 +1261,15 @@ class Pbx:
         s = call.script
         spec = leg.member.agent.spec
         start = call.t
+        # the agent a scripted transfer reached talks as the plan's target does, and the
+        # script's transfer is made once, by the first agent
+        talk = s.talk if s.transfer is None or not call.transfers else s.transfer.target_talk_s
         caller_end = (call.joined or start) + s.hold if s.hold is not None else (
-            start + s.talk if s.hangup_by != "agent" else None)
+            start + talk if s.hangup_by != "agent" else None)
         agent_end = start + spec.talk_s if spec.talk_s is not None else (
-            start + s.talk if s.hangup_by == "agent" else None)
-        transfer_at = start + s.transfer.after if s.transfer is not None else None
+            start + talk if s.hangup_by == "agent" else None)
+        transfer_at = start + s.transfer.after if s.transfer is not None and not (
+            call.transfers) else None
         while True:
             first = min(t for t in (caller_end, agent_end, transfer_at, start + 86400)
                         if t is not None)
@@ -1408,8 +1409,10 @@ class Pbx:
         call.transfers.append(("blind", target))
         c2.set(context=context, exten=target, priority=1)
         self.bridge_leave(b, c2)
-        self.newexten(c2, "NoOp", f"Transfer target {target}", level=2)
-        d1, d2 = self._dial_desk(call, target, context)
+        to_agent = self._via_personal_queue(target, context)
+        if not to_agent:
+            self.newexten(c2, "NoOp", f"Transfer target {target}", level=2)
+            d1, d2 = self._dial_desk(call, target, context)
         self.bridge_leave(b, leg.a1)
         self.bridge_destroy(b)
         self.hangup_request(leg.a2, 16)
@@ -1418,7 +1421,65 @@ class Pbx:
         self.hangup_request(leg.a2, 16, soft=True)
         self.hangup(leg.a2, 16)
         call.outcome, call.hangup_by = "transferred", "transfer"
-        await self._desk_call(call, d1, d2, plan)
+        if to_agent:
+            await self._internal(call, target)
+        else:
+            await self._desk_call(call, d1, d2, plan)
+
+    def _via_personal_queue(self, target: str, context: str) -> bool:
+        """Whether a transfer to ``target@context`` runs deploy's [internal] (the agent's
+        personal queue, else back to the caller's queue): always with the hotline dialplan
+        (``agi``); with the capture rig's, only for an agent's extension (any other one is
+        one of the rig's desk phones, as recorded in 05/05b/06)."""
+        if context != "internal":
+            return False
+        return self.agi is not None or personal_queue(target) in self.queues
+
+    async def _internal(self, call: SimCall, target: str) -> None:
+        """deploy/asterisk/extensions.conf [internal], run by the transferred caller's own
+        channel: Queue() on the agent's personal queue (AgentCalled pops her console, her
+        member goes in use); refused (not signed in, busy, paused: JOINEMPTY) or not
+        answered (TIMEOUT), back to the hotline queue the caller came from."""
+        c2 = call.c2
+        assert c2 is not None
+        personal = personal_queue(target) or "agent-"
+        exists = personal in self.queues
+        self.newexten(c2, "Set", f"TARGET={personal}", priority=1, level=2)
+        self.varset(c2, "TARGET", personal, level=2)
+        self.newexten(c2, "GotoIf", f"{int(not exists)}?refused", priority=2, level=2)
+        status = "UNKNOWN"
+        if exists:
+            call.first_joined = None  # a new Queue(): the caller's patience starts again
+            status = await self._queue_call(call, personal, app_priority=3, ring_once=True,
+                                            then_hangup=False, appdata=f"{personal},tn,,,20")
+            if status not in ("TIMEOUT", "JOINEMPTY"):
+                return
+        back = self._hotline_queue(call)
+        self.newexten(c2, "NoOp", f"Transfer to {personal}: {status}; back to {back}",
+                      priority=4, level=2)
+        self.newexten(c2, "GotoIf", "0?done", priority=5, level=2)  # not an Atxfer consult
+        self._dp_set(call, 6, "QUEUE", back)
+        self.newexten(c2, "ExecIf", "0?Set(QUEUE=support)", priority=7, level=2)
+        self.newexten(c2, "Goto", f"hotline-queues,{back},1", priority=8, level=2)
+        c2.set(context="hotline-queues", exten=back)
+        self.newexten(c2, "Set", f"QUEUE={back}", priority=1, level=2)
+        self.newexten(c2, "GotoIf", f"{int(back not in self.queues)}?gone", priority=2,
+                      level=2)
+        if back not in self.queues:
+            self.newexten(c2, "Hangup", "", priority=4, level=1)
+            self._channel_hangs_up_first(call)
+            return
+        call.first_joined = None
+        wait = self.queues[back].spec.maxwait
+        await self._queue_call(call, back, app_priority=3, appdata=f"{back},tT,,,{wait:g}")
+
+    def _hotline_queue(self, call: SimCall) -> str:
+        """The caller's QUEUE (the hotline queue it was in; never a personal queue), else
+        HOTLINE_DEFAULT_QUEUE (support), as [internal] works it out."""
+        queue = _queue_name(call.dialplan_vars.get("QUEUE", ""))
+        if not queue and call.queues_tried:
+            queue = next((q for q in call.queues_tried if not is_personal(q)), "")
+        return queue or "support"
 
     def _dial_desk(self, call: SimCall, target: str, context: str,
                    src: Chan | None = None) -> tuple[Chan, Chan]:
@@ -1494,6 +1555,11 @@ class Pbx:
         self.hangup(leg.a2, 16)
         self.bridge_destroy(b)
         call.transfers.append(("redirect", target))
+        if self._via_personal_queue(target, context):
+            await self._internal(call, target)
+            # no transfer event: the first queue's AgentComplete only when the caller left
+            self._complete(call, q, leg, "caller", dest=False)
+            return
         self.newexten(c2, "NoOp", f"Transfer target {target}", level=2)
         d1, d2 = self._dial_desk(call, target, context)
         await self.wait(call, call.t + plan.target_ring_s)
@@ -1658,12 +1724,17 @@ class Pbx:
         return None
 
     def queue_remove(self, queue: str, interface: str) -> str | None:
+        """QueueRemove, answered as app_queue.c's manager_remove_queue_member: a static
+        member (from the configuration) stays, "Member not dynamic"."""
         q = self.queues.get(queue)
         if q is None:
-            return "Unable to remove interface: No such queue"
-        m = q.members.pop(interface, None)
+            return "Unable to remove interface from queue: No such queue"
+        m = q.members.get(interface)
         if m is None:
             return "Unable to remove interface: Not there"
+        if not m.dynamic:
+            return "Member not dynamic"
+        del q.members[interface]
         self.member_event("QueueMemberRemoved", m, q.name)
         return None
 

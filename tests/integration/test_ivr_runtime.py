@@ -39,6 +39,7 @@ from crm_core.models import (
 from hotline.app import AGI_SERVER, AMI, IVR, create_app
 from hotline.settings import Settings
 from ivr.agi import AgiServer
+from ivr.routing import AgentPresence, AgentState
 from ivr.runtime import IvrRuntime
 from ivr.store import seed_defaults
 from telephony.simulator import PbxSimulator
@@ -461,7 +462,10 @@ async def test_many_concurrent_calls_each_get_their_own_routing(crm: Crm) -> Non
 async def test_the_app_serves_fastagi_and_follows_agent_states_from_the_pbx(
         tmp_path: Path) -> None:
     """hotline.app: the FastAGI server runs with the app; the simulator's agent states reach
-    the routing through AMI and the bus, so a free account manager is offered the call."""
+    the routing through AMI and the bus. The account manager is a static member of
+    support, free: the PBX says "available", but nobody signed in at her desk, so she is
+    not offered her customer's call (issue 12, item 2) until Hotline's sign-in puts her
+    in her personal queue; then she is."""
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"
     await upgrade_async(db_url)
     engine = make_engine(db_url)
@@ -484,11 +488,24 @@ async def test_the_app_serves_fastagi_and_follows_agent_states_from_the_pbx(
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         await app[AMI].wait_connected(10)
         runtime = app[IVR]
+        presence = getattr(runtime.agent_free, "__self__", None)  # the app's AgentPresence
+        assert isinstance(presence, AgentPresence)
         for _ in range(300):  # the resync after login reports every member
+            if presence.states.get(SIM_ALICE) == AgentState("available", False):
+                break
+            await asyncio.sleep(0.05)
+        assert presence.states.get(SIM_ALICE) == AgentState("available", False)
+        assert not runtime.agent_free(SIM_ALICE)  # listed by the PBX, never signed in
+        fake = await call(app[AGI_SERVER].port, caller=VIP_PHONE, keys=["0"])
+        assert not fake.vars.get("HOTLINE_PREFERRED_AGENT")  # straight to the queue
+
+        # Hotline's sign-in, last step: QueueAdd to her personal queue
+        assert pbx.pbx.queue_add("agent-1001", SIM_ALICE, "Alice", 0, "", False) is None
+        for _ in range(300):
             if runtime.agent_free(SIM_ALICE):
                 break
             await asyncio.sleep(0.05)
-        assert runtime.agent_free(SIM_ALICE), "no free state for the agent from the PBX"
+        assert runtime.agent_free(SIM_ALICE), "signed in, free, yet not offered calls"
         fake = await call(app[AGI_SERVER].port, caller=VIP_PHONE, keys=["0"])
         assert fake.vars["HOTLINE_PREFERRED_AGENT"] == SIM_ALICE
         assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(data.vip)

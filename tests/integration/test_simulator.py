@@ -21,7 +21,7 @@ import pytest
 
 from telephony.ami_codec import AmiDecoder, decode_all, encode_action
 from telephony.events import CallEnded
-from telephony.simulator import CallScript, PbxSimulator
+from telephony.simulator import CallScript, PbxSimulator, TransferPlan
 from telephony.simulator.scenarios import CAPTURES as SCENARIO_CAPTURES
 from telephony.tracker import CallTracker
 
@@ -486,6 +486,14 @@ async def test_queue_actions_change_queue_status(sim: PbxSimulator, client: RawC
     unknown = await client.action("QueuePause", "04-14", Queue="support",
                                   Interface="Local/9999@agents/n", Paused="true")
     assert unknown == {"Response": "Error", "ActionID": "04-14", "Message": "Interface not found"}
+    # a member of the configuration (queues.conf member =>) is static: app_queue refuses
+    # to remove it (manager_remove_queue_member, RES_NOT_DYNAMIC) and it stays
+    static = await client.action("QueueRemove", "04-15", Queue="support",
+                                 Interface="Local/1001@agents/n")
+    assert static == {"Response": "Error", "ActionID": "04-15", "Message": "Member not dynamic"}
+    nosuch = await client.action("QueueRemove", "04-16", Queue="nosuchqueue",
+                                 Interface="Local/1001@agents/n")
+    assert nosuch["Message"] == "Unable to remove interface from queue: No such queue"
     final = await client.list_action("QueueStatus", "end", "QueueStatusComplete", Queue="support")
     names = [m["Name"] for m in final if m.get("Event") == "QueueMember"]
     assert names == ["Alice", "Bob", "Carol"]
@@ -801,3 +809,49 @@ async def test_cli_stops_after_total_calls_and_exits_zero() -> None:
     assert len(ends) == 30
     assert c.messages[-1].get("Event") == "Shutdown"
     await c.close()
+
+
+def _to_bob() -> CallScript:
+    """Alice (first in support) answers and blind-transfers the caller to Bob's
+    extension in [internal]."""
+    return CallScript(skip_agi=True, talk=6.0, transfer=TransferPlan(
+        kind="blind", target="1002", context="internal", after=1.0))
+
+
+async def test_a_transfer_to_an_agent_goes_through_her_personal_queue(
+        sim: PbxSimulator, client: RawClient) -> None:
+    """deploy's [internal]: Queue(agent-1002), so AgentCalled/AgentConnect name Bob on the
+    same call (his console pops, his member goes in use), never a bare Dial of his phone."""
+    added = await client.action("QueueAdd", "in", Queue="agent-1002",
+                                Interface="Local/1002@agents/n", MemberName="Bob")
+    assert added["Message"] == "Added interface to queue"  # Hotline's sign-in
+    call = sim.place_call(caller="13800138000", name="Wang", script=_to_bob())
+    await asyncio.wait_for(call.done, 30)
+    await client.action("Ping", "sync")
+    mine = [m for m in client.messages if m.get("Linkedid") == call.linkedid]
+    called = [(m["Queue"], m["MemberName"]) for m in mine if m.get("Event") == "AgentCalled"]
+    assert called == [("support", "Alice"), ("agent-1002", "Bob")]
+    connect = next(m for m in mine if m.get("Event") == "AgentConnect"
+                   and m["Queue"] == "agent-1002")
+    assert connect["Interface"] == "Local/1002@agents/n"
+    assert connect["Channel"] == call.c2.name if call.c2 else False  # the caller's channel
+    assert not any(m.get("Event") == "DialBegin" and "@desks" in m.get("DestChannel", "")
+                   for m in mine)
+    busy = [m for m in client.messages if m.get("Event") == "QueueMemberStatus"
+            and m["Queue"] == "agent-1002" and m["Status"] == "2"]
+    assert busy, "Bob's member never went in use"
+
+
+async def test_a_transfer_to_an_agent_not_signed_in_goes_back_to_the_callers_queue(
+        sim: PbxSimulator, client: RawClient) -> None:
+    """Bob's personal queue is empty (Hotline never signed him in): refused at once
+    (JOINEMPTY), and the caller is not dropped but queued again in support."""
+    call = sim.place_call(caller="13800138000", name="Wang", script=_to_bob())
+    await asyncio.wait_for(call.done, 30)
+    await client.action("Ping", "sync")
+    mine = [m for m in client.messages if m.get("Linkedid") == call.linkedid]
+    assert [m["Queue"] for m in mine if m.get("Event") == "QueueCallerJoin"] == [
+        "support", "support"]
+    assert ("QUEUESTATUS", "JOINEMPTY") in [(m.get("Variable"), m.get("Value")) for m in mine]
+    assert [m["MemberName"] for m in mine if m.get("Event") == "AgentConnect"] == [
+        "Alice", "Alice"]  # the first free member of support, again

@@ -22,6 +22,7 @@ import pytest
 from ivr.agi import AgiHangup, AgiServer, AgiSession
 from telephony.ami_codec import AmiDecoder, encode_action
 from telephony.events import AgentRinging, CallEnded, CallSummary
+from telephony.personal_queues import personal_queue
 from telephony.simulator import CallScript, PbxSimulator
 from telephony.simulator.agi_caller import AgiTarget, IvrInput, parse_ivr_inputs
 from telephony.tracker import CallTracker
@@ -503,6 +504,17 @@ async def test_higher_priority_callers_are_answered_first() -> None:
     assert connects == ["13900000002", "13900000003", "13900000001"]
 
 
+def signed_in(sim: PbxSimulator, *names: str) -> None:
+    """What Hotline's sign-in does at the PBX for each agent: QueueAdd to her personal
+    queue ``agent-<ext>`` (queues.conf lists nobody there)."""
+    for name in names:
+        agent = sim.pbx.find_agent(name)
+        assert agent is not None
+        queue = personal_queue(agent.interface)
+        assert queue is not None
+        assert sim.pbx.queue_add(queue, agent.interface, agent.spec.name, 0, "", False) is None
+
+
 def _preferring(agent: str) -> Handler:
     async def handler(s: AgiSession) -> None:
         await s.set_variable("HOTLINE_PREFERRED_AGENT", agent)
@@ -511,6 +523,7 @@ def _preferring(agent: str) -> Handler:
 
 async def test_preferred_agent_rings_first_when_free() -> None:
     async with rig(_preferring("Local/1002@agents/n")) as r:
+        signed_in(r.sim, "Bob")
         summary, linkedid = await r.call(talk=1.0)
     assert summary.agent == "Bob"  # support is linear: Alice would have been first
     assert summary.queues == ("agent-1002",)
@@ -518,8 +531,20 @@ async def test_preferred_agent_rings_first_when_free() -> None:
     assert summary.ivr["HOTLINE_PREFERRED_AGENT"] == "Local/1002@agents/n"
 
 
+async def test_preferred_agent_hotline_never_signed_in_is_not_rung() -> None:
+    """Bob is free in support (a static member there), but Hotline never signed him in:
+    his personal queue is empty, so the caller is refused there at once (JOINEMPTY) and
+    goes on to the IVR's queue; his desk never rings."""
+    async with rig(_preferring("Local/1002@agents/n")) as r:
+        summary, linkedid = await r.call(talk=1.0)
+    assert summary.queues == ("support",)
+    assert [a.agent for a in summary.agents_tried] == ["Alice"]
+    assert r.ami.varsets(linkedid)["QUEUESTATUS"] == "JOINEMPTY"
+
+
 async def test_busy_preferred_agent_sends_the_caller_to_the_queue() -> None:
     async with rig(_preferring("1002")) as r:
+        signed_in(r.sim, "Bob")
         r.sim.set_agent("Bob", paused=True)
         summary, linkedid = await r.call(talk=1.0)
     assert summary.agent == "Alice"
@@ -529,6 +554,7 @@ async def test_busy_preferred_agent_sends_the_caller_to_the_queue() -> None:
 
 async def test_preferred_agent_who_does_not_answer_then_the_queue() -> None:
     async with rig(_preferring("Local/1002@agents/n")) as r:
+        signed_in(r.sim, "Bob")
         r.sim.set_agent("Bob", mode="noanswer")
         summary, linkedid = await r.call(talk=1.0)
     assert summary.queues == ("agent-1002", "support")
@@ -544,7 +570,6 @@ async def test_without_an_agi_address_the_capture_dialplan_is_kept() -> None:
     await sim.start()
     try:
         assert sim.pbx.agi is None
-        assert not any(q.startswith("agent-") for q in sim.pbx.queues)
         call = sim.place_call(caller="13800138000", script=CallScript(talk=1.0))
         await asyncio.wait_for(call.done, 30)
         assert call.agi is None and call.outcome == "answered"
@@ -635,6 +660,7 @@ async def test_ivr_runtime_to_queue_pop_and_call_log(db_url: str) -> None:
             sim = PbxSimulator(time_scale=SCALE, agi=AgiTarget("127.0.0.1", server.port,
                                                               ivr_timeout_s=6000))
             await sim.start()
+            signed_in(sim, "Bob")
             try:
                 async with logging_app(db_url, sim) as app:
                     call = sim.place_call(caller="13800138000", name="Zhang Wei",
@@ -804,6 +830,7 @@ def assert_runs_deploy_dialplan(ami: Ami, linkedid: str, did: str) -> int:
 
 async def test_simulated_steps_are_the_deploy_dialplans() -> None:
     async with rig(_preferring("Local/1002@agents/n")) as r:
+        signed_in(r.sim, "Bob")
         r.sim.set_agent("Bob", mode="noanswer")
         summary, linkedid = await r.call(talk=1.0)
     assert summary.queues == ("agent-1002", "support")

@@ -37,6 +37,7 @@ from telephony.tracker import CallTracker
 from tests.shared import CAPTURES
 
 ALICE = "Local/1001@agents/n"
+PERSONAL = "agent-1001"  # Alice's personal queue: in it = Hotline signed her in
 CHAN = "Local/1001@agents-00000063;1"
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -85,9 +86,11 @@ def state(board: AgentBoard) -> str:
 
 
 def signed_in(wrapup_s: float = 30) -> AgentBoard:
+    """As Hotline's sign-in does it: her queues, then her personal queue."""
     board = AgentBoard(wrapup_s=wrapup_s)
     board.feed(member("added"), at(0))
     board.feed(member("added", "vip"), at(0))
+    board.feed(member("added", PERSONAL), at(0))
     board.feed(pbx(), at(0))
     return board
 
@@ -106,24 +109,40 @@ def test_every_state_is_derivable_and_the_table_ends_in_ready() -> None:
     assert DERIVATION[-1][0] == "ready"
 
 
-def test_membership_from_the_pbx_signs_in_and_out() -> None:
+def test_her_personal_queue_signs_her_in_and_out() -> None:
     board = AgentBoard()
     assert board.view(ALICE) is None
     effects = board.feed(member("added"), at(0))
-    assert of(effects, StateChanged)[-1].view.state == "ready"
+    assert of(effects, StateChanged)[-1].view.state == "signed-out"  # not by Hotline yet
     board.feed(member("added", "vip"), at(0))
-    view = board.view(ALICE)
-    assert view is not None and view.queues == ("support", "vip")
+    effects = board.feed(member("added", PERSONAL), at(0))
+    view = of(effects, StateChanged)[-1].view
+    assert (view.state, view.queues) == ("ready", ("support", "vip"))  # no personal queue
+    assert board.queues() == {"support", "vip"}
     board.feed(member("removed"), at(1))
-    assert state(board) == "ready"  # still in vip
-    effects = board.feed(member("removed", "vip"), at(2))
+    board.feed(member("removed", "vip"), at(1))
+    assert state(board) == "ready"  # in no queue to take callers from, but signed in
+    effects = board.feed(member("removed", PERSONAL), at(2))
     assert of(effects, StateChanged)[-1].view.state == "signed-out"
     assert board.queues() == set()
 
 
-def test_a_resync_snapshot_entry_counts_as_membership() -> None:
+def test_an_agent_the_pbx_lists_in_a_queue_is_not_signed_in_by_that() -> None:
+    """A static member of support (queues.conf), free and unpaused: Asterisk would report
+    her available, but Hotline never signed her in: signed out, whatever the PBX says."""
     board = AgentBoard()
-    board.feed(member("status"), at(0))
+    board.feed(member("status"), at(0))  # a QueueStatus snapshot entry
+    board.feed(member("status", "vip"), at(0))
+    board.feed(pbx("available"), at(0))
+    view = board.view(ALICE)
+    assert view is not None and (view.state, view.queues) == ("signed-out", ("support", "vip"))
+    board.feed(member("added", "agent-1002"), at(1))  # somebody else's personal queue
+    assert state(board) == "signed-out"
+
+
+def test_a_resync_snapshot_entry_of_her_personal_queue_counts_as_signed_in() -> None:
+    board = AgentBoard()
+    board.feed(member("status", PERSONAL), at(0))  # Hotline restarted: the PBX kept her
     assert state(board) == "ready"
 
 
@@ -262,7 +281,8 @@ def test_signing_out_ends_the_wrapup_without_unpausing() -> None:
     board = signed_in()
     after_a_call(board)
     board.feed(member("removed"), at(20))
-    effects = board.feed(member("removed", "vip"), at(20))
+    assert of(board.feed(member("removed", "vip"), at(20)), WrapupEnded) == []
+    effects = board.feed(member("removed", PERSONAL), at(20))
     assert of(effects, WrapupEnded) == [
         WrapupEnded(interface=ALICE, linkedid="1.1", why="signed-out", unpause=False)]
     assert state(board) == "signed-out"
@@ -333,11 +353,19 @@ def replay_into(board: AgentBoard, name: str) -> list[Effect]:
 
 
 def test_capture_04_pause_reason_in_every_queue_and_removal_signs_out() -> None:
+    """The capture rig had no personal queues: Dave and Alice are signed in to theirs
+    first, as Hotline's sign-in does; Dave's removal from his last queue signs him out
+    here only because the board is told he left his personal queue too."""
     board = AgentBoard()
+    dave_if = "Local/1004@agents/n"
+    board.feed(member("added", "agent-1004", dave_if), at(0))
+    board.feed(member("added", PERSONAL), at(0))
     effects = replay_into(board, "04-agent-state")
-    dave = [e.view for e in of(effects, StateChanged) if e.view.interface == "Local/1004@agents/n"]
+    dave = [e.view for e in of(effects, StateChanged) if e.view.interface == dave_if]
     assert ("paused", "Lunch break") in [(v.state, v.reason) for v in dave]
-    assert dave[0].state == "ready" and dave[-1].state == "signed-out"
+    assert dave[0].state == "ready" and dave[-1].state == "ready" and dave[-1].queues == ()
+    out = board.feed(member("removed", "agent-1004", dave_if), at(99))
+    assert of(out, StateChanged)[-1].view.state == "signed-out"
     alice = [e.view for e in of(effects, StateChanged) if e.view.interface == ALICE]
     meeting = [v for v in alice if v.reason == "Meeting"]
     assert meeting and meeting[0].state == "paused" and set(meeting[-1].queues) == {"support",
@@ -348,7 +376,7 @@ def test_capture_04_pause_reason_in_every_queue_and_removal_signs_out() -> None:
 @pytest.mark.parametrize("name", ["05-blind-transfer", "06-attended-transfer"])
 def test_captured_transfers_put_the_agent_in_wrapup(name: str) -> None:
     board = AgentBoard(wrapup_s=30)
-    board.feed(member("added"), at(0))  # the capture has no membership snapshot
+    board.feed(member("added", PERSONAL), at(0))  # the capture has no membership snapshot
     effects = replay_into(board, name)
     started = of(effects, WrapupStarted)
     assert [s.interface for s in started] == [ALICE]
@@ -386,6 +414,6 @@ def test_an_unanswered_outbound_call_gets_no_wrapup() -> None:
 
 def test_capture_07_click_to_dial_puts_alice_in_wrapup() -> None:
     board = AgentBoard(wrapup_s=30)
-    board.feed(member("added"), at(0))
+    board.feed(member("added", PERSONAL), at(0))
     effects = replay_into(board, "07-click-to-dial")
     assert [s.linkedid for s in of(effects, WrapupStarted)] == ["1795478428.216"]

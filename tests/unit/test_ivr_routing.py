@@ -18,7 +18,7 @@ from ivr.routing import (
     nobody_free,
     priority_for,
 )
-from telephony.events import AgentStateChanged
+from telephony.events import AgentStateChanged, QueueMemberChanged
 
 FLOW = {"queue": "support", "priority": 0, "skill": None, "preferred_agent": None}
 
@@ -107,9 +107,15 @@ def test_flow_customer_of_unknown_restricted_or_odd_views_is_none_or_safe() -> N
         0, [], [], None)
 
 
+def personal(change: str, queue: str = "agent-2001") -> QueueMemberChanged:
+    return QueueMemberChanged(queue=queue, interface="PJSIP/2001", agent="王磊",
+                              change=change, status=1, paused=False, reason="")
+
+
 def test_agent_states_follow_the_pbx() -> None:
     states = AgentPresence()
     assert not states.free("PJSIP/2001")  # never heard of: not free
+    states.feed(personal("added"))  # Hotline signed her in
     base: dict[str, Any] = {"interface": "PJSIP/2001", "agent": "王磊"}
     states.feed(AgentStateChanged(**base, state="available", paused=False, reason=""))
     assert states.free("PJSIP/2001")
@@ -120,6 +126,25 @@ def test_agent_states_follow_the_pbx() -> None:
     states.feed(object())  # not an agent state: ignored
     states.feed(AgentStateChanged(**base, state="available", paused=False, reason=""))
     assert states.free("PJSIP/2001")
+    states.feed(personal("removed"))  # signed out
+    assert not states.free("PJSIP/2001")
+
+
+def test_an_agent_hotline_never_signed_in_is_not_free_however_available() -> None:
+    """A static member of support (or of anything but her personal queue), free and
+    unpaused: Asterisk reports her available, but nobody signed in at that desk."""
+    states = AgentPresence()
+    states.feed(personal("status", "support"))
+    states.feed(personal("added", "agent-2002"))  # somebody else's personal queue
+    states.feed(AgentStateChanged(interface="PJSIP/2001", agent="王磊", state="available",
+                                  paused=False, reason=""))
+    assert not states.free("PJSIP/2001")
+    assert decide({"id": 1, "account_manager": "PJSIP/2001"}, None, {},
+                  states.free).preferred_agent is None
+    states.feed(personal("status"))  # a resync snapshot of her personal queue: signed in
+    assert states.free("PJSIP/2001")
+    assert decide({"id": 1, "account_manager": "PJSIP/2001"}, None, {},
+                  states.free).preferred_agent == "PJSIP/2001"
 
 
 @given(tier=st.one_of(st.integers(), st.text(), st.none(), st.booleans()),
