@@ -84,7 +84,7 @@ class ScriptedChannel:
     def __init__(self, script: Sequence[str | None]) -> None:
         self.script = list(script)
 
-    async def play(self, items: Sequence[Play | Say], escape: bool) -> str:
+    async def play(self, items: Sequence[Play | Say], escape: str) -> str:
         return ""  # the run traces each prompt; a scripted caller never presses early
 
     async def collect(self, collect: CollectDigits, first: str) -> DtmfReceived | Timeout:
