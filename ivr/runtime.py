@@ -229,13 +229,15 @@ class SoundCheck:
                 out.append(name)
         return out
 
-    def learn(self, name: str, found: bool) -> None:
+    def learn(self, name: str, found: bool | None) -> None:
+        """What the PBX said; None (it could not tell) counts as there: streamed, and not
+        asked again for ``ttl_s`` either (no lookup per call on such a PBX)."""
         if len(self._known) > 10_000:
             self._known.clear()
-        if not found and self._known.get(name, (0.0, True))[1]:
+        if found is False and self._known.get(name, (0.0, True))[1]:
             log.warning("IVR: sound %s is missing on the PBX: not played (hotline prompts "
                         "build writes it)", name)
-        self._known[name] = (time.monotonic() + self.ttl_s, found)
+        self._known[name] = (time.monotonic() + self.ttl_s, found is not False)
 
     def playable(self, name: str) -> bool:
         """False only for a file the PBX said it does not have."""
@@ -391,8 +393,7 @@ class AgiChannel:
             reply = await self.agi.command("GET FULL VARIABLE", stat_expression(batch))
             value = reply.data if reply.ok and reply.result == 1 else None
             for name, found in zip(batch, stat_answer(value, len(batch)), strict=True):
-                if found is not None:
-                    self.sounds.learn(name, found)
+                self.sounds.learn(name, found)
 
     async def collect(self, collect: CollectDigits, first: str) -> DtmfReceived | Timeout:
         most = collect.keys_to_read  # the terminator too: it must end GET DATA, not leak
