@@ -1,4 +1,11 @@
-"""``hotline ivr try``: a caller's walk through the IVR, against the configured database,
+"""``hotline ivr try`` and ``hotline ivr dialplan``.
+
+``hotline ivr dialplan [--out FILE]`` writes the dialplan's per-number default queues
+(``HOTLINE_QUEUE_<DID>``, the queue a number gets before the IVR runs) from the configured
+number plan: ``ivr.dialplan_defaults``. Shipped as ``deploy/asterisk/hotline-numbers.conf``
+for the plan Hotline seeds; after editing the plan, write it again and reload the dialplan.
+
+``hotline ivr try``: a caller's walk through the IVR, against the configured database,
 without a PBX (issue 6, point 9).
 
 The flow of the dialled number (``ivr.store``; the default flow for an unknown number)
@@ -54,6 +61,9 @@ def add_ivr_parsers(sub: Any) -> None:
                    help="an agent interface the PBX would call free (repeatable)")
     t.add_argument("--commit", action="store_true",
                    help="keep what self-service writes (default: rolled back)")
+    d = ivr.add_parser("dialplan", help="write the dialplan's default queue of each number "
+                                        "(an include file for [globals])")
+    d.add_argument("--out", default="-", help="file to write (default: standard output)")
 
 
 def answers(text: str) -> list[str | None]:
@@ -84,7 +94,7 @@ class ScriptedChannel:
     def __init__(self, script: Sequence[str | None]) -> None:
         self.script = list(script)
 
-    async def play(self, items: Sequence[Play | Say], escape: bool) -> str:
+    async def play(self, items: Sequence[Play | Say], escape: str) -> str:
         return ""  # the run traces each prompt; a scripted caller never presses early
 
     async def collect(self, collect: CollectDigits, first: str) -> DtmfReceived | Timeout:
@@ -131,8 +141,45 @@ async def try_call(settings: Settings, args: argparse.Namespace) -> dict[str, An
         await engine.dispose()
 
 
+async def number_queues(settings: Settings) -> str:
+    """The include file for the configured number plan (migrated and seeded as the app
+    does, so a fresh site gets the plan it will run)."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from crm_core.db import make_engine, upgrade_async
+    from ivr.dialplan_defaults import plan_queues, render
+    from ivr.store import seed_defaults
+
+    await upgrade_async(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with async_sessionmaker(engine).begin() as session:
+            await seed_defaults(session, settings.hotline_numbers)
+        async with async_sessionmaker(engine)() as session:
+            queues, skipped = await plan_queues(session)
+    finally:
+        await engine.dispose()
+    return render(queues, skipped)
+
+
+def run_dialplan(args: argparse.Namespace, settings: Settings) -> int:
+    text = asyncio.run(number_queues(settings))
+    if args.out == "-":
+        sys.stdout.write(text)
+        return 0
+    from pathlib import Path
+
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}: {text.count(chr(10) + 'HOTLINE_QUEUE_')} number(s); reload the "
+          "dialplan (asterisk -rx 'dialplan reload')", file=sys.stderr)
+    return 0
+
+
 def run_ivr(args: argparse.Namespace, settings: Settings) -> int:
-    """``hotline ivr try``; the routing JSON is the last line printed."""
+    """``hotline ivr try`` (the routing JSON is the last line printed) and ``hotline ivr
+    dialplan``."""
+    if args.ivr_command == "dialplan":
+        return run_dialplan(args, settings)
     try:
         parse_now(args.now)
     except ValueError:

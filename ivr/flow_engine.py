@@ -15,8 +15,17 @@ Rules:
   the prompt up to ``retries`` times, then takes the step's ``default``;
 - a self-service result reads back ``data["prompts"]`` (success or failure alike, so a
   "not found" can be said before the error path): a string is a prompt id (``Play``), a
-  ``{"say": "digits" | "number" | "date", "value": ...}`` item is a value spoken by the
-  PBX (``Say``); anything else in the list is skipped.
+  ``{"say": "digits" | "number" | "date" | "amount", "value": ...}`` item is a value
+  spoken from Hotline's own word prompts (``Say``, ``ivr.speech``); anything else in the
+  list is skipped;
+- callers press early: the prompts of a batch are interruptible (``FlowRun.escape``: the
+  keys that stop them) whenever an input can follow before the call is handed off: a
+  batch that ends asking for input takes that input's keys (a menu's choices, a number's
+  digits), one that ends waiting for a lookup or an action takes the keys of every input
+  the flow may ask next, and one that ends in a hand-off takes none. The adapter keeps
+  such a key for the next input (Asterisk drops a key pressed during a prompt played
+  without escape digits, so the greeting must be interruptible for a caller who knows
+  the menu).
 
 Context keys: ``caller`` (number), ``lang`` (default the flow's first language), ``now``
 (aware datetime or ISO string), ``timezone`` (IANA name, default Asia/Shanghai),
@@ -91,22 +100,34 @@ class Play:
 
 @dataclass(frozen=True)
 class Say:
-    """A value the PBX speaks itself: ``digits`` one by one, a ``number``, a ``date``
-    (ISO ``YYYY-MM-DD``)."""
+    """A value spoken from Hotline's word prompts (``ivr.speech``): ``digits`` one by one,
+    a ``number``, a ``date`` (ISO ``YYYY-MM-DD``), an ``amount`` of yuan (``12.50``)."""
 
     kind: str
     value: str
     lang: str
 
 
-SAY_KINDS = ("digits", "number", "date")
+SAY_KINDS = ("digits", "number", "date", "amount")
+DIGIT_KEYS = "0123456789"
 
 
 @dataclass(frozen=True)
 class CollectDigits:
+    """Up to ``max_digits`` keys, then ``terminator`` (``#``, ``*`` or none); ``escape``:
+    the keys that may start the input, so stop the prompts before it."""
+
     max_digits: int
     timeout_ms: int
     terminator: str
+    escape: str = DIGIT_KEYS
+
+    @property
+    def keys_to_read(self) -> int:
+        """Keys to read at most: the digits and the terminator. Asterisk's ``GET DATA``
+        stops at ``#`` only while it still reads; asked for exactly ``max_digits`` it
+        returns before the ``#``, which then reaches the next prompt as a key."""
+        return self.max_digits + len(self.terminator)
 
 
 @dataclass(frozen=True)
@@ -158,6 +179,9 @@ class FlowRun:
         self.marks: list[tuple[int, str]] = []
         """For the actions last returned: (index of the first action of a step, step id) of
         each step entered, so a trace can say which step played what."""
+        self.escape = ""
+        """For the actions last returned: the keys that stop their prompts (module rules)."""
+        self._ahead: dict[str, str] = {}
 
     # --- public API ---
 
@@ -185,23 +209,60 @@ class FlowRun:
             if isinstance(lang, str) and lang in self.flow.languages:
                 self.lang = lang
             self.marks = []
-            return self._goto(self.flow.start)
+            return self._batch(self._goto(self.flow.start))
         except Exception:  # never raise to the adapter: hand the call back
-            return self._fail_open()
+            return self._batch(self._fail_open())
 
     def feed(self, event: Event) -> list[Action]:
         """Answer the action the run is waiting on; unexpected events are ignored."""
         if self.done:
             return []
         self.marks = []
+        self.escape = ""
         try:
             if isinstance(event, Hangup):
                 self.outcome = "caller_hangup"
                 self._waiting = None
                 return []
-            return self._feed(event)
+            return self._batch(self._feed(event))
         except Exception:
-            return self._fail_open()
+            return self._batch(self._fail_open())
+
+    # --- interruptible prompts ---
+
+    def _batch(self, actions: list[Action]) -> list[Action]:
+        """Note which keys stop the prompts of ``actions`` (``escape``) and return them."""
+        last = actions[-1] if actions else None
+        if isinstance(last, CollectDigits):
+            self.escape = last.escape
+        elif isinstance(last, Lookup | SelfService) and self._step is not None:
+            self.escape = self._keys_ahead(self._step.id)
+        else:
+            self.escape = ""
+        return actions
+
+    def _keys_ahead(self, step_id: str) -> str:
+        """The keys that can start an input the flow may ask for next from ``step_id``
+        (the steps it can reach without asking anything), in keypad order."""
+        if step_id in self._ahead:
+            return self._ahead[step_id]
+        keys: set[str] = set()
+        seen = {step_id}
+        todo = [step_id]
+        while todo:
+            step = self.flow.steps.get(todo.pop())
+            if step is None:
+                continue
+            if step.type in ("menu", "digits") and step.id != step_id:
+                keys |= set(_escape(step))
+                continue
+            for _, target in step.targets():
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        found = "".join(k for k in DIGIT_KEYS + "*#" if k in keys)
+        self._ahead[step_id] = found
+        return found
 
     # --- stepping ---
 
@@ -289,9 +350,10 @@ class FlowRun:
     def _ask(self, step: Step) -> list[Action]:
         if step.type == "menu":
             width = max((len(k) for k, _ in step.choices), default=1)
-            collect = CollectDigits(width, step.timeout_ms, "")
+            collect = CollectDigits(width, step.timeout_ms, "", _escape(step))
         else:
-            collect = CollectDigits(step.max_digits, step.timeout_ms, step.terminator)
+            collect = CollectDigits(step.max_digits, step.timeout_ms, step.terminator,
+                                    _escape(step))
         return [Play(str(step.prompt), self.lang), collect]
 
     def _on_input(self, step: Step, event: DtmfReceived | Timeout) -> list[Action]:
@@ -415,6 +477,15 @@ def _level(tier: Any) -> int | None:
             return int(name)
         return TIER_LEVELS.get(name)
     return None
+
+
+def _escape(step: Step) -> str:
+    """The keys that start an input of ``step``: a menu's choices (their first keys; any
+    other key is not an answer, so it does not stop the prompt), else the digits."""
+    if step.type != "menu":
+        return DIGIT_KEYS
+    firsts = {key[0] for key, _ in step.choices if key}
+    return "".join(k for k in DIGIT_KEYS + "*#" if k in firsts)
 
 
 def _is_vip(customer: Mapping[str, Any], tiers: Any) -> bool:

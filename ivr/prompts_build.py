@@ -1,8 +1,13 @@
 """``hotline prompts build``: the bilingual prompt catalogue rendered to sound files.
 
-For a site with no recordings yet: every text of ``ivr.default_flow.PROMPTS`` (the
-catalogue every flow, built-in or stored, takes its prompts from) is spoken by espeak-ng
-(Debian package ``espeak-ng``) and written where Asterisk plays it from.
+For a site with no recordings yet: every text of ``CATALOGUE`` is spoken by espeak-ng
+(Debian package ``espeak-ng``) and written where Asterisk plays it from. The catalogue is
+``ivr.default_flow.PROMPTS`` (what every flow, built-in or stored, takes its prompts
+from) and ``ivr.speech.SAY_PROMPTS``, the words numbers, digits, dates and amounts are
+spoken with (零 一 ... 十 百 千 万 亿 年 月 日 元 角 分; zero ... nineteen, twenty ...,
+hundred, thousand, million, the months, first ... thirty-first, yuan, cents): the IVR
+never uses Asterisk's own ``SAY`` sounds, which have no Chinese. A word one language does
+not use has no file in it.
 
 Layout: ``<out>/<lang>/<prompt_id>.wav``, 8 kHz, 16-bit, mono PCM: Asterisk's ``wav``
 format, the telephone rate (no transcoding at play time). With ``--out
@@ -15,6 +20,8 @@ Rules:
   speed, rate, this module's render version); an unchanged prompt whose file is still
   there is skipped, so a rerun after editing one text renders that one file;
 - one progress line per prompt (rendered / unchanged / failed);
+- the silence before and after the voice is cut (``trim_silence``): values are spoken
+  as a row of word files;
 - espeak-ng writes 22.05 kHz; the resampler here (windowed-sinc low-pass at 3.4 kHz, the
   telephone band, then 8 kHz) is plain Python: no audioop (gone in Python 3.13), no sox;
 - pure parts (catalogue walk, hashing, WAV decoding/encoding, resampling) are separate from
@@ -42,12 +49,15 @@ from pathlib import Path
 from typing import Any
 
 from ivr.default_flow import PROMPTS
+from ivr.speech import SAY_PROMPTS
 
 RATE = 8000  # Hz: what Asterisk's "wav" format is (and the telephone network carries)
 CUTOFF_HZ = 3400.0  # top of the telephone band; keeps the 8 kHz result free of aliasing
 TAPS = 64  # low-pass filter length (input samples), Blackman window
 PEAK = 0.7  # normalise every prompt to the same loudness: peak at -3 dBFS
-RENDER_VERSION = 1  # bump when the rendering changes: every file is made again
+RENDER_VERSION = 2  # bump when the rendering changes: every file is made again
+SILENCE_FLOOR = 0.02  # of the peak: below it, the start and end of a prompt are silence
+KEEP_S = 0.05  # silence kept each side of the voice (words in a row still sound apart)
 VOICES: dict[str, tuple[str, int]] = {
     # lang: (espeak-ng voice, words per minute). "cmn" reads the characters' pinyin as
     # English in the Debian build; "cmn-latn-pinyin" speaks them as Mandarin.
@@ -55,6 +65,8 @@ VOICES: dict[str, tuple[str, int]] = {
     "en": ("en-us", 150),
 }
 LANGS = tuple(VOICES)
+CATALOGUE: dict[str, dict[str, str]] = {**PROMPTS, **SAY_PROMPTS}
+"""Everything the IVR plays: the flows' prompts and the words values are spoken with."""
 MANIFEST = "manifest.json"
 
 
@@ -207,6 +219,19 @@ def resample(samples: Sequence[int], src: int, dst: int = RATE, *, taps: int = T
     return out
 
 
+def trim_silence(signal: Sequence[float], rate: int = RATE, *, floor: float = SILENCE_FLOOR,
+                 keep_s: float = KEEP_S) -> list[float]:
+    """Cut the silence espeak-ng puts before and after the voice (about half a second),
+    keeping ``keep_s`` each side: a number or a date is a dozen word files in a row, and
+    the gaps would make it crawl. Silence is below ``floor`` of the loudest sample."""
+    loudest = max((abs(s) for s in signal), default=0.0)
+    if loudest <= 0:
+        return list(signal)
+    voiced = [i for i, s in enumerate(signal) if abs(s) >= floor * loudest]
+    keep = int(keep_s * rate)
+    return list(signal[max(0, voiced[0] - keep):voiced[-1] + 1 + keep])
+
+
 def to_pcm16(signal: Sequence[float], peak: float = PEAK) -> array[int]:
     """Scale so the loudest sample sits at ``peak`` of full scale (silence stays silence)."""
     loudest = max((abs(s) for s in signal), default=0.0)
@@ -241,7 +266,7 @@ def speak(job: Job, espeak: str) -> bytes:
 
 def render(job: Job, espeak: str) -> bytes:
     rate, samples = decode_wav(speak(job, espeak))
-    return encode_wav(to_pcm16(resample(samples, rate, RATE)))
+    return encode_wav(to_pcm16(trim_silence(resample(samples, rate, RATE))))
 
 
 def _load_manifest(out: Path) -> dict[str, Any]:
@@ -267,7 +292,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def build(out: Path, langs: Sequence[str], *, prompts: Mapping[str, Mapping[str, str]] = PROMPTS,
+def build(out: Path, langs: Sequence[str], *,
+          prompts: Mapping[str, Mapping[str, str]] = CATALOGUE,
           force: bool = False, progress: Callable[[str], None] = print,
           render_job: Callable[[Job, str], bytes] = render) -> list[Result]:
     """Render every prompt of ``prompts`` in ``langs`` under ``out`` (module docstring)."""

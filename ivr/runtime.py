@@ -5,11 +5,15 @@ What a call does (DESIGN.md "How data flows" 3): the dialplan runs
 the number plan (an unknown number runs the default flow: never silence), loads its
 flow and walks it with a ``FlowRun``, performing each action on a ``Channel``:
 
-- ``Play`` -> ``STREAM FILE hotline/<lang>/<prompt_id>``; ``Say`` -> ``SAY DIGITS`` /
-  ``SAY NUMBER`` / ``SAY DATETIME``. When the batch ends by collecting input, every
-  prompt takes any DTMF key as escape: a caller who knows the menu presses early, the
-  rest of the prompts is skipped and that key is the first of the input;
-- ``CollectDigits`` -> ``WAIT FOR DIGIT`` (one key) or ``GET DATA`` (several; ``#`` ends);
+- ``Play`` -> ``STREAM FILE hotline/<lang>/<prompt_id>``; ``Say`` -> the word prompts of
+  ``ivr.speech`` (``hotline/<zh|en>/digit_2``...), each a ``STREAM FILE`` too: Asterisk's
+  own ``SAY`` commands play its core sounds, which have no Chinese. The prompts take the
+  batch's escape keys (``FlowRun.escape``: the keys of the input that may follow; none
+  before a hand-off): a caller who knows the menu presses early, the prompt stops, the
+  prompts up to the next input are skipped and that key is its first (type-ahead kept
+  across a lookup or an action, so a key pressed during the greeting answers the menu);
+- ``CollectDigits`` -> ``WAIT FOR DIGIT`` (one key) or ``GET DATA`` (several, reading
+  the terminator too: ``GET DATA`` stops at ``#``, but only while it still reads);
 - ``Lookup`` -> the caller's 360 view (``crm_core.lookup`` through a held
   ``LookupReader``), plus the account manager's agent interface;
 - ``SelfService`` -> ``ivr.services``; ``SetRouting``/``HandOff`` -> ``ivr.routing``.
@@ -32,6 +36,15 @@ Rules:
   ``IvrRuntime.recent``;
 - a hang-up (EOF, ``HANGUP``, 511) or a stalled PBX (command timeout) ends the run
   cleanly: ``FlowRun`` gets ``Hangup``, nothing is raised to the AGI server;
+- a missing sound never fails a call. res_agi answers ``STREAM FILE`` of a file it cannot
+  open with ``200 result=-1`` AND counts the command as failed, so the AGI() ends with
+  AGISTATUS=FAILURE (the call log's ``HOTLINE_AGI``) however well the flow went. So each
+  sound is looked up first, once per ``SOUND_TTL_S`` per runtime (``SoundCheck``: Asterisk
+  evaluates ``STAT(e,...)`` of the file under ``${ASTDATADIR}/sounds``, for the formats
+  ``SOUND_FORMATS``), and a missing one is skipped and logged. When the lookup cannot
+  answer (no func_env) the file is streamed; its ``result=-1`` is the same as a caller
+  hanging up mid-prompt, so the run just goes on: a caller who is gone makes the next
+  command end in ``HANGUP``/EOF/511 (res_agi sends ``HANGUP`` once the channel is down);
 - a failing lookup is an unknown caller, a failing action is a not-ok result, a broken
   flow document is the default flow, a bug is a hand-back to the dialplan (fail open);
 - caller-controlled text (caller name, keys) never reaches a command unchecked: keys are
@@ -50,10 +63,8 @@ import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from datetime import time as dtime
+from datetime import UTC, datetime
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -85,12 +96,12 @@ from ivr.flow_engine import (
 from ivr.number_plan import Entry, unknown_entry
 from ivr.routing import AgentFree, AgentPresence, Routing, decide, flow_customer, nobody_free
 from ivr.services import WRITES, ServiceContext, ServiceResult, run_action
+from ivr.speech import SAY_PROMPTS, say, speech_lang
 from ivr.store import builtin_flow, load_flow, resolve_number
 
 log = logging.getLogger("ivr.runtime")
 
 DTMF_KEYS = "0123456789*#ABCD"
-ESCAPE_KEYS = "0123456789*#"
 LOOKUP_TIMEOUT_S = 2.0
 SERVICE_TIMEOUT_S = 8.0
 FLOW_TTL_S = 5.0
@@ -104,7 +115,11 @@ VARIABLES = ("HOTLINE_ENTRY", "HOTLINE_IVR_PATH", "HOTLINE_CUSTOMER_ID", "QUEUE"
 """The channel variables the IVR sets (the tracker copies these names into the call)."""
 _PROMPT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _GET_DATA = re.compile(r"^result=(?P<keys>\S*)\s*(?:\((?P<flag>[^)]*)\))?")
-_DATE_FORMAT = {"zh": "YBd", "en": "BdY"}
+SOUND_TTL_S = 60.0
+SOUND_FORMATS = ("wav", "gsm", "ulaw", "alaw", "sln", "sln16", "g722")
+"""File extensions a sound is looked for with: ``hotline prompts build`` writes ``wav``;
+recordings a site puts in its place may come in the others Asterisk plays."""
+MAX_PROBE = 1500  # characters of one lookup command (res_agi reads lines of 2 KB)
 
 
 class ChannelGone(Exception):
@@ -157,18 +172,80 @@ def sound_file(prompt_id: str, lang: str) -> str | None:
     return f"hotline/{lang}/{prompt_id}"
 
 
-def say_epoch(value: str) -> int | None:
-    """Noon (Shanghai) of an ISO date as a Unix time for ``SAY DATETIME``; None if unusable."""
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        return None
-    return int(datetime.combine(day, dtime(12), ZoneInfo(DEFAULT_TZ)).timestamp())
-
-
 def prompt_text(prompt_id: str, lang: str) -> str:
-    texts = PROMPTS.get(prompt_id, {})
+    texts = PROMPTS.get(prompt_id) or SAY_PROMPTS.get(prompt_id, {})
     return texts.get(lang) or texts.get("en") or ""
+
+
+def sound_files(item: Play | Say) -> list[str]:
+    """The sound files that speak one action, in order (nothing for an unusable one)."""
+    if isinstance(item, Play):
+        name = sound_file(item.prompt_id, item.lang)
+        if name is None:
+            log.warning("IVR: prompt id %r is not a file name; not played", item.prompt_id)
+        return [name] if name is not None else []
+    lang = speech_lang(item.lang)
+    return [f for f in (sound_file(i, lang) for i in say(item.kind, item.value, lang) or [])
+            if f is not None]
+
+
+def stat_expression(names: Sequence[str]) -> str:
+    """What ``GET FULL VARIABLE`` evaluates to look ``names`` up: per name, one
+    ``STAT(e,...)`` (0 or 1) per format, names separated by ``|``."""
+    return "|".join("".join(f"${{STAT(e,${{ASTDATADIR}}/sounds/{name}.{ext})}}"
+                            for ext in SOUND_FORMATS) for name in names)
+
+
+def stat_answer(value: str | None, count: int) -> list[bool | None]:
+    """``stat_expression``'s value -> per name: found, missing, or None (no answer: STAT
+    unknown to that Asterisk gives empty text, a garbled reply anything)."""
+    parts = (value or "").split("|")
+    if len(parts) != count:
+        return [None] * count
+    out: list[bool | None] = []
+    for part in parts:
+        if len(part) != len(SOUND_FORMATS) or part.strip("01"):
+            out.append(None)
+        else:
+            out.append("1" in part)
+    return out
+
+
+class SoundCheck:
+    """Which sound files the PBX has, each asked once per ``ttl_s`` (runtime docstring):
+    a prompt built or recorded later is played by the calls after that."""
+
+    def __init__(self, ttl_s: float = SOUND_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._known: dict[str, tuple[float, bool]] = {}
+        self.skipped: Counter[str] = Counter()
+
+    def unknown(self, names: Sequence[str]) -> list[str]:
+        now = time.monotonic()
+        out: list[str] = []
+        for name in names:
+            hit = self._known.get(name)
+            if (hit is None or hit[0] <= now) and name not in out:
+                out.append(name)
+        return out
+
+    def learn(self, name: str, found: bool | None) -> None:
+        """What the PBX said; None (it could not tell) counts as there: streamed, and not
+        asked again for ``ttl_s`` either (no lookup per call on such a PBX)."""
+        if len(self._known) > 10_000:
+            self._known.clear()
+        if found is False and self._known.get(name, (0.0, True))[1]:
+            log.warning("IVR: sound %s is missing on the PBX: not played (hotline prompts "
+                        "build writes it)", name)
+        self._known[name] = (time.monotonic() + self.ttl_s, found is not False)
+
+    def playable(self, name: str) -> bool:
+        """False only for a file the PBX said it does not have."""
+        hit = self._known.get(name)
+        if hit is not None and not hit[1]:
+            self.skipped[name] += 1
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -270,8 +347,9 @@ class FlowSource:
 class Channel(Protocol):
     """Where a run's actions are performed: a FastAGI session, or a script (``ivr try``)."""
 
-    async def play(self, items: Sequence[Play | Say], escape: bool) -> str:
-        """Play in order; with ``escape`` a key stops playback and is returned."""
+    async def play(self, items: Sequence[Play | Say], escape: str) -> str:
+        """Play in order; a key of ``escape`` stops playback and is returned (any other
+        key is lost, as Asterisk drops it)."""
         ...
 
     async def collect(self, collect: CollectDigits, first: str) -> DtmfReceived | Timeout:
@@ -287,57 +365,48 @@ class Channel(Protocol):
 class AgiChannel:
     """A ``Channel`` on a FastAGI session (module docstring for the commands)."""
 
-    def __init__(self, agi: AgiSession) -> None:
+    def __init__(self, agi: AgiSession, sounds: SoundCheck | None = None) -> None:
         self.agi = agi
-        self._language: str | None = agi.env.get("agi_language") or None
+        self.sounds = sounds if sounds is not None else SoundCheck()
 
-    async def play(self, items: Sequence[Play | Say], escape: bool) -> str:
-        keys = ESCAPE_KEYS if escape else ""
-        for item in items:
-            reply = await (self._play(item, keys) if isinstance(item, Play)
-                           else self._say(item, keys))
-            key = key_of(reply.result) if reply is not None and reply.ok else None
-            if key is not None and escape:
+    async def play(self, items: Sequence[Play | Say], escape: str) -> str:
+        files = [f for item in items for f in sound_files(item)]
+        await self._look_up(files)
+        for name in files:
+            if not self.sounds.playable(name):
+                continue
+            reply = await self.agi.stream_file(name, escape)
+            # result=-1: a file Asterisk could not open, or a caller hanging up: go on,
+            # the next command tells (HANGUP, EOF or 511 when the caller is gone)
+            key = key_of(reply.result) if reply.ok else None
+            if key is not None and key in escape:
                 return key
         return ""
 
-    async def _play(self, item: Play, keys: str) -> AgiReply | None:
-        name = sound_file(item.prompt_id, item.lang)
-        if name is None:
-            log.warning("IVR: prompt id %r is not a file name; not played", item.prompt_id)
-            return None
-        return await self.agi.stream_file(name, keys)
-
-    async def _say(self, item: Say, keys: str) -> AgiReply | None:
-        if item.lang != self._language and _PROMPT_ID.match(item.lang):
-            # SAY speaks the channel's language: the caller's, not the PBX default
-            await self.agi.set_variable("CHANNEL(language)", item.lang)
-            self._language = item.lang
-        if item.kind == "date":
-            epoch = say_epoch(item.value)
-            if epoch is None:
-                return None
-            return await self.agi.command("SAY DATETIME", epoch, keys,
-                                          _DATE_FORMAT.get(item.lang, "BdY"), DEFAULT_TZ)
-        value = "".join(c for c in item.value if c.isascii() and c.isdigit())[:MAX_INPUT]
-        if not value:
-            return None
-        name = "SAY NUMBER" if item.kind == "number" else "SAY DIGITS"
-        return await self.agi.command(name, value, keys)
+    async def _look_up(self, files: Sequence[str]) -> None:
+        """Ask the PBX about the files not known yet (a few per command)."""
+        todo = self.sounds.unknown(files)
+        while todo:
+            batch = [todo.pop(0)]
+            while todo and len(stat_expression([*batch, todo[0]])) <= MAX_PROBE:
+                batch.append(todo.pop(0))
+            reply = await self.agi.command("GET FULL VARIABLE", stat_expression(batch))
+            value = reply.data if reply.ok and reply.result == 1 else None
+            for name, found in zip(batch, stat_answer(value, len(batch)), strict=True):
+                self.sounds.learn(name, found)
 
     async def collect(self, collect: CollectDigits, first: str) -> DtmfReceived | Timeout:
+        most = collect.keys_to_read  # the terminator too: it must end GET DATA, not leak
         if first:
-            if collect.max_digits <= 1 or first == "#":
+            if most <= 1 or first == "#":
                 return DtmfReceived(first)
-            rest = get_data_event(await self.agi.get_data("", collect.timeout_ms,
-                                                          collect.max_digits - 1))
+            rest = get_data_event(await self.agi.get_data("", collect.timeout_ms, most - 1))
             return DtmfReceived(first + (rest.digits if isinstance(rest, DtmfReceived) else ""))
-        if collect.max_digits <= 1:
+        if most <= 1:
             reply = await self.agi.command("WAIT FOR DIGIT", collect.timeout_ms)
             key = key_of(reply.result) if reply.ok else None
             return DtmfReceived(key) if key is not None else Timeout()
-        return get_data_event(await self.agi.get_data("", collect.timeout_ms,
-                                                      collect.max_digits))
+        return get_data_event(await self.agi.get_data("", collect.timeout_ms, most))
 
     async def set_vars(self, changes: Mapping[str, str]) -> None:
         for name, value in changes.items():
@@ -374,6 +443,7 @@ class IvrCall:
         self.trace = trace
         self.run = FlowRun(flow)
         self.digits: list[str] = []
+        self.typed = ""  # a key pressed during a prompt, for the next input (type-ahead)
         self.published: dict[str, str] = {}
         self.ended = "running"
 
@@ -410,6 +480,7 @@ class IvrCall:
 
     async def _perform(self, actions: list[Action]) -> Event | None:
         marks = list(self.run.marks)
+        escape = self.run.escape  # the keys that stop this batch's prompts
         plays: list[Play | Say] = []
         for index, action in enumerate(actions):
             while marks and marks[0][0] <= index:
@@ -422,24 +493,32 @@ class IvrCall:
                 self._say_routing(action)
                 continue
             if isinstance(action, CollectDigits):
-                first = await self._play(plays, escape=True)
+                await self._play(plays, escape)
+                first, self.typed = self.typed, ""
                 event = await self.channel.collect(action, first)
                 self._note_input(action, event)
                 return event
-            await self._play(plays, escape=False)
+            if isinstance(action, HandOff):
+                self.typed = ""  # nothing more is asked: what it plays, it plays through
+                await self._play(plays, "")
+                await self._finish(action)
+                return None
+            await self._play(plays, escape)
             plays = []
             if isinstance(action, Lookup):
                 return LookupResult(await self._lookup(action))
             elif isinstance(action, SelfService):
                 return await self._service(action)
-            elif isinstance(action, HandOff):
-                await self._finish(action)
-                return None
-        await self._play(plays, escape=False)
+        await self._play(plays, "")
         return None
 
-    async def _play(self, items: list[Play | Say], escape: bool) -> str:
-        return await self.channel.play(items, escape) if items else ""
+    async def _play(self, items: list[Play | Say], escape: str) -> None:
+        """Play ``items`` unless the caller already keyed ahead; a key that stops them is
+        kept for the next input."""
+        if items and not self.typed:
+            self.typed = await self.channel.play(items, escape)
+            if self.typed and self.trace is not None:
+                self.trace(f"  key {self.typed!r} pressed during the prompt")
 
     def _trace(self, line: str) -> None:
         if self.trace is not None:
@@ -592,7 +671,7 @@ class IvrRuntime:
         agent_free: AgentFree = nobody_free, region: str = "CN",
         clock: Callable[[], datetime] | None = None, commit: bool = True,
         timezone: str = DEFAULT_TZ, holidays: Sequence[str] = (),
-        flows: FlowSource | None = None,
+        flows: FlowSource | None = None, sounds: SoundCheck | None = None,
     ) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -604,6 +683,7 @@ class IvrRuntime:
         self.timezone = timezone
         self.holidays = tuple(holidays)
         self.flows = flows or FlowSource(engine)
+        self.sounds = sounds or SoundCheck()
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_CALLS)
         self.counts: Counter[str] = Counter()
         self._managers: dict[int, tuple[float, str | None]] = {}
@@ -615,7 +695,7 @@ class IvrRuntime:
     async def handle(self, agi: AgiSession) -> None:
         """The ``AgiServer`` handler: one session, one run."""
         facts = call_facts(agi.env, agi.params)
-        await self.call(facts, AgiChannel(agi))
+        await self.call(facts, AgiChannel(agi, self.sounds))
 
     async def call(self, facts: CallFacts, channel: Channel, *,
                    trace: Trace | None = None) -> dict[str, Any]:

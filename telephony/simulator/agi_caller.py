@@ -12,15 +12,18 @@ What Asterisk does, and so what this does (res_agi.c, the recordings in ``agi/``
 - every command: ``AGIExecStart``, the reply, ``AGIExecEnd`` (ResultCode 200/510/511/520, or
   -1 "Failure" when the command failed, e.g. a sound file that does not exist);
 - replies: ``ANSWER`` ``200 result=0``; ``STREAM FILE f "<escape>"`` ``200 result=<ascii of the
-  key that stopped it, or 0> endpos=<samples at 8 kHz>``; ``GET DATA`` ``200 result=<digits>``
-  (``#`` ends it and is not returned), or ``200 result=<digits so far> (timeout)``; ``WAIT FOR
-  DIGIT`` ``200 result=<ascii or 0>``; ``SAY DIGITS/NUMBER/ALPHA/DATE/TIME/DATETIME`` like
-  STREAM FILE without endpos; ``GET OPTION``; ``SET VARIABLE`` ``200 result=1`` (a VarSet);
-  ``GET VARIABLE`` ``200 result=1 (value)`` or ``200 result=0``; ``GET FULL VARIABLE``
-  (``${...}`` substituted); ``VERBOSE``; ``NOOP``; ``EXEC`` (``200 result=-2`` for an unknown
-  application); ``CHANNEL STATUS``; ``SET MUSIC``; ``HANGUP``; a command it does not know:
-  ``510 Invalid or unknown command``; wrong arguments: the ``520-``...``520 End of proper
-  usage.`` block;
+  key that stopped it, or 0> endpos=<samples at 8 kHz>``, ``200 result=-1 endpos=0`` for a
+  file it cannot open (and the command counts as failed: AGISTATUS=FAILURE at the end);
+  ``GET DATA`` ``200 result=<digits>`` (``#`` ends it and is not returned), or ``200
+  result=<digits so far> (timeout)``, ``200 result=-1`` at once when its prompt file cannot
+  be opened (ast_app_getdata_full; not a failed command); ``WAIT FOR DIGIT`` ``200
+  result=<ascii or 0>``; ``SAY DIGITS/NUMBER/ALPHA/DATE/TIME/DATETIME`` like STREAM FILE
+  without endpos; ``GET OPTION``; ``SET VARIABLE`` ``200 result=1`` (a VarSet); ``GET
+  VARIABLE`` ``200 result=1 (value)`` or ``200 result=0``; ``GET FULL VARIABLE`` (``${...}``
+  substituted, innermost first, with ``ASTDATADIR`` and ``STAT(e,<path>)``: is the file
+  there); ``VERBOSE``; ``NOOP``; ``EXEC`` (``200 result=-2`` for an unknown application);
+  ``CHANNEL STATUS``; ``SET MUSIC``; ``HANGUP``; a command it does not know: ``510 Invalid
+  or unknown command``; wrong arguments: the ``520-``...``520 End of proper usage.`` block;
 - the caller hangs up (scripted ``H`` input or an AMI Hangup): the command under way returns
   ``200 result=-1``, then ``HANGUP`` is sent; with ``exit_on_hangup`` (the dialplan's
   ``AGIEXITONHANGUP=yes``) the connection is closed at once, otherwise the session goes on in
@@ -36,13 +39,17 @@ the deadline, as it does on a real PBX.
 
 The caller's keys: one :class:`IvrInput` per prompt that listens (STREAM FILE/SAY with escape
 digits, GET OPTION, GET DATA, WAIT FOR DIGIT), taken in order. ``after_s`` counts from the
-start of the first listening command that meets the input; a key pressed after a listening
-prompt ended carries over to the next listening command (the recorded sessions press the
-menu key during the WAIT FOR DIGIT after the menu prompt). A command that reads one key takes
-the first key of its input and the caller types on: the other keys reach the next command,
-``key_gap_s`` apart (a ticket number keyed over its prompt); GET DATA takes them all (up to
-its maximum; the rest, again, reach the next command). An input with no keys is a caller who
-stays silent: it is used up by the next command that can time out.
+start of the first command that meets the input: one that listens, or a prompt played
+without escape digits; a key pressed after a prompt ended carries over to the next command
+(the recorded sessions press the menu key during the WAIT FOR DIGIT after the menu prompt).
+A key pressed DURING a prompt played without escape digits (``STREAM FILE f ""``, ``SAY``
+without escape digits, ``EXEC Playback``) is lost: Asterisk's waitstream reads the DTMF
+and drops it (main/file.c), it is not kept for the next command (the AMI still shows the
+DTMF). A command that reads one key takes the first key of its input and the caller types
+on: the other keys reach the next command, ``key_gap_s`` apart (a ticket number keyed over
+its prompt); GET DATA takes them all (up to its maximum; the rest, again, reach the next
+command). An input with no keys is a caller who stays silent: it is used up by the next
+command that can time out. A hang-up is met like a key: during a prompt it cuts it.
 """
 
 from __future__ import annotations
@@ -79,6 +86,8 @@ DIALPLAN_APPS = frozenset({"answer", "noop", "playback", "set", "verbose", "wait
 """Applications EXEC runs (others answer ``result=-2``, as if their module were not loaded)."""
 
 _VAR_REF = re.compile(r"\$\{([^{}]*)\}")
+_STAT = re.compile(r"STAT\(e,([^)]*)\)")
+DATA_DIR = "/var/lib/asterisk"  # Asterisk's default astdatadir
 _DOWN: set[tuple[str, int]] = set()  # AGI servers found unreachable (logged once)
 
 
@@ -88,9 +97,11 @@ class AgiTarget:
     """Where the dialplan's ``AGI(agi://host:port/script?did=...)`` goes, and its limits.
 
     ``connect_timeout_s`` is wall time (res_agi polls its connect for 2 s); ``ivr_timeout_s``
-    is simulated time (the dialplan's ``TIMEOUT(absolute)``); ``sounds_dir``, when given,
+    is simulated time (the dialplan's ``TIMEOUT(absolute)``); ``sounds_dir``, when given, is
+    Asterisk's sounds folder (``${ASTDATADIR}/sounds``: ``ASTDATADIR`` is its parent) and
     makes STREAM FILE fail (``result=-1``) for a prompt that is not there, looked up the way
-    Asterisk does (``<dir>/<language>/<name>.<ext>`` for an absolute ``<dir>/<name>``).
+    Asterisk does (``<dir>/<language>/<name>.<ext>`` for an absolute ``<dir>/<name>``);
+    without it every sound is there.
     ``dead_grace_s`` bounds a dead session whose server never closes (without
     ``exit_on_hangup`` a real Asterisk would wait for ever).
     """
@@ -476,16 +487,42 @@ class AgiCaller:
         self._inputs.appendleft(IvrInput(head.keys[1:], after_s=self.timing.key_gap_s))
         return head.keys[0]
 
+    async def _play_through(self, end: float) -> None:
+        """A prompt without escape digits, to ``end``: the keys the caller presses
+        meanwhile are lost (a hang-up cuts it); what comes later carries over."""
+        while True:
+            head = self._inputs[0] if self._inputs else None
+            if head is None or (not head.keys and not head.hangup):
+                await self._sleep(end)
+                return
+            now = self.ch.now()
+            if self._left is None:
+                self._left = max(0.0, head.after_s)
+            if now + self._left >= end:
+                self._left -= end - now
+                await self._sleep(end)
+                return
+            await self._sleep(now + self._left)
+            self._inputs.popleft()
+            self._left = None
+            if head.hangup:
+                self._hang("caller")
+                raise _Cut("caller")
+            self.ch.dtmf(head.keys[0])  # pressed, and dropped by the prompt
+            if head.keys[1:]:
+                self._inputs.appendleft(IvrInput(head.keys[1:], after_s=self.timing.key_gap_s))
+
     def _samples(self, seconds: float) -> int:
         return max(0, int(round(seconds * SAMPLE_RATE)))
 
     async def _play(self, seconds: float, escape: str) -> tuple[int, float]:
         """A prompt that may be stopped by a key in ``escape``: (result, seconds played)."""
         start = self.ch.now()
-        keys = await self._listen(seconds, uses_silence=False) if escape else None
+        if not escape:
+            await self._play_through(start + seconds)
+            return 0, seconds
+        keys = await self._listen(seconds, uses_silence=False)
         if keys is None:
-            if not escape:
-                await self._sleep(start + seconds)
             return 0, seconds
         key = keys[0]
         self.ch.dtmf(key)
@@ -557,8 +594,11 @@ class AgiCaller:
         max_digits = _int(argv[4], 1024) if len(argv) >= 5 else 1024
         first, later = self._getdata_timeouts(timeout_ms)
         max_digits = max_digits if max_digits > 0 else 1024
-        # ast_app_getdata plays the files it can open and skips the others
-        prompt = self._prompt_seconds(argv[2]) if self._sound_exists(argv[2]) else 0.0
+        prompt = 0.0
+        if argv[2]:
+            if not self._sound_exists(argv[2]):  # ast_app_getdata_full: ast_streamfile failed
+                return "200 result=-1"
+            prompt = self._prompt_seconds(argv[2])
         try:
             keys = await self._listen(prompt + first, uses_silence=True, all_keys=True)
             if keys is None:
@@ -656,8 +696,31 @@ class AgiCaller:
             raise _Usage("GET FULL VARIABLE <expression> [<channelname>]")
         if len(argv) == 5 and argv[4] != self.ch.name:
             return "200 result=0"
-        text = _VAR_REF.sub(lambda m: self.ch.get_var(m.group(1)) or "", argv[3])
-        return f"200 result=1 ({text})"
+        return f"200 result=1 ({self._substitute(argv[3])})"
+
+    def _substitute(self, text: str) -> str:
+        """``${...}`` replaced innermost first, as pbx_substitute_variables does."""
+        for _ in range(32):
+            done = _VAR_REF.sub(lambda m: self._value_of(m.group(1)), text)
+            if done == text:
+                break
+            text = done
+        return text
+
+    def _value_of(self, name: str) -> str:
+        """A variable or function: ``ASTDATADIR`` and ``STAT(e,<path>)`` here (the
+        sounds), everything else from the channel."""
+        root = self.target.sounds_dir
+        data_dir = str(Path(root).parent) if root else DATA_DIR
+        if name == "ASTDATADIR":
+            return data_dir
+        stat = _STAT.fullmatch(name)
+        if stat is not None:
+            path = Path(stat.group(1))
+            if root is None:  # no sounds folder: every sound is there
+                return "1" if path.is_relative_to(Path(data_dir) / "sounds") else "0"
+            return "1" if path.exists() else "0"
+        return self.ch.get_var(name) or ""
 
     async def _exec(self, argv: list[str]) -> Reply:
         if len(argv) < 2:
@@ -675,9 +738,9 @@ class AgiCaller:
                     self.ch.set_var(name, value)
             elif app == "wait":
                 await self._sleep(self.ch.now() + max(0.0, _float(data, 0.0)))
-            elif app == "playback":
+            elif app == "playback":  # no escape digits: keys pressed meanwhile are lost
                 files = [f for f in data.split(",", 1)[0].split("&") if f]
-                await self._sleep(self.ch.now() + len(files) * self.timing.prompt_s)
+                await self._play_through(self.ch.now() + len(files) * self.timing.prompt_s)
         except _Cut:
             return "200 result=-1"
         return "200 result=0"

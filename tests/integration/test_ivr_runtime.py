@@ -41,6 +41,7 @@ from hotline.settings import Settings
 from ivr.agi import AgiServer
 from ivr.routing import AgentPresence, AgentState
 from ivr.runtime import IvrRuntime
+from ivr.speech import SAY_PROMPTS
 from ivr.store import seed_defaults
 from telephony.simulator import PbxSimulator
 from tests.integration.ivr_caller import FakeCall
@@ -152,6 +153,26 @@ def zh(*prompts: str) -> list[str]:
     return [f"hotline/zh/{p}" for p in prompts]
 
 
+def spoken_digits(fake: FakeCall) -> list[str]:
+    """The runs of digit prompts played (``hotline/zh/digit_2``...) as digit strings: what
+    was read out one digit at a time."""
+    runs: list[str] = []
+    last = -2
+    for i, name in enumerate(fake.played()):
+        word = name.rsplit("/", 1)[1]
+        if word.startswith("digit_"):
+            if i == last + 1:
+                runs[-1] += word[len("digit_"):]
+            else:
+                runs.append(word[len("digit_"):])
+            last = i
+    return runs
+
+
+def words(fake: FakeCall) -> list[str]:
+    return [name.rsplit("/", 1)[1] for name in fake.played()]
+
+
 # --- routing hand-off ------------------------------------------------------------------------
 
 async def test_vip_caller_is_offered_to_a_free_account_manager_first(crm: Crm) -> None:
@@ -212,13 +233,39 @@ async def test_after_hours_the_closed_menu_plays(crm: Crm) -> None:
 
 async def test_early_key_interrupts_the_menu_prompt(crm: Crm) -> None:
     async with hotline(crm) as (port, _):
-        fake = await call(port, caller=STRANGER, keys=["0"], early=True)
-    menu = next(c for c in fake.commands if c[:3] == ["STREAM", "FILE", "hotline/zh/main_menu"])
-    assert menu[3] == "0123456789*#"
-    welcome = next(c for c in fake.commands if c[:3] == ["STREAM", "FILE", "hotline/zh/welcome"])
-    assert welcome[3] == ""  # nothing to answer yet: the greeting cannot be skipped
+        fake = await call(port, caller=VIP_PHONE, keys=["0"], early=True)
+        wrong = await call(port, caller=VIP_PHONE, keys=["7", "0"],
+                           press_during="hotline/zh/main_menu")
     assert not any(c[0] in ("WAIT", "GET") and c[1] in ("FOR", "DATA") for c in fake.commands)
-    assert fake.vars["HOTLINE_ACTION"] == "queue"
+    assert path(fake)[-3:] == ["main_menu:0", "to_agent", "queue"]
+    menu = next(c for c in wrong.commands if c[:3] == ["STREAM", "FILE",
+                                                        "hotline/zh/main_menu"])
+    assert menu[3] == "01234"  # the menu's keys: any other is not an answer, it is lost
+    assert path(wrong)[-3:] == ["main_menu:0", "to_agent", "queue"]
+    assert "main_menu:7" not in path(wrong)
+
+
+async def test_a_key_pressed_during_the_welcome_selects_the_menu_item(crm: Crm) -> None:
+    """Asterisk drops a key pressed during a prompt streamed without escape digits: the
+    greeting, played before the caller lookup, takes the keys of the menus that may
+    follow, and the key is the menu's answer (its prompt is not played at all)."""
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["2", "0"],
+                          press_during="hotline/zh/welcome")
+    welcome = next(c for c in fake.commands if c[:3] == ["STREAM", "FILE", "hotline/zh/welcome"])
+    assert welcome[3] == "01234"  # main menu 0-4, closed menu 1 2 4
+    assert "main_menu:2" in path(fake)
+    assert "welcome_back" not in words(fake) and "main_menu" not in words(fake)
+    assert "order_status" in runtime.recent[-1]["services"]
+    assert fake.vars["HOTLINE_DIGITS"].startswith("2,")
+
+
+async def test_prompts_before_a_hand_off_play_to_their_end(crm: Crm) -> None:
+    async with hotline(crm) as (port, _):
+        fake = await call(port, caller=STRANGER, keys=["0"])
+    transfer = next(c for c in fake.commands if c[:3] == ["STREAM", "FILE",
+                                                           "hotline/zh/transfer"])
+    assert transfer[3] == ""  # nothing is asked after it: no key can stop it
 
 
 # --- self-service ----------------------------------------------------------------------------
@@ -226,12 +273,15 @@ async def test_early_key_interrupts_the_menu_prompt(crm: Crm) -> None:
 async def test_open_tickets_are_read_back(crm: Crm) -> None:
     async with hotline(crm) as (port, runtime):
         fake = await call(port, caller=VIP_PHONE, keys=["1", "0"])
-    assert ("DIGITS", "202611240007") in fake.said()
+    assert "202611240007" in spoken_digits(fake)
     assert "hotline/zh/status_assigned" in fake.played()
-    assert "hotline/zh/updated_on" in fake.played()
-    assert any(c[:2] == ["SAY", "DATETIME"] for c in fake.commands)
-    assert ("DIGITS", "202610010001") not in fake.said()  # closed: not read
-    assert ["SET", "VARIABLE", "CHANNEL(language)", "zh"] in fake.commands
+    # Chinese words from Hotline's own catalogue, never Asterisk's SAY (no Chinese sounds)
+    updated = words(fake).index("updated_on")
+    assert words(fake)[updated + 1:updated + 13] == [
+        "digit_2", "digit_0", "digit_2", "digit_6", "date_year", "num_10", "digit_1",
+        "date_month", "digit_2", "num_10", "digit_4", "date_day"]  # 二零二六年十一月二十四日
+    assert not fake.said()
+    assert "202610010001" not in spoken_digits(fake)  # closed: not read
     assert path(fake)[-4:] == ["more", "more:0", "agent_hours", "to_agent"] or \
         path(fake)[-3:] == ["agent_hours", "to_agent", "queue"]
     assert runtime.recent[-1]["services"]["ticket_status"]["tickets"] == [
@@ -242,29 +292,34 @@ async def test_a_ticket_number_keyed_by_an_unknown_caller(crm: Crm) -> None:
     async with hotline(crm) as (port, _):
         fake = await call(port, caller=STRANGER, keys=["1", "202611240007#"])
         missing = await call(port, caller=STRANGER, keys=["1", "202611249999#"])
-    assert ["GET", "DATA", "", "5000", "12"] in fake.commands
-    assert ("DIGITS", "202611240007") in fake.said()
+    # 12 digits and the "#" the prompt asks for: GET DATA reads 13 keys at most, so the
+    # "#" ends it; asked for 12 it returned before the "#", which then cut the read-out
+    # and was taken as a choice of the next menu
+    assert ["GET", "DATA", "", "5000", "13"] in fake.commands
+    assert "202611240007" in spoken_digits(fake)
     assert "hotline/zh/status_assigned" in fake.played()
+    assert [p for p in path(fake) if p.startswith("more:")] == ["more:timeout"] * 3
     # silence at "more": two replays, then goodbye and the IVR hangs up
     assert fake.played()[-1] == "hotline/zh/goodbye"
     assert fake.vars["HOTLINE_ACTION"] == "hangup" and fake.hung_up == "server"
     assert fake.vars["HOTLINE_DIGITS"] == "1,202611240007"
     assert "hotline/zh/ticket_not_found" in missing.played()
-    assert not missing.said()
+    assert not spoken_digits(missing)
 
 
 async def test_order_and_subscription_status(crm: Crm) -> None:
     async with hotline(crm) as (port, runtime):
         fake = await call(port, caller=VIP_PHONE, keys=["2", "0"])
-    played = fake.played()
+    played = [p for p in fake.played() if p.rsplit("/", 1)[1] not in SAY_PROMPTS]
     start = played.index("hotline/zh/kind_contract")
     assert played[start:start + 3] == zh("kind_contract", "ends_on", "sub_renewal_due")
     assert zh("kind_subscription", "ended_on", "sub_renewed") == [
         p for p in played if p.rsplit("/", 1)[1] in ("kind_subscription", "ended_on",
                                                      "sub_renewed")]
-    dates = [c for c in fake.commands if c[:2] == ["SAY", "DATETIME"]]
-    assert len(dates) == 2 and dates[0][4:] == ["YBd", "Asia/Shanghai"]
-    assert int(dates[0][2]) == int(datetime(2026, 12, 10, 4, 0, tzinfo=UTC).timestamp())
+    ends = words(fake).index("ends_on")
+    assert words(fake)[ends + 1:ends + 12] == [  # 二零二六年十二月十日
+        "digit_2", "digit_0", "digit_2", "digit_6", "date_year", "num_10", "digit_2",
+        "date_month", "num_10", "date_day", "sub_renewal_due"]
     facts = runtime.recent[-1]["services"]["order_status"]["subscriptions"]
     assert [f["end_date"] for f in facts] == ["2026-12-10", "2026-10-01"]
 
@@ -272,12 +327,11 @@ async def test_order_and_subscription_status(crm: Crm) -> None:
 async def test_repair_request_by_choosing_an_asset(crm: Crm) -> None:
     async with hotline(crm) as (port, runtime):
         fake = await call(port, caller=VIP_PHONE, keys=["3", "2", "0"])
-    said = fake.said()
-    assert said[:4] == [("DIGITS", "0417"), ("DIGITS", "1"), ("DIGITS", "0815"),
-                        ("DIGITS", "2")]
+    said = spoken_digits(fake)
+    assert said[:4] == ["0417", "1", "0815", "2"]
     number = runtime.recent[-1]["services"]["repair_request"]["ticket"]
     assert number.startswith("T20261125-")
-    assert ("DIGITS", number[1:9] + number[10:]) in said
+    assert number[1:9] + number[10:] in said
     assert "hotline/zh/out_of_warranty" in fake.played()  # BPM-2020-0815 ran out in 2025
     async with crm.engine.connect() as conn:
         row = (await conn.execute(select(Ticket.customer_id, Ticket.asset_id, Ticket.status,
@@ -372,15 +426,18 @@ async def test_junk_from_get_data_and_too_few_digits(crm: Crm) -> None:
     assert fake.vars["HOTLINE_DIGITS"] == "1,xxxxx,12,2026"
 
 
-async def test_too_many_digits_stop_at_the_steps_maximum(crm: Crm) -> None:
-    # the caller keys 13 digits, the first during the prompt: the IVR asks the PBX for at
-    # most 11 more (12 in all), so the entry is cut there and looked up (not found)
+async def test_too_many_digits_are_refused_not_cut(crm: Crm) -> None:
+    # the caller keys 13 digits, the first during the prompt: the IVR asks the PBX for
+    # at most 12 more (12 digits and the "#" in all), so 13 come back: more than a ticket
+    # number has, refused and asked again (never cut to 12 and looked up)
     async with hotline(crm) as (port, _):
-        fake = await call(port, caller=STRANGER, keys=["1", "1234567890123", "0"],
-                          early=True)
-    assert ["GET", "DATA", "", "5000", "11"] in fake.commands
-    assert "ask_ticket:123456789012" in path(fake)
-    assert "hotline/zh/ticket_not_found" in fake.played()
+        fake = await call(port, caller=STRANGER, keys=["1", "1234567890123",
+                                                       "202611240007#", "0"], early=True)
+    assert ["GET", "DATA", "", "5000", "12"] in fake.commands
+    assert "ask_ticket:1234567890123" in path(fake)
+    assert "hotline/zh/invalid" in fake.played()
+    assert "ask_ticket:202611240007" in path(fake)
+    assert "more:0" in path(fake)  # pressed early: the read-out stops, the agent is next
     assert fake.vars["HOTLINE_ACTION"] == "queue"
 
 
@@ -430,6 +487,47 @@ async def test_hang_up_mid_menu_keeps_the_path(crm: Crm, how: str) -> None:
     assert result["ended"] == "hangup" and result["outcome"] == "caller_hangup"
     assert result["path"][-2:] == ["main_menu", "main_menu:7"]
     assert result["priority"] == 20
+
+
+# --- sounds the PBX does not have --------------------------------------------------------------
+
+async def test_a_missing_sound_is_skipped_and_the_call_goes_on(crm: Crm) -> None:
+    """res_agi fails STREAM FILE of a file it cannot open (result=-1), and one failed
+    command makes the whole AGI() end in AGISTATUS=FAILURE, which the call log shows:
+    the runtime asks the PBX first (STAT) and does not stream what is not there."""
+    missing = {"hotline/zh/welcome", "hotline/zh/digit_7", "hotline/zh/date_day"}
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["1", "0"], missing_sounds=missing)
+        again = await call(port, caller=VIP_PHONE, keys=["0"], missing_sounds=missing)
+    assert not missing & set(fake.played())
+    assert "20261124000" in spoken_digits(fake)  # the ticket number, without its 7
+    assert "hotline/zh/status_assigned" in fake.played()
+    assert fake.vars["HOTLINE_ACTION"] == "queue"
+    assert path(fake)[-3:] == ["more:0", "agent_hours", "to_agent"] or \
+        path(fake)[-2:] == ["to_agent", "queue"]
+    assert runtime.recent[-2]["ended"] == "handoff"
+    probes = [c for c in again.commands if c[:3] == ["GET", "FULL", "VARIABLE"]
+              and "STAT(" in c[3]]
+    assert probes == []  # known since the first call: asked once, not per call
+    assert "hotline/zh/welcome" not in again.played()
+    assert runtime.sounds.skipped["hotline/zh/welcome"] == 2
+
+
+async def test_without_stat_a_missing_sound_fails_only_its_own_command(crm: Crm) -> None:
+    """A PBX that cannot answer the lookup (no func_env): the missing file is streamed,
+    Asterisk answers result=-1 as it does for a caller hanging up mid-prompt, and the run
+    goes on: only a caller who is gone ends it (the next command gets HANGUP/EOF)."""
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["0"], stat=False,
+                          missing_sounds={"hotline/zh/welcome", "hotline/zh/main_menu"})
+        again = await call(port, caller=VIP_PHONE, keys=["0"], stat=False)
+    assert fake.played()[:3] == zh("welcome", "welcome_back", "main_menu")
+    assert path(fake)[-3:] == ["main_menu:0", "to_agent", "queue"]
+    assert fake.vars["HOTLINE_ACTION"] == "queue"
+    assert runtime.recent[-2]["ended"] == "handoff"
+    # a PBX that cannot tell is not asked again at every call
+    assert not [c for c in again.commands if c[:3] == ["GET", "FULL", "VARIABLE"]
+                and "STAT(" in c[3]]
 
 
 async def test_gbk_caller_name_and_hostile_text_in_the_environment(crm: Crm) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ivr.default_flow import PROMPTS
 from ivr.prompts_build import (
+    CATALOGUE,
     RATE,
     VOICES,
     build,
@@ -28,6 +29,7 @@ from ivr.prompts_build import (
     plan,
     resample,
     rms,
+    trim_silence,
 )
 from tests.shared import ROOT
 
@@ -49,7 +51,7 @@ def _check_wav(path: Path) -> float:
         frames = w.getnframes()
     rate, samples = decode_wav(path.read_bytes())
     assert rate == RATE and len(samples) == frames
-    assert frames > RATE // 4, f"{path} is shorter than 0.25 s"
+    assert frames > RATE // 5, f"{path} is shorter than 0.2 s (one syllable)"
     assert rms(samples) > 500, f"{path} is (nearly) silent"
     return frames / RATE
 
@@ -60,7 +62,7 @@ def test_cli_renders_the_chinese_catalogue_and_skips_it_the_second_time(tmp_path
     env = {"HOTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
     first = _cli("--out", str(out), "--lang", "zh", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
-    zh = [p for p in PROMPTS if PROMPTS[p].get("zh")]
+    zh = [p for p in CATALOGUE if CATALOGUE[p].get("zh")]
     lines = [ln for ln in first.stdout.splitlines() if ln.startswith("[")]
     assert len(lines) == len(zh)  # one progress line per prompt
     assert all(" rendered " in ln for ln in lines)
@@ -117,11 +119,34 @@ def test_chinese_is_spoken_as_mandarin_not_spelt_in_english() -> None:
     espeak = shutil.which("espeak-ng")
     assert espeak is not None, "espeak-ng must be installed (Debian package espeak-ng)"
     voice, _ = VOICES["zh"]
-    for job in plan(PROMPTS, ["zh"])[:8]:
+    words = [job for job in plan(CATALOGUE, ["zh"]) if job.prompt_id not in PROMPTS]
+    for job in plan(PROMPTS, ["zh"])[:8] + words:  # single characters too: 十, 万, 年
         phonemes = subprocess.run([espeak, "-q", "-x", "-b", "1", "-v", voice],
                                   input=job.text.encode(), capture_output=True,
                                   timeout=60, check=True).stdout.decode()
         assert "(en)" not in phonemes, (job.key, phonemes)
+
+
+def test_the_words_values_are_spoken_with_are_built_in_each_language() -> None:
+    """Numbers, dates and amounts are played from the catalogue's word files (ivr.speech),
+    never Asterisk's core sounds: each language gets the words it uses, and only those."""
+    keys = {job.key for job in plan(CATALOGUE, ["zh", "en"])}
+    for word in ("digit_0", "digit_9", "num_10", "num_100", "num_1000", "unit_yuan",
+                 "unit_fen"):
+        assert {f"zh/{word}", f"en/{word}"} <= keys
+    assert {"zh/num_10000", "zh/num_100000000", "zh/date_year", "zh/date_month",
+            "zh/date_day", "zh/unit_jiao"} <= keys
+    assert {"en/num_19", "en/num_90", "en/num_1000000", "en/month_12", "en/ordinal_31"} <= keys
+    assert "en/num_10000" not in keys and "zh/month_12" not in keys
+    assert CATALOGUE["digit_7"] == {"zh": "七", "en": "seven"}
+
+
+def test_the_silence_around_the_voice_is_cut() -> None:
+    voice = [0.0] * 4000 + [1000.0, -800.0] * 800 + [3.0] * 4000
+    trimmed = trim_silence(voice, 8000, keep_s=0.05)
+    assert len(trimmed) == 400 + 1600 + 400
+    assert trimmed[400] == 1000.0 and trimmed[-401] == -800.0
+    assert trim_silence([0.0] * 10) == [0.0] * 10  # all silence: left alone
 
 
 def test_resampler_keeps_the_voice_band_and_stops_aliasing() -> None:

@@ -162,7 +162,8 @@ async def test_environment_block_is_asterisks(tmp_path: Path) -> None:
 
 async def test_replays_the_recorded_session_byte_for_byte() -> None:
     """The commands of the recorded session get the replies Asterisk gave, byte for byte
-    (the caller presses 1 after the menu prompt, during WAIT FOR DIGIT)."""
+    (the caller presses 1 after the menu prompt, during WAIT FOR DIGIT: 2.2 s after the
+    welcome began, which is 1 s long, and the menu too)."""
     commands = (AGI_DIR / "01-answered-call-1.agi.out").read_bytes().splitlines(keepends=True)
     header = (AGI_DIR / "01-answered-call-1.agi.in").read_bytes().split(b"\n\n", 1)
     expected = header[1].splitlines(keepends=True)
@@ -182,7 +183,8 @@ async def test_replays_the_recorded_session_byte_for_byte() -> None:
     port = server.sockets[0].getsockname()[1]
     try:
         async with rig(None, agi=AgiTarget("127.0.0.1", port, ivr_timeout_s=6000)) as r:
-            summary, linkedid = await r.call(caller="13800138000", ivr_digits="1")
+            summary, linkedid = await r.call(caller="13800138000",
+                                             ivr_inputs=parse_ivr_inputs("1@2.2"))
             await asyncio.wait_for(done.wait(), 10)
     finally:
         server.close()
@@ -226,10 +228,12 @@ async def test_prompts_keys_and_digits_answer_like_asterisk() -> None:
             reply = await s.command(*command)
             replies.append(reply.text if reply.code == 200 else f"{reply.code} {reply.text}")
 
-    inputs = (IvrInput("1", after_s=0.4), IvrInput("9", after_s=0.2), IvrInput(""),
+    inputs = (IvrInput("1", after_s=1.4), IvrInput("9", after_s=0.2), IvrInput(""),
               IvrInput("2026001#"), IvrInput("55"), IvrInput("1234"), IvrInput(""),
-              IvrInput("778899#", after_s=0.5), IvrInput("#", after_s=0.6),
-              IvrInput("0", after_s=1.5))
+              IvrInput("778899#", after_s=0.5),
+              # from the start of SAY DATETIME (3 s, no escape digits: a key then is lost)
+              IvrInput("#", after_s=3.6),
+              IvrInput("0", after_s=2.5))  # from SAY NUMBER (1 s): after GET OPTION's prompt
     async with rig(handler) as r:
         summary, linkedid = await r.call(caller="13900000001", name="Li Na",
                                          ivr_inputs=inputs)
@@ -248,6 +252,49 @@ async def test_prompts_keys_and_digits_answer_like_asterisk() -> None:
     ends = r.ami.of(linkedid, "AGIExecEnd")
     assert [e["ResultCode"] for e in ends][-3:] == ["510", "520", "520"]
     assert summary.outcome == "answered"
+
+
+async def test_a_key_pressed_during_a_prompt_without_escape_digits_is_lost() -> None:
+    """Asterisk's waitstream reads DTMF and drops a key that is not an escape digit
+    (main/file.c): a "0" pressed during the welcome streamed with "" is not heard by the
+    next command; a key pressed after the prompt is. Playback() drops keys alike."""
+    replies: list[str] = []
+
+    async def handler(s: AgiSession) -> None:
+        for command in (("STREAM FILE", "welcome", ""),       # 0 at 0.5 s: lost
+                        ("WAIT FOR DIGIT", "2000"),            # so nothing here
+                        ("STREAM FILE", "welcome", ""),        # 7 at 1.5 s: after it
+                        ("WAIT FOR DIGIT", "2000"),            # ...so heard here
+                        ("EXEC", "Playback", "welcome&main_menu"),  # 3 at 1.2 s: lost
+                        ("WAIT FOR DIGIT", "2000"),
+                        ("SAY DIGITS", "123", ""),             # 5 at 0.2 s: lost
+                        ("WAIT FOR DIGIT", "2000"),
+                        ("STREAM FILE", "welcome", "0"),       # 9: not an escape digit
+                        ("WAIT FOR DIGIT", "2000")):
+            replies.append((await s.command(*command)).text)
+
+    inputs = parse_ivr_inputs("0@0.5,T,7@1.5,3@1.2,T,5@0.2,T,9@0.5")
+    async with rig(handler) as r:
+        summary, linkedid = await r.call(ivr_inputs=inputs)
+    assert replies == ["result=0 endpos=8000", "result=0", "result=0 endpos=8000",
+                       "result=55", "result=0", "result=0", "result=0", "result=0",
+                       "result=0 endpos=8000", "result=0"]
+    assert [m["Digit"] for m in r.ami.of(linkedid, "DTMFEnd")] == ["0", "7", "3", "5", "9"]
+    assert summary.outcome == "answered"
+
+
+async def test_a_hang_up_during_a_prompt_without_escape_digits_cuts_it() -> None:
+    seen: list[str] = []
+
+    async def handler(s: AgiSession) -> None:
+        seen.append((await s.stream_file("welcome", "")).text)
+        with contextlib.suppress(AgiHangup):
+            await s.command("WAIT FOR DIGIT", "2000")
+
+    async with rig(handler) as r:
+        summary, _ = await r.call(ivr_inputs=parse_ivr_inputs("H@0.3"))
+    assert seen == ["result=-1 endpos=2400"]
+    assert summary.outcome != "answered"
 
 
 async def test_variables_set_by_the_ivr_reach_the_call_and_choose_its_queue() -> None:
@@ -685,6 +732,75 @@ async def test_ivr_runtime_to_queue_pop_and_call_log(db_url: str) -> None:
     assert ivr["HOTLINE_AGI"] == "SUCCESS"
     assert row["recording"] is None  # the simulator announces recordings only when asked
     assert "HOTLINE_RECORDING" not in ivr
+
+
+@asynccontextmanager
+async def runtime_server(db_url: str) -> AsyncIterator[Any]:
+    """Our IVR runtime (default flow, open hours) behind our FastAGI server."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from crm_core.db import make_engine, upgrade_async
+    from ivr.runtime import IvrRuntime
+    from ivr.store import seed_defaults
+
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    try:
+        async with async_sessionmaker(engine).begin() as s:
+            await seed_defaults(s, ["4008001234", "8008001234"])
+        open_hours = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # a Wednesday, 10:00 Shanghai
+        runtime = IvrRuntime(engine, clock=lambda: open_hours)
+        async with AgiServer(runtime.handle, port=0) as server:
+            yield server
+    finally:
+        await engine.dispose()
+
+
+async def test_a_prompt_missing_on_the_pbx_does_not_fail_the_ivr(db_url: str,
+                                                                  tmp_path: Path) -> None:
+    """The sounds folder lacks the main menu: the runtime looks it up (STAT), skips it, and
+    the AGI ends in SUCCESS; streaming it would have made res_agi end it in FAILURE,
+    which the call log keeps as HOTLINE_AGI."""
+    from ivr.prompts_build import CATALOGUE
+
+    sounds = tmp_path / "sounds"
+    (sounds / "hotline" / "zh").mkdir(parents=True)
+    for prompt_id, texts in CATALOGUE.items():
+        if texts.get("zh") and prompt_id != "main_menu":
+            (sounds / "hotline" / "zh" / f"{prompt_id}.wav").write_bytes(b"RIFF")
+    async with runtime_server(db_url) as server:
+        target = AgiTarget("127.0.0.1", server.port, sounds_dir=str(sounds),
+                           ivr_timeout_s=6000)
+        async with rig(None, agi=target) as r:
+            summary, linkedid = await r.call(caller="13700137000",
+                                             ivr_inputs=parse_ivr_inputs("0@1.5"))
+    streamed = [m["Command"] for m in r.ami.of(linkedid, "AGIExecStart")
+                if m["Command"].startswith("STREAM FILE")]
+    assert [c.split()[2] for c in streamed] == ["hotline/zh/welcome", "hotline/zh/transfer"]
+    assert "-1" not in [m["ResultCode"] for m in r.ami.of(linkedid, "AGIExecEnd")]
+    assert summary.ivr["HOTLINE_AGI"] == "SUCCESS"
+    assert summary.ivr["HOTLINE_ACTION"] == "queue"
+    assert "main_menu:0" in summary.ivr["HOTLINE_IVR_PATH"]
+    assert summary.outcome == "answered"
+
+
+async def test_a_key_pressed_during_the_welcome_answers_the_menu(db_url: str) -> None:
+    """On Asterisk (and so the simulator) a key pressed during a prompt streamed without
+    escape digits is lost: the runtime plays the welcome with the menu's keys."""
+    async with runtime_server(db_url) as server:
+        async with rig(None, agi=AgiTarget("127.0.0.1", server.port,
+                                           ivr_timeout_s=6000)) as r:
+            summary, linkedid = await r.call(caller="13700137000",
+                                             ivr_inputs=parse_ivr_inputs("0@0.5"))
+    path = summary.ivr["HOTLINE_IVR_PATH"].split(",")
+    assert "main_menu:0" in path and "main_menu:timeout" not in path
+    streamed = [m["Command"] for m in r.ami.of(linkedid, "AGIExecStart")
+                if m["Command"].startswith("STREAM FILE")]
+    assert streamed[0] == "STREAM FILE hotline/zh/welcome 01234"
+    assert "STREAM FILE hotline/zh/main_menu 01234" not in streamed  # answered already
+    assert summary.ivr["HOTLINE_AGI"] == "SUCCESS"
 
 
 async def test_recorded_call_keeps_its_recording_in_the_call_record(db_url: str) -> None:

@@ -3,8 +3,6 @@ digits -> CRM numbers, read-backs, and the engine's spoken values."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from ivr.agi_protocol import AgiReply, parse_reply_line
 from ivr.default_flow import DEFAULT_FLOW, PROMPTS
 from ivr.flow import parse_flow
@@ -25,8 +23,10 @@ from ivr.runtime import (
     clean_value,
     get_data_event,
     key_of,
-    say_epoch,
     sound_file,
+    sound_files,
+    stat_answer,
+    stat_expression,
 )
 from ivr.services import (
     READBACK_PROMPTS,
@@ -84,9 +84,35 @@ def test_call_facts_from_the_environment() -> None:
     assert call_facts({}, {}).did == ""
 
 
-def test_say_date_is_noon_in_shanghai() -> None:
-    assert say_epoch("2026-12-10") == int(datetime(2026, 12, 10, 4, tzinfo=UTC).timestamp())
-    assert say_epoch("10/12/2026") is None
+def test_values_are_played_from_hotlines_own_word_prompts() -> None:
+    """Never Asterisk's core sounds (none in Chinese): the words of ``ivr.speech`` from
+    the catalogue folder of the language."""
+    assert sound_files(Say("date", "2026-11-25", "zh")) == [
+        "hotline/zh/digit_2", "hotline/zh/digit_0", "hotline/zh/digit_2", "hotline/zh/digit_6",
+        "hotline/zh/date_year", "hotline/zh/num_10", "hotline/zh/digit_1",
+        "hotline/zh/date_month", "hotline/zh/digit_2", "hotline/zh/num_10",
+        "hotline/zh/digit_5", "hotline/zh/date_day"]
+    assert sound_files(Say("number", "105", "en")) == [
+        "hotline/en/digit_1", "hotline/en/num_100", "hotline/en/digit_5"]
+    assert sound_files(Say("digits", "T-07", "zh")) == ["hotline/zh/digit_0",
+                                                        "hotline/zh/digit_7"]
+    assert sound_files(Say("date", "10/12/2026", "zh")) == []  # not a date: nothing said
+    assert sound_files(Play("welcome", "en")) == ["hotline/en/welcome"]
+    assert sound_files(Play("../../etc/passwd", "en")) == []
+
+
+def test_a_sound_is_looked_up_on_the_pbx_with_stat() -> None:
+    expression = stat_expression(["hotline/zh/welcome", "hotline/zh/digit_7"])
+    first, second = expression.split("|")
+    assert first.startswith("${STAT(e,${ASTDATADIR}/sounds/hotline/zh/welcome.wav)}")
+    assert "${STAT(e,${ASTDATADIR}/sounds/hotline/zh/digit_7.gsm)}" in second
+    assert stat_answer("1000000|0000000", 2) == [True, False]
+    assert stat_answer("0010000|0000000", 2) == [True, False]  # any format will do
+    # no STAT on that PBX (func_env not loaded: empty text), a garbled answer: unknown
+    assert stat_answer("|", 2) == [None, None]
+    assert stat_answer("", 1) == [None]
+    assert stat_answer("1795478331.183", 1) == [None]
+    assert stat_answer("1000000", 2) == [None, None]
 
 
 def test_ticket_numbers_on_the_keypad() -> None:

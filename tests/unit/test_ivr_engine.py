@@ -49,7 +49,7 @@ def prompts(actions: list[Action]) -> list[str]:
 def test_unknown_caller_presses_0_for_an_agent() -> None:
     run, actions = begin(None)
     assert prompts(actions) == ["main_menu"]
-    assert actions[-1] == CollectDigits(1, 5000, "")
+    assert actions[-1] == CollectDigits(1, 5000, "", "01234")  # the menu's keys stop it
     actions = run.feed(DtmfReceived("0"))
     assert actions == [Play("transfer", "zh"), HandOff("queue")]
     assert run.result["queue"] == "support"
@@ -93,7 +93,8 @@ def test_unknown_caller_enters_a_ticket_number() -> None:
     run, _ = begin(None)
     actions = run.feed(DtmfReceived("1"))
     assert prompts(actions) == ["enter_ticket"]
-    assert actions[-1] == CollectDigits(12, 5000, "#")
+    assert actions[-1] == CollectDigits(12, 5000, "#", "0123456789")
+    assert actions[-1].keys_to_read == 13  # room for the "#": it ends the entry
     actions = run.feed(DtmfReceived("20261125#"))
     assert actions == [SelfService("ticket_status", {"ticket_no": "20261125"})]
     assert run.result["vars"]["ticket_no"] == "20261125"
@@ -176,6 +177,31 @@ def test_broken_flow_fails_open_to_the_dialplan() -> None:
     run = FlowRun(broken)
     assert run.start({}) == [Play("welcome", "zh"), HandOff("dialplan")]
     assert run.result["outcome"] == "dialplan"
+
+
+def test_the_greeting_is_interruptible_by_the_keys_of_the_menus_that_follow() -> None:
+    """The welcome is played before the caller lookup, so before the flow knows which
+    menu comes (open or closed): its prompts stop on a key of either, so a caller who
+    knows the menu can answer it during the greeting."""
+    run = FlowRun(FLOW)
+    first = run.start({"caller": "13800138000", "now": OPEN})
+    assert first[0] == Play("welcome", "zh") and isinstance(first[-1], Lookup)
+    assert run.escape == "01234"  # main menu 0-4, closed menu 1, 2, 4
+    actions = run.feed(LookupResult(KNOWN))
+    assert prompts(actions) == ["welcome_back", "main_menu"]
+    assert run.escape == "01234"
+    actions = run.feed(DtmfReceived("0"))
+    assert actions == [Play("transfer", "zh"), HandOff("queue")]
+    assert run.escape == ""  # nothing is asked any more: "transfer" plays to its end
+
+
+def test_a_readback_before_a_self_service_stops_on_the_next_inputs_keys() -> None:
+    run, _ = begin({**VIP, "assets": 2})
+    actions = run.feed(DtmfReceived("3"))  # repair: the assets are listed, then one picked
+    assert actions == [SelfService("list_assets", {"customer_id": "7"})]
+    assert run.escape == "0123456789"  # pick_asset's digits, or ask_serial's
+    actions = run.feed(DtmfReceived("9"))  # not waiting for keys: ignored
+    assert actions == [] and run.escape == ""
 
 
 def test_english_and_self_service_failure() -> None:
