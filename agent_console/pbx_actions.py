@@ -223,8 +223,11 @@ class PbxActions:
                                            "Context": header_text(context, 80)})
 
     async def attended_transfer(self, channel: str, exten: str, context: str) -> None:
+        # Atxfer "keys" the number on the agent's channel; Asterisk collects it digit by
+        # digit and, where a pattern (_X.) could match more, waits transferdigittimeout
+        # (5 s, caller on hold) for another digit. '#' ends the number at once.
         await self._send("Atxfer", {"Channel": header_text(channel, 200),
-                                    "Exten": header_text(exten, 40),
+                                    "Exten": header_text(exten, 40) + "#",
                                     "Context": header_text(context, 80)})
 
     async def hangup(self, channel: str) -> None:

@@ -186,7 +186,8 @@ async def dial(call: Call) -> Any:
     digits = dial_digits(body.number, call.request.config_dict[AUTH].config.region)
     if digits is None:
         raise ApiError(422, "validation", "not a phone number", field="number")
-    variables = {"HOTLINE_ORIGINATED_BY": me.username}
+    # the agent named as a queue call names her (the call log), the user for the audit
+    variables = {"HOTLINE_ORIGINATED_BY": me.username, "HOTLINE_AGENT_NAME": me.name}
     if body.customer_id is not None:
         await customers.get_customer(call.db, call.me, body.customer_id)  # in scope, or 404
         variables["HOTLINE_CUSTOMER_ID"] = str(body.customer_id)

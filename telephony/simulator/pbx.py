@@ -80,6 +80,7 @@ log = logging.getLogger("telephony.simulator")
 T = TypeVar("T")
 
 OUTBOUND_DIAL_TIMEOUT = 30.0  # conf/extensions.conf [outbound]: Dial(...,30)
+TRANSFER_DIGIT_TIMEOUT_S = 5.0  # deploy/asterisk/features.conf transferdigittimeout
 # a customer leg that does not answer: (seconds until the result, DialStatus, cause)
 _CUSTOMER_FAILS = {"busy": (0.5, "BUSY", 17), "unavailable": (0.0, "CHANUNAVAIL", 0),
                    "noanswer": (OUTBOUND_DIAL_TIMEOUT, "NOANSWER", 19)}
@@ -1593,13 +1594,19 @@ class Pbx:
         c1, c2 = call.c1, call.c2
         assert c1 is not None and c2 is not None and leg.bridge is not None
         b1, a1, a2 = leg.bridge, leg.a1, leg.a2
+        # Asterisk collects the number digit by digit (ast_app_dtget): '#' ends it; without
+        # one it waits transferdigittimeout for more wherever a pattern could match more -
+        # every context of Hotline's dialplan (_X.), not the rig's exact extensions
+        terminated = "#" in target
+        target = target.split("#", 1)[0]
+        digit_wait = 0.5 if terminated or self.agi is None else TRANSFER_DIGIT_TIMEOUT_S
         for i, digit in enumerate("*2" + target):
             self._chan_ev("DTMFEnd", a1, f"Digit: {digit}\r\nDurationMs: 0\r\n"
                           "Direction: Received\r\n", "dtmf")
             if i == 1:
                 self._chan_ev("Hold", a1)
                 self._chan_ev("MusicOnHoldStart", c2, "Class: default\r\n")
-        await self.wait(call, call.t + 0.5)
+        await self.wait(call, call.t + digit_wait)
         i1, i2 = self.local_pair(target, context, call.t, linkedid=call.linkedid,
                                  kind="consult", call=call)
         self.set_callerid(i1, c2.cid_num, c2.cid_name, c2.cid_num, c2.cid_name, connected=False)

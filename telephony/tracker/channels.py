@@ -11,6 +11,7 @@ from telephony.events import DomainEvent
 from telephony.tracker.book import CallBook
 from telephony.tracker.inbound import InboundCalls
 from telephony.tracker.model import (
+    AGENT_NAME_VAR,
     CALLER,
     DIALLED_VAR,
     HANDSET,
@@ -103,7 +104,7 @@ class Channels:
     def on_varset(self, m: Message) -> list[DomainEvent]:
         var = m.get("Variable", "").lstrip("_")
         out: list[DomainEvent] = []
-        if var in ORIGIN_VARS or var == DIALLED_VAR:
+        if var in ORIGIN_VARS or var in (DIALLED_VAR, AGENT_NAME_VAR):
             out = self.outbound.varset(m, var)
         if var not in IVR_NAMES and not var.startswith(IVR_PREFIXES):
             return out

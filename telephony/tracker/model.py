@@ -19,6 +19,7 @@ IVR_NAMES = frozenset({"QUEUE", "PRIORITY", "QUEUE_PRIO"})
 # a VarSet of one of these on the first channel of a call: an Originate of ours
 ORIGIN_VARS = frozenset({"HOTLINE_ORIGINATED_BY", "HOTLINE_CALLBACK", "ORIGINATED_BY"})
 USER_VARS = frozenset({"HOTLINE_ORIGINATED_BY", "ORIGINATED_BY"})  # value: the user
+AGENT_NAME_VAR = "HOTLINE_AGENT_NAME"  # the agent's name as the call log writes it
 DIALLED_VAR = "HOTLINE_DIALLED"  # the number our Originate dials (agent_console.pbx_actions)
 INBOUND, OUTBOUND = "inbound", "outbound"
 IVR_PREFIXES = ("CRM_", "IVR_", "HOTLINE_")
@@ -161,6 +162,7 @@ class Call:
         # outbound only
         self.origin_name = ""  # the agent leg's channel name (the first channel)
         self.originated_by: str | None = None
+        self.agent_name: str | None = None
         self.origin_up = False  # the agent answered their own phone
         self.originate_failed = False
         self.first_origin: bool | None = None  # first hangup on the agent's side (unanswered)

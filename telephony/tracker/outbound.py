@@ -11,6 +11,7 @@ from telephony.tracker.book import CallBook
 from telephony.tracker.figures import figures, seconds, talk_ends
 from telephony.tracker.members import Members
 from telephony.tracker.model import (
+    AGENT_NAME_VAR,
     CALLER,
     DIALLED_VAR,
     HANDSET,
@@ -137,13 +138,14 @@ class OutboundCalls:
 
     def agent(self, call: Call) -> tuple[str | None, str | None]:
         """(agent, interface): the queue member of the origin's device when known, else
-        the user of our Originate, else the device."""
+        the agent's name our Originate set (HOTLINE_AGENT_NAME, as a queue call names her
+        even when she is not signed in), else its user, else the device."""
         device = device_of(call.origin_name) if call.origin_name else ""
         found = self.members.devices.get(device)
         if found is not None:
             return found
         interface = device + "/n" if device.startswith("Local/") else device
-        return (call.originated_by or device or None), (interface or None)
+        return (call.agent_name or call.originated_by or device or None), (interface or None)
 
     def _ringing(self, call: Call, t: float, out: list[DomainEvent]) -> None:
         """The agent's pop of an outbound call: once it is placed and its number known."""
@@ -267,6 +269,8 @@ class OutboundCalls:
             return out
         if var in USER_VARS and value:
             call.originated_by = value
+        elif var == AGENT_NAME_VAR and value:
+            call.agent_name = value
         elif var == DIALLED_VAR and value:
             book.time(m)
             self._set_number(call, value, out)

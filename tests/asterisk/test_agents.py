@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from .conftest import Site
 from .site import HOTLINE_400, KNOWN
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 1: static member")
 async def test_sign_out_leaves_every_queue(site: Site) -> None:
     async with site.hotline.console("alice") as alice:
         assert (await alice.call("POST", "/agent/state", {"action": "sign-in"}))[0] == 202
@@ -21,7 +18,6 @@ async def test_sign_out_leaves_every_queue(site: Site) -> None:
         assert "Alice" not in out, out
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 5: hangup_by from the queue's reason")
 async def test_console_hang_up_is_the_agents(site: Site) -> None:
     async with site.hotline.console("alice") as alice:
         assert (await alice.call("POST", "/agent/state", {"action": "sign-in"}))[0] == 202
@@ -32,13 +28,12 @@ async def test_console_hang_up_is_the_agents(site: Site) -> None:
         status, body = await alice.call("POST", f"/calls/{connect['Linkedid']}/hangup")
         assert status == 202, body
         rows = await site.hotline.wait_records(1, within=60)
-    site.save_capture("inbound-console-hangup")
+    site.check_replay("inbound-console-hangup", rows)
     [row] = rows
     assert row.outcome == "answered"
     assert row.hangup_by == "agent", row.__dict__
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 6: wait from the last queue only")
 async def test_wait_counts_the_preferred_agents_ring(site: Site) -> None:
     """A VIP rings his account manager Carol (who does not answer) for 15 s, then waits
     in the IVR's queue until Alice answers: his wait is from the first queue."""
@@ -50,7 +45,7 @@ async def test_wait_counts_the_preferred_agents_ring(site: Site) -> None:
                                   and "1001" in m.get("Interface", ""))
         await site.ami.call_in(HOTLINE_400, KNOWN, "Wang Fang", keys="0", pre=9, hold=45)
         rows = await site.hotline.wait_records(1, within=120)
-    site.save_capture("inbound-preferred-agent-no-answer")
+    site.check_replay("inbound-preferred-agent-no-answer", rows)
     [row] = rows
     assert row.outcome == "answered", row.__dict__
     assert row.agent == "Alice"

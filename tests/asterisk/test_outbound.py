@@ -4,14 +4,11 @@ the customer answering."""
 
 from __future__ import annotations
 
-import pytest
-
 from .conftest import Site
 
 CUSTOMER = "13700137000"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 4: talk counted from the agent's pickup")
 async def test_click_to_dial_answered_by_the_customer(site: Site) -> None:
     await site.ami.setvar(f"CUST_{CUSTOMER}_RING", "3")
     await site.ami.setvar(f"CUST_{CUSTOMER}_TALK", "5")
@@ -19,7 +16,7 @@ async def test_click_to_dial_answered_by_the_customer(site: Site) -> None:
         status, body = await alice.call("POST", "/calls/dial", {"number": CUSTOMER})
         assert status == 202, body
         rows = await site.hotline.wait_records(1, within=60)
-    site.save_capture("outbound-answered")
+    site.check_replay("outbound-answered", rows)
     [row] = rows
     assert row.direction == "outbound"
     assert row.outcome == "answered", row.__dict__
@@ -30,7 +27,6 @@ async def test_click_to_dial_answered_by_the_customer(site: Site) -> None:
     assert row.talk_s is not None and row.talk_s <= 6
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 item 4: pickup read as answer")
 async def test_click_to_dial_the_customer_never_answers(site: Site) -> None:
     await site.ami.setvar(f"CUST_{CUSTOMER}_MODE", "noanswer")
     await site.ami.setvar("PHONE_1001_TALK", "12")  # Alice gives up after 12 s
@@ -38,7 +34,7 @@ async def test_click_to_dial_the_customer_never_answers(site: Site) -> None:
         status, body = await alice.call("POST", "/calls/dial", {"number": CUSTOMER})
         assert status == 202, body
         rows = await site.hotline.wait_records(1, within=60)
-    site.save_capture("outbound-no-answer")
+    site.check_replay("outbound-no-answer", rows)
     [row] = rows
     assert row.direction == "outbound"
     assert row.outcome == "no-answer", row.__dict__

@@ -13,7 +13,7 @@ from typing import Any
 
 from telephony.simulator import CallScript, PbxSimulator
 from tests.browser.conftest import Browser, Console, sign_in
-from tests.browser.test_pop import api_get, only_alice, open_console
+from tests.browser.test_pop import api_get, only_alice, open_console, queue_in
 
 ALICE = "Local/1001@agents/n"
 
@@ -70,7 +70,10 @@ async def test_sign_in_ready_call_log_transfer_pause(
     assert mine[0]["kind"] == "call" and mine[0]["disposition"] == "repair"
     assert mine[0]["content"] == "热封温度不稳定,已报修 / heat seal unstable"
 
-    # blind transfer to Bob (F6): the PBX is asked for a BlindTransfer to his extension
+    # blind transfer to Bob (F6): the PBX is asked for a BlindTransfer to his extension;
+    # Bob is signed in (his personal queue, as Hotline's sign-in leaves it), so the
+    # transfer reaches him through it
+    assert sim.pbx.queue_add("agent-1002", "Local/1002@agents/n", "Bob", 0, "", False) is None
     await page.keyboard.press("F6")
     await page.wait_for_selector("#transfer-dialog[open]")
     await page.select_option("#transfer-kind", "agent")
@@ -100,7 +103,7 @@ async def test_hang_up_wrap_up_and_click_to_dial(
     only_alice(sim, ring_s=2.0)
     page = await browser.page()
     await open_console(page, console)
-    await state_is(page, "ready")
+    await queue_in(page)
     call = sim.place_call(caller="13800138000", name="Zhang Wei",
                           script=CallScript(skip_agi=True, talk=120))
     await page.wait_for_selector("#call-status[data-status='talking']")
@@ -156,7 +159,7 @@ async def test_pbx_unreachable_is_said_plainly(
 ) -> None:
     page = await browser.page()
     await open_console(page, console)
-    await state_is(page, "ready")
+    await queue_in(page)
     sim.refuse_connections(True)
     await sim.drop_connections()
     await page.keyboard.press("F3")

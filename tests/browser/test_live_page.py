@@ -16,7 +16,7 @@ from crm_core.demo_data import DEMO_PASSWORD
 from ivr.callback_store import request_callback
 from telephony.simulator import CallScript, PbxSimulator
 from tests.browser.conftest import Browser, Console
-from tests.browser.test_pop import open_console
+from tests.browser.test_pop import open_console, queue_in
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -78,7 +78,7 @@ async def test_an_outbound_call_turns_from_dialling_out_to_talking_without_a_rel
 
     agent = await browser.page()
     await open_console(agent, console)
-    await agent.wait_for_selector("#agent-state[data-state='ready']")
+    await queue_in(agent)
     await agent.fill("#dial-number", "13800138000")
     await agent.click("#dial-form button[type=submit]")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from telephony.simulator import PbxSimulator
 from tests.browser.conftest import Browser, Console
-from tests.browser.test_pop import api_get, open_console
+from tests.browser.test_pop import api_get, open_console, queue_in
 
 NUMBER = "13800138000"  # the demo's 华东医药包装有限公司
 
@@ -19,7 +19,7 @@ async def test_click_to_dial_pops_the_customer_marked_outbound_in_both_languages
     sim.set_customer(NUMBER, ring_s=1.0, talk_s=120.0)
     page = await browser.page()
     frames = await open_console(page, console)
-    await page.wait_for_selector("#agent-state[data-state='ready']")
+    await queue_in(page)
     await page.fill("#dial-number", NUMBER)
     await page.click("#dial-form button[type=submit]")
 

@@ -43,6 +43,13 @@ async def open_console(page: Any, console: Console, user: str = "alice") -> list
     return frames
 
 
+async def queue_in(page: Any) -> None:
+    """Sign in to the queues from the console (F-less: the button), as an agent starts her
+    shift: only Hotline's sign-in makes her ready (her personal queue at the PBX)."""
+    await page.click("#btn-queue-in")
+    await page.wait_for_selector("#agent-state[data-state='ready']")
+
+
 async def api_get(page: Any, console: Console, path: str) -> Any:
     resp = await page.request.get(f"{console.base}/api/v1{path}")
     assert resp.ok, await resp.text()

@@ -348,7 +348,8 @@ async def test_click_to_dial_is_logged_as_an_outbound_call_of_the_customer(
         assert (record["hangup_by"], record["did"], record["queues"]) == ("customer", None, [])
         assert record["answered_at"] is not None and record["talk_s"] is not None
         assert record["wait_s"] is None and record["agents_tried"] == []
-        assert record["ivr"] == {"HOTLINE_ORIGINATED_BY": "alice", "HOTLINE_DIALLED": KNOWN_CALLER,
+        assert record["ivr"] == {"HOTLINE_ORIGINATED_BY": "alice", "HOTLINE_AGENT_NAME": "Alice",
+                                 "HOTLINE_DIALLED": KNOWN_CALLER,
                                  "HOTLINE_CUSTOMER_ID": str(ids.customer)}
         # Alice's phone is free again: her wrap-up runs (an earlier wait for "ready" here
         # only passed on the second "ready" frame the old sign-in sent)
@@ -467,9 +468,12 @@ def answers_and_hangs_up(sim: PbxSimulator, interface: str) -> None:
 TRANSFERS = [
     # (mode, target kind, value, AMI action, Exten, Context, transfer kind in the call log)
     ("blind", "agent", "bob", "BlindTransfer", "1002", "internal", "blind"),
-    ("attended", "queue", "support", "Atxfer", "support", "hotline-queues", "attended"),
+    # an attended transfer's number ends with '#': Asterisk then dials at once instead of
+    # waiting transferdigittimeout for more digits (issue 12 item 14)
+    ("attended", "queue", "support", "Atxfer", "support#", "hotline-queues", "attended"),
     ("blind", "account-manager", "", "BlindTransfer", "1005", "internal", "blind"),
-    ("attended", "number", "(021) 5555-1234", "Atxfer", "02155551234", "outbound", "attended"),
+    ("attended", "number", "(021) 5555-1234", "Atxfer", "02155551234#", "outbound",
+     "attended"),
 ]
 
 

@@ -375,8 +375,6 @@ def _summaries(messages: list[Msg], clock: Callable[[], float] | None = None) ->
     return out
 
 
-@pytest.mark.skipif(not (ROOT / "telephony" / "tracker.py").exists(),
-                    reason="the call tracker is not written yet")
 @pytest.mark.parametrize("scenario", SINGLE)
 async def test_tracker_gives_the_capture_summary(sim: PbxSimulator, client: RawClient,
                                                  scenario: str) -> None:

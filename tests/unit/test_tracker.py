@@ -699,3 +699,12 @@ def test_callback_attempt_is_outbound_by_its_variable() -> None:
         "+8613600136000", "PJSIP/1001", "outbound")
     assert ringing.at is not None and ringing.at.timestamp() == T0 + 2
     assert s.ivr["HOTLINE_CALLBACK"] == "hlcb-7-ab12"
+
+
+def test_outbound_agent_named_as_the_call_log_names_her() -> None:
+    """Not signed in (in no queue): the name our Originate set, not her username, so her
+    outbound and inbound calls carry the same agent (found on a real Asterisk)."""
+    msgs = originated()
+    msgs.insert(2, out_msg("VarSet", 0, Variable="HOTLINE_AGENT_NAME", Value="Alice"))
+    s, _ = outbound_summary(msgs + customer_answers() + hangups(12, "200.2", "200.1"))
+    assert s.agent == "Alice"
