@@ -9,10 +9,12 @@ serve`` on SQLite; scenario captures are written to HOTLINE_TEST_CAPTURES when s
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import tempfile
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from .rig import AsteriskRig, asterisk_binary
 from .site import HotlineProcess, Seeded, seed
 
 HERE = Path(__file__).resolve().parent
+LOCK = Path(tempfile.gettempdir()) / "hotline-asterisk-rig.lock"
 # what a replay of the capture must give exactly as the call log has it
 REPLAY_FIELDS = ("caller", "caller_name", "did", "queues", "agents_tried", "agent",
                  "agent_interface", "wait_s", "ring_s", "talk_s", "hangup_by", "outcome",
@@ -112,7 +115,19 @@ class Site:
 
 
 @pytest.fixture
-async def site(tmp_path: Path, prompts_dir: Path) -> AsyncIterator[Site]:
+def rig_lock() -> Iterator[None]:
+    """One rig at a time on this machine: deploy/asterisk fixes AMI on 5038 and the
+    dialplan's AGI on 4573, so two runs of this suite take turns."""
+    with open(LOCK, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+async def site(tmp_path: Path, prompts_dir: Path, rig_lock: None) -> AsyncIterator[Site]:
     binary = asterisk_binary()
     assert binary is not None
     rig = AsteriskRig(binary, tmp_path / "asterisk")
