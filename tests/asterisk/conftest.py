@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import tempfile
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
