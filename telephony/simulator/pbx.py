@@ -50,6 +50,7 @@ from telephony.simulator.agi_caller import (
     parse_agi_address,
     parse_ivr_inputs,
 )
+from telephony.simulator.dialplan_conf import QueueDefaults, shipped_queue_defaults
 from telephony.simulator.model import (
     CAUSE_TEXT,
     DEV_BUSY,
@@ -253,8 +254,12 @@ class Pbx:
                  hotline_numbers: Sequence[str] = ("4008001234", "8008001234"),
                  time_scale: float = 1.0, timestampevents: bool = False, seed: int = 0,
                  noise: int = 2, agi: AgiTarget | tuple[str, int] | str | None = None,
-                 record_calls: bool = False) -> None:
+                 record_calls: bool = False, queue_defaults: QueueDefaults | None = None,
+                 ) -> None:
         self.sink = sink
+        # the hotline dialplan's DEFAULT_QUEUE per number (HOTLINE_QUEUE_<DID>, else
+        # HOTLINE_DEFAULT_QUEUE): deploy/asterisk's [globals] unless the caller knows better
+        self.queue_defaults = queue_defaults or shipped_queue_defaults()
         # the hotline dialplan's HOTLINE_RECORD (with ``agi`` only): queued calls announce
         # a recording (HOTLINE_RECORDING) as deploy/asterisk/extensions.conf does
         self.record_calls = record_calls
@@ -301,7 +306,11 @@ class Pbx:
         self.bridges: dict[str, Bridge] = {}
         self.spies: list[_Spy] = []
         fresh = [AgentSpec(**vars(a)) for a in self._agent_specs]  # set_agent edits copies
-        self.agents, self.queues = build_members(fresh, self._queue_specs, int(self.started_at))
+        # Hotline's dialplan runs with deploy/asterisk/queues.conf: no static member, an
+        # agent takes calls once signed in (sign_in, or Hotline's QueueAdd over AMI); the
+        # capture rig's agents were static members of their queues
+        self.agents, self.queues = build_members(fresh, self._queue_specs, int(self.started_at),
+                                                 static=self.agi is None)
         for agent in self.agents.values():
             agent.status = _mode_status(agent.spec.mode)
         self.processed_calls = 0
@@ -715,9 +724,14 @@ class Pbx:
 
     # --------------------------------------------------------------- dialplan
     def _queue_for(self, call: SimCall) -> str:
+        """The queue a call starts with: the script's forced one, else the dialplan's
+        default for its number (Hotline's: deploy/asterisk [globals]; the capture rig's:
+        8008001234 -> vip, anything else support, as its extensions.conf says)."""
         if call.script.queue:
             return call.script.queue
-        return "vip" if call.did.startswith("800") else "support"
+        if self.agi is not None:
+            return self.queue_defaults.for_number(call.did)
+        return _rig_queue(call.did)
 
     async def _dialplan(self, call: SimCall) -> str | None:
         c2 = call.c2
@@ -729,7 +743,7 @@ class Pbx:
         self.newexten(c2, "Set", f"__HOTLINE_DID={call.did}", priority=3, level=2)
         self.varset(c2, "__HOTLINE_DID", call.did)
         self.newexten(c2, "Set", f"CDR(userfield)=did={call.did}", priority=4, level=2)
-        queue = "vip" if call.did.startswith("800") else "support"
+        queue = _rig_queue(call.did)
         self.newexten(c2, "Set", f"QUEUE={queue}", priority=5, level=2)
         self.varset(c2, "QUEUE", queue, level=2)
         self.newexten(c2, "Set", "PRIORITY=0", priority=6, level=2)
@@ -1480,7 +1494,7 @@ class Pbx:
         queue = _queue_name(call.dialplan_vars.get("QUEUE", ""))
         if not queue and call.queues_tried:
             queue = next((q for q in call.queues_tried if not is_personal(q)), "")
-        return queue or "support"
+        return queue or self.queue_defaults.default
 
     def _dial_desk(self, call: SimCall, target: str, context: str,
                    src: Chan | None = None) -> tuple[Chan, Chan]:
@@ -1729,6 +1743,23 @@ class Pbx:
         q.members[interface] = m
         self.member_event("QueueMemberAdded", m, q.name)
         return None
+
+    def sign_in(self, name_or_interface: str) -> list[str]:
+        """What Hotline's sign-in does at the PBX (agent_console.pbx_actions.sign_in):
+        QueueAdd to each of the agent's queues (her AgentSpec.queues), then to her
+        personal queue LAST; already a member is fine. Returns the queues she joined."""
+        agent = self.find_agent(name_or_interface)
+        if agent is None:
+            raise KeyError(f"no such agent: {name_or_interface}")
+        personal = personal_queue(agent.interface)
+        joined: list[str] = []
+        for queue in [*(q for q in agent.spec.queues if q != personal), personal]:
+            if queue is None or queue not in self.queues:
+                continue
+            if self.queue_add(queue, agent.interface, agent.spec.name, agent.spec.penalty, "",
+                              False) is None:
+                joined.append(queue)
+        return joined
 
     def queue_remove(self, queue: str, interface: str) -> str | None:
         """QueueRemove, answered as app_queue.c's manager_remove_queue_member: a static
@@ -2064,6 +2095,12 @@ class _AgiLine:
 def _queue_name(text: str) -> str:
     """The dialplan's FILTER(A-Za-z0-9_.-,${QUEUE}): no comma may add Queue() options."""
     return "".join(c for c in text if c.isascii() and (c.isalnum() or c in "_.-"))
+
+
+def _rig_queue(did: str) -> str:
+    """The capture rig's dialplan (../shared/asterisk/conf/extensions.conf): its 800
+    number was a VIP line. Hotline's own dialplan takes the number plan's instead."""
+    return "vip" if did == "8008001234" else "support"
 
 
 def _sscanf_int(text: str) -> int:
