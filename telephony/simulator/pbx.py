@@ -1724,6 +1724,10 @@ class Pbx:
         self.set_callerid(i2, c2.cid_num, c2.cid_name, c2.cid_num, c2.cid_name)
         b2 = self.bridge_create()
         self.local_bridge(i1, i2)
+        if self.agi is not None and context == "internal":
+            # Hotline's [internal]: through her personal queue, never her desk
+            await self._consult_agent(call, q, leg, target, plan, i1, i2, b2)
+            return
         self.bridge_enter(b2, i1)
         d1, d2 = self._dial_desk(call, target, context, src=i2)
         self.bridge_leave(b1, a1)
@@ -1774,6 +1778,171 @@ class Pbx:
         if desk_bridge is not None:
             self.bridge_destroy(desk_bridge)
         self.hangup(d1, 16)
+
+    async def _consult_agent(self, call: SimCall, q: Queue, leg: _Leg, target: str,
+                             plan: TransferPlan, i1: Chan, i2: Chan, b2: Bridge) -> None:
+        """An attended transfer to an agent with Hotline's dialplan
+        (transfer-attended-agent.ami): the consult channel's ;2 runs [internal],
+        Queue(agent-<ext>,tn,,,20), so the queue events (AgentCalled...) are on it, with
+        the call's Linkedid, and her member's ;2 dials her phone. Answered: the
+        transferring agent talks to her, hangs up, and the caller is hers (Reason
+        transfer for the first queue, agent for hers once she hangs up). Refused (not
+        signed in, busy, paused: JOINEMPTY) or not answered: [internal] ends the consult
+        call (ATTENDEDTRANSFER is set) and the transferring agent has her caller back."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and leg.bridge is not None
+        b1, a1 = leg.bridge, leg.a1
+        personal = personal_queue(target) or "agent-"
+        pq = self.queues.get(personal)
+        self.newexten(i2, "Set", f"TARGET={personal}", priority=1, level=2)
+        self.newexten(i2, "GotoIf", f"{int(pq is None)}?refused", priority=2, level=2)
+        member = None if pq is None else next(
+            (m for m in pq.members.values()
+             if not m.paused and m.agent.status == DEV_NOT_INUSE), None)
+        status = "JOINEMPTY"
+        if pq is not None:
+            self.newexten(i2, "Queue", f"{personal},tn,,,20", priority=3, level=1)
+        if pq is not None and member is not None:
+            consult = await self._consult_rings(call, pq, member, i1, i2, b2, b1, a1)
+            if consult is not None:
+                await self._consult_answered(call, q, leg, consult, plan, i1, i2, b2)
+                return
+            status = "TIMEOUT"
+        elif pq is not None:
+            self.varset(i2, "QUEUESTATUS", status)
+        # [internal] (refused): NoOp, GotoIf ATTENDEDTRANSFER -> done, Hangup()
+        self.newexten(i2, "NoOp", f"Transfer to {personal}: {status}; back to "
+                      f"{self._hotline_queue(call)}", priority=4, level=2)
+        self.newexten(i2, "Hangup", "", priority=9, level=1)
+        self.hangup_request(i2, 16, soft=True)
+        self.hangup_request(i1, 16)
+        self.hangup(i2, 16)
+        if i1 in b2.channels:
+            self.bridge_leave(b2, i1)
+        self.hangup(i1, 16)
+        if a1 in b2.channels:  # the transferer goes back to her caller
+            self.bridge_leave(b2, a1)
+            self.bridge_enter(b1, a1)
+        self.bridge_destroy(b2)
+        self._chan_ev("MusicOnHoldStop", c2)
+        self._chan_ev("Unhold", a1)
+        call.transfers.append(("attended-failed", target))
+        await self._talk(call, q, leg)
+
+    async def _consult_rings(self, call: SimCall, pq: Queue, m: Member, i1: Chan, i2: Chan,
+                             b2: Bridge, b1: Bridge, a1: Chan) -> _Leg | None:
+        """Queue() on the consult channel rings the one member once: her leg, connected
+        to the consult channel, or None (not answered: QUEUESTATUS TIMEOUT)."""
+        agent = m.agent
+        self.queue_ev("QueueCallerJoin", i2, None, pq, "Position: 1\r\nCount: 1\r\n")
+        self._chan_ev("MusicOnHoldStart", i2, "Class: default\r\n")
+        exten, context = _split_local(agent.interface)
+        m1, m2 = self.local_pair(exten, context, call.t, linkedid=call.linkedid, kind="agent",
+                                 call=call)
+        self.set_callerid(m1, i2.cid_num, i2.cid_name, i2.cid_num, i2.cid_name, connected=False)
+        self.set_callerid(m2, i2.cid_num, i2.cid_name, i2.cid_num, i2.cid_name)
+        self.local_bridge(m1, m2)
+        consult = _Leg(m, pq, m1, m2, ring_start=call.t)
+        self.queue_ev("AgentCalled", i2, consult, pq, "")
+        self.dial_begin(i2, m1, f"{exten}@{context}/n")
+        self.bridge_enter(b2, i1)
+        self.bridge_leave(b1, a1)
+        self.bridge_enter(b2, a1)
+        consult.phone = self._dial_phone(m2, exten, call.t, call)
+        self.newstate(m1, 5)
+        self.dial_state(m2, consult.phone[0], "RINGING")
+        self.agent_status(agent, DEV_INUSE)
+        self.dial_state(i2, m1, "RINGING")
+        spec = agent.spec
+        answers = spec.mode == "answer" and spec.ring_s < pq.spec.timeout
+        await self.wait(call, call.t + (spec.ring_s if answers else pq.spec.timeout))
+        ring_ms = int((call.t - consult.ring_start) * 1000 + 0.5)
+        if not answers:
+            self.queue_ev("AgentRingNoAnswer", i2, consult, pq, f"RingTime: {ring_ms}\r\n")
+            self.dial_end(i2, m1, "NOANSWER")
+            self.dial_end(i2, m1, "CANCEL")
+            self._drop_ringing_leg(consult, call.t)
+            self._chan_ev("MusicOnHoldStop", i2)
+            self.queue_ev("QueueCallerLeave", i2, None, pq, "Position: 1\r\nCount: 0\r\n")
+            self.varset(i2, "QUEUESTATUS", "TIMEOUT")
+            call.attempts.append(Attempt(m.name, agent.interface, pq.name, "no-answer",
+                                         ring_ms))
+            return None
+        consult.phone_bridge = self._phone_answers(m2, *consult.phone)
+        self.bridge_enter(consult.phone_bridge, m2)
+        self.newstate(m1, 6)
+        self.dial_end(i2, m1, "ANSWER")
+        self._chan_ev("MusicOnHoldStop", i2)
+        self.queue_ev("QueueCallerLeave", i2, None, pq, "Position: 1\r\nCount: 0\r\n")
+        consult.hold = _secs(ring_ms / 1000)  # she was rung as soon as it joined
+        self.queue_ev("AgentConnect", i2, consult, pq,
+                      f"HoldTime: {consult.hold}\r\nRingTime: {consult.hold}\r\n")
+        self.newstate(i1, 6)
+        self.dial_end(None, i1, "ANSWER")
+        self.newstate(i2, 6)
+        consult.bridge = self.bridge_create()
+        self.bridge_enter(consult.bridge, m1)
+        self.bridge_enter(consult.bridge, i2)
+        m.agent.in_call = True
+        consult.talk_start = call.t
+        call.attempts.append(Attempt(m.name, agent.interface, pq.name, "answered", ring_ms))
+        return consult
+
+    async def _consult_answered(self, call: SimCall, q: Queue, leg: _Leg, consult: _Leg,
+                                plan: TransferPlan, i1: Chan, i2: Chan, b2: Bridge) -> None:
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and leg.bridge is not None
+        pq = consult.queue
+        b1, a1 = leg.bridge, leg.a1
+        await self.wait(call, call.t + plan.consult_s)
+        # the transferring agent hangs up: the transfer completes
+        self._agent_side_hangs_up(leg, announce=False)
+        self.hangup(leg.a2, 16)
+        self._agent_free(leg, call.t)
+        self.bridge_leave(b2, a1)
+        if self.noise >= 1:
+            self.ev("BridgeMerge", "call", b1.text("To", 1) + b2.text("From", 1))
+        self.bridge_leave(b2, i1)
+        self._chan_ev("MusicOnHoldStop", c2)
+        self.bridge_enter(b1, i1)
+        self.ev("AttendedTransfer", "call", "Result: Success\r\n" + a1.snap("OrigTransferer")
+                + b1.text("Orig", 2) + a1.snap("SecondTransferer")
+                + b2.text("Second", 0) + c2.snap("Transferee")
+                + f"IsExternal: No\r\nDestType: Bridge\r\nDestBridgeUniqueid: {b1.id}\r\n")
+        self.cel(a1, "ATTENDEDTRANSFER")
+        self._complete(call, q, leg, "transfer")
+        self.bridge_destroy(b2)
+        self.hangup(a1, 16)
+        call.transfers.append(("attended", i1.exten))
+        call.outcome, call.hangup_by = "transferred", "transfer"
+        # she talks to the caller, then hangs up her phone
+        await self.wait(call, call.t + max(0.0, plan.target_talk_s - plan.consult_s))
+        assert consult.bridge is not None
+        self._agent_side_hangs_up(consult)
+        self.hangup(consult.a2, 16)
+        self.bridge_leave(consult.bridge, consult.a1)
+        self.hangup(consult.a1, 16)
+        self.bridge_leave(consult.bridge, i2)
+        self.hangup_request(i2, 16, soft=True)
+        self.hangup_request(i1, 16)
+        self.hangup(i2, 16)
+        talk = _secs(call.t - consult.talk_start)
+        # both channels are gone: AgentComplete names neither (as captured)
+        self.ev("AgentComplete", "agent",
+                f"Queue: {pq.name}\r\nInterface: {consult.member.agent.interface}\r\n"
+                f"MemberName: {consult.member.name}\r\nHoldTime: {consult.hold}\r\n"
+                f"TalkTime: {talk}\r\nReason: agent\r\n")
+        self._agent_free(consult, call.t)
+        self.bridge_destroy(consult.bridge)
+        self.bridge_leave(b1, i1)
+        self.hangup(i1, 16)
+        self.bridge_leave(b1, c2)
+        self.bridge_destroy(b1)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup_request(c1, 16)
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup(c1, 16)
+        self.hangup(c2, 16)
 
     # --------------------------------------------------------- agent control
     def find_agent(self, name_or_interface: str) -> Agent | None:

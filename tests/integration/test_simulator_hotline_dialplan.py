@@ -23,7 +23,7 @@ import pytest
 
 from telephony.ami_codec import decode_all
 from telephony.events import CallEnded
-from telephony.simulator import CallScript, PbxSimulator
+from telephony.simulator import CallScript, PbxSimulator, TransferPlan
 from telephony.tracker import CallTracker
 from tests.integration.test_simulator import RawClient
 from tests.shared import ROOT
@@ -275,3 +275,47 @@ def test_the_fixtures_are_the_acceptance_rigs() -> None:
                  "callback-agent-missed"):
         assert any("rig-phones" in m.get("Channel", "") for m in capture(name)), name
     assert Path(FIXTURES).is_dir()
+
+
+# ------------------------------------------------------------------ attended transfers
+async def test_attended_transfer_to_an_agent_queues_through_her_personal_queue(
+        sim: PbxSimulator, client: RawClient) -> None:
+    """transfer-attended-agent.ami: the consult channel's ;2 runs [internal],
+    Queue(agent-1002,tn,,,20): AgentCalled/AgentConnect on it (same Linkedid), Bob's
+    member dials his phone; Alice hangs up once he answered, he talks, then hangs up."""
+    sim.pbx.sign_in("Alice")
+    sim.pbx.sign_in("Bob")
+    call = sim.place_call(caller="13912345678", name="Zhou Min", script=CallScript(
+        skip_agi=True, talk=60.0, transfer=TransferPlan(
+            kind="attended", target="1002#", context="internal", after=2.0,
+            consult_s=3.0, target_talk_s=9.0)))
+    await asyncio.wait_for(call.done, 30)
+    ours = await _ended(sim, client)
+    assert_same_shape(ours, capture("transfer-attended-agent"), ended=False)
+    called = [m for m in of_first_call(ours) if m["Event"] == "AgentCalled"]
+    assert [(role(m["Channel"]), m["Queue"]) for m in called] == [
+        ("caller;2", "support"), ("internal/1002;2", "agent-1002")]
+    assert {m["Linkedid"] for m in called} == {call.linkedid}
+    assert not [m for m in ours if "desks" in m.get("Channel", "")]  # never her desk
+
+
+async def test_attended_transfer_to_an_agent_not_signed_in_gives_the_caller_back(
+        sim: PbxSimulator, client: RawClient) -> None:
+    """Bob is not signed in: his personal queue refuses the consult call (JOINEMPTY),
+    [internal] hangs it up (ATTENDEDTRANSFER), Alice has her caller back and talks on."""
+    sim.pbx.sign_in("Alice")
+    call = sim.place_call(caller="13912345678", name="Zhou Min", script=CallScript(
+        skip_agi=True, talk=8.0, transfer=TransferPlan(
+            kind="attended", target="1002#", context="internal", after=2.0)))
+    await asyncio.wait_for(call.done, 30)
+    ours = await _ended(sim, client)
+    mine = of_first_call(ours)
+    assert not [m for m in mine if m["Event"] == "AgentCalled" and m["Queue"] != "support"]
+    assert not [m for m in ours if "desks" in m.get("Channel", "")]
+    assert [(m["Variable"], m["Value"]) for m in mine if m["Event"] == "VarSet"
+            and m["Variable"] == "QUEUESTATUS"] == [("QUEUESTATUS", "JOINEMPTY")]
+    assert [role(m["Channel"]) for m in mine if m["Event"] == "Hangup"][:2] == [
+        "internal/1002;2", "internal/1002;1"]  # the consult call ends first
+    kept = record(ours)
+    assert (kept["outcome"], kept["agent"], kept["hangup_by"]) == ("answered", "Alice",
+                                                                    "caller")
