@@ -22,7 +22,14 @@ Rules:
   (``agi_caller``), then the queue the IVR chose (QUEUE, HOTLINE_PRIORITY or
   QUEUE_PRIO, HOTLINE_PREFERRED_AGENT first through its personal queue), failing
   open to the default queue; without one, the capture rig's dialplan with fake
-  AGIExec events, as recorded.
+  AGIExec events, as recorded;
+- Hotline's dialplan (``agi``) is deploy/asterisk as the acceptance rig runs it: each
+  number's queue from [globals] (``dialplan_conf``), no static queue member (agents
+  take calls once signed in: ``sign_in`` or Hotline's QueueAdd), [agents] DIALS the
+  agent's phone (a Local pair into [phones]: queue calls, click-to-dial, callbacks),
+  [internal] reaches an agent through her personal queue (transfers, also attended).
+  The capture rig's mode keeps captures 01-11's shapes ([agents] was the phone, static
+  members, the 800 number a VIP line).
 """
 
 from __future__ import annotations

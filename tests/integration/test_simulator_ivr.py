@@ -888,6 +888,8 @@ async def test_hotline_simulate_with_agi_runs_every_calls_ivr() -> None:
     assert received.count(b"Event: AGIExecStart") == 0  # noise=1: no AGIExec events...
     assert received.count(b"Variable: HOTLINE_AGI\r\nValue: SUCCESS") == 3  # ...but VarSets
     assert b"Event: Shutdown" in received
+    # its load agents are signed in (deploy's queues.conf has no member): calls are taken
+    assert b"Event: AgentConnect" in received
 
 
 async def test_demo_pbx_calls_the_ivr_it_is_pointed_at() -> None:
