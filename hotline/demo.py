@@ -28,6 +28,7 @@ from aiohttp import web
 from crm_core.db import make_engine, upgrade_async
 from crm_core.demo_data import NUMBER_PLAN
 from hotline.settings import Settings
+from telephony.simulator.dialplan_conf import QueueDefaults
 
 log = logging.getLogger("hotline.demo")
 
@@ -95,6 +96,35 @@ async def seed(url: str) -> dict[str, int]:
         await engine.dispose()
 
 
+def floor_agents() -> list[str]:
+    """The simulated colleagues the demo signs in at start: the demo agents nobody can log
+    in as. Alice, Bob and Carol (logins) start signed out, as at a site: the PBX rings
+    nobody Hotline has not signed in (deploy/asterisk/queues.conf lists no member)."""
+    from crm_core.demo_data import USERS
+    from telephony.simulator.demo_load import DEMO_AGENTS
+
+    logins = {user[6] for user in USERS if user[6]}
+    return [agent.name for agent in DEMO_AGENTS if agent.interface not in logins]
+
+
+async def plan_queue_defaults(url: str) -> QueueDefaults:
+    """Each number's queue before the IVR, from the demo's own number plan: what
+    ``hotline ivr dialplan`` writes into hotline-numbers.conf for a site with that plan
+    (legacy lines included), so the simulated dialplan queues as the IVR does."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from ivr.dialplan_defaults import plan_queues
+    from ivr.routing import DEFAULT_QUEUE
+
+    engine = make_engine(url)
+    try:
+        async with async_sessionmaker(engine)() as session:
+            queues, _skipped = await plan_queues(session)
+    finally:
+        await engine.dispose()
+    return QueueDefaults(queues, DEFAULT_QUEUE)
+
+
 async def _serve(settings: Settings, port: int | None, calls_per_second: float) -> None:
     from hotline.app import AGI_SERVER, create_app
     from telephony.simulator.agi_caller import AgiTarget
@@ -102,6 +132,7 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
 
     await upgrade_async(settings.database_url)
     await seed(settings.database_url)
+    queue_defaults = await plan_queue_defaults(settings.database_url)
 
     callers = [DemoCaller(number=n[0], name=name) for name, n, _ in DEMO_CUSTOMERS]
     callers += [
@@ -119,6 +150,8 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         agi=AgiTarget("127.0.0.1", 0),
         start_calls=False,
         record_calls=True,
+        queue_defaults=queue_defaults,
+        signed_in=floor_agents(),
     )
     settings = settings.model_copy(update={
         "ami_host": "127.0.0.1", "ami_port": pbx.port,
@@ -157,6 +190,8 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
     print("  logins          : admin, zhao.min (supervisor), wang.lei / li.na (account managers),",
           flush=True)
     print("                    alice / bob / carol (agents); password: demo", flush=True)
+    print(f"  agents          : {', '.join(floor_agents())} take calls; alice / bob / carol "
+          "sign in from the console to take theirs", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
 
     stop = asyncio.Event()

@@ -64,6 +64,11 @@ async def _main(args: argparse.Namespace) -> int:
     sim = PbxSimulator(host=args.host, port=args.port, username=args.username,
                        secret=args.secret, time_scale=args.time_scale,
                        agents=load_agents(args.agents), queues=load_queues(), noise=1, agi=agi)
+    if agi is not None:
+        # Hotline's dialplan comes with deploy's queues.conf (no member): the load agents
+        # are a simulated floor nobody signs in from a console, so sign them in here
+        for agent in list(sim.pbx.agents.values()):
+            sim.pbx.sign_in(agent.interface)
     await sim.start()
     print(f"PBX simulator listening on {sim.host}:{sim.port} (AMI user {args.username})"
           + (f", IVR on agi://{agi.host}:{agi.port}/{agi.script}" if agi else ""), flush=True)

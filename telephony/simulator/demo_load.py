@@ -12,9 +12,11 @@ nothing at all; a few hang up mid-menu.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telephony.simulator.agi_caller import AgiTarget, IvrInput, parse_ivr_inputs
+from telephony.simulator.dialplan_conf import QueueDefaults
 from telephony.simulator.load import CallPlan, LoadGenerator
 from telephony.simulator.model import AgentSpec, QueueSpec
 from telephony.simulator.pbx import CallScript
@@ -125,15 +127,24 @@ def _planner(callers: list[DemoCaller], dids: list[str],  # type: ignore[no-unty
 async def start_demo_pbx(*, username: str, secret: str, calls_per_second: float,
                          callers: list[DemoCaller], dids: list[str],
                          agi: AgiTarget | None = None, start_calls: bool = True,
-                         record_calls: bool = False) -> DemoPbx:
+                         record_calls: bool = False,
+                         queue_defaults: QueueDefaults | None = None,
+                         signed_in: Sequence[str] = ()) -> DemoPbx:
     """Start the simulator on a free local port and the trickle of calls (at once, or at
     ``start_calls()``: when the IVR server is listening). ``agi``: where calls run their
     IVR (its port may be set later with ``point_ivr_at``); None: the capture rig's IVR.
-    ``record_calls``: queued calls announce a recording (HOTLINE_RECORDING), with ``agi``."""
+    ``record_calls``: queued calls announce a recording (HOTLINE_RECORDING), with ``agi``.
+    ``queue_defaults``: each number's queue before the IVR (default: deploy/asterisk's).
+    ``signed_in``: the agents signed in at start (with ``agi`` no agent is in a queue
+    until signed in, as with deploy/asterisk/queues.conf; the rig's are static members)."""
     numbers = tuple(dict.fromkeys(dids)) or ("4008001234", "8008001234")  # a list may weight
     sim = PbxSimulator(username=username, secret=secret, time_scale=1.0, agents=DEMO_AGENTS,
                        queues=DEMO_QUEUES, hotline_numbers=numbers, seed=7, agi=agi,
                        record_calls=record_calls)
+    if queue_defaults is not None:
+        sim.pbx.queue_defaults = queue_defaults
+    for name in signed_in:
+        sim.pbx.sign_in(name)
     await sim.start()
     load = LoadGenerator(sim, calls_per_second=calls_per_second, total_calls=0,
                          make_call=_planner(list(callers), list(dids) or list(numbers), sim),

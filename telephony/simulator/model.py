@@ -54,6 +54,8 @@ class AgentSpec:
 
     interface: str
     name: str
+    # the capture rig: her static queues; Hotline's dialplan: the queues her sign-in
+    # adds her to (Pbx.sign_in), her personal queue last
     queues: tuple[str, ...] = ("support",)
     mode: str = "answer"
     ring_s: float = 2.0
@@ -264,12 +266,20 @@ class Queue:
 
 
 def build_members(agents: Sequence[AgentSpec], queues: Sequence[QueueSpec],
-                  login_time: int) -> tuple[dict[str, Agent], dict[str, Queue]]:
-    """Agents by interface and queues by name, members in queues.conf order."""
+                  login_time: int, *, static: bool = True,
+                  ) -> tuple[dict[str, Agent], dict[str, Queue]]:
+    """Agents by interface and queues by name, members in queues.conf order.
+
+    ``static``: each agent a static member of her ``queues`` (the capture rig's
+    queues.conf); False: every queue empty, as deploy/asterisk/queues.conf ships them
+    (Hotline's sign-in adds her, QueueAdd)."""
     by_if = {a.interface: Agent(a) for a in agents}
     out: dict[str, Queue] = {}
     for qs in queues:
         q = Queue(qs)
+        out[qs.name] = q
+        if not static:
+            continue
         names = [a.interface for a in agents if qs.name in a.queues]
         order = _CONF_ORDER.get(qs.name, [])
         names.sort(key=lambda i: order.index(i) if i in order else len(order))
@@ -279,7 +289,6 @@ def build_members(agents: Sequence[AgentSpec], queues: Sequence[QueueSpec],
             q.members[iface] = Member(agent, agent.spec.name, penalty=penalty,
                                       login_time=login_time,
                                       state_interface=agent.state_interface)
-        out[qs.name] = q
     return by_if, out
 
 

@@ -22,7 +22,14 @@ Rules:
   (``agi_caller``), then the queue the IVR chose (QUEUE, HOTLINE_PRIORITY or
   QUEUE_PRIO, HOTLINE_PREFERRED_AGENT first through its personal queue), failing
   open to the default queue; without one, the capture rig's dialplan with fake
-  AGIExec events, as recorded.
+  AGIExec events, as recorded;
+- Hotline's dialplan (``agi``) is deploy/asterisk as the acceptance rig runs it: each
+  number's queue from [globals] (``dialplan_conf``), no static queue member (agents
+  take calls once signed in: ``sign_in`` or Hotline's QueueAdd), [agents] DIALS the
+  agent's phone (a Local pair into [phones]: queue calls, click-to-dial, callbacks),
+  [internal] reaches an agent through her personal queue (transfers, also attended).
+  The capture rig's mode keeps captures 01-11's shapes ([agents] was the phone, static
+  members, the 800 number a VIP line).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from telephony.simulator.agi_caller import (
     parse_agi_address,
     parse_ivr_inputs,
 )
+from telephony.simulator.dialplan_conf import QueueDefaults, shipped_queue_defaults
 from telephony.simulator.model import (
     CAUSE_TEXT,
     DEV_BUSY,
@@ -81,6 +89,10 @@ T = TypeVar("T")
 
 OUTBOUND_DIAL_TIMEOUT = 30.0  # conf/extensions.conf [outbound]: Dial(...,30)
 TRANSFER_DIGIT_TIMEOUT_S = 5.0  # deploy/asterisk/features.conf transferdigittimeout
+# How the simulated site dials an agent's phone from deploy's [agents]
+# (Dial(${HOTLINE_PHONE_PREFIX}${EXTEN}${HOTLINE_PHONE_SUFFIX},,tT)): a Local pair into
+# [phones], as the acceptance rig's overlay dials [rig-phones] (a site: PJSIP/1001-xxxx)
+PHONE_CONTEXT = "phones"
 # a customer leg that does not answer: (seconds until the result, DialStatus, cause)
 _CUSTOMER_FAILS = {"busy": (0.5, "BUSY", 17), "unavailable": (0.0, "CHANUNAVAIL", 0),
                    "noanswer": (OUTBOUND_DIAL_TIMEOUT, "NOANSWER", 19)}
@@ -227,6 +239,10 @@ class _Leg:
     bridge: Bridge | None = None
     talk_start: float = 0.0
     hold: int = 0
+    # Hotline's dialplan: the phone [agents] dials from a2 (a Local pair into [phones]),
+    # and the bridge of a2 with it once she picks up
+    phone: tuple[Chan, Chan] | None = None
+    phone_bridge: Bridge | None = None
 
 
 @dataclass
@@ -253,8 +269,12 @@ class Pbx:
                  hotline_numbers: Sequence[str] = ("4008001234", "8008001234"),
                  time_scale: float = 1.0, timestampevents: bool = False, seed: int = 0,
                  noise: int = 2, agi: AgiTarget | tuple[str, int] | str | None = None,
-                 record_calls: bool = False) -> None:
+                 record_calls: bool = False, queue_defaults: QueueDefaults | None = None,
+                 ) -> None:
         self.sink = sink
+        # the hotline dialplan's DEFAULT_QUEUE per number (HOTLINE_QUEUE_<DID>, else
+        # HOTLINE_DEFAULT_QUEUE): deploy/asterisk's [globals] unless the caller knows better
+        self.queue_defaults = queue_defaults or shipped_queue_defaults()
         # the hotline dialplan's HOTLINE_RECORD (with ``agi`` only): queued calls announce
         # a recording (HOTLINE_RECORDING) as deploy/asterisk/extensions.conf does
         self.record_calls = record_calls
@@ -301,7 +321,11 @@ class Pbx:
         self.bridges: dict[str, Bridge] = {}
         self.spies: list[_Spy] = []
         fresh = [AgentSpec(**vars(a)) for a in self._agent_specs]  # set_agent edits copies
-        self.agents, self.queues = build_members(fresh, self._queue_specs, int(self.started_at))
+        # Hotline's dialplan runs with deploy/asterisk/queues.conf: no static member, an
+        # agent takes calls once signed in (sign_in, or Hotline's QueueAdd over AMI); the
+        # capture rig's agents were static members of their queues
+        self.agents, self.queues = build_members(fresh, self._queue_specs, int(self.started_at),
+                                                 static=self.agi is None)
         for agent in self.agents.values():
             agent.status = _mode_status(agent.spec.mode)
         self.processed_calls = 0
@@ -715,9 +739,14 @@ class Pbx:
 
     # --------------------------------------------------------------- dialplan
     def _queue_for(self, call: SimCall) -> str:
+        """The queue a call starts with: the script's forced one, else the dialplan's
+        default for its number (Hotline's: deploy/asterisk [globals]; the capture rig's:
+        8008001234 -> vip, anything else support, as its extensions.conf says)."""
         if call.script.queue:
             return call.script.queue
-        return "vip" if call.did.startswith("800") else "support"
+        if self.agi is not None:
+            return self.queue_defaults.for_number(call.did)
+        return _rig_queue(call.did)
 
     async def _dialplan(self, call: SimCall) -> str | None:
         c2 = call.c2
@@ -729,7 +758,7 @@ class Pbx:
         self.newexten(c2, "Set", f"__HOTLINE_DID={call.did}", priority=3, level=2)
         self.varset(c2, "__HOTLINE_DID", call.did)
         self.newexten(c2, "Set", f"CDR(userfield)=did={call.did}", priority=4, level=2)
-        queue = "vip" if call.did.startswith("800") else "support"
+        queue = _rig_queue(call.did)
         self.newexten(c2, "Set", f"QUEUE={queue}", priority=5, level=2)
         self.varset(c2, "QUEUE", queue, level=2)
         self.newexten(c2, "Set", "PRIORITY=0", priority=6, level=2)
@@ -1124,9 +1153,14 @@ class Pbx:
         call.ringing = True
         self.queue_ev("AgentCalled", c2, leg, q, "")
         self.dial_begin(c2, a1, f"{exten}@{context}/n")
-        self.newexten(a2, "NoOp", f"Agent {exten} phone ringing", level=2)
-        self.newexten(a2, "Ringing", "", priority=2, level=2)
-        self.newstate(a1, 5)
+        if self.agi is not None:  # deploy's [agents] dials her phone (inbound-answered.ami)
+            leg.phone = self._dial_phone(a2, exten, call.t, call)
+            self.newstate(a1, 5)
+            self.dial_state(a2, leg.phone[0], "RINGING")
+        else:  # the capture rig's [agents] played the phone itself
+            self.newexten(a2, "NoOp", f"Agent {exten} phone ringing", level=2)
+            self.newexten(a2, "Ringing", "", priority=2, level=2)
+            self.newstate(a1, 5)
         self.agent_status(agent, DEV_INUSE)
         self.dial_state(c2, a1, "RINGING")
         spec = agent.spec
@@ -1161,7 +1195,21 @@ class Pbx:
 
     def _drop_ringing_leg(self, leg: _Leg, at: float, phone_first: bool = False) -> None:
         """Hang up a ringing agent pair (Cause 0). The order of the two halves varies in
-        the captures: ;1 first on abandon (02), ;2 first on ring-no-answer (03)."""
+        the captures: ;1 first on abandon (02), ;2 first on ring-no-answer (03); with a
+        phone, ;1, the Dial of the phone cancelled, then ;2 (inbound-ring-no-answer)."""
+        if leg.phone is not None:
+            p1, p2 = leg.phone
+            self.hangup_request(leg.a2, 0)
+            self.hangup(leg.a1, 0)
+            self.dial_end(leg.a2, p1, "CANCEL")
+            self.hangup_request(p2, 16)
+            self.hangup(p1, 16)
+            self.hangup_request(leg.a2, 16, soft=True)
+            self.hangup(leg.a2, 0)
+            self.hangup_request(p2, 16, soft=True)
+            self.hangup(p2, 16)
+            self.agent_status(leg.member.agent, _mode_status(leg.member.agent.spec.mode), at)
+            return
         self.hangup_request(leg.a2, 0)
         self.hangup_request(leg.a2, 16, soft=True)
         first, second = (leg.a2, leg.a1) if phone_first else (leg.a1, leg.a2)
@@ -1230,8 +1278,11 @@ class Pbx:
         c2 = call.c2
         assert c2 is not None and call.joined is not None
         a1, a2, m = leg.a1, leg.a2, leg.member
-        self.newexten(a2, "Answer", "", priority=5, level=2)
-        self.newstate(a2, 6)
+        if leg.phone is not None:
+            leg.phone_bridge = self._phone_answers(a2, *leg.phone)
+        else:
+            self.newexten(a2, "Answer", "", priority=5, level=2)
+            self.newstate(a2, 6)
         self.newstate(a1, 6)
         self.dial_end(c2, a1, "ANSWER")
         self._chan_ev("MusicOnHoldStop", c2)
@@ -1246,6 +1297,8 @@ class Pbx:
         b = self.bridge_create()
         leg.bridge = b
         self.bridge_enter(b, a1)
+        if leg.phone_bridge is not None:
+            self.bridge_enter(leg.phone_bridge, a2)
         self.bridge_enter(b, c2)
         self.varset(a1, "BRIDGEPEER", c2.name, level=2)
         self.varset(c2, "BRIDGEPEER", a1.name, level=2)
@@ -1326,6 +1379,77 @@ class Pbx:
         agent.last_call = int(at)
         self.agent_status(agent, _mode_status(agent.spec.mode), at)
 
+    # ------------------------------------------------------- the agent's phone
+    def _dial_phone(self, a2: Chan, exten: str, t: float,
+                    call: SimCall | None) -> tuple[Chan, Chan]:
+        """deploy's [agents] on ``a2``: Dial(<phone>,,tT); the phone rings (Newchannel
+        pair, DialBegin from ``a2``, its ;1 Ringing), as in the real captures."""
+        dialstring = f"Local/{exten}@{PHONE_CONTEXT}/n"
+        self.newexten(a2, "Dial", f"{dialstring},,tT", level=1)
+        p1, p2 = self.local_pair(exten, PHONE_CONTEXT, t, linkedid=a2.linkedid, kind="phone",
+                                 call=call)
+        self.set_callerid(p1, a2.cid_num, a2.cid_name, a2.cid_num, a2.cid_name,
+                          connected=False)
+        self.set_callerid(p2, a2.cid_num, a2.cid_name, a2.cid_num, a2.cid_name)
+        self.local_bridge(p1, p2)
+        self.dial_begin(a2, p1, dialstring)
+        self.newstate(p1, 5)
+        return p1, p2
+
+    def _phone_answers(self, a2: Chan, p1: Chan, p2: Chan) -> Bridge:
+        """She picks up: the phone's DialEnd ANSWER from ``a2`` (never the customer
+        answering), ``a2`` up, and a bridge for the two (``a2`` enters it later)."""
+        self.newstate(p2, 6, priority=6)
+        self.newstate(p1, 6)
+        self.dial_end(a2, p1, "ANSWER")
+        self.newstate(a2, 6)
+        b = self.bridge_create()
+        self.bridge_enter(b, p1)
+        return b
+
+    def _end_agent_half(self, leg: _Leg) -> None:
+        """``a2`` goes after ``a1`` hung up (its HangupRequest already queued); with a
+        phone, it leaves the phone's bridge first and the phone follows it
+        (inbound-answered.ami: caller hangs up)."""
+        pb = leg.phone_bridge
+        if pb is not None:
+            self.bridge_leave(pb, leg.a2)
+        self.hangup_request(leg.a2, 16, soft=True)
+        self.hangup(leg.a2, 16)
+        if leg.phone is not None:
+            self._phone_follows(*leg.phone, pb)
+
+    def _phone_follows(self, p1: Chan, p2: Chan, pb: Bridge | None) -> None:
+        if pb is not None:
+            self.bridge_leave(pb, p1)
+            self.bridge_destroy(pb)
+        self.hangup_request(p2, 16)
+        self.hangup(p1, 16)
+        self.hangup_request(p2, 16, soft=True)
+        self.hangup(p2, 16)
+
+    def _agent_side_hangs_up(self, leg: _Leg, *, announce: bool = True) -> None:
+        """The agent hangs up: up to ``a1``'s HangupRequest (``a2``'s Hangup is the
+        caller's to emit). The rig's [agents] hung up ``a2`` itself; a phone hangs up
+        first and ``a2`` follows (transfer-attended-agent.ami)."""
+        if leg.phone is None or leg.phone_bridge is None:
+            if announce:
+                self.newexten(leg.a2, "Hangup", "", priority=9, level=2)
+            self.hangup_request(leg.a2, 16, soft=True)
+            self.hangup_request(leg.a1, 16)
+            return
+        p1, p2 = leg.phone
+        pb = leg.phone_bridge
+        self.hangup_request(p2, 16, soft=True)
+        self.hangup_request(p1, 16)
+        self.hangup(p2, 16)
+        self.bridge_leave(pb, p1)
+        self.bridge_leave(pb, leg.a2)
+        self.hangup_request(leg.a2, 16, soft=True)
+        self.bridge_destroy(pb)
+        self.hangup(p1, 16)
+        self.hangup_request(leg.a1, 16)
+
     def _caller_hangs_up(self, call: SimCall, q: Queue, leg: _Leg) -> None:
         """01: the caller's ;1 hangs up first, AgentComplete Reason=caller."""
         c1, c2 = call.c1, call.c2
@@ -1343,8 +1467,7 @@ class Pbx:
         self.bridge_destroy(leg.bridge)
         self.hangup_request(leg.a2, 16)
         self.hangup(leg.a1, 16)
-        self.hangup_request(leg.a2, 16, soft=True)
-        self.hangup(leg.a2, 16)
+        self._end_agent_half(leg)
         self._agent_free(leg, call.t)
         call.hangup_by = "caller"
 
@@ -1352,9 +1475,7 @@ class Pbx:
         """03: the agent phone (;2 of the agent pair) hangs up, Reason=agent."""
         c1, c2 = call.c1, call.c2
         assert c1 is not None and c2 is not None and leg.bridge is not None
-        self.newexten(leg.a2, "Hangup", "", priority=9, level=2)
-        self.hangup_request(leg.a2, 16, soft=True)
-        self.hangup_request(leg.a1, 16)
+        self._agent_side_hangs_up(leg)
         self._complete(call, q, leg, "agent")
         self.hangup(leg.a2, 16)
         self._agent_free(leg, call.t)
@@ -1383,8 +1504,7 @@ class Pbx:
         self.bridge_leave(leg.bridge, c2)
         self.bridge_destroy(leg.bridge)
         self.hangup(leg.a1, 16)
-        self.hangup_request(leg.a2, 16, soft=True)
-        self.hangup(leg.a2, 16)
+        self._end_agent_half(leg)
         self._agent_free(leg, call.t)
         self.hangup_request(c2, 16, soft=True)  # Queue() returned: the dialplan ends
         self._complete(call, q, leg, "caller")
@@ -1419,8 +1539,7 @@ class Pbx:
         self.hangup_request(leg.a2, 16)
         self.hangup(leg.a1, 16)
         self._agent_free(leg, call.t)
-        self.hangup_request(leg.a2, 16, soft=True)
-        self.hangup(leg.a2, 16)
+        self._end_agent_half(leg)
         call.outcome, call.hangup_by = "transferred", "transfer"
         if to_agent:
             await self._internal(call, target)
@@ -1480,7 +1599,7 @@ class Pbx:
         queue = _queue_name(call.dialplan_vars.get("QUEUE", ""))
         if not queue and call.queues_tried:
             queue = next((q for q in call.queues_tried if not is_personal(q)), "")
-        return queue or "support"
+        return queue or self.queue_defaults.default
 
     def _dial_desk(self, call: SimCall, target: str, context: str,
                    src: Chan | None = None) -> tuple[Chan, Chan]:
@@ -1552,8 +1671,7 @@ class Pbx:
         self.hangup_request(leg.a2, 16)
         self.hangup(leg.a1, 16)
         self._agent_free(leg, call.t)
-        self.hangup_request(leg.a2, 16, soft=True)
-        self.hangup(leg.a2, 16)
+        self._end_agent_half(leg)
         self.bridge_destroy(b)
         call.transfers.append(("redirect", target))
         if self._via_personal_queue(target, context):
@@ -1613,6 +1731,10 @@ class Pbx:
         self.set_callerid(i2, c2.cid_num, c2.cid_name, c2.cid_num, c2.cid_name)
         b2 = self.bridge_create()
         self.local_bridge(i1, i2)
+        if self.agi is not None and context == "internal":
+            # Hotline's [internal]: through her personal queue, never her desk
+            await self._consult_agent(call, q, leg, target, plan, i1, i2, b2)
+            return
         self.bridge_enter(b2, i1)
         d1, d2 = self._dial_desk(call, target, context, src=i2)
         self.bridge_leave(b1, a1)
@@ -1622,8 +1744,7 @@ class Pbx:
         desk_bridge = i2.bridge
         await self.wait(call, call.t + plan.consult_s)
         # the agent hangs up: the transfer completes
-        self.hangup_request(a2, 16, soft=True)
-        self.hangup_request(a1, 16)
+        self._agent_side_hangs_up(leg, announce=False)
         self.hangup(a2, 16)
         self._agent_free(leg, call.t)
         self.bridge_leave(b2, a1)
@@ -1664,6 +1785,171 @@ class Pbx:
         if desk_bridge is not None:
             self.bridge_destroy(desk_bridge)
         self.hangup(d1, 16)
+
+    async def _consult_agent(self, call: SimCall, q: Queue, leg: _Leg, target: str,
+                             plan: TransferPlan, i1: Chan, i2: Chan, b2: Bridge) -> None:
+        """An attended transfer to an agent with Hotline's dialplan
+        (transfer-attended-agent.ami): the consult channel's ;2 runs [internal],
+        Queue(agent-<ext>,tn,,,20), so the queue events (AgentCalled...) are on it, with
+        the call's Linkedid, and her member's ;2 dials her phone. Answered: the
+        transferring agent talks to her, hangs up, and the caller is hers (Reason
+        transfer for the first queue, agent for hers once she hangs up). Refused (not
+        signed in, busy, paused: JOINEMPTY) or not answered: [internal] ends the consult
+        call (ATTENDEDTRANSFER is set) and the transferring agent has her caller back."""
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and leg.bridge is not None
+        b1, a1 = leg.bridge, leg.a1
+        personal = personal_queue(target) or "agent-"
+        pq = self.queues.get(personal)
+        self.newexten(i2, "Set", f"TARGET={personal}", priority=1, level=2)
+        self.newexten(i2, "GotoIf", f"{int(pq is None)}?refused", priority=2, level=2)
+        member = None if pq is None else next(
+            (m for m in pq.members.values()
+             if not m.paused and m.agent.status == DEV_NOT_INUSE), None)
+        status = "JOINEMPTY"
+        if pq is not None:
+            self.newexten(i2, "Queue", f"{personal},tn,,,20", priority=3, level=1)
+        if pq is not None and member is not None:
+            consult = await self._consult_rings(call, pq, member, i1, i2, b2, b1, a1)
+            if consult is not None:
+                await self._consult_answered(call, q, leg, consult, plan, i1, i2, b2)
+                return
+            status = "TIMEOUT"
+        elif pq is not None:
+            self.varset(i2, "QUEUESTATUS", status)
+        # [internal] (refused): NoOp, GotoIf ATTENDEDTRANSFER -> done, Hangup()
+        self.newexten(i2, "NoOp", f"Transfer to {personal}: {status}; back to "
+                      f"{self._hotline_queue(call)}", priority=4, level=2)
+        self.newexten(i2, "Hangup", "", priority=9, level=1)
+        self.hangup_request(i2, 16, soft=True)
+        self.hangup_request(i1, 16)
+        self.hangup(i2, 16)
+        if i1 in b2.channels:
+            self.bridge_leave(b2, i1)
+        self.hangup(i1, 16)
+        if a1 in b2.channels:  # the transferer goes back to her caller
+            self.bridge_leave(b2, a1)
+            self.bridge_enter(b1, a1)
+        self.bridge_destroy(b2)
+        self._chan_ev("MusicOnHoldStop", c2)
+        self._chan_ev("Unhold", a1)
+        call.transfers.append(("attended-failed", target))
+        await self._talk(call, q, leg)
+
+    async def _consult_rings(self, call: SimCall, pq: Queue, m: Member, i1: Chan, i2: Chan,
+                             b2: Bridge, b1: Bridge, a1: Chan) -> _Leg | None:
+        """Queue() on the consult channel rings the one member once: her leg, connected
+        to the consult channel, or None (not answered: QUEUESTATUS TIMEOUT)."""
+        agent = m.agent
+        self.queue_ev("QueueCallerJoin", i2, None, pq, "Position: 1\r\nCount: 1\r\n")
+        self._chan_ev("MusicOnHoldStart", i2, "Class: default\r\n")
+        exten, context = _split_local(agent.interface)
+        m1, m2 = self.local_pair(exten, context, call.t, linkedid=call.linkedid, kind="agent",
+                                 call=call)
+        self.set_callerid(m1, i2.cid_num, i2.cid_name, i2.cid_num, i2.cid_name, connected=False)
+        self.set_callerid(m2, i2.cid_num, i2.cid_name, i2.cid_num, i2.cid_name)
+        self.local_bridge(m1, m2)
+        consult = _Leg(m, pq, m1, m2, ring_start=call.t)
+        self.queue_ev("AgentCalled", i2, consult, pq, "")
+        self.dial_begin(i2, m1, f"{exten}@{context}/n")
+        self.bridge_enter(b2, i1)
+        self.bridge_leave(b1, a1)
+        self.bridge_enter(b2, a1)
+        consult.phone = self._dial_phone(m2, exten, call.t, call)
+        self.newstate(m1, 5)
+        self.dial_state(m2, consult.phone[0], "RINGING")
+        self.agent_status(agent, DEV_INUSE)
+        self.dial_state(i2, m1, "RINGING")
+        spec = agent.spec
+        answers = spec.mode == "answer" and spec.ring_s < pq.spec.timeout
+        await self.wait(call, call.t + (spec.ring_s if answers else pq.spec.timeout))
+        ring_ms = int((call.t - consult.ring_start) * 1000 + 0.5)
+        if not answers:
+            self.queue_ev("AgentRingNoAnswer", i2, consult, pq, f"RingTime: {ring_ms}\r\n")
+            self.dial_end(i2, m1, "NOANSWER")
+            self.dial_end(i2, m1, "CANCEL")
+            self._drop_ringing_leg(consult, call.t)
+            self._chan_ev("MusicOnHoldStop", i2)
+            self.queue_ev("QueueCallerLeave", i2, None, pq, "Position: 1\r\nCount: 0\r\n")
+            self.varset(i2, "QUEUESTATUS", "TIMEOUT")
+            call.attempts.append(Attempt(m.name, agent.interface, pq.name, "no-answer",
+                                         ring_ms))
+            return None
+        consult.phone_bridge = self._phone_answers(m2, *consult.phone)
+        self.bridge_enter(consult.phone_bridge, m2)
+        self.newstate(m1, 6)
+        self.dial_end(i2, m1, "ANSWER")
+        self._chan_ev("MusicOnHoldStop", i2)
+        self.queue_ev("QueueCallerLeave", i2, None, pq, "Position: 1\r\nCount: 0\r\n")
+        consult.hold = _secs(ring_ms / 1000)  # she was rung as soon as it joined
+        self.queue_ev("AgentConnect", i2, consult, pq,
+                      f"HoldTime: {consult.hold}\r\nRingTime: {consult.hold}\r\n")
+        self.newstate(i1, 6)
+        self.dial_end(None, i1, "ANSWER")
+        self.newstate(i2, 6)
+        consult.bridge = self.bridge_create()
+        self.bridge_enter(consult.bridge, m1)
+        self.bridge_enter(consult.bridge, i2)
+        m.agent.in_call = True
+        consult.talk_start = call.t
+        call.attempts.append(Attempt(m.name, agent.interface, pq.name, "answered", ring_ms))
+        return consult
+
+    async def _consult_answered(self, call: SimCall, q: Queue, leg: _Leg, consult: _Leg,
+                                plan: TransferPlan, i1: Chan, i2: Chan, b2: Bridge) -> None:
+        c1, c2 = call.c1, call.c2
+        assert c1 is not None and c2 is not None and leg.bridge is not None
+        pq = consult.queue
+        b1, a1 = leg.bridge, leg.a1
+        await self.wait(call, call.t + plan.consult_s)
+        # the transferring agent hangs up: the transfer completes
+        self._agent_side_hangs_up(leg, announce=False)
+        self.hangup(leg.a2, 16)
+        self._agent_free(leg, call.t)
+        self.bridge_leave(b2, a1)
+        if self.noise >= 1:
+            self.ev("BridgeMerge", "call", b1.text("To", 1) + b2.text("From", 1))
+        self.bridge_leave(b2, i1)
+        self._chan_ev("MusicOnHoldStop", c2)
+        self.bridge_enter(b1, i1)
+        self.ev("AttendedTransfer", "call", "Result: Success\r\n" + a1.snap("OrigTransferer")
+                + b1.text("Orig", 2) + a1.snap("SecondTransferer")
+                + b2.text("Second", 0) + c2.snap("Transferee")
+                + f"IsExternal: No\r\nDestType: Bridge\r\nDestBridgeUniqueid: {b1.id}\r\n")
+        self.cel(a1, "ATTENDEDTRANSFER")
+        self._complete(call, q, leg, "transfer")
+        self.bridge_destroy(b2)
+        self.hangup(a1, 16)
+        call.transfers.append(("attended", i1.exten))
+        call.outcome, call.hangup_by = "transferred", "transfer"
+        # she talks to the caller, then hangs up her phone
+        await self.wait(call, call.t + max(0.0, plan.target_talk_s - plan.consult_s))
+        assert consult.bridge is not None
+        self._agent_side_hangs_up(consult)
+        self.hangup(consult.a2, 16)
+        self.bridge_leave(consult.bridge, consult.a1)
+        self.hangup(consult.a1, 16)
+        self.bridge_leave(consult.bridge, i2)
+        self.hangup_request(i2, 16, soft=True)
+        self.hangup_request(i1, 16)
+        self.hangup(i2, 16)
+        talk = _secs(call.t - consult.talk_start)
+        # both channels are gone: AgentComplete names neither (as captured)
+        self.ev("AgentComplete", "agent",
+                f"Queue: {pq.name}\r\nInterface: {consult.member.agent.interface}\r\n"
+                f"MemberName: {consult.member.name}\r\nHoldTime: {consult.hold}\r\n"
+                f"TalkTime: {talk}\r\nReason: agent\r\n")
+        self._agent_free(consult, call.t)
+        self.bridge_destroy(consult.bridge)
+        self.bridge_leave(b1, i1)
+        self.hangup(i1, 16)
+        self.bridge_leave(b1, c2)
+        self.bridge_destroy(b1)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup_request(c1, 16)
+        self.hangup_request(c1, 16, soft=True)
+        self.hangup(c1, 16)
+        self.hangup(c2, 16)
 
     # --------------------------------------------------------- agent control
     def find_agent(self, name_or_interface: str) -> Agent | None:
@@ -1730,6 +2016,23 @@ class Pbx:
         self.member_event("QueueMemberAdded", m, q.name)
         return None
 
+    def sign_in(self, name_or_interface: str) -> list[str]:
+        """What Hotline's sign-in does at the PBX (agent_console.pbx_actions.sign_in):
+        QueueAdd to each of the agent's queues (her AgentSpec.queues), then to her
+        personal queue LAST; already a member is fine. Returns the queues she joined."""
+        agent = self.find_agent(name_or_interface)
+        if agent is None:
+            raise KeyError(f"no such agent: {name_or_interface}")
+        personal = personal_queue(agent.interface)
+        joined: list[str] = []
+        for queue in [*(q for q in agent.spec.queues if q != personal), personal]:
+            if queue is None or queue not in self.queues:
+                continue
+            if self.queue_add(queue, agent.interface, agent.spec.name, agent.spec.penalty, "",
+                              False) is None:
+                joined.append(queue)
+        return joined
+
     def queue_remove(self, queue: str, interface: str) -> str | None:
         """QueueRemove, answered as app_queue.c's manager_remove_queue_member: a static
         member (from the configuration) stays, "Member not dynamic"."""
@@ -1775,9 +2078,13 @@ class Pbx:
             return True  # like Asterisk 22 with Local channels: the spy lingers (README)
         if call is not None:
             # the agent leg's ;1 is in the queue bridge (the console hangs up that one);
-            # its ;2 stands for the agent's phone: hanging it up is the agent hanging up
-            who = {"agent1": "agent-leg", "agent2": "agent"}.get(
-                c.kind, "agent" if c.kind.startswith("agent") else "caller")
+            # its ;2 dials the agent's phone (or, in the capture rig, stands for it):
+            # hanging either up is the agent hanging up; an outbound call's customer
+            # leg (pstn-out) is the customer's
+            who = {"agent1": "agent-leg", "agent2": "agent", "c2d1": "agent-leg",
+                   "c2d2": "agent"}.get(c.kind) or (
+                "agent" if c.kind.startswith(("agent", "phone")) else
+                "customer" if c.kind.startswith("pstn") else "caller")
             call.command("hangup", who, str(cause))
             return True
         if c.peer is not None:
@@ -1833,7 +2140,11 @@ class Pbx:
         """07/07b: ring the agent; on answer dial the customer on pstn-out. The
         Originate's variables are set on both halves of the agent's Local pair before
         their caller id, as in capture 07 (at every noise level: the call tracker reads
-        HOTLINE_ORIGINATED_BY / HOTLINE_DIALLED from them)."""
+        HOTLINE_ORIGINATED_BY / HOTLINE_DIALLED from them). Hotline's dialplan: the
+        pair's ;2 dials her phone first (``_outbound_via_phone``)."""
+        if self.agi is not None:
+            return await self._outbound_via_phone(channel, ext, context, exten, num, name,
+                                                  action_id, ring_timeout, ids, variables)
         agent = self.agents.get(channel) or self.find_agent(f"Local/{ext}@agents/n")
         t = self.now()
         a1, a2 = self.local_pair(ext, "agents", t, kind="c2d", ids=ids)
@@ -1919,6 +2230,199 @@ class Pbx:
         if agent is not None:
             self.agent_status(agent, _mode_status(agent.spec.mode))
         self.release(probe)
+
+    # ------------------------------------------- outbound with Hotline's dialplan
+    async def _outbound_via_phone(self, channel: str, ext: str, context: str, exten: str,
+                                  num: str, name: str, action_id: str | None,
+                                  ring_timeout: float, ids: tuple[str, str] | None,
+                                  variables: dict[str, str] | None) -> tuple[bool, str]:
+        """Originate of ``Local/<ext>@agents/n`` into [outbound] on deploy/asterisk
+        (outbound-answered.ami, callback-*.ami): the origin pair ``agents;1/;2``, whose
+        ;2 runs [agents] and DIALS her phone (a second pair, DialBegin/DialEnd from ;2:
+        her picking up is that DialEnd ANSWER); then the Originate's DialEnd ANSWER and
+        ;1 runs [outbound], dialling the customer (DialBegin/DialEnd from ;1). Every
+        channel carries the call's probe, so an AMI Hangup of any of them reaches it."""
+        agent = self.agents.get(channel) or self.find_agent(f"Local/{ext}@agents/n")
+        t = self.now()
+        who = num or UNKNOWN, name or UNKNOWN
+        probe = SimCall(num, name, exten, CallScript(), asyncio.get_running_loop().create_future())
+        probe.t = t
+        a1, a2 = self.local_pair(ext, "agents", t, kind="c2d", ids=ids, call=probe)
+        for var, value in (variables or {}).items():
+            self.varset(a1, var, value, level=0)
+        self.set_callerid(a1, *who, *who, connected=False)
+        for var, value in (variables or {}).items():
+            self.varset(a2, var, value, level=0)
+        self.set_callerid(a2, *who, *who)
+        self.dial_begin(None, a1, f"{ext}@agents/n")
+        p1, p2 = self._dial_phone(a2, ext, t, probe)
+        self.newstate(a1, 5)
+        self.dial_state(a2, p1, "RINGING")
+        self.dial_state(None, a1, "RINGING")
+        if agent is not None:
+            self.agent_status(agent, DEV_INUSE)
+        answers = agent is None or agent.spec.mode == "answer"
+        ring = agent.spec.ring_s if agent is not None else 1.0
+        if not answers or ring >= ring_timeout:
+            await self.wait(probe, t + ring_timeout)
+            # the Originate's timeout (callback-agent-missed.ami): Cause 19 everywhere
+            self.hangup_request(a2, 19)
+            self.dial_end(a2, p1, "CANCEL")
+            self.hangup_request(p2, 19)
+            self.hangup(p1, 19)
+            if action_id is not None:
+                self.originate_response(action_id, "Failure", channel, context, exten, "3",
+                                        UNKNOWN, *who)
+            self.hangup_request(a2, 16, soft=True)
+            self.hangup(a2, 19)
+            self.hangup(a1, 19)
+            self.hangup_request(p2, 16, soft=True)
+            self.hangup(p2, 19)
+            self._outbound_done(probe, agent)
+            return False, "3"
+        await self.wait(probe, t + ring)
+        pb = self._phone_answers(a2, p1, p2)
+        self.newstate(a1, 6)
+        self.dial_end(None, a1, "ANSWER")
+        leg = _Leg(Member(agent or Agent(AgentSpec(channel, ext)), ext), Queue(QueueSpec("")),
+                   a1, a2, ring_start=t, phone=(p1, p2), phone_bridge=pb)
+        assert self._loop is not None
+        task = self._loop.create_task(self._outbound_customer(
+            probe, leg, agent, exten, context, action_id, who))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+        self.release(probe)
+        return True, "4"
+
+    async def _outbound_customer(self, probe: SimCall, leg: _Leg, agent: Agent | None,
+                                 number: str, context: str, action_id: str | None,
+                                 who: tuple[str, str]) -> None:
+        """[outbound] on the origin ;1: Dial(<trunk><number>,30), then Hangup()."""
+        a1, a2 = leg.a1, leg.a2
+        a1.set(context="outbound", exten=number, priority=1)
+        self.newexten(a1, "Dial", f"Local/{number}@pstn-out/n,30", level=1)
+        c1, c2 = self.local_pair(number, "pstn-out", probe.t, linkedid=a1.linkedid,
+                                 kind="pstn", call=probe)
+        self.dial_begin(a1, c1, f"Local/{number}@pstn-out/n")
+        if action_id is not None:
+            self.originate_response(action_id, "Success", a1, context, number, "4",
+                                    a1.uniqueid, *who)
+        self.newstate(c1, 5)
+        if leg.phone_bridge is not None:
+            self.bridge_enter(leg.phone_bridge, a2)
+        self.dial_state(a1, c1, "RINGING")
+        spec = self.customers.get(number) or CustomerSpec()
+        fails = _CUSTOMER_FAILS.get(spec.mode)
+        cmd = await self.wait(probe, probe.t + (fails[0] if fails else spec.ring_s))
+        try:
+            if cmd is not None and cmd[0] == "hangup":
+                if cmd[1] == "customer":  # the customer rejects the call while it rings
+                    self._outbound_customer_fails(leg, c1, c2, "NOANSWER", 16)
+                else:
+                    self._outbound_agent_gives_up(leg, c1, c2, by_console=cmd[1] == "agent-leg")
+                return
+            if fails is not None:
+                # a Dial timeout hangs the customer's Local pair up with Cause 0
+                # (callback-customer-no-answer.ami)
+                status, cause = fails[1], 0 if fails[1] == "NOANSWER" else fails[2]
+                self._outbound_customer_fails(leg, c1, c2, status, cause)
+                return
+            self.newstate(c2, 6, priority=6)
+            self.newstate(c1, 6)
+            self.dial_end(a1, c1, "ANSWER")
+            b = self.bridge_create()
+            self.bridge_enter(b, c1)
+            self.bridge_enter(b, a1)
+            cmd = await self.wait(probe, probe.t + spec.talk_s)
+            while cmd is not None and cmd[0] != "hangup":
+                cmd = await self.wait(probe, probe.t + spec.talk_s)
+            by = "customer" if cmd is None else cmd[1]
+            self._outbound_talk_ends(leg, c1, c2, b, by)
+        finally:
+            self._outbound_done(probe, agent)
+
+    def _outbound_done(self, probe: SimCall, agent: Agent | None) -> None:
+        if agent is not None:
+            self.agent_status(agent, _mode_status(agent.spec.mode))
+        self.release(probe)
+
+    def _outbound_customer_fails(self, leg: _Leg, c1: Chan, c2: Chan, status: str,
+                                 cause: int) -> None:
+        """Dial returns without an answer; [outbound]'s Hangup() ends the agent's side."""
+        a1 = leg.a1
+        self.dial_end(a1, c1, status)
+        self.hangup_request(c2, cause)
+        self.hangup(c1, cause)
+        self.varset(a1, "DIALSTATUS", status)
+        a1.set(priority=2)
+        self.newexten(a1, "Hangup", "", level=1)
+        self.hangup_request(a1, 16, soft=True)
+        self.hangup_request(leg.a2, 16)
+        self.hangup(a1, 16)
+        self._end_agent_half(leg)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup(c2, cause)
+
+    def _outbound_agent_gives_up(self, leg: _Leg, c1: Chan, c2: Chan, *,
+                                 by_console: bool) -> None:
+        """The agent's side ends while the customer still rings: her phone hangs up
+        (outbound-no-answer.ami), or the console hangs up the origin ;1 (no
+        HangupRequest for a channel hung up by AMI); the Dial is cancelled."""
+        a1 = leg.a1
+        if by_console:
+            self.dial_end(a1, c1, "CANCEL")
+            self.hangup_request(c2, 16)
+            self.hangup(c1, 16)
+            self.hangup_request(leg.a2, 16)
+            self.hangup(a1, 16)
+            self._end_agent_half(leg)
+        else:
+            self._agent_side_hangs_up(leg)
+            self.hangup(leg.a2, 16)
+            self.dial_end(a1, c1, "CANCEL")
+            self.hangup_request(c2, 16)
+            self.hangup(c1, 16)
+            self.hangup_request(a1, 16, soft=True)
+            self.hangup(a1, 16)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup(c2, 16)
+
+    def _outbound_talk_ends(self, leg: _Leg, c1: Chan, c2: Chan, b: Bridge, by: str) -> None:
+        """The end of an answered outbound call: the side that hangs up leaves the
+        bridge first (outbound-answered.ami: the customer; the tracker docstring: a
+        console hang-up of the origin ;1 leaves first, the customer is kicked out and
+        hangs up before the agent's side)."""
+        a1 = leg.a1
+        if by == "customer":
+            self.hangup_request(c2, 16, soft=True)
+            self.hangup_request(c1, 16)
+            self.hangup(c2, 16)
+            self.bridge_leave(b, c1)
+            self.hangup(c1, 16)
+            self.bridge_leave(b, a1)
+            self.bridge_destroy(b)
+            a1.set(priority=2)
+            self.hangup_request(a1, 16, soft=True)
+            self.hangup_request(leg.a2, 16)
+            self.hangup(a1, 16)
+            self._end_agent_half(leg)
+            return
+        if by == "agent-leg":
+            self.bridge_leave(b, a1)
+            self.hangup_request(leg.a2, 16)
+        else:  # her phone (or the ;2 dialling it) hangs up
+            self._agent_side_hangs_up(leg)
+            self.hangup(leg.a2, 16)
+            self.bridge_leave(b, a1)
+        self.bridge_leave(b, c1)
+        self.bridge_destroy(b)
+        self.hangup_request(c2, 16)
+        self.hangup(c1, 16)
+        self.hangup_request(c2, 16, soft=True)
+        self.hangup(c2, 16)
+        self.hangup(a1, 16)
+        if by == "agent-leg":
+            self._end_agent_half(leg)
 
     def _spy(self, channel: str, ext: str, mode: str, num: str, name: str,
              variables: dict[str, str], action_id: str | None) -> tuple[bool, str]:
@@ -2064,6 +2568,12 @@ class _AgiLine:
 def _queue_name(text: str) -> str:
     """The dialplan's FILTER(A-Za-z0-9_.-,${QUEUE}): no comma may add Queue() options."""
     return "".join(c for c in text if c.isascii() and (c.isalnum() or c in "_.-"))
+
+
+def _rig_queue(did: str) -> str:
+    """The capture rig's dialplan (../shared/asterisk/conf/extensions.conf): its 800
+    number was a VIP line. Hotline's own dialplan takes the number plan's instead."""
+    return "vip" if did == "8008001234" else "support"
 
 
 def _sscanf_int(text: str) -> int:

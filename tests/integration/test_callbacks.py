@@ -268,6 +268,8 @@ async def test_a_caller_asks_in_the_ivr_hangs_up_and_is_called_back(
         agi_port = probe.getsockname()[1]
     pbx = PbxSimulator(time_scale=TIME_SCALE, agi=AgiTarget("127.0.0.1", agi_port))
     await pbx.start()
+    for agent in ("Alice", "Bob", "Carol"):  # deploy's queues.conf: nobody until sign-in
+        pbx.pbx.sign_in(agent)
     try:
         async with callbacks_app(db_url, pbx, agi_enabled=True, agi_port=agi_port) as _:
             call = pbx.place_call(caller=CUSTOMER, name="Caller", script=CallScript(

@@ -784,6 +784,62 @@ async def test_demo_pbx_trickle_of_calls() -> None:
         await pbx.close()
 
 
+async def _members(port: int, username: str = "hotline",
+                   secret: str = "hotline-secret") -> list[tuple[str, str, str]]:
+    """(queue, member, membership) of every QueueMember a QueueStatus lists."""
+    c = await RawClient.connect(port)
+    try:
+        c.send("Login", "l", Username=username, Secret=secret)
+        await c.response("l")
+        rows = await c.list_action("QueueStatus", "qs", "QueueStatusComplete")
+    finally:
+        await c.close()
+    return [(m["Queue"], m["Name"], m["Membership"]) for m in rows
+            if m.get("Event") == "QueueMember"]
+
+
+async def test_with_hotlines_dialplan_no_agent_is_in_a_queue_until_signed_in() -> None:
+    """deploy/asterisk/queues.conf lists no member: the default agents start in no queue
+    (the capture rig's were static members), and a caller waits until Hotline signs one
+    in; sign_in adds her as Hotline does, her queues then her personal queue."""
+    async with PbxSimulator(time_scale=SCALE, agi="127.0.0.1:1") as sim:
+        assert await _members(sim.port) == []
+        call = sim.place_call(caller="13800138000", script=CallScript(
+            skip_agi=True, talk=1.0, patience=3000.0))
+        await asyncio.sleep(0.3)  # 30 simulated seconds: nobody to ring
+        assert call.queue == "support" and not call.attempts and not call.done.done()
+        assert sim.pbx.sign_in("Bob") == ["support", "agent-1002"]
+        await asyncio.wait_for(call.done, 30)
+        assert await _members(sim.port) == [("support", "Bob", "dynamic"),
+                                            ("agent-1002", "Bob", "dynamic")]
+    assert call.agent == "Bob" and call.outcome == "answered"
+    async with PbxSimulator(time_scale=SCALE) as rig:  # the capture rig: static members
+        assert ("support", "Alice", "static") in await _members(rig.port)
+
+
+async def test_the_demo_signs_in_only_the_agents_nobody_logs_in_as() -> None:
+    """``hotline demo``: the simulated colleagues take calls from the start; the demo's
+    logins (alice, bob, carol) are signed out until they sign in from the console, so
+    the console never shows an agent signed out whom the PBX rings anyway."""
+    from hotline.demo import floor_agents
+    from telephony.simulator.agi_caller import AgiTarget
+    from telephony.simulator.demo_load import DemoCaller, start_demo_pbx
+
+    floor = floor_agents()
+    assert floor and not {"Alice", "Bob", "Carol"} & set(floor)
+    pbx = await start_demo_pbx(username="u", secret="s", calls_per_second=0.01,
+                               callers=[DemoCaller("13800138000", "王芳")],
+                               dids=["4008001234"], agi=AgiTarget("127.0.0.1", 1),
+                               start_calls=False, signed_in=floor)
+    try:
+        members = await _members(pbx.port, "u", "s")
+    finally:
+        await pbx.close()
+    assert {name for _q, name, _m in members} == set(floor)
+    assert {m for _q, _n, m in members} == {"dynamic"}
+    assert ("agent-1004", "Dave", "dynamic") in members
+
+
 async def test_cli_stops_after_total_calls_and_exits_zero() -> None:
     import socket
 

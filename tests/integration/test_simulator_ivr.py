@@ -25,10 +25,12 @@ from telephony.events import AgentRinging, CallEnded, CallSummary
 from telephony.personal_queues import personal_queue
 from telephony.simulator import CallScript, PbxSimulator
 from telephony.simulator.agi_caller import AgiTarget, IvrInput, parse_ivr_inputs
+from telephony.simulator.dialplan_conf import QueueDefaults
 from telephony.tracker import CallTracker
 from tests.shared import AGI_DIR
 
 SCALE = 0.01
+SIGNED_IN = ("Alice", "Bob", "Carol")  # the agents a rig signs in, as Hotline would
 Handler = Callable[[AgiSession], Awaitable[None]]
 
 
@@ -87,9 +89,11 @@ class Rig:
 
 @asynccontextmanager
 async def rig(handler: Handler | None, *, agi: AgiTarget | None = None,
+              agents_signed_in: tuple[str, ...] = SIGNED_IN,
               **sim_options: Any) -> AsyncIterator[Rig]:
     """An AgiServer running ``handler`` (None: no server at all), the simulator pointed at
-    it, and a logged-in AMI client."""
+    it, ``agents_signed_in`` signed in (deploy's queues.conf has no static member), and a
+    logged-in AMI client."""
     sessions: list[dict[str, str]] = []
     replies: list[tuple[str, str]] = []
 
@@ -105,7 +109,11 @@ async def rig(handler: Handler | None, *, agi: AgiTarget | None = None,
         # a generous IVR deadline (60 wall seconds): a loaded machine never trips it
         target = agi or AgiTarget("127.0.0.1", server.port if server else _closed_port(),
                                   ivr_timeout_s=6000)
+        defaults = sim_options.pop("queue_defaults", None)
         sim = PbxSimulator(time_scale=SCALE, agi=target, **sim_options)
+        if defaults is not None:
+            sim.pbx.queue_defaults = defaults
+        signed_in(sim, *agents_signed_in)
         await sim.start()
         stack.push_async_callback(sim.close)
         reader, writer = await asyncio.open_connection("127.0.0.1", sim.port)
@@ -157,7 +165,7 @@ async def test_environment_block_is_asterisks(tmp_path: Path) -> None:
     assert env["agi_channel"].startswith("Local/8008001234@from-pstn-")
     assert env["agi_channel"].endswith(";2")
     assert summary.outcome == "answered"  # an IVR that says nothing: queued on defaults
-    assert summary.queues == ("vip",)
+    assert summary.queues == ("support",)  # the 800 number's, from hotline-numbers.conf
 
 
 async def test_replays_the_recorded_session_byte_for_byte() -> None:
@@ -329,7 +337,8 @@ async def test_a_queue_name_from_the_ivr_cannot_inject_queue_options() -> None:
 
     async with rig(handler) as r:
         summary, _ = await r.call(did="8008001234")
-    assert summary.queues == ("vip",)  # unknown queue: the number's default
+    # unknown queue: the number's default, deploy/asterisk's HOTLINE_QUEUE_8008001234
+    assert summary.queues == ("support",)
     assert summary.outcome == "answered"
 
 
@@ -445,8 +454,19 @@ async def test_agi_server_down_still_queues_the_call() -> None:
         summary, linkedid = await r.call(did="8008001234")
     assert r.ami.varsets(linkedid)["AGISTATUS"] == "FAILURE"
     assert summary.ivr["HOTLINE_AGI"] == "FAILURE"
-    assert summary.queues == ("vip",)
+    assert summary.queues == ("support",)  # the same queue as with the IVR up
     assert summary.outcome == "answered"
+
+
+async def test_the_default_queue_of_a_number_is_the_dialplans_globals() -> None:
+    """DEFAULT_QUEUE is HOTLINE_QUEUE_<DID>, else HOTLINE_DEFAULT_QUEUE: whatever the
+    plan says, not a rule of the simulator's (it sent every 800 caller to vip)."""
+    plan = QueueDefaults({"8008001234": "vip"}, default="support")
+    async with rig(None, queue_defaults=plan) as r:
+        vip, vip_id = await r.call(did="8008001234")
+        other, _ = await r.call(did="4008001234")
+    assert r.ami.varsets(vip_id)["DEFAULT_QUEUE"] == "vip"
+    assert (vip.queues, other.queues) == (("vip",), ("support",))
 
 
 async def test_agi_server_too_slow_still_queues_the_call() -> None:
@@ -552,14 +572,14 @@ async def test_higher_priority_callers_are_answered_first() -> None:
 
 
 def signed_in(sim: PbxSimulator, *names: str) -> None:
-    """What Hotline's sign-in does at the PBX for each agent: QueueAdd to her personal
-    queue ``agent-<ext>`` (queues.conf lists nobody there)."""
+    """What Hotline's sign-in does at the PBX for each agent: QueueAdd to her queues,
+    then to her personal queue ``agent-<ext>`` (queues.conf lists nobody anywhere)."""
     for name in names:
         agent = sim.pbx.find_agent(name)
         assert agent is not None
+        sim.pbx.sign_in(name)
         queue = personal_queue(agent.interface)
-        assert queue is not None
-        assert sim.pbx.queue_add(queue, agent.interface, agent.spec.name, 0, "", False) is None
+        assert queue is not None and agent.interface in sim.pbx.queues[queue].members
 
 
 def _preferring(agent: str) -> Handler:
@@ -579,10 +599,9 @@ async def test_preferred_agent_rings_first_when_free() -> None:
 
 
 async def test_preferred_agent_hotline_never_signed_in_is_not_rung() -> None:
-    """Bob is free in support (a static member there), but Hotline never signed him in:
-    his personal queue is empty, so the caller is refused there at once (JOINEMPTY) and
-    goes on to the IVR's queue; his desk never rings."""
-    async with rig(_preferring("Local/1002@agents/n")) as r:
+    """Hotline never signed Bob in: his personal queue is empty, so the caller is refused
+    there at once (JOINEMPTY) and goes on to the IVR's queue; his desk never rings."""
+    async with rig(_preferring("Local/1002@agents/n"), agents_signed_in=("Alice", "Carol")) as r:
         summary, linkedid = await r.call(talk=1.0)
     assert summary.queues == ("support",)
     assert [a.agent for a in summary.agents_tried] == ["Alice"]
@@ -869,6 +888,8 @@ async def test_hotline_simulate_with_agi_runs_every_calls_ivr() -> None:
     assert received.count(b"Event: AGIExecStart") == 0  # noise=1: no AGIExec events...
     assert received.count(b"Variable: HOTLINE_AGI\r\nValue: SUCCESS") == 3  # ...but VarSets
     assert b"Event: Shutdown" in received
+    # its load agents are signed in (deploy's queues.conf has no member): calls are taken
+    assert b"Event: AgentConnect" in received
 
 
 async def test_demo_pbx_calls_the_ivr_it_is_pointed_at() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from telephony.ami_codec import AmiDecoder, decode_all
+from telephony.simulator.dialplan_conf import shipped_queue_defaults
 from telephony.simulator.model import (
     AgentSpec,
     Chan,
@@ -125,3 +127,26 @@ async def test_place_call_emits_linked_channels_without_a_server() -> None:
 
 def _never() -> asyncio.Future[SimCall]:
     return asyncio.get_running_loop().create_future()
+
+
+def test_queue_defaults_come_from_the_dialplans_globals(tmp_path: Path) -> None:
+    """[globals] and the file it #includes, as Asterisk reads them: numbers only (the
+    setting HOTLINE_QUEUE_TIMEOUT is not the queue of a number), the fallback named."""
+    (tmp_path / "extensions.conf").write_text(
+        "[globals]\nHOTLINE_QUEUE_TIMEOUT = 300 ; seconds\nHOTLINE_DEFAULT_QUEUE = main\n"
+        "#include numbers.conf\n[from-pstn]\nHOTLINE_QUEUE_1 = not-a-global\n")
+    (tmp_path / "numbers.conf").write_text("; generated\nHOTLINE_QUEUE_8008001234 = vip\n")
+    defaults = shipped_queue_defaults(tmp_path)
+    assert defaults.by_number == {"8008001234": "vip"}
+    assert (defaults.for_number("8008001234"), defaults.for_number("4008001234")) == (
+        "vip", "main")
+
+
+def test_the_shipped_dialplan_sends_the_800_number_to_support() -> None:
+    """deploy/asterisk as shipped (hotline-numbers.conf, generated from the number plan):
+    the 800 number is the toll-free service line, not a VIP line."""
+    defaults = shipped_queue_defaults()
+    assert defaults.for_number("8008001234") == "support"
+    assert defaults.for_number("4008001234") == "support"
+    assert defaults.default == "support"
+    assert Pbx(lambda data, cls: None, agi="127.0.0.1:4573").queue_defaults == defaults
