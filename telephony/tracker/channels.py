@@ -143,6 +143,8 @@ class Channels:
         out: list[DomainEvent] = []
         if chan.call.direction == OUTBOUND:
             self.outbound.bridge_enter(chan.call, chan, m, out)
+        else:
+            self.inbound.bridge_enter(chan.call, chan)
         return out
 
     def on_bridge_leave(self, m: Message) -> list[DomainEvent]:
