@@ -165,12 +165,24 @@ Agent state: QueueMember* events give one ``QueueMemberChanged`` per event
 reported ``unavailable`` and forgotten.
 
 Resync: ``begin_resync()``; feed the CoreShowChannel / QueueParams /
-QueueMember / QueueEntry list events (live events may interleave);
+QueueMember / QueueEntry / Status list events (live events may interleave);
 ``end_resync()`` ends the known calls whose channels are all gone (hangup_by
 ``system``, ended_at = the last event seen before the outage), drops their
 vanished channels, and adopts unknown calls of the snapshot so their later
 events are tracked and they end exactly once. List events outside a resync
 only feed agent state (QueueMember).
+- Variables: the ``Status`` list (AMI ``Status`` with ``AllVariables``: one
+  ``Variable: NAME=value`` line per channel variable) gives each channel's variables;
+  those of a caller-side channel go to ``ivr`` and ``recording`` by the same rules as
+  a VarSet (``variables``): a tracked channel takes them when its Status arrives (a
+  later VarSet wins), an adopted one when it is registered. Without a Status list
+  (refused) calls are adopted all the same, without their variables.
+- Times of an adopted call: ``started_at`` = now minus the age of its oldest channel
+  (CoreShowChannel Duration, Status Seconds); waiting in a queue: ``queued_at`` = now
+  minus its QueueEntry Wait; talking: answered when its agent leg was created (it rang
+  first: at most its ring early), ``wait_s`` app_queue's QUEUEWAIT of the caller's
+  channel (set at the connect) and ``queued_at`` that long before the answer, unknown
+  without it. ``queued_at`` and ``answered_at`` are never before ``started_at``.
 """
 
 from __future__ import annotations
