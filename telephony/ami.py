@@ -1,7 +1,7 @@
 """asyncio AMI client: one owned connection to Asterisk around the sans-I/O codec.
 
 What it does: connects, logs in (plain Secret, or MD5 challenge), tells the
-consumer, resyncs the live state (CoreShowChannels, QueueStatus), pings, and on
+consumer, resyncs the live state (CoreShowChannels, QueueStatus, Status), pings, and on
 any loss reconnects with capped exponential backoff and full jitter.
 
 Rules (each one fixes a defect of panoramisk 1.4 that Hotline must not inherit):
@@ -61,7 +61,15 @@ log = logging.getLogger("telephony.ami")
 Fields = Mapping[str, str | int | Iterable[str]]
 
 READ_CHUNK = 65536
-RESYNC_ACTIONS = ("CoreShowChannels", "QueueStatus")
+# the resync's lists, in this order. Status with AllVariables gives each channel's
+# variables and age (manager.c generate_status: "Variable: NAME=value" lines, "Seconds"):
+# CoreShowChannels has neither, and a call adopted after a restart needs its IVR
+# variables and recording name (issue 12 item 8)
+RESYNC_ACTIONS: tuple[tuple[str, dict[str, str] | None], ...] = (
+    ("CoreShowChannels", None),
+    ("QueueStatus", None),
+    ("Status", {"AllVariables": "true"}),
+)
 # a resync action whose module is not loaded yet is asked again after these delays
 RESYNC_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 _NOT_LOADED = "invalid/unknown command"
@@ -626,10 +634,10 @@ class AmiClient:
         or a lost link ends the session (no on_resync_end: the snapshot would be
         partial)."""
         self._notify(self._consumer.on_resync_begin)
-        for action in RESYNC_ACTIONS:
+        for action, fields in RESYNC_ACTIONS:
             for delay in (*RESYNC_RETRY_DELAYS, None):
                 try:
-                    await self._list_request(link, action, None, self.action_timeout, True)
+                    await self._list_request(link, action, fields, self.action_timeout, True)
                     break
                 except (AmiTimeout, AmiNotConnected):
                     raise

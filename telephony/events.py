@@ -213,6 +213,11 @@ class AgentRinging(DomainEvent):
     # outbound: the agent's own Originate (queue "", did None, caller = the number
     # dialled); it rings the agent's phone, then the customer's
     direction: str = "inbound"
+    # an attended transfer's target rung through a queue (``telephony.tracker``,
+    # "Consult calls"): the caller still talks to (is held by) the transferring agent,
+    # so the call's own state (the live page) does not change; the target agent's
+    # pop and board do
+    consult: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,6 +227,7 @@ class AgentRingNoAnswer(DomainEvent):
     agent: str
     interface: str
     ring_ms: int | None
+    consult: bool = False  # a consult call's member (see AgentRinging)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,6 +240,10 @@ class CallAnswered(DomainEvent):
     wait_s: int | None
     ring_s: int | None
     direction: str = "inbound"  # outbound: the customer answered the agent's call (queue "")
+    # the target of an attended transfer answered the consult call (see AgentRinging):
+    # that agent is now on the call; it is not the caller's answer (the call was
+    # answered once, by its first agent)
+    consult: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -117,6 +117,8 @@ function render() {
 }
 
 function onEvent(e) {
+  // an attended transfer's target ringing or missing the consult says nothing of the caller
+  if (e.consult && e.type !== "CallAnswered") return;
   const c = live.get(e.linkedid);
   switch (e.type) {
     case "CallStarted":

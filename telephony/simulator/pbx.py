@@ -374,6 +374,7 @@ class Pbx:
                           f"AppData: {data}\r\n", "dialplan")
 
     def varset(self, c: Chan, var: str, value: str, level: int = 1) -> None:
+        c.variables[var.lstrip("_")] = value  # held whatever the noise (AMI Status reads it)
         if self.noise >= level:
             self._chan_ev("VarSet", c, f"Variable: {var}\r\nValue: {clean(value)}\r\n", "dialplan")
 
@@ -1293,6 +1294,7 @@ class Pbx:
         hold = _secs(call.t - call.joined)
         ring = _secs(call.t - leg.ring_start)
         leg.hold = hold
+        self.varset(c2, "QUEUEWAIT", str(hold), level=2)  # app_queue: the hold, at the connect
         self.queue_ev("AgentConnect", c2, leg, q, f"HoldTime: {hold}\r\nRingTime: {ring}\r\n")
         b = self.bridge_create()
         leg.bridge = b

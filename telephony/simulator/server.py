@@ -532,7 +532,13 @@ class AmiServer:
         self._list(s, aid, "Channels will follow", items, "CoreShowChannelsComplete")
 
     async def a_status(self, s: Session, msg: Message, aid: str | None) -> None:
+        """As Asterisk 22 (manager.c action_status / generate_status): one Status event
+        per channel, ending with its ``Variable: NAME=value`` lines: the ``Variables``
+        asked for (comma separated; empty when unset), then with ``AllVariables`` every
+        variable the channel holds (names without inheritance underscores)."""
         now = self.pbx.now()
+        asked = [v.strip() for v in msg.get("Variables", "").split(",") if v.strip()]
+        every = _truthy(msg.get("AllVariables"))
         want = msg.get("Channel") or None
         if want and want not in self.pbx.channels:
             s.reply(_resp("Error", aid, Message="No such channel"))
@@ -550,6 +556,11 @@ class AmiServer:
                          "Readtrans": "", "Writeformat": "slin", "Writetrans": "",
                          "Callgroup": "0", "Pickupgroup": "0",
                          "Seconds": str(int(now - c.created))})
+            lines = [f"{name}={c.variables.get(name.lstrip('_'), '')}" for name in asked]
+            if every:
+                lines += [f"{name}={value}" for name, value in c.variables.items()]
+            if lines:
+                item["Variable"] = "\n".join(lines)  # one "Variable:" header per line
             items.append(item)
         self._list(s, aid, "Channel status will follow", items, "StatusComplete",
                    Items=str(len(items)))

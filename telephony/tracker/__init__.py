@@ -129,6 +129,31 @@ queue keeps each agent's leg; the summary's ``talk_s`` and ``agent`` stay the fi
 agent's. An outbound call's ``ring_s`` is the customer's ring: from its leg being
 dialled to the answer (also on its ``CallAnswered``).
 
+Consult calls (an attended transfer to an agent or a queue; ``consult``): the transfer
+creates a consult Local pair in the call's Linkedid, and its ``;2`` half runs
+``Queue()`` (an agent is reached through her personal queue ``agent-<ext>``) while the
+caller still talks to, or is held by, the transferring agent. A QueueCallerJoin by a
+channel of a tracked call that is NOT on the caller's side (not the first channel,
+nor one created in an inbound context) is such a consult queue call. Its queue is
+added to ``queues``; each member it rings is an attempt (``agents_tried``, in order,
+with its ``ring_ms`` and ``talk_s`` as for any attempt: its own AgentComplete
+TalkTime, else from its answer to the hang-up of its leg or of the consult channel).
+The call's state machine, ``queued_at``, ``wait_s``, ``agent``, ``answered_at`` and
+``talk_s`` stay the first answer's: a consult never queues the caller. Emitted, all
+with ``consult`` true: ``AgentRinging`` at AgentCalled (the CALLER's number, name, DID
+and IVR data: the target's pop is the caller's, like any call's);
+``AgentRingNoAnswer`` when that member does not answer, or when the consult is given
+up while it rings (QueueCallerAbandon: the transferring agent hung up or went back):
+the target's pop and board drop the call; ``CallAnswered`` at AgentConnect: the target
+agent is on the call (her board shows it talking, and she wraps up when the call
+ends; the board matches it by her interface, so the first agent's state is not
+touched, and ``CallTransferred`` by the first agent ends only hers). No CallQueued.
+Consumers keep the CALL's state (the live page) for the consult's ringing and missed
+events, which say nothing of the caller; the consult's answer names the agent now on
+the call (``live_calls``: the agent of the latest answered attempt). AgentComplete of
+a consult naming no channel (app_queue sends it without snapshots once both channels
+are gone) is matched by queue and member to the open answered consult attempt.
+
 Outcome: answered | transferred (hangup_by == transfer) | abandoned (left the
 queue before an answer, or ended while queued) | no-answer (left the queue by
 timeout) | failed (never queued and the PBX never answered the caller channel)
@@ -140,12 +165,24 @@ Agent state: QueueMember* events give one ``QueueMemberChanged`` per event
 reported ``unavailable`` and forgotten.
 
 Resync: ``begin_resync()``; feed the CoreShowChannel / QueueParams /
-QueueMember / QueueEntry list events (live events may interleave);
+QueueMember / QueueEntry / Status list events (live events may interleave);
 ``end_resync()`` ends the known calls whose channels are all gone (hangup_by
 ``system``, ended_at = the last event seen before the outage), drops their
 vanished channels, and adopts unknown calls of the snapshot so their later
 events are tracked and they end exactly once. List events outside a resync
 only feed agent state (QueueMember).
+- Variables: the ``Status`` list (AMI ``Status`` with ``AllVariables``: one
+  ``Variable: NAME=value`` line per channel variable) gives each channel's variables;
+  those of a caller-side channel go to ``ivr`` and ``recording`` by the same rules as
+  a VarSet (``variables``): a tracked channel takes them when its Status arrives (a
+  later VarSet wins), an adopted one when it is registered. Without a Status list
+  (refused) calls are adopted all the same, without their variables.
+- Times of an adopted call: ``started_at`` = now minus the age of its oldest channel
+  (CoreShowChannel Duration, Status Seconds); waiting in a queue: ``queued_at`` = now
+  minus its QueueEntry Wait; talking: answered when its agent leg was created (it rang
+  first: at most its ring early), ``wait_s`` app_queue's QUEUEWAIT of the caller's
+  channel (set at the connect) and ``queued_at`` that long before the answer, unknown
+  without it. ``queued_at`` and ``answered_at`` are never before ``started_at``.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ call's direction (inbound queue call or outbound call) for what it means there."
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 from telephony.events import DomainEvent
+from telephony.tracker import variables
 from telephony.tracker.book import CallBook
 from telephony.tracker.inbound import InboundCalls
 from telephony.tracker.model import (
@@ -16,20 +16,13 @@ from telephony.tracker.model import (
     DIALLED_VAR,
     HANDSET,
     INBOUND,
-    IVR_NAMES,
-    IVR_PREFIXES,
     ORIGIN_VARS,
     OUTBOUND,
-    RECORDING_VAR,
-    Call,
     Handler,
     Message,
-    safe_recording,
 )
 from telephony.tracker.outbound import OutboundCalls
 from telephony.tracker.resync import Resync
-
-log = logging.getLogger("telephony.tracker")
 
 
 class Channels:
@@ -106,33 +99,13 @@ class Channels:
         out: list[DomainEvent] = []
         if var in ORIGIN_VARS or var in (DIALLED_VAR, AGENT_NAME_VAR):
             out = self.outbound.varset(m, var)
-        if var not in IVR_NAMES and not var.startswith(IVR_PREFIXES):
+        if not variables.kept(var):
             return out
         chan = self.book.channels.get(m.get("Uniqueid", ""))
         if chan is None or chan.role not in (HANDSET, CALLER):
             return out
-        call = chan.call
-        value = m.get("Value", "")
-        if var == RECORDING_VAR:
-            self._set_recording(call, value)
-        elif value:
-            call.ivr[var] = value
-            if var == "HOTLINE_DID" and call.direction == INBOUND:
-                self.book.set_did(call, value, from_var=True)
-        else:
-            call.ivr.pop(var, None)
+        variables.apply(self.book, chan.call, var, m.get("Value", ""))
         return out
-
-    def _set_recording(self, call: Call, value: str) -> None:
-        if not value:
-            call.recording = None
-            return
-        safe = safe_recording(value)
-        if safe is None:
-            self.book.unexpected["unsafe recording name"] += 1
-            log.debug("unsafe recording name %r for call %s ignored", value[:100], call.linkedid)
-            return
-        call.recording = safe
 
     def on_bridge_enter(self, m: Message) -> list[DomainEvent]:
         chan = self.book.channels.get(m.get("Uniqueid", ""))
@@ -143,6 +116,8 @@ class Channels:
         out: list[DomainEvent] = []
         if chan.call.direction == OUTBOUND:
             self.outbound.bridge_enter(chan.call, chan, m, out)
+        else:
+            self.inbound.bridge_enter(chan.call, chan)
         return out
 
     def on_bridge_leave(self, m: Message) -> list[DomainEvent]:

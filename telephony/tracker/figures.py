@@ -41,12 +41,21 @@ def transferred(call: Call) -> bool:
     return any(x.result == "Success" and x.kind != "redirect" for x in call.transfers)
 
 
-def talk_ends(call: Call, side: str, t: float) -> None:
-    """A channel of ``side`` hung up or left its bridge at ``t``: the first after the
-    answer ended the talk, and says who hung up."""
+def talk_ends(call: Call, side: str, t: float, left: str | None = None) -> None:
+    """A channel of ``side`` hung up or left its bridge (``left``: its Uniqueid) at
+    ``t``: the first after the answer ended the talk, and says who hung up."""
     if call.answered_at is not None and call.first_side is None:
         call.first_side = side
         call.talk_end = t
+        call.talk_left = left
+
+
+def talk_resumes(call: Call, uid: str) -> None:
+    """The channel whose BridgeLeave ended the talk entered a bridge again: it had not
+    hung up (an attended transfer's agent moves to the consult bridge, and back when
+    the consult is given up), so the talk goes on."""
+    if uid and call.talk_left == uid:
+        call.first_side = call.talk_end = call.talk_left = None
 
 
 def figures(call: Call, t: float, *, system: bool, answerer: str,

@@ -18,11 +18,13 @@ from telephony.events import (
     ts,
 )
 from telephony.tracker.book import CallBook
+from telephony.tracker.consult import Consults
 from telephony.tracker.figures import (
     figures,
     queue_wait,
     seconds,
     talk_ends,
+    talk_resumes,
     transferred,
 )
 from telephony.tracker.model import (
@@ -50,6 +52,7 @@ class InboundCalls:
 
     def __init__(self, book: CallBook) -> None:
         self.book = book
+        self.consults = Consults(book, self.mark_agent_leg)
 
     def handlers(self) -> Iterator[tuple[str, Handler]]:
         yield "QueueCallerJoin", self.on_join
@@ -92,6 +95,8 @@ class InboundCalls:
                out: list[DomainEvent]) -> None:
         if call.first_hangup_handset is None:
             call.first_hangup_handset = chan.role == HANDSET
+        if call.consults:
+            self.consults.hangup(call, chan, t)
         if chan.role == HANDSET and m.get("ChannelState", "6") != "6":
             call.handset_up = False
         if chan.uid in call.agent_uids and call.state is S.TALKING \
@@ -119,7 +124,14 @@ class InboundCalls:
             call.redirect_to = m.get("Exten", "") or m.get("Context", "")
         side = self._side(call, chan)
         if side is not None:
-            talk_ends(call, side, self.book.time(m))
+            talk_ends(call, side, self.book.time(m), chan.uid)
+
+    @staticmethod
+    def bridge_enter(call: Call, chan: Chan) -> None:
+        # an attended transfer moves the answering agent's leg out of the caller's
+        # bridge into the consult's: only a leg that does not come back ended the talk
+        if chan.uid in call.agent_uids:
+            talk_resumes(call, chan.uid)
 
     def _redirect(self, call: Call, t: float, out: list[DomainEvent]) -> None:
         nxt = self.book.transition(call, "Redirect")
@@ -140,7 +152,8 @@ class InboundCalls:
         end of that agent's leg. Returns that attempt (the last one, when already done)."""
         talking = call.talking
         if talking is None:
-            answered = [a for a in call.attempts.values() if a.result == "answered"]
+            answered = [a for a in call.attempts.values()
+                        if a.result == "answered" and a.consult is None]
             return answered[-1] if answered else None
         if talking.ended_at is None:
             talking.ended_at = t
@@ -174,6 +187,8 @@ class InboundCalls:
         if call is None:
             book.untracked("QueueCallerJoin", m)
             return []
+        if self.consults.joins(call, m):
+            return self.consults.on_join(call, m)
         queue = m.get("Queue", "")
         if call.state is S.QUEUED and call.queue == queue:
             return []  # replayed
@@ -202,8 +217,8 @@ class InboundCalls:
 
     def on_leave(self, m: Message) -> list[DomainEvent]:
         call = self.book.call_of(m)
-        if call is None:
-            return []
+        if call is None or self.consults.owns(call, m):
+            return []  # a consult's leaving its queue says nothing of the caller
         nxt = self.book.transition(call, "QueueCallerLeave")
         if nxt is None:
             return []
@@ -219,6 +234,8 @@ class InboundCalls:
         if call is None:
             book.untracked("QueueCallerAbandon", m)
             return []
+        if self.consults.owns(call, m):
+            return self.consults.on_abandon(call, m)
         nxt = book.transition(call, "QueueCallerAbandon")
         if nxt is None:
             return []
@@ -241,6 +258,8 @@ class InboundCalls:
         if call is None:
             book.untracked("AgentCalled", m)
             return []
+        if self.consults.owns(call, m):
+            return self.consults.on_agent_called(call, m)
         dest_uid = m.get("DestUniqueid", "") or m.get("DestChannel", "")
         if dest_uid in call.attempts:
             return []  # replayed
@@ -268,7 +287,8 @@ class InboundCalls:
             return attempt
         interface = m.get("Interface", "")
         for candidate in reversed(list(call.attempts.values())):
-            if candidate.interface == interface and candidate.result is None:
+            if (candidate.interface == interface and candidate.result is None
+                    and candidate.consult is None):
                 return candidate
         return None
 
@@ -288,6 +308,8 @@ class InboundCalls:
         call = book.call_of(m)
         if call is None:
             return []
+        if self.consults.owns(call, m):
+            return self.consults.on_ring_no_answer(call, m)
         found = self._find_attempt(call, m)
         if found is not None and found.result is not None:
             return []  # replayed
@@ -312,6 +334,8 @@ class InboundCalls:
         if call is None:
             book.untracked("AgentConnect", m)
             return []
+        if self.consults.owns(call, m):
+            return self.consults.on_connect(call, m)
         nxt = book.transition(call, "AgentConnect")
         if nxt is None:
             return []
@@ -332,7 +356,7 @@ class InboundCalls:
             attempt.ring_ms = ring * 1000
         call.talking = attempt
         for other in call.attempts.values():
-            if other.result is None:
+            if other.result is None and other.consult is None:
                 other.result = "lost"  # ringall: someone else answered first
         queue = m.get("Queue", "") or attempt.queue
         if call.agent is None:  # the summary keeps the first agent who answered
@@ -354,8 +378,14 @@ class InboundCalls:
 
     def on_complete(self, m: Message) -> list[DomainEvent]:
         call = self.book.call_of(m)
+        if call is None and not m.get("Uniqueid"):
+            found = self.consults.completed_member(m)
+            return self.consults.on_complete(found[1], m) if found is not None else []
         if call is None:
             return []
+        if self.consults.owns(call, m):
+            attempt = self.consults.attempt_of(call, m)
+            return self.consults.on_complete(attempt, m) if attempt is not None else []
         nxt = self.book.transition(call, "AgentComplete")
         if nxt is None:
             return []
@@ -476,4 +506,7 @@ class InboundCalls:
         state = LIVE_STATE[call.state]
         if call.state is S.AFTER and not call.transfers:
             state = "ivr"
-        return state, call.agent
+        # the agent on the call now: the latest to answer (a transfer's target, a
+        # consult's), as the CallAnswered events told the live page
+        answered = [a for a in call.attempts.values() if a.result == "answered"]
+        return state, answered[-1].agent if answered else call.agent

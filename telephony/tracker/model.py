@@ -101,9 +101,10 @@ class Attempt:
     """One queue member rung for a call."""
 
     __slots__ = ("agent", "interface", "queue", "dest_uid", "called_at", "result", "ring_ms",
-                 "answered_at", "ended_at", "talk_s")
+                 "answered_at", "ended_at", "talk_s", "consult")
 
-    def __init__(self, agent: str, interface: str, queue: str, dest_uid: str, at: float) -> None:
+    def __init__(self, agent: str, interface: str, queue: str, dest_uid: str, at: float,
+                 *, consult: str | None = None) -> None:
         self.agent = agent
         self.interface = interface
         self.queue = queue
@@ -114,6 +115,9 @@ class Attempt:
         self.answered_at: float | None = None
         self.ended_at: float | None = None  # the agent's part ended (complete, transfer)
         self.talk_s: int | None = None  # AgentComplete's TalkTime for this agent
+        # the Uniqueid of the consult channel whose queue call rang this member (an
+        # attended transfer's target reached through a queue); None: the caller's own
+        self.consult = consult
 
 
 class Call:
@@ -146,6 +150,9 @@ class Call:
         self.agent_channel: str | None = None
         self.agent_uids: set[str] = set()
         self.talking: Attempt | None = None  # the answered attempt talking now
+        # consult channels (attended transfer targets) that ran Queue(): their queue
+        # calls are attempts of this call, outside its state machine (``consult``)
+        self.consults: set[str] = set()
         self.answered_at: float | None = None
         self.wait_s: int | None = None
         self.ring_s: int | None = None
@@ -157,6 +164,7 @@ class Call:
         self.redirect_to: str | None = None
         self.first_side: str | None = None  # the side that hung up first after the answer
         self.talk_end: float | None = None
+        self.talk_left: str | None = None  # the channel whose BridgeLeave set talk_end
         self.first_hangup_handset: bool | None = None
         self.handset_up = True  # False when the PBX never answered the caller channel
         # outbound only

@@ -1,12 +1,14 @@
-"""Resync after an AMI (re)connect: collect the CoreShowChannels / QueueStatus snapshot,
-then end the known calls that vanished, adopt the unknown inbound ones, and drop the
-queue members the snapshot no longer lists."""
+"""Resync after an AMI (re)connect: collect the CoreShowChannels / QueueStatus / Status
+snapshot, then end the known calls that vanished, adopt the unknown inbound ones (with
+their channels' variables and times), and drop the queue members the snapshot no longer
+lists."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
 from telephony.events import AgentRinging, CallAnswered, CallQueued, DomainEvent, ts
+from telephony.tracker import variables
 from telephony.tracker.book import CallBook
 from telephony.tracker.inbound import InboundCalls
 from telephony.tracker.members import Members
@@ -14,6 +16,7 @@ from telephony.tracker.model import (
     AGENT,
     CALLER,
     HANDSET,
+    MAX_DURATION,
     OTHER,
     Attempt,
     Call,
@@ -24,6 +27,12 @@ from telephony.tracker.model import (
     duration,
     to_int,
 )
+
+
+def seconds_field(value: str | None) -> float:
+    """A Status event's ``Seconds`` (0 when unreadable, at most a week, as ``duration``)."""
+    n = to_int(value)
+    return float(n) if n is not None and 0 <= n <= MAX_DURATION else 0.0
 
 
 class Resync:
@@ -38,6 +47,7 @@ class Resync:
         self.outage_at: float | None = None
         self.channels: dict[str, Message] = {}
         self.entries: dict[str, Message] = {}
+        self.status: dict[str, Message] = {}  # Status events (variables, Seconds) by Uniqueid
         self.listed_members: set[tuple[str, str]] = set()
         self.queues: set[str] = set()
         self.gone: set[str] = set()  # Uniqueids hung up while resyncing
@@ -51,6 +61,7 @@ class Resync:
         yield "QueueStatusComplete", self.on_queue_status_complete
         yield "CoreShowChannel", self.on_core_show_channel
         yield "CoreShowChannelsComplete", self.on_core_show_complete
+        yield "Status", self.on_status
 
     def begin(self) -> None:
         self.active = True
@@ -61,7 +72,7 @@ class Resync:
         self.queues_done = False
 
     def _clear(self) -> None:
-        self.channels, self.entries = {}, {}
+        self.channels, self.entries, self.status = {}, {}, {}
         self.listed_members, self.queues, self.gone = set(), set(), set()
 
     def end(self, out: list[DomainEvent]) -> None:
@@ -114,6 +125,43 @@ class Resync:
             self.channels_done = True
         return []
 
+    def on_status(self, m: Message) -> list[DomainEvent]:
+        """One channel of the Status list: its variables and age. A channel already
+        tracked takes its variables now (later VarSets, in arrival order, win); the
+        others when they are adopted."""
+        uid = m.get("Uniqueid", "")
+        if not self.active or not uid:
+            return []
+        self.status[uid] = dict(m)
+        chan = self.book.channels.get(uid)
+        if chan is not None:
+            self._take_variables(chan.call, chan)
+        return []
+
+    def _take_variables(self, call: Call, chan: Chan) -> None:
+        """The call's variables (``variables``) set on ``chan``, when it is on the
+        caller's side, as a VarSet of each would have given them."""
+        row = self.status.get(chan.uid)
+        if row is None or chan.role not in (HANDSET, CALLER):
+            return
+        for var, value in variables.status_variables(row).items():
+            if variables.kept(var):
+                variables.apply(self.book, call, var, value)
+
+    def _age(self, row: Message) -> float:
+        """Seconds since a snapshot channel was created (CoreShowChannel Duration, the
+        Status event's Seconds)."""
+        status = self.status.get(row.get("Uniqueid", ""), {})
+        return max(duration(row.get("Duration")), seconds_field(status.get("Seconds")))
+
+    def _queue_wait(self, uid: str | None) -> int | None:
+        """app_queue's QUEUEWAIT of the caller's queue channel: seconds it waited until
+        the agent answered (set at the connect)."""
+        row = self.status.get(uid or "")
+        if row is None:
+            return None
+        return to_int(variables.status_variables(row).get("QUEUEWAIT"))
+
     # ------------------------------------------------------------- known calls
 
     def _reconcile_calls(self, ended_at: float, out: list[DomainEvent]) -> None:
@@ -143,6 +191,9 @@ class Resync:
             if bridge and leg.get("BridgeId") == bridge:
                 self._talking(call, leg, at)
                 call.queue_context = caller.get("Context", "") if caller else None
+                wait = self._queue_wait(call.queue_uid)
+                if wait is not None:
+                    call.wait_s = wait
                 out.append(self._answered(call, at))
                 return
 
@@ -201,11 +252,12 @@ class Resync:
         bridge = row.get("BridgeId", "")
         if bridge:
             self.book.enter_bridge(chan, bridge)
+        self._take_variables(call, chan)
         return chan
 
     def _adopt(self, lid: str, rows: list[Message], now: float, out: list[DomainEvent]) -> None:
         book = self.book
-        age = max(duration(r.get("Duration")) for r in rows)
+        age = max(self._age(r) for r in rows)
         book.seq += 1
         call = Call(lid, now - age, book.seq)
         book.calls[lid] = call
@@ -234,7 +286,8 @@ class Resync:
             queue = entry.get("Queue", "")
             wait = to_int(entry.get("Wait")) or 0
             call.queue, call.queues, call.state = queue, [queue], S.QUEUED
-            call.queued_at = call.joined_at = now - wait
+            # whole seconds each, counted apart: never before the call began
+            call.queued_at = call.joined_at = max(call.started_at, now - wait)
             out.append(CallQueued(at=ts(now), linkedid=lid, queue=queue,
                                   position=to_int(entry.get("Position")) or 0, caller=call.caller,
                                   caller_name=call.caller_name, did=call.did))
@@ -251,7 +304,7 @@ class Resync:
         for leg in legs:
             agent, interface = self.members.member_of(leg.get("Channel", ""))
             uid = leg.get("Uniqueid", "")
-            started = now - duration(leg.get("Duration"))
+            started = now - self._age(leg)
             call.attempts[uid] = Attempt(agent, interface, call.queue or "", uid, started)
             call.state = S.RINGING
             out.append(AgentRinging(
@@ -263,8 +316,13 @@ class Resync:
                        out: list[DomainEvent]) -> None:
         call.queue = queue or None
         call.queues = [queue] if queue else []
-        answered_at = now - duration(leg.get("Duration"))
+        # the leg was created when it began to ring: the answer is at most its ring later
+        answered_at = max(call.started_at, now - self._age(leg))
         agent, interface = self._talking(call, leg, answered_at)
+        wait = self._queue_wait(call.queue_uid)
+        if wait is not None:  # Asterisk's own count; queued that long before the answer
+            call.wait_s = wait
+            call.queued_at = call.joined_at = max(call.started_at, answered_at - wait)
         uid = leg.get("Uniqueid", "")
         attempt = Attempt(agent, interface, queue, uid, answered_at)
         attempt.result = "answered"

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.console_support import frame_where
+
 from .conftest import Site
 from .site import HOTLINE_400
 
@@ -26,8 +28,7 @@ async def _answered_by_alice(site: Site, alice: Any) -> str:
 
 @pytest.mark.parametrize(("mode", "kind", "value"), [
     ("blind", "agent", "bob"),
-    pytest.param("attended", "agent", "bob", marks=pytest.mark.xfail(
-        strict=True, reason="the consult leg's queue call is not in the record yet")),
+    ("attended", "agent", "bob"),
     ("blind", "queue", "vip"),
     ("blind", "number", NUMBER),
 ])
@@ -45,17 +46,25 @@ async def test_transfer(site: Site, mode: str, kind: str, value: str) -> None:
             await site.ami.wait_event(lambda m: m.get("Event") == "QueueMemberAdded"
                                       and m.get("Queue") == "agent-1002")
         mark = len(site.ami.events)
-        status, body = await alice.call("POST", f"/calls/{linkedid}/transfer",
-                                        {"mode": mode, "target": {"kind": kind, "value": value}})
-        assert status == 202, body
-        if kind == "agent":
-            # Bob is reached through his personal queue: AgentCalled pops his console. An
-            # attended transfer dials at once ('#' ends the number; without it Asterisk
-            # waits transferdigittimeout, 5 s, with the caller on hold: item 14)
-            await site.ami.wait_event(lambda m: m.get("Event") == "AgentCalled"
-                                      and m.get("Queue") == "agent-1002", within=4,
-                                      start=mark)
-        rows = await site.hotline.wait_records(1, within=90)
+        async with bob.socket() as bob_ws:
+            status, body = await alice.call(
+                "POST", f"/calls/{linkedid}/transfer",
+                {"mode": mode, "target": {"kind": kind, "value": value}})
+            assert status == 202, body
+            if kind == "agent":
+                # Bob is reached through his personal queue: AgentCalled pops his console.
+                # An attended transfer dials at once ('#' ends the number; without it
+                # Asterisk waits transferdigittimeout, 5 s, with the caller on hold: item 14)
+                await site.ami.wait_event(lambda m: m.get("Event") == "AgentCalled"
+                                          and m.get("Queue") == "agent-1002", within=4,
+                                          start=mark)
+                # the transferred caller pops on Bob's console, with the CALLER's data
+                pop = await frame_where(bob_ws, lambda f: f["type"] == "pop", within=10)
+                assert (pop["call"]["linkedid"], pop["call"]["caller"],
+                        pop["call"]["caller_name"]) == (linkedid, "+8613912345678",
+                                                        "Zhou Min"), pop["call"]
+                assert pop["call"]["ivr"].get("HOTLINE_IVR_PATH"), pop["call"]
+            rows = await site.hotline.wait_records(1, within=90)
     site.check_replay(f"transfer-{mode}-{kind}", rows)
     [row] = rows
     assert row.linkedid == linkedid
@@ -63,5 +72,6 @@ async def test_transfer(site: Site, mode: str, kind: str, value: str) -> None:
     assert [t["kind"] for t in row.transfers] == [mode], row.transfers
     if kind == "agent":
         assert "agent-1002" in row.queues, row.queues
-        assert [a["agent"] for a in row.agents_tried if a["result"] == "answered"] == [
-            "Alice", "Bob"], row.agents_tried
+        answered = [a for a in row.agents_tried if a["result"] == "answered"]
+        assert [a["agent"] for a in answered] == ["Alice", "Bob"], row.agents_tried
+        assert all(a["ring_ms"] is not None and a["talk_s"] for a in answered), answered

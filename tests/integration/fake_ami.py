@@ -137,6 +137,9 @@ class FakeSession:
     def _do_coreshowchannels(self, msg: Message) -> None:
         self.send_list(msg, "CoreShowChannels", [])
 
+    def _do_status(self, msg: Message) -> None:
+        self.send_list(msg, "Status", [])
+
     def _do_queuestatus(self, msg: Message) -> None:
         if not self.server.booted:  # app_queue not loaded yet
             self.reply(msg, Response="Error", Message="Invalid/unknown command")

@@ -405,11 +405,15 @@ async def test_resync_order_with_live_events_interleaved(
         "connected", "resync_begin",
         "CoreShowChannel", "Newchannel", "CoreShowChannel", "CoreShowChannelsComplete",
         "QueueParams", "QueueMember", "QueueStatusComplete",
+        "StatusComplete",
         "resync_end",
     ]
     assert [e["Channel"] for e in consumer.named("CoreShowChannel")] == ["A", "B"]
     order = [m["Action"] for m in server.actions]
-    assert order.index("CoreShowChannels") < order.index("QueueStatus")
+    assert order.index("CoreShowChannels") < order.index("QueueStatus") < order.index("Status")
+    # every channel's variables (the IVR's, the recording's name): issue 12 item 8
+    [status] = [m for m in server.actions if m["Action"] == "Status"]
+    assert status.get("AllVariables") == "true" and not status.get("Channel")
 
 
 async def test_resync_refused_list_still_ends(
