@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import Site, pop_then_answer
 from .site import HOTLINE_400
 
@@ -117,9 +119,13 @@ async def test_burst_of_twenty_callers_each_logged_once(site: Site) -> None:
     assert sorted(r.caller for r in rows) == [f"+86139000000{i:02d}" for i in range(1, 21)]
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "the call adopted from the resync after the restart is logged without the IVR's "
+    "variables and the recording (the replay of the capture has them): fixed by branch "
+    "'consult' 79919e6 (resync asks Status with AllVariables); remove this marker with it"))
 async def test_hotline_restarted_while_a_caller_waits_in_the_queue(site: Site) -> None:
     """Hotline stops (SIGTERM) while the caller waits in support and starts again; an
-    agent then answers him: one call record, his, answered."""
+    agent then answers him: one call record, his, answered, as the capture says."""
     await site.ami.setvar("PHONE_1001_TALK", "3")
     mark = len(site.ami.events)
     caller = await site.ivr_caller("13912345678", "Zhou Min")
@@ -129,8 +135,8 @@ async def test_hotline_restarted_while_a_caller_waits_in_the_queue(site: Site) -
     await site.restart_hotline()
     async with site.agent("alice"):
         rows = await site.hotline.wait_records(1, within=90)
-    site.check_replay("inbound-hotline-restarted-in-queue", rows)
     [row] = rows
     assert row.caller == "+8613912345678"
     assert row.outcome == "answered" and row.agent == "Alice", row.__dict__
     assert row.queues == ["support"], row.queues
+    site.check_replay("inbound-hotline-restarted-in-queue", rows)
