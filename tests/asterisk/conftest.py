@@ -162,11 +162,6 @@ class IvrCaller:
         """Every sound file played to him so far: ``hotline/zh/welcome``, ..."""
         return self.site.rig.played(self.line, since=self.mark)
 
-    def prompts(self, lang: str = "zh") -> list[str]:
-        """The prompt ids of ``sounds`` in ``lang``."""
-        prefix = f"hotline/{lang}/"
-        return [s.removeprefix(prefix) for s in self.sounds() if s.startswith(prefix)]
-
     async def hears(self, prompt: str, *, lang: str = "zh", within: float = 60.0) -> list[str]:
         """Until prompt ``prompt`` starts, after what he heard so far; the prompts played
         in between (since the last ``hears``), without it."""
