@@ -6,7 +6,9 @@ Agents: Alice 1001, Bob 1002, Carol 1003 (queues.conf's personal queues), all wi
 agent role. KNOWN is a VIP customer whose account manager is Carol, with what the IVR's
 self-service reads: an open ticket (TICKET), two devices (SERIAL_OLD out of warranty,
 SERIAL_NEW in warranty) and an active subscription (SUBSCRIPTION_END). The site's IVR
-flow is the default flow open around the clock (``open_around_the_clock``).
+flow is the default flow open around the clock (``open_around_the_clock``), except on
+the 800 number, whose flow is the default one always closed (``closed_at_all_hours``):
+the suite's calls take the same path at whatever hour it runs.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from crm_core.models import (
     CallbackRequest,
     CallRecord,
     Customer,
+    IvrNumber,
     PhoneNumber,
     Subscription,
     Ticket,
@@ -41,6 +44,7 @@ from crm_core.models import (
 )
 from crm_core.users import ensure_roles
 from ivr.default_flow import DEFAULT_FLOW
+from ivr.number_plan import guess_kind
 from ivr.store import save_flow
 from tests.integration.console_support import Console
 from tests.integration.test_api_support import FAST_HASHER, PASSWORD
@@ -107,6 +111,15 @@ def open_around_the_clock(flow: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def closed_at_all_hours(flow: dict[str, Any]) -> dict[str, Any]:
+    """``flow`` (the default flow) for a number that is never open: no business day, so
+    callers get the after-hours menu and no agent."""
+    out = {**copy.deepcopy(flow), "flow": "after-hours"}
+    for step in ("hours", "agent_hours"):
+        out["steps"][step].update(days=[], holidays=[])
+    return out
+
+
 async def seed(db_url: str) -> Seeded:
     await upgrade_async(db_url)
     engine = make_engine(db_url)
@@ -138,6 +151,10 @@ async def seed(db_url: str) -> Seeded:
                                 status="active"))
             await save_flow(db, "default", open_around_the_clock(DEFAULT_FLOW), actor_id=None,
                             comment="the rig's site: open around the clock")
+            await save_flow(db, "after-hours", closed_at_all_hours(DEFAULT_FLOW),
+                            actor_id=None, comment="the rig's 800 number: always closed")
+            db.add(IvrNumber(number=HOTLINE_800, flow_name="after-hours",
+                             kind=guess_kind(HOTLINE_800), active=True))
             await db.flush()
             return Seeded(users={k: u.id for k, u in users.items()},
                           known_customer=customer.id,

@@ -15,6 +15,7 @@ from ivr.speech import say
 
 from .conftest import IvrCaller, Site
 from .site import (
+    HOTLINE_800,
     KNOWN,
     SERIAL_NEW,
     SERIAL_OLD,
@@ -237,3 +238,19 @@ async def test_a_key_off_the_menu_is_refused_and_the_menu_repeated(site: Site) -
         [row] = await site.hotline.wait_records(1, within=90)
     site.check_replay("ivr-invalid-key", [row])
     assert row.outcome == "answered" and row.agent == "Alice", row.__dict__
+
+
+async def test_after_hours_a_caller_books_a_callback_from_the_closed_menu(site: Site) -> None:
+    """The 800 number is closed (its flow has no business day): the caller gets the
+    after-hours menu, without an agent, and books a callback there."""
+    caller = await site.ivr_caller(UNKNOWN, "Zhou Min", did=HOTLINE_800)
+    assert await caller.hears("closed") == ["welcome"]
+    await caller.press("4")
+    assert await caller.hears("callback_confirmed") == []
+    [row] = await site.hotline.wait_records(1)
+    site.check_replay("ivr-after-hours-callback", [row])
+    assert "hotline/zh/main_menu" not in caller.sounds() and "main_menu" not in path_of(row)
+    assert row.did == HOTLINE_800 and row.outcome == "ivr-only", row.__dict__
+    assert follows(path_of(row), ["hours", "closed_menu", "closed_menu:4", "callback"]), row.ivr
+    [booked] = await site.hotline.callbacks()
+    assert booked.phone.endswith(UNKNOWN) and booked.origin_linkedid == row.linkedid
