@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from typing import Any
 import pytest
 
 from telephony.replay import replay_lines
+from tests.integration.console_support import Console, Frame, frame_where
 
 from .driver import AmiDriver
 from .rig import AsteriskRig, asterisk_binary
-from .site import HotlineProcess, Seeded, seed
+from .site import AGENTS, HOTLINE_400, HotlineProcess, Seeded, seed
 
 HERE = Path(__file__).resolve().parent
 LOCK = Path(tempfile.gettempdir()) / "hotline-asterisk-rig.lock"
@@ -91,6 +93,32 @@ class Site:
         await self.hotline.start()
         await self.hotline_connected()
 
+    async def sign_in(self, console: Console, username: str) -> None:
+        """Sign ``username`` in from her console; back once Asterisk has her in her
+        personal queue (what makes her 'ready' and offered calls)."""
+        ext = AGENTS[username][0]
+        mark = len(self.ami.events)
+        status, body = await console.call("POST", "/agent/state", {"action": "sign-in"})
+        assert status == 202, body
+        await self.ami.wait_event(lambda m: m.get("Event") == "QueueMemberAdded"
+                                  and m.get("Queue") == f"agent-{ext}", start=mark)
+
+    @asynccontextmanager
+    async def agent(self, username: str, *, sign_in: bool = True) -> AsyncIterator[Console]:
+        """``username``'s console (signed in to the queues unless ``sign_in`` is False)."""
+        async with self.hotline.console(username) as console:
+            if sign_in:
+                await self.sign_in(console, username)
+            yield console
+
+    async def ivr_caller(self, number: str, name: str = "", *, did: str = HOTLINE_400,
+                         hold: float = 600.0) -> IvrCaller:
+        """A PSTN caller dials ``did`` and stays on the line (``hold`` s at most): the
+        test presses the keys, when the caller hears what he waits for."""
+        mark, start = self.rig.log_size(), len(self.ami.events)
+        await self.ami.call_in(did, number, name, pre=0, hold=hold)
+        return IvrCaller(self, await self.ami.handset(did, start=start), mark)
+
     def check_replay(self, name: str, rows: list[Any]) -> None:
         """Save the scenario's capture; ``hotline replay`` of it must give the call log's
         rows, field by field (the tracker reads the bytes as the live pipeline did)."""
@@ -112,6 +140,61 @@ class Site:
             Path(dest).mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, Path(dest) / path.name)
         return path
+
+
+@dataclass
+class IvrCaller:
+    """A caller going through the IVR as a person does: he listens until a prompt
+    starts (Asterisk's log says which sound files it plays to his call, in order),
+    then presses keys on his handset."""
+
+    site: Site
+    handset: str  # the ;1 half of the Local pair: the caller's phone
+    mark: int  # where Asterisk's log stood when he dialled
+    heard_upto: int = 0  # how many of the sounds played to him were waited for
+
+    @property
+    def line(self) -> str:
+        """The channel the hotline's dialplan (and IVR) runs on: the ;2 half."""
+        return self.handset[:-1] + "2"
+
+    def sounds(self) -> list[str]:
+        """Every sound file played to him so far: ``hotline/zh/welcome``, ..."""
+        return self.site.rig.played(self.line, since=self.mark)
+
+    async def hears(self, prompt: str, *, lang: str = "zh", within: float = 60.0) -> list[str]:
+        """Until prompt ``prompt`` starts, after what he heard so far; the prompts played
+        in between (since the last ``hears``), without it."""
+        sound = f"hotline/{lang}/{prompt}"
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            sounds = self.sounds()
+            if sound in sounds[self.heard_upto:]:
+                at = sounds.index(sound, self.heard_upto)
+                between = sounds[self.heard_upto:at]
+                self.heard_upto = at + 1
+                return [s.removeprefix(f"hotline/{lang}/") for s in between]
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{prompt} not played after {sounds[:self.heard_upto]}:"
+                                     f" {sounds[self.heard_upto:]}")
+            await asyncio.sleep(0.05)
+
+    async def press(self, keys: str) -> None:
+        await self.site.ami.press(self.handset, keys)
+
+    async def hang_up(self) -> None:
+        await self.site.ami.hangup(self.handset)
+
+
+async def pop_then_answer(ws: Any, *, within: float = 90.0) -> tuple[Frame, Frame]:
+    """The agent's websocket: the next pop, then the ``answered`` frame of that call
+    (so the pop came before the answer)."""
+    pop = await frame_where(ws, lambda f: f["type"] == "pop", within=within)
+    linkedid = pop["call"]["linkedid"]
+    answered = await frame_where(
+        ws, lambda f: f["type"] == "answered" and f.get("linkedid") == linkedid,
+        within=within)
+    return pop, answered
 
 
 @pytest.fixture

@@ -73,6 +73,27 @@ class AmiDriver:
             Variable=[f"KEYS={keys}", f"PRE={pre}", f"HOLD={hold}"])
         assert reply.get("Response") == "Success", reply
 
+    async def handset(self, did: str, *, start: int = 0, within: float = 10.0) -> str:
+        """The name of the handset channel (the ;1 half) of the first call to ``did``
+        placed after event index ``start``."""
+        prefix = f"Local/{did}@from-pstn-"
+        found = await self.wait_event(
+            lambda m: m.get("Event") == "Newchannel" and m.get("Channel", "").startswith(prefix)
+            and m["Channel"].endswith(";1"), within=within, start=start)
+        return found["Channel"]
+
+    async def press(self, channel: str, keys: str) -> None:
+        """The handset ``channel`` keys ``keys``, one DTMF tone after another (sent out of
+        the handset, as SendDTMF does: the hotline's side receives them)."""
+        for key in keys:
+            reply = await self.action("PlayDTMF", Channel=channel, Digit=key, Duration="150")
+            assert reply.get("Response") == "Success", reply
+            await asyncio.sleep(0.2)
+
+    async def hangup(self, channel: str) -> None:
+        reply = await self.action("Hangup", Channel=channel)
+        assert reply.get("Response") == "Success", reply
+
     async def wait_event(self, test: Callable[[Message], bool], *, within: float = 30.0,
                          start: int = 0) -> Message:
         """The first event (from index ``start``) that passes ``test``."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import struct
 import wave
@@ -27,6 +28,8 @@ OVERLAY = Path(__file__).resolve().parent / "overlay"
 AMI_PORT = 5038  # deploy/asterisk/manager.conf as shipped
 AMI_USER = "hotline"
 AMI_SECRET = "change-me-hotline-secret"
+# res_agi's verbose line for STREAM FILE: <channel> Playing 'file.ext' (escape_digits=...)
+_PLAYING = re.compile(r"<([^>]+)> Playing '([^']+?)(?:\.[a-z0-9]+)?' \(escape_digits")
 
 
 def asterisk_binary() -> Path | None:
@@ -135,6 +138,21 @@ class AsteriskRig:
         if self._console is not None:
             with contextlib.suppress(Exception):
                 await self._console
+
+    def log_size(self) -> int:
+        """Where Asterisk's log ends now: a mark for ``played`` and ``wait_played``."""
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def played(self, channel: str = "", *, since: int = 0) -> list[str]:
+        """The sound files Asterisk played (``STREAM FILE``, its log's ``Playing '...'``
+        lines) since the mark ``since``, on the channel named ``channel`` (any: ""),
+        in order and without the format: ``hotline/zh/welcome``."""
+        if not self.log.exists():
+            return []
+        with self.log.open("rb") as f:
+            f.seek(since)
+            text = f.read().decode("utf-8", "replace")
+        return [m.group(2) for m in _PLAYING.finditer(text) if channel in ("", m.group(1))]
 
     def warnings(self) -> list[str]:
         """WARNING and ERROR lines Asterisk logged so far."""

@@ -3,19 +3,26 @@ process (SQLite in the test's folder, AMI and FastAGI on deploy/asterisk's addre
 seeded with the rig's agents and customers; plus reads of what it wrote.
 
 Agents: Alice 1001, Bob 1002, Carol 1003 (queues.conf's personal queues), all with the
-agent role. KNOWN is a VIP customer whose account manager is Carol.
+agent role. KNOWN is a VIP customer whose account manager is Carol, with what the IVR's
+self-service reads: an open ticket (TICKET), two devices (SERIAL_OLD out of warranty,
+SERIAL_NEW in warranty) and an active subscription (SUBSCRIPTION_END). The site's IVR
+flow is the default flow open around the clock (``open_around_the_clock``), except on
+the 800 number, whose flow is the default one always closed (``closed_at_all_hours``):
+the suite's calls take the same path at whatever hour it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +31,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.db import make_engine, upgrade_async
-from crm_core.models import CallbackRequest, CallRecord, Customer, PhoneNumber, User
+from crm_core.models import (
+    Asset,
+    CallbackRequest,
+    CallRecord,
+    Customer,
+    IvrNumber,
+    PhoneNumber,
+    Subscription,
+    Ticket,
+    User,
+)
 from crm_core.users import ensure_roles
+from ivr.default_flow import DEFAULT_FLOW
+from ivr.number_plan import guess_kind
+from ivr.store import save_flow
 from tests.integration.console_support import Console
 from tests.integration.test_api_support import FAST_HASHER, PASSWORD
 
@@ -36,6 +56,11 @@ KNOWN = "13800138000"  # VIP, account manager Carol
 KNOWN_NAME = "华东医药包装有限公司"
 HOTLINE_400 = "4008001234"
 HOTLINE_800 = "8008001234"
+TICKET = "T20261120-0042"  # KNOWN's open ticket, in progress
+TICKET_UPDATED = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+SERIAL_OLD = "SN-2019-0001"  # KNOWN's first device (key 1), out of warranty
+SERIAL_NEW = "SN-2024-0417"  # KNOWN's second device (key 2)
+SUBSCRIPTION_END = date(2099, 6, 30)
 
 
 def interface(ext: str) -> str:
@@ -48,10 +73,51 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def port_free(port: int, within: float = 30.0) -> None:
+    """Until nothing listens on ``port`` of 127.0.0.1: the dialplan's AGI port is fixed
+    (deploy/asterisk), and a test of another suite on this machine may hold it a moment;
+    Hotline would then run without its IVR."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"port {port} is taken: Hotline's IVR could not "
+                                         "listen there") from None
+        await asyncio.sleep(0.2)
+
+
 @dataclass
 class Seeded:
     users: dict[str, int]
     known_customer: int
+    assets: dict[str, int]  # serial number -> asset id
+
+
+def open_around_the_clock(flow: dict[str, Any]) -> dict[str, Any]:
+    """``flow`` (the default flow) for a site that is open at every hour of every day:
+    both business-hours branches lead where they do when open, and the closed menu,
+    unreachable then, is dropped. The suite's calls then take the same path whatever
+    the hour and the day it runs on."""
+    out = copy.deepcopy(flow)
+    steps = out["steps"]
+    steps["hours"]["else"] = steps["hours"]["then"]
+    steps["agent_hours"]["else"] = steps["agent_hours"]["then"]
+    del steps["closed_menu"]
+    return out
+
+
+def closed_at_all_hours(flow: dict[str, Any]) -> dict[str, Any]:
+    """``flow`` (the default flow) for a number that is never open: no business day, so
+    callers get the after-hours menu and no agent."""
+    out = {**copy.deepcopy(flow), "flow": "after-hours"}
+    for step in ("hours", "agent_hours"):
+        out["steps"][step].update(days=[], holidays=[])
+    return out
 
 
 async def seed(db_url: str) -> Seeded:
@@ -72,8 +138,27 @@ async def seed(db_url: str) -> Seeded:
             db.add(customer)
             await db.flush()
             db.add(PhoneNumber(customer_id=customer.id, number_e164="+86" + KNOWN, raw=KNOWN))
+            assets = [Asset(customer_id=customer.id, serial_number=SERIAL_OLD, model="PK-200",
+                            warranty_end=date(2021, 12, 31)),
+                      Asset(customer_id=customer.id, serial_number=SERIAL_NEW, model="PK-300",
+                            warranty_end=date(2099, 12, 31))]
+            db.add_all(assets)
+            db.add(Ticket(number=TICKET, customer_id=customer.id, problem="卡纸 / paper jam",
+                          status="in_progress", category="repair", created_at=TICKET_UPDATED,
+                          updated_at=TICKET_UPDATED))
+            db.add(Subscription(customer_id=customer.id, kind="subscription", title="耗材订阅",
+                                start_date=date(2026, 1, 1), end_date=SUBSCRIPTION_END,
+                                status="active"))
+            await save_flow(db, "default", open_around_the_clock(DEFAULT_FLOW), actor_id=None,
+                            comment="the rig's site: open around the clock")
+            await save_flow(db, "after-hours", closed_at_all_hours(DEFAULT_FLOW),
+                            actor_id=None, comment="the rig's 800 number: always closed")
+            db.add(IvrNumber(number=HOTLINE_800, flow_name="after-hours",
+                             kind=guess_kind(HOTLINE_800), active=True))
+            await db.flush()
             return Seeded(users={k: u.id for k, u in users.items()},
-                          known_customer=customer.id)
+                          known_customer=customer.id,
+                          assets={a.serial_number: a.id for a in assets})
     finally:
         await engine.dispose()
 
@@ -103,6 +188,21 @@ class HotlineProcess:
         self.log = root / "hotline.log"
 
     async def start(self) -> None:
+        """Start ``hotline serve``; back once it serves HTTP and, unless the IVR is off,
+        its FastAGI server listens (tried again when another program took the port)."""
+        ivr = self.env.get("HOTLINE_AGI_ENABLED", "true").lower() not in ("false", "0", "no")
+        for _attempt in range(5):
+            if ivr:
+                await port_free(int(self.env["HOTLINE_AGI_PORT"]))
+            mark = self.log.stat().st_size if self.log.exists() else 0
+            await self._spawn()
+            if not ivr or await self._agi_listening(mark):
+                return
+            await self.stop()
+        raise AssertionError("Hotline's FastAGI server could not listen: "
+                             + self.log.read_text()[-3000:])
+
+    async def _spawn(self) -> None:
         out = self.log.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hotline.cli", "serve", cwd=self.root, env=self.env,
@@ -118,6 +218,19 @@ class HotlineProcess:
                 return
             await asyncio.sleep(0.1)
         raise RuntimeError("hotline serve did not listen in 30 s")
+
+    async def _agi_listening(self, mark: int) -> bool:
+        """What the log says since ``mark``: FastAGI listening, or not (port taken)."""
+        for _ in range(300):
+            with self.log.open("rb") as f:
+                f.seek(mark)
+                text = f.read().decode("utf-8", "replace")
+            if "FastAGI listening" in text:
+                return True
+            if "FastAGI cannot listen" in text:
+                return False
+            await asyncio.sleep(0.1)
+        raise RuntimeError("hotline serve said nothing of its FastAGI server in 30 s")
 
     async def stop(self, *, kill: bool = False) -> None:
         if self.proc is None or self.proc.returncode is not None:
@@ -148,6 +261,14 @@ class HotlineProcess:
             async with async_sessionmaker(engine, expire_on_commit=False)() as db:
                 return list((await db.execute(
                     select(CallRecord).order_by(CallRecord.id))).scalars())
+        finally:
+            await engine.dispose()
+
+    async def tickets(self) -> list[Ticket]:
+        engine = make_engine(self.db_url)
+        try:
+            async with async_sessionmaker(engine, expire_on_commit=False)() as db:
+                return list((await db.execute(select(Ticket).order_by(Ticket.id))).scalars())
         finally:
             await engine.dispose()
 

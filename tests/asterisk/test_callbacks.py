@@ -28,6 +28,17 @@ async def test_customer_never_answers_is_retried_later(site: Site) -> None:
     assert row.last_result == "no-answer"
 
 
+async def test_customer_busy_is_retried_later(site: Site) -> None:
+    await site.restart_hotline(**RETRY)
+    await site.ami.setvar(f"CUST_{CUSTOMER}_MODE", "busy")
+    cb = await _ask(site)
+    row = await site.hotline.wait_callback(lambda r: r.id == cb and r.attempts == 1,
+                                           within=90)
+    site.save_capture("callback-customer-busy")
+    assert row.state == "waiting", (row.state, row.last_result)
+    assert row.last_result == "busy"
+
+
 async def test_both_answer_closes_it_answered(site: Site) -> None:
     await site.restart_hotline(**RETRY)
     await site.ami.setvar(f"CUST_{CUSTOMER}_RING", "3")

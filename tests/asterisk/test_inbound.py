@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from .conftest import Site
+import pytest
+
+from .conftest import Site, pop_then_answer
 from .site import HOTLINE_400
 
 
 async def test_answered_call_is_logged_once_with_its_agent(site: Site) -> None:
-    async with site.hotline.console("alice") as alice:
-        status, body = await alice.call("POST", "/agent/state", {"action": "sign-in"})
-        assert status == 202, body
+    async with site.agent("alice") as alice, alice.socket() as ws:
         await site.ami.setvar("PHONE_1001_TALK", "600")
         # an unknown caller presses 0 (an agent) at the main menu, talks, hangs up
         await site.ami.call_in(HOTLINE_400, "13912345678", "Zhou Min", keys="0", pre=7,
                                hold=20)
+        # her console pops the caller (unknown: the quick-create form) before she answers
+        pop, _answered = await pop_then_answer(ws)
         rows = await site.hotline.wait_records(1, within=90)
     site.check_replay("inbound-answered", rows)
     [row] = rows
+    assert pop["call"]["linkedid"] == row.linkedid
+    assert pop["call"]["caller"] == "+8613912345678"
+    assert pop["record"]["known"] is False
     assert row.outcome == "answered", row.__dict__
     assert row.agent == "Alice"
     assert row.did == HOTLINE_400
@@ -112,3 +117,26 @@ async def test_burst_of_twenty_callers_each_logged_once(site: Site) -> None:
     assert len({r.linkedid for r in rows}) == 20
     assert {r.outcome for r in rows} == {"answered"}, [r.outcome for r in rows]
     assert sorted(r.caller for r in rows) == [f"+86139000000{i:02d}" for i in range(1, 21)]
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "the call adopted from the resync after the restart is logged without the IVR's "
+    "variables and the recording (the replay of the capture has them): fixed by branch "
+    "'consult' 79919e6 (resync asks Status with AllVariables); remove this marker with it"))
+async def test_hotline_restarted_while_a_caller_waits_in_the_queue(site: Site) -> None:
+    """Hotline stops (SIGTERM) while the caller waits in support and starts again; an
+    agent then answers him: one call record, his, answered, as the capture says."""
+    await site.ami.setvar("PHONE_1001_TALK", "3")
+    mark = len(site.ami.events)
+    caller = await site.ivr_caller("13912345678", "Zhou Min")
+    await caller.hears("main_menu")
+    await caller.press("0")
+    await site.ami.wait_event(lambda m: m.get("Event") == "QueueCallerJoin", start=mark)
+    await site.restart_hotline()
+    async with site.agent("alice"):
+        rows = await site.hotline.wait_records(1, within=90)
+    [row] = rows
+    assert row.caller == "+8613912345678"
+    assert row.outcome == "answered" and row.agent == "Alice", row.__dict__
+    assert row.queues == ["support"], row.queues
+    site.check_replay("inbound-hotline-restarted-in-queue", rows)
