@@ -228,6 +228,8 @@ async def site(tmp_path: Path, prompts_dir: Path, rig_lock: None) -> AsyncIterat
     try:
         yield s
     finally:
-        await hotline.stop()
-        await ami.close()
+        await s.hotline.stop()
+        if s.ami is not ami:  # a scenario that restarted Asterisk made a new one
+            await ami.close()
+        await s.ami.close()
         await rig.stop()

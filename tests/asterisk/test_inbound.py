@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from .conftest import Site, pop_then_answer
 from .site import HOTLINE_400
 
@@ -119,10 +117,6 @@ async def test_burst_of_twenty_callers_each_logged_once(site: Site) -> None:
     assert sorted(r.caller for r in rows) == [f"+86139000000{i:02d}" for i in range(1, 21)]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "the call adopted from the resync after the restart is logged without the IVR's "
-    "variables and the recording (the replay of the capture has them): fixed by branch "
-    "'consult' 79919e6 (resync asks Status with AllVariables); remove this marker with it"))
 async def test_hotline_restarted_while_a_caller_waits_in_the_queue(site: Site) -> None:
     """Hotline stops (SIGTERM) while the caller waits in support and starts again; an
     agent then answers him: one call record, his, answered, as the capture says."""

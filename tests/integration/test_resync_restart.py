@@ -79,6 +79,8 @@ async def test_call_adopted_after_a_restart_keeps_its_ivr_variables_and_recordin
                            agi=AgiTarget("127.0.0.1", server.port, ivr_timeout_s=6000))
         await sim.start()
         stack.push_async_callback(sim.close)
+        for agent in ("Alice", "Bob", "Carol"):  # as Hotline's sign-in leaves them
+            sim.pbx.sign_in(agent)
         async with hotline(sim) as (_, before):
             call = sim.place_call(caller="13912345678", name="Zhou Min",
                                   script=CallScript(talk=100_000.0))
