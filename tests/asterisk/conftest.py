@@ -53,12 +53,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
-def prompts_dir(request: pytest.FixtureRequest) -> Path:
+def prompts_dir(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Hotline's IVR prompts (``hotline prompts build``), kept in pytest's cache: the
-    build renders only what changed since the last run."""
+    build renders only what changed since the last run (without the cache plugin: built
+    afresh for the run)."""
     from ivr.prompts_build import build
 
-    out = Path(request.config.cache.mkdir("asterisk-prompts")) / "hotline"
+    cache = getattr(request.config, "cache", None)
+    base = Path(cache.mkdir("asterisk-prompts")) if cache is not None \
+        else tmp_path_factory.mktemp("asterisk-prompts")
+    out = base / "hotline"
     build(out, ["zh", "en"], progress=lambda _line: None)
     return out
 
