@@ -3,7 +3,7 @@ maybe transferred. Queue events are keyed by the caller channel that ran Queue()
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from telephony.events import (
     AgentAttempt,
@@ -55,15 +55,33 @@ class InboundCalls:
         self.consults = Consults(book, self.mark_agent_leg)
 
     def handlers(self) -> Iterator[tuple[str, Handler]]:
+        of_call, consult = self._for_call, self.consults
         yield "QueueCallerJoin", self.on_join
         yield "QueueCallerLeave", self.on_leave
-        yield "QueueCallerAbandon", self.on_abandon
-        yield "AgentCalled", self.on_agent_called
+        yield "QueueCallerAbandon", of_call("QueueCallerAbandon", self.on_abandon,
+                                            consult.on_abandon)
+        yield "AgentCalled", of_call("AgentCalled", self.on_agent_called,
+                                     consult.on_agent_called)
         yield "AgentRingNoAnswer", self.on_ring_no_answer
-        yield "AgentConnect", self.on_connect
+        yield "AgentConnect", of_call("AgentConnect", self.on_connect, consult.on_connect)
         yield "AgentComplete", self.on_complete
         yield "BlindTransfer", self.on_blind_transfer
         yield "AttendedTransfer", self.on_attended_transfer
+
+    def _for_call(self, name: str, handle: Callable[[Call, Message], list[DomainEvent]],
+                  consult: Callable[[Call, Message], list[DomainEvent]]) -> Handler:
+        """A queue event's handler: its call found (an untracked one is counted and
+        dropped), and a consult's queue events (an attended transfer's) sent to
+        ``consult`` instead of ``handle``."""
+        def handler(m: Message) -> list[DomainEvent]:
+            call = self.book.call_of(m)
+            if call is None:
+                self.book.untracked(name, m)
+                return []
+            if self.consults.owns(call, m):
+                return consult(call, m)
+            return handle(call, m)
+        return handler
 
     # ------------------------------------------------------------- channels
 
@@ -228,14 +246,8 @@ class InboundCalls:
             call.left_at = t
         return []
 
-    def on_abandon(self, m: Message) -> list[DomainEvent]:
+    def on_abandon(self, call: Call, m: Message) -> list[DomainEvent]:
         book = self.book
-        call = book.call_of(m)
-        if call is None:
-            book.untracked("QueueCallerAbandon", m)
-            return []
-        if self.consults.owns(call, m):
-            return self.consults.on_abandon(call, m)
         nxt = book.transition(call, "QueueCallerAbandon")
         if nxt is None:
             return []
@@ -252,14 +264,8 @@ class InboundCalls:
                 attempt.ring_ms = max(0, round((t - attempt.called_at) * 1000))
         return []
 
-    def on_agent_called(self, m: Message) -> list[DomainEvent]:
+    def on_agent_called(self, call: Call, m: Message) -> list[DomainEvent]:
         book = self.book
-        call = book.call_of(m)
-        if call is None:
-            book.untracked("AgentCalled", m)
-            return []
-        if self.consults.owns(call, m):
-            return self.consults.on_agent_called(call, m)
         dest_uid = m.get("DestUniqueid", "") or m.get("DestChannel", "")
         if dest_uid in call.attempts:
             return []  # replayed
@@ -328,14 +334,8 @@ class InboundCalls:
                                   agent=attempt.agent, interface=attempt.interface,
                                   ring_ms=ring_ms)]
 
-    def on_connect(self, m: Message) -> list[DomainEvent]:
+    def on_connect(self, call: Call, m: Message) -> list[DomainEvent]:
         book = self.book
-        call = book.call_of(m)
-        if call is None:
-            book.untracked("AgentConnect", m)
-            return []
-        if self.consults.owns(call, m):
-            return self.consults.on_connect(call, m)
         nxt = book.transition(call, "AgentConnect")
         if nxt is None:
             return []
