@@ -21,6 +21,19 @@ from .site import AGENTS
 REAL_ROWS = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk" / "same-rows.json"
 
 
+async def _click_to_dial(site: Site, scenario: Scenario, number: str) -> list[object]:
+    phone = scenario.customer
+    await site.ami.setvar(f"CUST_{number}_MODE", phone.mode)
+    await site.ami.setvar(f"CUST_{number}_RING", str(phone.ring))
+    await site.ami.setvar(f"CUST_{number}_TALK", str(phone.talk))
+    async with site.hotline.console("alice") as alice:
+        status, body = await alice.call("POST", "/calls/dial", {"number": number})
+        assert status == 202, body
+        rows = await site.hotline.wait_records(1, within=120)
+    site.check_replay(f"same-{scenario.name}", rows)
+    return list(rows)
+
+
 async def _play_on_asterisk(site: Site, scenario: Scenario) -> list[object]:
     for ext, phone in scenario.phones.items():
         await site.ami.setvar(f"PHONE_{ext}_MODE", phone.mode)
@@ -32,6 +45,8 @@ async def _play_on_asterisk(site: Site, scenario: Scenario) -> list[object]:
             console = site.hotline.console(user)
             consoles.append(console)
             await site.sign_in(await console.__aenter__(), user)
+        if scenario.dial is not None:
+            return await _click_to_dial(site, scenario, scenario.dial)
         mark = len(site.ami.events)
         caller = await site.ivr_caller(scenario.number, scenario.caller_name)
         await caller.hears("main_menu")

@@ -42,6 +42,10 @@ class Scenario:
     signed_in: tuple[str, ...] = ("alice",)
     phones: dict[str, Phone] = field(default_factory=dict)  # extension -> phone
     patience: float = 600.0  # seconds the caller waits in the queue before giving up
+    # click-to-dial instead of an inbound call: Alice dials this customer, whose phone
+    # behaves as ``customer`` (``talk``: the CUSTOMER hangs up after that long)
+    dial: str | None = None
+    customer: Phone = Phone(ring=2.0, talk=4.0)
 
 
 SCENARIOS = [
@@ -49,6 +53,10 @@ SCENARIOS = [
     Scenario("abandoned", signed_in=(), patience=5.0),
     Scenario("ring-no-answer-then-bob", signed_in=("alice", "bob"),
              phones={"1001": Phone(mode="noanswer"), "1002": Phone()}),
+    Scenario("click-to-dial-answered", signed_in=(), dial="13700137000",
+             phones={"1001": Phone(talk=600.0)}),
+    Scenario("click-to-dial-no-answer", signed_in=(), dial="13700137000",
+             phones={"1001": Phone(talk=600.0)}, customer=Phone(mode="noanswer")),
 ]
 
 

@@ -40,6 +40,19 @@ async def _records(db_url: str) -> list[CallRecord]:
         await engine.dispose()
 
 
+async def _click_to_dial(sim: PbxSimulator, port: int, scenario: Scenario, number: str
+                         ) -> None:
+    phone = scenario.customer
+    sim.set_customer(number, mode=phone.mode, ring_s=phone.ring, talk_s=phone.talk)
+    alice = Console(port)
+    try:
+        assert (await alice.sign_in("alice", PASSWORD)).status == 200
+        status, body = await alice.call("POST", "/calls/dial", {"number": number})
+        assert status == 202, body
+    finally:
+        await alice.close()
+
+
 async def play_on_simulator(scenario: Scenario, folder: Path) -> list[CallRecord]:
     db_url = f"sqlite+aiosqlite:///{folder}/sim.db"
     await seed(db_url)
@@ -70,11 +83,14 @@ async def play_on_simulator(scenario: Scenario, folder: Path) -> list[CallRecord
                         return interface(AGENTS[who][0]) in sim.pbx.queues[queue].members
 
                     await eventually(joined, what=f"{user} signed in")
-                call = sim.place_call(
-                    caller=scenario.number, name=scenario.caller_name,
-                    script=CallScript(ivr_inputs=parse_ivr_inputs(scenario.keys),
-                                      talk=6000.0, patience=scenario.patience))
-                await asyncio.wait_for(call.done, 120)
+                if scenario.dial is not None:
+                    await _click_to_dial(sim, port, scenario, scenario.dial)
+                else:
+                    call = sim.place_call(
+                        caller=scenario.number, name=scenario.caller_name,
+                        script=CallScript(ivr_inputs=parse_ivr_inputs(scenario.keys),
+                                          talk=6000.0, patience=scenario.patience))
+                    await asyncio.wait_for(call.done, 120)
 
                 async def logged() -> list[CallRecord]:
                     return await _records(db_url)
