@@ -23,6 +23,8 @@ from telephony.simulator.state import _PbxState
 
 
 class ControlMixin(_PbxState):
+    """What AMI actions and tests change: agents, customers, hangups."""
+
     # --------------------------------------------------------- agent control
     def find_agent(self, name_or_interface: str) -> Agent | None:
         if name_or_interface in self.agents:

@@ -25,6 +25,8 @@ from telephony.simulator.state import _PbxState
 
 
 class DialplanMixin(_PbxState):
+    """Places inbound calls and runs each through the dialplan to its queue."""
+
     # ------------------------------------------------------------ placing calls
     def place_call(self, *, caller: str, name: str | None = None, did: str = "4008001234",
                    script: CallScript | None = None,

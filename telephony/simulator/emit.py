@@ -24,6 +24,8 @@ from telephony.simulator.state import _PbxState
 
 
 class EmitMixin(_PbxState):
+    """Sends the AMI events; the other concerns call these, never ``sink`` directly."""
+
     # ---------------------------------------------------------------- emitting
     def ev(self, name: str, cls: str, body: str) -> None:
         head = f"Event: {name}\r\nPrivilege: {cls},all\r\n"

@@ -31,6 +31,8 @@ from telephony.simulator.state import _PbxState
 
 
 class OutboundMixin(_PbxState):
+    """Originate (click-to-dial, callbacks) and ChanSpy."""
+
     # -------------------------------------------------------------- originate
     async def originate(self, f: dict[str, str], action_id: str | None,
                         is_async: bool) -> tuple[bool, str]:

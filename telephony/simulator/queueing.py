@@ -10,6 +10,8 @@ from telephony.simulator.state import _PbxState
 
 
 class QueueingMixin(_PbxState):
+    """Rings a queue's members, connects a call, and ends its legs."""
+
     # ------------------------------------------------------------------ queue
     async def _queue_call(self, call: SimCall, qname: str, *, app_priority: int = 12,
                           appdata: str | None = None, ring_once: bool = False,

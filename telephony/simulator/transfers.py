@@ -1,4 +1,4 @@
-"""Transfers: blind and attended, to a desk, a number or an agent through her
+"""Transfers: blind, redirect and attended, to a desk, a number or an agent through her
 personal queue."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from telephony.simulator.state import _PbxState
 
 
 class TransfersMixin(_PbxState):
+    """An agent's transfers of a connected call (blind, redirect, attended)."""
+
     # --------------------------------------------------------------- transfers
     async def _blind_transfer(self, call: SimCall, q: Queue, leg: _Leg, target: str,
                               context: str, plan: TransferPlan) -> None:

@@ -13,6 +13,8 @@ from telephony.simulator.state import _PbxState
 
 
 class WaitingMixin(_PbxState):
+    """A call's waits, woken one at a time in simulated-time order."""
+
     # --------------------------------------------------------------- waiting
     async def _sleep_until(self, t: float) -> None:
         assert self._loop is not None
