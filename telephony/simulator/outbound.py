@@ -254,7 +254,13 @@ class OutboundMixin(_PbxState):
         self.dial_state(a1, c1, "RINGING")
         spec = self.customers.get(number) or CustomerSpec()
         fails = _CUSTOMER_FAILS.get(spec.mode)
-        cmd = await self.wait(probe, probe.t + (fails[0] if fails else spec.ring_s))
+        # her phone hangs up talk_s after SHE answered (just now), whatever the customer
+        # does, as a desk phone's Wait(TALK) does on the real PBX (rig-phones)
+        gives_up = probe.t + agent.spec.talk_s if agent and agent.spec.talk_s else None
+        ring_end = probe.t + (fails[0] if fails else spec.ring_s)
+        cmd = await self.wait(probe, min(ring_end, gives_up or ring_end))
+        if cmd is None and gives_up is not None and gives_up < ring_end:
+            cmd = ("hangup", "agent")  # her phone, while the customer's still rings
         try:
             if cmd is not None and cmd[0] == "hangup":
                 if cmd[1] == "customer":  # the customer rejects the call while it rings
@@ -274,9 +280,12 @@ class OutboundMixin(_PbxState):
             b = self.bridge_create()
             self.bridge_enter(b, c1)
             self.bridge_enter(b, a1)
-            cmd = await self.wait(probe, probe.t + spec.talk_s)
+            talk_end = probe.t + spec.talk_s
+            cmd = await self.wait(probe, min(talk_end, gives_up or talk_end))
             while cmd is not None and cmd[0] != "hangup":
-                cmd = await self.wait(probe, probe.t + spec.talk_s)
+                cmd = await self.wait(probe, min(talk_end, gives_up or talk_end))
+            if cmd is None and gives_up is not None and gives_up < talk_end:
+                cmd = ("hangup", "agent")  # her phone hangs up first
             by = "customer" if cmd is None else cmd[1]
             self._outbound_talk_ends(leg, c1, c2, b, by)
         finally:

@@ -57,6 +57,9 @@ SCENARIOS = [
              phones={"1001": Phone(talk=600.0)}),
     Scenario("click-to-dial-no-answer", signed_in=(), dial="13700137000",
              phones={"1001": Phone(talk=600.0)}, customer=Phone(mode="noanswer")),
+    # Alice gives up while the customer's phone still rings: her phone hangs up
+    Scenario("click-to-dial-agent-gives-up", signed_in=(), dial="13700137000",
+             phones={"1001": Phone(talk=8.0)}, customer=Phone(mode="noanswer")),
 ]
 
 
