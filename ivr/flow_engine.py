@@ -20,12 +20,12 @@ Rules:
   list is skipped;
 - callers press early: the prompts of a batch are interruptible (``FlowRun.escape``: the
   keys that stop them) whenever an input can follow before the call is handed off: a
-  batch that ends asking for input takes that input's keys (a menu's choices, a number's
-  digits), one that ends waiting for a lookup or an action takes the keys of every input
-  the flow may ask next, and one that ends in a hand-off takes none. The adapter keeps
-  such a key for the next input (Asterisk drops a key pressed during a prompt played
-  without escape digits, so the greeting must be interruptible for a caller who knows
-  the menu).
+  batch that ends asking for input takes that input's keys (every digit, and a menu's
+  ``*``/``#`` choices: a wrong key is answered "invalid" at once), one that ends
+  waiting for a lookup or an action takes the keys of every input the flow may ask
+  next, and one that ends in a hand-off takes none. The adapter keeps such a key for
+  the next input (Asterisk drops a key pressed during a prompt played without escape
+  digits, so the greeting must be interruptible for a caller who knows the menu).
 
 Context keys: ``caller`` (number), ``lang`` (default the flow's first language), ``now``
 (aware datetime or ISO string), ``timezone`` (IANA name, default Asia/Shanghai),
@@ -480,12 +480,14 @@ def _level(tier: Any) -> int | None:
 
 
 def _escape(step: Step) -> str:
-    """The keys that start an input of ``step``: a menu's choices (their first keys; any
-    other key is not an answer, so it does not stop the prompt), else the digits."""
+    """The keys that stop the prompts before an input of ``step``: every digit (a menu
+    answers a digit that is none of its choices with "invalid" at once, instead of the
+    caller's key being lost and the menu waiting its timeout), plus ``*`` and ``#`` where
+    they start a menu choice."""
     if step.type != "menu":
         return DIGIT_KEYS
     firsts = {key[0] for key, _ in step.choices if key}
-    return "".join(k for k in DIGIT_KEYS + "*#" if k in firsts)
+    return DIGIT_KEYS + "".join(k for k in "*#" if k in firsts)
 
 
 def _is_vip(customer: Mapping[str, Any], tiers: Any) -> bool:

@@ -3,7 +3,7 @@
 ``AgiCaller(target, channel, inputs).run(environment)`` connects over TCP, sends the
 environment block, then answers every command line as Asterisk 22 would, until the server
 closes the connection (the IVR is done), the caller hangs up, the IVR deadline passes or the
-connection fails. The PBX (``pbx.py``) hands in an :class:`AgiChannel`: the call's simulated
+connection fails. The PBX (``dialplan.py``) hands in an :class:`AgiChannel`: the call's simulated
 clock, its variables and the AMI events; this module keeps no PBX state.
 
 What Asterisk does, and so what this does (res_agi.c, the recordings in ``agi/``):

@@ -662,7 +662,7 @@ class PbxSimulator:
                  agi: AgiTarget | tuple[str, int] | str | None = None,
                  record_calls: bool = False) -> None:
         # agi: the FastAGI server a call's IVR runs on ("host:port"); None keeps the
-        # capture rig's dialplan with its fake AGIExec events (pbx.py).
+        # capture rig's dialplan with its fake AGIExec events (dialplan.py).
         # record_calls: with agi, queued calls announce their recording (HOTLINE_RECORDING)
         self.pbx = Pbx(self._sink, agents=agents, queues=queues,
                        hotline_numbers=hotline_numbers, time_scale=time_scale,

@@ -30,7 +30,9 @@ class TransfersMixin(_PbxState):
         c2.set(context=context, exten=target, priority=1)
         self.bridge_leave(b, c2)
         to_agent = self._via_personal_queue(target, context)
-        if not to_agent:
+        # with the hotline's dialplan, a queue's name runs [hotline-queues]
+        to_queue = self.agi is not None and context == "hotline-queues"
+        if not (to_agent or to_queue):
             self.newexten(c2, "NoOp", f"Transfer target {target}", level=2)
             d1, d2 = self._dial_desk(call, target, context)
         self.bridge_leave(b, leg.a1)
@@ -42,6 +44,8 @@ class TransfersMixin(_PbxState):
         call.outcome, call.hangup_by = "transferred", "transfer"
         if to_agent:
             await self._internal(call, target)
+        elif to_queue:
+            await self._hotline_queues(call, target)
         else:
             await self._desk_call(call, d1, d2, plan)
 
@@ -80,17 +84,26 @@ class TransfersMixin(_PbxState):
         self._dp_set(call, 6, "QUEUE", back)
         self.newexten(c2, "ExecIf", "0?Set(QUEUE=support)", priority=7, level=2)
         self.newexten(c2, "Goto", f"hotline-queues,{back},1", priority=8, level=2)
-        c2.set(context="hotline-queues", exten=back)
-        self.newexten(c2, "Set", f"QUEUE={back}", priority=1, level=2)
-        self.newexten(c2, "GotoIf", f"{int(back not in self.queues)}?gone", priority=2,
+        await self._hotline_queues(call, back)
+
+    async def _hotline_queues(self, call: SimCall, queue: str) -> None:
+        """deploy/asterisk/extensions.conf [hotline-queues], run by the caller's channel
+        (a transfer to a queue, or [internal] sending him back): Queue() on ``queue`` as
+        a new wait, or a hang-up when there is no such queue."""
+        c2 = call.c2
+        assert c2 is not None
+        c2.set(context="hotline-queues", exten=queue)
+        self._dp_set(call, 1, "QUEUE", _queue_name(queue))
+        queue = _queue_name(queue)
+        self.newexten(c2, "GotoIf", f"{int(queue not in self.queues)}?gone", priority=2,
                       level=2)
-        if back not in self.queues:
+        if queue not in self.queues:
             self.newexten(c2, "Hangup", "", priority=4, level=1)
             self._channel_hangs_up_first(call)
             return
         call.first_joined = None
-        wait = self.queues[back].spec.maxwait
-        await self._queue_call(call, back, app_priority=3, appdata=f"{back},tT,,,{wait:g}")
+        wait = self.queues[queue].spec.maxwait
+        await self._queue_call(call, queue, app_priority=3, appdata=f"{queue},tT,,,{wait:g}")
 
     def _hotline_queue(self, call: SimCall) -> str:
         """The caller's QUEUE (the hotline queue it was in; never a personal queue), else

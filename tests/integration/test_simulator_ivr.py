@@ -817,8 +817,8 @@ async def test_a_key_pressed_during_the_welcome_answers_the_menu(db_url: str) ->
     assert "main_menu:0" in path and "main_menu:timeout" not in path
     streamed = [m["Command"] for m in r.ami.of(linkedid, "AGIExecStart")
                 if m["Command"].startswith("STREAM FILE")]
-    assert streamed[0] == "STREAM FILE hotline/zh/welcome 01234"
-    assert "STREAM FILE hotline/zh/main_menu 01234" not in streamed  # answered already
+    assert streamed[0] == "STREAM FILE hotline/zh/welcome 0123456789"
+    assert not any("hotline/zh/main_menu" in c for c in streamed)  # answered already
     assert summary.ivr["HOTLINE_AGI"] == "SUCCESS"
 
 

@@ -49,7 +49,7 @@ def prompts(actions: list[Action]) -> list[str]:
 def test_unknown_caller_presses_0_for_an_agent() -> None:
     run, actions = begin(None)
     assert prompts(actions) == ["main_menu"]
-    assert actions[-1] == CollectDigits(1, 5000, "", "01234")  # the menu's keys stop it
+    assert actions[-1] == CollectDigits(1, 5000, "", "0123456789")  # any digit stops it
     actions = run.feed(DtmfReceived("0"))
     assert actions == [Play("transfer", "zh"), HandOff("queue")]
     assert run.result["queue"] == "support"
@@ -186,10 +186,10 @@ def test_the_greeting_is_interruptible_by_the_keys_of_the_menus_that_follow() ->
     run = FlowRun(FLOW)
     first = run.start({"caller": "13800138000", "now": OPEN})
     assert first[0] == Play("welcome", "zh") and isinstance(first[-1], Lookup)
-    assert run.escape == "01234"  # main menu 0-4, closed menu 1, 2, 4
+    assert run.escape == "0123456789"  # every digit stops a menu's prompts
     actions = run.feed(LookupResult(KNOWN))
     assert prompts(actions) == ["welcome_back", "main_menu"]
-    assert run.escape == "01234"
+    assert run.escape == "0123456789"
     actions = run.feed(DtmfReceived("0"))
     assert actions == [Play("transfer", "zh"), HandOff("queue")]
     assert run.escape == ""  # nothing is asked any more: "transfer" plays to its end
