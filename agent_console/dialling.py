@@ -52,6 +52,14 @@ def caller_id(name: str, number: str) -> str:
     return f'"{clean}" <{"".join(_DIGITS.findall(number))}>'
 
 
+def keyable(exten: str) -> bool:
+    """Whether an attended transfer can reach ``exten``: Asterisk's Atxfer keys the
+    destination into the transfer feature as DTMF, and a keypad has 0-9 * # only (a
+    queue named ``vip`` is keyed as nothing: seen on Asterisk 22, the caller stayed on
+    hold until the agent hung up)."""
+    return bool(exten) and all(c in "0123456789*#" for c in exten)
+
+
 def extension_of(interface: str) -> str | None:
     """The extension of an agent interface (``Local/1002@agents/n`` -> ``1002``)."""
     found = _EXTENSION.match(interface.strip())

@@ -40,7 +40,7 @@ from agent_console.api.console import (
 from agent_console.api.errors import ApiError, json_response
 from agent_console.api.routing import Call, Routes
 from agent_console.api.schemas import MAX_ID, Body, Id, Out, Query, Text
-from agent_console.dialling import dial_digits, extension_of
+from agent_console.dialling import dial_digits, extension_of, keyable
 from crm_core import customers, interactions
 from crm_core.audit import audit
 from crm_core.lookup import lookup_360, view_360
@@ -207,6 +207,9 @@ async def transfer(call: Call) -> Any:
     if info.state != "talking":
         raise ApiError(409, "conflict", "answer the call before transferring it")
     exten, context = await _destination(call, me, body.target, info)
+    if body.mode == "attended" and not keyable(exten):
+        raise ApiError(422, "not-keyable", "an attended transfer keys the destination on the"
+                       " keypad (0-9 * #): transfer to this queue blind", field="mode")
     pbx = pbx_of(call)
     with pbx_answers():
         if body.mode == "blind":

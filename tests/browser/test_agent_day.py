@@ -76,7 +76,13 @@ async def test_sign_in_ready_call_log_transfer_pause(
     assert sim.pbx.queue_add("agent-1002", "Local/1002@agents/n", "Bob", 0, "", False) is None
     await page.keyboard.press("F6")
     await page.wait_for_selector("#transfer-dialog[open]")
+    # a queue named with letters cannot be keyed into an attended transfer: blind only
+    await page.check("#transfer-form input[name=mode][value=attended]")
+    await page.select_option("#transfer-kind", "queue")
+    assert await page.is_disabled("#transfer-form input[name=mode][value=attended]")
+    assert await page.is_checked("#transfer-form input[name=mode][value=blind]")
     await page.select_option("#transfer-kind", "agent")
+    assert await page.is_enabled("#transfer-form input[name=mode][value=attended]")
     await page.wait_for_function(
         "() => [...document.querySelectorAll('#transfer-pick option')].length > 0")
     await page.select_option("#transfer-pick", "Local/1002@agents/n")

@@ -470,7 +470,8 @@ TRANSFERS = [
     ("blind", "agent", "bob", "BlindTransfer", "1002", "internal", "blind"),
     # an attended transfer's number ends with '#': Asterisk then dials at once instead of
     # waiting transferdigittimeout for more digits (issue 12 item 14)
-    ("attended", "queue", "support", "Atxfer", "support#", "hotline-queues", "attended"),
+    ("attended", "agent", "bob", "Atxfer", "1002#", "internal", "attended"),
+    ("blind", "queue", "support", "BlindTransfer", "support", "hotline-queues", "blind"),
     ("blind", "account-manager", "", "BlindTransfer", "1005", "internal", "blind"),
     ("attended", "number", "(021) 5555-1234", "Atxfer", "02155551234#", "outbound",
      "attended"),
@@ -502,6 +503,26 @@ async def test_transfers_reach_the_pbx_and_the_call_log_records_them(
         assert [t["kind"] for t in record["transfers"]] == [logged_kind]
     entries = await audit_entries(db_url, entity="call", entity_id=linkedid)
     assert [e.action for e in entries] == [f"transfer-{mode}"]
+
+
+async def test_an_attended_transfer_to_a_queue_named_with_letters_is_refused(
+    tmp_path: Any, sim: PbxSimulator
+) -> None:
+    """Atxfer keys its destination as DTMF: on Asterisk 22 ``vip#`` keyed nothing and the
+    caller stayed on hold until the agent hung up. Refused before the PBX is asked."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
+    await seed(db_url)
+    async with running(db_url, sim) as (_app, port), console(port, "alice") as alice, \
+            alice.socket() as ws:
+        await signed_in_and_ready(alice, ws)
+        linkedid = await answered_call(alice, ws, sim)
+        before = len(sim.actions_named("Atxfer"))
+        status, body = await alice.call("POST", f"/calls/{linkedid}/transfer", {
+            "mode": "attended", "target": {"kind": "queue", "value": "support"}})
+        assert (status, body["error"], body["field"]) == (422, "not-keyable", "mode"), body
+        assert len(sim.actions_named("Atxfer")) == before
+        _, state = await alice.call("GET", "/agent/state")
+        assert state["state"] == "busy"  # the call goes on with her
 
 
 async def test_a_blind_transfer_on_postgresql_too(db_url: str, sim: PbxSimulator) -> None:

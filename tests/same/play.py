@@ -73,7 +73,11 @@ async def play(side: Side, s: Scenario) -> dict[str, Any]:
         assert status in (200, 201), body
     else:
         await side.call_in(s)
-        if s.transfer is not None:
+        if s.hang_up:
+            linkedid = await talking_call(alice)
+            status, body = await alice.call("POST", f"/calls/{linkedid}/hangup")
+            assert status == 202, body
+        elif s.transfer is not None:
             linkedid = await talking_call(alice)
             for user in s.late:
                 await side.sign_in(user)

@@ -65,6 +65,7 @@ class Scenario:
     phones: dict[str, Phone] = field(default_factory=dict)  # extension -> phone
     patience: float = 600.0  # seconds the caller waits in the queue before giving up
     transfer: Transfer | None = None
+    hang_up: bool = False  # Alice hangs up from her console once she talks to the caller
     late: tuple[str, ...] = ()  # agents signing in once Alice talks to the caller
     # click-to-dial instead of an inbound call: Alice dials this customer
     dial: str | None = None
@@ -141,6 +142,10 @@ SCENARIOS = [
     # Alice is free again once the caller left her: vip may offer him to her again
     Scenario("transfer-blind-queue", transfer=Transfer("blind", "queue", "vip"),
              late=("bob",), phones={"1001": Phone(talk=8.0), "1002": Phone(talk=4.0)}),
+    Scenario("transfer-attended-number",
+             transfer=Transfer("attended", "number", TRANSFER_NUMBER),
+             phones={"1001": Phone(talk=6.0)}, customer=Phone(ring=1.0, talk=12.0)),
+    Scenario("console-hang-up", hang_up=True, phones={"1001": Phone(talk=600.0)}),
     Scenario("transfer-blind-number",
              transfer=Transfer("blind", "number", TRANSFER_NUMBER),
              phones={"1001": Phone(talk=600.0)}, customer=Phone(ring=1.0, talk=4.0)),

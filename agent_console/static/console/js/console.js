@@ -664,11 +664,26 @@ function fillTransferTargets() {
     options(pick, targets.agents.filter((a) => a.interface !== mine).map((a) => [a.interface, `${a.name || a.interface} · ${label("state", a.state) || ""}`]));
   } else if (kind === "queue") {
     options(pick, targets.queues.map((q) => [q, q]));
+    pick.onchange = keyableMode;
   } else if (kind === "account-manager") {
     // the customer's id; empty: the account manager of whoever is calling (restricted pop)
     const owner = S.record && S.record.owner;
     const value = S.customer ? String(S.customer.id) : "";
     options(pick, owner ? [[value, ownerText(owner)]] : []);
+  }
+}
+
+// An attended transfer keys its destination on the keypad (0-9 * #): a queue named with
+// letters can only be reached blind, so "attended" is offered only where it can work.
+function keyableMode() {
+  const kind = $("#transfer-kind").value;
+  const value = $("#transfer-pick").value || "";
+  const attended = $("#transfer-form").querySelector("input[name=mode][value=attended]");
+  const keyable = kind !== "queue" || /^[0-9*#]+$/.test(value);
+  attended.disabled = !keyable;
+  attended.title = keyable ? "" : t("transfer.attended_not_keyable");
+  if (!keyable && attended.checked) {
+    $("#transfer-form").querySelector("input[name=mode][value=blind]").checked = true;
   }
 }
 
@@ -684,6 +699,7 @@ async function openTransfer(kind) {
   if (!dlg.open) dlg.showModal();
   await loadTargets();
   fillTransferTargets();
+  keyableMode();
   $("#transfer-kind").focus();
 }
 
@@ -738,7 +754,7 @@ function wire() {
   $("#callback-form").addEventListener("submit", createCallback);
   $("#dial-form").addEventListener("submit", (ev) => { ev.preventDefault(); dialNumber($("#dial-number").value); });
   $("#transfer-form").addEventListener("submit", transfer);
-  $("#transfer-kind").addEventListener("change", fillTransferTargets);
+  $("#transfer-kind").addEventListener("change", () => { fillTransferTargets(); keyableMode(); });
   $("#transfer-cancel").onclick = () => $("#transfer-dialog").close();
   installHotkeys({
     ready: () => changeState("ready"),
