@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     ami_reconnect_max_s: float = 30.0
     # after a login, how long to wait for FullyBooted (a restarting Asterisk) before the resync
     ami_boot_timeout_s: float = Field(default=60.0, gt=0)
+    # What one AMI message may hold (telephony.ami_codec.AmiLimits), far above what
+    # Asterisk sends: a longer message is dropped, lines past the count are dropped, a
+    # longer line (a caller name...) is cut; each is counted and logged.
+    ami_max_message_bytes: int = Field(default=1 << 20, ge=4096)
+    ami_max_message_lines: int = Field(default=1000, ge=50)
+    ami_max_line_chars: int = Field(default=4096, ge=256)
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080

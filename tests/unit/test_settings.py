@@ -47,3 +47,15 @@ def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOTLINE_BUS", "carrier-pigeon")
     with pytest.raises(ValidationError, match="bus"):
         Settings()
+
+
+def test_ami_caps_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from telephony.ami import AmiClient
+
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    monkeypatch.setenv("HOTLINE_AMI_MAX_LINE_CHARS", "1024")
+    client = AmiClient.from_settings(load_settings(), consumer=None)  # type: ignore[arg-type]
+    assert (client.limits.max_line, client.limits.max_lines) == (1024, 1000)
+    assert client.limits.max_message == 1 << 20
+    with pytest.raises(ValidationError):
+        Settings(ami_max_message_lines=0)
