@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     agi_host: str = "127.0.0.1"
     agi_port: int = Field(default=4573, ge=0, le=65535)
     agi_command_timeout_s: float = Field(default=120.0, gt=0)
+    # Caps on what a FastAGI peer may hold (ivr.agi_limits.AgiLimits). Asterisk's header
+    # is ~30 lines, ~1.5 KB, sent at once. Past a cap the connection is closed (logged and
+    # counted): the dialplan then queues the caller without the IVR (fail open). Every
+    # call of one Asterisk comes from ONE peer: agi_max_sessions_per_peer must be above
+    # the IVR calls one PBX has at its busiest.
+    agi_header_timeout_s: float = Field(default=5.0, gt=0)
+    agi_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    agi_max_header_lines: int = Field(default=256, ge=16)
+    agi_max_line_bytes: int = Field(default=8 * 1024, ge=256)
+    agi_max_sessions: int = Field(default=2000, ge=1)
+    agi_max_sessions_per_peer: int = Field(default=1000, ge=1)
 
     # REST API sign-in (agent_console.api). No secret_key: one is generated once and
     # kept in secret_key_file (mode 0600), so sessions survive a restart.
