@@ -210,6 +210,8 @@ def pin(cpu: int) -> str:
 
 async def serve(url: str, freeze: bool = True) -> None:
     from crm_core.lookup import LookupReader
+    from hotline.app import agi_limits
+    from hotline.settings import load_settings
     from ivr.agi import AgiServer
     from ivr.runtime import IvrRuntime
 
@@ -220,7 +222,10 @@ async def serve(url: str, freeze: bool = True) -> None:
         return interface.startswith("PJSIP/3") and int(interface[-3:] or 1) % 2 == 0
 
     runtime = IvrRuntime(engine, reader=reader, agent_free=agent_free, clock=lambda: CLOCK)
-    server = AgiServer(runtime.handle, port=0, command_timeout=60)
+    # the caps as hotline.app sets them (HOTLINE_AGI_MAX_SESSIONS_PER_PEER above 1000 for
+    # a --concurrent above it: every fake call comes from 127.0.0.1)
+    server = AgiServer(runtime.handle, port=0, command_timeout=60,
+                       limits=agi_limits(load_settings()))
     await server.start()
     if freeze:
         # as hotline.serve does once started: the start-up objects are taken out of the

@@ -39,6 +39,7 @@ from hotline.bus import Bus, make_bus
 from hotline.pipeline import TrackerFeed
 from hotline.settings import Settings
 from ivr.agi import AgiServer
+from ivr.agi_limits import AgiLimits
 from ivr.callback_store import pending_by_queue
 from ivr.callback_worker import AmiFanout, CallbackWorker, WorkerConfig
 from ivr.callbacks import waiting_counts
@@ -205,7 +206,8 @@ async def _ivr(app: web.Application) -> AsyncIterator[None]:
     runtime = IvrRuntime(app[ENGINE], reader=reader, agent_free=states.free,
                          region=settings.default_region)
     server = AgiServer(runtime.handle, host=settings.agi_host, port=settings.agi_port,
-                       command_timeout=settings.agi_command_timeout_s)
+                       command_timeout=settings.agi_command_timeout_s,
+                       limits=agi_limits(settings))
     app[IVR] = runtime
     try:
         await server.start()
@@ -221,6 +223,18 @@ async def _ivr(app: web.Application) -> AsyncIterator[None]:
         await pump
     subscription.close()
     await reader.close()
+
+
+def agi_limits(settings: Settings) -> AgiLimits:
+    """The FastAGI server's caps from the ``agi_*`` settings."""
+    return AgiLimits(
+        header_timeout=settings.agi_header_timeout_s,
+        max_header_bytes=settings.agi_max_header_bytes,
+        max_header_lines=settings.agi_max_header_lines,
+        max_line=settings.agi_max_line_bytes,
+        max_sessions=settings.agi_max_sessions,
+        max_sessions_per_peer=settings.agi_max_sessions_per_peer,
+    )
 
 
 def create_app(settings: Settings) -> web.Application:

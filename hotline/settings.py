@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     ami_reconnect_max_s: float = 30.0
     # after a login, how long to wait for FullyBooted (a restarting Asterisk) before the resync
     ami_boot_timeout_s: float = Field(default=60.0, gt=0)
+    # What one AMI message may hold (telephony.ami_codec.AmiLimits), far above what
+    # Asterisk sends: a longer message is dropped, lines past the count are dropped, a
+    # longer line (a caller name...) is cut; each is counted and logged.
+    ami_max_message_bytes: int = Field(default=1 << 20, ge=4096)
+    ami_max_message_lines: int = Field(default=1000, ge=50)
+    ami_max_line_chars: int = Field(default=4096, ge=256)
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
@@ -70,6 +76,17 @@ class Settings(BaseSettings):
     agi_host: str = "127.0.0.1"
     agi_port: int = Field(default=4573, ge=0, le=65535)
     agi_command_timeout_s: float = Field(default=120.0, gt=0)
+    # Caps on what a FastAGI peer may hold (ivr.agi_limits.AgiLimits). Asterisk's header
+    # is ~30 lines, ~1.5 KB, sent at once. Past a cap the connection is closed (logged and
+    # counted): the dialplan then queues the caller without the IVR (fail open). Every
+    # call of one Asterisk comes from ONE peer: agi_max_sessions_per_peer must be above
+    # the IVR calls one PBX has at its busiest.
+    agi_header_timeout_s: float = Field(default=5.0, gt=0)
+    agi_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    agi_max_header_lines: int = Field(default=256, ge=16)
+    agi_max_line_bytes: int = Field(default=8 * 1024, ge=256)
+    agi_max_sessions: int = Field(default=2000, ge=1)
+    agi_max_sessions_per_peer: int = Field(default=1000, ge=1)
 
     # REST API sign-in (agent_console.api). No secret_key: one is generated once and
     # kept in secret_key_file (mode 0600), so sessions survive a restart.

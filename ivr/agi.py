@@ -7,7 +7,12 @@ header timeout and crashes on some empty lines.
 Rules:
 - every connection is its own task, tracked by the server; ``close()`` cancels
   and awaits every one of them, so nothing is left running;
-- the header must arrive within ``header_timeout`` or the connection is closed;
+- caps (``ivr.agi_limits.AgiLimits``): sessions open at once, in all and per peer
+  address (over a cap the connection is closed at once); the header's time, bytes
+  and lines (over a cap it is closed); the length of a line (a longer one is
+  dropped). Each refusal is counted in ``refused`` and logged, at most one line per
+  kind per 10 s. Closing is the right refusal: Asterisk's AGI() returns and the
+  dialplan queues the caller without the IVR (fail open);
 - each command waits at most ``command_timeout`` for its reply;
 - EOF, a ``511`` reply or a bare ``HANGUP`` raise ``AgiHangup``: the handler may
   catch it to record what it knows, or let it out, which ends the session cleanly;
@@ -20,15 +25,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ivr.agi_limits import (
+    DEFAULT_LIMITS,
+    REFUSED_SESSIONS,
+    AgiLimits,
+    LogThrottle,
+    SessionLimiter,
+)
 from ivr.agi_protocol import (
+    HEADER_BYTES,
     AgiDecoder,
     AgiEnvironment,
     AgiEvent,
     AgiHangupSignal,
+    AgiHeaderRefused,
     AgiReply,
     encode_command,
     script_of,
@@ -78,6 +92,11 @@ class AgiSession:
     @property
     def dead(self) -> bool:
         return self._dead
+
+    @property
+    def long_lines(self) -> int:
+        """Over-long lines dropped on this connection so far (header included)."""
+        return self._decoder.long_lines
 
     async def command(self, name: str, *args: str | int) -> AgiReply:
         """Send one command and return its reply (510/520 are returned, not raised)."""
@@ -153,19 +172,26 @@ class AgiServer:
         *,
         host: str = "127.0.0.1",
         port: int = 4573,
-        header_timeout: float = 5.0,
         command_timeout: float = 10.0,
+        limits: AgiLimits = DEFAULT_LIMITS,
     ) -> None:
         self._handler = handler
         self._host = host
         self._port = port
-        self.header_timeout = header_timeout
+        self.limits = limits
         self.command_timeout = command_timeout
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._limiter = SessionLimiter(limits.max_sessions, limits.max_sessions_per_peer)
+        self._throttle = LogThrottle()
         self.sessions_served = 0
         self.headers_timed_out = 0
         self.handler_errors = 0
+        #: connections closed by a cap, by cap: sessions, peer_sessions, header_bytes,
+        #: header_lines (a header too slow is ``headers_timed_out``)
+        self.refused: Counter[str] = Counter()
+        #: lines over ``limits.max_line`` dropped (header or replies)
+        self.long_lines = 0
 
     @property
     def port(self) -> int:
@@ -208,36 +234,76 @@ class AgiServer:
         await self.close()
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer_of(writer)
+        refusal = self._limiter.admit(peer)
+        if refusal is not None:
+            self.refused[refusal] += 1
+            if refusal == REFUSED_SESSIONS:
+                self._warn(refusal, "FastAGI: %d sessions open, the cap (agi_max_sessions): "
+                           "closing a connection from %s; its call is queued without the IVR",
+                           self._limiter.total, peer)
+            else:
+                self._warn(refusal, "FastAGI: %d sessions open from %s, the cap per peer "
+                           "(agi_max_sessions_per_peer): closing its new connection; the call "
+                           "is queued without the IVR", self._limiter.open_from(peer), peer)
+            writer.close()  # nothing was read or written: no task, nothing to wait for
+            return
         task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            self._limiter.release(peer)
+
+        task.add_done_callback(done)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session: AgiSession | None = None
         try:
             session = await self._read_header(reader, writer)
             if session is not None:
                 await self._run_handler(session)
         finally:
+            if session is not None and session.long_lines:
+                self.long_lines += session.long_lines
+                self._warn("long_lines", "FastAGI session %s: %d line(s) over %d bytes dropped",
+                           session.path, session.long_lines, self.limits.max_line)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        """A warning, at most one per kind per 10 s (a flood must not flood the log)."""
+        held = self._throttle.allow(kind, asyncio.get_running_loop().time())
+        if held is None:
+            return
+        if held:
+            message += " (and %d more like it since the last such line)"
+            args = (*args, held)
+        log.warning(message, *args)
+
     async def _read_header(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> AgiSession | None:
-        decoder = AgiDecoder()
+        limits = self.limits
+        decoder = AgiDecoder(max_line=limits.max_line, max_header_bytes=limits.max_header_bytes,
+                             max_header_lines=limits.max_header_lines)
         events: list[AgiEvent] = []
         try:
-            async with asyncio.timeout(self.header_timeout):
+            async with asyncio.timeout(limits.header_timeout):
                 while not any(isinstance(e, AgiEnvironment) for e in events):
                     data = await reader.read(_READ_SIZE)
                     if not data:
                         log.info("FastAGI client left before the end of its header")
                         return None
                     events.extend(decoder.feed(data))
+                    if decoder.refused is not None:
+                        self._refuse_header(decoder.refused, writer)
+                        return None
         except TimeoutError:
             self.headers_timed_out += 1
-            log.warning("FastAGI header not finished in %ss: closing", self.header_timeout)
+            self._warn("header_timeout", "FastAGI header from %s not finished in %ss "
+                       "(agi_header_timeout_s): closing", _peer_of(writer), limits.header_timeout)
             return None
         except (ConnectionError, OSError) as exc:
             log.info("FastAGI client failed during its header: %s", exc)
@@ -256,6 +322,13 @@ class AgiServer:
             pending=events[index + 1 :],
         )
 
+    def _refuse_header(self, refused: AgiHeaderRefused, writer: asyncio.StreamWriter) -> None:
+        self.refused[refused.cap] += 1
+        setting = "agi_max_header_bytes" if refused.cap == HEADER_BYTES else "agi_max_header_lines"
+        self._warn(refused.cap, "FastAGI header from %s over %d %s (%s): closing",
+                   _peer_of(writer), refused.limit,
+                   "bytes" if refused.cap == HEADER_BYTES else "lines", setting)
+
     async def _run_handler(self, session: AgiSession) -> None:
         self.sessions_served += 1
         try:
@@ -266,3 +339,11 @@ class AgiServer:
             # CancelledError is a BaseException: it is not caught here, it propagates
             self.handler_errors += 1
             log.exception("FastAGI handler failed for %s", session.path)
+
+
+def _peer_of(writer: asyncio.StreamWriter) -> str:
+    """The peer's address without its port: the unit of the per-peer cap."""
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer)

@@ -9,7 +9,9 @@ possibly a bare ``HANGUP`` line when the caller hangs up.
 Rules:
 - pure: no sockets, no clocks, no logging; the asyncio adapter is ``ivr/agi.py``;
 - the decoder never raises on any input: junk lines are counted, over-long lines
-  are dropped (and counted) so a hostile peer cannot grow memory without bound;
+  are dropped (and counted), a header over its byte or line cap is refused
+  (``AgiHeaderRefused``, then nothing more is decoded), so a hostile peer cannot
+  grow memory without bound; each byte is searched for a newline once;
 - CRLF and LF both end a line; bytes are decoded as UTF-8, else GBK (a carrier's caller
   name), else UTF-8 with replacement (``telephony.ami_codec.decode_line``);
 - the encoder refuses CR, LF and NUL anywhere in a command: caller-controlled
@@ -25,8 +27,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 from telephony.ami_codec import decode_line
 
-MAX_LINE = 64 * 1024
+MAX_LINE = 8 * 1024
 """A line longer than this (without its newline) is dropped and counted as junk."""
+MAX_HEADER_BYTES = 16 * 1024
+"""A header longer than this is refused (Asterisk's is about 1.5 KB)."""
+MAX_HEADER_LINES = 256
+"""A header of more lines is refused (Asterisk's has about 30 with a few arguments)."""
 
 _REPLY_RE = re.compile(r"^(\d{3})([ -])(.*)$", re.DOTALL)
 _RESULT_RE = re.compile(
@@ -79,7 +85,20 @@ class AgiHangupSignal:
     """Asterisk's bare ``HANGUP`` line: the caller is gone."""
 
 
-AgiEvent = AgiEnvironment | AgiReply | AgiHangupSignal
+HEADER_BYTES = "header_bytes"
+HEADER_LINES = "header_lines"
+
+
+@dataclass(frozen=True, slots=True)
+class AgiHeaderRefused:
+    """The header outgrew a cap (``HEADER_BYTES`` or ``HEADER_LINES``): the decoder
+    stops there; the connection is to be closed."""
+
+    cap: str
+    limit: int
+
+
+AgiEvent = AgiEnvironment | AgiReply | AgiHangupSignal | AgiHeaderRefused
 
 
 def parse_reply_line(code: int, text: str, usage: tuple[str, ...] = ()) -> AgiReply:
@@ -106,36 +125,68 @@ def parse_reply_line(code: int, text: str, usage: tuple[str, ...] = ()) -> AgiRe
 class AgiDecoder:
     """Incremental decoder: ``feed(bytes)`` -> events; the header first, then replies."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_line: int = MAX_LINE,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+        max_header_lines: int = MAX_HEADER_LINES,
+    ) -> None:
+        self.max_line = max_line
+        self.max_header_bytes = max_header_bytes
+        self.max_header_lines = max_header_lines
         self._buffer = bytearray()
+        self._scan = 0  # bytes of the buffer already searched for a newline
         self._dropping = False  # inside an over-long line: skip until its newline
         self._env: dict[str, str] | None = {}
         self._header_junk = 0
+        self._header_bytes = 0  # consumed so far in the header (dropped bytes included)
+        self._header_lines = 0
+        self._refused: AgiHeaderRefused | None = None
         self._usage: list[str] | None = None  # inside a ``520-`` block
         self.junk = 0
         """Junk lines seen so far (header and replies), for logs and metrics."""
+        self.long_lines = 0
+        """Lines over ``max_line`` dropped so far (they count as junk too)."""
 
     @property
     def in_header(self) -> bool:
         return self._env is not None
 
+    @property
+    def refused(self) -> AgiHeaderRefused | None:
+        return self._refused
+
     def feed(self, data: bytes) -> list[AgiEvent]:
         events: list[AgiEvent] = []
-        self._buffer += data
+        if self._refused is not None:
+            return events
+        buffer = self._buffer
+        buffer += data
         while True:
-            newline = self._buffer.find(b"\n")
+            newline = buffer.find(b"\n", self._scan)
             if newline < 0:
-                if len(self._buffer) > MAX_LINE:
-                    self._buffer.clear()
+                self._scan = len(buffer)
+                if len(buffer) > self.max_line:
+                    self._consume(len(buffer), lines=0)
+                    buffer.clear()
+                    self._scan = 0
                     if not self._dropping:
-                        self._count_junk()
+                        self._count_long()
                     self._dropping = True
+                if self._env is not None and not self._header_fits(len(buffer)):
+                    events.append(self._refuse(len(buffer)))
                 return events
-            raw = bytes(self._buffer[:newline])
-            del self._buffer[: newline + 1]
-            if self._dropping or len(raw) > MAX_LINE:
+            raw = bytes(buffer[:newline])
+            del buffer[: newline + 1]
+            self._scan = 0
+            self._consume(newline + 1, lines=1)
+            if self._env is not None and not self._header_fits(0):
+                events.append(self._refuse(0))
+                return events
+            if self._dropping or len(raw) > self.max_line:
                 if not self._dropping:
-                    self._count_junk()
+                    self._count_long()
                 self._dropping = False
                 continue
             line = decode_line(raw.removesuffix(b"\r"))
@@ -145,10 +196,34 @@ class AgiDecoder:
 
     def feed_eof(self) -> list[AgiEvent]:
         """The peer closed: a final unterminated line still counts as a line."""
-        if not self._buffer or self._dropping:
+        if not self._buffer or self._dropping or self._refused is not None:
             self._buffer.clear()
             return []
         return self.feed(b"\n")
+
+    def _consume(self, size: int, *, lines: int) -> None:
+        if self._env is not None:
+            self._header_bytes += size
+            self._header_lines += lines
+
+    def _header_fits(self, pending: int) -> bool:
+        return (self._header_bytes + pending <= self.max_header_bytes
+                and self._header_lines <= self.max_header_lines)
+
+    def _refuse(self, pending: int) -> AgiHeaderRefused:
+        # the cap crossed first in the stream, so the refusal is the same however it was
+        # cut: the byte cap is crossed inside the line at whose end the line cap would be
+        if self._header_bytes + pending > self.max_header_bytes:
+            refused = AgiHeaderRefused(HEADER_BYTES, self.max_header_bytes)
+        else:
+            refused = AgiHeaderRefused(HEADER_LINES, self.max_header_lines)
+        self._refused = refused
+        self._buffer.clear()
+        return refused
+
+    def _count_long(self) -> None:
+        self.long_lines += 1
+        self._count_junk()
 
     def _count_junk(self) -> None:
         self.junk += 1

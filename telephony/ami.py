@@ -54,13 +54,23 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol
 
-from telephony.ami_codec import BANNER_KEY, AmiDecoder, Message, encode_action
+from telephony.ami_codec import (
+    BANNER_KEY,
+    DEFAULT_LIMITS,
+    AmiDecoder,
+    AmiLimits,
+    Message,
+    encode_action,
+)
 
 log = logging.getLogger("telephony.ami")
 
 Fields = Mapping[str, str | int | Iterable[str]]
 
 READ_CHUNK = 65536
+# the decoder's counts of what it skipped, cut or dropped: added to stats and logged
+_DECODER_COUNTERS = ("malformed_lines", "dropped_messages", "dropped_bytes", "dropped_lines",
+                     "truncated_lines")
 # the resync's lists, in this order. Status with AllVariables gives each channel's
 # variables and age (manager.c generate_status: "Variable: NAME=value" lines, "Seconds"):
 # CoreShowChannels has neither, and a call adopted after a restart needs its IVR
@@ -157,15 +167,15 @@ class _Pending:
 class _Link:
     """One TCP connection: its streams, decoder and pending actions."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 limits: AmiLimits) -> None:
         self.reader = reader
         self.writer = writer
-        self.decoder = AmiDecoder()
+        self.decoder = AmiDecoder(limits=limits)
         self.pending: dict[str, _Pending] = {}
         self.dead_lists: set[str] = set()  # list actions given up on: drop their late events
         self.alive = True
-        self.seen_malformed = 0
-        self.seen_dropped = 0
+        self.seen: dict[str, int] = dict.fromkeys(_DECODER_COUNTERS, 0)  # reported so far
         self.booted = asyncio.Event()  # FullyBooted seen on this link
 
     def fail_pending(self, reason: str) -> None:
@@ -205,6 +215,7 @@ class AmiClient:
         auth: Literal["plain", "md5"] = "plain",
         boot_timeout: float = 60.0,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        limits: AmiLimits = DEFAULT_LIMITS,
     ) -> None:
         self.host = host
         self.port = port
@@ -222,9 +233,10 @@ class AmiClient:
         self.auth = auth
         self.boot_timeout = boot_timeout
         self._sleep = sleep
+        self.limits = limits
         self._ready = False
         self.stats: dict[str, int] = dict.fromkeys(
-            ("connects", "reconnects", "malformed_lines", "dropped_bytes", "ping_timeouts",
+            ("connects", "reconnects", *_DECODER_COUNTERS, "ping_timeouts",
              "actions_timed_out", "events", "consumer_errors", "auth_failures", "unmatched"),
             0,
         )
@@ -254,6 +266,11 @@ class AmiClient:
             reconnect_min=float(settings.ami_reconnect_min_s),
             reconnect_max=float(settings.ami_reconnect_max_s),
             boot_timeout=float(getattr(settings, "ami_boot_timeout_s", 60.0)),
+            limits=AmiLimits(
+                max_message=int(getattr(settings, "ami_max_message_bytes", 1 << 20)),
+                max_lines=int(getattr(settings, "ami_max_message_lines", 1000)),
+                max_line=int(getattr(settings, "ami_max_line_chars", 4096)),
+            ),
         )
 
     # ----------------------------------------------------------------- public API
@@ -427,16 +444,20 @@ class AmiClient:
             link.fail_pending("AMI link lost")
 
     def _count_bad_input(self, link: _Link) -> None:
-        decoder = link.decoder
-        malformed = decoder.malformed_lines - link.seen_malformed
-        dropped = decoder.dropped_bytes - link.seen_dropped
-        if not (malformed or dropped):
+        decoder, seen = link.decoder, link.seen
+        new = {name: getattr(decoder, name) - seen[name] for name in _DECODER_COUNTERS}
+        if not any(new.values()):
             return
-        link.seen_malformed, link.seen_dropped = decoder.malformed_lines, decoder.dropped_bytes
-        self.stats["malformed_lines"] += malformed
-        self.stats["dropped_bytes"] += dropped
-        log.warning("AMI %s:%s: %d malformed lines skipped, %d bytes of an endless message "
-                    "dropped", self.host, self.port, malformed, dropped)
+        for name, count in new.items():
+            seen[name] += count
+            self.stats[name] += count
+        limits = self.limits
+        log.warning(
+            "AMI %s:%s: bad or oversized input: %d malformed lines skipped; %d messages over "
+            "%d bytes dropped (%d bytes); %d lines over %d in a message dropped; %d lines cut "
+            "to %d characters", self.host, self.port, new["malformed_lines"],
+            new["dropped_messages"], limits.max_message, new["dropped_bytes"],
+            new["dropped_lines"], limits.max_lines, new["truncated_lines"], limits.max_line)
 
     def _dispatch(self, link: _Link, msgs: list[Message]) -> None:
         pending = link.pending
@@ -535,7 +556,7 @@ class AmiClient:
         async with asyncio.timeout(self.action_timeout):
             reader, writer = await asyncio.open_connection(self.host, self.port,
                                                            limit=4 * READ_CHUNK)
-        return _Link(reader, writer)
+        return _Link(reader, writer, self.limits)
 
     async def _session(self) -> None:
         """One connection, from connect to loss."""

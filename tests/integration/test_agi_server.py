@@ -8,13 +8,16 @@ cancellation, hang-up mid-flow) plus 200 concurrent sessions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from ivr.agi import AgiCommandTimeout, AgiHangup, AgiServer, AgiSession
+from ivr.agi_limits import AgiLimits
 from ivr.agi_protocol import AgiEncodeError, split_command
+from tests.integration.fake_ami import until
 from tests.shared import AGI_DIR  # noqa: E402
 
 RECORDINGS = sorted(AGI_DIR.glob("*.agi.in"))
@@ -28,7 +31,7 @@ Factory = Callable[..., Awaitable[AgiServer]]
 async def make_server() -> AsyncIterator[Factory]:
     servers: list[AgiServer] = []
 
-    async def factory(handler: Handler, **kwargs: float) -> AgiServer:
+    async def factory(handler: Handler, **kwargs: object) -> AgiServer:
         server = AgiServer(handler, port=0, **kwargs)  # type: ignore[arg-type]
         await server.start()
         servers.append(server)
@@ -179,7 +182,7 @@ async def test_unfinished_header_is_closed_after_header_timeout(make_server: Fac
     async def handler(session: AgiSession) -> None:
         calls.append(session.path)
 
-    server = await make_server(handler, header_timeout=0.1)
+    server = await make_server(handler, limits=AgiLimits(header_timeout=0.1))
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"agi_network: yes\n")
     await writer.drain()
@@ -386,3 +389,161 @@ async def test_200_concurrent_sessions(make_server: Factory) -> None:
         assert commands == [b"GET VARIABLE N\n", f"SET VARIABLE ECHO {n}\n".encode()]
     assert server.sessions_served == 200
     await until_idle(server)
+
+
+# ------------------------------------------------------------------------ caps (issue 13)
+async def served_by(server: AgiServer, *, local: str = "127.0.0.1") -> list[bytes]:
+    """One whole session from ``local``: header, one ANSWER answered, closed by the server."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port,
+                                                   local_addr=(local, 0))
+    writer.write(HEADER)
+    commands = []
+    while line := await reader.readline():
+        commands.append(line)
+        writer.write(b"200 result=0\n")
+    writer.close()
+    await writer.wait_closed()
+    return commands
+
+
+async def answer(session: AgiSession) -> None:
+    await session.answer()
+
+
+async def silent(server: AgiServer, *, local: str = "127.0.0.1"
+                 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that sends nothing, once the server holds its session."""
+    before = server.active_sessions
+    conn = await asyncio.open_connection("127.0.0.1", server.port, local_addr=(local, 0))
+    await until(lambda: server.active_sessions > before, within=5)
+    return conn
+
+
+async def closed_by_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The server closes this connection (EOF or reset): it never served it."""
+    async with asyncio.timeout(5):
+        with contextlib.suppress(ConnectionError):
+            assert await reader.read() == b""
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+
+
+async def test_endless_header_of_distinct_lines_is_closed_at_the_byte_cap(
+    make_server: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the fault run: distinct agi_* lines, never an empty one (103 MB grew the server 284 MB)
+    calls: list[str] = []
+
+    async def handler(session: AgiSession) -> None:
+        calls.append(session.path)
+        await session.answer()
+
+    server = await make_server(handler, limits=AgiLimits(max_header_bytes=4096,
+                                                         max_header_lines=10_000))
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    with contextlib.suppress(ConnectionError):
+        for i in range(2000):  # ~70 KB unless the server closes first
+            writer.write(f"agi_var_{i}: {'v' * 20}\n".encode())
+            await writer.drain()
+    await closed_by_server(reader, writer)
+    await until_idle(server)
+    assert server.refused == {"header_bytes": 1}
+    assert calls == []
+    assert "over 4096 bytes (agi_max_header_bytes): closing" in caplog.text
+    assert await served_by(server) == [b"ANSWER\n"]  # the next caller is served
+    assert calls == ["hotline"]
+
+
+async def test_header_over_the_line_cap_is_closed(make_server: Factory) -> None:
+    server = await make_server(answer, limits=AgiLimits(max_header_lines=20))
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"".join(b"agi_v%d: x\n" % i for i in range(21)))
+    await closed_by_server(reader, writer)
+    await until_idle(server)
+    assert server.refused == {"header_lines": 1}
+    # a header of exactly the cap (its empty line included) is a header
+    header = b"".join(b"agi_v%d: x\n" % i for i in range(17)) + HEADER
+    assert HEADER.count(b"\n") + 17 == 20
+    assert await converse(server.port, header, b"200 result=0\n") == [b"ANSWER\n"]
+
+
+async def test_over_long_line_is_dropped_and_counted(
+    make_server: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[AgiSession] = []
+
+    async def handler(session: AgiSession) -> None:
+        seen.append(session)
+        await session.answer()
+
+    server = await make_server(handler, limits=AgiLimits(max_line=1024,
+                                                         max_header_bytes=64 * 1024))
+    header = b"agi_callerid: " + b"9" * 5000 + b"\n" + HEADER
+    assert await converse(server.port, header, b"200 result=0\n") == [b"ANSWER\n"]
+    await until_idle(server)
+    (session,) = seen
+    assert "agi_callerid" not in session.env and session.header_junk == 1
+    assert server.long_lines == 1
+    assert "1 line(s) over 1024 bytes dropped" in caplog.text
+
+
+async def test_header_dripped_slowly_is_closed_at_the_header_time_cap(
+    make_server: Factory,
+) -> None:
+    # a line every 20 ms keeps the connection busy, but the header as a whole is timed
+    server = await make_server(answer, limits=AgiLimits(header_timeout=0.3))
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    with contextlib.suppress(ConnectionError):
+        for i in range(200):  # 4 s of drip, unless the server closes first
+            if reader.at_eof():
+                break
+            writer.write(b"agi_v%d: x\n" % i)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+    await closed_by_server(reader, writer)
+    await until_idle(server)
+    assert server.headers_timed_out == 1 and server.sessions_served == 0
+
+
+async def test_sessions_over_the_total_cap_are_closed_at_once(
+    make_server: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await make_server(answer, limits=AgiLimits(max_sessions=3, header_timeout=60))
+    held = [await silent(server) for _ in range(3)]
+    for _ in range(50):  # a flood: each closed at once, counted, one log line for all
+        await closed_by_server(*await asyncio.open_connection("127.0.0.1", server.port))
+    assert server.refused == {"sessions": 50}
+    assert server.active_sessions == 3
+    warnings = [r for r in caplog.records if "agi_max_sessions" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "3 sessions open, the cap (agi_max_sessions)" in warnings[0].getMessage()
+    # a freed place is given again
+    _, writer = held.pop()
+    writer.close()
+    await writer.wait_closed()
+    await until(lambda: server.active_sessions == 2, within=5)
+    assert await served_by(server) == [b"ANSWER\n"]
+    for _, writer in held:
+        writer.close()
+        await writer.wait_closed()
+    await until_idle(server)
+
+
+async def test_sessions_over_the_cap_per_peer_are_closed_others_are_served(
+    make_server: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await make_server(answer, limits=AgiLimits(max_sessions_per_peer=2,
+                                                        header_timeout=60))
+    held = [await silent(server) for _ in range(2)]  # from 127.0.0.1
+    await closed_by_server(*await asyncio.open_connection("127.0.0.1", server.port))
+    assert server.refused == {"peer_sessions": 1}
+    assert "2 sessions open from 127.0.0.1, the cap per peer" in caplog.text
+    # another peer (another Asterisk) is still served
+    assert await served_by(server, local="127.0.0.2") == [b"ANSWER\n"]
+    assert server.sessions_served == 1
+    for _, writer in held:
+        writer.close()
+        await writer.wait_closed()
+    await until_idle(server)
+    assert await served_by(server) == [b"ANSWER\n"]  # 127.0.0.1's places are free again

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from telephony.ami import AmiAuthError, AmiClient, AmiError, AmiNotConnected, AmiTimeout
+from telephony.ami_codec import AmiLimits
 from tests.integration.fake_ami import FakeAmi, FakeSession, until
 
 Message = dict[str, str]
@@ -518,6 +519,33 @@ async def test_garbage_gbk_and_truncated_message_are_survived(
     await until(lambda: client.stats["reconnects"] == 1 and client.connected)
     assert client.stats["dropped_bytes"] > 0
     assert not consumer.named("Truncated")
+
+
+async def test_oversized_input_is_bounded_counted_and_logged(
+    make_client: ClientFactory, server: FakeAmi, consumer: Recorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limits = AmiLimits(max_message=64 * 1024, max_lines=100, max_line=512)
+    client = await connected(make_client, server, limits=limits)
+    session = server.session
+    name = "王" * 200_000  # 600 KB of caller name, in a message over the cap
+    session.send(f"Event: Newchannel\r\nUniqueid: 1\r\nCallerIDName: {name}\r\n\r\n".encode())
+    session.send(f"Event: Newchannel\r\nUniqueid: 2\r\nCallerIDName: {name[:5000]}\r\n"
+                 "\r\n".encode())
+    session.send(b"Event: VarSet\r\n" + b"Variable: a\r\n" * 75_000 + b"\r\n")
+    session.send(b"Event: After\r\n\r\n")
+    await session.drain()
+    await until(lambda: bool(consumer.named("After")))
+    [kept] = consumer.named("Newchannel")  # the first was dropped whole, the second cut
+    assert kept["Uniqueid"] == "2"
+    assert kept["CallerIDName"] == name[: 512 - len("CallerIDName: ")]
+    assert not consumer.named("VarSet")  # 975 KB: over the message cap
+    assert client.stats["dropped_messages"] == 2
+    assert client.stats["truncated_lines"] == 1
+    assert client.stats["dropped_bytes"] > 1_500_000
+    assert "messages over 65536 bytes dropped" in caplog.text
+    assert "lines cut to 512 characters" in caplog.text
+    assert client.connected  # never fatal
 
 
 async def test_consumer_exception_is_counted_not_fatal(

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from ivr.agi import AgiHangup, AgiServer, AgiSession
+from ivr.agi_limits import AgiLimits
 from telephony.ami_codec import AmiDecoder, encode_action
 from telephony.events import AgentRinging, CallEnded, CallSummary
 from telephony.personal_queues import personal_queue
@@ -508,6 +509,33 @@ async def test_agi_server_that_fails_at_once_still_queues_the_call() -> None:
     assert summary.ivr["HOTLINE_AGI"] == "SUCCESS"  # Asterisk only sees a closed socket
     assert summary.queues == ("support",)
     assert summary.outcome == "answered"
+
+
+async def test_a_call_refused_by_the_agi_session_cap_still_reaches_an_agent() -> None:
+    """Every place taken (here by one silent connection): the AGI server closes the
+    call's connection at once; the dialplan goes on to the queue and an agent answers."""
+    sessions: list[str] = []
+
+    async def handler(s: AgiSession) -> None:
+        sessions.append(s.env["agi_uniqueid"])
+
+    limits = AgiLimits(max_sessions=1, header_timeout=60)
+    async with AgiServer(handler, port=0, limits=limits) as server:
+        _, squatter = await asyncio.open_connection("127.0.0.1", server.port)
+        for _ in range(500):
+            if server.active_sessions:
+                break
+            await asyncio.sleep(0.01)
+        target = AgiTarget("127.0.0.1", server.port, ivr_timeout_s=6000)
+        async with rig(None, agi=target) as r:
+            summary, linkedid = await r.call(did="4008001234")
+        squatter.close()
+        await squatter.wait_closed()
+    assert server.refused == {"sessions": 1}
+    assert sessions == []  # the IVR never ran for it
+    assert summary.ivr["HOTLINE_AGI"] == "SUCCESS"  # Asterisk only sees a closed socket
+    assert summary.queues == ("support",)
+    assert summary.outcome == "answered" and summary.agent
 
 
 async def test_missing_prompt_file_fails_the_command_and_the_status(tmp_path: Path) -> None:

@@ -9,10 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ivr.agi_protocol import (
+    HEADER_BYTES,
+    HEADER_LINES,
     AgiDecoder,
     AgiEncodeError,
     AgiEnvironment,
     AgiHangupSignal,
+    AgiHeaderRefused,
     AgiReply,
     encode_command,
     parse_environment,
@@ -144,7 +147,64 @@ def test_over_long_line_is_dropped() -> None:
     assert decoder.feed(b"3" * 70_000 + b"\n200 result=1\n") == [
         AgiReply(code=200, text="result=1", result=1)
     ]
-    assert decoder.junk == 1
+    assert decoder.junk == 1 and decoder.long_lines == 1
+
+
+def test_endless_header_is_refused_at_the_byte_cap_whatever_the_pieces() -> None:
+    # distinct agi_* lines, never the empty line: the decoder kept them all (issue 13)
+    decoder = AgiDecoder(max_header_bytes=4096, max_header_lines=100_000)
+    events: list[object] = []
+    fed = 0
+    for i in range(10_000):
+        line = b"agi_var_%d: value\n" % i
+        events += decoder.feed(line[:5])
+        events += decoder.feed(line[5:])
+        fed += len(line)
+        if events:
+            break
+    assert events == [AgiHeaderRefused(HEADER_BYTES, 4096)]
+    assert decoder.refused == events[0]
+    assert 4096 < fed <= 4096 + 20  # refused at the line that crossed the cap
+    assert decoder.feed(b"agi_more: x\n\n200 result=1\n") == []  # nothing more decoded
+    assert decoder.feed_eof() == []
+
+
+def test_header_without_newline_is_refused_at_the_byte_cap() -> None:
+    decoder = AgiDecoder(max_header_bytes=4096, max_line=1024)
+    events = [e for _ in range(100) for e in decoder.feed(b"a" * 100)]
+    assert events == [AgiHeaderRefused(HEADER_BYTES, 4096)]
+    assert decoder.long_lines == 1
+
+
+def test_header_of_too_many_lines_is_refused() -> None:
+    lines = b"".join(b"agi_v%d: x\n" % i for i in range(9))
+    (env,) = AgiDecoder(max_header_lines=10).feed(lines + b"\n")  # 10 lines: the cap
+    assert isinstance(env, AgiEnvironment) and len(env.env) == 9
+    assert AgiDecoder(max_header_lines=10).feed(lines + b"agi_x: 1\n\n") == [
+        AgiHeaderRefused(HEADER_LINES, 10)
+    ]
+    # junk and empty lines count too: they are lines the peer made us read
+    assert AgiDecoder(max_header_lines=10).feed(b"\n" * 11) == [
+        AgiHeaderRefused(HEADER_LINES, 10)
+    ]
+
+
+def test_caps_do_not_apply_after_the_header() -> None:
+    decoder = AgiDecoder(max_header_bytes=1024, max_header_lines=16)
+    decoder.feed(b"agi_network: yes\n\n")
+    replies = decoder.feed(b"200 result=1\n" * 500)
+    assert len(replies) == 500 and decoder.refused is None
+
+
+def test_a_long_line_is_searched_for_its_newline_once() -> None:
+    # a line fed a byte at a time used to be searched from its start at every byte
+    decoder = AgiDecoder()
+    decoder.feed(b"agi_network: yes\n\n")
+    for byte in b"200 result=1 (" + b"x" * 5000:
+        assert decoder.feed(bytes([byte])) == []
+    assert decoder._scan == len(decoder._buffer)  # all of it searched, resumed from there
+    (reply,) = decoder.feed(b")\n")
+    assert isinstance(reply, AgiReply) and reply.data == "x" * 5000
 
 
 def test_encode_matches_recorded_commands() -> None:
@@ -223,5 +283,11 @@ def test_decoder_is_chunking_independent(lines: list[bytes], step: int) -> None:
     data = b"".join(lines)
     whole = AgiDecoder().feed(data)
     decoder = AgiDecoder()
+    pieces = [e for i in range(0, len(data), step) for e in decoder.feed(data[i : i + step])]
+    assert pieces == whole
+    # with caps small enough to trip: the same events, the same refusal, however cut
+    caps = {"max_line": 12, "max_header_bytes": 60, "max_header_lines": 6}
+    whole = AgiDecoder(**caps).feed(data)
+    decoder = AgiDecoder(**caps)
     pieces = [e for i in range(0, len(data), step) for e in decoder.feed(data[i : i + step])]
     assert pieces == whole

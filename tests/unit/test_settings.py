@@ -47,3 +47,30 @@ def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOTLINE_BUS", "carrier-pigeon")
     with pytest.raises(ValidationError, match="bus"):
         Settings()
+
+
+def test_ami_caps_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from telephony.ami import AmiClient
+
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    monkeypatch.setenv("HOTLINE_AMI_MAX_LINE_CHARS", "1024")
+    client = AmiClient.from_settings(load_settings(), consumer=None)  # type: ignore[arg-type]
+    assert (client.limits.max_line, client.limits.max_lines) == (1024, 1000)
+    assert client.limits.max_message == 1 << 20
+    with pytest.raises(ValidationError):
+        Settings(ami_max_message_lines=0)
+
+
+def test_fastagi_caps_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hotline.app import agi_limits
+
+    monkeypatch.delenv("HOTLINE_CONFIG", raising=False)
+    monkeypatch.setenv("HOTLINE_AGI_MAX_SESSIONS_PER_PEER", "300")
+    monkeypatch.setenv("HOTLINE_AGI_MAX_HEADER_BYTES", "8192")
+    monkeypatch.setenv("HOTLINE_AGI_HEADER_TIMEOUT_S", "2.5")
+    limits = agi_limits(load_settings())
+    assert (limits.max_sessions_per_peer, limits.max_header_bytes, limits.header_timeout) == (
+        300, 8192, 2.5)
+    assert (limits.max_sessions, limits.max_header_lines, limits.max_line) == (2000, 256, 8192)
+    with pytest.raises(ValidationError):
+        Settings(agi_max_sessions=0)
