@@ -176,8 +176,44 @@ class Resync:
                     book.leave_bridge(chan)
             if not call.channels:
                 out.extend(book.end(call, ended_at, system=True))
-            elif call.state in (S.QUEUED, S.RINGING, S.LEFT) and call.agent is None:
+                continue
+            # channels the call gained during the outage (an agent leg, a transfer's)
+            # are known by its Linkedid only
+            for uid, row in snap.items():
+                if row.get("Linkedid") == call.linkedid and uid not in book.channels \
+                        and uid not in self.gone:
+                    self._register_row(call, row)
+            if call.state == S.IVR and call.agent is None:
+                self._queued_in_outage(call, ended_at, out)
+            if call.state in (S.QUEUED, S.RINGING, S.LEFT) and call.agent is None:
                 self._answered_in_outage(call, ended_at, out)
+
+    def _queued_in_outage(self, call: Call, at: float, out: list[DomainEvent]) -> None:
+        """A call in the IVR at the cut that the snapshot lists in a queue, or talking
+        to an agent (its queue then is the one its caller channel's Queue() names)."""
+        entry = next((self.entries[u] for u in call.channels if u in self.entries), None)
+        rows = [r for uid, r in self.channels.items() if uid in call.channels]
+        if entry is None:
+            caller = next((r for r in rows if r.get("Application") == "Queue"), None)
+            if caller is None:
+                return
+            queue = caller.get("ApplicationData", "").split(",", 1)[0]
+            call.queue_uid = caller.get("Uniqueid")
+            wait = 0
+        else:
+            queue = entry.get("Queue", "")
+            call.queue_uid = entry.get("Uniqueid")
+            wait = to_int(entry.get("Wait")) or 0
+        if not queue:
+            return
+        call.queue, call.state = queue, S.QUEUED
+        if queue not in call.queues:
+            call.queues.append(queue)
+        # joined during the outage: not before it, not before the call began
+        call.queued_at = call.joined_at = max(call.started_at, at, self.book.clock() - wait)
+        out.append(CallQueued(at=ts(self.book.clock()), linkedid=call.linkedid, queue=queue,
+                              position=to_int((entry or {}).get("Position")) or 0,
+                              caller=call.caller, caller_name=call.caller_name, did=call.did))
 
     @staticmethod
     def _agent_legs(rows: Iterable[Message]) -> list[Message]:
