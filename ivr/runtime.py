@@ -102,7 +102,11 @@ from ivr.store import builtin_flow, load_flow, resolve_number
 log = logging.getLogger("ivr.runtime")
 
 DTMF_KEYS = "0123456789*#ABCD"
-LOOKUP_TIMEOUT_S = 2.0
+LOOKUP_TIMEOUT_S = 2.0  # one attempt at the caller's record
+# all attempts: the caller hears the greeting meanwhile, and a known caller served as a
+# stranger (no VIP queue, no account manager) is worse than a few seconds more
+LOOKUP_BUDGET_S = 8.0
+LOOKUP_BACKOFF_S = 0.5
 SERVICE_TIMEOUT_S = 8.0
 FLOW_TTL_S = 5.0
 MANAGER_TTL_S = 30.0
@@ -111,7 +115,8 @@ MAX_VALUE = 1000
 PUBLISHED_PATH = 120  # steps kept in HOTLINE_IVR_PATH (the newest)
 RECENT_CALLS = 200
 VARIABLES = ("HOTLINE_ENTRY", "HOTLINE_IVR_PATH", "HOTLINE_CUSTOMER_ID", "QUEUE", "QUEUE_PRIO",
-             "HOTLINE_PREFERRED_AGENT", "HOTLINE_SKILL", "HOTLINE_DIGITS", "HOTLINE_ACTION")
+             "HOTLINE_PREFERRED_AGENT", "HOTLINE_SKILL", "HOTLINE_DIGITS", "HOTLINE_ACTION",
+             "HOTLINE_DEGRADED")
 """The channel variables the IVR sets (the tracker copies these names into the call)."""
 _PROMPT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _GET_DATA = re.compile(r"^result=(?P<keys>\S*)\s*(?:\((?P<flag>[^)]*)\))?")
@@ -445,6 +450,7 @@ class IvrCall:
         self.digits: list[str] = []
         self.typed = ""  # a key pressed during a prompt, for the next input (type-ahead)
         self.published: dict[str, str] = {}
+        self.degraded: set[str] = set()  # what failed and was worked around (lookup)
         self.ended = "running"
 
     # --- the loop ---
@@ -551,13 +557,38 @@ class IvrCall:
     # --- lookups and actions ---
 
     async def _lookup(self, action: Lookup) -> dict[str, Any] | None:
-        try:
-            async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-                customer = await self._resolve(action)
-        except Exception:
-            self.rt.counts["lookup_failed"] += 1
-            log.exception("IVR: lookup failed; the caller counts as unknown")
-            customer = None
+        """The caller's record; a failing or slow database is tried again (growing pauses)
+        while the budget lasts, then the caller counts as unknown: counted, logged, and
+        marked on the call (``HOTLINE_DEGRADED=lookup``) so the pop and the call log
+        say why a known caller was served as a stranger."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.rt.lookup_budget_s
+        attempt = 0
+        while True:
+            attempt += 1
+            left = deadline - loop.time()
+            try:
+                async with asyncio.timeout(max(0.05, min(LOOKUP_TIMEOUT_S, left))):
+                    customer = await self._resolve(action)
+                if attempt > 1:
+                    self.rt.counts["lookup_recovered"] += 1
+                    log.warning("IVR: caller lookup succeeded at attempt %d", attempt)
+                break
+            except Exception as exc:  # noqa: BLE001 - any failure: the IVR goes on
+                why = type(exc).__name__ if isinstance(exc, TimeoutError) else repr(exc)
+                pause = LOOKUP_BACKOFF_S * attempt
+                if deadline - loop.time() <= pause:
+                    self.rt.counts["lookup_failed"] += 1
+                    log.warning("IVR: caller lookup failed %d time(s) (last: %s); the caller "
+                                "is served as unknown", attempt, why)
+                    self.degraded.add("lookup")
+                    await self._publish({"HOTLINE_DEGRADED": ",".join(sorted(self.degraded))})
+                    customer = None
+                    break
+                self.rt.counts["lookup_retried"] += 1
+                log.warning("IVR: caller lookup attempt %d failed (%s); trying again",
+                            attempt, why)
+                await asyncio.sleep(pause)
         if self.trace is not None:
             if customer is None:
                 self.trace(f"  lookup {action.kind} {action.value!r} -> unknown caller")
@@ -672,8 +703,10 @@ class IvrRuntime:
         clock: Callable[[], datetime] | None = None, commit: bool = True,
         timezone: str = DEFAULT_TZ, holidays: Sequence[str] = (),
         flows: FlowSource | None = None, sounds: SoundCheck | None = None,
+        lookup_budget_s: float = LOOKUP_BUDGET_S,
     ) -> None:
         self.engine = engine
+        self.lookup_budget_s = lookup_budget_s
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.reader: Db = reader if reader is not None else engine
         self.agent_free = agent_free

@@ -651,3 +651,56 @@ async def test_concurrent_writes_all_succeed(crm: Crm) -> None:
     assert [r.data.get("error") for r in results if not r.ok] == []
     numbers = sorted(r.data["ticket"] for r in results)
     assert numbers == [f"T20261125-{i:04d}" for i in range(1, 31)]
+
+
+def _flaky_lookup(monkeypatch: pytest.MonkeyPatch, failures: int, *, hang: bool = False
+                  ) -> list[int]:
+    """The caller lookup fails (a locked database; or hangs, ``hang``) its first
+    ``failures`` times, then works. Returns the attempts made (one list item each)."""
+    from sqlalchemy.exc import OperationalError
+
+    import ivr.runtime as runtime_module
+
+    real = runtime_module.lookup_360
+    attempts: list[int] = []
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) <= failures:
+            if hang:
+                await asyncio.sleep(3600)
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime_module, "lookup_360", flaky)
+    return attempts
+
+
+async def test_a_failing_lookup_is_tried_again_and_the_vip_still_recognised(
+        crm: Crm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 item 9: a database lock made known callers strangers. The lookup is
+    tried again within the caller's patience: the VIP gets his VIP routing."""
+    attempts = _flaky_lookup(monkeypatch, 2)
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["0"])
+    assert len(attempts) == 3
+    assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.vip)
+    assert "HOTLINE_DEGRADED" not in fake.vars
+    assert (runtime.counts["lookup_retried"], runtime.counts["lookup_recovered"],
+            runtime.counts["lookup_failed"]) == (2, 1, 0)
+
+
+@pytest.mark.parametrize("hang", [False, True])
+async def test_a_lookup_that_keeps_failing_is_marked_on_the_call(
+        crm: Crm, monkeypatch: pytest.MonkeyPatch, hang: bool) -> None:
+    """Past the budget the caller is served as unknown, and the call says why
+    (HOTLINE_DEGRADED, which the tracker copies into the pop and the call log)."""
+    attempts = _flaky_lookup(monkeypatch, 1000, hang=hang)
+    # a hanging lookup takes one attempt's time limit (2 s) each time
+    async with hotline(crm, lookup_budget_s=5.0 if hang else 1.5) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["0"])
+    assert len(attempts) >= 2  # tried again before giving up
+    assert fake.vars["HOTLINE_DEGRADED"] == "lookup"
+    assert fake.vars.get("HOTLINE_CUSTOMER_ID", "") == ""
+    assert path(fake)[-3:] == ["main_menu:0", "to_agent", "queue"]  # the call goes on
+    assert runtime.counts["lookup_failed"] == 1
