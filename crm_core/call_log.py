@@ -347,6 +347,24 @@ class CallLog:
             result = await conn.execute(select(func.count()).select_from(CallRecord))
             return int(result.scalar_one())
 
+    async def logged(self, linkedids: Iterable[str]) -> set[str]:
+        """Which of ``linkedids`` the log already has (in chunks: bound parameters)."""
+        wanted = sorted(set(linkedids))
+        found: set[str] = set()
+        async with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 500):
+                result = await conn.execute(select(CallRecord.linkedid).where(
+                    CallRecord.linkedid.in_(wanted[i:i + 500])))
+                found.update(result.scalars())
+        return found
+
+    async def last_ended_at(self) -> datetime | None:
+        """When the newest logged call ended (where a restart's journal reading starts)."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(select(func.max(CallRecord.ended_at)))
+            value = result.scalar_one_or_none()
+        return clean_time(value)
+
     async def get(self, linkedid: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
             result = await conn.execute(self._select().where(CallRecord.linkedid == linkedid))

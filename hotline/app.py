@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -36,6 +37,7 @@ from crm_core.call_log import CallLog, CallLogWriter
 from crm_core.db import make_engine, upgrade_async
 from crm_core.lookup import LookupReader
 from hotline.bus import Bus, make_bus
+from hotline.journal import CsvJournal, JournalReconciler
 from hotline.pipeline import TrackerFeed
 from hotline.settings import Settings
 from ivr.agi import AgiServer
@@ -157,7 +159,8 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
         # not this PBX's AMI owner: events come from the owner node through the bus
         yield
         return
-    feed = TrackerFeed(app[TRACKER], app[BUS])
+    reconciler = journal_reconciler(app) if settings.pbx_journal else None
+    feed = TrackerFeed(app[TRACKER], app[BUS], reconciler)
     fanout = AmiFanout(feed)
     client = AmiClient.from_settings(settings, fanout)
     app[AMI_FANOUT] = fanout
@@ -167,6 +170,19 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
     await client.start()
     yield
     await client.close()
+    if reconciler is not None:
+        await reconciler.close()
+
+
+def journal_reconciler(app: web.Application) -> JournalReconciler:
+    """The reading of the PBX's journal (settings.pbx_journal) after outages and starts."""
+    settings, tracker, call_log = app[SETTINGS], app[TRACKER], app[CALL_LOG]
+    return JournalReconciler(
+        CsvJournal(settings.pbx_journal), publish=app[BUS].publish_nowait,
+        logged=call_log.logged, last_logged=call_log.last_ended_at,
+        member_of=tracker.member_of, inbound=lambda: tracker.inbound_contexts,
+        is_open=tracker.is_open, clock=lambda: tracker.last_event_time or time.time(),
+        region=settings.default_region)
 
 
 async def _waiting(app: web.Application) -> dict[str, dict[str, int]]:

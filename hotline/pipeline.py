@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
-from telephony.events import DomainEvent
+from telephony.events import CallEnded, DomainEvent
 from telephony.tracker import CallTracker
 
 log = logging.getLogger("hotline.pipeline")
@@ -23,16 +23,28 @@ class Publisher(Protocol):
     def publish_nowait(self, event: DomainEvent) -> None: ...
 
 
-class TrackerFeed:
-    """Adapts the AMI client's consumer callbacks to the tracker and the bus."""
+class Reconciler(Protocol):
+    def after_resync(self, since: float | None, held: list[CallEnded]) -> None: ...
 
-    def __init__(self, tracker: CallTracker, bus: Publisher) -> None:
+
+class TrackerFeed:
+    """Adapts the AMI client's consumer callbacks to the tracker and the bus.
+
+    With a ``journal`` (``hotline.journal.JournalReconciler``), the records a resync makes
+    of calls that vanished while the link was down are handed to it instead of the bus:
+    it publishes them corrected from the PBX's journal, with the calls that started and
+    ended unseen. ``since`` is when the PBX was last heard (None at the first connect)."""
+
+    def __init__(self, tracker: CallTracker, bus: Publisher,
+                 journal: Reconciler | None = None) -> None:
         self.tracker = tracker
         self.bus = bus
+        self.journal = journal
         self.messages = 0
         self.published = 0
         self.errors = 0
         self.connected = False
+        self.lost_at: float | None = None  # the PBX's time when the link last went down
 
     def _publish(self, events: list[DomainEvent]) -> None:
         publish = self.bus.publish_nowait
@@ -56,6 +68,7 @@ class TrackerFeed:
 
     def on_disconnected(self) -> None:
         self.connected = False
+        self.lost_at = self.tracker.last_event_time
 
     def on_resync_begin(self) -> None:
         self.tracker.begin_resync()
@@ -67,4 +80,9 @@ class TrackerFeed:
             self.errors += 1
             log.exception("tracker failed to end a resync")
             return
-        self._publish(events)
+        if self.journal is None:
+            self._publish(events)
+            return
+        held = [e for e in events if isinstance(e, CallEnded)]
+        self._publish([e for e in events if not isinstance(e, CallEnded)])
+        self.journal.after_resync(self.lost_at, held)

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     ami_max_message_bytes: int = Field(default=1 << 20, ge=4096)
     ami_max_message_lines: int = Field(default=1000, ge=50)
     ami_max_line_chars: int = Field(default=4096, ge=256)
+    # The PBX's CEL journal (deploy/asterisk/cel_custom.conf's CSV file, readable here):
+    # after an AMI outage and at start, the calls Hotline could not watch are logged from
+    # it (hotline.journal). Empty: no journal, those calls keep the tracker's guess.
+    pbx_journal: str = ""
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080

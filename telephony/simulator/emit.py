@@ -3,10 +3,12 @@ members and devices, in the shape of the real Asterisk 22 captures."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
 
+from telephony.cel import CelEvent, format_line
 from telephony.simulator.calls import SimCall, _Leg
 from telephony.simulator.helpers import _nz
 from telephony.simulator.model import (
@@ -46,7 +48,15 @@ class EmitMixin(_PbxState):
                  level: int = 1) -> None:
         if priority is not None:
             c.set(priority=priority)
+        if app.lower() == "hangup":
+            c.hangupsource = c.hangupsource or "dialplan/builtin"
+        queue_before = c.app.lower() == "queue"
         c.app, c.appdata = app, data
+        # deploy/asterisk/cel.conf tracks Queue() only (apps = queue)
+        if queue_before and app.lower() != "queue":
+            self.cel(c, "APP_END")
+        if app.lower() == "queue":
+            self.cel(c, "APP_START")
         if self.noise >= level:
             self._chan_ev("Newexten", c, f"Extension: {c.exten}\r\nApplication: {app}\r\n"
                           f"AppData: {data}\r\n", "dialplan")
@@ -56,9 +66,21 @@ class EmitMixin(_PbxState):
         if self.noise >= level:
             self._chan_ev("VarSet", c, f"Variable: {var}\r\nValue: {clean(value)}\r\n", "dialplan")
 
-    def cel(self, c: Chan, name: str, extra: str = "") -> None:
+    def cel(self, c: Chan, name: str, details: dict[str, Any] | None = None, *,
+            peer: str = "") -> None:
+        """One CEL record: a line of the journal (``journal``, always: Asterisk writes it
+        whoever listens) and, with noise, the AMI CEL event."""
+        if self.journal is not None:
+            line = format_line(CelEvent(
+                type=name, time=self.now(), uniqueid=c.uniqueid, linkedid=c.linkedid,
+                channel=c.name, context=c.context, exten=c.exten, cid_num=_nz(c.cid_num),
+                cid_name=_nz(c.cid_name), app=c.app, appdata=c.appdata, peer=peer,
+                extra=details or {}))
+            with open(self.journal, "ab") as f:  # noqa: PTH123 - one line, as cel_custom
+                f.write(line)
         if self.noise < 2:
             return
+        extra = json.dumps(details) if details else ""
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.now()))
         self.ev("CEL", "call", (
             f"EventName: {name}\r\nAccountCode: \r\nCallerIDnum: {_nz(c.cid_num)}\r\n"
@@ -66,7 +88,7 @@ class EmitMixin(_PbxState):
             f"CallerIDrdnis: \r\nCallerIDdnid: \r\nExten: {c.exten}\r\nContext: {c.context}\r\n"
             f"Channel: {c.name}\r\nApplication: {c.app}\r\nAppData: {c.appdata}\r\n"
             f"EventTime: {when}\r\nAMAFlags: DOCUMENTATION\r\nUniqueID: {c.uniqueid}\r\n"
-            f"LinkedID: {c.linkedid}\r\nUserfield: \r\nPeer: \r\nPeerAccount: \r\n"
+            f"LinkedID: {c.linkedid}\r\nUserfield: \r\nPeer: {peer}\r\nPeerAccount: \r\n"
             f"Extra: {extra}\r\n"
         ))
 
@@ -117,14 +139,16 @@ class EmitMixin(_PbxState):
         b.channels.append(c)
         c.bridge = b
         self.ev("BridgeEnter", "call", b.text() + c.snap())
-        self.cel(c, "BRIDGE_ENTER")
+        self.cel(c, "BRIDGE_ENTER", {"bridge_id": b.id, "bridge_technology": "simple_bridge"},
+                 peer=",".join(x.name for x in b.channels if x is not c))
 
     def bridge_leave(self, b: Bridge, c: Chan) -> None:
         if c in b.channels:
             b.channels.remove(c)
         c.bridge = None
         self.ev("BridgeLeave", "call", b.text() + c.snap())
-        self.cel(c, "BRIDGE_EXIT")
+        self.cel(c, "BRIDGE_EXIT", {"bridge_id": b.id, "bridge_technology": "simple_bridge"},
+                 peer=",".join(x.name for x in b.channels))
 
     def bridge_destroy(self, b: Bridge) -> None:
         self.bridges.pop(b.id, None)
@@ -144,13 +168,14 @@ class EmitMixin(_PbxState):
             self.ev("ChanSpyStop", "call", spy.s1.snap("Spyer") + c.snap("Spyee"))
             self.hangup(spy.s1)
             self.hangup(spy.s2)
-        self.cel(c, "HANGUP")
+        self.cel(c, "HANGUP", {"hangupcause": cause, "hangupsource": c.hangupsource,
+                               "dialstatus": ""})
         text = CAUSE_TEXT.get(cause, "Unknown")
         self._chan_ev("Hangup", c, f"Cause: {cause}\r\nCause-txt: {text}\r\n")
         self.cel(c, "CHAN_END")
         if c.kind.endswith("1"):
             self.cdr(c)
-        if self.noise >= 2 and not any(x.linkedid == c.linkedid for x in self.channels.values()):
+        if not any(x.linkedid == c.linkedid for x in self.channels.values()):
             self.cel(c, "LINKEDID_END")
 
     def cdr(self, c: Chan) -> None:

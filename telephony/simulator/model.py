@@ -139,7 +139,7 @@ class Chan:
     __slots__ = (
         "name", "uniqueid", "linkedid", "state", "cid_num", "cid_name", "conn_num", "conn_name",
         "context", "exten", "priority", "app", "appdata", "bridge", "created", "answered",
-        "peer", "call", "kind", "variables", "_cache",
+        "peer", "call", "kind", "variables", "hangupsource", "_cache",
     )
 
     def __init__(self, name: str, uniqueid: str, linkedid: str, *, state: int, context: str,
@@ -163,6 +163,9 @@ class Chan:
         self.peer: Chan | None = None  # the other half of a Local pair
         self.call: object | None = None  # the SimCall this channel belongs to
         self.kind = kind  # caller1 | caller2 | agent1 | agent2 | desk1 | ... | spy1 | c2d1
+        # who ended it, as CEL's HANGUP tells: the dialplan's Hangup() writes
+        # "dialplan/builtin"; Local channels and AMI hang-ups leave it empty (channel.c)
+        self.hangupsource = ""
         # its channel variables, names without the inheritance underscores (the AMI
         # Status action lists them, as Asterisk's ast_var_name gives them)
         self.variables: dict[str, str] = {}

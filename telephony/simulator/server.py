@@ -660,14 +660,15 @@ class PbxSimulator:
                  timestampevents: bool = False, seed: int = 0, noise: int = 2,
                  max_client_buffer: int = 8 << 20,
                  agi: AgiTarget | tuple[str, int] | str | None = None,
-                 record_calls: bool = False) -> None:
+                 record_calls: bool = False, journal: str | None = None) -> None:
         # agi: the FastAGI server a call's IVR runs on ("host:port"); None keeps the
         # capture rig's dialplan with its fake AGIExec events (dialplan.py).
         # record_calls: with agi, queued calls announce their recording (HOTLINE_RECORDING)
+        # journal: the file the PBX's CEL lines go to (deploy/asterisk/cel_custom.conf)
         self.pbx = Pbx(self._sink, agents=agents, queues=queues,
                        hotline_numbers=hotline_numbers, time_scale=time_scale,
                        timestampevents=timestampevents, seed=seed, noise=noise, agi=agi,
-                       record_calls=record_calls)
+                       record_calls=record_calls, journal=journal)
         self.server = AmiServer(self.pbx, host=host, port=port, username=username,
                                 secret=secret, max_client_buffer=max_client_buffer)
         self._load: Any = None

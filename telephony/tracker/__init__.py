@@ -218,6 +218,7 @@ from telephony.tracker.model import (
     CallState,
     Chan,
     Handler,
+    device_of,
     safe_recording,
 )
 from telephony.tracker.outbound import OutboundCalls
@@ -300,6 +301,25 @@ class CallTracker:
             self.unexpected["tracker-error"] += 1
             log.warning("tracker failed to end a resync", exc_info=True)
         return out
+
+    # what the journal's reconciliation (hotline.journal) reads of the tracker
+
+    @property
+    def last_event_time(self) -> float | None:
+        """The PBX time of the newest event read (where an outage began), else None."""
+        return self._book.last_time
+
+    @property
+    def inbound_contexts(self) -> frozenset[str]:
+        return frozenset(self._book.inbound)
+
+    def is_open(self, linkedid: str) -> bool:
+        """Whether the call is still followed (a resync adopted it: it is up)."""
+        return linkedid in self._book.calls
+
+    def member_of(self, channel: str) -> tuple[str, str] | None:
+        """(member name, interface) of a queue member's channel, None for any other."""
+        return self._members.devices.get(device_of(channel))
 
     def live_calls(self) -> list[dict[str, Any]]:
         """The open calls, JSON-ready, oldest first."""

@@ -3,7 +3,7 @@ maybe transferred. Queue events are keyed by the caller channel that ran Queue()
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from telephony.events import (
     AgentAttempt,
@@ -473,6 +473,8 @@ class InboundCalls:
         abandoned = not answered and (
             call.abandoned or call.state in (S.QUEUED, S.RINGING))
         gave_up = "caller" if abandoned or call.first_hangup_handset else None
+        if not answered and not call.queues:
+            gave_up = ivr_hangup(call.ivr, gave_up)
         fig = figures(call, t, system=system, answerer="caller", gave_up=gave_up)
         if answered:
             outcome = "transferred" if fig.hangup_by == "transfer" else "answered"
@@ -510,3 +512,16 @@ class InboundCalls:
         # consult's), as the CallAnswered events told the live page
         answered = [a for a in call.attempts.values() if a.result == "answered"]
         return state, answered[-1].agent if answered else call.agent
+
+
+def ivr_hangup(ivr: Mapping[str, str], by_channels: str | None) -> str | None:
+    """Who ended a call that never left the IVR: the IVR says it, not the order of the
+    channels (a Local pair's halves hang up in either order on Asterisk 22, and a trunk
+    is one channel). ``HOTLINE_ACTION=hangup``: the IVR ended it (None: the system); an
+    IVR that ran and never handed the call on was cut off by the caller."""
+    action = ivr.get("HOTLINE_ACTION")
+    if action == "hangup":
+        return None
+    if not action and ivr.get("HOTLINE_IVR_PATH"):
+        return "caller"
+    return by_channels

@@ -136,14 +136,19 @@ class Site:
             assert got == want, f"{name}: replay {got} != logged {want}"
 
     def save_capture(self, name: str) -> Path:
-        """The scenario's raw AMI bytes, kept beside the test's files and, when
-        HOTLINE_TEST_CAPTURES names a folder, there too."""
+        """The scenario's raw AMI bytes (and Asterisk's CEL journal of it), kept beside
+        the test's files and, when HOTLINE_TEST_CAPTURES names a folder, there too."""
         path = self.root / f"{name}.ami"
         self.ami.save(path)
+        kept = [path]
+        if self.rig.journal.exists():  # the PBX's own journal of the same calls (CEL)
+            kept.append(self.root / f"{name}.cel.csv")
+            shutil.copyfile(self.rig.journal, kept[-1])
         dest = os.environ.get("HOTLINE_TEST_CAPTURES")
         if dest:
             Path(dest).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, Path(dest) / path.name)
+            for f in kept:
+                shutil.copyfile(f, Path(dest) / f.name)
         return path
 
 

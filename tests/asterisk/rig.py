@@ -83,7 +83,8 @@ class AsteriskRig:
             for key, value in subst.items():
                 text = text.replace(key, value)
             (self.etc / f.name).write_text(text, encoding="utf-8")
-        for sub in ("var/lib", "var/spool", "var/run", "var/log", "var/lib/agi-bin"):
+        for sub in ("var/lib", "var/spool", "var/run", "var/log", "var/log/cel-custom",
+                    "var/lib/agi-bin"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         _silence(self.root / "moh" / "silence.wav")
         # the attended-transfer prompt Asterisk plays to the transferring agent
@@ -138,6 +139,11 @@ class AsteriskRig:
         if self._console is not None:
             with contextlib.suppress(Exception):
                 await self._console
+
+    @property
+    def journal(self) -> Path:
+        """The CEL journal deploy/asterisk's cel_custom.conf has Asterisk write."""
+        return self.root / "var" / "log" / "cel-custom" / "hotline-cel.csv"
 
     def log_size(self) -> int:
         """Where Asterisk's log ends now: a mark for ``played`` and ``wait_played``."""
