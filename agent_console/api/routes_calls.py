@@ -47,6 +47,7 @@ from agent_console.api.errors import ApiError, json_response
 from agent_console.api.routing import Call, Routes
 from agent_console.api.schemas import MAX_ID, Body, Id, Out, Query, Text
 from agent_console.dialling import dial_digits, extension_of
+from agent_console.pbx_actions import PBX_STATUSES
 from crm_core import call_access, customers, interactions
 from crm_core.audit import audit
 from crm_core.lookup import lookup_360, view_360
@@ -296,7 +297,9 @@ async def log_call(call: Call) -> Any:
 
 
 def add_routes(routes: Routes) -> None:
-    controls = (400, 401, 403, 404, 409, 422, 502, 503)
+    # not an agent 403, not your call / no such customer 404, busy 409, bad number 422,
+    # and whatever the PBX answers (pbx_answers)
+    controls = (403, 404, 409, 422, *sorted(PBX_STATUSES))
     routes.add("POST", "/calls/dial", dial, tag="calls",
                summary="Click-to-dial: your phone rings, then the number is called with the "
                        "hotline's caller ID", body_model=DialIn, response_model=Accepted,
@@ -311,7 +314,7 @@ def add_routes(routes: Routes) -> None:
     routes.add("POST", "/calls/{linkedid:[^/]+}/log", log_call, tag="calls",
                summary="Log the call (disposition and notes) against the customer; ends "
                        "your wrap-up", path_model=LinkedidPath, body_model=LogIn,
-               response_model=Logged, status=201, errors=(400, 401, 403, 404, 409, 422),
+               response_model=Logged, status=201, also=(200,), errors=(403, 404, 409, 422),
                description="Only an agent who took the call logs it, or a supervisor "
                            "(audited); saving the same call again updates your log of it "
                            "(200). A call filed under another customer is a 409 "
