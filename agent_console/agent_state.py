@@ -34,6 +34,10 @@ Rules:
   ``wrapup_s`` has passed and it is still there, so nobody stays paused forever;
 - ``AgentStateChanged`` always gives a ``StateChanged`` (the PBX said something about
   the agent: the console hears it); other events only when the view changed;
+- the board remembers, per agent, the last ``_TAKEN_MEMORY`` calls she took (answered,
+  or placed herself: an outbound call rings her own phone first): with her current
+  call, that is ``took``, which says whose call a Linkedid is until its call record
+  (written when it ends) says so (``crm_core.call_access``);
 - unknown or odd events are ignored (counted in ``ignored``), never raised.
 """
 
@@ -63,6 +67,9 @@ STATES = ("signed-out", "ready", "paused", "wrap-up", "ringing", "busy")
 BUSY_DEVICES = frozenset({"busy", "on-hold"})
 RINGING_DEVICES = frozenset({"ringing"})
 _LOGGED_MEMORY = 16  # linkedids logged recently, per agent
+# linkedids taken recently, per agent: enough to bridge the moment between a call's end
+# and its record being written, whatever the agent took meanwhile
+_TAKEN_MEMORY = 16
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +104,7 @@ class _Agent:
     wrapup_paused: bool = False  # we asked the PBX to pause them for this wrap-up
     stale_until: datetime | None = None  # a left-over wrap-up pause is lifted then
     logged: deque[str] = field(default_factory=lambda: deque(maxlen=_LOGGED_MEMORY))
+    taken: deque[str] = field(default_factory=lambda: deque(maxlen=_TAKEN_MEMORY))
     personal: str | None = None  # her personal queue (from the interface)
 
     def __post_init__(self) -> None:
@@ -236,6 +244,19 @@ class AgentBoard:
         """Every queue some agent takes callers from (no personal queue)."""
         return {q for a in self._agents.values() for q in a.hotline_queues}
 
+    def took(self, linkedid: str) -> tuple[bool, frozenset[str]]:
+        """(whether any agent has or had call ``linkedid``, the interfaces of the agents
+        who took it: talking on it now, or answered or placed it lately)."""
+        seen, takers = False, set()
+        for a in self._agents.values():
+            current = a.call is not None and a.call.linkedid == linkedid
+            if current or linkedid in a.taken or a.wrapup_linkedid == linkedid:
+                seen = True
+            if linkedid in a.taken or (current and a.call is not None
+                                       and a.call.state == "talking"):
+                takers.add(a.interface)
+        return seen, frozenset(takers)
+
     def next_deadline(self) -> datetime | None:
         """When the earliest running wrap-up runs out (None: none runs)."""
         ends = [t for a in self._agents.values() for t in (a.wrapup_until, a.stale_until)
@@ -350,7 +371,14 @@ class AgentBoard:
         a.call = CallInfo(linkedid=event.linkedid, queue=event.queue, caller=event.caller,
                           caller_name=event.caller_name, agent_channel=event.agent_channel,
                           state="ringing", since=now)
+        if event.direction == "outbound" and not event.consult:
+            self._took(a, event.linkedid)  # her own call: hers whether or not it is answered
         return out
+
+    @staticmethod
+    def _took(a: _Agent, linkedid: str) -> None:
+        if linkedid not in a.taken:
+            a.taken.append(linkedid)
 
     def _answered(self, a: _Agent, event: CallAnswered, now: datetime) -> list[Effect]:
         out: list[Effect] = []
@@ -363,6 +391,7 @@ class AgentBoard:
             caller_name=previous.caller_name if previous else None,
             agent_channel=event.agent_channel or (previous.agent_channel if previous else ""),
             state="talking", since=now)
+        self._took(a, event.linkedid)
         return out
 
     @staticmethod

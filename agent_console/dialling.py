@@ -6,7 +6,9 @@ Rules:
 - a number to dial may be written any way a record holds it (``+86 138 0013 8000``,
   ``010-5129 7073``, ``(021) 5555 1234``): a valid number becomes the digits dialled
   FROM the hotline's region (``13800138000``, ``01051297073``; abroad ``00...``); an
-  extension or short code is kept as its digits; anything else is refused (None);
+  extension or short code is kept as its digits; anything else is refused (None).
+  What counts as a phone number is ``numbering.normalize.typed_number``, the rule every
+  number from outside follows (callbacks, customers' numbers, imports, the IVR);
 - an AMI header value never carries CR, LF or another control character (they would
   end the header and let a caller-controlled text inject AMI fields): ``header_text``
   drops them;
@@ -18,27 +20,20 @@ from __future__ import annotations
 
 import re
 
-from numbering.normalize import dialled_form
+from numbering.normalize import dialled_form, typed_number
 
-_DIGITS = re.compile(r"\d+")
-_DIALABLE = re.compile(r"^\+?[\d\s\-().]+$")
+_DIGITS = re.compile(r"[0-9]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EXTENSION = re.compile(r"^(?:Local|PJSIP|SIP|IAX2|DAHDI)/([^@/;]+)")
-MIN_DIGITS, MAX_DIGITS = 2, 20
 
 
 def dial_digits(raw: str, region: str = "CN") -> str | None:
     """The digits to dial for ``raw`` from ``region``, or None when it is no number."""
-    text = raw.strip()
-    if not text or not _DIALABLE.match(text):
-        return None
-    dialled = dialled_form(text, region)
-    if dialled is not None:
-        return "".join(_DIGITS.findall(dialled))
-    if text.startswith("+"):
-        return None  # an international form that is not a valid number
-    digits = "".join(_DIGITS.findall(text))
-    return digits if MIN_DIGITS <= len(digits) <= MAX_DIGITS else None
+    number = typed_number(raw, region)
+    if number is None or not number.startswith("+"):
+        return number  # refused, or an extension / short code: its digits as they are
+    dialled = dialled_form(number, region)  # a valid number (typed_number checked it)
+    return "".join(_DIGITS.findall(dialled)) if dialled is not None else None
 
 
 def header_text(value: str, max_len: int = 80) -> str:

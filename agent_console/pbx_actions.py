@@ -89,6 +89,10 @@ class PbxRefused(PbxError):
     status, code = 502, "pbx-refused"
 
 
+# every status a PbxError answers (the API documents them on the controls)
+PBX_STATUSES = frozenset(c.status for c in (PbxError, PbxUnreachable, UnknownCall, NotSignedIn,
+                                            PbxRefused))
+
 _UNKNOWN_CHANNEL = ("no such channel", "channel does not exist", "no channel found")
 _NOT_DYNAMIC = "member not dynamic"  # app_queue.c manager_remove_queue_member
 

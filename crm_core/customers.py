@@ -6,8 +6,10 @@ Rules:
   (before/after) in the caller's transaction;
 - a customer needs a name; ``vip_tier`` is 0..5; ``status`` is one of
   ``CUSTOMER_STATUSES``; ``kind`` is company or person; texts are trimmed;
-- phone numbers are stored normalised (``numbering.normalize``, region CN) with
-  the raw text kept; the kind is guessed when not given (``guess_kind``): mobile
+- phone numbers must be written as phone numbers (``numbering.normalize.
+  typed_number``, the rule of every number from outside: ``1000@internal`` is refused,
+  not stored as ``1000``) and at least 3 digits; they are stored normalised (region
+  CN) with the raw text kept; the kind is guessed when not given (``guess_kind``): mobile
   ``+861[3-9]...``, ``hotline`` for 400/800, other +86 numbers ``landline``,
   anything else ``phone``; the same number twice on one customer is refused;
 - the duplicate guard belongs to ``crm_core.duplicates.check_new_customer``
@@ -62,7 +64,7 @@ from crm_core.records import (
     to_dict,
     touch,
 )
-from numbering.normalize import normalize
+from numbering.normalize import typed_number
 
 CUSTOMER_STATUSES = ("prospect", "active", "dormant", "lost")
 CUSTOMER_KINDS = ("company", "person")
@@ -98,7 +100,7 @@ def normalize_number(raw: object, field: str = "number") -> tuple[str, str]:
     cleaned = raw.strip()
     if len(cleaned) > 40:
         raise ValidationFailed(field, "too long for a phone number")
-    number = normalize(cleaned)
+    number = typed_number(cleaned)  # the rule of every number from outside
     if number is None or len(number.lstrip("+")) < 3:
         raise ValidationFailed(field, f"{cleaned!r} is not a phone number")
     return number, cleaned

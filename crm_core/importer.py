@@ -57,7 +57,7 @@ from crm_core.models import (
     User,
 )
 from crm_core.permissions import SYSTEM, Actor, require
-from numbering.normalize import normalize
+from numbering.normalize import typed_number
 
 log = logging.getLogger("crm_core.importer")
 
@@ -315,7 +315,7 @@ def parse_phones(value: object, region: str = "CN") -> tuple[list[tuple[str, str
         raw = part.strip()
         if not raw:
             continue
-        e164 = normalize(raw, region)
+        e164 = typed_number(raw, region)  # the rule of every number from outside
         if e164 is None or not e164.startswith("+"):
             bad.append(raw)
         else:

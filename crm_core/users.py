@@ -94,7 +94,8 @@ _SUPERVISOR = _matrix(
     # a supervisor sees and steers their team's customers
     ("customers",     "team", "team", "team", "-",    "team", "team"),
     *((m,             "team", "team", "team", "-",    "team", "-") for m in _RECORDS),
-    ("calls",         "team", "-",    "-",    "-",    "-",    "-"),
+    # calls:update = log (or correct) a call the team's agents took (crm_core.call_access)
+    ("calls",         "team", "-",    "team", "-",    "-",    "-"),
     ("reports",       "team", "-",    "-",    "-",    "team", "-"),
     ("users",         "team", "-",    "-",    "-",    "-",    "-"),
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),

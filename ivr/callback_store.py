@@ -1,11 +1,13 @@
 """Callback requests in the database (``crm_core.models.CallbackRequest``).
 
 Rules:
-- ``request_callback`` is how a callback is asked for (the IVR, the API): the number is
-  normalised, the queue checked, and a number that already has a pending (waiting or
-  dialing) callback in that queue keeps that one: its id comes back, so asking twice
-  never means two calls (a partial unique index, migration 0008, holds this even when
-  two requests race);
+- ``request_callback`` is how a callback is asked for (the IVR, the API): the number
+  must be written as a phone number (``numbering.normalize.typed_number``, the rule
+  ``/calls/dial`` follows: ``13800138000,1,Hangup()`` is refused, never dialled as
+  ``138001380001``) and is stored canonical, the queue checked, and a number that
+  already has a pending (waiting or dialing) callback in that queue keeps that one:
+  its id comes back, so asking twice never means two calls (a partial unique index,
+  migration 0008, holds this even when two requests race);
 - every change of state is a compare-and-set UPDATE: ``claim`` turns waiting into
   dialing only if the row is still waiting with the claim the worker saw, so of two
   workers racing on one row exactly one dials it; an attempt's outcome is written
@@ -54,7 +56,7 @@ from ivr.callbacks import (
     avoid_after,
     transition,
 )
-from numbering.normalize import normalize
+from numbering.normalize import typed_number
 
 log = logging.getLogger("ivr.callback_store")
 
@@ -112,9 +114,10 @@ async def add_callback(
 ) -> tuple[int, bool]:
     """Ask for a callback; ``(id, True)`` when created, ``(id of the pending one,
     False)`` when this number already waits in this queue."""
-    number = normalize(phone, region) if isinstance(phone, str) else None
+    number = typed_number(phone, region)
     if number is None:
-        raise ValidationFailed("phone", "not a phone number")
+        raise ValidationFailed("phone", "not a phone number (digits, spaces, - ( ) . and a "
+                                        "leading + only)")
     if len(number) > 32:
         raise ValidationFailed("phone", "too long")
     queue = _queue(queue)

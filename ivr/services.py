@@ -52,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_core.models import Asset, Subscription, Ticket
 from crm_core.permissions import Actor
 from crm_core.tickets import TICKET_STATUSES, create_ticket
-from numbering.normalize import normalize
+from numbering.normalize import typed_number
 
 log = logging.getLogger("ivr.services")
 
@@ -127,14 +127,15 @@ def digits(value: object) -> str:
 
 
 def callback_number(value: object, region: str = "CN") -> str | None:
-    """The caller's number as the network gave it, when it is a phone number
-    (``+8613800138000``, ``021-6432 1000``; ``numbering.normalize`` decides), else None.
-    Not only bare digits: many trunks send E.164 with a ``+``, and those callers could
-    not be called back."""
+    """The number to call back (the caller id the network gave, or digits the caller
+    keyed), when it is a phone number (``+8613800138000``, ``021-6432 1000``;
+    ``numbering.normalize.typed_number`` decides, as for every number from outside),
+    else None. Not only bare digits: many trunks send E.164 with a ``+``, and those
+    callers could not be called back."""
     if not isinstance(value, str) or len(value) > 40:
         return None
     text = value.strip()
-    return text if normalize(text, region) is not None else None
+    return text if typed_number(text, region) is not None else None
 
 
 def customer_id_of(value: object) -> int | None:

@@ -9,6 +9,7 @@ Rules:
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -114,3 +115,34 @@ def bus_kind(request: pytest.FixtureRequest) -> str:
 def redis_stream() -> Iterator[str]:
     """A stream key of its own, so tests never see each other's events."""
     yield f"hotline:test:{uuid.uuid4().hex}"
+
+
+class _UndocumentedStatuses(logging.Handler):
+    """Collects the API's "answered a status its OpenAPI document does not list" records
+    (``agent_console.api.errors``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.found: list[tuple[str, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = getattr(record, "undocumented_status", None)
+        if found is not None:
+            self.found.append(found)
+
+
+@pytest.fixture(autouse=True)
+def api_answers_only_documented_statuses() -> Iterator[_UndocumentedStatuses]:
+    """Whatever a test makes the API answer must be in its OpenAPI document (issue 13
+    item 10): every test that calls the API checks the document as a side effect. (A
+    test of the check itself takes this fixture and empties ``found``.)"""
+    handler = _UndocumentedStatuses()
+    logger = logging.getLogger("agent_console.api")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+    if handler.found:
+        pytest.fail(f"the API answered statuses its OpenAPI document does not list "
+                    f"(operation, status): {sorted(set(handler.found))}")

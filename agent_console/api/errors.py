@@ -10,7 +10,11 @@ Rules:
 - a database constraint violation is a 409 and a value the database cannot hold a
   422: both mean bad input that slipped past validation, not a server fault;
 - anything else is a 500 that says nothing but a request id, and is logged with it;
-- every answer carries ``X-Request-Id``.
+- every answer carries ``X-Request-Id``;
+- an operation's answer whose status its OpenAPI document does not list (``Documented``,
+  set by the route wrapper) is logged as an error (``undocumented_status`` on the
+  record, which the test suite fails on): the document must say what the API does.
+  500 is not checked: it is a fault, logged as such.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -33,6 +38,17 @@ from crm_core.permissions import PermissionDenied
 log = logging.getLogger("agent_console.api")
 
 REQUEST_ID = web.RequestKey("api_request_id", str)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Documented:
+    """The operation a request reached and the statuses its document lists."""
+
+    operation_id: str
+    statuses: frozenset[int]
+
+
+DOCUMENTED = web.RequestKey("api_documented", Documented)
 _dumps = partial(json.dumps, ensure_ascii=False)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -133,4 +149,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = json_response(body, status=status, headers=headers)
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
+    _check_documented(request, response.status)
     return response
+
+
+def _check_documented(request: web.Request, status: int) -> None:
+    documented = request.get(DOCUMENTED)
+    if documented is None or status == 500 or status in documented.statuses:
+        return
+    log.error("request %s: %s answered %s, which its OpenAPI document does not list",
+              request[REQUEST_ID], documented.operation_id, status,
+              extra={"undocumented_status": (documented.operation_id, status)})

@@ -4,7 +4,9 @@ pydantic models' JSON schemas (nothing hand-written per endpoint).
 Rules:
 - one pass over ``Routes.endpoints``: path and query parameters come from the
   path/query models' fields, the request body from the body model, the success
-  response from the response model, every error from the shared ``Error`` model;
+  responses (``Endpoint.successes``) from the response model, every other status of
+  ``Endpoint.statuses`` (declared, and the wrapper's own) from the shared ``Error``
+  model;
 - all model schemas land in ``components/schemas`` (pydantic's
   ``models_json_schema`` names them and keeps input and output variants apart);
 - security: the session cookie everywhere but sign-in; writes also need the
@@ -30,8 +32,11 @@ _STATUS_TEXT = {
     403: "Not allowed (missing grant or CSRF token)",
     404: "No such record, or outside your data scope",
     409: "Duplicate or conflicting record",
+    413: "Request body too large",
     422: "Invalid value (the field is named)",
     429: "Too many failed sign-ins",
+    502: "The PBX refused the action",
+    503: "The PBX cannot be reached from this server",
 }
 _DOWNLOAD_TYPES = {
     "csv": "text/csv",
@@ -124,17 +129,18 @@ def _operation(schemas: _Schemas, ep: Endpoint) -> dict[str, Any]:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": schemas.ref(ep.body_model, "validation")}}}
     responses: dict[str, Any] = {}
-    if ep.response_model is None:
-        responses[str(ep.status)] = {"description": "Done"}
-    else:
+    for status in ep.successes:
+        if ep.response_model is None:
+            responses[str(status)] = {"description": "Done"}
+            continue
         content: dict[str, Any] = {
             "application/json": {"schema": schemas.response(ep.response_model)}}
         if ep.download is not None:
             for fmt in ep.download.formats:
                 content[_DOWNLOAD_TYPES[fmt]] = {"schema": {"type": "string",
                                                             "contentEncoding": "binary"}}
-        responses[str(ep.status)] = {"description": "OK", "content": content}
-    for status in ep.errors:
+        responses[str(status)] = {"description": "OK", "content": content}
+    for status in sorted(ep.statuses - set(ep.successes)):
         responses[str(status)] = _error_response(status)
     op["responses"] = responses
     if ep.public:

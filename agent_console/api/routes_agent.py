@@ -26,6 +26,7 @@ from agent_console.api.console import me_as_agent, pbx_answers, pbx_of, states_o
 from agent_console.api.errors import ApiError
 from agent_console.api.routing import Call, Routes
 from agent_console.api.schemas import Body, Out, Text, UserBrief
+from agent_console.pbx_actions import PBX_STATUSES
 from crm_core import users
 from crm_core.audit import audit
 from crm_core.models import User
@@ -147,7 +148,7 @@ def add_routes(routes: Routes) -> None:
     routes.add("POST", "/agent/state", change_agent_state, tag="agent",
                summary="Ask the PBX: sign in to the queues, ready, pause (with a reason), "
                        "sign out", body_model=AgentAction, response_model=Accepted,
-               status=202, errors=(400, 401, 403, 409, 422, 502, 503),
+               status=202, errors=(403, 409, 422, *sorted(PBX_STATUSES)),
                description="The new state arrives as a websocket 'state' frame once the "
                            "PBX reports it.")
     routes.add("GET", "/agent/transfer-targets", list_transfer_targets, tag="agent",

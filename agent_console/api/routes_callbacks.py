@@ -114,8 +114,10 @@ async def cancel_callback(call: Call) -> Any:
 def add_routes(routes: Routes) -> None:
     routes.add("POST", "/callbacks", create_callback, tag="callbacks",
                summary="Schedule a callback (now in line, or at a given time)",
-               body_model=CallbackIn, response_model=CallbackOut, status=201,
-               errors=(400, 401, 403, 404, 422))
+               body_model=CallbackIn, response_model=CallbackOut, status=201, also=(200,),
+               errors=(403, 404, 409, 422),
+               description="201 with the new callback; 200 with the one this number "
+                           "already has pending in that queue (created: false).")
     routes.add("GET", "/callbacks", list_callbacks, tag="callbacks",
                summary="Callbacks, first in line first (filter by state and queue)",
                query_model=CallbackQuery, response_model=Page[CallbackOut],

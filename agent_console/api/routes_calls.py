@@ -16,16 +16,22 @@ Rules:
 - ``POST /calls/{linkedid}/log`` writes an interaction of kind ``call`` against the
   customer with the disposition, linked by ``call_linkedid``; the same agent saving
   the same call again updates that interaction (200) instead of adding a second one;
-  a call record of that linkedid without a customer gets this customer; saving ends
-  the agent's wrap-up of that call.
+  saving ends the agent's wrap-up of that call. Who may, and what happens to the
+  call's customer, is ``crm_core.call_access``: a Linkedid neither the call log nor
+  the agent board knows is a 404 (``no-such-call``); only an agent who took the call
+  logs it, or a user with ``calls:update`` in scope (a supervisor: audited
+  ``log-on-behalf``), anyone else 403 (``not-your-call``); a call record without a
+  customer gets this one; a call filed under another customer is 409
+  (``customer-mismatch``) unless the body says ``correct_customer: true``, which moves
+  the call to this customer (audited with the old and the new).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
-from sqlalchemy import select, update
+from pydantic import ConfigDict, Field, StrictBool
+from sqlalchemy import select
 
 from agent_console.agent_state import AgentView, CallInfo
 from agent_console.api.auth import AUTH
@@ -41,10 +47,11 @@ from agent_console.api.errors import ApiError, json_response
 from agent_console.api.routing import Call, Routes
 from agent_console.api.schemas import MAX_ID, Body, Id, Out, Query, Text
 from agent_console.dialling import dial_digits, extension_of, keyable
-from crm_core import customers, interactions
+from agent_console.pbx_actions import PBX_STATUSES
+from crm_core import call_access, customers, interactions
 from crm_core.audit import audit
 from crm_core.lookup import lookup_360, view_360
-from crm_core.models import CallRecord, Interaction, User
+from crm_core.models import Interaction, User
 
 DISPOSITIONS = ("inquiry", "repair", "complaint", "order-status", "sales-lead", "other")
 BUSY_STATES = ("ringing", "busy")
@@ -76,6 +83,9 @@ class LogIn(Body):
     disposition: Literal["inquiry", "repair", "complaint", "order-status", "sales-lead",
                          "other"]
     notes: Text = Field(default="", max_length=20_000)
+    correct_customer: StrictBool = Field(
+        default=False, description="the call is filed under another customer: move it to "
+        "this one (recorded in the audit trail); without it, that is a 409")
 
 
 class Accepted(Out):
@@ -232,9 +242,27 @@ async def hangup(call: Call) -> Any:
     return {"ok": True}
 
 
+async def _log_right(call: Call, linkedid: str) -> tuple[call_access.CallFacts, str]:
+    """The call's facts and the actor's right to log it, or 404 / 403."""
+    states = states_of(call)
+    seen, interfaces = states.board.took(linkedid) if states is not None else (False,
+                                                                               frozenset())
+    facts = await call_access.call_facts(
+        call.db, linkedid, call_access.LiveCall(seen=seen, interfaces=interfaces))
+    if facts is None:
+        raise ApiError(404, "no-such-call", f"no call {linkedid}: neither the call log nor "
+                                            "any agent's phone has it")
+    right = call_access.log_right(call.me, facts.takers)
+    if right is None:
+        raise ApiError(403, "not-your-call", "only an agent who took this call, or their "
+                                             "supervisor, may log it")
+    return facts, right
+
+
 async def log_call(call: Call) -> Any:
     body: LogIn = call.body
     linkedid = call.path.linkedid
+    facts, right = await _log_right(call, linkedid)
     existing = (await call.db.execute(
         select(Interaction.id, Interaction.customer_id).where(
             Interaction.call_linkedid == linkedid, Interaction.author_id == call.me.user_id,
@@ -251,10 +279,16 @@ async def log_call(call: Call) -> Any:
     else:
         saved = await interactions.create_interaction(
             call.db, call.me, body.customer_id, kind="call", call_linkedid=linkedid, **fields)
-    # the call's own record (when already written) shows under this customer from now on
-    await call.db.execute(update(CallRecord).where(
-        CallRecord.linkedid == linkedid, CallRecord.customer_id.is_(None)
-    ).values(customer_id=body.customer_id))
+    try:
+        await call_access.attribute(call.db, call.me, facts, body.customer_id,
+                                    correct=body.correct_customer)
+    except call_access.CustomerMismatch as exc:
+        raise ApiError(409, "customer-mismatch", exc.message, field="customer_id") from exc
+    if right == call_access.ON_BEHALF:
+        audit(call.db, user_id=call.me.user_id, action="log-on-behalf", entity="call",
+              entity_id=linkedid, after={"interaction_id": saved["id"],
+                                         "customer_id": body.customer_id,
+                                         "takers": [t.user_id for t in facts.takers]})
     states = states_of(call)
     interface = await call.db.scalar(select(User.agent_interface)
                                      .where(User.id == call.me.user_id))
@@ -266,7 +300,9 @@ async def log_call(call: Call) -> Any:
 
 
 def add_routes(routes: Routes) -> None:
-    controls = (400, 401, 403, 404, 409, 422, 502, 503)
+    # not an agent 403, not your call / no such customer 404, busy 409, bad number 422,
+    # and whatever the PBX answers (pbx_answers)
+    controls = (403, 404, 409, 422, *sorted(PBX_STATUSES))
     routes.add("POST", "/calls/dial", dial, tag="calls",
                summary="Click-to-dial: your phone rings, then the number is called with the "
                        "hotline's caller ID", body_model=DialIn, response_model=Accepted,
@@ -281,5 +317,8 @@ def add_routes(routes: Routes) -> None:
     routes.add("POST", "/calls/{linkedid:[^/]+}/log", log_call, tag="calls",
                summary="Log the call (disposition and notes) against the customer; ends "
                        "your wrap-up", path_model=LinkedidPath, body_model=LogIn,
-               response_model=Logged, status=201, errors=(400, 401, 403, 404, 409, 422),
-               description="Saving the same call again updates your log of it (200).")
+               response_model=Logged, status=201, also=(200,), errors=(403, 404, 409, 422),
+               description="Only an agent who took the call logs it, or a supervisor "
+                           "(audited); saving the same call again updates your log of it "
+                           "(200). A call filed under another customer is a 409 "
+                           "(customer-mismatch) unless correct_customer is true.")

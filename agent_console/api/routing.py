@@ -12,7 +12,12 @@ Rules:
 - the actor of a request is ``crm_core.permissions.load_actor`` of the signed-in
   user; a user deactivated since sign-in is a 401;
 - a handler returns data (validated and serialised through the endpoint's response
-  model) or a ready ``web.StreamResponse`` (downloads).
+  model) or a ready ``web.StreamResponse`` (downloads);
+- every status an operation can answer is in its row: ``status`` and ``also`` (other
+  successes, e.g. 200 for "already there"), ``errors`` (what the handler and the
+  services it calls raise), and what the wrapper itself answers (``wrapper_statuses``);
+  ``Endpoint.statuses`` is their union, which the OpenAPI document lists and the error
+  middleware checks every answer against (an undocumented one is logged as an error).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent_console.api.auth import AUTH
-from agent_console.api.errors import ApiError, error_body, json_response
+from agent_console.api.errors import DOCUMENTED, ApiError, Documented, error_body, json_response
 from crm_core.permissions import Actor, load_actor
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -85,7 +90,33 @@ class Endpoint:
     errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
     download: Download | None = None
     description: str | None = None
+    also: tuple[int, ...] = ()  # other success statuses (same response model)
     adapter: TypeAdapter[Any] | None = field(default=None, compare=False)
+
+    @property
+    def successes(self) -> tuple[int, ...]:
+        return tuple(sorted({self.status, *self.also}))
+
+    @property
+    def statuses(self) -> frozenset[int]:
+        """Every status this operation can answer (module rules)."""
+        return frozenset({*self.successes, *self.errors, *wrapper_statuses(self)})
+
+
+def wrapper_statuses(ep: Endpoint) -> frozenset[int]:
+    """What ``_wrap`` answers before or around any handler: 401 (not signed in), 403 (a
+    write without its CSRF token), 400 and 413 (a body that is no JSON, or larger than
+    the app's ``client_max_size``), 422 (a path, query or body that does not validate)."""
+    out: set[int] = set()
+    if not ep.public:
+        out.add(401)
+        if ep.method in WRITE_METHODS:
+            out.add(403)
+    if ep.body_model is not None:
+        out |= {400, 413, 422}
+    if ep.path_model is not None or ep.query_model is not None:
+        out.add(422)
+    return frozenset(out)
 
 
 class Routes:
@@ -99,7 +130,8 @@ class Routes:
             query_model: type[BaseModel] | None = None,
             body_model: type[BaseModel] | None = None, response_model: Any = None,
             status: int = 200, public: bool = False, errors: tuple[int, ...] | None = None,
-            download: Download | None = None, description: str | None = None) -> None:
+            download: Download | None = None, description: str | None = None,
+            also: tuple[int, ...] = ()) -> None:
         """Declare one endpoint (its operation id is the handler's name)."""
         adapter = TypeAdapter(response_model) if response_model is not None else None
         default_errors = (400, 422, 429) if public else (400, 401, 403, 404, 409, 422)
@@ -109,7 +141,7 @@ class Routes:
             path_model=path_model, query_model=query_model, body_model=body_model,
             response_model=response_model, status=status, public=public,
             errors=errors if errors is not None else default_errors, download=download,
-            description=description, adapter=adapter,
+            description=description, also=also, adapter=adapter,
         ))
 
     def install(self, app: web.Application) -> None:
@@ -161,7 +193,10 @@ async def signed_in_user(request: web.Request) -> int:
 
 
 def _wrap(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    documented = Documented(operation_id=endpoint.operation_id, statuses=endpoint.statuses)
+
     async def handle(request: web.Request) -> web.StreamResponse:
+        request[DOCUMENTED] = documented  # what the error middleware checks the answer by
         user_id = None if endpoint.public else await signed_in_user(request)
         path = query = body = None
         if endpoint.path_model is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +28,7 @@ from crm_core.db import make_engine, upgrade_async
 from crm_core.models import (
     Asset,
     AuditEntry,
+    CallRecord,
     Contact,
     Customer,
     PhoneNumber,
@@ -122,6 +123,36 @@ async def seed_agents(db_url: str) -> None:
                 User(username="nobody", display_name="No phone", password_hash=pw,
                      role_id=role.id),
             ])
+    finally:
+        await engine.dispose()
+
+
+async def recorded_call(db_url: str, linkedid: str, *, agent: str | None = ALICE,
+                        also: Sequence[str] = (), customer_id: int | None = None,
+                        **fields: Any) -> None:
+    """A finished call in the call log, answered by the phone ``agent`` (None: nobody),
+    with ``also`` the phones it was transferred to (one answered attempt each)."""
+    answered = [{"agent": i, "interface": i, "queue": "support", "result": "answered"}
+                for i in ([agent] if agent else []) + list(also)]
+    engine = make_engine(db_url)
+    try:
+        async with async_sessionmaker(engine).begin() as db:
+            db.add(CallRecord(**{
+                "linkedid": linkedid, "caller": "+86" + KNOWN_CALLER, "outcome": "answered",
+                "agent": agent, "agent_interface": agent, "agents_tried": answered,
+                "queues": ["support"], "customer_id": customer_id, **fields}))
+    finally:
+        await engine.dispose()
+
+
+async def call_customer(db_url: str, linkedid: str) -> int | None:
+    """The customer the call log files call ``linkedid`` under."""
+    engine = make_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            found: int | None = await conn.scalar(
+                select(CallRecord.customer_id).where(CallRecord.linkedid == linkedid))
+            return found
     finally:
         await engine.dispose()
 

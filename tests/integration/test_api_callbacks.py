@@ -88,6 +88,11 @@ async def test_schedule_now_and_at_a_time_and_asking_twice(api: Api) -> None:
 
 @pytest.mark.parametrize("payload,field", [
     ({"phone": "not a number"}, "phone"),
+    # the digits of these are a number nobody typed (138001380001, 1000): refused, as
+    # /calls/dial refuses them (issue 13 item 7)
+    ({"phone": "13800138000,1,Hangup()"}, "phone"),
+    ({"phone": "1000@internal"}, "phone"),
+    ({"phone": "13800138000\r\nAction: Originate"}, "phone"),
     ({"phone": ""}, "phone"),
     ({"phone": "1" * 65}, "phone"),
     ({}, "phone"),

@@ -177,6 +177,21 @@ def _today() -> date:
 # --- contacts --------------------------------------------------------------------------
 
 
+async def test_a_customers_number_must_be_written_as_a_phone_number(
+        api: Api, world: World) -> None:
+    # what /calls/dial refuses is refused here too (one rule, numbering.typed_number):
+    # "1000@internal" used to be stored as 1000 (issue 13 item 7)
+    async with signed_in(api, "admin") as admin:
+        numbers = await _count(api, PhoneNumber)
+        for bad in ("1000@internal", "13800138000,1,Hangup()", "sip:13900139000@pbx"):
+            await _rejected(await admin.post(f"/customers/{world.mine}/phones",
+                                             json={"number": bad}), "number")
+        assert await _count(api, PhoneNumber) == numbers
+        added = await _created(admin, f"/customers/{world.mine}/phones",
+                               {"number": "(021) 6432-1000"})
+        assert added["number_e164"] == "+862164321000"
+
+
 async def test_contacts_with_numbers_crud(api: Api, world: World) -> None:
     async with signed_in(api, "admin") as admin:
         contact = await _created(admin, f"/customers/{world.mine}/contacts", {
@@ -231,6 +246,7 @@ async def test_contact_bad_payloads_write_nothing(api: Api, world: World) -> Non
             ({"name": "x" * 201}, "name"),
             ({"name": "张三", "email": "not an email"}, "email"),
             ({"name": "张三", "numbers": ["no digits here"]}, "numbers"),
+            ({"name": "张三", "numbers": ["1000@internal"]}, "numbers"),
             ({"name": "张三", "numbers": "13912345678"}, "numbers"),
             ({"name": "张三", "phone": "13912345678"}, "phone"),
             ({"name": "张三", "customer_id": world.colleague}, "customer_id"),

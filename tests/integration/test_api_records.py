@@ -60,6 +60,7 @@ async def test_bad_payloads_name_the_field_and_write_nothing(api: Api) -> None:
             ({"name": "x", "colour": "red"}, "colour"),
             ({"name": "x\x00y"}, "name"),
             ({"name": "x", "numbers": ["not a number at all"]}, "numbers"),
+            ({"name": "x", "numbers": ["13800138000,1,Hangup()"]}, "numbers"),
         ]
         for body, field in cases:
             resp = await admin.post("/customers", json=body)

@@ -28,6 +28,7 @@ from tests.integration.console_support import (
     console,
     frame_where,
     long_call,
+    recorded_call,
     recv,
     running,
     seed,
@@ -151,6 +152,8 @@ async def test_ticket_and_opportunity_from_the_pop(db_url: str, sim: PbxSimulato
 async def test_the_call_log_rules(tmp_path: Any, sim: PbxSimulator) -> None:
     db_url = f"sqlite+aiosqlite:///{tmp_path}/c.db"
     ids = await seed(db_url)
+    # Alice answered, then transferred the caller to Bob: each logs their own part
+    await recorded_call(db_url, "1795478353.190", agent=ALICE, also=[BOB])
     async with running(db_url, sim) as (_, port), console(port, "alice") as alice, \
             console(port, "bob") as bob:
         path = "/calls/1795478353.190/log"
@@ -216,6 +219,7 @@ async def test_what_an_agent_edits_is_audited(db_url: str, sim: PbxSimulator) ->
         assert status == 201
         status, _ = await alice.call("PATCH", f"/tickets/{ticket['id']}", {"priority": "high"})
         assert status == 200
+        await recorded_call(db_url, "1.7", agent=ALICE)  # her call, no customer yet
         status, _ = await alice.call("POST", "/calls/1.7/log", {
             "customer_id": ids.customer, "disposition": "repair", "notes": "报修"})
         assert status == 201
@@ -226,7 +230,7 @@ async def test_what_an_agent_edits_is_audited(db_url: str, sim: PbxSimulator) ->
     trail = [(e.action, e.entity) for e in mine]
     assert trail == [("create", "contact"), ("create", "interaction"),
                      ("update", "interaction"), ("create", "ticket"), ("update", "ticket"),
-                     ("create", "interaction")]
+                     ("create", "interaction"), ("set-customer", "call")]
     update = next(e for e in mine if e.action == "update" and e.entity == "ticket")
     assert update.before is not None and update.before["priority"] == "normal"
     assert update.after is not None and update.after["priority"] == "high"

@@ -399,9 +399,14 @@ async def test_a_callback_takes_the_caller_number_in_any_form_the_network_sends(
     assert tuple(row) == ("+8613800138000", crm.vip)
 
 
-async def test_a_caller_without_a_usable_number_is_not_promised_a_callback(crm: Crm) -> None:
+# "1000@internal" and "13800138000,1,Hangup()" used to keep their digits (1000,
+# 138001380001): a number nobody gave would have been called back (issue 13 item 7)
+@pytest.mark.parametrize("caller_id", ["anonymous", "1000@internal",
+                                       "13800138000,1,Hangup()"])
+async def test_a_caller_without_a_usable_number_is_not_promised_a_callback(
+        crm: Crm, caller_id: str) -> None:
     async with hotline(crm) as (port, runtime):
-        fake = await call(port, caller="anonymous", keys=["4"])
+        fake = await call(port, caller=caller_id, keys=["4"])
     assert runtime.recent[-1]["services"]["callback"] == {"error": "no number to call back"}
     assert "hotline/zh/callback_confirmed" not in fake.played()
     assert fake.vars["HOTLINE_ACTION"] == "queue"  # an agent instead

@@ -417,3 +417,35 @@ def test_capture_07_click_to_dial_puts_alice_in_wrapup() -> None:
     board.feed(member("added", PERSONAL), at(0))
     effects = replay_into(board, "07-click-to-dial")
     assert [s.linkedid for s in of(effects, WrapupStarted)] == ["1795478428.216"]
+
+
+# --- whose call is it (issue 13 item 3: only an agent who took a call logs it) ----------
+
+def test_took_names_the_agents_who_answered_or_placed_a_call_and_remembers_them() -> None:
+    board = signed_in()
+    assert board.took("1.1") == (False, frozenset())  # never seen
+    board.feed(ringing("1.1"), at(10))
+    assert board.took("1.1") == (True, frozenset())  # ringing: seen, not taken yet
+    board.feed(answered("1.1"), at(11))
+    assert board.took("1.1") == (True, frozenset({ALICE}))
+    board.feed(ended("1.1"), at(20))
+    assert board.took("1.1") == (True, frozenset({ALICE}))  # until the record says so
+    # a call rung but not answered was never hers
+    board.feed(ringing("1.2"), at(30))
+    board.feed(AgentRingNoAnswer(linkedid="1.2", queue="support", agent="Alice",
+                                 interface=ALICE, ring_ms=5000), at(35))
+    assert board.took("1.2") == (False, frozenset())
+    # her own outbound call is hers as soon as her phone rings for it
+    board.feed(AgentRinging(linkedid="9.2", queue="", agent="Alice", interface=ALICE,
+                            agent_channel=CHAN, caller="+8613800138000", caller_name=None,
+                            did=None, direction="outbound"), at(40))
+    board.feed(ended("9.2"), at(50))
+    assert board.took("9.2") == (True, frozenset({ALICE}))
+
+
+def test_took_forgets_only_after_many_calls() -> None:
+    board = signed_in(wrapup_s=0)
+    for i in range(20):
+        after_a_call(board, f"2.{i}", t=10 * i)
+    assert board.took("2.19")[1] == {ALICE} and board.took("2.4")[1] == {ALICE}
+    assert board.took("2.0") == (False, frozenset())  # the call record knows it by now

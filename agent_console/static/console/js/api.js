@@ -67,7 +67,7 @@ const KNOWN = new Set([
   "network", "unauthenticated", "forbidden", "csrf", "not_found", "not-found", "agent-busy",
   "agent_busy", "conflict", "duplicate", "validation", "rate-limited", "locked", "pbx-unreachable",
   "pbx_unreachable", "sign_in_failed", "target-busy", "no-call", "not-an-agent", "no-account-manager", "no-phone",
-  "not-keyable",
+  "not-keyable", "no-such-call", "not-your-call", "customer-mismatch",
 ]);
 
 /** A message for people, in the page's language, from any error. */

@@ -407,7 +407,9 @@ function renderLogForm() {
   for (const id of ["open-ticket", "open-opportunity"]) $(`#${id}`).disabled = !S.customer;
 }
 
-async function saveLog() {
+/** Save the call log; ``correct`` (true only from the button offered after a
+ * ``customer-mismatch``) moves the call to the chosen customer, which the server audits. */
+async function saveLog(correct) {
   const out = $("#log-result");
   if (!S.customer) {
     result(out, "error", t("log.need_customer"));
@@ -426,6 +428,7 @@ async function saveLog() {
     if (S.call && S.call.linkedid) {
       const body = { customer_id: S.customer.id, disposition: S.disposition, notes };
       if (contact) body.contact_id = Number(contact);
+      if (correct === true) body.correct_customer = true;
       saved = await api("POST", `/calls/${encodeURIComponent(S.call.linkedid)}/log`, body);
     } else {
       // no call from the PBX (a call taken on another phone): log it by hand
@@ -443,9 +446,21 @@ async function saveLog() {
     renderDrafts();
     refreshRecord();
   } catch (err) {
+    if (err.code === "customer-mismatch" && S.customer && correct !== true) {
+      offerCorrection(out, S.customer.name);
+      return;
+    }
     result(out, "error", describe(err));
     toast("error", describe(err));
   }
+}
+
+/** The call is filed under another customer: say so, and offer to move it (an explicit,
+ * audited correction) rather than doing it silently. */
+function offerCorrection(out, name) {
+  result(out, "error", t("log.filed_elsewhere"));
+  out.append(" ", h("button", { type: "button", class: "small", id: "log-correct", onclick: () => saveLog(true) },
+    t("log.move_call", { name })));
 }
 
 async function refreshRecord() {

@@ -1,0 +1,43 @@
+"""Who may log a call (crm_core.call_access.log_right, record_takers): pure decisions."""
+
+from __future__ import annotations
+
+from crm_core.call_access import ON_BEHALF, TAKER, Taker, log_right, record_takers
+from crm_core.permissions import Actor
+from crm_core.users import DEFAULT_ROLES
+
+ALICE, BOB = "Local/1001@agents/n", "Local/1002@agents/n"
+
+
+def actor(role: str, user_id: int, **kw: object) -> Actor:
+    spec = DEFAULT_ROLES[role]
+    return Actor(user_id=user_id, username=role, grants=spec.grants,
+                 is_admin=spec.is_admin, **kw)  # type: ignore[arg-type]
+
+
+def test_the_agents_of_a_record_are_who_answered_or_placed_it() -> None:
+    tried = [{"interface": ALICE, "result": "answered"},
+             {"interface": "Local/1003@agents/n", "result": "no-answer"},
+             {"interface": BOB, "result": "answered"}, "junk", {"result": "answered"}]
+    assert record_takers(ALICE, tried, {}) == ({ALICE, BOB}, set())
+    # an outbound call: the agent who placed it, by username
+    assert record_takers(None, [], {"HOTLINE_ORIGINATED_BY": "alice"}) == (set(), {"alice"})
+    assert record_takers(None, [], None) == (set(), set())  # abandoned: nobody's
+
+
+def test_only_a_taker_or_a_scoped_supervisor_logs_a_call() -> None:
+    bob = Taker(user_id=2, team="hotline", region="上海")
+    # Alice (an agent, no calls:update) and another agent's call: no
+    assert log_right(actor("agent", 1, team="hotline"), [bob]) is None
+    assert log_right(actor("agent", 2, team="hotline"), [bob]) == TAKER
+    # Bob's supervisor logs it for him (audited by the API); another team's may not
+    assert log_right(actor("supervisor", 9, team="hotline"), [bob]) == ON_BEHALF
+    assert log_right(actor("supervisor", 9, team="sales"), [bob]) is None
+    assert log_right(actor("supervisor", 9, team=None), [bob]) is None
+    # a call nobody took is only for scope "all" (an admin)
+    assert log_right(actor("supervisor", 9, team="hotline"), []) is None
+    assert log_right(actor("admin", 10), []) == ON_BEHALF
+    assert log_right(actor("manager", 3, team="hotline"), [bob]) is None
+    region = Actor(user_id=11, region="上海", grants={("calls", "update"): "region"})
+    assert log_right(region, [bob]) == ON_BEHALF
+    assert log_right(Actor(user_id=None, is_admin=False), [bob]) is None
