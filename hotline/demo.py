@@ -21,7 +21,9 @@ import contextlib
 import io
 import logging
 import signal
+import tempfile
 import wave
+from pathlib import Path
 
 from aiohttp import web
 
@@ -139,6 +141,9 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         DemoCaller(number="13912345678", name="Unknown Caller"),
         DemoCaller(number="13700000001", name='<img src=x onerror=alert(1)>'),
     ]
+    # the PBX's journal (CEL), read after an AMI outage as on a real site: the demo's own
+    journal = settings.pbx_journal or str(Path(tempfile.mkdtemp(prefix="hotline-demo-"))
+                                          / "cel.csv")
     # the IVR is ours, for real: the app's FastAGI server on a free port, the simulated
     # PBX calling it for every call (the port is known once the app has started)
     pbx = await start_demo_pbx(
@@ -152,9 +157,10 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         record_calls=True,
         queue_defaults=queue_defaults,
         signed_in=floor_agents(),
+        journal=journal,
     )
     settings = settings.model_copy(update={
-        "ami_host": "127.0.0.1", "ami_port": pbx.port,
+        "ami_host": "127.0.0.1", "ami_port": pbx.port, "pbx_journal": journal,
         "agi_enabled": True, "agi_host": "127.0.0.1", "agi_port": 0,
         "recording_base_url": DEMO_RECORDINGS,
     })
@@ -185,6 +191,7 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         if agi_port is not None else "off (calls are queued without it)"
     print(f"  IVR             : {ivr}", flush=True)
     print(f"  database        : {settings.database_url}", flush=True)
+    print(f"  PBX journal     : {journal} (CEL: calls the AMI link missed)", flush=True)
     print(f"  REST API        : http://{settings.http_host}:{bound}/api/v1/openapi.json",
           flush=True)
     print("  logins          : admin, zhao.min (supervisor), wang.lei / li.na (account managers),",

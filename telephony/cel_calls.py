@@ -8,9 +8,9 @@ What one Linkedid's events tell (Asterisk 22's cel.c):
   the caller, the Exten it started on in that context the DID;
 - the queues are the first field of each ``Queue()`` APP_START, in order; the call was
   queued at the first;
-- an agent's leg is a channel whose device is a queue member (``member_of``); it rang
-  from its CHAN_START; it answered when it entered a bridge the caller's channel was in
-  (BRIDGE_ENTER, same ``bridge_id``);
+- an agent's leg is a channel whose device is a queue member (``member_of``), the ;1
+  half of a Local pair; it rang from its CHAN_START; it answered when it entered a
+  bridge the caller's channel was in (BRIDGE_ENTER, same ``bridge_id``);
 - a BLINDTRANSFER or ATTENDEDTRANSFER of the answered call: transferred;
 - the call ended at LINKEDID_END (else its last event). Who hung up: the side whose
   channel hung up first after the answer, the caller's (his channel or its Local
@@ -76,7 +76,10 @@ def summarize(events: Sequence[CelEvent], *, inbound: Iterable[str], member_of: 
     # bridges the caller's channel entered: bridge_id -> when
     caller_bridges = {str(e.extra.get("bridge_id")): e.time for e in events
                       if e.type == "BRIDGE_ENTER" and e.uniqueid == caller.uniqueid}
-    legs = [(e, member_of(e.channel)) for e in starts.values() if e.uniqueid != caller.uniqueid]
+    # the channel app_queue dialled: a member's own channel, or the ;1 half of her Local
+    # pair (the ;2 half runs her [agents] dialplan)
+    legs = [(e, member_of(e.channel)) for e in starts.values()
+            if e.uniqueid != caller.uniqueid and not e.channel.endswith(";2")]
     agent_legs = [(e, m) for e, m in legs if m is not None]
     answered: tuple[CelEvent, str, str, float] | None = None
     attempts: list[AgentAttempt] = []

@@ -129,18 +129,20 @@ async def start_demo_pbx(*, username: str, secret: str, calls_per_second: float,
                          agi: AgiTarget | None = None, start_calls: bool = True,
                          record_calls: bool = False,
                          queue_defaults: QueueDefaults | None = None,
-                         signed_in: Sequence[str] = ()) -> DemoPbx:
+                         signed_in: Sequence[str] = (),
+                         journal: str | None = None) -> DemoPbx:
     """Start the simulator on a free local port and the trickle of calls (at once, or at
     ``start_calls()``: when the IVR server is listening). ``agi``: where calls run their
     IVR (its port may be set later with ``point_ivr_at``); None: the capture rig's IVR.
     ``record_calls``: queued calls announce a recording (HOTLINE_RECORDING), with ``agi``.
     ``queue_defaults``: each number's queue before the IVR (default: deploy/asterisk's).
     ``signed_in``: the agents signed in at start (with ``agi`` no agent is in a queue
-    until signed in, as with deploy/asterisk/queues.conf; the rig's are static members)."""
+    until signed in, as with deploy/asterisk/queues.conf; the rig's are static members).
+    ``journal``: where the PBX keeps its CEL journal (deploy/asterisk/cel_custom.conf)."""
     numbers = tuple(dict.fromkeys(dids)) or ("4008001234", "8008001234")  # a list may weight
     sim = PbxSimulator(username=username, secret=secret, time_scale=1.0, agents=DEMO_AGENTS,
                        queues=DEMO_QUEUES, hotline_numbers=numbers, seed=7, agi=agi,
-                       record_calls=record_calls)
+                       record_calls=record_calls, journal=journal)
     if queue_defaults is not None:
         sim.pbx.queue_defaults = queue_defaults
     for name in signed_in:

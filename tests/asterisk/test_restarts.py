@@ -54,3 +54,45 @@ async def test_hotline_killed_mid_call_logs_the_adopted_call_with_its_data(site:
                                         row.ended_at)
     assert started and queued and answered and ended, row.__dict__
     assert started <= queued <= answered <= ended, row.__dict__
+
+
+async def test_calls_that_end_while_hotline_is_down_are_logged_from_the_journal(
+        site: Site) -> None:
+    """Issue 13 item 2: ``hotline serve`` is killed while Alice talks to a caller; while
+    it is down that call ends, Bob answers another (no IVR: the dialplan queues callers
+    without it) and a third caller gives up waiting. Started again with Asterisk's CEL
+    journal (deploy/asterisk/cel.conf + cel_custom.conf), it logs all three from it."""
+    journal = {"HOTLINE_PBX_JOURNAL": str(site.rig.journal)}
+    await site.restart_hotline(**journal)
+    for user in ("alice", "bob"):
+        async with site.agent(user):
+            pass
+    await site.ami.setvar("PHONE_1001_TALK", "12")
+    await site.ami.setvar("PHONE_1002_TALK", "12")
+    await site.ami.call_in(HOTLINE_400, "13912345678", "Zhou Min", keys="0", pre=7, hold=120)
+    first = await site.ami.wait_event(
+        lambda m: m.get("Event") == "AgentConnect" and m.get("Queue") == "support", within=60)
+    await site.hotline.stop(kill=True)
+    mark = len(site.ami.events)
+    await site.ami.call_in(HOTLINE_400, "13912345670", "Li Lei", pre=1, hold=120)
+    second = await site.ami.wait_event(
+        lambda m: m.get("Event") == "AgentConnect" and m.get("Linkedid") != first["Linkedid"],
+        within=60, start=mark)
+    await site.ami.call_in(HOTLINE_400, "13912345671", "Wu Fei", pre=1, hold=4)
+    third = await site.ami.wait_event(
+        lambda m: m.get("Event") == "QueueCallerAbandon", within=60, start=mark)
+    for linkedid in (first["Linkedid"], second["Linkedid"], third["Linkedid"]):
+        await site.ami.wait_event(lambda m, lid=linkedid: m.get("Event") == "Hangup"
+                                  and m.get("Uniqueid") == lid, within=60)
+    await site.hotline.start()
+    await site.hotline_connected()
+    rows = {r.linkedid: r for r in await site.hotline.wait_records(3, within=60)}
+    site.save_capture("restart-hotline-journal")
+    got = {lid: (rows[lid].outcome, rows[lid].agent, rows[lid].queues, rows[lid].caller)
+           for lid in rows}
+    assert got == {
+        first["Linkedid"]: ("answered", "Alice", ["support"], "+8613912345678"),
+        second["Linkedid"]: ("answered", "Bob", ["support"], "+8613912345670"),
+        third["Linkedid"]: ("abandoned", None, ["support"], "+8613912345671"),
+    }, {lid: r.__dict__ for lid, r in rows.items()}
+    assert "journal read since" in site.hotline.log.read_text()

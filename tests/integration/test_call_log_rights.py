@@ -10,10 +10,8 @@ explicit, audited correction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -32,18 +30,9 @@ from tests.integration.console_support import (
     recv,
     running,
     seed,
-    simulator,
     state_is,
 )
 from tests.integration.test_api_support import FAST_HASHER, PASSWORD
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[PbxSimulator]:
-    pbx = simulator()
-    await pbx.start()
-    yield pbx
-    await pbx.close()
 
 
 async def more_people(db_url: str) -> dict[str, int]:

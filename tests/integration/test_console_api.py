@@ -10,7 +10,6 @@ websockets from a real client.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -32,18 +31,9 @@ from tests.integration.console_support import (
     recv,
     running,
     seed,
-    simulator,
     state_is,
 )
 from tests.integration.test_api_support import PASSWORD
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[PbxSimulator]:
-    pbx = simulator()
-    await pbx.start()
-    yield pbx
-    await pbx.close()
 
 
 async def sign_in_to_queues(agent: Console, ws: Any) -> None:

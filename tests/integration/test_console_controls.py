@@ -32,17 +32,8 @@ from tests.integration.console_support import (
     recv,
     running,
     seed,
-    simulator,
     state_is,
 )
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[PbxSimulator]:
-    pbx = simulator()
-    await pbx.start()
-    yield pbx
-    await pbx.close()
 
 
 def of_type(kind: str, linkedid: str | None = None) -> Any:
