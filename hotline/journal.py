@@ -32,6 +32,7 @@ from typing import Protocol
 from telephony.cel import CelEvent, parse_line
 from telephony.cel_calls import MemberOf, by_linkedid, ended_calls, summarize
 from telephony.events import CallEnded, CallSummary, DomainEvent, ts
+from telephony.tracker.inbound import ivr_hangup
 
 log = logging.getLogger("hotline.journal")
 
@@ -96,8 +97,11 @@ def merged(guess: CallSummary | None, journal: CallSummary) -> CallSummary:
     """The journal's record, with what only the tracker knew of the call."""
     if guess is None:
         return journal
+    hangup_by = journal.hangup_by
+    if journal.outcome == "ivr-only":  # the IVR's word, which CEL cannot carry
+        hangup_by = ivr_hangup(guess.ivr, hangup_by) or "system"
     return replace(
-        journal,
+        journal, hangup_by=hangup_by,
         caller=journal.caller or guess.caller,
         caller_name=journal.caller_name or guess.caller_name,
         did=journal.did or guess.did,

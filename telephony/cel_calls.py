@@ -10,7 +10,8 @@ What one Linkedid's events tell (Asterisk 22's cel.c):
   queued at the first;
 - an agent's leg is a channel whose device is a queue member (``member_of``), the ;1
   half of a Local pair; it rang from its CHAN_START; it answered when it entered a
-  bridge the caller's channel was in (BRIDGE_ENTER, same ``bridge_id``);
+  bridge with a channel that ran Queue() (the caller's, or an attended transfer's
+  consult channel: BRIDGE_ENTER, same ``bridge_id``); the call's agent is the first;
 - a BLINDTRANSFER or ATTENDEDTRANSFER of the answered call: transferred;
 - the call ended at LINKEDID_END (else its last event). Who hung up: the side whose
   channel hung up first after the answer, the caller's (his channel or its Local
@@ -73,30 +74,33 @@ def summarize(events: Sequence[CelEvent], *, inbound: Iterable[str], member_of: 
         if name and name not in queues:
             queues.append(name)
 
-    # bridges the caller's channel entered: bridge_id -> when
-    caller_bridges = {str(e.extra.get("bridge_id")): e.time for e in events
-                      if e.type == "BRIDGE_ENTER" and e.uniqueid == caller.uniqueid}
+    # bridges a queue's caller entered (the caller's channel, or a consult channel that
+    # ran Queue() for an attended transfer): bridge_id -> when
+    queued_uids = {e.uniqueid for e in queue_starts}
+    queue_bridges = {str(e.extra.get("bridge_id")): e.time for e in events
+                     if e.type == "BRIDGE_ENTER" and e.uniqueid in queued_uids}
     # the channel app_queue dialled: a member's own channel, or the ;1 half of her Local
     # pair (the ;2 half runs her [agents] dialplan)
     legs = [(e, member_of(e.channel)) for e in starts.values()
             if e.uniqueid != caller.uniqueid and not e.channel.endswith(";2")]
-    agent_legs = [(e, m) for e, m in legs if m is not None]
     answered: tuple[CelEvent, str, str, float] | None = None
     attempts: list[AgentAttempt] = []
-    for start, (agent, interface) in ((e, m) for e, m in agent_legs if m is not None):
-        joined = next((max(e.time, caller_bridges[str(e.extra.get("bridge_id"))])
+    for start, (agent, interface) in ((e, m) for e, m in legs if m is not None):
+        joined = next((max(e.time, queue_bridges[str(e.extra.get("bridge_id"))])
                        for e in events if e.type == "BRIDGE_ENTER"
                        and e.uniqueid == start.uniqueid
-                       and str(e.extra.get("bridge_id")) in caller_bridges), None)
+                       and str(e.extra.get("bridge_id")) in queue_bridges), None)
         queue = _queue_at(queue_starts, start.time)
-        if joined is not None and answered is None:
-            answered = (start, agent, interface, joined)
-            attempts.append(AgentAttempt(agent=agent, interface=interface, queue=queue,
-                                         result="answered",
-                                         ring_ms=int((joined - start.time) * 1000)))
+        left = _left_at(events, start.uniqueid)
+        if joined is not None:
+            if answered is None:
+                answered = (start, agent, interface, joined)
+            attempts.append(AgentAttempt(
+                agent=agent, interface=interface, queue=queue, result="answered",
+                ring_ms=int((joined - start.time) * 1000),
+                talk_s=None if left is None else max(0, round(left - joined))))
         else:
-            ended = _hangup_time(events, start.uniqueid)
-            ring = None if ended is None else int((ended - start.time) * 1000)
+            ring = None if left is None else int((left - start.time) * 1000)
             attempts.append(AgentAttempt(agent=agent, interface=interface, queue=queue,
                                          result="no-answer", ring_ms=ring))
 
@@ -119,10 +123,8 @@ def summarize(events: Sequence[CelEvent], *, inbound: Iterable[str], member_of: 
     if answered is not None:
         start, agent, interface, at = answered
         talk = max(0, round(end - at))
-        if attempts and attempts[0].agent == agent:
-            attempts[0] = replace(attempts[0], talk_s=talk)
         return replace(
-            summary, agents_tried=tuple(attempts), agent=agent, agent_interface=interface,
+            summary, agent=agent, agent_interface=interface,
             answered_at=ts(at), ring_s=round(at - start.time), talk_s=talk,
             wait_s=None if queued_at is None else max(0, round(at - queued_at)),
             transfers=transfers,
@@ -144,8 +146,10 @@ def _queue_at(queue_starts: Sequence[CelEvent], at: float) -> str:
     return name
 
 
-def _hangup_time(events: Sequence[CelEvent], uniqueid: str) -> float | None:
-    return next((e.time for e in events if e.type == "HANGUP" and e.uniqueid == uniqueid), None)
+def _left_at(events: Sequence[CelEvent], uniqueid: str) -> float | None:
+    """When a channel left the call: its first BRIDGE_EXIT, else its HANGUP."""
+    return next((e.time for e in events if e.uniqueid == uniqueid
+                 and e.type in ("BRIDGE_EXIT", "HANGUP")), None)
 
 
 def _caller_side(event: CelEvent, caller: CelEvent) -> bool:

@@ -81,6 +81,10 @@ async def play(side: Side, s: Scenario) -> dict[str, Any]:
             linkedid = await talking_call(alice)
             for user in s.late:
                 await side.sign_in(user)
+            if s.pause_first:
+                status, body = await alice.call("POST", "/agent/state",
+                                                {"action": "pause", "reason": "break"})
+                assert status == 202, body
             target = {"kind": s.transfer.kind, "value": s.transfer.value}
             status, body = await alice.call("POST", f"/calls/{linkedid}/transfer",
                                             {"mode": s.transfer.mode, "target": target})

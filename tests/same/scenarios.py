@@ -66,6 +66,7 @@ class Scenario:
     patience: float = 600.0  # seconds the caller waits in the queue before giving up
     transfer: Transfer | None = None
     hang_up: bool = False  # Alice hangs up from her console once she talks to the caller
+    pause_first: bool = False  # Alice pauses (a break) before she transfers
     late: tuple[str, ...] = ()  # agents signing in once Alice talks to the caller
     # click-to-dial instead of an inbound call: Alice dials this customer
     dial: str | None = None
@@ -139,9 +140,12 @@ SCENARIOS = [
              late=("bob",), phones={"1001": Phone(talk=600.0), "1002": Phone(talk=4.0)}),
     Scenario("transfer-attended-agent", transfer=Transfer("attended", "agent", "bob"),
              late=("bob",), phones={"1001": Phone(talk=6.0), "1002": Phone(talk=12.0)}),
-    # Alice is free again once the caller left her: vip may offer him to her again
+    # Alice pauses first: once the caller has left her, vip offers him to Bob only.
+    # (Not paused, she is free again as her leg ends, and whether vip rings her or Bob
+    # first is a race on the real PBX: seen both ways.)
     Scenario("transfer-blind-queue", transfer=Transfer("blind", "queue", "vip"),
-             late=("bob",), phones={"1001": Phone(talk=8.0), "1002": Phone(talk=4.0)}),
+             late=("bob",), pause_first=True,
+             phones={"1001": Phone(talk=600.0), "1002": Phone(talk=4.0)}),
     Scenario("transfer-attended-number",
              transfer=Transfer("attended", "number", TRANSFER_NUMBER),
              phones={"1001": Phone(talk=6.0)}, customer=Phone(ring=1.0, talk=12.0)),
