@@ -116,7 +116,10 @@ async def test_records_search_any_format_and_the_360_page(
     # the 360 page: assets with serials, every ticket, opportunities, interactions, calls
     await page.fill("#search", "华东医药")
     await page.press("#search", "Enter")
-    await page.click("#records-table tbody tr >> nth=0 >> a")
+    # the new results, not the previous search's rows still on screen
+    first = page.locator("#records-table tbody tr").first
+    await first.filter(has_text="华东医药包装有限公司").wait_for()
+    await first.locator("a").click()
     await page.wait_for_url(re.compile(r"/records/\d+$"))
     await page.wait_for_selector("body[data-loaded='1']")
     assert await page.text_content("#customer-name") == "华东医药包装有限公司"
