@@ -14,11 +14,13 @@ Rules:
   ``login_rate_per_user`` per username within ``login_rate_window_s`` (sliding window,
   failures AND successes count: a password sprayer and a script hammering one account
   both hit it); over it -> 429 with ``Retry-After`` and no password check;
-- sign-out hooks: ``on_sign_out`` callbacks get the session id (the websocket hub
-  closes that session's sockets);
-- KNOWN LIMIT: the failure counters, the rate windows and the signed-out session ids
-  live in this process's memory: they are lost on restart and not shared between
-  nodes (a multi-node deployment should move them to Redis); every table is bounded;
+- sign-out revokes the session id until its cookie would have expired anyway, in an
+  ``AuthStore`` every node shares and a restart keeps (the database, or Redis with
+  the Redis bus); ``on_sign_out`` callbacks get the session id (the websocket hub
+  closes that session's sockets), on this node and, through Redis, on the others;
+- KNOWN LIMIT: the failure counters and the rate windows still live in this
+  process's memory: lost on restart and not shared between nodes; every table is
+  bounded;
 - the secret key comes from settings, or is generated once into a 0600 file.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import secrets
 import time
@@ -40,7 +43,10 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from agent_console.api.auth_store import AuthStore
 from crm_core.ownership import OwnershipRules
+
+log = logging.getLogger("agent_console.api")
 
 COOKIE_NAME = "hotline_session"
 _TABLE_LIMIT = 10_000  # entries kept in the in-memory tables (oldest dropped first)
@@ -212,40 +218,17 @@ class RateLimiter:
         return hits
 
 
-class RevokedSessions:
-    """Session ids signed out before their cookie expires (the cookie itself is
-    client-side, so sign-out must be remembered here until the cookie is dead)."""
-
-    def __init__(self, max_age_s: float, clock: Clock = time.monotonic) -> None:
-        self.max_age_s = max_age_s
-        self.clock = clock
-        self._table: OrderedDict[str, float] = OrderedDict()
-
-    def add(self, sid: str) -> None:
-        self._table[sid] = self.clock() + self.max_age_s
-        self._expire()
-
-    def contains(self, sid: str) -> bool:
-        self._expire()
-        return sid in self._table
-
-    def _expire(self) -> None:
-        now = self.clock()
-        while self._table:
-            sid, until = next(iter(self._table.items()))
-            if until > now and len(self._table) <= _TABLE_LIMIT:
-                break
-            del self._table[sid]
-
-
 @dataclass
 class AuthState:
     """The API's sign-in machinery (one per API app)."""
 
     config: ApiConfig
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
+    # None until the app starts (the database or Redis exists only then): using it
+    # before is a bug, and fails loudly rather than falling back to one node's memory
+    store: AuthStore | None = None
+    clock: Clock = time.time  # wall-clock seconds: the records outlive this process
     guard: LoginGuard = field(init=False)
-    revoked: RevokedSessions = field(init=False)
     per_ip: RateLimiter = field(init=False)
     per_user: RateLimiter = field(init=False)
     dummy_hash: str = field(init=False)
@@ -254,11 +237,42 @@ class AuthState:
     def __post_init__(self) -> None:
         self.guard = LoginGuard(max_failures=self.config.login_max_failures,
                                 lockout_s=self.config.login_lockout_s)
-        self.revoked = RevokedSessions(self.config.session_max_age_s)
         window = self.config.login_rate_window_s
         self.per_ip = RateLimiter(limit=self.config.login_rate_per_ip, window_s=window)
         self.per_user = RateLimiter(limit=self.config.login_rate_per_user, window_s=window)
         self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    @property
+    def shared(self) -> AuthStore:
+        if self.store is None:
+            raise RuntimeError("the API's sign-in store was never set (AuthState.store)")
+        return self.store
+
+    async def revoke(self, sid: str) -> None:
+        """Sign the session ``sid`` out, for as long as its cookie could live, on every
+        node; its sockets close here at once, and on the other nodes when the store can
+        tell them (Redis)."""
+        until = self.clock() + self.config.session_max_age_s
+        await self.shared.modify(f"revoked:{sid}", lambda _old: ({"until": until}, None),
+                                 self.config.session_max_age_s)
+        await self.signed_out(sid)
+        try:
+            await self.shared.announce_sign_out(sid)
+        except Exception:  # the sign-out stands; other nodes refuse the session anyway
+            log.exception("could not announce a sign-out to the other nodes")
+
+    async def signed_out(self, sid: str) -> None:
+        """Run the sign-out hooks of this node for ``sid`` (idempotent)."""
+        for hook in self.on_sign_out:
+            try:
+                await hook(sid)
+            except Exception:  # a socket that will not close must not stop the sign-out
+                log.exception("sign-out hook failed")
+
+    async def is_revoked(self, sid: str) -> bool:
+        record = await self.shared.get(f"revoked:{sid}")
+        until = record.get("until") if record else None
+        return isinstance(until, int | float) and until > self.clock()
 
     def rate_limited(self, address: str, username: str) -> float:
         """Seconds to wait before this sign-in may be tried (0: go), counting it if not."""
