@@ -93,8 +93,8 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _auth_store(app: web.Application) -> AsyncIterator[None]:
-    # sign-outs, where every node sees them and a restart keeps them: Redis when the
-    # nodes share a Redis bus, else the database
+    # sign-outs and the sign-in throttle, where every node sees them and a restart keeps
+    # them: Redis when the nodes share a Redis bus, else the database
     settings, auth = app[SETTINGS], app[API_AUTH]
     store: AuthStore
     follower = None
@@ -110,6 +110,7 @@ async def _auth_store(app: web.Application) -> AsyncIterator[None]:
     yield
     if follower is not None:
         await follower.close()
+    await auth.settled()  # the failed sign-ins answered last are still written
     await store.close()
 
 

@@ -7,7 +7,7 @@ Rules:
   here, or set on the parent app at startup (handlers read ``config_dict``, which
   sees the parent's keys), because the engine only exists once the app starts;
 - the sign-in state (``AuthState.store``) is given here or set at startup, like the
-  database;
+  database; the sub-app's shutdown waits for the sign-in bookkeeping still running;
 - ``GET /openapi.json`` is public and built once from the route table.
 """
 
@@ -59,6 +59,11 @@ def create_api_app(
     app[AUTH] = auth = auth or AuthState(config)
     if store is not None:
         auth.store = store
+
+    async def settle(_app: web.Application) -> None:
+        await auth.settled()
+
+    app.on_shutdown.append(settle)
     if sessionmaker is not None:
         app[SESSIONMAKER] = sessionmaker
     routes = routes if routes is not None else build_routes()

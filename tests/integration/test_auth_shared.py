@@ -1,4 +1,4 @@
-"""Sign-in state every node shares and a restart keeps (issue 13 item 4).
+"""Sign-in state every node shares and a restart keeps (issue 13 items 4 and 5).
 
 Everything real: ``create_app`` on a free port, restarted (built again with the same
 settings) or run twice at once (two nodes sharing the database and, on the Redis bus,
@@ -19,9 +19,11 @@ import websockets
 from aiohttp import web
 from redis.asyncio import Redis
 
+from hotline.app import API_AUTH
 from hotline.settings import Settings
 from tests.integration.console_support import (
     app_settings,
+    audit_entries,
     connect,
     recv,
     seed_agents,
@@ -193,3 +195,93 @@ async def test_signing_out_closes_the_sessions_sockets_on_every_node(
             await bob_ws.ping()  # another session's socket stays open
     finally:
         await _forget(redis_url, redis_stream)
+
+
+async def test_a_throttled_sign_in_stays_throttled_after_a_restart_and_on_every_node(
+    settings_for: Callable[..., Settings]
+) -> None:
+    limits = {"login_max_failures": 3, "login_delay_s": 600}
+    async with AsyncExitStack() as stack:
+        _, port_a = await stack.enter_async_context(serving(settings_for("node-a", **limits)))
+        _, port_b = await stack.enter_async_context(serving(settings_for("node-b", **limits)))
+        guesser = await stack.enter_async_context(client(port_a, ATTACKER))
+        for _ in range(3):
+            assert (await guesser.sign_in("alice", "guess"))[0] == 401
+        status, _, retry = await guesser.sign_in("alice")  # the right password, too soon
+        assert status == 429 and retry is not None and 0 < int(retry) <= 600
+        on_b = await stack.enter_async_context(client(port_b, ATTACKER))
+        assert (await on_b.sign_in("alice"))[0] == 429  # the other node knows
+    async with serving(settings_for("node-a", **limits)) as (_, port), \
+            client(port, ATTACKER) as after:
+        assert (await after.sign_in("alice"))[0] == 429  # and a restart forgets nothing
+
+
+async def test_the_limit_per_address_is_shared_by_the_nodes_and_kept_on_restart(
+    settings_for: Callable[..., Settings]
+) -> None:
+    limits = {"login_rate_per_ip": 4, "login_rate_window_s": 600}
+    async with AsyncExitStack() as stack:
+        _, port_a = await stack.enter_async_context(serving(settings_for("node-a", **limits)))
+        _, port_b = await stack.enter_async_context(serving(settings_for("node-b", **limits)))
+        on_a = await stack.enter_async_context(client(port_a, ATTACKER))
+        on_b = await stack.enter_async_context(client(port_b, ATTACKER))
+        for user in ("alice", "bob"):  # a spray over the accounts, half on each node
+            assert (await on_a.sign_in(user, "guess"))[0] == 401
+            assert (await on_b.sign_in(user, "guess"))[0] == 401
+        status, body, _ = await on_b.sign_in("nobody", "guess")
+        assert status == 429 and body["error"] == "rate-limited"
+    async with serving(settings_for("node-a", **limits)) as (_, port):
+        async with client(port, ATTACKER) as again:
+            assert (await again.sign_in("nobody", "guess"))[0] == 429
+        async with client(port, OWNER) as owner:  # another address is not limited
+            assert (await owner.sign_in("nobody"))[0] == 200
+
+
+# --- item 5: nobody can lock somebody else out; the owner is told -----------------------
+
+
+async def test_wrong_passwords_from_one_address_never_lock_the_owner_out(
+    settings_for: Callable[..., Settings]
+) -> None:
+    limits = {"login_max_failures": 5, "login_delay_s": 600}
+    async with AsyncExitStack() as stack:
+        _, port_a = await stack.enter_async_context(serving(settings_for("node-a", **limits)))
+        _, port_b = await stack.enter_async_context(serving(settings_for("node-b", **limits)))
+        guesser = await stack.enter_async_context(client(port_a, ATTACKER))
+        for _ in range(5):
+            assert (await guesser.sign_in("alice", "guess"))[0] == 401
+        assert (await guesser.sign_in("alice", "guess"))[0] == 429
+        # the owner, from her own address, on either node: in at once
+        for port in (port_a, port_b):
+            async with client(port, OWNER) as owner:
+                assert (await owner.sign_in("alice"))[0] == 200
+        assert (await guesser.sign_in("alice", "guess"))[0] == 429  # the guesser still waits
+
+
+async def test_the_owner_is_told_of_failed_sign_ins_at_the_next_sign_in(
+    settings_for: Callable[..., Settings], db_url: str
+) -> None:
+    async with AsyncExitStack() as stack:
+        app_a, port_a = await stack.enter_async_context(serving(settings_for("node-a")))
+        _, port_b = await stack.enter_async_context(serving(settings_for("node-b")))
+        guesser = await stack.enter_async_context(client(port_a, ATTACKER))
+        for _ in range(3):
+            assert (await guesser.sign_in("bob", "guess"))[0] == 401
+        await app_a[API_AUTH].settled()  # the owner's notice is written after the answer
+        owner = await stack.enter_async_context(client(port_b, OWNER))
+        status, body, _ = await owner.sign_in("bob")
+        assert status == 200
+        told = body["failed_sign_ins"]
+        assert told["count"] == 3 and told["last_address"] == ATTACKER
+        assert told["first_at"] <= told["last_at"]
+        async with aiohttp.ClientSession() as http, http.get(
+                f"http://127.0.0.1:{port_b}/api/v1/session",
+                headers={"Cookie": owner.cookie()}) as resp:  # what the console page reads
+            assert (await resp.json())["failed_sign_ins"] == told
+        again = await stack.enter_async_context(client(port_a, OWNER))
+        assert (await again.sign_in("bob"))[1]["failed_sign_ins"] is None  # told once
+    failed = await audit_entries(db_url, action="sign_in_failed")
+    assert len(failed) == 3
+    assert {(e.entity, e.user_id) for e in failed} == {("app_user", None)}
+    assert {e.after["address"] for e in failed if e.after} == {ATTACKER}
+
