@@ -33,7 +33,8 @@ Rules:
   started ringing while the socket was down still pops; an agent nothing was sent
   about yet gets its state from ``state_of`` (signed out, if the PBX said nothing);
 - sign-out: ``close_session(sid)`` closes every socket opened with that session
-  (the API calls it when the session is signed out);
+  (the API calls it when the session is signed out, on this node or, with Redis, on
+  another); ``revoked(sid)`` refuses a signed-out session's handshake on every node;
 - several nodes: each node's hub reads the whole bus and serves the sockets it
   holds, so the pop reaches whichever node holds the agent's socket;
 - bad input (an odd event, a failing lookup) is logged and counted, never raised
@@ -47,7 +48,7 @@ import collections
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,7 +147,7 @@ class _Step:
     lookup: asyncio.Task[dict[str, Any]] | None = None
 
 
-SessionCheck = Callable[[str], bool]
+SessionCheck = Callable[[str], Awaitable[bool]]  # is this session id signed out?
 
 
 class PopHub:
@@ -384,7 +385,7 @@ class PopHub:
         user_id, sid = session.get("uid"), session.get("sid")
         if session.new or not isinstance(user_id, int) or not isinstance(sid, str):
             raise web.HTTPUnauthorized(text="sign in first")
-        if self.revoked is not None and self.revoked(sid):
+        if self.revoked is not None and await self.revoked(sid):
             raise web.HTTPUnauthorized(text="this session was signed out")
         async with self.users.connect() as conn:
             row = (await conn.execute(

@@ -133,7 +133,7 @@ async def signed_in_user(request: web.Request) -> tuple[int, bool] | None:
     user_id, sid = session.get("uid"), session.get("sid")
     if session.new or not isinstance(user_id, int) or not isinstance(sid, str):
         return None
-    if auth.revoked.contains(sid):
+    if await auth.is_revoked(sid):
         return None
     async with request.config_dict[SESSIONMAKER]() as db:
         row = (await db.execute(

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -390,6 +391,18 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String)
     before: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     after: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+class AuthRecord(Base):
+    """Sign-in state shared by every node when there is no Redis (agent_console.api.
+    auth_store): signed-out sessions, the sign-in throttle, owners' notices. Each change
+    holds the row's lock; ``expires_at`` (Unix seconds) lets old rows be swept."""
+
+    __tablename__ = "auth_record"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class CallRecord(Base):

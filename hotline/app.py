@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from agent_console.agent_state import AgentBoard
 from agent_console.api import SESSIONMAKER, ApiConfig, create_api_app
 from agent_console.api.auth import AUTH, AuthState, make_storage
+from agent_console.api.auth_store import AuthStore, SqlAuthStore
+from agent_console.api.auth_store_redis import RedisAuthStore, SignOutFollower
 from agent_console.api.console import AGENT_STATES, PBX
 from agent_console.api.routes_callbacks import CALLBACK_OPTIONS, CallbackOptions
 from agent_console.hub import HUB_EVENT_TYPES, PopHub
@@ -93,6 +95,28 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
     await bus.close()
 
 
+async def _auth_store(app: web.Application) -> AsyncIterator[None]:
+    # sign-outs and the sign-in throttle, where every node sees them and a restart keeps
+    # them: Redis when the nodes share a Redis bus, else the database
+    settings, auth = app[SETTINGS], app[API_AUTH]
+    store: AuthStore
+    follower = None
+    if settings.bus == "redis":
+        # beside the bus's stream: one Redis can serve several Hotlines, each its own
+        store = RedisAuthStore(settings.redis_url, f"{settings.redis_stream}:auth:")
+        # a session signed out on another node: its sockets on this one close too
+        follower = SignOutFollower(store, auth.signed_out)
+        await follower.start()
+    else:
+        store = SqlAuthStore(app[ENGINE])
+    auth.store = store
+    yield
+    if follower is not None:
+        await follower.close()
+    await auth.settled()  # the failed sign-ins answered last are still written
+    await store.close()
+
+
 async def _call_log_writer(app: web.Application) -> AsyncIterator[None]:
     # only the summaries: a stalled database then holds a few bytes per call, not every event
     subscription = app[BUS].subscribe("call-log", lossless=True, types={"CallEnded"})
@@ -126,7 +150,7 @@ async def _pop_hub(app: web.Application) -> AsyncIterator[None]:
     auth = app[API_AUTH]
     reader = LookupReader(app[ENGINE])
     hub = PopHub(reader, app[ENGINE], make_storage(auth.config),
-                 region=app[SETTINGS].default_region, revoked=auth.revoked.contains,
+                 region=app[SETTINGS].default_region, revoked=auth.is_revoked,
                  recording_base_url=app[SETTINGS].recording_base_url)
     app[POP_HUB] = hub
     auth.on_sign_out.append(hub.close_session)  # a signed-out session's sockets close
@@ -267,8 +291,8 @@ def create_app(settings: Settings) -> web.Application:
         outbound_context=settings.outbound_context, transfer_context=settings.transfer_context,
         queue_context=settings.queue_transfer_context, caller_name=settings.dial_caller_name,
         caller_number=settings.hotline_numbers[0] if settings.hotline_numbers else ""))
-    app.cleanup_ctx.extend([_database, _bus, _call_log_writer, _live_hub, _pop_hub,
-                            _agent_states, _ami])
+    app.cleanup_ctx.extend([_database, _bus, _auth_store, _call_log_writer, _live_hub,
+                            _pop_hub, _agent_states, _ami])
     app.cleanup_ctx.append(_callbacks)  # after _ami: it dials through that link
     app[CALLBACK_OPTIONS] = CallbackOptions(queue=settings.callback_queue,
                                             max_attempts=settings.callback_max_attempts)

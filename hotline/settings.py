@@ -7,11 +7,12 @@ Precedence: explicit arguments > environment > TOML file > defaults.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -98,13 +99,20 @@ class Settings(BaseSettings):
     secret_key_file: Path = Path("var/secret.key")
     session_max_age_s: int = Field(default=8 * 3600, ge=60)
     session_cookie_secure: bool = False  # True behind https: the cookie is then https-only
+    # Sign-in throttle (agent_console.api.login_throttle), shared by the nodes: per
+    # account AND client address, the first login_max_failures attempts go at once, then
+    # each waits login_delay_s doubled per attempt since, at most login_delay_max_s (429
+    # with Retry-After); a success from that address starts afresh. Guesses from one
+    # address never hold up the owner at another. Per client address, on any accounts:
+    # login_rate_per_ip attempts at once, then one every window / that (429 too).
     login_max_failures: int = Field(default=5, ge=1)
-    login_lockout_s: int = Field(default=15 * 60, ge=1)
-    # Sign-in rate limits (attempts, successful or not, per window): per client address
-    # and per username; over the limit -> 429 with Retry-After.
+    login_delay_s: float = Field(default=1.0, gt=0)
+    login_delay_max_s: int = Field(default=15 * 60, ge=1)
     login_rate_per_ip: int = Field(default=100, ge=1)
-    login_rate_per_user: int = Field(default=20, ge=1)
     login_rate_window_s: int = Field(default=60, ge=1)
+    # Reverse proxies in front of Hotline (addresses or networks, e.g. ["127.0.0.1"]):
+    # from them, the client's address is the one they add to X-Forwarded-For.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     # Agent console (issue 5): the queues an agent signs into, the wrap-up after each
     # call (paused at the PBX with reason "wrap-up" until the call log is saved or this
@@ -141,6 +149,13 @@ class Settings(BaseSettings):
     callback_context: str = "outbound"
     callback_poll_s: float = Field(default=1.0, gt=0, le=60)
     callback_orphan_grace_s: float = Field(default=10.0, ge=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item.strip(), strict=False)  # ValueError names the bad one
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,4 @@
-"""Sign-in for the API: passwords, the session cookie, lock-out and sign-out.
+"""Sign-in for the API: passwords, the session cookie, the sign-in throttle, sign-out.
 
 Rules:
 - passwords are argon2 hashes (argon2-cffi ``PasswordHasher``); verification runs
@@ -8,17 +8,20 @@ Rules:
   HTTP-only, SameSite=Lax, Secure when configured (behind https), expiring after
   ``session_max_age_s``; it holds the user id, a random session id and the CSRF
   token handed out at sign-in;
-- lock-out: after ``max_failures`` consecutive failures for one username, sign-in
-  for that username is refused for ``lockout_s`` (success resets the count);
-- rate limits: at most ``login_rate_per_ip`` sign-in attempts per client address and
-  ``login_rate_per_user`` per username within ``login_rate_window_s`` (sliding window,
-  failures AND successes count: a password sprayer and a script hammering one account
-  both hit it); over it -> 429 with ``Retry-After`` and no password check;
+- sign-out revokes the session id until its cookie would have expired anyway; the
+  revocation, the throttle and the owners' notices live in an ``AuthStore`` every
+  node shares and a restart keeps (the database, or Redis with the Redis bus);
+- throttle (``login_throttle``): per (account, client address) with delays that grow
+  after ``login_max_failures`` attempts, and per client address across accounts; an
+  anonymous client can never lock an account for its owner at another address;
+- a failed sign-in on an existing account is written to the audit log and counted
+  for its owner, who is told at the next successful sign-in; that bookkeeping runs
+  after the answer (``settled()`` waits for it), so the answer's timing does not say
+  whether the username exists;
 - sign-out hooks: ``on_sign_out`` callbacks get the session id (the websocket hub
   closes that session's sockets);
-- KNOWN LIMIT: the failure counters, the rate windows and the signed-out session ids
-  live in this process's memory: they are lost on restart and not shared between
-  nodes (a multi-node deployment should move them to Redis); every table is bounded;
+- the client's address is the TCP peer, or behind ``trusted_proxies`` the address
+  they forwarded (``client_address``);
 - the secret key comes from settings, or is generated once into a 0600 file.
 """
 
@@ -26,11 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import secrets
 import time
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,11 +42,18 @@ from aiohttp import web
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agent_console.api import login_throttle as throttle
+from agent_console.api.auth_store import AuthStore, Record
+from agent_console.api.client_address import Network, parse_networks
+from crm_core.audit import audit
 from crm_core.ownership import OwnershipRules
 
+log = logging.getLogger("agent_console.api")
+
 COOKIE_NAME = "hotline_session"
-_TABLE_LIMIT = 10_000  # entries kept in the in-memory tables (oldest dropped first)
+NOTICE_TTL_S = 90 * 24 * 3600.0  # an owner away this long is not told of older attempts
 
 Clock = Callable[[], float]
 
@@ -55,14 +65,15 @@ class ApiConfig:
     secret_key: bytes  # 32 bytes (Fernet key material)
     cookie_secure: bool = False
     session_max_age_s: int = 8 * 3600
-    login_max_failures: int = 5
-    login_lockout_s: float = 15 * 60
+    login_max_failures: int = 5  # attempts per (account, address) before the delays
+    login_delay_s: float = 1.0  # the first delay; it doubles with every attempt after
+    login_delay_max_s: float = 15 * 60
     cookie_name: str = COOKIE_NAME
     region: str = "CN"  # default region for phone numbers written without a country code
     ownership: OwnershipRules = OwnershipRules()  # the cap and the pool rule
     login_rate_per_ip: int = 100  # sign-in attempts per client address per window
-    login_rate_per_user: int = 20  # sign-in attempts per username per window
     login_rate_window_s: float = 60.0
+    trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
     agent_queues: tuple[str, ...] = ("support", "vip")  # the queues an agent signs into
     recording_base_url: str = ""  # call recordings' links (agent_console.recordings)
 
@@ -74,7 +85,8 @@ class ApiConfig:
             cookie_secure=settings.session_cookie_secure,
             session_max_age_s=settings.session_max_age_s,
             login_max_failures=settings.login_max_failures,
-            login_lockout_s=float(settings.login_lockout_s),
+            login_delay_s=float(settings.login_delay_s),
+            login_delay_max_s=float(settings.login_delay_max_s),
             region=settings.default_region,
             ownership=OwnershipRules(
                 cap=settings.ownership_cap,
@@ -82,10 +94,19 @@ class ApiConfig:
                 pool_after_days=settings.pool_after_days,
             ),
             login_rate_per_ip=settings.login_rate_per_ip,
-            login_rate_per_user=settings.login_rate_per_user,
             login_rate_window_s=float(settings.login_rate_window_s),
+            trusted_proxies=parse_networks(settings.trusted_proxies),
             agent_queues=tuple(settings.agent_queues),
             recording_base_url=settings.recording_base_url,
+        )
+
+    @property
+    def policy(self) -> throttle.ThrottlePolicy:
+        """The sign-in throttle's numbers."""
+        return throttle.ThrottlePolicy(
+            free_failures=self.login_max_failures, first_delay_s=self.login_delay_s,
+            max_delay_s=self.login_delay_max_s, address_limit=self.login_rate_per_ip,
+            address_window_s=self.login_rate_window_s,
         )
 
 
@@ -129,145 +150,134 @@ def make_storage(config: ApiConfig) -> EncryptedCookieStorage:
     )
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    locked_until: float = 0.0
+def _digest(*parts: str) -> str:
+    # fixed-size keys whatever was typed; a username stays out of the store's key space
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
-class LoginGuard:
-    """Consecutive sign-in failures per username, and the lock-out they cause."""
-
-    def __init__(self, *, max_failures: int, lockout_s: float, clock: Clock = time.monotonic
-                 ) -> None:
-        self.max_failures = max_failures
-        self.lockout_s = lockout_s
-        self.clock = clock
-        self._table: OrderedDict[str, _Failures] = OrderedDict()
-
-    @staticmethod
-    def _key(username: str) -> str:
-        return username.strip().casefold()
-
-    def locked_for(self, username: str) -> float:
-        """Seconds the username stays locked (0: not locked)."""
-        entry = self._table.get(self._key(username))
-        if entry is None:
-            return 0.0
-        left = entry.locked_until - self.clock()
-        if entry.locked_until and left <= 0:
-            del self._table[self._key(username)]  # the lock-out is over: start afresh
-            return 0.0
-        return max(0.0, left)
-
-    def failed(self, username: str) -> None:
-        key = self._key(username)
-        entry = self._table.pop(key, None) or _Failures()
-        entry.count += 1
-        if entry.count >= self.max_failures:
-            entry.locked_until = self.clock() + self.lockout_s
-        self._table[key] = entry
-        while len(self._table) > _TABLE_LIMIT:
-            self._table.popitem(last=False)
-
-    def succeeded(self, username: str) -> None:
-        self._table.pop(self._key(username), None)
+def username_key(username: str) -> str:
+    """The one spelling of a username the throttle counts by."""
+    return username.strip().casefold()
 
 
-class RateLimiter:
-    """At most ``limit`` hits per key within a sliding ``window_s`` (bounded table)."""
+@dataclass(frozen=True)
+class Refusal:
+    """A sign-in refused before its password was checked (429 with ``Retry-After``)."""
 
-    def __init__(self, *, limit: int, window_s: float, clock: Clock = time.monotonic) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self.clock = clock
-        self._table: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until ``key`` may try again (0: now)."""
-        hits = self._hits(key)
-        if hits is None or len(hits) < self.limit:
-            return 0.0
-        return max(0.0, hits[0] + self.window_s - self.clock())
-
-    def hit(self, key: str) -> None:
-        hits = self._hits(key)
-        if hits is None:
-            hits = self._table[key] = deque()
-        hits.append(self.clock())
-        self._table.move_to_end(key)
-        while len(self._table) > _TABLE_LIMIT:
-            self._table.popitem(last=False)
-
-    def _hits(self, key: str) -> deque[float] | None:
-        hits = self._table.get(key)
-        if hits is None:
-            return None
-        horizon = self.clock() - self.window_s
-        while hits and hits[0] <= horizon:
-            hits.popleft()
-        if not hits:
-            del self._table[key]
-            return None
-        return hits
-
-
-class RevokedSessions:
-    """Session ids signed out before their cookie expires (the cookie itself is
-    client-side, so sign-out must be remembered here until the cookie is dead)."""
-
-    def __init__(self, max_age_s: float, clock: Clock = time.monotonic) -> None:
-        self.max_age_s = max_age_s
-        self.clock = clock
-        self._table: OrderedDict[str, float] = OrderedDict()
-
-    def add(self, sid: str) -> None:
-        self._table[sid] = self.clock() + self.max_age_s
-        self._expire()
-
-    def contains(self, sid: str) -> bool:
-        self._expire()
-        return sid in self._table
-
-    def _expire(self) -> None:
-        now = self.clock()
-        while self._table:
-            sid, until = next(iter(self._table.items()))
-            if until > now and len(self._table) <= _TABLE_LIMIT:
-                break
-            del self._table[sid]
+    error: str  # "throttled" (this account from this address) | "rate-limited" (address)
+    wait_s: float
 
 
 @dataclass
 class AuthState:
-    """The API's sign-in machinery (one per API app)."""
+    """The API's sign-in machinery (one per API app; its state is in ``store``)."""
 
     config: ApiConfig
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
-    guard: LoginGuard = field(init=False)
-    revoked: RevokedSessions = field(init=False)
-    per_ip: RateLimiter = field(init=False)
-    per_user: RateLimiter = field(init=False)
+    # None until the app starts (the database or Redis exists only then): using it
+    # before is a bug, and fails loudly rather than falling back to one node's memory
+    store: AuthStore | None = None
+    clock: Clock = time.time  # wall-clock seconds: the records outlive this process
     dummy_hash: str = field(init=False)
     on_sign_out: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
-        self.guard = LoginGuard(max_failures=self.config.login_max_failures,
-                                lockout_s=self.config.login_lockout_s)
-        self.revoked = RevokedSessions(self.config.session_max_age_s)
-        window = self.config.login_rate_window_s
-        self.per_ip = RateLimiter(limit=self.config.login_rate_per_ip, window_s=window)
-        self.per_user = RateLimiter(limit=self.config.login_rate_per_user, window_s=window)
         self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
 
-    def rate_limited(self, address: str, username: str) -> float:
-        """Seconds to wait before this sign-in may be tried (0: go), counting it if not."""
-        user_key = LoginGuard._key(username)
-        wait = max(self.per_ip.retry_after(address), self.per_user.retry_after(user_key))
-        if not wait:
-            self.per_ip.hit(address)
-            self.per_user.hit(user_key)
-        return wait
+    @property
+    def shared(self) -> AuthStore:
+        if self.store is None:
+            raise RuntimeError("the API's sign-in store was never set (AuthState.store)")
+        return self.store
+
+    # --- sessions ------------------------------------------------------------------
+
+    async def revoke(self, sid: str) -> None:
+        """Sign the session ``sid`` out, for as long as its cookie could live, on every
+        node; its sockets close here at once, and on the other nodes when the store can
+        tell them (Redis)."""
+        until = self.clock() + self.config.session_max_age_s
+        await self.shared.modify(f"revoked:{sid}", lambda _old: ({"until": until}, None),
+                                 self.config.session_max_age_s)
+        await self.signed_out(sid)
+        try:
+            await self.shared.announce_sign_out(sid)
+        except Exception:  # the sign-out stands; other nodes refuse the session anyway
+            log.exception("could not announce a sign-out to the other nodes")
+
+    async def signed_out(self, sid: str) -> None:
+        """Run the sign-out hooks of this node for ``sid`` (idempotent)."""
+        for hook in self.on_sign_out:
+            try:
+                await hook(sid)
+            except Exception:  # a socket that will not close must not stop the sign-out
+                log.exception("sign-out hook failed")
+
+    async def is_revoked(self, sid: str) -> bool:
+        record = await self.shared.get(f"revoked:{sid}")
+        until = record.get("until") if record else None
+        return isinstance(until, int | float) and until > self.clock()
+
+    # --- the throttle -------------------------------------------------------------
+
+    async def admit(self, address: str, username: str) -> Refusal | None:
+        """Count this sign-in attempt, or say why it may not be tried now."""
+        policy, now = self.config.policy, self.clock()
+        wait = await self.shared.modify(
+            f"addr:{_digest(address)}", lambda r: throttle.address_take(r, now, policy),
+            throttle.address_ttl(policy))
+        if wait > 0:
+            return Refusal("rate-limited", wait)
+        wait = await self.shared.modify(
+            self._pair(address, username), lambda r: throttle.pair_claim(r, now, policy),
+            throttle.pair_ttl(policy))
+        return Refusal("throttled", wait) if wait > 0 else None
+
+    async def succeeded(self, address: str, username: str, user_id: int) -> Record | None:
+        """A right password: forget this pair's attempts; what the owner is to be told."""
+        await self.shared.modify(self._pair(address, username), lambda _r: (None, None),
+                                 throttle.pair_ttl(self.config.policy))
+        told = await self.shared.modify(f"notice:{user_id}", lambda r: (None, r),
+                                        NOTICE_TTL_S)
+        return throttle.notice_summary(told)
+
+    def failed(self, address: str, user_id: int | None,
+               sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        """A wrong password: tell the owner of an existing account, after the answer."""
+        if user_id is not None:
+            self._defer(self._record_failure(address, user_id, sessionmaker))
+
+    async def _record_failure(self, address: str, user_id: int,
+                              sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        now = self.clock()
+        await self.shared.modify(f"notice:{user_id}",
+                                 lambda r: (throttle.notice_add(r, now, address), None),
+                                 NOTICE_TTL_S)
+        async with sessionmaker.begin() as db:
+            audit(db, user_id=None, action="sign_in_failed", entity="app_user",
+                  entity_id=user_id, after={"address": address})
+
+    def _pair(self, address: str, username: str) -> str:
+        return f"pair:{_digest(username_key(username), address)}"
+
+    def _defer(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work, name="sign-in-bookkeeping")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not record a failed sign-in for its owner",
+                      exc_info=task.exception())
+
+    async def settled(self) -> None:
+        """Wait for the bookkeeping of the sign-ins answered so far."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- passwords ------------------------------------------------------------------
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether ``password`` matches (always does the work, even without a hash)."""

@@ -180,7 +180,7 @@ async def signed_in_user(request: web.Request) -> int:
     sid = session.get("sid")
     if not isinstance(user_id, int) or not isinstance(sid, str):
         raise ApiError(401, "unauthenticated", "sign in first")
-    if request.config_dict[AUTH].revoked.contains(sid):
+    if await request.config_dict[AUTH].is_revoked(sid):
         raise ApiError(401, "unauthenticated", "this session was signed out")
     if request.method in WRITE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")

@@ -12,6 +12,7 @@ Rules:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -120,10 +121,22 @@ class Grant(Out):
     scope: Literal["own", "team", "region", "all"]
 
 
+class FailedSignIns(Out):
+    """Failed sign-ins to this account since its owner last signed in."""
+
+    count: int
+    first_at: datetime
+    last_at: datetime
+    last_address: str = Field(description="the client address of the last one")
+
+
 class SessionOut(Out):
     user: UserBrief
     grants: list[Grant]
     csrf_token: str = Field(description="send it back as X-CSRF-Token on every write")
+    failed_sign_ins: FailedSignIns | None = Field(
+        default=None, description="told at the first sign-in after them, then kept for "
+                                  "the session; null: none")
 
 
 class Empty(Out):

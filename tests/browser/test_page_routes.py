@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from agent_console import pages
 from agent_console.api import SESSIONMAKER, ApiConfig, create_api_app
 from agent_console.api.auth import AUTH
+from agent_console.api.auth_store import SqlAuthStore
 from crm_core.db import make_engine, upgrade_async
 from crm_core.demo_data import DEMO_PASSWORD, seed_demo
 from telephony.simulator import PbxSimulator
@@ -99,7 +100,9 @@ async def pages_only(tmp_path: Path) -> AsyncIterator[str]:
     await seed_demo(sessionmaker)
     app = web.Application()
     app[SESSIONMAKER] = sessionmaker  # as hotline.app does: the pages and the API share it
-    api = create_api_app(ApiConfig(secret_key=b"k" * 32))
+    # the API keeps its sign-in state (sign-outs) in a store every node shares: here the
+    # database, as hotline.app does without Redis
+    api = create_api_app(ApiConfig(secret_key=b"k" * 32), store=SqlAuthStore(engine))
     pages.add_pages(app, api[AUTH])
     pages.add_root(app)
     app.add_subapp("/api/v1", api)

@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent_console.api import ApiConfig, AuthState, create_api_app
+from agent_console.api.auth_store import SqlAuthStore
 from agent_console.api.routing import Routes
 from crm_core.db import make_engine, upgrade_async
 from crm_core.models import Role, RolePermission, User
@@ -55,17 +56,20 @@ class Api:
     auth: AuthState
     users: Users
 
-    def client(self) -> ApiClient:
-        return ApiClient(self.base)
+    def client(self, source: str | None = None) -> ApiClient:
+        return ApiClient(self.base, source)
 
 
 class ApiClient:
-    """An HTTP client with its own cookie jar and the CSRF token from sign-in."""
+    """An HTTP client with its own cookie jar and the CSRF token from sign-in;
+    ``source``: the loopback address it connects from (another client address)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, source: str | None = None) -> None:
         self.base = base
+        connector = aiohttp.TCPConnector(local_addr=(source, 0)) if source else None
         # unsafe=True: keep cookies from an IP address host (127.0.0.1)
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                          connector=connector)
         self.csrf: str | None = None
 
     async def close(self) -> None:
@@ -145,7 +149,7 @@ async def running_api(db_url: str, *, routes: Routes | None = None, **config: An
     try:
         users = await seed_users(sessionmaker)
         api_config = ApiConfig(secret_key=b"k" * 32, **config)
-        auth = AuthState(api_config, hasher=FAST_HASHER)
+        auth = AuthState(api_config, hasher=FAST_HASHER, store=SqlAuthStore(engine))
         root = web.Application()
         root.add_subapp("/api/v1", create_api_app(api_config, sessionmaker, auth=auth,
                                                         routes=routes))

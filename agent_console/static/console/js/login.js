@@ -34,8 +34,11 @@ async function signIn(ev) {
     $("#password").focus();
     if (err.status === 401) result(out, "error", t("login.wrong"));
     else if (err.status === 429) {
-      const mins = Math.max(1, Math.ceil(Number(err.retryAfter || 60) / 60));
-      result(out, "error", t("login.locked", { minutes: mins }));
+      // "throttled": this account from this address; "rate-limited": this address
+      const seconds = Math.max(1, Math.ceil(Number(err.retryAfter) || 60));
+      const wait = seconds < 60 ? t("login.wait_seconds", { seconds })
+        : t("login.wait_minutes", { minutes: Math.ceil(seconds / 60) });
+      result(out, "error", t(err.code === "rate-limited" ? "login.rate_limited" : "login.locked", { wait }));
     } else result(out, "error", describe(err));
   } finally {
     button.disabled = false;

@@ -1,9 +1,11 @@
 // What every signed-in page shares: the session (user, grants, CSRF token), the
 // language of the user, the top bar (navigation, language switch, sign-out).
 import { api, setCsrf, describe } from "./api.js";
-import { $, fill } from "./dom.js";
-import { setLanguage, language, t, normalize, guess, prefetch } from "./i18n.js";
+import { $, fill, h } from "./dom.js";
+import { setLanguage, language, t, normalize, guess, prefetch, onLanguage, formatTime } from "./i18n.js";
 import { toast } from "./notify.js";
+
+const FAILED_SEEN = "hotline-failed-sign-ins-seen"; // sessionStorage: dismissed in this tab
 
 export class Session {
   constructor(data) {
@@ -47,6 +49,28 @@ async function signOut() {
   location.assign("/login");
 }
 
+/** Failed sign-ins to this account since its owner last signed in (the server tells
+ * once, at the sign-in after them): one line under the top bar, on every page of the
+ * session, until dismissed. */
+function showFailedSignIns(told) {
+  if (!told || !told.count) return;
+  const seen = `${told.count}@${told.last_at}`;
+  if (sessionStorage.getItem(FAILED_SEEN) === seen) return;
+  const text = h("span", { class: "security-text" });
+  const say = () => fill(text, t("security.failed_sign_ins", {
+    count: told.count, when: formatTime(told.last_at), address: told.last_address }));
+  say();
+  onLanguage(say);
+  const line = h("p", { id: "failed-sign-ins", class: "security-notice", role: "alert" }, text,
+    h("button", { type: "button", class: "link", "data-i18n": "action.dismiss", onclick: () => {
+      sessionStorage.setItem(FAILED_SEEN, seen);
+      line.remove();
+    } }, t("action.dismiss")));
+  const bar = $(".topbar");
+  if (bar) bar.after(line);
+  else document.body.prepend(line);
+}
+
 /** Load the session, apply the user's language, wire the top bar; returns the Session. */
 export async function boot() {
   prefetch(guess()); // usually the user's language: fetched while the session loads
@@ -58,6 +82,7 @@ export async function boot() {
   if (name) fill(name, session.user.display_name || session.user.username);
   $("#lang-switch")?.addEventListener("click", () => switchLanguage());
   $("#sign-out")?.addEventListener("click", () => signOut());
+  showFailedSignIns(data.failed_sign_ins);
   document.body.dataset.ready = "1";
   return session;
 }
