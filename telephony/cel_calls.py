@@ -17,8 +17,8 @@ What one Linkedid's events tell (Asterisk 22's cel.c):
   channel hung up first after the answer, the caller's (his channel or its Local
   partner) or the agent's;
 - unanswered and queued: abandoned when the caller's side hung up first, unless the
-  dialplan's Hangup() did it (``hangupsource`` ``dialplan/builtin``: Queue()'s timeout),
-  then no-answer; never queued: ivr-only.
+  hotline dialplan's Hangup() ended the channel that ran Queue() (``hangupsource``
+  ``dialplan/builtin``: Queue()'s timeout), then no-answer; never queued: ivr-only.
 
 Calls the journal cannot make a record of (no inbound channel: an outbound call; no
 events) are None: the caller keeps what the tracker had.
@@ -173,10 +173,14 @@ def _hung_up_by(events: Sequence[CelEvent], caller: CelEvent, answered_at: float
 
 
 def _caller_or_system(events: Sequence[CelEvent], caller: CelEvent) -> str:
-    """caller when the caller's side hung up first; system when the dialplan ended the
-    call (Hangup() marks it ``dialplan/builtin``: Queue()'s timeout) or another did."""
+    """caller when the caller's side hung up first; system when the hotline's dialplan
+    ended the call: Hangup() (``dialplan/builtin``) on the channel that ran Queue() (its
+    timeout). The other half of the caller's Local pair is his phone: whatever ends it
+    there (on the rig, his own dialplan's Hangup()) is the caller hanging up."""
     first = _first_hangup(events)
     if first is None or not _caller_side(first, caller):
         return "system"
     source = str(first.extra.get("hangupsource") or "")
-    return "system" if source == "dialplan/builtin" else "caller"
+    if source == "dialplan/builtin" and first.uniqueid == caller.uniqueid:
+        return "system"
+    return "caller"

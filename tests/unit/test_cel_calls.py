@@ -91,3 +91,19 @@ def test_a_line_round_trips_and_garbage_is_none() -> None:
                      cid_name="王芳")
     parsed = parse_line(format_line(plain).decode("utf-8").encode("gbk"))
     assert parsed is not None and parsed.cid_name == "王芳"
+
+
+def test_the_journal_of_calls_that_ended_while_hotline_was_down() -> None:
+    """tests/asterisk/test_restarts.py on Asterisk 22: Hotline killed while Alice talks;
+    meanwhile Bob answers a second caller and a third gives up waiting (his phone's own
+    dialplan hangs up: that is the caller, not the queue's timeout)."""
+    events = journal("restart-hotline-journal")
+    groups = by_linkedid(events)
+    records = [summarize(groups[lid], inbound={"from-pstn"}, member_of=member_of)
+               for lid in ended_calls(events)]
+    assert sorted((r.caller, r.outcome, r.agent, r.queues, r.hangup_by) for r in records
+                  if r is not None) == [
+        ("+8613912345670", "answered", "Bob", ("support",), "agent"),
+        ("+8613912345671", "abandoned", None, ("support",), "caller"),
+        ("+8613912345678", "answered", "Alice", ("support",), "agent"),
+    ]
