@@ -8,6 +8,11 @@ Data flow (DESIGN.md "How data flows", 1 and 4):
 Asterisk --AMI--> AmiClient --sync--> TrackerFeed -> CallTracker -> bus
 bus --lossless--> CallLogWriter -> call_record (idempotent by linkedid)
 bus --lossy-----> LiveHub -> every browser's own bounded queue
+
+Several nodes (Redis bus): one AMI owner per PBX, elected by a lease in Redis
+(``hotline.lease``, ``hotline.ownership``); only the owner runs the AMI link, the
+callback worker and the server of the PBX requests the other nodes forward
+(``hotline.pbx_rpc``); its events and actions are fenced by the lease's token.
 """
 
 from __future__ import annotations

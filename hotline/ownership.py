@@ -90,7 +90,10 @@ class OwnerLoop:
 
     async def run(self) -> None:
         while True:
-            await self.step()
+            try:
+                await self.step()
+            except Exception:  # a duty that fails to start or stop must not end the loop
+                log.exception("AMI owner loop: a step failed; going on")
             await asyncio.sleep(self.renew_s)
 
     async def release(self) -> None:

@@ -24,7 +24,6 @@ skipped: a request never crashes the owner. Encoding and checking are pure funct
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -44,6 +43,7 @@ from agent_console.pbx_actions import (
     PbxUnreachable,
     UnknownCall,
 )
+from hotline.bus import stop_task
 
 log = logging.getLogger("hotline.pbx_rpc")
 
@@ -213,10 +213,7 @@ class PbxServer:
         tasks = [t for t in (self._task, *self._running) if t is not None]
         self._task = None
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
     async def _run(self) -> None:
         failures = 0
