@@ -23,8 +23,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from hotline.app import AMI, BUS, CALL_LOG, OWNER, OWNER_DUTIES, OWNER_TASK, create_app
-from hotline.bus import RedisBus, stop_task
+from hotline.app import AMI, AMI_LINK, BUS, CALL_LOG, OWNER, OWNER_DUTIES, OWNER_TASK, create_app
+from hotline.bus import RedisBus, decode_entry, stop_task
 from hotline.lease import Fence, RedisLease
 from hotline.ownership import FencedAmi
 from telephony.ami import AmiNotConnected
@@ -171,6 +171,44 @@ async def test_one_owner_fails_over_and_the_console_works_from_any_node(
         assert [n.owner for n in alive].count(True) == 1 and sim.connections == 1
 
 
+async def test_an_owner_that_was_paused_and_wakes_up_neither_publishes_nor_acts(
+        db_url: str, redis_url: str, redis_stream: str, sim: PbxSimulator) -> None:
+    """Node A's lease loop stops (a paused process) but its AMI link and call tracker
+    go on: B takes the lease; what A sees of the next call is refused by Redis, its
+    actions never leave; the call is logged once, from B."""
+    await seed(db_url)
+    async with node(db_url, redis_stream, "node-a", sim.port) as a:
+        await sole_owner([a], sim)
+        async with node(db_url, redis_stream, "node-b", sim.port) as b:
+            await ask(b.port, {"action": "sign-in"})  # forwarded to A, the owner
+            await stop_task(a.app[OWNER_TASK])  # A renews no more, its duties run on
+            await eventually(lambda: _true(b.owner and b.app[AMI].connected),
+                             what="B to take over")
+            assert a.app[AMI].connected and sim.connections == 2  # A does not know yet
+            call = sim.place_call(caller=KNOWN_CALLER, name="Wang", script=CallScript(
+                skip_agi=True, queue="support", talk=1.0))
+            await asyncio.wait_for(call.done, 20)
+
+            async def logged() -> list[dict[str, Any]]:
+                rows = await b.app[CALL_LOG].latest(20)
+                return [r for r in rows if r["linkedid"] == call.linkedid]
+
+            await eventually(logged, what="the call in the call log")
+            await asyncio.sleep(0.5)  # time for A's copy of the events to arrive, if any
+            rows = await logged()
+            assert len(rows) == 1 and rows[0]["outcome"] == "answered"
+            assert await _ends_on_the_stream(redis_url, redis_stream, call.linkedid) == 1
+            assert a.app[BUS].fenced > 0  # type: ignore[attr-defined]  # A did try
+            pauses = len(sim.actions_named("QueuePause"))
+            with pytest.raises(AmiNotConnected):
+                await a.app[AMI_LINK].send_action("QueuePause", {"Interface": ALICE,
+                                                                 "Paused": "true"})
+            assert len(sim.actions_named("QueuePause")) == pauses
+            # and Alice's console on A works, through B
+            await ask(a.port, {"action": "pause", "reason": "lunch"})
+            assert len(sim.actions_named("QueuePause")) == pauses + 1
+
+
 async def test_a_call_that_ends_while_no_node_owns_the_pbx_is_logged_by_the_next_owner(
         db_url: str, redis_url: str, redis_stream: str, tmp_path: Path) -> None:
     """Answered while node A owned the PBX, ended after A crashed and before any node
@@ -202,6 +240,18 @@ async def test_a_call_that_ends_while_no_node_owns_the_pbx_is_logged_by_the_next
                 rows = await logged()
     assert len(rows) == 1
     assert (rows[0]["outcome"], rows[0]["agent_interface"]) == ("answered", ALICE)
+
+
+async def _ends_on_the_stream(redis_url: str, stream: str, linkedid: str) -> int:
+    """How many CallEnded of ``linkedid`` the bus carries (one per owner that sent it)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        entries = await redis.xrange(stream)
+    finally:
+        await redis.aclose()
+    events = [decode_entry(fields) for _, fields in entries]
+    return sum(1 for e in events if e.type == "CallEnded"
+               and getattr(e, "summary", None) is not None and e.summary.linkedid == linkedid)
 
 
 async def _true(value: bool) -> bool:
