@@ -119,3 +119,15 @@ def test_a_failed_reply_becomes_the_same_error_as_on_the_owner() -> None:
     assert isinstance(error_of({"code": "not-signed-in", "message": "m"}), NotSignedIn)
     other = error_of({"code": "???", "message": "the PBX refused QueuePause: x"})
     assert isinstance(other, PbxRefused) and other.message.endswith(": x")
+
+
+def test_settings_refuse_a_lease_renewed_too_rarely_to_be_kept() -> None:
+    from pydantic import ValidationError
+
+    from hotline.settings import Settings
+
+    ok = Settings(ami_lease_ttl_s=4.0, ami_lease_renew_s=1.0)
+    assert (ok.ami_lease_ttl_s, ok.ami_lease_renew_s, ok.pbx_request_timeout_s) == (4.0, 1.0,
+                                                                                    10.0)
+    with pytest.raises(ValidationError, match="ami_lease_renew_s"):
+        Settings(ami_lease_ttl_s=2.0, ami_lease_renew_s=1.0)
