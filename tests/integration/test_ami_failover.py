@@ -75,7 +75,7 @@ async def node(db_url: str, stream: str, name: str, ami_port: int, **over: Any
     """A node that may own the PBX; serving at once, whether it owns it or not."""
     settings = app_settings(db_url, ami_port, "failover-secret", **{
         "bus": "redis", "redis_stream": stream, "redis_consumer": name,
-        "ami_lease_ttl_s": 1.0, "ami_lease_renew_s": 0.2, "pbx_request_timeout_s": 5.0,
+        "ami_lease_ttl_s": 3.0, "ami_lease_renew_s": 0.5, "pbx_request_timeout_s": 5.0,
         "agi_enabled": False, "agent_queues": ["support"], "wrapup_s": 0, **over})
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False)
@@ -120,7 +120,7 @@ async def test_one_owner_fails_over_and_the_console_works_from_any_node(
                                                       sim.port)) for x in "abc"]
         first = await sole_owner(nodes, sim)
         # the others hold no link and keep none: still one after a few lease rounds
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(1.2)
         assert [n.owner for n in nodes].count(True) == 1 and sim.connections == 1
         assert all(not n.app[AMI].connected for n in nodes if n is not first)
 
