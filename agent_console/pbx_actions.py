@@ -62,6 +62,36 @@ class ActionSender(Protocol):
     async def originate(self, **fields: str | int | Iterable[str]) -> dict[str, str]: ...
 
 
+class PbxControls(Protocol):
+    """The console's controls, whoever carries them out: ``PbxActions`` on the node that
+    holds the PBX link, a forwarder to that node elsewhere (``hotline.pbx_rpc``)."""
+
+    @property
+    def plan(self) -> DialPlan: ...
+
+    @property
+    def acts_here(self) -> bool:
+        """True where this node's own PBX link carries the controls (the AMI owner):
+        the one node that runs the automatic ones (wrap-up pauses), once."""
+        ...
+
+    async def sign_in(self, interface: str, name: str, queues: Sequence[str]) -> None: ...
+
+    async def sign_out(self, interface: str, queues: Sequence[str]) -> list[str]: ...
+
+    async def pause(self, interface: str, reason: str) -> None: ...
+
+    async def unpause(self, interface: str) -> None: ...
+
+    async def dial(self, interface: str, digits: str, variables: Mapping[str, str]) -> None: ...
+
+    async def blind_transfer(self, channel: str, exten: str, context: str) -> None: ...
+
+    async def attended_transfer(self, channel: str, exten: str, context: str) -> None: ...
+
+    async def hangup(self, channel: str) -> None: ...
+
+
 class PbxError(Exception):
     """A control the PBX did not carry out; ``status``/``code`` are the API's answer."""
 
@@ -130,7 +160,15 @@ class PbxActions:
 
     def __init__(self, client: ActionSender | None, plan: DialPlan | None = None) -> None:
         self.client = client
-        self.plan = plan or DialPlan()
+        self._plan = plan or DialPlan()
+
+    @property
+    def plan(self) -> DialPlan:
+        return self._plan
+
+    @property
+    def acts_here(self) -> bool:
+        return self.client is not None
 
     async def _send(self, action: str, fields: Fields, *, tolerate: tuple[str, ...] = ()
                     ) -> dict[str, str]:

@@ -36,7 +36,7 @@ from agent_console.agent_state import (
     WrapupStarted,
     signed_out_view,
 )
-from agent_console.pbx_actions import PbxActions, PbxError
+from agent_console.pbx_actions import PbxControls, PbxError
 from telephony.events import DomainEvent
 
 log = logging.getLogger("agent_console.wrapup")
@@ -62,7 +62,7 @@ def utcnow() -> datetime:
 class AgentStates:
     """The board of every agent, kept from the bus, with its wrap-up timers."""
 
-    def __init__(self, board: AgentBoard, frames: FrameSink, pbx: PbxActions | None = None,
+    def __init__(self, board: AgentBoard, frames: FrameSink, pbx: PbxControls | None = None,
                  *, clock: Callable[[], datetime] = utcnow) -> None:
         self.board = board
         self.frames = frames
@@ -146,7 +146,7 @@ class AgentStates:
         if effects:
             self._wake.set()  # the next deadline may have moved
     def _act(self, action: str, interface: str) -> None:
-        if self.pbx is not None and self.pbx.client is not None:
+        if self.pbx is not None and self.pbx.acts_here:
             self._actions.put_nowait((action, interface))
 
     async def _worker(self) -> None:

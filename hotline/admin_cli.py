@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hotline.settings import Settings
@@ -40,6 +41,8 @@ def add_admin_parsers(sub: Any) -> None:
     daily = crm.add_parser("daily", help="run the daily job (safe to run twice)")
     daily.add_argument("--pool-after-days", type=int, default=None,
                        help="default: HOTLINE_POOL_AFTER_DAYS (30)")
+    daily.add_argument("--force", action="store_true",
+                       help="run even if another node already ran it today (Redis bus)")
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -90,9 +93,37 @@ async def _daily(settings: Settings, args: argparse.Namespace) -> dict[str, Any]
                                cap_period_days=settings.ownership_cap_period_days,
                                pool_after_days=pool_after)
         maker = async_sessionmaker(engine, expire_on_commit=False)
-        return dict(await daily_job(maker, rules, today=business_today()))
+        today = business_today()
+
+        async def run() -> dict[str, Any]:
+            return dict(await daily_job(maker, rules, today=today))
+
+        if settings.bus != "redis" or args.force:
+            return await run()
+        return await _once_across_nodes(settings, today, run)
     finally:
         await engine.dispose()
+
+
+async def _once_across_nodes(settings: Settings, today: Any,
+                             run: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    # cron starts it on every node: the first to claim the day runs it (hotline.once_a_day)
+    import socket
+
+    from redis.asyncio import Redis
+
+    from hotline.once_a_day import run_once
+
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2.0)
+    try:
+        who = settings.redis_consumer or socket.gethostname()
+        ran, result = await run_once(redis, settings.redis_stream, "crm", today, who, run)
+    finally:
+        await redis.aclose()
+    if ran:
+        assert isinstance(result, dict)
+        return result
+    return {"skipped": True, "day": today.isoformat(), "ran_on": result}
 
 
 def run_user(settings: Settings, args: argparse.Namespace) -> int:

@@ -8,6 +8,11 @@ Data flow (DESIGN.md "How data flows", 1 and 4):
 Asterisk --AMI--> AmiClient --sync--> TrackerFeed -> CallTracker -> bus
 bus --lossless--> CallLogWriter -> call_record (idempotent by linkedid)
 bus --lossy-----> LiveHub -> every browser's own bounded queue
+
+Several nodes (Redis bus): one AMI owner per PBX, elected by a lease in Redis
+(``hotline.lease``, ``hotline.ownership``); only the owner runs the AMI link, the
+callback worker and the server of the PBX requests the other nodes forward
+(``hotline.pbx_rpc``); its events and actions are fenced by the lease's token.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from agent_console.agent_state import AgentBoard
@@ -38,14 +44,17 @@ from agent_console.wrapup import AGENT_EVENT_TYPES, AgentStates
 from crm_core.call_log import CallLog, CallLogWriter
 from crm_core.db import make_engine, upgrade_async
 from crm_core.lookup import LookupReader
-from hotline.bus import Bus, make_bus
+from hotline.bus import Bus, RedisBus, make_bus, stop_task
 from hotline.journal import CsvJournal, JournalReconciler
+from hotline.lease import Fence, RedisLease
+from hotline.ownership import FencedAmi, OwnerLoop
+from hotline.pbx_rpc import PbxRoute, PbxServer, RemotePbx
 from hotline.pipeline import TrackerFeed
 from hotline.settings import Settings
 from ivr.agi import AgiServer
 from ivr.agi_limits import AgiLimits
 from ivr.callback_store import pending_by_queue
-from ivr.callback_worker import AmiFanout, CallbackWorker, WorkerConfig
+from ivr.callback_worker import AmiFanout, AmiLink, CallbackWorker, WorkerConfig
 from ivr.callbacks import waiting_counts
 from ivr.routing import PRESENCE_EVENT_TYPES, AgentPresence
 from ivr.runtime import IvrRuntime, follow_agent_states
@@ -69,6 +78,15 @@ AMI_FANOUT = web.AppKey("ami_fanout", AmiFanout)  # AMI events: tracker feed, th
 CALLBACKS = web.AppKey("callbacks", CallbackWorker)
 API_AUTH = web.AppKey("api_auth", AuthState)  # the API's sign-in state, shared with the hub
 IVR = web.AppKey("ivr", IvrRuntime)
+LOCAL_PBX = web.AppKey("local_pbx", PbxActions)  # this node's own controls (AMI owner)
+AMI_LINK: web.AppKey[AmiLink] = web.AppKey("ami_link")  # AMI as the owner's duties use it
+# several nodes (Redis bus): the AMI lease, its fence, the loop holding it
+LEASE_REDIS = web.AppKey("lease_redis", Redis)
+LEASE = web.AppKey("lease", RedisLease)
+FENCE = web.AppKey("fence", Fence)
+OWNER = web.AppKey("owner", OwnerLoop)
+OWNER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("owner_task")
+OWNER_DUTIES: web.AppKey[OwnerDuties] = web.AppKey("owner_duties")
 AGI_SERVER = web.AppKey("agi_server", AgiServer)
 
 
@@ -177,10 +195,19 @@ async def _agent_states(app: web.Application) -> AsyncIterator[None]:
     subscription.close()
 
 
+async def _lease_redis(app: web.Application) -> AsyncIterator[None]:
+    # the Redis connection of the AMI lease and the forwarded PBX requests (Redis bus)
+    yield
+    if LEASE_REDIS in app:
+        await app[LEASE_REDIS].aclose()
+
+
 async def _ami(app: web.Application) -> AsyncIterator[None]:
+    # builds the AMI link of a node that may own it; _ownership starts and stops it
     settings = app[SETTINGS]
     if not settings.ami_enabled:
-        # not this PBX's AMI owner: events come from the owner node through the bus
+        # never this PBX's AMI owner: events come from the owner through the bus, the
+        # console's controls are forwarded to it (Redis) or answer 503 (one node)
         yield
         return
     reconciler = journal_reconciler(app) if settings.pbx_journal else None
@@ -190,8 +217,11 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
     app[AMI_FANOUT] = fanout
     app[FEED] = feed
     app[AMI] = client
-    app[PBX].client = client  # the console's controls act through this link
-    await client.start()
+    link: AmiLink = client
+    if LEASE in app:  # several nodes: it acts only while this node holds the lease
+        link = FencedAmi(client, app[FENCE], app[LEASE])
+    app[AMI_LINK] = link
+    app[LOCAL_PBX].client = link  # the console's controls act through this link
     yield
     await client.close()
     if reconciler is not None:
@@ -215,19 +245,81 @@ async def _waiting(app: web.Application) -> dict[str, dict[str, int]]:
 
 
 async def _callbacks(app: web.Application) -> AsyncIterator[None]:
-    # dials callbacks through the AMI link, so only where that link is (the AMI owner)
+    # dials callbacks through the AMI link, so only where that link is (the AMI owner):
+    # built here, started and stopped with the ownership (_ownership)
     if AMI not in app:
         yield
         return
-    worker = CallbackWorker(app[SESSIONMAKER], app[AMI], WorkerConfig.from_settings(
+    worker = CallbackWorker(app[SESSIONMAKER], app[AMI_LINK], WorkerConfig.from_settings(
         app[SETTINGS]))
     app[AMI_FANOUT].add(worker)
     app[CALLBACKS] = worker
     app[CALLBACK_OPTIONS] = replace(app[CALLBACK_OPTIONS], wake=worker.wake)
-    await worker.start()
     yield
     await worker.close()
     app[AMI_FANOUT].remove(worker)
+
+
+class OwnerDuties:
+    """What only the PBX's AMI owner runs: the AMI link (its first connect resyncs and
+    reconciles from the journal), the callback worker, and on Redis the server of the
+    other nodes' PBX requests and the bus's fencing token."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.server: PbxServer | None = None
+        if LEASE_REDIS in app:
+            self.server = PbxServer(app[LEASE_REDIS], app[SETTINGS].redis_stream,
+                                    app[LOCAL_PBX])
+
+    async def start(self, token: int | None = None) -> None:
+        app = self.app
+        bus = app[BUS]
+        if token is not None and isinstance(bus, RedisBus):
+            bus.fence_key, bus.fence_token = app[LEASE].key, token
+        await app[AMI].start()
+        if CALLBACKS in app:
+            await app[CALLBACKS].start()
+        if self.server is not None:
+            self.server.start()
+
+    async def stop(self) -> None:
+        # the bus keeps the old token: whatever is still published under it is refused
+        if self.server is not None:
+            await self.server.close()
+        if CALLBACKS in self.app:
+            await self.app[CALLBACKS].close()
+        await self.app[AMI].close()
+
+
+async def _ownership(app: web.Application) -> AsyncIterator[None]:
+    # one AMI owner per PBX: always this node on the in-process bus; on Redis, the
+    # holder of the lease (hotline.ownership), with failover
+    if AMI not in app:
+        yield
+        return
+    duties = OwnerDuties(app)
+    app[OWNER_DUTIES] = duties
+    if LEASE not in app:
+        await duties.start()
+        yield
+        await duties.stop()
+        return
+    settings = app[SETTINGS]
+    owner = OwnerLoop(app[LEASE], app[FENCE], renew_s=settings.ami_lease_renew_s,
+                      on_gain=duties.start, on_loss=duties.stop)
+    app[OWNER] = owner
+    await owner.step()  # a lone node is the owner before it serves
+    task = asyncio.create_task(owner.run(), name="ami-owner")
+    app[OWNER_TASK] = task
+    yield
+    await stop_task(task)
+    if owner.owner:
+        await duties.stop()
+        bus = app[BUS]
+        if isinstance(bus, RedisBus):  # what the link published, written under the lease
+            await bus.flush()
+    await owner.release()
 
 
 async def _ivr(app: web.Application) -> AsyncIterator[None]:
@@ -277,6 +369,24 @@ def agi_limits(settings: Settings) -> AgiLimits:
     )
 
 
+def _several_nodes(app: web.Application, settings: Settings, local: PbxActions) -> None:
+    """On Redis: the AMI lease (if this node may own the PBX), and the console's controls
+    routed to whichever node holds it."""
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2.0,
+                           socket_timeout=settings.pbx_request_timeout_s + 5.0)
+    app[LEASE_REDIS] = redis
+    remote = RemotePbx(redis, settings.redis_stream, timeout=settings.pbx_request_timeout_s,
+                       action_budget=settings.ami_action_timeout_s)
+    if not settings.ami_enabled:
+        app[PBX] = PbxRoute(local, remote, lambda: False)
+        return
+    fence = Fence(ttl_s=settings.ami_lease_ttl_s)
+    app[FENCE] = fence
+    app[LEASE] = RedisLease(redis, f"{settings.redis_stream}:ami-lease",
+                            settings.ami_lease_ttl_s)
+    app[PBX] = PbxRoute(local, remote, lambda: fence.current(time.monotonic()) is not None)
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the app; services start with the app runner and stop with it."""
     app = web.Application()
@@ -287,13 +397,18 @@ def create_app(settings: Settings) -> web.Application:
         origin_contexts=settings.origin_contexts,
         hotline_numbers=settings.hotline_numbers,
     )
-    app[PBX] = PbxActions(None, DialPlan(  # no client until the AMI link exists (_ami)
+    local = PbxActions(None, DialPlan(  # no client until the AMI link exists (_ami)
         outbound_context=settings.outbound_context, transfer_context=settings.transfer_context,
         queue_context=settings.queue_transfer_context, caller_name=settings.dial_caller_name,
         caller_number=settings.hotline_numbers[0] if settings.hotline_numbers else ""))
-    app.cleanup_ctx.extend([_database, _bus, _auth_store, _call_log_writer, _live_hub,
-                            _pop_hub, _agent_states, _ami])
+    app[LOCAL_PBX] = local
+    app[PBX] = local
+    if settings.bus == "redis":
+        _several_nodes(app, settings, local)
+    app.cleanup_ctx.extend([_database, _bus, _auth_store, _lease_redis, _call_log_writer,
+                            _live_hub, _pop_hub, _agent_states, _ami])
     app.cleanup_ctx.append(_callbacks)  # after _ami: it dials through that link
+    app.cleanup_ctx.append(_ownership)  # starts them where and while this node owns the PBX
     app[CALLBACK_OPTIONS] = CallbackOptions(queue=settings.callback_queue,
                                             max_attempts=settings.callback_max_attempts)
 

@@ -32,6 +32,10 @@ Rules:
   ends (``get()`` raises ``SubscriptionClosed``).
 - Every background task is owned and cancelled/awaited by ``close()``, which first
   flushes what was published; bad entries on the stream are logged, counted, skipped.
+- Fencing (``hotline.lease``): while ``RedisBus.fence_token`` is set (the node holds
+  the AMI lease ``fence_key``), each event published is tagged with it and written by a
+  Lua script only if the lease key still holds that token; otherwise the event is
+  dropped and counted in ``fenced``: an old owner never writes after losing the lease.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from hotline.lease import FENCED_XADD
 from telephony.events import DomainEvent, event_from_dict
 
 log = logging.getLogger("hotline.bus")
@@ -446,9 +451,14 @@ class RedisBus(Bus):
         self.rejected = 0  # published after close()
         self.decode_errors = 0
         self.write_errors = 0
+        self.fenced = 0  # refused: published under a lease token that was no longer current
+        # the AMI lease (hotline.lease) events are published under, when set by its owner
+        self.fence_key: str | None = None
+        self.fence_token: int | None = None
+        self._fenced_xadd: Any = None
 
         self._redis: Redis | None = None
-        self._buffer: deque[tuple[int, DomainEvent]] = deque()
+        self._buffer: deque[tuple[int, DomainEvent, int | None]] = deque()
         self._seq = 0
         self._done_seq = 0  # every event with seq <= this has left the buffer
         self._progress = asyncio.Event()
@@ -479,6 +489,7 @@ class RedisBus(Bus):
         self._redis = Redis.from_url(
             self.url, socket_timeout=socket_timeout, socket_connect_timeout=2.0
         )
+        self._fenced_xadd = self._redis.register_script(FENCED_XADD)
         self._publisher = self._spawn(self._publish_loop(), "publisher")
         self._acker = self._spawn(self._ack_loop(), "acker")
         # Always running (even with no lossy subscription yet), so a lossy subscription
@@ -535,7 +546,7 @@ class RedisBus(Bus):
         self._seq += 1
         self.published += 1
         buffer = self._buffer
-        buffer.append((self._seq, event))
+        buffer.append((self._seq, event, self.fence_token))
         if len(buffer) > self.buffer_limit:
             buffer.popleft()
             self.dropped += 1
@@ -550,6 +561,18 @@ class RedisBus(Bus):
         seq = self._seq
         while self._done_seq < seq and not self._closed:
             await self._progress.wait()
+
+    async def flush(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109
+        """Wait until everything published so far has been written (or refused by the
+        fence); False if that took longer than ``timeout``."""
+        seq = self._seq
+        try:
+            async with asyncio.timeout(timeout):
+                while self._done_seq < seq and not self._closed:
+                    await self._progress.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def _release_publishers(self) -> None:
         progress, self._progress = self._progress, asyncio.Event()
@@ -585,16 +608,29 @@ class RedisBus(Bus):
                 self._overflowing = False
             self._release_publishers()
 
-    async def _write(self, batch: list[tuple[int, DomainEvent]]) -> None:
+    async def _write(self, batch: list[tuple[int, DomainEvent, int | None]]) -> None:
         pipe = self._redis_client().pipeline(transaction=False)
-        for _, event in batch:
+        fenced: dict[int, list[bytes]] = {}  # token -> payloads, in order
+        for _, event, token in batch:
             try:
                 payload = encode_event(event)
             except (TypeError, ValueError):
                 log.exception("cannot encode %s: skipped", event.type)
                 continue
-            pipe.xadd(self.stream, {FIELD: payload}, maxlen=self.maxlen, approximate=True)
+            if token is None or self.fence_key is None:
+                pipe.xadd(self.stream, {FIELD: payload}, maxlen=self.maxlen, approximate=True)
+            else:
+                fenced.setdefault(token, []).append(payload)
         await pipe.execute()
+        for token, payloads in fenced.items():
+            written = await self._fenced_xadd(
+                keys=[self.fence_key, self.stream],
+                args=[token, self.maxlen, FIELD, *payloads])
+            if int(written) < 0:
+                if not self.fenced:
+                    log.error("events published under AMI lease token %s, which is no longer "
+                              "the owner's: refused (fencing)", token)
+                self.fenced += len(payloads)
 
     async def _take_position(self) -> None:
         """Note where the stream ends before we write, so our readers start there."""

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     # (it publishes the events); the others set this False and serve their sockets from
     # the bus.
     ami_enabled: bool = True
+    # With the Redis bus, every node with ami_enabled is a CANDIDATE: a lease in Redis
+    # (hotline.lease) elects the one that connects; if it dies, another takes over after
+    # at most ami_lease_ttl_s + ami_lease_renew_s. Controls asked on another node are
+    # forwarded to the owner and answered within pbx_request_timeout_s (else 503).
+    ami_lease_ttl_s: float = Field(default=4.0, ge=0.5, le=60)
+    ami_lease_renew_s: float = Field(default=1.0, gt=0, le=20)
+    pbx_request_timeout_s: float = Field(default=10.0, ge=1, le=120)
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
     ami_username: str = "hotline"
@@ -156,6 +163,13 @@ class Settings(BaseSettings):
         for item in value:
             ipaddress.ip_network(item.strip(), strict=False)  # ValueError names the bad one
         return value
+
+    @model_validator(mode="after")
+    def _lease_renewed_in_time(self) -> Settings:
+        # renewed at least twice within the lease's trusted part (lease.GUARD keeps 20 %)
+        if self.ami_lease_renew_s * 2 > self.ami_lease_ttl_s * 0.8:
+            raise ValueError("ami_lease_renew_s must be at most 0.4 x ami_lease_ttl_s")
+        return self
 
     @classmethod
     def settings_customise_sources(

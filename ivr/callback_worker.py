@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -66,7 +66,7 @@ from ivr.callbacks import (
     outcome,
     plan,
 )
-from telephony.ami import AmiClient, AmiConsumer, AmiError, AmiNotConnected
+from telephony.ami import AmiConsumer, AmiError, AmiNotConnected, Fields
 
 log = logging.getLogger("ivr.callback_worker")
 
@@ -217,10 +217,31 @@ def queue_state(name: str, items: Iterable[Mapping[str, str]], joined: Mapping[s
     return QueueState(name=name, callers=tuple(callers), members=tuple(members))
 
 
+class AmiLink(Protocol):
+    """What the worker needs of the AMI link: ``telephony.ami.AmiClient``, or the
+    fenced view of it that the app gives the AMI owner (``hotline.ownership.FencedAmi``)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def send_action(self, action: str, fields: Fields | None = None, *,
+                          timeout: float | None = None,  # noqa: ASYNC109 (AmiClient API)
+                          ) -> dict[str, str]: ...
+
+    async def send_list_action(self, action: str, fields: Fields | None = None, *,
+                               timeout: float | None = None,  # noqa: ASYNC109
+                               ) -> list[dict[str, str]]: ...
+
+    async def originate(self, **fields: str | int | Iterable[str]) -> dict[str, str]: ...
+
+
 class CallbackWorker:
     """Dials callbacks whose place in line has come; see the module docstring."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], ami: AmiClient,
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], ami: AmiLink,
                  config: WorkerConfig, *, clock: Callable[[], float] = time.time) -> None:
         self._sm = sessionmaker
         self._ami = ami

@@ -23,11 +23,12 @@ from sqlalchemy import select
 from agent_console.agent_state import AgentView, signed_out_view
 from agent_console.api.errors import ApiError
 from agent_console.api.routing import Call
-from agent_console.pbx_actions import PbxActions, PbxError
+from agent_console.pbx_actions import PbxControls, PbxError
 from agent_console.wrapup import AgentStates
 from crm_core.models import User
 
-PBX = web.AppKey("console_pbx", PbxActions)
+# the console's controls: PbxActions, or a forwarder to the AMI owner (hotline.pbx_rpc)
+PBX: web.AppKey[PbxControls] = web.AppKey("console_pbx")
 AGENT_STATES = web.AppKey("console_agent_states", AgentStates)
 
 
@@ -53,7 +54,7 @@ async def me_as_agent(call: Call) -> Me:
               interface=row.agent_interface, name=row.agent_name or row.display_name)
 
 
-def pbx_of(call: Call) -> PbxActions:
+def pbx_of(call: Call) -> PbxControls:
     pbx = call.request.config_dict.get(PBX)
     if pbx is None:
         raise ApiError(503, "pbx-unreachable", "this server has no link to the PBX")

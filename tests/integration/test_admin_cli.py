@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
+import pytest
 from argon2 import PasswordHasher
+from redis.asyncio import Redis
+
+from hotline.once_a_day import claim_key, run_once
 
 
-def _hotline(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def _hotline(tmp_path: Path, *args: str, stdin: str = "",
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    extra = env or {}
     env = dict(os.environ)
     env.pop("HOTLINE_CONFIG", None)
     env["HOTLINE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/admin.db"
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "hotline.cli", *args], input=stdin, capture_output=True,
         text=True, env=env, cwd=tmp_path, timeout=120, check=False,
@@ -57,3 +66,59 @@ def test_crm_daily_runs_twice(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
         assert result["errors"] == 0 and result["expired"] == 0
+
+
+def test_crm_daily_runs_once_a_day_across_nodes_on_redis(tmp_path: Path, redis_url: str,
+                                                         redis_stream: str) -> None:
+    """cron starts it on every node: the first runs it, the others skip the day."""
+    env = {"HOTLINE_BUS": "redis", "HOTLINE_REDIS_URL": redis_url,
+           "HOTLINE_REDIS_STREAM": redis_stream}
+    try:
+        first = _hotline(tmp_path, "crm", "daily",
+                         env={**env, "HOTLINE_REDIS_CONSUMER": "node-a"})
+        assert first.returncode == 0, first.stderr
+        assert json.loads(first.stdout)["errors"] == 0
+        second = _hotline(tmp_path, "crm", "daily",
+                          env={**env, "HOTLINE_REDIS_CONSUMER": "node-b"})
+        assert second.returncode == 0, second.stderr
+        skipped = json.loads(second.stdout)
+        assert skipped["skipped"] is True and skipped["ran_on"] == "node-a"
+        forced = _hotline(tmp_path, "crm", "daily", "--force",
+                          env={**env, "HOTLINE_REDIS_CONSUMER": "node-b"})
+        assert forced.returncode == 0 and "expired" in json.loads(forced.stdout)
+    finally:
+        asyncio.run(_forget(redis_url, redis_stream))
+
+
+async def test_a_failed_daily_run_gives_its_claim_back(redis_url: str,
+                                                        redis_stream: str) -> None:
+    redis = Redis.from_url(redis_url)
+    day = date(2026, 12, 7)
+
+    async def broken() -> dict[str, int]:
+        raise RuntimeError("database down")
+
+    async def works() -> dict[str, int]:
+        return {"errors": 0}
+
+    try:
+        with pytest.raises(RuntimeError):
+            await run_once(redis, redis_stream, "crm", day, "node-a", broken)
+        assert await run_once(redis, redis_stream, "crm", day, "node-b", works) == (
+            True, {"errors": 0})
+        assert await run_once(redis, redis_stream, "crm", day, "node-a", works) == (
+            False, "node-b")
+    finally:
+        await redis.delete(claim_key(redis_stream, "crm", day))
+        await redis.aclose()
+
+
+async def _forget(redis_url: str, stream: str) -> None:
+    from crm_core.reminders import business_today
+    from hotline.once_a_day import claim_key as key
+
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.delete(key(stream, "crm", business_today()))
+    finally:
+        await redis.aclose()

@@ -169,7 +169,7 @@ async def test_redis_bus_buffers_before_start_and_counts_what_it_loses() -> None
     for i in range(25):
         bus.publish_nowait(started(i))
     assert (bus.published, bus.dropped) == (25, 15)
-    assert [e for _, e in bus._buffer] == [started(i) for i in range(15, 25)]
+    assert [e for _, e, _ in bus._buffer] == [started(i) for i in range(15, 25)]
     live = bus.subscribe("live")
     await bus.close()
     assert bus.dropped == 25
