@@ -78,6 +78,11 @@ LOOKUP_TIMEOUT_S = 2.0
 MAX_CANDIDATES = 5
 CLOSE = "\x00close"  # queued to a client's sender: close the socket (signed out)
 WS_SIGNED_OUT = 4401  # websocket close code: the session was signed out
+# No permessage-deflate on the console's sockets: each compressed socket keeps its own zlib
+# state (about 150 KB resident per socket once a pop was sent: 2,000 agents, 300 MB), and
+# aiohttp compresses a frame over 16 KB in its thread pool (a hop in the pop's path). A pop
+# is a few KB on the call centre's own network; its bytes are not what is short.
+WS_COMPRESS = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,9 @@ class PopHub:
         self.counts: dict[str, int] = {"events": 0, "pops": 0, "errors": 0, "lookup_failed": 0}
         # per interface: steps waiting for an earlier step's lookup (``feed``)
         self._lanes: dict[str, collections.deque[_Step]] = {}
+        # per call: the interfaces whose kept pop is that call's (``_AgentState.linkedid``),
+        # so a call's end finds its agents without reading every agent's state
+        self._popped: dict[str, set[str]] = {}
 
     # --- events -> frames -------------------------------------------------
 
@@ -230,7 +238,7 @@ class PopHub:
         elif isinstance(event, (CallAnswered, AgentRingNoAnswer)):
             self._queue(event.interface, _Step(event))
         elif isinstance(event, CallEnded):
-            targets = {i for i, s in self.states.items() if s.linkedid == event.linkedid}
+            targets = set(self._popped.get(event.linkedid, ()))
             if event.summary.agent_interface:
                 targets.add(event.summary.agent_interface)
             # an agent whose pop for this call is still being looked up (its state does
@@ -273,18 +281,17 @@ class PopHub:
             if isinstance(event, AgentRingNoAnswer) and state and (
                 state.linkedid == event.linkedid
             ):
-                state.pop_frame = state.linkedid = None
+                self._keep_pop(interface, None, None)
             self._send(interface, event)
         elif isinstance(event, CallEnded):
             state = self.states.get(interface)
             if state is not None and state.linkedid == event.linkedid:
-                state.pop_frame = state.linkedid = None
+                self._keep_pop(interface, None, None)
             self._send(interface, event)
 
     def _ringing(self, event: AgentRinging, view: dict[str, Any]) -> None:
         frame = pop.dumps(pop.pop_message(event, view))
-        state = self._state(event.interface)
-        state.pop_frame, state.linkedid = frame, event.linkedid
+        self._keep_pop(event.interface, frame, event.linkedid)
         self.counts["pops"] += 1
         self._deliver(event.interface, frame)
 
@@ -363,6 +370,19 @@ class PopHub:
                 if client.agent.sid == sid:
                     client.close()
 
+    def _keep_pop(self, interface: str, frame: str | None, linkedid: str | None) -> None:
+        """The pop kept for ``interface``'s (re)connecting pages (None: none now)."""
+        state = self._state(interface)
+        if state.linkedid is not None and state.linkedid != linkedid:
+            popped = self._popped.get(state.linkedid)
+            if popped is not None:
+                popped.discard(interface)
+                if not popped:
+                    del self._popped[state.linkedid]
+        state.pop_frame, state.linkedid = frame, linkedid
+        if linkedid is not None:
+            self._popped.setdefault(linkedid, set()).add(interface)
+
     def _state(self, interface: str) -> _AgentState:
         return self.states.setdefault(interface, _AgentState())
 
@@ -404,7 +424,7 @@ class PopHub:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """``GET /ws/agent``: the agent console's socket."""
         agent = await self.authenticate(request)
-        ws = web.WebSocketResponse(heartbeat=30)
+        ws = web.WebSocketResponse(heartbeat=30, compress=WS_COMPRESS)
         await ws.prepare(request)
         client = AgentClient(agent, self.client_queue)
         # no await between the snapshot and registering: no event can slip between

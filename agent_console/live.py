@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from agent_console.hub import WS_COMPRESS
 from agent_console.pages import page_for_signed_in, require_signed_in
 from telephony.events import DomainEvent
 
@@ -68,6 +69,8 @@ class LiveHub:
         self.clients: set[Client] = set()
 
     def broadcast(self, event: DomainEvent) -> None:
+        if not self.clients:
+            return  # nobody watches: no frame to build (every AMI-driven event comes here)
         frame = json.dumps(
             {"v": FRAME_VERSION, "type": "event", "event": event.to_dict()}, ensure_ascii=False
         )
@@ -79,7 +82,9 @@ class LiveHub:
             self.broadcast(event)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=30)
+        # uncompressed, as the console's sockets (agent_console.hub.WS_COMPRESS: zlib state
+        # per socket, frames compressed in a thread pool)
+        ws = web.WebSocketResponse(heartbeat=30, compress=WS_COMPRESS)
         await ws.prepare(request)
         client = Client(self._client_queue)
         # listen BEFORE the snapshot: an event during its database reads would otherwise be

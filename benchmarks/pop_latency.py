@@ -27,9 +27,11 @@ is also checked: the right customer (or an unknown caller) for the number that c
 
 Prints per database: pops received/expected, wrong records, p50/p99/max (and the first,
 cold, pop; and the p99 of unknown callers, whose pop also lists duplicate candidates), the
-app's CPU use, and how busy the rest of the machine was meanwhile (every other program,
-the PostgreSQL server included: on a shared machine, read the figures with it); last
-line ``pop_p99_ms=<X> agents=<N> calls_per_s=<R>`` (X: the worse database).
+app's CPU use, this process's (the simulator and the clients), and how busy the rest of
+the machine was meanwhile (every other program, the PostgreSQL server included: on a
+shared machine, read the figures with it); the app's resident memory idle, with the
+sockets open and after the calls (and its growth per socket); last line
+``pop_p99_ms=<X> agents=<N> calls_per_s=<R>`` (X: the worse database).
 Exit status 1 if a pop was missing or wrong.
 
 Usage: python benchmarks/pop_latency.py [--agents 200] [--cps 20] [--duration 30]
@@ -123,8 +125,13 @@ class Result:
     first_ms: float = float("nan")  # the run's first pop (cold caches)
     app_cpu_s: float = 0.0
     others_cpu_s: float = 0.0  # the rest of the machine (other programs), same interval
+    bench_cpu_s: float = 0.0  # this process: the simulator and the agents' clients
     wall_s: float = 0.0
     bench_lag_ms: float = 0.0
+    sockets: int = 0
+    rss_idle_kb: int = 0  # the app's resident memory before any agent socket opened
+    rss_open_kb: int = 0  # ... with every socket open (before the calls)
+    rss_end_kb: int = 0  # ... after the calls
 
     def pct(self, p: float, of: list[float] | None = None) -> float:
         ordered = sorted(self.latencies_ms if of is None else of)
@@ -149,9 +156,21 @@ class Result:
             f"(unknown callers: n={len(self.unknown_ms)} p99={self.pct(99, self.unknown_ms):.2f}"
             " ms);",
             f"app CPU {cpu:.0f} % of a core;",
+            f"bench (PBX + clients) CPU {100 * self.bench_cpu_s / (self.wall_s or 1):.0f} %;",
             f"rest of the machine {others:.2f} cores;",
-            f"bench loop lag max {self.bench_lag_ms:.1f} ms",
+            f"bench loop lag max {self.bench_lag_ms:.1f} ms;",
+            f"app memory {self.rss_idle_kb / 1024:.0f} MB idle, "
+            f"{self.rss_open_kb / 1024:.0f} MB with the sockets open, "
+            f"{self.rss_end_kb / 1024:.0f} MB after the calls "
+            f"({self.per_socket_kb:.0f} KB per socket)",
         ])
+
+    @property
+    def per_socket_kb(self) -> float:
+        """The app's memory growth per agent socket, calls included (the end figure)."""
+        if not self.sockets or not self.rss_end_kb:  # no figure (the app is gone)
+            return float("nan")
+        return (self.rss_end_kb - self.rss_idle_kb) / self.sockets
 
 
 # --- the data ---------------------------------------------------------------------------
@@ -361,6 +380,17 @@ async def stop_app(proc: subprocess.Popen[bytes]) -> None:
     await asyncio.to_thread(proc.wait)
 
 
+def rss_kb(pid: int) -> int:
+    """Resident memory of a process (Linux /proc), in KB; 0 if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def machine_busy_seconds() -> float:
     """CPU time spent by the whole machine so far, all cores (Linux /proc/stat)."""
     try:
@@ -405,8 +435,13 @@ async def sign_in(http: aiohttp.ClientSession, base: str, username: str) -> str:
 
 async def agent_page(port: int, cookie: str, probe: Probe, ready: asyncio.Event) -> None:
     """One agent's console: reads every frame, notes when each pop arrives."""
+    # as a browser: it offers compression (the app declines it) and never pings (the
+    # WebSocket API cannot; the app's own heartbeat watches the socket). The library's
+    # default ping every 20 s was 100 pings/s with 2,000 agents, answered by the app:
+    # load no browser puts on it
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws/agent",
-                                  additional_headers={"Cookie": cookie}) as ws:
+                                  additional_headers={"Cookie": cookie},
+                                  ping_interval=None) as ws:
         async for message in ws:
             at = time.perf_counter()
             try:
@@ -482,9 +517,11 @@ async def measure_database(label: str, url: str, cfg: Config, *, quiet: bool = F
     pages: list[asyncio.Task[None]] = []
     try:
         await wait_ready(f"http://127.0.0.1:{port}", proc, sim)
+        rss_idle = rss_kb(proc.pid)
         pages = await open_pages(port, cfg, probe)
         say(f"{label}: app up (pid {proc.pid}, log {log}), {len(pages)} agent sockets open")
         await asyncio.sleep(0.5)  # the app's start-up resync of the PBX is over
+        rss_open = rss_kb(proc.pid)
         # this process's own collector pauses would count as pop latency: what lives for
         # the whole run (clients, simulator, expected callers) is kept out of its passes
         gc.collect()
@@ -501,11 +538,15 @@ async def measure_database(label: str, url: str, cfg: Config, *, quiet: bool = F
                 await asyncio.wait_for(probe.all_in.wait(), cfg.settle_s)
         result = probe.result(label)
         result.app_cpu_s = cpu_seconds(proc.pid) - cpu0
+        result.bench_cpu_s = cpu_seconds(me) - mine0
         result.others_cpu_s = max(0.0, machine_busy_seconds() - machine0
-                                  - result.app_cpu_s - (cpu_seconds(me) - mine0))
+                                  - result.app_cpu_s - result.bench_cpu_s)
         result.wall_s = time.perf_counter() - t0
         result.bench_lag_ms = lag.worst * 1000
         result.pages_closed = sum(task.done() for task in pages)
+        result.sockets = len(pages)
+        result.rss_idle_kb, result.rss_open_kb = rss_idle, rss_open
+        result.rss_end_kb = rss_kb(proc.pid)
         return result
     finally:
         gc.unfreeze()

@@ -46,3 +46,24 @@ async def test_an_event_during_the_snapshot_reaches_the_new_page_after_it() -> N
         assert second["event"]["linkedid"] == "1.1"
     finally:
         await runner.cleanup()
+
+
+async def test_the_live_page_socket_declines_compression() -> None:
+    """As the console's sockets (``agent_console.hub.WS_COMPRESS``): no zlib state per page."""
+    async def snapshot() -> dict[str, Any]:
+        return {"live": [], "latest": []}
+
+    hub = LiveHub(snapshot)
+    app = web.Application()
+    app.router.add_get("/ws", hub.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ws", compression="deflate") as ws:
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "snapshot"
+    finally:
+        await runner.cleanup()

@@ -146,6 +146,21 @@ async def test_handshake_without_a_valid_session_is_refused(
     assert info.value.response.status_code == 403
 
 
+async def test_the_console_socket_declines_compression_a_browser_offers(
+    hotline: tuple[web.Application, int, str], sim: PbxSimulator
+) -> None:
+    """Frames go uncompressed (``hub.WS_COMPRESS``: zlib state per socket is most of a
+    socket's memory with 2,000 agents), and still arrive whole."""
+    _, port, _ = hotline
+    # offered as browsers do (the websockets client offers permessage-deflate by default)
+    async with connect(port, await cookie_for(port, "alice"), compression="deflate") as alice:
+        assert alice.response.headers.get("Sec-WebSocket-Extensions") is None
+        assert (await recv(alice))["interface"] == ALICE
+        call = sim.place_call(caller="13800138000", name="Wang")
+        frames = await until(alice, "answered", linkedid=call.linkedid)
+        assert [f["type"] for f in frames].count("pop") == 1
+
+
 async def test_a_stalled_socket_does_not_hold_back_another_agents_pop(
     hotline: tuple[web.Application, int, str], sim: PbxSimulator
 ) -> None:

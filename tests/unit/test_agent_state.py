@@ -449,3 +449,57 @@ def test_took_forgets_only_after_many_calls() -> None:
         after_a_call(board, f"2.{i}", t=10 * i)
     assert board.took("2.19")[1] == {ALICE} and board.took("2.4")[1] == {ALICE}
     assert board.took("2.0") == (False, frozenset())  # the call record knows it by now
+
+
+def test_among_many_agents_a_calls_end_and_the_timers_reach_exactly_its_agents() -> None:
+    """The board finds a call's agents and the running wrap-ups through its own indexes
+    (an event must not cost a walk over 2,000 agents): the effects are the same as
+    reading every agent, in the board's order."""
+    board = AgentBoard(wrapup_s=30)
+    ifaces = [f"Local/{1001 + n}@agents/n" for n in range(50)]
+    for n, iface in enumerate(ifaces):
+        name = f"Agent{1001 + n}"
+        board.feed(QueueMemberChanged(queue="support", interface=iface, agent=name,
+                                      change="added", status=1, paused=False, reason=""),
+                   at(0))
+        board.feed(QueueMemberChanged(queue=f"agent-{1001 + n}", interface=iface, agent=name,
+                                      change="added", status=1, paused=False, reason=""),
+                   at(0))
+
+    def rings(linkedid: str, n: int, t: float) -> None:
+        board.feed(AgentRinging(linkedid=linkedid, queue="support", agent=f"Agent{1001 + n}",
+                                interface=ifaces[n], agent_channel=f"{ifaces[n]};1",
+                                caller="+8613800138000", caller_name="Wang", did="4008001234"),
+                   at(t))
+
+    def answers(linkedid: str, n: int, t: float) -> None:
+        board.feed(CallAnswered(linkedid=linkedid, queue="support", agent=f"Agent{1001 + n}",
+                                interface=ifaces[n], agent_channel=f"{ifaces[n]};1",
+                                wait_s=1, ring_s=1), at(t))
+
+    def ends(linkedid: str, n: int, t: float) -> list[Effect]:
+        return board.feed(CallEnded(summary=CallSummary(
+            linkedid=linkedid, caller="+8613800138000", caller_name="Wang", did="4008001234",
+            agent=f"Agent{1001 + n}", agent_interface=ifaces[n], outcome="answered")), at(t))
+
+    rings("2.1", 40, 10)  # ring-all: agents 40 and 3 ring, 40 answers
+    rings("2.1", 3, 10)
+    rings("2.2", 7, 11)
+    answers("2.1", 40, 12)
+    answers("2.2", 7, 12)
+    effects = ends("2.1", 40, 20)
+    assert [e.view.interface for e in of(effects, StateChanged)] == [ifaces[3], ifaces[40]]
+    assert of(effects, WrapupStarted) == [
+        WrapupStarted(interface=ifaces[40], linkedid="2.1", until=at(50), pause=True)]
+    assert [board.view(i).state for i in (ifaces[3], ifaces[40], ifaces[7])] == [  # type: ignore[union-attr]
+        "ready", "wrap-up", "busy"]
+    assert ends("2.1", 40, 21) == []  # told twice: nobody is on that call any more
+    ends("2.2", 7, 25)
+    assert board.next_deadline() == at(50)
+    assert [e.interface for e in of(board.tick(at(50)), WrapupEnded)] == [ifaces[40]]
+    assert board.next_deadline() == at(55)
+    assert [e.interface for e in of(board.tick(at(55)), WrapupEnded)] == [ifaces[7]]
+    assert board.next_deadline() is None and board.tick(at(99)) == []
+    rings("2.3", 40, 60)  # the same agent's next call is found again
+    answers("2.3", 40, 61)
+    assert [e.view.interface for e in of(ends("2.3", 40, 70), StateChanged)] == [ifaces[40]]
