@@ -491,7 +491,11 @@ class InboundCalls:
             result = a.result or ("abandoned" if outcome == "abandoned" else "lost")
             talk = a.talk_s
             if talk is None and a.answered_at is not None:  # no AgentComplete for it
-                talk = seconds(a.answered_at, a.ended_at or call.talk_end or t)
+                # the call's talk end counts only when it came after this agent answered
+                # (a transfer's earlier agent hung up before a later one took the caller)
+                end = call.talk_end if call.talk_end is not None \
+                    and call.talk_end >= a.answered_at else t
+                talk = seconds(a.answered_at, a.ended_at or end)
             tried.append(AgentAttempt(agent=a.agent, interface=a.interface, queue=a.queue,
                                       result=result, ring_ms=a.ring_ms, talk_s=talk))
         return CallSummary(
