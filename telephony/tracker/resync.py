@@ -166,6 +166,9 @@ class Resync:
 
     def _reconcile_calls(self, ended_at: float, out: list[DomainEvent]) -> None:
         book, snap = self.book, self.channels
+        by_linkedid: dict[str, list[Message]] = {}  # once, not per call: resyncs can be big
+        for row in snap.values():
+            by_linkedid.setdefault(row.get("Linkedid", ""), []).append(row)
         for call in list(book.calls.values()):
             if call.seq > self.seq:
                 continue  # started during the resync: the snapshot may predate it
@@ -179,9 +182,9 @@ class Resync:
                 continue
             # channels the call gained during the outage (an agent leg, a transfer's)
             # are known by its Linkedid only
-            for uid, row in snap.items():
-                if row.get("Linkedid") == call.linkedid and uid not in book.channels \
-                        and uid not in self.gone:
+            for row in by_linkedid.get(call.linkedid, ()):
+                uid = row.get("Uniqueid", "")
+                if uid not in book.channels and uid not in self.gone:
                     self._register_row(call, row)
             if call.state == S.IVR and call.agent is None:
                 self._queued_in_outage(call, ended_at, out)
