@@ -593,6 +593,9 @@ async def test_the_app_serves_fastagi_and_follows_agent_states_from_the_pbx(
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         await app[AMI].wait_connected(10)
         runtime = app[IVR]
+        # the default flow's business hours (weekdays 09:00-18:00 Shanghai): out of them
+        # key 0 books a callback, which then takes the manager once she signs in
+        runtime.clock = lambda: OPEN
         presence = getattr(runtime.agent_free, "__self__", None)  # the app's AgentPresence
         assert isinstance(presence, AgentPresence)
         for _ in range(300):  # the resync after login reports every member
