@@ -21,7 +21,11 @@ Rules:
 - ``return_untouched_to_pool``: a customer whose owner has neither taken it
   (``owner_since``) nor touched it (``last_touched_at``) in ``pool_after_days``
   goes back to the pool; a fresh owner therefore always gets the full grace
-  period, and running the job twice changes nothing the second time;
+  period, and running the job twice changes nothing the second time. KEY customers
+  (``is_key_customer``: a VIP tier above 0) never go back by this rule, however long
+  since their last purchase or contact: a key account is a relationship the company
+  chose to keep with its manager (issue 14 item 14), only a person takes it away
+  (transfer, leaver);
 - merged customers (``merged_into_id`` set: tombstones) are never assigned,
   claimed, counted or returned;
 - nothing here commits; times are aware UTC (``now`` is injectable for tests).
@@ -406,11 +410,19 @@ async def reassign_all(
     )
 
 
+def is_key_customer() -> ColumnElement[bool]:
+    """A key customer: VIP tier above 0 (the tier the pop, the IVR's VIP routing and the
+    reports' "VIP customers" read; ``vip_value`` alone is only an estimate)."""
+    return Customer.vip_tier > 0
+
+
 def untouched_since(cutoff: datetime) -> ColumnElement[bool]:
-    """Owned live customers neither taken nor touched after ``cutoff``."""
+    """Owned live customers, not key customers, neither taken nor touched after
+    ``cutoff``."""
     return and_(
         Customer.owner_id.is_not(None),
         Customer.merged_into_id.is_(None),
+        ~is_key_customer(),
         or_(Customer.owner_since.is_(None), Customer.owner_since < cutoff),
         or_(Customer.last_touched_at.is_(None), Customer.last_touched_at < cutoff),
         # an owner without any date (rows from before ownership existed): creation counts
@@ -426,7 +438,8 @@ async def return_untouched_to_pool(
     session: AsyncSession, rules: OwnershipRules, *, now: datetime
 ) -> int:
     """Customers untouched for ``pool_after_days`` go back to the pool (history
-    reason "pool", audited as the system); returns how many. Idempotent."""
+    reason "pool", audited as the system); key customers stay. Returns how many.
+    Idempotent."""
     at = as_utc(now)
     cutoff = at - timedelta(days=rules.pool_after_days)
     return await _bulk_move(

@@ -316,6 +316,38 @@ async def test_untouched_customers_return_to_the_pool_idempotently(maker: Maker)
         assert await return_untouched_to_pool(s, rules, now=T0 + timedelta(days=56)) == 2
 
 
+async def test_key_customers_stay_with_their_manager_however_long_untouched(
+    maker: Maker,
+) -> None:
+    """Issue 14 item 14: the daily job gave 南京中北巴士 (VIP, ¥540k, 95 days without a
+    purchase) back to the pool. A key customer (VIP tier above 0) keeps its manager;
+    an ordinary customer untouched as long goes back as before."""
+    rules = OwnershipRules(pool_after_days=30)
+    wang = await add_user(maker, "wang.lei")
+    [vip, top, plain] = await add_customers(maker, 3, owner_id=wang, prefix="南京中北巴士")
+    async with maker.begin() as s:
+        (await s.get_one(Customer, vip)).vip_tier = 1
+        (await s.get_one(Customer, vip)).vip_value = 540_000
+        (await s.get_one(Customer, top)).vip_tier = 5
+    years_later = T0 + timedelta(days=3 * 365)
+    async with maker.begin() as s:
+        assert await return_untouched_to_pool(s, rules, now=years_later) == 1
+    assert await owner_of(maker, vip) == wang
+    assert await owner_of(maker, top) == wang
+    assert await owner_of(maker, plain) is None
+    async with maker() as s:
+        assert await ownership_history(s, SYSTEM, vip) == []
+        changes = await s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.entity_id.in_([str(vip), str(top)])))
+    assert changes == 0
+    # a person still can move a key customer (a transfer, a leaver)
+    heir = await add_user(maker, "heir")
+    async with maker.begin() as s:
+        assert await reassign_all(s, SYSTEM, from_user_id=wang, to_user_id=heir,
+                                  now=years_later) == 2
+    assert await owner_of(maker, vip) == heir
+
+
 async def test_ids_that_cannot_exist_are_not_found_never_a_database_error(maker: Maker) -> None:
     huge = 2**40
     async with maker() as s:
