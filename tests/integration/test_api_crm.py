@@ -14,7 +14,14 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from crm_core.models import Asset, Customer, OwnershipChange, PhoneNumber, ProductLine
+from crm_core.models import (
+    Asset,
+    Customer,
+    Opportunity,
+    OwnershipChange,
+    PhoneNumber,
+    ProductLine,
+)
 from numbering.normalize import normalize
 from tests.integration.test_api_support import Api, running_api, signed_in
 
@@ -131,6 +138,10 @@ async def test_transfer_needs_scope_and_grant(api: Api) -> None:
 async def test_leaver_reassignment(api: Api) -> None:
     data = await _seed(api)
     u = api.users
+    async with api.sessionmaker.begin() as db:
+        lead = Opportunity(customer_id=data.mine, title="扩产报价", stage="proposal",
+                           owner_id=u.agent)
+        db.add(lead)
     async with signed_in(api, "agent") as agent:
         resp = await agent.post(f"/users/{u.agent}/reassign-customers",
                                 json={"to_user_id": u.agent2})
@@ -139,10 +150,13 @@ async def test_leaver_reassignment(api: Api) -> None:
         resp = await admin.post(f"/users/{u.agent}/reassign-customers",
                                 json={"to_user_id": u.agent2})
         assert resp.status == 200
-        assert (await resp.json())["moved"] == 1
+        answer = await resp.json()
+        assert (answer["moved"], answer["opportunities_moved"]) == (1, 1)
     async with api.sessionmaker() as db:
         customer = await db.get(Customer, data.mine)
         assert customer is not None and customer.owner_id == u.agent2
+        assert await db.scalar(select(Opportunity.owner_id)
+                               .where(Opportunity.id == lead.id)) == u.agent2
 
 
 async def test_reports_scope_and_downloads(api: Api) -> None:
