@@ -180,6 +180,10 @@ class TicketIn(Body):
     priority: Short = "normal"
     asset_id: OptId = _ID
     contact_id: OptId = _ID
+    force: StrictBool = Field(
+        default=False, description="open a repair of an asset that already has an open "
+                                   "repair ticket anyway (else 409 duplicate_ticket naming "
+                                   "it); the audit entry records which one it duplicates")
 
 
 class TicketPatch(Body):
@@ -558,8 +562,13 @@ def add_routes(routes: Routes) -> None:
                summary="Tickets in scope (by customer, status, open, number)",
                query_model=TicketList, response_model=Page[Record])
     routes.add("POST", "/customers/{id}/tickets", create_ticket, tag="tickets",
-               summary="Open a ticket for the customer", path_model=IdPath,
-               body_model=TicketIn, response_model=Record, status=201)
+               summary="Open a ticket for the customer (409 duplicate_ticket with the "
+                       "open one when the asset already has an open repair)",
+               description="A repair ticket (category repair, or none) of an asset that "
+                           "already has an open repair ticket is refused with 409, error "
+                           "duplicate_ticket and existing_ticket (id, number, status): add "
+                           "to that ticket, or send force: true to open a second one.",
+               path_model=IdPath, body_model=TicketIn, response_model=Record, status=201)
     _item(routes, "tickets", "tickets", get_ticket, update_ticket, TicketPatch, None)
     routes.add("POST", "/tickets/{id}/status", change_ticket_status, tag="tickets",
                summary="Move a ticket to another status (history kept)", path_model=IdPath,
