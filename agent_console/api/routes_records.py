@@ -147,7 +147,13 @@ class AssetPatch(Body):
 class InteractionIn(Body):
     kind: Literal["call", "visit", "note", "email"]
     content: Text = ""
-    occurred_at: datetime | None = None
+    occurred_at: datetime | None = Field(
+        default=None, description="default now; at most 1 h ahead, and not before today "
+                                  "(Asia/Shanghai) or 2 h ago unless a correction")
+    correction: StrictBool = Field(
+        default=False, description="log an interaction of an earlier (closed) day: needs "
+                                   "interactions:update at scope team, region or all "
+                                   "(403 otherwise); audited as create-correction")
     place: Short | None = None
     result: Text | None = None
     next_step: Text | None = None
