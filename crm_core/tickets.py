@@ -248,6 +248,7 @@ async def add_note(
                                       "history_id": change.id})
     return await _ticket_dict(session, ticket)
 
+
 async def get_ticket(session: AsyncSession, actor: Actor, ticket_id: int) -> dict[str, Any]:
     """One ticket in the read scope, with ``open`` and its status ``history``."""
     ticket, _ = await load_record(session, actor, Ticket, ticket_id, "tickets", "read",
