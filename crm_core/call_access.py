@@ -99,7 +99,8 @@ def record_takers(agent_interface: str | None, agents_tried: Iterable[Any],
     return interfaces, usernames
 
 
-def _in_scope(actor: Actor, scope: str, taker: Taker) -> bool:
+def taker_in_scope(actor: Actor, scope: str, taker: Taker) -> bool:
+    """Whether ``taker`` is inside a calls ``scope`` of ``actor`` (team, region)."""
     if scope == "team":
         return actor.team is not None and taker.team == actor.team
     if scope == "region":
@@ -113,7 +114,7 @@ def log_right(actor: Actor, takers: Iterable[Taker]) -> str | None:
     if actor.user_id is not None and any(t.user_id == actor.user_id for t in takers):
         return TAKER
     scope = scope_for(actor, "calls", "update")
-    if scope == "all" or (scope is not None and any(_in_scope(actor, scope, t)
+    if scope == "all" or (scope is not None and any(taker_in_scope(actor, scope, t)
                                                     for t in takers)):
         return ON_BEHALF
     return None

@@ -28,6 +28,7 @@ const S = {
   disposition: null,
   drafts: new Map(), // linkedid -> unsaved call log of an earlier call
   targets: null,
+  ticketForce: null, // {customer, asset}: told of its open repair, the agent may open a second
 };
 
 // ---------------------------------------------------------------- state bar
@@ -535,6 +536,7 @@ function prefillForms() {
   $("#callback-phone").value = (S.call && S.call.caller) || rec.phone || "";
   $("#callback-note").value = "";
   for (const id of ["ticket-result", "opportunity-result", "callback-result", "log-result"]) result($(`#${id}`), "", "");
+  S.ticketForce = null;
 }
 
 async function createTicket(ev) {
@@ -550,17 +552,25 @@ async function createTicket(ev) {
   if (S.call && S.call.linkedid) body.call_linkedid = S.call.linkedid; // the call it came from
   const asset = $("#ticket-asset").value;
   if (asset) body.asset_id = Number(asset);
+  // the API refuses a second open repair of one device (409 naming the open ticket); told
+  // so, the agent who presses "Create" again for the same device means it: force it
+  const force = S.ticketForce;
+  if (asset && force && force.customer === S.customer.id && force.asset === asset) body.force = true;
   const contact = $("#log-contact").value;
   if (contact) body.contact_id = Number(contact);
   result(out, "busy", t("action.working"));
   try {
     const ticket = await api("POST", `/customers/${S.customer.id}/tickets`, body);
+    S.ticketForce = null;
     result(out, "ok", t("ticket.created", { number: ticket.number || ticket.id }));
     toast("ok", t("ticket.created", { number: ticket.number || ticket.id }));
     if (!S.disposition) { S.disposition = "repair"; renderLogForm(); }
     refreshRecord();
   } catch (err) {
-    result(out, "error", describe(err));
+    const open = err.status === 409 && err.body && err.body.existing_ticket;
+    if (!open) return result(out, "error", describe(err));
+    S.ticketForce = { customer: S.customer.id, asset };
+    result(out, "error", t("ticket.duplicate", { number: String(open.number || open.id) }));
   }
 }
 
