@@ -10,6 +10,9 @@ Rules:
   ``{"known": false, "phone": ..., "quick_create": {...prefill}, "candidates": [...]}``
   where candidates are existing customers the caller may be (same name key: the
   duplicate guard's ``{id, name, owner, reason}``);
+- a call's end is ``ended`` with its ``outcome``, ``direction``, ``hangup_by`` and the
+  ``agent_interface`` who answered it (the console tells "the caller hung up" from
+  "a colleague took it" and from "the queue timed out");
 - the agent's state is one ``state`` frame built from ``agent_state.AgentView``; a
   wrap-up is announced by ``wrapup`` ``{linkedid, until}`` and closed by
   ``wrapup-end`` ``{linkedid, why}``;
@@ -99,8 +102,12 @@ def call_frame(event: DomainEvent) -> dict[str, Any] | None:
         return {"v": FRAME_VERSION, "type": "missed", "linkedid": event.linkedid,
                 "interface": event.interface, "at": _iso(event)}
     if isinstance(event, CallEnded):
+        # how it ended, so the console says what happened (the caller hung up while it
+        # rang, the queue timed out, a colleague took it), not a bare "ended"
+        s = event.summary
         return {"v": FRAME_VERSION, "type": "ended", "linkedid": event.linkedid,
-                "at": _iso(event)}
+                "at": _iso(event), "outcome": s.outcome, "direction": s.direction,
+                "hangup_by": s.hangup_by, "agent_interface": s.agent_interface}
     return None
 
 

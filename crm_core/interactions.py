@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import snapshot
 from crm_core.errors import Conflict, ValidationFailed
-from crm_core.models import Contact, Interaction, as_utc
+from crm_core.models import Contact, Interaction, User, as_utc
 from crm_core.permissions import Actor, PermissionDenied, scope_for
 from crm_core.records import (
     BUSINESS_TZ,
@@ -192,12 +192,23 @@ async def list_interactions(
     limit: int = DEFAULT_PAGE,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """The interactions (addenda included) of one customer, newest first."""
+    """The interactions (addenda included) of one customer, newest first, each with
+    ``author``: the display name of who wrote it (None: written by Hotline itself, e.g.
+    a callback's outcome, or by a user since removed)."""
     await load_customer(session, actor, customer_id, "interactions", "read")
-    return await list_records(
+    found = await list_records(
         session, actor, Interaction, "interactions", customer_id=customer_id,
         order_by=(Interaction.occurred_at.desc(),), limit=limit, offset=offset,
     )
+    ids = {i["author_id"] for i in found["items"] if i.get("author_id") is not None}
+    names: dict[int, str] = {}
+    if ids:
+        rows = await session.execute(
+            select(User.id, User.display_name).where(User.id.in_(sorted(ids))))
+        names = {int(uid): str(name) for uid, name in rows}
+    for item in found["items"]:
+        item["author"] = names.get(item.get("author_id") or 0)
+    return found
 
 
 async def update_interaction(

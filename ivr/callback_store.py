@@ -44,6 +44,7 @@ from crm_core.interactions import create_interaction
 from crm_core.models import CallbackRequest, Customer, as_utc, utcnow
 from crm_core.permissions import SYSTEM, Actor, customer_filter, require
 from crm_core.records import a_datetime, check_page, load_customer, page, text, to_dict
+from ivr.callback_notes import agent_label, user_name
 from ivr.callbacks import (
     CUSTOMER_OUTCOMES,
     PENDING_STATES,
@@ -350,6 +351,11 @@ async def release(sm: async_sessionmaker[AsyncSession], callback_id: int, *, tok
         return _rowcount(done) == 1
 
 
+async def _agent_label(db: AsyncSession, interface: str | None) -> str | None:
+    """The agent as the note names them: their name, never the phone's channel."""
+    return agent_label(await user_name(db, interface), interface)
+
+
 def _interaction_text(result: str, agent: str | None, attempt: int) -> str:
     zh, en = OUTCOME_TEXT.get(result, (result, result))
     who = f" ({agent})" if agent else ""
@@ -386,8 +392,8 @@ async def finish(sm: async_sessionmaker[AsyncSession], callback_id: int, *, toke
                     await create_interaction(
                         db, SYSTEM, row.customer_id, kind="call", call_linkedid=token,
                         occurred_at=started_at or now, result=result, now=now,
-                        content=_interaction_text(result, agent or row.agent_interface,
-                                                  step.attempts))
+                        content=_interaction_text(result, await _agent_label(
+                            db, agent or row.agent_interface), step.attempts))
             except (Conflict, NotFound, ValidationFailed) as exc:  # e.g. a merged customer
                 log.warning("callback %s: no interaction logged on customer %s: %s",
                             callback_id, row.customer_id, exc)

@@ -53,6 +53,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ivr import callback_store as store
+from ivr.callback_notes import TOKEN_PREFIX
 from ivr.callbacks import (
     RESERVE_REASON,
     Facts,
@@ -70,7 +71,7 @@ from telephony.ami import AmiConsumer, AmiError, AmiNotConnected, Fields
 
 log = logging.getLogger("ivr.callback_worker")
 
-PREFIX = "hlcb-"  # ChannelId of callback attempts: hlcb-<callback id>-<random>
+PREFIX = TOKEN_PREFIX  # ChannelId of callback attempts: hlcb-<callback id>-<random>
 _QUEUE_EVENTS = frozenset({
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "QueueMemberStatus",
     "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved", "AgentConnect",

@@ -14,6 +14,7 @@ def available() -> Iterator[ModuleType]:
     """The resource route modules, in the order of the OpenAPI document."""
     from agent_console.api import (
         routes_agent,
+        routes_call_lists,
         routes_callbacks,
         routes_calls,
         routes_ivr,
@@ -31,3 +32,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_callbacks  # issue 6 item 4(d): callbacks
     yield routes_agent  # the agent console's controls (issue 5)
     yield routes_calls
+    yield routes_call_lists  # issue 14 items 8-9: a customer's calls, the recent callers

@@ -44,6 +44,7 @@ from crm_core import (
 from crm_core.errors import ValidationFailed
 from crm_core.exporter import CUSTOMER_COLUMNS, customer_rows
 from crm_core.reports import CustomerFilter
+from ivr import callback_notes
 
 Short = Text  # names, codes: the services cap their lengths
 Money = Decimal  # the services check precision; pydantic checks it is a number
@@ -358,7 +359,6 @@ create_asset = _creating(assets.create_asset)
 get_asset = _on_id(assets.get_asset)
 update_asset = _patching(assets.update_asset)
 delete_asset = _on_id(assets.delete_asset)
-list_interactions = _listing(interactions.list_interactions)
 create_interaction = _creating(interactions.create_interaction)
 get_interaction = _on_id(interactions.get_interaction)
 update_interaction = _patching(interactions.update_interaction)
@@ -391,6 +391,13 @@ async def list_customers(call: Call) -> Any:
     return await search.search_customers(
         call.db, call.me, q=q.q, name=q.name, phone=q.phone, serial=q.serial, ticket=q.ticket,
         status=q.status, owner_id=q.owner_id, limit=q.limit, offset=q.offset)
+
+
+async def list_interactions(call: Call) -> Any:
+    found = await interactions.list_interactions(call.db, call.me, call.path.id, **_page(call))
+    # the notes a callback left, as facts the page puts in the reader's language
+    await callback_notes.describe(call.db, found["items"])
+    return found
 
 
 async def create_customer(call: Call) -> Any:

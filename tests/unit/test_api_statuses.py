@@ -43,6 +43,9 @@ UNREACHABLE: dict[tuple[str, str], dict[int, str]] = {
         404: "users.update_user of the signed-in user: load_actor found them active",
         409: "only the language changes: never the last admin's role or activity",
     },
+    ("GET", "/customers/{id}/calls"): {
+        409: "load_customer for a read: a merged customer is read, only a write is refused",
+    },
 }
 
 ROUTES = build_routes()

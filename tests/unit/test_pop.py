@@ -12,6 +12,8 @@ from telephony.events import (
     AgentRingNoAnswer,
     AgentStateChanged,
     CallAnswered,
+    CallEnded,
+    CallSummary,
     CallTransferred,
 )
 
@@ -100,6 +102,21 @@ def test_call_frames_are_typed_and_versioned() -> None:
     assert state and state["type"] == "state" and state["state"] == "busy"
     assert pop.call_frame(CallTransferred(linkedid="1", kind="blind", by=None,
                                           target="2000", result="Success")) is None
+
+
+def test_ended_frame_says_how_the_call_ended() -> None:
+    # the console tells a caller who hung up while it rang (abandoned) from a queue
+    # timeout (no-answer, ended by the system) and from a call a colleague took
+    for outcome, by, agent in (("abandoned", "caller", None),
+                               ("no-answer", "system", None),
+                               ("answered", "caller", "Local/1002@agents/n")):
+        frame = pop.call_frame(CallEnded(summary=CallSummary(
+            linkedid="1.1", caller="+8613800138000", caller_name=HOSTILE, did="4008001234",
+            outcome=outcome, hangup_by=by, agent_interface=agent)))
+        assert frame == {"v": 1, "type": "ended", "linkedid": "1.1", "at": None,
+                         "outcome": outcome, "direction": "inbound", "hangup_by": by,
+                         "agent_interface": agent}
+        assert HOSTILE not in json.dumps(frame)  # nothing of the caller goes with it
 
 
 def test_overflowing_client_drops_its_backlog_for_resync_and_state() -> None:
