@@ -83,12 +83,12 @@ _TYPES = {
 # the list against the imports)
 PAGES: dict[str, tuple[str, ...]] = {
     "login": ("api.js", "dom.js", "i18n.js", "notify.js"),
-    "console": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",
-                "search.js", "session.js", "socket.js"),
-    "records": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",
-                "session.js"),
-    "record": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",
-               "search.js", "session.js"),
+    "console": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",
+                "render.js", "search.js", "session.js", "socket.js", "words.js"),
+    "records": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",
+                "render.js", "session.js", "words.js"),
+    "record": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",
+               "render.js", "search.js", "session.js", "timeline.js", "words.js"),
 }
 
 _AUTH = web.AppKey("console_pages_auth", AuthState)

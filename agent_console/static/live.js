@@ -1,5 +1,10 @@
 // Live calls page. Caller names come from the phone network and are hostile:
-// everything is rendered with textContent, never innerHTML.
+// everything is rendered with textContent, never innerHTML. Numbers, outcomes and
+// times are shown as on the console (console/js/phone.js, words.js): 138 0013 8000
+// with the E.164 form on hover, a queue timeout as such, 24-hour times.
+import { formatPhone } from "./console/js/phone.js";
+import { outcomeKey, endedByKey } from "./console/js/words.js";
+
 const T = {
   en: { title: "Hotline — live calls", connected: "live", disconnected: "disconnected",
         inProgress: "Calls in progress", latest: "Latest logged calls", since: "Since",
@@ -13,7 +18,14 @@ const T = {
         transfer_: "transfer", customer_: "customer", system_: "system", unknown: "unknown",
         outbound: "outbound", waitingTitle: "Waiting per queue",
         callers: "Callers waiting", callbacks: "Callbacks keeping their place", total: "Total",
-        none: "nobody waiting" },
+        none: "nobody waiting",
+        "outcome.answered": "answered", "outcome.abandoned": "caller hung up while waiting",
+        "outcome.no-answer": "no answer", "outcome.queue-timeout": "queue timed out",
+        "outcome.customer-no-answer": "customer did not answer", "outcome.failed": "failed",
+        "outcome.not-placed": "could not be placed", "outcome.ivr-only": "IVR only",
+        "outcome.transferred": "transferred", "ended_by.caller": "caller",
+        "ended_by.agent": "agent", "ended_by.customer": "customer", "ended_by.transfer": "transfer",
+        "ended_by.system": "phone system", "ended_by.queue": "queue time limit" },
   "zh-CN": { title: "热线 — 实时通话", connected: "在线", disconnected: "未连接",
         inProgress: "进行中的通话", latest: "最近记录的通话", since: "开始",
         caller: "主叫号码", name: "姓名", did: "拨打号码", state: "状态", queue: "队列",
@@ -26,7 +38,14 @@ const T = {
         transfer_: "转接", customer_: "客户", system_: "系统", unknown: "未知",
         outbound: "外呼", waitingTitle: "各队列等待",
         callers: "排队来电", callbacks: "回拨(保留排队位置)", total: "合计",
-        none: "无人等待" },
+        none: "无人等待",
+        "outcome.answered": "已接听", "outcome.abandoned": "来电方等待中挂断",
+        "outcome.no-answer": "无人接听", "outcome.queue-timeout": "排队超时",
+        "outcome.customer-no-answer": "客户未接听", "outcome.failed": "失败",
+        "outcome.not-placed": "未能呼出", "outcome.ivr-only": "仅语音导航",
+        "outcome.transferred": "已转接", "ended_by.caller": "来电方", "ended_by.agent": "坐席",
+        "ended_by.customer": "客户", "ended_by.transfer": "转接", "ended_by.system": "交换机",
+        "ended_by.queue": "队列超时" },
 };
 let lang = localStorage.getItem("hotline.lang") || (navigator.language.startsWith("zh") ? "zh-CN" : "en");
 const t = (k) => (T[lang][k] ?? k);
@@ -44,13 +63,19 @@ function applyLang() {
   render();
 }
 
-function cell(tr, text, cls) {
+function cell(tr, text, cls, title) {
   const td = document.createElement("td");
   td.textContent = text ?? "";
   if (cls) td.className = cls;
+  if (title) td.title = title;
   tr.appendChild(td);
 }
-const hhmmss = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
+function phoneCell(tr, number) {
+  const p = formatPhone(number);
+  cell(tr, p.text, "phone", p.title);
+}
+// the page's language, 24-hour (not the browser's locale: no AM/PM on the Chinese page)
+const hhmmss = (iso) => (iso ? new Date(iso).toLocaleTimeString(lang, { hourCycle: "h23" }) : "");
 
 function renderWaiting() {
   const callers = {};
@@ -96,8 +121,8 @@ function render() {
   for (const c of live.values()) {
     const tr = document.createElement("tr");
     tr.dataset.linkedid = c.linkedid;
-    cell(tr, hhmmss(c.started_at)); cell(tr, c.caller); cell(tr, c.caller_name);
-    cell(tr, c.did); cell(tr, t(c.state), "state-" + c.state); cell(tr, c.queue); cell(tr, c.agent);
+    cell(tr, hhmmss(c.started_at)); phoneCell(tr, c.caller); cell(tr, c.caller_name);
+    phoneCell(tr, c.did); cell(tr, t(c.state), "state-" + c.state); cell(tr, c.queue); cell(tr, c.agent);
     lb.appendChild(tr);
   }
   document.getElementById("live-count").textContent = String(live.size);
@@ -106,12 +131,16 @@ function render() {
   for (const s of latest) {
     const tr = document.createElement("tr");
     tr.dataset.linkedid = s.linkedid;
-    cell(tr, hhmmss(s.ended_at)); cell(tr, s.caller); cell(tr, s.caller_name);
-    cell(tr, s.customer_name); cell(tr, s.did); cell(tr, (s.queues || []).join(", "));
+    cell(tr, hhmmss(s.ended_at)); phoneCell(tr, s.caller); cell(tr, s.caller_name);
+    cell(tr, s.customer_name); phoneCell(tr, s.did); cell(tr, (s.queues || []).join(", "));
     cell(tr, s.agent); cell(tr, s.wait_s); cell(tr, s.talk_s);
     // an outbound call (click-to-dial, callback) says so next to its outcome
-    const outcome = s.direction === "outbound" ? t(s.outcome) + " · " + t("outbound") : t(s.outcome);
-    cell(tr, outcome, "outcome-" + s.outcome); cell(tr, s.hangup_by ? t(s.hangup_by + "_") : "");
+    // what happened, in words: an unanswered inbound call is the queue's time limit,
+    // never "no answer, ended by system" (which reads as an agent's fault)
+    const said = t(outcomeKey(s));
+    const outcome = s.direction === "outbound" ? said + " · " + t("outbound") : said;
+    const endedBy = endedByKey(s);
+    cell(tr, outcome, "outcome-" + s.outcome); cell(tr, endedBy ? t(endedBy) : "");
     hb.appendChild(tr);
   }
 }

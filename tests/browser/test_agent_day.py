@@ -42,7 +42,10 @@ async def test_sign_in_ready_call_log_transfer_pause(
     await page.click("#btn-queue-in")
     await state_is(page, "ready")  # the PBX said so: QueueMemberAdded, not the click
     assert asked(sim, "QueueAdd", Queue="support", Interface=ALICE)
-    assert "support" in (await page.text_content("#agent-queues") or "")
+    # the queue by its name; her personal queue (agent-1001) is her presence, not listed
+    support = page.locator("#agent-queues .tag[data-queue='support']")
+    assert await support.text_content() == "Support"
+    assert "agent-" not in (await page.text_content("#agent-queues") or "")
 
     # a customer calls the 400 number: the record pops while the phone rings
     call = sim.place_call(caller="13800138000", name="Zhang Wei",
@@ -97,7 +100,10 @@ async def test_sign_in_ready_call_log_transfer_pause(
     await page.keyboard.press("F3")
     await state_is(page, "paused")
     assert asked(sim, "QueuePause", Interface=ALICE, Paused="true", Reason="training")
-    assert await page.text_content("#agent-reason") == "Training"
+    # one state in words, the reason in it; only the pressed state's button is on
+    assert await page.text_content("#agent-state") == "Paused: Training"
+    assert await page.get_attribute("#btn-pause", "aria-pressed") == "true"
+    assert await page.get_attribute("#btn-ready", "aria-pressed") == "false"
     await page.keyboard.press("F2")
     await state_is(page, "ready")
     await browser.assert_clean()

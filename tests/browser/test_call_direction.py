@@ -29,13 +29,13 @@ async def test_outbound_calls_are_marked_in_both_languages(
 ) -> None:
     console, customer_id = two_calls
     page = await open_record(browser, console, customer_id)
-    calls = page.locator("#record-calls")
-    marker = calls.locator(f"tr[data-linkedid='{OUT}'] .direction-outbound")
-    assert await marker.text_content() == "Outbound"
+    calls = page.locator("#record-timeline")
+    marker = calls.locator(f"li.tl-call[data-linkedid='{OUT}'] .direction-outbound")
+    assert await marker.text_content() == "Outbound call"
     assert "click-to-dial" in (await marker.get_attribute("title") or "")
-    assert await calls.locator(f"tr[data-linkedid='{IN}'] .direction-outbound").count() == 0
+    assert await calls.locator(f"li.tl-call[data-linkedid='{IN}'] .direction-outbound").count() == 0
     await page.click("#lang-switch")
     await page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
-    marker = page.locator(f"#record-calls tr[data-linkedid='{OUT}'] .direction-outbound")
+    marker = page.locator(f"#record-timeline li.tl-call[data-linkedid='{OUT}'] .direction-outbound")
     await marker.filter(has_text="外呼").wait_for()
     await browser.assert_clean()

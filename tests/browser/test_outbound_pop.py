@@ -27,7 +27,7 @@ async def test_click_to_dial_pops_the_customer_marked_outbound_in_both_languages
     await page.wait_for_function(
         "() => document.querySelector('#customer-name')?.textContent === '华东医药包装有限公司'")
     await page.wait_for_selector("#call-status[data-status='talking']")
-    assert await page.text_content("#call-number") == "+8613800138000"
+    assert await page.text_content("#call-number") == "138 0013 8000"
     assert await page.text_content("#call-did") == "Outbound"
     assert "click-to-dial" in (await page.get_attribute("#call-did", "title") or "")
     steps = await page.eval_on_selector_all("#call-timeline li",

@@ -126,14 +126,18 @@ async def test_records_search_any_format_and_the_360_page(
     assert "BPM-2023-0102" in (await page.text_content("#record-assets") or "")
     assert await page.locator("#record-tickets tbody tr").count() >= 2  # closed ones too
     assert await page.locator("#record-opportunities tbody tr").count() >= 1
-    assert await page.locator("#record-interactions li").count() >= 1
-    assert await page.locator("#record-calls").count() == 1
+    # calls and interactions on one timeline, each interaction with who wrote it
+    assert await page.locator("#record-timeline li.interaction").count() >= 1
+    authors = await page.locator("#record-timeline li.interaction .author").all_inner_texts()
+    assert authors and all(a.strip() for a in authors)
     # an agent may not edit the customer: no edit button (the API would refuse anyway)
     assert await page.locator("#edit-open").count() == 0
     # a note is an interaction the agent may add
     await page.fill("#note-text", "客户来电询问保修 — checked by browser test")
     await page.click("#note-form button[type=submit]")
-    await page.wait_for_selector("#record-interactions li:has-text('checked by browser test')")
+    note = page.locator("#record-timeline li.interaction", has_text="checked by browser test")
+    await note.wait_for()
+    assert await note.locator(".author").text_content() == "Alice"  # who wrote it
     assert await page.input_value("#note-text") == ""
     assert "Note added" in (await page.text_content("#notices .notice-ok") or "")
     await browser.assert_clean()

@@ -74,7 +74,9 @@ async def test_known_caller_pops_before_answer_and_a_ticket_comes_from_the_pop(
     shots = screenshot_dir()
     if shots is not None:
         await page.screenshot(path=str(shots / "pop.png"))
-    assert await page.text_content("#call-number") == "+8613800138000"
+    # the number as people read it, its E.164 form on hover (issue 14 item 8)
+    assert await page.text_content("#call-number") == "138 0013 8000"
+    assert await page.get_attribute("#call-number", "title") == "+8613800138000"
     assert await page.text_content("#call-name") == "Zhang Wei"
     card = await page.text_content("#record-card") or ""
     assert "VIP 2" in card
@@ -168,7 +170,7 @@ async def test_unknown_caller_gets_a_quick_create_form_prefilled(
     sim.place_call(caller="13700000077", name="华东医药包装有限公司",
                    script=CallScript(skip_agi=True, patience=60))
     await page.wait_for_function(
-        "() => document.querySelector('#call-number')?.textContent === '+8613700000077'")
+        "() => document.querySelector('#call-number')?.textContent === '137 0000 0077'")
     await page.wait_for_selector("#pop-unknown")
     # the pop already names the existing customer the caller may be, and who owns it
     candidates = await page.text_content("#pop-candidates") or ""

@@ -40,14 +40,14 @@ async def test_recorded_call_links_to_its_file_and_nothing_else_does(
 ) -> None:
     console, customer_id = recorded
     page = await open_record(browser, console, customer_id)
-    calls = page.locator("#record-calls")
+    calls = page.locator("#record-timeline")
     assert await calls.locator("a").count() == 1
-    link = calls.locator("tr[data-linkedid='1795478331.10'] a.recording")
+    link = calls.locator("li.tl-call[data-linkedid='1795478331.10'] a.recording")
     assert await link.get_attribute("href") == BASE + CALLS["1795478331.10"]
     assert await link.get_attribute("rel") == "noopener noreferrer"
     assert await link.text_content() == "Listen"
     for linkedid in ("1795478331.11", "1795478331.12", "1795478331.13"):
-        row = calls.locator(f"tr[data-linkedid='{linkedid}']")
+        row = calls.locator(f"li.tl-call[data-linkedid='{linkedid}']")
         assert await row.count() == 1
         assert await row.locator("a, img, audio").count() == 0
     # the hostile name is nowhere: not as an element, not even as text
@@ -57,7 +57,7 @@ async def test_recorded_call_links_to_its_file_and_nothing_else_does(
     # the label in the other language, the same link
     await page.click("#lang-switch")
     await page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
-    link = page.locator("#record-calls tr[data-linkedid='1795478331.10'] a.recording")
+    link = page.locator("#record-timeline li.tl-call[data-linkedid='1795478331.10'] a.recording")
     await link.filter(has_text="收听").wait_for()
     assert await link.get_attribute("href") == BASE + CALLS["1795478331.10"]
     await browser.assert_clean()  # no alert, no error, no CSP violation

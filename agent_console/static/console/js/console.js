@@ -10,6 +10,8 @@ import { connect } from "./socket.js";
 import { install as installHotkeys } from "./hotkeys.js";
 import { initSearch } from "./search.js";
 import * as R from "./render.js";
+import * as W from "./words.js";
+import { formatPhone, phoneText } from "./phone.js";
 
 export const DISPOSITIONS = ["inquiry", "repair", "complaint", "order-status", "sales-lead", "other"];
 export const PAUSE_REASONS = ["break", "lunch", "training", "meeting", "other"];
@@ -22,6 +24,7 @@ const S = {
   agent: { interface: null, name: null },
   state: { state: "unknown", paused: false, reason: "", queues: [], wrapup_until: null },
   pending: null, // the state change asked for and not yet seen from the PBX
+  unconfirmed: null, // {action} the console gave up waiting for (said so): taken back once seen
   call: null, // {linkedid, caller, caller_name, did, queue, ivr, at, status, timeline: []}
   record: null, // the pop's record (known / unknown / restricted) or a 360 view picked by hand
   customer: null, // {id, name} the call log goes to
@@ -50,24 +53,32 @@ let wrapupTimer = null;
 
 function renderState() {
   const st = S.state;
+  // one state in words (words.js): never a raw reason, never "Paused" and "Wrap-up" at once
+  const words = W.stateWords(st);
   const el = $("#agent-state");
-  el.dataset.state = st.state;
-  el.textContent = label("state", st.state);
-  $("#agent-reason").textContent = st.paused && st.reason ? label("pause_reason", st.reason) : "";
-  fill($("#agent-queues"), (st.queues || []).map((q) => h("span", { class: "tag" }, q)));
+  el.dataset.state = words.pill;
+  el.textContent = t(words.key, words.vars.reason ? { reason: t(words.vars.reason) } : undefined);
+  el.title = words.hint;
+  // the queues she takes callers from, by name; her personal queue is her presence, and
+  // signed out she takes none (a queue the PBX still lists her in is no work of hers)
+  const queues = st.state === "signed-out" ? [] : (st.queues || []).map(W.queueWords).filter(Boolean);
+  fill($("#agent-queues"), queues.map((q) => h("span", { class: "tag", dataset: { queue: q.raw }, title: q.raw }, q.key ? t(q.key) : q.raw)));
+  $("#agent-queues").title = queues.length ? t("state.queues") : "";
   // what makes sense from here (the PBX still decides): signed out -> only sign in
   const out = st.state === "signed-out";
   $("#btn-queue-in").disabled = !out && st.state !== "unknown";
   for (const id of ["#btn-ready", "#btn-pause", "#btn-queue-out"]) $(id).disabled = out;
-  $("#btn-ready").setAttribute("aria-pressed", String(st.state === "ready"));
-  $("#btn-pause").setAttribute("aria-pressed", String(st.state === "paused"));
-  renderWrapup();
+  // the button of the state she is in is on, and only that one
+  const active = W.activeButton(st);
+  $("#btn-ready").setAttribute("aria-pressed", String(active === "ready"));
+  $("#btn-pause").setAttribute("aria-pressed", String(active === "pause"));
+  renderWrapup(words.countdown);
 }
 
-function renderWrapup() {
+function renderWrapup(countdown) {
   clearInterval(wrapupTimer);
   const box = $("#wrapup");
-  const until = S.state.wrapup_until ? Date.parse(S.state.wrapup_until) : NaN;
+  const until = countdown && S.state.wrapup_until ? Date.parse(S.state.wrapup_until) : NaN;
   if (Number.isNaN(until)) {
     box.hidden = true;
     return;
@@ -97,28 +108,26 @@ async function refreshState() {
   }
 }
 
+/** The PBX now reports the state asked for: say so, and take back a "not confirmed"
+ * said earlier about it (the PBX may confirm after the console stopped waiting). */
 function settlePending() {
-  const p = S.pending;
-  if (!p) return;
-  const now = S.state;
-  const done = (p.action === "ready" && now.state === "ready")
-    || (p.action === "pause" && now.paused)
-    || (p.action === "sign-out" && now.state === "signed-out")
-    || (p.action === "sign-in" && now.state !== "signed-out" && now.state !== "unknown");
-  if (done) {
-    clearTimeout(p.timer);
-    S.pending = null;
-    const out = $("#state-result");
-    const text = t("state.confirmed", { state: label("state", now.state) });
-    result(out, "ok", text);
-    setTimeout(() => { if (out.textContent === text) result(out, "", ""); }, 8000);
-  }
+  const p = S.pending || S.unconfirmed;
+  if (!p || !W.confirms(p.action, S.state)) return;
+  if (S.pending) clearTimeout(S.pending.timer);
+  S.pending = null;
+  S.unconfirmed = null;
+  const out = $("#state-result");
+  const words = W.stateWords(S.state);
+  const text = t("state.confirmed", { state: t(words.key, words.vars.reason ? { reason: t(words.vars.reason) } : undefined) });
+  result(out, "ok", text);
+  setTimeout(() => { if (out.textContent === text) result(out, "", ""); }, 8000);
 }
 
 async function changeState(action) {
   const body = { action };
   if (action === "pause") body.reason = $("#pause-reason").value || "break";
   const out = $("#state-result");
+  S.unconfirmed = null;
   result(out, "busy", t("state.asking", { action: label("state_action", action) }));
   try {
     await api("POST", "/agent/state", body);
@@ -128,6 +137,7 @@ async function changeState(action) {
       timer: setTimeout(() => {
         if (S.pending && S.pending.action === action) {
           result(out, "error", t("state.not_confirmed", { action: label("state_action", action) }));
+          S.unconfirmed = { action };
           S.pending = null;
           refreshState();
         }
@@ -174,7 +184,7 @@ function onFrame(frame) {
     case "pop": onPop(frame); break;
     case "answered": callStep(frame.linkedid, "talking", frame.at); break;
     case "missed": callStep(frame.linkedid, "missed", frame.at); break;
-    case "ended": callStep(frame.linkedid, "ended", frame.at); break;
+    case "ended": callStep(frame.linkedid, endOf(frame), frame.at); break;
     case "resync": refreshState(); break;
     default: break; // a newer frame type: ignored
   }
@@ -220,12 +230,19 @@ function onPop(frame) {
   renderRecord();
   renderLogForm();
   prefillForms();
-  document.title = `${t("call.status.ringing")} · ${call.caller_name || call.caller || ""}`;
+  document.title = `${t("call.status.ringing")} · ${call.caller_name || phoneText(call.caller)}`;
+}
+
+/** What the end of a call was for this agent, in words (words.js): the caller hung up
+ * while it rang, the queue timed out, a colleague took it... or just "ended". */
+function endOf(frame) {
+  const call = S.call && S.call.linkedid === frame.linkedid ? S.call : null;
+  return W.endStatus(frame, { answered: !!(call && call.answered_at), me: S.agent.interface });
 }
 
 function callStep(linkedid, status, at) {
   if (!S.call || S.call.linkedid !== linkedid) return;
-  if (S.call.status === "ended" && status !== "ended") return;
+  if (W.callOver(S.call.status)) return; // the end is said once
   S.call.status = status;
   S.call.timeline.push({ what: status, at: at || new Date().toISOString() });
   if (status === "talking") S.call.answered_at = at || new Date().toISOString();
@@ -246,7 +263,9 @@ function renderCall() {
   const status = $("#call-status");
   status.dataset.status = call.status;
   status.textContent = label("call.status", call.status);
-  $("#call-number").textContent = call.caller || t("call.no_number");
+  const number = formatPhone(call.caller);
+  $("#call-number").textContent = number.text || t("call.no_number");
+  $("#call-number").title = number.title;
   $("#call-name").textContent = call.caller_name || "";
   // an outbound call (the agent's click-to-dial, a callback) has no DID: it says so instead
   const did = $("#call-did");
@@ -265,11 +284,28 @@ function renderCall() {
   $("#btn-transfer").disabled = call.status !== "talking";
   const tick = () => {
     const since = Date.parse(call.answered_at || call.at || "");
-    $("#call-clock").textContent = Number.isNaN(since) || call.status === "ended" || call.status === "missed"
+    $("#call-clock").textContent = Number.isNaN(since) || !live
       ? "" : formatSeconds((Date.now() - since) / 1000);
   };
   tick();
   if (live) clockTimer = setInterval(tick, 1000);
+  renderLogOffer();
+}
+
+/** A call that ended unanswered needs no log: the form gives way to a line saying so and
+ * a button to log it all the same (words.js logOffered). What the agent already chose or
+ * typed keeps the form on screen. */
+function renderLogOffer() {
+  const typed = !!($("#log-notes").value.trim() || S.disposition);
+  const offered = typed || W.logOffered(S.call);
+  $("#log-form").hidden = !offered;
+  $("#log-offer").hidden = offered;
+}
+
+function askForLog() {
+  if (S.call) S.call.logAsked = true;
+  renderLogOffer();
+  $("#log-dispositions input")?.focus();
 }
 
 // ---------------------------------------------------------------- the record card
@@ -341,7 +377,7 @@ function unknownView(rec) {
   return [
     h("div", { class: "unknown-head" },
       h("h2", { id: "pop-unknown" }, t("pop.unknown")),
-      h("p", { class: "muted" }, t("pop.unknown_hint", { phone: rec.phone || "" }))),
+      h("p", { class: "muted" }, t("pop.unknown_hint", { phone: phoneText(rec.phone) }))),
     candidates.length ? R.section(t("pop.candidates"), candidates.length, h("ul", { class: "candidates" }, candidates.map((cand) =>
       h("li", {}, h("span", {}, cand.name || ""), candidateOwner(cand) ? h("span", { class: "muted" }, ` · ${t("customer.owner")}: ${candidateOwner(cand)}`) : null,
         h("button", { type: "button", class: "small", onclick: () => useCustomer(cand.id) }, t("search.use"))))), { id: "pop-candidates" }) : null,
@@ -482,7 +518,7 @@ function stashDraft() {
   const notes = $("#log-notes").value;
   if (call && !call.logged && (notes.trim() || S.disposition)) {
     S.drafts.set(call.linkedid, { call, record: S.record, customer: S.customer, notes, disposition: S.disposition });
-    toast("info", t("drafts.kept", { caller: call.caller_name || call.caller || "" }));
+    toast("info", t("drafts.kept", { caller: call.caller_name || phoneText(call.caller) }));
     renderDrafts();
   }
 }
@@ -490,7 +526,7 @@ function stashDraft() {
 function renderDrafts() {
   const list = $("#drafts-list");
   fill(list, [...S.drafts.values()].map((d) => h("li", {},
-    h("span", {}, d.call.caller_name || d.call.caller || ""), " ",
+    h("span", {}, d.call.caller_name || phoneText(d.call.caller)), " ",
     h("span", { class: "muted" }, formatClock(d.call.at)), " ",
     h("button", { type: "button", class: "small", onclick: () => restoreDraft(d.call.linkedid) }, t("drafts.open")))));
   $("#drafts").hidden = S.drafts.size === 0;
@@ -620,11 +656,11 @@ async function createCallback(ev) {
     const row = await api("POST", "/callbacks", body);
     if (row && row.created === false) {
       // one pending callback per number and queue: the first keeps its place in line
-      result(out, "info", t("callback.exists", { phone }));
+      result(out, "info", t("callback.exists", { phone: phoneText(phone) }));
       return;
     }
-    result(out, "ok", t("callback.created", { phone }));
-    toast("ok", t("callback.created", { phone }));
+    result(out, "ok", t("callback.created", { phone: phoneText(phone) }));
+    toast("ok", t("callback.created", { phone: phoneText(phone) }));
   } catch (err) {
     result(out, "error", describe(err));
   }
@@ -761,6 +797,7 @@ function wire() {
   $("#btn-queue-out").onclick = () => changeState("sign-out");
   $("#btn-hangup").onclick = () => hangup();
   $("#btn-transfer").onclick = () => openTransfer();
+  $("#log-ask").onclick = () => askForLog();
   $("#log-form").addEventListener("submit", (ev) => { ev.preventDefault(); saveLog(); });
   $("#log-form").addEventListener("keydown", (ev) => {
     // 1-6 pick a disposition while the focus is on the disposition chips
@@ -790,6 +827,9 @@ function wire() {
     search: () => $("#search").focus(),
   });
   onLanguage(() => {
+    // everything written from code follows the language too (the socket's "live"...)
+    const ws = $("#ws-status");
+    if (ws.dataset.state) ws.textContent = label("ws", ws.dataset.state);
     if (S.agent.interface) $("#agent-who").textContent = t("console.extension", { ext: extension(S.agent.interface) });
     options($("#pause-reason"), PAUSE_REASONS.map((r) => [r, label("pause_reason", r)]), $("#pause-reason").value);
     renderState();

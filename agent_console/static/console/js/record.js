@@ -1,7 +1,8 @@
 // The 360 page of one customer: who they are, their numbers (click to dial),
-// contacts, assets, every ticket and opportunity, the interactions and the last
-// calls with their outcome (and recording, if the site keeps one). Editing is
-// offered where the user's grants allow it; the API decides and audits.
+// contacts, assets, every ticket and opportunity, and one timeline of their calls
+// (outcome, agent, recording if the site keeps one) with the logs written about each
+// call under it, and the other interactions with who wrote them (timeline.js).
+// Editing is offered where the user's grants allow it; the API decides and audits.
 import { h, $, fill, options } from "./dom.js";
 import { api, describe } from "./api.js";
 import { t, label, onLanguage, formatTime } from "./i18n.js";
@@ -10,10 +11,16 @@ import { result, toast } from "./notify.js";
 import { install as installHotkeys } from "./hotkeys.js";
 import { initSearch } from "./search.js";
 import * as R from "./render.js";
+import { buildTimeline } from "./timeline.js";
+import { phoneText } from "./phone.js";
 
 const STATUSES = ["prospect", "active", "dormant", "lost"];
 const EDITABLE = ["name", "category", "industry", "province", "city", "address"];
-const S = { id: null, session: null, view: null, customer: null, tickets: [], opportunities: [], interactions: [], interactionsTotal: 0, canDial: false };
+const PAGE = 50;
+const S = {
+  id: null, session: null, view: null, customer: null, tickets: [], opportunities: [],
+  interactions: [], interactionsTotal: 0, calls: [], callsTotal: 0, canDial: false,
+};
 
 function customerId() {
   const m = /^\/records\/(\d+)$/.exec(location.pathname);
@@ -22,12 +29,14 @@ function customerId() {
 
 async function load() {
   const id = S.id;
-  const [view, customer, tickets, opportunities, interactions] = await Promise.all([
-    api("GET", `/customers/${id}/360`, undefined, { query: { interactions: 5 } }),
+  const [view, customer, tickets, opportunities, interactions, calls] = await Promise.all([
+    api("GET", `/customers/${id}/360`, undefined, { query: { interactions: 0 } }),
     api("GET", `/customers/${id}`).catch(() => null),
     api("GET", "/tickets", undefined, { query: { customer_id: id, limit: 100 } }).catch(() => ({ items: [] })),
     api("GET", "/opportunities", undefined, { query: { customer_id: id, limit: 100 } }).catch(() => ({ items: [] })),
-    api("GET", `/customers/${id}/interactions`, undefined, { query: { limit: 50 } }).catch(() => ({ items: [], total: 0 })),
+    api("GET", `/customers/${id}/interactions`, undefined, { query: { limit: PAGE } }).catch(() => ({ items: [], total: 0 })),
+    // no calls:read grant: the timeline has the interactions only
+    api("GET", `/customers/${id}/calls`, undefined, { query: { limit: PAGE } }).catch(() => ({ items: [], total: 0 })),
   ]);
   S.view = view;
   S.customer = customer;
@@ -35,13 +44,27 @@ async function load() {
   S.opportunities = opportunities.items || [];
   S.interactions = interactions.items || [];
   S.interactionsTotal = interactions.total || S.interactions.length;
+  S.calls = calls.items || [];
+  S.callsTotal = calls.total || S.calls.length;
 }
 
-async function moreInteractions() {
+/** The next page of whichever list has older items (both, usually). */
+async function moreTimeline() {
   try {
-    const page = await api("GET", `/customers/${S.id}/interactions`, undefined, { query: { limit: 50, offset: S.interactions.length } });
-    S.interactions = S.interactions.concat(page.items || []);
-    S.interactionsTotal = page.total;
+    const [interactions, calls] = await Promise.all([
+      S.interactions.length < S.interactionsTotal
+        ? api("GET", `/customers/${S.id}/interactions`, undefined, { query: { limit: PAGE, offset: S.interactions.length } }) : null,
+      S.calls.length < S.callsTotal
+        ? api("GET", `/customers/${S.id}/calls`, undefined, { query: { limit: PAGE, offset: S.calls.length } }) : null,
+    ]);
+    if (interactions) {
+      S.interactions = S.interactions.concat(interactions.items || []);
+      S.interactionsTotal = interactions.total;
+    }
+    if (calls) {
+      S.calls = S.calls.concat(calls.items || []);
+      S.callsTotal = calls.total;
+    }
     render();
   } catch (err) {
     toast("error", describe(err));
@@ -51,7 +74,7 @@ async function moreInteractions() {
 async function dial(number) {
   try {
     await api("POST", "/calls/dial", { number, customer_id: S.id });
-    toast("ok", t("dial.sent", { number }));
+    toast("ok", t("dial.sent", { number: phoneText(number) }));
   } catch (err) {
     toast("error", describe(err));
   }
@@ -152,7 +175,8 @@ function render() {
   const assets = v.assets || [];
   const byId = new Map(assets.map((a) => [a.id, a]));
   const contacts = v.contacts || [];
-  const calls = v.calls || [];
+  const more = { calls: S.calls.length < S.callsTotal, interactions: S.interactions.length < S.interactionsTotal };
+  const line = buildTimeline(S.calls, S.interactions, more);
   fill($("#record-body"),
     h("div", { class: "col" },
       R.section(t("record.contacts"), contacts.length, h("table", { class: "grid" },
@@ -163,12 +187,12 @@ function render() {
       R.section(t("record.opportunities"), S.opportunities.length, R.opportunitiesTable(S.opportunities), { id: "record-opportunities" }),
       v.subscriptions && v.subscriptions.length ? R.section(t("record.subscriptions"), v.subscriptions.length, R.subscriptionsTable(v.subscriptions)) : null),
     h("div", { class: "col" },
-      R.section(t("record.calls"), calls.length, R.callsTable(calls), { id: "record-calls", empty: t("record.no_calls") }),
-      h("section", { class: "block", id: "record-interactions" },
-        h("h3", {}, t("record.interactions"), h("span", { class: "count" }, ` ${S.interactionsTotal}`)),
+      h("section", { class: "block", id: "record-timeline" },
+        h("h3", {}, t("record.timeline"), h("span", { class: "count", title: t("record.timeline_counts") },
+          ` ${t("record.timeline_count", { calls: S.callsTotal, interactions: S.interactionsTotal })}`)),
         noteForm(),
-        S.interactions.length ? R.interactionsList(S.interactions) : h("p", { class: "muted empty" }, t("list.empty")),
-        S.interactions.length < S.interactionsTotal ? h("button", { type: "button", onclick: moreInteractions }, t("list.more")) : null)));
+        line.entries.length ? R.timelineList(line.entries) : h("p", { class: "muted empty" }, t("list.empty")),
+        more.calls || more.interactions ? h("button", { type: "button", id: "timeline-more", onclick: moreTimeline }, t("list.more")) : null)));
 }
 
 async function main() {

@@ -2,6 +2,14 @@
 // record page. Every value is put in as text (dom.h); nothing is markup.
 import { h, safeHref } from "./dom.js";
 import { t, label, language, formatTime, formatDate, formatSeconds } from "./i18n.js";
+import { formatPhone } from "./phone.js";
+import { outcomeKey } from "./words.js";
+
+/** A phone number as people read it (138 0013 8000), its E.164 form on hover. */
+export function phone(value, cls = "phone") {
+  const p = formatPhone(value);
+  return h("span", { class: cls, title: p.title || null }, p.text);
+}
 
 export function vipBadge(tier) {
   const n = Number(tier) || 0;
@@ -56,15 +64,59 @@ export function ticketsTable(tickets, assetsById = new Map()) {
     }), { cls: "tickets" });
 }
 
-export function interactionsList(items) {
-  return h("ul", { class: "interactions" }, items.map((it) => h("li", { dataset: { interactionId: it.id } },
+/** Who wrote an interaction: the user's name, or Hotline itself (no author). */
+export function authorText(it) {
+  if (it.author) return it.author;
+  return it.author_id === null || it.author_id === undefined ? t("interaction.automatic") : "";
+}
+
+/** What an automatic note says, in the reader's language (the API's ``auto`` facts). */
+function autoText(auto) {
+  if (!auto || auto.kind !== "callback") return null;
+  const agent = auto.agent || (auto.extension ? t("console.extension", { ext: auto.extension }) : "");
+  return t(agent ? "interaction.callback_by" : "interaction.callback", {
+    n: auto.attempt, result: label("callback_result", auto.result), agent });
+}
+
+export function interactionItem(it) {
+  const auto = autoText(it.auto);
+  return h("li", { class: "interaction", dataset: { interactionId: it.id } },
     h("div", { class: "it-head" },
       h("span", { class: "tag" }, label("interaction_kind", it.kind)),
       it.disposition ? h("span", { class: "tag disp" }, label("disposition", it.disposition)) : null,
       h("span", { class: "muted" }, formatTime(it.occurred_at)),
-      it.author ? h("span", { class: "muted" }, it.author) : null),
-    it.content ? h("p", { class: "it-body" }, it.content) : null,
-    it.result ? h("p", { class: "it-body muted" }, `${t("interaction.result")}: ${it.result}`) : null)));
+      h("span", { class: "author", title: t("interaction.author") }, authorText(it))),
+    auto ? h("p", { class: "it-body auto" }, auto) : it.content ? h("p", { class: "it-body" }, it.content) : null,
+    it.result && !auto ? h("p", { class: "it-body muted" }, `${t("interaction.result")}: ${it.result}`) : null);
+}
+
+export function interactionsList(items) {
+  return h("ul", { class: "interactions" }, items.map(interactionItem));
+}
+
+/** One call on the 360 page's timeline, with the logs written about it under it. */
+function callItem(entry) {
+  const c = entry.call;
+  const outbound = c.direction === "outbound";
+  return h("li", { class: "tl-call", dataset: { linkedid: c.linkedid || "" } },
+    h("div", { class: "it-head" },
+      h("span", { class: `tag call-kind${outbound ? " direction-outbound" : ""}`, title: outbound ? t("direction.outbound_title") : null },
+        t(outbound ? "timeline.call_out" : "timeline.call_in")),
+      h("span", { class: "muted" }, formatTime(c.ended_at || c.started_at)),
+      phone(c.caller, "phone mono"),
+      h("span", { class: `tag outcome-${c.outcome}` }, t(outcomeKey(c))),
+      c.agent_name || c.agent ? h("span", { class: "author", title: t("call.agent") }, c.agent_name || c.agent) : null,
+      c.talk_s ? h("span", { class: "muted" }, `${t("call.talk")} ${formatSeconds(c.talk_s)}`) : null,
+      !c.answered_at && c.wait_s ? h("span", { class: "muted" }, `${t("call.wait")} ${formatSeconds(c.wait_s)}`) : null,
+      recordingLink(c)),
+    entry.logs.length
+      ? h("ul", { class: "interactions tl-logs" }, entry.logs.map(interactionItem))
+      : h("p", { class: "muted empty tl-nolog" }, t("timeline.no_log")));
+}
+
+/** The 360 page's timeline (timeline.js entries): calls and interactions, newest first. */
+export function timelineList(entries) {
+  return h("ul", { class: "timeline-list" }, entries.map((e) => (e.kind === "call" ? callItem(e) : interactionItem(e.item))));
 }
 
 export function recordingLink(call) {
@@ -81,11 +133,11 @@ export function callsTable(calls) {
     calls.map((c) => h("tr", { dataset: { linkedid: c.linkedid || "" } },
       h("td", {}, formatTime(c.ended_at || c.started_at)),
       // an outbound call's number is the one the agent dialled: marked as such
-      h("td", { class: "mono" }, c.caller || "", c.direction === "outbound"
+      h("td", {}, phone(c.caller, "phone mono"), c.direction === "outbound"
         ? [" ", h("span", { class: "tag direction-outbound", title: t("direction.outbound_title") }, t("direction.outbound"))]
         : null),
-      h("td", {}, h("span", { class: `tag outcome-${c.outcome}` }, label("outcome", c.outcome))),
-      h("td", {}, c.agent || ""),
+      h("td", {}, h("span", { class: `tag outcome-${c.outcome}` }, t(outcomeKey(c)))),
+      h("td", {}, c.agent_name || c.agent || ""),
       h("td", {}, formatSeconds(c.wait_s)),
       h("td", {}, formatSeconds(c.talk_s)),
       h("td", {}, recordingLink(c)))), { cls: "calls" });
@@ -111,7 +163,7 @@ export function subscriptionsTable(items) {
 /** Phone numbers, each with a dial button when ``dial`` is given. */
 export function phonesList(phones, dial) {
   return h("ul", { class: "phones" }, phones.map((p) => h("li", {},
-    h("span", { class: "mono" }, p.raw || p.number || ""),
+    phone(p.number || p.raw, "phone mono"),
     p.kind ? h("span", { class: "muted" }, ` ${label("phone_kind", p.kind)}`) : null,
     dial ? h("button", { type: "button", class: "small", dataset: { dial: p.number || p.raw }, onclick: () => dial(p.number || p.raw) }, t("action.dial")) : null)));
 }
