@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from crm_core.call_access import ON_BEHALF, TAKER, Taker, log_right, record_takers
+from crm_core.call_access import (
+    ON_BEHALF,
+    RUNG,
+    TAKER,
+    Taker,
+    log_right,
+    record_rung,
+    record_takers,
+)
 from crm_core.permissions import Actor
 from crm_core.users import DEFAULT_ROLES
 
@@ -41,3 +49,22 @@ def test_only_a_taker_or_a_scoped_supervisor_logs_a_call() -> None:
     region = Actor(user_id=11, region="上海", grants={("calls", "update"): "region"})
     assert log_right(region, [bob]) == ON_BEHALF
     assert log_right(Actor(user_id=None, is_admin=False), [bob]) is None
+
+
+def test_a_call_nobody_took_is_logged_by_an_agent_it_rang() -> None:
+    """Issue 14 item 1: the log form of a call that rang the agent and ended unanswered
+    stays with that call, so she must be able to save it there."""
+    tried = [{"interface": ALICE, "result": "no-answer"}, {"interface": BOB,
+                                                           "result": "abandoned"},
+             "junk", {"result": "no-answer"}, {"interface": ""}]
+    assert record_rung(tried) == {ALICE, BOB}
+    assert record_rung([]) == set()
+    alice = Taker(user_id=1, team="hotline", region=None)
+    bob = Taker(user_id=2, team="hotline", region=None)
+    agent = actor("agent", 1, team="hotline")
+    assert log_right(agent, [], [alice, bob]) == RUNG
+    assert log_right(agent, [], [bob]) is None  # it never rang her
+    # somebody took it: theirs, however many phones it rang first
+    assert log_right(agent, [bob], [alice, bob]) is None
+    assert log_right(actor("agent", 2, team="hotline"), [bob], [alice, bob]) == TAKER
+    assert log_right(Actor(user_id=None, is_admin=False), [], [alice]) is None
