@@ -14,11 +14,12 @@ Rules:
 - ``log_right`` decides, purely: one of the takers logs the call (``TAKER``); a call
   NOBODY took (missed, abandoned while ringing) is logged by an agent it rang
   (``RUNG``): its pop was on her screen, and what she notes of it belongs to that
-  call, not to the next one (issue 14 item 1); anyone else needs ``calls:update``, whose data scope applies to the takers as ``users``
-  scopes apply to users: ``team`` = a taker in the actor's team, ``region`` = in the
-  actor's region, ``all`` = any call (a call nobody took, abandoned or IVR only, only
-  for ``all``); ``own`` adds nothing (the actor would be a taker). That is a
-  supervisor logging for an agent (``ON_BEHALF``): the caller audits it;
+  call, not to the next one (issue 14 item 1); anyone else needs ``calls:update``,
+  whose data scope applies to the takers as ``users`` scopes apply to users: ``team``
+  = a taker in the actor's team, ``region`` = in the actor's region, ``all`` = any
+  call (a call nobody took, abandoned or IVR only, only for ``all``, beside the agents
+  it rang); ``own`` adds nothing (the actor would be a taker). That is a supervisor
+  logging for an agent (``ON_BEHALF``): the caller audits it;
 - the call's customer (``call_record.customer_id``) is set by the first log when the
   record has none (audited ``set-customer``); a log against ANOTHER customer than the
   record's is refused (``CustomerMismatch``) unless it says ``correct=True``: then the

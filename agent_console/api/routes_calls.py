@@ -25,8 +25,9 @@ Rules:
   saving ends the agent's wrap-up of that call. Who may, and what happens to the
   call's customer, is ``crm_core.call_access``: a Linkedid neither the call log nor
   the agent board knows is a 404 (``no-such-call``); only an agent who took the call
-  logs it (a call nobody took: an agent it rang), or a user with ``calls:update`` in scope (a supervisor: audited
-  ``log-on-behalf``), anyone else 403 (``not-your-call``); a call record without a
+  logs it (a call nobody took: an agent it rang), or a user with ``calls:update`` in
+  scope (a supervisor: audited ``log-on-behalf``), anyone else 403
+  (``not-your-call``); a call record without a
   customer gets this one; a call filed under another customer is 409
   (``customer-mismatch``) unless the body says ``correct_customer: true``, which moves
   the call to this customer (audited with the old and the new).
@@ -338,6 +339,7 @@ def add_routes(routes: Routes) -> None:
                        "your wrap-up", path_model=LinkedidPath, body_model=LogIn,
                response_model=Logged, status=201, also=(200,), errors=(403, 404, 409, 422),
                description="Only an agent who took the call logs it (a call nobody "
-                           "took: an agent it rang), or a supervisor (audited); saving the same call again updates your log of it "
-                           "(200). A call filed under another customer is a 409 "
-                           "(customer-mismatch) unless correct_customer is true.")
+                           "took: an agent it rang), or a supervisor (audited); saving "
+                           "the same call again updates your log of it (200). A call "
+                           "filed under another customer is a 409 (customer-mismatch) "
+                           "unless correct_customer is true.")

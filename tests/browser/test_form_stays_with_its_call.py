@@ -86,10 +86,11 @@ async def finish_and_save(page: Any, rest: str) -> None:
 async def the_form_waited_then_moves_on(page: Any, console: Console, first: str,
                                         second: str, note: str, wang: int,
                                         yutong: int) -> None:
-    """The note is on 王芳's call, nothing on 宇通's; the form then is 宇通's call's."""
-    assert await call_logs(page, console, wang, first) == [("inquiry", note)]
+    """The note is on 王芳's call, nothing on 宇通's (before: the note's second half on
+    宇通's call); the form then is 宇通's call's."""
     assert await call_logs(page, console, yutong, second) == []
     assert await call_logs(page, console, yutong, first) == []
+    assert await call_logs(page, console, wang, first) == [("inquiry", note)]
     await page.wait_for_function(
         f"() => document.querySelector('#log-form')?.dataset.linkedid === '{second}'")
     assert await page.text_content("#log-customer") == YUTONG_NAME
@@ -106,15 +107,26 @@ async def the_form_waited_then_moves_on(page: Any, console: Console, first: str,
     assert await call_logs(page, console, yutong, second) == [("repair", "空调压缩机异响")]
 
 
-async def the_form_says_whose_it_is(page: Any, first: str, second: str, warning: str
-                                    ) -> None:
-    assert await page.get_attribute("#log-form", "data-linkedid") == first
-    assert await page.text_content("#log-customer") == "王芳"
-    assert "王芳" in (await page.text_content("#log-call") or "")
-    detached = await page.text_content("#log-detached") or ""
-    assert warning in detached and "宇通客车服务站" in detached
-    waiting = page.locator(f"#drafts-list li[data-linkedid='{second}']")
-    assert "宇通客车服务站" in (await waiting.text_content() or "")
+async def what_the_form_says(page: Any, second: str) -> dict[str, Any]:
+    """The log form's call, customer and notices, and the list's entry of 宇通's call
+    (read as they are: what a page without them says is compared afterwards)."""
+    said: dict[str, Any] = await page.evaluate("""(second) => {
+      const text = (sel) => document.querySelector(sel)?.textContent || "";
+      return {
+        linkedid: document.querySelector("#log-form")?.dataset.linkedid || "",
+        customer: text("#log-customer"), for: text("#log-call"),
+        warning: text("#log-detached"),
+        waiting: text(`#drafts-list li[data-linkedid="${second}"]`),
+      };
+    }""", second)
+    return said
+
+
+def it_said_whose_it_is(said: dict[str, Any], first: str, warning: str) -> None:
+    assert (said["linkedid"], said["customer"]) == (first, "王芳")
+    assert "王芳" in said["for"]
+    assert warning in said["warning"] and "宇通客车服务站" in said["warning"]
+    assert "宇通客车服务站" in said["waiting"]
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -136,12 +148,13 @@ async def test_a_missed_calls_form_stays_with_it_when_the_next_caller_pops(
     await asyncio.wait_for(first.done, 15)
 
     second = await next_caller_pops_while_typing(page, sim, user, "墨粉盒无法识别,")
-    await the_form_says_whose_it_is(page, first.linkedid, second.linkedid, warning)
+    said = await what_the_form_says(page, second.linkedid)
     await finish_and_save(page, "已约明天回电")
     wang, yutong = (await customer_id(page, console, WANG_FANG),
                     await customer_id(page, console, YUTONG))
     await the_form_waited_then_moves_on(page, console, first.linkedid, second.linkedid,
                                         "墨粉盒无法识别,已约明天回电", wang, yutong)
+    it_said_whose_it_is(said, first.linkedid, warning)
     await browser.assert_clean()
 
 
@@ -171,12 +184,13 @@ async def test_the_form_stays_with_its_call_when_the_wrap_up_runs_out(
     second = await next_caller_pops_while_typing(page, sim, user, "已报修,")
     assert any(f["type"] == "wrapup-end" and f["linkedid"] == first.linkedid
                and f["why"] == "timer" for f in frames)
-    await the_form_says_whose_it_is(page, first.linkedid, second.linkedid, warning)
+    said = await what_the_form_says(page, second.linkedid)
     await finish_and_save(page, "工程师明天上门")
     wang, yutong = (await customer_id(page, console, WANG_FANG),
                     await customer_id(page, console, YUTONG))
     await the_form_waited_then_moves_on(page, console, first.linkedid, second.linkedid,
                                         "已报修,工程师明天上门", wang, yutong)
+    it_said_whose_it_is(said, first.linkedid, warning)
     await browser.assert_clean()
 
 
