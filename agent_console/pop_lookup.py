@@ -26,7 +26,7 @@ from agent_console import pop
 from agent_console.recordings import with_recording_urls
 from crm_core.lookup import Db, lookup_360, name_candidates, view_360
 from crm_core.models import User
-from crm_core.names import name_key
+from crm_core.names import name_parts
 from crm_core.permissions import Actor, load_actor
 from telephony.events import AgentRinging
 
@@ -95,10 +95,12 @@ class PopLookup:
 
     async def _candidates(self, event: AgentRinging) -> list[dict[str, Any]]:
         """Existing customers an unknown caller may be: the duplicate guard's name rule
-        (``crm_core.duplicates``: same ``name_key``, tombstones left out), as ONE indexed
-        statement on the lookup's held connection (the pop's hot path)."""
-        rows = await name_candidates(self.reader, name_key(event.caller_name or ""),
-                                     limit=MAX_CANDIDATES)
+        (``crm_core.duplicates``: same ``name_key``, places that agree, tombstones left
+        out), as ONE indexed statement on the lookup's held connection (the pop's hot
+        path)."""
+        parts = name_parts(event.caller_name or "")
+        rows = await name_candidates(self.reader, parts.key, limit=MAX_CANDIDATES,
+                                     places=parts.places)
         return [{"id": r["id"], "name": r["name"], "reason": "name",
                  "owner": None if r["owner_id"] is None else {
                      "id": r["owner_id"], "display_name": r["owner_name"]}}
