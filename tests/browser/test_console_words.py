@@ -191,6 +191,9 @@ async def test_an_unanswered_call_says_what_happened_and_needs_no_log(
     assert await page.is_visible("#log-offer")
     await page.click("#log-ask")
     assert await page.is_visible("#log-form") and await page.is_hidden("#log-offer")
+    await page.check("#log-dispositions input[value='inquiry']")  # asked for: it logs
+    await page.keyboard.press("Control+s")
+    await page.wait_for_selector("#log-result[data-kind='ok']")
 
     # nobody takes the next one before the queue's time limit: a queue timeout
     sim.pbx.queues["support"].spec.maxwait = 3.0
