@@ -196,8 +196,8 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
     print(f"  PBX journal     : {journal} (CEL: calls the AMI link missed)", flush=True)
     print(f"  REST API        : http://{settings.http_host}:{bound}/api/v1/openapi.json",
           flush=True)
-    print("  logins          : admin, zhao.min (supervisor), wang.lei / li.na (account managers),",
-          flush=True)
+    print("  logins          : admin, zhao.min (hotline supervisor), wang.lei / li.na "
+          "(account managers),", flush=True)
     print("                    alice / bob / carol (agents); password: demo", flush=True)
     print(f"  agents          : {', '.join(floor_agents())} take calls; alice / bob / carol "
           "sign in from the console to take theirs", flush=True)

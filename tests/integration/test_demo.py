@@ -64,7 +64,7 @@ def test_demo_starts_serves_and_stops_cleanly(tmp_path: Path) -> None:
         with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
             # callers' data is for staff: the live page sends a stranger to sign in
             assert resp.status == 200 and "/login" in resp.url
-        assert "password: demo" in text and "zhao.min (supervisor)" in text
+        assert "password: demo" in text and "zhao.min (hotline supervisor)" in text
         base = url.removesuffix("live")
         staff = _signed_in(base, "zhao.min", "demo")
         with staff.open(url, timeout=5) as resp:
