@@ -144,6 +144,7 @@ def test_static_route_serves_the_console_files() -> None:
     ("/api/v1/session", None), ("", None), (None, None), ("javascript:alert(1)", None),
     ("/records\r\nSet-Cookie: a=b", None), ("/records?q=a\nb", None), ("/consolex", None),
     ("/records/1/../../api", None), ("/records?q=华东", "/records?q=华东"),
+    ("/admin", "/admin"), ("/admin?tab=roles", "/admin?tab=roles"), ("/adminx", None),
 ])
 def test_sign_in_returns_only_to_a_console_page(value: str | None, expected: str | None
                                                 ) -> None:

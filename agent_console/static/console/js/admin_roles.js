@@ -8,6 +8,7 @@ import { api, describe } from "./api.js";
 import { t, label } from "./i18n.js";
 import { result, toast } from "./notify.js";
 
+const ROLE_NAME = /^[a-z][a-z0-9_-]{1,39}$/; // as the server checks it (crm_core.roles)
 const R = { roles: [], modules: [], operations: [], scopes: [], selected: null };
 
 /** The role's name for people: the built-in roles are translated, others shown as named. */
@@ -125,6 +126,7 @@ async function createRole(ev) {
   const out = $("#role-new-result");
   const name = $("#role-new-name").value.trim();
   if (!name) return result(out, "error", t("error.required", { field: t("admin.role_name") }));
+  if (!ROLE_NAME.test(name)) return result(out, "error", t("admin.role_name_rule"));
   const from = R.roles.find((r) => String(r.id) === $("#role-new-copy").value);
   const body = { name, grants: from ? { ...from.grants } : {} };
   const description = $("#role-new-description").value.trim();
