@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.db import make_engine, upgrade_async
+from crm_core.demo_data import seed_demo
 from crm_core.models import AuditEntry, Role, RolePermission, User
 from crm_core.users import DEFAULT_ROLES, ensure_roles
 from tests.integration.migration_support import migrate_to
@@ -333,3 +334,41 @@ async def test_a_changed_grant_applies_at_the_users_next_request(api: Api) -> No
         resp = await agent.get(f"/customers/{customers[0]}")
         assert resp.status == 403  # not even their own any more
         assert (await body(resp))["message"] == "not allowed: read on customers"
+
+
+# --- the demo's hotline supervisor ----------------------------------------------------------
+
+
+async def test_the_demo_seed_makes_zhao_min_the_hotline_supervisor_once(db_url: str) -> None:
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def role_of_zhao() -> str | None:
+        async with maker() as db:
+            return await db.scalar(select(Role.name).join(User, User.role_id == Role.id)
+                                   .where(User.username == "zhao.min"))
+
+    async def set_role(name: str) -> None:
+        async with maker.begin() as db:
+            rid = await db.scalar(select(Role.id).where(Role.name == name))
+            user = await db.scalar(select(User).where(User.username == "zhao.min"))
+            assert user is not None
+            user.role_id = rid
+
+    try:
+        await seed_demo(maker)
+        assert await role_of_zhao() == "hotline_supervisor"
+        await set_role("supervisor")  # as the older seed left her: a sales team's
+        await seed_demo(maker)
+        assert await role_of_zhao() == "hotline_supervisor"
+        await set_role("manager")  # an admin's choice since: left alone
+        await seed_demo(maker)
+        assert await role_of_zhao() == "manager"
+        async with maker() as db:
+            moved = (await db.scalars(select(AuditEntry).where(
+                AuditEntry.entity == "app_user", AuditEntry.action == "seed"))).all()
+        assert len(moved) == 1 and moved[0].after is not None
+        assert moved[0].after["team"] == "热线"
+    finally:
+        await engine.dispose()
