@@ -3,12 +3,11 @@ pydantic models' JSON schemas (nothing hand-written per endpoint).
 
 Rules:
 - one pass over ``Routes.endpoints``: path and query parameters come from the
-  path/query models' fields, the request body from the body model (or, for an upload,
-  a binary body of its media types), the success
-  responses (``Endpoint.successes``) from the response model and, for a download, its
-  file types (a file-only download has no JSON), every other status of
-  ``Endpoint.statuses`` (declared, and the wrapper's own) from the shared ``Error``
-  model;
+  path/query models' fields, the request body from the body model (an upload's: a
+  binary body of its media types), the success responses (``Endpoint.successes``)
+  from the response model plus, for a download, its file types (a download-only
+  operation answers files only), every other status of ``Endpoint.statuses``
+  (declared, and the wrapper's own) from the shared ``Error`` model;
 - all model schemas land in ``components/schemas`` (pydantic's
   ``models_json_schema`` names them and keeps input and output variants apart);
 - security: the session cookie everywhere but sign-in; writes also need the
