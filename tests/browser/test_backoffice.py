@@ -16,7 +16,9 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -34,6 +36,7 @@ from crm_core.models import (
 from crm_core.names import name_key
 from crm_core.reminders import business_today
 from tests.browser.conftest import Browser, Console, sign_in
+from tests.browser.test_page_routes import signed_in, where
 
 HOSTILE = '<img src=x onerror="alert(1)">'
 DICTIONARIES = pages.CONSOLE_DIR / "i18n"
@@ -99,6 +102,28 @@ async def assert_translated(page: Any, lang: str) -> None:
     assert not re.findall(r"\{[a-z_]+\}", text)
     has_chinese = bool(re.search(r"[\u4e00-\u9fff]", await page.text_content("h1") or ""))
     assert has_chinese == (lang == "zh-CN"), await page.text_content("h1")
+
+
+# --- the routes -------------------------------------------------------------------------------
+
+async def test_back_office_pages_need_a_session_and_exist(console: Console) -> None:
+    base = console.base
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        for path in ("/backoffice", "/backoffice/imports"):
+            status, location = await where(http, base + path)
+            assert status == 302 and location.startswith("/login?next=")
+            assert parse_qs(urlsplit(location).query)["next"] == [path]
+        await signed_in(http, base, "alice")
+        # every section's page is served; what the role may not use, the page says
+        for path in ("/backoffice", *(f"/backoffice/{name}" for name in pages.SECTIONS)):
+            assert (await where(http, base + path))[0] == 200, path
+        for path in ("/backoffice/nothing", "/backoffice/IVR", "/backoffice/ivr/1"):
+            assert (await where(http, base + path))[0] == 404, path
+        # back to the section after signing in
+        assert await where(http, f"{base}/login?next=/backoffice/pool") == (
+            302, "/backoffice/pool")
+    assert pages._safe_next("/backoffice/imports?job=" + "0" * 32) is not None
+    assert pages._safe_next("/backoffice/../api") is None
 
 
 # --- the hub: only what the grants allow ------------------------------------------------------
@@ -406,8 +431,19 @@ IMPORT_CSV = (
 )
 
 
-async def test_import_a_file_with_bad_rows(console: Console, browser: Browser, db: Db,
+async def test_import_a_file_with_bad_rows(console_db: Console, browser: Browser,
                                            tmp_path: Path) -> None:
+    """On SQLite and PostgreSQL: the job's record lives in the database's shared store."""
+    console = console_db
+    db = Db(console.db_url)
+    try:
+        await import_with_bad_rows(console, browser, db, tmp_path)
+    finally:
+        await db.engine.dispose()
+
+
+async def import_with_bad_rows(console: Console, browser: Browser, db: Db, tmp_path: Path
+                               ) -> None:
     upload = tmp_path / "客户名单.csv"
     upload.write_bytes(IMPORT_CSV.encode("gb18030"))  # as Excel in China saves it
     page = await browser.page()
