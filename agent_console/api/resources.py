@@ -20,6 +20,7 @@ def available() -> Iterator[ModuleType]:
         routes_exports,
         routes_imports,
         routes_ivr,
+        routes_ivr_try,
         routes_lookup,
         routes_ownership,
         routes_pool,
@@ -36,6 +37,7 @@ def available() -> Iterator[ModuleType]:
     yield routes_agent  # the agent console's controls (issue 5)
     yield routes_calls
     # the back office's pages (issue 14 item 11)
+    yield routes_ivr_try
     yield routes_pool
     yield routes_duplicates
     yield routes_imports

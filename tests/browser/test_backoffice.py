@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from agent_console import pages
 from crm_core.db import make_engine
 from crm_core.models import (
+    CallbackRequest,
     Customer,
     IvrFlow,
     IvrNumber,
@@ -219,6 +220,19 @@ async def test_ivr_plan_and_a_flow_checked_then_saved(console: Console, browser:
     assert "version 1" in (await page.text_content("#ivr-editor-result") or "")
     assert await page.locator("#ivr-problems").count() == 0
     assert await db.scalar(select(func.count()).select_from(IvrFlow)) == 1
+    # a call walked through the draft, not saved yet: key 5 books a callback, rolled back
+    await page.fill("#ivr-try-caller", "13912345678")
+    await page.fill("#ivr-try-keys", "5")
+    await page.fill("#ivr-try-at", "2026-11-25T10:00")  # a Wednesday morning: open
+    await page.select_option("#ivr-try-lang", "en")
+    await page.click("#ivr-try-go")
+    await page.wait_for_selector("#ivr-try-trace")
+    trace = await page.text_content("#ivr-try-trace") or ""
+    assert "For ticket status press 1" in trace and "self-service callback" in trace
+    assert "rolled back" in trace
+    assert "printers@1" in (await page.text_content("#ivr-try-result") or "")
+    assert await db.scalar(select(func.count()).select_from(CallbackRequest)) == 0
+    assert await db.scalar(select(func.count()).select_from(IvrFlow)) == 1
     # saved as a new flow, with its comment
     await page.fill("#ivr-comment", "key 5: callback")
     await page.click("#ivr-save")
@@ -250,6 +264,7 @@ async def test_ivr_read_only_for_an_agent_in_chinese(console: Console, browser: 
     await page.click("#ivr-flow-list tr[data-flow='default'] button[data-role=open]")
     await page.wait_for_selector("#ivr-steps tr[data-step='welcome']")
     assert await page.locator("#ivr-save").count() == 0
+    assert await page.locator("#ivr-try").count() == 0  # a trial call is for who edits
     assert await page.get_attribute("#ivr-document", "readonly") is not None
     await page.click("#ivr-check")  # a dry run is a read: an agent may run it
     await page.wait_for_selector("#ivr-editor-result[data-kind='ok']")

@@ -263,3 +263,45 @@ async def test_lists_as_files_in_the_export_scope(api: Api) -> None:
         body = (await resp.read()).decode("utf-8-sig")
         assert "HYPERLINK" in body and "陈南的客户" not in body
         assert (await manager.get("/exports/contacts")).status == 403
+
+
+async def test_a_call_walked_through_a_draft_flow_without_a_pbx(api: Api) -> None:
+    draft = {
+        "start": "hello", "languages": ["zh", "en"],
+        "steps": {
+            "hello": {"type": "play", "prompt": "welcome", "next": "menu"},
+            "menu": {"type": "menu", "prompt": "main_menu", "default": "q",
+                     "choices": {"3": "repairs", "0": "q"}},
+            "repairs": {"type": "route", "queue": "support", "skill": "repair",
+                        "priority": 5, "next": "q"},
+            "q": {"type": "handoff", "kind": "queue"},
+        },
+    }
+    body = {"did": "+86 400-800-1234", "caller": "13800138000", "keys": ["3"], "lang": "en",
+            "now": "2026-11-25T10:00:00", "draft": {"name": "printers", "document": draft}}
+    async with signed_in(api, "admin") as admin:
+        resp = await admin.post("/ivr/try", json=body)
+        assert resp.status == 200, await resp.text()
+        walked = await resp.json()
+        assert walked["draft_version"] == 1
+        assert walked["result"]["skill"] == "repair" and walked["result"]["priority"] == 5
+        assert walked["result"]["digits"] == ["3"] and walked["result"]["flow"] == "printers@1"
+        assert any("welcome" in line for line in walked["trace"])
+        # nothing was saved: the draft stays a draft
+        assert (await admin.get("/ivr/flows/printers")).status == 404
+        # a broken draft is refused as a save would be, at its step
+        draft["steps"]["menu"]["choices"]["3"] = "nowhere"
+        resp = await admin.post("/ivr/try", json=body)
+        assert resp.status == 422
+        assert any(d["field"] == "document.steps.menu" for d in (await resp.json())["details"])
+        # without a draft: the saved flow of the number (the default one)
+        resp = await admin.post("/ivr/try", json={"did": "4008001234", "keys": ["hangup"]})
+        assert resp.status == 200
+        assert (await resp.json())["result"]["ended"] == "hangup"
+    async with signed_in(api, "agent") as agent:  # may read the IVR, not change it
+        async with api.sessionmaker.begin() as db:
+            from crm_core.models import RolePermission, User
+            role_id = (await db.get(User, api.users.agent)).role_id  # type: ignore[union-attr]
+            db.add(RolePermission(role_id=role_id, module="ivr", operation="read",
+                                  scope="all"))
+        assert (await agent.post("/ivr/try", json={"did": "4008001234"})).status == 403

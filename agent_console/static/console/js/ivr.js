@@ -333,7 +333,77 @@ function renderEditor() {
       editable ? h("label", { class: "inline" }, h("span", {}, t("ivr.save_as")), h("input", { id: "ivr-save-name", type: "text", maxlength: "64", value: f.name, class: "mono short" })) : h("input", { id: "ivr-save-name", type: "hidden", value: f.name }),
       editable ? h("input", { id: "ivr-comment", type: "text", maxlength: "2000", placeholder: t("ivr.comment_hint"), "aria-label": t("ivr.comment") }) : null,
       editable ? h("button", { type: "button", class: "primary", id: "ivr-save", onclick: () => save(out) }, t("ivr.save")) : null,
-      out));
+      out),
+    editable ? trialPanel() : null);
+}
+
+// --- a trial call -------------------------------------------------------------------
+
+/** "1, , 202611250001#, hangup" -> ["1", null, "202611250001#", "hangup"] (as `hotline ivr try`). */
+function answers(text) {
+  if (!text.trim()) return [];
+  return text.split(",").map((item) => {
+    const key = item.trim();
+    return ["", "timeout", "t"].includes(key.toLowerCase()) ? null : key;
+  });
+}
+
+function trialPanel() {
+  const f = S.flow;
+  const running = S.numbers.find((n) => n.flow_name === f.name) || S.numbers[0];
+  const did = h("input", { id: "ivr-try-did", type: "text", maxlength: "64", value: running ? running.number : "" });
+  const caller = h("input", { id: "ivr-try-caller", type: "text", maxlength: "64", placeholder: "13800138000" });
+  const keys = h("input", { id: "ivr-try-keys", type: "text", maxlength: "400", placeholder: "1, 0, timeout, hangup" });
+  const at = h("input", { id: "ivr-try-at", type: "datetime-local" });
+  const lang = options(h("select", { id: "ivr-try-lang" }), [["", t("ivr.try_lang_flow")], ["zh", "中文"], ["en", "English"]], "");
+  const useDraft = h("input", { id: "ivr-try-draft", type: "checkbox", checked: true });
+  const out = h("span", { class: "result", id: "ivr-try-result", hidden: true });
+  const shown = h("div", { id: "ivr-try-walk" });
+  const form = h("form", { class: "form bo-form", id: "ivr-try-form", novalidate: true },
+    h("h3", {}, t("ivr.try")),
+    h("p", { class: "muted small" }, t("ivr.try_hint")),
+    h("div", { class: "form-grid" },
+      h("label", {}, h("span", {}, t("ivr.resolve_number")), did),
+      h("label", {}, h("span", {}, t("ivr.try_caller")), caller),
+      h("label", {}, h("span", {}, t("ivr.try_keys")), keys),
+      h("label", {}, h("span", {}, t("ivr.try_at")), at),
+      h("label", {}, h("span", {}, t("ivr.try_lang")), lang)),
+    h("label", { class: "inline" }, useDraft, h("span", {}, t("ivr.try_draft"))),
+    h("div", { class: "form-actions" }, h("button", { type: "submit", id: "ivr-try-go" }, t("ivr.try_go")), out),
+    shown);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!did.value.trim()) return result(out, "error", t("error.required", { field: t("ivr.resolve_number") }));
+    const body = { did: did.value.trim(), caller: caller.value.trim(), keys: answers(keys.value) };
+    if (at.value) body.now = at.value;
+    if (lang.value) body.lang = lang.value;
+    if (useDraft.checked) {
+      const name = $("#ivr-save-name").value.trim() || f.name;
+      const doc = parsed(out, name);
+      if (doc === null) return;
+      body.draft = { name, document: doc };
+    }
+    result(out, "busy", t("action.working"));
+    fill(shown);
+    try {
+      const walk = await api("POST", "/ivr/try", body);
+      const r = walk.result;
+      result(out, "ok", t("ivr.try_done", {
+        ended: label("ivr_ended", r.ended), queue: r.queue || "—", priority: r.priority ?? "—", skill: r.skill || "—",
+        agent: r.preferred_agent || "—", flow: r.flow || "—",
+      }));
+      fill(shown, h("ol", { class: "bo-trace mono", id: "ivr-try-trace" }, walk.trace.map((line) => h("li", {}, line))));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 422 && Array.isArray(err.body.details) && useDraft.checked) {
+        S.problems = err.body.details.map((d) => ({ message: d.message, step: stepOf(d.field) }));
+        rerenderChecks(body.draft.document);
+        result(out, "error", t("ivr.refused", { n: S.problems.length }));
+      } else {
+        result(out, "error", describe(err));
+      }
+    }
+  });
+  return h("div", { class: "card", id: "ivr-try" }, form);
 }
 
 function renderAll() {
