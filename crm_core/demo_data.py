@@ -54,6 +54,7 @@ from crm_core.models import (
     TicketStatusChange,
     User,
 )
+from crm_core.names import same_company
 from crm_core.tickets import allocate_number
 from numbering.normalize import normalize
 
@@ -606,12 +607,15 @@ async def _seed_lines(seed: _Seed) -> None:
 
 async def _find_customer(seed: _Seed, demo: DemoCustomer) -> Customer | None:
     key = seed.name_key(demo.name)
-    return await seed.session.scalar(
+    found = await seed.session.scalars(
         select(Customer).where(
             Customer.merged_into_id.is_(None),
             (Customer.name_key == key) | (Customer.name == demo.name),
-        ).order_by(Customer.id).limit(1)
+        ).order_by(Customer.id)
     )
+    # one key, places that disagree: 浙江大学图书馆 is not 四川大学图书馆
+    return next((c for c in found if c.name == demo.name or same_company(c.name, demo.name)),
+                None)
 
 
 def _customer_values(seed: _Seed, demo: DemoCustomer) -> dict[str, Any]:

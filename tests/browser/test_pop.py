@@ -236,6 +236,9 @@ async def test_hostile_caller_names_are_shown_as_text_everywhere(
 async def test_a_log_not_saved_when_the_next_call_rings_is_kept(
     console: Console, browser: Browser, sim: PbxSimulator
 ) -> None:
+    """The form being filled in stays with its call when the next one rings (issue 14
+    item 1; tests/browser/test_form_stays_with_its_call.py saves it); the agent can turn
+    to the new call's form and back, each as it was left."""
     page = await browser.page()
     await open_console(page, console)
     only_alice(sim, mode="noanswer")
@@ -246,22 +249,34 @@ async def test_a_log_not_saved_when_the_next_call_rings_is_kept(
     await page.fill("#log-notes", "first caller: asks about the warranty")
     await page.check("#log-dispositions input[value='inquiry']")
     await caller_hangs_up(first)
-    sim.place_call(caller="13911112222", name="Liu Yang",
-                   script=CallScript(skip_agi=True, patience=60))
+    second = sim.place_call(caller="13911112222", name="Liu Yang",
+                            script=CallScript(skip_agi=True, patience=60))
     await page.wait_for_function(
         "() => document.querySelector('#call-name')?.textContent === 'Liu Yang'")
-    assert await page.input_value("#log-notes") == ""  # the new call starts clean
-    drafts = page.locator("#drafts-list li")
-    await drafts.first.wait_for()
-    assert "Zhang Wei" in (await drafts.first.text_content() or "")
-    await drafts.first.locator("button").click()  # back to the first call, as it was
+    # the form is still the first call's; the new call's waits in the list
+    assert await page.get_attribute("#log-form", "data-linkedid") == first.linkedid
+    assert await page.input_value("#log-notes") == "first caller: asks about the warranty"
+    waiting = page.locator(f"#drafts-list li[data-linkedid='{second.linkedid}']")
+    assert "Liu Yang" in (await waiting.text_content() or "")
+    await waiting.locator("button").click()  # the new call's form, clean
     await page.wait_for_function(
-        "() => document.querySelector('#customer-name')?.textContent === '华东医药包装有限公司'")
+        f"() => document.querySelector('#log-form')?.dataset.linkedid === '{second.linkedid}'")
+    assert await page.input_value("#log-notes") == ""
+    assert await page.text_content("#log-customer") != "华东医药包装有限公司"  # Liu Yang's own
+    kept = page.locator(f"#drafts-list li[data-linkedid='{first.linkedid}']")
+    assert "Zhang Wei" in (await kept.text_content() or "")
+    await kept.locator("button").click()  # back to the first call's form, as it was
+    await page.wait_for_function(
+        f"() => document.querySelector('#log-form')?.dataset.linkedid === '{first.linkedid}'")
     assert await page.input_value("#log-notes") == "first caller: asks about the warranty"
     assert await page.is_checked("#log-dispositions input[value='inquiry']")
-    assert await page.text_content("#call-name") == "Zhang Wei"
-    # and the second call is kept in its turn (nothing typed for it yet: nothing to keep)
-    assert await page.locator("#drafts-list li").count() == 0
+    assert await page.text_content("#log-customer") == "华东医药包装有限公司"
+    # the call card stays on the call still ringing; the form says it is another call's
+    assert await page.text_content("#call-name") == "Liu Yang"
+    assert "Liu Yang" in (await page.text_content("#log-detached") or "")
+    # and the second call is kept in its turn (still ringing: it waits for its log)
+    assert await page.locator("#drafts-list li").count() == 1
+    assert await page.locator(f"#drafts-list li[data-linkedid='{second.linkedid}']").count() == 1
     await browser.assert_clean()
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from crm_core.call_access import ON_BEHALF, TAKER, Taker, log_right, record_takers
+from crm_core.call_access import (
+    ON_BEHALF,
+    RUNG,
+    TAKER,
+    Taker,
+    log_right,
+    record_rung,
+    record_takers,
+)
 from crm_core.permissions import Actor
 from crm_core.users import DEFAULT_ROLES
 
@@ -75,3 +83,22 @@ def test_a_recordings_day_comes_from_the_dialplans_name() -> None:
     assert recording_day("2026/02/30/x.wav") is None  # no such day
     assert recording_day("1795478331.182.wav") is None
     assert recording_day("26/11/25/x.wav") is None
+
+
+def test_a_call_nobody_took_is_logged_by_an_agent_it_rang() -> None:
+    """Issue 14 item 1: the log form of a call that rang the agent and ended unanswered
+    stays with that call, so she must be able to save it there."""
+    tried = [{"interface": ALICE, "result": "no-answer"}, {"interface": BOB,
+                                                           "result": "abandoned"},
+             "junk", {"result": "no-answer"}, {"interface": ""}]
+    assert record_rung(tried) == {ALICE, BOB}
+    assert record_rung([]) == set()
+    alice = Taker(user_id=1, team="hotline", region=None)
+    bob = Taker(user_id=2, team="hotline", region=None)
+    agent = actor("agent", 1, team="hotline")
+    assert log_right(agent, [], [alice, bob]) == RUNG
+    assert log_right(agent, [], [bob]) is None  # it never rang her
+    # somebody took it: theirs, however many phones it rang first
+    assert log_right(agent, [bob], [alice, bob]) is None
+    assert log_right(actor("agent", 2, team="hotline"), [bob], [alice, bob]) == TAKER
+    assert log_right(Actor(user_id=None, is_admin=False), [], [alice]) is None
