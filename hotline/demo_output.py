@@ -88,7 +88,8 @@ def banner(run: Running) -> list[str]:
         f"  database        : {run.database_url}",
         f"  PBX journal     : {run.journal} (CEL: calls the AMI link missed)",
         f"  REST API        : {web}/api/v1/openapi.json",
-        "  logins          : admin, zhao.min (supervisor), wang.lei / li.na (account managers),",
+        "  logins          : admin, zhao.min (hotline supervisor), wang.lei / li.na "
+        "(account managers),",
         "                    alice / bob / carol (agents); password: demo",
         f"  agents          : {len(run.floor)} simulated colleagues take calls ({named});",
         "                    alice / bob / carol sign in from the console to take theirs",

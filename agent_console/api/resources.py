@@ -17,14 +17,21 @@ def available() -> Iterator[ModuleType]:
         routes_call_lists,
         routes_callbacks,
         routes_calls,
+        routes_duplicates,
+        routes_exports,
+        routes_imports,
         routes_ivr,
+        routes_ivr_try,
         routes_lookup,
         routes_ownership,
+        routes_pool,
         routes_records,
         routes_reports,
+        routes_roles,
     )
 
     yield routes_records
+    yield routes_roles  # issue 14 item 10: roles and grants
     yield routes_lookup
     yield routes_ownership
     yield routes_reports
@@ -33,3 +40,9 @@ def available() -> Iterator[ModuleType]:
     yield routes_agent  # the agent console's controls (issue 5)
     yield routes_calls
     yield routes_call_lists  # issue 14 items 8-9: a customer's calls, the recent callers
+    # the back office's pages (issue 14 item 11)
+    yield routes_ivr_try
+    yield routes_pool
+    yield routes_duplicates
+    yield routes_imports
+    yield routes_exports

@@ -153,7 +153,7 @@ def test_demo_starts_serves_answers_and_stops_cleanly(tmp_path: Path) -> None:
         banner = lines[start:]
         text = "\n".join(banner)
         assert "AMI on 127.0.0.1:" in text
-        assert "password: demo" in text and "zhao.min (supervisor)" in text
+        assert "password: demo" in text and "zhao.min (hotline supervisor)" in text
         assert f"{len(floor_agents())} simulated colleagues take calls" in text
         log_file = Path(next(ln.split(" : ", 1)[1] for ln in banner if "log file" in ln)
                         .split(" (", 1)[0])
