@@ -3,7 +3,7 @@
 // times are shown as on the console (console/js/phone.js, words.js): 138 0013 8000
 // with the E.164 form on hover, a queue timeout as such, 24-hour times.
 import { formatPhone } from "./console/js/phone.js";
-import { outcomeKey, endedByKey } from "./console/js/words.js";
+import { outcomeKey, endedByKey, queueWords } from "./console/js/words.js";
 
 const T = {
   en: { title: "Hotline — live calls", connected: "live", disconnected: "disconnected",
@@ -25,7 +25,9 @@ const T = {
         "outcome.not-placed": "could not be placed", "outcome.ivr-only": "IVR only",
         "outcome.transferred": "transferred", "ended_by.caller": "caller",
         "ended_by.agent": "agent", "ended_by.customer": "customer", "ended_by.transfer": "transfer",
-        "ended_by.system": "phone system", "ended_by.queue": "queue time limit" },
+        "ended_by.system": "phone system", "ended_by.queue": "queue time limit",
+        "queue.support": "Support", "queue.vip": "VIP line", "queue.sales": "Sales",
+        "queue.service": "Service" },
   "zh-CN": { title: "热线 — 实时通话", connected: "在线", disconnected: "未连接",
         inProgress: "进行中的通话", latest: "最近记录的通话", since: "开始",
         caller: "主叫号码", name: "姓名", did: "拨打号码", state: "状态", queue: "队列",
@@ -45,7 +47,8 @@ const T = {
         "outcome.not-placed": "未能呼出", "outcome.ivr-only": "仅语音导航",
         "outcome.transferred": "已转接", "ended_by.caller": "来电方", "ended_by.agent": "坐席",
         "ended_by.customer": "客户", "ended_by.transfer": "转接", "ended_by.system": "交换机",
-        "ended_by.queue": "队列超时" },
+        "ended_by.queue": "队列超时", "queue.support": "技术支持", "queue.vip": "VIP 专线",
+        "queue.sales": "销售", "queue.service": "售后服务" },
 };
 let lang = localStorage.getItem("hotline.lang") || (navigator.language.startsWith("zh") ? "zh-CN" : "en");
 const t = (k) => (T[lang][k] ?? k);
@@ -70,6 +73,12 @@ function cell(tr, text, cls, title) {
   if (title) td.title = title;
   tr.appendChild(td);
 }
+// a queue by its name in the page's language (words.js); one the page has no name for
+// shows as set up
+function queueName(q) {
+  const w = queueWords(q);
+  return w ? (w.key ? t(w.key) : w.raw) : q || "";
+}
 function phoneCell(tr, number) {
   const p = formatPhone(number);
   cell(tr, p.text, "phone", p.title);
@@ -90,7 +99,7 @@ function renderWaiting() {
     if (!a && !b) continue;
     const tr = document.createElement("tr");
     tr.dataset.queue = q;
-    cell(tr, q); cell(tr, String(a)); cell(tr, String(b)); cell(tr, String(a + b));
+    cell(tr, queueName(q)); cell(tr, String(a)); cell(tr, String(b)); cell(tr, String(a + b));
     body.appendChild(tr);
   }
   if (!body.children.length) {
@@ -122,7 +131,7 @@ function render() {
     const tr = document.createElement("tr");
     tr.dataset.linkedid = c.linkedid;
     cell(tr, hhmmss(c.started_at)); phoneCell(tr, c.caller); cell(tr, c.caller_name);
-    phoneCell(tr, c.did); cell(tr, t(c.state), "state-" + c.state); cell(tr, c.queue); cell(tr, c.agent);
+    phoneCell(tr, c.did); cell(tr, t(c.state), "state-" + c.state); cell(tr, queueName(c.queue)); cell(tr, c.agent);
     lb.appendChild(tr);
   }
   document.getElementById("live-count").textContent = String(live.size);
@@ -132,7 +141,7 @@ function render() {
     const tr = document.createElement("tr");
     tr.dataset.linkedid = s.linkedid;
     cell(tr, hhmmss(s.ended_at)); phoneCell(tr, s.caller); cell(tr, s.caller_name);
-    cell(tr, s.customer_name); phoneCell(tr, s.did); cell(tr, (s.queues || []).join(", "));
+    cell(tr, s.customer_name); phoneCell(tr, s.did); cell(tr, (s.queues || []).map(queueName).filter(Boolean).join(", "));
     cell(tr, s.agent); cell(tr, s.wait_s); cell(tr, s.talk_s);
     // an outbound call (click-to-dial, callback) says so next to its outcome
     // what happened, in words: an unanswered inbound call is the queue's time limit,

@@ -46,10 +46,10 @@ async def test_waiting_count_counts_callers_and_callbacks(
     texts: list[str] = []
     for _ in range(200):  # until the queued caller's events have reached the page
         texts = await row.all_inner_texts()
-        if texts == ["support", "1", "1", "2"]:
+        if texts == ["Support", "1", "1", "2"]:
             break
         await asyncio.sleep(0.1)
-    assert texts == ["support", "1", "1", "2"]
+    assert texts == ["Support", "1", "1", "2"]  # the queue by its name
     # the caller name is text in the live table, never markup
     name_cell = page.locator("#live tbody td", has_text=HOSTILE)
     await name_cell.wait_for()

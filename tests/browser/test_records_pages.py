@@ -123,7 +123,7 @@ async def test_records_page_lists_before_a_search_and_the_360_timeline(
     number = first.locator(".phone")
     assert await number.text_content() == "137 0000 0077"
     assert await number.get_attribute("title") == UNKNOWN
-    assert await first.locator(".caller-name").text_content() == HOSTILE
+    assert await first.locator(".recent-name").text_content() == HOSTILE
     assert await page.locator("img[src=x]").count() == 0
     assert words["unknown"] in (await first.inner_text())
     assert words["abandoned"] in (await first.inner_text())

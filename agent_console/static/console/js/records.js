@@ -105,7 +105,7 @@ function recentItem(r) {
       // an unknown number opens the search for it (a customer may have it in another form)
       r.customer || r.restricted ? phone(r.caller, "phone mono")
         : h("a", { href: `/records?q=${encodeURIComponent(r.caller || "")}`, class: "phone-link" }, phone(r.caller, "phone mono")),
-      r.caller_name ? h("span", { class: "caller-name" }, r.caller_name) : null,
+      r.caller_name ? h("span", { class: "recent-name" }, r.caller_name) : null,
       h("span", { class: "muted when" }, formatTime(r.at))),
     h("div", { class: "recent-line" },
       customer, r.customer ? vipBadge(r.customer.vip_tier) : null,
