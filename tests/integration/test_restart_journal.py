@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -34,6 +33,7 @@ from crm_core.models import CallRecord
 from telephony.simulator import PbxSimulator, SimCall
 
 from .test_ami_outage import _script, _truth
+from .test_auth_shared import _forget
 from .test_serve import _free_port
 
 SCALE = 0.02
@@ -61,13 +61,7 @@ async def bus_env(bus_kind: str, redis_stream: str, request: pytest.FixtureReque
     yield {"HOTLINE_BUS": "redis", "HOTLINE_REDIS_URL": redis_url,
            "HOTLINE_REDIS_STREAM": redis_stream, "HOTLINE_REDIS_CONSUMER": "node-a",
            "HOTLINE_AMI_LEASE_TTL_S": "3", "HOTLINE_AMI_LEASE_RENEW_S": "0.5"}
-    redis = Redis.from_url(redis_url)
-    try:
-        keys = [k async for k in redis.scan_iter(match=f"{redis_stream}*")]
-        if keys:
-            await redis.delete(*keys)
-    finally:
-        await redis.aclose()
+    await _forget(redis_url, redis_stream)
 
 
 async def _serve(db_url: str, bus_env: dict[str, str], sim: PbxSimulator, journal: Path,
