@@ -37,7 +37,8 @@ Rules:
 - the board remembers, per agent, the last ``_TAKEN_MEMORY`` calls she took (answered,
   or placed herself: an outbound call rings her own phone first): with her current
   call, that is ``took``, which says whose call a Linkedid is until its call record
-  (written when it ends) says so (``crm_core.call_access``);
+  (written when it ends) says so (``crm_core.call_access``); and the last calls that
+  RANG her (``rang``): a call nobody took is logged by an agent it rang;
 - unknown or odd events are ignored (counted in ``ignored``), never raised.
 """
 
@@ -105,6 +106,7 @@ class _Agent:
     stale_until: datetime | None = None  # a left-over wrap-up pause is lifted then
     logged: deque[str] = field(default_factory=lambda: deque(maxlen=_LOGGED_MEMORY))
     taken: deque[str] = field(default_factory=lambda: deque(maxlen=_TAKEN_MEMORY))
+    rung: deque[str] = field(default_factory=lambda: deque(maxlen=_TAKEN_MEMORY))
     personal: str | None = None  # her personal queue (from the interface)
 
     def __post_init__(self) -> None:
@@ -263,6 +265,10 @@ class AgentBoard:
                 takers.add(a.interface)
         return seen, frozenset(takers)
 
+    def rang(self, linkedid: str) -> frozenset[str]:
+        """The interfaces of the agents call ``linkedid`` rang lately (answered or not)."""
+        return frozenset(a.interface for a in self._agents.values() if linkedid in a.rung)
+
     def next_deadline(self) -> datetime | None:
         """When the earliest running wrap-up runs out (None: none runs)."""
         ends = [t for a in self._agents_in(self._timed)
@@ -403,6 +409,8 @@ class AgentBoard:
         a.call = CallInfo(linkedid=event.linkedid, queue=event.queue, caller=event.caller,
                           caller_name=event.caller_name, agent_channel=event.agent_channel,
                           state="ringing", since=now)
+        if event.linkedid not in a.rung:
+            a.rung.append(event.linkedid)
         if event.direction == "outbound" and not event.consult:
             self._took(a, event.linkedid)  # her own call: hers whether or not it is answered
         return out

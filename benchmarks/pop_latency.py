@@ -439,7 +439,7 @@ async def agent_page(port: int, cookie: str, probe: Probe, ready: asyncio.Event)
     # WebSocket API cannot; the app's own heartbeat watches the socket). The library's
     # default ping every 20 s was 100 pings/s with 2,000 agents, answered by the app:
     # load no browser puts on it
-    async with websockets.connect(f"ws://127.0.0.1:{port}/ws/agent",
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws/agent", open_timeout=60,
                                   additional_headers={"Cookie": cookie},
                                   ping_interval=None) as ws:
         async for message in ws:
@@ -468,7 +468,7 @@ async def open_pages(port: int, cfg: Config, probe: Probe) -> list[asyncio.Task[
             task = asyncio.create_task(agent_page(port, cookie, probe, ready))
             tasks.append(task)
             waiter = asyncio.ensure_future(ready.wait())
-            await asyncio.wait([task, waiter], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([task, waiter], timeout=90, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             if not ready.is_set():
                 cause = task.exception() if task.done() and not task.cancelled() else None

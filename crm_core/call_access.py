@@ -9,12 +9,17 @@ Rules:
   agent who placed an outbound call (``HOTLINE_ORIGINATED_BY``), and the phones the
   live board saw answer it or place it. Phones are matched to users by
   ``User.agent_interface``, usernames by ``User.username``;
-- ``log_right`` decides, purely: one of the takers logs the call (``TAKER``); anyone
-  else needs ``calls:update``, whose data scope applies to the takers as ``users``
-  scopes apply to users: ``team`` = a taker in the actor's team, ``region`` = in the
-  actor's region, ``all`` = any call (a call nobody took, abandoned or IVR only, only
-  for ``all``); ``own`` adds nothing (the actor would be a taker). That is a
-  supervisor logging for an agent (``ON_BEHALF``): the caller audits it;
+- the agents a call RANG (``rung``): every agent of the record's attempts, whatever
+  their result, and the phones the live board saw it ring;
+- ``log_right`` decides, purely: one of the takers logs the call (``TAKER``); a call
+  NOBODY took (missed, abandoned while ringing) is logged by an agent it rang
+  (``RUNG``): its pop was on her screen, and what she notes of it belongs to that
+  call, not to the next one (issue 14 item 1); anyone else needs ``calls:update``,
+  whose data scope applies to the takers as ``users`` scopes apply to users: ``team``
+  = a taker in the actor's team, ``region`` = in the actor's region, ``all`` = any
+  call (a call nobody took, abandoned or IVR only, only for ``all``, beside the agents
+  it rang); ``own`` adds nothing (the actor would be a taker). That is a supervisor
+  logging for an agent (``ON_BEHALF``): the caller audits it;
 - the call's customer (``call_record.customer_id``) is set by the first log when the
   record has none (audited ``set-customer``); a log against ANOTHER customer than the
   record's is refused (``CustomerMismatch``) unless it says ``correct=True``: then the
@@ -40,7 +45,7 @@ from crm_core.models import CallRecord, User
 from crm_core.permissions import Actor, scope_for
 
 ORIGINATED_BY = "HOTLINE_ORIGINATED_BY"  # telephony.tracker's variable (outbound calls)
-TAKER, ON_BEHALF = "taker", "on-behalf"
+TAKER, RUNG, ON_BEHALF = "taker", "rung", "on-behalf"
 
 
 class CustomerMismatch(Conflict):
@@ -57,11 +62,12 @@ class CustomerMismatch(Conflict):
 
 @dataclass(frozen=True, kw_only=True)
 class LiveCall:
-    """What the live agent board knows of a call: whether it saw it at all, and the
-    phones (agent interfaces) that answered or placed it."""
+    """What the live agent board knows of a call: whether it saw it at all, the
+    phones (agent interfaces) that answered or placed it, and those it rang."""
 
     seen: bool = False
     interfaces: frozenset[str] = frozenset()
+    rung: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,12 +81,14 @@ class Taker:
 
 @dataclass(frozen=True, kw_only=True)
 class CallFacts:
-    """A known call: its record (when written) and the users who took it."""
+    """A known call: its record (when written), the users who took it and those it
+    rang."""
 
     linkedid: str
     recorded: bool
     customer_id: int | None
     takers: tuple[Taker, ...]
+    rung: tuple[Taker, ...] = ()
 
 
 # --- pure ---------------------------------------------------------------------------------
@@ -99,7 +107,15 @@ def record_takers(agent_interface: str | None, agents_tried: Iterable[Any],
     return interfaces, usernames
 
 
-def _in_scope(actor: Actor, scope: str, taker: Taker) -> bool:
+def record_rung(agents_tried: Iterable[Any]) -> set[str]:
+    """The interfaces of every agent a recorded call rang, whatever the result."""
+    return {attempt["interface"] for attempt in agents_tried
+            if isinstance(attempt, dict) and isinstance(attempt.get("interface"), str)
+            and attempt["interface"]}
+
+
+def taker_in_scope(actor: Actor, scope: str, taker: Taker) -> bool:
+    """Whether ``taker`` is inside a calls ``scope`` of ``actor`` (team, region)."""
     if scope == "team":
         return actor.team is not None and taker.team == actor.team
     if scope == "region":
@@ -107,13 +123,18 @@ def _in_scope(actor: Actor, scope: str, taker: Taker) -> bool:
     return False  # "own": the actor would be a taker
 
 
-def log_right(actor: Actor, takers: Iterable[Taker]) -> str | None:
-    """``TAKER``, ``ON_BEHALF`` (audited by the caller) or None: may not log it."""
+def log_right(actor: Actor, takers: Iterable[Taker], rung: Iterable[Taker] = ()
+              ) -> str | None:
+    """``TAKER``, ``RUNG``, ``ON_BEHALF`` (audited by the caller) or None: may not log
+    it."""
     takers = tuple(takers)
     if actor.user_id is not None and any(t.user_id == actor.user_id for t in takers):
         return TAKER
+    if not takers and actor.user_id is not None and any(t.user_id == actor.user_id
+                                                         for t in rung):
+        return RUNG
     scope = scope_for(actor, "calls", "update")
-    if scope == "all" or (scope is not None and any(_in_scope(actor, scope, t)
+    if scope == "all" or (scope is not None and any(taker_in_scope(actor, scope, t)
                                                     for t in takers)):
         return ON_BEHALF
     return None
@@ -131,21 +152,28 @@ async def call_facts(db: AsyncSession, linkedid: str, live: LiveCall) -> CallFac
     )).one_or_none()
     if record is None and not live.seen:
         return None
-    interfaces, usernames = set(live.interfaces), set[str]()
+    interfaces, usernames, rung = set(live.interfaces), set[str](), set(live.rung)
     if record is not None:
         more, usernames = record_takers(record.agent_interface, record.agents_tried or [],
                                         record.ivr)
         interfaces |= more
-    takers: tuple[Taker, ...] = ()
-    if interfaces or usernames:
-        rows = await db.execute(
-            select(User.id, User.team, User.region).where(or_(
-                User.agent_interface.in_(sorted(interfaces)),
-                User.username.in_(sorted(usernames)))).order_by(User.id))
-        takers = tuple(Taker(user_id=r.id, team=r.team, region=r.region) for r in rows)
+        rung |= record_rung(record.agents_tried or [])
     return CallFacts(linkedid=linkedid, recorded=record is not None,
                      customer_id=record.customer_id if record is not None else None,
-                     takers=takers)
+                     takers=await _users(db, interfaces, usernames),
+                     rung=await _users(db, rung - interfaces, set()))
+
+
+async def _users(db: AsyncSession, interfaces: set[str], usernames: set[str]
+                 ) -> tuple[Taker, ...]:
+    """The users of those phones (``User.agent_interface``) or usernames."""
+    if not interfaces and not usernames:
+        return ()
+    rows = await db.execute(
+        select(User.id, User.team, User.region).where(or_(
+            User.agent_interface.in_(sorted(interfaces)),
+            User.username.in_(sorted(usernames)))).order_by(User.id))
+    return tuple(Taker(user_id=r.id, team=r.team, region=r.region) for r in rows)
 
 
 async def attribute(db: AsyncSession, actor: Actor, facts: CallFacts, customer_id: int, *,

@@ -197,6 +197,19 @@ async def phone_numbers(session: AsyncSession, customer_id: int) -> list[dict[st
     return [to_dict(r) for r in rows]
 
 
+async def has_number(session: AsyncSession, customer_id: int, number: str) -> bool:
+    """Whether ``number`` (normalised: ``typed_number``'s form) is one of customer
+    ``customer_id``'s numbers, its own or its contacts' (or of a customer merged into
+    it). No grant is checked: the caller has already read the customer."""
+    found = await session.scalar(
+        select(PhoneNumber.id)
+        .join(Customer, Customer.id == PhoneNumber.customer_id)
+        .where(PhoneNumber.number_e164 == number,
+               (Customer.id == customer_id) | (Customer.merged_into_id == customer_id))
+        .limit(1))
+    return found is not None
+
+
 async def customer_dict(session: AsyncSession, customer: Customer) -> dict[str, Any]:
     """The full view of one customer: columns, owner name, phone numbers."""
     return to_dict(

@@ -2,8 +2,9 @@
 label, so the company sees which old department hotlines are still dialled.
 
 Rules:
-- the gate is ``reports``/``read``; with scope ``all`` every call counts, a narrower
-  scope counts only calls from customers inside it (as every report does);
+- the gate is ``reports``/``read`` (``reports``/``export`` for a file, as every report:
+  ``crm_core.reports``); with scope ``all`` every call counts, a narrower scope counts
+  only calls from customers inside it (as every report does);
 - only inbound calls count (``direction`` inbound): an agent's click-to-dial or a
   callback was dialled by us, not to one of these numbers;
 - calls are counted by the day they ended (Asia/Shanghai days, ``start``/``end``
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.models import CallRecord, Customer, IvrNumber, as_utc
 from crm_core.permissions import Actor, customer_filter, require
+from crm_core.reports import report_operation
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 Canonical = Callable[[str | None], str | None]
@@ -85,9 +87,9 @@ class _Count:
             self.last = last if self.last is None else max(self.last, last)
 
 
-def _conditions(actor: Actor, start: date | None, end: date | None
+def _conditions(actor: Actor, start: date | None, end: date | None, operation: str
                 ) -> list[ColumnElement[bool]]:
-    scope = require(actor, "reports", "read")
+    scope = require(actor, "reports", operation)
     conds: list[ColumnElement[bool]] = [CallRecord.direction == "inbound"]
     if scope != "all":
         in_scope = select(Customer.id).where(customer_filter(actor, scope))
@@ -105,16 +107,17 @@ def _day_start(day: date) -> datetime:
 
 async def entry_numbers(
     db: AsyncSession, actor: Actor, *, canonical: Canonical, start: date | None = None,
-    end: date | None = None, lang: str | None = None,
+    end: date | None = None, lang: str | None = None, export: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per number: ``number``, ``kind`` (400/800/legacy/unknown/none),
     ``kind_label``, ``label``, ``flow_name``, ``active``, ``in_plan``, ``calls``,
-    ``answered``, ``abandoned``, ``ivr_only``, ``first_call``, ``last_call``."""
+    ``answered``, ``abandoned``, ``ivr_only``, ``first_call``, ``last_call``.
+    ``export``: for a file (needs ``reports``/``export``)."""
     language = lang if lang in ("zh-CN", "en") else (
         actor.language if actor.language in ("zh-CN", "en") else "zh-CN")
     stmt = (select(CallRecord.did, CallRecord.outcome, func.count(CallRecord.id),
                    func.min(CallRecord.ended_at), func.max(CallRecord.ended_at))
-            .where(*_conditions(actor, start, end))
+            .where(*_conditions(actor, start, end, report_operation(export)))
             .group_by(CallRecord.did, CallRecord.outcome))
     counts: dict[str | None, _Count] = {}
     for did, outcome, n, first, last in await db.execute(stmt):

@@ -8,7 +8,9 @@ Rules:
   that an out-of-scope record exists);
 - ``DuplicateCustomer``: a new customer looks like an existing one (409, with
   who owns the existing one so the user can ask them);
-- ``Conflict``: the record exists but its state forbids the change (409).
+- ``Conflict``: the record exists but its state forbids the change (409);
+  ``DuplicateTicket``, one of them: a repair of an asset that already has an open
+  repair ticket (409, with that ticket's id and number).
 """
 
 from __future__ import annotations
@@ -54,3 +56,15 @@ class Conflict(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class DuplicateTicket(Conflict):
+    """The asset already has the open repair ticket ``number`` (``existing_id``)."""
+
+    def __init__(self, existing_id: int, number: str, status: str) -> None:
+        super().__init__(
+            f"ticket {number} ({status}) is already open for a repair of this asset: add to "
+            "it, or send force: true to open another one anyway (recorded in the audit trail)")
+        self.existing_id = existing_id
+        self.number = number
+        self.status = status

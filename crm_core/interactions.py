@@ -4,7 +4,17 @@ Rules:
 - module ``interactions``; the scope is the customer's, and "own" update scope
   also covers what the actor wrote (``author_id``);
 - the author is the acting user; ``occurred_at`` defaults to now and may not lie
-  more than ``FUTURE_SLACK`` ahead;
+  more than ``FUTURE_SLACK`` ahead, nor before ``earliest_occurrence`` (today's start
+  in Shanghai, or ``LATE_GRACE`` ago when that is earlier). An interaction written
+  into an earlier day would be born closed: a week-old "visit" added today lands in a
+  day that was already reported and reviewed, which is what closing the day prevents
+  (issue 14 item 16). Whatever happened earlier today is logged as usual; the grace
+  covers a call that ended just before midnight and is logged just after it;
+- older is a CORRECTION (``correction=True``): only by someone who may correct the
+  customer's interactions beyond their own (``interactions``/``update`` at scope
+  ``team``, ``region`` or ``all``, with the customer inside it: a supervisor, an
+  admin), audited as ``create-correction`` with how late it came; anyone else gets
+  ``PermissionDenied``, and without the flag it is refused (``ValidationFailed``);
 - an interaction is CLOSED at the end of the Asia/Shanghai day of its
   ``occurred_at`` (``is_closed``, pure): from then on ``update_interaction``
   raises ``Conflict("closed: add an addendum")``; a correction is an addendum
@@ -17,7 +27,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,8 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_core.audit import snapshot
 from crm_core.errors import Conflict, ValidationFailed
 from crm_core.models import Contact, Interaction, as_utc
-from crm_core.permissions import Actor
+from crm_core.permissions import Actor, PermissionDenied, scope_for
 from crm_core.records import (
+    BUSINESS_TZ,
     DEFAULT_PAGE,
     a_datetime,
     business_day,
@@ -49,7 +60,25 @@ INTERACTION_UPDATE_FIELDS = (
     "kind", "place", "content", "result", "next_step", "disposition", "contact_id",
 )
 FUTURE_SLACK = timedelta(hours=1)
+# a call that ended at 23:50 is still logged at 00:10 without being a correction; two
+# hours covers a long wrap-up or a busy evening queue, not yesterday's afternoon
+LATE_GRACE = timedelta(hours=2)
+CORRECTORS = ("team", "region", "all")  # interactions:update scopes that may backdate
 CLOSED_MESSAGE = "closed: add an addendum"
+
+
+def earliest_occurrence(now: datetime) -> datetime:
+    """The earliest ``occurred_at`` of an interaction logged at ``now`` that is not a
+    correction: the start of ``now``'s Shanghai day, or ``LATE_GRACE`` ago if earlier."""
+    day_start = datetime.combine(business_day(now), time.min, BUSINESS_TZ).astimezone(UTC)
+    return min(day_start, as_utc(now) - LATE_GRACE)
+
+
+def correction_scope(actor: Actor) -> str | None:
+    """The ``interactions``/``update`` scope with which ``actor`` may log a backdated
+    interaction (a correction), or None: not theirs to do ("own" is not enough)."""
+    scope = scope_for(actor, "interactions", "update")
+    return scope if scope in CORRECTORS else None
 
 
 def is_closed(occurred_at: datetime, now: datetime) -> bool:
@@ -102,9 +131,12 @@ async def create_interaction(
     disposition: str | None = None,
     contact_id: int | None = None,
     call_linkedid: str | None = None,
+    correction: bool = False,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Log a call, visit, note or email with ``customer_id``, written by the actor."""
+    """Log a call, visit, note or email with ``customer_id``, written by the actor; an
+    ``occurred_at`` before ``earliest_occurrence`` only as a ``correction`` (see the
+    rules)."""
     at = current(now)
     fields = _clean({
         "kind": kind, "content": content, "place": place, "result": result,
@@ -114,11 +146,33 @@ async def create_interaction(
     when = a_datetime(occurred_at, "occurred_at") or at
     if when > at + FUTURE_SLACK:
         raise ValidationFailed("occurred_at", "in the future")
+    late = when < earliest_occurrence(at)
+    if late and not correction:
+        raise ValidationFailed(
+            "occurred_at", "before today (Asia/Shanghai): an earlier day is closed; log it "
+                           "as a correction (correction: true, for a supervisor) or as an "
+                           "addendum to that day's interaction")
     customer = await load_customer(session, actor, customer_id, "interactions", "create")
+    if late:
+        await _check_corrector(session, actor, customer.id)
     await _check_contact(session, customer.id, fields["contact_id"])
     row = Interaction(customer_id=customer.id, occurred_at=when, author_id=actor.user_id,
                       **fields)
-    return await save_new(session, actor, row, customer, entity="interaction", at=at)
+    if not late:
+        return await save_new(session, actor, row, customer, entity="interaction", at=at)
+    # the audit entry says when it was logged and how late, for whoever reviews corrections
+    return await save_new(session, actor, row, customer, entity="interaction", at=at,
+                          action="create-correction", audit_extra={
+                              "logged_at": at.isoformat(),
+                              "late_by_s": int((at - when).total_seconds())})
+
+
+async def _check_corrector(session: AsyncSession, actor: Actor, customer_id: int) -> None:
+    """``PermissionDenied`` unless ``actor`` may correct this customer's interactions."""
+    if correction_scope(actor) is None:
+        raise PermissionDenied("interactions", "correct (backdate)")
+    # the customer must lie inside that wider scope too
+    await load_customer(session, actor, customer_id, "interactions", "update")
 
 
 async def get_interaction(

@@ -17,11 +17,20 @@ Rules:
 - ``reassign_all`` (someone leaves) is ONE set-based operation: the rows are
   locked, history and per-customer audit entries are written by INSERT ... SELECT
   and the owners changed by one UPDATE, so thousands of customers cost a handful
-  of statements, never a round trip per customer;
+  of statements, never a round trip per customer. The open opportunities (stage
+  not won/lost) that the old owner holds on those customers go with them, the same
+  set-based way, each audited (issue 14 item 13: a leaver's pipeline stayed with a
+  deactivated user nobody reads); to the pool, they are left without an owner. It is
+  part of the one reassignment decision, so it needs no opportunities grant of its
+  own; opportunities someone else holds, and closed ones (history), do not move;
 - ``return_untouched_to_pool``: a customer whose owner has neither taken it
   (``owner_since``) nor touched it (``last_touched_at``) in ``pool_after_days``
   goes back to the pool; a fresh owner therefore always gets the full grace
-  period, and running the job twice changes nothing the second time;
+  period, and running the job twice changes nothing the second time. KEY customers
+  (``is_key_customer``: a VIP tier above 0) never go back by this rule, however long
+  since their last purchase or contact: a key account is a relationship the company
+  chose to keep with its manager (issue 14 item 14), only a person takes it away
+  (transfer, leaver);
 - merged customers (``merged_into_id`` set: tombstones) are never assigned,
   claimed, counted or returned;
 - nothing here commits; times are aware UTC (``now`` is injectable for tests).
@@ -56,12 +65,14 @@ from crm_core.errors import NotFound, ValidationFailed
 from crm_core.models import (
     AuditEntry,
     Customer,
+    Opportunity,
     OwnershipChange,
     User,
     UtcDateTime,
     as_utc,
     utcnow,
 )
+from crm_core.opportunities import OPEN_STAGES
 from crm_core.permissions import Actor, PermissionDenied, customer_filter, require, scope_for
 from crm_core.records import is_id
 
@@ -175,6 +186,42 @@ async def _bulk_move(
         .values(owner_id=to_user_id, owner_since=None if to_user_id is None else at, updated_at=at)
         .execution_options(synchronize_session=False)
     )
+    return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class Reassignment:
+    """What a bulk reassignment moved."""
+
+    customers: int
+    opportunities: int
+
+
+async def _move_open_opportunities(
+    session: AsyncSession, customers: ColumnElement[bool], *, from_user_id: int,
+    to_user_id: int | None, at: datetime, by_id: int | None, reason: str,
+) -> int:
+    """The open opportunities ``from_user_id`` holds on the customers matching
+    ``customers`` (read BEFORE their owner changes) go to ``to_user_id``, audited."""
+    where = and_(
+        Opportunity.owner_id == from_user_id,
+        Opportunity.stage.in_(OPEN_STAGES),
+        Opportunity.customer_id.in_(select(Customer.id).where(customers)),
+    )
+    await session.execute(select(Opportunity.id).where(where).with_for_update())
+    dialect = _dialect(session)
+    entries = select(
+        literal(at, UtcDateTime()), _const_int(by_id), literal("reassign", String),
+        literal("opportunity", String), cast(Opportunity.id, String),
+        json_object(dialect, {"owner_id": Opportunity.owner_id}),
+        json_object(dialect, {"owner_id": to_user_id, "reason": reason,
+                              "customer_id": Opportunity.customer_id}),
+    ).where(where)
+    await session.execute(insert(AuditEntry).from_select(
+        ["at", "user_id", "action", "entity", "entity_id", "before", "after"], entries))
+    result: Any = await session.execute(
+        update(Opportunity).where(where).values(owner_id=to_user_id)
+        .execution_options(synchronize_session=False))
     return int(result.rowcount or 0)
 
 
@@ -378,9 +425,10 @@ async def reassign_all(
     to_user_id: int | None,
     reason: str = "leaver",
     now: datetime | None = None,
-) -> int:
+) -> Reassignment:
     """Move every customer of ``from_user_id`` to ``to_user_id`` (None: the pool) in
-    one set-based operation; returns how many moved. All of them must be inside the
+    one set-based operation, with the open opportunities ``from_user_id`` holds on
+    them; returns how many of each moved. All the customers must be inside the
     actor's reassign scope, else nothing moves (``PermissionDenied``)."""
     scope = require(actor, "customers", "reassign")
     if not is_id(from_user_id):
@@ -401,16 +449,30 @@ async def reassign_all(
         inside = await session.scalar(counted.where(customer_filter(actor, scope)))
         if total != inside:
             raise PermissionDenied("customers", "reassign")
-    return await _bulk_move(
-        session, theirs, to_user_id=to_user_id, at=_at(now), by_id=actor.user_id, reason=reason
+    at = _at(now)
+    # the opportunities first: they are found through the customers' current owner
+    opportunities = await _move_open_opportunities(
+        session, theirs, from_user_id=from_user_id, to_user_id=to_user_id, at=at,
+        by_id=actor.user_id, reason=reason)
+    customers = await _bulk_move(
+        session, theirs, to_user_id=to_user_id, at=at, by_id=actor.user_id, reason=reason
     )
+    return Reassignment(customers=customers, opportunities=opportunities)
+
+
+def is_key_customer() -> ColumnElement[bool]:
+    """A key customer: VIP tier above 0 (the tier the pop, the IVR's VIP routing and the
+    reports' "VIP customers" read; ``vip_value`` alone is only an estimate)."""
+    return Customer.vip_tier > 0
 
 
 def untouched_since(cutoff: datetime) -> ColumnElement[bool]:
-    """Owned live customers neither taken nor touched after ``cutoff``."""
+    """Owned live customers, not key customers, neither taken nor touched after
+    ``cutoff``."""
     return and_(
         Customer.owner_id.is_not(None),
         Customer.merged_into_id.is_(None),
+        ~is_key_customer(),
         or_(Customer.owner_since.is_(None), Customer.owner_since < cutoff),
         or_(Customer.last_touched_at.is_(None), Customer.last_touched_at < cutoff),
         # an owner without any date (rows from before ownership existed): creation counts
@@ -426,7 +488,8 @@ async def return_untouched_to_pool(
     session: AsyncSession, rules: OwnershipRules, *, now: datetime
 ) -> int:
     """Customers untouched for ``pool_after_days`` go back to the pool (history
-    reason "pool", audited as the system); returns how many. Idempotent."""
+    reason "pool", audited as the system); key customers stay. Returns how many.
+    Idempotent."""
     at = as_utc(now)
     cutoff = at - timedelta(days=rules.pool_after_days)
     return await _bulk_move(

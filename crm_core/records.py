@@ -305,15 +305,15 @@ def touch(customer: Customer, actor: Actor, now: datetime) -> None:
 
 async def save_new(
     session: AsyncSession, actor: Actor, row: Any, customer: Customer, *, entity: str,
-    at: datetime, action: str = "create",
+    at: datetime, action: str = "create", audit_extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Add ``row`` (a record of ``customer``), touch the customer, flush, audit;
-    the row as a dict."""
+    """Add ``row`` (a record of ``customer``), touch the customer, flush, audit (the row,
+    plus ``audit_extra``); the row as a dict."""
     session.add(row)
     touch(customer, actor, at)
     await session.flush()
     audit(session, user_id=actor.user_id, action=action, entity=entity,
-          entity_id=row.id, after=to_dict(row))
+          entity_id=row.id, after={**to_dict(row), **(audit_extra or {})})
     return to_dict(row)
 
 

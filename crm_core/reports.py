@@ -9,7 +9,10 @@
 Rules:
 - the gate is the ``reports`` module, operation ``read``; its data scope limits
   the customers counted (``permissions.customer_filter``), so a manager's report
-  only ever counts their own customers; merged-away customers are never counted;
+  only ever counts their own customers; merged-away customers are never counted.
+  A report taken away as a file (``export=True``: the API's CSV/XLSX downloads) is
+  gated by ``reports``/``export`` instead, with that grant's scope: seeing a figure on
+  screen is not the right to carry the data out (issue 14 item 12);
 - filters (``CustomerFilter``) narrow the customers further, the same way for both
   reports; day boundaries are Asia/Shanghai;
 - rows are plain JSON-ready dicts (money as float with 2 decimals), sorted by the
@@ -115,6 +118,11 @@ def filter_conditions(f: CustomerFilter | None) -> list[ColumnElement[bool]]:
     return conds
 
 
+def report_operation(export: bool) -> str:
+    """The ``reports`` operation a report needs: ``export`` for a file, else ``read``."""
+    return "export" if export else "read"
+
+
 def scoped_conditions(
     actor: Actor, filters: CustomerFilter | None, operation: str = "read",
     module: str = "reports",
@@ -170,12 +178,14 @@ async def customers_by(
     filters: CustomerFilter | None = None,
     *,
     lang: str | None = None,
+    export: bool = False,
 ) -> list[dict[str, Any]]:
     """Customers grouped by ``dimension`` (see ``DIMENSIONS``): one dict per group with
     ``key``, ``label``, ``customers``, ``active``/``prospect``/``dormant``/``lost``,
-    ``vip``, ``value``, ``assets``, ``open_tickets``. ValueError: unknown dimension."""
+    ``vip``, ``value``, ``assets``, ``open_tickets``. ValueError: unknown dimension.
+    ``export``: for a file (needs ``reports``/``export``)."""
     groups = _group_columns(dimension)
-    conds = scoped_conditions(actor, filters)
+    conds = scoped_conditions(actor, filters, report_operation(export))
     base = (
         select(
             *groups, func.count(Customer.id),
@@ -252,13 +262,15 @@ async def products_report(
     *,
     today: date | None = None,
     lang: str | None = None,
+    export: bool = False,
 ) -> list[dict[str, Any]]:
     """Per product line (every line of the catalogue, plus ``(no product line)`` when
     assets have none): ``assets``, ``under_warranty`` (warranty_end >= today),
     ``tickets``, ``open_tickets`` (tickets on those assets) and
     ``tickets_per_100_assets`` (None without assets). Tickets not tied to an asset
-    belong to no product and are not counted here."""
-    conds = scoped_conditions(actor, filters)
+    belong to no product and are not counted here. ``export``: for a file (needs
+    ``reports``/``export``)."""
+    conds = scoped_conditions(actor, filters, report_operation(export))
     day = today or business_today()
     assets = {
         line: (int(n), int(warranty))

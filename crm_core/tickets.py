@@ -15,6 +15,19 @@ Rules:
   resolved can be reopened (in_progress), cancelled from any open state; every
   move (creation included) appends a ``TicketStatusChange``;
 - open = not in ``resolved``/``closed``/``cancelled``;
+- ONE open repair per asset (issue 14 item 3: the IVR opened three identical tickets for
+  one asset in ten minutes): a repair ticket is one of category ``repair``, or of no
+  category (tickets written before categories, the demo's, were all service calls:
+  ``is_repair``). A new repair of an asset that has an open one is refused
+  (``DuplicateTicket``, with its number) unless ``force`` (a second fault on the same
+  machine happens; the audit entry then names the ticket it duplicates); the IVR
+  instead adds the caller's repeat request to the open ticket (``add_note``). The
+  check comes after a write that changes nothing on the asset's row (``lock_asset``):
+  on PostgreSQL that is the row's lock, on SQLite the write lock (a read before a
+  transaction's first write runs in autocommit there, ``crm_core.db``, and would not
+  see a ticket committed meanwhile), so two requests racing cannot both miss the other;
+- ``add_note``: an event on a ticket without a move, kept in its history as a row whose
+  ``from_status`` equals its ``to_status`` (the status it had), with the note;
 - every write is audited and touches the customer when its owner does it.
 """
 
@@ -24,13 +37,13 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import audit, snapshot
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import Conflict, DuplicateTicket, NotFound, ValidationFailed
 from crm_core.models import Asset, Contact, Ticket, TicketCounter, TicketStatusChange
 from crm_core.permissions import Actor
 from crm_core.records import (
@@ -64,6 +77,7 @@ DONE_STATUSES = ("resolved", "closed", "cancelled")
 OPEN_STATUSES = tuple(s for s in TICKET_STATUSES if s not in DONE_STATUSES)
 PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_UPDATE_FIELDS = ("problem", "priority", "asset_id", "contact_id", "status", "note")
+REPAIR = "repair"
 
 
 # --- pure --------------------------------------------------------------------------------
@@ -72,6 +86,11 @@ TICKET_UPDATE_FIELDS = ("problem", "priority", "asset_id", "contact_id", "status
 def can_move(from_status: str, to_status: str) -> bool:
     """Whether a ticket may go from ``from_status`` to ``to_status``."""
     return to_status in TICKET_TRANSITIONS.get(from_status, ())
+
+
+def is_repair(category: str | None) -> bool:
+    """Whether a ticket of ``category`` is a repair (see the rules: no category is)."""
+    return category is None or category.strip().lower() == REPAIR
 
 
 def number_prefix(day: date) -> str:
@@ -117,6 +136,28 @@ async def _check_links(
             raise ValidationFailed(field, "not a record of this customer")
 
 
+async def lock_asset(session: AsyncSession, asset_id: int) -> None:
+    """Hold ``asset_id``'s row until the transaction ends (see the rules): an UPDATE
+    setting a plain column to itself, the one statement that locks on both databases."""
+    await session.execute(
+        update(Asset).where(Asset.id == asset_id).values(model=Asset.model)
+        .execution_options(synchronize_session=False))
+
+
+async def open_repair(
+    session: AsyncSession, customer_id: int, asset_id: int
+) -> Ticket | None:
+    """The customer's open repair ticket of ``asset_id`` (the oldest, when a forced
+    duplicate made two), the asset locked first (``lock_asset``)."""
+    await lock_asset(session, asset_id)
+    return await session.scalar(
+        select(Ticket).where(
+            Ticket.customer_id == customer_id, Ticket.asset_id == asset_id,
+            Ticket.status.in_(OPEN_STATUSES),
+            or_(Ticket.category.is_(None), func.lower(func.trim(Ticket.category)) == REPAIR))
+        .order_by(Ticket.id).limit(1))
+
+
 async def _history(session: AsyncSession, ticket_id: int) -> list[dict[str, Any]]:
     rows = await session.scalars(
         select(TicketStatusChange).where(TicketStatusChange.ticket_id == ticket_id)
@@ -141,10 +182,12 @@ async def create_ticket(
     contact_id: int | None = None,
     category: str | None = None,
     call_linkedid: str | None = None,
+    force: bool = False,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A new ticket (status ``new``) with the day's next number; ``call_linkedid`` names
-    the call it was raised from."""
+    the call it was raised from. A repair of an asset with an open repair ticket is a
+    ``DuplicateTicket`` unless ``force`` (see the rules)."""
     at = current(now)
     clean_problem = required_text(problem, "problem", max_len=20_000)
     clean_priority = choice(priority, "priority", PRIORITIES)
@@ -152,6 +195,11 @@ async def create_ticket(
     clean_call = text(call_linkedid, "call_linkedid", max_len=100)
     customer = await load_customer(session, actor, customer_id, "tickets", "create")
     await _check_links(session, customer.id, asset_id, contact_id)
+    duplicate = None
+    if asset_id is not None and is_repair(clean_category):
+        duplicate = await open_repair(session, customer.id, asset_id)
+        if duplicate is not None and not force:
+            raise DuplicateTicket(duplicate.id, duplicate.number, duplicate.status)
     ticket = Ticket(
         number=await allocate_number(session, business_day(at)), customer_id=customer.id,
         asset_id=asset_id, contact_id=contact_id, problem=clean_problem, status="new",
@@ -164,11 +212,41 @@ async def create_ticket(
                                 at=at, by_id=actor.user_id, note=None)
     session.add(change)
     touch(customer, actor, at)
+    after = to_dict(ticket)
+    if duplicate is not None:  # forced: say which open repair it duplicates
+        after["duplicate_of"] = {"id": duplicate.id, "number": duplicate.number}
     audit(session, user_id=actor.user_id, action="create", entity="ticket",
-          entity_id=ticket.id, after=to_dict(ticket))
+          entity_id=ticket.id, after=after)
     await session.flush()
     # the history is the one change just written: no need to read it back
     return to_dict(ticket, open=True, history=[to_dict(change)])
+
+
+async def add_note(
+    session: AsyncSession,
+    actor: Actor,
+    ticket_id: int,
+    note: str,
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """An event on an open or closed ticket that does not move it (a repeat request from
+    the caller...): a history row keeping its status, with ``note``; audited."""
+    at = current(now)
+    clean = required_text(note, "note", max_len=4000)
+    ticket, customer = await load_record(session, actor, Ticket, ticket_id, "tickets",
+                                         "update", own_column=Ticket.created_by_id)
+    change = TicketStatusChange(ticket_id=ticket.id, from_status=ticket.status,
+                                to_status=ticket.status, at=at, by_id=actor.user_id,
+                                note=clean)
+    session.add(change)
+    ticket.updated_at = at
+    touch(customer, actor, at)
+    await session.flush()
+    audit(session, user_id=actor.user_id, action="note", entity="ticket",
+          entity_id=ticket.id, after={"note": clean, "status": ticket.status,
+                                      "history_id": change.id})
+    return await _ticket_dict(session, ticket)
 
 
 async def get_ticket(session: AsyncSession, actor: Actor, ticket_id: int) -> dict[str, Any]:

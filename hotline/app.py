@@ -125,14 +125,22 @@ async def _auth_store(app: web.Application) -> AsyncIterator[None]:
         # a session signed out on another node: its sockets on this one close too
         follower = SignOutFollower(store, auth.signed_out)
         await follower.start()
+        auth_engine = None
     else:
-        store = SqlAuthStore(app[ENGINE])
+        # an engine (pool) of its own: a request holds one of the app's connections
+        # while it asks the store (sign-in, sign-out); sharing the pool, 16 agents
+        # signing in at once each held one and waited for a second until the pool's
+        # timeout (500s at shift start). Two pools, no circular wait.
+        auth_engine = make_engine(settings.database_url)
+        store = SqlAuthStore(auth_engine)
     auth.store = store
     yield
     if follower is not None:
         await follower.close()
     await auth.settled()  # the failed sign-ins answered last are still written
     await store.close()
+    if auth_engine is not None:
+        await auth_engine.dispose()
 
 
 async def _call_log_writer(app: web.Application) -> AsyncIterator[None]:

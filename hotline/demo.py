@@ -10,8 +10,9 @@ IVR -> queue -> pop -> log. Ctrl-C (or SIGTERM) stops everything cleanly.
 
 Recordings: the simulated PBX records every queued call (HOTLINE_RECORD=yes) but has no
 audio, so the demo itself answers ``/recordings/<name>.wav`` with one second of
-silence: the 360 page's "Listen" links work. A real site serves the PBX's folder
-(deploy/README.md "Call recordings").
+silence: the 360 page's "Listen" links work. It answers as a real site must: only to a
+signed-in user with the right to hear that call (``agent_console.recording_files``).
+A real site serves the PBX's folder (deploy/README.md "Call recordings").
 """
 
 from __future__ import annotations
@@ -71,17 +72,18 @@ def silent_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
 _SILENCE = silent_wav()
 
 
-async def demo_recording(request: web.Request) -> web.Response:
-    """``/recordings/<name>``: silence for any name a call record could hold (the
-    simulated PBX records nothing); 404 for anything else. Nothing personal is served,
-    so unlike a real site's recordings it needs no sign-in."""
-    from telephony.tracker import safe_recording
+async def demo_audio(name: str) -> bytes:
+    """The audio of any demo recording: the simulated PBX records nothing but silence."""
+    return _SILENCE
 
-    name = request.match_info.get("name", "")
-    if safe_recording(name) is None or not name.endswith(".wav"):
-        raise web.HTTPNotFound()
-    return web.Response(body=_SILENCE, content_type="audio/wav",
-                        headers={"Cache-Control": "private, max-age=3600"})
+
+def add_demo_recordings(app: web.Application) -> None:
+    """``/recordings/<name>``: the demo's silence, behind the same sign-in and per-call
+    right as any recording (a link that works is no reason to serve a caller's call
+    to anyone: the right is what a site's recordings need, so the demo shows it)."""
+    from agent_console.recording_files import add_recordings
+
+    add_recordings(app, DEMO_RECORDINGS, demo_audio)
 
 
 async def seed(url: str) -> dict[str, int]:
@@ -165,7 +167,7 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         "recording_base_url": DEMO_RECORDINGS,
     })
     app = create_app(settings)
-    app.router.add_get(DEMO_RECORDINGS + "{name:.+}", demo_recording)
+    add_demo_recordings(app)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     agi = app.get(AGI_SERVER)

@@ -70,6 +70,10 @@ PROMPTS: dict[str, dict[str, str]] = {
                          "en": "We could not find a device with that serial number."},
     "repair_created": {"zh": "已为您提交报修，工单号为", "en": "Your repair request is filed. "
                                                          "The ticket number is"},
+    "repair_already_open": {
+        "zh": "该设备已有一张正在处理的报修工单，您这次的来电已记入该工单。工单号为",
+        "en": "This device already has an open repair ticket; your call has been added "
+              "to it. The ticket number is"},
     "out_of_warranty": {"zh": "该设备已过保修期，维修可能收费。",
                         "en": "This device is out of warranty; the repair may be charged."},
     "more": {"zh": "人工服务请按0，返回主菜单请按9。",

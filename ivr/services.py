@@ -21,7 +21,11 @@ Actions (``ACTIONS``):
   among the caller's assets in the database) -> a new ticket
   (``crm_core.tickets.create_ticket``, which checks the asset is the customer's;
   category ``repair``, linked to the call), its number read back; an unknown serial is
-  not ok (the flow hands over to an agent);
+  not ok (the flow hands over to an agent). When the asset already has an open repair
+  ticket (``crm_core.tickets.open_repair``) no second one is opened: the request is
+  added to that ticket (``add_note``: a history event naming this call, audited) and
+  the caller hears "already open", its number and its status (issue 14 item 3: three
+  identical tickets in ten minutes from one caller trying again);
 - ``callback``: ``ivr.callback_store.request_callback`` when that module is installed;
   without it the action is not ok (the flow then offers an agent).
 
@@ -51,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.models import Asset, Subscription, Ticket
 from crm_core.permissions import Actor
-from crm_core.tickets import TICKET_STATUSES, create_ticket
+from crm_core.tickets import TICKET_STATUSES, add_note, create_ticket, open_repair
 from numbering.normalize import typed_number
 
 log = logging.getLogger("ivr.services")
@@ -65,6 +69,7 @@ RENEWAL_DAYS = 30
 MAX_CHOICES = 8  # keys 1-8; 0 is "key the serial number instead"
 SERIAL_TAIL = 4
 REPAIR_PROBLEM = "电话自助报修（IVR）/ Repair request by phone (IVR)"
+REPEAT_NOTE = "客户再次来电报修（IVR）/ The caller asked for this repair again (IVR)"
 
 _TICKET_DIGITS = re.compile(r"^(\d{8})(\d{4,})$")
 
@@ -73,7 +78,8 @@ READBACK_PROMPTS = frozenset({
     *(f"status_{s}" for s in TICKET_STATUSES),
     "kind_subscription", "kind_contract", "ends_on", "ended_on", "sub_active",
     "sub_renewal_due", "sub_renewed", "sub_not_renewed", "sub_cancelled", "no_subscription",
-    "serial_ending", "press", "serial_not_found", "repair_created", "out_of_warranty",
+    "serial_ending", "press", "serial_not_found", "repair_created", "repair_already_open",
+    "out_of_warranty",
     "callback_confirmed",
 })
 """Every prompt id an action may read back (each must be in the prompt catalogue)."""
@@ -314,18 +320,42 @@ async def repair_request(db: Db, args: Mapping[str, str], ctx: ServiceContext) -
                                          "prompts": ["serial_not_found"]})
         asset_id, serial = found.id, found.serial_number
         expired = found.warranty_end is not None and found.warranty_end < ctx.today
-    contact = (ctx.customer or {}).get("contact_id")
-    view = await create_ticket(
-        db(), IVR_ACTOR, customer_id, problem=REPAIR_PROBLEM, asset_id=asset_id,
-        contact_id=contact if isinstance(contact, int) else None, category="repair",
-        call_linkedid=ctx.linkedid, now=ctx.started_at)
+    existing = await open_repair(db(), customer_id, asset_id)
+    if existing is not None:
+        view = await add_note(db(), IVR_ACTOR, existing.id, repeat_note(ctx.linkedid),
+                              now=ctx.started_at)
+    else:
+        contact = (ctx.customer or {}).get("contact_id")
+        view = await create_ticket(
+            db(), IVR_ACTOR, customer_id, problem=REPAIR_PROBLEM, asset_id=asset_id,
+            contact_id=contact if isinstance(contact, int) else None, category="repair",
+            call_linkedid=ctx.linkedid, now=ctx.started_at)
     number = str(view["number"])
-    prompts: list[Any] = ["repair_created", say_digits(ticket_digits(number))]
-    if expired:
-        prompts.append("out_of_warranty")
+    prompts = repair_readback(number, str(view["status"]), repeat=existing is not None,
+                              expired=expired)
     return ServiceResult(True, {"ticket": number, "ticket_id": view["id"],
                                 "asset_id": asset_id, "serial": serial,
+                                "already_open": existing is not None,
                                 "prompts": prompts, "wrote": True})
+
+
+def repeat_note(linkedid: str | None) -> str:
+    """The history note of a repeat request (naming the call, when known)."""
+    return REPEAT_NOTE if not linkedid else f"{REPEAT_NOTE}: {linkedid}"
+
+
+def repair_readback(number: str, status: str, *, repeat: bool, expired: bool) -> list[Any]:
+    """What the caller hears: the new ticket's number; or, for a repeat request, that
+    the repair is already open, its number and where it stands."""
+    if not repeat:
+        out: list[Any] = ["repair_created", say_digits(ticket_digits(number))]
+    else:
+        out = ["repair_already_open", say_digits(ticket_digits(number))]
+        if status in TICKET_STATUSES:
+            out.append(f"status_{status}")
+    if expired:
+        out.append("out_of_warranty")
+    return out
 
 
 def _callback_store() -> Any:

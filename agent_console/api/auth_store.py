@@ -24,6 +24,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.models import AuthRecord
@@ -41,6 +43,9 @@ Change = Callable[[Record | None], tuple[Record | None, T]]
 
 _SWEEP_EVERY_S = 60.0
 _MAX_RETRIES = 20  # a record deleted under us this often in a row: give up
+# SQLite's writers queue on one lock; a busy node (a shift's agents signing in at once on a
+# loaded machine) saw the 5 s busy timeout pass: the change is tried again, a few times
+_LOCKED_RETRIES = 4
 
 
 class AuthStoreConflict(RuntimeError):
@@ -122,12 +127,23 @@ class SqlAuthStore:
             if new is None:
                 return result
         for _ in range(_MAX_RETRIES):
-            async with self.engine.begin() as conn:
-                done, result = await self._locked_change(conn, key, change, ttl_s)
+            done, result = await self._change_once(key, change, ttl_s)
             if done:
                 await self._sweep()
                 return result
         raise AuthStoreConflict(f"auth record {key!r} kept vanishing under us")
+
+    async def _change_once(self, key: str, change: Change[T], ttl_s: float
+                           ) -> tuple[bool, Any]:
+        for attempt in range(_LOCKED_RETRIES + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    return await self._locked_change(conn, key, change, ttl_s)
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) or attempt == _LOCKED_RETRIES:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def _locked_change(self, conn: Any, key: str, change: Change[T], ttl_s: float
                              ) -> tuple[bool, Any]:

@@ -6,7 +6,8 @@ Rules:
   with the right status (the ``Error`` schema of the OpenAPI document);
 - crm_core errors: ``ValidationFailed`` 422 (naming the field), ``NotFound`` 404,
   ``PermissionDenied`` 403, ``DuplicateCustomer`` 409 (with the existing record and
-  its owner), ``Conflict`` 409; pydantic errors 422 naming the field(s);
+  its owner), ``DuplicateTicket`` 409 (``duplicate_ticket``, with the open ticket's id,
+  number and status), ``Conflict`` 409; pydantic errors 422 naming the field(s);
 - a database constraint violation is a 409 and a value the database cannot hold a
   422: both mean bad input that slipped past validation, not a server fault;
 - anything else is a 500 that says nothing but a request id, and is logged with it;
@@ -32,7 +33,13 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 
-from crm_core.errors import Conflict, DuplicateCustomer, NotFound, ValidationFailed
+from crm_core.errors import (
+    Conflict,
+    DuplicateCustomer,
+    DuplicateTicket,
+    NotFound,
+    ValidationFailed,
+)
 from crm_core.permissions import PermissionDenied
 
 log = logging.getLogger("agent_console.api")
@@ -107,6 +114,9 @@ def _answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
         existing = {"id": exc.existing_id, "name": exc.existing_name,
                     "owner_name": exc.owner_name, "reason": exc.reason}
         return 409, error_body("duplicate", str(exc), existing=existing)
+    if isinstance(exc, DuplicateTicket):
+        ticket = {"id": exc.existing_id, "number": exc.number, "status": exc.status}
+        return 409, error_body("duplicate_ticket", exc.message, existing_ticket=ticket)
     if isinstance(exc, Conflict):
         return 409, error_body("conflict", exc.message)
     if isinstance(exc, IntegrityError):

@@ -31,7 +31,8 @@ _STATUS_TEXT = {
     401: "Not signed in",
     403: "Not allowed (missing grant or CSRF token)",
     404: "No such record, or outside your data scope",
-    409: "Duplicate or conflicting record",
+    409: "Duplicate or conflicting record (duplicate: the existing customer; "
+         "duplicate_ticket: the open repair ticket)",
     413: "Request body too large",
     422: "Invalid value (the field is named)",
     429: "Too many failed sign-ins",

@@ -7,6 +7,12 @@ Rules:
 - click-to-dial refuses an agent who is ringing or on a call (409 ``agent-busy``); a
   transfer to an agent who is (409 ``target-busy``); the number is any written form
   of a phone number (``dialling.dial_digits``), else 422 naming ``number``;
+- the number dialled decides the customer of the call (its pop, its log): a
+  ``customer_id`` only says which customer's number it is (a number on two records),
+  so one the number does not belong to (its own or its contacts' numbers) is a 422
+  naming ``customer_id``, nothing dialled. The console sent the customer on screen
+  with any typed number, and the call then popped and was logged as theirs (issue 14
+  item 2);
 - transfer targets: ``agent`` (interface, agent name or username of an active user with
   a phone) -> that extension in the transfer context; ``queue`` (a known queue) -> the
   queue context; ``account-manager`` (value: a customer id, or empty for the caller's
@@ -19,8 +25,9 @@ Rules:
   saving ends the agent's wrap-up of that call. Who may, and what happens to the
   call's customer, is ``crm_core.call_access``: a Linkedid neither the call log nor
   the agent board knows is a 404 (``no-such-call``); only an agent who took the call
-  logs it, or a user with ``calls:update`` in scope (a supervisor: audited
-  ``log-on-behalf``), anyone else 403 (``not-your-call``); a call record without a
+  logs it (a call nobody took: an agent it rang), or a user with ``calls:update`` in
+  scope (a supervisor: audited ``log-on-behalf``), anyone else 403
+  (``not-your-call``); a call record without a
   customer gets this one; a call filed under another customer is 409
   (``customer-mismatch``) unless the body says ``correct_customer: true``, which moves
   the call to this customer (audited with the old and the new).
@@ -52,6 +59,7 @@ from crm_core import call_access, customers, interactions
 from crm_core.audit import audit
 from crm_core.lookup import lookup_360, view_360
 from crm_core.models import Interaction, User
+from numbering.normalize import typed_number
 
 DISPOSITIONS = ("inquiry", "repair", "complaint", "order-status", "sales-lead", "other")
 BUSY_STATES = ("ringing", "busy")
@@ -64,7 +72,9 @@ class LinkedidPath(Query):
 
 class DialIn(Body):
     number: Text = Field(min_length=1, max_length=64, description="any written form")
-    customer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    customer_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="the customer whose number this is "
+        "(optional: the number decides); a customer the number does not belong to is a 422")
 
 
 class Target(Body):
@@ -200,6 +210,12 @@ async def dial(call: Call) -> Any:
     variables = {"HOTLINE_ORIGINATED_BY": me.username, "HOTLINE_AGENT_NAME": me.name}
     if body.customer_id is not None:
         await customers.get_customer(call.db, call.me, body.customer_id)  # in scope, or 404
+        number = typed_number(body.number, call.request.config_dict[AUTH].config.region)
+        if number is None or not await customers.has_number(call.db, body.customer_id,
+                                                            number):
+            raise ApiError(422, "validation", "this number is not one of that customer's "
+                           "numbers: the number dialled decides the customer (leave "
+                           "customer_id out)", field="customer_id")
         variables["HOTLINE_CUSTOMER_ID"] = str(body.customer_id)
     pbx = pbx_of(call)
     _free(call, me.interface, "you")
@@ -245,16 +261,20 @@ async def hangup(call: Call) -> Any:
 async def _log_right(call: Call, linkedid: str) -> tuple[call_access.CallFacts, str]:
     """The call's facts and the actor's right to log it, or 404 / 403."""
     states = states_of(call)
-    seen, interfaces = states.board.took(linkedid) if states is not None else (False,
-                                                                               frozenset())
-    facts = await call_access.call_facts(
-        call.db, linkedid, call_access.LiveCall(seen=seen, interfaces=interfaces))
+    live = call_access.LiveCall()
+    if states is not None:
+        seen, interfaces = states.board.took(linkedid)
+        rung = states.board.rang(linkedid)
+        live = call_access.LiveCall(seen=seen or bool(rung), interfaces=interfaces,
+                                    rung=rung)
+    facts = await call_access.call_facts(call.db, linkedid, live)
     if facts is None:
         raise ApiError(404, "no-such-call", f"no call {linkedid}: neither the call log nor "
                                             "any agent's phone has it")
-    right = call_access.log_right(call.me, facts.takers)
+    right = call_access.log_right(call.me, facts.takers, facts.rung)
     if right is None:
-        raise ApiError(403, "not-your-call", "only an agent who took this call, or their "
+        raise ApiError(403, "not-your-call", "only an agent who took this call (or one it "
+                                             "rang, when nobody took it), or their "
                                              "supervisor, may log it")
     return facts, right
 
@@ -318,7 +338,8 @@ def add_routes(routes: Routes) -> None:
                summary="Log the call (disposition and notes) against the customer; ends "
                        "your wrap-up", path_model=LinkedidPath, body_model=LogIn,
                response_model=Logged, status=201, also=(200,), errors=(403, 404, 409, 422),
-               description="Only an agent who took the call logs it, or a supervisor "
-                           "(audited); saving the same call again updates your log of it "
-                           "(200). A call filed under another customer is a 409 "
-                           "(customer-mismatch) unless correct_customer is true.")
+               description="Only an agent who took the call logs it (a call nobody "
+                           "took: an agent it rang), or a supervisor (audited); saving "
+                           "the same call again updates your log of it (200). A call "
+                           "filed under another customer is a 409 (customer-mismatch) "
+                           "unless correct_customer is true.")

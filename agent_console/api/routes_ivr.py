@@ -261,7 +261,8 @@ async def resolve_number(call: Call) -> Any:
 async def entry_numbers_report(call: Call) -> Any:
     q: EntryQuery = call.query
     rows = await entry_report.entry_numbers(call.db, call.me, canonical=canonical_did,
-                                            start=q.start, end=q.end, lang=q.lang)
+                                            start=q.start, end=q.end, lang=q.lang,
+                                            export=q.format != "json")
     if q.format == "json":
         return {"items": rows}
     lang = q.lang or (call.me.language if call.me.language in ("zh-CN", "en") else "zh-CN")
@@ -312,4 +313,4 @@ def add_routes(routes: Routes) -> None:
                query_model=EntryQuery, response_model=EntryReport, download=Download(),
                errors=(401, 403, 422),
                summary="Calls per dialled number with the plan's kind and label "
-                       "(JSON, CSV or XLSX)")
+                       "(JSON, CSV or XLSX; a file needs reports:export)")

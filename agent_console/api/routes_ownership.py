@@ -36,7 +36,9 @@ class OwnerChanged(Out):
 class Reassigned(Out):
     from_user_id: int
     to_user_id: int | None
-    moved: int
+    moved: int = Field(description="customers moved")
+    opportunities_moved: int = Field(
+        description="open opportunities the user held on them, moved with them")
 
 
 class UserRef(Out):
@@ -67,7 +69,8 @@ async def reassign_customers(call: Call) -> Any:
     body: ReassignBody = call.body
     moved = await ownership.reassign_all(call.db, call.me, from_user_id=call.path.id,
                                          to_user_id=body.to_user_id)
-    return {"from_user_id": call.path.id, "to_user_id": body.to_user_id, "moved": moved}
+    return {"from_user_id": call.path.id, "to_user_id": body.to_user_id,
+            "moved": moved.customers, "opportunities_moved": moved.opportunities}
 
 
 async def ownership_history(call: Call) -> Any:
@@ -79,7 +82,8 @@ def add_routes(routes: Routes) -> None:
                summary="Give a customer to a user (or the pool); claims are capped",
                path_model=IdPath, body_model=OwnerBody, response_model=OwnerChanged)
     routes.add("POST", "/users/{id}/reassign-customers", reassign_customers, tag="ownership",
-               summary="Move every customer of a user (someone leaves) in one operation",
+               summary="Move every customer of a user (someone leaves), with the open "
+                       "opportunities they held on them, in one operation",
                path_model=IdPath, body_model=ReassignBody, response_model=Reassigned)
     routes.add("GET", "/customers/{id}/ownership-history", ownership_history, tag="ownership",
                summary="Who owned the customer when", path_model=IdPath,

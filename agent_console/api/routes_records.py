@@ -147,7 +147,13 @@ class AssetPatch(Body):
 class InteractionIn(Body):
     kind: Literal["call", "visit", "note", "email"]
     content: Text = ""
-    occurred_at: datetime | None = None
+    occurred_at: datetime | None = Field(
+        default=None, description="default now; at most 1 h ahead, and not before today "
+                                  "(Asia/Shanghai) or 2 h ago unless a correction")
+    correction: StrictBool = Field(
+        default=False, description="log an interaction of an earlier (closed) day: needs "
+                                   "interactions:update at scope team, region or all "
+                                   "(403 otherwise); audited as create-correction")
     place: Short | None = None
     result: Text | None = None
     next_step: Text | None = None
@@ -180,6 +186,10 @@ class TicketIn(Body):
     priority: Short = "normal"
     asset_id: OptId = _ID
     contact_id: OptId = _ID
+    force: StrictBool = Field(
+        default=False, description="open a repair of an asset that already has an open "
+                                   "repair ticket anyway (else 409 duplicate_ticket naming "
+                                   "it); the audit entry records which one it duplicates")
 
 
 class TicketPatch(Body):
@@ -558,8 +568,13 @@ def add_routes(routes: Routes) -> None:
                summary="Tickets in scope (by customer, status, open, number)",
                query_model=TicketList, response_model=Page[Record])
     routes.add("POST", "/customers/{id}/tickets", create_ticket, tag="tickets",
-               summary="Open a ticket for the customer", path_model=IdPath,
-               body_model=TicketIn, response_model=Record, status=201)
+               summary="Open a ticket for the customer (409 duplicate_ticket with the "
+                       "open one when the asset already has an open repair)",
+               description="A repair ticket (category repair, or none) of an asset that "
+                           "already has an open repair ticket is refused with 409, error "
+                           "duplicate_ticket and existing_ticket (id, number, status): add "
+                           "to that ticket, or send force: true to open a second one.",
+               path_model=IdPath, body_model=TicketIn, response_model=Record, status=201)
     _item(routes, "tickets", "tickets", get_ticket, update_ticket, TicketPatch, None)
     routes.add("POST", "/tickets/{id}/status", change_ticket_status, tag="tickets",
                summary="Move a ticket to another status (history kept)", path_model=IdPath,

@@ -1,7 +1,8 @@
 """``/reports``: customers by a dimension, and products; JSON or a CSV/XLSX file.
 
-Rules: the gate and the data scope are ``crm_core.reports``' (``reports``/``read``);
-this module only parses the query and picks the answer's format.
+Rules: the gate and the data scope are ``crm_core.reports``' (``reports``/``read``, and
+``reports``/``export`` for a CSV/XLSX file); this module only parses the query, says
+whether the answer is a file and picks its format.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def _lang(call: Call, q: FilterQuery) -> str:
 
 async def customers_report(call: Call) -> Any:
     q: CustomersReportQuery = call.query
-    rows = await reports.customers_by(call.db, call.me, q.by, q.filters(), lang=q.lang)
+    rows = await reports.customers_by(call.db, call.me, q.by, q.filters(), lang=q.lang,
+                                      export=q.format != "json")
     if q.format == "json":
         return {"by": q.by, "items": rows}
     return await file_response(rows, reports.CUSTOMER_REPORT_COLUMNS, q.format,
@@ -105,7 +107,8 @@ async def customers_report(call: Call) -> Any:
 
 async def products_report(call: Call) -> Any:
     q: FilterQuery = call.query
-    rows = await reports.products_report(call.db, call.me, q.filters(), lang=q.lang)
+    rows = await reports.products_report(call.db, call.me, q.filters(), lang=q.lang,
+                                         export=q.format != "json")
     if q.format == "json":
         return {"items": rows}
     return await file_response(rows, reports.PRODUCT_REPORT_COLUMNS, q.format,
@@ -114,10 +117,12 @@ async def products_report(call: Call) -> Any:
 
 def add_routes(routes: Routes) -> None:
     routes.add("GET", "/reports/customers", customers_report, tag="reports",
-               summary="Customers grouped by a dimension (JSON, CSV or XLSX)",
+               summary="Customers grouped by a dimension (JSON, CSV or XLSX; a file needs "
+                       "reports:export)",
                query_model=CustomersReportQuery, response_model=CustomersReport,
                download=Download(), errors=(401, 403, 422))
     routes.add("GET", "/reports/products", products_report, tag="reports",
-               summary="Per product line: assets, warranty, tickets (JSON, CSV or XLSX)",
+               summary="Per product line: assets, warranty, tickets (JSON, CSV or XLSX; a "
+                       "file needs reports:export)",
                query_model=FilterQuery, response_model=ProductsReport,
                download=Download(), errors=(401, 403, 422))

@@ -86,6 +86,14 @@ class ExistingCustomer(Out):
     reason: str
 
 
+class ExistingTicket(Out):
+    """The open repair ticket a new one would duplicate (409 ``duplicate_ticket``)."""
+
+    id: int
+    number: str
+    status: str
+
+
 class Error(Out):
     """Every error response: ``error`` is a stable code, ``message`` is for people."""
 
@@ -94,6 +102,7 @@ class Error(Out):
     field: str | None = None
     details: list[ErrorDetail] | None = None
     existing: ExistingCustomer | None = None
+    existing_ticket: ExistingTicket | None = None
     request_id: str | None = None
 
 

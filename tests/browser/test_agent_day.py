@@ -157,6 +157,9 @@ async def test_hang_up_wrap_up_and_click_to_dial(
     await page.wait_for_selector("#dial-result[data-kind='ok']")
     originate = asked(sim, "Originate", Channel=ALICE)
     assert originate and originate[-1]["Exten"].endswith("64321000")
+    # a number of the record on screen dials as that customer's (the server checked it)
+    customer = await page.get_attribute("#log-customer", "data-customer-id")
+    assert f"HOTLINE_CUSTOMER_ID={customer}" in str(originate[-1].get("Variable"))
     await browser.assert_clean()
 
 

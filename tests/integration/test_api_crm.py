@@ -14,7 +14,16 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from crm_core.models import Asset, Customer, OwnershipChange, PhoneNumber, ProductLine
+from crm_core.models import (
+    Asset,
+    Customer,
+    Opportunity,
+    OwnershipChange,
+    PhoneNumber,
+    ProductLine,
+    Role,
+    RolePermission,
+)
 from numbering.normalize import normalize
 from tests.integration.test_api_support import Api, running_api, signed_in
 
@@ -131,6 +140,10 @@ async def test_transfer_needs_scope_and_grant(api: Api) -> None:
 async def test_leaver_reassignment(api: Api) -> None:
     data = await _seed(api)
     u = api.users
+    async with api.sessionmaker.begin() as db:
+        lead = Opportunity(customer_id=data.mine, title="扩产报价", stage="proposal",
+                           owner_id=u.agent)
+        db.add(lead)
     async with signed_in(api, "agent") as agent:
         resp = await agent.post(f"/users/{u.agent}/reassign-customers",
                                 json={"to_user_id": u.agent2})
@@ -139,10 +152,13 @@ async def test_leaver_reassignment(api: Api) -> None:
         resp = await admin.post(f"/users/{u.agent}/reassign-customers",
                                 json={"to_user_id": u.agent2})
         assert resp.status == 200
-        assert (await resp.json())["moved"] == 1
+        answer = await resp.json()
+        assert (answer["moved"], answer["opportunities_moved"]) == (1, 1)
     async with api.sessionmaker() as db:
         customer = await db.get(Customer, data.mine)
         assert customer is not None and customer.owner_id == u.agent2
+        assert await db.scalar(select(Opportunity.owner_id)
+                               .where(Opportunity.id == lead.id)) == u.agent2
 
 
 async def test_reports_scope_and_downloads(api: Api) -> None:
@@ -156,6 +172,8 @@ async def test_reports_scope_and_downloads(api: Api) -> None:
         assert groups == {"王小明": 1, "李娜": 1}  # the team's customers only
         bad = await manager.get("/reports/customers", params={"by": "shoe-size"})
         assert bad.status == 422 and (await bad.json())["field"] == "by"
+    await grant(api, "manager", "reports", "export", "team")
+    async with signed_in(api, "manager") as manager:
         resp = await manager.get("/reports/customers",
                                  params={"by": "category", "format": "csv", "lang": "en"})
         assert resp.status == 200
@@ -171,6 +189,46 @@ async def test_reports_scope_and_downloads(api: Api) -> None:
         assert rows[0][0] == "产品线代码" and rows[1][0] == "PRN" and rows[1][2] == 1
         prods = await (await manager.get("/reports/products")).json()
         assert prods["items"][0]["assets"] == 1
+
+
+async def grant(api: Api, role: str, module: str, operation: str, scope: str) -> None:
+    async with api.sessionmaker.begin() as db:
+        role_id = await db.scalar(select(Role.id).where(Role.name == role))
+        db.add(RolePermission(role_id=role_id, module=module, operation=operation,
+                              scope=scope))
+
+
+REPORT_FILES = [("/reports/customers", {"by": "owner"}), ("/reports/products", {}),
+                ("/reports/entry-numbers", {})]
+
+
+async def test_report_files_need_the_export_grant(api: Api) -> None:
+    """Issue 14 item 12: a manager allowed to READ reports downloaded them as CSV and
+    XLSX files without ``reports:export``. Every report route refuses a file (403)
+    without it, still shows the report on screen, and gives the file once granted,
+    in the export grant's own scope."""
+    await _seed(api)  # the test manager: reports:read "team", no reports:export
+    async with signed_in(api, "manager") as manager:
+        for path, params in REPORT_FILES:
+            assert (await manager.get(path, params=params)).status == 200, path
+            for fmt in ("csv", "xlsx"):
+                resp = await manager.get(path, params={**params, "format": fmt})
+                assert resp.status == 403, (path, fmt)
+                assert (await resp.json())["message"] == "not allowed: export on reports"
+                assert "Content-Disposition" not in resp.headers
+    await grant(api, "manager", "reports", "export", "own")
+    async with signed_in(api, "manager") as manager:
+        for path, params in REPORT_FILES:
+            resp = await manager.get(path, params={**params, "format": "csv", "lang": "en"})
+            assert resp.status == 200, path
+            assert "attachment" in resp.headers["Content-Disposition"]
+        resp = await manager.get("/reports/customers",
+                                 params={"by": "owner", "format": "csv", "lang": "en"})
+        text = (await resp.read()).decode("utf-8-sig")
+    # the export scope is "own": the manager owns no customer, so no group (the screen's
+    # "team" scope counts the team's two)
+    assert text.splitlines() == ["group,customers,active,prospects,dormant,lost,"
+                                 "VIP customers,total value,assets,open tickets"]
 
 
 async def test_the_configured_claim_cap_applies_over_http(db_url: str) -> None:

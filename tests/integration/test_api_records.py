@@ -1,7 +1,8 @@
 """The record endpoints over real HTTP on SQLite and PostgreSQL: customer CRUD and
 search, pagination, the duplicate guard (409 naming the existing record and its
 owner), merge, scope (404) vs missing grant (403), bad payloads (422 naming the
-field, nothing written), tickets with status, the CSV export gate."""
+field, nothing written), tickets with status and one open repair per asset, the CSV
+export gate."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from crm_core.models import AuditEntry, Customer
+from crm_core.models import Asset, AuditEntry, Customer, Ticket
 from tests.integration.test_api_support import Api, running_api, seed_customers, signed_in
 
 
@@ -129,3 +130,62 @@ async def test_tickets_and_status(api: Api) -> None:
         assert moved.status == 200, await moved.text()
         bad = await admin.post(f"/tickets/{ticket['id']}/status", json={"status": "teleported"})
         assert bad.status in (409, 422)
+
+
+async def test_a_second_open_repair_of_an_asset_is_refused_unless_forced(api: Api) -> None:
+    """Issue 14 item 3, the console's side: a repair ticket for an asset that already has
+    an open repair ticket is a 409 naming that ticket (documented in the OpenAPI); with
+    ``force: true`` it is opened anyway and the audit entry says which one it duplicates.
+    Another category, another asset, or a closed repair: no conflict."""
+    [cid] = await seed_customers(api, 1)
+    async with api.sessionmaker.begin() as db:
+        rows = [Asset(customer_id=cid, model="DPP-260", serial_number=f"BPM-2022-04{i}")
+                for i in (17, 18)]
+        db.add_all(rows)
+        await db.flush()
+        press, other = rows[0].id, rows[1].id
+    repair = {"title": "热封温度不稳定", "category": "repair", "asset_id": press}
+    async with signed_in(api, "admin") as admin:
+        first = await admin.post(f"/customers/{cid}/tickets", json=repair)
+        assert first.status == 201, await first.text()
+        opened = await first.json()
+        tickets_before = await _count(api, Ticket)
+        for body in (repair, {**repair, "category": None}, {**repair, "category": " Repair "},
+                     {**repair, "force": False}):
+            dup = await admin.post(f"/customers/{cid}/tickets", json=body)
+            assert dup.status == 409, await dup.text()
+            answer = await dup.json()
+            assert answer["error"] == "duplicate_ticket"
+            assert answer["existing_ticket"] == {"id": opened["id"], "number": opened["number"],
+                                                 "status": "new"}
+            assert opened["number"] in answer["message"]
+        assert await _count(api, Ticket) == tickets_before
+        for body in ({**repair, "category": "installation"}, {**repair, "asset_id": other},
+                     {"title": "咨询", "category": "repair"}):
+            resp = await admin.post(f"/customers/{cid}/tickets", json=body)
+            assert resp.status == 201, (body, await resp.text())
+        forced = await admin.post(f"/customers/{cid}/tickets", json={**repair, "force": True})
+        assert forced.status == 201, await forced.text()
+        second = await forced.json()
+        bad = await admin.post(f"/customers/{cid}/tickets", json={**repair, "force": "yes"})
+        assert bad.status == 422 and (await bad.json())["field"] == "force"
+        # once the first is resolved... the forced one is still open: still a 409
+        for status in ("assigned", "in_progress", "resolved"):
+            await admin.post(f"/tickets/{opened['id']}/status", json={"status": status})
+        dup = await admin.post(f"/customers/{cid}/tickets", json=repair)
+        assert (await dup.json())["existing_ticket"]["number"] == second["number"]
+        await admin.post(f"/tickets/{second['id']}/status", json={"status": "cancelled"})
+        again = await admin.post(f"/customers/{cid}/tickets", json=repair)
+        assert again.status == 201, await again.text()
+        doc = await (await admin.get("/openapi.json")).json()
+    async with api.sessionmaker() as db:
+        entry = await db.scalar(select(AuditEntry).where(
+            AuditEntry.entity == "ticket", AuditEntry.entity_id == str(second["id"]),
+            AuditEntry.action == "create"))
+    assert entry is not None and entry.after is not None
+    assert entry.after["duplicate_of"] == {"id": opened["id"], "number": opened["number"]}
+    operation = doc["paths"]["/customers/{id}/tickets"]["post"]
+    assert "duplicate_ticket" in operation["responses"]["409"]["description"]
+    assert "duplicate_ticket" in operation["description"]
+    assert "force" in doc["components"]["schemas"]["TicketIn"]["properties"]
+    assert "existing_ticket" in doc["components"]["schemas"]["Error"]["properties"]

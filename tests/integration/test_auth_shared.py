@@ -9,6 +9,7 @@ the peer's address), so an attacker and an account's owner are really two client
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -18,7 +19,11 @@ import pytest
 import websockets
 from aiohttp import web
 from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from crm_core.db import make_engine
+from crm_core.models import Role, User
 from hotline.app import API_AUTH
 from hotline.settings import Settings
 from tests.integration.console_support import (
@@ -29,7 +34,7 @@ from tests.integration.console_support import (
     seed_agents,
     serving,
 )
-from tests.integration.test_api_support import PASSWORD
+from tests.integration.test_api_support import FAST_HASHER, PASSWORD
 
 OWNER, ATTACKER = "127.0.0.1", "127.0.0.2"
 Node = tuple[web.Application, int]
@@ -285,3 +290,37 @@ async def test_the_owner_is_told_of_failed_sign_ins_at_the_next_sign_in(
     assert {(e.entity, e.user_id) for e in failed} == {("app_user", None)}
     assert {e.after["address"] for e in failed if e.after} == {ATTACKER}
 
+
+
+# --- a shift starts: many agents sign in at once ------------------------------------------
+
+
+async def test_more_agents_signing_in_at_once_than_the_pool_has_connections(
+    settings_for: Callable[..., Settings]
+) -> None:
+    """Each sign-in holds one of the app's database connections while it asks the auth
+    store; with the store on the same pool, 60 agents at once (more than the pool: SQLite
+    15, PostgreSQL 30) each waited for a second connection until the pool's timeout and
+    answered 500. Every one must be signed in."""
+    settings = settings_for(login_rate_per_ip=1000)
+    names = [f"agent{n:02d}" for n in range(60)]
+    await _add_agents(settings.database_url, names)
+    async with serving(settings) as (_app, port):
+        async with AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(client(port)) for _ in names]
+            answers = await asyncio.gather(
+                *(c.sign_in(name) for name, c in zip(names, clients, strict=True)))
+    assert [status for status, _body, _retry in answers] == [200] * len(names)
+
+
+async def _add_agents(db_url: str, names: list[str]) -> None:
+    engine = make_engine(db_url)
+    try:
+        async with async_sessionmaker(engine).begin() as db:
+            role_id = await db.scalar(select(Role.id).where(Role.name == "agent"))
+            pw = FAST_HASHER.hash(PASSWORD)
+            db.add_all(User(username=name, display_name=name, password_hash=pw,
+                            role_id=role_id, agent_interface=f"Local/{name}@agents/n",
+                            agent_name=name) for name in names)
+    finally:
+        await engine.dispose()

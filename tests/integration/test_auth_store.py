@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -151,3 +152,24 @@ async def test_the_memory_store_is_bounded() -> None:
     for i in range(5):
         await store.modify(f"k{i}", lambda r: ({"n": 1}, None), 60)
     assert [await store.get(f"k{i}") for i in range(5)] == [None, None] + [{"n": 1}] * 3
+
+
+async def test_a_sqlite_write_lock_held_past_the_busy_timeout_is_waited_out(
+    tmp_path: Path
+) -> None:
+    """Another writer holds SQLite's lock longer than the busy timeout (a loaded node, a
+    shift signing in): the change is tried again, not answered as an error."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/auth.db"
+    await upgrade_async(db_url)
+    engine = make_engine(db_url, sqlite_busy_timeout_s=0.05)
+    holder = sqlite3.connect(tmp_path / "auth.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.2, holder.execute, "COMMIT")
+        store = SqlAuthStore(engine)
+        assert await store.modify("k", lambda r: ({"n": 1}, "done"), 60) == "done"
+        assert await store.get("k") == {"n": 1}
+    finally:
+        holder.close()
+        await engine.dispose()

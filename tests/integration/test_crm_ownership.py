@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_core.db import make_engine, upgrade_async
 from crm_core.errors import NotFound, ValidationFailed
-from crm_core.models import AuditEntry, Customer, OwnershipChange, User
+from crm_core.models import AuditEntry, Customer, Opportunity, OwnershipChange, User
 from crm_core.ownership import (
     CapReached,
     OwnershipRules,
+    Reassignment,
     assign_owner,
     can_take,
     ownership_history,
@@ -168,7 +169,7 @@ async def test_leaver_bulk_reassignment_is_one_set_based_operation(
             s, manager(boss, reassign="all"), from_user_id=leaver, to_user_id=heir,
             now=T0 + timedelta(days=5),
         )
-    assert moved == 2000
+    assert moved == Reassignment(customers=2000, opportunities=0)
     # a handful of statements, not one (or more) per customer
     assert len(statements) < 20
     async with maker() as s:
@@ -200,6 +201,65 @@ async def test_leaver_bulk_reassignment_is_one_set_based_operation(
     assert other not in ids
 
 
+async def test_a_leavers_open_opportunities_follow_his_customers(maker: Maker) -> None:
+    """Issue 14 item 13: after a leaver's customers were reassigned, his open
+    opportunities stayed with the deactivated user. They move with the customers
+    (audited, in the same handful of statements); won/lost ones (history) and those a
+    colleague holds on the same customers stay as they are."""
+    leaver, heir, colleague, boss = [
+        await add_user(maker, n) for n in ("leaver", "heir", "colleague", "boss")]
+    [acme, beta] = await add_customers(maker, 2, owner_id=leaver, prefix="甲")
+    [elsewhere] = await add_customers(maker, 1, owner_id=colleague, prefix="乙")
+    async with maker.begin() as s:
+        rows = {
+            "lead": Opportunity(customer_id=acme, title="续约", stage="lead",
+                                owner_id=leaver),
+            "proposal": Opportunity(customer_id=beta, title="新线体", stage="proposal",
+                                    owner_id=leaver, amount=540_000),
+            "won": Opportunity(customer_id=acme, title="去年的单", stage="won",
+                               owner_id=leaver, closed_at=T0),
+            "lost": Opportunity(customer_id=beta, title="丢单", stage="lost",
+                                owner_id=leaver, closed_at=T0),
+            "theirs": Opportunity(customer_id=acme, title="同事的", stage="qualified",
+                                  owner_id=colleague),
+            # his lead on a customer he does not own: not part of this reassignment
+            "elsewhere": Opportunity(customer_id=elsewhere, title="别处", stage="lead",
+                                     owner_id=leaver),
+        }
+        s.add_all(rows.values())
+        await s.flush()
+        ids = {name: row.id for name, row in rows.items()}
+    async with maker.begin() as s:
+        moved = await reassign_all(s, manager(boss, reassign="all"), from_user_id=leaver,
+                                   to_user_id=heir, now=T0 + timedelta(days=5))
+    assert moved == Reassignment(customers=2, opportunities=2)
+    async with maker() as s:
+        owners = {name: await s.scalar(select(Opportunity.owner_id)
+                                       .where(Opportunity.id == oid))
+                  for name, oid in ids.items()}
+        entries = (await s.scalars(select(AuditEntry).where(
+            AuditEntry.entity == "opportunity").order_by(AuditEntry.entity_id))).all()
+    assert owners == {"lead": heir, "proposal": heir, "won": leaver, "lost": leaver,
+                      "theirs": colleague, "elsewhere": leaver}
+    assert sorted((e.entity_id, e.user_id, e.action, e.before["owner_id"],  # type: ignore[index]
+                   e.after["owner_id"], e.after["reason"], e.after["customer_id"])  # type: ignore[index]
+                  for e in entries) == sorted([
+        (str(ids["lead"]), boss, "reassign", leaver, heir, "leaver", acme),
+        (str(ids["proposal"]), boss, "reassign", leaver, heir, "leaver", beta),
+    ])
+    # to the pool: his open opportunities are nobody's rather than a leaver's
+    [gamma] = await add_customers(maker, 1, owner_id=heir, prefix="丙")
+    async with maker.begin() as s:
+        opp = Opportunity(customer_id=gamma, title="池", stage="lead", owner_id=heir)
+        s.add(opp)
+    async with maker.begin() as s:
+        moved = await reassign_all(s, SYSTEM, from_user_id=heir, to_user_id=None)
+    assert moved == Reassignment(customers=3, opportunities=3)
+    async with maker() as s:
+        assert await s.scalar(select(Opportunity.owner_id).where(Opportunity.id == opp.id)) \
+            is None
+
+
 async def test_bulk_reassignment_to_the_pool_and_scope(maker: Maker) -> None:
     leaver = await add_user(maker, "leaver", team="south")
     boss = await add_user(maker, "boss", team="north")
@@ -214,8 +274,10 @@ async def test_bulk_reassignment_to_the_pool_and_scope(maker: Maker) -> None:
             await reassign_all(s, SYSTEM, from_user_id=leaver, to_user_id=leaver)
     assert await owner_of(maker, ids[0]) == leaver
     async with maker.begin() as s:
-        assert await reassign_all(s, SYSTEM, from_user_id=leaver, to_user_id=None) == 30
-        assert await reassign_all(s, SYSTEM, from_user_id=leaver, to_user_id=None) == 0
+        assert (await reassign_all(s, SYSTEM, from_user_id=leaver, to_user_id=None)
+                ).customers == 30
+        assert (await reassign_all(s, SYSTEM, from_user_id=leaver, to_user_id=None)
+                ).customers == 0
     assert await owner_of(maker, ids[0]) is None
 
 
@@ -233,7 +295,8 @@ async def test_bulk_reassignment_by_region_needs_every_customer_in_the_region(
     async with maker.begin() as s:
         (await s.get_one(Customer, unknown)).province = "河南"
     async with maker.begin() as s:
-        assert await reassign_all(s, regional, from_user_id=leaver, to_user_id=boss) == 2
+        assert (await reassign_all(s, regional, from_user_id=leaver, to_user_id=boss)
+                ).customers == 2
 
 
 async def test_cap_refuses_the_21st_claim_in_the_period_and_allows_it_after(
@@ -314,6 +377,38 @@ async def test_untouched_customers_return_to_the_pool_idempotently(maker: Maker)
     assert since is None
     async with maker.begin() as s:
         assert await return_untouched_to_pool(s, rules, now=T0 + timedelta(days=56)) == 2
+
+
+async def test_key_customers_stay_with_their_manager_however_long_untouched(
+    maker: Maker,
+) -> None:
+    """Issue 14 item 14: the daily job gave 南京中北巴士 (VIP, ¥540k, 95 days without a
+    purchase) back to the pool. A key customer (VIP tier above 0) keeps its manager;
+    an ordinary customer untouched as long goes back as before."""
+    rules = OwnershipRules(pool_after_days=30)
+    wang = await add_user(maker, "wang.lei")
+    [vip, top, plain] = await add_customers(maker, 3, owner_id=wang, prefix="南京中北巴士")
+    async with maker.begin() as s:
+        (await s.get_one(Customer, vip)).vip_tier = 1
+        (await s.get_one(Customer, vip)).vip_value = 540_000
+        (await s.get_one(Customer, top)).vip_tier = 5
+    years_later = T0 + timedelta(days=3 * 365)
+    async with maker.begin() as s:
+        assert await return_untouched_to_pool(s, rules, now=years_later) == 1
+    assert await owner_of(maker, vip) == wang
+    assert await owner_of(maker, top) == wang
+    assert await owner_of(maker, plain) is None
+    async with maker() as s:
+        assert await ownership_history(s, SYSTEM, vip) == []
+        changes = await s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.entity_id.in_([str(vip), str(top)])))
+    assert changes == 0
+    # a person still can move a key customer (a transfer, a leaver)
+    heir = await add_user(maker, "heir")
+    async with maker.begin() as s:
+        assert (await reassign_all(s, SYSTEM, from_user_id=wang, to_user_id=heir,
+                                   now=years_later)).customers == 2
+    assert await owner_of(maker, vip) == heir
 
 
 async def test_ids_that_cannot_exist_are_not_found_never_a_database_error(maker: Maker) -> None:

@@ -527,6 +527,52 @@ async def test_interaction_closes_at_end_of_day_and_addendum(world: World) -> No
     assert [e.action for e in await w.audits("interaction", add["id"])] == ["addendum"]
 
 
+async def test_an_earlier_days_interaction_is_a_supervisors_audited_correction(
+        world: World) -> None:
+    """Issue 14 item 16: ``occurred_at`` may not lie before today (Shanghai) and more
+    than 2 h back, unless it is a correction by someone who may correct beyond their own
+    records (the team's supervisor, an admin), audited with how late it came."""
+    w = world
+    cid = await new_customer(w, w.alice, "Late Logger Ltd")  # Alice: manager, team north
+    theirs = await new_customer(w, w.bob, "South Ltd")  # Bob: team south
+
+    def log(actor: Actor, occurred: datetime, now: datetime, *, customer: int = cid,
+            correction: bool = False) -> Any:
+        return w.run(lambda s: interactions.create_interaction(
+            s, actor, customer, kind="visit", occurred_at=occurred, now=now,
+            correction=correction))
+
+    after_midnight = datetime(2026, 11, 26, 0, 30, tzinfo=SH)
+    await log(w.alice, datetime(2026, 11, 25, 23, 0, tzinfo=SH), after_midnight)  # grace
+    with pytest.raises(ValidationFailed) as late:
+        await log(w.alice, datetime(2026, 11, 25, 22, 0, tzinfo=SH), after_midnight)
+    assert late.value.field == "occurred_at"
+    afternoon = datetime(2026, 11, 26, 15, 0, tzinfo=SH)
+    await log(w.alice, datetime(2026, 11, 26, 0, 1, tzinfo=SH), afternoon)  # today
+    with pytest.raises(ValidationFailed):
+        await log(w.alice, datetime(2026, 11, 25, 23, 59, tzinfo=SH), afternoon)
+    week_ago = afternoon - timedelta(days=7)
+    with pytest.raises(ValidationFailed):  # not even the admin without saying so
+        await log(w.admin, week_ago, afternoon)
+    for not_allowed in (w.alice, w.agent):  # interactions:update "own" only
+        with pytest.raises(PermissionDenied):
+            await log(not_allowed, week_ago, afternoon, correction=True)
+    with pytest.raises(NotFound):  # the supervisor's team is north: not Bob's customer
+        await log(w.sup, week_ago, afternoon, correction=True, customer=theirs)
+    fixed = await log(w.sup, week_ago, afternoon, correction=True)
+    by_admin = await log(w.admin, week_ago, afternoon, correction=True, customer=theirs)
+    assert fixed["occurred_at"] == week_ago.astimezone(UTC).isoformat()
+    [entry] = await w.audits("interaction", fixed["id"])
+    assert (entry.action, entry.user_id) == ("create-correction", w.sup.user_id)
+    assert entry.after is not None and entry.after["late_by_s"] == 7 * 86400
+    assert entry.after["logged_at"] == afternoon.astimezone(UTC).isoformat()
+    assert [e.action for e in await w.audits("interaction", by_admin["id"])] == [
+        "create-correction"]
+    # corrections only when late: today's entry with the flag is an ordinary create
+    today = await log(w.alice, afternoon - timedelta(hours=3), afternoon, correction=True)
+    assert [e.action for e in await w.audits("interaction", today["id"])] == ["create"]
+
+
 async def test_owner_touch_and_opportunity_from_interaction(world: World) -> None:
     w = world
     cid = await new_customer(w, w.alice, "Bus Operator")

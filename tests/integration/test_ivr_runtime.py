@@ -14,20 +14,21 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from crm_core.db import make_engine, upgrade_async
 from crm_core.lookup import LookupReader
 from crm_core.models import (
     Asset,
+    AuditEntry,
     CallbackRequest,
     Contact,
     Customer,
@@ -36,6 +37,7 @@ from crm_core.models import (
     PhoneNumber,
     Subscription,
     Ticket,
+    TicketStatusChange,
     User,
 )
 from hotline.app import AGI_SERVER, AMI, IVR, create_app
@@ -351,18 +353,85 @@ async def test_repair_request_by_choosing_an_asset(crm: Crm) -> None:
 
 async def test_repair_request_by_serial_number(crm: Crm) -> None:
     async with hotline(crm) as (port, runtime):
-        fake = await call(port, caller=VIP_PHONE, keys=["3", "0", "20220417#", "0"])
+        fake = await call(port, caller=VIP_PHONE, keys=["3", "0", "20200815#", "0"])
         wrong = await call(port, caller=VIP_PHONE, keys=["3", "0", "99990000#"])
     number = runtime.recent[-2]["services"]["repair_request"]["ticket"]
+    assert number.startswith("T20261125-")
     async with crm.engine.connect() as conn:
         asset = await conn.scalar(select(Ticket.asset_id).where(Ticket.number == number))
-    assert asset == crm.assets["0417"]
-    assert "out_of_warranty" not in " ".join(fake.played())
-    assert "ask_serial:20220417" in path(fake)
+    assert asset == crm.assets["0815"]
+    assert "hotline/zh/repair_created" in fake.played()
+    assert "hotline/zh/out_of_warranty" in fake.played()
+    assert "ask_serial:20200815" in path(fake)
     # an unknown serial: said so, then an agent with the repair skill
     assert "hotline/zh/serial_not_found" in wrong.played()
     assert wrong.vars["HOTLINE_SKILL"] == "repair"
     assert wrong.vars["HOTLINE_ACTION"] == "queue"
+
+
+async def test_a_repeat_repair_request_adds_to_the_open_ticket(crm: Crm) -> None:
+    """Issue 14 item 3: the IVR opened three identical repair tickets for one asset within
+    ten minutes. The first request opens the ticket; the caller trying again hears that a
+    repair is already open, its number and status, and the request is added to that
+    ticket (a history event naming the call, audited): one ticket, never three."""
+    from ivr.services import REPEAT_NOTE
+
+    heard: list[FakeCall] = []
+    numbers: list[str] = []
+    for minutes in (0, 4, 9):
+        async with hotline(crm, clock=OPEN + timedelta(minutes=minutes)) as (port, runtime):
+            heard.append(await call(port, caller=VIP_PHONE, keys=["3", "2", "0"]))
+        numbers.append(runtime.recent[-1]["services"]["repair_request"]["ticket"])
+        assert runtime.recent[-1]["services"]["repair_request"]["already_open"] is (
+            minutes > 0)
+    assert len(set(numbers)) == 1 and numbers[0].startswith("T20261125-")
+    digits = numbers[0][1:9] + numbers[0][10:]
+    first, *again = heard
+    assert "hotline/zh/repair_created" in first.played()
+    for fake in again:
+        said = words(fake)
+        start = said.index("repair_already_open")
+        assert "repair_created" not in said
+        assert "".join(w[len("digit_"):] for w in said[start + 1:start + 13]) == digits
+        assert said[start + 13:start + 15] == ["status_new", "out_of_warranty"]
+    async with crm.engine.connect() as conn:
+        tickets = (await conn.execute(select(Ticket.number, Ticket.status, Ticket.updated_at)
+                                      .where(Ticket.asset_id == crm.assets["0815"]))).all()
+        history = (await conn.execute(
+            select(TicketStatusChange.from_status, TicketStatusChange.to_status,
+                   TicketStatusChange.note, TicketStatusChange.at)
+            .join(Ticket, Ticket.id == TicketStatusChange.ticket_id)
+            .where(Ticket.number == numbers[0]).order_by(TicketStatusChange.id))).all()
+        audited = (await conn.execute(
+            select(AuditEntry.action, AuditEntry.after)
+            .join(Ticket, AuditEntry.entity_id == cast(Ticket.id, String))
+            .where(AuditEntry.entity == "ticket", Ticket.number == numbers[0])
+            .order_by(AuditEntry.id))).all()
+    assert [(t.number, t.status) for t in tickets] == [(numbers[0], "new")]
+    assert tickets[0].updated_at == OPEN + timedelta(minutes=9)  # "last updated" read back
+    assert [(h.from_status, h.to_status, h.at) for h in history] == [
+        (None, "new", OPEN), ("new", "new", OPEN + timedelta(minutes=4)),
+        ("new", "new", OPEN + timedelta(minutes=9))]
+    assert [h.note for h in history[1:]] == [f"{REPEAT_NOTE}: 1795478331.183"] * 2
+    assert [a.action for a in audited] == ["create", "note", "note"]
+    assert audited[1].after["note"] == history[1].note
+
+
+async def test_a_repair_of_a_device_with_an_open_ticket_reads_that_ticket(crm: Crm) -> None:
+    """The asset keyed by its serial number has an open service ticket from yesterday
+    (no category: written before categories, like the demo's): the caller hears its
+    number and status, nothing new is opened."""
+    async with hotline(crm) as (port, runtime):
+        fake = await call(port, caller=VIP_PHONE, keys=["3", "0", "20220417#", "0"])
+    assert runtime.recent[-1]["services"]["repair_request"]["ticket"] == "T20261124-0007"
+    said = words(fake)
+    start = said.index("repair_already_open")
+    assert said[start + 13] == "status_assigned" and "out_of_warranty" not in said
+    assert "202611240007" in spoken_digits(fake)
+    async with crm.engine.connect() as conn:
+        count = await conn.scalar(select(func.count()).select_from(Ticket)
+                                  .where(Ticket.asset_id == crm.assets["0417"]))
+    assert count == 1
 
 
 async def test_callback_request(crm: Crm) -> None:
@@ -651,17 +720,23 @@ async def test_concurrent_writes_all_succeed(crm: Crm) -> None:
     """Many callers ask for a repair at once: each read-then-write transaction gets its
     ticket. On SQLite a session begins IMMEDIATE (``crm_core.db``), so the writers wait
     for the lock in turn instead of failing with "database is locked"."""
-    from ivr.services import ServiceContext, run_action
+    from ivr.services import REPEAT_NOTE, ServiceContext, run_action
 
     ctx = ServiceContext(caller=VIP_PHONE, customer=None, queue="support", priority=0,
                          linkedid=None, started_at=OPEN)
     sessions = async_sessionmaker(crm.engine, expire_on_commit=False)
-    args = {"customer_id": str(crm.vip), "serial": "0417"}  # reads the asset, then writes
+    args = {"customer_id": str(crm.vip), "serial": "0815"}  # reads the asset, then writes
     results = await asyncio.gather(
         *(run_action(sessions, "repair_request", args, ctx) for _ in range(30)))
     assert [r.data.get("error") for r in results if not r.ok] == []
-    numbers = sorted(r.data["ticket"] for r in results)
-    assert numbers == [f"T20261125-{i:04d}" for i in range(1, 31)]
+    # one repair per asset: the first opens it, the 29 others add to it, never a second
+    # (the asset's row lock orders them on PostgreSQL, the write lock on SQLite)
+    assert {r.data["ticket"] for r in results} == {"T20261125-0001"}
+    assert sorted(r.data["already_open"] for r in results) == [False] + [True] * 29
+    async with crm.engine.connect() as conn:
+        notes = await conn.scalar(select(func.count()).select_from(TicketStatusChange)
+                                  .where(TicketStatusChange.note == REPEAT_NOTE))
+    assert notes == 29
 
 
 def _flaky_lookup(monkeypatch: pytest.MonkeyPatch, failures: int, *, hang: bool = False

@@ -93,15 +93,24 @@ async def test_the_documented_example_and_an_unknown_caller(crm: tuple[str, Crm]
 async def test_repair_is_rolled_back_unless_committed(crm: tuple[str, Crm]) -> None:
     url, data = crm
     before = await tickets(data)
-    code, lines = await hotline_ivr_try(url, "--caller", VIP_PHONE, "--dtmf", "3,1,0",
+    # device 2: no open repair yet (device 1 has one, ``test_ivr_runtime``)
+    code, lines = await hotline_ivr_try(url, "--caller", VIP_PHONE, "--dtmf", "3,2,0",
                                         "--now", OPEN)
     result = last_json(lines)
     assert result["services"]["repair_request"]["ticket"].startswith("T20261125-")
     assert any("rolled back" in line for line in lines)
     assert await tickets(data) == before
-    code, lines = await hotline_ivr_try(url, "--caller", VIP_PHONE, "--dtmf", "3,1,0",
+    code, lines = await hotline_ivr_try(url, "--caller", VIP_PHONE, "--dtmf", "3,2,0",
                                         "--now", OPEN, "--commit")
     assert code == 0 and await tickets(data) == before + 1
+    # the same request again: added to that ticket, not a second one
+    code, lines = await hotline_ivr_try(url, "--caller", VIP_PHONE, "--dtmf", "3,2,0",
+                                        "--now", OPEN, "--commit")
+    again = last_json(lines)["services"]["repair_request"]
+    assert code == 0 and await tickets(data) == before + 1
+    assert again["already_open"] and again["ticket"] == result["services"][
+        "repair_request"]["ticket"]
+    assert any(line.startswith("  play repair_already_open [zh]") for line in lines)
 
 
 async def test_hang_up_garbage_and_a_bad_clock(crm: tuple[str, Crm]) -> None:

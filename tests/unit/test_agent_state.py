@@ -435,6 +435,9 @@ def test_took_names_the_agents_who_answered_or_placed_a_call_and_remembers_them(
     board.feed(AgentRingNoAnswer(linkedid="1.2", queue="support", agent="Alice",
                                  interface=ALICE, ring_ms=5000), at(35))
     assert board.took("1.2") == (False, frozenset())
+    # but it rang her (a call nobody takes is logged by an agent it rang: issue 14 item 1)
+    assert board.rang("1.2") == frozenset({ALICE}) and board.rang("1.1") == {ALICE}
+    assert board.rang("1.3") == frozenset()
     # her own outbound call is hers as soon as her phone rings for it
     board.feed(AgentRinging(linkedid="9.2", queue="", agent="Alice", interface=ALICE,
                             agent_channel=CHAN, caller="+8613800138000", caller_name=None,

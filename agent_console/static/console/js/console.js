@@ -17,18 +17,29 @@ const TRANSFER_KINDS = ["agent", "queue", "account-manager", "number"];
 const PRIORITIES = ["normal", "high", "urgent", "low"];
 const CONTRACT_STATES = new Set(["signed-out", "ready", "paused", "wrap-up", "ringing", "busy"]);
 
+// The log form belongs to the call it was opened for, whatever pops next (issue 14
+// item 1): a new call pops in the call and record cards, but while the agent is filling
+// the form in it stays with its call, and the new call's form waits in "Calls not logged
+// yet". Everything the form saves (the log, a ticket, an opportunity, a callback) is
+// addressed from the form's own entry, never from whatever is on screen.
 const S = {
   session: null,
   agent: { interface: null, name: null },
   state: { state: "unknown", paused: false, reason: "", queues: [], wrapup_until: null },
   pending: null, // the state change asked for and not yet seen from the PBX
-  call: null, // {linkedid, caller, caller_name, did, queue, ivr, at, status, timeline: []}
-  record: null, // the pop's record (known / unknown / restricted) or a 360 view picked by hand
-  customer: null, // {id, name} the call log goes to
-  disposition: null,
-  drafts: new Map(), // linkedid -> unsaved call log of an earlier call
+  call: null, // the call on screen: {linkedid, caller, caller_name, did, queue, ivr, at, status, timeline: []}
+  record: null, // the record card: the on-screen call's record (known / unknown / restricted) or a 360 view picked by hand
+  form: blankForm(), // what the log form is for (see blankForm)
+  drafts: new Map(), // key (the linkedid) -> the form of another call, kept for later
   targets: null,
+  ticketForce: null, // {customer, asset}: told of its open repair, the agent may open a second
 };
+
+/** A log form's entry: its call (null: logged by hand), that call's record, the customer
+ * the log goes to ({id, name}), and what the agent chose and typed while it was put aside. */
+function blankForm() {
+  return { key: null, call: null, record: null, customer: null, disposition: null, contact: null, notes: "" };
+}
 
 // ---------------------------------------------------------------- state bar
 
@@ -198,38 +209,83 @@ function extension(iface) {
 
 function onPop(frame) {
   const call = frame.call || {};
-  if (S.call && S.call.linkedid === call.linkedid) {
-    // the same call again (a reconnect's replay, or the queue ringing her once more after
-    // a miss): keep what the agent typed
-    if (S.call.status === "missed") {
-      S.call.status = "ringing";
-      S.call.timeline.push({ what: "ringing", at: call.at || new Date().toISOString() });
-      renderCall();
-    }
+  const known = knownCall(call.linkedid);
+  if (known) {
+    ringsAgain(known);
     return;
   }
-  stashDraft();
-  S.call = { ...call, status: "ringing", timeline: [{ what: "ringing", at: call.at || new Date().toISOString() }] };
-  S.record = frame.record || { known: false, phone: call.caller };
-  S.customer = S.record.known && !S.record.restricted && S.record.customer
-    ? { id: S.record.customer.id, name: S.record.customer.name } : null;
-  S.disposition = null;
-  $("#log-notes").value = "";
+  const at = call.at || new Date().toISOString();
+  const next = { ...blankForm(), call: { ...call, status: "ringing", timeline: [{ what: "ringing", at }] } };
+  next.record = frame.record || { known: false, phone: call.caller };
+  next.customer = customerOf(next.record);
+  S.call = next.call;
+  S.record = next.record;
+  if (formInUse()) {
+    // the agent is filling in the form of another call: it stays with that call, and
+    // this call's form waits in the list (nothing typed there moves to this call)
+    S.drafts.set(formKey(next), next);
+    toast("info", t("log.new_call_waits", { caller: callerText(next.call) }));
+    renderDrafts();
+    renderLogCall();
+  } else {
+    showForm(next);
+  }
   renderCall();
   renderRecord();
-  renderLogForm();
-  prefillForms();
   document.title = `${t("call.status.ringing")} · ${call.caller_name || call.caller || ""}`;
 }
 
-function callStep(linkedid, status, at) {
-  if (!S.call || S.call.linkedid !== linkedid) return;
-  if (S.call.status === "ended" && status !== "ended") return;
-  S.call.status = status;
-  S.call.timeline.push({ what: status, at: at || new Date().toISOString() });
-  if (status === "talking") S.call.answered_at = at || new Date().toISOString();
+/** The same call again (a reconnect's replay, or the queue ringing her once more after a
+ * miss): keep what the agent typed, wherever its form is. */
+function ringsAgain(call) {
+  if (call.status === "missed") {
+    call.status = "ringing";
+    call.timeline.push({ what: "ringing", at: new Date().toISOString() });
+  }
+  if (S.call !== call) {
+    S.call = call;
+    S.record = recordOf(call);
+    renderRecord();
+    renderLogCall();
+  }
   renderCall();
-  document.title = t("console.title");
+}
+
+/** The call of that linkedid the console knows: on screen, in the form, or in the list. */
+function knownCall(linkedid) {
+  if (!linkedid) return null;
+  for (const c of [S.call, S.form.call, ...[...S.drafts.values()].map((d) => d.call)]) {
+    if (c && c.linkedid === linkedid) return c;
+  }
+  return null;
+}
+
+function recordOf(call) {
+  if (S.form.call === call) return S.form.record;
+  const kept = S.drafts.get(call.linkedid);
+  return kept ? kept.record : S.record;
+}
+
+function customerOf(record) {
+  return record && record.known && !record.restricted && record.customer
+    ? { id: record.customer.id, name: record.customer.name } : null;
+}
+
+function callerText(call) {
+  return (call && (call.caller_name || call.caller)) || t("call.no_number");
+}
+
+function callStep(linkedid, status, at) {
+  const call = knownCall(linkedid);
+  if (!call) return;
+  if (call.status === "ended" && status !== "ended") return;
+  call.status = status;
+  call.timeline.push({ what: status, at: at || new Date().toISOString() });
+  if (status === "talking") call.answered_at = at || new Date().toISOString();
+  if (call === S.call) {
+    renderCall();
+    document.title = t("console.title");
+  }
 }
 
 // ---------------------------------------------------------------- the call card
@@ -307,7 +363,8 @@ function knownView(rec) {
         : h("span", { class: "muted" }, t("customer.no_contact"))),
       h("dt", {}, t("customer.where")), h("dd", {}, [c.province, c.city].filter(Boolean).join(" · ") || "—"),
       h("dt", {}, t("customer.category")), h("dd", {}, [c.category, c.industry].filter(Boolean).join(" · ") || "—")),
-    rec.phones && rec.phones.length ? R.phonesList(rec.phones, dialNumber) : null);
+    // a number of this record dials with its customer: the server checks it is theirs
+    rec.phones && rec.phones.length ? R.phonesList(rec.phones, (number) => dialNumber(number, c.id)) : null);
   return [
     head,
     R.section(t("pop.assets"), assets.length, R.assetsTable(assets), { id: "pop-assets" }),
@@ -325,12 +382,13 @@ function restrictedView(rec) {
 }
 
 function unknownView(rec) {
+  const forCall = S.call; // the call this card is for: what is created or picked here is its customer
   const prefill = rec.quick_create || { phone: rec.phone, name: "" };
   const name = h("input", { id: "qc-name", type: "text", maxlength: "200", value: prefill.name || "" });
   const phone = h("input", { id: "qc-phone", type: "tel", maxlength: "40", value: prefill.phone || rec.phone || "" });
   const kind = options(h("select", { id: "qc-kind" }), [["company", t("customer_kind.company")], ["person", t("customer_kind.person")]], "person");
   const out = h("span", { class: "result", id: "qc-result", hidden: true });
-  const form = h("form", { id: "quick-create", class: "form card", novalidate: true, onsubmit: (ev) => { ev.preventDefault(); quickCreate(name, phone, kind, out); } },
+  const form = h("form", { id: "quick-create", class: "form card", novalidate: true, onsubmit: (ev) => { ev.preventDefault(); quickCreate(name, phone, kind, out, forCall); } },
     h("h3", {}, t("pop.quick_create")),
     h("label", {}, h("span", {}, t("customer.name")), name),
     h("label", {}, h("span", {}, t("customer.phone")), phone),
@@ -343,7 +401,7 @@ function unknownView(rec) {
       h("p", { class: "muted" }, t("pop.unknown_hint", { phone: rec.phone || "" }))),
     candidates.length ? R.section(t("pop.candidates"), candidates.length, h("ul", { class: "candidates" }, candidates.map((cand) =>
       h("li", {}, h("span", {}, cand.name || ""), candidateOwner(cand) ? h("span", { class: "muted" }, ` · ${t("customer.owner")}: ${candidateOwner(cand)}`) : null,
-        h("button", { type: "button", class: "small", onclick: () => useCustomer(cand.id) }, t("search.use"))))), { id: "pop-candidates" }) : null,
+        h("button", { type: "button", class: "small", onclick: () => useCustomer(cand.id, forCall) }, t("search.use"))))), { id: "pop-candidates" }) : null,
     form,
   ];
 }
@@ -353,7 +411,7 @@ function candidateOwner(cand) {
   return cand.owner_name || (typeof cand.owner === "string" ? cand.owner : "");
 }
 
-async function quickCreate(name, phone, kind, out) {
+async function quickCreate(name, phone, kind, out, forCall) {
   const body = { name: name.value.trim(), numbers: phone.value.trim() ? [phone.value.trim()] : [], kind: kind.value };
   if (!body.name) {
     result(out, "error", t("error.required", { field: t("customer.name") }));
@@ -365,27 +423,39 @@ async function quickCreate(name, phone, kind, out) {
     const created = await api("POST", "/customers", body);
     result(out, "ok", t("pop.created", { name: created.name }));
     toast("ok", t("pop.created", { name: created.name }));
-    await useCustomer(created.id);
+    await useCustomer(created.id, forCall);
   } catch (err) {
     if (err.status === 409 && err.body && err.body.existing) {
       const ex = err.body.existing;
       result(out, "error", t("pop.duplicate", { name: ex.name, owner: ex.owner_name || t("customer.no_owner") }));
-      out.after(h("button", { type: "button", class: "small", id: "qc-use-existing", onclick: () => useCustomer(ex.id) }, t("pop.use_existing")));
+      out.after(h("button", { type: "button", class: "small", id: "qc-use-existing", onclick: () => useCustomer(ex.id, forCall) }, t("pop.use_existing")));
     } else {
       result(out, "error", describe(err));
     }
   }
 }
 
-/** Take customer ``id`` as the caller's record (picked by hand, created, or a duplicate). */
-export async function useCustomer(id) {
+/** Take customer ``id`` as the record of a call's log (picked by hand, created, or a
+ * duplicate): ``forCall`` is the call whose record card offered it; without it, the log
+ * form's call (the search). Only that call's form changes, wherever it is. */
+export async function useCustomer(id, forCall) {
   try {
     const view = await api("GET", `/customers/${Number(id)}/360`);
-    S.record = { ...view, known: true };
-    S.customer = view.restricted ? null : { id: view.customer.id, name: view.customer.name };
+    const record = { ...view, known: true };
+    const entry = !forCall || sameCall(forCall, S.form.call) ? S.form : S.drafts.get(forCall.linkedid);
+    if (entry) {
+      entry.record = record;
+      entry.customer = customerOf(record);
+    }
+    // the record card shows it when it is about that call (or about no call at all)
+    const card = entry ? entry.call : forCall;
+    if (!S.call || sameCall(card, S.call)) S.record = record;
     renderRecord();
-    renderLogForm();
-    prefillForms();
+    if (entry === S.form) {
+      renderLogForm();
+      prefillForms();
+    }
+    renderDrafts();
     $("#call-idle").hidden = true;
     toast("info", t("search.used", { name: view.customer ? view.customer.name : "" }));
   } catch (err) {
@@ -393,66 +463,138 @@ export async function useCustomer(id) {
   }
 }
 
+function sameCall(a, b) {
+  return !!a && !!b && a.linkedid === b.linkedid;
+}
+
 // ---------------------------------------------------------------- the call log
 
+const WORK_FORMS = "#log-form, #ticket-form, #opportunity-form, #callback-form";
+
 function renderLogForm() {
-  const contacts = (S.record && S.record.contacts) || [];
-  const chosen = S.record && S.record.contact ? S.record.contact.id : "";
+  const f = S.form;
+  const rec = f.record || {};
+  const contacts = rec.contacts || [];
+  const chosen = f.contact !== null ? f.contact : rec.contact ? rec.contact.id : "";
   options($("#log-contact"), [["", t("log.no_contact")], ...contacts.map((c) => [c.id, c.role ? `${c.name} · ${c.role}` : c.name])], chosen);
-  $("#log-customer").textContent = S.customer ? S.customer.name : t("log.no_customer");
-  $("#log-customer").dataset.customerId = S.customer ? String(S.customer.id) : "";
+  $("#log-customer").textContent = f.customer ? f.customer.name : t("log.no_customer");
+  $("#log-customer").dataset.customerId = f.customer ? String(f.customer.id) : "";
   fill($("#log-dispositions"), DISPOSITIONS.map((d, i) => h("label", { class: "chip" },
-    h("input", { type: "radio", name: "disposition", value: d, checked: S.disposition === d, onchange: () => { S.disposition = d; } }),
+    h("input", { type: "radio", name: "disposition", value: d, checked: f.disposition === d, onchange: () => { f.disposition = d; } }),
     h("span", {}, label("disposition", d)), h("kbd", { class: "hint" }, String(i + 1)))));
-  for (const id of ["open-ticket", "open-opportunity"]) $(`#${id}`).disabled = !S.customer;
+  for (const id of ["open-ticket", "open-opportunity"]) $(`#${id}`).disabled = !f.customer;
+  renderLogCall();
+}
+
+/** Which call the form is for, and a warning when that is not the call on screen. */
+function renderLogCall() {
+  const f = S.form;
+  $("#log-form").dataset.linkedid = f.call ? f.call.linkedid : "";
+  $("#log-call").textContent = f.call
+    ? t("log.for_call", { caller: callerText(f.call), time: formatClock(f.call.at) })
+    : f.customer ? t("log.by_hand") : "";
+  const other = detached() ? S.call : null;
+  const warn = $("#log-detached");
+  warn.textContent = other ? t("log.not_on_screen", { caller: callerText(other) }) : "";
+  warn.hidden = !other;
+}
+
+/** The log form is for another call than the one on screen. */
+function detached() {
+  return !!S.call && !sameCall(S.form.call, S.call);
+}
+
+/** The agent is filling the form in: a disposition chosen, notes typed, or the focus in
+ * one of the call's forms (a saved form left as it was is done with). */
+function formInUse() {
+  const f = S.form;
+  if ($("#log-notes").value.trim() || f.disposition) return true;
+  if (f.call && f.call.logged) return false;
+  const active = document.activeElement;
+  return !!(active && active.closest && active.closest(WORK_FORMS));
+}
+
+/** Make ``entry`` the log form's, as it was left. */
+function showForm(entry) {
+  S.form = entry;
+  $("#log-notes").value = entry.notes || "";
+  renderLogForm();
+  prefillForms();
+}
+
+let byHand = 0;
+
+function formKey(entry) {
+  if (!entry.key) entry.key = entry.call ? entry.call.linkedid : `by-hand-${++byHand}`;
+  return entry.key;
 }
 
 /** Save the call log; ``correct`` (true only from the button offered after a
- * ``customer-mismatch``) moves the call to the chosen customer, which the server audits. */
+ * ``customer-mismatch``) moves the call to the chosen customer, which the server audits.
+ * What is saved is the form's own call and customer, read once before anything waits. */
 async function saveLog(correct) {
   const out = $("#log-result");
-  if (!S.customer) {
+  const form = S.form;
+  if (!form.customer) {
     result(out, "error", t("log.need_customer"));
     return;
   }
-  if (!S.disposition) {
+  if (!form.disposition) {
     result(out, "error", t("log.need_disposition"));
     $("#log-dispositions input")?.focus();
     return;
   }
   const notes = $("#log-notes").value;
   const contact = $("#log-contact").value;
+  const customer = form.customer;
   result(out, "busy", t("action.working"));
   try {
     let saved;
-    if (S.call && S.call.linkedid) {
-      const body = { customer_id: S.customer.id, disposition: S.disposition, notes };
+    if (form.call && form.call.linkedid) {
+      const body = { customer_id: customer.id, disposition: form.disposition, notes };
       if (contact) body.contact_id = Number(contact);
       if (correct === true) body.correct_customer = true;
-      saved = await api("POST", `/calls/${encodeURIComponent(S.call.linkedid)}/log`, body);
+      saved = await api("POST", `/calls/${encodeURIComponent(form.call.linkedid)}/log`, body);
     } else {
       // no call from the PBX (a call taken on another phone): log it by hand
-      const body = { kind: "call", content: notes, disposition: S.disposition };
+      const body = { kind: "call", content: notes, disposition: form.disposition };
       if (contact) body.contact_id = Number(contact);
-      saved = await api("POST", `/customers/${S.customer.id}/interactions`, body);
+      saved = await api("POST", `/customers/${customer.id}/interactions`, body);
     }
+    if (form.call) form.call.logged = true;
+    S.drafts.delete(formKey(form));
+    if (S.form === form) doneWith(form);
+    renderDrafts();
+    refreshRecord(form);
     result(out, "ok", t("log.saved", { id: saved && saved.id ? saved.id : "" }));
     toast("ok", t("log.saved", { id: saved && saved.id ? saved.id : "" }));
-    if (S.call) S.drafts.delete(S.call.linkedid);
-    if (S.call) S.call.logged = true;
-    $("#log-notes").value = "";
-    S.disposition = null;
-    renderLogForm();
-    renderDrafts();
-    refreshRecord();
   } catch (err) {
-    if (err.code === "customer-mismatch" && S.customer && correct !== true) {
-      offerCorrection(out, S.customer.name);
+    if (err.code === "customer-mismatch" && correct !== true) {
+      offerCorrection(out, customer.name);
       return;
     }
     result(out, "error", describe(err));
     toast("error", describe(err));
   }
+}
+
+/** The form's call is logged: the form goes to the call on screen when that one waits for
+ * its log, else it is left empty for its call. */
+function doneWith(form) {
+  const active = document.activeElement;
+  if (active && active.closest && active.closest(WORK_FORMS)) active.blur();
+  const waiting = detached() ? S.drafts.get(S.call.linkedid) : null;
+  if (waiting) {
+    S.drafts.delete(S.call.linkedid);
+    showForm(waiting);
+    S.record = waiting.record;
+    renderRecord();
+    return;
+  }
+  form.notes = "";
+  form.disposition = null;
+  $("#log-notes").value = "";
+  renderLogForm();
 }
 
 /** The call is filed under another customer: say so, and offer to move it (an explicit,
@@ -463,12 +605,18 @@ function offerCorrection(out, name) {
     t("log.move_call", { name })));
 }
 
-async function refreshRecord() {
-  if (!S.customer) return;
+/** The 360 view of a form's customer again (a log or a ticket was added). */
+async function refreshRecord(form = S.form) {
+  const id = form.customer && form.customer.id;
+  if (!id) return;
   try {
-    const view = await api("GET", `/customers/${S.customer.id}/360`);
-    if (S.customer && view.customer && view.customer.id === S.customer.id) {
-      S.record = { ...view, known: true, contact: S.record && S.record.contact };
+    const view = await api("GET", `/customers/${id}/360`);
+    if (!view.customer || view.customer.id !== id) return;
+    if (form.customer && form.customer.id === id) {
+      form.record = { ...view, known: true, contact: form.record && form.record.contact };
+    }
+    if (S.record && S.record.customer && S.record.customer.id === id && !S.record.restricted) {
+      S.record = { ...view, known: true, contact: S.record.contact };
       renderRecord();
     }
   } catch {
@@ -476,39 +624,47 @@ async function refreshRecord() {
   }
 }
 
-function stashDraft() {
-  const call = S.call;
-  const notes = $("#log-notes").value;
-  if (call && !call.logged && (notes.trim() || S.disposition)) {
-    S.drafts.set(call.linkedid, { call, record: S.record, customer: S.customer, notes, disposition: S.disposition });
-    toast("info", t("drafts.kept", { caller: call.caller_name || call.caller || "" }));
-    renderDrafts();
-  }
+/** Put the form aside in the list when it holds something unsaved, or when its call is
+ * still live (the agent turns to another call's form for a moment). */
+function keepForm() {
+  const f = S.form;
+  f.notes = $("#log-notes").value;
+  f.contact = $("#log-contact").value;
+  const typed = !!(f.notes.trim() || f.disposition);
+  const live = !!f.call && !f.call.logged && isLive(f.call);
+  if (!typed && !live) return;
+  S.drafts.set(formKey(f), f);
+  if (typed) toast("info", t("drafts.kept", { caller: f.call ? callerText(f.call) : f.customer ? f.customer.name : "" }));
+}
+
+function isLive(call) {
+  return !!call && (call.status === "ringing" || call.status === "talking");
 }
 
 function renderDrafts() {
   const list = $("#drafts-list");
-  fill(list, [...S.drafts.values()].map((d) => h("li", {},
-    h("span", {}, d.call.caller_name || d.call.caller || ""), " ",
-    h("span", { class: "muted" }, formatClock(d.call.at)), " ",
-    h("button", { type: "button", class: "small", onclick: () => restoreDraft(d.call.linkedid) }, t("drafts.open")))));
+  fill(list, [...S.drafts.entries()].map(([key, d]) => h("li", { dataset: { linkedid: d.call ? d.call.linkedid : "" } },
+    h("span", {}, d.call ? callerText(d.call) : d.customer ? d.customer.name : ""), " ",
+    d.call && d.customer && d.customer.name !== callerText(d.call) ? h("span", { class: "muted" }, `${d.customer.name} `) : null,
+    h("span", { class: "muted" }, d.call ? formatClock(d.call.at) : ""), " ",
+    h("button", { type: "button", class: "small", onclick: () => restoreDraft(key) }, t("drafts.open")))));
   $("#drafts").hidden = S.drafts.size === 0;
 }
 
-function restoreDraft(linkedid) {
-  const d = S.drafts.get(linkedid);
+/** Open a kept form; the call card follows it unless another call is live on screen. */
+function restoreDraft(key) {
+  const d = S.drafts.get(key);
   if (!d) return;
-  stashDraft();
-  S.drafts.delete(linkedid);
-  S.call = d.call;
-  S.record = d.record;
-  S.customer = d.customer;
-  S.disposition = d.disposition;
-  $("#log-notes").value = d.notes;
+  keepForm();
+  S.drafts.delete(key);
+  showForm(d);
+  if (!isLive(S.call) || sameCall(S.call, d.call)) {
+    if (d.call) S.call = d.call;
+    S.record = d.record;
+  }
   renderCall();
   renderRecord();
-  renderLogForm();
-  prefillForms();
+  renderLogCall();
   renderDrafts();
 }
 
@@ -524,7 +680,7 @@ function toggle(formId) {
 }
 
 function prefillForms() {
-  const rec = S.record || {};
+  const rec = S.form.record || {};
   const assets = rec.assets || [];
   options($("#ticket-asset"), [["", t("ticket.no_asset")], ...assets.map((a) => [a.id, `${a.model || ""} · ${a.serial_number || ""}`])], assets.length === 1 ? assets[0].id : "");
   options($("#ticket-priority"), PRIORITIES.map((p) => [p, label("priority", p)]), "normal");
@@ -532,42 +688,56 @@ function prefillForms() {
   $("#opportunity-title").value = "";
   $("#opportunity-amount").value = "";
   $("#opportunity-owner").textContent = rec.owner ? t("opportunity.for_owner", { owner: ownerText(rec.owner) }) : t("opportunity.no_owner");
-  $("#callback-phone").value = (S.call && S.call.caller) || rec.phone || "";
+  $("#callback-phone").value = (S.form.call && S.form.call.caller) || rec.phone || "";
   $("#callback-note").value = "";
   for (const id of ["ticket-result", "opportunity-result", "callback-result", "log-result"]) result($(`#${id}`), "", "");
+  S.ticketForce = null;
 }
 
 async function createTicket(ev) {
   ev.preventDefault();
   const out = $("#ticket-result");
-  if (!S.customer) return result(out, "error", t("log.need_customer"));
+  const form = S.form; // the ticket is for the form's call and customer
+  if (!form.customer) return result(out, "error", t("log.need_customer"));
   const problem = $("#ticket-problem").value.trim();
   if (!problem) {
     $("#ticket-problem").focus();
     return result(out, "error", t("error.required", { field: t("ticket.problem") }));
   }
   const body = { problem, priority: $("#ticket-priority").value || "normal", category: "repair" };
-  if (S.call && S.call.linkedid) body.call_linkedid = S.call.linkedid; // the call it came from
+  if (form.call && form.call.linkedid) body.call_linkedid = form.call.linkedid; // the call it came from
   const asset = $("#ticket-asset").value;
   if (asset) body.asset_id = Number(asset);
+  // the API refuses a second open repair of one device (409 naming the open ticket); told
+  // so, the agent who presses "Create" again for the same device means it: force it
+  const force = S.ticketForce;
+  if (asset && force && force.customer === form.customer.id && force.asset === asset) body.force = true;
   const contact = $("#log-contact").value;
   if (contact) body.contact_id = Number(contact);
   result(out, "busy", t("action.working"));
   try {
-    const ticket = await api("POST", `/customers/${S.customer.id}/tickets`, body);
+    const ticket = await api("POST", `/customers/${form.customer.id}/tickets`, body);
+    S.ticketForce = null;
     result(out, "ok", t("ticket.created", { number: ticket.number || ticket.id }));
     toast("ok", t("ticket.created", { number: ticket.number || ticket.id }));
-    if (!S.disposition) { S.disposition = "repair"; renderLogForm(); }
-    refreshRecord();
+    if (!form.disposition) {
+      form.disposition = "repair";
+      if (S.form === form) renderLogForm();
+    }
+    refreshRecord(form);
   } catch (err) {
-    result(out, "error", describe(err));
+    const open = err.status === 409 && err.body && err.body.existing_ticket;
+    if (!open) return result(out, "error", describe(err));
+    S.ticketForce = { customer: form.customer.id, asset };
+    result(out, "error", t("ticket.duplicate", { number: String(open.number || open.id) }));
   }
 }
 
 async function createOpportunity(ev) {
   ev.preventDefault();
   const out = $("#opportunity-result");
-  if (!S.customer) return result(out, "error", t("log.need_customer"));
+  const form = S.form;
+  if (!form.customer) return result(out, "error", t("log.need_customer"));
   const title = $("#opportunity-title").value.trim();
   if (!title) {
     $("#opportunity-title").focus();
@@ -578,10 +748,13 @@ async function createOpportunity(ev) {
   if (amount !== "") body.amount = amount;
   result(out, "busy", t("action.working"));
   try {
-    const opp = await api("POST", `/customers/${S.customer.id}/opportunities`, body);
+    const opp = await api("POST", `/customers/${form.customer.id}/opportunities`, body);
     result(out, "ok", t("opportunity.created", { title: opp.title || title }));
     toast("ok", t("opportunity.created", { title: opp.title || title }));
-    if (!S.disposition) { S.disposition = "sales-lead"; renderLogForm(); }
+    if (!form.disposition) {
+      form.disposition = "sales-lead";
+      if (S.form === form) renderLogForm();
+    }
   } catch (err) {
     result(out, "error", describe(err));
   }
@@ -596,7 +769,7 @@ async function createCallback(ev) {
     return result(out, "error", t("error.required", { field: t("callback.phone") }));
   }
   const body = { phone };
-  if (S.customer) body.customer_id = S.customer.id;
+  if (S.form.customer) body.customer_id = S.form.customer.id;
   const at = $("#callback-at").value;
   if (at) {
     const when = new Date(at);
@@ -639,7 +812,10 @@ async function hangup() {
   }
 }
 
-async function dialNumber(number) {
+/** Dial ``number``; ``customerId`` only when the number is that customer's (a number of
+ * the record on screen): the number dialled decides whose call it is, never the record
+ * that happens to be on screen (issue 14 item 2). */
+async function dialNumber(number, customerId) {
   const out = $("#dial-result");
   const value = String(number || "").trim();
   if (!value) {
@@ -647,7 +823,7 @@ async function dialNumber(number) {
     return result(out, "error", t("error.required", { field: t("dial.number") }));
   }
   const body = { number: value };
-  if (S.customer) body.customer_id = S.customer.id;
+  if (customerId) body.customer_id = Number(customerId);
   result(out, "busy", t("dial.dialling", { number: value }));
   try {
     await api("POST", "/calls/dial", body);
@@ -682,8 +858,10 @@ function fillTransferTargets() {
     pick.onchange = keyableMode;
   } else if (kind === "account-manager") {
     // the customer's id; empty: the account manager of whoever is calling (restricted pop)
-    const owner = S.record && S.record.owner;
-    const value = S.customer ? String(S.customer.id) : "";
+    // the call being transferred is the one on screen: its record card's customer
+    const rec = S.record || {};
+    const owner = rec.owner;
+    const value = customerOf(rec) ? String(rec.customer.id) : "";
     options(pick, owner ? [[value, ownerText(owner)]] : []);
   }
 }
@@ -756,7 +934,7 @@ function wire() {
     // 1-6 pick a disposition while the focus is on the disposition chips
     if (ev.target.name === "disposition" && /^[1-6]$/.test(ev.key)) {
       const d = DISPOSITIONS[Number(ev.key) - 1];
-      S.disposition = d;
+      S.form.disposition = d;
       renderLogForm();
       $(`#log-dispositions input[value="${d}"]`)?.focus();
     }
@@ -767,7 +945,9 @@ function wire() {
   $("#ticket-form").addEventListener("submit", createTicket);
   $("#opportunity-form").addEventListener("submit", createOpportunity);
   $("#callback-form").addEventListener("submit", createCallback);
+  // a typed number: no customer sent, the number finds its own (or the quick-create)
   $("#dial-form").addEventListener("submit", (ev) => { ev.preventDefault(); dialNumber($("#dial-number").value); });
+  $("#log-contact").addEventListener("change", () => { S.form.contact = $("#log-contact").value; });
   $("#transfer-form").addEventListener("submit", transfer);
   $("#transfer-kind").addEventListener("change", () => { fillTransferTargets(); keyableMode(); });
   $("#transfer-cancel").onclick = () => $("#transfer-dialog").close();
@@ -786,18 +966,20 @@ function wire() {
     renderCall();
     renderRecord();
     renderLogForm();
-    if (S.record) prefillFormsLabels();
+    renderDrafts();
+    if (S.form.record) prefillFormsLabels();
   });
 }
 
 function prefillFormsLabels() {
   // the selects' texts follow the language; what the agent typed stays
-  const assets = (S.record && S.record.assets) || [];
+  const rec = S.form.record || {};
+  const assets = rec.assets || [];
   const asset = $("#ticket-asset").value;
   options($("#ticket-asset"), [["", t("ticket.no_asset")], ...assets.map((a) => [a.id, `${a.model || ""} · ${a.serial_number || ""}`])], asset);
   const prio = $("#ticket-priority").value || "normal";
   options($("#ticket-priority"), PRIORITIES.map((p) => [p, label("priority", p)]), prio);
-  $("#opportunity-owner").textContent = S.record && S.record.owner ? t("opportunity.for_owner", { owner: ownerText(S.record.owner) }) : t("opportunity.no_owner");
+  $("#opportunity-owner").textContent = rec.owner ? t("opportunity.for_owner", { owner: ownerText(rec.owner) }) : t("opportunity.no_owner");
 }
 
 async function main() {
