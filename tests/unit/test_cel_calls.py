@@ -8,44 +8,25 @@ cannot know is left out: the IVR's variables, the recording (Hotline keeps what 
 tracker had of those: ``merged`` puts them in, and who ended an IVR-only call comes from
 them); and the number of an outbound call whose agent never answered (callback-agent-
 misses: the dialplan that dials it never ran, so no event names it; the reconciler takes
-a callback's from its request, ``hotline.journal``)."""
+a callback's from its request, ``hotline.journal``): tests/same/journal_rows.py."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from hotline.journal import merged
 from telephony.cel import CelEvent, format_line, parse_line
 from telephony.cel_calls import by_linkedid, ended_calls, summarize
-from telephony.events import CallSummary
-from telephony.tracker.model import device_of
-from tests.same.scenarios import IVR_SAME
+from tests.same.journal_rows import CONTEXTS, expected, journal_rows, member_of, read
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk"
 JOURNALS = FIXTURES / "cel"
-MEMBERS = {f"Local/{ext}@agents": (name, f"Local/{ext}@agents/n")
-           for ext, name in (("1001", "Alice"), ("1002", "Bob"), ("1003", "Carol"))}
-COMPARED = ("caller", "caller_name", "did", "queues", "agent", "agent_interface", "outcome",
-            "hangup_by", "transfers", "agents_tried", "direction")
-# compared set or not (durations and times: the journal's clock is the PBX's own); the
-# recording is the tracker's (``merged``)
-SET_OR_NOT = ("queued_at", "answered_at", "wait_s", "ring_s", "talk_s")
-CONTEXTS = {"inbound": {"from-pstn"}, "origin": {"agents"}, "outbound": {"outbound"}}
-# the number no event of the call names (see the module docstring)
-UNKNOWABLE = {("callback-agent-misses", "hlcb-1-ce1373d563"): ("caller",)}
-
-
-def member_of(channel: str) -> tuple[str, str] | None:
-    return MEMBERS.get(device_of(channel))
 
 
 def journal(name: str) -> list[CelEvent]:
-    lines = (JOURNALS / f"{name}.csv").read_bytes().splitlines()
-    return [e for e in map(parse_line, lines) if e is not None]
+    return read(JOURNALS / f"{name}.csv")
 
 
 def scenarios(direction: str | None = None) -> list[str]:
@@ -57,24 +38,6 @@ def scenarios(direction: str | None = None) -> list[str]:
                        or any(r["direction"] == direction for r in result["rows"])))
 
 
-def fields(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row[k] for k in COMPARED if k in row}
-    out["agents_tried"] = [tuple(a) for a in row["agents_tried"]]
-    out.update({f"{k} set": row[f"{k} set"] for k in SET_OR_NOT})
-    out["ivr"] = {k: row["ivr"].get(k) for k in IVR_SAME}
-    return out
-
-
-def mine(r: CallSummary) -> dict[str, Any]:
-    out = {k: getattr(r, k) for k in COMPARED}
-    out["queues"] = list(r.queues)
-    out["transfers"] = [t.kind for t in r.transfers]
-    out["agents_tried"] = [(a.agent, a.queue, a.result) for a in r.agents_tried]
-    out.update({f"{k} set": getattr(r, k) is not None for k in SET_OR_NOT})
-    out["ivr"] = {k: r.ivr.get(k) for k in IVR_SAME}
-    return out
-
-
 def test_the_real_journals_are_kept() -> None:
     assert len(scenarios("inbound")) >= 15
     assert len(scenarios("outbound")) >= 8  # click-to-dial x3, callbacks x4, the IVR's
@@ -82,25 +45,8 @@ def test_the_real_journals_are_kept() -> None:
 
 @pytest.mark.parametrize("name", scenarios())
 def test_the_journal_gives_the_record_the_tracker_gave(name: str) -> None:
-    kept = json.loads((FIXTURES / "same-rows.json").read_text(encoding="utf-8"))[name]
-    events = journal(name)
-    groups = by_linkedid(events)
-    # what the tracker knew before the journal was read: the IVR's variables
-    guesses = [CallSummary(linkedid="", caller=None, caller_name=None, did=None,
-                           ivr={k: v for k, v in row["ivr"].items() if v is not None},
-                           direction=row["direction"])
-               for row in kept["rows"]]
-    ended = ended_calls(events)
-    records = [summarize(groups[lid], member_of=member_of, **CONTEXTS) for lid in ended]
-    assert None not in records
-    got = [mine(merged(guess, record)) for guess, record in zip(
-        guesses, (r for r in records if r is not None), strict=True)]
-    want = [fields(row) for row in kept["rows"]]
-    for lid, row, theirs in zip(ended, got, want, strict=True):
-        for key in UNKNOWABLE.get((name, lid), ()):
-            assert row[key] is None  # the journal does not guess what it cannot know
-            row[key] = theirs[key]
-    assert got == want
+    rows = json.loads((FIXTURES / "same-rows.json").read_text(encoding="utf-8"))[name]["rows"]
+    assert journal_rows(journal(name), rows) == [expected(row) for row in rows]
 
 
 def test_a_line_round_trips_and_garbage_is_none() -> None:
