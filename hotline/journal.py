@@ -10,7 +10,8 @@ Hotline last saw the PBX and:
   (``telephony.cel_calls``) wins for what happened after the cut, the tracker's for what
   only it knew (the IVR's variables, the recording);
 - logs the calls that started and ended unseen (none of Hotline's records has them);
-- leaves alone the calls still up (the resync adopted them) and those already logged.
+- leaves alone the calls still up (the resync adopted them; it adopts no outbound call)
+  and those already logged.
 
 Outbound calls (click-to-dial, callbacks: ``telephony.cel_outbound``) as well, with what
 Hotline's own records add to the journal: the agent's name when her phone is in no queue
