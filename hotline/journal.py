@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ivr.callback_worker import claimed_callback
 from numbering.normalize import normalize
@@ -47,6 +47,7 @@ from telephony.tracker.inbound import ivr_hangup
 from telephony.tracker.model import OUTBOUND, device_of
 
 log = logging.getLogger("hotline.journal")
+T = TypeVar("T")
 
 SLACK_S = 5.0  # read this much before the outage: the clocks of PBX and Hotline differ
 BLOCK = 64 * 1024
@@ -231,30 +232,47 @@ class JournalReconciler:
         """The journal's record of each call it can tell, completed from Hotline's own
         records where the journal is silent (see the module docstring)."""
         inbound, origin = set(self.inbound()), set(self.origin())
-        member_of = self.member_of
-        if self.agents is not None and origin:
-            known = await self.agents()
+
+        def record(lid: str, member_of: MemberOf) -> CallSummary | None:
+            events = calls.get(lid)
+            found = summarize(events, inbound=inbound, member_of=member_of,
+                              region=self.region, origin=origin,
+                              outbound=self.outbound) if events else None
+            if found is not None and found.direction == OUTBOUND:
+                found = replace(found, ivr={**found.ivr, **callback_variables(lid)})
+            return found
+
+        out = {lid: r for lid in calls if (r := record(lid, self.member_of)) is not None}
+        unnamed = [lid for lid, r in out.items() if r.direction == OUTBOUND
+                   and _is_device(r.agent)]
+        if unnamed and self.agents is not None:  # her phone is in no queue: whose is it?
+            known = await self._lookup("the agents' phones", self.agents(), {})
 
             def member_of(channel: str) -> tuple[str, str] | None:
                 return self.member_of(channel) or known.get(device_of(channel))
 
-        out: dict[str, CallSummary] = {}
-        for lid, events in calls.items():
-            record = summarize(events, inbound=inbound, member_of=member_of,
-                               region=self.region, origin=origin,
-                               outbound=self.outbound) if events else None
-            if record is not None and record.direction == OUTBOUND:
-                record = replace(record, ivr={**record.ivr, **callback_variables(lid)})
-            if record is not None:
-                out[lid] = record
+            for lid in unnamed:
+                out[lid] = record(lid, member_of) or out[lid]
         unknown = [lid for lid, r in out.items() if r.direction == OUTBOUND and r.caller is None]
         if unknown and self.dialled is not None:
-            numbers = await self.dialled(unknown)
+            numbers = await self._lookup("the numbers dialled", self.dialled(unknown), {})
             for lid in unknown:
                 number = normalize(numbers.get(lid), self.region)
                 if number is not None:
                     out[lid] = replace(out[lid], caller=number)
         return out
+
+    @staticmethod
+    async def _lookup(what: str, lookup: Awaitable[Mapping[str, T]],
+                      default: Mapping[str, T]) -> Mapping[str, T]:
+        """One of Hotline's records the journal's records are completed from: a help,
+        whose failure (the database unreachable) leaves them as the journal has them."""
+        try:
+            return await lookup
+        except Exception:
+            log.warning("journal: %s could not be read; the records keep what the journal "
+                        "tells", what, exc_info=True)
+            return default
 
     async def close(self) -> None:
         for task in list(self._tasks):

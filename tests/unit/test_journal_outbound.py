@@ -125,3 +125,24 @@ async def test_without_the_outbound_contexts_outbound_calls_are_left_alone(
     side = Side()
     await _reconciler(journal, side, now, outbound_aware=False).reconcile(None, [])
     assert side.published == []
+
+
+async def test_when_hotlines_records_cannot_be_read_the_journals_record_stands(
+        tmp_path: Path) -> None:
+    """The agents' phones and the callbacks' numbers are a help: unreadable (the
+    database down), the calls are logged as the journal tells them, not dropped."""
+    journal, now = _journal(tmp_path, "click-to-dial-answered", "callback-agent-misses")
+    side = Side()
+
+    async def broken(*_args: object) -> Mapping[str, tuple[str, str]]:
+        raise ConnectionError("database unreachable")
+
+    reconciler = _reconciler(journal, side, now)
+    reconciler.agents = broken
+    reconciler.dialled = broken  # type: ignore[assignment]
+    await reconciler.reconcile(None, [])
+    ended = side.ended()
+    assert (ended[CLICK].agent, ended[CLICK].caller, ended[CLICK].outcome) == (
+        "Local/1001@agents", "+8613700137000", "answered")
+    assert (ended[MISSED].caller, ended[MISSED].outcome) == (None, "failed")
+    assert reconciler.counts["failed"] == 0
