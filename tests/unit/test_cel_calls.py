@@ -80,6 +80,20 @@ def test_the_journal_of_calls_that_ended_while_hotline_was_down() -> None:
     ]
 
 
+def test_the_journal_of_an_outbound_call_that_ended_while_hotline_was_down() -> None:
+    """tests/asterisk/test_restarts.py on Asterisk 22: Alice's click-to-dial, Hotline killed
+    while the customer's phone rang; he answered after 4 s, talked 5 s and hung up. (Here
+    the origin ;1 was answered before its ;2 half: the customer's side is what started
+    after the first of them.)"""
+    events = journal("restart-hotline-outbound-journal")
+    [lid] = ended_calls(events)
+    record = summarize(by_linkedid(events)[lid], member_of=member_of, **CONTEXTS)
+    assert record is not None
+    assert (record.direction, record.caller, record.agent, record.outcome, record.hangup_by,
+            record.ring_s, record.talk_s) == (
+        "outbound", "+8613700137000", "Alice", "answered", "customer", 4, 6)
+
+
 def test_an_outbound_call_of_an_agent_in_no_queue_is_her_device() -> None:
     """Click-to-dial by an agent signed in to no queue: the tracker names her phone's
     device when it has no other name (hotline.journal looks her up among the users)."""
