@@ -319,6 +319,10 @@ class CallTracker:
     def inbound_contexts(self) -> frozenset[str]:
         return frozenset(self._book.inbound)
 
+    @property
+    def origin_contexts(self) -> frozenset[str]:
+        return self._book.origin
+
     def is_open(self, linkedid: str) -> bool:
         """Whether the call is still followed (a resync adopted it: it is up)."""
         return linkedid in self._book.calls
