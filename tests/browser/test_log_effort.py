@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from telephony.simulator import CallScript, PbxSimulator
-from tests.browser.conftest import Browser, Console
+from tests.browser.conftest import Browser, Console, screenshot_dir
 from tests.browser.test_form_stays_with_its_call import customer_id, only
 from tests.browser.test_pop import HOSTILE_NAMES, api_get, open_console, queue_in
 
@@ -103,6 +103,14 @@ class Person:
             await self.page.keyboard.insert_text(ch) if wide else await self.page.keyboard.type(ch)
 
 
+async def shoot(page: Any, name: str) -> None:
+    """A screenshot when asked for (``HOTLINE_SCREENSHOTS=dir``), named by the language."""
+    shots = screenshot_dir()
+    if shots is not None:
+        lang = await page.evaluate("document.documentElement.lang")
+        await page.screenshot(path=str(shots / f"{name}-{lang}.png"))
+
+
 async def focused(page: Any) -> dict[str, str]:
     info: dict[str, str] = await page.evaluate(
         "() => ({id: document.activeElement.id, name: document.activeElement.name || '',"
@@ -140,6 +148,7 @@ async def known_caller(page: Any, console: Console, sim: PbxSimulator, lang: Lan
     linkedid, before = await hang_up_then_log(page, sim, person, CallScript(
         ivr_digits="3", ivr_vars=REPAIR_IVR, talk=2))
     assert await focused(page) == {"id": "", "name": "disposition", "value": "repair"}
+    await shoot(page, "log-at-hang-up")
     assert await page.is_checked("#log-dispositions input[value='repair']")
     assert await page.is_visible("#log-suggested")
     await person.press("Enter")
@@ -187,6 +196,7 @@ async def unknown_caller(page: Any, console: Console, sim: PbxSimulator, lang: L
     assert await page.input_value("#qc-region") == "上海"
     await page.wait_for_function(
         "() => document.querySelector('#qc-owner')?.textContent.includes('王磊')")
+    await shoot(page, "quick-create")
     await person.write(lang.company)
     await person.press("Tab")
     assert (await focused(page))["id"] == "qc-contact"

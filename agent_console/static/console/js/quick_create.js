@@ -94,7 +94,6 @@ export function quickCreateForm(rec, forCall, { onCreated, onUse }) {
     if (kind.value === "company" && contact.value.trim()) body.contact_name = contact.value.trim();
     if (region.value) body.province = region.value;
     if (note.value.trim()) body.note = note.value.trim();
-    body.source = "hotline";
     result(out, "busy", t("action.working"));
     try {
       const created = await api("POST", "/customers", body);
@@ -117,9 +116,9 @@ export function quickCreateForm(rec, forCall, { onCreated, onUse }) {
     h("h3", {}, t("pop.quick_create")),
     h("label", {}, h("span", {}, t("customer.kind")), kind),
     h("label", {}, nameLabel, name), hint,
-    contactRow,
-    h("label", {}, h("span", {}, t("customer.phone")), phone),
-    h("label", {}, h("span", {}, t("qc.region")), region),
+    h("div", { class: "form-grid" }, contactRow,
+      h("label", {}, h("span", {}, t("customer.phone")), phone),
+      h("label", {}, h("span", {}, t("qc.region")), region)),
     owner,
     h("p", { id: "qc-rule", class: "muted qc-rule" }, t("qc.rule")),
     h("label", {}, h("span", {}, t("qc.note")), note),
