@@ -2,29 +2,43 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# two stamps: the demo installs Hotline alone; the tests add their tools (pytest, mypy,
+# playwright...) on top, so `make test` after `make demo` still installs them
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint venv clean bench
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
-	touch $(STAMP)
+$(BIN)/python:
+	@echo "==> creating the virtual environment $(VENV)"
+	$(PY) -m venv $(VENV)
+	@echo "==> updating pip"
+	$(BIN)/pip install --upgrade pip
 
-venv: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing Hotline and what it runs on (no test tools)"
+	$(BIN)/pip install -e .
+	touch $@
 
-demo: $(STAMP)
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	@echo "==> installing Hotline with the test tools (pytest, mypy, playwright...)"
+	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+venv: $(TEST_STAMP)
+
+demo: $(DEMO_STAMP)
+	@echo "==> starting the demo (its log goes to a file: the banner says where)"
 	$(BIN)/hotline demo
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check hotline telephony crm_core ivr agent_console numbering tests benchmarks
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/ingest.py
 
 clean:

@@ -15,18 +15,16 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from agent_console.hub import WS_COMPRESS
 from agent_console.pages import page_for_signed_in, require_signed_in
+from agent_console.socket_client import SocketClient, serve, websocket
 from telephony.events import DomainEvent
 
 log = logging.getLogger("agent_console.live")
@@ -37,36 +35,13 @@ FRAME_VERSION = 1
 Snapshot = Callable[[], Awaitable[dict[str, Any]]]
 
 
-class Client:
-    """One browser: its bounded queue of frames waiting to be sent."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
-        self.dropped = 0
-
-    def offer(self, frame: str) -> None:
-        if self.queue.full():
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
-            self.dropped += 1
-        self.queue.put_nowait(frame)
-
-    def offer_first(self, frame: str) -> None:
-        """``frame`` ahead of everything queued (the snapshot, taken after events began
-        to queue up for this client)."""
-        backlog = [self.queue.get_nowait() for _ in range(self.queue.qsize())]
-        self.queue.put_nowait(frame)
-        for queued in backlog[-(self.queue.maxsize - 1):]:  # the newest that still fit
-            self.queue.put_nowait(queued)
-
-
 class LiveHub:
     """Fans domain events out to the connected live pages."""
 
     def __init__(self, snapshot: Snapshot, *, client_queue: int = 256) -> None:
         self._snapshot = snapshot
         self._client_queue = client_queue
-        self.clients: set[Client] = set()
+        self.clients: set[SocketClient] = set()
 
     def broadcast(self, event: DomainEvent) -> None:
         if not self.clients:
@@ -82,42 +57,22 @@ class LiveHub:
             self.broadcast(event)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        # uncompressed, as the console's sockets (agent_console.hub.WS_COMPRESS: zlib state
-        # per socket, frames compressed in a thread pool)
-        ws = web.WebSocketResponse(heartbeat=30, compress=WS_COMPRESS)
+        ws = websocket()  # uncompressed, as the console's sockets (socket_client)
         await ws.prepare(request)
-        client = Client(self._client_queue)
+        # a slow page loses its oldest frames (each event sets an absolute state)
+        client = SocketClient(self._client_queue)
         # listen BEFORE the snapshot: an event during its database reads would otherwise be
         # lost (a call queued meanwhile shown in the IVR forever); events from before the
         # snapshot replay harmlessly on top of it (each sets an absolute state)
         self.clients.add(client)
         try:
             snap = await self._snapshot()
-        except BaseException:
-            self.clients.discard(client)
-            raise
-        client.offer_first(json.dumps({"v": FRAME_VERSION, "type": "snapshot", **snap},
-                                      default=str))
-        sender = asyncio.create_task(_send_loop(ws, client), name="live-ws-sender")
-        try:
-            async for msg in ws:  # the page sends nothing we need; read to see it close
-                if msg.type == WSMsgType.ERROR:
-                    break
+            client.offer_first(json.dumps({"v": FRAME_VERSION, "type": "snapshot", **snap},
+                                          default=str))
+            await serve(ws, client, "live-ws-sender")
         finally:
             self.clients.discard(client)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
         return ws
-
-
-async def _send_loop(ws: web.WebSocketResponse, client: Client) -> None:
-    while True:
-        frame = await client.queue.get()
-        try:
-            await ws.send_str(frame)
-        except (ConnectionError, RuntimeError):
-            return
 
 
 async def index(request: web.Request) -> web.FileResponse:

@@ -15,7 +15,9 @@ Rules:
   ``/login?next=...``; the session check here only spares a round trip: the API
   and the websocket check every request themselves;
 - ``GET /login`` of a signed-in user goes straight on, and ``/console`` is for
-  users who answer calls (a user without an agent interface goes to ``/records``);
+  users who answer calls; a user without an agent interface goes to their home page
+  (``landing.home_page``: the live calls page for whoever watches the whole
+  hotline's calls, else ``/records``); ``/admin`` is for admins (others go home);
 - static files are served from ``static/console`` only: a path that leaves it,
   or names no file, is a 404;
 - the pages share one ``<head>``, written here (``head``): each ``<name>.html`` holds
@@ -27,16 +29,18 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from agent_console.api.auth import AuthState, make_storage
 from agent_console.api.routing import SESSIONMAKER
-from crm_core.models import User
+from agent_console.landing import home_page
+from crm_core.models import RolePermission, User
 
 log = logging.getLogger("agent_console.pages")
 
@@ -89,6 +93,8 @@ PAGES: dict[str, tuple[str, ...]] = {
                 "session.js"),
     "record": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",
                "search.js", "session.js"),
+    "admin": ("admin_roles.js", "admin_users.js", "api.js", "dom.js", "i18n.js", "notify.js",
+              "session.js"),
 }
 
 _AUTH = web.AppKey("console_pages_auth", AuthState)
@@ -126,8 +132,18 @@ def _page(name: str) -> web.Response:
                         headers=_headers(_TYPES[".html"], cache="no-store"))
 
 
-async def signed_in_user(request: web.Request) -> tuple[int, bool] | None:
-    """``(user id, answers calls)`` of the request's live session, or None."""
+@dataclass(frozen=True, kw_only=True)
+class Visitor:
+    """Who a page request comes from: enough to send them to the right page."""
+
+    user_id: int
+    answers_calls: bool
+    is_admin: bool
+    home: str
+
+
+async def signed_in_user(request: web.Request) -> Visitor | None:
+    """The user of the request's live session, or None."""
     auth = request.config_dict[_AUTH]
     session = await make_storage(auth.config).load_session(request)
     user_id, sid = session.get("uid"), session.get("sid")
@@ -135,16 +151,21 @@ async def signed_in_user(request: web.Request) -> tuple[int, bool] | None:
         return None
     if await auth.is_revoked(sid):
         return None
+    watch = and_(RolePermission.role_id == User.role_id, RolePermission.module == "calls",
+                 RolePermission.operation == "read")
     async with request.config_dict[SESSIONMAKER]() as db:
         row = (await db.execute(
-            select(User.active, User.agent_interface).where(User.id == user_id)
+            select(User.active, User.agent_interface, User.is_admin, RolePermission.scope)
+            .outerjoin(RolePermission, watch).where(User.id == user_id)
         )).one_or_none()
     if row is None or not row.active:
         return None
-    return user_id, bool(row.agent_interface)
+    answers = bool(row.agent_interface)
+    return Visitor(user_id=user_id, answers_calls=answers, is_admin=row.is_admin,
+                   home=home_page(answers_calls=answers, calls_read=row.scope))
 
 
-_NEXT = re.compile(r"/(console|live|records(/[0-9]{1,10})?)(\?[^\x00-\x1f\x7f\\]*)?")
+_NEXT = re.compile(r"/(console|live|admin|records(/[0-9]{1,10})?)(\?[^\x00-\x1f\x7f\\]*)?")
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -172,21 +193,21 @@ async def require_signed_in(request: web.Request) -> int:
     who = await signed_in_user(request)
     if who is None:
         raise web.HTTPUnauthorized(text="sign in first", headers=SECURITY_HEADERS)
-    return who[0]
+    return who.user_id
 
 
 async def root(request: web.Request) -> web.StreamResponse:
-    """``/``: the console for agents, the records for everyone else, or sign-in."""
+    """``/``: the user's home page (``landing.home_page``), or sign-in."""
     who = await signed_in_user(request)
     if who is None:
         raise web.HTTPFound("/login", headers=SECURITY_HEADERS)
-    raise web.HTTPFound("/console" if who[1] else "/records", headers=SECURITY_HEADERS)
+    raise web.HTTPFound(who.home, headers=SECURITY_HEADERS)
 
 
 async def login(request: web.Request) -> web.StreamResponse:
     who = await signed_in_user(request)
     if who is not None:
-        target = _safe_next(request.query.get("next")) or ("/console" if who[1] else "/records")
+        target = _safe_next(request.query.get("next")) or who.home
         raise web.HTTPFound(target, headers=SECURITY_HEADERS)
     return _page("login")
 
@@ -195,9 +216,19 @@ async def console(request: web.Request) -> web.StreamResponse:
     who = await signed_in_user(request)
     if who is None:
         raise _to_login(request)
-    if not who[1]:
-        raise web.HTTPFound("/records", headers=SECURITY_HEADERS)
+    if not who.answers_calls:  # the sign-in page sends everyone here first
+        raise web.HTTPFound(who.home, headers=SECURITY_HEADERS)
     return _page("console")
+
+
+async def admin(request: web.Request) -> web.StreamResponse:
+    """Users, roles and grants: for admins (the API refuses everyone else anyway)."""
+    who = await signed_in_user(request)
+    if who is None:
+        raise _to_login(request)
+    if not who.is_admin:
+        raise web.HTTPFound(who.home, headers=SECURITY_HEADERS)
+    return _page("admin")
 
 
 async def records(request: web.Request) -> web.StreamResponse:
@@ -245,6 +276,7 @@ def add_pages(app: web.Application, auth: AuthState) -> None:
     app.router.add_get("/console", console)
     app.router.add_get("/records", records)
     app.router.add_get("/records/{id}", record)
+    app.router.add_get("/admin", admin)
     app.router.add_get(STATIC_PREFIX + "{path:.+}", static_file)
 
 

@@ -2,9 +2,11 @@
 
 Rules:
 - a customer duplicates an existing one when they share a phone number (compared
-  normalised: ``numbering.normalize``, so any written form matches) or a name key
-  (``crm_core.names.name_key``: legal suffixes, spacing, punctuation and width
-  ignored); an empty name key never matches;
+  normalised: ``numbering.normalize``, so any written form matches) or a name
+  (``crm_core.names``: the same ``name_key`` -- legal forms, spacing, punctuation,
+  width, traditional/simplified characters and leading places ignored -- and places
+  that agree, so ``上海华东医药包装有限责任公司`` is ``华东医药包装有限公司`` but
+  ``郑州X`` is not ``洛阳X``); an empty name key never matches;
 - the guard sees EVERY live customer, whatever the actor's scope: its whole point
   is to tell a salesman "this one is already Wang's"; it reveals only the id, the
   name and the owner of the existing record;
@@ -53,7 +55,7 @@ from crm_core.models import (
     as_utc,
     utcnow,
 )
-from crm_core.names import name_key
+from crm_core.names import name_parts, name_places, places_agree
 from crm_core.permissions import Actor, customer_filter, require
 from crm_core.records import is_id
 from numbering.normalize import normalize
@@ -117,14 +119,16 @@ async def find_duplicates(
             entry = found.setdefault(cid, _entry(cid, cname, owner_id, "phone"))
             if number not in entry["numbers"]:
                 entry["numbers"].append(number)
-    key = name_key(name) if isinstance(name, str) else ""
-    if key:
+    parts = name_parts(name) if isinstance(name, str) else None
+    if parts is not None and parts.key:
         named = await session.execute(
             select(Customer.id, Customer.name, Customer.owner_id)
-            .where(Customer.name_key == key, *live)
+            .where(Customer.name_key == parts.key, *live)
             .order_by(Customer.id)
         )
         for cid, cname, owner_id in named:
+            if not places_agree(parts.places, name_places(cname)):
+                continue  # same firm name in two places named: two customers
             entry = found.setdefault(cid, _entry(cid, cname, owner_id, "name"))
             if "name" not in entry["reasons"]:
                 entry["reasons"].append("name")
@@ -307,7 +311,8 @@ async def backfill_name_keys(session: AsyncSession) -> int:
     rows = (
         await session.execute(select(Customer.id, Customer.name).where(Customer.name_key == ""))
     ).all()
-    updates = [{"b_id": cid, "b_key": key} for cid, cname in rows if (key := name_key(cname))]
+    updates = [{"b_id": cid, "b_key": key} for cid, cname in rows
+               if (key := name_parts(cname).key)]
     table = Customer.__table__
     stmt = (
         update(table)  # type: ignore[arg-type]

@@ -56,6 +56,7 @@ from crm_core.models import (
     ProductLine,
     User,
 )
+from crm_core.names import name_places, places_agree
 from crm_core.permissions import SYSTEM, Actor, require
 from numbering.normalize import typed_number
 
@@ -455,6 +456,15 @@ class ImportContext:
         for phone in phones:
             self.by_phone.setdefault(phone, known)
 
+    def named(self, key: str, name: str) -> list[KnownCustomer]:
+        """The known customers ``name`` (whose key is ``key``) names: same key and places
+        that agree (``crm_core.names.places_agree``: ``郑州X`` is not ``洛阳X``)."""
+        same_key = self.by_key.get(key, []) if key else []
+        if not same_key:
+            return []
+        places = name_places(name)
+        return [k for k in same_key if places_agree(places, name_places(k.name))]
+
     def fake_id(self) -> int:
         self.next_fake_id -= 1
         return self.next_fake_id
@@ -672,7 +682,7 @@ def _existing_customer(
     if not cell_text(name):
         errors.add(column, "", "which customer? (a customer name, id or code is required)")
         return None
-    matches = ctx.by_key.get(name_key(cell_text(name)), [])
+    matches = ctx.named(name_key(cell_text(name)), cell_text(name))
     if not matches:
         errors.add(column, name, "no customer with this name")
         return None
@@ -727,7 +737,7 @@ def parse_customer_row(
                      phones=phones, contact=contact, contact_phones=contact_phones, asset=asset,
                      code=cell_text(_first(cells, "customer_code")[1]))
     # an empty key (a name of only punctuation) never matches anything
-    key_matches = ctx.by_key.get(draft.customer_key, []) if draft.customer_key else []
+    key_matches = ctx.named(draft.customer_key, name)
     if key_matches:
         errors.add(column, name, _duplicate_message(key_matches[0], "name"), "duplicate")
     else:

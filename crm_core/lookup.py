@@ -84,6 +84,7 @@ from crm_core.models import (
     Ticket,
     User,
 )
+from crm_core.names import name_places, places_agree
 from crm_core.permissions import Actor, allows, scope_for
 from numbering.normalize import normalize
 
@@ -731,16 +732,23 @@ async def view_360(
     return view
 
 
-async def name_candidates(db: Db, key: str, *, limit: int = 5) -> list[dict[str, Any]]:
+async def name_candidates(db: Db, key: str, *, limit: int = 5,
+                          places: frozenset[str] | None = None) -> list[dict[str, Any]]:
     """Live customers (tombstones left out) whose ``name_key`` is ``key``, oldest first,
     at most ``limit``: dicts with ``id``, ``name``, ``owner_id``, ``owner_name``. One
-    statement; on a ``LookupReader`` it runs like the 360 lookup (no pool checkout)."""
+    statement; on a ``LookupReader`` it runs like the 360 lookup (no pool checkout).
+    ``places``: those of the name looked for; a customer whose places disagree
+    (``crm_core.names.places_agree``: ``郑州X`` for ``洛阳X``) is left out."""
     if not key:
         return []
-    params = {"key": key, "limit": min(max(0, int(limit)), LIST_CAP)}
+    wanted = min(max(0, int(limit)), LIST_CAP)
+    # places are read from the names: ask for more rows when some may be left out
+    params = {"key": key, "limit": wanted if places is None else LIST_CAP}
 
     async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
         return await _fetch_all(conn, "candidates", params)
 
     rows: list[dict[str, Any]] = await _run(db, work)
-    return rows
+    if places is not None:
+        rows = [r for r in rows if places_agree(places, name_places(str(r["name"])))]
+    return rows[:wanted]

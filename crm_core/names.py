@@ -7,6 +7,9 @@ name_key(x)``).
 Rules (in this order):
 - Unicode NFKC + casefold: full-width letters, digits and brackets become their
   ASCII forms (``ＡＢＣ（郑州）`` -> ``abc(郑州)``), case is ignored;
+- traditional Chinese becomes simplified (OpenCC's ``t2s``, characters and the
+  phrases whose conversion depends on context): ``華東醫藥包裝有限公司`` and
+  ``华东医药包装有限公司`` are one name; a maintained dictionary, not a table of ours;
 - every kind of bracket (``()[]{}（）【】〔〕〖〗「」『』《》〈〉<>``) is the same bracket;
 - legal forms are dropped:
   - the unambiguous Chinese ones anywhere in the name (``股份有限公司``,
@@ -26,7 +29,19 @@ Rules (in this order):
   ``·、，。（）【】-&.`` ...): only letters, digits and combining marks remain;
 - a name that would be left empty by dropping legal forms keeps them
   (``有限公司`` -> ``有限公司``); a name with no letter or digit at all gives ``""``,
-  and an empty key never matches anything (see ``crm_core.duplicates``).
+  and an empty key never matches anything (see ``crm_core.duplicates``);
+- last, the province and city names the name STARTS with are dropped from the key
+  and kept apart as its places (``crm_core.name_places``: ``上海华东医药包装有限责任
+  公司`` -> key ``华东医药包装``, places {上海}), unless fewer than four characters
+  would be left (``北京大学``, ``郑州宇通`` keep theirs).
+
+Same key is not yet the same company: ``places_agree`` must hold too. A name that
+says no place matches one that does (``华东医药包装`` is the Shanghai firm, whoever
+leaves the city out); two names that both say one must agree (one set of places
+inside the other: ``江苏南京X`` is ``南京X``), so ``郑州X`` and ``洛阳X`` stay two
+customers (branches and service stations are named that way). ``same_company``
+applies both. Only a leading place counts: a bracketed place at the end
+(``宇通客车服务站(郑州)``) stays in the key, as before.
 
 Changing these rules changes stored keys: ship a migration that recomputes
 ``Customer.name_key`` (as 0003 does) with the new rules.
@@ -36,6 +51,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from opencc import OpenCC
+
+from crm_core.name_places import strip_places
 
 # the legal forms that can be dropped wherever they are (longest first)
 _CN_ANYWHERE = ("股份有限公司", "有限责任公司", "有限公司", "股份公司", "有限合伙")
@@ -52,9 +73,20 @@ _TRAILING_GROUP = re.compile(r"\(([^()]*)\)$")
 _CJK_START = 0x2E80  # below: scripts that separate words with spaces (Latin, Cyrillic...)
 
 
+@lru_cache(maxsize=1)
+def _converter() -> OpenCC:
+    # built once (its dictionaries load in well under a millisecond); convert() is pure
+    return OpenCC("t2s")
+
+
+def _simplified(text: str) -> str:
+    return str(_converter().convert(text))
+
+
 def _fold(text: str) -> str:
-    """NFKC casefold (the recommended NFKC(casefold(NFKC(x))) form)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    """NFKC casefold (the recommended NFKC(casefold(NFKC(x))) form), simplified."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return _simplified(folded)
 
 
 def _kept(char: str) -> bool:
@@ -136,18 +168,58 @@ def _one_pass(text: str) -> str:
     return _squash(core + "".join(qualifiers))
 
 
-def name_key(name: str) -> str:
-    """The duplicate-detection key of a company or person name (see module rules)."""
+@dataclass(frozen=True)
+class NameParts:
+    """A name's duplicate-detection key and the places it started with."""
+
+    key: str
+    places: frozenset[str]
+
+
+def _pass(text: str) -> tuple[str, frozenset[str]]:
+    core = _one_pass(text)
+    return strip_places(core) if core else (core, frozenset())
+
+
+def name_parts(name: str) -> NameParts:
+    """The key and the leading places of a company or person name (module rules)."""
     if not isinstance(name, str):
-        return ""
+        return NameParts("", frozenset())
     whole = _squash(_fold(name))
     # nothing left once legal forms are dropped: the name IS a legal form, keep it
-    current = _one_pass(name) or whole
-    # a pass can reveal a suffix that brackets or punctuation hid: run to the fixpoint
-    # (each pass only deletes characters, so this ends)
+    current, places = _pass(name)
+    current = current or whole
+    # a pass can reveal a suffix that brackets or punctuation hid, or a phrase whose
+    # simplified form depends on its neighbours: run to the fixpoint (each pass deletes
+    # characters or changes none but by the converter, so this ends well within the bound)
     for _ in range(len(current) + 1):
-        following = _one_pass(current) or current
+        following, more = _pass(current)
+        following = following or current
+        places |= more
         if following == current:
             break
         current = following
-    return current
+    return NameParts(current, places)
+
+
+def name_key(name: str) -> str:
+    """The duplicate-detection key of a company or person name (see module rules)."""
+    return name_parts(name).key
+
+
+def name_places(name: str) -> frozenset[str]:
+    """The provinces and cities ``name`` starts with (see module rules)."""
+    return name_parts(name).places
+
+
+def places_agree(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether two names' places allow one company: one set inside the other (an empty
+    set, a name that says no place, is inside every set)."""
+    return a <= b or b <= a
+
+
+def same_company(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` name one company by the duplicate guard's rules."""
+    first, second = name_parts(a), name_parts(b)
+    return bool(first.key) and first.key == second.key and places_agree(
+        first.places, second.places)

@@ -1,13 +1,18 @@
 """Users, roles and the default role matrix.
 
 Rules:
-- ``DEFAULT_ROLES`` is the permission matrix as data: for each role, module x
-  operation -> data scope (``own`` / ``team`` / ``region`` / ``all``; ``-`` = no
-  grant). ``ensure_roles`` writes it to the database idempotently: it adds
-  missing roles and missing grants and never overwrites a grant an administrator
-  has changed;
+- ``DEFAULT_ROLES`` is the permission matrix a NEW site starts with: for each role,
+  module x operation -> data scope (``own`` / ``team`` / ``region`` / ``all``; ``-`` =
+  no grant). The database holds the grants that apply (``role_permission``, edited by
+  admins through ``crm_core.roles``); migration 0015 put these defaults there once.
+  ``ensure_roles`` only creates a default role that is missing, with its defaults: it
+  never adds a grant to a role that exists, so a grant an admin removed stays removed
+  (a change of the defaults reaches existing sites through a migration, never here);
 - the ``admin`` role carries no grants: its users get ``User.is_admin`` (every
   operation, scope ``all``); only an admin may create or promote an admin;
+- an agent interface is the PBX's queue member name (``PJSIP/1001``,
+  ``Local/1001@agents/n``): technology, ``/``, then no space or control character, as
+  it goes into AMI actions (a line break there would be a header of its own);
 - user services check the ``users`` module; its scope applies to users: ``own``
   = oneself, ``team`` = the same team, ``region`` = the same region, ``all``;
   everybody may read themselves and change their own display name, language and
@@ -43,6 +48,7 @@ from crm_core.records import (
 
 LANGUAGES = ("zh-CN", "en")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9._@/+:#*-]{1,80}$")
 _RECORDS = ("contacts", "assets", "interactions", "tickets", "opportunities", "subscriptions")
 _COLUMNS = ("read", "create", "update", "delete", "export", "reassign")
 assert _COLUMNS == OPERATIONS
@@ -100,12 +106,31 @@ _SUPERVISOR = _matrix(
     ("users",         "team", "-",    "-",    "-",    "-",    "-"),
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
 )
+_HOTLINE_SUPERVISOR = _matrix(
+    # watches the whole hotline (every call, agent and caller; the live page, the
+    # reports), steps in on any call: logs or corrects it for an agent (calls:update,
+    # which needs interactions create/update) and follows up its tickets; sells nothing
+    ("customers",     "all",  "-",    "-",    "-",    "-",    "-"),
+    ("contacts",      "all",  "-",    "-",    "-",    "-",    "-"),
+    ("assets",        "all",  "-",    "-",    "-",    "-",    "-"),
+    ("interactions",  "all",  "all",  "all",  "-",    "-",    "-"),
+    ("tickets",       "all",  "all",  "all",  "-",    "-",    "-"),
+    ("opportunities", "all",  "-",    "-",    "-",    "-",    "-"),
+    ("subscriptions", "all",  "-",    "-",    "-",    "-",    "-"),
+    ("calls",         "all",  "-",    "all",  "-",    "-",    "-"),
+    ("reports",       "all",  "-",    "-",    "-",    "all",  "-"),
+    ("users",         "all",  "-",    "-",    "-",    "-",    "-"),
+    ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
+)
 # fmt: on
 
 DEFAULT_ROLES: dict[str, RoleSpec] = {
     "agent": RoleSpec("hotline agent: any caller readable, logs calls and tickets", _AGENT),
     "manager": RoleSpec("account manager: own customers", _MANAGER),
     "supervisor": RoleSpec("supervisor: the team's customers, reassigns in the team", _SUPERVISOR),
+    "hotline_supervisor": RoleSpec(
+        "hotline supervisor: every call and agent of the hotline, live page, reports",
+        _HOTLINE_SUPERVISOR),
     "admin": RoleSpec("administrator: everything", {}, is_admin=True),
 }
 
@@ -120,43 +145,23 @@ USER_UPDATE_FIELDS = (
 
 
 async def ensure_roles(session: AsyncSession) -> dict[str, int]:
-    """Create the default roles and their missing grants; ``{role name: role id}``."""
+    """Create each default role that is missing, with its default grants; ``{role name:
+    role id}`` of the default roles. A role that exists is left as its admins made it."""
     ids: dict[str, int] = {}
     for name, spec in DEFAULT_ROLES.items():
-        role = await session.scalar(select(Role).where(Role.name == name))
-        if role is None:
+        role_id = await session.scalar(select(Role.id).where(Role.name == name))
+        if role_id is None:
             role = Role(name=name, description=spec.description)
             session.add(role)
             await session.flush()
-        ids[name] = role.id
-        rows = await session.execute(
-            select(RolePermission.module, RolePermission.operation)
-            .where(RolePermission.role_id == role.id)
-        )
-        existing = {(module, operation) for module, operation in rows}
-        for (module, operation), scope in spec.grants.items():
-            if (module, operation) not in existing:
-                session.add(RolePermission(
-                    role_id=role.id, module=module, operation=operation, scope=scope,
-                ))
+            role_id = role.id
+            session.add_all(
+                RolePermission(role_id=role_id, module=module, operation=operation, scope=scope)
+                for (module, operation), scope in spec.grants.items()
+            )
+        ids[name] = role_id
     await session.flush()
     return ids
-
-
-async def list_roles(session: AsyncSession) -> list[dict[str, Any]]:
-    """Every role with its grants ``{"module:operation": scope}``."""
-    roles = (await session.scalars(select(Role).order_by(Role.name))).all()
-    grants = (await session.execute(select(RolePermission))).scalars().all()
-    out = []
-    for role in roles:
-        out.append({
-            "id": role.id, "name": role.name, "description": role.description,
-            "is_admin": role.name in DEFAULT_ROLES and DEFAULT_ROLES[role.name].is_admin,
-            "grants": {
-                f"{g.module}:{g.operation}": g.scope for g in grants if g.role_id == role.id
-            },
-        })
-    return out
 
 
 # --- users -----------------------------------------------------------------------------
@@ -211,7 +216,17 @@ async def _role_by_name(session: AsyncSession, role: object) -> Role:
     return found
 
 
-def _is_admin_role(role: Role) -> bool:
+def interface_name(value: object) -> str | None:
+    """A queue member interface (``PJSIP/1001``), None for none, or ``ValidationFailed``."""
+    interface = text(value, "agent_interface", max_len=100)
+    if interface is not None and not _INTERFACE.match(interface):
+        raise ValidationFailed("agent_interface",
+                               "a PBX interface such as PJSIP/1001 or Local/1001@agents/n")
+    return interface
+
+
+def is_admin_role(role: Role) -> bool:
+    """Whether ``role`` makes its users admins (the built-in ``admin`` role)."""
     spec = DEFAULT_ROLES.get(role.name)
     return spec is not None and spec.is_admin
 
@@ -246,7 +261,7 @@ async def create_user(
     if not _USERNAME.match(name):
         raise ValidationFailed("username", "letters, digits and . _ @ - only")
     role_row = await _role_by_name(session, role)
-    admin = _is_admin_role(role_row)
+    admin = is_admin_role(role_row)
     if admin and not actor.is_admin:
         raise PermissionDenied("users", "create")
     user = User(
@@ -257,7 +272,7 @@ async def create_user(
         region=text(region, "region", max_len=64),
         language=choice(language, "language", LANGUAGES),
         password_hash=text(password_hash, "password_hash", max_len=500),
-        agent_interface=text(agent_interface, "agent_interface", max_len=100),
+        agent_interface=interface_name(agent_interface),
         agent_name=text(agent_name, "agent_name", max_len=100),
         is_admin=admin,
         active=True,
@@ -369,7 +384,7 @@ async def _apply_user_change(
     elif key in ("team", "region", "agent_name"):
         setattr(user, key, text(value, key, max_len=100))
     elif key == "agent_interface":
-        interface = text(value, key, max_len=100)
+        interface = interface_name(value)
         await _check_unique(session, User.agent_interface, interface, key, user.id)
         user.agent_interface = interface
     elif key == "active":
@@ -378,7 +393,7 @@ async def _apply_user_change(
         user.active = value
     elif key == "role":
         role_row = await _role_by_name(session, value)
-        admin = _is_admin_role(role_row)
+        admin = is_admin_role(role_row)
         if admin and not actor.is_admin:
             raise PermissionDenied("users", "update")
         user.role_id, user.is_admin = role_row.id, admin

@@ -27,7 +27,9 @@ def add_admin_parsers(sub: Any) -> None:
     add = user.add_parser("add", help="create a user who can sign in")
     add.add_argument("username")
     add.add_argument("--name", dest="display_name", help="display name (default: username)")
-    add.add_argument("--role", default="agent", help="agent | manager | supervisor | admin")
+    add.add_argument("--role", default="agent",
+                     help="agent | manager | supervisor | hotline_supervisor | admin, or a "
+                          "role an admin created")
     add.add_argument("--team")
     add.add_argument("--region", help="province, for the region data scope")
     add.add_argument("--language", default="zh-CN", choices=["zh-CN", "en"])

@@ -6,7 +6,9 @@ Asterisk, the app's FastAGI IVR on another free port with the simulator running
 every call's IVR on it (caller keys from ``demo_load.CALLER_KEYS``), a steady
 trickle of simulated callers (some of them seeded customers, some unknown
 numbers, one with a hostile caller name), and the live page served over HTTP:
-IVR -> queue -> pop -> log. Ctrl-C (or SIGTERM) stops everything cleanly.
+IVR -> queue -> pop -> log. Ctrl-C (or SIGTERM) stops everything cleanly. The terminal
+shows a line per start-up step and the banner; the log goes to a file
+(``hotline.demo_output``).
 
 Recordings: the simulated PBX records every queued call (HOTLINE_RECORD=yes) but has no
 audio, so the demo itself answers ``/recordings/<name>.wav`` with one second of
@@ -30,6 +32,7 @@ from aiohttp import web
 
 from crm_core.db import make_engine, upgrade_async
 from crm_core.demo_data import NUMBER_PLAN
+from hotline.demo_output import Running, banner, log_to_file, step
 from hotline.settings import Settings
 from telephony.simulator.dialplan_conf import QueueDefaults
 
@@ -129,14 +132,18 @@ async def plan_queue_defaults(url: str) -> QueueDefaults:
     return QueueDefaults(queues, DEFAULT_QUEUE)
 
 
-async def _serve(settings: Settings, port: int | None, calls_per_second: float) -> None:
+async def _serve(settings: Settings, port: int | None, calls_per_second: float,
+                 log_file: Path) -> None:
     from hotline.app import AGI_SERVER, create_app
     from telephony.simulator.agi_caller import AgiTarget
     from telephony.simulator.demo_load import DemoCaller, start_demo_pbx
 
+    step(f"migrating the database ({settings.database_url})")
     await upgrade_async(settings.database_url)
+    step("seeding the demo's customers, users and call history")
     await seed(settings.database_url)
     queue_defaults = await plan_queue_defaults(settings.database_url)
+    step("starting the simulated PBX, the IVR and the web app")
 
     callers = [DemoCaller(number=n[0], name=name) for name, n, _ in DEMO_CUSTOMERS]
     callers += [
@@ -184,24 +191,12 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         await site.start()
     bound = runner.addresses[-1][1]  # the port really bound (0 asks for a free one)
 
-    print("Hotline demo", flush=True)
-    print(f"  agent console   : http://{settings.http_host}:{bound}/login", flush=True)
-    print(f"  live calls page : http://{settings.http_host}:{bound}/live", flush=True)
-    print(f"  simulated PBX   : AMI on 127.0.0.1:{pbx.port} "
-          f"(user {settings.ami_username} / {settings.ami_secret})", flush=True)
-    ivr = f"FastAGI on 127.0.0.1:{agi_port} (default flow; the simulator calls it)" \
-        if agi_port is not None else "off (calls are queued without it)"
-    print(f"  IVR             : {ivr}", flush=True)
-    print(f"  database        : {settings.database_url}", flush=True)
-    print(f"  PBX journal     : {journal} (CEL: calls the AMI link missed)", flush=True)
-    print(f"  REST API        : http://{settings.http_host}:{bound}/api/v1/openapi.json",
-          flush=True)
-    print("  logins          : admin, zhao.min (supervisor), wang.lei / li.na (account managers),",
-          flush=True)
-    print("                    alice / bob / carol (agents); password: demo", flush=True)
-    print(f"  agents          : {', '.join(floor_agents())} take calls; alice / bob / carol "
-          "sign in from the console to take theirs", flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
+    running = Running(
+        host=settings.http_host, http_port=bound, ami_port=pbx.port,
+        ami_username=settings.ami_username, ami_secret=settings.ami_secret, agi_port=agi_port,
+        database_url=settings.database_url, journal=journal, log_file=log_file,
+        floor=floor_agents())
+    print("\n".join(banner(running)), flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -212,16 +207,17 @@ async def _serve(settings: Settings, port: int | None, calls_per_second: float) 
         await stop.wait()
     finally:
         print("stopping...", flush=True)
-        await pbx.close()
+        # no new calls, then the app (its AMI link closes before the PBX goes: no
+        # "disconnected" warning on the way out), then the PBX and the calls still up
+        await pbx.stop_calls()
         await runner.cleanup()
+        await pbx.close()
         print("stopped.", flush=True)
 
 
 def run(settings: Settings, *, port: int | None = None, calls_per_second: float = 0.3) -> int:
     """Entry point of ``hotline demo``."""
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations: say only what's wrong
-    asyncio.run(_serve(settings, port, calls_per_second))
+    # the app logs a line per call and more: to a file, so the banner stays on screen
+    log_file = log_to_file(settings.database_url, settings.log_level)
+    asyncio.run(_serve(settings, port, calls_per_second, log_file))
     return 0

@@ -604,7 +604,9 @@ class AmiClient:
         if self._link is link:
             self._link = None
         if announced:
-            log.warning("AMI %s:%s disconnected", self.host, self.port)
+            # a link we close ourselves (shutdown) is no news; a lost one is
+            log.log(logging.INFO if self._closing else logging.WARNING,
+                    "AMI %s:%s disconnected", self.host, self.port)
             self._notify(self._consumer.on_disconnected)
 
     def _mark_connected(self) -> None:

@@ -21,9 +21,11 @@ def available() -> Iterator[ModuleType]:
         routes_ownership,
         routes_records,
         routes_reports,
+        routes_roles,
     )
 
     yield routes_records
+    yield routes_roles  # issue 14 item 10: roles and grants
     yield routes_lookup
     yield routes_ownership
     yield routes_reports

@@ -13,7 +13,7 @@ const T = {
         transfer_: "transfer", customer_: "customer", system_: "system", unknown: "unknown",
         outbound: "outbound", waitingTitle: "Waiting per queue",
         callers: "Callers waiting", callbacks: "Callbacks keeping their place", total: "Total",
-        none: "nobody waiting" },
+        none: "nobody waiting", records: "Records" },
   "zh-CN": { title: "热线 — 实时通话", connected: "在线", disconnected: "未连接",
         inProgress: "进行中的通话", latest: "最近记录的通话", since: "开始",
         caller: "主叫号码", name: "姓名", did: "拨打号码", state: "状态", queue: "队列",
@@ -26,7 +26,7 @@ const T = {
         transfer_: "转接", customer_: "客户", system_: "系统", unknown: "未知",
         outbound: "外呼", waitingTitle: "各队列等待",
         callers: "排队来电", callbacks: "回拨(保留排队位置)", total: "合计",
-        none: "无人等待" },
+        none: "无人等待", records: "客户档案" },
 };
 let lang = localStorage.getItem("hotline.lang") || (navigator.language.startsWith("zh") ? "zh-CN" : "en");
 const t = (k) => (T[lang][k] ?? k);

@@ -54,6 +54,17 @@ class DemoCaller:
     name: str
 
 
+# The rest of the simulated floor. Enough colleagues that the demo's trickle is mostly
+# answered: at 0.3 calls/s about 0.25/s reach a queue, and each answered call holds an
+# agent for a ring, a 20-90 s talk and Hotline's 30 s wrap-up (about 90 s): some 22 agents
+# busy on average. With the eight above (Dave never answers) the demo answered one queued
+# call in five (the rest timed out of the queue); tests/integration/test_demo.py checks it.
+FLOOR_NAMES = (
+    "Ivan", "Judy", "Ken", "Laura", "Mallory", "Niaj", "Olivia", "Peggy", "Quinn", "Rupert",
+    "Sybil", "Trent", "Uma", "Victor", "Walter", "Wendy", "Xavier", "Yvonne", "Zoe", "Amir",
+    "Bella", "Chen", "Dmitri", "Elif", "Farah",
+)
+
 DEMO_AGENTS = [
     AgentSpec("Local/1001@agents/n", "Alice", ("support", "vip"), ring_s=3.0),
     AgentSpec("Local/1002@agents/n", "Bob", ("support",), ring_s=4.0),
@@ -63,6 +74,10 @@ DEMO_AGENTS = [
     AgentSpec("Local/1006@agents/n", "Frank", ("support", "vip"), ring_s=3.5),
     AgentSpec("Local/1007@agents/n", "Grace", ("support",), ring_s=2.0),
     AgentSpec("Local/1008@agents/n", "Heidi", ("support",), ring_s=4.5),
+] + [
+    AgentSpec(f"Local/{1009 + i}@agents/n", name,
+              ("support", "vip") if i % 2 else ("support",), ring_s=2.0 + i % 4)
+    for i, name in enumerate(FLOOR_NAMES)
 ]
 
 DEMO_QUEUES = [
@@ -97,6 +112,10 @@ class DemoPbx:
         if not self._started:
             self._started = True
             self.load.start()
+
+    async def stop_calls(self) -> None:
+        """No new calls from now on (calls under way go on)."""
+        await self.load.stop()
 
     async def close(self) -> None:
         await self.load.stop()

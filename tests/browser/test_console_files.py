@@ -14,7 +14,10 @@ import pytest
 from agent_console import pages
 from crm_core.interactions import INTERACTION_KINDS
 from crm_core.opportunities import STAGES
+from crm_core.permissions import MODULES, OPERATIONS, SCOPES
 from crm_core.tickets import PRIORITIES, TICKET_STATUSES
+from crm_core.users import DEFAULT_ROLES
+from crm_core.users import LANGUAGES as USER_LANGUAGES
 
 STATIC = pages.CONSOLE_DIR
 LANGUAGES = ("en", "zh-CN")
@@ -43,6 +46,12 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "interaction_kind": tuple(INTERACTION_KINDS),
     "phone_kind": ("mobile", "landline", "hotline", "phone"),
     "subscription_kind": ("subscription", "contract"),
+    # the admin page: role names, the grant matrix, users' languages
+    "role": tuple(DEFAULT_ROLES),
+    "module": MODULES,
+    "operation": OPERATIONS,
+    "scope": SCOPES,
+    "language": USER_LANGUAGES,
 }
 
 
@@ -137,6 +146,7 @@ def test_static_route_serves_the_console_files() -> None:
     ("/api/v1/session", None), ("", None), (None, None), ("javascript:alert(1)", None),
     ("/records\r\nSet-Cookie: a=b", None), ("/records?q=a\nb", None), ("/consolex", None),
     ("/records/1/../../api", None), ("/records?q=华东", "/records?q=华东"),
+    ("/admin", "/admin"), ("/admin?tab=roles", "/admin?tab=roles"), ("/adminx", None),
 ])
 def test_sign_in_returns_only_to_a_console_page(value: str | None, expected: str | None
                                                 ) -> None:

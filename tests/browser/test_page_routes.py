@@ -69,6 +69,23 @@ async def test_pages_send_each_user_to_the_right_place(console_http: Console) ->
         await signed_in(http, base, "wang.lei")  # an account manager answers no phone
         assert await where(http, f"{base}/login") == (302, "/records")
         assert await where(http, f"{base}/console") == (302, "/records")
+        assert await where(http, f"{base}/admin") == (302, "/records")  # not an admin
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        # the hotline's supervisor watches every call: the live page is her work
+        await signed_in(http, base, "zhao.min")
+        assert await where(http, f"{base}/login") == (302, "/live")
+        assert await where(http, f"{base}/console") == (302, "/live")
+        assert await where(http, f"{base}/admin") == (302, "/live")
+        assert await where(http, f"{base}/login?next=/records/3") == (302, "/records/3")
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        status, location = await where(http, f"{base}/admin")
+        assert status == 302 and parse_qs(urlsplit(location).query)["next"] == ["/admin"]
+        await signed_in(http, base, "admin")
+        assert (await where(http, f"{base}/admin"))[0] == 200
+        assert await where(http, f"{base}/login?next=/admin") == (302, "/admin")
+        assert await where(http, f"{base}/console") == (302, "/records")
 
 
 async def test_page_and_file_headers_and_static_refusals(console_http: Console) -> None:
@@ -126,3 +143,6 @@ async def test_root_sends_to_sign_in_console_or_records(pages_only: str) -> None
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         await signed_in(http, base, "admin")
         assert await where(http, f"{base}/") == (302, "/records")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await signed_in(http, base, "zhao.min")
+        assert await where(http, f"{base}/") == (302, "/live")

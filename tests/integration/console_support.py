@@ -32,15 +32,13 @@ from crm_core.models import (
     Contact,
     Customer,
     PhoneNumber,
-    Role,
-    RolePermission,
     User,
 )
 from crm_core.users import ensure_roles
 from hotline.app import AMI, create_app
 from hotline.settings import Settings
 from telephony.simulator import AgentSpec, CallScript, PbxSimulator, SimCall
-from tests.integration.test_api_support import FAST_HASHER, PASSWORD
+from tests.integration.test_api_support import FAST_HASHER, PASSWORD, role_with_grants
 
 TIME_SCALE = 0.02
 ALICE, BOB = "Local/1001@agents/n", "Local/1002@agents/n"
@@ -108,20 +106,16 @@ async def seed_agents(db_url: str) -> None:
     pw = FAST_HASHER.hash(PASSWORD)
     try:
         async with async_sessionmaker(engine).begin() as db:
-            role = Role(name="agent")
-            db.add(role)
-            await db.flush()
             # as the default agent role (crm_core.users): any caller readable; the pop
             # applies the agent's permissions (test_console_pop covers a narrower scope)
-            db.add(RolePermission(role_id=role.id, module="customers", operation="read",
-                                  scope="all"))
+            role_id = await role_with_grants(db, "agent", {("customers", "read"): "all"})
             db.add_all([
                 User(username="alice", display_name="Alice", password_hash=pw,
-                     role_id=role.id, agent_interface=ALICE, agent_name="Alice"),
-                User(username="bob", display_name="Bob", password_hash=pw, role_id=role.id,
+                     role_id=role_id, agent_interface=ALICE, agent_name="Alice"),
+                User(username="bob", display_name="Bob", password_hash=pw, role_id=role_id,
                      agent_interface=BOB, agent_name="Bob"),
                 User(username="nobody", display_name="No phone", password_hash=pw,
-                     role_id=role.id),
+                     role_id=role_id),
             ])
     finally:
         await engine.dispose()

@@ -49,6 +49,26 @@ async def test_customer_lifecycle_and_duplicates(api: Api) -> None:
         assert (await admin.get(f"/customers/{acme['id']}")).status == 404
 
 
+async def test_place_and_traditional_spellings_of_a_customer_are_409(api: Api) -> None:
+    """Issue 14 item 15: both names got past 华东医药包装有限公司."""
+    async with signed_in(api, "admin") as admin:
+        resp = await admin.post("/customers", json={"name": "华东医药包装有限公司"})
+        assert resp.status == 201, await resp.text()
+        existing = await resp.json()
+        for name in ("上海华东医药包装有限责任公司", "華東醫藥包裝有限公司"):
+            dup = await admin.post("/customers", json={"name": name})
+            assert dup.status == 409, (name, await dup.text())
+            answer = await dup.json()
+            assert answer["error"] == "duplicate"
+            assert answer["existing"]["id"] == existing["id"]
+            assert answer["existing"]["name"] == "华东医药包装有限公司"
+        other = await admin.post("/customers", json={"name": "华东医药器械有限公司"})
+        assert other.status == 201, await other.text()
+    async with api.sessionmaker() as db:
+        names = (await db.scalars(select(Customer.name).order_by(Customer.id))).all()
+    assert names == ["华东医药包装有限公司", "华东医药器械有限公司"]
+
+
 async def test_bad_payloads_name_the_field_and_write_nothing(api: Api) -> None:
     async with signed_in(api, "admin") as admin:
         customers, audits = await _count(api, Customer), await _count(api, AuditEntry)

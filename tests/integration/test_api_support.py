@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from argon2 import PasswordHasher
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent_console.api import ApiConfig, AuthState, create_api_app
@@ -100,6 +101,9 @@ class ApiClient:
     async def patch(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
         return await self.request("PATCH", path, **kw)
 
+    async def put(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        return await self.request("PUT", path, **kw)
+
     async def delete(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
         return await self.request("DELETE", path, **kw)
 
@@ -107,20 +111,28 @@ class ApiClient:
         return "; ".join(f"{c.key}={c.value}" for c in self.http.cookie_jar)
 
 
-async def _role(db: AsyncSession, name: str, grants: dict[tuple[str, str], str]) -> int:
-    role = Role(name=name)
-    db.add(role)
-    await db.flush()
+async def role_with_grants(db: AsyncSession, name: str, grants: dict[tuple[str, str], str]
+                           ) -> int:
+    """Role ``name`` with exactly ``grants``: the migrations seed the default roles
+    (agent, manager...) with theirs, which a test replaces by the ones it means."""
+    role_id = await db.scalar(select(Role.id).where(Role.name == name))
+    if role_id is None:
+        role = Role(name=name)
+        db.add(role)
+        await db.flush()
+        role_id = role.id
+    await db.execute(delete(RolePermission).where(RolePermission.role_id == role_id))
     for (module, operation), scope in grants.items():
-        db.add(RolePermission(role_id=role.id, module=module, operation=operation, scope=scope))
-    return role.id
+        db.add(RolePermission(role_id=role_id, module=module, operation=operation, scope=scope))
+    await db.flush()
+    return role_id
 
 
 async def seed_users(sessionmaker: async_sessionmaker[AsyncSession]) -> Users:
     pw = FAST_HASHER.hash(PASSWORD)
     async with sessionmaker.begin() as db:
-        agent_role = await _role(db, "agent", AGENT_GRANTS)
-        manager_role = await _role(db, "manager", MANAGER_GRANTS)
+        agent_role = await role_with_grants(db, "agent", AGENT_GRANTS)
+        manager_role = await role_with_grants(db, "manager", MANAGER_GRANTS)
         rows = {
             "admin": User(username="admin", display_name="管理员", password_hash=pw,
                           is_admin=True, language="zh-CN"),

@@ -112,6 +112,11 @@ async def test_an_unknown_callers_pop_lists_duplicate_candidates(
         pop = await frame_where(ws, lambda f: f["type"] == "pop"
                                 and f["call"]["caller"] == "+8613912345679")
         assert pop["record"]["candidates"] == []
+        # the guard's whole name rule: a city before it, traditional characters
+        long_call(sim, caller="13912345680", name="上海華東醫藥包裝有限責任公司", talk=5)
+        pop = await frame_where(ws, lambda f: f["type"] == "pop"
+                                and f["call"]["caller"] == "+8613912345680")
+        assert [c["id"] for c in pop["record"]["candidates"]] == [ids.customer]
 
 
 async def test_ticket_and_opportunity_from_the_pop(db_url: str, sim: PbxSimulator) -> None:

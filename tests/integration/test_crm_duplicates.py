@@ -338,3 +338,61 @@ async def test_ids_and_numbers_that_cannot_exist_are_harmless(maker: Maker) -> N
             exclude_id=2**40,
         )
     assert [f["id"] for f in found] == [existing]
+
+
+# --- issue 14 item 15: traditional characters, legal forms, leading places ----------------
+
+
+@pytest.mark.parametrize("written", ["上海华东医药包装有限责任公司", "華東醫藥包裝有限公司",
+                                     "上海市華東醫藥包裝股份有限公司"])
+async def test_place_and_traditional_spellings_are_refused_naming_the_owner(
+    maker: Maker, written: str
+) -> None:
+    wang = await add_user(maker, "wang")
+    existing = await add_customer(maker, "华东医药包装有限公司", ["13800138000"], owner_id=wang)
+    async with maker() as s:
+        with pytest.raises(DuplicateCustomer) as refused:
+            await check_new_customer(s, name=written, numbers=["13700000000"])
+        found = await find_duplicates(s, name=written, numbers=[])
+    assert (refused.value.existing_id, refused.value.reason) == (existing, "name")
+    assert refused.value.existing_name == "华东医药包装有限公司"
+    assert refused.value.owner_name == "Wang"
+    assert [(f["id"], f["reasons"]) for f in found] == [(existing, ["name"])]
+
+
+async def test_the_same_firm_name_in_another_city_is_another_customer(maker: Maker) -> None:
+    zhengzhou = await add_customer(maker, "郑州宇通客车服务站", [])
+    shanghai = await add_customer(maker, "上海华东医药包装有限公司", [])
+    async with maker() as s:
+        await check_new_customer(s, name="洛阳宇通客车服务站", numbers=[])
+        await check_new_customer(s, name="南京华东医药包装有限公司", numbers=[])
+        # the city left out, or named with its province: the firm already there
+        assert [f["id"] for f in await find_duplicates(s, name="宇通客车服务站", numbers=[])] \
+            == [zhengzhou]
+        assert [f["id"] for f in await find_duplicates(
+            s, name="河南省郑州市宇通客车服务站", numbers=[])] == [zhengzhou]
+        assert [f["id"] for f in await find_duplicates(
+            s, name="華東醫藥包裝", numbers=[])] == [shanghai]
+
+
+async def test_migration_0014_recomputes_keys_stored_by_the_old_rules(db_url: str) -> None:
+    engine = make_engine(db_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await migrate_to(conn, db_url, "0013")
+            # keys as the rules before 0014 stored them
+            await conn.execute(insert(OLD_CUSTOMER), [
+                {"name": "上海华东医药包装有限公司", "name_key": "上海华东医药包装"},
+                {"name": "廣州白雲山製藥包裝廠", "name_key": "廣州白雲山製藥包裝廠"},
+                {"name": "Acme Printing Co., Ltd.", "name_key": "acmeprinting"},
+            ])
+        async with engine.begin() as conn:
+            await migrate_to(conn, db_url, "head")
+            keys = (await conn.execute(
+                select(OLD_CUSTOMER.c.name, OLD_CUSTOMER.c.name_key)
+                .order_by(OLD_CUSTOMER.c.name))).all()
+    finally:
+        await engine.dispose()
+    assert sorted(keys) == sorted([("上海华东医药包装有限公司", "华东医药包装"),
+                                   ("廣州白雲山製藥包裝廠", "白云山制药包装厂"),
+                                   ("Acme Printing Co., Ltd.", "acmeprinting")])

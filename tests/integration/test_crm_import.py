@@ -359,3 +359,20 @@ async def test_customer_created_meanwhile_is_caught_by_the_guard(
     async with sm() as s:
         names = set((await s.scalars(select(Customer.name))).all())
     assert names == {"华东医药包装有限公司", "甲公司", "丙公司"}
+
+
+async def test_place_and_traditional_spellings_are_duplicates_in_an_import(
+    sm: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    rows = [["客户名称*"], ["上海华东医药包装有限责任公司"], ["華東醫藥包裝有限公司"],
+            ["郑州宇通客车服务站"], ["洛阳宇通客车服务站"], ["宇通客车服务站"]]
+    result = await import_file(sm, _csv(tmp_path / "places.csv", rows, "utf-8"))
+    owner = "duplicate: same name as customer 1 华东医药包装有限公司 (owner: 王磊)"
+    assert _issues(result) == [
+        (2, "客户名称*", "上海华东医药包装有限责任公司", owner, "duplicate"),
+        (3, "客户名称*", "華東醫藥包裝有限公司", owner, "duplicate"),
+        # two cities: two service stations; without a city: the first of them
+        (6, "客户名称*", "宇通客车服务站",
+         "duplicate in this file: same name as row 4 (郑州宇通客车服务站)", "duplicate"),
+    ]
+    assert result.created["customers"] == 2

@@ -31,6 +31,7 @@ from crm_core import (
     customers,
     interactions,
     opportunities,
+    roles,
     search,
     subscriptions,
     tickets,
@@ -728,8 +729,8 @@ async def test_users_roles_and_audit(world: World) -> None:
     async with w.sm.begin() as s:
         again = await users.ensure_roles(s)
     assert set(again) == set(users.DEFAULT_ROLES)
-    roles = await w.run(users.list_roles)
-    agent_role = next(r for r in roles if r["name"] == "agent")
+    listed = await w.run(lambda s: roles.list_roles(s, w.admin))
+    agent_role = next(r for r in listed["items"] if r["name"] == "agent")
     assert agent_role["grants"]["customers:read"] == "all"
 
     made = await w.run(lambda s: users.create_user(

@@ -49,7 +49,7 @@ async def test_an_event_during_the_snapshot_reaches_the_new_page_after_it() -> N
 
 
 async def test_the_live_page_socket_declines_compression() -> None:
-    """As the console's sockets (``agent_console.hub.WS_COMPRESS``): no zlib state per page."""
+    """As the console's sockets (``socket_client.WS_COMPRESS``): no zlib state per page."""
     async def snapshot() -> dict[str, Any]:
         return {"live": [], "latest": []}
 

@@ -150,7 +150,7 @@ async def test_handshake_without_a_valid_session_is_refused(
 async def test_the_console_socket_declines_compression_a_browser_offers(
     hotline: tuple[web.Application, int, str], sim: PbxSimulator
 ) -> None:
-    """Frames go uncompressed (``hub.WS_COMPRESS``: zlib state per socket is most of a
+    """Frames go uncompressed (``socket_client.WS_COMPRESS``: zlib state per socket is most of a
     socket's memory with 2,000 agents), and still arrive whole."""
     _, port, _ = hotline
     # offered as browsers do (the websockets client offers permessage-deflate by default)
@@ -229,7 +229,7 @@ async def test_a_slow_lookup_for_one_agent_does_not_hold_back_another_agents_pop
     async with running(db_url, sim) as (app, port):
         hub = app[POP_HUB]
         gate, blocked = asyncio.Event(), asyncio.Event()
-        real_lookup = hub._lookup
+        real_lookup = hub.lookups.lookup
 
         async def lookup(event: AgentRinging) -> dict[str, Any]:
             if event.interface == ALICE:  # Alice's 360 lookup hangs until the gate opens
@@ -237,7 +237,7 @@ async def test_a_slow_lookup_for_one_agent_does_not_hold_back_another_agents_pop
                 await gate.wait()
             return await real_lookup(event)
 
-        hub._lookup = lookup  # type: ignore[method-assign]
+        hub.lookups.lookup = lookup  # type: ignore[method-assign]
         async with connect(port, await cookie_for(port, "alice")) as alice, \
                 connect(port, await cookie_for(port, "bob")) as bob:
             assert (await recv(alice))["type"] == "hello"

@@ -25,7 +25,7 @@ def actor_of(role: str, **kw: object) -> Actor:
 
 
 def test_matrix_uses_known_modules_operations_scopes() -> None:
-    assert set(DEFAULT_ROLES) == {"agent", "manager", "supervisor", "admin"}
+    assert set(DEFAULT_ROLES) == {"agent", "manager", "supervisor", "hotline_supervisor", "admin"}
     for spec in DEFAULT_ROLES.values():
         for (module, operation), scope in spec.grants.items():
             assert module in MODULES and operation in OPERATIONS and scope in SCOPES

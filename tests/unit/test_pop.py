@@ -109,10 +109,10 @@ def test_call_frames_are_typed_and_versioned() -> None:
 
 
 def test_overflowing_client_drops_its_backlog_for_resync_and_state() -> None:
-    client = AgentClient(Agent(1, "Local/1001@agents/n", "Alice"), 4)
+    client = AgentClient(Agent(1, "Local/1001@agents/n", "Alice"), 4, lambda: ["state", "pop"])
     for i in range(4):
-        client.offer(f"f{i}", [])
-    client.offer("new", ["state", "pop"])
+        client.offer(f"f{i}")
+    client.offer("new")
     frames = [client.queue.get_nowait() for _ in range(client.queue.qsize())]
     assert json.loads(frames[0])["type"] == "resync"
     assert frames[1:] == ["state", "pop", "new"]

@@ -71,6 +71,18 @@ function showFailedSignIns(told) {
   else document.body.prepend(line);
 }
 
+/** The pages this user may open that the page's own bar does not link: the live calls
+ * (whoever reads calls) and the administration (admins). */
+function addNavLinks(session) {
+  const nav = $(".topbar .nav");
+  if (!nav) return;
+  const link = (href, key) => {
+    if (!nav.querySelector(`a[href="${href}"]`)) nav.append(h("a", { href, "data-i18n": key }, t(key)));
+  };
+  if (session.can("calls", "read")) link("/live", "nav.live");
+  if (session.user.is_admin) link("/admin", "nav.admin");
+}
+
 /** Load the session, apply the user's language, wire the top bar; returns the Session. */
 export async function boot() {
   prefetch(guess()); // usually the user's language: fetched while the session loads
@@ -78,6 +90,7 @@ export async function boot() {
   setCsrf(data.csrf_token);
   const session = new Session(data);
   await setLanguage(normalize(session.user.language) || "zh-CN");
+  addNavLinks(session);
   const name = $("#user-name");
   if (name) fill(name, session.user.display_name || session.user.username);
   $("#lang-switch")?.addEventListener("click", () => switchLanguage());

@@ -1,0 +1,25 @@
+"""Which page a signed-in user starts on (pure: ``agent_console.pages`` asks the
+database, this decides).
+
+Rules:
+- whoever answers calls (has an agent interface) starts on the console;
+- whoever watches the whole hotline's calls (a role granting ``calls:read`` at scope
+  ``all``, e.g. the hotline supervisor) and answers none starts on the live calls page:
+  the queues, the calls in progress and the latest logged calls are their work, and
+  the records page shows nothing before a search;
+- everyone else (account managers, sales supervisors, admins, whose rights come from
+  ``is_admin`` rather than a grant) starts on the records.
+"""
+
+from __future__ import annotations
+
+CONSOLE, LIVE, RECORDS = "/console", "/live", "/records"
+
+
+def home_page(*, answers_calls: bool, calls_read: str | None) -> str:
+    """The home page of a user (``calls_read``: their role's ``calls:read`` scope)."""
+    if answers_calls:
+        return CONSOLE
+    if calls_read == "all":
+        return LIVE
+    return RECORDS
