@@ -20,18 +20,31 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import geocoder
 
-# (short Chinese name, English name): the 34 province-level divisions
-PROVINCES: tuple[tuple[str, str], ...] = (
-    ("北京", "Beijing"), ("天津", "Tianjin"), ("河北", "Hebei"), ("山西", "Shanxi"),
-    ("内蒙古", "Inner Mongolia"), ("辽宁", "Liaoning"), ("吉林", "Jilin"),
-    ("黑龙江", "Heilongjiang"), ("上海", "Shanghai"), ("江苏", "Jiangsu"),
-    ("浙江", "Zhejiang"), ("安徽", "Anhui"), ("福建", "Fujian"), ("江西", "Jiangxi"),
-    ("山东", "Shandong"), ("河南", "Henan"), ("湖北", "Hubei"), ("湖南", "Hunan"),
-    ("广东", "Guangdong"), ("广西", "Guangxi"), ("海南", "Hainan"), ("重庆", "Chongqing"),
-    ("四川", "Sichuan"), ("贵州", "Guizhou"), ("云南", "Yunnan"), ("西藏", "Tibet"),
-    ("陕西", "Shaanxi"), ("甘肃", "Gansu"), ("青海", "Qinghai"), ("宁夏", "Ningxia"),
-    ("新疆", "Xinjiang"), ("香港", "Hong Kong"), ("澳门", "Macau"), ("台湾", "Taiwan"),
+# the 34 province-level divisions: (short Chinese name, English name, the full forms
+# written in registered names and addresses). The one table of them: the duplicate
+# guard's leading places (crm_core.name_places) read it too.
+_TABLE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("北京", "Beijing", ("北京市",)), ("天津", "Tianjin", ("天津市",)),
+    ("河北", "Hebei", ("河北省",)), ("山西", "Shanxi", ("山西省",)),
+    ("内蒙古", "Inner Mongolia", ("内蒙古自治区",)), ("辽宁", "Liaoning", ("辽宁省",)),
+    ("吉林", "Jilin", ("吉林省",)), ("黑龙江", "Heilongjiang", ("黑龙江省",)),
+    ("上海", "Shanghai", ("上海市",)), ("江苏", "Jiangsu", ("江苏省",)),
+    ("浙江", "Zhejiang", ("浙江省",)), ("安徽", "Anhui", ("安徽省",)),
+    ("福建", "Fujian", ("福建省",)), ("江西", "Jiangxi", ("江西省",)),
+    ("山东", "Shandong", ("山东省",)), ("河南", "Henan", ("河南省",)),
+    ("湖北", "Hubei", ("湖北省",)), ("湖南", "Hunan", ("湖南省",)),
+    ("广东", "Guangdong", ("广东省",)), ("广西", "Guangxi", ("广西壮族自治区", "广西自治区")),
+    ("海南", "Hainan", ("海南省",)), ("重庆", "Chongqing", ("重庆市",)),
+    ("四川", "Sichuan", ("四川省",)), ("贵州", "Guizhou", ("贵州省",)),
+    ("云南", "Yunnan", ("云南省",)), ("西藏", "Tibet", ("西藏自治区",)),
+    ("陕西", "Shaanxi", ("陕西省",)), ("甘肃", "Gansu", ("甘肃省",)),
+    ("青海", "Qinghai", ("青海省",)), ("宁夏", "Ningxia", ("宁夏回族自治区", "宁夏自治区")),
+    ("新疆", "Xinjiang", ("新疆维吾尔自治区", "新疆自治区")),
+    ("香港", "Hong Kong", ("香港特别行政区",)), ("澳门", "Macau", ("澳门特别行政区",)),
+    ("台湾", "Taiwan", ("台湾省",)),
 )
+PROVINCES: tuple[tuple[str, str], ...] = tuple((zh, en) for zh, en, _ in _TABLE)
+FULL_FORMS: dict[str, tuple[str, ...]] = {zh: forms for zh, _, forms in _TABLE}
 _BY_ENGLISH = {en.lower(): zh for zh, en in PROVINCES}
 # numbers of these regions are their own country codes, not +86 area codes
 _BY_REGION_CODE = {"HK": "香港", "MO": "澳门", "TW": "台湾"}
