@@ -56,7 +56,8 @@ export function quickCreateForm(rec, forCall, { onCreated, onUse }) {
     [["company", t("customer_kind.company")], ["person", t("customer_kind.person")]], draft.kind);
   const name = h("input", { id: "qc-name", type: "text", maxlength: "200", value: draft.name, autocomplete: "off", oninput: keep("name") });
   const nameLabel = h("span", {});
-  const callerId = forCall && forCall.caller_name ? String(forCall.caller_name) : "";
+  // an outbound call's name is not the caller's (the agent dialled): no hint then
+  const callerId = forCall && forCall.caller_name && forCall.direction !== "outbound" ? String(forCall.caller_name) : "";
   const hint = callerId ? h("span", { id: "qc-caller-id", class: "muted hint-line" }, t("qc.caller_id", { name: callerId })) : null;
   const contact = h("input", { id: "qc-contact", type: "text", maxlength: "100", value: draft.contact, autocomplete: "off", oninput: keep("contact") });
   const contactRow = h("label", { id: "qc-contact-row" }, h("span", {}, t("qc.contact")), contact);
