@@ -11,7 +11,7 @@ Rules:
   style, no eval, no plugins, no framing, and Trusted Types required so that an
   ``innerHTML = string`` anywhere throws instead of parsing markup; plus nosniff,
   no referrer, DENY framing;
-- ``/console`` and ``/records...`` need a signed-in session, else a redirect to
+- ``/console``, ``/records...`` and ``/backoffice...`` need a signed-in session, else a redirect to
   ``/login?next=...``; the session check here only spares a round trip: the API
   and the websocket check every request themselves;
 - ``GET /login`` of a signed-in user goes straight on, and ``/console`` is for
@@ -96,6 +96,11 @@ PAGES: dict[str, tuple[str, ...]] = {
     "admin": ("admin_roles.js", "admin_users.js", "api.js", "dom.js", "i18n.js", "notify.js",
               "session.js"),
 }
+# the back office (issue 14 item 11): its hub, then one page per section, each at
+# /backoffice/<name>; all import the same modules (office.js: the parts they share)
+_BACK_OFFICE = ("api.js", "dom.js", "i18n.js", "notify.js", "office.js", "session.js")
+SECTIONS = ("ivr", "reminders", "pool", "reassign", "merge", "imports", "exports")
+PAGES.update({"backoffice": _BACK_OFFICE, **{name: _BACK_OFFICE for name in SECTIONS}})
 
 _AUTH = web.AppKey("console_pages_auth", AuthState)
 
@@ -165,7 +170,8 @@ async def signed_in_user(request: web.Request) -> Visitor | None:
                    home=home_page(answers_calls=answers, calls_read=row.scope))
 
 
-_NEXT = re.compile(r"/(console|live|admin|records(/[0-9]{1,10})?)(\?[^\x00-\x1f\x7f\\]*)?")
+_NEXT = re.compile(r"/(console|live|admin|records(/[0-9]{1,10})?|backoffice(/[a-z]{1,20})?)"
+                   r"(\?[^\x00-\x1f\x7f\\]*)?")
 
 
 def _safe_next(value: str | None) -> str | None:
@@ -244,6 +250,16 @@ async def record(request: web.Request) -> web.StreamResponse:
     return _page("record")
 
 
+async def backoffice(request: web.Request) -> web.StreamResponse:
+    """``/backoffice`` and ``/backoffice/<section>``: the page says what the user's grants
+    allow (the API decides anyway)."""
+    section = request.match_info.get("section", "backoffice")
+    if section not in SECTIONS and section != "backoffice":
+        raise web.HTTPNotFound(headers=SECURITY_HEADERS)
+    await page_for_signed_in(request)
+    return _page(section)
+
+
 def resolve_static(relative: str) -> Path | None:
     """The console file named by ``relative``, or None when it names none (or
     lies outside the console folder)."""
@@ -277,6 +293,8 @@ def add_pages(app: web.Application, auth: AuthState) -> None:
     app.router.add_get("/records", records)
     app.router.add_get("/records/{id}", record)
     app.router.add_get("/admin", admin)
+    app.router.add_get("/backoffice", backoffice)
+    app.router.add_get("/backoffice/{section}", backoffice)
     app.router.add_get(STATIC_PREFIX + "{path:.+}", static_file)
 
 

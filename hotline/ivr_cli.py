@@ -22,7 +22,8 @@ out the caller stays silent. Nobody is free to take a call unless named with
 ``--agent-free`` (there is no PBX to ask). Self-service writes (repair tickets,
 callbacks) are rolled back unless ``--commit``: trying a flow never files a real
 repair or dials a real callback by accident. Like the app, it migrates the database
-and puts the configured hotline numbers in the number plan when they are missing.
+and puts the configured hotline numbers in the number plan when they are missing. The
+walk itself is ``ivr.trial``'s, shared with the back office's "try a call".
 """
 
 from __future__ import annotations
@@ -31,17 +32,12 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hotline.settings import Settings
-from ivr.flow_engine import DEFAULT_TZ, CollectDigits, DtmfReceived, Play, Say, Timeout
-from ivr.runtime import CallFacts, ChannelGone, clean_keys
-
-RESULT_KEYS = ("queue", "priority", "preferred_agent", "customer_id", "path", "digits",
-               "entry", "did", "skill", "outcome", "ended", "flow", "services")
+from ivr.flow_engine import DEFAULT_TZ
 
 
 def add_ivr_parsers(sub: Any) -> None:
@@ -84,43 +80,11 @@ def parse_now(text: str | None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(DEFAULT_TZ))
 
 
-def fixed_clock(moment: datetime) -> Callable[[], datetime]:
-    return lambda: moment
-
-
-class ScriptedChannel:
-    """A ``Channel`` that answers from a list and prints what the caller hears."""
-
-    def __init__(self, script: Sequence[str | None]) -> None:
-        self.script = list(script)
-
-    async def play(self, items: Sequence[Play | Say], escape: str) -> str:
-        return ""  # the run traces each prompt; a scripted caller never presses early
-
-    async def collect(self, collect: CollectDigits, first: str) -> DtmfReceived | Timeout:
-        answer = self.script.pop(0) if self.script else None
-        if answer is not None and answer.lower() == "hangup":
-            print("  caller hangs up")
-            raise ChannelGone("hangup")
-        return Timeout() if answer is None else DtmfReceived(clean_keys(answer))
-
-    async def set_vars(self, changes: Mapping[str, str]) -> None:
-        for name, value in changes.items():
-            if name not in ("HOTLINE_IVR_PATH", "HOTLINE_DIGITS"):  # the JSON line has them
-                print(f"  set {name}={value}")
-
-    async def hangup(self) -> None:
-        print("  IVR hangs up")
-
-    async def linkedid(self) -> str | None:
-        return None
-
-
 async def try_call(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from crm_core.db import make_engine, upgrade_async
-    from ivr.runtime import IvrRuntime
+    from ivr import trial
     from ivr.store import seed_defaults
 
     now = parse_now(args.now)
@@ -129,14 +93,12 @@ async def try_call(settings: Settings, args: argparse.Namespace) -> dict[str, An
     try:
         async with async_sessionmaker(engine).begin() as session:
             await seed_defaults(session, settings.hotline_numbers)
-        free = set(args.agent_free)
-        runtime = IvrRuntime(engine, agent_free=free.__contains__,
-                             region=settings.default_region, commit=args.commit,
-                             clock=None if now is None else fixed_clock(now))
         did = args.did if args.did is not None else (settings.hotline_numbers or [""])[0]
-        facts = CallFacts(did=did, caller=args.caller, caller_name="", uniqueid=None,
-                          lang=args.lang)
-        return await runtime.call(facts, ScriptedChannel(answers(args.dtmf)), trace=print)
+        _lines, result = await trial.try_call(
+            engine, did=did, caller=args.caller, answers=answers(args.dtmf), lang=args.lang,
+            now=now, region=settings.default_region, agents_free=args.agent_free,
+            commit=args.commit, echo=print)
+        return result
     finally:
         await engine.dispose()
 
@@ -186,6 +148,5 @@ def run_ivr(args: argparse.Namespace, settings: Settings) -> int:
         print(f"--now: not an ISO 8601 time: {args.now!r}", file=sys.stderr)
         return 2
     result = asyncio.run(try_call(settings, args))
-    print(json.dumps({k: result.get(k) for k in RESULT_KEYS}, ensure_ascii=False,
-                     default=str))
+    print(json.dumps(result, ensure_ascii=False, default=str))
     return 0

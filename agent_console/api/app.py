@@ -25,6 +25,7 @@ from agent_console.api.auth import AUTH, ApiConfig, AuthState, make_storage
 from agent_console.api.auth_store import AuthStore
 from agent_console.api.errors import error_middleware, json_response
 from agent_console.api.openapi import build_openapi
+from agent_console.api.routes_imports import install_runner
 from agent_console.api.routing import SESSIONMAKER, Routes
 
 OPENAPI = web.AppKey("api_openapi", dict[str, Any])
@@ -74,4 +75,5 @@ def create_api_app(
 
     app.router.add_get("/openapi.json", openapi_json)
     routes.install(app)
+    install_runner(app)  # the background imports of POST /imports
     return app

@@ -1,5 +1,6 @@
 """Where the sign-in state lives so that every node sees it and a restart keeps it:
-signed-out sessions, the sign-in throttle, the notices for accounts' owners.
+signed-out sessions, the sign-in throttle, the notices for accounts' owners (and the
+records of the web imports, ``agent_console.api.import_runner``, for the same reason).
 
 One small interface (``AuthStore``): records (JSON-ready dicts) by key, read with
 ``get`` and changed with ``modify(key, change, ttl_s)``, where ``change`` is a pure

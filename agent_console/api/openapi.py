@@ -3,10 +3,11 @@ pydantic models' JSON schemas (nothing hand-written per endpoint).
 
 Rules:
 - one pass over ``Routes.endpoints``: path and query parameters come from the
-  path/query models' fields, the request body from the body model, the success
-  responses (``Endpoint.successes``) from the response model, every other status of
-  ``Endpoint.statuses`` (declared, and the wrapper's own) from the shared ``Error``
-  model;
+  path/query models' fields, the request body from the body model (an upload's: a
+  binary body of its media types), the success responses (``Endpoint.successes``)
+  from the response model plus, for a download, its file types (a download-only
+  operation answers files only), every other status of ``Endpoint.statuses``
+  (declared, and the wrapper's own) from the shared ``Error`` model;
 - all model schemas land in ``components/schemas`` (pydantic's
   ``models_json_schema`` names them and keeps input and output variants apart);
 - security: the session cookie everywhere but sign-in; writes also need the
@@ -129,13 +130,18 @@ def _operation(schemas: _Schemas, ep: Endpoint) -> dict[str, Any]:
     if ep.body_model is not None:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": schemas.ref(ep.body_model, "validation")}}}
+    elif ep.upload is not None:
+        op["requestBody"] = {"required": True, "content": {
+            media: {"schema": {"type": "string", "contentEncoding": "binary"}}
+            for media in ep.upload.media_types}}
     responses: dict[str, Any] = {}
     for status in ep.successes:
-        if ep.response_model is None:
+        if ep.response_model is None and ep.download is None:
             responses[str(status)] = {"description": "Done"}
             continue
-        content: dict[str, Any] = {
-            "application/json": {"schema": schemas.response(ep.response_model)}}
+        content: dict[str, Any] = {}
+        if ep.response_model is not None:
+            content["application/json"] = {"schema": schemas.response(ep.response_model)}
         if ep.download is not None:
             for fmt in ep.download.formats:
                 content[_DOWNLOAD_TYPES[fmt]] = {"schema": {"type": "string",

@@ -16,9 +16,14 @@ def available() -> Iterator[ModuleType]:
         routes_agent,
         routes_callbacks,
         routes_calls,
+        routes_duplicates,
+        routes_exports,
+        routes_imports,
         routes_ivr,
+        routes_ivr_try,
         routes_lookup,
         routes_ownership,
+        routes_pool,
         routes_records,
         routes_reports,
         routes_roles,
@@ -33,3 +38,9 @@ def available() -> Iterator[ModuleType]:
     yield routes_callbacks  # issue 6 item 4(d): callbacks
     yield routes_agent  # the agent console's controls (issue 5)
     yield routes_calls
+    # the back office's pages (issue 14 item 11)
+    yield routes_ivr_try
+    yield routes_pool
+    yield routes_duplicates
+    yield routes_imports
+    yield routes_exports

@@ -72,6 +72,14 @@ class Download:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Upload:
+    """An endpoint whose body is a file, read by the handler itself (streamed, never
+    parsed as JSON): documented as a binary body of ``media_types``."""
+
+    media_types: tuple[str, ...] = ("application/octet-stream",)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Endpoint:
     """One operation of the API (a row of the route table)."""
 
@@ -89,6 +97,7 @@ class Endpoint:
     public: bool = False
     errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
     download: Download | None = None
+    upload: Upload | None = None
     description: str | None = None
     also: tuple[int, ...] = ()  # other success statuses (same response model)
     adapter: TypeAdapter[Any] | None = field(default=None, compare=False)
@@ -131,7 +140,7 @@ class Routes:
             body_model: type[BaseModel] | None = None, response_model: Any = None,
             status: int = 200, public: bool = False, errors: tuple[int, ...] | None = None,
             download: Download | None = None, description: str | None = None,
-            also: tuple[int, ...] = ()) -> None:
+            also: tuple[int, ...] = (), upload: Upload | None = None) -> None:
         """Declare one endpoint (its operation id is the handler's name)."""
         adapter = TypeAdapter(response_model) if response_model is not None else None
         default_errors = (400, 422, 429) if public else (400, 401, 403, 404, 409, 422)
@@ -141,7 +150,7 @@ class Routes:
             path_model=path_model, query_model=query_model, body_model=body_model,
             response_model=response_model, status=status, public=public,
             errors=errors if errors is not None else default_errors, download=download,
-            description=description, also=also, adapter=adapter,
+            upload=upload, description=description, also=also, adapter=adapter,
         ))
 
     def install(self, app: web.Application) -> None:

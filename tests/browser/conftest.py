@@ -164,7 +164,8 @@ async def sign_in(page: Any, console: Console, username: str, *,
     await page.fill("#password", password)
     await page.click("#login-submit")
     await page.wait_for_url(f"**{expect}*")
-    await page.wait_for_selector("body[data-ready='1']")
+    # the live calls page (a hotline supervisor's start) is ready once its socket is up
+    await page.wait_for_selector(".status.on" if expect == "/live" else "body[data-ready='1']")
 
 
 async def grant(console: Console, role: str, module: str, operation: str, scope: str) -> None:

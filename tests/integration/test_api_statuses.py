@@ -26,7 +26,7 @@ from tests.integration.test_api_support import Api, ApiClient, running_api, sign
 
 ROUTES = build_routes()
 TOO_LARGE = 4 * 1024 * 1024 + 1  # the API app's client_max_size, plus one byte
-GOOD = ("1", "default", "1.1", "4008001234")
+GOOD = ("1", "default", "1.1", "4008001234", "customers", "0" * 32)
 BAD = ("0", "-1", "a b", "x" * 100, "")
 
 

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.db import make_engine, upgrade_async
 from crm_core.models import IvrNumber
-from hotline.ivr_cli import ScriptedChannel
 from hotline.settings import Settings
 from ivr.default_flow import DEFAULT_FLOW
 from ivr.dialplan_defaults import FILE_NAME, default_queue, plan_queues, render
@@ -27,6 +26,7 @@ from ivr.number_plan import Entry
 from ivr.routing import DEFAULT_QUEUE
 from ivr.runtime import CallFacts, IvrRuntime
 from ivr.store import save_flow, seed_defaults
+from ivr.trial import ScriptedChannel
 from tests.shared import ROOT
 
 DEPLOY = ROOT / "deploy" / "asterisk"
