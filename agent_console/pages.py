@@ -87,8 +87,8 @@ _TYPES = {
 # the list against the imports)
 PAGES: dict[str, tuple[str, ...]] = {
     "login": ("api.js", "dom.js", "i18n.js", "notify.js"),
-    "console": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",
-                "search.js", "session.js", "socket.js"),
+    "console": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notes.js", "notify.js",
+                "quick_create.js", "render.js", "search.js", "session.js", "socket.js"),
     "records": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",
                 "session.js"),
     "record": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "render.js",

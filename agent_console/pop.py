@@ -10,6 +10,13 @@ Rules:
   ``{"known": false, "phone": ..., "quick_create": {...prefill}, "candidates": [...]}``
   where candidates are existing customers the caller may be (same name key: the
   duplicate guard's ``{id, name, owner, reason}``);
+- the quick-create prefill is ``{phone, kind: "company", province}``: a business
+  hotline's callers are companies, and the province is a guess from the number
+  (``numbering.regions``). It never holds a name: the caller-ID name comes from the
+  carrier, may be anyone's or an attack, and is only shown beside the field as a hint
+  (``call.caller_name``), never typed into it (issue 14 item 7);
+- ``call.suggested_disposition``: the call log's disposition the IVR choices point to
+  (``agent_console.ivr_disposition``), or None;
 - the agent's state is one ``state`` frame built from ``agent_state.AgentView``; a
   wrap-up is announced by ``wrapup`` ``{linkedid, until}`` and closed by
   ``wrapup-end`` ``{linkedid, why}``;
@@ -29,6 +36,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from agent_console.ivr_disposition import suggested_disposition
+from numbering.regions import province_of_number
 from telephony.events import (
     AgentRinging,
     AgentRingNoAnswer,
@@ -68,6 +77,7 @@ def call_part(event: AgentRinging) -> dict[str, Any]:
         "ivr": dict(event.ivr),
         "at": _iso(event),
         "direction": event.direction,
+        "suggested_disposition": suggested_disposition(event.ivr),
     }
 
 
@@ -79,7 +89,8 @@ def record_part(event: AgentRinging, view: dict[str, Any]) -> dict[str, Any]:
     return {
         "known": False,
         "phone": phone,
-        "quick_create": {"phone": phone, "name": event.caller_name or ""},
+        "quick_create": {"phone": phone, "kind": "company",
+                         "province": province_of_number(phone)},
         "candidates": list(view.get("candidates") or []),
     }
 

@@ -31,6 +31,8 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "state_action": ("sign-in", "ready", "pause", "sign-out"),
     "pause_reason": ("break", "lunch", "training", "meeting", "other"),
     "disposition": ("inquiry", "repair", "complaint", "order-status", "sales-lead", "other"),
+    # the call log's note template of each disposition (js/notes.js)
+    "note_template": ("inquiry", "repair", "complaint", "order-status", "sales-lead", "other"),
     "call.status": ("ringing", "talking", "ended", "missed"),
     "transfer_kind": ("agent", "queue", "account-manager", "number"),
     "transfer_mode": ("blind", "attended"),
