@@ -87,8 +87,9 @@ _TYPES = {
 # the list against the imports)
 PAGES: dict[str, tuple[str, ...]] = {
     "login": ("api.js", "dom.js", "i18n.js", "notify.js"),
-    "console": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",
-                "render.js", "search.js", "session.js", "socket.js", "words.js"),
+    "console": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notes.js", "notify.js",
+                "phone.js", "quick_create.js", "render.js", "search.js", "session.js",
+                "socket.js", "words.js"),
     "records": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",
                 "render.js", "session.js", "words.js"),
     "record": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",

@@ -13,6 +13,13 @@ Rules:
 - a call's end is ``ended`` with its ``outcome``, ``direction``, ``hangup_by`` and the
   ``agent_interface`` who answered it (the console tells "the caller hung up" from
   "a colleague took it" and from "the queue timed out");
+- the quick-create prefill is ``{phone, kind: "company", province}``: a business
+  hotline's callers are companies, and the province is a guess from the number
+  (``numbering.regions``). It never holds a name: the caller-ID name comes from the
+  carrier, may be anyone's or an attack, and is only shown beside the field as a hint
+  (``call.caller_name``), never typed into it (issue 14 item 7);
+- ``call.suggested_disposition``: the call log's disposition the IVR choices point to
+  (``agent_console.ivr_disposition``), or None;
 - the agent's state is one ``state`` frame built from ``agent_state.AgentView``; a
   wrap-up is announced by ``wrapup`` ``{linkedid, until}`` and closed by
   ``wrapup-end`` ``{linkedid, why}``;
@@ -32,6 +39,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from agent_console.ivr_disposition import suggested_disposition
+from numbering.regions import province_of_number
 from telephony.events import (
     AgentRinging,
     AgentRingNoAnswer,
@@ -71,6 +80,7 @@ def call_part(event: AgentRinging) -> dict[str, Any]:
         "ivr": dict(event.ivr),
         "at": _iso(event),
         "direction": event.direction,
+        "suggested_disposition": suggested_disposition(event.ivr),
     }
 
 
@@ -82,7 +92,8 @@ def record_part(event: AgentRinging, view: dict[str, Any]) -> dict[str, Any]:
     return {
         "known": False,
         "phone": phone,
-        "quick_create": {"phone": phone, "name": event.caller_name or ""},
+        "quick_create": {"phone": phone, "kind": "company",
+                         "province": province_of_number(phone)},
         "candidates": list(view.get("candidates") or []),
     }
 

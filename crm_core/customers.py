@@ -26,7 +26,9 @@ Rules:
   ``customers`` create scope is narrower than ``all`` (an account manager, a
   supervisor) claims what they create, so they can still see it, and that claim
   counts towards, and may be refused by, the ownership cap (``CapReached``);
-  admins and the system leave a new customer in the shared pool. The audit
+  anyone else (hotline agents, admins, the system) gives it to the account manager
+  of its province, or leaves it in the shared pool when there is none
+  (``crm_core.account_managers`` states the whole rule; issue 14 item 7). The audit
   trail shows ``create`` (in the pool) then ``reassign``;
 - all input is validated before the first row is written, and the caller's
   transaction makes the whole create atomic anyway.
@@ -43,6 +45,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core.account_managers import creator_keeps, region_manager
 from crm_core.audit import audit, changes, snapshot
 from crm_core.duplicates import check_new_customer
 from crm_core.errors import NotFound, ValidationFailed
@@ -157,19 +160,22 @@ async def _owner_name(session: AsyncSession, owner_id: int | None) -> str | None
 
 
 async def _initial_owner(
-    session: AsyncSession, actor: Actor, owner_id: object, create_scope: str
-) -> int | None:
+    session: AsyncSession, actor: Actor, owner_id: object, create_scope: str,
+    province: str | None,
+) -> tuple[int | None, str]:
+    """The new customer's account manager and the reason of that assignment, by the rule
+    of ``crm_core.account_managers`` (None: the shared pool)."""
     if owner_id is None:
-        if actor.user_id is not None and not actor.is_admin and create_scope != "all":
-            return actor.user_id
-        return None
+        if creator_keeps(actor, create_scope):
+            return actor.user_id, "claim"
+        return await region_manager(session, province), "region"
     scope = require(actor, "customers", "reassign")
     owner = await session.get(User, optional_id(owner_id, "owner_id"))
     if owner is None or not owner.active:
         raise ValidationFailed("owner_id", "no such active user")
     if not allows(actor, scope, owner_id=owner.id, owner_team=owner.team, province=owner.region):
         raise ValidationFailed("owner_id", "outside your reassign scope")
-    return owner.id
+    return owner.id, "transfer"
 
 
 def add_numbers(
@@ -252,7 +258,8 @@ async def create_customer(
         "vip_tier": vip_tier, "vip_value": vip_value, "status": status,
     })
     clean_numbers = normalize_numbers(numbers)
-    owner = await _initial_owner(session, actor, owner_id, create_scope)
+    owner, reason = await _initial_owner(session, actor, owner_id, create_scope,
+                                         fields.get("province"))
     await check_new_customer(session, name=fields["name"], numbers=[n for n, _ in clean_numbers])
     at = current(now)
     customer = Customer(**fields, name_key=compute_name_key(fields["name"]), created_at=at,
@@ -264,10 +271,11 @@ async def create_customer(
     audit(session, user_id=actor.user_id, action="create", entity="customer",
           entity_id=customer.id, after=await customer_dict(session, customer))
     if owner is not None:
-        # an explicit owner was checked against the reassign scope above; a new pool
-        # customer is in nobody's scope, so the transfer itself runs with admin rights
-        mover = actor if owner_id is None else replace(actor, is_admin=True)
-        await assign_owner(session, mover, customer.id, owner, reason="transfer", now=at,
+        # an explicit owner was checked against the reassign scope above, and the region
+        # rule is the company's decision; a new pool customer is in nobody's scope, so
+        # those run with admin rights (a creator's own claim keeps the actor: capped)
+        mover = actor if reason == "claim" else replace(actor, is_admin=True)
+        await assign_owner(session, mover, customer.id, owner, reason=reason, now=at,
                            rules=rules)
         customer.last_touched_at = at
         await session.flush()

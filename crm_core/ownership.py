@@ -3,8 +3,8 @@
 Rules:
 - ``Customer.owner_id`` is the one account manager (None: the shared pool);
   ``owner_since`` is when they got it; every change adds an ``OwnershipChange``
-  row (from, to, when, by whom, reason: transfer | claim | leaver | pool | merge)
-  and an audit entry, in the caller's transaction;
+  row (from, to, when, by whom, reason: transfer | claim | leaver | pool | merge |
+  region) and an audit entry, in the caller's transaction;
 - transfers (``assign_owner``) need ("customers", "reassign") with the customer in
   that scope; without it a user may still CLAIM a pool customer for themselves or
   give their own customer back to the pool, with ("customers", "update") at any
@@ -76,7 +76,8 @@ from crm_core.opportunities import OPEN_STAGES
 from crm_core.permissions import Actor, PermissionDenied, customer_filter, require, scope_for
 from crm_core.records import is_id
 
-REASONS = ("transfer", "claim", "leaver", "pool", "merge")
+# region: a new customer given to its region's account manager (crm_core.account_managers)
+REASONS = ("transfer", "claim", "leaver", "pool", "merge", "region")
 
 
 @dataclass(frozen=True)

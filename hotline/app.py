@@ -46,6 +46,7 @@ from crm_core.db import make_engine, upgrade_async
 from crm_core.lookup import LookupReader
 from hotline.bus import Bus, RedisBus, make_bus, stop_task
 from hotline.journal import CsvJournal, JournalReconciler
+from hotline.journal_lookups import agents_by_device, callback_numbers
 from hotline.lease import Fence, RedisLease
 from hotline.ownership import FencedAmi, OwnerLoop
 from hotline.pbx_rpc import PbxRoute, PbxServer, RemotePbx
@@ -239,12 +240,16 @@ async def _ami(app: web.Application) -> AsyncIterator[None]:
 def journal_reconciler(app: web.Application) -> JournalReconciler:
     """The reading of the PBX's journal (settings.pbx_journal) after outages and starts."""
     settings, tracker, call_log = app[SETTINGS], app[TRACKER], app[CALL_LOG]
+    sm = app[SESSIONMAKER]
     return JournalReconciler(
         CsvJournal(settings.pbx_journal), publish=app[BUS].publish_nowait,
         logged=call_log.logged, last_logged=call_log.last_ended_at,
         member_of=tracker.member_of, inbound=lambda: tracker.inbound_contexts,
         is_open=tracker.is_open, clock=lambda: tracker.last_event_time or time.time(),
-        region=settings.default_region)
+        region=settings.default_region, origin=lambda: tracker.origin_contexts,
+        outbound=(settings.outbound_context, settings.callback_context),
+        agents=lambda: agents_by_device(sm),
+        dialled=lambda linkedids: callback_numbers(sm, linkedids))
 
 
 async def _waiting(app: web.Application) -> dict[str, dict[str, int]]:

@@ -10,7 +10,15 @@ Hotline last saw the PBX and:
   (``telephony.cel_calls``) wins for what happened after the cut, the tracker's for what
   only it knew (the IVR's variables, the recording);
 - logs the calls that started and ended unseen (none of Hotline's records has them);
-- leaves alone the calls still up (the resync adopted them) and those already logged.
+- leaves alone the calls still up (the resync adopted them; it adopts no outbound call)
+  and those already logged.
+
+Outbound calls (click-to-dial, callbacks: ``telephony.cel_outbound``) as well, with what
+Hotline's own records add to the journal: the agent's name when her phone is in no queue
+(``agents``: the users by phone, as the console's Originate names her), and for a callback
+attempt (its Linkedid is the claim token) HOTLINE_CALLBACK / HOTLINE_CALLBACK_ID, which
+the worker's Originate sets, and the number from its request (``dialled``) when the
+journal has none (the agent never answered: the dialplan never dialled it).
 
 The journal's lines are read from the end of the file backwards (``CsvJournal``), as far
 as the outage and the beginnings of the calls that ended in it, never more than
@@ -23,22 +31,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from ivr.callback_worker import claimed_callback
+from numbering.normalize import normalize
 from telephony.cel import CelEvent, parse_line
-from telephony.cel_calls import MemberOf, by_linkedid, ended_calls, summarize
+from telephony.cel_calls import by_linkedid, ended_calls, summarize
+from telephony.cel_outbound import MemberOf
 from telephony.events import CallEnded, CallSummary, DomainEvent, ts
 from telephony.tracker.inbound import ivr_hangup
+from telephony.tracker.model import OUTBOUND, device_of
 
 log = logging.getLogger("hotline.journal")
+T = TypeVar("T")
 
 SLACK_S = 5.0  # read this much before the outage: the clocks of PBX and Hotline differ
 BLOCK = 64 * 1024
 FIRST_START_S = 3600.0  # no call logged yet: read the journal's last hour
+# device -> (agent, interface) of the agents Hotline knows (the users with a phone)
+Agents = Callable[[], Awaitable[Mapping[str, tuple[str, str]]]]
+# Linkedids -> the number each dialled, as Hotline's own records have it (callbacks)
+Dialled = Callable[[list[str]], Awaitable[Mapping[str, str]]]
 
 
 class Journal(Protocol):
@@ -100,14 +117,33 @@ def merged(guess: CallSummary | None, journal: CallSummary) -> CallSummary:
     hangup_by = journal.hangup_by
     if journal.outcome == "ivr-only":  # the IVR's word, which CEL cannot carry
         hangup_by = ivr_hangup(guess.ivr, hangup_by) or "system"
+    agent, interface = journal.agent, journal.agent_interface
+    if journal.direction == OUTBOUND and _is_device(agent) and guess.agent:
+        # the journal named her phone only; the tracker had her name (the Originate's)
+        agent, interface = guess.agent, guess.agent_interface or interface
     return replace(
         journal, hangup_by=hangup_by,
         caller=journal.caller or guess.caller,
         caller_name=journal.caller_name or guess.caller_name,
-        did=journal.did or guess.did,
+        did=journal.did or guess.did, agent=agent, agent_interface=interface,
         started_at=min(filter(None, (guess.started_at, journal.started_at)),
                        default=None),
-        ivr=guess.ivr, recording=guess.recording, direction=guess.direction)
+        ivr={**journal.ivr, **guess.ivr}, recording=guess.recording,
+        direction=guess.direction)
+
+
+def _is_device(agent: str | None) -> bool:
+    """An agent named by her phone's device (``Local/1001@agents``), not by a name."""
+    return agent is None or "/" in agent
+
+
+def callback_variables(linkedid: str) -> dict[str, str]:
+    """The variables the callback worker's Originate sets on a callback attempt's
+    channels (the tracker keeps them in ``ivr``): its Linkedid is the claim token."""
+    callback_id = claimed_callback(linkedid)
+    if callback_id is None:
+        return {}
+    return {"HOTLINE_CALLBACK": linkedid, "HOTLINE_CALLBACK_ID": str(callback_id)}
 
 
 class JournalReconciler:
@@ -118,13 +154,22 @@ class JournalReconciler:
                  last_logged: Callable[[], Awaitable[datetime | None]],
                  member_of: MemberOf, inbound: Callable[[], Iterable[str]],
                  is_open: Callable[[str], bool], clock: Callable[[], float],
-                 region: str = "CN") -> None:
+                 region: str = "CN", origin: Callable[[], Iterable[str]] = tuple,
+                 outbound: Iterable[str] = (), agents: Agents | None = None,
+                 dialled: Dialled | None = None) -> None:
+        """``inbound``, ``origin``: the tracker's contexts of those names (``origin``
+        empty: no outbound call is recognised); ``outbound``: the contexts where Hotline's
+        Originates dial the customer (settings ``outbound_context``, ``callback_context``)."""
         self.journal = journal
         self.publish = publish
         self.logged = logged
         self.last_logged = last_logged
         self.member_of = member_of
         self.inbound = inbound
+        self.origin = origin
+        self.outbound = frozenset(outbound)
+        self.agents = agents
+        self.dialled = dialled
         self.is_open = is_open
         self.clock = clock
         self.region = region
@@ -158,13 +203,14 @@ class JournalReconciler:
         events = await asyncio.to_thread(self.journal.read_since, start, lambda more: bool(more))
         groups = by_linkedid(events)
         guesses = {e.linkedid: e for e in held}
-        inbound = set(self.inbound())
-        done = [lid for lid in dict.fromkeys(ended_calls(events))
-                if lid not in guesses and not self.is_open(lid)]
+        ended = list(dict.fromkeys(ended_calls(events)))
+        done = [lid for lid in ended if lid not in guesses and not self.is_open(lid)]
         already = await self.logged(done) if done else set()
-        ended = set(ended_calls(events))
+        wanted = [lid for lid in ended if lid in guesses] + [
+            lid for lid in done if lid not in already]
+        records = await self._records({lid: groups.get(lid) for lid in wanted})
         for lid, event in guesses.items():
-            record = self._record(groups.get(lid), inbound) if lid in ended else None
+            record = records.get(lid)
             if record is None:
                 self.counts["kept"] += 1
                 log.warning("journal: no end of call %s in it; its record stays the "
@@ -174,19 +220,59 @@ class JournalReconciler:
             self.counts["corrected"] += 1
             self.publish(CallEnded(at=event.at, summary=merged(event.summary, record)))
         for lid in done:
-            if lid in already:
-                continue
-            record = self._record(groups.get(lid), inbound)
-            if record is None:
+            record = records.get(lid)
+            if lid in already or record is None:
                 continue
             self.counts["recovered"] += 1
             self.publish(CallEnded(at=record.ended_at or ts(self.clock()), summary=record))
         log.info("journal read since %.0f (%d events): %s", start, len(events), self.counts)
 
-    def _record(self, events: list[CelEvent] | None, inbound: set[str]) -> CallSummary | None:
-        if not events:
-            return None
-        return summarize(events, inbound=inbound, member_of=self.member_of, region=self.region)
+    async def _records(self, calls: Mapping[str, list[CelEvent] | None]
+                       ) -> dict[str, CallSummary]:
+        """The journal's record of each call it can tell, completed from Hotline's own
+        records where the journal is silent (see the module docstring)."""
+        inbound, origin = set(self.inbound()), set(self.origin())
+
+        def record(lid: str, member_of: MemberOf) -> CallSummary | None:
+            events = calls.get(lid)
+            found = summarize(events, inbound=inbound, member_of=member_of,
+                              region=self.region, origin=origin,
+                              outbound=self.outbound) if events else None
+            if found is not None and found.direction == OUTBOUND:
+                found = replace(found, ivr={**found.ivr, **callback_variables(lid)})
+            return found
+
+        out = {lid: r for lid in calls if (r := record(lid, self.member_of)) is not None}
+        unnamed = [lid for lid, r in out.items() if r.direction == OUTBOUND
+                   and _is_device(r.agent)]
+        if unnamed and self.agents is not None:  # her phone is in no queue: whose is it?
+            known = await self._lookup("the agents' phones", self.agents(), {})
+
+            def member_of(channel: str) -> tuple[str, str] | None:
+                return self.member_of(channel) or known.get(device_of(channel))
+
+            for lid in unnamed:
+                out[lid] = record(lid, member_of) or out[lid]
+        unknown = [lid for lid, r in out.items() if r.direction == OUTBOUND and r.caller is None]
+        if unknown and self.dialled is not None:
+            numbers = await self._lookup("the numbers dialled", self.dialled(unknown), {})
+            for lid in unknown:
+                number = normalize(numbers.get(lid), self.region)
+                if number is not None:
+                    out[lid] = replace(out[lid], caller=number)
+        return out
+
+    @staticmethod
+    async def _lookup(what: str, lookup: Awaitable[Mapping[str, T]],
+                      default: Mapping[str, T]) -> Mapping[str, T]:
+        """One of Hotline's records the journal's records are completed from: a help,
+        whose failure (the database unreachable) leaves them as the journal has them."""
+        try:
+            return await lookup
+        except Exception:
+            log.warning("journal: %s could not be read; the records keep what the journal "
+                        "tells", what, exc_info=True)
+            return default
 
     async def close(self) -> None:
         for task in list(self._tasks):

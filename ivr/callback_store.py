@@ -407,3 +407,14 @@ async def states(sm: async_sessionmaker[AsyncSession], ids: Sequence[int]
         rows = await db.execute(select(CallbackRequest.id, CallbackRequest.state)
                                 .where(CallbackRequest.id.in_(list(ids))))
         return {int(i): str(s) for i, s in rows}
+
+
+async def phones(sm: async_sessionmaker[AsyncSession], ids: Sequence[int]) -> dict[int, str]:
+    """The number each callback calls (the PBX's journal of an attempt whose agent never
+    answered names none: hotline.journal)."""
+    if not ids:
+        return {}
+    async with sm() as db:
+        rows = await db.execute(select(CallbackRequest.id, CallbackRequest.phone)
+                                .where(CallbackRequest.id.in_(list(ids))))
+        return {int(i): str(p) for i, p in rows}

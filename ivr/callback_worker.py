@@ -78,6 +78,7 @@ _QUEUE_EVENTS = frozenset({
 })
 _ATTEMPT_EVENTS = frozenset({"DialBegin", "DialEnd", "Hangup", "Newchannel"})
 _JOINED_MEMORY = 50_000
+_MAX_ID_DIGITS = 19  # a BigInteger
 _EARLY_MEMORY = 256
 STALE_AFTER_S = 120.0  # beyond the agent ring: an attempt this quiet is looked up
 
@@ -108,6 +109,17 @@ class WorkerConfig:
                           retry_s=float(settings.callback_retry_s),
                           agent_retry_s=float(settings.callback_agent_retry_s)),
         )
+
+
+def claimed_callback(token: str) -> int | None:
+    """The callback a claim token names (``hlcb-<callback id>-<random>``: an attempt's
+    ChannelId, so the Linkedid of its calls), or None for any other Linkedid."""
+    if not token.startswith(PREFIX):
+        return None
+    digits = token[len(PREFIX):].partition("-")[0]
+    if not digits.isascii() or not digits.isdigit() or len(digits) > _MAX_ID_DIGITS:
+        return None
+    return int(digits)
 
 
 class AmiFanout:

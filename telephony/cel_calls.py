@@ -20,21 +20,24 @@ What one Linkedid's events tell (Asterisk 22's cel.c):
   hotline dialplan's Hangup() ended the channel that ran Queue() (``hangupsource``
   ``dialplan/builtin``: Queue()'s timeout), then no-answer; never queued: ivr-only.
 
-Calls the journal cannot make a record of (no inbound channel: an outbound call; no
-events) are None: the caller keeps what the tracker had.
+An agent's Originate (click-to-dial, a callback: the first channel started in one of
+``origin`` contexts or ran in one of ``outbound``) is an outbound call:
+``telephony.cel_outbound`` makes its record. Calls the journal cannot make a record of
+(neither: no events, a call from a phone that is not an Originate of Hotline's) are None:
+the caller keeps what the tracker had.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from numbering.normalize import normalize
 from telephony.cel import CelEvent
+from telephony.cel_outbound import MemberOf, origin_of, summarize_outbound
 from telephony.events import AgentAttempt, CallSummary, Transfer, ts
 from telephony.tracker.model import device_of, known
 
-MemberOf = Callable[[str], tuple[str, str] | None]  # channel -> (agent, interface) or None
 TRANSFERS = {"BLINDTRANSFER": "blind", "ATTENDEDTRANSFER": "attended"}
 
 
@@ -54,11 +57,18 @@ def ended_calls(events: Iterable[CelEvent]) -> list[str]:
 
 
 def summarize(events: Sequence[CelEvent], *, inbound: Iterable[str], member_of: MemberOf,
-              region: str = "CN") -> CallSummary | None:
-    """The call-log record of one call's events (``by_linkedid``), or None."""
+              region: str = "CN", origin: Iterable[str] = (),
+              outbound: Iterable[str] = ()) -> CallSummary | None:
+    """The call-log record of one call's events (``by_linkedid``), or None. ``inbound``,
+    ``origin``: the tracker's contexts of the same names; ``outbound``: the contexts
+    Hotline's Originates run (click-to-dial, callbacks), where the customer is dialled."""
     if not events:
         return None
-    inbound = set(inbound)
+    inbound, outbound = set(inbound), set(outbound)
+    start = origin_of(events, origin=set(origin), outbound=outbound)
+    if start is not None and start.context not in inbound:
+        return summarize_outbound(events, start, outbound=outbound, member_of=member_of,
+                                  region=region)
     linkedid = events[0].linkedid
     starts = {e.uniqueid: e for e in events if e.type == "CHAN_START"}
     queue_starts = [e for e in events if e.type == "APP_START" and e.app.lower() == "queue"]

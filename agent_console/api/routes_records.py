@@ -29,10 +29,12 @@ from agent_console.api.downloads import file_response
 from agent_console.api.routing import Call, Download, Handler, Routes
 from agent_console.api.schemas import MAX_ID, Body, Id, IdPath, Out, Page, PageQuery, Query, Text
 from crm_core import (
+    account_managers,
     assets,
     contacts,
     customers,
     duplicates,
+    intake,
     interactions,
     opportunities,
     reminders,
@@ -85,7 +87,33 @@ class CustomerIn(Body):
     vip_tier: int = Field(default=0, ge=0, le=5)
     vip_value: Money | None = Field(default=None, ge=0, le=10**12)
     status: Literal["prospect", "active", "dormant", "lost"] = "prospect"
-    owner_id: OptId = _ID
+    owner_id: OptId = Field(default=None, ge=1, le=MAX_ID, description=(
+        "the account manager; left out: the creator when their customers create scope "
+        "is narrower than all, else the account manager of the province (the least "
+        "loaded of several), else the shared pool (crm_core.account_managers)"))
+    contact_name: Short | None = Field(default=None, max_length=100, description=(
+        "the person on the phone: made a contact of the customer, the numbers theirs"))
+    contact_role: Short | None = Field(default=None, max_length=100)
+    note: Text | None = Field(default=None, max_length=4000,
+                              description="kept as a note interaction on the customer")
+
+
+class RegionManager(Out):
+    id: int
+    display_name: str | None = None
+
+
+class Region(Out):
+    region: str
+    name_en: str
+    manager: RegionManager | None = None
+
+
+class Regions(Out):
+    """Who a new customer goes to, per province (crm_core.account_managers)."""
+
+    creator_keeps: bool
+    items: list[Region]
 
 
 class CustomerPatch(Body):
@@ -402,7 +430,11 @@ async def list_interactions(call: Call) -> Any:
 
 async def create_customer(call: Call) -> Any:
     rules = call.request.config_dict[AUTH].config.ownership  # the creator's claim is capped
-    return await customers.create_customer(call.db, call.me, rules=rules, **_body(call))
+    return await intake.take_in_customer(call.db, call.me, rules=rules, **_body(call))
+
+
+async def list_regions(call: Call) -> Any:
+    return await account_managers.region_table(call.db, call.me)
 
 
 async def merge_customer(call: Call) -> Any:
@@ -540,8 +572,12 @@ def add_routes(routes: Routes) -> None:
                        "?format=csv|xlsx exports every match (needs customers:export)",
                query_model=CustomerSearch, response_model=Page[Record], download=Download())
     routes.add("POST", "/customers", create_customer, tag="customers",
-               summary="Create a customer (409 with the existing one if it is a duplicate)",
+               summary="Create a customer, with the person on the phone and a note (409 with "
+                       "the existing one if it is a duplicate)",
                body_model=CustomerIn, response_model=Record, status=201)
+    routes.add("GET", "/regions", list_regions, tag="customers",
+               summary="Who a customer created now goes to, per province (needs "
+                       "customers:create)", response_model=Regions)
     routes.add("GET", "/customers/{id}", get_customer, tag="customers", summary="A customer",
                path_model=IdPath, response_model=Record)
     routes.add("PATCH", "/customers/{id}", update_customer, tag="customers",

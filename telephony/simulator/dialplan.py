@@ -64,7 +64,6 @@ class DialplanMixin(_PbxState):
             self.varset(c2, var, value, level=2)
         self.set_callerid(c2, call.caller, name, call.caller, name)
         self.local_bridge(c1, c2)
-        self.cel(c2, "ANSWER")
         self.newexten(c2, "NoOp", f"Hotline call to DID {call.did} from {call.caller}", level=2)
         self.newexten(c2, "Answer", "", priority=2, level=2)
         self.newstate(c2, 6)

@@ -113,6 +113,10 @@ class EmitMixin(_PbxState):
         c.set(state=state, **changes)
         if state == 6 and c.answered is None:
             c.answered = self.now()
+            # CEL's ANSWER, as Asterisk writes it for every channel that comes up: an
+            # outbound call's journal tells from it when the agent answered (her side:
+            # what started before), telephony.cel_outbound
+            self.cel(c, "ANSWER")
         self._chan_ev("Newstate", c)
 
     def local_bridge(self, c1: Chan, c2: Chan) -> None:

@@ -14,7 +14,8 @@ Rules:
 - bad input never kills the server: a malformed message is counted and
   skipped, an exception in an action is logged and answered with an error;
 - the control API (:class:`PbxSimulator`) is what tests and the demo use:
-  reset, canned responses, the log of received actions, outages.
+  reset, canned responses, slow actions (a busy Asterisk answering late), the log
+  of received actions, outages.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ class AmiServer:
         self.authed: list[Session] = []
         self.actions: list[Message] = []
         self.canned: dict[str, Message] = {}
+        self.slow: dict[str, float] = {}  # action -> seconds before it is answered
         self.output_paused = False
         self.refuse = False
         self.slow_clients_dropped = 0
@@ -257,6 +259,9 @@ class AmiServer:
         if not s.authenticated and name not in ("login", "challenge"):
             s.reply(_resp("Error", aid, Message="Permission denied"))
             return
+        delay = self.slow.get(name)
+        if delay:  # the session's next actions wait too, as behind a busy Asterisk's
+            await asyncio.sleep(delay)
         handler = self.handlers.get(name)
         if handler is None:
             s.reply(_resp("Error", aid, Message=f"Invalid/unknown command: {action}. "
@@ -712,6 +717,7 @@ class PbxSimulator:
         self.pbx.reset()
         self.server.actions.clear()
         self.server.canned.clear()
+        self.server.slow.clear()
 
     @property
     def actions(self) -> list[dict[str, str]]:
@@ -726,6 +732,15 @@ class PbxSimulator:
             self.server.canned.pop(action.lower(), None)
         else:
             self.server.canned[action.lower()] = dict(response)
+
+    def slow_action(self, action: str, seconds: float | None) -> None:
+        """Answer ``action`` only ``seconds`` (wall time) after it arrives, as a busy
+        Asterisk does (``Status`` with AllVariables on many channels); None: at once.
+        Live events go on meanwhile."""
+        if seconds is None:
+            self.server.slow.pop(action.lower(), None)
+        else:
+            self.server.slow[action.lower()] = seconds
 
     async def drop_connections(self) -> None:
         """Close every client socket now (a PBX outage seen from the client); calls go on."""

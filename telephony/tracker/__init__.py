@@ -169,8 +169,10 @@ QueueMember / QueueEntry / Status list events (live events may interleave);
 ``end_resync()`` ends the known calls whose channels are all gone (hangup_by
 ``system``, ended_at = the last event seen before the outage), drops their
 vanished channels, and adopts unknown calls of the snapshot so their later
-events are tracked and they end exactly once. List events outside a resync
-only feed agent state (QueueMember).
+events are tracked and they end exactly once. Live events of such a call that
+arrive once the channel list is complete wait for its adoption and are then fed
+in order (``resync`` module docstring). List events outside a resync only feed
+agent state (QueueMember).
 - Variables: the ``Status`` list (AMI ``Status`` with ``AllVariables``: one
   ``Variable: NAME=value`` line per channel variable) gives each channel's variables;
   those of a caller-side channel go to ``ivr`` and ``recording`` by the same rules as
@@ -280,6 +282,8 @@ class CallTracker:
             handler = self._handlers.get(event.get("Event", ""))
             if handler is None:  # VarSet-free noise: Newexten, CEL, Cdr, DeviceStateChange...
                 return []
+            if self._resync.defers(event):  # a call the snapshot will adopt: after that
+                return []
             return handler(event)
         except Exception:  # a tracker bug must not stop the AMI reader
             self.unexpected["tracker-error"] += 1
@@ -300,6 +304,8 @@ class CallTracker:
         except Exception:  # same contract as feed(): count, log, keep going
             self.unexpected["tracker-error"] += 1
             log.warning("tracker failed to end a resync", exc_info=True)
+        for event in self._resync.take_deferred():  # now their calls are adopted
+            out.extend(self.feed(event))
         return out
 
     # what the journal's reconciliation (hotline.journal) reads of the tracker
@@ -312,6 +318,10 @@ class CallTracker:
     @property
     def inbound_contexts(self) -> frozenset[str]:
         return frozenset(self._book.inbound)
+
+    @property
+    def origin_contexts(self) -> frozenset[str]:
+        return self._book.origin
 
     def is_open(self, linkedid: str) -> bool:
         """Whether the call is still followed (a resync adopted it: it is up)."""

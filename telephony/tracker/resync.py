@@ -1,7 +1,17 @@
 """Resync after an AMI (re)connect: collect the CoreShowChannels / QueueStatus / Status
 snapshot, then end the known calls that vanished, adopt the unknown inbound ones (with
 their channels' variables and times), and drop the queue members the snapshot no longer
-lists."""
+lists.
+
+Live events of a call the channel list names but the book does not know yet (it began
+during the outage), arriving once that list is complete, wait (``deferred``) until the
+snapshot has adopted the call, and are then fed in their order: the list is older than
+they are, so without them a caller seen in the IVR by the list who queued and gave up
+while the other lists came in stayed in the IVR for good (``ivr-only``). Their Hangups
+too: the call is adopted with the channel, which the replayed Hangup then ends as it
+happened. At most ``MAX_DEFERRED`` events wait; beyond, they are handled at once (and
+counted).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +38,8 @@ from telephony.tracker.model import (
     to_int,
 )
 
+MAX_DEFERRED = 50_000  # live events held during one resync (a few minutes of a busy PBX)
+
 
 def seconds_field(value: str | None) -> float:
     """A Status event's ``Seconds`` (0 when unreadable, at most a week, as ``duration``)."""
@@ -51,8 +63,11 @@ class Resync:
         self.listed_members: set[tuple[str, str]] = set()
         self.queues: set[str] = set()
         self.gone: set[str] = set()  # Uniqueids hung up while resyncing
+        self.listed: set[str] = set()  # Linkedids of the complete channel list
+        self.deferred: list[Message] = []  # live events of calls to adopt (module doc)
         self.channels_done = False
         self.queues_done = False
+        self._list_events = frozenset(name for name, _ in self.handlers())
 
     def handlers(self) -> Iterator[tuple[str, Handler]]:
         yield "QueueMember", self.on_queue_member
@@ -74,10 +89,33 @@ class Resync:
     def _clear(self) -> None:
         self.channels, self.entries, self.status = {}, {}, {}
         self.listed_members, self.queues, self.gone = set(), set(), set()
+        self.listed, self.deferred = set(), []
+
+    def defers(self, m: Message) -> bool:
+        """Whether live event ``m`` waits for the end of the resync (module docstring)."""
+        if not (self.active and self.channels_done):
+            return False
+        name = m.get("Event", "")
+        if name in self._list_events or name.endswith("Complete"):
+            return False
+        if m.get("Linkedid", "") not in self.listed or self.book.call_of(m) is not None:
+            return False
+        if len(self.deferred) >= MAX_DEFERRED:
+            self.book.unexpected["live event not deferred: too many"] += 1
+            return False
+        self.deferred.append(m)
+        return True
+
+    def take_deferred(self) -> list[Message]:
+        """The events deferred by the resync that just ended, to feed now (once)."""
+        out, self.deferred = self.deferred, []
+        return out
 
     def end(self, out: list[DomainEvent]) -> None:
-        """Reconcile with the snapshot into ``out`` (kept even when this fails midway)."""
+        """Reconcile with the snapshot into ``out`` (kept even when this fails midway);
+        the deferred events stay for ``take_deferred``."""
         self.active = False
+        deferred = self.deferred
         try:
             now = self.book.clock()
             if self.channels_done:
@@ -88,6 +126,7 @@ class Resync:
                 out.extend(self.members.removed_since(self.queues, self.listed_members, now))
         finally:
             self._clear()
+            self.deferred = deferred
 
     def hung_up(self, uid: str) -> None:
         if self.active:  # the snapshot may still list it: do not adopt it later
@@ -123,6 +162,7 @@ class Resync:
     def on_core_show_complete(self, m: Message) -> list[DomainEvent]:
         if self.active:
             self.channels_done = True
+            self.listed = {row.get("Linkedid", "") for row in self.channels.values()} - {""}
         return []
 
     def on_status(self, m: Message) -> list[DomainEvent]:

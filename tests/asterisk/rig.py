@@ -83,8 +83,10 @@ class AsteriskRig:
             for key, value in subst.items():
                 text = text.replace(key, value)
             (self.etc / f.name).write_text(text, encoding="utf-8")
+        # var/lib/keys: what an installation's ``make install`` creates for res_crypto,
+        # which an Asterisk built with it reads at start (an ERROR line without it)
         for sub in ("var/lib", "var/spool", "var/run", "var/log", "var/log/cel-custom",
-                    "var/lib/agi-bin"):
+                    "var/lib/agi-bin", "var/lib/keys"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         _silence(self.root / "moh" / "silence.wav")
         # the attended-transfer prompt Asterisk plays to the transferring agent

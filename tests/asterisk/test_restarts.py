@@ -96,3 +96,39 @@ async def test_calls_that_end_while_hotline_is_down_are_logged_from_the_journal(
         third["Linkedid"]: ("abandoned", None, ["support"], "+8613912345671"),
     }, {lid: r.__dict__ for lid, r in rows.items()}
     assert "journal read since" in site.hotline.log.read_text()
+
+
+async def test_an_outbound_call_that_ends_while_hotline_is_down_is_logged_from_the_journal(
+        site: Site) -> None:
+    """Issue 13 item 2, outbound: Alice (in no queue) clicks to dial a customer; Hotline
+    is killed while the customer's phone rings; he answers, talks and hangs up while it is
+    down. Started again, it logs the call from Asterisk's journal as the tracker would
+    have: outbound, answered, the number dialled, Alice (her phone's user), the customer
+    hung up."""
+    customer = "13700137000"
+    await site.restart_hotline(HOTLINE_PBX_JOURNAL=str(site.rig.journal))
+    await site.ami.setvar(f"CUST_{customer}_RING", "4")
+    await site.ami.setvar(f"CUST_{customer}_TALK", "5")
+    await site.ami.setvar("PHONE_1001_TALK", "600")
+    mark = len(site.ami.events)
+    async with site.hotline.console("alice") as alice:
+        status, body = await alice.call("POST", "/calls/dial", {"number": customer})
+        assert status == 202, body
+        dialled = await site.ami.wait_event(
+            lambda m: m.get("Event") == "DialBegin"
+            and m.get("DestChannel", "").startswith(f"Local/{customer}@"), within=60,
+            start=mark)
+    await site.hotline.stop(kill=True)
+    linkedid = dialled["Linkedid"]
+    await site.ami.wait_event(lambda m: m.get("Event") == "Hangup"
+                              and m.get("Uniqueid") == linkedid, within=60, start=mark)
+    await site.hotline.start()
+    await site.hotline_connected()
+    [row] = await site.hotline.wait_records(1, within=60)
+    site.save_capture("restart-hotline-outbound-journal")
+    assert (row.linkedid, row.direction, row.outcome, row.caller, row.agent,
+            row.agent_interface, row.hangup_by) == (
+        linkedid, "outbound", "answered", "+86" + customer, "Alice", "Local/1001@agents/n",
+        "customer"), row.__dict__
+    assert row.answered_at is not None and row.talk_s is not None and 4 <= row.talk_s <= 6
+    assert "'recovered': 1" in site.hotline.log.read_text()

@@ -108,4 +108,14 @@ async def test_real_pbx_and_simulator_give_the_same_rows(site: Site, scenario: S
         kept[scenario.name] = real
         REAL_ROWS.write_text(json.dumps(kept, ensure_ascii=False, indent=1, sort_keys=True)
                              + "\n", encoding="utf-8")
-    assert simulated == real
+    assert _without_races(simulated, scenario) == _without_races(real, scenario)
+
+
+def _without_races(played: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
+    """``played`` without the attempts Asterisk makes or not by a race of its own
+    (``Scenario.racy_attempts``: e.g. re-offering an agent whose Local channel is still
+    being torn down); everything else is compared as it is."""
+    racy = [list(attempt) for attempt in scenario.racy_attempts]
+    rows = [{**row, "agents_tried": [a for a in row["agents_tried"] if a not in racy]}
+            if "agents_tried" in row else row for row in played["rows"]]
+    return {**played, "rows": rows}

@@ -33,6 +33,8 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     # the console's six, and those older records and the demo carry
     "disposition": ("inquiry", "repair", "complaint", "order-status", "sales-lead", "other",
                     "sales", "renewal", "visit", "support", "note"),
+    # the call log's note template of each disposition (js/notes.js)
+    "note_template": ("inquiry", "repair", "complaint", "order-status", "sales-lead", "other"),
     "call.status": ("ringing", "talking", "ended", "missed", "abandoned", "queue-timeout",
                     "customer-no-answer", "taken-elsewhere", "failed"),
     "transfer_kind": ("agent", "queue", "account-manager", "number"),

@@ -222,6 +222,8 @@ async def test_the_number_dialled_decides_the_customer_not_the_record_on_screen(
     assert await page.get_attribute("#call-number", "title") == "+8613512349877"
     assert await page.get_attribute("#log-customer", "data-customer-id") == ""
     assert "13512349877" in await page.input_value("#qc-phone")
+    # the agent dialled: no caller-ID name to show as a hint
+    assert await page.locator("#qc-caller-id").count() == 0
     [originate] = sim.actions_named("Originate")
     assert "HOTLINE_CUSTOMER_ID" not in str(originate.get("Variable", ""))
     [pop] = [f for f in frames if f["type"] == "pop"]

@@ -68,11 +68,13 @@ def test_crm_daily_runs_twice(tmp_path: Path) -> None:
         assert result["errors"] == 0 and result["expired"] == 0
 
 
-def test_crm_daily_runs_once_a_day_across_nodes_on_redis(tmp_path: Path, redis_url: str,
+def test_crm_daily_runs_once_a_day_across_nodes_on_redis(tmp_path: Path, db_url: str,
+                                                         redis_url: str,
                                                          redis_stream: str) -> None:
-    """cron starts it on every node: the first runs it, the others skip the day."""
+    """cron starts it on every node: the first runs it, the others skip the day (on
+    SQLite and PostgreSQL; the in-process bus means one node: test_crm_daily_runs_twice)."""
     env = {"HOTLINE_BUS": "redis", "HOTLINE_REDIS_URL": redis_url,
-           "HOTLINE_REDIS_STREAM": redis_stream}
+           "HOTLINE_REDIS_STREAM": redis_stream, "HOTLINE_DATABASE_URL": db_url}
     try:
         first = _hotline(tmp_path, "crm", "daily",
                          env={**env, "HOTLINE_REDIS_CONSUMER": "node-a"})

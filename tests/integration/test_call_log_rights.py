@@ -1,5 +1,7 @@
 """Who may log a call, and how a call's customer changes (issue 13 item 3), over HTTP on
-SQLite and PostgreSQL, the app connected to the PBX simulator.
+SQLite and PostgreSQL, the app connected to the PBX simulator. A running call (no
+record yet) is known from the live agent board, which the bus feeds: that test runs on
+the in-process bus and on Redis too, where the agents' node is not the AMI owner.
 
 Before: as Alice, ``POST /calls/<Bob's linkedid>/log`` with another customer answered
 201 and filed Bob's call under that customer, and any Linkedid was accepted
@@ -10,6 +12,8 @@ explicit, audited correction.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from crm_core.db import make_engine
 from crm_core.models import Customer, Interaction, Role, User
 from telephony.simulator import PbxSimulator
+from tests.conftest import REDIS_URL
 from tests.integration.console_support import (
     BOB,
     Console,
@@ -33,6 +38,7 @@ from tests.integration.console_support import (
     state_is,
 )
 from tests.integration.test_api_support import FAST_HASHER, PASSWORD
+from tests.integration.test_auth_shared import _forget
 
 
 async def more_people(db_url: str) -> dict[str, int]:
@@ -70,6 +76,27 @@ async def call_logs(db_url: str, linkedid: str) -> list[tuple[int, int | None]]:
             return [(r[0], r[1]) for r in rows]
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def agents_node(db_url: str, sim: PbxSimulator, bus_kind: str, redis_stream: str
+                      ) -> AsyncIterator[int]:
+    """The port of the node the agents' consoles use. In-process bus: the one node. On
+    Redis: a node WITHOUT the AMI link beside the owner, so all it knows of a running
+    call came over Redis (several nodes)."""
+    if bus_kind == "memory":
+        async with running(db_url, sim) as (_, port):
+            yield port
+        return
+    shared: dict[str, Any] = {"bus": "redis", "redis_stream": redis_stream,
+                              "ami_lease_ttl_s": 3.0, "ami_lease_renew_s": 0.5}
+    try:
+        async with running(db_url, sim, redis_consumer="owner", **shared), \
+                running(db_url, sim, redis_consumer="away", ami_enabled=False,
+                        **shared) as (_, port):
+            yield port
+    finally:
+        await _forget(REDIS_URL, redis_stream)
 
 
 def log_body(customer_id: int, **more: Any) -> dict[str, Any]:
@@ -162,11 +189,12 @@ async def test_a_supervisor_logs_and_corrects_the_teams_calls_audited(
 
 
 async def test_a_running_call_is_logged_by_the_agent_talking_on_it_only(
-    db_url: str, sim: PbxSimulator
+    db_url: str, bus_kind: str, redis_stream: str, sim: PbxSimulator
 ) -> None:
     """No call record yet (the call runs): the live agent board says whose it is."""
     ids = await seed(db_url)
-    async with running(db_url, sim) as (_, port), console(port, "alice") as alice, \
+    async with agents_node(db_url, sim, bus_kind, redis_stream) as port, \
+            console(port, "alice") as alice, \
             console(port, "bob") as bob, alice.socket() as ws:
         assert (await recv(ws))["type"] == "hello"
         assert (await alice.call("POST", "/agent/state", {"action": "sign-in"}))[0] == 202

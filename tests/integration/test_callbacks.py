@@ -36,7 +36,9 @@ from ivr.callbacks import RESERVE_REASON, Policy
 from telephony.ami import AmiClient
 from telephony.simulator import CallScript, PbxSimulator
 from telephony.simulator.agi_caller import AgiTarget
+from tests.conftest import REDIS_URL
 from tests.integration.console_support import connect, cookie_for, seed_agents
+from tests.integration.test_auth_shared import _forget
 
 TIME_SCALE = 0.02  # wall seconds per simulated second
 CUSTOMER = "13800138000"
@@ -104,8 +106,10 @@ async def recording(sim: PbxSimulator) -> AsyncIterator[Recorder]:
 
 
 @asynccontextmanager
-async def callbacks_app(db_url: str, sim: PbxSimulator, **overrides: Any
-                        ) -> AsyncIterator[tuple[web.Application, str]]:
+async def callbacks_app(db_url: str, sim: PbxSimulator, *, connected: bool = True,
+                        **overrides: Any) -> AsyncIterator[tuple[web.Application, str]]:
+    """The app; ``connected``: once its AMI link is up (False: a node on the Redis bus
+    that will not own the PBX, whose link never comes up)."""
     options: dict[str, Any] = dict(
         database_url=db_url, ami_port=sim.port, ami_ping_interval_s=0.5,
         ami_ping_timeout_s=1.0, ami_reconnect_min_s=0.05, ami_reconnect_max_s=0.3,
@@ -119,7 +123,8 @@ async def callbacks_app(db_url: str, sim: PbxSimulator, **overrides: Any
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
-        await app[AMI].wait_connected(10)
+        if connected:
+            await app[AMI].wait_connected(10)
         yield app, f"127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
@@ -491,14 +496,31 @@ async def test_a_dial_whose_channels_are_gone_after_a_restart_is_never_redialled
 
 
 async def test_two_workers_racing_dial_each_callback_once(
-        db_url: str, sim: PbxSimulator, sm: async_sessionmaker[AsyncSession]) -> None:
-    async with callbacks_app(db_url, sim) as (one, _), callbacks_app(db_url, sim) as (two, _):
-        ids = [await ask(sm, f"1380000000{n}") for n in range(3)]
-        for cid in ids:
-            await eventually(in_state(sm, cid, "done", "failed"), what=f"callback {cid}")
-        dials = one[CALLBACKS].stats["dials"] + two[CALLBACKS].stats["dials"]
+        db_url: str, bus_kind: str, redis_stream: str, sim: PbxSimulator,
+        sm: async_sessionmaker[AsyncSession]) -> None:
+    """Two nodes. In-process bus: each has its own AMI link and worker; the claim (a
+    compare-and-set in the database) lets one dial each callback. Redis: only the AMI
+    owner runs the worker (issue 13 item 12); the other node dials nothing."""
+    def node(name: str) -> dict[str, Any]:
+        if bus_kind == "memory":
+            return {}
+        return {"bus": "redis", "redis_stream": redis_stream, "redis_consumer": name,
+                "ami_lease_ttl_s": 3.0, "ami_lease_renew_s": 0.5}
+    try:
+        async with callbacks_app(db_url, sim, **node("one")) as (one, _), \
+                callbacks_app(db_url, sim, connected=bus_kind == "memory",
+                              **node("two")) as (two, _):
+            ids = [await ask(sm, f"1380000000{n}") for n in range(3)]
+            for cid in ids:
+                await eventually(in_state(sm, cid, "done", "failed"), what=f"callback {cid}")
+            dials = [one[CALLBACKS].stats["dials"], two[CALLBACKS].stats["dials"]]
+    finally:
+        if bus_kind == "redis":
+            await _forget(REDIS_URL, redis_stream)
     assert [len(originates(sim, cid)) for cid in ids] == [1, 1, 1]
-    assert dials == 3
+    assert sum(dials) == 3
+    if bus_kind == "redis":
+        assert dials == [3, 0]  # the first node took the lease; the second never dials
     for cid in ids:
         assert (await row(sm, cid)).state == "done"
 

@@ -101,8 +101,10 @@ async def test_an_unknown_callers_pop_lists_duplicate_candidates(
         pop = await frame_where(ws, lambda f: f["type"] == "pop")
         record = pop["record"]
         assert record["known"] is False
-        assert record["quick_create"] == {"phone": "+8613912345678",
-                                          "name": "华东医药包装 有限公司"}
+        # the carrier's caller name is no prefill (issue 14 item 7): a hint in the call
+        assert record["quick_create"] == {"phone": "+8613912345678", "kind": "company",
+                                          "province": "江苏"}
+        assert pop["call"]["caller_name"] == "华东医药包装 有限公司"
         assert record["candidates"] == [{
             "id": ids.customer, "name": "华东医药包装有限公司",
             "owner": {"id": ids.wang, "display_name": "王磊"}, "reason": "name"}]

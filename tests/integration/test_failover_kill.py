@@ -11,10 +11,12 @@ import os
 import sys
 from pathlib import Path
 
-from tests.conftest import _require
+from tests.conftest import PG_DB, _require
 
 ROOT = Path(__file__).resolve().parents[2]
-PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/failover_test"
+# the run drops and rebuilds this database's schema: one per suite (HOTLINE_TEST_PG_DB),
+# so two suites on one machine never rebuild it under each other
+PG = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_DB}_failover"
 
 
 async def test_the_owner_killed_mid_traffic_loses_no_call() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from sqlalchemy import String, cast, func, select
@@ -46,6 +48,7 @@ from ivr.runtime import IvrRuntime
 from ivr.speech import SAY_PROMPTS
 from ivr.store import seed_defaults
 from telephony.simulator import PbxSimulator
+from tests.conftest import PG_DSN
 from tests.integration.ivr_caller import FakeCall
 
 OPEN = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # Wednesday 10:00 in Shanghai
@@ -787,3 +790,52 @@ async def test_a_lookup_that_keeps_failing_is_marked_on_the_call(
     assert fake.vars.get("HOTLINE_CUSTOMER_ID", "") == ""
     assert path(fake)[-3:] == ["main_menu:0", "to_agent", "queue"]  # the call goes on
     assert runtime.counts["lookup_failed"] == 1
+
+
+async def test_a_real_lock_on_the_customers_delays_the_vips_lookup_never_loses_him(
+        crm: Crm, db_url: str) -> None:
+    """Issue 13 item 9 as measured: another connection holds the database's lock while a
+    known caller calls. PostgreSQL: the lookup waits on the lock (ACCESS EXCLUSIVE on
+    the customers), its attempt times out, and it is tried again until the lock is
+    gone. SQLite (WAL): a writer's lock never blocks a reader; the lookup goes through.
+    Either way the VIP keeps his VIP routing (before: a stranger at the first 2 s)."""
+    release = asyncio.Event()
+    locked = asyncio.Event()
+
+    async def hold() -> None:
+        if db_url.startswith("sqlite"):
+            conn = sqlite3.connect(db_url.split(":///", 1)[1], timeout=1,
+                                   isolation_level=None)
+            try:
+                conn.execute("BEGIN EXCLUSIVE")
+                locked.set()
+                await release.wait()
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+            return
+        pg = await asyncpg.connect(PG_DSN)
+        try:
+            async with pg.transaction():
+                await pg.execute("LOCK TABLE customer IN ACCESS EXCLUSIVE MODE")
+                locked.set()
+                await release.wait()
+        finally:
+            await pg.close()
+
+    locker = asyncio.create_task(hold())
+    await locked.wait()
+    async with hotline(crm) as (port, runtime):
+        ringing = asyncio.create_task(call(port, caller=VIP_PHONE, keys=["0"]))
+        for _ in range(1000):  # until the lock is felt, or the call went through
+            if ringing.done() or runtime.counts["lookup_retried"]:
+                break
+            await asyncio.sleep(0.02)
+        release.set()
+        await locker
+        fake = await ringing
+    assert fake.vars["HOTLINE_CUSTOMER_ID"] == str(crm.vip)
+    assert "HOTLINE_DEGRADED" not in fake.vars
+    assert runtime.counts["lookup_failed"] == 0
+    if not db_url.startswith("sqlite"):  # the lock was really in the way
+        assert runtime.counts["lookup_recovered"] == 1

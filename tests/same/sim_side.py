@@ -108,12 +108,15 @@ def _overrides(scenario: Scenario) -> dict[str, str]:
     return {k.removeprefix("HOTLINE_").lower(): v for k, v in scenario.settings.items()}
 
 
-async def play_on_simulator(scenario: Scenario, folder: Path) -> dict[str, Any]:
+async def play_on_simulator(scenario: Scenario, folder: Path,
+                            journal: Path | None = None) -> dict[str, Any]:
+    """``journal``: where the simulator keeps its CEL journal meanwhile."""
     db_url = f"sqlite+aiosqlite:///{folder}/sim.db"
     await seed(db_url)
     agi_port = _free_port()
     sim = PbxSimulator(time_scale=TIME_SCALE, record_calls=True,
-                       agi=AgiTarget("127.0.0.1", agi_port))
+                       agi=AgiTarget("127.0.0.1", agi_port),
+                       journal=None if journal is None else str(journal))
     await sim.start()
     try:
         settings = app_settings(db_url, sim.port, "same-rows-secret", agi_enabled=True,

@@ -40,12 +40,17 @@ def test_known_caller_pop_carries_the_view() -> None:
     assert msg["call"]["at"] == "2024-05-01T08:30:00+00:00"
 
 
-def test_unknown_caller_gets_a_quick_create_prefill() -> None:
+def test_unknown_caller_gets_a_quick_create_prefill_without_the_caller_id_name() -> None:
+    # issue 14 item 7: a company by default, the region guessed from the number, and the
+    # carrier's caller name (anyone's, or an attack) never as the name: only in the call
     msg = pop.pop_message(ringing(caller_name=HOSTILE),
                           {"found": False, "phone": "+8613800138000"})
     assert msg["record"] == {"known": False, "phone": "+8613800138000",
-                             "quick_create": {"phone": "+8613800138000", "name": HOSTILE},
+                             "quick_create": {"phone": "+8613800138000", "kind": "company",
+                                              "province": "北京"},
                              "candidates": []}
+    assert HOSTILE not in json.dumps(msg["record"], ensure_ascii=False)
+    assert msg["call"]["caller_name"] == HOSTILE
 
 
 def test_unknown_caller_pop_carries_the_duplicate_candidates() -> None:
@@ -69,13 +74,14 @@ def test_hostile_caller_name_stays_the_exact_string_through_json() -> None:
     text = pop.dumps(pop.pop_message(ringing(caller_name=HOSTILE), {"found": False}))
     back = json.loads(text)
     assert back["call"]["caller_name"] == HOSTILE
-    assert back["record"]["quick_create"]["name"] == HOSTILE
+    assert "name" not in back["record"]["quick_create"]
     assert "&lt;" not in text
 
 
 def test_no_caller_number_still_pops() -> None:
     msg = pop.pop_message(ringing(caller=None, caller_name=None), {"found": False, "phone": None})
-    assert msg["record"]["known"] is False and msg["record"]["quick_create"]["name"] == ""
+    assert msg["record"]["known"] is False
+    assert msg["record"]["quick_create"] == {"phone": None, "kind": "company", "province": None}
 
 
 def test_ivr_customer_id_only_plain_positive_integers() -> None:
@@ -142,6 +148,15 @@ def test_outbound_call_pops_as_a_queue_call_marked_outbound() -> None:
         "outbound", "", None)
     unknown = pop.pop_message(out, {"found": False, "phone": "+8613800138000"})
     assert unknown["record"] == {"known": False, "phone": "+8613800138000",
-                                 "quick_create": {"phone": "+8613800138000", "name": ""},
+                                 "quick_create": {"phone": "+8613800138000",
+                                                  "kind": "company", "province": "北京"},
                                  "candidates": []}
     assert pop.pop_message(ringing(), {"found": False})["call"]["direction"] == "inbound"
+
+
+def test_the_pop_carries_the_disposition_the_ivr_choice_points_to() -> None:
+    repair = {"HOTLINE_IVR_PATH": "welcome,main_menu,main_menu:3,can_repair,repair_agent,"
+                                  "to_agent,queue", "HOTLINE_SKILL": "repair"}
+    assert pop.pop_message(ringing(ivr=repair), {"found": False})["call"][
+        "suggested_disposition"] == "repair"
+    assert pop.pop_message(ringing(), {"found": False})["call"]["suggested_disposition"] is None

@@ -183,15 +183,18 @@ def test_call_hanging_up_while_the_lists_arrive_ends_once(capture09: Timed) -> N
     tracker = CallTracker()
     tracker.begin_resync()
     feed_timed(capture09[start:end], tracker)
-    # caller 1 hangs up before end_resync: its channels are in the lists but gone
+    # caller 1 hangs up before end_resync: its channels are in the lists but gone. The
+    # Hangups wait for the adoption, then end the call as it happened (the caller hung
+    # up, as the capture says; it used to be a blind "system")
     hangups = [tm for tm in capture09[end:]
                if tm[1].get("Linkedid") == CALLER_1 and tm[1].get("Event") == "Hangup"]
     assert len(hangups) == 4
     events, _ = feed_timed(hangups, tracker)
+    assert ended(events) == []  # deferred
     tracker._clock = lambda: hangups[-1][0]
     events += tracker.end_resync()
     [summary] = ended(events)
-    assert (summary.linkedid, summary.agent, summary.hangup_by) == (CALLER_1, "Alice", "system")
+    assert (summary.linkedid, summary.agent, summary.hangup_by) == (CALLER_1, "Alice", "caller")
     assert {c["linkedid"] for c in tracker.live_calls()} == {CALLER_2, CALLER_3, VIP}
     events += feed_timed(capture09[end:], tracker)[0]
     assert sorted(by_linkedid(events)) == sorted([CALLER_1, CALLER_2, CALLER_3, VIP])

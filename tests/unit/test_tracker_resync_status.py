@@ -163,3 +163,70 @@ def test_status_outside_a_resync_is_ignored() -> None:
     tracker = CallTracker(clock=lambda: NOW)
     assert tracker.feed(status(C2, C2_VARS)) == []
     assert tracker.live_calls() == []
+
+
+# --- live events of a call the snapshot will adopt (issue 13 items 1-2) ----------------
+
+def in_the_ivr() -> list[dict[str, str]]:
+    """The channel list of a Hotline restarted (or reconnected) while the caller pair is
+    in the IVR: C2 runs the AGI, no queue yet."""
+    rows = [core_show(C1), {**core_show(C2), "Application": "AGI",
+                            "ApplicationData": "agi://127.0.0.1/hotline", "BridgeId": ""}]
+    return rows + [{"Event": "CoreShowChannelsComplete", "ActionID": "r"}]
+
+
+def queue_event(event: str, t: float, **fields: str) -> dict[str, str]:
+    return {**base(event, C2), "Queue": "support", "Timestamp": f"{t:.6f}", **fields}
+
+
+def caller_hangs_up(t: float) -> list[dict[str, str]]:
+    return [queue_event("QueueCallerAbandon", t, Position="1", OriginalPosition="1",
+                        HoldTime="8"),
+            queue_event("QueueCallerLeave", t, Position="1", Count="0")] + [
+        {**base("Hangup", c), "Cause": "16", "Timestamp": f"{t:.6f}"} for c in (C2, C1)]
+
+
+def test_a_caller_who_queues_while_the_lists_come_in_is_queued_once_adopted() -> None:
+    """The channel list saw him in the IVR; he joined the queue before the resync ended
+    (the Status list of a busy PBX takes a while) and gave up after: abandoned in
+    support, never ``ivr-only`` (seen in the outage tests under load)."""
+    msgs = in_the_ivr() + queue_status() + [
+        queue_event("QueueCallerJoin", NOW - 1, Position="1", Count="1")]
+    msgs += [status(C1, {}), status(C2, IVR),
+             {"Event": "StatusComplete", "ActionID": "r", "Items": "2"}]
+    tracker, events = restart(msgs)
+    assert [e.type for e in events if isinstance(e, CallQueued)] == ["CallQueued"]
+    assert [c["state"] for c in tracker.live_calls()] == ["queued"]
+    ended: list[DomainEvent] = []
+    for msg in caller_hangs_up(NOW + 8):
+        ended += tracker.feed(msg)
+    [s] = [e.summary for e in ended if isinstance(e, CallEnded)]
+    assert (s.outcome, s.queues, s.hangup_by) == ("abandoned", ("support",), "caller")
+    assert s.ivr == IVR
+
+
+def test_a_caller_who_queues_and_gives_up_while_the_lists_come_in_ends_as_he_did() -> None:
+    """All of it before the resync ended: his Hangups wait for the adoption too, so the
+    call ends abandoned, not as a blind guess (hangup ``system``, ``ivr-only``)."""
+    msgs = in_the_ivr() + [queue_event("QueueCallerJoin", NOW - 9, Position="1",
+                                       Count="1")] + caller_hangs_up(NOW - 1)
+    msgs += queue_status() + [{"Event": "StatusComplete", "ActionID": "r", "Items": "0"}]
+    tracker, events = restart(msgs)
+    [s] = [e.summary for e in events if isinstance(e, CallEnded)]
+    assert (s.outcome, s.queues, s.hangup_by) == ("abandoned", ("support",), "caller")
+    assert tracker.live_calls() == []
+
+
+def test_live_events_of_unknown_calls_before_the_channel_list_are_not_held() -> None:
+    """Before the list is complete the list itself shows what they did: handled at once
+    (a call the list never names is no call of the snapshot: not held either)."""
+    tracker = CallTracker(clock=lambda: NOW)
+    tracker.begin_resync()
+    assert tracker.feed(queue_event("QueueCallerJoin", NOW, Position="1", Count="1")) == []
+    assert tracker.unexpected["QueueCallerJoin for untracked call"] == 1
+    for msg in in_the_ivr():
+        tracker.feed(msg)
+    other = {**queue_event("QueueCallerJoin", NOW, Position="1", Count="1"),
+             "Linkedid": "999.1", "Uniqueid": "999.2"}
+    tracker.feed(other)
+    assert tracker.unexpected["QueueCallerJoin for untracked call"] == 2

@@ -7,7 +7,9 @@ import { t, label, onLanguage, formatClock, formatSeconds } from "./i18n.js";
 import { boot } from "./session.js";
 import { result, toast } from "./notify.js";
 import { connect } from "./socket.js";
-import { install as installHotkeys } from "./hotkeys.js";
+import { install as installHotkeys, typing } from "./hotkeys.js";
+import { cleanNotes, firstBlank, untouched } from "./notes.js";
+import { quickCreateForm } from "./quick_create.js";
 import { initSearch } from "./search.js";
 import * as R from "./render.js";
 import * as W from "./words.js";
@@ -39,9 +41,17 @@ const S = {
 };
 
 /** A log form's entry: its call (null: logged by hand), that call's record, the customer
- * the log goes to ({id, name}), and what the agent chose and typed while it was put aside. */
+ * the log goes to ({id, name}), and what the agent chose and typed while it was put aside;
+ * ``suggested``: the disposition the caller's IVR choice points to (preselected, not the
+ * agent's choice: the form is not "in use" for it); ``template``: the note template put
+ * in the notes (untouched while they equal it). */
 function blankForm() {
-  return { key: null, call: null, record: null, customer: null, disposition: null, contact: null, notes: "" };
+  return { key: null, call: null, record: null, customer: null, disposition: null, suggested: null, template: null, contact: null, notes: "" };
+}
+
+/** The disposition the log is saved with: the agent's choice, else the IVR's suggestion. */
+function dispositionOf(f) {
+  return f.disposition || f.suggested;
 }
 
 // ---------------------------------------------------------------- state bar
@@ -228,6 +238,7 @@ function onPop(frame) {
   const next = { ...blankForm(), call: { ...call, status: "ringing", timeline: [{ what: "ringing", at }] } };
   next.record = frame.record || { known: false, phone: call.caller };
   next.customer = customerOf(next.record);
+  next.suggested = DISPOSITIONS.includes(call.suggested_disposition) ? call.suggested_disposition : null;
   S.call = next.call;
   S.record = next.record;
   if (formInUse()) {
@@ -242,6 +253,8 @@ function onPop(frame) {
   }
   renderCall();
   renderRecord();
+  // an unknown caller: the agent types the company's name first (unless typing elsewhere)
+  if (S.form === next && !next.record.known && !typing(document.activeElement)) $("#qc-name")?.focus();
   document.title = `${t("call.status.ringing")} · ${call.caller_name || phoneText(call.caller)}`;
 }
 
@@ -304,6 +317,8 @@ function callStep(linkedid, status, at) {
     document.title = t("console.title");
   }
   if (call === S.form.call) renderLogOffer();
+  // hang-up of the call the form is for: the log is next, keys 1-6 work at once
+  if (status === "ended" && call.answered_at && sameCall(S.form.call, call) && !call.logged) focusDisposition();
 }
 
 // ---------------------------------------------------------------- the call card
@@ -421,17 +436,15 @@ function restrictedView(rec) {
 
 function unknownView(rec) {
   const forCall = S.call; // the call this card is for: what is created or picked here is its customer
-  const prefill = rec.quick_create || { phone: rec.phone, name: "" };
-  const name = h("input", { id: "qc-name", type: "text", maxlength: "200", value: prefill.name || "" });
-  const phone = h("input", { id: "qc-phone", type: "tel", maxlength: "40", value: prefill.phone || rec.phone || "" });
-  const kind = options(h("select", { id: "qc-kind" }), [["company", t("customer_kind.company")], ["person", t("customer_kind.person")]], "person");
-  const out = h("span", { class: "result", id: "qc-result", hidden: true });
-  const form = h("form", { id: "quick-create", class: "form card", novalidate: true, onsubmit: (ev) => { ev.preventDefault(); quickCreate(name, phone, kind, out, forCall); } },
-    h("h3", {}, t("pop.quick_create")),
-    h("label", {}, h("span", {}, t("customer.name")), name),
-    h("label", {}, h("span", {}, t("customer.phone")), phone),
-    h("label", {}, h("span", {}, t("customer.kind")), kind),
-    h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary" }, t("action.create_customer")), out));
+  const form = quickCreateForm(rec, forCall, {
+    onCreated: async (id) => {
+      await useCustomer(id, forCall);
+      // the next step is the call's log: the disposition, when that form is this call's
+      // (the focus was in the quick-create, gone with it)
+      if (sameCall(S.form.call, forCall)) focusDisposition();
+    },
+    onUse: (id) => useCustomer(id, forCall),
+  });
   const candidates = rec.candidates || [];
   return [
     h("div", { class: "unknown-head" },
@@ -447,30 +460,6 @@ function unknownView(rec) {
 function candidateOwner(cand) {
   if (cand.owner && typeof cand.owner === "object") return cand.owner.display_name || "";
   return cand.owner_name || (typeof cand.owner === "string" ? cand.owner : "");
-}
-
-async function quickCreate(name, phone, kind, out, forCall) {
-  const body = { name: name.value.trim(), numbers: phone.value.trim() ? [phone.value.trim()] : [], kind: kind.value };
-  if (!body.name) {
-    result(out, "error", t("error.required", { field: t("customer.name") }));
-    name.focus();
-    return;
-  }
-  result(out, "busy", t("action.working"));
-  try {
-    const created = await api("POST", "/customers", body);
-    result(out, "ok", t("pop.created", { name: created.name }));
-    toast("ok", t("pop.created", { name: created.name }));
-    await useCustomer(created.id, forCall);
-  } catch (err) {
-    if (err.status === 409 && err.body && err.body.existing) {
-      const ex = err.body.existing;
-      result(out, "error", t("pop.duplicate", { name: ex.name, owner: ex.owner_name || t("customer.no_owner") }));
-      out.after(h("button", { type: "button", class: "small", id: "qc-use-existing", onclick: () => useCustomer(ex.id, forCall) }, t("pop.use_existing")));
-    } else {
-      result(out, "error", describe(err));
-    }
-  }
 }
 
 /** Take customer ``id`` as the record of a call's log (picked by hand, created, or a
@@ -518,10 +507,77 @@ function renderLogForm() {
   $("#log-customer").textContent = f.customer ? f.customer.name : t("log.no_customer");
   $("#log-customer").dataset.customerId = f.customer ? String(f.customer.id) : "";
   fill($("#log-dispositions"), DISPOSITIONS.map((d, i) => h("label", { class: "chip" },
-    h("input", { type: "radio", name: "disposition", value: d, checked: f.disposition === d, onchange: () => { f.disposition = d; } }),
+    h("input", { type: "radio", name: "disposition", value: d, onchange: () => pickDisposition(d) }),
     h("span", {}, label("disposition", d)), h("kbd", { class: "hint" }, String(i + 1)))));
   for (const id of ["open-ticket", "open-opportunity"]) $(`#${id}`).disabled = !f.customer;
+  renderDisposition();
   renderLogCall();
+}
+
+/** The chips' state (chosen, or suggested by the IVR), the suggestion's line and the
+ * note template, without drawing the chips again (the focus stays on its chip). */
+function renderDisposition() {
+  const f = S.form;
+  const picked = dispositionOf(f);
+  for (const input of $("#log-dispositions").querySelectorAll("input")) {
+    input.checked = input.value === picked;
+    input.closest(".chip").dataset.suggested = String(!f.disposition && f.suggested === input.value);
+  }
+  const hint = $("#log-suggested");
+  hint.textContent = !f.disposition && f.suggested ? t("log.suggested", { disposition: label("disposition", f.suggested) }) : "";
+  hint.hidden = !hint.textContent;
+  syncTemplate();
+}
+
+/** The agent picks a disposition (a chip, a key 1-6, a ticket or opportunity made). */
+function pickDisposition(d, form = S.form) {
+  form.disposition = d;
+  if (S.form === form) renderDisposition();
+}
+
+/** The notes hold the template of the form's disposition while nothing is typed in them
+ * (empty, or the template put there before, in another disposition or language). */
+function syncTemplate() {
+  const f = S.form;
+  const notes = $("#log-notes");
+  const d = dispositionOf(f);
+  if (!untouched(notes.value, f.template)) return;
+  const template = d ? t(`note_template.${d}`) : "";
+  if (notes.value === template) return;
+  notes.value = template;
+  f.template = template || null;
+  notes.setSelectionRange(firstBlank(template), firstBlank(template));
+}
+
+/** The notes as the agent wrote them: an untouched template, or its lines left as they
+ * were, are not notes. */
+function typedNotes(f = S.form) {
+  return cleanNotes($("#log-notes").value, f.template);
+}
+
+/** Focus the disposition chips (the chosen one, else the first) so keys 1-6 pick at once,
+ * unless the agent is typing somewhere (then nothing moves). */
+function focusDisposition() {
+  if (typing(document.activeElement)) return;
+  const chips = $("#log-dispositions");
+  const target = chips.querySelector("input:checked") || chips.querySelector("input");
+  if (!target) return;
+  target.focus();
+  target.closest(".card")?.scrollIntoView({ block: "nearest" });
+}
+
+/** The notes, the caret at the template's first blank while it is untouched. */
+function focusNotes() {
+  $("#log-notes").focus();
+  caretToBlank();
+}
+
+function caretToBlank() {
+  const notes = $("#log-notes");
+  if (S.form.template && notes.value === S.form.template) {
+    const at = firstBlank(S.form.template);
+    notes.setSelectionRange(at, at);
+  }
 }
 
 /** Which call the form is for, and a warning when that is not the call on screen. */
@@ -547,7 +603,7 @@ function detached() {
  * one of the call's forms (a saved form left as it was is done with). */
 function formInUse() {
   const f = S.form;
-  if ($("#log-notes").value.trim() || f.disposition) return true;
+  if (typedNotes(f) || f.disposition) return true;
   if (f.call && f.call.logged) return false;
   const active = document.activeElement;
   return !!(active && active.closest && active.closest(WORK_FORMS));
@@ -557,7 +613,7 @@ function formInUse() {
 function showForm(entry) {
   S.form = entry;
   $("#log-notes").value = entry.notes || "";
-  renderLogForm();
+  renderLogForm(); // an empty form gets its disposition's note template
   prefillForms();
 }
 
@@ -578,25 +634,26 @@ async function saveLog(correct) {
     result(out, "error", t("log.need_customer"));
     return;
   }
-  if (!form.disposition) {
+  const disposition = dispositionOf(form);
+  if (!disposition) {
     result(out, "error", t("log.need_disposition"));
     $("#log-dispositions input")?.focus();
     return;
   }
-  const notes = $("#log-notes").value;
+  const notes = typedNotes(form); // template lines left as they were are dropped
   const contact = $("#log-contact").value;
   const customer = form.customer;
   result(out, "busy", t("action.working"));
   try {
     let saved;
     if (form.call && form.call.linkedid) {
-      const body = { customer_id: customer.id, disposition: form.disposition, notes };
+      const body = { customer_id: customer.id, disposition, notes };
       if (contact) body.contact_id = Number(contact);
       if (correct === true) body.correct_customer = true;
       saved = await api("POST", `/calls/${encodeURIComponent(form.call.linkedid)}/log`, body);
     } else {
       // no call from the PBX (a call taken on another phone): log it by hand
-      const body = { kind: "call", content: notes, disposition: form.disposition };
+      const body = { kind: "call", content: notes, disposition };
       if (contact) body.contact_id = Number(contact);
       saved = await api("POST", `/customers/${customer.id}/interactions`, body);
     }
@@ -632,6 +689,8 @@ function doneWith(form) {
   }
   form.notes = "";
   form.disposition = null;
+  form.suggested = null;
+  form.template = null;
   $("#log-notes").value = "";
   renderLogForm();
 }
@@ -669,7 +728,7 @@ function keepForm() {
   const f = S.form;
   f.notes = $("#log-notes").value;
   f.contact = $("#log-contact").value;
-  const typed = !!(f.notes.trim() || f.disposition);
+  const typed = !!(typedNotes(f) || f.disposition);
   const live = !!f.call && !f.call.logged && isLive(f.call);
   if (!typed && !live) return;
   S.drafts.set(formKey(f), f);
@@ -759,10 +818,7 @@ async function createTicket(ev) {
     S.ticketForce = null;
     result(out, "ok", t("ticket.created", { number: ticket.number || ticket.id }));
     toast("ok", t("ticket.created", { number: ticket.number || ticket.id }));
-    if (!form.disposition) {
-      form.disposition = "repair";
-      if (S.form === form) renderLogForm();
-    }
+    if (!form.disposition) pickDisposition("repair", form);
     refreshRecord(form);
   } catch (err) {
     const open = err.status === 409 && err.body && err.body.existing_ticket;
@@ -790,10 +846,7 @@ async function createOpportunity(ev) {
     const opp = await api("POST", `/customers/${form.customer.id}/opportunities`, body);
     result(out, "ok", t("opportunity.created", { title: opp.title || title }));
     toast("ok", t("opportunity.created", { title: opp.title || title }));
-    if (!form.disposition) {
-      form.disposition = "sales-lead";
-      if (S.form === form) renderLogForm();
-    }
+    if (!form.disposition) pickDisposition("sales-lead", form);
   } catch (err) {
     result(out, "error", describe(err));
   }
@@ -971,12 +1024,17 @@ function wire() {
   $("#log-ask").onclick = () => askForLog();
   $("#log-form").addEventListener("submit", (ev) => { ev.preventDefault(); saveLog(); });
   $("#log-form").addEventListener("keydown", (ev) => {
-    // 1-6 pick a disposition while the focus is on the disposition chips
-    if (ev.target.name === "disposition" && /^[1-6]$/.test(ev.key)) {
-      const d = DISPOSITIONS[Number(ev.key) - 1];
-      S.form.disposition = d;
-      renderLogForm();
-      $(`#log-dispositions input[value="${d}"]`)?.focus();
+    // on the disposition chips (where the focus is at hang-up): 1-6 pick one and go on
+    // to the notes, Enter takes the one chosen (the IVR's) and goes on to the notes
+    if (ev.target.name !== "disposition" || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (/^[1-6]$/.test(ev.key)) {
+      ev.preventDefault();
+      pickDisposition(DISPOSITIONS[Number(ev.key) - 1]);
+      focusNotes();
+    } else if (ev.key === "Enter") {
+      ev.preventDefault();
+      if (!dispositionOf(S.form)) pickDisposition(ev.target.value);
+      focusNotes();
     }
   });
   $("#open-ticket").onclick = () => toggle("ticket-form");

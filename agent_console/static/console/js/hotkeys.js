@@ -19,7 +19,8 @@ export function actionFor(ev) {
   }
 }
 
-function typing(target) {
+/** Whether ``target`` is a field the agent types in (text, a list, an editable area). */
+export function typing(target) {
   if (!target || !target.tagName) return false;
   const tag = target.tagName.toLowerCase();
   if (tag === "textarea" || tag === "select" || target.isContentEditable) return true;
