@@ -330,6 +330,10 @@ class CallTracker:
         """Whether the call is still followed (a resync adopted it: it is up)."""
         return linkedid in self._book.calls
 
+    def open_linkedids(self) -> frozenset[str]:
+        """The Linkedids of the calls followed now (each will end, and be logged, once)."""
+        return frozenset(self._book.calls)
+
     def member_of(self, channel: str) -> tuple[str, str] | None:
         """(member name, interface) of a queue member's channel, None for any other."""
         return self._members.devices.get(device_of(channel))

@@ -28,7 +28,7 @@ from telephony.events import CallEnded
 from telephony.simulator import PbxSimulator
 
 from .test_ami_outage import hotline_with_journal
-from .test_restart_journal import _records, _serve, bus_env  # noqa: F401 (a fixture)
+from .test_restart_journal import _records, _serve
 from .test_resync_restart import hotline
 
 SCALE = 0.02  # 50 simulated seconds a second

@@ -27,7 +27,7 @@ from crm_core.models import CallRecord
 from telephony.simulator import PbxSimulator
 
 from .test_outbound_journal import _callback_request, _originate, _until
-from .test_restart_journal import _records, _serve, bus_env  # noqa: F401 (a fixture)
+from .test_restart_journal import _records, _serve
 
 SCALE = 0.02  # 50 simulated seconds a second
 LONG = 100_000.0  # a phone that rings, or a talk that lasts, until the test ends it
