@@ -233,3 +233,50 @@ async def test_a_click_to_dial_ringing_across_a_restart_is_adopted_and_logged_on
                                "customer"), row.__dict__
     assert row.ring_s is not None and 14 <= row.ring_s <= 17, row.__dict__
     assert row.talk_s is not None and 4 <= row.talk_s <= 6, row.__dict__
+
+
+async def test_a_callback_ringing_the_agent_across_a_restart_is_adopted_and_logged_once(
+        site: Site) -> None:
+    """A callback's Originate (its Linkedid the claim token ``hlcb-...``) rings Alice's
+    phone when ``hotline serve`` is killed; the restarted one adopts it ringing (her
+    phone's pop), she answers, the customer answers, talks and hangs up: logged once,
+    answered, the callback's number and variables; the worker closes the callback."""
+    customer = "13600136000"
+    await site.restart_hotline(HOTLINE_PBX_JOURNAL=str(site.rig.journal),
+                               HOTLINE_CALLBACK_RETRY_S="3600", HOTLINE_CALLBACK_POLL_S="0.2",
+                               HOTLINE_CALLBACK_AGENT_RING_S="40")
+    await site.ami.setvar("PHONE_1001_RING", "14")
+    await site.ami.setvar("PHONE_1001_TALK", "600")
+    await site.ami.setvar(f"CUST_{customer}_RING", "2")
+    await site.ami.setvar(f"CUST_{customer}_TALK", "5")
+    mark = len(site.ami.events)
+    async with site.hotline.console("alice") as alice:
+        assert (await alice.call("POST", "/agent/state", {"action": "sign-in"}))[0] == 202
+        status, body = await alice.call("POST", "/callbacks", {"phone": customer})
+        assert status in (200, 201), body
+        ringing = await site.ami.wait_event(
+            lambda m: m.get("Event") == "DialBegin"
+            and m.get("Linkedid", "").startswith("hlcb-")
+            and m.get("DestChannel", "").startswith("Local/1001@rig-phones"), within=60,
+            start=mark)
+    linkedid = ringing["Linkedid"]
+    await site.hotline.stop(kill=True)
+    await _snapshot(site)
+    await site.hotline.start()
+    await site.hotline_connected()
+    try:
+        await site.ami.wait_event(lambda m: m.get("Event") == "Hangup"
+                                  and m.get("Uniqueid") == linkedid, within=60, start=mark)
+        [row] = await site.hotline.wait_records(1, within=60)
+        await asyncio.sleep(2)  # a second record (the journal's) would come now
+        assert len(await site.hotline.records()) == 1
+    finally:
+        site.save_capture("restart-hotline-callback-ringing")
+    assert (row.linkedid, row.direction, row.outcome, row.caller, row.agent,
+            row.hangup_by) == (linkedid, "outbound", "answered", "+86" + customer, "Alice",
+                               "customer"), row.__dict__
+    assert row.ivr.get("HOTLINE_CALLBACK") == linkedid, row.ivr
+    assert row.ring_s is not None and 1 <= row.ring_s <= 4, row.__dict__
+    assert row.talk_s is not None and 4 <= row.talk_s <= 6, row.__dict__
+    done = await site.hotline.wait_callback(lambda r: r.state == "done", within=30)
+    assert done.last_result == "answered", (done.state, done.last_result, done.history)
