@@ -37,6 +37,7 @@ recognised; it ends in an instant, and the journal, when there is one, logs it."
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from telephony.events import DomainEvent
@@ -95,43 +96,47 @@ def _partner(name: str) -> str:
 def sides(linkedid: str, rows: Sequence[Message], known: Mapping[str, str], *,
           origin_up: bool) -> dict[str, str]:
     """The role of each row's channel (see the module docstring); ``known``: the roles of
-    the channels the call already has, which stay."""
+    the channels the call already has, which stay. Spread from the channels whose side is
+    known, each channel and each bridge looked at once (a snapshot is not trusted to be
+    small)."""
     role = dict(known)
-    names = {row.get("Channel", ""): row.get("Uniqueid", "") for row in rows}
-    if linkedid in names.values():
+    by_name: dict[str, str] = {}
+    bridged: dict[str, list[str]] = {}  # bridge -> its channels
+    by_device: dict[str, list[str]] = {}
+    rows_of: dict[str, Message] = {}
+    for row in rows:
+        uid = row.get("Uniqueid", "")
+        if not uid:
+            continue
+        rows_of[uid] = row
+        by_name[row.get("Channel", "")] = uid
+        by_device.setdefault(device_of(row.get("Channel", "")), []).append(uid)
+        if row.get("BridgeId"):
+            bridged.setdefault(row.get("BridgeId", ""), []).append(uid)
+    if linkedid in rows_of:
         role[linkedid] = HANDSET
-    bridges = {row.get("Uniqueid", ""): row.get("BridgeId", "") for row in rows}
-    dialled = {row.get("Uniqueid", ""): dial_targets(row.get("ApplicationData", ""))
-               for row in rows if row.get("Application") == "Dial"}
-
-    def side_of(other: str) -> str:
-        return OTHER if role[other] in CUSTOMER_SIDE else PHONE
-
-    def found(row: Message) -> str | None:
-        uid, name = row.get("Uniqueid", ""), row.get("Channel", "")
-        partner = names.get(_partner(name), "")
-        if partner in role:
-            return CALLER if role[partner] == HANDSET else role[partner]
-        bridge = bridges.get(uid, "")
-        mate = next((u for u, b in bridges.items() if bridge and b == bridge and u != uid
-                     and u in role), None)
-        if mate is not None:
-            return side_of(mate)
-        dialler = next((u for u, targets in dialled.items()
-                        if u in role and device_of(name) in targets), None)
-        return side_of(dialler) if dialler is not None else None
-
-    changed = True
-    while changed:
-        changed = False
-        for row in rows:
-            uid = row.get("Uniqueid", "")
-            if uid and uid not in role:
-                got = found(row)
-                if got is not None:
-                    role[uid], changed = got, True
+    # from the origin first
+    todo = deque(sorted((uid for uid in rows_of if uid in role), key=lambda u: u != linkedid))
+    seen_bridges: set[str] = set()
+    while todo:
+        uid = todo.popleft()
+        row = rows_of[uid]
+        side = OTHER if role[uid] in CUSTOMER_SIDE else PHONE
+        partner = by_name.get(_partner(row.get("Channel", "")), "")
+        found = [(partner, CALLER if role[uid] == HANDSET else role[uid])]
+        bridge = row.get("BridgeId", "")
+        if bridge and bridge not in seen_bridges:
+            seen_bridges.add(bridge)
+            found += [(mate, side) for mate in bridged[bridge]]
+        if row.get("Application") == "Dial":
+            found += [(target, side) for device in dial_targets(row.get("ApplicationData", ""))
+                      for target in by_device.get(device, ())]
+        for other, got in found:
+            if other and other not in role:
+                role[other] = got
+                todo.append(other)
     guess = OTHER if origin_up else PHONE
-    return {row.get("Uniqueid", ""): role.get(row.get("Uniqueid", ""), guess) for row in rows}
+    return {uid: role.get(uid, guess) for uid in rows_of}
 
 
 class OutboundResync:
