@@ -249,7 +249,8 @@ def journal_reconciler(app: web.Application) -> JournalReconciler:
         region=settings.default_region, origin=lambda: tracker.origin_contexts,
         outbound=(settings.outbound_context, settings.callback_context),
         agents=lambda: agents_by_device(sm),
-        dialled=lambda linkedids: callback_numbers(sm, linkedids))
+        dialled=lambda linkedids: callback_numbers(sm, linkedids),
+        followed=tracker.open_linkedids)
 
 
 async def _waiting(app: web.Application) -> dict[str, dict[str, int]]:

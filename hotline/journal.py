@@ -10,8 +10,10 @@ Hotline last saw the PBX and:
   (``telephony.cel_calls``) wins for what happened after the cut, the tracker's for what
   only it knew (the IVR's variables, the recording);
 - logs the calls that started and ended unseen (none of Hotline's records has them);
-- leaves alone the calls still up (the resync adopted them; it adopts no outbound call)
-  and those already logged.
+- leaves alone the calls still up (the resync adopted them, inbound and outbound: the
+  tracker logs them when they end), those the tracker followed when the resync ended
+  (``followed``: one that ends while the journal is read is the tracker's to log, even
+  before its record reaches the database) and those already logged.
 
 Outbound calls (click-to-dial, callbacks: ``telephony.cel_outbound``) as well, with what
 Hotline's own records add to the journal: the agent's name when her phone is in no queue
@@ -156,10 +158,12 @@ class JournalReconciler:
                  is_open: Callable[[str], bool], clock: Callable[[], float],
                  region: str = "CN", origin: Callable[[], Iterable[str]] = tuple,
                  outbound: Iterable[str] = (), agents: Agents | None = None,
-                 dialled: Dialled | None = None) -> None:
+                 dialled: Dialled | None = None,
+                 followed: Callable[[], Iterable[str]] | None = None) -> None:
         """``inbound``, ``origin``: the tracker's contexts of those names (``origin``
         empty: no outbound call is recognised); ``outbound``: the contexts where Hotline's
-        Originates dial the customer (settings ``outbound_context``, ``callback_context``)."""
+        Originates dial the customer (settings ``outbound_context``, ``callback_context``);
+        ``followed``: the Linkedids of the calls the tracker follows (its open calls)."""
         self.journal = journal
         self.publish = publish
         self.logged = logged
@@ -171,6 +175,7 @@ class JournalReconciler:
         self.agents = agents
         self.dialled = dialled
         self.is_open = is_open
+        self.followed = followed
         self.clock = clock
         self.region = region
         self.counts = {"corrected": 0, "recovered": 0, "kept": 0, "failed": 0}
@@ -180,14 +185,17 @@ class JournalReconciler:
         """Called from the AMI reader (sync): reconcile in the background. ``since``: when
         Hotline last heard the PBX (None: it just started); ``held``: the records the
         resync made of calls that vanished, not yet published."""
-        task = asyncio.get_running_loop().create_task(self.reconcile(since, held),
-                                                      name="journal-reconcile")
+        # now, as the resync ends: the calls the tracker follows from here to their end
+        followed = frozenset(self.followed()) if self.followed is not None else frozenset()
+        task = asyncio.get_running_loop().create_task(
+            self.reconcile(since, held, followed), name="journal-reconcile")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def reconcile(self, since: float | None, held: list[CallEnded]) -> None:
+    async def reconcile(self, since: float | None, held: list[CallEnded],
+                        followed: frozenset[str] = frozenset()) -> None:
         try:
-            await self._reconcile(since, held)
+            await self._reconcile(since, held, followed)
         except Exception:  # the journal is a help: without it the tracker's guesses stand
             self.counts["failed"] += 1
             log.exception("journal: reconciliation failed; %d call(s) keep the tracker's "
@@ -195,7 +203,8 @@ class JournalReconciler:
             for event in held:
                 self.publish(event)
 
-    async def _reconcile(self, since: float | None, held: list[CallEnded]) -> None:
+    async def _reconcile(self, since: float | None, held: list[CallEnded],
+                         followed: frozenset[str]) -> None:
         if since is None:
             last = await self.last_logged()
             since = last.timestamp() if last is not None else self.clock() - FIRST_START_S
@@ -204,7 +213,8 @@ class JournalReconciler:
         groups = by_linkedid(events)
         guesses = {e.linkedid: e for e in held}
         ended = list(dict.fromkeys(ended_calls(events)))
-        done = [lid for lid in ended if lid not in guesses and not self.is_open(lid)]
+        done = [lid for lid in ended
+                if lid not in guesses and lid not in followed and not self.is_open(lid)]
         already = await self.logged(done) if done else set()
         wanted = [lid for lid in ended if lid in guesses] + [
             lid for lid in done if lid not in already]

@@ -109,6 +109,13 @@ class EmitMixin(_PbxState):
         self.ev("DialEnd", "call", (src.snap() if src else "") + dest.snap("Dest")
                 + f"DialStatus: {status}\r\n")
 
+    def _dialled_answers(self, c: Chan) -> None:
+        """The ``;1`` a Dial() created (``AppDial``) is bridged to its caller once answered:
+        Asterisk 22 clears its Exten then (restart-outbound-*.ami: a Newexten with an empty
+        Exten, and so the snapshot and the journal's lines after it)."""
+        c.set(exten="")
+        self.newexten(c, "AppDial", "(Outgoing Line)", level=2)
+
     def newstate(self, c: Chan, state: int, **changes: Any) -> None:
         c.set(state=state, **changes)
         if state == 6 and c.answered is None:

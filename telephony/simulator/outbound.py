@@ -89,6 +89,7 @@ class OutboundMixin(_PbxState):
         agent = self.agents.get(channel) or self.find_agent(f"Local/{ext}@agents/n")
         t = self.now()
         a1, a2 = self.local_pair(ext, "agents", t, kind="c2d", ids=ids)
+        self.newexten(a1, "AppDial2", "(Outgoing Line)", level=2)  # the Originate's (07)
         for var, value in (variables or {}).items():
             self.varset(a1, var, value, level=0)
         self.set_callerid(a1, num or UNKNOWN, name or UNKNOWN, num or UNKNOWN, name or UNKNOWN,
@@ -131,8 +132,10 @@ class OutboundMixin(_PbxState):
     async def _c2d_customer(self, probe: SimCall, a1: Chan, a2: Chan, agent: Agent | None,
                             number: str) -> None:
         a1.set(context="outbound", exten=number, priority=2)
+        self.newexten(a1, "Dial", f"Local/{number}@pstn-out/n,30", level=1)  # as in 07
         p1, p2 = self.local_pair(number, "pstn-out", probe.t, linkedid=a1.linkedid,
                                  kind="pstn")
+        self.newexten(p1, "AppDial", "(Outgoing Line)", level=2)
         self.dial_begin(a1, p1, f"Local/{number}@pstn-out/n")
         spec = self.customers.get(number) or CustomerSpec()
         if spec.mode in _CUSTOMER_FAILS:
@@ -142,6 +145,7 @@ class OutboundMixin(_PbxState):
         self.newstate(p2, 6)
         self.newstate(p1, 6)
         self.dial_end(a1, p1, "ANSWER")
+        self._dialled_answers(p1)
         b = self.bridge_create()
         self.bridge_enter(b, p1)
         self.bridge_enter(b, a1)
@@ -189,6 +193,7 @@ class OutboundMixin(_PbxState):
         probe = SimCall(num, name, exten, CallScript(), asyncio.get_running_loop().create_future())
         probe.t = t
         a1, a2 = self.local_pair(ext, "agents", t, kind="c2d", ids=ids, call=probe)
+        self.newexten(a1, "AppDial2", "(Outgoing Line)", level=2)  # the Originate's
         for var, value in (variables or {}).items():
             self.varset(a1, var, value, level=0)
         self.set_callerid(a1, *who, *who, connected=False)
@@ -244,6 +249,7 @@ class OutboundMixin(_PbxState):
         self.newexten(a1, "Dial", f"Local/{number}@pstn-out/n,30", level=1)
         c1, c2 = self.local_pair(number, "pstn-out", probe.t, linkedid=a1.linkedid,
                                  kind="pstn", call=probe)
+        self.newexten(c1, "AppDial", "(Outgoing Line)", level=2)
         self.dial_begin(a1, c1, f"Local/{number}@pstn-out/n")
         if action_id is not None:
             self.originate_response(action_id, "Success", a1, context, number, "4",
@@ -277,6 +283,7 @@ class OutboundMixin(_PbxState):
             self.newstate(c2, 6, priority=6)
             self.newstate(c1, 6)
             self.dial_end(a1, c1, "ANSWER")
+            self._dialled_answers(c1)
             b = self.bridge_create()
             self.bridge_enter(b, c1)
             self.bridge_enter(b, a1)

@@ -375,6 +375,7 @@ class QueueingMixin(_PbxState):
         self.newexten(a2, "Dial", f"{dialstring},,tT", level=1)
         p1, p2 = self.local_pair(exten, PHONE_CONTEXT, t, linkedid=a2.linkedid, kind="phone",
                                  call=call)
+        self.newexten(p1, "AppDial", "(Outgoing Line)", level=2)
         self.set_callerid(p1, a2.cid_num, a2.cid_name, a2.cid_num, a2.cid_name,
                           connected=False)
         self.set_callerid(p2, a2.cid_num, a2.cid_name, a2.cid_num, a2.cid_name)
@@ -390,6 +391,7 @@ class QueueingMixin(_PbxState):
         self.newstate(p1, 6)
         self.dial_end(a2, p1, "ANSWER")
         self.newstate(a2, 6)
+        self._dialled_answers(p1)
         b = self.bridge_create()
         self.bridge_enter(b, p1)
         return b

@@ -81,7 +81,10 @@ phone first, then the dialplan dials the customer; captures 07/07b)
   ``CallAnswered`` (direction outbound, queue "", no wait/ring) when the customer
   answers (``answered_at``). Both name the agent as the summary does, with the origin
   channel as ``agent_channel``. Neither has a queue: no queue figure counts them.
-- Not adopted from a resync snapshot (an unknown outbound call is left alone).
+- Adopted from a resync snapshot like an inbound call, and brought up to date after an
+  outage (``outbound_resync``): recognised by its first channel, sides by the bridges,
+  Local pairs and ``Dial()`` data of the snapshot, number and agent from the Originate's
+  variables in the Status list.
 
 DID: the Exten of the first channel when it is one of ``hotline_numbers``,
 else the HOTLINE_DID variable, else that Exten when it looks like a number.
@@ -262,7 +265,7 @@ class CallTracker:
         self._members = Members(book)
         self._inbound = InboundCalls(book)
         self._outbound = OutboundCalls(book, self._members)
-        self._resync = Resync(book, self._inbound, self._members)
+        self._resync = Resync(book, self._inbound, self._members, self._outbound)
         channels = Channels(book, self._inbound, self._outbound, self._resync)
         book.summarise = self._summary
         self._handlers: dict[str, Handler] = {}
@@ -326,6 +329,10 @@ class CallTracker:
     def is_open(self, linkedid: str) -> bool:
         """Whether the call is still followed (a resync adopted it: it is up)."""
         return linkedid in self._book.calls
+
+    def open_linkedids(self) -> frozenset[str]:
+        """The Linkedids of the calls followed now (each will end, and be logged, once)."""
+        return frozenset(self._book.calls)
 
     def member_of(self, channel: str) -> tuple[str, str] | None:
         """(member name, interface) of a queue member's channel, None for any other."""

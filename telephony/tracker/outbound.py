@@ -267,14 +267,46 @@ class OutboundCalls:
         call = chan.call
         if call.direction != OUTBOUND or chan.role not in ORIGIN_PAIR:
             return out
+        if var == DIALLED_VAR and value:
+            book.time(m)
+        self.take_variable(call, var, value, out)
+        return out
+
+    def take_variable(self, call: Call, var: str, value: str, out: list[DomainEvent]) -> None:
+        """One of our Originate's variables on the call's agent side (a live VarSet, or a
+        resync's Status list): the user who dialled, the agent's name, the number."""
         if var in USER_VARS and value:
             call.originated_by = value
         elif var == AGENT_NAME_VAR and value:
             call.agent_name = value
         elif var == DIALLED_VAR and value:
-            book.time(m)
             self._set_number(call, value, out)
-        return out
+
+    # ---------------------------------------------------------------- resync
+
+    def set_number(self, call: Call, number: str | None, out: list[DomainEvent]) -> None:
+        """The customer's number read from a resync's snapshot (a channel's Exten)."""
+        if call.caller is None and looks_like_number(number):
+            self._set_number(call, number, out)
+
+    def resynced(self, call: Call, t: float, answered_at: float | None,
+                 out: list[DomainEvent]) -> None:
+        """A resync's snapshot (at ``t``) of the call: placed or not (``call.placed``, set
+        by the caller), answered by the customer at ``answered_at`` (None: not yet).
+        What the live events would have said: the agent's pop once it is placed with its
+        number; the answer (its ring unseen: not measured)."""
+        answered = answered_at is not None and call.answered_at is None
+        if answered:
+            call.answered_at = answered_at
+            call.origin_up = call.placed = True
+        if call.placed:
+            self._ringing(call, t, out)
+        if answered and call.popped:
+            agent, interface = self.agent(call)
+            out.append(CallAnswered(
+                at=ts(t), linkedid=call.linkedid, queue="", agent=agent or "",
+                interface=interface or "", agent_channel=call.origin_name, wait_s=None,
+                ring_s=None, direction=OUTBOUND))
 
     # --------------------------------------------------------------- summary
 

@@ -1,7 +1,7 @@
 """Resync after an AMI (re)connect: collect the CoreShowChannels / QueueStatus / Status
-snapshot, then end the known calls that vanished, adopt the unknown inbound ones (with
-their channels' variables and times), and drop the queue members the snapshot no longer
-lists.
+snapshot, then end the known calls that vanished, adopt the unknown ones (with their
+channels' variables and times; outbound calls: ``outbound_resync``), and drop the queue
+members the snapshot no longer lists.
 
 Live events of a call the channel list names but the book does not know yet (it began
 during the outage), arriving once that list is complete, wait (``deferred``) until the
@@ -28,6 +28,7 @@ from telephony.tracker.model import (
     HANDSET,
     MAX_DURATION,
     OTHER,
+    OUTBOUND,
     Attempt,
     Call,
     Chan,
@@ -37,6 +38,8 @@ from telephony.tracker.model import (
     duration,
     to_int,
 )
+from telephony.tracker.outbound import OutboundCalls
+from telephony.tracker.outbound_resync import OutboundResync
 
 MAX_DEFERRED = 50_000  # live events held during one resync (a few minutes of a busy PBX)
 
@@ -50,10 +53,12 @@ def seconds_field(value: str | None) -> float:
 class Resync:
     """The snapshot of one resync and its reconciliation with the book."""
 
-    def __init__(self, book: CallBook, inbound: InboundCalls, members: Members) -> None:
+    def __init__(self, book: CallBook, inbound: InboundCalls, members: Members,
+                 outbound: OutboundCalls) -> None:
         self.book = book
         self.inbound = inbound
         self.members = members
+        self.outbound = OutboundResync(book, outbound, self._age, self._variables_of)
         self.active = False
         self.seq = 0
         self.outage_at: float | None = None
@@ -188,6 +193,11 @@ class Resync:
             if variables.kept(var):
                 variables.apply(self.book, call, var, value)
 
+    def _variables_of(self, uid: str) -> dict[str, str]:
+        """A channel's variables, as the Status list gave them (none without it)."""
+        row = self.status.get(uid)
+        return variables.status_variables(row) if row is not None else {}
+
     def _age(self, row: Message) -> float:
         """Seconds since a snapshot channel was created (CoreShowChannel Duration, the
         Status event's Seconds)."""
@@ -219,6 +229,11 @@ class Resync:
                     book.leave_bridge(chan)
             if not call.channels:
                 out.extend(book.end(call, ended_at, system=True))
+                continue
+            if call.direction == OUTBOUND:
+                rows = [r for r in by_linkedid.get(call.linkedid, ())
+                        if r.get("Uniqueid") not in self.gone]
+                self.outbound.reconcile(call, rows, ended_at, book.clock(), out)
                 continue
             # channels the call gained during the outage (an agent leg, a transfer's)
             # are known by its Linkedid only
@@ -305,9 +320,16 @@ class Resync:
         for lid, rows in groups.items():
             live = [r for r in rows if r.get("Uniqueid") not in self.gone]
             call = book.calls.get(lid)
-            if call is not None:  # a known call: register the channels we missed
+            if call is not None and call.direction == OUTBOUND:
+                self.outbound.register(call, live, out)
+            elif call is not None:  # a known call: register the channels we missed
                 for row in live:
                     self._register_row(call, row)
+            elif self.outbound.is_outbound(lid, rows):  # before inbound: a trunk's
+                # channel dialled out may be in an inbound context (its endpoint's)
+                self.outbound.adopt(lid, live or rows, now, out)
+                if not live:
+                    out.extend(book.end(book.calls[lid], now, system=True))
             elif self._is_inbound(rows):
                 self._adopt(lid, live or rows, now, out)
                 if not live:  # seen only in the snapshot, gone before the resync ended

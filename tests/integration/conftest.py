@@ -8,6 +8,7 @@ import pytest
 
 from telephony.simulator import PbxSimulator
 from tests.integration.console_support import simulator
+from tests.integration.test_auth_shared import _forget
 
 
 @pytest.fixture
@@ -18,3 +19,19 @@ async def sim() -> AsyncIterator[PbxSimulator]:
     await pbx.start()
     yield pbx
     await pbx.close()
+
+
+@pytest.fixture
+async def bus_env(bus_kind: str, redis_stream: str, request: pytest.FixtureRequest
+                  ) -> AsyncIterator[dict[str, str]]:
+    """The node's bus settings (environment); on Redis, the test's stream and the keys
+    beside it (the AMI lease) are deleted afterwards."""
+    if bus_kind == "memory":
+        yield {"HOTLINE_BUS": "memory"}
+        return
+    redis_url = str(request.getfixturevalue("redis_url"))
+    # the lease as in the failover tests: a restarted node waits at most ttl + renew
+    yield {"HOTLINE_BUS": "redis", "HOTLINE_REDIS_URL": redis_url,
+           "HOTLINE_REDIS_STREAM": redis_stream, "HOTLINE_REDIS_CONSUMER": "node-a",
+           "HOTLINE_AMI_LEASE_TTL_S": "3", "HOTLINE_AMI_LEASE_RENEW_S": "0.5"}
+    await _forget(redis_url, redis_stream)

@@ -77,7 +77,8 @@ async def hotline_with_journal(sim: PbxSimulator, journal: Path
         CsvJournal(journal), publish=bus.publish_nowait, logged=logged, last_logged=never,
         member_of=tracker.member_of, inbound=lambda: tracker.inbound_contexts,
         is_open=tracker.is_open, clock=sim.pbx.now,
-        origin=lambda: tracker.origin_contexts, outbound={"outbound"})
+        origin=lambda: tracker.origin_contexts, outbound={"outbound"},
+        followed=tracker.open_linkedids)
     feed = TrackerFeed(tracker, bus, reconciler)
     client = AmiClient(host="127.0.0.1", port=sim.port, username="hotline",
                        secret="hotline-secret", consumer=feed, action_timeout=5.0)

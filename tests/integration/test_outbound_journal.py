@@ -88,7 +88,7 @@ def _row(r: CallRecord) -> tuple[Any, ...]:
 
 
 async def test_outbound_calls_that_end_while_hotline_is_killed_are_logged_after_its_restart(
-        db_url: str, tmp_path: Path) -> None:
+        db_url: str, bus_env: dict[str, str], tmp_path: Path) -> None:
     await upgrade_async(db_url)
     missed_id = await _callback_request(db_url, "+8613600136009")
     busy_id = await _callback_request(db_url, "+8613600136008")
@@ -115,7 +115,7 @@ async def test_outbound_calls_that_end_while_hotline_is_killed_are_logged_after_
                                    ("13600136008", "busy", 0.0),
                                    ("13700137005", "answer", 5.0)):
             sim.set_customer(number, mode=mode, ring_s=2.0, talk_s=talk or 3.5)
-        procs.append(await _serve(db_url, {"HOTLINE_BUS": "memory"}, sim, journal, tmp_path))
+        procs.append(await _serve(db_url, bus_env, sim, journal, tmp_path))
         # ended while Hotline watches: logged live, and not again from the journal
         tasks.append(_originate(sim, "Local/1001@agents/n", "13700137004", early))
 
@@ -149,7 +149,7 @@ async def test_outbound_calls_that_end_while_hotline_is_killed_are_logged_after_
             return down <= _ended(journal)
 
         await _until("the calls ended while Hotline is down", all_ended)
-        procs.append(await _serve(db_url, {"HOTLINE_BUS": "memory"}, sim, journal, tmp_path))
+        procs.append(await _serve(db_url, bus_env, sim, journal, tmp_path))
 
         async def all_logged() -> list[CallRecord] | None:
             rows = await _records(db_url)

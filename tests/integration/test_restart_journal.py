@@ -20,11 +20,9 @@ import asyncio
 import os
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -33,7 +31,6 @@ from crm_core.models import CallRecord
 from telephony.simulator import PbxSimulator, SimCall
 
 from .test_ami_outage import _script, _truth
-from .test_auth_shared import _forget
 from .test_serve import _free_port
 
 SCALE = 0.02
@@ -46,22 +43,6 @@ async def _records(db_url: str) -> list[CallRecord]:
             return list((await db.execute(select(CallRecord))).scalars())
     finally:
         await engine.dispose()
-
-
-@pytest.fixture
-async def bus_env(bus_kind: str, redis_stream: str, request: pytest.FixtureRequest
-                  ) -> AsyncIterator[dict[str, str]]:
-    """The node's bus settings (environment); on Redis, the test's stream and the keys
-    beside it (the AMI lease) are deleted afterwards."""
-    if bus_kind == "memory":
-        yield {"HOTLINE_BUS": "memory"}
-        return
-    redis_url = str(request.getfixturevalue("redis_url"))
-    # the lease as in the failover tests: a restarted node waits at most ttl + renew
-    yield {"HOTLINE_BUS": "redis", "HOTLINE_REDIS_URL": redis_url,
-           "HOTLINE_REDIS_STREAM": redis_stream, "HOTLINE_REDIS_CONSUMER": "node-a",
-           "HOTLINE_AMI_LEASE_TTL_S": "3", "HOTLINE_AMI_LEASE_RENEW_S": "0.5"}
-    await _forget(redis_url, redis_stream)
 
 
 async def _serve(db_url: str, bus_env: dict[str, str], sim: PbxSimulator, journal: Path,

@@ -146,3 +146,19 @@ async def test_when_hotlines_records_cannot_be_read_the_journals_record_stands(
         "Local/1001@agents", "+8613700137000", "answered")
     assert (ended[MISSED].caller, ended[MISSED].outcome) == (None, "failed")
     assert reconciler.counts["failed"] == 0
+
+
+async def test_a_call_the_tracker_followed_at_the_resync_is_never_the_journals(
+        tmp_path: Path) -> None:
+    """Issue 13, never doubled: the resync adopted the click-to-dial (still up); it ends
+    while the journal is being read, its record not in the database yet. The journal has
+    its end, the tracker no longer has it open, the call log does not name it: it is the
+    tracker's all the same (followed when the resync ended), not logged a second time."""
+    journal, now = _journal(tmp_path, "click-to-dial-answered", "callback-agent-misses")
+    side = Side()
+    reconciler = _reconciler(journal, side, now)
+    reconciler.followed = lambda: {CLICK}
+    reconciler.after_resync(None, [])
+    [task] = reconciler._tasks
+    await task
+    assert sorted(side.ended()) == [MISSED]  # the other one ended unseen: the journal's
