@@ -46,6 +46,7 @@ from sqlalchemy import Table as SqlTable
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_core.import_messages import CodedError, Msg
 from crm_core.models import (
     Asset,
     AuditEntry,
@@ -170,7 +171,7 @@ class ColumnMap:
     """Which field each column feeds (None: ignored) and notes on the decisions."""
 
     fields: tuple[str | None, ...]
-    notes: tuple[str, ...] = ()
+    notes: tuple[Msg, ...] = ()
 
     def columns_of(self, name: str) -> list[int]:
         return [i for i, f in enumerate(self.fields) if f == name]
@@ -191,7 +192,7 @@ def auto_mapping(
             raise ValueError(f"mapping {column!r} -> {wanted!r}: no such field "
                              f"(fields: {', '.join(FIELDS)})")
     fields: list[str | None] = []
-    notes: list[str] = []
+    notes: list[Msg] = []
     taken: set[str] = set()
     for header in headers:
         raw = str(header or "").strip()
@@ -204,12 +205,12 @@ def auto_mapping(
         else:
             target = _SYNONYMS.get(key)
         if target and target in taken and not FIELDS[target].multi:
-            notes.append(f"column {raw!r} ignored: {target} already comes from another column")
+            notes.append(Msg("note_column_taken", {"column": raw, "field": target}))
             target = None
         if target:
             taken.add(target)
         elif raw:
-            notes.append(f"column {raw!r} not imported")
+            notes.append(Msg("note_column_unused", {"column": raw}))
         fields.append(target)
     return ColumnMap(tuple(fields), tuple(notes))
 
@@ -265,7 +266,7 @@ DATE_HINT = "expected a date such as 2024-05-01, 2024/5/1 or 2024年5月1日"
 
 def _serial_date(serial: float) -> date:
     if not 1 <= serial < 2958466:  # Excel's range: 1900-01-01 .. 9999-12-31
-        raise ValueError(DATE_HINT)
+        raise CodedError("date_invalid")
     return _EXCEL_EPOCH + timedelta(days=int(serial))
 
 
@@ -294,14 +295,14 @@ def parse_date(value: object) -> date | None:
                 return date(year, b, a)
             if b > 12 >= a:
                 return date(year, a, b)
-            raise ValueError(f"ambiguous date {text!r}: write it as {year}-MM-DD")
+            raise CodedError("date_ambiguous", text=text, year=year)
         if re.fullmatch(r"\d{1,7}(\.\d+)?", text):
             return _serial_date(float(text))  # a serial that went through CSV
     except ValueError as exc:
         if "ambiguous" in str(exc):
             raise
-        raise ValueError(DATE_HINT) from None
-    raise ValueError(DATE_HINT)
+        raise CodedError("date_invalid") from None
+    raise CodedError("date_invalid")
 
 
 _PHONE_SPLIT = re.compile(r"[/,;，；、|\n]+")
@@ -342,7 +343,7 @@ def parse_vip_tier(value: object) -> int:
     digits = re.findall(r"\d+", text)
     if len(digits) == 1 and 0 <= int(digits[0]) <= MAX_VIP_TIER:
         return int(digits[0])
-    raise ValueError(f"VIP tier is 0-{MAX_VIP_TIER} (or 普通/银卡/金卡/钻石)")
+    raise CodedError("vip_tier_invalid", max=MAX_VIP_TIER)
 
 
 def parse_money(value: object) -> Decimal | None:
@@ -359,9 +360,9 @@ def parse_money(value: object) -> Decimal | None:
         try:
             amount = Decimal(text) * factor
         except InvalidOperation:
-            raise ValueError("not an amount") from None
+            raise CodedError("amount_invalid") from None
     if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
-        raise ValueError("not an amount")
+        raise CodedError("amount_invalid")
     return amount.quantize(Decimal("0.01"))
 
 
@@ -382,7 +383,7 @@ def parse_choice(value: object, choices: Mapping[str, str], what: str) -> str | 
         return None
     if text in choices:
         return choices[text]
-    raise ValueError(f"unknown {what} (one of: {', '.join(sorted(set(choices.values())))})")
+    raise CodedError(f"{what}_unknown")  # what: kind | status (the catalogue lists them)
 
 
 # --- name keys and the in-memory indexes ------------------------------------------------
@@ -518,12 +519,15 @@ class RowIssue:
     row: int
     column: str
     value: str
-    message: str
+    message: str  # English (the CLI, the report's English column)
     kind: str = "error"  # error | duplicate
+    code: str = ""  # crm_core.import_messages.CATALOG (the page and report translate it)
+    params: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sheet": self.sheet, "row": self.row, "column": self.column,
-                "value": self.value, "message": self.message, "kind": self.kind}
+                "value": self.value, "message": self.message, "kind": self.kind,
+                "code": self.code, "params": dict(self.params)}
 
 
 REPORT_COLUMNS = [("sheet", "sheet"), ("row", "row"), ("column", "column"),
@@ -562,8 +566,9 @@ class _RowErrors:
     def __init__(self, sheet: str, row: int) -> None:
         self.sheet, self.row, self.items = sheet, row, list[RowIssue]()
 
-    def add(self, column: str, value: object, message: str, kind: str = "error") -> None:
-        self.items.append(RowIssue(self.sheet, self.row, column, cell_text(value), message, kind))
+    def add(self, column: str, value: object, message: Msg, kind: str = "error") -> None:
+        self.items.append(RowIssue(self.sheet, self.row, column, cell_text(value),
+                                   message.text, kind, message.code, dict(message.params)))
 
 
 def _first(cells: Cells, name: str) -> tuple[str, object]:
@@ -581,8 +586,8 @@ def _parse_field(
     column, value = _first(cells, name)
     try:
         return parser(value)
-    except ValueError as exc:
-        errors.add(column, value, str(exc))
+    except CodedError as exc:
+        errors.add(column, value, exc.msg)
         return None
 
 
@@ -591,7 +596,7 @@ def _phones_of(cells: Cells, name: str, region: str, errors: _RowErrors) -> list
     for column, value in cells.get(name, []):
         good, bad = parse_phones(value, region)
         for raw in bad:
-            errors.add(column, raw, "not a valid phone number")
+            errors.add(column, raw, Msg("phone_invalid"))
         out.extend(p for p in good if p[0] not in {q[0] for q in out})
     return out
 
@@ -616,7 +621,7 @@ def _customer_fields(
         try:
             values["owner_id"] = ctx.owner_id(owner_text)
         except KeyError:
-            errors.add(column, owner, "unknown owner (no user with this username or name)")
+            errors.add(column, owner, Msg("owner_unknown"))
     return values
 
 
@@ -629,7 +634,7 @@ def _contact_fields(
         return None, phones
     email = _text_field(cells, "contact_email")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        errors.add(_first(cells, "contact_email")[0], email, "not an email address")
+        errors.add(_first(cells, "contact_email")[0], email, Msg("email_invalid"))
     contact = {"name": name, "role": _text_field(cells, "contact_role"), "email": email}
     return contact, phones
 
@@ -643,17 +648,17 @@ def _asset_fields(
     if serial is None:
         if any(_text_field(cells, n) for n in ("model", "product_line", "purchase_date",
                                                   "warranty_end")):
-            errors.add(_first(cells, "serial_number")[0], "", "an asset needs its serial number")
+            errors.add(_first(cells, "serial_number")[0], "", Msg("asset_needs_serial"))
         return None
     if purchase and warranty and warranty < purchase:
         errors.add(_first(cells, "warranty_end")[0], warranty.isoformat(),
-                   "warranty ends before the purchase date")
+                   Msg("warranty_before_purchase"))
     product_id = None
     column, product = _first(cells, "product_line")
     if cell_text(product):
         product_id = ctx.products.get(cell_text(product).casefold())
         if product_id is None:
-            errors.add(column, product, "unknown product line")
+            errors.add(column, product, Msg("product_unknown"))
     return {"serial_number": serial, "model": _text_field(cells, "model"),
             "product_line_id": product_id, "purchase_date": purchase,
             "warranty_end": warranty, "site": _text_field(cells, "site")}
@@ -667,7 +672,7 @@ def _existing_customer(
     if cell_text(code):
         known = ctx.by_code.get(cell_text(code).casefold())
         if known is None:
-            errors.add(column, code, "no customer with this code in this import")
+            errors.add(column, code, Msg("customer_code_unknown"))
         return known
     column, cid = _first(cells, "customer_id")
     if cell_text(cid):
@@ -676,18 +681,18 @@ def _existing_customer(
         except ValueError:
             found = None
         if found is None:
-            errors.add(column, cid, "no customer with this id")
+            errors.add(column, cid, Msg("customer_id_unknown"))
         return found
     column, name = _first(cells, "name")
     if not cell_text(name):
-        errors.add(column, "", "which customer? (a customer name, id or code is required)")
+        errors.add(column, "", Msg("customer_missing"))
         return None
     matches = ctx.named(name_key(cell_text(name)), cell_text(name))
     if not matches:
-        errors.add(column, name, "no customer with this name")
+        errors.add(column, name, Msg("customer_name_unknown"))
         return None
     if len(matches) > 1:
-        errors.add(column, name, "several customers have this name: use the customer id")
+        errors.add(column, name, Msg("customer_name_ambiguous"))
         return None
     return matches[0]
 
@@ -700,20 +705,21 @@ def _check_asset_duplicate(
     serial = str(draft.asset["serial_number"])
     column = FIELDS["serial_number"].label_zh
     if serial.casefold() in seen:
-        errors.add(column, serial, f"duplicate in this file: same serial number as row "
-                   f"{seen[serial.casefold()]}", "duplicate")
+        errors.add(column, serial, Msg("duplicate_serial_in_file",
+                                       {"row": seen[serial.casefold()]}), "duplicate")
     elif serial.casefold() in ctx.serials:
         owner, _ = ctx.serials[serial.casefold()]
-        who = f" (customer {owner.id} {owner.name})" if owner and owner.id > 0 else ""
-        errors.add(column, serial, f"duplicate: serial number already registered{who}",
-                   "duplicate")
+        msg = (Msg("duplicate_serial_of", {"id": owner.id, "name": owner.name})
+               if owner and owner.id > 0 else Msg("duplicate_serial"))
+        errors.add(column, serial, msg, "duplicate")
 
 
-def _duplicate_message(known: KnownCustomer, reason: str) -> str:
+def _duplicate_message(known: KnownCustomer, reason: str) -> Msg:
+    """``reason``: ``name`` or ``phone``; owner None reads as the shared pool."""
     if known.row is not None:
-        return f"duplicate in this file: same {reason} as row {known.row} ({known.name})"
-    owner = known.owner or "shared pool / 公海"
-    return f"duplicate: same {reason} as customer {known.id} {known.name} (owner: {owner})"
+        return Msg(f"duplicate_{reason}_in_file", {"row": known.row, "name": known.name})
+    return Msg(f"duplicate_{reason}", {"id": known.id, "name": known.name,
+                                       "owner": known.owner})
 
 
 def parse_customer_row(
@@ -726,7 +732,7 @@ def parse_customer_row(
     column, name_value = _first(cells, "name")
     name = cell_text(name_value)
     if not name:
-        errors.add(column, "", "the customer name is missing")
+        errors.add(column, "", Msg("name_missing"))
     values = _customer_fields(cells, ctx, errors, default_owner)
     phones = _phones_of(cells, "phone", region, errors)
     contact, contact_phones = _contact_fields(cells, region, errors)
@@ -744,7 +750,7 @@ def parse_customer_row(
         for e164, raw in phones + contact_phones:
             if e164 in ctx.by_phone:
                 col = _phone_column(cells, raw)
-                errors.add(col, raw, _duplicate_message(ctx.by_phone[e164], "phone number"),
+                errors.add(col, raw, _duplicate_message(ctx.by_phone[e164], "phone"),
                            "duplicate")
                 break
     _check_asset_duplicate(draft, ctx, errors, seen_serials)
@@ -773,22 +779,22 @@ def parse_child_row(
         contact, phones = _contact_fields(cells, region, errors)
         phones += [p for p in _phones_of(cells, "phone", region, errors) if p not in phones]
         if contact is None:
-            errors.add(FIELDS["contact_name"].label_zh, "", "the contact's name is missing")
+            errors.add(FIELDS["contact_name"].label_zh, "", Msg("contact_name_missing"))
         draft.contact, draft.contact_phones = contact, phones
     else:
         draft.asset = _asset_fields(cells, ctx, errors)
         if draft.asset is None and not errors.items:
-            errors.add(FIELDS["serial_number"].label_zh, "", "the serial number is missing")
+            errors.add(FIELDS["serial_number"].label_zh, "", Msg("serial_missing"))
     if errors.items or known is None:
         return None, errors.items
     if draft.contact is not None and (known.id, draft.contact["name"].casefold()) in ctx.contacts:
         errors.add(_first(cells, "contact_name")[0], draft.contact["name"],
-                   f"duplicate: {known.name} already has this contact", "duplicate")
+                   Msg("duplicate_contact", {"name": known.name}), "duplicate")
     for e164, raw in draft.contact_phones:
         other = ctx.by_phone.get(e164)
         if other is not None and other.id != known.id:
             errors.add(_phone_column(cells, raw), raw,
-                       _duplicate_message(other, "phone number"), "duplicate")
+                       _duplicate_message(other, "phone"), "duplicate")
     _check_asset_duplicate(draft, ctx, errors, seen_serials)
     if errors.items:
         return None, errors.items
@@ -808,7 +814,7 @@ class Table:
     kind: str
     headers: list[str]
     rows: list[tuple[int, list[object]]]  # (row number as Excel shows it, cells)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Msg] = field(default_factory=list)
 
 
 def detect_encoding(data: bytes) -> str:
@@ -876,7 +882,7 @@ def read_csv(path: Path, kind: str) -> Table | None:
     ]
     table = _table(path.name, kind, rows)
     if table is not None:
-        table.notes.append(f"{path.name}: encoding {encoding}")
+        table.notes.append(Msg("note_encoding", {"file": path.name, "encoding": encoding}))
     return table
 
 
@@ -920,7 +926,7 @@ def read_xlsx(path: Path, kind: str, sheet: str | None) -> list[Table]:
                 default_used = True
             tables.append(table)
         if tables and skipped:
-            tables[0].notes.append(f"sheets skipped (say which with --sheet): {skipped}")
+            tables[0].notes.append(Msg("note_sheets_skipped", {"sheets": ", ".join(skipped)}))
         return tables
     finally:
         wb.close()
@@ -933,7 +939,7 @@ def read_tables(path: str | Path, kind: str = "customers", sheet: str | None = N
     if suffix in (".xlsx", ".xlsm"):
         tables = read_xlsx(p, kind, sheet)
     elif suffix == ".xls":
-        raise ValueError("Excel 97 .xls is not supported: save it as .xlsx or CSV")
+        raise CodedError("xls_unsupported")
     else:
         table = read_csv(p, kind)
         tables = [table] if table else []
@@ -956,13 +962,20 @@ class ImportResult:
     duplicates: int = 0
     errors: int = 0
     issues: list[RowIssue] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # English (the CLI)
+    note_items: list[dict[str, Any]] = field(default_factory=list)  # {code, params, message}
     duplicate_guard: str = "crm_core.duplicates"
+
+    def note(self, msg: Msg, prefix: str = "") -> None:
+        item = msg.as_dict(prefix)
+        self.notes.append(item["message"])
+        self.note_items.append(item)
 
     def as_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "rows": self.rows, "created": dict(self.created),
                 "duplicates": self.duplicates, "errors": self.errors,
                 "issues": [i.as_dict() for i in self.issues], "notes": list(self.notes),
+                "note_items": [dict(n) for n in self.note_items],
                 "duplicate_guard": self.duplicate_guard}
 
 
@@ -1047,8 +1060,11 @@ async def import_tables(
     run = _Run(sessionmaker, actor, ctx, result, region, name_key, owner_id, dry_run, guard,
                progress, total=sum(len(t.rows) for t in tables))
     for table, cmap in zip(tables, maps, strict=True):
-        result.notes.extend(table.notes)
-        result.notes.extend(f"{table.name}: {n}" for n in cmap.notes)
+        for note in table.notes:
+            result.note(note)
+        for note in cmap.notes:
+            result.note(Msg(note.code, {**note.params, "sheet": table.name}),
+                        prefix=f"{table.name}: ")
         await _import_table(run, table, cmap)
     result.issues.sort(key=lambda i: (tables_order(tables, i.sheet), i.row))
     return result
@@ -1061,14 +1077,13 @@ def tables_order(tables: Sequence[Table], name: str) -> int:
 def _require_columns(table: Table, cmap: ColumnMap) -> None:
     have = cmap.mapped()
     if table.kind == "customers" and "name" not in have:
-        raise ValueError(f"{table.name}: no column for the customer name (headers: "
-                         f"{table.headers}); map one with --map HEADER=name")
+        raise CodedError("no_name_column", sheet=table.name, headers=", ".join(table.headers))
     if table.kind != "customers" and not have & {"name", "customer_id", "customer_code"}:
-        raise ValueError(f"{table.name}: no column naming the customer (name, id or code)")
+        raise CodedError("no_customer_column", sheet=table.name)
     if table.kind == "contacts" and "contact_name" not in have:
-        raise ValueError(f"{table.name}: no column for the contact's name")
+        raise CodedError("no_contact_column", sheet=table.name)
     if table.kind == "assets" and "serial_number" not in have:
-        raise ValueError(f"{table.name}: no column for the serial number")
+        raise CodedError("no_serial_column", sheet=table.name)
 
 
 def _duplicate_guard(result: ImportResult) -> Callable[[AsyncSession, RowDraft], Any] | None:
@@ -1078,7 +1093,7 @@ def _duplicate_guard(result: ImportResult) -> Callable[[AsyncSession, RowDraft],
         duplicates = importlib.import_module("crm_core.duplicates")
     except ImportError:
         result.duplicate_guard = "importer (crm_core.duplicates missing)"
-        result.notes.append("crm_core.duplicates missing: the importer's own guard was used")
+        result.note(Msg("note_no_duplicates_module"))
         return None
     check = getattr(duplicates, "check_new_customer", None)
     if check is None:
@@ -1126,7 +1141,9 @@ def _judge(
         )
     except Exception as exc:  # a row must never stop the import
         log.exception("row %s of %s", row, table.name)
-        return None, [RowIssue(table.name, row, "", "", f"unexpected error: {exc}")]
+        msg = Msg("unexpected", {"error": str(exc)})
+        return None, [RowIssue(table.name, row, "", "", msg.text, "error", msg.code,
+                               msg.params)]
 
 
 def _count(result: ImportResult, issues: list[RowIssue]) -> None:
@@ -1186,14 +1203,16 @@ def _row_failed(run: _Run, table: Table, draft: RowDraft, exc: Exception) -> Non
     from crm_core.errors import DuplicateCustomer
 
     if isinstance(exc, DuplicateCustomer):
-        owner = exc.owner_name or "shared pool / 公海"
+        msg = Msg("duplicate_existing", {"reason": exc.reason, "id": exc.existing_id,
+                                         "name": exc.existing_name, "owner": exc.owner_name})
         issue = RowIssue(table.name, draft.row, FIELDS["name"].label_zh,
-                         str(draft.customer.get("name", "")),
-                         f"duplicate: {exc.reason}: customer {exc.existing_id} "
-                         f"{exc.existing_name} (owner: {owner})", "duplicate")
+                         str(draft.customer.get("name", "")), msg.text, "duplicate",
+                         msg.code, msg.params)
     else:
         log.warning("row %s of %s not written: %s", draft.row, table.name, exc)
-        issue = RowIssue(table.name, draft.row, "", "", f"not written: {exc}".splitlines()[0])
+        msg = Msg("not_written", {"error": str(exc).splitlines()[0] if str(exc) else ""})
+        issue = RowIssue(table.name, draft.row, "", "", msg.text, "error", msg.code,
+                         msg.params)
     _count(run.result, [issue])
 
 

@@ -73,14 +73,15 @@ def finished(record: Record | None, result: dict[str, Any], now: float) -> Recor
             "issues_truncated": len(issues) > MAX_ISSUES}
 
 
-def failed(record: Record | None, error: str, now: float, *, state: str = "failed"
-           ) -> Record | None:
-    """Nothing (more) could be imported: ``error`` says why (``state`` interrupted: the
-    job was stopped)."""
+def failed(record: Record | None, error: str, now: float, *, state: str = "failed",
+           code: str | None = None, params: dict[str, Any] | None = None) -> Record | None:
+    """Nothing (more) could be imported: ``error`` says why in English, ``code`` and
+    ``params`` (``crm_core.import_messages``) let the page say it in its language
+    (``state`` interrupted: the job was stopped)."""
     if record is None or record.get("state") not in ("running", None):
         return record
     return {**record, "state": state, "updated_at": now, "finished_at": now,
-            "error": error[:2000]}
+            "error": error[:2000], "error_code": code, "error_params": params}
 
 
 def state_of(record: Record, now: float) -> str:

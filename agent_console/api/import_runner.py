@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agent_console.api import import_jobs as jobs
 from agent_console.api.auth_store import AuthStore
 from crm_core import importer
+from crm_core.import_messages import CodedError
 from crm_core.permissions import Actor, PermissionDenied
 
 log = logging.getLogger("agent_console.api.imports")
@@ -156,7 +157,10 @@ class ImportRunner:
             raise
         except (ValueError, PermissionDenied) as exc:  # the file or its columns, or a grant
             await _stop(reporter)
-            await self._write(job_id, partial(jobs.failed, error=str(exc), now=self.clock()))
+            coded = exc.msg if isinstance(exc, CodedError) else None
+            await self._write(job_id, partial(
+                jobs.failed, error=str(exc), now=self.clock(),
+                code=coded.code if coded else None, params=coded.params if coded else None))
         except Exception:
             log.exception("import job %s failed", job_id)
             await _stop(reporter)

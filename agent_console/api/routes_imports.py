@@ -12,8 +12,12 @@ Rules:
   ``client_max_size`` is for JSON bodies); an empty file or another extension is a 422;
   a second import of the same user while one runs on this node is a 409;
 - ``GET /imports/{job_id}/report?format=csv|xlsx`` is every rejected row (sheet, row
-  as the spreadsheet numbers it, column, value, problem, kind), headers in the user's
-  language; 409 while the job has not finished.
+  as the spreadsheet numbers it, column, value, problem, kind, problem in English),
+  headers and problems in the user's language (``lang``, else the user's own); 409
+  while the job has not finished;
+- every problem, note and job error carries a stable ``code`` and its ``params``
+  (``crm_core.import_messages``) beside its English ``message``, so the page can say
+  it in its own language.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from agent_console.api.import_jobs import clean_filename, view
 from agent_console.api.import_runner import ImportRunner, TooLarge, receive
 from agent_console.api.routing import SESSIONMAKER, Call, Download, Routes, Upload
 from agent_console.api.schemas import Out, Query, Text
+from crm_core.import_messages import localized
 from crm_core.import_rights import require_import
 
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
@@ -41,6 +46,7 @@ REPORT_COLUMNS = [
     ("sheet", ("工作表/文件", "sheet or file")), ("row", ("行号", "row")),
     ("column", ("列", "column")), ("value", ("内容", "value")),
     ("message", ("问题", "problem")), ("kind", ("类型", "kind")),
+    ("message_en", ("问题（英文）", "problem (English)")),
 ]
 
 
@@ -60,7 +66,9 @@ class JobPath(Query):
 
 class ReportQuery(Query):
     format: Literal["csv", "xlsx"] = "csv"
-    lang: Literal["zh-CN", "en"] | None = None
+    lang: Literal["zh-CN", "en"] | None = Field(
+        default=None, description="language of the headers and of the problems (default: "
+                                  "the user's language)")
 
 
 class Issue(Out):
@@ -68,8 +76,12 @@ class Issue(Out):
     row: int
     column: str
     value: str
-    message: str
+    message: str = Field(description="the problem in English")
     kind: str
+    code: str = Field(default="", description="stable code of the problem "
+                                              "(crm_core.import_messages); empty: none")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="the values the problem's text names")
 
 
 class ImportJob(Out):
@@ -85,9 +97,13 @@ class ImportJob(Out):
     finished_at: float | None = None
     result: dict[str, Any] | None = Field(
         default=None, description="rows, created (customers, contacts, phones, assets), "
-                                  "duplicates, errors, notes: what the import did or, dry "
+                                  "duplicates, errors, notes (English), note_items "
+                                  "({code, params, message}): what the import did or, dry "
                                   "run, would do")
-    error: str | None = Field(default=None, description="why nothing could be imported")
+    error: str | None = Field(default=None, description="why nothing could be imported "
+                                                        "(English)")
+    error_code: str | None = Field(default=None, description="stable code of the error")
+    error_params: dict[str, Any] | None = None
     issues_total: int
     issues_truncated: bool = False
     issues_preview: list[Issue] = Field(description="the first rejected rows; all of them: "
@@ -160,8 +176,10 @@ async def import_report(call: Call) -> Any:
         raise ApiError(409, "conflict", "the import has not finished")
     q: ReportQuery = call.query
     lang = q.lang or (call.me.language if call.me.language in ("zh-CN", "en") else "zh-CN")
-    return await file_response(list(record.get("issues") or []), REPORT_COLUMNS, q.format,
-                               name="import-errors", lang=lang)
+    rows = [{**issue, "message": localized(issue, lang), "message_en": issue.get("message")}
+            for issue in record.get("issues") or []]
+    return await file_response(rows, REPORT_COLUMNS, q.format, name="import-errors",
+                               lang=lang)
 
 
 def add_routes(routes: Routes) -> None:

@@ -104,6 +104,9 @@ async def test_admin_edits_grants_in_chinese(console: Console, browser: Browser)
     assert await page.locator("#roles-panel").is_visible()
     await page.click(".role-item[data-role='agent']")
     assert await page.text_content("#role-title") == "坐席"
+    # a default role's description in the page's language, not its stored English
+    assert await page.input_value("#role-description") == (
+        "热线坐席：可查看任何来电客户，记录通话和工单")
     headers = await page.locator("#grants-table thead th").all_inner_texts()
     assert headers == ["模块", "查看", "新建", "修改", "删除", "导出", "转移"]
     cell = "#grants-table select[data-module='calls'][data-operation='read']"
@@ -119,6 +122,7 @@ async def test_admin_edits_grants_in_chinese(console: Console, browser: Browser)
     agent = next(r for r in roles["items"] if r["name"] == "agent")
     assert agent["grants"]["calls:read"] == "team"
     assert agent["grants"]["reports:read"] == "region"
+    assert agent["description"] == "hotline agent: any caller readable, logs calls and tickets"
 
     # the admin role has nothing to edit
     await page.click(".role-item[data-role='admin']")
@@ -131,6 +135,7 @@ async def test_admin_edits_grants_in_chinese(console: Console, browser: Browser)
     await page.select_option("#role-new-copy", label="坐席")
     await page.click("#role-new-form button[type=submit]")
     await page.wait_for_selector(".role-item[data-role='night-shift'][aria-pressed='true']")
+    assert await page.input_value("#role-description") == "夜班坐席"  # a custom role's own text
     assert await page.input_value(cell) == "team"  # copied as just saved
     await page.fill("#role-new-name", "Bad Name")
     await page.click("#role-new-form button[type=submit]")
@@ -146,6 +151,8 @@ async def test_admin_edits_grants_in_chinese(console: Console, browser: Browser)
     assert await page.text_content("#tab-roles") == "Roles and grants"
     await page.click(".role-item[data-role='hotline_supervisor']")
     assert await page.text_content("#role-title") == "Hotline supervisor"
+    assert await page.input_value("#role-description") == (
+        "hotline supervisor: every call and agent of the hotline, live page, reports")
     assert (await page.locator("#grants-table thead th").all_inner_texts())[1] == "Read"
     if (shots := screenshot_dir()) is not None:
         await page.screenshot(path=str(shots / "admin-grants.png"), full_page=True)

@@ -483,7 +483,22 @@ async def import_with_bad_rows(console: Console, browser: Browser, db: Db, tmp_p
                                            "els => els.map(e => e.dataset.row)")
     assert rows == ["3", "4"]
     assert "<img src=x onerror=alert(1)>" in (await page.text_content("#import-issues") or "")
+    assert "not a valid phone number" in (await page.text_content("#import-issues") or "")
     await assert_translated(page, "en")
+    # the same job on the Chinese page: the problems and notes in Chinese, no English text
+    await switch_to(page, "zh-CN")
+    problems = await page.eval_on_selector_all(
+        "#import-issues tbody tr td:last-child", "els => els.map(e => e.textContent)")
+    assert problems == ["不是有效的电话号码", "VIP 等级应为 0-5（或 普通/银卡/金卡/钻石）"]
+    notes = await page.eval_on_selector_all("#import-notes li",
+                                            "els => els.map(e => e.textContent)")
+    assert notes == ["客户名单.csv：编码 gb18030"]
+    assert "VIP tier" not in (await page.text_content("#import-job") or "")
+    async with page.expect_download() as info:
+        await page.click("#import-report-csv")
+    zh_report = list(csv.reader(io.StringIO(await downloaded(await info.value))))
+    assert zh_report[0][:2] == ["工作表/文件", "行号"] and zh_report[1][4] == "不是有效的电话号码"
+    await switch_to(page, "en")
     async with page.expect_download() as info:
         await page.click("#import-report-csv")
     download = await info.value

@@ -75,13 +75,25 @@ async def test_upload_is_imported_in_the_background_with_an_error_report(api: Ap
         assert job["issues_total"] == 2
         assert [(i["row"], i["column"]) for i in job["issues_preview"]] == [
             (3, "电话"), (4, "VIP等级")]
+        # each problem has a stable code and its params beside the English text
+        assert [(i["code"], i["params"]) for i in job["issues_preview"]] == [
+            ("phone_invalid", {}), ("vip_tier_invalid", {"max": 5})]
+        assert job["issues_preview"][0]["message"] == "not a valid phone number"
+        assert all(n["code"] == "note_encoding" for n in job["result"]["note_items"])
 
         report = await admin.get(f"/imports/{started['id']}/report", params={"lang": "en"})
         assert report.status == 200
         assert report.headers["Content-Type"].startswith("text/csv")
         assert "attachment" in report.headers["Content-Disposition"]
         rows = list(csv.reader(io.StringIO((await report.read()).decode("utf-8-sig"))))
-        assert rows[0] == ["sheet or file", "row", "column", "value", "problem", "kind"]
+        assert rows[0] == ["sheet or file", "row", "column", "value", "problem", "kind",
+                           "problem (English)"]
+        assert rows[1][4] == rows[1][6] == "not a valid phone number"
+        zh = await admin.get(f"/imports/{started['id']}/report", params={"lang": "zh-CN"})
+        zh_rows = list(csv.reader(io.StringIO((await zh.read()).decode("utf-8-sig"))))
+        assert [r[4] for r in zh_rows[1:]] == [
+            "不是有效的电话号码", "VIP 等级应为 0-5（或 普通/银卡/金卡/钻石）"]
+        assert zh_rows[1][6] == "not a valid phone number"  # the English column stays
         assert [(r[0], r[1], r[3]) for r in rows[1:]] == [
             ("客户 名单.csv", "3", "not-a-number"), ("客户 名单.csv", "4", "白金卡?")]
         xlsx = await admin.get(f"/imports/{started['id']}/report",
@@ -129,6 +141,7 @@ async def test_a_file_that_cannot_be_imported_fails_with_the_reason(api: Api) ->
         job = await finished(admin, (await resp.json())["id"])
     assert job["state"] == "failed"
     assert "customer name" in job["error"]
+    assert (job["error_code"], job["error_params"]["sheet"]) == ("no_name_column", "nothing.csv")
     assert job["percent"] is None
 
 

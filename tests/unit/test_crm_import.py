@@ -33,7 +33,7 @@ def test_chinese_headers_map_automatically() -> None:
         "address", "industry", "category", "source", "vip_tier", "owner", "serial_number",
         "model", "purchase_date", "warranty_end", "notes", None,
     )
-    assert "column '奇怪的列' not imported" in cmap.notes
+    assert "column '奇怪的列' not imported" in [n.text for n in cmap.notes]
 
 
 def test_english_headers_and_overrides() -> None:
@@ -44,7 +44,7 @@ def test_english_headers_and_overrides() -> None:
     with pytest.raises(ValueError, match="no such field"):
         auto_mapping(["x"], {"x": "nonsense"})
     twice = auto_mapping(["客户名称", "公司名称"])
-    assert twice.fields == ("name", None) and "already comes from" in twice.notes[0]
+    assert twice.fields == ("name", None) and "already comes from" in twice.notes[0].text
 
 
 def test_norm_header() -> None:

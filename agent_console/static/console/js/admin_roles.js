@@ -57,11 +57,21 @@ function chosenGrants(table) {
   return grants;
 }
 
+// The default roles' descriptions were seeded in English: the page says them in its own
+// language (role_description.<name>); a custom role's description is the admin's text.
+const DEFAULT_ROLES = ["agent", "manager", "supervisor", "hotline_supervisor", "admin"];
+
+function roleDescription(role) {
+  if (DEFAULT_ROLES.includes(role.name)) return t(`role_description.${role.name}`);
+  return role.description || "";
+}
+
 async function save(role, description, table, out) {
   result(out, "busy", t("action.working"));
   try {
     const text = description.value.trim();
-    if (text !== (role.description || "")) await api("PATCH", `/roles/${role.id}`, { description: text || null });
+    // only a changed field is stored (a default role's translated text is not saved back)
+    if (text !== roleDescription(role).trim()) await api("PATCH", `/roles/${role.id}`, { description: text || null });
     await api("PUT", `/roles/${role.id}/grants`, { grants: chosenGrants(table) });
     await loadRoles();
     renderRoles();
@@ -94,7 +104,7 @@ function detail(role) {
     h("span", { class: "muted" }, t("admin.role_users", { n: role.users })));
   if (role.is_admin) return [head, h("p", { id: "role-admin-note" }, t("admin.admin_role_note"))];
   const out = h("span", { class: "result", id: "role-result", hidden: true });
-  const description = h("input", { id: "role-description", type: "text", maxlength: "200", value: role.description || "" });
+  const description = h("input", { id: "role-description", type: "text", maxlength: "200", value: roleDescription(role) });
   const table = grantsTable(role);
   return [head,
     h("label", { class: "form" }, h("span", { class: "muted" }, t("admin.description")), description),

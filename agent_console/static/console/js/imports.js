@@ -13,6 +13,23 @@ const POLL_MS = 500;
 const CREATED = ["customers", "contacts", "phones", "assets"];
 const S = { session: null, owners: [], job: null, timer: null };
 
+// A problem, note or job error of the importer in the page's language: its code through
+// the i18n files (imports.msg.<code>), the English text the API sent for an unknown code
+// (an older job, a newer server). An owner of null is the shared pool.
+function said(code, params, english) {
+  const key = `imports.msg.${code}`;
+  if (!code || t(key) === key) return english ?? "";
+  const vars = { ...(params || {}) };
+  if ("owner" in vars && (vars.owner === null || vars.owner === undefined)) vars.owner = t("imports.pool");
+  return t(key, vars);
+}
+
+function noteText(note) {
+  const text = said(note.code, note.params, note.message);
+  const sheet = note.params && note.params.sheet;
+  return sheet && note.code && note.code.startsWith("note_column") ? `${sheet}: ${text}` : text;
+}
+
 function jobUrl(id) {
   return id ? `/backoffice/imports?job=${encodeURIComponent(id)}` : "/backoffice/imports";
 }
@@ -83,7 +100,7 @@ function issues(job) {
     table("import-issues", ["imports.sheet", "imports.row", "imports.column", "imports.value", "imports.problem"],
       job.issues_preview.map((i) => h("tr", { dataset: { row: i.row, kind: i.kind } },
         h("td", {}, i.sheet), h("td", { class: "num" }, String(i.row)), h("td", {}, i.column),
-        h("td", { class: "wrap" }, i.value), h("td", { class: "wrap" }, i.message)))),
+        h("td", { class: "wrap" }, i.value), h("td", { class: "wrap", dataset: { code: i.code || "" } }, said(i.code, i.params, i.message))))),
     job.issues_total > job.issues_preview.length ? h("p", { class: "muted small" }, t("imports.more_in_report", { n: job.issues_total - job.issues_preview.length })) : null,
   ];
 }
@@ -100,10 +117,11 @@ function renderJob() {
     parts.push(h("p", {}, t(job.dry_run ? "imports.would_create" : "imports.created_heading")), stats(job.result || {}));
     if (job.issues_total) parts.push(reportLinks(job));
     parts.push(issues(job));
-    const notes = (job.result && job.result.notes) || [];
-    if (notes.length) parts.push(h("details", { class: "muted small" }, h("summary", {}, t("imports.notes")), h("ul", {}, notes.map((n) => h("li", {}, n)))));
+    const result = job.result || {};
+    const notes = result.note_items || (result.notes || []).map((message) => ({ message }));
+    if (notes.length) parts.push(h("details", { class: "muted small", id: "import-notes" }, h("summary", {}, t("imports.notes")), h("ul", {}, notes.map((n) => h("li", { dataset: { code: n.code || "" } }, noteText(n))))));
   } else if (job.error) {
-    parts.push(h("p", { class: "result", dataset: { kind: "error" }, id: "import-error" }, job.error));
+    parts.push(h("p", { class: "result", dataset: { kind: "error" }, id: "import-error" }, said(job.error_code, job.error_params, job.error)));
   }
   fill(box, parts);
 }
