@@ -129,8 +129,14 @@ def head(name: str) -> str:
 @cache
 def document(name: str) -> bytes:
     """Page ``name`` as served: the shared head, then its body from ``<name>.html``."""
-    body = (CONSOLE_DIR / f"{name}.html").read_text(encoding="utf-8")
+    body = (CONSOLE_DIR / f"{_body_file(name)}.html").read_text(encoding="utf-8")
+    if name in SECTIONS:  # the back office's pages differ only in their section's name
+        body = body.replace('"backoffice', f'"{name}')
     return (head(name) + body).encode("utf-8")
+
+
+def _body_file(name: str) -> str:
+    return "backoffice" if name in SECTIONS else name
 
 
 def _page(name: str) -> web.Response:
