@@ -7,7 +7,7 @@ import { h, $, fill } from "./dom.js";
 import { api, describe } from "./api.js";
 import { t, label, onLanguage } from "./i18n.js";
 import { result, toast } from "./notify.js";
-import { start, confirmBox, customerLink, ownerName, when, phoneText } from "./office.js";
+import { start, confirmBox, customerLink, ownerName, when, phoneText, loadList } from "./office.js";
 
 const PAGE = 20;
 const COUNTS = ["contacts", "phone_numbers", "assets", "tickets", "interactions", "opportunities"];
@@ -64,17 +64,8 @@ function render() {
 }
 
 async function load(offset) {
-  const out = $("#bo-result");
-  try {
-    const page = await api("GET", "/duplicates", undefined, { query: { limit: PAGE, offset } });
-    S.items = offset ? S.items.concat(page.items) : page.items;
-    S.total = page.total;
-    result(out, "", "");
-    render();
-    document.body.dataset.loaded = "1";
-  } catch (err) {
-    result(out, "error", describe(err));
-  }
+  await loadList(S, () => api("GET", "/duplicates", undefined, { query: { limit: PAGE, offset } }),
+                 render, offset);
 }
 
 async function main() {

@@ -128,3 +128,22 @@ export function when(iso) {
 export function customerLink(id, name) {
   return h("a", { href: `/records/${Number(id)}` }, name || `#${Number(id)}`);
 }
+
+/**
+ * A section's list fetched into ``state`` (``state.items``; a paged answer, ``{items,
+ * total}`` fetched from ``offset`` > 0, is appended to what is shown), then drawn by
+ * ``render`` and the page marked loaded; a failure is said in the page's result line.
+ */
+export async function loadList(state, fetch, render, offset = 0) {
+  const out = $("#bo-result");
+  try {
+    const page = await fetch();
+    state.items = offset ? state.items.concat(page.items) : page.items;
+    if (page.total !== undefined) state.total = page.total;
+    result(out, "", "");
+    render();
+    document.body.dataset.loaded = "1";
+  } catch (err) {
+    result(out, "error", describe(err));
+  }
+}

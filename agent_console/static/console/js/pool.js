@@ -7,7 +7,7 @@ import { h, $, fill, options } from "./dom.js";
 import { api, describe } from "./api.js";
 import { t, label, onLanguage } from "./i18n.js";
 import { result, toast } from "./notify.js";
-import { start, table, users, userName, when } from "./office.js";
+import { start, table, users, userName, when, loadList } from "./office.js";
 
 const PAGE = 50;
 const S = { session: null, q: "", province: "", items: [], total: 0, colleagues: [] };
@@ -84,17 +84,8 @@ function render() {
 }
 
 async function load(offset) {
-  const out = $("#bo-result");
-  try {
-    const page = await api("GET", "/pool", undefined, { query: { q: S.q, province: S.province, limit: PAGE, offset } });
-    S.items = offset ? S.items.concat(page.items) : page.items;
-    S.total = page.total;
-    result(out, "", "");
-    render();
-    document.body.dataset.loaded = "1";
-  } catch (err) {
-    result(out, "error", describe(err));
-  }
+  await loadList(S, () => api("GET", "/pool", undefined, { query: { q: S.q, province: S.province, limit: PAGE, offset } }),
+                 render, offset);
 }
 
 async function main() {

@@ -5,7 +5,7 @@ import { h, $, fill, options } from "./dom.js";
 import { api, describe } from "./api.js";
 import { t, label, onLanguage, formatDate } from "./i18n.js";
 import { result } from "./notify.js";
-import { start, table, customerLink, ownerName } from "./office.js";
+import { start, table, customerLink, ownerName, loadList } from "./office.js";
 
 const WINDOWS = [7, 30, 90];
 const S = { within: 7, items: [] };
@@ -46,16 +46,9 @@ function render() {
 }
 
 async function load() {
-  const out = $("#bo-result");
-  result(out, "busy", t("action.working"));
-  try {
-    S.items = (await api("GET", "/reminders", undefined, { query: { within_days: S.within } })).items;
-    result(out, "", "");
-    render();
-    document.body.dataset.loaded = "1";
-  } catch (err) {
-    result(out, "error", describe(err));
-  }
+  result($("#bo-result"), "busy", t("action.working"));
+  await loadList(S, () => api("GET", "/reminders", undefined, { query: { within_days: S.within } }),
+                 render);
 }
 
 async function main() {
