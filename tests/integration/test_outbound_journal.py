@@ -28,7 +28,7 @@ from telephony.events import CallEnded
 from telephony.simulator import PbxSimulator
 
 from .test_ami_outage import hotline_with_journal
-from .test_restart_journal import _records, _serve
+from .test_restart_journal import _records, _serve, _stop
 from .test_resync_restart import hotline
 
 SCALE = 0.02  # 50 simulated seconds a second
@@ -157,14 +157,7 @@ async def test_outbound_calls_that_end_while_hotline_is_killed_are_logged_after_
 
         rows = await _until("every outbound call logged", all_logged)
     finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.terminate()
-                await proc.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await sim.close()
+        await _stop(procs, sim, tasks)
     by_call = {r.linkedid: r for r in rows}
     assert [lid for lid, n in Counter(r.linkedid for r in rows).items() if n > 1] == []
     # the PBX's time is the wall clock's: on a stalled machine a call may have ended

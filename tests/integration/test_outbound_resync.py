@@ -27,7 +27,7 @@ from crm_core.models import CallRecord
 from telephony.simulator import PbxSimulator
 
 from .test_outbound_journal import _callback_request, _originate, _until
-from .test_restart_journal import _records, _serve
+from .test_restart_journal import _records, _serve, _stop
 
 SCALE = 0.02  # 50 simulated seconds a second
 LONG = 100_000.0  # a phone that rings, or a talk that lasts, until the test ends it
@@ -133,14 +133,7 @@ async def test_outbound_calls_up_when_hotline_is_back_are_logged_once_as_watched
         await asyncio.sleep(0.3)  # 15 s of the PBX's time: a second record would be in
         rows = await _records(db_url)
     finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.terminate()
-                await proc.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await sim.close()
+        await _stop(procs, sim, tasks)
     assert [lid for lid, n in Counter(r.linkedid for r in rows).items() if n > 1] == []
     by_call = {r.linkedid: r for r in rows}
     assert set(by_call) == {seen_c2d, seen_cb, c2d, callback}

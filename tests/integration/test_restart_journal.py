@@ -69,6 +69,20 @@ async def _serve(db_url: str, bus_env: dict[str, str], sim: PbxSimulator, journa
                          + (folder / "serve.log").read_text("utf-8", "replace")[-3000:])
 
 
+async def _stop(procs: list[Any], sim: PbxSimulator,
+                tasks: list[asyncio.Task[Any]] | None = None) -> None:
+    """The test's ``hotline serve`` processes terminated, its tasks cancelled, the PBX
+    closed (whatever the test got to)."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
+    for task in tasks or ():
+        task.cancel()
+    await asyncio.gather(*(tasks or ()), return_exceptions=True)
+    await sim.close()
+
+
 async def _lose_the_pbx(fault: str, db_url: str, bus_env: dict[str, str],
                        tmp_path: Path) -> None:
     """30 calls, one a simulated second; after the 15th Hotline loses the PBX for 25 s
@@ -113,11 +127,7 @@ async def _lose_the_pbx(fault: str, db_url: str, bus_env: dict[str, str],
                 break
             await asyncio.sleep(0.1)
     finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.terminate()
-                await proc.wait()
-        await sim.close()
+        await _stop(procs, sim)
     log = (tmp_path / "serve.log").read_text("utf-8", "replace")[-4000:]
     lost = [c.linkedid for c in calls if c.linkedid not in by_call]
     assert lost == [], (lost, log)
