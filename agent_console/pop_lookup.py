@@ -28,6 +28,7 @@ from crm_core.lookup import Db, lookup_360, name_candidates, view_360
 from crm_core.models import User
 from crm_core.names import name_parts
 from crm_core.permissions import Actor, load_actor
+from numbering.regions import province_of_number
 from telephony.events import AgentRinging
 
 log = logging.getLogger("agent_console.hub")
@@ -58,6 +59,10 @@ class PopLookup:
     async def warm_up(self) -> None:
         """One lookup and one candidates query before the first pop: the reader's
         connections open, the statements compiled (and prepared on PostgreSQL)."""
+        # the pop's province guess (``pop.record_part``) loads phonenumbers' geocoding
+        # data at its first use: here, not in the first unknown caller's pop
+        province_of_number("+8613800138000")
+
         async def one() -> None:
             await lookup_360(self.reader, "13800000000", region="CN")
             await name_candidates(self.reader, "warm-up", limit=MAX_CANDIDATES)
