@@ -248,6 +248,42 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
+    # --- dispatch (migration 0016, issue 15) ---
+    # the station and technician it is routed / assigned to
+    station_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_station.id", ondelete="SET NULL"), index=True
+    )
+    technician_id: Mapped[int | None] = mapped_column(
+        ForeignKey("technician.id", ondelete="SET NULL"), index=True
+    )
+    routed_at: Mapped[datetime | None]
+    # the routing decision in words ("郑州服务站: covers 河南郑州, serves coaches, 12 km, 3 open"),
+    # and its alternatives [{station_id, code, name, reason, km, open}...]
+    route_reason: Mapped[str | None] = mapped_column(Text)
+    route_alternatives: Mapped[list[Any] | None] = mapped_column()
+    # a person chose the station instead of the rules: their reason (None: the rules chose)
+    route_override: Mapped[str | None] = mapped_column(Text)
+    # no station covers the place: sent to a regional hub and flagged for a person to look at
+    route_flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # SLA: the policy applied and its due times (UTC), counted in the station's business hours
+    sla_policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sla_policy.id", ondelete="SET NULL")
+    )
+    accept_due: Mapped[datetime | None]
+    arrive_due: Mapped[datetime | None]
+    resolve_due: Mapped[datetime | None] = mapped_column(index=True)
+    accepted_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    # the SLA clock is paused (waiting for the customer) since then; paused seconds so far
+    sla_paused_at: Mapped[datetime | None]
+    sla_paused_s: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # ok | warning | breached (the sweep's last verdict), and the escalation step reached
+    # (0 none, 1 station manager, 2 regional service manager, 3 service director)
+    sla_state: Mapped[str] = mapped_column(String, default="ok", server_default="ok")
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class TicketCounter(Base):
@@ -272,6 +308,155 @@ class TicketStatusChange(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(Text)
+    # status | note | route | override | refusal | sla-warning | escalation | notify (0016);
+    # ``data`` holds what the step needs to be shown again (station, level, reason...)
+    kind: Mapped[str] = mapped_column(String, default="status", server_default="status")
+    data: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+class ServiceStation(Base):
+    """A service station of the network (issue 15): where it is, what it serves, how many
+    open tickets it can carry, and when it works (``hours`` in its own time zone:
+    {"mon": [["08:30", "17:30"]], ...}; ``calendar`` names the holiday calendar)."""
+
+    __tablename__ = "service_station"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String, unique=True)
+    name: Mapped[str] = mapped_column(String)  # zh-CN
+    name_en: Mapped[str | None] = mapped_column(String)
+    province: Mapped[str | None] = mapped_column(String, index=True)
+    city: Mapped[str | None] = mapped_column(String)
+    district: Mapped[str | None] = mapped_column(String)
+    address: Mapped[str | None] = mapped_column(Text)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    phones: Mapped[list[Any]] = mapped_column(default=list)
+    # product line codes it serves; the places it covers beyond its own city
+    # ([{"province": "河南", "city": "郑州"}, {"province": "河南"}...]: a province alone: all)
+    product_lines: Mapped[list[Any]] = mapped_column(default=list)
+    covers: Mapped[list[Any]] = mapped_column(default=list)
+    capacity: Mapped[int] = mapped_column(Integer, default=20, server_default=text("20"))
+    timezone: Mapped[str] = mapped_column(String, default="Asia/Shanghai",
+                                          server_default="Asia/Shanghai")
+    hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    calendar: Mapped[str] = mapped_column(String, default="CN", server_default="CN")
+    # a regional hub takes what no station covers in its region (``region``: 华北, 华东...)
+    is_hub: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    region: Mapped[str | None] = mapped_column(String, index=True)
+    # the escalation chain: station manager -> regional service manager (-> the director,
+    # a setting)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    regional_manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
+    email: Mapped[str | None] = mapped_column(String)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Technician(Base):
+    """A technician of a station, with skills (product line codes and trades)."""
+
+    __tablename__ = "technician"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("service_station.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL"), unique=True
+    )
+    name: Mapped[str] = mapped_column(String)
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    phone: Mapped[str | None] = mapped_column(String)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Holiday(Base):
+    """A day of a holiday calendar: ``off`` (a public holiday) or ``work`` (an adjusted
+    working day, e.g. a Sunday worked to bridge the Spring Festival)."""
+
+    __tablename__ = "holiday"
+
+    calendar: Mapped[str] = mapped_column(String, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String, default="off", server_default="off")
+    name: Mapped[str | None] = mapped_column(String)
+
+
+class SlaPolicy(Base):
+    """Targets for one priority x category x customer tier (None matches any), in
+    business minutes of the station: accept, arrive on site, resolve. The most specific
+    active policy applies; ``warn_pct`` of a target elapsed raises the warning."""
+
+    __tablename__ = "sla_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    priority: Mapped[str | None] = mapped_column(String)
+    category: Mapped[str | None] = mapped_column(String)
+    tier: Mapped[int | None] = mapped_column(Integer)
+    accept_min: Mapped[int] = mapped_column(Integer)
+    arrive_min: Mapped[int | None] = mapped_column(Integer)
+    resolve_min: Mapped[int] = mapped_column(Integer)
+    warn_pct: Mapped[int] = mapped_column(Integer, default=80, server_default=text("80"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class RepairRecord(Base):
+    """What the technician found and did, written when the ticket is resolved; frozen
+    once the ticket is closed (addenda go to the ticket's history)."""
+
+    __tablename__ = "repair_record"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("ticket.id", ondelete="CASCADE"), unique=True
+    )
+    fault: Mapped[str] = mapped_column(Text)
+    cause: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    parts: Mapped[list[Any]] = mapped_column(default=list)  # [{"part": .., "qty": ..}]
+    labour_hours: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    serial_checked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    first_time_fix: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    technician_id: Mapped[int | None] = mapped_column(
+        ForeignKey("technician.id", ondelete="SET NULL")
+    )
+    written_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
+    written_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class OutboxMessage(Base):
+    """A notification written in the same transaction as its event and sent by the outbox
+    worker (email over SMTP, SMS through the gateway) with retries; ``event_key`` is
+    unique, so an event is queued - and delivered - once."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_message_state_next_at", "state", "next_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    event_key: Mapped[str] = mapped_column(String, unique=True)
+    channel: Mapped[str] = mapped_column(String)  # email | sms
+    recipient: Mapped[str] = mapped_column(String)
+    subject: Mapped[str | None] = mapped_column(String)
+    body: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket.id", ondelete="SET NULL"), index=True
+    )
+    # pending -> sending -> sent | failed (attempts exhausted)
+    state: Mapped[str] = mapped_column(String, default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    claim: Mapped[str | None] = mapped_column(String)  # the worker sending it, and until when
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    sent_at: Mapped[datetime | None]
 
 
 class Opportunity(Base):
@@ -525,3 +710,38 @@ class CallbackRequest(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class AgentStateSpan(Base):
+    """One span of an agent's state (issue 16): signed-in, ready, paused (with its
+    reason), ringing, talking, wrap-up, signed-out, from ``started_at`` to ``ended_at``
+    (None while it lasts). The reports compute from these and the call log with the same
+    functions the wallboard uses on the live stream."""
+
+    __tablename__ = "agent_state_span"
+    __table_args__ = (
+        Index("ix_agent_state_span_agent_started_at", "agent_interface", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_interface: Mapped[str] = mapped_column(String)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    team: Mapped[str | None] = mapped_column(String)
+    state: Mapped[str] = mapped_column(String)
+    reason: Mapped[str | None] = mapped_column(String)
+    linkedid: Mapped[str | None] = mapped_column(String)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+
+
+class StationUser(Base):
+    """A user of a station's staff (role ``station``): sees that station's tickets."""
+
+    __tablename__ = "station_user"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("service_station.id", ondelete="CASCADE"), index=True
+    )
