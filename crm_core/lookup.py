@@ -80,7 +80,9 @@ from crm_core.models import (
     Opportunity,
     PhoneNumber,
     ProductLine,
+    ServiceStation,
     Subscription,
+    Technician,
     Ticket,
     User,
 )
@@ -108,6 +110,8 @@ phone_t = PhoneNumber.__table__
 asset_t = Asset.__table__
 line_t = ProductLine.__table__
 ticket_t = Ticket.__table__
+station_t = ServiceStation.__table__
+technician_t = Technician.__table__
 opportunity_t = Opportunity.__table__
 subscription_t = Subscription.__table__
 interaction_t = Interaction.__table__
@@ -221,10 +225,20 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
         t_ids.c.customer_id == cust.c.id,
         t_ids.c.status.not_in(_words(CLOSED_TICKET_STATUSES)),
     ).order_by(t_ids.c.id.desc()).limit(cap).correlate(cust).subquery("t_keep")
+    # with the station and technician it is routed to and its SLA: "when will the
+    # technician come?" is answered from the pop (issue 15 item 6)
     tickets = select(
         ticket_t.c.id, ticket_t.c.number, ticket_t.c.status, ticket_t.c.priority,
         ticket_t.c.problem, ticket_t.c.asset_id, ticket_t.c.created_at, ticket_t.c.updated_at,
-    ).select_from(open_tickets.join(ticket_t, ticket_t.c.id == open_tickets.c.id))
+        station_t.c.code.label("station_code"), station_t.c.name.label("station_name"),
+        station_t.c.name_en.label("station_name_en"),
+        technician_t.c.name.label("technician_name"), ticket_t.c.arrive_due,
+        ticket_t.c.arrived_at, ticket_t.c.resolve_due, ticket_t.c.sla_state,
+    ).select_from(
+        open_tickets.join(ticket_t, ticket_t.c.id == open_tickets.c.id)
+        .outerjoin(station_t, station_t.c.id == ticket_t.c.station_id)
+        .outerjoin(technician_t, technician_t.c.id == ticket_t.c.technician_id)
+    )
 
     o_ids = opportunity_t.alias("o_ids")
     open_opportunities = select(o_ids.c.id).where(
@@ -272,7 +286,8 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
 
     times: dict[str, Callable[[Any], Any]] = {
         k: iso for k in ("created_at", "updated_at", "occurred_at", "started_at",
-                         "answered_at", "ended_at")}
+                         "answered_at", "ended_at", "arrive_due", "arrived_at",
+                         "resolve_due")}
     texts: dict[str, Callable[[Any], Any]] = {
         k: _text for k in ("problem", "content", "result", "next_step")}
     formats = {**times, **texts, "amount": money}

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.db import make_engine
-from crm_core.models import User
+from crm_core.models import PhoneNumber, ServiceStation, Technician, Ticket, User
 from telephony.simulator import CallScript, PbxSimulator, SimCall
 from tests.browser.conftest import Browser, Console, screenshot_dir, sign_in
 
@@ -142,6 +143,49 @@ async def test_known_caller_pops_before_answer_and_a_ticket_comes_from_the_pop(
     assert len(raised) == 1
     owner = (await api_get(page, console, f"/customers/{customer_id}"))["owner_id"]
     assert raised[0]["owner_id"] == owner
+    await browser.assert_clean()
+
+
+async def test_the_pop_says_which_station_comes_and_when(
+    console_db: Console, browser: Browser, sim: PbxSimulator
+) -> None:
+    """ "When will the technician come?" answered from the pop (issue 15 item 6): the
+    caller's open ticket shows its station and technician, the expected arrival and its
+    SLA state, in the agent's language."""
+    console = console_db  # SQLite and PostgreSQL
+    engine = make_engine(console.db_url)
+    try:
+        async with async_sessionmaker(engine).begin() as db:
+            customer_id = (await db.execute(select(PhoneNumber.customer_id).where(
+                PhoneNumber.number_e164 == "+8613800138000"))).scalars().first()
+            station = ServiceStation(code="SH-PD-01", name="上海浦东服务站",
+                                     name_en="Shanghai Pudong station", province="上海")
+            db.add(station)
+            await db.flush()
+            tech = Technician(station_id=station.id, name="<b>赵师傅</b>")  # hostile text
+            db.add(tech)
+            await db.flush()
+            db.add(Ticket(number="T20261207-0900", customer_id=customer_id, problem="漏油",
+                          station_id=station.id, technician_id=tech.id, sla_state="warning",
+                          arrive_due=datetime(2026, 12, 8, 6, 30, tzinfo=UTC)))
+    finally:
+        await engine.dispose()
+    page = await browser.page()
+    await open_console(page, console)  # alice works in English
+    only_alice(sim, ring_s=30.0)
+    sim.place_call(caller="13800138000", name="Zhang Wei", script=CallScript(
+        ivr_digits="2", talk=5, ivr_vars={"QUEUE": "support"}))
+    row = page.locator("#pop-tickets tr:has-text('T20261207-0900')")
+    await row.wait_for()
+    assert "Shanghai Pudong station · <b>赵师傅</b>" in (
+        await row.locator(".ticket-station").text_content() or "")
+    due = await row.locator(".ticket-due").text_content() or ""
+    assert due.startswith("technician by ") and "At risk" in due
+    await page.click("#lang-switch")
+    await page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
+    assert "上海浦东服务站" in (await row.locator(".ticket-station").text_content() or "")
+    due = await row.locator(".ticket-due").text_content() or ""
+    assert "前到场" in due and "临近超时" in due
     await browser.assert_clean()
 
 

@@ -34,7 +34,9 @@ from crm_core.models import (
     Opportunity,
     PhoneNumber,
     ProductLine,
+    ServiceStation,
     Subscription,
+    Technician,
     Ticket,
     User,
 )
@@ -207,6 +209,36 @@ async def test_open_tickets_only(engine: AsyncEngine, data: dict[str, int]) -> N
     tickets = view["open_tickets"]
     assert sorted(t["status"] for t in tickets) == ["in_progress", "new", "waiting"]
     assert all(t["created_at"].endswith("+00:00") for t in tickets)
+
+
+async def test_open_tickets_say_their_station_technician_and_due_times(
+    engine: AsyncEngine, data: dict[str, int]
+) -> None:
+    """The pop answers "when will the technician come?" (issue 15 item 6): a routed
+    ticket comes with its station (both names), technician, due times and SLA state;
+    one not routed yet with none of them."""
+    sm = async_sessionmaker(engine, expire_on_commit=False)
+    due = T0 + timedelta(days=8, hours=2)
+    async with sm.begin() as s:
+        station = ServiceStation(code="ZZ-001", name="郑州服务站", name_en="Zhengzhou station",
+                                 province="河南", city="郑州")
+        s.add(station)
+        await s.flush()
+        tech = Technician(station_id=station.id, name="李师傅")
+        s.add(tech)
+        await s.flush()
+        s.add(Ticket(number="T-routed", customer_id=data["acme"], problem="坏了",
+                     station_id=station.id, technician_id=tech.id, arrive_due=due,
+                     resolve_due=due + timedelta(hours=6), sla_state="warning"))
+    tickets = {t["number"]: t for t in (await lookup_360(engine, "13800138000"))["open_tickets"]}
+    routed = tickets["T-routed"]
+    assert (routed["station_code"], routed["station_name"], routed["station_name_en"],
+            routed["technician_name"]) == ("ZZ-001", "郑州服务站", "Zhengzhou station", "李师傅")
+    assert datetime.fromisoformat(routed["arrive_due"]) == due
+    assert datetime.fromisoformat(routed["resolve_due"]) == due + timedelta(hours=6)
+    assert routed["arrived_at"] is None and routed["sla_state"] == "warning"
+    assert tickets["T-0"]["station_name"] is None and tickets["T-0"]["arrive_due"] is None
+    assert tickets["T-0"]["sla_state"] == "ok"
 
 
 async def test_interactions_limited_newest_first(

@@ -50,8 +50,25 @@ export function assetsTable(assets) {
       h("td", {}, a.site || ""))), { cls: "assets" });
 }
 
+/** A station's name in the reader's language. */
+export function stationName(tk) {
+  const names = language() === "en" ? [tk.station_name_en, tk.station_name] : [tk.station_name, tk.station_name_en];
+  return names.find(Boolean) || tk.station_code || "";
+}
+
+/** When the ticket's next target falls: the technician's arrival until he is on site,
+ * then the resolution; tagged with the SLA state once it is at risk. */
+function ticketDue(tk) {
+  const due = tk.arrived_at ? tk.resolve_due : (tk.arrive_due || tk.resolve_due);
+  if (!due) return "—";
+  const what = t(tk.arrived_at ? "ticket.resolve_by" : "ticket.arrive_by", { time: formatTime(due) });
+  const state = tk.sla_state && tk.sla_state !== "ok"
+    ? h("span", { class: `tag sla-${tk.sla_state}` }, label("sla_state", tk.sla_state)) : null;
+  return [what, state ? " " : null, state];
+}
+
 export function ticketsTable(tickets, assetsById = new Map()) {
-  return table(["ticket.number", "ticket.status", "ticket.priority", "ticket.problem", "ticket.asset", "ticket.created_at"],
+  return table(["ticket.number", "ticket.status", "ticket.priority", "ticket.problem", "ticket.asset", "ticket.station", "ticket.due", "ticket.created_at"],
     tickets.map((tk) => {
       const asset = assetsById.get(tk.asset_id);
       return h("tr", { dataset: { ticketId: tk.id } },
@@ -60,6 +77,9 @@ export function ticketsTable(tickets, assetsById = new Map()) {
         h("td", {}, label("priority", tk.priority)),
         h("td", { class: "wrap" }, tk.problem || ""),
         h("td", { class: "mono" }, asset ? asset.serial_number : ""),
+        h("td", { class: "ticket-station" }, stationName(tk) || "—",
+          tk.technician_name ? h("span", { class: "muted" }, ` · ${tk.technician_name}`) : null),
+        h("td", { class: "ticket-due" }, ticketDue(tk)),
         h("td", {}, formatTime(tk.created_at)));
     }), { cls: "tickets" });
 }
