@@ -101,7 +101,8 @@ PAGES: dict[str, tuple[str, ...]] = {
 # /backoffice/<name>; all import the same modules (office.js: the parts they share)
 _BACK_OFFICE = ("api.js", "dom.js", "i18n.js", "notify.js", "office.js", "phone.js",
                 "session.js")
-SECTIONS = ("ivr", "reminders", "pool", "reassign", "merge", "imports", "exports")
+SECTIONS = ("ivr", "reminders", "pool", "reassign", "merge", "imports", "exports",
+            "dispatch")
 PAGES.update({"backoffice": _BACK_OFFICE, **{name: _BACK_OFFICE for name in SECTIONS}})
 
 _AUTH = web.AppKey("console_pages_auth", AuthState)

@@ -17,6 +17,7 @@ def available() -> Iterator[ModuleType]:
         routes_call_lists,
         routes_callbacks,
         routes_calls,
+        routes_dispatch,
         routes_duplicates,
         routes_exports,
         routes_imports,
@@ -46,3 +47,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_duplicates
     yield routes_imports
     yield routes_exports
+    yield routes_dispatch  # issue 15 item 6: the dispatch board

@@ -39,6 +39,8 @@ export const SECTIONS = [
   { name: "merge", allowed: (s) => s.can("customers", "update") },
   { name: "imports", allowed: mayImport },
   { name: "exports", allowed: (s) => exportable(s).length > 0 || s.can("reports", "export") },
+  // dispatching is the service desk's and supervisors' work: more than one's own tickets
+  { name: "dispatch", allowed: (s) => ["all", "region", "team"].includes(s.scope("tickets", "update")) },
 ];
 
 export function allowedSections(session) {
