@@ -51,7 +51,9 @@ def _check(message: Message) -> None:
 def _insert(session: AsyncSession) -> Any:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(OutboxMessage).on_conflict_do_nothing(index_elements=["event_key"])
+    # the Core table, not the ORM entity: a list of rows is then ONE executemany
+    table = OutboxMessage.metadata.tables["outbox_message"]
+    return insert(table).on_conflict_do_nothing(index_elements=["event_key"])
 
 
 async def enqueue(session: AsyncSession, event_key: str, channel: str, recipient: str,
