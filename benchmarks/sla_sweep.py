@@ -8,16 +8,16 @@ China's holidays), their managers and regional managers, the default SLA policie
 days before T0 (Tuesday 2026-03-03 10:00 Shanghai), of every priority, a third already
 accepted. Each ticket's dues are computed in its station's hours and its SLA state is
 what a sweep at T0 leaves (warnings and escalations reached, ``sla_next_at``), as on a
-running system. The timed sweep runs at T0 + --window seconds (default 60: twice the
-default sweep interval) and fires what came due in that window, writing its history
-rows and outbox messages, commit included, after a sweep at T0 (the previous round of
-a running server: statements compiled, nothing left due).
+running system. After a sweep at T0 (the previous round of a running server), the
+timed sweeps (--rounds, default 5) run at T0 + k x --window seconds (default 60: twice
+the default sweep interval), each firing what came due since the previous one and
+writing its history rows and outbox messages, commit included.
 
 PostgreSQL: --pg URL (default: the HOTLINE_TEST_PG_DB database, else ``test``): its
 ``public`` schema is DROPPED and recreated. SQLite: var/bench/sla-sweep.db, rebuilt.
 
-Prints the build, the sweep's counts and time; last line
-``sla_sweep_ms=<Y> open_tickets=<M>``.
+Prints the build, each sweep's counts and time; last line
+``sla_sweep_ms=<Y> open_tickets=<M>``, Y the worst round.
 
 Usage: python benchmarks/sla_sweep.py [--db sqlite|pg] [--tickets 200000]
        [--stations 400] [--window 60] [--pg URL]
@@ -170,15 +170,18 @@ async def run(args: argparse.Namespace) -> None:
         async with maker.begin() as s:
             await sweep(s, T0, director="director")
         gc.collect()
-        now = T0 + timedelta(seconds=args.window)
-        began = time.perf_counter()
-        async with maker.begin() as s:
-            result = await sweep(s, now, director="director")
-        elapsed_ms = (time.perf_counter() - began) * 1000
-        print(f"sweep at T0+{args.window}s: {result.examined} tickets due, "
-              f"{result.warnings} warnings, {result.escalations} escalations, "
-              f"{result.messages} messages, {elapsed_ms:.1f} ms (commit included)")
-        print(f"sla_sweep_ms={elapsed_ms:.1f} open_tickets={args.tickets}")
+        times = []
+        for n in range(1, args.rounds + 1):
+            now = T0 + timedelta(seconds=args.window * n)
+            began = time.perf_counter()
+            async with maker.begin() as s:
+                result = await sweep(s, now, director="director")
+            times.append((time.perf_counter() - began) * 1000)
+            print(f"sweep at T0+{args.window * n}s: {result.examined} tickets due, "
+                  f"{result.warnings} warnings, {result.escalations} escalations, "
+                  f"{result.messages} messages, {times[-1]:.1f} ms (commit included)")
+        # the worst round: the first one with work also pays for preparing its statements
+        print(f"sla_sweep_ms={max(times):.1f} open_tickets={args.tickets}")
     finally:
         await engine.dispose()
 
@@ -190,6 +193,8 @@ def main() -> None:
     ap.add_argument("--tickets", type=int, default=200_000)
     ap.add_argument("--stations", type=int, default=400)
     ap.add_argument("--window", type=int, default=60, help="seconds after T0 to sweep at")
+    ap.add_argument("--rounds", type=int, default=5, help="sweeps, --window apart; the worst "
+                                                           "is reported")
     ap.add_argument("--pg", default=PG_URL, help="PostgreSQL URL (its schema is DROPPED)")
     asyncio.run(run(ap.parse_args()))
 
