@@ -39,6 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.audit import audit, snapshot
+from crm_core.holidays import load_holidays
 from crm_core.models import (
     Asset,
     Contact,
@@ -56,6 +57,7 @@ from crm_core.models import (
     User,
 )
 from crm_core.names import same_company
+from crm_core.sla import seed_policies
 from crm_core.tickets import allocate_number
 from numbering.normalize import normalize
 
@@ -851,6 +853,9 @@ async def seed_demo(
         await _seed_opportunities(seed)
         await _seed_subscriptions(seed)
         await _seed_number_plan(seed)
+        # the SLA's calendar (China's holidays, adjusted working days) and default policies
+        await load_holidays(session)
+        await seed_policies(session)
     return {k: seed.created.get(k, 0) for k in (
         "users", "product_lines", "customers", "contacts", "phone_numbers", "assets",
         "interactions", "tickets", "opportunities", "subscriptions", "ivr_numbers",

@@ -283,6 +283,9 @@ class Ticket(Base):
     # (0 none, 1 station manager, 2 regional service manager, 3 service director)
     sla_state: Mapped[str] = mapped_column(String, default="ok", server_default="ok")
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # when the SLA must next change (warning, breach, next escalation; None: nothing
+    # pending), so the sweep reads only those tickets (crm_core.sla, migration 0017)
+    sla_next_at: Mapped[datetime | None] = mapped_column(index=True)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
@@ -539,6 +542,9 @@ class User(Base):
     # the queue member this user answers as (Interface and MemberName on the PBX)
     agent_interface: Mapped[str | None] = mapped_column(String, unique=True)
     agent_name: Mapped[str | None] = mapped_column(String)
+    # where notifications reach the user (the SLA's escalation chain), migration 0017
+    email: Mapped[str | None] = mapped_column(String)
+    phone: Mapped[str | None] = mapped_column(String)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

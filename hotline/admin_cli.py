@@ -47,6 +47,14 @@ def add_admin_parsers(sub: Any) -> None:
                        help="run even if another node already ran it today (Redis bus)")
 
 
+    holidays = crm.add_parser(
+        "holidays", help="load a holiday calendar (default: China's, shipped) into the "
+                         "database, and the default SLA policies if there are none")
+    holidays.add_argument("--file", default=None,
+                          help="a holiday JSON file (default: crm_core/data/holidays_cn.json)")
+    holidays.add_argument("--calendar", default=None, help="calendar name (default: the file's)")
+
+
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -144,6 +152,34 @@ def run_user(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _holidays(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from crm_core.db import make_engine, upgrade_async
+    from crm_core.holidays import CN_FILE, load_holidays
+    from crm_core.sla import seed_policies
+
+    await upgrade_async(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
+            path = Path(args.file) if args.file else CN_FILE
+            days = await load_holidays(session, path, args.calendar)
+            return {"holidays": days, "sla_policies_added": await seed_policies(session)}
+    finally:
+        await engine.dispose()
+
+
 def run_crm(settings: Settings, args: argparse.Namespace) -> int:
+    if args.crm_command == "holidays":
+        try:
+            result = asyncio.run(_holidays(settings, args))
+        except ValueError as exc:  # a bad file: which entry, and why
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
     print(json.dumps(asyncio.run(_daily(settings, args)), ensure_ascii=False, default=str))
     return 0

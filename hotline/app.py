@@ -48,10 +48,12 @@ from hotline.bus import Bus, RedisBus, make_bus, stop_task
 from hotline.journal import CsvJournal, JournalReconciler
 from hotline.journal_lookups import agents_by_device, callback_numbers
 from hotline.lease import Fence, RedisLease
+from hotline.outbox_worker import OutboxConfig, OutboxWorker, senders_from_settings
 from hotline.ownership import FencedAmi, OwnerLoop
 from hotline.pbx_rpc import PbxRoute, PbxServer, RemotePbx
 from hotline.pipeline import TrackerFeed
 from hotline.settings import Settings
+from hotline.sla_worker import SlaSweeper
 from ivr.agi import AgiServer
 from ivr.agi_limits import AgiLimits
 from ivr.callback_store import pending_by_queue
@@ -89,6 +91,8 @@ OWNER = web.AppKey("owner", OwnerLoop)
 OWNER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("owner_task")
 OWNER_DUTIES: web.AppKey[OwnerDuties] = web.AppKey("owner_duties")
 AGI_SERVER = web.AppKey("agi_server", AgiServer)
+OUTBOX = web.AppKey("outbox", OutboxWorker)
+SLA_SWEEPER = web.AppKey("sla_sweeper", SlaSweeper)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -336,6 +340,34 @@ async def _ownership(app: web.Application) -> AsyncIterator[None]:
     await owner.release()
 
 
+async def _outbox(app: web.Application) -> AsyncIterator[None]:
+    # every node sends notifications; the claim on each row sends each one once
+    settings = app[SETTINGS]
+    worker = OutboxWorker(app[SESSIONMAKER], senders_from_settings(settings), OutboxConfig(
+        poll_s=settings.outbox_poll_s, max_attempts=settings.outbox_max_attempts,
+        backoff_s=settings.outbox_backoff_s), name=settings.redis_consumer)
+    app[OUTBOX] = worker
+    worker.start()
+    yield
+    await worker.close()
+
+
+async def _sla_sweeper(app: web.Application) -> AsyncIterator[None]:
+    # one node sweeps: on Redis, the holder of the SLA lease (hotline.sla_worker)
+    settings = app[SETTINGS]
+    lease = None
+    if LEASE_REDIS in app:
+        lease = RedisLease(app[LEASE_REDIS], f"{settings.redis_stream}:sla-lease",
+                           settings.sla_sweep_s * 3)
+    sweeper = SlaSweeper(app[SESSIONMAKER], interval_s=settings.sla_sweep_s,
+                         director=settings.sla_director, lease=lease,
+                         on_swept=lambda result: app[OUTBOX].wake() if result.messages else None)
+    app[SLA_SWEEPER] = sweeper
+    sweeper.start()
+    yield
+    await sweeper.close()
+
+
 async def _ivr(app: web.Application) -> AsyncIterator[None]:
     # the IVR: FastAGI server -> one flow run per call; agent states from the bus decide
     # whether an account manager is free to take their customer's call first
@@ -427,6 +459,7 @@ def create_app(settings: Settings) -> web.Application:
                                             max_attempts=settings.callback_max_attempts)
 
     app.cleanup_ctx.append(_ivr)  # FastAGI: calls reach the IVR
+    app.cleanup_ctx.extend([_outbox, _sla_sweeper])  # notifications, the SLA clock
 
     async def calls_json() -> dict[str, Any]:
         return {"live": app[TRACKER].live_calls(), "latest": await app[CALL_LOG].latest(20),

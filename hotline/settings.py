@@ -157,6 +157,28 @@ class Settings(BaseSettings):
     callback_poll_s: float = Field(default=1.0, gt=0, le=60)
     callback_orphan_grace_s: float = Field(default=10.0, ge=0)
 
+    # Notifications (crm_core.outbox, hotline.outbox_worker): email over SMTP (smtp_host
+    # empty: email waits in the outbox), SMS through an HTTP gateway that takes a POST of
+    # JSON {"to": ..., "text": ...} (empty: SMS wait). A failed message is retried
+    # outbox_backoff_s x 2^(attempt-1) later, at most outbox_max_attempts times, then
+    # marked failed with its last error. Every node runs a worker; each message is sent once.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "hotline@localhost"
+    smtp_tls: Literal["auto", "starttls", "tls", "none"] = "auto"
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    sms_gateway_url: str = ""
+    sms_timeout_s: float = Field(default=10.0, gt=0)
+    outbox_poll_s: float = Field(default=2.0, gt=0, le=300)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_backoff_s: float = Field(default=30.0, ge=0)
+    # SLA (crm_core.sla): the sweep runs every sla_sweep_s on ONE node (a lease in Redis
+    # with several nodes); the service director (a username) is the escalation's last step.
+    sla_sweep_s: float = Field(default=30.0, gt=0, le=3600)
+    sla_director: str = ""
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:

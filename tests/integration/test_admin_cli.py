@@ -124,3 +124,22 @@ async def _forget(redis_url: str, stream: str) -> None:
         await redis.delete(key(stream, "crm", business_today()))
     finally:
         await redis.aclose()
+
+
+def test_crm_holidays_loads_china_calendar_and_policies_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    first = _hotline(tmp_path, "crm", "holidays")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["sla_policies_added"] > 0
+    again = _hotline(tmp_path, "crm", "holidays")
+    assert json.loads(again.stdout)["sla_policies_added"] == 0
+    with sqlite3.connect(tmp_path / "admin.db") as db:
+        rows = dict(db.execute("SELECT day, kind FROM holiday WHERE calendar='CN'").fetchall())
+    assert rows["2026-02-14"] == "work" and rows["2026-10-01"] == "off"
+    assert len(rows) == json.loads(again.stdout)["holidays"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"years": {"2026": {"holidays": [{"name": "x", "off": ["2026-02-30", '
+                   '"2026-03-01"]}]}}}', encoding="utf-8")
+    refused = _hotline(tmp_path, "crm", "holidays", "--file", str(bad))
+    assert refused.returncode == 2 and "2026.holidays[0]" in refused.stderr
