@@ -108,7 +108,7 @@ def _board_query(actor: Actor, f: BoardFilter) -> Select[Any]:
         *((Ticket.sla_state == state, literal(rank)) for rank, state in enumerate(SLA_STATES)),
         else_=literal(len(SLA_STATES) - 1))
     due = _next_due_sql()
-    stmt = (
+    stmt: Any = (
         select(
             Ticket.id, Ticket.number, Ticket.status, Ticket.priority, Ticket.category,
             Ticket.problem, Ticket.created_at, Ticket.routed_at, Ticket.route_reason,
@@ -161,7 +161,7 @@ async def board(
     lim = min(lim, MAX_PAGE)
     stmt = _board_query(actor, _clean(f))
     counted = stmt.order_by(None).subquery()
-    by_state = dict((await session.execute(
+    by_state: dict[str, int] = dict((await session.execute(
         select(counted.c.sla_state, func.count()).group_by(counted.c.sla_state))).all())
     rows = [dict(r._mapping) for r in await session.execute(stmt.limit(lim).offset(off))]
     for row in rows:
