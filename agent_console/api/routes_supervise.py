@@ -215,7 +215,7 @@ def add_routes(routes: Routes) -> None:
                description="404 no-such-call: no agent is on that call; 409 not-talking: "
                            "not answered yet; 409 no-phone: you have no phone; 403: no "
                            "supervise grant, or the agent is outside its scope.")
-    routes.add("POST", "/supervise/agents/{id:[0-9]+}/state", change_agent_state,
+    routes.add("POST", "/supervise/agents/{id}/state", change_agent_state,
                tag="supervise", summary="Pause (with a reason) or sign out an agent",
                path_model=IdPath, body_model=StateIn, response_model=StateOut, status=202,
                errors=(401, 403, 404, 409, 422, *pbx),

@@ -208,3 +208,19 @@ async def test_pause_and_sign_out_alice_with_a_reason(db_url: str, sim: PbxSimul
     assert [(e.action, e.user_id, (e.after or {}).get("reason")) for e in entries] == [
         ("supervise-pause", ids["zhao"], "coaching"),
         ("supervise-sign-out", ids["zhao"], "end of shift")]
+
+
+async def test_a_call_still_ringing_the_agent_cannot_be_listened_to(
+    db_url: str, sim: PbxSimulator
+) -> None:
+    await seed_supervisors(db_url)
+    sim.set_agent("Alice", ring_s=3000.0)  # she lets it ring
+    async with running(db_url, sim) as (_, port), console(port, "alice") as alice, \
+            console(port, "zhao") as zhao, alice.socket() as ws:
+        await ready(alice, ws)
+        call = long_call(sim)
+        await frame_where(ws, state_is("ringing"))
+        status, body = await zhao.call("POST", f"/supervise/calls/{call.linkedid}",
+                                       {"mode": "whisper"})
+        assert (status, body["error"]) == (409, "not-talking")
+        assert sim.actions_named("Originate") == []
