@@ -16,6 +16,12 @@ Rules:
   (HOTLINE_ORIGINATED_BY from the API, HOTLINE_DIALLED);
   blind transfer = ``BlindTransfer`` of the agent's leg (05); attended = ``Atxfer``
   of the agent's leg (06); hang up = ``Hangup`` of the agent's leg;
+  listen / whisper / barge (a supervisor, capture 08) = ``Originate`` Async of
+  ``Local/<supervisor's ext>@<spy_phone_context>/n`` (which rings her phone) into
+  ``<spy_context>``, Exten = the mode, with ``HOTLINE_SPY_CHANNEL`` = the agent's leg:
+  the dialplan runs ``ChanSpy`` on it (deploy/asterisk/extensions.conf [supervise]). The
+  spy session is a call of its own (its own Linkedid, created in a context the call
+  tracker does not follow): it never becomes a call record nor touches the agent's;
 - every value written into a header goes through ``dialling.header_text`` (no CR/LF:
   no AMI field injection by a pause reason or a number);
 - PBX failures become ``PbxError``s that name what the agent can do about it:
@@ -39,7 +45,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent_console.dialling import caller_id, header_text, state_interface
+from agent_console.dialling import caller_id, extension_of, header_text, state_interface
 from telephony.ami import AmiError, AmiNotConnected, AmiTimeout
 from telephony.personal_queues import personal_queue
 
@@ -47,6 +53,8 @@ log = logging.getLogger("agent_console.pbx")
 
 Fields = Mapping[str, str | int | Iterable[str]]
 DIAL_TIMEOUT_MS = 30_000  # how long the agent's own phone rings for a click-to-dial
+SPY_MODES = ("listen", "whisper", "barge")  # extensions of the spy context
+SPY_CHANNEL_VAR = "HOTLINE_SPY_CHANNEL"  # the agent's leg ChanSpy spies on
 
 
 class ActionSender(Protocol):
@@ -90,6 +98,8 @@ class PbxControls(Protocol):
     async def attended_transfer(self, channel: str, exten: str, context: str) -> None: ...
 
     async def hangup(self, channel: str) -> None: ...
+
+    async def spy(self, interface: str, channel: str, mode: str, by: str) -> None: ...
 
 
 class PbxError(Exception):
@@ -152,6 +162,8 @@ class DialPlan:
     queue_context: str = "hotline-queues"
     caller_name: str = "Hotline"
     caller_number: str = "4008001234"
+    spy_phone_context: str = "supervisor-phone"  # rings the supervisor's phone
+    spy_context: str = "supervise"  # Exten listen | whisper | barge runs ChanSpy
 
 
 class PbxActions:
@@ -274,6 +286,29 @@ class PbxActions:
 
     async def hangup(self, channel: str) -> None:
         await self._send("Hangup", {"Channel": header_text(channel, 200), "Cause": "16"})
+
+    async def spy(self, interface: str, channel: str, mode: str, by: str) -> None:
+        """Originate (Async): the supervisor's phone (``interface``) rings; answered, the
+        dialplan runs ChanSpy on the agent's leg ``channel`` in ``mode``."""
+        if mode not in SPY_MODES:
+            raise PbxRefused(f"unknown spy mode {mode!r}")
+        exten = extension_of(interface)
+        if exten is None:
+            raise PbxRefused(f"{interface!r} has no extension the PBX can ring")
+        client = self._client()
+        plan = self.plan
+        fields: dict[str, str | int | Iterable[str]] = {
+            "Channel": f"Local/{header_text(exten, 40)}@{plan.spy_phone_context}/n",
+            "Context": plan.spy_context, "Exten": mode, "Priority": "1",
+            "CallerID": caller_id(plan.caller_name, plan.caller_number),
+            "Timeout": str(DIAL_TIMEOUT_MS), "Async": "true",
+            "Variable": [f"{SPY_CHANNEL_VAR}={header_text(channel, 200)}",
+                         f"HOTLINE_SPY_BY={header_text(by)}"],
+        }
+        try:
+            await client.originate(**fields)
+        except AmiError as exc:
+            raise _mapped("Originate", exc) from exc
 
 
 def _mapped(action: str, exc: AmiError) -> PbxError:

@@ -5,6 +5,10 @@ Rules:
   user owns), ``team`` (owned by anyone in the user's team), ``region`` (customers
   in the user's province), ``all``; no grant means no access at all;
 - admins (``User.is_admin``) have every operation with scope ``all``;
+- module ``supervise`` is a supervisor's hand on the agents (``crm_core.supervision``):
+  ``read`` = listen to an agent's call unheard, ``update`` = whisper, barge, pause or
+  sign out an agent; its scope applies to the AGENT (a user): ``own`` = oneself,
+  ``team`` = the same team, ``region`` = the same region, ``all``;
 - ``require()`` is the gate of every service: it returns the scope or raises
   ``PermissionDenied``; ``customer_filter()`` turns a scope into the SQL condition
   that limits a query to the customers the user may see, so a record outside the
@@ -27,7 +31,7 @@ from crm_core.models import Customer, RolePermission, User
 
 MODULES = (
     "customers", "contacts", "assets", "interactions", "tickets", "opportunities",
-    "subscriptions", "users", "reports", "calls", "ivr",
+    "subscriptions", "users", "reports", "calls", "ivr", "supervise",
 )
 OPERATIONS = ("read", "create", "update", "delete", "export", "reassign")
 SCOPES = ("own", "team", "region", "all")

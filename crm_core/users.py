@@ -105,6 +105,8 @@ _SUPERVISOR = _matrix(
     ("reports",       "team", "-",    "-",    "-",    "team", "-"),
     ("users",         "team", "-",    "-",    "-",    "-",    "-"),
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
+    # listen (read); whisper, barge, pause or sign out (update) the team's agents
+    ("supervise",     "team", "-",    "team", "-",    "-",    "-"),
 )
 _HOTLINE_SUPERVISOR = _matrix(
     # watches the whole hotline (every call, agent and caller; the live page, the
@@ -121,6 +123,8 @@ _HOTLINE_SUPERVISOR = _matrix(
     ("reports",       "all",  "-",    "-",    "-",    "all",  "-"),
     ("users",         "all",  "-",    "-",    "-",    "-",    "-"),
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
+    # listens to, whispers to, barges into any agent's call; pauses or signs out any agent
+    ("supervise",     "all",  "-",    "all",  "-",    "-",    "-"),
 )
 # fmt: on
 

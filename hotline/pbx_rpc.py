@@ -60,6 +60,7 @@ OPS: dict[str, dict[str, str]] = {
     "blind_transfer": {"channel": "str", "exten": "str", "context": "str"},
     "attended_transfer": {"channel": "str", "exten": "str", "context": "str"},
     "hangup": {"channel": "str"},
+    "spy": {"interface": "str", "channel": "str", "mode": "str", "by": "str"},
 }
 _ERRORS: dict[str, type[PbxError]] = {
     c.code: c for c in (PbxUnreachable, UnknownCall, NotSignedIn, PbxRefused)}
@@ -185,6 +186,9 @@ class RemotePbx:
 
     async def hangup(self, channel: str) -> None:
         await self._call("hangup", channel=channel)
+
+    async def spy(self, interface: str, channel: str, mode: str, by: str) -> None:
+        await self._call("spy", interface=interface, channel=channel, mode=mode, by=by)
 
 
 class PbxServer:
@@ -315,3 +319,6 @@ class PbxRoute:
 
     async def hangup(self, channel: str) -> None:
         await self._target().hangup(channel)
+
+    async def spy(self, interface: str, channel: str, mode: str, by: str) -> None:
+        await self._target().spy(interface, channel, mode, by)

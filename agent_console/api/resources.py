@@ -29,6 +29,7 @@ def available() -> Iterator[ModuleType]:
         routes_records,
         routes_reports,
         routes_roles,
+        routes_supervise,
     )
 
     yield routes_records
@@ -40,6 +41,7 @@ def available() -> Iterator[ModuleType]:
     yield routes_callbacks  # issue 6 item 4(d): callbacks
     yield routes_agent  # the agent console's controls (issue 5)
     yield routes_calls
+    yield routes_supervise  # issue 16 item 4: listen / whisper / barge, pause, sign out
     yield routes_call_lists  # issue 14 items 8-9: a customer's calls, the recent callers
     # the back office's pages (issue 14 item 11)
     yield routes_ivr_try

@@ -165,6 +165,10 @@ class _Spy:
     s1: Chan
     s2: Chan
     target: Chan
+    # Hotline's dialplan: the supervisor's phone [supervisor-phone] dials from s2, and
+    # the bridge of s2 with it
+    phone: tuple[Chan, Chan] | None = None
+    phone_bridge: Bridge | None = None
 
 
 @dataclass

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from telephony.cel import CelEvent, format_line
-from telephony.simulator.calls import SimCall, _Leg
+from telephony.simulator.calls import SimCall, _Leg, _Spy
 from telephony.simulator.helpers import _nz
 from telephony.simulator.model import (
     CAUSE_TEXT,
@@ -177,8 +177,7 @@ class EmitMixin(_PbxState):
         for spy in [s for s in self.spies if s.target is c]:
             self.spies.remove(spy)
             self.ev("ChanSpyStop", "call", spy.s1.snap("Spyer") + c.snap("Spyee"))
-            self.hangup(spy.s1)
-            self.hangup(spy.s2)
+            self._spy_ends(spy)
         self.cel(c, "HANGUP", {"hangupcause": cause, "hangupsource": c.hangupsource,
                                "dialstatus": ""})
         text = CAUSE_TEXT.get(cause, "Unknown")
@@ -188,6 +187,21 @@ class EmitMixin(_PbxState):
             self.cdr(c)
         if not any(x.linkedid == c.linkedid for x in self.channels.values()):
             self.cel(c, "LINKEDID_END")
+
+    def _spy_ends(self, spy: _Spy) -> None:
+        """ChanSpy returned (E: the spied leg hung up; S: nothing to spy on): the
+        spyer's Hangup(), then its partner and the supervisor's phone."""
+        self.hangup(spy.s1)
+        if spy.phone is not None and spy.phone_bridge is not None:
+            self.bridge_leave(spy.phone_bridge, spy.s2)
+        self.hangup(spy.s2)
+        if spy.phone is not None:
+            p1, p2 = spy.phone
+            if spy.phone_bridge is not None:
+                self.bridge_leave(spy.phone_bridge, p1)
+                self.bridge_destroy(spy.phone_bridge)
+            self.hangup(p1, 16)
+            self.hangup(p2, 16)
 
     def cdr(self, c: Chan) -> None:
         if self.noise < 1:

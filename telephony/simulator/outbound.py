@@ -29,6 +29,12 @@ from telephony.simulator.model import (
 )
 from telephony.simulator.state import _PbxState
 
+# deploy/asterisk/extensions.conf: the context that rings the supervisor's phone, and
+# the ChanSpy options per extension of [supervise]
+SPY_PHONE_CONTEXT = "supervisor-phone"
+SPY_CHANNEL_VAR = "HOTLINE_SPY_CHANNEL"
+SPY_OPTIONS = {"listen": "qudES", "whisper": "qudESw", "barge": "qudESB"}
+
 
 class OutboundMixin(_PbxState):
     """Originate (click-to-dial, callbacks) and ChanSpy."""
@@ -64,6 +70,9 @@ class OutboundMixin(_PbxState):
         if lcontext == "supervisor":
             return self._spy(channel, lexten, exten, num, name, variables,
                              action_id if is_async else None)
+        if lcontext == SPY_PHONE_CONTEXT:
+            return self._spy_via_phone(lexten, context, exten, num, name, variables,
+                                       action_id if is_async else None)
         t = self.now()
         c1, c2 = self.local_pair(lexten, lcontext, t, kind="bad")
         self.hangup(c2, 0)
@@ -380,6 +389,56 @@ class OutboundMixin(_PbxState):
         self.hangup(a1, 16)
         if by == "agent-leg":
             self._end_agent_half(leg)
+
+    def _spy_via_phone(self, ext: str, context: str, mode: str, num: str, name: str,
+                       variables: dict[str, str], action_id: str | None
+                       ) -> tuple[bool, str]:
+        """Hotline's dialplan (deploy/asterisk [supervisor-phone], [supervise]): the
+        Originate's pair ``supervisor-phone;1/;2`` (the variables on both halves, as 07),
+        ;2 DIALS the supervisor's phone (a [phones] pair, DialBegin/DialEnd from ;2), she
+        picks up at once, the Originate's DialEnd ANSWER, then ;1 runs the spy context:
+        ``ChanSpy(<HOTLINE_SPY_CHANNEL>,<options of the mode>)`` and ChanSpyStart on that
+        leg. Its own Linkedid, like capture 08. No such leg (the call ended meanwhile):
+        ChanSpy returns at once (option S) and every channel of the session hangs up.
+        An unknown mode is no extension of [supervise]: the Originate fails."""
+        t = self.now()
+        options = SPY_OPTIONS.get(mode)
+        who = num or ext, name or "Supervisor"
+        s1, s2 = self.local_pair(ext, SPY_PHONE_CONTEXT, t, kind="spy")
+        self.newexten(s1, "AppDial2", "(Outgoing Line)", level=2)
+        for var, value in variables.items():
+            self.varset(s1, var, value, level=0)
+        self.set_callerid(s1, *who, *who, connected=False)
+        for var, value in variables.items():
+            self.varset(s2, var, value, level=0)
+        self.set_callerid(s2, *who, *who)
+        self.dial_begin(None, s1, f"{ext}@{SPY_PHONE_CONTEXT}/n")
+        p1, p2 = self._dial_phone(s2, ext, t, None)
+        pb = self._phone_answers(s2, p1, p2)
+        self.bridge_enter(pb, s2)
+        self.newstate(s1, 6)
+        self.dial_end(None, s1, "ANSWER")
+        spy = _Spy(s1, s2, s1, phone=(p1, p2), phone_bridge=pb)
+        if options is None:
+            if action_id is not None:
+                self.originate_response(action_id, "Failure", s1, context, mode, "0",
+                                        UNKNOWN, *who)
+            self._spy_ends(spy)
+            return False, "0"
+        s1.set(context=context, exten=mode, priority=1)
+        if action_id is not None:
+            self.originate_response(action_id, "Success", s1, context, mode, "4",
+                                    s1.uniqueid, *who)
+        channel = variables.get(SPY_CHANNEL_VAR, "")
+        self.newexten(s1, "ChanSpy", f"{channel},{options}", level=1)
+        target = self.channels.get(channel) if channel else None
+        if target is None:
+            self._spy_ends(spy)
+            return True, "4"
+        spy.target = target
+        self.spies.append(spy)
+        self.ev("ChanSpyStart", "call", s1.snap("Spyer") + target.snap("Spyee"))
+        return True, "4"
 
     def _spy(self, channel: str, ext: str, mode: str, num: str, name: str,
              variables: dict[str, str], action_id: str | None) -> tuple[bool, str]:

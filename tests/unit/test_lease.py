@@ -94,7 +94,7 @@ def test_a_forwarded_request_is_checked_before_anything_is_done() -> None:
         "variables": {"HOTLINE_ORIGINATED_BY": "alice"}}))
     assert dial.args["variables"] == {"HOTLINE_ORIGINATED_BY": "alice"}
     assert set(OPS) == {"sign_in", "sign_out", "pause", "unpause", "dial", "blind_transfer",
-                        "attended_transfer", "hangup"}
+                        "attended_transfer", "hangup", "spy"}
 
 
 @pytest.mark.parametrize("raw", [
