@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, literal, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -101,7 +101,7 @@ def _clean(f: BoardFilter) -> BoardFilter:
     )
 
 
-def _board_query(actor: Actor, f: BoardFilter) -> Select[Any]:
+def _board_query(actor: Actor, f: BoardFilter) -> Any:
     scope = require(actor, "tickets", "read")
     line_code = ProductLine.code
     state_rank = case(

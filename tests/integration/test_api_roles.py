@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import column, delete, insert, select, table
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.db import make_engine, upgrade_async
@@ -113,7 +113,10 @@ async def test_the_migration_completes_existing_roles_without_overriding_them(
             await db.flush()
             db.add(RolePermission(role_id=agent.id, module="customers", operation="read",
                                   scope="own"))
-            db.add(User(username="bo", display_name="Bo", role_id=agent.id))
+            # the 0013 table's own columns (the model's later ones do not exist yet)
+            await db.execute(insert(table("app_user", column("username"), column(
+                "display_name"), column("role_id"))).values(
+                    username="bo", display_name="Bo", role_id=agent.id))
             agent_id = agent.id
         async with engine.begin() as conn:
             await migrate_to(conn, db_url, "head")

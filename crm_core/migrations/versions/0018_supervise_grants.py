@@ -1,8 +1,8 @@
 """The supervisors' new grants: module ``supervise`` (listen / whisper / barge, pause or
 sign out an agent; issue 16 item 4).
 
-Revision ID: 0020
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-07
 
 ``crm_core.users.DEFAULT_ROLES`` gives ``supervise`` read (listen) and update (whisper,
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020"
-down_revision: str | Sequence[str] | None = "0016"
+revision: str = "0018"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
