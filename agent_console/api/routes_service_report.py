@@ -50,9 +50,7 @@ class TopQuery(PeriodQuery):
     limit: int = Field(default=20, ge=1, le=service_report.MAX_TOP)
 
 
-class ServiceRow(Out):
-    key: str | int | None
-    label: str
+class Figures(Out):
     tickets: int
     resolved: int
     accept_met: int
@@ -73,6 +71,11 @@ class ServiceRow(Out):
     ftf_pct: float | None
     repeat_assets: int = Field(description="assets with more than one repair ticket in "
                                            "the group")
+
+
+class ServiceRow(Figures):
+    key: str | int | None
+    label: str
 
 
 class ServiceReport(Out):
@@ -187,7 +190,7 @@ class StationDetail(Out):
     load_pct: float | None
     breached_now: int
     month: str
-    month_figures: ServiceRow
+    month_figures: Figures
     technicians: list[TechnicianRow]
     tickets: Board | None = Field(description="its open tickets most urgent first (the "
                                               "dispatch board's); null without tickets:read")
