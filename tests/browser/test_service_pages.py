@@ -29,7 +29,7 @@ from crm_core.models import (
     Ticket,
     User,
 )
-from tests.browser.conftest import Browser, Console, sign_in
+from tests.browser.conftest import Browser, Console, screenshot_dir, sign_in
 from tests.browser.test_backoffice import (
     HOSTILE,
     Db,
@@ -156,6 +156,8 @@ async def test_the_service_report_per_station_and_line_with_files(
     by_label = {r[0]: r for r in rows[1:]}
     assert by_label["ZZ-901 郑州测试站"][1] == 2 and by_label["ZZ-901 郑州测试站"][6] == 50.0
     assert by_label["合计"][1] == 3
+    if (shots := screenshot_dir()) is not None:
+        await page.screenshot(path=str(shots / "service-report.png"), full_page=True)
 
     await page.select_option("#service-by", "product_line")
     await page.wait_for_selector("#service-table tr td:text-is('服务测试客车')")
@@ -200,6 +202,8 @@ async def test_the_stations_and_one_station(console: Console, browser: Browser, 
     cells = await row.locator("td").all_text_contents()
     assert "郑州测试站" in cells[0] and "华中" in cells[1]
     assert cells[2:] == ["3 / 10", "1 / 2", "50%", "1"]  # open/capacity, duty, SLA, overdue
+    if (shots := screenshot_dir()) is not None:
+        await page.screenshot(path=str(shots / "stations.png"), full_page=True)
     hostile = page.locator("#stations-table tr[data-code='SH-902']")
     assert HOSTILE in (await hostile.text_content() or "")
     await assert_translated(page, "zh-CN")
@@ -219,6 +223,8 @@ async def test_the_stations_and_one_station(console: Console, browser: Browser, 
     await page.wait_for_selector("#station-head h2:has-text('Zhengzhou test station')")
     await assert_translated(page, "en")
     assert "On duty" in (await page.text_content("#station-crew") or "")
+    if (shots := screenshot_dir()) is not None:
+        await page.screenshot(path=str(shots / "station.png"), full_page=True)
     await page.click("#stations-back")
     await page.wait_for_selector("#stations-table tr[data-code='ZZ-901']")
     await assert_translated(page, "en")

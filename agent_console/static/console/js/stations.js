@@ -22,8 +22,9 @@ function loadTag(s) {
     `${s.open_tickets} / ${s.capacity}`);
 }
 
-function stationName(s) {
-  return [h("a", { href: `/backoffice/stations?station=${Number(s.id)}` }, s.label || s.code),
+function stationName(s, { link = true } = {}) {
+  const name = s.label || s.code;
+  return [link ? h("a", { href: `/backoffice/stations?station=${Number(s.id)}` }, name) : name,
     h("span", { class: "muted mono" }, ` ${s.code}`),
     s.is_hub ? [" ", h("span", { class: "tag disp" }, t("stations.hub"))] : null,
     s.active ? null : [" ", h("span", { class: "tag warn" }, t("stations.inactive"))]];
@@ -93,7 +94,7 @@ function renderDetail() {
   fill($("#bo-content"),
     h("p", {}, h("a", { href: "/backoffice/stations", id: "stations-back" }, `← ${t("stations.back")}`)),
     h("section", { class: "bo-block", id: "station-head", dataset: { stationId: s.id } },
-      h("h2", {}, stationName(s)),
+      h("h2", {}, stationName(s, { link: false })),
       h("p", { class: "muted" }, [s.region, s.province, s.city, s.district, s.address].filter(Boolean).join(" · ")),
       h("p", { class: "summary", id: "station-load" }, t("stations.load"), " ", loadTag(s), "  ",
         t("stations.breached"), ` ${s.breached_now}`)),
