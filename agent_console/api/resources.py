@@ -29,6 +29,7 @@ def available() -> Iterator[ModuleType]:
         routes_records,
         routes_reports,
         routes_roles,
+        routes_service_report,
         routes_supervise,
     )
 
@@ -50,3 +51,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_imports
     yield routes_exports
     yield routes_dispatch  # issue 15 item 6: the dispatch board
+    yield routes_service_report  # issue 15 items 7 and 6: service report, station overview

@@ -41,6 +41,9 @@ export const SECTIONS = [
   { name: "exports", allowed: (s) => exportable(s).length > 0 || s.can("reports", "export") },
   // dispatching is the service desk's and supervisors' work: more than one's own tickets
   { name: "dispatch", allowed: (s) => ["all", "region", "team"].includes(s.scope("tickets", "update")) },
+  // the network's figures (issue 15 items 6-7): whoever reads the reports, in its scope
+  { name: "stations", allowed: (s) => s.can("reports", "read") },
+  { name: "service", allowed: (s) => s.can("reports", "read") },
 ];
 
 export function allowedSections(session) {
