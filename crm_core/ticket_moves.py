@@ -35,7 +35,9 @@ from crm_core.permissions import Actor
 from crm_core.records import current, load_record, optional_id, required_text, text, touch
 from crm_core.repair_records import write_record
 from crm_core.tickets import (
+    DONE_STATUSES,
     REOPEN_DAYS,
+    REOPENABLE,
     can_move,
     is_repair,
     move,
@@ -92,7 +94,7 @@ async def act(
             raise MoveNotAllowed(ticket.number, ticket.status, "resume",
                                  next_moves(ticket.status), why="it is not waiting")
         target = await _status_before_waiting(session, ticket.id)
-    elif action == "reopen" and ticket.status not in ("resolved", "closed"):
+    elif action == "reopen" and ticket.status not in REOPENABLE:
         raise MoveNotAllowed(ticket.number, ticket.status, target, next_moves(ticket.status),
                              why="only a resolved or closed ticket is reopened")
     await move(session, actor, ticket, target, at=at, note=clean_note,
@@ -148,7 +150,7 @@ async def assign(
     wanted = optional_id(technician_id, "technician_id")
     clean_note = text(note, "note", max_len=4000)
     ticket, customer = await _load(session, actor, ticket_id)
-    if ticket.status in ("resolved", "closed", "cancelled"):
+    if ticket.status in DONE_STATUSES:
         raise Conflict(f"ticket {ticket.number} is {ticket.status}: no technician to assign")
     name = None
     if wanted is not None:

@@ -23,6 +23,7 @@ from crm_core.models import (
     TicketStatusChange,
 )
 from crm_core.permissions import SYSTEM
+from crm_core.ticket_moves import act
 from crm_core.tickets import create_ticket, move
 from tests.browser.conftest import Browser, Console, screenshot_dir, sign_in
 
@@ -51,6 +52,17 @@ async def hostile_ticket(console: Console, serial: str) -> str:
             ticket.accept_due = datetime.now(UTC) + timedelta(minutes=5)
             await move(db, SYSTEM, ticket, "routed", at=datetime.now(UTC), kind="route")
             return str(made["number"])
+    finally:
+        await engine.dispose()
+
+
+async def cancel(console: Console, number: str) -> None:
+    engine = make_engine(console.db_url)
+    try:
+        async with async_sessionmaker(engine).begin() as db:
+            tid = await db.scalar(select(Ticket.id).where(Ticket.number == number))
+            assert tid is not None
+            await act(db, SYSTEM, tid, "cancel")
     finally:
         await engine.dispose()
 
@@ -143,11 +155,18 @@ async def test_the_station_refuses_and_assigns_in_english(
 ) -> None:
     console = console_db
     number = await hostile_ticket(console, "LZYT-H-0002")
+    stale = await hostile_ticket(console, "LZYT-H-0003")
     page = await browser.page(locale="en-US", phone=True)
     await open_station(page, console)
     await page.click("#lang-switch")
     await page.wait_for_function("() => document.documentElement.lang === 'en'")
     assert await page.text_content("h1") == "Open tickets"
+    # cancelled by the desk while the page shows it: the move is refused, clearly
+    await cancel(console, stale)
+    await card(page, stale).locator("button[data-action='accept']").click()
+    await page.locator("#notices .notice-error",
+                       has_text="This step is not possible now.").wait_for()
+    assert "cancelled" in (await card(page, stale).locator(".result").text_content() or "")
     mine = card(page, number)
     assert await mine.locator(".tag").first.text_content() == "Sent to station"
     assert await mine.locator("button[data-action='accept']").text_content() == "Accept"
