@@ -12,12 +12,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
+from alembic import command
 from sqlalchemy import column, insert, select, table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
 from crm_core import station_desk, ticket_moves, tickets
-from crm_core.db import make_engine, upgrade_async
+from crm_core.db import alembic_config, make_engine, upgrade_async
 from crm_core.errors import Conflict, MoveNotAllowed, NotFound, ValidationFailed
 from crm_core.models import (
     AuditEntry,
@@ -315,6 +316,30 @@ async def test_migration_0017_renames_the_old_statuses_and_adds_the_roles(db_url
     assert grants[(roles["station"], "tickets", "update")] == "station"
     assert grants[(roles["technician"], "tickets", "read")] == "technician"
     assert not {k for k in grants if k[0] == roles["station"] and k[1] != "tickets"}
+
+
+async def test_migration_0017_downgrades_to_the_old_words(db_url: str) -> None:
+    engine = make_engine(db_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await migrate_to(conn, db_url, "head")
+        async with async_sessionmaker(engine).begin() as s:
+            cid = (await s.execute(insert(Customer).values(name="New Co")
+                                   .returning(Customer.id))).scalar_one()
+            s.add_all([Ticket(number=f"N{i}", customer_id=cid, problem="p", status=status)
+                       for i, status in enumerate(("routed", "on_site", "waiting"))])
+        async with engine.begin() as conn:
+            def down(connection: Any) -> None:
+                cfg = alembic_config(db_url)
+                cfg.attributes["connection"] = connection
+                command.downgrade(cfg, "0016")
+            await conn.run_sync(down)
+            old = dict((await conn.execute(select(Ticket.number, Ticket.status))).all())
+            roles = set((await conn.execute(select(Role.name))).scalars())
+    finally:
+        await engine.dispose()
+    assert old == {"N0": "assigned", "N1": "in_progress", "N2": "waiting"}
+    assert "station" not in roles and "technician" not in roles  # nobody held them
 
 
 async def test_nothing_is_half_written_when_a_resolve_fails(world: World) -> None:
