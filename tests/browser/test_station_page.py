@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm_core.db import make_engine
+from crm_core.demo_data import DEMO_PASSWORD
 from crm_core.models import (
     Asset,
     Customer,
@@ -23,8 +25,10 @@ from crm_core.models import (
     TicketStatusChange,
 )
 from crm_core.permissions import SYSTEM
-from crm_core.ticket_moves import act
+from crm_core.station_staff import link_to_station
+from crm_core.ticket_moves import act, assign
 from crm_core.tickets import create_ticket, move
+from crm_core.users import create_user
 from tests.browser.conftest import Browser, Console, screenshot_dir, sign_in
 
 HOSTILE = '<img src=x onerror="alert(1)">郑州公交'
@@ -67,8 +71,8 @@ async def cancel(console: Console, number: str) -> None:
         await engine.dispose()
 
 
-async def open_station(page: Any, console: Console) -> None:
-    await sign_in(page, console, "zz.station", expect="/station")
+async def open_station(page: Any, console: Console, username: str = "zz.station") -> None:
+    await sign_in(page, console, username, expect="/station")
     await page.wait_for_selector("body[data-loaded='1']")
 
 
@@ -193,4 +197,40 @@ async def test_the_station_refuses_and_assigns_in_english(
     assert await fits_the_screen(page)
     if (shots := screenshot_dir()) is not None:
         await page.screenshot(path=str(shots / "station-phone-en.png"), full_page=False)
+    await browser.assert_clean()
+
+
+async def technician_of_zz(console: Console, ticket_number: str) -> None:
+    """zz.tech, a technician of ZZ-001 who signs in, assigned ``ticket_number``."""
+    engine = make_engine(console.db_url)
+    try:
+        async with async_sessionmaker(engine).begin() as db:
+            made = await create_user(db, SYSTEM, username="zz.tech", display_name="赵师傅",
+                                     role="technician", language="zh-CN",
+                                     password_hash=PasswordHasher().hash(DEMO_PASSWORD))
+            linked = await link_to_station(db, SYSTEM, made["id"], "ZZ-001")
+            tid = await db.scalar(select(Ticket.id).where(Ticket.number == ticket_number))
+            assert tid is not None
+            await act(db, SYSTEM, tid, "accept")
+            await assign(db, SYSTEM, tid, linked["technician_id"])
+    finally:
+        await engine.dispose()
+
+
+async def test_a_technician_sees_only_his_own_tickets(
+    console_db: Console, browser: Browser
+) -> None:
+    console = console_db
+    number = await hostile_ticket(console, "LZYT-H-0004")
+    await technician_of_zz(console, number)
+    page = await browser.page(locale="zh-CN", phone=True)
+    await open_station(page, console, "zz.tech")
+    assert [await c.get_attribute("data-number")
+            for c in await page.locator("#st-list li.st-card").all()] == [number]
+    assert (await page.text_content("#st-who") or "").startswith("派给您的工单")
+    mine = card(page, number)
+    assert await mine.locator("select.st-tech").count() == 0  # he assigns nobody
+    await mine.locator("button[data-action='on_the_way']").click()
+    await page.locator("#notices .notice-ok", has_text="出发中").wait_for()
+    assert await fits_the_screen(page)
     await browser.assert_clean()

@@ -215,9 +215,12 @@ function card(tk) {
 function render() {
   const data = S.data;
   if (!data) return;
-  const who = data.station ? t("station.of", { name: stationName(data.station), code: data.station.code })
-    : data.technician_id !== null ? t("station.mine") : "";
-  fill($("#st-who"), [who, t("station.count", { count: data.items.length })].filter(Boolean).join(" · "));
+  const who = [
+    data.technician_id !== null ? t("station.mine") : "",
+    data.station ? t("station.of", { name: stationName(data.station), code: data.station.code }) : "",
+    t("station.count", { count: data.items.length }),
+  ];
+  fill($("#st-who"), who.filter(Boolean).join(" · "));
   $("#st-empty").hidden = data.items.length > 0;
   fill($("#st-list"), data.items.map(card));
   for (const [id, form] of S.forms) {
