@@ -3,6 +3,8 @@ database, this decides).
 
 Rules:
 - whoever answers calls (has an agent interface) starts on the console;
+- a service station's staff and its technicians (a ``tickets:read`` grant of a network
+  scope, ``station`` or ``technician``) start on the station's page (issue 15);
 - whoever watches the whole hotline's calls (a role granting ``calls:read`` at scope
   ``all``, e.g. the hotline supervisor) and answers none starts on the live calls page:
   the queues, the calls in progress and the latest logged calls are their work, and
@@ -13,13 +15,17 @@ Rules:
 
 from __future__ import annotations
 
-CONSOLE, LIVE, RECORDS = "/console", "/live", "/records"
+CONSOLE, LIVE, RECORDS, STATION = "/console", "/live", "/records", "/station"
+NETWORK_SCOPES = ("station", "technician")  # crm_core.permissions.NETWORK_SCOPES
 
 
-def home_page(*, answers_calls: bool, calls_read: str | None) -> str:
-    """The home page of a user (``calls_read``: their role's ``calls:read`` scope)."""
+def home_page(*, answers_calls: bool, calls_read: str | None,
+              tickets_read: str | None = None) -> str:
+    """The home page of a user (``calls_read``, ``tickets_read``: their role's scopes)."""
     if answers_calls:
         return CONSOLE
+    if tickets_read in NETWORK_SCOPES:
+        return STATION
     if calls_read == "all":
         return LIVE
     return RECORDS

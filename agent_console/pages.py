@@ -11,13 +11,14 @@ Rules:
   style, no eval, no plugins, no framing, and Trusted Types required so that an
   ``innerHTML = string`` anywhere throws instead of parsing markup; plus nosniff,
   no referrer, DENY framing;
-- ``/console``, ``/records...`` and ``/backoffice...`` need a signed-in session, else a redirect to
-  ``/login?next=...``; the session check here only spares a round trip: the API
-  and the websocket check every request themselves;
+- ``/console``, ``/records...``, ``/backoffice...`` and ``/station`` need a signed-in
+  session, else a redirect to ``/login?next=...``; the session check here only spares a
+  round trip: the API and the websocket check every request themselves;
 - ``GET /login`` of a signed-in user goes straight on, and ``/console`` is for
   users who answer calls; a user without an agent interface goes to their home page
-  (``landing.home_page``: the live calls page for whoever watches the whole
-  hotline's calls, else ``/records``); ``/admin`` is for admins (others go home);
+  (``landing.home_page``: ``/station`` for a service station's staff and technicians,
+  the live calls page for whoever watches the whole hotline's calls, else
+  ``/records``); ``/admin`` is for admins (others go home);
 - static files are served from ``static/console`` only: a path that leaves it,
   or names no file, is a 404;
 - the pages share one ``<head>``, written here (``head``): each ``<name>.html`` holds
@@ -36,6 +37,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import and_, select
+from sqlalchemy.orm import aliased
 
 from agent_console.api.auth import AuthState, make_storage
 from agent_console.api.routing import SESSIONMAKER
@@ -96,6 +98,8 @@ PAGES: dict[str, tuple[str, ...]] = {
                "render.js", "search.js", "session.js", "timeline.js", "words.js"),
     "admin": ("admin_roles.js", "admin_users.js", "api.js", "dom.js", "i18n.js", "notify.js",
               "session.js"),
+    # a service station's (or technician's) tickets, for a phone (issue 15)
+    "station": ("api.js", "dom.js", "i18n.js", "notify.js", "session.js"),
 }
 # the back office (issue 14 item 11): its hub, then one page per section, each at
 # /backoffice/<name>; all import the same modules (office.js: the parts they share)
@@ -167,21 +171,26 @@ async def signed_in_user(request: web.Request) -> Visitor | None:
         return None
     if await auth.is_revoked(sid):
         return None
-    watch = and_(RolePermission.role_id == User.role_id, RolePermission.module == "calls",
-                 RolePermission.operation == "read")
+    calls, tickets = aliased(RolePermission), aliased(RolePermission)
+    watch = and_(calls.role_id == User.role_id, calls.module == "calls",
+                 calls.operation == "read")
+    works = and_(tickets.role_id == User.role_id, tickets.module == "tickets",
+                 tickets.operation == "read")
     async with request.config_dict[SESSIONMAKER]() as db:
         row = (await db.execute(
-            select(User.active, User.agent_interface, User.is_admin, RolePermission.scope)
-            .outerjoin(RolePermission, watch).where(User.id == user_id)
+            select(User.active, User.agent_interface, User.is_admin,
+                   calls.scope.label("calls_read"), tickets.scope.label("tickets_read"))
+            .outerjoin(calls, watch).outerjoin(tickets, works).where(User.id == user_id)
         )).one_or_none()
     if row is None or not row.active:
         return None
     answers = bool(row.agent_interface)
     return Visitor(user_id=user_id, answers_calls=answers, is_admin=row.is_admin,
-                   home=home_page(answers_calls=answers, calls_read=row.scope))
+                   home=home_page(answers_calls=answers, calls_read=row.calls_read,
+                                  tickets_read=row.tickets_read))
 
 
-_NEXT = re.compile(r"/(console|live|admin|records(/[0-9]{1,10})?|backoffice(/[a-z]{1,20})?)"
+_NEXT = re.compile(r"/(console|live|admin|station|records(/[0-9]{1,10})?|backoffice(/[a-z]{1,20})?)"
                    r"(\?[^\x00-\x1f\x7f\\]*)?")
 
 
@@ -253,6 +262,13 @@ async def records(request: web.Request) -> web.StreamResponse:
     return _page("records")
 
 
+async def station(request: web.Request) -> web.StreamResponse:
+    """A station's open tickets: any signed-in user (the API shows what their scope
+    holds; a station's staff and technicians start here)."""
+    await page_for_signed_in(request)
+    return _page("station")
+
+
 async def record(request: web.Request) -> web.StreamResponse:
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit() and 0 < len(raw) <= 10):
@@ -304,6 +320,7 @@ def add_pages(app: web.Application, auth: AuthState) -> None:
     app.router.add_get("/records", records)
     app.router.add_get("/records/{id}", record)
     app.router.add_get("/admin", admin)
+    app.router.add_get("/station", station)
     app.router.add_get("/backoffice", backoffice)
     app.router.add_get("/backoffice/{section}", backoffice)
     app.router.add_get(STATIC_PREFIX + "{path:.+}", static_file)

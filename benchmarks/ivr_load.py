@@ -120,7 +120,7 @@ async def seed(engine: AsyncEngine, customers: int) -> None:
                     "number": f"T{at:%Y%m%d}-{50000 + i}",  # apart from the day's own
                     "customer_id": cid, "problem": "bench", "created_at": at,
                     "updated_at": at,
-                    "status": rng.choice(("new", "assigned", "in_progress", "closed"))})
+                    "status": rng.choice(("new", "routed", "accepted", "closed"))})
             if rng.random() < 0.4:
                 end = date(2026, 11, 25) + timedelta(days=rng.randrange(-60, 400))
                 rows["subscription"].append({

@@ -87,7 +87,7 @@ SURNAMES = "王 李 张 刘 陈 杨 赵 黄 周 吴 徐 孙 胡 朱 高 林 何 
 GIVEN = "伟 芳 娜 敏 静 丽 强 磊 军 洋 勇 艳 杰 娟 涛 明 超 秀 霞 平 刚 桂".split()
 SOURCES = ["hotline", "trade-fair", "referral", "web", "import"]
 STATUSES = ["prospect", "active", "active", "active", "dormant", "lost"]
-TICKET_STATUSES = ["new", "assigned", "in_progress", "waiting", "resolved", "closed",
+TICKET_STATUSES = ["new", "routed", "accepted", "waiting", "resolved", "closed",
                    "closed", "closed", "resolved", "cancelled"]
 STAGES = ["lead", "qualified", "proposal", "won", "lost", "lost"]
 MOBILE_PREFIXES = ["130", "131", "132", "135", "136", "137", "138", "139", "150", "151",

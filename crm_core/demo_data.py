@@ -10,7 +10,8 @@ and closed tickets with their status history, opportunities, subscriptions and
 contracts (some expired, some ending soon); users: agents alice/bob/carol (the
 simulator's queue members Local/100x@agents/n), account managers wang.lei, li.na
 and chen.hao, the hotline's supervisor zhao.min (every call and agent: she starts on
-the live calls page) and an admin (password ``demo`` for everyone);
+the live calls page), the service station ZZ-001's staff zz.station (the station's
+page, ``/station``) and an admin (password ``demo`` for everyone);
 the IVR's number plan: the 400 and 800 numbers and four old department hotlines.
 
 Rules:
@@ -50,8 +51,12 @@ from crm_core.models import (
     OwnershipChange,
     PhoneNumber,
     ProductLine,
+    RepairRecord,
     Role,
+    ServiceStation,
+    StationUser,
     Subscription,
+    Technician,
     Ticket,
     TicketStatusChange,
     User,
@@ -431,27 +436,27 @@ INTERACTIONS: list[tuple[str, str, int, str, str | None, str, str | None, str | 
 
 # tickets: (customer, asset serial, problem, status, priority, days ago, created by)
 TICKETS: list[tuple[str, str | None, str, str, str, int, str]] = [
-    ("华东医药包装有限公司", "BPM-2023-0102", "泡罩机热封温度不稳定,成型不良率上升", "assigned",
+    ("华东医药包装有限公司", "BPM-2023-0102", "泡罩机热封温度不稳定,成型不良率上升", "routed",
      "high", 2, "alice"),
     ("华东医药包装有限公司", "BPM-2022-0417", "更换成型模具后试机", "closed", "normal", 60,
      "wang.lei"),
-    ("VIP 客户 — 国药集团", "BPM-2023-1120", "Forming station spare parts (PM kit)", "in_progress",
+    ("VIP 客户 — 国药集团", "BPM-2023-1120", "Forming station spare parts (PM kit)", "accepted",
      "high", 1, "bob"),
     ("江苏康源药业包装材料有限公司", "BPM-2021-0609", "保修到期前全面检修", "new", "normal", 4,
      "carol"),
     ("山东新华医疗包装有限公司", "BPM-2024-0220", "切刀磨损过快", "waiting", "normal", 9,
      "li.na"),
-    ("宇通客车服务站(郑州)", "LZYTBTD6-22-0318", "空调压缩机异响(过保有偿)", "in_progress",
+    ("宇通客车服务站(郑州)", "LZYTBTD6-22-0318", "空调压缩机异响(过保有偿)", "on_site",
      "normal", 3, "alice"),
     ("郑州长途汽车客运总站", "LZYTCTD6-21-0511", "车门气泵漏气", "resolved", "normal", 30,
      "bob"),
-    ("上海巴士旅游集团有限公司", "LZYTBTD6-24-0202", "仪表盘故障灯报警", "assigned", "urgent",
+    ("上海巴士旅游集团有限公司", "LZYTBTD6-24-0202", "仪表盘故障灯报警", "routed", "urgent",
      5, "bob"),
     ("北京首汽旅游客运有限公司", "LZYTBTD6-22-0930", "首保到期保养", "closed", "low", 90,
      "li.na"),
     ("深圳速印打印机维修中心", "MFP3560-2210-0012", "MX-3560 频繁卡纸(过保有偿)", "new",
      "normal", 1, "carol"),
-    ("北京中关村科技办公设备有限公司", "LXP4020-2305-0301", "打印有竖线,需更换硒鼓", "assigned",
+    ("北京中关村科技办公设备有限公司", "LXP4020-2305-0301", "打印有竖线,需更换硒鼓", "routed",
      "normal", 2, "bob"),
     ("广州天河办公设备租赁有限公司", "MFP3560-2402-0231", "无法扫描到邮箱", "closed", "low", 6,
      "alice"),
@@ -462,13 +467,27 @@ TICKETS: list[tuple[str, str | None, str, str, str, int, str]] = [
      "normal", 4, "alice"),
 ]
 _STATUS_PATH = {
-    "new": ("new",), "assigned": ("new", "assigned"),
-    "in_progress": ("new", "assigned", "in_progress"),
-    "waiting": ("new", "assigned", "in_progress", "waiting"),
-    "resolved": ("new", "assigned", "in_progress", "resolved"),
-    "closed": ("new", "assigned", "in_progress", "resolved", "closed"),
+    "new": ("new",), "routed": ("new", "routed"),
+    "accepted": ("new", "routed", "accepted"),
+    "on_site": ("new", "routed", "accepted", "on_the_way", "on_site"),
+    "waiting": ("new", "routed", "accepted", "waiting"),
+    "resolved": ("new", "routed", "accepted", "on_the_way", "on_site", "resolved"),
+    "closed": ("new", "routed", "accepted", "on_the_way", "on_site", "resolved", "closed"),
     "cancelled": ("new", "cancelled"),
 }
+# the time stamp each move sets (crm_core.tickets.STAMPS)
+_STAMPS = {"accepted": "accepted_at", "on_site": "arrived_at", "resolved": "resolved_at",
+           "closed": "closed_at"}
+
+# The demo's service station and its staff login (issue 15): the network seed creates the
+# station ZZ-001 with the rest of the network; when it has not (yet), a minimal one is
+# made here, so the station's page has a station to show. The demo's open tickets that
+# no routing placed go to it.
+DEMO_STATION = ("ZZ-001", "演示服务站(郑州)", "Demo service station (Zhengzhou)", "河南", "郑州")
+DEMO_TECHNICIAN = ("张师傅 Zhang", "13800000101")
+STATION_USERS: list[tuple[str, str, str]] = [
+    ("zz.station", "郑州服务站 Zhengzhou station", "zh-CN"),
+]
 
 # opportunities: (customer, title, stage, amount, owner, days ago)
 OPPORTUNITIES: list[tuple[str, str, str, int, str, int]] = [
@@ -536,6 +555,7 @@ class _Seed:
     customers: dict[str, int] = field(default_factory=dict)
     assets: dict[str, int] = field(default_factory=dict)
     created: dict[str, int] = field(default_factory=dict)
+    station_id: int | None = None
 
     def count(self, what: str, n: int = 1) -> None:
         self.created[what] = self.created.get(what, 0) + n
@@ -757,6 +777,50 @@ async def _seed_interactions(seed: _Seed) -> None:
     await seed.session.flush()
 
 
+async def _demo_station(seed: _Seed) -> int:
+    """The id of the demo station ``ZZ-001``: the network seed's, or a minimal one."""
+    code, name, name_en, province, city = DEMO_STATION
+    found = await seed.session.scalar(select(ServiceStation.id)
+                                      .where(ServiceStation.code == code))
+    if found is not None:
+        return found
+    station = ServiceStation(
+        code=code, name=name, name_en=name_en, province=province, city=city,
+        phones=[], product_lines=[line for line, *_ in PRODUCT_LINES], covers=[],
+        hours={d: [["08:30", "17:30"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat")})
+    seed.session.add(station)
+    await seed.session.flush()
+    tech_name, phone = DEMO_TECHNICIAN
+    seed.session.add(Technician(station_id=station.id, name=tech_name, phone=phone,
+                                skills=[line for line, *_ in PRODUCT_LINES]))
+    return station.id
+
+
+async def _seed_station_staff(seed: _Seed) -> None:
+    roles = await _roles(seed.session)
+    seed.station_id = await _demo_station(seed)
+    for username, display, lang in STATION_USERS:
+        user = await seed.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = User(username=username, display_name=display, role_id=roles.get("station"),
+                        language=lang, password_hash=_password_hash(), active=True)
+            seed.session.add(user)
+            await seed.session.flush()
+            seed.count("users")
+        if await seed.session.get(StationUser, user.id) is None:
+            seed.session.add(StationUser(user_id=user.id, station_id=seed.station_id))
+        seed.users[username] = user.id
+    await seed.session.flush()
+
+
+def _repair_record(ticket: Ticket, at: datetime) -> RepairRecord:
+    return RepairRecord(
+        ticket_id=ticket.id, fault=ticket.problem, cause="磨损 / wear",
+        action="更换部件并试机 / replaced the part and tested",
+        parts=[{"part": "维修包 / service kit", "qty": 1}], labour_hours=Decimal("2.50"),
+        serial_checked=True, first_time_fix=True, written_at=at)
+
+
 async def _seed_tickets(seed: _Seed) -> None:
     for name, serial, problem, status, priority, days, creator in TICKETS:
         cid = seed.customers[name]
@@ -776,15 +840,23 @@ async def _seed_tickets(seed: _Seed) -> None:
             problem=problem, status=status, priority=priority,
             created_by_id=seed.users.get(creator), created_at=opened,
             updated_at=min(opened + step * (len(path) - 1), seed.now),
+            station_id=seed.station_id if "routed" in path else None,
         )
         seed.session.add(ticket)
         await seed.session.flush()
         previous: str | None = None
         for i, to_status in enumerate(path):
+            at = min(opened + step * i, seed.now)
             seed.session.add(TicketStatusChange(
                 ticket_id=ticket.id, from_status=previous, to_status=to_status,
-                at=min(opened + step * i, seed.now), by_id=seed.users.get(creator),
+                at=at, by_id=seed.users.get(creator),
             ))
+            if to_status == "routed":
+                ticket.routed_at = at
+            if to_status in _STAMPS:
+                setattr(ticket, _STAMPS[to_status], at)
+            if to_status == "resolved" and serial is not None:
+                seed.session.add(_repair_record(ticket, at))
             previous = to_status
         seed.count("tickets")
     await seed.session.flush()
@@ -849,6 +921,7 @@ async def seed_demo(
         for demo in CUSTOMERS:
             await _seed_customer(seed, demo)
         await _seed_interactions(seed)
+        await _seed_station_staff(seed)
         await _seed_tickets(seed)
         await _seed_opportunities(seed)
         await _seed_subscriptions(seed)

@@ -68,3 +68,18 @@ class DuplicateTicket(Conflict):
         self.existing_id = existing_id
         self.number = number
         self.status = status
+
+
+class MoveNotAllowed(Conflict):
+    """A ticket may not move from ``from_status`` to ``to_status`` (``allowed``: where it
+    may go from there)."""
+
+    def __init__(self, number: str, from_status: str, to_status: str,
+                 allowed: tuple[str, ...], why: str | None = None) -> None:
+        reason = why or (f"from {from_status} it may go to {', '.join(allowed)}" if allowed
+                         else f"{from_status} is final")
+        super().__init__(f"ticket {number}: {from_status} -> {to_status} is not allowed: "
+                         f"{reason}")
+        self.from_status = from_status
+        self.to_status = to_status
+        self.allowed = allowed

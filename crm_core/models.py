@@ -219,7 +219,7 @@ class Interaction(Base):
 
 
 class Ticket(Base):
-    """A service ticket (repair request...); routing to stations comes later."""
+    """A service ticket (repair request...), routed to a service station (issue 15)."""
 
     __tablename__ = "ticket"
     # the id ends it: a customer's newest open tickets come from the index (screen pop)
@@ -235,7 +235,8 @@ class Ticket(Base):
     )
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
     problem: Mapped[str] = mapped_column(Text)
-    # new | assigned | in_progress | waiting | resolved | closed | cancelled
+    # new | routed | accepted | on_the_way | on_site | waiting | resolved | closed | cancelled
+    # (crm_core.tickets.TICKET_TRANSITIONS)
     status: Mapped[str] = mapped_column(String, default="new", server_default="new")
     priority: Mapped[str] = mapped_column(String, default="normal", server_default="normal")
     category: Mapped[str | None] = mapped_column(String)  # repair, complaint, installation...

@@ -4,6 +4,13 @@ Rules:
 - a role grants, per (module, operation), a data scope: ``own`` (customers the
   user owns), ``team`` (owned by anyone in the user's team), ``region`` (customers
   in the user's province), ``all``; no grant means no access at all;
+- two scopes belong to the service network (issue 15) rather than to customers:
+  ``station`` (the tickets routed to the user's station: ``StationUser``) and
+  ``technician`` (the tickets assigned to the user as a ``Technician``). On tickets
+  they limit the ticket rows (``ticket_filter``); on a customer they mean the customers
+  with such a ticket. A user of such a role who is linked to no station (no
+  technician) sees nothing. They rank below ``own`` (``widest``) and only the actors
+  granted one of them pay the look-up of their station (``load_actor``);
 - admins (``User.is_admin``) have every operation with scope ``all``;
 - module ``supervise`` is a supervisor's hand on the agents (``crm_core.supervision``):
   ``read`` = listen to an agent's call unheard, ``update`` = whisper, barge, pause or
@@ -24,18 +31,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.models import Customer, RolePermission, User
+from crm_core.models import Customer, RolePermission, StationUser, Technician, Ticket, User
 
 MODULES = (
     "customers", "contacts", "assets", "interactions", "tickets", "opportunities",
     "subscriptions", "users", "reports", "calls", "ivr", "supervise",
 )
 OPERATIONS = ("read", "create", "update", "delete", "export", "reassign")
-SCOPES = ("own", "team", "region", "all")
-_RANK = {scope: i for i, scope in enumerate(SCOPES)}
+SCOPES = ("own", "team", "region", "all", "station", "technician")
+NETWORK_SCOPES = ("station", "technician")
+_RANK = {"technician": -2, "station": -1, "own": 0, "team": 1, "region": 2, "all": 3}
 
 
 class PermissionDenied(Exception):
@@ -58,6 +66,9 @@ class Actor:
     is_admin: bool = False
     grants: Mapping[tuple[str, str], str] = field(default_factory=dict)
     language: str = "zh-CN"
+    # the service station the user works for / the technician they are (network scopes)
+    station_id: int | None = None
+    technician_id: int | None = None
 
 
 SYSTEM = Actor(user_id=None, username="system", is_admin=True)
@@ -91,7 +102,21 @@ def allows(
         return actor.team is not None and owner_team == actor.team
     if scope == "region":
         return actor.region is not None and province == actor.region
-    return False
+    return False  # network scopes depend on the customer's tickets: see customer_filter
+
+
+def ticket_filter(actor: Actor, scope: str) -> ColumnElement[bool] | None:
+    """The SQL condition on ``Ticket`` of a network scope (None: a customer scope, which
+    limits tickets through their customer)."""
+    if scope == "station":
+        if actor.station_id is None:
+            return false()
+        return Ticket.station_id == actor.station_id
+    if scope == "technician":
+        if actor.technician_id is None:
+            return false()
+        return Ticket.technician_id == actor.technician_id
+    return None
 
 
 def customer_filter(actor: Actor, scope: str) -> ColumnElement[bool]:
@@ -109,6 +134,9 @@ def customer_filter(actor: Actor, scope: str) -> ColumnElement[bool]:
         if actor.region is None:
             return Customer.owner_id == actor.user_id
         return Customer.province == actor.region
+    tickets = ticket_filter(actor, scope)
+    if tickets is not None:  # the customers with a ticket at the station / of the technician
+        return Customer.id.in_(select(Ticket.customer_id).where(tickets).scalar_subquery())
     raise ValueError(f"unknown scope {scope!r}")
 
 
@@ -137,7 +165,19 @@ async def load_actor(session: AsyncSession, user_id: int) -> Actor | None:
             merged = widest(grants.get(key), scope)
             if merged is not None:
                 grants[key] = merged
+    station_id = technician_id = None
+    if any(scope in NETWORK_SCOPES for scope in grants.values()):
+        technician = (await session.execute(
+            select(Technician.id, Technician.station_id).where(
+                Technician.user_id == user.id, Technician.active))).first()
+        if technician is not None:
+            technician_id, station_id = technician
+        linked = await session.scalar(
+            select(StationUser.station_id).where(StationUser.user_id == user.id))
+        if linked is not None:
+            station_id = linked
     return Actor(
         user_id=user.id, username=user.username, team=user.team, region=user.region,
         is_admin=user.is_admin, grants=grants, language=user.language,
+        station_id=station_id, technician_id=technician_id,
     )

@@ -9,6 +9,8 @@ Rules:
 - "own" scope on a record module (interactions, tickets, opportunities) also
   covers the records the actor wrote or owns (``author_id``, ``created_by_id``,
   ``owner_id``): an agent may update what they wrote, whoever owns the customer;
+- a network scope (``station``, ``technician``) on tickets limits the ticket rows
+  themselves (``permissions.ticket_filter``), not only their customers;
 - input comes from JSON: every value is type-checked here (``True`` is not an
   int, ``"3"`` is not an int) and a bad one raises ``ValidationFailed`` naming
   the field; unknown fields of an update raise too;
@@ -37,8 +39,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from crm_core.audit import audit, changes, snapshot
 from crm_core.errors import Conflict, NotFound, ValidationFailed
-from crm_core.models import Base, Customer, as_utc, utcnow
-from crm_core.permissions import Actor, customer_filter, require
+from crm_core.models import Base, Customer, Ticket, as_utc, utcnow
+from crm_core.permissions import Actor, customer_filter, require, ticket_filter
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 MAX_PAGE = 500
@@ -227,10 +229,15 @@ def a_datetime(value: object, field: str) -> datetime | None:
 
 
 def scope_condition(
-    actor: Actor, scope: str, own_column: InstrumentedAttribute[Any] | None = None
+    actor: Actor, scope: str, own_column: InstrumentedAttribute[Any] | None = None,
+    model: type[Base] | None = None,
 ) -> ColumnElement[bool]:
-    """The SQL condition of ``scope``; "own" also covers rows whose ``own_column``
-    (author, creator, owner) is the actor."""
+    """The SQL condition of ``scope`` on rows of ``model``; "own" also covers rows whose
+    ``own_column`` (author, creator, owner) is the actor; a network scope limits tickets
+    themselves."""
+    tickets = ticket_filter(actor, scope) if model is Ticket else None
+    if tickets is not None:
+        return tickets
     condition = customer_filter(actor, scope)
     if scope == "own" and own_column is not None and actor.user_id is not None:
         return or_(condition, own_column == actor.user_id)
@@ -278,7 +285,7 @@ async def load_record(
     result = await session.execute(
         select(model, Customer)
         .join(Customer, Customer.id == fk)
-        .where(pk == rid, scope_condition(actor, scope, own_column))
+        .where(pk == rid, scope_condition(actor, scope, own_column, model))
     )
     found = result.first()
     if found is None:
@@ -359,9 +366,11 @@ async def list_records(
     lim, off = check_page(limit, offset)
     fk: Any = model.customer_id  # type: ignore[attr-defined]
     pk: Any = model.id  # type: ignore[attr-defined]
+    rows_in_scope = ticket_filter(actor, scope) if model is Ticket else None
     stmt = (
         select(model).join(Customer, Customer.id == fk)
-        .where(customer_filter(actor, scope), *conditions)
+        .where(customer_filter(actor, scope) if rows_in_scope is None else rows_in_scope,
+               *conditions)
         .order_by(*order_by, pk)
     )
     if customer_id is not None:

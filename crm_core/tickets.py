@@ -11,9 +11,23 @@ Rules:
   makes concurrent tickets take turns until commit, a rolled-back ticket gives its
   number back, and the unique ``ticket.number`` stays the last guard;
 - status moves only along ``TICKET_TRANSITIONS`` (a data table; ``can_move`` is
-  pure): new -> assigned -> in_progress <-> waiting -> resolved -> closed,
-  resolved can be reopened (in_progress), cancelled from any open state; every
-  move (creation included) appends a ``TicketStatusChange``;
+  pure; issue 15): new -> routed (by ``crm_core.dispatch``, with a station) ->
+  accepted -> on_the_way -> on_site -> resolved -> closed; a station refuses a routed or
+  accepted ticket with a reason (routed -> routed, a history row of kind ``refusal``;
+  ``crm_core.ticket_moves.refuse``) and dispatch routes it again; waiting (for the
+  customer) from accepted / on_the_way / on_site and back to any of them; cancelled
+  from any open state; resolved or closed -> accepted is a reopen, within
+  ``REOPEN_DAYS`` of the resolution (``can_reopen``, pure), counted in ``reopen_count``.
+  The statuses before issue 15 (assigned, in_progress) became routed and accepted in
+  migration 0017;
+- every move (creation included) goes through ``move``: it appends a
+  ``TicketStatusChange`` (kind ``status``), sets the move's time stamp
+  (``accepted_at``, ``arrived_at``, ``resolved_at``, ``closed_at``; a reopen clears the
+  last two) and is audited (action ``status``). A repair ticket resolves only with its
+  repair record (``crm_core.repair_records``); a ``MoveNotAllowed`` (409) says where
+  the ticket may go instead;
+- a closed (or cancelled) ticket is done: its fields and its repair record can no
+  longer change (``Conflict``); what comes after is a note (``add_note``), a reopen;
 - open = not in ``resolved``/``closed``/``cancelled``;
 - ONE open repair per asset (issue 14 item 3: the IVR opened three identical tickets for
   one asset in ten minutes): a repair ticket is one of category ``repair``, or of no
@@ -26,15 +40,16 @@ Rules:
   on PostgreSQL that is the row's lock, on SQLite the write lock (a read before a
   transaction's first write runs in autocommit there, ``crm_core.db``, and would not
   see a ticket committed meanwhile), so two requests racing cannot both miss the other;
-- ``add_note``: an event on a ticket without a move, kept in its history as a row whose
-  ``from_status`` equals its ``to_status`` (the status it had), with the note;
+- ``add_note``: an event on a ticket without a move, kept in its history as a row of kind
+  ``note`` whose ``from_status`` equals its ``to_status`` (the status it had), with the
+  note: the addendum of a closed ticket;
 - every write is audited and touches the customer when its owner does it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -43,8 +58,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import audit, snapshot
-from crm_core.errors import Conflict, DuplicateTicket, NotFound, ValidationFailed
-from crm_core.models import Asset, Contact, Ticket, TicketCounter, TicketStatusChange
+from crm_core.errors import Conflict, DuplicateTicket, MoveNotAllowed, NotFound, ValidationFailed
+from crm_core.models import (
+    Asset,
+    Contact,
+    Ticket,
+    TicketCounter,
+    TicketStatusChange,
+    as_utc,
+)
 from crm_core.permissions import Actor
 from crm_core.records import (
     DEFAULT_PAGE,
@@ -62,19 +84,35 @@ from crm_core.records import (
     to_dict,
     touch,
 )
+from crm_core.repair_records import mark_not_first_time, record_of
 
 TICKET_TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "new":         ("assigned", "cancelled"),
-    "assigned":    ("in_progress", "cancelled"),
-    "in_progress": ("waiting", "resolved", "cancelled"),
-    "waiting":     ("in_progress", "resolved", "cancelled"),
-    "resolved":    ("closed", "in_progress"),
-    "closed":      (),
-    "cancelled":   (),
+    "new":        ("routed", "cancelled"),
+    # routed -> routed: refused by the station (or re-routed) and routed again
+    "routed":     ("routed", "accepted", "cancelled"),
+    # accepted -> resolved: fixed on the phone; -> routed: refused after all
+    "accepted":   ("on_the_way", "on_site", "waiting", "resolved", "routed", "cancelled"),
+    "on_the_way": ("on_site", "waiting", "cancelled"),
+    "on_site":    ("waiting", "resolved", "cancelled"),
+    "waiting":    ("accepted", "on_the_way", "on_site", "resolved", "cancelled"),
+    "resolved":   ("closed", "accepted"),  # -> accepted: reopened
+    "closed":     ("accepted",),           # reopened, within REOPEN_DAYS
+    "cancelled":  (),
 }  # fmt: skip
 TICKET_STATUSES = tuple(TICKET_TRANSITIONS)
 DONE_STATUSES = ("resolved", "closed", "cancelled")
 OPEN_STATUSES = tuple(s for s in TICKET_STATUSES if s not in DONE_STATUSES)
+FROZEN_STATUSES = ("closed", "cancelled")  # no field of the ticket changes any more
+REOPENABLE = ("resolved", "closed")
+# the time stamp a move into the status sets (the first time, for accepted_at/arrived_at)
+STAMPS = {"accepted": "accepted_at", "on_site": "arrived_at", "resolved": "resolved_at",
+          "closed": "closed_at"}
+REOPEN_DAYS = 7  # the default of the setting ``ticket_reopen_days``
+# what a history row (``TicketStatusChange.kind``) records: a move; a note; dispatch's
+# routing, a person's override, a station's refusal; a technician assigned; the repair
+# record written; the SLA's warning, escalation and notification
+HISTORY_KINDS = ("status", "note", "route", "override", "refusal", "assign", "repair",
+                 "sla-warning", "escalation", "notify")
 PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_UPDATE_FIELDS = ("problem", "priority", "asset_id", "contact_id", "status", "note")
 REPAIR = "repair"
@@ -86,6 +124,23 @@ REPAIR = "repair"
 def can_move(from_status: str, to_status: str) -> bool:
     """Whether a ticket may go from ``from_status`` to ``to_status``."""
     return to_status in TICKET_TRANSITIONS.get(from_status, ())
+
+
+def is_reopen(from_status: str, to_status: str) -> bool:
+    """Whether the move reopens a finished ticket."""
+    return from_status in REOPENABLE and to_status == "accepted"
+
+
+def can_reopen(resolved_at: datetime | None, now: datetime, days: int = REOPEN_DAYS) -> bool:
+    """Whether a ticket resolved at ``resolved_at`` may still be reopened at ``now``
+    (within ``days``; a ticket with no resolution time, from before issue 15, may)."""
+    return resolved_at is None or as_utc(now) - as_utc(resolved_at) <= timedelta(days=days)
+
+
+def next_moves(status: str) -> tuple[str, ...]:
+    """Where a ticket in ``status`` may go (the station page's buttons), the refusal and
+    re-routing (routed -> routed) left out: they have their own actions."""
+    return tuple(t for t in TICKET_TRANSITIONS.get(status, ()) if t != "routed")
 
 
 def is_repair(category: str | None) -> bool:
@@ -166,9 +221,14 @@ async def _history(session: AsyncSession, ticket_id: int) -> list[dict[str, Any]
     return [to_dict(r) for r in rows]
 
 
-async def _ticket_dict(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+async def ticket_view(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+    """A loaded ticket as the services answer it: its columns, ``open``, its history,
+    its repair record and the moves open to it."""
+    record = await record_of(session, ticket.id)
     return to_dict(ticket, open=ticket.status in OPEN_STATUSES,
-                   history=await _history(session, ticket.id))
+                   history=await _history(session, ticket.id),
+                   repair_record=None if record is None else to_dict(record),
+                   next_moves=list(next_moves(ticket.status)))
 
 
 async def create_ticket(
@@ -219,7 +279,8 @@ async def create_ticket(
           entity_id=ticket.id, after=after)
     await session.flush()
     # the history is the one change just written: no need to read it back
-    return to_dict(ticket, open=True, history=[to_dict(change)])
+    return to_dict(ticket, open=True, history=[to_dict(change)], repair_record=None,
+                   next_moves=list(next_moves(ticket.status)))
 
 
 async def add_note(
@@ -238,7 +299,7 @@ async def add_note(
                                          "update", own_column=Ticket.created_by_id)
     change = TicketStatusChange(ticket_id=ticket.id, from_status=ticket.status,
                                 to_status=ticket.status, at=at, by_id=actor.user_id,
-                                note=clean)
+                                note=clean, kind="note")
     session.add(change)
     ticket.updated_at = at
     touch(customer, actor, at)
@@ -246,14 +307,14 @@ async def add_note(
     audit(session, user_id=actor.user_id, action="note", entity="ticket",
           entity_id=ticket.id, after={"note": clean, "status": ticket.status,
                                       "history_id": change.id})
-    return await _ticket_dict(session, ticket)
+    return await ticket_view(session, ticket)
 
 
 async def get_ticket(session: AsyncSession, actor: Actor, ticket_id: int) -> dict[str, Any]:
     """One ticket in the read scope, with ``open`` and its status ``history``."""
     ticket, _ = await load_record(session, actor, Ticket, ticket_id, "tickets", "read",
                                   own_column=Ticket.created_by_id)
-    return await _ticket_dict(session, ticket)
+    return await ticket_view(session, ticket)
 
 
 async def get_ticket_by_number(
@@ -301,40 +362,97 @@ async def update_ticket(
     changes_: Mapping[str, Any],
     *,
     now: datetime | None = None,
+    reopen_days: int = REOPEN_DAYS,
 ) -> dict[str, Any]:
-    """Partial update; ``status`` moves along ``TICKET_TRANSITIONS`` (``Conflict``
-    otherwise) with an optional ``note`` for the history."""
+    """Partial update; ``status`` moves along ``TICKET_TRANSITIONS`` (``move``) with an
+    optional ``note`` for the history. A closed or cancelled ticket's fields are frozen
+    (``Conflict``)."""
     at = current(now)
     check_fields(changes_, TICKET_UPDATE_FIELDS)
     ticket, customer = await load_record(session, actor, Ticket, ticket_id, "tickets", "update",
                                          own_column=Ticket.created_by_id)
-    before = snapshot(ticket)
-    if "problem" in changes_:
-        ticket.problem = required_text(changes_["problem"], "problem", max_len=20_000)
-    if "priority" in changes_:
-        ticket.priority = choice(changes_["priority"], "priority", PRIORITIES)
-    await _check_links(session, customer.id, changes_.get("asset_id"), changes_.get("contact_id"))
-    for key in ("asset_id", "contact_id"):
-        if key in changes_:
-            setattr(ticket, key, changes_[key])
+    fields = [k for k in changes_ if k not in ("status", "note")]
+    if fields:
+        check_editable(ticket)
+        before = snapshot(ticket)
+        if "problem" in changes_:
+            ticket.problem = required_text(changes_["problem"], "problem", max_len=20_000)
+        if "priority" in changes_:
+            ticket.priority = choice(changes_["priority"], "priority", PRIORITIES)
+        await _check_links(session, customer.id, changes_.get("asset_id"),
+                           changes_.get("contact_id"))
+        for key in ("asset_id", "contact_id"):
+            if key in changes_:
+                setattr(ticket, key, changes_[key])
+        ticket.updated_at = at
+        await save_changes(session, actor, ticket, customer, before, entity="ticket", at=at)
     note = text(changes_.get("note"), "note", max_len=4000)
     if "status" in changes_:
-        _move(session, actor, ticket, changes_["status"], note, at)
-    ticket.updated_at = at
-    await save_changes(session, actor, ticket, customer, before, entity="ticket", at=at)
-    return await _ticket_dict(session, ticket)
+        target = choice(changes_["status"], "status", TICKET_STATUSES)
+        if target == "routed":  # only dispatch routes (it names the station)
+            raise MoveNotAllowed(ticket.number, ticket.status, target,
+                                 next_moves(ticket.status),
+                                 why="a ticket is routed by dispatch, which names the station")
+        await move(session, actor, ticket, target, note=note, at=at, reopen_days=reopen_days)
+        touch(customer, actor, at)
+    return await ticket_view(session, ticket)
 
 
-def _move(
-    session: AsyncSession, actor: Actor, ticket: Ticket, to_status: object,
-    note: str | None, at: datetime,
-) -> None:
+def check_editable(ticket: Ticket) -> None:
+    """``Conflict`` when ``ticket`` is closed or cancelled: done, frozen (see the rules)."""
+    if ticket.status in FROZEN_STATUSES:
+        raise Conflict(f"ticket {ticket.number} is {ticket.status}: it can no longer be "
+                       "changed; add a note instead")
+
+
+async def move(
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    to_status: object,
+    *,
+    at: datetime,
+    note: str | None = None,
+    kind: str = "status",
+    data: dict[str, Any] | None = None,
+    reopen_days: int = REOPEN_DAYS,
+) -> TicketStatusChange:
+    """THE transition of a loaded ticket (every service moving one comes here, dispatch's
+    routing included): checks the move (``MoveNotAllowed``), stamps its time, appends
+    the history row (``kind``, ``data``) and the audit entry; the history row flushed."""
     target = choice(to_status, "status", TICKET_STATUSES)
-    if not can_move(ticket.status, target):
-        raise Conflict(f"ticket {ticket.number}: {ticket.status} -> {target} is not allowed")
-    session.add(TicketStatusChange(ticket_id=ticket.id, from_status=ticket.status,
-                                   to_status=target, at=at, by_id=actor.user_id, note=note))
+    source = ticket.status
+    if not can_move(source, target):
+        raise MoveNotAllowed(ticket.number, source, target, next_moves(source))
+    if is_reopen(source, target):
+        if not can_reopen(ticket.resolved_at, at, reopen_days):
+            raise MoveNotAllowed(ticket.number, source, target, next_moves(source),
+                                 why=f"resolved more than {reopen_days} days ago: open a "
+                                     "new ticket")
+        ticket.reopen_count += 1
+        ticket.resolved_at = ticket.closed_at = None
+        await mark_not_first_time(session, actor, ticket)
+    elif (target == "resolved" and is_repair(ticket.category)
+          and await record_of(session, ticket.id) is None):
+        raise MoveNotAllowed(ticket.number, source, target, next_moves(source),
+                             why="a repair ticket is resolved with its repair record "
+                                 "(POST /tickets/{id}/resolve)")
+    stamp = STAMPS.get(target)
+    if stamp is not None and (getattr(ticket, stamp) is None or target in REOPENABLE):
+        setattr(ticket, stamp, at)
+    if (source == "waiting") != (target == "waiting"):
+        pass  # SLA: pause/resume here (into waiting: pause; out of it: resume)
+    change = TicketStatusChange(ticket_id=ticket.id, from_status=source, to_status=target,
+                                at=at, by_id=actor.user_id, note=note, kind=kind, data=data)
+    session.add(change)
     ticket.status = target
+    ticket.updated_at = at
+    await session.flush()
+    audit(session, user_id=actor.user_id, action="status", entity="ticket",
+          entity_id=ticket.id, before={"status": source},
+          after={"status": target, "kind": kind, "note": note, "history_id": change.id,
+                 **({"data": data} if data else {})})
+    return change
 
 
 async def change_ticket_status(
@@ -345,7 +463,8 @@ async def change_ticket_status(
     *,
     note: str | None = None,
     now: datetime | None = None,
+    reopen_days: int = REOPEN_DAYS,
 ) -> dict[str, Any]:
     """Move a ticket to ``status`` (see ``TICKET_TRANSITIONS``)."""
     return await update_ticket(session, actor, ticket_id, {"status": status, "note": note},
-                               now=now)
+                               now=now, reopen_days=reopen_days)

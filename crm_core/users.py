@@ -126,6 +126,15 @@ _HOTLINE_SUPERVISOR = _matrix(
     # listens to, whispers to, barges into any agent's call; pauses or signs out any agent
     ("supervise",     "all",  "-",    "all",  "-",    "-",    "-"),
 )
+_STATION = _matrix(
+    # a service station's staff (StationUser): the tickets routed to their station,
+    # which they accept, refuse, work on and resolve (issue 15)
+    ("tickets",       "station", "-",  "station", "-", "-",    "-"),
+)
+_TECHNICIAN = _matrix(
+    # a technician (Technician.user_id): the tickets assigned to him
+    ("tickets",       "technician", "-", "technician", "-", "-", "-"),
+)
 # fmt: on
 
 DEFAULT_ROLES: dict[str, RoleSpec] = {
@@ -135,8 +144,12 @@ DEFAULT_ROLES: dict[str, RoleSpec] = {
     "hotline_supervisor": RoleSpec(
         "hotline supervisor: every call and agent of the hotline, live page, reports",
         _HOTLINE_SUPERVISOR),
+    "station": RoleSpec("service station: its station's tickets (accept, refuse, resolve)",
+                        _STATION),
+    "technician": RoleSpec("technician: the tickets assigned to him", _TECHNICIAN),
     "admin": RoleSpec("administrator: everything", {}, is_admin=True),
 }
+NETWORK_ROLES = ("station", "technician")  # users of the service network (``/station``)
 
 _SELF_EDITABLE = ("display_name", "language", "password_hash")
 USER_UPDATE_FIELDS = (

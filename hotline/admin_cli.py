@@ -1,6 +1,7 @@
 """Admin commands of the ``hotline`` CLI: ``hotline user add`` (an account that
-can sign in) and ``hotline crm daily`` (the daily CRM job: expired
-subscriptions become "not renewed", untouched customers go back to the pool).
+can sign in; a service station's staff or technician with ``--station CODE``) and
+``hotline crm daily`` (the daily CRM job: expired subscriptions become "not renewed",
+untouched customers go back to the pool).
 
 Both run against the configured database (migrated first) as the system actor;
 every write they make is audited like any other.
@@ -28,13 +29,16 @@ def add_admin_parsers(sub: Any) -> None:
     add.add_argument("username")
     add.add_argument("--name", dest="display_name", help="display name (default: username)")
     add.add_argument("--role", default="agent",
-                     help="agent | manager | supervisor | hotline_supervisor | admin, or a "
-                          "role an admin created")
+                     help="agent | manager | supervisor | hotline_supervisor | station | "
+                          "technician | admin, or a role an admin created")
     add.add_argument("--team")
     add.add_argument("--region", help="province, for the region data scope")
     add.add_argument("--language", default="zh-CN", choices=["zh-CN", "en"])
     add.add_argument("--agent-interface", help="queue member interface, e.g. PJSIP/1001")
     add.add_argument("--agent-name", help="queue member name on the PBX")
+    add.add_argument("--station", metavar="CODE",
+                     help="the service station's code: required for the roles station "
+                          "(its staff) and technician (one of its technicians)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
     crm = sub.add_parser("crm", help="CRM maintenance").add_subparsers(
@@ -69,21 +73,28 @@ async def _add_user(settings: Settings, args: argparse.Namespace, password: str)
 
     from agent_console.api.auth import hash_password
     from crm_core.db import make_engine, upgrade_async
+    from crm_core.errors import ValidationFailed
     from crm_core.permissions import SYSTEM
-    from crm_core.users import create_user, ensure_roles
+    from crm_core.station_staff import link_to_station
+    from crm_core.users import NETWORK_ROLES, create_user, ensure_roles
 
     await upgrade_async(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
             await ensure_roles(session)
-            return await create_user(
+            if args.role in NETWORK_ROLES and not args.station:
+                raise ValidationFailed("station", f"a {args.role} user needs --station CODE")
+            user = await create_user(
                 session, SYSTEM, username=args.username,
                 display_name=args.display_name or args.username, role=args.role,
                 team=args.team, region=args.region, language=args.language,
                 password_hash=await asyncio.to_thread(hash_password, password),
                 agent_interface=args.agent_interface, agent_name=args.agent_name,
             )
+            if args.station:  # in the same transaction: a bad code creates no user
+                user.update(await link_to_station(session, SYSTEM, user["id"], args.station))
+            return user
     finally:
         await engine.dispose()
 

@@ -82,6 +82,7 @@ def banner(run: Running) -> list[str]:
         "Hotline demo",
         f"  agent console   : {web}/login",
         f"  live calls page : {web}/live",
+        f"  station page    : {web}/station (a service station's tickets, for a phone)",
         f"  simulated PBX   : AMI on 127.0.0.1:{run.ami_port} "
         f"(user {run.ami_username} / {run.ami_secret})",
         f"  IVR             : {ivr}",
@@ -90,7 +91,8 @@ def banner(run: Running) -> list[str]:
         f"  REST API        : {web}/api/v1/openapi.json",
         "  logins          : admin, zhao.min (hotline supervisor), wang.lei / li.na "
         "(account managers),",
-        "                    alice / bob / carol (agents); password: demo",
+        "                    alice / bob / carol (agents), zz.station (station ZZ-001); "
+        "password: demo",
         f"  agents          : {len(run.floor)} simulated colleagues take calls ({named});",
         "                    alice / bob / carol sign in from the console to take theirs",
         f"  log file        : {run.log_file} (the terminal shows only warnings)",

@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     ownership_cap_period_days: int = Field(default=90, ge=1)
     pool_after_days: int = Field(default=30, ge=1)
 
+    # Tickets (crm_core.tickets, issue 15): a resolved or closed ticket may be reopened
+    # within ticket_reopen_days of its resolution; later, a new ticket is opened.
+    ticket_reopen_days: int = Field(default=7, ge=0, le=3650)
+
     # Callbacks (ivr.callback_worker): a new callback may be tried max_attempts times
     # (busy / no answer / failed), retry_s apart; an agent who does not answer within
     # agent_ring_s gives it to another after agent_retry_s. Once the agent answers, the

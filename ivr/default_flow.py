@@ -45,8 +45,15 @@ PROMPTS: dict[str, dict[str, str]] = {
     "updated_on": {"zh": "最近更新于", "en": "last updated on"},
     "status_new": {"zh": "已受理，等待安排。",
                    "en": "has been received and waits to be scheduled."},
-    "status_assigned": {"zh": "已安排工程师。", "en": "has been assigned to an engineer."},
-    "status_in_progress": {"zh": "正在处理中。", "en": "is being worked on."},
+    "status_routed": {"zh": "已派往服务站，等待服务站接单。",
+                      "en": "has been sent to a service station, which will accept it "
+                            "shortly."},
+    "status_accepted": {"zh": "服务站已接单，正在安排工程师。",
+                        "en": "has been accepted by the service station, which is "
+                              "scheduling an engineer."},
+    "status_on_the_way": {"zh": "工程师正在前往现场。", "en": "The engineer is on the way."},
+    "status_on_site": {"zh": "工程师已到达现场，正在维修。",
+                       "en": "The engineer is on site and working on it."},
     "status_waiting": {"zh": "正在等待配件或您的回复。",
                        "en": "is waiting for parts or for your reply."},
     "status_resolved": {"zh": "已处理完毕。", "en": "has been resolved."},

@@ -76,6 +76,7 @@ class ApiConfig:
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
     agent_queues: tuple[str, ...] = ("support", "vip")  # the queues an agent signs into
     recording_base_url: str = ""  # call recordings' links (agent_console.recordings)
+    ticket_reopen_days: int = 7  # crm_core.tickets.REOPEN_DAYS: reopen within so many days
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -98,6 +99,7 @@ class ApiConfig:
             trusted_proxies=parse_networks(settings.trusted_proxies),
             agent_queues=tuple(settings.agent_queues),
             recording_base_url=settings.recording_base_url,
+            ticket_reopen_days=settings.ticket_reopen_days,
         )
 
     @property

@@ -7,7 +7,8 @@ Rules:
 - crm_core errors: ``ValidationFailed`` 422 (naming the field), ``NotFound`` 404,
   ``PermissionDenied`` 403, ``DuplicateCustomer`` 409 (with the existing record and
   its owner), ``DuplicateTicket`` 409 (``duplicate_ticket``, with the open ticket's id,
-  number and status), ``Conflict`` 409; pydantic errors 422 naming the field(s);
+  number and status), ``MoveNotAllowed`` 409 (``move_not_allowed``, with the ticket's
+  status and where it may go), ``Conflict`` 409; pydantic errors 422 naming the field(s);
 - a database constraint violation is a 409 and a value the database cannot hold a
   422: both mean bad input that slipped past validation, not a server fault;
 - anything else is a 500 that says nothing but a request id, and is logged with it;
@@ -37,6 +38,7 @@ from crm_core.errors import (
     Conflict,
     DuplicateCustomer,
     DuplicateTicket,
+    MoveNotAllowed,
     NotFound,
     ValidationFailed,
 )
@@ -117,6 +119,9 @@ def _answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     if isinstance(exc, DuplicateTicket):
         ticket = {"id": exc.existing_id, "number": exc.number, "status": exc.status}
         return 409, error_body("duplicate_ticket", exc.message, existing_ticket=ticket)
+    if isinstance(exc, MoveNotAllowed):
+        return 409, error_body("move_not_allowed", exc.message, status=exc.from_status,
+                               to_status=exc.to_status, allowed=list(exc.allowed))
     if isinstance(exc, Conflict):
         return 409, error_body("conflict", exc.message)
     if isinstance(exc, IntegrityError):

@@ -31,9 +31,11 @@ def available() -> Iterator[ModuleType]:
         routes_roles,
         routes_service_report,
         routes_supervise,
+        routes_ticket_moves,
     )
 
     yield routes_records
+    yield routes_ticket_moves  # issue 15 item 4: the ticket's life, the station's page
     yield routes_roles  # issue 14 item 10: roles and grants
     yield routes_lookup
     yield routes_ownership

@@ -5,7 +5,8 @@ Rules:
   service owns the rules (admins only for changes, the admin role's rights cannot be
   taken, known modules/operations/scopes only) and the audit;
 - grants travel as ``{"module:operation": scope}``; a scope other than own, team,
-  region or all is a 422 here, an unknown module or operation a 422 from the service,
+  region, all, station or technician (``crm_core.permissions.SCOPES``) is a 422 here,
+  an unknown module or operation a 422 from the service,
   both naming the entry (``grants.<module>:<operation>``);
 - ``PUT /roles/{id}/grants`` replaces the whole set: what the page shows is what it
   sends, so a grant left out is a grant removed.
@@ -22,7 +23,7 @@ from agent_console.api.schemas import Body, IdPath, Out, Text
 from crm_core import roles
 from crm_core.permissions import MODULES, OPERATIONS
 
-Scope = Literal["own", "team", "region", "all"]
+Scope = Literal["own", "team", "region", "all", "station", "technician"]
 MAX_GRANTS = len(MODULES) * len(OPERATIONS)
 GRANTS_DOC = ('{"module:operation": scope}, e.g. {"calls:read": "all"}; modules, '
               "operations and scopes as GET /roles lists them")

@@ -103,6 +103,10 @@ class Error(Out):
     details: list[ErrorDetail] | None = None
     existing: ExistingCustomer | None = None
     existing_ticket: ExistingTicket | None = None
+    # a ticket move refused (409 ``move_not_allowed``): its status, the move, the moves open
+    status: str | None = None
+    to_status: str | None = None
+    allowed: list[str] | None = None
     request_id: str | None = None
 
 
@@ -127,7 +131,7 @@ class UserBrief(Out):
 class Grant(Out):
     module: str
     operation: str
-    scope: Literal["own", "team", "region", "all"]
+    scope: Literal["own", "team", "region", "all", "station", "technician"]
 
 
 class FailedSignIns(Out):

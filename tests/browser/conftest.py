@@ -39,6 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 VIEWPORT = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}  # a phone held upright (the station's page)
 # the page notes what must never happen; Playwright injects this outside the page's CSP
 RECORDER = """
 window.__violations = [];
@@ -116,8 +117,11 @@ class Browser:
     errors: list[str] = field(default_factory=list)
     pages: list[Any] = field(default_factory=list)
 
-    async def page(self, *, locale: str = "en-US") -> Any:
-        context = await self.chromium.new_context(viewport=VIEWPORT, locale=locale)
+    async def page(self, *, locale: str = "en-US", phone: bool = False) -> Any:
+        """A page in a new context; ``phone``: a phone's narrow touch screen."""
+        screen = {"viewport": PHONE, "is_mobile": True, "has_touch": True} if phone \
+            else {"viewport": VIEWPORT}
+        context = await self.chromium.new_context(locale=locale, **screen)
         await context.add_init_script(RECORDER)
         page = await context.new_page()
 

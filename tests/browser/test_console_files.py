@@ -15,7 +15,7 @@ from agent_console import pages
 from crm_core.interactions import INTERACTION_KINDS
 from crm_core.opportunities import STAGES
 from crm_core.permissions import MODULES, OPERATIONS, SCOPES
-from crm_core.tickets import PRIORITIES, TICKET_STATUSES
+from crm_core.tickets import HISTORY_KINDS, PRIORITIES, TICKET_STATUSES
 from crm_core.users import DEFAULT_ROLES
 from crm_core.users import LANGUAGES as USER_LANGUAGES
 
@@ -48,6 +48,7 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "customer_status": ("prospect", "active", "dormant", "lost"),
     "customer_kind": ("company", "person"),
     "ticket_status": tuple(TICKET_STATUSES),
+    "history.kind": tuple(HISTORY_KINDS),  # a ticket's history rows (the station page)
     "priority": tuple(PRIORITIES),
     "stage": tuple(STAGES),
     "interaction_kind": tuple(INTERACTION_KINDS),

@@ -60,6 +60,42 @@ def test_user_add_refuses_a_short_password_and_a_bad_role(tmp_path: Path) -> Non
     assert bad.returncode == 2 and "role" in bad.stderr
 
 
+def test_user_add_creates_station_staff_and_technicians_linked_to_their_station(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    first = _hotline(tmp_path, "user", "add", "nobody", "--password-stdin", stdin="long enough\n")
+    assert first.returncode == 0, first.stderr  # the database exists, migrated
+    with sqlite3.connect(tmp_path / "admin.db") as db:
+        db.execute("INSERT INTO service_station (code, name, phones, product_lines, covers, "
+                   "hours) VALUES ('ZZ-001', '郑州服务站', '[]', '[]', '[]', '{}')")
+    unlinked = _hotline(tmp_path, "user", "add", "zz.staff", "--role", "station",
+                        "--password-stdin", stdin="long enough\n")
+    assert unlinked.returncode == 2 and "--station" in unlinked.stderr
+    unknown = _hotline(tmp_path, "user", "add", "zz.staff", "--role", "station", "--station",
+                       "XX-404", "--password-stdin", stdin="long enough\n")
+    assert unknown.returncode == 2 and "XX-404" in unknown.stderr
+    staff = _hotline(tmp_path, "user", "add", "zz.staff", "--role", "station", "--station",
+                     "ZZ-001", "--password-stdin", stdin="long enough\n")
+    assert staff.returncode == 0, staff.stderr
+    assert json.loads(staff.stdout)["role"] == "station"
+    tech = _hotline(tmp_path, "user", "add", "zz.tech", "--name", "张师傅", "--role",
+                    "technician", "--station", "ZZ-001", "--password-stdin",
+                    stdin="long enough\n")
+    assert tech.returncode == 0, tech.stderr
+    assert json.loads(tech.stdout)["technician_id"] >= 1
+    with sqlite3.connect(tmp_path / "admin.db") as db:
+        linked = db.execute(
+            "SELECT u.username, s.code FROM station_user l JOIN app_user u ON u.id = l.user_id "
+            "JOIN service_station s ON s.id = l.station_id").fetchall()
+        techs = db.execute("SELECT t.name, u.username FROM technician t "
+                           "JOIN app_user u ON u.id = t.user_id").fetchall()
+        users = {name for (name,) in db.execute("SELECT username FROM app_user")}
+    assert linked == [("zz.staff", "ZZ-001")] and techs == [("张师傅", "zz.tech")]
+    assert users == {"nobody", "zz.staff", "zz.tech"}  # a refused add leaves no user
+
+
 def test_crm_daily_runs_twice(tmp_path: Path) -> None:
     for _ in range(2):
         done = _hotline(tmp_path, "crm", "daily")

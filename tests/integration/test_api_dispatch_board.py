@@ -64,7 +64,7 @@ async def seed(api: Api) -> dict[str, Any]:
             accepted = rnd.random() < 0.5
             arrived = accepted and rnd.random() < 0.5
             status = ("resolved", "closed", "cancelled")[i - 40] if i >= 40 else (
-                "new" if not accepted else "in_progress")
+                "new" if not accepted else "accepted")
             db.add(Ticket(
                 number=f"T20261207-{i:04d}", customer_id=customer.id, problem=f"故障 {i}",
                 status=status, asset_id=rnd.choice(assets[customer.id]).id,

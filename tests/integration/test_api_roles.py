@@ -179,7 +179,7 @@ async def test_admin_edits_grants_checked_against_the_vocabulary_and_audited(api
         assert listed["modules"][0] == "customers" and "calls" in listed["modules"]
         assert listed["operations"] == ["read", "create", "update", "delete", "export",
                                         "reassign"]
-        assert listed["scopes"] == ["own", "team", "region", "all"]
+        assert listed["scopes"] == ["own", "team", "region", "all", "station", "technician"]
         by_name = {r["name"]: r for r in listed["items"]}
         assert set(by_name) == set(DEFAULT_ROLES)
         assert by_name["admin"]["is_admin"] and by_name["agent"]["builtin"]

@@ -101,7 +101,7 @@ async def data(engine: AsyncEngine) -> dict[str, int]:
                   warranty_end=date(2099, 1, 1)),
             Asset(customer_id=acme.id, serial_number="SN-3"),
         ])
-        for i, status in enumerate(["new", "in_progress", "resolved", "closed", "cancelled",
+        for i, status in enumerate(["new", "accepted", "resolved", "closed", "cancelled",
                                     "waiting"]):
             s.add(Ticket(number=f"T-{i}", customer_id=acme.id, problem=f"问题 {status}",
                          status=status))
@@ -207,7 +207,7 @@ async def test_the_whole_view(engine: AsyncEngine, data: dict[str, int]) -> None
 async def test_open_tickets_only(engine: AsyncEngine, data: dict[str, int]) -> None:
     view = await lookup_360(engine, "13800138000")
     tickets = view["open_tickets"]
-    assert sorted(t["status"] for t in tickets) == ["in_progress", "new", "waiting"]
+    assert sorted(t["status"] for t in tickets) == ["accepted", "new", "waiting"]
     assert all(t["created_at"].endswith("+00:00") for t in tickets)
 
 

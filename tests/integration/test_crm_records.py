@@ -683,23 +683,30 @@ async def test_ticket_transitions(world: World) -> None:
 
     with pytest.raises(Conflict):
         await w.run(lambda s: tickets.change_ticket_status(s, w.agent, tid, "resolved"))
+    with pytest.raises(Conflict):  # only dispatch routes: it names the station
+        await w.run(lambda s: tickets.change_ticket_status(s, w.agent, tid, "routed"))
     async def move(status: str) -> dict[str, Any]:
         return await w.run(lambda s: tickets.change_ticket_status(
             s, w.agent, tid, status, note=f"-> {status}"))
 
-    for status in ("assigned", "in_progress", "waiting", "in_progress", "resolved"):
+    async def route(s: AsyncSession) -> None:  # as crm_core.dispatch does
+        ticket = await s.get(Ticket, tid)
+        assert ticket is not None
+        await tickets.move(s, SYSTEM, ticket, "routed", at=NOW, kind="route")
+
+    await w.run(route)
+    for status in ("accepted", "waiting", "accepted", "cancelled"):
         got = await move(status)
     assert got["open"] is False
-    with pytest.raises(Conflict):
-        await w.run(lambda s: tickets.change_ticket_status(s, w.agent, tid, "cancelled"))
-    got = await w.run(lambda s: tickets.change_ticket_status(s, w.agent, tid, "closed"))
     assert [(h["from_status"], h["to_status"]) for h in got["history"]] == [
-        (None, "new"), ("new", "assigned"), ("assigned", "in_progress"),
-        ("in_progress", "waiting"), ("waiting", "in_progress"), ("in_progress", "resolved"),
-        ("resolved", "closed"),
+        (None, "new"), ("new", "routed"), ("routed", "accepted"),
+        ("accepted", "waiting"), ("waiting", "accepted"), ("accepted", "cancelled"),
     ]
+    assert [h["kind"] for h in got["history"]] == ["status", "route"] + ["status"] * 4
     with pytest.raises(Conflict):
-        await w.run(lambda s: tickets.change_ticket_status(s, w.agent, tid, "in_progress"))
+        await w.run(lambda s: tickets.change_ticket_status(s, w.agent, tid, "accepted"))
+    with pytest.raises(Conflict):  # a cancelled ticket is done: frozen
+        await w.run(lambda s: tickets.update_ticket(s, w.agent, tid, {"priority": "low"}))
     with pytest.raises(ValidationFailed):
         await w.run(lambda s: tickets.change_ticket_status(s, w.agent, tid, "weird"))
 
@@ -717,11 +724,12 @@ async def test_ticket_transitions(world: World) -> None:
     assert (await w.run(lambda s: tickets.list_tickets(s, w.alice, customer_id=cid)))[
         "total"] == 2
     entries = await w.audits("ticket", tid)
-    assert [e.action for e in entries] == ["create"] + ["update"] * 6
+    assert [e.action for e in entries] == ["create"] + ["status"] * 5
     assert entries[1].before is not None and entries[1].before["status"] == "new"
-    assert entries[1].after is not None and entries[1].after["status"] == "assigned"
+    assert entries[1].after is not None and entries[1].after["status"] == "routed"
+    assert entries[1].after["kind"] == "route"
     async with w.sm() as s:
-        assert await s.scalar(select(Ticket.status).where(Ticket.id == tid)) == "closed"
+        assert await s.scalar(select(Ticket.status).where(Ticket.id == tid)) == "cancelled"
 
 
 # --- users -------------------------------------------------------------------------------

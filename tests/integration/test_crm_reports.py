@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.db import make_engine, upgrade_async
-from crm_core.demo_data import CUSTOMERS, USERS, seed_demo
+from crm_core.demo_data import CUSTOMERS, STATION_USERS, USERS, seed_demo
 from crm_core.exporter import export_rows
 from crm_core.models import (
     Asset,
@@ -27,12 +27,13 @@ from crm_core.models import (
     Opportunity,
     PhoneNumber,
     ProductLine,
+    RepairRecord,
     Subscription,
     Ticket,
     TicketStatusChange,
     User,
 )
-from crm_core.permissions import SYSTEM, Actor, PermissionDenied
+from crm_core.permissions import SYSTEM, Actor, PermissionDenied, load_actor
 from crm_core.reports import (
     CUSTOMER_REPORT_COLUMNS,
     PRODUCT_REPORT_COLUMNS,
@@ -40,7 +41,7 @@ from crm_core.reports import (
     customers_by,
     products_report,
 )
-from crm_core.tickets import create_ticket
+from crm_core.tickets import create_ticket, list_tickets
 from numbering.normalize import normalize
 
 TODAY = date(2025, 6, 1)
@@ -97,7 +98,7 @@ async def _known_set(maker: async_sessionmaker[AsyncSession]) -> dict[str, int]:
             Ticket(number="T2", customer_id=a.id, asset_id=assets[0].id, problem="p",
                    status="closed"),
             Ticket(number="T3", customer_id=a.id, asset_id=assets[1].id, problem="p",
-                   status="in_progress"),
+                   status="accepted"),
             Ticket(number="T4", customer_id=d.id, asset_id=assets[3].id, problem="p",
                    status="resolved"),
             Ticket(number="T5", customer_id=c.id, asset_id=None, problem="no asset",
@@ -239,7 +240,7 @@ async def test_demo_seed_is_idempotent_and_complete(
     now = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)
     first = await seed_demo(maker, now=now)
     assert first["customers"] == len(CUSTOMERS) and 40 <= len(CUSTOMERS) <= 60
-    assert first["users"] == len(USERS)
+    assert first["users"] == len(USERS) + len(STATION_USERS)
     counts = await _counts(maker)
     assert await seed_demo(maker, now=now) == {k: 0 for k in first}
     assert await _counts(maker) == counts  # a second run creates nothing
@@ -271,6 +272,18 @@ async def test_demo_seed_is_idempotent_and_complete(
         english = await s.scalar(select(func.count()).select_from(Contact).where(
             Contact.name.in_(("Michael Brown", "Sarah Johnson"))))
         assert english == 2
+        # the demo station's login sees the station's tickets (issue 15)
+        station_user = await s.scalar(select(User).where(User.username == "zz.station"))
+        assert station_user is not None and station_user.password_hash
+        actor = await load_actor(s, station_user.id)
+        assert actor is not None and actor.station_id is not None
+        at_station = await list_tickets(s, actor, open_only=True)
+        assert at_station["total"] >= 3
+        assert {t["station_id"] for t in at_station["items"]} == {actor.station_id}
+        resolved = await s.scalar(select(func.count()).select_from(Ticket).where(
+            Ticket.status.in_(("resolved", "closed")), Ticket.asset_id.is_not(None)))
+        records = await s.scalar(select(func.count()).select_from(RepairRecord))
+        assert resolved and records == resolved  # a resolved repair has its repair record
 
 
 async def test_demo_seed_completes_the_old_seed(

@@ -103,7 +103,7 @@ async def seed(engine: AsyncEngine) -> Crm:
         at = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
         s.add_all([
             Ticket(number="T20261124-0007", customer_id=vip.id, asset_id=a1.id,
-                   problem="热封温度不稳定", status="assigned", created_at=at, updated_at=at),
+                   problem="热封温度不稳定", status="routed", created_at=at, updated_at=at),
             Ticket(number="T20261001-0001", customer_id=vip.id, problem="old", status="closed",
                    created_at=at, updated_at=at),
             Subscription(customer_id=vip.id, kind="contract", title="年度保养合同",
@@ -281,7 +281,7 @@ async def test_open_tickets_are_read_back(crm: Crm) -> None:
     async with hotline(crm) as (port, runtime):
         fake = await call(port, caller=VIP_PHONE, keys=["1", "0"])
     assert "202611240007" in spoken_digits(fake)
-    assert "hotline/zh/status_assigned" in fake.played()
+    assert "hotline/zh/status_routed" in fake.played()
     # Chinese words from Hotline's own catalogue, never Asterisk's SAY (no Chinese sounds)
     updated = words(fake).index("updated_on")
     assert words(fake)[updated + 1:updated + 13] == [
@@ -292,7 +292,7 @@ async def test_open_tickets_are_read_back(crm: Crm) -> None:
     assert path(fake)[-4:] == ["more", "more:0", "agent_hours", "to_agent"] or \
         path(fake)[-3:] == ["agent_hours", "to_agent", "queue"]
     assert runtime.recent[-1]["services"]["ticket_status"]["tickets"] == [
-        {"number": "T20261124-0007", "status": "assigned"}]
+        {"number": "T20261124-0007", "status": "routed"}]
 
 
 async def test_a_ticket_number_keyed_by_an_unknown_caller(crm: Crm) -> None:
@@ -304,7 +304,7 @@ async def test_a_ticket_number_keyed_by_an_unknown_caller(crm: Crm) -> None:
     # and was taken as a choice of the next menu
     assert ["GET", "DATA", "", "5000", "13"] in fake.commands
     assert "202611240007" in spoken_digits(fake)
-    assert "hotline/zh/status_assigned" in fake.played()
+    assert "hotline/zh/status_routed" in fake.played()
     assert [p for p in path(fake) if p.startswith("more:")] == ["more:timeout"] * 3
     # silence at "more": two replays, then goodbye and the IVR hangs up
     assert fake.played()[-1] == "hotline/zh/goodbye"
@@ -426,7 +426,7 @@ async def test_a_repair_of_a_device_with_an_open_ticket_reads_that_ticket(crm: C
     assert runtime.recent[-1]["services"]["repair_request"]["ticket"] == "T20261124-0007"
     said = words(fake)
     start = said.index("repair_already_open")
-    assert said[start + 13] == "status_assigned" and "out_of_warranty" not in said
+    assert said[start + 13] == "status_routed" and "out_of_warranty" not in said
     assert "202611240007" in spoken_digits(fake)
     async with crm.engine.connect() as conn:
         count = await conn.scalar(select(func.count()).select_from(Ticket)
@@ -580,7 +580,7 @@ async def test_a_missing_sound_is_skipped_and_the_call_goes_on(crm: Crm) -> None
         again = await call(port, caller=VIP_PHONE, keys=["0"], missing_sounds=missing)
     assert not missing & set(fake.played())
     assert "20261124000" in spoken_digits(fake)  # the ticket number, without its 7
-    assert "hotline/zh/status_assigned" in fake.played()
+    assert "hotline/zh/status_routed" in fake.played()
     assert fake.vars["HOTLINE_ACTION"] == "queue"
     assert path(fake)[-3:] == ["more:0", "agent_hours", "to_agent"] or \
         path(fake)[-2:] == ["to_agent", "queue"]

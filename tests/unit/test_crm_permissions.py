@@ -14,6 +14,7 @@ from crm_core.permissions import (
     allows,
     require,
     scope_for,
+    widest,
 )
 from crm_core.users import DEFAULT_ROLES, can
 
@@ -25,7 +26,8 @@ def actor_of(role: str, **kw: object) -> Actor:
 
 
 def test_matrix_uses_known_modules_operations_scopes() -> None:
-    assert set(DEFAULT_ROLES) == {"agent", "manager", "supervisor", "hotline_supervisor", "admin"}
+    assert set(DEFAULT_ROLES) == {"agent", "manager", "supervisor", "hotline_supervisor",
+                                  "station", "technician", "admin"}
     for spec in DEFAULT_ROLES.values():
         for (module, operation), scope in spec.grants.items():
             assert module in MODULES and operation in OPERATIONS and scope in SCOPES
@@ -68,6 +70,25 @@ def test_supervisor_steers_the_team() -> None:
     assert not allows(sup, "team", owner_id=3, owner_team="south", province=None)
     with pytest.raises(PermissionDenied):
         require(sup, "customers", "delete")
+
+
+def test_station_and_technician_see_tickets_only_through_the_network() -> None:
+    station = actor_of("station", station_id=3)
+    assert require(station, "tickets", "read") == "station"
+    assert require(station, "tickets", "update") == "station"
+    tech = actor_of("technician", station_id=3, technician_id=9)
+    assert require(tech, "tickets", "update") == "technician"
+    for actor in (station, tech):
+        for module in MODULES:
+            if module != "tickets":
+                assert scope_for(actor, module, "read") is None, module
+        assert scope_for(actor, "tickets", "create") is None
+        assert scope_for(actor, "tickets", "delete") is None
+        # a customer is never "in" a network scope by its own attributes
+        assert not allows(actor, require(actor, "tickets", "read"), owner_id=7,
+                          owner_team=None, province=None)
+    # the widest of a network scope and a customer scope is the customer scope
+    assert widest("station", "own") == "own" and widest("technician", "station") == "station"
 
 
 def test_admin_may_do_everything() -> None:

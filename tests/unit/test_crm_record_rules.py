@@ -25,9 +25,14 @@ from crm_core.records import (
 from crm_core.tickets import (
     DONE_STATUSES,
     OPEN_STATUSES,
+    STAMPS,
+    TICKET_STATUSES,
     TICKET_TRANSITIONS,
     can_move,
+    can_reopen,
     format_number,
+    is_reopen,
+    next_moves,
 )
 
 SH = timezone(timedelta(hours=8))
@@ -122,15 +127,31 @@ def test_ticket_numbers() -> None:
 
 
 def test_ticket_state_table() -> None:
-    path = ["new", "assigned", "in_progress", "waiting", "in_progress", "resolved", "closed"]
+    path = ["new", "routed", "routed", "accepted", "on_the_way", "waiting", "on_the_way",
+            "on_site", "waiting", "on_site", "resolved", "closed", "accepted", "resolved"]
     assert all(can_move(a, b) for a, b in zip(path, path[1:], strict=False))
     for status in OPEN_STATUSES:
         assert can_move(status, "cancelled")
     for status in DONE_STATUSES:
         assert not can_move(status, "cancelled")
-    assert not can_move("new", "resolved")
-    assert not can_move("closed", "in_progress")
-    assert can_move("resolved", "in_progress")  # reopened
+    assert not can_move("new", "resolved") and not can_move("new", "accepted")
+    assert not can_move("routed", "on_site")  # accepted first
+    assert not can_move("on_the_way", "resolved")  # on site first
+    assert not can_move("new", "waiting") and not can_move("routed", "waiting")
+    assert not can_move("closed", "on_site") and not can_move("cancelled", "accepted")
+    assert can_move("resolved", "accepted") and can_move("closed", "accepted")  # reopened
+    assert is_reopen("closed", "accepted") and not is_reopen("waiting", "accepted")
     assert not can_move("nonsense", "new")
+    assert "routed" not in next_moves("accepted") and "on_site" in next_moves("accepted")
+    assert set(STAMPS) <= set(TICKET_STATUSES)
+
+
+def test_reopen_window_counts_days_from_the_resolution() -> None:
+    resolved = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    assert can_reopen(resolved, resolved + timedelta(days=7))
+    assert not can_reopen(resolved, resolved + timedelta(days=7, seconds=1))
+    assert can_reopen(resolved, resolved + timedelta(days=2), days=2)
+    assert not can_reopen(resolved, resolved + timedelta(days=3), days=2)
+    assert can_reopen(None, resolved)  # resolved before issue 15: no time kept
     for targets in TICKET_TRANSITIONS.values():
         assert set(targets) <= set(TICKET_TRANSITIONS)

@@ -28,7 +28,7 @@ def view(tier: int = 0, owner: int | None = 5, **extra: Any) -> dict[str, Any]:
             "customer": {"id": 42, "name": "华东医药", "vip_tier": tier},
             "owner": None if owner is None else {"id": owner, "display_name": "王磊"},
             "contact": {"id": 9, "name": "张伟"},
-            "open_tickets": [{"id": 1, "number": "T20261124-0007", "status": "assigned",
+            "open_tickets": [{"id": 1, "number": "T20261124-0007", "status": "routed",
                               "updated_at": "2026-11-24T03:00:00.000+00:00"}],
             "assets": [{"id": 3, "serial_number": "BPM-2022-0417", "model": "DPP-260",
                         "in_warranty": True}], **extra}
@@ -88,7 +88,7 @@ def test_flow_customer_shapes_the_360_view() -> None:
     assert customer is not None
     assert customer["id"] == 42 and customer["tier"] == "gold" and customer["vip_tier"] == 2
     assert customer["open_tickets"] == [{"id": 1, "number": "T20261124-0007",
-                                         "status": "assigned",
+                                         "status": "routed",
                                          "updated_at": "2026-11-24T03:00:00.000+00:00"}]
     assert customer["assets"][0]["serial"] == "BPM-2022-0417"
     assert customer["account_manager"] == "PJSIP/2001"

@@ -65,3 +65,13 @@ def test_hotline_supervisor_sees_the_whole_hotline_but_sells_nothing() -> None:
 def test_each_user_starts_where_their_work_is(answers: bool, calls_read: str | None,
                                               page: str) -> None:
     assert home_page(answers_calls=answers, calls_read=calls_read) == page
+
+
+@pytest.mark.parametrize("role", ["station", "technician"])
+def test_the_service_network_starts_on_the_station_page(role: str) -> None:
+    tickets_read = DEFAULT_ROLES[role].grants[("tickets", "read")]
+    calls_read = DEFAULT_ROLES[role].grants.get(("calls", "read"))
+    assert home_page(answers_calls=False, calls_read=calls_read,
+                     tickets_read=tickets_read) == "/station"
+    # a desk user reading every ticket does not: their work is elsewhere
+    assert home_page(answers_calls=False, calls_read="all", tickets_read="all") == "/live"

@@ -70,7 +70,8 @@ const KNOWN = new Set([
   "network", "unauthenticated", "forbidden", "csrf", "not_found", "not-found", "agent-busy",
   "agent_busy", "conflict", "duplicate", "validation", "rate-limited", "locked", "pbx-unreachable",
   "pbx_unreachable", "sign_in_failed", "target-busy", "no-call", "not-an-agent", "no-account-manager", "no-phone",
-  "not-keyable", "no-such-call", "not-your-call", "customer-mismatch",
+  "not-keyable", "no-such-call", "not-your-call", "customer-mismatch", "move_not_allowed",
+  "move-not-allowed",
 ]);
 
 /** A message for people, in the page's language, from any error. */

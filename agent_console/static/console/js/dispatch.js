@@ -11,7 +11,7 @@ import { result, toast } from "./notify.js";
 import { start, table, when, customerLink, loadList } from "./office.js";
 
 const PAGE = 50;
-const STATUSES = ["new", "assigned", "in_progress", "waiting"];
+const STATUSES = ["new", "routed", "accepted", "on_the_way", "on_site", "waiting"];
 const S = {
   session: null, items: [], total: 0, byState: { breached: 0, warning: 0, ok: 0 }, stations: [],
   f: { region: "", station_id: "", status: "", product_line: "", sla_state: "", flagged: false },

@@ -13,7 +13,8 @@ export class Session {
     this.grants = data.grants || [];
   }
 
-  /** The scope the user has for module/operation ("own", "team", "region", "all") or null. */
+  /** The scope the user has for module/operation ("own", "team", "region", "all",
+   * "station", "technician") or null. */
   scope(module, operation) {
     if (this.user.is_admin) return "all";
     const hit = this.grants.find((g) => (g.module === module || g.module === "*") && (g.operation === operation || g.operation === "*"));
