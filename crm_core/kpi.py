@@ -47,6 +47,7 @@ AVAILABLE_STATES = frozenset({"ready", "ringing", "talking", "wrap-up"})
 INTERVALS = ("15m", "30m", "60m", "day", "month")
 DEFAULT_SL_S = 20
 DEFAULT_SHORT_ABANDON_S = 5
+US = 1_000_000
 
 # the formulas as the screen states them, {t} the queue's threshold in seconds
 FORMULAS: dict[str, dict[str, str]] = {
@@ -99,6 +100,12 @@ class QueueRules:
         return cls(**kwargs)
 
 
+def wait_cap(rules: Mapping[str, QueueRules]) -> int:
+    """The longest wait any rule tells apart: every wait above it classes alike."""
+    every = [*rules.values(), QueueRules()]
+    return max(max(r.sl_s, r.short_abandon_s) for r in every)
+
+
 def rules_for(rules: Mapping[str, QueueRules], queue: str | None) -> QueueRules:
     """The rules of ``queue`` (``*`` or the defaults when it has none of its own)."""
     return rules.get(queue or "") or rules.get("*") or QueueRules()
@@ -148,32 +155,38 @@ class CallTally:
     ivr_only: int = 0
     wait_answered_s: int = 0  # ASA's numerator
     talk_s: int = 0
-    wrapup_s: float = 0.0  # wrap-up of the answered calls (state spans, by linkedid)
+    # wrap-up of the answered calls (state spans, by linkedid), in whole microseconds: the
+    # database sums the same integers, so a report and the board never differ by a rounding
+    wrapup_us: int = 0
 
-    def add(self, call: CallRow, rules: QueueRules) -> None:
+    def add(self, call: CallRow, rules: QueueRules, n: int = 1, *,
+            wait_total: int | None = None, talk_total: int | None = None) -> None:
+        """Count ``call``; with ``n``, count ``n`` calls like it (a report's group of
+        calls alike: same queue, outcome and wait class) whose waits and talks sum to
+        ``wait_total`` and ``talk_total``."""
         if call.direction != "inbound":
             return
-        self.inbound += 1
+        self.inbound += n
         if not call.queued:
             if call.outcome == "ivr-only":
-                self.ivr_only += 1
+                self.ivr_only += n
             return
-        self.offered += 1
+        self.offered += n
         wait = call.wait_s or 0
-        within = wait <= rules.sl_s
+        within = n if wait <= rules.sl_s else 0
         if call.outcome in ANSWERED_OUTCOMES:
-            self.answered += 1
+            self.answered += n
             self.answered_in_sl += within
-            self.wait_answered_s += wait
-            self.talk_s += call.talk_s or 0
+            self.wait_answered_s += wait * n if wait_total is None else wait_total
+            self.talk_s += (call.talk_s or 0) * n if talk_total is None else talk_total
         elif call.outcome in ABANDONED_OUTCOMES:
-            self.abandoned += 1
+            self.abandoned += n
             self.abandoned_in_sl += within
-            self.short_abandoned += wait < rules.short_abandon_s
+            self.short_abandoned += n if wait < rules.short_abandon_s else 0
         elif call.outcome in TIMED_OUT_OUTCOMES:
-            self.timed_out += 1
+            self.timed_out += n
         else:
-            self.other += 1
+            self.other += n
 
     def __add__(self, other: CallTally) -> CallTally:
         return CallTally(**{f.name: getattr(self, f.name) + getattr(other, f.name)
@@ -195,6 +208,10 @@ def service_level2(answered_in_sl: int, abandoned_in_sl: int, answered: int,
     return _ratio(answered_in_sl + abandoned_in_sl, answered + abandoned)
 
 
+def _aht(t: CallTally) -> float | None:
+    return _ratio(t.talk_s * US + t.wrapup_us, t.answered * US, 1.0)
+
+
 def call_figures(t: CallTally) -> dict[str, Any]:
     """The figures of a tally (JSON-ready; None where a ratio has no denominator)."""
     counted = t.offered - t.short_abandoned
@@ -208,7 +225,7 @@ def call_figures(t: CallTally) -> dict[str, Any]:
         "sl2": service_level2(t.answered_in_sl, t.abandoned_in_sl, t.answered, t.abandoned),
         "abandon_rate": _ratio(t.abandoned - t.short_abandoned, counted),
         "asa_s": _ratio(t.wait_answered_s, t.answered, 1.0),
-        "aht_s": _ratio(t.talk_s + t.wrapup_s, t.answered, 1.0),
+        "aht_s": _aht(t),
         "ivr_self_service": _ratio(t.ivr_only, t.inbound),
     }
 
@@ -236,11 +253,16 @@ def span_row(record: Any) -> SpanRow:
                    reason=record.reason, team=record.team, linkedid=record.linkedid)
 
 
-def clipped_s(span: SpanRow, start: datetime, end: datetime) -> float:
-    """Seconds of ``span`` inside [start, end) (an open span lasts until ``end``)."""
+def clipped_us(span: SpanRow, start: datetime, end: datetime) -> int:
+    """Microseconds of ``span`` inside [start, end) (an open span lasts until ``end``)."""
     lo = max(span.started_at, start)
     hi = min(span.ended_at or end, end)
-    return max(0.0, (hi - lo).total_seconds())
+    return max(0, (hi - lo) // timedelta(microseconds=1))
+
+
+def clipped_s(span: SpanRow, start: datetime, end: datetime) -> float:
+    """Seconds of ``span`` inside [start, end)."""
+    return clipped_us(span, start, end) / US
 
 
 @dataclass
@@ -281,7 +303,7 @@ def agent_figures(t: AgentTally, calls: CallTally | None = None) -> dict[str, An
     }
     if calls is not None:
         out.update(answered=calls.answered, talk_s=calls.talk_s,
-                   aht_s=_ratio(calls.talk_s + calls.wrapup_s, calls.answered, 1.0))
+                   aht_s=_aht(calls))
     return out
 
 
@@ -353,10 +375,10 @@ KEYS: dict[str, Key] = {
 
 def tally_calls(calls: Iterable[CallRow], rules: Mapping[str, QueueRules], *,
                 by: Key = KEYS["queue"], interval: str | None = None,
-                wrapup: Mapping[str, float] | None = None,
+                wrapup: Mapping[str, int] | None = None,
                 ) -> dict[tuple[datetime | None, str | None], CallTally]:
     """Calls folded into tallies per (interval start or None, key). ``wrapup``: seconds
-    of wrap-up per linkedid (from the spans), added to the answered calls' AHT."""
+    of wrap-up per linkedid (microseconds, ``wrapup_by_call``), added to the answered calls' AHT."""
     out: dict[tuple[datetime | None, str | None], CallTally] = {}
     for call in calls:
         slot = bucket(call.ended_at, interval) if interval and call.ended_at else None
@@ -364,17 +386,17 @@ def tally_calls(calls: Iterable[CallRow], rules: Mapping[str, QueueRules], *,
         before = tally.answered
         tally.add(call, rules_for(rules, call.queue))
         if wrapup and tally.answered > before:
-            tally.wrapup_s += wrapup.get(call.linkedid, 0.0)
+            tally.wrapup_us += wrapup.get(call.linkedid, 0)
     return out
 
 
 def wrapup_by_call(spans: Iterable[SpanRow], start: datetime, end: datetime
-                   ) -> dict[str, float]:
-    """Wrap-up seconds per linkedid (inside [start, end))."""
-    out: dict[str, float] = {}
+                   ) -> dict[str, int]:
+    """Wrap-up microseconds per linkedid (inside [start, end))."""
+    out: dict[str, int] = {}
     for span in spans:
         if span.state == "wrap-up" and span.linkedid:
-            out[span.linkedid] = out.get(span.linkedid, 0.0) + clipped_s(span, start, end)
+            out[span.linkedid] = out.get(span.linkedid, 0) + clipped_us(span, start, end)
     return out
 
 

@@ -106,7 +106,7 @@ def test_agent_time_is_clipped_to_the_period_and_occupancy_excludes_pauses() -> 
     f = kpi.agent_figures(t)
     assert f["seconds"]["ready"] == 600 and f["pauses"] == {"lunch": 1800}
     assert f["occupancy"] == 66.7  # (15 + 5) / (10 + 15 + 5)
-    assert kpi.wrapup_by_call(spans, start, end) == {"c1": 300}
+    assert kpi.wrapup_by_call(spans, start, end) == {"c1": 300 * kpi.US}
 
 
 def test_longest_wait_and_callbacks_kept() -> None:
