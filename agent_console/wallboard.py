@@ -15,10 +15,13 @@ Rules:
   numbers are the hotline's;
 - pushing: an event marks the board changed; one task builds a frame per kind of
   viewer (all, a team, nobody) at most every ``min_interval_s`` and offers it to each
-  client's own bounded queue (a slow TV loses old frames, never delays the others);
-  each frame is whole (a reconnecting page needs nothing else) and carries ``now``, so
-  the page counts time in state and waits on between frames;
-- frames: ``{"v": 1, "type": "board", ...}``.
+  client's own bounded queue (a slow TV loses its oldest frames, never delays the
+  others; a board that lost a frame is whole again at the next full one); each frame
+  carries ``now``, so the page counts time in state and waits on between frames;
+- frames: ``{"v": 1, "type": "board", ...}``; a socket's first frame and one every
+  ``full_every_s`` carry every agent (``full``), the others only the agents that changed
+  (``agents_changed``): 200 agents' rows to 50 boards at every event was most of the
+  cost (``benchmarks/wallboard.py``).
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ class WallboardHub:
         self.queues: set[str] = set()
         self.frames = 0
         self._changed: list[str] = []
+        self._agents_changed: set[str] = set()
+        self._last_full = float("-inf")
+        self.full_every_s = 10.0  # the agents' figures (occupancy) drift with time
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -151,6 +157,7 @@ class WallboardHub:
         closed = self.spans.feed(view, now)
         self._closed(closed)
         self._changed.append(view.interface)
+        self._agents_changed.add(view.interface)
         self._dirty.set()
 
     def _closed(self, spans: list[SpanRow]) -> None:
@@ -183,22 +190,27 @@ class WallboardHub:
 
     # --- frames ---------------------------------------------------------------------
 
-    def frame(self, visible: Callable[[str], bool]) -> dict[str, Any]:
+    def frame(self, visible: Callable[[str], bool], *, full: bool = True) -> dict[str, Any]:
+        """The board for a viewer; not ``full``: only the agents that changed since the
+        last push (``agents_changed``, merged by the page), else all (``agents``)."""
         now = self.clock()
         board, book = self.board, self.board.book
-        agents = book.agents(self.spans.open, now)
+        agents = book.agents(self.spans.open, now, None if full else self._agents_changed)
         rows = []
         for agent, figures in agents.items():
             if not visible(agent):
                 continue
             span = self.spans.open.get(agent)
+            # what the grid shows (the report has the rest): a frame goes to every board
             rows.append({"agent": agent, "name": self.names.get(agent, agent),
                          "team": self.team_of.get(agent),
                          "state": span.state if span else "signed-out",
                          "reason": span.reason if span else None,
-                         "since": span.started_at.isoformat() if span else None, **figures})
+                         "since": span.started_at.isoformat() if span else None,
+                         "answered": figures.get("answered", 0),
+                         "occupancy": figures["occupancy"], "aht_s": figures.get("aht_s")})
         teams = book.teams(self.team_of, {a: s for a, s in self.spans.open.items()
-                                          if visible(a)}, now)
+                                          if visible(a)}, now) if full else {}
         numbers = []
         for tile in board.number_tiles(now, self.numbers):
             numbers.append({**tile, **self.numbers.get(tile["number"], {"kind": "unknown"})})
@@ -207,26 +219,34 @@ class WallboardHub:
             waits = [w.since for w in board.waiting.values() if w.queue == tile["queue"]]
             tile["oldest_since"] = min(waits).isoformat() if waits else None
         return {
+            # first: a client after the calls it shows finds them without reading on
+            "changed": self._changed[-500:],
             "v": FRAME_VERSION, "type": "board", "now": now.isoformat(),
             "day": kpi.bucket(book.start, "day").date().isoformat(),
             "queues": queues, "numbers": numbers,
-            "agents": rows,
-            "teams": [{"team": t, **f} for t, f in teams.items()
+            "full": full, "agents" if full else "agents_changed": rows,
+            # per team, in full frames only (the agents' figures summed)
+            "teams": [{"team": t, "occupancy": f["occupancy"], "answered": f.get("answered"),
+                       "aht_s": f.get("aht_s")} for t, f in teams.items()
                       if any(visible(a) and (self.team_of.get(a) or "") == t for a in agents)],
             "waiting": board.waiting_list(now),
             "formulas": FORMULAS, "defaults": rules_dict(kpi.rules_for(self.rules, None)),
-            "changed": self._changed[-50:],
         }
 
     def push(self) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        full = loop_time - self._last_full >= self.full_every_s
         by_key: dict[str, str] = {}
         for viewer in list(self.viewers):
             text = by_key.get(viewer.key)
             if text is None:
-                text = by_key[viewer.key] = json.dumps(self.frame(viewer.visible),
-                                                       ensure_ascii=False)
+                text = by_key[viewer.key] = json.dumps(
+                    self.frame(viewer.visible, full=full), ensure_ascii=False)
             viewer.client.offer(text)
         self._changed = []
+        self._agents_changed = set()
+        if full:
+            self._last_full = loop_time
         self.frames += 1
 
     async def _pusher(self) -> None:
@@ -237,7 +257,7 @@ class WallboardHub:
                 if self.viewers:
                     self.push()
                 else:
-                    self._changed = []
+                    self._changed, self._agents_changed = [], set()
             except Exception:
                 log.exception("wallboard: frame failed")
             await asyncio.sleep(self.min_interval_s)

@@ -13,7 +13,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -88,17 +88,21 @@ class Book:
         names = {d for d in self.by_did if d} | set(extra)
         return {d: kpi.call_figures(self.by_did.get(d, CallTally())) for d in sorted(names)}
 
-    def agent_tallies(self, open_spans: Mapping[str, SpanRow], now: datetime
-                      ) -> dict[str, AgentTally]:
-        out = {a: AgentTally(dict(t.seconds), dict(t.pauses)) for a, t in self.by_agent.items()}
+    def agent_tallies(self, open_spans: Mapping[str, SpanRow], now: datetime,
+                      only: Container[str] | None = None) -> dict[str, AgentTally]:
+        out = {a: AgentTally(dict(t.seconds), dict(t.pauses)) for a, t in self.by_agent.items()
+               if only is None or a in only}
         for agent, span in open_spans.items():
-            out.setdefault(agent, AgentTally()).add(span, self.start, min(now, self.end))
+            if only is None or agent in only:
+                out.setdefault(agent, AgentTally()).add(span, self.start, min(now, self.end))
         return out
 
-    def agents(self, open_spans: Mapping[str, SpanRow], now: datetime
-               ) -> dict[str, dict[str, Any]]:
-        tallies = self.agent_tallies(open_spans, now)
-        names = set(tallies) | {a for a in self.by_agent_calls if a}
+    def agents(self, open_spans: Mapping[str, SpanRow], now: datetime,
+               only: Container[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Per agent (``only``: just those), time per state, occupancy, calls, AHT."""
+        tallies = self.agent_tallies(open_spans, now, only)
+        names = set(tallies) | {a for a in self.by_agent_calls
+                                if a and (only is None or a in only)}
         return {a: kpi.agent_figures(tallies.get(a, AgentTally()),
                                      self.by_agent_calls.get(a, CallTally()))
                 for a in sorted(names)}

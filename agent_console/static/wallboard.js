@@ -38,6 +38,7 @@ let lang = params.get("lang") || localStorage.getItem("hotline.lang") ||
 if (!T[lang]) lang = "zh-CN";
 const t = (k) => (T[lang][k] ?? k);
 let frame = null;
+const agentRows = new Map(); // agent -> row: whole in a "full" frame, else the changed ones
 let skew = 0; // server clock - this clock, ms (time in state counts on the server's)
 
 function el(tag, cls, text) {
@@ -187,6 +188,9 @@ function connect() {
     const f = JSON.parse(m.data);
     if (f.v !== 1 || f.type !== "board") return;
     skew = Date.parse(f.now) - Date.now();
+    if (f.full) agentRows.clear();
+    for (const a of f.full ? f.agents : f.agents_changed || []) agentRows.set(a.agent, a);
+    f.agents = [...agentRows.values()].sort((a, b) => a.agent.localeCompare(b.agent));
     frame = f;
     document.body.dataset.frames = String(Number(document.body.dataset.frames || 0) + 1);
     render();
