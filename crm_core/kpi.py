@@ -160,11 +160,10 @@ class CallTally:
     wrapup_us: int = 0
 
     def add(self, call: CallRow, rules: QueueRules, n: int = 1, *,
-            wait_total: int | None = None, talk_total: int | None = None,
-            wrapup_us: int = 0) -> None:
+            wait_total: int | None = None, talk_total: int | None = None) -> None:
         """Count ``call``; with ``n``, count ``n`` calls like it (a report's group of
         calls alike: same queue, outcome and wait class) whose waits and talks sum to
-        ``wait_total`` and ``talk_total``; ``wrapup_us``: their wrap-up (answered only)."""
+        ``wait_total`` and ``talk_total``."""
         if call.direction != "inbound":
             return
         self.inbound += n
@@ -180,7 +179,6 @@ class CallTally:
             self.answered_in_sl += within
             self.wait_answered_s += wait * n if wait_total is None else wait_total
             self.talk_s += (call.talk_s or 0) * n if talk_total is None else talk_total
-            self.wrapup_us += wrapup_us
         elif call.outcome in ABANDONED_OUTCOMES:
             self.abandoned += n
             self.abandoned_in_sl += within

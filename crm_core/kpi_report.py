@@ -14,8 +14,8 @@ Rules:
   what "within T" or "a short abandon" means is still only said in ``kpi``. Waits
   above every threshold are one class (``kpi.wait_cap``); intervals are Shanghai time,
   a fixed UTC+8 (no daylight saving), months are made of days;
-- the wrap-up of answered calls (AHT): each call's spans of the period summed and
-  joined to it in the same pass, in whole microseconds (exact in both databases, as in
+- the wrap-up of answered calls (AHT) is summed per group from the spans of the
+  period joined to their calls, in whole microseconds (exact in both databases, as in
   ``kpi``).
 """
 
@@ -99,7 +99,8 @@ def _epoch(column: Any, dialect: str) -> Any:
     if dialect == "sqlite":
         # strftime('%s') ROUNDS a fraction (07.9999 -> 08): only the whole seconds' text
         return cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
-    return cast(func.floor(func.extract("epoch", column)), Integer)
+    # date_part's double is exact for whole seconds (extract's numeric is slower)
+    return cast(func.date_part("epoch", func.date_trunc("second", column)), BigInteger)
 
 
 def _key_column(by: str) -> Any:
@@ -131,8 +132,7 @@ async def interval_report(
         raise ValueError(f"unknown interval {interval!r} (one of {', '.join(kpi.INTERVALS)})")
     dialect = db.get_bind().dialect.name
     size = _SIZE[interval]
-    slot = (_epoch(CallRecord.ended_at, dialect) + SHANGHAI_OFFSET_S) / size
-    slot = cast(func.floor(slot), Integer) if dialect != "sqlite" else cast(slot, Integer)
+    slot = (_epoch(CallRecord.ended_at, dialect) + SHANGHAI_OFFSET_S) // size
     key = _key_column(by)
     queue = CallRecord.queues[0].as_string()
     queued = or_(CallRecord.queued_at.is_not(None), queue.is_not(None))
@@ -143,41 +143,49 @@ async def interval_report(
     conds = [CallRecord.direction == "inbound", CallRecord.ended_at >= start,
              CallRecord.ended_at < end]
     groups = [slot, key, queue, queued_flag, CallRecord.outcome, wait_class]
-    # each call's wrap-up (its spans in the period), joined in the same pass
-    wrapup = _wrapup(start, end, dialect)
     stmt = (select(*groups, func.count(), func.sum(wait),
-                   func.sum(func.coalesce(CallRecord.talk_s, 0)),
-                   func.sum(func.coalesce(wrapup.c.us, 0)))
-            .select_from(CallRecord)
-            .outerjoin(wrapup, wrapup.c.linkedid == CallRecord.linkedid)
+                   func.sum(func.coalesce(CallRecord.talk_s, 0)))
             .where(*conds).group_by(*groups))
     canon = canonical or (lambda d: d)
     tallies: dict[tuple[datetime, str | None], CallTally] = {}
     if dialect == "postgresql":
         # a month is a million rows: with PostgreSQL's default 4 MB the groups spill to
-        # disk (and the spans' aggregate with them), several times slower
+        # disk, several times slower
         await db.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
     for result in await db.execute(stmt):
-        s, k, q, is_queued, outcome, w, n, wait_total, talk_total, us = tuple(result)
+        s, k, q, is_queued, outcome, w, n, wait_total, talk_total = tuple(result)
         k = canon(k) if by == "did" else k
         row = CallRow(linkedid="", queue=q, outcome=outcome, queued=bool(is_queued),
                       wait_s=int(w))
         tally = tallies.setdefault((_slot(s, interval), k), CallTally())
         tally.add(row, kpi.rules_for(rules, q), int(n), wait_total=int(wait_total or 0),
-                  talk_total=int(talk_total or 0), wrapup_us=int(us or 0))
+                  talk_total=int(talk_total or 0))
+    for (s, k), micros in (await _wrapup(db, slot, key, conds, start, end, dialect)).items():
+        k = canon(k) if by == "did" else k
+        slot_start = _slot(s, interval)
+        if (slot_start, k) in tallies:
+            tallies[(slot_start, k)].wrapup_us += micros
     return [{"interval": slot_start.isoformat(), "key": k, **kpi.call_figures(t)}
             for (slot_start, k), t in sorted(tallies.items(), key=lambda i: (
                 i[0][0], str(i[0][1])))]
 
 
-def _wrapup(start: datetime, end: datetime, dialect: str) -> Any:
-    """Wrap-up microseconds per linkedid, of the spans that started in [start, end)."""
+async def _wrapup(db: AsyncSession, slot: Any, key: Any, conds: list[Any], start: datetime,
+                  end: datetime, dialect: str) -> dict[tuple[int, Any], int]:
+    """Wrap-up microseconds per (slot, key) of the answered queued calls: their spans
+    that started in [start, end), joined to them."""
     micros = _micros(AgentStateSpan.started_at, AgentStateSpan.ended_at, dialect)
-    return (select(AgentStateSpan.linkedid, func.sum(micros).label("us"))
-            .where(AgentStateSpan.state == "wrap-up", AgentStateSpan.linkedid.is_not(None),
+    queued = or_(CallRecord.queued_at.is_not(None),
+                 CallRecord.queues[0].as_string().is_not(None))
+    stmt = (select(slot, key, func.sum(micros))
+            .select_from(AgentStateSpan)
+            .join(CallRecord, CallRecord.linkedid == AgentStateSpan.linkedid)
+            .where(*conds, queued, AgentStateSpan.state == "wrap-up",
                    AgentStateSpan.ended_at.is_not(None),
-                   AgentStateSpan.started_at >= start, AgentStateSpan.started_at < end)
-            .group_by(AgentStateSpan.linkedid).subquery("wrapup"))
+                   AgentStateSpan.started_at >= start, AgentStateSpan.started_at < end,
+                   CallRecord.outcome.in_(sorted(kpi.ANSWERED_OUTCOMES)))
+            .group_by(slot, key))
+    return {(int(s), k): int(v or 0) for s, k, v in await db.execute(stmt)}
 
 
 def _micros(start: Any, end: Any, dialect: str) -> Any:
@@ -190,4 +198,5 @@ def _micros(start: Any, end: Any, dialect: str) -> Any:
 
         whole = _epoch(end, dialect) - _epoch(start, dialect)
         return whole * kpi.US + us(end) - us(start)
-    return cast(func.extract("epoch", end - start) * kpi.US, BigInteger)
+    # the interval's seconds as a double: exact to the microsecond for any span's length
+    return cast(func.round(func.date_part("epoch", end - start) * kpi.US), BigInteger)
