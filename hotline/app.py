@@ -225,8 +225,10 @@ async def _wallboard(app: web.Application) -> AsyncIterator[None]:
     writer = SpanWriter(app[ENGINE], acts=lambda: writes_state_log(app))
     hub = WallboardHub(app[SESSIONMAKER], rules=rules, canonical=canonical_did, writer=writer)
     app[WALLBOARD] = hub
-    await hub.load()
+    # listen before reading the logs: a call that ends meanwhile is then on the bus (and
+    # maybe in the log too: counted once, by linkedid), never lost between the two
     subscription = app[BUS].subscribe("wallboard", maxsize=5_000, types=WALLBOARD_EVENT_TYPES)
+    await hub.load()
     states = app[AGENT_STATES]
     for view in states.views():  # the agents the board already knows
         hub.on_view(view)

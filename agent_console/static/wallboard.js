@@ -12,7 +12,7 @@ const T = {
         queue: "Queue", caller: "Caller", did: "Number dialled", waited: "Waiting for",
         waitingNow: "waiting now", longest: "longest wait", offered: "offered", answered: "answered",
         abandoned: "abandoned", sl: "SL", sl2: "SL2", asa: "ASA", aht: "AHT", shortAb: "short abandons",
-        none: "nobody waiting", noAgents: "no agents to show", answeredN: "answered", occupancy: "occupancy",
+        none: "nobody waiting", noAgents: "no agents to show", noTeam: "no team", answeredN: "answered", occupancy: "occupancy",
         "state.ready": "ready", "state.ringing": "ringing", "state.talking": "talking",
         "state.wrap-up": "wrap-up", "state.paused": "paused", "state.signed-out": "signed out",
         "kind.400": "400 number", "kind.800": "800 number", "kind.legacy": "legacy line",
@@ -24,7 +24,7 @@ const T = {
         queue: "队列", caller: "主叫号码", did: "拨打号码", waited: "已等待",
         waitingNow: "正在排队", longest: "最长等待", offered: "进线", answered: "接听",
         abandoned: "放弃", sl: "服务水平", sl2: "服务水平2", asa: "平均应答", aht: "平均处理", shortAb: "短时放弃",
-        none: "无人等待", noAgents: "无可显示的坐席", answeredN: "接听", occupancy: "占用率",
+        none: "无人等待", noAgents: "无可显示的坐席", noTeam: "未分组", answeredN: "接听", occupancy: "占用率",
         "state.ready": "就绪", "state.ringing": "振铃", "state.talking": "通话中",
         "state.wrap-up": "话后整理", "state.paused": "暂停", "state.signed-out": "未签入",
         "kind.400": "400 热线", "kind.800": "800 热线", "kind.legacy": "原部门热线",
@@ -39,6 +39,7 @@ if (!T[lang]) lang = "zh-CN";
 const t = (k) => (T[lang][k] ?? k);
 let frame = null;
 const agentRows = new Map(); // agent -> row: whole in a "full" frame, else the changed ones
+let teams = []; // per team: in full frames only
 let skew = 0; // server clock - this clock, ms (time in state counts on the server's)
 
 function el(tag, cls, text) {
@@ -133,6 +134,12 @@ function render() {
   const agents = document.getElementById("agents");
   agents.replaceChildren(...frame.agents.filter((a) => a.state !== "signed-out" || !tv).map(agentCard));
   if (!agents.children.length) agents.appendChild(el("div", "empty", t("noAgents")));
+  document.getElementById("teams").replaceChildren(...teams.map((tm) => {
+    const chip = el("span", "team", `${tm.team || t("noTeam")} · ${t("answeredN")} ${tm.answered ?? 0}` +
+                                    ` · ${t("occupancy")} ${pct(tm.occupancy)}`);
+    chip.dataset.team = tm.team;
+    return chip;
+  }));
   const body = document.querySelector("#waiting tbody");
   body.replaceChildren();
   for (const w of frame.waiting) {
@@ -188,7 +195,7 @@ function connect() {
     const f = JSON.parse(m.data);
     if (f.v !== 1 || f.type !== "board") return;
     skew = Date.parse(f.now) - Date.now();
-    if (f.full) agentRows.clear();
+    if (f.full) { agentRows.clear(); teams = f.teams || []; }
     for (const a of f.full ? f.agents : f.agents_changed || []) agentRows.set(a.agent, a);
     f.agents = [...agentRows.values()].sort((a, b) => a.agent.localeCompare(b.agent));
     frame = f;

@@ -62,6 +62,9 @@ async def test_a_waiting_caller_and_the_formula_on_the_wallboard_in_both_languag
     agents = page.locator(".agent[data-state='signed-out']")
     await until(lambda: _count(agents, 3), "the agents shown")
     assert await agents.first.locator(".state").inner_text() == "signed out"
+    # the demo's agents are the 热线 team: its figures summed
+    assert (await page.locator(".team[data-team='热线']").inner_text()).startswith(
+        "热线 · answered 0 · occupancy")
     await page.click("#lang")
     assert await page.locator("#queues-section h2").inner_text() == "今日各队列"
     assert await tile.locator("h3").inner_text() == "技术支持"
