@@ -190,8 +190,8 @@ async def signed_in_user(request: web.Request) -> Visitor | None:
                                   tickets_read=row.tickets_read))
 
 
-_NEXT = re.compile(r"/(console|live|admin|station|records(/[0-9]{1,10})?|backoffice(/[a-z]{1,20})?)"
-                   r"(\?[^\x00-\x1f\x7f\\]*)?")
+_NEXT = re.compile(r"/(console|live|wallboard|admin|station|records(/[0-9]{1,10})?"
+                   r"|backoffice(/[a-z]{1,20})?)(\?[^\x00-\x1f\x7f\\]*)?")
 
 
 def _safe_next(value: str | None) -> str | None:

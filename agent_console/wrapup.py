@@ -73,6 +73,9 @@ class AgentStates:
         self._wake = asyncio.Event()
         self._actions: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        # told every agent view that changes (the wallboard and its state log); one that
+        # fails is logged, never stops the console's frames
+        self.listeners: list[Callable[[AgentView], None]] = []
 
     # --- reading (the API) ----------------------------------------------------------
 
@@ -130,6 +133,7 @@ class AgentStates:
             if isinstance(effect, StateChanged):
                 view = effect.view
                 self.frames.send_state(view.interface, pop.state_frame(view.to_dict(), now))
+                self._tell(view)
             elif isinstance(effect, WrapupStarted):
                 self.frames.send_wrapup(effect.interface, pop.wrapup_frame(
                     effect.interface, effect.linkedid, effect.until), running=True)
@@ -145,6 +149,15 @@ class AgentStates:
                 self._act("unpause", effect.interface)
         if effects:
             self._wake.set()  # the next deadline may have moved
+
+    def _tell(self, view: AgentView) -> None:
+        for listener in self.listeners:
+            try:
+                listener(view)
+            except Exception:
+                self.counts["errors"] += 1
+                log.exception("agent states: a listener failed on %s", view.interface)
+
     def _act(self, action: str, interface: str) -> None:
         if self.pbx is not None and self.pbx.acts_here:
             self._actions.put_nowait((action, interface))

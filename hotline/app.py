@@ -40,9 +40,13 @@ from agent_console.hub import HUB_EVENT_TYPES, PopHub
 from agent_console.live import LiveHub, add_routes
 from agent_console.pages import add_pages, add_root
 from agent_console.pbx_actions import DialPlan, PbxActions
+from agent_console.wallboard import WALLBOARD_EVENT_TYPES, WallboardHub
+from agent_console.wallboard import add_routes as add_wallboard_routes
 from agent_console.wrapup import AGENT_EVENT_TYPES, AgentStates
+from crm_core.agent_spans import SpanWriter
 from crm_core.call_log import CallLog, CallLogWriter
 from crm_core.db import make_engine, upgrade_async
+from crm_core.kpi import QueueRules
 from crm_core.lookup import LookupReader
 from hotline.bus import Bus, RedisBus, make_bus, stop_task
 from hotline.journal import CsvJournal, JournalReconciler
@@ -59,6 +63,7 @@ from ivr.agi_limits import AgiLimits
 from ivr.callback_store import pending_by_queue
 from ivr.callback_worker import AmiFanout, AmiLink, CallbackWorker, WorkerConfig
 from ivr.callbacks import waiting_counts
+from ivr.number_plan import canonical_did
 from ivr.routing import PRESENCE_EVENT_TYPES, AgentPresence
 from ivr.runtime import IvrRuntime, follow_agent_states
 from ivr.store import seed_defaults
@@ -93,6 +98,7 @@ OWNER_DUTIES: web.AppKey[OwnerDuties] = web.AppKey("owner_duties")
 AGI_SERVER = web.AppKey("agi_server", AgiServer)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 SLA_SWEEPER = web.AppKey("sla_sweeper", SlaSweeper)
+WALLBOARD = web.AppKey("wallboard", WallboardHub)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -206,6 +212,38 @@ async def _agent_states(app: web.Application) -> AsyncIterator[None]:
     yield
     await states.close()
     subscription.close()
+
+
+def writes_state_log(app: web.Application) -> bool:
+    """Whether this node writes the agent state log: the PBX's AMI owner (one node)."""
+    if OWNER in app:
+        return app[OWNER].owner
+    return LEASE not in app and app[SETTINGS].ami_enabled
+
+
+async def _wallboard(app: web.Application) -> AsyncIterator[None]:
+    # today's figures from the logs, then from the bus and the agents' views; the state
+    # spans into the state log on the one node that owns the PBX
+    settings = app[SETTINGS]
+    rules = {q: QueueRules.from_dict(r) for q, r in settings.wallboard_queues.items()}
+    writer = SpanWriter(app[ENGINE], acts=lambda: writes_state_log(app))
+    hub = WallboardHub(app[SESSIONMAKER], rules=rules, canonical=canonical_did, writer=writer)
+    app[WALLBOARD] = hub
+    # listen before reading the logs: a call that ends meanwhile is then on the bus (and
+    # maybe in the log too: counted once, by linkedid), never lost between the two
+    subscription = app[BUS].subscribe("wallboard", maxsize=5_000, types=WALLBOARD_EVENT_TYPES)
+    await hub.load()
+    states = app[AGENT_STATES]
+    for view in states.views():  # the agents the board already knows
+        hub.on_view(view)
+    states.listeners.append(hub.on_view)
+    writer.start()
+    hub.start(aiter(subscription))
+    yield
+    states.listeners.remove(hub.on_view)
+    await hub.close()
+    subscription.close()
+    await writer.close()
 
 
 async def _lease_redis(app: web.Application) -> AsyncIterator[None]:
@@ -452,7 +490,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.bus == "redis":
         _several_nodes(app, settings, local)
     app.cleanup_ctx.extend([_database, _bus, _auth_store, _lease_redis, _call_log_writer,
-                            _live_hub, _pop_hub, _agent_states, _ami])
+                            _live_hub, _pop_hub, _agent_states, _wallboard, _ami])
     app.cleanup_ctx.append(_callbacks)  # after _ami: it dials through that link
     app.cleanup_ctx.append(_ownership)  # starts them where and while this node owns the PBX
     app[CALLBACK_OPTIONS] = CallbackOptions(queue=settings.callback_queue,
@@ -470,6 +508,7 @@ def create_app(settings: Settings) -> web.Application:
         return await app[HUB].handle(request)
 
     add_routes(app, live_socket, calls_json)
+    add_wallboard_routes(app, lambda: app[WALLBOARD])  # routes exist before startup
 
     async def agent_socket(request: web.Request) -> web.StreamResponse:
         return await app[POP_HUB].handle(request)

@@ -83,6 +83,7 @@ def banner(run: Running) -> list[str]:
         f"  agent console   : {web}/login",
         f"  live calls page : {web}/live",
         f"  station page    : {web}/station (a service station's tickets, for a phone)",
+        f"  wallboard       : {web}/wallboard (TV: {web}/wallboard?tv=1)",
         f"  simulated PBX   : AMI on 127.0.0.1:{run.ami_port} "
         f"(user {run.ami_username} / {run.ami_secret})",
         f"  IVR             : {ivr}",

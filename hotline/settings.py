@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     transfer_context: str = "internal"  # transfers to an agent's extension
     queue_transfer_context: str = "hotline-queues"  # transfers to a queue (exten = queue)
     dial_caller_name: str = "Hotline"  # caller ID name of click-to-dial (number: hotline)
+    # The wallboard (issue 16): per queue ("*": every other queue) the service-level
+    # threshold, the short-abandon cut and the colours' thresholds (crm_core.kpi.QueueRules),
+    # e.g. HOTLINE_WALLBOARD_QUEUES='{"*": {"sl_s": 20}, "vip": {"sl_s": 10, "sl_target": 90}}'
+    wallboard_queues: dict[str, dict[str, float]] = Field(default_factory=dict)
     # Where the site serves the PBX's recordings folder (deploy/README.md "Call
     # recordings"): a call's link is this + its file name (YYYY/MM/DD/<uniqueid>.wav).
     # "/recordings/" (same origin: the page can also play it) or "https://pbx.example/rec/".
@@ -182,6 +186,17 @@ class Settings(BaseSettings):
     # with several nodes); the service director (a username) is the escalation's last step.
     sla_sweep_s: float = Field(default=30.0, gt=0, le=3600)
     sla_director: str = ""
+    @field_validator("wallboard_queues")
+    @classmethod
+    def _queue_rules(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        from crm_core.kpi import QueueRules  # pure, no I/O: names the bad key or value
+
+        for queue, rules in value.items():
+            try:
+                QueueRules.from_dict(rules)
+            except ValueError as exc:
+                raise ValueError(f"wallboard_queues[{queue!r}]: {exc}") from None
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

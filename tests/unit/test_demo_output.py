@@ -26,6 +26,8 @@ def test_the_banner_names_the_urls_logins_agents_and_log_file() -> None:
     text = "\n".join(lines)
     assert "  agent console   : http://127.0.0.1:8080/login" in lines
     assert "  live calls page : http://127.0.0.1:8080/live" in lines
+    assert "  wallboard       : http://127.0.0.1:8080/wallboard (TV: " \
+        "http://127.0.0.1:8080/wallboard?tv=1)" in lines
     assert "password: demo" in text and "alice / bob / carol" in text
     assert "zz.station (station ZZ-001)" in text
     assert "  station page    : http://127.0.0.1:8080/station" in text

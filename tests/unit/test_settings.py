@@ -74,3 +74,16 @@ def test_fastagi_caps_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (limits.max_sessions, limits.max_header_lines, limits.max_line) == (2000, 256, 8192)
     with pytest.raises(ValidationError):
         Settings(agi_max_sessions=0)
+
+
+def test_wallboard_queue_rules_are_checked_when_read() -> None:
+    from pydantic import ValidationError
+
+    from hotline.settings import Settings
+
+    ok = Settings(wallboard_queues={"*": {"sl_s": 20}, "vip": {"sl_s": 10, "sl_target": 90}})
+    assert ok.wallboard_queues["vip"]["sl_s"] == 10
+    with pytest.raises(ValidationError, match=r"wallboard_queues\['vip'\]: unknown queue rule"):
+        Settings(wallboard_queues={"vip": {"sla": 10}})
+    with pytest.raises(ValidationError, match="must be a number >= 0"):
+        Settings(wallboard_queues={"*": {"sl_s": -1}})

@@ -8,7 +8,7 @@ import { result } from "./notify.js";
 function nextPage() {
   const next = new URLSearchParams(location.search).get("next") || "";
   // only a page of this console: never another site
-  if (/^\/(console|live|admin|records)(\/|\?|$)/.test(next)) return next;
+  if (/^\/(console|live|wallboard|admin|records)(\/|\?|$)/.test(next)) return next;
   return "/console"; // the server sends a user who answers no phone on to their home page
 }
 
