@@ -57,11 +57,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core import sla
 from crm_core.audit import audit, snapshot
 from crm_core.errors import Conflict, DuplicateTicket, MoveNotAllowed, NotFound, ValidationFailed
 from crm_core.models import (
     Asset,
     Contact,
+    ServiceStation,
     Ticket,
     TicketCounter,
     TicketStatusChange,
@@ -107,6 +109,8 @@ REOPENABLE = ("resolved", "closed")
 # the time stamp a move into the status sets (the first time, for accepted_at/arrived_at)
 STAMPS = {"accepted": "accepted_at", "on_site": "arrived_at", "resolved": "resolved_at",
           "closed": "closed_at"}
+# the moves that meet an SLA target (crm_core.sla.mark)
+SLA_EVENTS = {"accepted": "accepted", "on_site": "arrived", "resolved": "resolved"}
 REOPEN_DAYS = 7  # the default of the setting ``ticket_reopen_days``
 # what a history row (``TicketStatusChange.kind``) records: a move; a note; dispatch's
 # routing, a person's override, a station's refusal; a technician assigned; the repair
@@ -438,15 +442,23 @@ async def move(
                              why="a repair ticket is resolved with its repair record "
                                  "(POST /tickets/{id}/resolve)")
     stamp = STAMPS.get(target)
-    if stamp is not None and (getattr(ticket, stamp) is None or target in REOPENABLE):
+    if stamp is not None and getattr(ticket, stamp) is None and target in SLA_EVENTS:
+        sla.mark(ticket, SLA_EVENTS[target], at)  # stamps it; the clock moves to its next target
+    elif stamp is not None and (getattr(ticket, stamp) is None or target in REOPENABLE):
         setattr(ticket, stamp, at)
-    if (source == "waiting") != (target == "waiting"):
-        pass  # SLA: pause/resume here (into waiting: pause; out of it: resume)
+    if target == "waiting" and source != "waiting":
+        await sla.pause(session, ticket, at)  # waiting for the customer: the clock stops
+    elif source == "waiting" and target != "waiting":
+        await sla.resume(session, ticket, at)  # its targets move by the time it stood
     change = TicketStatusChange(ticket_id=ticket.id, from_status=source, to_status=target,
                                 at=at, by_id=actor.user_id, note=note, kind=kind, data=data)
     session.add(change)
     ticket.status = target
     ticket.updated_at = at
+    if is_reopen(source, target) and ticket.station_id is not None:
+        # the repair starts again, and so do its targets (from the reopening)
+        await sla.start_clock(session, ticket,
+                              await session.get(ServiceStation, ticket.station_id), at)
     await session.flush()
     audit(session, user_id=actor.user_id, action="status", entity="ticket",
           entity_id=ticket.id, before={"status": source},

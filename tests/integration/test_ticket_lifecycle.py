@@ -17,7 +17,7 @@ from sqlalchemy import column, insert, select, table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
-from crm_core import station_desk, ticket_moves, tickets
+from crm_core import sla, station_desk, ticket_moves, tickets
 from crm_core.db import alembic_config, make_engine, upgrade_async
 from crm_core.errors import Conflict, MoveNotAllowed, NotFound, ValidationFailed
 from crm_core.models import (
@@ -26,6 +26,7 @@ from crm_core.models import (
     RepairRecord,
     Role,
     RolePermission,
+    ServiceStation,
     Ticket,
     TicketStatusChange,
 )
@@ -351,3 +352,50 @@ async def test_nothing_is_half_written_when_a_resolve_fails(world: World) -> Non
     async with w.sm() as s:
         assert await s.scalar(select(RepairRecord.id)) is None
         assert await s.scalar(select(Ticket.status).where(Ticket.id == tid)) == "accepted"
+
+
+async def test_the_moves_drive_the_sla_clock(world: World) -> None:
+    """Accepting and arriving meet their targets (the clock goes on to the next one),
+    waiting for the customer stops the clock and resuming moves every target not met by
+    the time it stood, a reopened repair gets its targets again."""
+    w = world
+    tid = await new_routed(w)
+
+    async def start(s: AsyncSession) -> None:
+        await sla.seed_policies(s)
+        ticket = await s.get_one(Ticket, tid)
+        assert await sla.start_clock(s, ticket, await s.get(ServiceStation, ticket.station_id),
+                                     T0) is not None
+    await w.run(start)
+
+    async def ticket() -> Ticket:
+        return await w.run(lambda s: s.get_one(Ticket, tid))
+
+    async def act(action: str, minutes: int) -> None:
+        await w.run(lambda s: ticket_moves.act(s, w.staff, tid, action, now=later(minutes)))
+
+    await act("accept", 10)
+    got = await ticket()
+    assert got.accepted_at == later(10) and got.sla_state == "ok"
+    assert got.sla_next_at is not None  # on to the arrival
+    arrive_due = got.arrive_due
+    assert arrive_due is not None
+    await act("wait", 30)
+    got = await ticket()
+    assert got.sla_paused_at == later(30) and got.sla_next_at is None
+    await act("resume", 90)  # an hour of business time stood still (09:30-10:30 Shanghai)
+    got = await ticket()
+    assert got.sla_paused_at is None and got.sla_paused_s == 3600
+    # pushed by that business hour: at least an hour of the wall clock
+    assert got.arrive_due is not None and got.arrive_due - arrive_due >= timedelta(hours=1)
+    await act("on_the_way", 100)
+    await act("on_site", 120)
+    got = await ticket()
+    assert got.arrived_at == later(120) and got.sla_state == "ok"
+    await w.run(lambda s: ticket_moves.resolve(s, w.staff, tid, RECORD, now=later(200)))
+    assert (await ticket()).sla_next_at is None  # nothing left to watch
+    await act("reopen", 300)
+    got = await ticket()
+    assert got.status == "accepted" and got.reopen_count == 1
+    assert got.resolve_due is not None and got.resolve_due > later(300)
+    assert got.sla_next_at is not None  # watched again
