@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     ownership_cap_period_days: int = Field(default=90, ge=1)
     pool_after_days: int = Field(default=30, ge=1)
 
+    # Outbound call lists (crm_core.outbound_lists): customers are called only within
+    # these hours (Asia/Shanghai, "HH:MM-HH:MM") on these ISO weekdays ("1-6" = Mon-Sat)
+    outbound_hours: str = "09:00-18:00"
+    outbound_days: str = "1-6"
+
     # Callbacks (ivr.callback_worker): a new callback may be tried max_attempts times
     # (busy / no answer / failed), retry_s apart; an agent who does not answer within
     # agent_ring_s gives it to another after agent_retry_s. Once the agent answers, the

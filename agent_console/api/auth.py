@@ -48,6 +48,7 @@ from agent_console.api import login_throttle as throttle
 from agent_console.api.auth_store import AuthStore, Record
 from agent_console.api.client_address import Network, parse_networks
 from crm_core.audit import audit
+from crm_core.outbound_lists import CallHours
 from crm_core.ownership import OwnershipRules
 
 log = logging.getLogger("agent_console.api")
@@ -76,6 +77,7 @@ class ApiConfig:
     trusted_proxies: tuple[Network, ...] = ()  # whose X-Forwarded-For names the client
     agent_queues: tuple[str, ...] = ("support", "vip")  # the queues an agent signs into
     recording_base_url: str = ""  # call recordings' links (agent_console.recordings)
+    call_hours: CallHours = CallHours()  # when the call lists hand out entries
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -98,6 +100,7 @@ class ApiConfig:
             trusted_proxies=parse_networks(settings.trusted_proxies),
             agent_queues=tuple(settings.agent_queues),
             recording_base_url=settings.recording_base_url,
+            call_hours=CallHours.parse(settings.outbound_hours, settings.outbound_days),
         )
 
     @property
