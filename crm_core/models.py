@@ -823,8 +823,9 @@ class CallListEntry(Base):
     )
     # who holds it now (an agent's token) and since when; a stale claim lapses
     claim: Mapped[str | None] = mapped_column(String)
+    # indexed: an agent's held entry is found without reading the list
     claimed_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("app_user.id", ondelete="SET NULL")
+        ForeignKey("app_user.id", ondelete="SET NULL"), index=True
     )
     claimed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

@@ -346,9 +346,9 @@ async def refresh_list(session: AsyncSession, list_id: int, *, now: datetime | N
                 .values(number=number, state=state, reason=c.reason, updated_at=at))
             updated += result.rowcount or 0  # type: ignore[attr-defined]
     insert = _insert(session)
-    for i in range(0, len(new_rows), 1000):
-        await session.execute(insert(CallListEntry).values(new_rows[i:i + 1000])
-                              .on_conflict_do_nothing())
+    for i in range(0, len(new_rows), _CHUNK):  # executemany: no statement per row count
+        await session.execute(insert(CallListEntry.__table__).on_conflict_do_nothing(),
+                              new_rows[i:i + _CHUNK])
     gone = 0
     stale = [r.id for r in existing.values() if r.state == "open"]
     for chunk in _chunks(stale):
@@ -501,14 +501,16 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     await _workable(session, actor, list_id)
     if not hours.open_at(at):
         return {"entry": None, "why": "closed"}
-    held = await session.scalar(
-        select(CallListEntry.id)
+    # only the actor's own claims are read (their index), then sifted here: a condition
+    # on the list would make the planner read the list's index instead
+    held = (await session.execute(
+        select(CallListEntry.id, CallListEntry.list_id, CallListEntry.state,
+               CallListEntry.claimed_at, Customer.do_not_call)
         .join(Customer, Customer.id == CallListEntry.customer_id)
-        .where(CallListEntry.list_id == list_id, CallListEntry.state == "open",
-               CallListEntry.claimed_by_id == actor.user_id,
-               CallListEntry.claimed_at >= at - CLAIM_TTL, Customer.do_not_call.is_(False))
-        .limit(1))
-    entry_id = held
+        .where(CallListEntry.claimed_by_id == actor.user_id))).all()
+    entry_id = next((h.id for h in held if h.list_id == list_id and h.state == "open"
+                     and h.claimed_at is not None and h.claimed_at >= at - CLAIM_TTL
+                     and not h.do_not_call), None)
     for _ in range(3):  # a lost race on PostgreSQL's snapshot: take the next one
         if entry_id is not None:
             break

@@ -192,6 +192,9 @@ def upgrade() -> None:
             batch_op.f("ix_call_list_entry_customer_id"), ["customer_id"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_call_list_entry_claimed_by_id"), ["claimed_by_id"], unique=False
+        )
+        batch_op.create_index(
             "ix_call_list_entry_list_id_state_due_at_id",
             ["list_id", "state", "due_at", "id"],
             unique=False,
@@ -211,6 +214,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("call_list_entry", schema=None) as batch_op:
         batch_op.drop_index("ix_call_list_entry_list_id_state_due_at_id")
+        batch_op.drop_index(batch_op.f("ix_call_list_entry_claimed_by_id"))
         batch_op.drop_index(batch_op.f("ix_call_list_entry_customer_id"))
 
     op.drop_table("call_list_entry")
