@@ -123,6 +123,8 @@ class Customer(Base):
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
+    # the customer asked not to be called: no call list hands them out (migration 0020)
+    do_not_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Contact(Base):
@@ -751,4 +753,83 @@ class StationUser(Base):
     )
     station_id: Mapped[int] = mapped_column(
         ForeignKey("service_station.id", ondelete="CASCADE"), index=True
+    )
+
+
+class CallList(Base):
+    """An outbound call list (a campaign) built from a rule and refreshed daily
+    (``crm_core.outbound_lists``): follow-up after a repair or a delivery, renewals due,
+    or a saved customer filter."""
+
+    __tablename__ = "call_list"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    # repair_followup | delivery_followup | renewal_due | customer_filter
+    rule: Mapped[str] = mapped_column(String)
+    # satisfaction | renewal | contact: which outcomes an entry of the list takes
+    kind: Mapped[str] = mapped_column(String)
+    # the rule's parameters: {"days": N} or {"filter": {CustomerFilter fields}}
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # no-answer / busy come back after retry_delay_min, until max_attempts calls were made
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default=text("3"))
+    retry_delay_min: Mapped[int] = mapped_column(Integer, default=120, server_default=text("120"))
+    # who works it: a team (None: any agent with the grant)
+    team: Mapped[str | None] = mapped_column(String)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    refreshed_at: Mapped[datetime | None]
+
+
+class CallListEntry(Base):
+    """One call to make: a customer, the number, why, when; claimed by one agent at a
+    time (``claim``), closed by an outcome. Unique per (list, customer, reason key), so
+    rebuilding a list updates its entries and never loses an outcome."""
+
+    __tablename__ = "call_list_entry"
+    __table_args__ = (
+        UniqueConstraint("list_id", "customer_id", "reason_key"),
+        # the next due entry of a list reads this index in order
+        Index("ix_call_list_entry_list_id_state_due_at_id", "list_id", "state", "due_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("call_list.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    # what made the entry: "ticket:12", "asset:5", "subscription:9", "customer"
+    reason_key: Mapped[str] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(Text)  # in words, for the agent
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("asset.id", ondelete="SET NULL"))
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscription.id", ondelete="SET NULL")
+    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+    number: Mapped[str | None] = mapped_column(String)  # E.164 to dial
+    # open | done | invalid-number | do-not-call | gone (the rule no longer selects it)
+    state: Mapped[str] = mapped_column(String, default="open", server_default="open")
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # the last call's result (no-answer, busy, satisfied...); final once state is done
+    outcome: Mapped[str | None] = mapped_column(String)
+    outcome_data: Mapped[dict[str, Any] | None] = mapped_column()
+    history: Mapped[list[Any]] = mapped_column(default=list)
+    assigned_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
+    # who holds it now (an agent's token) and since when; a stale claim lapses
+    claim: Mapped[str | None] = mapped_column(String)
+    # indexed: an agent's held entry is found without reading the list
+    claimed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL"), index=True
+    )
+    claimed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
     )

@@ -16,6 +16,9 @@ Rules:
   ``read`` = listen to an agent's call unheard, ``update`` = whisper, barge, pause or
   sign out an agent; its scope applies to the AGENT (a user): ``own`` = oneself,
   ``team`` = the same team, ``region`` = the same region, ``all``;
+- module ``call_lists`` (``crm_core.outbound_lists``): ``read``/``update`` = work a list
+  (take the next entry, record its outcome), ``create``/``update`` = make and steer
+  lists; a list is shown to everyone holding the grant (scope ``all``);
 - ``require()`` is the gate of every service: it returns the scope or raises
   ``PermissionDenied``; ``customer_filter()`` turns a scope into the SQL condition
   that limits a query to the customers the user may see, so a record outside the
@@ -38,7 +41,7 @@ from crm_core.models import Customer, RolePermission, StationUser, Technician, T
 
 MODULES = (
     "customers", "contacts", "assets", "interactions", "tickets", "opportunities",
-    "subscriptions", "users", "reports", "calls", "ivr", "supervise",
+    "subscriptions", "users", "reports", "calls", "ivr", "supervise", "call_lists",
 )
 OPERATIONS = ("read", "create", "update", "delete", "export", "reassign")
 SCOPES = ("own", "team", "region", "all", "station", "technician")

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_core.duplicates import backfill_name_keys
 from crm_core.errors import ValidationFailed
 from crm_core.models import Asset, AuditEntry, Customer, Subscription, User, UtcDateTime, utcnow
+from crm_core.outbound_lists import refresh_all
 from crm_core.ownership import OwnershipRules, json_object, return_untouched_to_pool
 from crm_core.permissions import Actor, PermissionDenied, customer_filter, scope_for
 from crm_core.records import integer
@@ -193,16 +194,20 @@ async def daily_job(
     today: date,
     now: datetime | None = None,
 ) -> dict[str, int]:
-    """Expiry, pool return and name-key backfill, each in its own transaction.
+    """Expiry, pool return, name-key backfill and the call lists' rebuild, each in its
+    own transaction.
 
     ``now`` (default: the current time) drives the pool rule. Returns ``{"expired",
-    "returned_to_pool", "name_keys", "errors"}``; a failed step counts 0 and one error.
+    "returned_to_pool", "name_keys", "call_lists", "errors"}`` (call_lists: entries
+    added); a failed step counts 0 and one error.
     """
     at = utcnow() if now is None else now
     steps: list[tuple[str, Callable[[AsyncSession], Awaitable[int]]]] = [
         ("expired", lambda s: expire_subscriptions(s, today=today, now=at)),
         ("returned_to_pool", lambda s: return_untouched_to_pool(s, rules, now=at)),
         ("name_keys", backfill_name_keys),
+        # the outbound call lists rebuilt from their rules (entries with an outcome stay)
+        ("call_lists", lambda s: refresh_all(s, now=at)),
     ]
     counts = {"errors": 0}
     for name, step in steps:

@@ -88,6 +88,8 @@ _AGENT = _matrix(
     ("calls",         "all",  "-",    "-",    "-",    "-",    "-"),
     # the IVR's flows and number plan: what callers hear (changing them is for admins)
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
+    # outbound lists: take the next call of a list, record its outcome
+    ("call_lists",    "all",  "-",    "all",  "-",    "-",    "-"),
 )
 _MANAGER = _matrix(
     # an account manager works on the customers they own, and nothing else
@@ -95,6 +97,8 @@ _MANAGER = _matrix(
     *((m,             "own",  "own",  "own",  "-",    "own",  "-") for m in _RECORDS),
     ("calls",         "own",  "-",    "-",    "-",    "-",    "-"),
     ("reports",       "own",  "-",    "-",    "-",    "-",    "-"),
+    # outbound lists: make them from a rule or a filter, steer them (and work them)
+    ("call_lists",    "all",  "all",  "all",  "-",    "-",    "-"),
 )
 _SUPERVISOR = _matrix(
     # a supervisor sees and steers their team's customers
@@ -107,6 +111,7 @@ _SUPERVISOR = _matrix(
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
     # listen (read); whisper, barge, pause or sign out (update) the team's agents
     ("supervise",     "team", "-",    "team", "-",    "-",    "-"),
+    ("call_lists",    "all",  "all",  "all",  "-",    "-",    "-"),
 )
 _HOTLINE_SUPERVISOR = _matrix(
     # watches the whole hotline (every call, agent and caller; the live page, the
@@ -125,6 +130,7 @@ _HOTLINE_SUPERVISOR = _matrix(
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
     # listens to, whispers to, barges into any agent's call; pauses or signs out any agent
     ("supervise",     "all",  "-",    "all",  "-",    "-",    "-"),
+    ("call_lists",    "all",  "all",  "all",  "-",    "-",    "-"),
 )
 _STATION = _matrix(
     # a service station's staff (StationUser): the tickets routed to their station,

@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     # Tickets (crm_core.tickets, issue 15): a resolved or closed ticket may be reopened
     # within ticket_reopen_days of its resolution; later, a new ticket is opened.
     ticket_reopen_days: int = Field(default=7, ge=0, le=3650)
+    # Outbound call lists (crm_core.outbound_lists): customers are called only within
+    # these hours (Asia/Shanghai, "HH:MM-HH:MM") on these ISO weekdays ("1-6" = Mon-Sat)
+    outbound_hours: str = "09:00-18:00"
+    outbound_days: str = "1-6"
 
     # Callbacks (ivr.callback_worker): a new callback may be tried max_attempts times
     # (busy / no answer / failed), retry_s apart; an agent who does not answer within

@@ -48,6 +48,7 @@ from agent_console.api import login_throttle as throttle
 from agent_console.api.auth_store import AuthStore, Record
 from agent_console.api.client_address import Network, parse_networks
 from crm_core.audit import audit
+from crm_core.outbound_lists import CallHours
 from crm_core.ownership import OwnershipRules
 
 log = logging.getLogger("agent_console.api")
@@ -77,6 +78,7 @@ class ApiConfig:
     agent_queues: tuple[str, ...] = ("support", "vip")  # the queues an agent signs into
     recording_base_url: str = ""  # call recordings' links (agent_console.recordings)
     ticket_reopen_days: int = 7  # crm_core.tickets.REOPEN_DAYS: reopen within so many days
+    call_hours: CallHours = CallHours()  # when the call lists hand out entries
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -100,6 +102,7 @@ class ApiConfig:
             agent_queues=tuple(settings.agent_queues),
             recording_base_url=settings.recording_base_url,
             ticket_reopen_days=settings.ticket_reopen_days,
+            call_hours=CallHours.parse(settings.outbound_hours, settings.outbound_days),
         )
 
     @property

@@ -49,7 +49,7 @@ from crm_core.models import (
 )
 from crm_core.ownership import CapReached, OwnershipRules
 from crm_core.permissions import SYSTEM, Actor, PermissionDenied, load_actor
-from tests.integration.migration_support import migrate_to
+from tests.integration.migration_support import migrate_to, old_customer
 
 T = TypeVar("T")
 SH = ZoneInfo("Asia/Shanghai")
@@ -642,8 +642,7 @@ async def test_counter_migration_continues_the_numbers_already_given(db_url: str
     try:
         async with engine.begin() as conn:
             await migrate_to(conn, db_url, "0009")
-            cid = (await conn.execute(insert(Customer).values(name="Old Co")
-                                      .returning(Customer.id))).scalar_one()
+            cid = await old_customer(conn, "Old Co")
             # the 0009 table's own columns (the model's later ones do not exist yet)
             old_ticket = table("ticket", column("customer_id"), column("problem"),
                                column("number"))

@@ -31,7 +31,7 @@ from crm_core.models import (
     TicketStatusChange,
 )
 from crm_core.permissions import SYSTEM, Actor, PermissionDenied, load_actor
-from tests.integration.migration_support import migrate_to
+from tests.integration.migration_support import migrate_to, old_customer
 from tests.integration.network_support import Network, route_to, seed_network
 
 T = TypeVar("T")
@@ -283,8 +283,7 @@ async def test_migration_0019_renames_the_old_statuses_and_adds_the_roles(db_url
     try:
         async with engine.begin() as conn:
             await migrate_to(conn, db_url, "0018")
-            cid = (await conn.execute(insert(Customer).values(name="Old Co")
-                                      .returning(Customer.id))).scalar_one()
+            cid = await old_customer(conn, "Old Co")
             made = {}
             for number, status in (("T1", "assigned"), ("T2", "in_progress"),
                                    ("T3", "waiting"), ("T4", "closed")):

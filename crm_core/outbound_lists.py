@@ -1,0 +1,592 @@
+"""Outbound call lists (issue 17 items 1-2): lists built from a rule, refreshed daily,
+worked by agents one entry at a time (preview dialling).
+
+Not to be confused with ``crm_core.call_lists`` (a customer's CALL RECORDS).
+
+Rules:
+- a list has a rule: ``repair_followup`` (N days after a repair ticket was resolved),
+  ``delivery_followup`` (N days after an asset's delivery/purchase date),
+  ``renewal_due`` (an active subscription or contract ends within N days) or
+  ``customer_filter`` (a saved ``crm_core.reports.CustomerFilter``); the rule fixes the
+  list's kind, and the kind fixes the outcomes an entry takes (``OUTCOMES``);
+- an entry is unique per (list, customer, reason key): a rebuild inserts what is new,
+  refreshes the number of an open, unclaimed entry without outcome, and never touches an
+  entry with an outcome or a claim (every write of a rebuild is guarded by those
+  conditions in its WHERE, so an outcome recorded meanwhile wins);
+- the number is the ticket's contact's first phone, else the customer's first phone; an
+  entry whose number is not a valid phone number (``numbering.normalize``) is
+  ``invalid-number`` and never handed out;
+- ``next_entry`` claims with one compare-and-set UPDATE: on PostgreSQL its subquery
+  locks the row ``FOR UPDATE SKIP LOCKED`` (agents on other nodes skip it instead of
+  waiting), on SQLite the statement runs under the one write lock; either way the UPDATE
+  re-checks that the entry is unclaimed, so two agents never hold the same entry;
+- a customer with ``do_not_call`` is never handed out, whatever the list, and whenever
+  the flag was set; the outcome ``do-not-call`` sets the flag;
+- no-answer and busy come back after the list's delay until ``max_attempts`` calls were
+  made; a claim lapses after ``CLAIM_TTL`` (an agent who left), so no entry is stuck;
+- lists are handed out only within business hours (``CallHours``, Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.models import (
+    Asset,
+    CallList,
+    CallListEntry,
+    Customer,
+    Interaction,
+    PhoneNumber,
+    Subscription,
+    Ticket,
+    utcnow,
+)
+from crm_core.permissions import Actor, require, scope_for
+from crm_core.reports import CustomerFilter, filter_conditions
+from numbering.normalize import valid_number
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MODULE = "call_lists"
+CLAIM_TTL = timedelta(minutes=30)
+RULE_KIND = {
+    "repair_followup": "satisfaction",
+    "delivery_followup": "satisfaction",
+    "renewal_due": "renewal",
+    "customer_filter": "contact",
+}
+# what every list takes (the call did not reach the right person, or must never happen again)
+COMMON_OUTCOMES = ("no-answer", "busy", "wrong-number", "do-not-call")
+RETRIED = ("no-answer", "busy")
+OUTCOMES = {
+    "satisfaction": ("scored", *COMMON_OUTCOMES),  # score 1-5 and a comment
+    "renewal": ("renewed", "will-renew", "declined", *COMMON_OUTCOMES),  # declined: a reason
+    "contact": ("reached", *COMMON_OUTCOMES),
+}
+DEFAULT_DAYS = {"repair_followup": 1, "delivery_followup": 7, "renewal_due": 30}
+LOOKBACK_DAYS = 30  # a follow-up not made within this many days after it fell due is dropped
+MAX_DAYS = 3660
+_CHUNK = 5000  # ids per IN list (both drivers take 32k parameters)
+
+
+# --- business hours (pure) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallHours:
+    """When customers may be called: ``start``-``end`` on ``days`` (ISO weekdays 1-7),
+    Asia/Shanghai."""
+
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+    days: frozenset[int] = frozenset(range(1, 7))
+
+    @classmethod
+    def parse(cls, hours: str, days: str) -> CallHours:
+        """``"09:00-18:00"`` and ``"1-6"`` (or ``"1,2,3"``); ValueError naming the fault."""
+        try:
+            a, b = (part.strip() for part in hours.split("-"))
+            start = time.fromisoformat(a)
+            end = time.max if b == "24:00" else time.fromisoformat(b)
+        except ValueError as exc:
+            raise ValueError(f"call hours {hours!r}: expected HH:MM-HH:MM") from exc
+        if end <= start:
+            raise ValueError(f"call hours {hours!r}: the end must come after the start")
+        chosen: set[int] = set()
+        for part in filter(None, (p.strip() for p in days.split(","))):
+            lo, _, hi = part.partition("-")
+            try:
+                chosen.update(range(int(lo), int(hi or lo) + 1))
+            except ValueError as exc:
+                raise ValueError(f"call days {days!r}: expected ISO weekdays like 1-6") from exc
+        if not chosen <= set(range(1, 8)):
+            raise ValueError(f"call days {days!r}: weekdays are 1 (Monday) to 7")
+        return cls(start, end, frozenset(chosen))
+
+    @classmethod
+    def always(cls) -> CallHours:
+        return cls(time.min, time.max, frozenset(range(1, 8)))
+
+    def open_at(self, now: datetime) -> bool:
+        local = now.astimezone(SHANGHAI)
+        return local.isoweekday() in self.days and self.start <= local.time() < self.end
+
+
+# --- outcomes (pure) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an agent reports about one call."""
+
+    outcome: str
+    score: int | None = None
+    comment: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What an outcome does to its entry."""
+
+    state: str  # open (comes back at due_at) | done
+    due_at: datetime | None
+    data: dict[str, Any]
+
+
+def transition(kind: str, o: Outcome, *, attempts: int, max_attempts: int,
+               retry_delay: timedelta, now: datetime) -> Transition:
+    """The entry's next state after call number ``attempts`` (counted already) ended with
+    ``o``; ValidationFailed when the outcome does not fit the list."""
+    if o.outcome not in OUTCOMES[kind]:
+        raise ValidationFailed("outcome", f"one of {', '.join(OUTCOMES[kind])} for this list")
+    data: dict[str, Any] = {}
+    if o.outcome == "scored":
+        if o.score is None or not 1 <= o.score <= 5:
+            raise ValidationFailed("score", "a satisfaction score from 1 to 5")
+        data["score"] = o.score
+    elif o.score is not None:
+        raise ValidationFailed("score", "only a satisfaction call takes a score")
+    if o.outcome == "declined":
+        if not (o.reason or "").strip():
+            raise ValidationFailed("reason", "say why the customer declines")
+    if o.reason and o.reason.strip():
+        data["reason"] = o.reason.strip()
+    if o.comment and o.comment.strip():
+        data["comment"] = o.comment.strip()
+    if o.outcome in RETRIED and attempts < max_attempts:
+        return Transition("open", now + retry_delay, data)
+    return Transition("done", None, data)
+
+
+# --- building a list --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One entry a rule selects."""
+
+    customer_id: int
+    reason_key: str
+    reason: str
+    due_at: datetime
+    ticket_id: int | None = None
+    asset_id: int | None = None
+    subscription_id: int | None = None
+    contact_id: int | None = None
+
+
+def _day_at(day: date, hour: int = 9) -> datetime:
+    return datetime.combine(day, time(hour), SHANGHAI).astimezone(UTC)
+
+
+def business_day(now: datetime) -> date:
+    return now.astimezone(SHANGHAI).date()
+
+
+def check_params(rule: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The rule's parameters, checked and completed with defaults."""
+    if rule not in RULE_KIND:
+        raise ValidationFailed("rule", f"one of {', '.join(RULE_KIND)}")
+    if rule == "customer_filter":
+        raw = params.get("filter") or {}
+        if not isinstance(raw, dict):
+            raise ValidationFailed("params.filter", "an object of customer filter fields")
+        known = {f.name for f in fields(CustomerFilter)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValidationFailed("params.filter",
+                                   f"unknown field(s): {', '.join(sorted(unknown))}")
+        _customer_filter(raw)
+        return {"filter": raw}
+    days = params.get("days", DEFAULT_DAYS[rule])
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_DAYS:
+        raise ValidationFailed("params.days", f"a whole number of days from 0 to {MAX_DAYS}")
+    return {"days": days}
+
+
+def _customer_filter(raw: dict[str, Any]) -> CustomerFilter:
+    values = dict(raw)
+    for name in ("created_from", "created_to"):
+        if values.get(name) is not None:
+            try:
+                values[name] = date.fromisoformat(str(values[name]))
+            except ValueError as exc:
+                raise ValidationFailed(f"params.filter.{name}", "a date YYYY-MM-DD") from exc
+    try:
+        return CustomerFilter(**values)
+    except TypeError as exc:
+        raise ValidationFailed("params.filter", str(exc)) from exc
+
+
+async def _candidates(session: AsyncSession, lst: CallList, now: datetime) -> list[Candidate]:
+    today = business_day(now)
+    if lst.rule == "repair_followup":
+        days = int(lst.params["days"])
+        # resolved on a business day at least ``days`` before today, within the lookback
+        newest = datetime.combine(today - timedelta(days=days - 1), time.min, SHANGHAI)
+        oldest = newest - timedelta(days=LOOKBACK_DAYS + 1)
+        rows = await session.execute(
+            select(Ticket.id, Ticket.customer_id, Ticket.contact_id, Ticket.number,
+                   Ticket.problem, Ticket.resolved_at)
+            .where(Ticket.resolved_at.is_not(None), Ticket.resolved_at < newest,
+                   Ticket.resolved_at >= oldest, Ticket.status.in_(("resolved", "closed"))))
+        return [Candidate(customer_id=r.customer_id, reason_key=f"ticket:{r.id}",
+                          reason=f"{r.number} · {r.problem[:80]}",
+                          due_at=_day_at(business_day(r.resolved_at) + timedelta(days=days)),
+                          ticket_id=r.id, contact_id=r.contact_id) for r in rows]
+    if lst.rule == "delivery_followup":
+        days = int(lst.params["days"])
+        last = today - timedelta(days=days)
+        rows = await session.execute(
+            select(Asset.id, Asset.customer_id, Asset.model, Asset.serial_number,
+                   Asset.purchase_date)
+            .where(Asset.purchase_date.is_not(None), Asset.purchase_date <= last,
+                   Asset.purchase_date >= last - timedelta(days=LOOKBACK_DAYS)))
+        return [Candidate(customer_id=r.customer_id, reason_key=f"asset:{r.id}",
+                          reason=f"{r.model or ''} {r.serial_number} · {r.purchase_date}".strip(),
+                          due_at=_day_at(r.purchase_date + timedelta(days=days)),
+                          asset_id=r.id) for r in rows]
+    if lst.rule == "renewal_due":
+        days = int(lst.params["days"])
+        rows = await session.execute(
+            select(Subscription.id, Subscription.customer_id, Subscription.title,
+                   Subscription.kind, Subscription.end_date)
+            .where(Subscription.status == "active", Subscription.end_date >= today,
+                   Subscription.end_date <= today + timedelta(days=days)))
+        return [Candidate(customer_id=r.customer_id, reason_key=f"subscription:{r.id}",
+                          reason=f"{r.title} · {r.end_date}", due_at=_day_at(today),
+                          subscription_id=r.id) for r in rows]
+    f = _customer_filter(lst.params.get("filter") or {})
+    ids = await session.scalars(select(Customer.id).where(*filter_conditions(f)))
+    return [Candidate(customer_id=i, reason_key="customer", reason=lst.name,
+                      due_at=_day_at(today)) for i in ids]
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+async def _numbers(session: AsyncSession, customer_ids: Sequence[int]
+                   ) -> tuple[dict[int, str], dict[int, str]]:
+    """Each customer's first number, and each contact's first number."""
+    by_customer: dict[int, str] = {}
+    by_contact: dict[int, str] = {}
+    for chunk in _chunks(sorted(set(customer_ids))):
+        rows = await session.execute(
+            select(PhoneNumber.customer_id, PhoneNumber.contact_id, PhoneNumber.number_e164)
+            .where(PhoneNumber.customer_id.in_(chunk)).order_by(PhoneNumber.id))
+        for customer_id, contact_id, number in rows:
+            by_customer.setdefault(customer_id, number)
+            if contact_id is not None:
+                by_contact.setdefault(contact_id, number)
+    return by_customer, by_contact
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+def _unclaimed_without_outcome() -> ColumnElement[bool]:
+    return and_(CallListEntry.state.in_(("open", "invalid-number", "gone")),
+                CallListEntry.outcome.is_(None), CallListEntry.attempts == 0,
+                CallListEntry.claim.is_(None))
+
+
+async def refresh_list(session: AsyncSession, list_id: int, *, now: datetime | None = None
+                       ) -> dict[str, int]:
+    """Rebuild one list from its rule (module rules): ``{"added", "updated", "gone"}``."""
+    at = utcnow() if now is None else now
+    lst = await session.get(CallList, list_id)
+    if lst is None:
+        raise NotFound("call_list", list_id)
+    found = await _candidates(session, lst, at)
+    by_customer, by_contact = await _numbers(session, [c.customer_id for c in found])
+    dnc: set[int] = set()
+    for chunk in _chunks(sorted({c.customer_id for c in found})):
+        dnc.update(await session.scalars(select(Customer.id).where(
+            Customer.id.in_(chunk), Customer.do_not_call.is_(True))))
+    existing = {(r.customer_id, r.reason_key): r for r in (await session.execute(
+        select(CallListEntry.id, CallListEntry.customer_id, CallListEntry.reason_key,
+               CallListEntry.number, CallListEntry.state, CallListEntry.reason)
+        .where(CallListEntry.list_id == list_id))).all()}
+    new_rows: list[dict[str, Any]] = []
+    updated = 0
+    for c in found:
+        number = (by_contact.get(c.contact_id) if c.contact_id is not None else None) \
+            or by_customer.get(c.customer_id)
+        state = ("do-not-call" if c.customer_id in dnc else
+                 "open" if number and valid_number(number) else "invalid-number")
+        old = existing.pop((c.customer_id, c.reason_key), None)
+        if old is None:
+            new_rows.append({"list_id": list_id, "customer_id": c.customer_id,
+                             "reason_key": c.reason_key, "reason": c.reason,
+                             "ticket_id": c.ticket_id, "asset_id": c.asset_id,
+                             "subscription_id": c.subscription_id,
+                             "contact_id": c.contact_id, "number": number, "state": state,
+                             "due_at": c.due_at, "attempts": 0, "history": [],
+                             "created_at": at, "updated_at": at})
+        elif (old.number, old.state, old.reason) != (number, state, c.reason):
+            result = await session.execute(
+                update(CallListEntry)
+                .where(CallListEntry.id == old.id, _unclaimed_without_outcome())
+                .values(number=number, state=state, reason=c.reason, updated_at=at))
+            updated += result.rowcount or 0  # type: ignore[attr-defined]
+    insert = _insert(session)
+    for i in range(0, len(new_rows), _CHUNK):  # executemany: no statement per row count
+        await session.execute(insert(CallListEntry.__table__).on_conflict_do_nothing(),
+                              new_rows[i:i + _CHUNK])
+    gone = 0
+    stale = [r.id for r in existing.values() if r.state == "open"]
+    for chunk in _chunks(stale):
+        result = await session.execute(
+            update(CallListEntry)
+            .where(CallListEntry.id.in_(chunk), _unclaimed_without_outcome())
+            .values(state="gone", updated_at=at))
+        gone += result.rowcount or 0  # type: ignore[attr-defined]
+    lst.refreshed_at = at
+    return {"added": len(new_rows), "updated": updated, "gone": gone}
+
+
+async def refresh_all(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """The daily rebuild of every active list; how many entries it added."""
+    added = 0
+    for list_id in (await session.scalars(select(CallList.id).where(
+            CallList.active.is_(True)).order_by(CallList.id))).all():
+        added += (await refresh_list(session, list_id, now=now))["added"]
+    return added
+
+
+# --- lists ------------------------------------------------------------------------------
+
+
+def _list_out(lst: CallList, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    return {"id": lst.id, "name": lst.name, "rule": lst.rule, "kind": lst.kind,
+            "params": lst.params, "active": lst.active, "max_attempts": lst.max_attempts,
+            "retry_delay_min": lst.retry_delay_min, "team": lst.team,
+            "refreshed_at": lst.refreshed_at, "outcomes": list(OUTCOMES[lst.kind]),
+            "counts": counts or {}}
+
+
+async def create_list(session: AsyncSession, actor: Actor, *, name: str, rule: str,
+                      params: dict[str, Any] | None = None, max_attempts: int = 3,
+                      retry_delay_min: int = 120, team: str | None = None,
+                      now: datetime | None = None) -> dict[str, Any]:
+    """A new list, built at once (``refresh_list``)."""
+    require(actor, MODULE, "create")
+    if not name.strip():
+        raise ValidationFailed("name", "a list needs a name")
+    checked = check_params(rule, params or {})
+    if not 1 <= max_attempts <= 20:
+        raise ValidationFailed("max_attempts", "from 1 to 20 calls")
+    if not 1 <= retry_delay_min <= 7 * 24 * 60:
+        raise ValidationFailed("retry_delay_min", "from 1 minute to 7 days")
+    lst = CallList(name=name.strip(), rule=rule, kind=RULE_KIND[rule], params=checked,
+                   max_attempts=max_attempts, retry_delay_min=retry_delay_min, team=team,
+                   created_by_id=actor.user_id)
+    session.add(lst)
+    await session.flush()
+    built = await refresh_list(session, lst.id, now=now)
+    return {**_list_out(lst, await _counts(session, lst.id, now)), "built": built}
+
+
+async def _counts(session: AsyncSession, list_id: int, now: datetime | None = None
+                  ) -> dict[str, int]:
+    at = utcnow() if now is None else now
+    rows = await session.execute(
+        select(CallListEntry.state,
+               func.count().filter(CallListEntry.due_at <= at),
+               func.count())
+        .join(Customer, Customer.id == CallListEntry.customer_id)
+        .where(CallListEntry.list_id == list_id, Customer.do_not_call.is_(False))
+        .group_by(CallListEntry.state))
+    counts = {"due": 0}
+    for state, due, total in rows:
+        counts[state] = int(total)
+        if state == "open":
+            counts["due"] = int(due)
+    return counts
+
+
+def _may_work(actor: Actor, lst: CallList) -> bool:
+    return (lst.team is None or lst.team == actor.team
+            or scope_for(actor, MODULE, "create") is not None)
+
+
+async def list_lists(session: AsyncSession, actor: Actor, *, now: datetime | None = None
+                     ) -> list[dict[str, Any]]:
+    """The lists the actor may work, with their counts by state."""
+    require(actor, MODULE, "read")
+    lists = (await session.scalars(select(CallList).where(CallList.active.is_(True))
+                                   .order_by(CallList.id))).all()
+    return [_list_out(lst, await _counts(session, lst.id, now))
+            for lst in lists if _may_work(actor, lst)]
+
+
+async def _workable(session: AsyncSession, actor: Actor, list_id: int) -> CallList:
+    require(actor, MODULE, "update")
+    lst = await session.get(CallList, list_id)
+    if lst is None or not lst.active or not _may_work(actor, lst):
+        raise NotFound("call_list", list_id)
+    return lst
+
+
+# --- preview dialling -------------------------------------------------------------------
+
+
+async def _entry_out(session: AsyncSession, entry_id: int) -> dict[str, Any]:
+    row = (await session.execute(
+        select(CallListEntry, Customer.name, CallList.name, CallList.kind, CallList.rule)
+        .join(Customer, Customer.id == CallListEntry.customer_id)
+        .join(CallList, CallList.id == CallListEntry.list_id)
+        .where(CallListEntry.id == entry_id))).one()
+    e, customer_name, list_name, kind, rule = row
+    return {"id": e.id, "list_id": e.list_id, "list_name": list_name, "kind": kind,
+            "rule": rule, "customer_id": e.customer_id, "customer_name": customer_name,
+            "reason_key": e.reason_key, "reason": e.reason, "ticket_id": e.ticket_id,
+            "asset_id": e.asset_id, "subscription_id": e.subscription_id,
+            "contact_id": e.contact_id, "number": e.number, "state": e.state,
+            "due_at": e.due_at, "attempts": e.attempts, "outcome": e.outcome,
+            "outcome_data": e.outcome_data, "claimed_by_id": e.claimed_by_id,
+            "claimed_at": e.claimed_at, "assigned_user_id": e.assigned_user_id,
+            "outcomes": list(OUTCOMES[kind]), "history": e.history}
+
+
+def _handable(list_id: int, user_id: int | None, now: datetime) -> list[ColumnElement[bool]]:
+    return [CallListEntry.list_id == list_id, CallListEntry.state == "open",
+            CallListEntry.due_at <= now,
+            or_(CallListEntry.claim.is_(None), CallListEntry.claimed_at < now - CLAIM_TTL),
+            or_(CallListEntry.assigned_user_id.is_(None),
+                CallListEntry.assigned_user_id == user_id)]
+
+
+async def _claim(session: AsyncSession, list_id: int, user_id: int | None, now: datetime
+                 ) -> int | None:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    pick = (select(CallListEntry.id)
+            .join(Customer, Customer.id == CallListEntry.customer_id)
+            .where(*_handable(list_id, user_id, now), Customer.do_not_call.is_(False))
+            .order_by(CallListEntry.due_at, CallListEntry.id).limit(1))
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True, of=CallListEntry)
+    token = uuid.uuid4().hex
+    claimed: int | None = await session.scalar(
+        update(CallListEntry)
+        .where(CallListEntry.id == pick.scalar_subquery(),
+               or_(CallListEntry.claim.is_(None), CallListEntry.claimed_at < now - CLAIM_TTL))
+        .values(claim=token, claimed_by_id=user_id, claimed_at=now)
+        .returning(CallListEntry.id))
+    return claimed
+
+
+async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours: CallHours,
+                     now: datetime | None = None) -> dict[str, Any]:
+    """``{"entry": the entry now claimed by the actor | None, "why": None | "closed" |
+    "empty"}``. An entry the actor already holds on the list is handed back first (a
+    reloaded console does not strand it)."""
+    at = utcnow() if now is None else now
+    await _workable(session, actor, list_id)
+    if not hours.open_at(at):
+        return {"entry": None, "why": "closed"}
+    # only the actor's own claims are read (their index), then sifted here: a condition
+    # on the list would make the planner read the list's index instead
+    held = (await session.execute(
+        select(CallListEntry.id, CallListEntry.list_id, CallListEntry.state,
+               CallListEntry.claimed_at, Customer.do_not_call)
+        .join(Customer, Customer.id == CallListEntry.customer_id)
+        .where(CallListEntry.claimed_by_id == actor.user_id))).all()
+    entry_id = next((h.id for h in held if h.list_id == list_id and h.state == "open"
+                     and h.claimed_at is not None and h.claimed_at >= at - CLAIM_TTL
+                     and not h.do_not_call), None)
+    for _ in range(3):  # a lost race on PostgreSQL's snapshot: take the next one
+        if entry_id is not None:
+            break
+        entry_id = await _claim(session, list_id, actor.user_id, at)
+        if entry_id is None and not await session.scalar(
+                select(CallListEntry.id).where(*_handable(list_id, actor.user_id, at)).limit(1)):
+            break
+    if entry_id is None:
+        return {"entry": None, "why": "empty"}
+    return {"entry": await _entry_out(session, entry_id), "why": None}
+
+
+async def get_entry(session: AsyncSession, actor: Actor, entry_id: int) -> dict[str, Any]:
+    require(actor, MODULE, "read")
+    lst_id = await session.scalar(select(CallListEntry.list_id)
+                                  .where(CallListEntry.id == entry_id))
+    lst = None if lst_id is None else await session.get(CallList, lst_id)
+    if lst is None or not _may_work(actor, lst):
+        raise NotFound("call_list_entry", entry_id)
+    return await _entry_out(session, entry_id)
+
+
+async def record_outcome(session: AsyncSession, actor: Actor, entry_id: int, o: Outcome, *,
+                         now: datetime | None = None) -> dict[str, Any]:
+    """Close (or recycle) the entry the actor holds with the outcome of its call."""
+    at = utcnow() if now is None else now
+    require(actor, MODULE, "update")
+    entry = await session.get(CallListEntry, entry_id)
+    lst = None if entry is None else await session.get(CallList, entry.list_id)
+    if entry is None or lst is None or not _may_work(actor, lst):
+        raise NotFound("call_list_entry", entry_id)
+    if entry.state != "open" or entry.claim is None or entry.claimed_by_id != actor.user_id:
+        raise Conflict("this entry is not yours to close: take it with Next first")
+    attempts = entry.attempts + 1
+    t = transition(lst.kind, o, attempts=attempts, max_attempts=lst.max_attempts,
+                   retry_delay=timedelta(minutes=lst.retry_delay_min), now=at)
+    step = {"at": at.isoformat(), "by": actor.user_id, "outcome": o.outcome, **t.data}
+    result = await session.execute(
+        update(CallListEntry)
+        .where(CallListEntry.id == entry_id, CallListEntry.claim == entry.claim)
+        .values(state=t.state, due_at=t.due_at or entry.due_at, attempts=attempts,
+                outcome=o.outcome, outcome_data=t.data or None,
+                history=[*entry.history, step], claim=None, claimed_by_id=None,
+                claimed_at=None, updated_at=at)
+        .execution_options(synchronize_session=False))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise Conflict("this entry was taken over meanwhile")
+    if o.outcome == "do-not-call":
+        await mark_do_not_call(session, entry.customer_id, now=at)
+    session.add(Interaction(customer_id=entry.customer_id, contact_id=entry.contact_id,
+                            kind="call", occurred_at=at, content=entry.reason,
+                            result=_summary(o, t), disposition=f"outbound:{lst.kind}",
+                            author_id=actor.user_id))
+    await session.flush()
+    session.expunge(entry)
+    return await _entry_out(session, entry_id)
+
+
+def _summary(o: Outcome, t: Transition) -> str:
+    parts = [o.outcome]
+    parts += [f"{k}={v}" for k, v in t.data.items()]
+    return " · ".join(str(p) for p in parts)
+
+
+async def mark_do_not_call(session: AsyncSession, customer_id: int, *,
+                           now: datetime | None = None) -> int:
+    """Flag the customer and drop their open, unclaimed entries from every list (the
+    claim of an entry on screen right now ends with its outcome; ``next_entry`` never
+    hands out a flagged customer either way). How many entries dropped."""
+    at = utcnow() if now is None else now
+    await session.execute(update(Customer).where(Customer.id == customer_id)
+                          .values(do_not_call=True)
+                          .execution_options(synchronize_session=False))
+    result = await session.execute(
+        update(CallListEntry)
+        .where(CallListEntry.customer_id == customer_id, CallListEntry.state == "open",
+               CallListEntry.claim.is_(None))
+        .values(state="do-not-call", updated_at=at))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
