@@ -27,7 +27,7 @@ from crm_core.models import Customer, RolePermission, User
 
 MODULES = (
     "customers", "contacts", "assets", "interactions", "tickets", "opportunities",
-    "subscriptions", "users", "reports", "calls", "ivr",
+    "subscriptions", "users", "reports", "calls", "ivr", "stations",
 )
 OPERATIONS = ("read", "create", "update", "delete", "export", "reassign")
 SCOPES = ("own", "team", "region", "all")

@@ -28,6 +28,10 @@ Rules:
   see a ticket committed meanwhile), so two requests racing cannot both miss the other;
 - ``add_note``: an event on a ticket without a move, kept in its history as a row whose
   ``from_status`` equals its ``to_status`` (the status it had), with the note;
+- every new ticket is routed to a service station in its own transaction
+  (``crm_core.dispatch.route_ticket``, or ``route_by_person`` when the creator chose the
+  station with a reason): the one place tickets are born, so the console, the IVR and the
+  API all route; the status is left as it is;
 - every write is audited and touches the customer when its owner does it.
 """
 
@@ -42,6 +46,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core import dispatch
 from crm_core.audit import audit, snapshot
 from crm_core.errors import Conflict, DuplicateTicket, NotFound, ValidationFailed
 from crm_core.models import Asset, Contact, Ticket, TicketCounter, TicketStatusChange
@@ -171,6 +176,11 @@ async def _ticket_dict(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
                    history=await _history(session, ticket.id))
 
 
+async def ticket_view(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
+    """A ticket as the services answer it: its columns, ``open`` and its ``history``."""
+    return await _ticket_dict(session, ticket)
+
+
 async def create_ticket(
     session: AsyncSession,
     actor: Actor,
@@ -183,16 +193,22 @@ async def create_ticket(
     category: str | None = None,
     call_linkedid: str | None = None,
     force: bool = False,
+    station_id: int | None = None,
+    override_reason: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A new ticket (status ``new``) with the day's next number; ``call_linkedid`` names
     the call it was raised from. A repair of an asset with an open repair ticket is a
-    ``DuplicateTicket`` unless ``force`` (see the rules)."""
+    ``DuplicateTicket`` unless ``force`` (see the rules). It is routed to a service
+    station at once (``crm_core.dispatch``): by the rules, or to ``station_id`` when a
+    person chose it (``override_reason`` then required)."""
     at = current(now)
     clean_problem = required_text(problem, "problem", max_len=20_000)
     clean_priority = choice(priority, "priority", PRIORITIES)
     clean_category = text(category, "category", max_len=40)
     clean_call = text(call_linkedid, "call_linkedid", max_len=100)
+    if station_id is not None:  # a person's choice needs their reason
+        required_text(override_reason, "override_reason", max_len=1000)
     customer = await load_customer(session, actor, customer_id, "tickets", "create")
     await _check_links(session, customer.id, asset_id, contact_id)
     duplicate = None
@@ -217,9 +233,14 @@ async def create_ticket(
         after["duplicate_of"] = {"id": duplicate.id, "number": duplicate.number}
     audit(session, user_id=actor.user_id, action="create", entity="ticket",
           entity_id=ticket.id, after=after)
+    if station_id is not None:
+        routed = await dispatch.route_by_person(session, actor, ticket, station_id,
+                                                override_reason, at)
+    else:
+        routed = await dispatch.route_ticket(session, actor, ticket, customer, at)
     await session.flush()
-    # the history is the one change just written: no need to read it back
-    return to_dict(ticket, open=True, history=[to_dict(change)])
+    # the history is the two changes just written: no need to read it back
+    return to_dict(ticket, open=True, history=[to_dict(change), to_dict(routed)])
 
 
 async def add_note(

@@ -23,6 +23,7 @@ def available() -> Iterator[ModuleType]:
         routes_ivr,
         routes_ivr_try,
         routes_lookup,
+        routes_network,
         routes_ownership,
         routes_pool,
         routes_records,
@@ -46,3 +47,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_duplicates
     yield routes_imports
     yield routes_exports
+    yield routes_network  # issue 15: the service network, routing overrides
