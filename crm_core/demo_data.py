@@ -11,7 +11,9 @@ contracts (some expired, some ending soon); users: agents alice/bob/carol (the
 simulator's queue members Local/100x@agents/n), account managers wang.lei, li.na
 and chen.hao, the hotline's supervisor zhao.min (every call and agent: she starts on
 the live calls page) and an admin (password ``demo`` for everyone);
-the IVR's number plan: the 400 and 800 numbers and four old department hotlines.
+the IVR's number plan: the 400 and 800 numbers and four old department hotlines;
+the service network (``crm_core.demo_network``: about 400 stations across China with
+their technicians), the open tickets routed to it.
 
 Rules:
 - every number the demo simulator dials (``hotline.demo.DEMO_CUSTOMERS``) belongs
@@ -39,6 +41,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.audit import audit, snapshot
+from crm_core.demo_network import seed_network
+from crm_core.dispatch import route_ticket
 from crm_core.models import (
     Asset,
     Contact,
@@ -56,7 +60,8 @@ from crm_core.models import (
     User,
 )
 from crm_core.names import same_company
-from crm_core.tickets import allocate_number
+from crm_core.permissions import SYSTEM
+from crm_core.tickets import OPEN_STATUSES, allocate_number
 from numbering.normalize import normalize
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -784,6 +789,10 @@ async def _seed_tickets(seed: _Seed) -> None:
                 at=min(opened + step * i, seed.now), by_id=seed.users.get(creator),
             ))
             previous = to_status
+        if status in OPEN_STATUSES:  # routed as every new ticket is (crm_core.dispatch)
+            customer = await seed.session.get(Customer, cid)
+            assert customer is not None
+            await route_ticket(seed.session, SYSTEM, ticket, customer, ticket.created_at)
         seed.count("tickets")
     await seed.session.flush()
 
@@ -844,6 +853,8 @@ async def seed_demo(
         seed = _Seed(session, moment.astimezone(SHANGHAI).date(), moment, _name_key())
         await _seed_users(seed)
         await _seed_lines(seed)
+        for what, n in (await seed_network(session)).items():
+            seed.count(what, n)
         for demo in CUSTOMERS:
             await _seed_customer(seed, demo)
         await _seed_interactions(seed)
@@ -854,4 +865,5 @@ async def seed_demo(
     return {k: seed.created.get(k, 0) for k in (
         "users", "product_lines", "customers", "contacts", "phone_numbers", "assets",
         "interactions", "tickets", "opportunities", "subscriptions", "ivr_numbers",
+        "stations", "technicians",
     )}

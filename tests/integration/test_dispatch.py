@@ -175,3 +175,30 @@ async def test_a_ticket_without_place_or_network_is_kept_and_flagged(net: World)
     assert made["station_id"] is None and made["route_flagged"] and made["route_reason"]
 
 
+
+
+async def test_the_demo_network_routes_the_demo_tickets(world: World) -> None:  # noqa: F811
+    from crm_core.demo_data import seed_demo
+    from crm_core.models import ServiceStation, Technician
+    from crm_core.places import REGIONS
+
+    created = await seed_demo(world.sm, now=NOW)
+    assert 380 <= created["stations"] <= 420 and created["technicians"] >= 3 * 380
+    async with world.sm() as s:
+        hubs = list(await s.scalars(select(ServiceStation.region).where(ServiceStation.is_hub)))
+        assert sorted(hubs) == sorted(REGIONS)
+        provinces = set(await s.scalars(select(ServiceStation.province)))
+        assert len(provinces) >= 30
+        assert await s.scalar(select(Technician.id).limit(1)) is not None
+        # the coach with the broken door pump in 郑州 (asset site 郑州服务站) goes to 郑州
+        routed = (await s.execute(
+            select(Ticket.route_reason, ServiceStation.city, ServiceStation.product_lines)
+            .join(ServiceStation, ServiceStation.id == Ticket.station_id)
+            .where(Ticket.problem == "空调压缩机异响(过保有偿)"))).one()
+        assert routed.city == "郑州" and "BUS-COACH" in routed.product_lines
+        assert routed.route_reason.startswith("郑州")
+        unrouted = await s.scalar(select(Ticket.id).where(
+            Ticket.status.in_(tickets.OPEN_STATUSES), Ticket.routed_at.is_(None)))
+        assert unrouted is None
+    again = await seed_demo(world.sm, now=NOW)
+    assert again["stations"] == 0 and again["technicians"] == 0
