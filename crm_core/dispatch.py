@@ -14,8 +14,9 @@ Rules:
 - what routing reads is cheap (the budget is p99 <= 5 ms with 400 stations and 200,000
   open tickets): the asset's site and product line in one query, the candidate stations
   in one (those of the place's province, those whose ``covers`` names it, the hubs of
-  its region), the open load of the eligible ones in one grouped count on
-  ``ix_ticket_station_id_status``;
+  its region), the open load of the eligible ones in one query of LIMITed ranges of
+  ``ix_ticket_station_id_status``, counted up to twice a station's capacity (beyond,
+  the rules see no difference, and the sentence says "40+ open");
 - a person may override the rules with a reason (``override``); a station's refusal
   (``refuse``) re-routes to the best station that has not refused this ticket yet;
 - a fault in the rules never loses the ticket: it is kept unrouted and flagged.
@@ -54,7 +55,7 @@ from crm_core.models import (
 from crm_core.permissions import Actor
 from crm_core.places import Place, place_of, region_of
 from crm_core.records import current, load_record, optional_id, required_text
-from crm_core.service_network import open_counts
+from crm_core.service_network import open_counts_upto
 
 log = logging.getLogger("crm_core.dispatch")
 
@@ -130,9 +131,16 @@ async def with_load(
     wanted = [s for s in live if covers(s, facts.place) and serves(s, facts.product_line)]
     if not wanted:
         wanted = [s for s in live if s.is_hub]
-    counts = await open_counts(session, [s.id for s in wanted])
-    keep = {s.id for s in wanted}
-    return [replace(s, open=counts.get(s.id, 0)) for s in stations if s.id in keep]
+    limits = {s.id: count_limit(s.capacity) for s in wanted}
+    counts = await open_counts_upto(session, limits)
+    return [replace(s, open=counts.get(s.id, 0),
+                    open_at_least=counts.get(s.id, 0) >= limits[s.id]) for s in wanted]
+
+
+def count_limit(capacity: int) -> int:
+    """How far a station's open tickets are counted when routing: past twice its
+    capacity the rules see no difference (``dispatch_rules``: the load counts up to 2x)."""
+    return max(2 * capacity, 20)
 
 
 async def decide_for(

@@ -55,6 +55,7 @@ class StationFacts:
     covers: tuple[dict[str, Any], ...] = ()
     capacity: int = 20
     open: int = 0
+    open_at_least: bool = False  # ``open`` is where counting stopped: at least that many
     active: bool = True
     is_hub: bool = False
     region: str | None = None
@@ -195,10 +196,11 @@ def _to_hub(facts: TicketFacts, live: Sequence[StationFacts]) -> Decision:
     km = distance_km(hub, facts.place)
     region_zh = hub.region or "?"
     region_en = REGION_EN.get(hub.region or "", hub.region or "?")
-    zh = (f"{hub.name}：{why_zh}，转{region_zh}区域中心{_km_zh(km)}，在办 {hub.open} 单"
+    shown = f"{hub.open}+" if hub.open_at_least else str(hub.open)
+    zh = (f"{hub.name}：{why_zh}，转{region_zh}区域中心{_km_zh(km)}，在办 {shown} 单"
           "（已标记待核）")
     en = (f"{hub.name_en or hub.code}: {why_en}; sent to the {region_en} regional hub"
-          f"{_km_en(km)}, {hub.open} open (flagged)")
+          f"{_km_en(km)}, {shown} open (flagged)")
     chosen = Choice(station_id=hub.id, code=hub.code, name=hub.name, km=_round(km),
                     open=hub.open, capacity=hub.capacity, reason=zh, reason_en=en)
     others = tuple(_choice(s, facts) for s in ranked[1:1 + MAX_ALTERNATIVES])
@@ -230,10 +232,11 @@ def _choice(station: StationFacts, facts: TicketFacts) -> Choice:
     km = distance_km(station, facts.place)
     line_zh, line_en = _line(facts)
     where_zh, where_en = facts.place.label_zh(), facts.place.label_en()
-    load_zh, load_en = f"在办 {station.open} 单", f"{station.open} open"
+    shown = f"{station.open}+" if station.open_at_least else str(station.open)
+    load_zh, load_en = f"在办 {shown} 单", f"{shown} open"
     if full(station):
-        load_zh += f"（已满 {station.open}/{station.capacity}）"
-        load_en += f" (full: {station.open}/{station.capacity})"
+        load_zh += f"（已满 {shown}/{station.capacity}）"
+        load_en += f" (full: {shown}/{station.capacity})"
         if is_first(facts):
             why = "VIP" if facts.vip_tier >= VIP_TIER else "紧急故障"
             why_en = "VIP" if facts.vip_tier >= VIP_TIER else "breakdown"

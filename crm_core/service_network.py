@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy import Text, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import audit, changes, snapshot
@@ -314,6 +314,26 @@ async def open_counts(session: AsyncSession, station_ids: Collection[int]) -> di
             Ticket.station_id.in_(list(station_ids)), Ticket.status.in_(OPEN_STATUSES))
         .group_by(Ticket.station_id))
     return {int(sid): int(n) for sid, n in rows if sid is not None}
+
+
+async def open_counts_upto(session: AsyncSession, limits: Mapping[int, int]) -> dict[int, int]:
+    """Open tickets per station, counted no further than ``limits[station]``: routing
+    only needs to know a station is that full (a busy station's thousands of open
+    tickets are not counted on every new ticket). One query: a UNION ALL of one
+    LIMITed index range per station."""
+    from crm_core.tickets import OPEN_STATUSES
+
+    if not limits:
+        return {}
+    parts = []
+    for sid, limit in limits.items():
+        rows = (select(literal(1).label("one")).select_from(Ticket)
+                .where(Ticket.station_id == sid, Ticket.status.in_(OPEN_STATUSES))
+                .limit(max(int(limit), 1)).subquery())
+        parts.append(select(literal(sid).label("sid"), func.count().label("n"))
+                     .select_from(rows))
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    return {int(sid): int(n) for sid, n in await session.execute(stmt)}
 
 
 async def _check_users(session: AsyncSession, values: Mapping[str, Any]) -> None:

@@ -202,3 +202,17 @@ async def test_the_demo_network_routes_the_demo_tickets(world: World) -> None:  
         assert unrouted is None
     again = await seed_demo(world.sm, now=NOW)
     assert again["stations"] == 0 and again["technicians"] == 0
+
+
+async def test_open_load_is_counted_up_to_a_limit(net: World) -> None:
+    w = net
+    sid = await station(w, "ZZ01", "河南", "郑州", capacity=1)
+    cid, _ = await coach_customer(w, "郑州客运", "河南", "郑州", None)
+    for i in range(3):
+        await w.run(lambda s, i=i: tickets.create_ticket(s, w.agent, cid, problem=f"p{i}",
+                                                         category="inquiry", now=NOW))
+    counted = await w.run(lambda s: service_network.open_counts_upto(s, {sid: 2, 999: 5}))
+    assert counted == {sid: 2, 999: 0}
+    exact = await w.run(lambda s: service_network.open_counts(s, [sid]))
+    assert exact == {sid: 3}
+    assert dispatch.count_limit(1) == 20 and dispatch.count_limit(30) == 60

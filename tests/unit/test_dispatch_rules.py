@@ -175,3 +175,10 @@ def test_load_counts_as_distance(open_a: int, open_b: int) -> None:
     assert chosen == (1 if open_a <= open_b else 2)
     assert LOAD_KM > 0
     assert decide(replace(coach(), priority="urgent"), [a, b]).station_id == 1  # same place
+
+
+def test_a_count_that_stopped_reads_as_at_least() -> None:
+    busy = station(1, "ZZ01", "河南", "郑州", open=40, open_at_least=True)
+    decision = decide(coach(priority="urgent"), [busy])
+    assert "在办 40+ 单（已满 40+/20）" in decision.reason
+    assert "40+ open (full: 40+/20)" in decision.reason_en
