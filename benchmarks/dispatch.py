@@ -235,7 +235,8 @@ async def sweep_ms(sm: async_sessionmaker[AsyncSession]) -> float | None:
     except ImportError:
         return None
     sweep = getattr(sla, "sweep", None)
-    if sweep is None:
+    # an editable install can hand over another checkout's module: only this tree's
+    if sweep is None or not str(sla.__file__ or "").startswith(f"{ROOT}{os.sep}"):
         return None
     async with sm.begin() as s:
         started = time.perf_counter()

@@ -76,7 +76,8 @@ async def ticket_facts(session: AsyncSession, ticket: Ticket, customer: Customer
     else the customer's province and city."""
     site = code = line_zh = line_en = None
     if ticket.asset_id is not None:
-        found = (await session.execute(
+        conn = await session.connection()  # plain Core reads: no ORM bookkeeping per row
+        found = (await conn.execute(
             select(Asset.site, ProductLine.code, ProductLine.name, ProductLine.name_en)
             .outerjoin(ProductLine, ProductLine.id == Asset.product_line_id)
             .where(Asset.id == ticket.asset_id))).first()
@@ -110,11 +111,12 @@ async def candidates(session: AsyncSession, place: Place) -> list[StationFacts]:
     if region:
         conditions.append(and_(ServiceStation.is_hub, ServiceStation.region == region))
     rows = []
+    conn = await session.connection()
     if conditions:
-        rows = list((await session.execute(
+        rows = list((await conn.execute(
             select(*_STATION_COLUMNS).where(ServiceStation.active, or_(*conditions)))).all())
     if not any(r.is_hub and r.region == region for r in rows):
-        rows += (await session.execute(
+        rows += (await conn.execute(
             select(*_STATION_COLUMNS).where(ServiceStation.active, ServiceStation.is_hub))).all()
     stations = list({r.id: _facts(r) for r in rows}.values())
     return stations

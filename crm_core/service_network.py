@@ -333,7 +333,8 @@ async def open_counts_upto(session: AsyncSession, limits: Mapping[int, int]) -> 
         parts.append(select(literal(sid).label("sid"), func.count().label("n"))
                      .select_from(rows))
     stmt = parts[0] if len(parts) == 1 else union_all(*parts)
-    return {int(sid): int(n) for sid, n in await session.execute(stmt)}
+    conn = await session.connection()  # a plain Core read: no ORM bookkeeping
+    return {int(sid): int(n) for sid, n in await conn.execute(stmt)}
 
 
 async def _check_users(session: AsyncSession, values: Mapping[str, Any]) -> None:
