@@ -29,7 +29,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, or_, select
+from sqlalchemy import Text, and_, bindparam, cast, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,16 +71,28 @@ _STATION_COLUMNS = (
 # --- reading the facts ------------------------------------------------------------------
 
 
+# the statements of the hot path, built once (their bind values change, not their shape)
+_ASSET_FACTS = (
+    select(Asset.site, ProductLine.code, ProductLine.name, ProductLine.name_en)
+    .outerjoin(ProductLine, ProductLine.id == Asset.product_line_id)
+    .where(Asset.id == bindparam("asset_id")))
+_NEAR = or_(ServiceStation.province == bindparam("province"),
+            cast(ServiceStation.covers, Text).like(bindparam("covers_like")))
+_SERVES = cast(ServiceStation.product_lines, Text).like(bindparam("line_like"))
+_HUB_HERE = and_(ServiceStation.is_hub, ServiceStation.region == bindparam("region"))
+_CANDIDATES = select(*_STATION_COLUMNS).where(
+    ServiceStation.active, or_(and_(_NEAR, _SERVES), _HUB_HERE))
+_ALL_HUBS = select(*_STATION_COLUMNS).where(ServiceStation.active, ServiceStation.is_hub)
+_NOTHING = "∅"  # a value and LIKE pattern (no wildcard) no name or JSON text equals
+
+
 async def ticket_facts(session: AsyncSession, ticket: Ticket, customer: Customer) -> TicketFacts:
     """Where the repair is and what for: the asset's site and product line (one query),
     else the customer's province and city."""
     site = code = line_zh = line_en = None
     if ticket.asset_id is not None:
         conn = await session.connection()  # plain Core reads: no ORM bookkeeping per row
-        found = (await conn.execute(
-            select(Asset.site, ProductLine.code, ProductLine.name, ProductLine.name_en)
-            .outerjoin(ProductLine, ProductLine.id == Asset.product_line_id)
-            .where(Asset.id == ticket.asset_id))).first()
+        found = (await conn.execute(_ASSET_FACTS, {"asset_id": ticket.asset_id})).first()
         if found is not None:
             site, code, line_zh, line_en = found
     return TicketFacts(place=place_of(site, customer.province, customer.city),
@@ -99,27 +111,23 @@ def _facts(row: Any, open_: int = 0) -> StationFacts:
         region=row.region)
 
 
-async def candidates(session: AsyncSession, place: Place) -> list[StationFacts]:
+async def candidates(
+    session: AsyncSession, place: Place, product_line: str | None = None
+) -> list[StationFacts]:
     """The active stations that may cover ``place`` (its province's, those whose covers
-    name the province) and the hubs of its region, with the open load of those that
-    can take it; every active hub when the region has none."""
-    conditions: list[Any] = []
+    name the province) and serve ``product_line`` (their JSON list as text names it: the
+    rules check again), and the hubs of its region; every active hub when the region has
+    none."""
     region = region_of(place.province)
-    if place.province:
-        conditions += [ServiceStation.province == place.province,
-                       cast(ServiceStation.covers, Text).like(f'%"{place.province}"%')]
-    if region:
-        conditions.append(and_(ServiceStation.is_hub, ServiceStation.region == region))
-    rows = []
     conn = await session.connection()
-    if conditions:
-        rows = list((await conn.execute(
-            select(*_STATION_COLUMNS).where(ServiceStation.active, or_(*conditions)))).all())
+    rows = list((await conn.execute(_CANDIDATES, {
+        "province": place.province or _NOTHING,
+        "covers_like": f'%"{place.province}"%' if place.province else _NOTHING,
+        "line_like": f'%"{product_line}"%' if product_line else "%",
+        "region": region or _NOTHING})).all())
     if not any(r.is_hub and r.region == region for r in rows):
-        rows += (await conn.execute(
-            select(*_STATION_COLUMNS).where(ServiceStation.active, ServiceStation.is_hub))).all()
-    stations = list({r.id: _facts(r) for r in rows}.values())
-    return stations
+        rows += (await conn.execute(_ALL_HUBS)).all()
+    return list({r.id: _facts(r) for r in rows}.values())
 
 
 async def with_load(
@@ -150,18 +158,17 @@ async def decide_for(
 ) -> Decision:
     """The rules' decision for ``ticket`` now (nothing written)."""
     facts = await ticket_facts(session, ticket, customer)
-    stations = await with_load(session, await candidates(session, facts.place), facts,
-                               exclude)
+    found = await candidates(session, facts.place, facts.product_line)
+    stations = await with_load(session, found, facts, exclude)
     return decide(facts, stations, exclude=exclude or ())
 
 
 # --- writing the decision ------------------------------------------------------------------
 
 
-def _apply(
-    session: AsyncSession, actor: Actor, ticket: Ticket, decision: Decision, kind: str,
-    at: datetime, *, override: str | None = None,
-) -> TicketStatusChange:
+def set_route(ticket: Ticket, decision: Decision, at: datetime,
+              override: str | None = None) -> None:
+    """Put ``decision`` in the ticket's dispatch columns (before or after its INSERT)."""
     chosen = decision.chosen
     ticket.station_id = chosen.station_id if chosen else None
     ticket.routed_at = at
@@ -170,9 +177,17 @@ def _apply(
     ticket.route_override = override
     ticket.route_flagged = decision.flagged
     ticket.updated_at = at
-    data = {"station_id": ticket.station_id, "code": chosen.code if chosen else None,
-            "reason": decision.reason, "reason_en": decision.reason_en,
-            "flagged": decision.flagged}
+
+
+def record_route(
+    session: AsyncSession, actor: Actor, ticket: Ticket, decision: Decision, kind: str,
+    at: datetime, *, override: str | None = None,
+) -> TicketStatusChange:
+    """The decision's history row and audit entry (the ticket has its id)."""
+    chosen = decision.chosen
+    data = {"station_id": chosen.station_id if chosen else None,
+            "code": chosen.code if chosen else None, "reason": decision.reason,
+            "reason_en": decision.reason_en, "flagged": decision.flagged}
     change = TicketStatusChange(ticket_id=ticket.id, from_status=ticket.status,
                                 to_status=ticket.status, at=at, by_id=actor.user_id,
                                 note=override or decision.reason, kind=kind, data=data)
@@ -182,23 +197,40 @@ def _apply(
     return change
 
 
-async def route_ticket(
-    session: AsyncSession, actor: Actor, ticket: Ticket, customer: Customer, at: datetime
+def _apply(
+    session: AsyncSession, actor: Actor, ticket: Ticket, decision: Decision, kind: str,
+    at: datetime, *, override: str | None = None,
 ) -> TicketStatusChange:
-    """Route a new ticket by the rules and write the decision (see the rules); the
-    ticket must be flushed (it has its id)."""
+    set_route(ticket, decision, at, override)
+    return record_route(session, actor, ticket, decision, kind, at, override=override)
+
+
+async def decide_new(session: AsyncSession, ticket: Ticket, customer: Customer) -> Decision:
+    """The rules' decision for a new ticket (flushed or not); a fault in the rules gives
+    a flagged decision with no station, never an error (the ticket is kept)."""
     try:
-        decision = await decide_for(session, ticket, customer)
+        return await decide_for(session, ticket, customer)
     except SQLAlchemyError:
         raise
     except Exception:  # a fault in the rules: keep the ticket, flag it for a person
         log.exception("routing ticket %s failed", ticket.number)
-        decision = Decision(chosen=None, reason="自动派单出错：待人工指派",
-                            reason_en="routing failed: a person must choose", flagged=True)
-    return _apply(session, actor, ticket, decision, "route", at)
+        return Decision(chosen=None, reason="自动派单出错：待人工指派",
+                        reason_en="routing failed: a person must choose", flagged=True)
 
 
-async def _station_row(session: AsyncSession, station_id: object) -> ServiceStation:
+async def route_ticket(
+    session: AsyncSession, actor: Actor, ticket: Ticket, customer: Customer, at: datetime
+) -> TicketStatusChange:
+    """Route a ticket by the rules and write the decision (see the rules); the ticket
+    must be flushed (it has its id). A new ticket is better routed before its INSERT
+    (``decide_new``, ``set_route``, then ``record_route``: one UPDATE less), as
+    ``crm_core.tickets.create_ticket`` does."""
+    return _apply(session, actor, ticket, await decide_new(session, ticket, customer),
+                  "route", at)
+
+
+async def station_row(session: AsyncSession, station_id: object) -> ServiceStation:
+    """An active station for a person's choice (``ValidationFailed`` otherwise)."""
     sid = optional_id(station_id, "station_id")
     row = await session.get(ServiceStation, sid) if sid is not None else None
     if row is None:
@@ -208,7 +240,8 @@ async def _station_row(session: AsyncSession, station_id: object) -> ServiceStat
     return row
 
 
-def _override_decision(station: ServiceStation, reason: str) -> Decision:
+def override_decision(station: ServiceStation, reason: str) -> Decision:
+    """A person's choice of ``station`` as a decision, in words."""
     zh = f"{station.name}：人工指派（{reason}）"
     en = f"{station.name_en or station.code}: chosen by a person ({reason})"
     chosen = Choice(station_id=station.id, code=station.code, name=station.name, km=None,
@@ -224,8 +257,8 @@ async def route_by_person(
     required): history kind ``override``, ``route_override`` set; the rules'
     alternatives are kept for the record."""
     why = required_text(reason, "reason", max_len=1000)
-    station = await _station_row(session, station_id)
-    decision = _override_decision(station, why)
+    station = await station_row(session, station_id)
+    decision = override_decision(station, why)
     keep = ticket.route_alternatives
     change = _apply(session, actor, ticket, decision, "override", at, override=why)
     ticket.route_alternatives = keep

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Text, cast, func, literal, or_, select, union_all
+from sqlalchemy import Integer, Text, bindparam, cast, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import audit, changes, snapshot
@@ -325,16 +326,25 @@ async def open_counts_upto(session: AsyncSession, limits: Mapping[int, int]) -> 
 
     if not limits:
         return {}
-    parts = []
-    for sid, limit in limits.items():
-        rows = (select(literal(1).label("one")).select_from(Ticket)
-                .where(Ticket.station_id == sid, Ticket.status.in_(OPEN_STATUSES))
-                .limit(max(int(limit), 1)).subquery())
-        parts.append(select(literal(sid).label("sid"), func.count().label("n"))
-                     .select_from(rows))
-    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    stmt = _upto_statement(len(limits), OPEN_STATUSES)
+    params: dict[str, Any] = {}
+    for i, (sid, limit) in enumerate(limits.items()):
+        params[f"sid{i}"], params[f"lim{i}"] = sid, max(int(limit), 1)
     conn = await session.connection()  # a plain Core read: no ORM bookkeeping
-    return {int(sid): int(n) for sid, n in await conn.execute(stmt)}
+    return {int(sid): int(n) for sid, n in await conn.execute(stmt, params)}
+
+
+@lru_cache(maxsize=64)
+def _upto_statement(n: int, statuses: tuple[str, ...]) -> Any:
+    """The counting statement for ``n`` stations, built once per ``n``."""
+    parts = []
+    for i in range(n):
+        sid = bindparam(f"sid{i}", type_=Integer)
+        rows = (select(literal(1).label("one")).select_from(Ticket)
+                .where(Ticket.station_id == sid, Ticket.status.in_(statuses))
+                .limit(bindparam(f"lim{i}", type_=Integer)).subquery())
+        parts.append(select(sid.label("sid"), func.count().label("n")).select_from(rows))
+    return parts[0] if n == 1 else union_all(*parts)
 
 
 async def _check_users(session: AsyncSession, values: Mapping[str, Any]) -> None:

@@ -28,9 +28,10 @@ Rules:
   see a ticket committed meanwhile), so two requests racing cannot both miss the other;
 - ``add_note``: an event on a ticket without a move, kept in its history as a row whose
   ``from_status`` equals its ``to_status`` (the status it had), with the note;
-- every new ticket is routed to a service station in its own transaction
-  (``crm_core.dispatch.route_ticket``, or ``route_by_person`` when the creator chose the
-  station with a reason): the one place tickets are born, so the console, the IVR and the
+- every new ticket is routed to a service station in its own transaction, before its
+  INSERT (``crm_core.dispatch``: the rules' ``decide_new``, or ``override_decision`` when
+  the creator chose the station with a reason; then ``set_route`` and, once it has its
+  id, ``record_route``): the one place tickets are born, so the console, the IVR and the
   API all route; the status is left as it is;
 - every write is audited and touches the customer when its owner does it.
 """
@@ -222,6 +223,15 @@ async def create_ticket(
         priority=clean_priority, category=clean_category, call_linkedid=clean_call,
         created_by_id=actor.user_id, created_at=at, updated_at=at,
     )
+    # routed before its INSERT: the decision goes in with the row, no UPDATE after
+    why = None if station_id is None else text(override_reason, "override_reason",
+                                                 max_len=1000)
+    if why is not None:
+        decision = dispatch.override_decision(await dispatch.station_row(session, station_id),
+                                              why)
+    else:
+        decision = await dispatch.decide_new(session, ticket, customer)
+    dispatch.set_route(ticket, decision, at, why)
     session.add(ticket)
     await session.flush()  # the ticket's id, for its history and audit entry
     change = TicketStatusChange(ticket_id=ticket.id, from_status=None, to_status="new",
@@ -233,11 +243,8 @@ async def create_ticket(
         after["duplicate_of"] = {"id": duplicate.id, "number": duplicate.number}
     audit(session, user_id=actor.user_id, action="create", entity="ticket",
           entity_id=ticket.id, after=after)
-    if station_id is not None:
-        routed = await dispatch.route_by_person(session, actor, ticket, station_id,
-                                                override_reason, at)
-    else:
-        routed = await dispatch.route_ticket(session, actor, ticket, customer, at)
+    routed = dispatch.record_route(session, actor, ticket, decision,
+                                   "route" if why is None else "override", at, override=why)
     await session.flush()
     # the history is the two changes just written: no need to read it back
     return to_dict(ticket, open=True, history=[to_dict(change), to_dict(routed)])
