@@ -10,9 +10,11 @@ and closed tickets with their status history, opportunities, subscriptions and
 contracts (some expired, some ending soon); users: agents alice/bob/carol (the
 simulator's queue members Local/100x@agents/n), account managers wang.lei, li.na
 and chen.hao, the hotline's supervisor zhao.min (every call and agent: she starts on
-the live calls page), the service station ZZ-001's staff zz.station (the station's
+the live calls page), the service station BUS-ZHENGZHOU's staff zz.station (the station's
 page, ``/station``) and an admin (password ``demo`` for everyone);
-the IVR's number plan: the 400 and 800 numbers and four old department hotlines.
+the IVR's number plan: the 400 and 800 numbers and four old department hotlines;
+the service network (``crm_core.demo_network``: about 400 stations across China with
+their technicians), the open tickets routed to it.
 
 Rules:
 - every number the demo simulator dials (``hotline.demo.DEMO_CUSTOMERS``) belongs
@@ -39,7 +41,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_core import dispatch, sla
 from crm_core.audit import audit, snapshot
+from crm_core.demo_network import seed_network
+from crm_core.dispatch import route_ticket
 from crm_core.holidays import load_holidays
 from crm_core.models import (
     Asset,
@@ -62,8 +67,9 @@ from crm_core.models import (
     User,
 )
 from crm_core.names import same_company
+from crm_core.permissions import SYSTEM
 from crm_core.sla import seed_policies
-from crm_core.tickets import allocate_number
+from crm_core.tickets import OPEN_STATUSES, allocate_number
 from numbering.normalize import normalize
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -480,10 +486,11 @@ _STAMPS = {"accepted": "accepted_at", "on_site": "arrived_at", "resolved": "reso
            "closed": "closed_at"}
 
 # The demo's service station and its staff login (issue 15): the network seed creates the
-# station ZZ-001 with the rest of the network; when it has not (yet), a minimal one is
+# station BUS-ZHENGZHOU with the rest of the network; when it has not (yet), a minimal one is
 # made here, so the station's page has a station to show. The demo's open tickets that
 # no routing placed go to it.
-DEMO_STATION = ("ZZ-001", "演示服务站(郑州)", "Demo service station (Zhengzhou)", "河南", "郑州")
+DEMO_STATION = ("BUS-ZHENGZHOU", "郑州客车服务站", "Zhengzhou coach service station", "河南",
+                "郑州")
 DEMO_TECHNICIAN = ("张师傅 Zhang", "13800000101")
 STATION_USERS: list[tuple[str, str, str]] = [
     ("zz.station", "郑州服务站 Zhengzhou station", "zh-CN"),
@@ -778,7 +785,7 @@ async def _seed_interactions(seed: _Seed) -> None:
 
 
 async def _demo_station(seed: _Seed) -> int:
-    """The id of the demo station ``ZZ-001``: the network seed's, or a minimal one."""
+    """The id of the demo station ``BUS-ZHENGZHOU``: the network seed's, or a minimal one."""
     code, name, name_en, province, city = DEMO_STATION
     found = await seed.session.scalar(select(ServiceStation.id)
                                       .where(ServiceStation.code == code))
@@ -840,8 +847,12 @@ async def _seed_tickets(seed: _Seed) -> None:
             problem=problem, status=status, priority=priority,
             created_by_id=seed.users.get(creator), created_at=opened,
             updated_at=min(opened + step * (len(path) - 1), seed.now),
-            station_id=seed.station_id if "routed" in path else None,
         )
+        if "routed" in path:  # where the rules send it (crm_core.dispatch), as at its birth
+            customer = await seed.session.get(Customer, cid)
+            assert customer is not None
+            dispatch.set_route(ticket, await dispatch.decide_new(seed.session, ticket, customer),
+                               opened)
         seed.session.add(ticket)
         await seed.session.flush()
         previous: str | None = None
@@ -858,6 +869,15 @@ async def _seed_tickets(seed: _Seed) -> None:
             if to_status == "resolved" and serial is not None:
                 seed.session.add(_repair_record(ticket, at))
             previous = to_status
+        if status == "new":  # routed as every new ticket is (crm_core.dispatch)
+            customer = await seed.session.get(Customer, cid)
+            assert customer is not None
+            await route_ticket(seed.session, SYSTEM, ticket, customer, ticket.created_at)
+        elif status in OPEN_STATUSES and ticket.routed_at is not None:
+            # already at the demo station: its SLA clock runs from its routing
+            await sla.start_clock(seed.session, ticket,
+                                  await seed.session.get(ServiceStation, ticket.station_id),
+                                  ticket.routed_at)
         seed.count("tickets")
     await seed.session.flush()
 
@@ -918,18 +938,22 @@ async def seed_demo(
         seed = _Seed(session, moment.astimezone(SHANGHAI).date(), moment, _name_key())
         await _seed_users(seed)
         await _seed_lines(seed)
+        for what, n in (await seed_network(session)).items():
+            seed.count(what, n)
         for demo in CUSTOMERS:
             await _seed_customer(seed, demo)
         await _seed_interactions(seed)
         await _seed_station_staff(seed)
+        # the SLA's calendar (China's holidays, adjusted working days) and default
+        # policies, before the tickets whose clocks they run
+        await load_holidays(session)
+        await seed_policies(session)
         await _seed_tickets(seed)
         await _seed_opportunities(seed)
         await _seed_subscriptions(seed)
         await _seed_number_plan(seed)
-        # the SLA's calendar (China's holidays, adjusted working days) and default policies
-        await load_holidays(session)
-        await seed_policies(session)
     return {k: seed.created.get(k, 0) for k in (
         "users", "product_lines", "customers", "contacts", "phone_numbers", "assets",
         "interactions", "tickets", "opportunities", "subscriptions", "ivr_numbers",
+        "stations", "technicians",
     )}

@@ -6,6 +6,8 @@ or into the shared pool, with their contacts and assets, so it needs
 ``customers``/``create`` and ``customers``/``reassign``, both at scope ``all``: in the
 default roles, administrators. The importer still checks the create grant of every
 kind of sheet it writes (contacts, assets), row by row decisions stay its own.
+A file of the service network (kind ``stations`` or ``technicians``) needs
+``stations``/``create`` at scope ``all`` instead.
 """
 
 from __future__ import annotations
@@ -13,15 +15,22 @@ from __future__ import annotations
 from crm_core.permissions import Actor, PermissionDenied, scope_for
 
 NEEDED = (("customers", "create"), ("customers", "reassign"))
+# the service network (stations, technicians) is no customer's: its own grant
+NEEDED_NETWORK = (("stations", "create"),)
+NETWORK_KINDS = ("stations", "technicians")
 
 
-def may_import(actor: Actor) -> bool:
-    """Whether ``actor`` may import a file (the module rule)."""
-    return all(scope_for(actor, module, op) == "all" for module, op in NEEDED)
+def _needed(kind: str) -> tuple[tuple[str, str], ...]:
+    return NEEDED_NETWORK if kind in NETWORK_KINDS else NEEDED
 
 
-def require_import(actor: Actor) -> None:
-    """``PermissionDenied`` unless ``actor`` may import a file."""
-    for module, op in NEEDED:
+def may_import(actor: Actor, kind: str = "customers") -> bool:
+    """Whether ``actor`` may import a file of ``kind`` (the module rule)."""
+    return all(scope_for(actor, module, op) == "all" for module, op in _needed(kind))
+
+
+def require_import(actor: Actor, kind: str = "customers") -> None:
+    """``PermissionDenied`` unless ``actor`` may import a file of ``kind``."""
+    for module, op in _needed(kind):
         if scope_for(actor, module, op) != "all":
             raise PermissionDenied(module, op)

@@ -64,6 +64,7 @@ from numbering.normalize import typed_number
 log = logging.getLogger("crm_core.importer")
 
 KINDS = ("customers", "contacts", "assets")
+NETWORK_KINDS = ("stations", "technicians")  # crm_core.network_import
 BATCH_ROWS = 500
 MAX_VIP_TIER = 5  # as crm_core.customers validates it
 
@@ -1019,9 +1020,17 @@ async def import_file(
 ) -> ImportResult:
     """Import ``path`` (see the module rules). Raises ValueError for a file or mapping
     that cannot be used at all (unreadable, no name column, unknown owner given);
-    row problems never raise: they are in ``result.issues``."""
+    row problems never raise: they are in ``result.issues``. Kinds ``stations`` and
+    ``technicians`` import the service network (``crm_core.network_import``) with the
+    same report, progress and result."""
+    if kind in NETWORK_KINDS:
+        from crm_core import network_import
+
+        return await network_import.import_file(sessionmaker, path, kind=kind, sheet=sheet,
+                                                dry_run=dry_run, actor=actor,
+                                                progress=progress)
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}")
+        raise ValueError(f"kind must be one of {KINDS + NETWORK_KINDS}")
     tables = await asyncio.to_thread(read_tables, path, kind, sheet)
     return await import_tables(
         sessionmaker, tables, mapping=mapping, dry_run=dry_run, default_owner=default_owner,

@@ -227,6 +227,8 @@ class Ticket(Base):
     # the id ends it: a customer's newest open tickets come from the index (screen pop)
     __table_args__ = (
         Index("ix_ticket_customer_id_status_id", "customer_id", "status", "id"),
+        # a station's open load when routing: one grouped count on this index (0021)
+        Index("ix_ticket_station_id_status", "station_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

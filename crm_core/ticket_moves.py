@@ -28,9 +28,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core import dispatch
 from crm_core.audit import audit
 from crm_core.errors import Conflict, MoveNotAllowed, ValidationFailed
-from crm_core.models import Technician, Ticket, TicketStatusChange
+from crm_core.models import ServiceStation, Technician, Ticket, TicketStatusChange
 from crm_core.permissions import Actor
 from crm_core.records import current, load_record, optional_id, required_text, text, touch
 from crm_core.repair_records import write_record
@@ -113,9 +114,11 @@ async def record_refusal(
         raise MoveNotAllowed(ticket.number, ticket.status, "routed", next_moves(ticket.status),
                              why="only a routed or accepted ticket can be refused")
     refused_by = ticket.station_id
+    code = (await session.scalar(select(ServiceStation.code).where(
+        ServiceStation.id == refused_by)) if refused_by is not None else None)
     ticket.station_id = ticket.technician_id = None
     return await move(session, actor, ticket, "routed", at=at, note=reason, kind="refusal",
-                      data={"station_id": refused_by, "reason": reason})
+                      data={"station_id": refused_by, "code": code, "reason": reason})
 
 
 async def refuse(
@@ -131,7 +134,7 @@ async def refuse(
     clean = required_text(reason, "reason", max_len=1000)
     ticket, customer = await _load(session, actor, ticket_id)
     await record_refusal(session, actor, ticket, clean, at=at)
-    # DISPATCH: re-route here (crm_core.dispatch routes a refused ticket to another station)
+    await dispatch.reroute(session, actor, ticket, customer, at)  # to a station not refused
     touch(customer, actor, at)
     return await ticket_view(session, ticket)
 

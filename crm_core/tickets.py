@@ -43,6 +43,12 @@ Rules:
 - ``add_note``: an event on a ticket without a move, kept in its history as a row of kind
   ``note`` whose ``from_status`` equals its ``to_status`` (the status it had), with the
   note: the addendum of a closed ticket;
+- every new ticket is routed to a service station in its own transaction
+  (``crm_core.dispatch``: the rules' ``decide_new``, or ``override_decision`` when the
+  creator chose the station with a reason; ``set_route`` before its INSERT, then
+  ``record_route`` once it has its id): the one place tickets are born, so the console,
+  the IVR and the API all route. A ticket given a station moves ``new`` -> ``routed`` and
+  its SLA clock starts (``crm_core.sla``); one no station covers stays ``new``, flagged;
 - every write is audited and touches the customer when its owner does it.
 """
 
@@ -57,7 +63,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import sla
+from crm_core import dispatch, sla
 from crm_core.audit import audit, snapshot
 from crm_core.errors import Conflict, DuplicateTicket, MoveNotAllowed, NotFound, ValidationFailed
 from crm_core.models import (
@@ -247,16 +253,22 @@ async def create_ticket(
     category: str | None = None,
     call_linkedid: str | None = None,
     force: bool = False,
+    station_id: int | None = None,
+    override_reason: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A new ticket (status ``new``) with the day's next number; ``call_linkedid`` names
     the call it was raised from. A repair of an asset with an open repair ticket is a
-    ``DuplicateTicket`` unless ``force`` (see the rules)."""
+    ``DuplicateTicket`` unless ``force`` (see the rules). It is routed to a service
+    station at once (``crm_core.dispatch``): by the rules, or to ``station_id`` when a
+    person chose it (``override_reason`` then required)."""
     at = current(now)
     clean_problem = required_text(problem, "problem", max_len=20_000)
     clean_priority = choice(priority, "priority", PRIORITIES)
     clean_category = text(category, "category", max_len=40)
     clean_call = text(call_linkedid, "call_linkedid", max_len=100)
+    if station_id is not None:  # a person's choice needs their reason
+        required_text(override_reason, "override_reason", max_len=1000)
     customer = await load_customer(session, actor, customer_id, "tickets", "create")
     await _check_links(session, customer.id, asset_id, contact_id)
     duplicate = None
@@ -270,6 +282,15 @@ async def create_ticket(
         priority=clean_priority, category=clean_category, call_linkedid=clean_call,
         created_by_id=actor.user_id, created_at=at, updated_at=at,
     )
+    # routed before its INSERT: the decision goes in with the row, no UPDATE after
+    why = None if station_id is None else text(override_reason, "override_reason",
+                                                 max_len=1000)
+    if why is not None:
+        decision = dispatch.override_decision(await dispatch.station_row(session, station_id),
+                                              why)
+    else:
+        decision = await dispatch.decide_new(session, ticket, customer)
+    dispatch.set_route(ticket, decision, at, why)
     session.add(ticket)
     await session.flush()  # the ticket's id, for its history and audit entry
     change = TicketStatusChange(ticket_id=ticket.id, from_status=None, to_status="new",
@@ -281,10 +302,13 @@ async def create_ticket(
         after["duplicate_of"] = {"id": duplicate.id, "number": duplicate.number}
     audit(session, user_id=actor.user_id, action="create", entity="ticket",
           entity_id=ticket.id, after=after)
+    routed = await dispatch.record_route(session, actor, ticket, decision,
+                                         "route" if why is None else "override", at,
+                                         override=why)
     await session.flush()
-    # the history is the one change just written: no need to read it back
-    return to_dict(ticket, open=True, history=[to_dict(change)], repair_record=None,
-                   next_moves=list(next_moves(ticket.status)))
+    # the history is the changes just written: no need to read it back
+    return to_dict(ticket, open=True, history=[to_dict(change), to_dict(routed)],
+                   repair_record=None, next_moves=list(next_moves(ticket.status)))
 
 
 async def add_note(

@@ -92,7 +92,7 @@ def banner(run: Running) -> list[str]:
         f"  REST API        : {web}/api/v1/openapi.json",
         "  logins          : admin, zhao.min (hotline supervisor), wang.lei / li.na "
         "(account managers),",
-        "                    alice / bob / carol (agents), zz.station (station ZZ-001); "
+        "                    alice / bob / carol (agents), zz.station (station BUS-ZHENGZHOU); "
         "password: demo",
         f"  agents          : {len(run.floor)} simulated colleagues take calls ({named});",
         "                    alice / bob / carol sign in from the console to take theirs",

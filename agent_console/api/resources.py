@@ -24,6 +24,7 @@ def available() -> Iterator[ModuleType]:
         routes_ivr,
         routes_ivr_try,
         routes_lookup,
+        routes_network,
         routes_outbound_lists,
         routes_ownership,
         routes_pool,
@@ -56,3 +57,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_dispatch  # issue 15 item 6: the dispatch board
     yield routes_service_report  # issue 15 items 7 and 6: service report, station overview
     yield routes_outbound_lists  # issue 17 items 1-2: call lists, preview dialling
+    yield routes_network  # issue 15: the service network, routing overrides

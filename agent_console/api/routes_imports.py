@@ -54,6 +54,10 @@ class ImportQuery(Query):
     filename: Text = Field(min_length=1, max_length=255,
                            description="the file's name: .csv/.txt (UTF-8, GBK...) or "
                                        ".xlsx/.xlsm")
+    kind: Literal["customers", "stations", "technicians"] = Field(
+        default="customers", description="customers (with contacts and assets), or the "
+                                         "service network: stations, technicians (a "
+                                         "workbook may hold both sheets)")
     dry_run: bool = Field(default=False, description="check every row, write nothing")
     owner: Text | None = Field(default=None, max_length=150,
                                description="username of the account manager of rows "
@@ -136,7 +140,7 @@ async def _mine(call: Call) -> dict[str, Any]:
 
 async def start_import(call: Call) -> Any:
     q: ImportQuery = call.query
-    require_import(call.me)
+    require_import(call.me, q.kind)
     filename = clean_filename(q.filename)
     if filename is None:
         raise ApiError(422, "validation", "a .csv, .txt, .xlsx or .xlsm file, please",
@@ -162,7 +166,7 @@ async def start_import(call: Call) -> Any:
     config = request.config_dict[AUTH].config
     record = await runner.start(actor=call.me, sessionmaker=request.config_dict[SESSIONMAKER],
                                 path=path, dry_run=q.dry_run, default_owner=q.owner,
-                                region=config.region)
+                                region=config.region, kind=q.kind)
     return view(record, request.config_dict[AUTH].clock())
 
 
@@ -186,10 +190,12 @@ def add_routes(routes: Routes) -> None:
     routes.add("POST", "/imports", start_import, tag="imports", query_model=ImportQuery,
                upload=Upload(media_types=("application/octet-stream", "text/csv", XLSX)),
                response_model=ImportJob, status=202, errors=(401, 403, 409, 413, 422),
-               summary="Import customers (contacts, assets) from an uploaded CSV/XLSX file "
-                       "in the background; poll the job it answers",
+               summary="Import customers (contacts, assets), or the service network "
+                       "(?kind=stations|technicians), from an uploaded CSV/XLSX file in the "
+                       "background; poll the job it answers",
                description="The body is the file. Needs customers:create and "
-                           "customers:reassign at scope all. Rows are judged one by one "
+                           "customers:reassign at scope all (the network: stations:create "
+                           "at scope all). Rows are judged one by one "
                            "(crm_core.importer): a bad row is reported, never stops the "
                            "others.")
     routes.add("GET", "/imports/{job_id}", get_import, tag="imports", path_model=JobPath,

@@ -219,6 +219,11 @@ class TicketIn(Body):
         default=False, description="open a repair of an asset that already has an open "
                                    "repair ticket anyway (else 409 duplicate_ticket naming "
                                    "it); the audit entry records which one it duplicates")
+    station_id: OptId = Field(default=None, ge=1, le=MAX_ID,
+                              description="send it to this station instead of the routing "
+                                          "rules' choice (override_reason required)")
+    override_reason: Text | None = Field(default=None, min_length=1, max_length=1000,
+                                         description="why a person chose station_id")
 
 
 class TicketPatch(Body):

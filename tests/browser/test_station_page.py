@@ -35,7 +35,7 @@ HOSTILE = '<img src=x onerror="alert(1)">郑州公交'
 
 
 async def hostile_ticket(console: Console, serial: str) -> str:
-    """A repair ticket of a customer with a hostile name, routed to ZZ-001 and due to be
+    """A repair ticket of a customer with a hostile name, routed to BUS-ZHENGZHOU and due to be
     accepted first of all; its number."""
     engine = make_engine(console.db_url)
     try:
@@ -52,7 +52,7 @@ async def hostile_ticket(console: Console, serial: str) -> str:
             ticket = await db.get(Ticket, made["id"])
             assert ticket is not None
             ticket.station_id = await db.scalar(
-                select(ServiceStation.id).where(ServiceStation.code == "ZZ-001"))
+                select(ServiceStation.id).where(ServiceStation.code == "BUS-ZHENGZHOU"))
             ticket.accept_due = datetime.now(UTC) + timedelta(minutes=5)
             await move(db, SYSTEM, ticket, "routed", at=datetime.now(UTC), kind="route")
             return str(made["number"])
@@ -110,7 +110,7 @@ async def test_the_station_works_a_repair_on_a_phone_in_chinese(
     page = await browser.page(locale="zh-CN", phone=True)
     await open_station(page, console)
     assert await page.text_content("h1") == "待处理工单"  # zz.station reads Chinese
-    assert "ZZ-001" in (await page.text_content("#st-who") or "")
+    assert "BUS-ZHENGZHOU" in (await page.text_content("#st-who") or "")
     first = page.locator("#st-list li.st-card").first
     assert await first.get_attribute("data-number") == number  # the most urgent first
     mine = card(page, number)
@@ -201,14 +201,14 @@ async def test_the_station_refuses_and_assigns_in_english(
 
 
 async def technician_of_zz(console: Console, ticket_number: str) -> None:
-    """zz.tech, a technician of ZZ-001 who signs in, assigned ``ticket_number``."""
+    """zz.tech, a technician of BUS-ZHENGZHOU who signs in, assigned ``ticket_number``."""
     engine = make_engine(console.db_url)
     try:
         async with async_sessionmaker(engine).begin() as db:
             made = await create_user(db, SYSTEM, username="zz.tech", display_name="赵师傅",
                                      role="technician", language="zh-CN",
                                      password_hash=PasswordHasher().hash(DEMO_PASSWORD))
-            linked = await link_to_station(db, SYSTEM, made["id"], "ZZ-001")
+            linked = await link_to_station(db, SYSTEM, made["id"], "BUS-ZHENGZHOU")
             tid = await db.scalar(select(Ticket.id).where(Ticket.number == ticket_number))
             assert tid is not None
             await act(db, SYSTEM, tid, "accept")

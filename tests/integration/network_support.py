@@ -86,6 +86,8 @@ async def route_to(db: AsyncSession, ticket_id: int, station_id: int, at: dateti
     """What ``crm_core.dispatch`` does when it routes: name the station, move to routed."""
     ticket = await db.get(Ticket, ticket_id)
     assert ticket is not None
+    if ticket.status == "routed" and ticket.station_id == station_id:
+        return  # the rules sent it there already, when it was created
     ticket.station_id = station_id
     ticket.routed_at = at
     await move(db, SYSTEM, ticket, "routed", at=at, kind="route",

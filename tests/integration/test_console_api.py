@@ -226,7 +226,9 @@ async def test_what_an_agent_edits_is_audited(db_url: str, sim: PbxSimulator) ->
     mine = await audit_entries(db_url, user_id=ids.alice)
     trail = [(e.action, e.entity) for e in mine]
     assert trail == [("create", "contact"), ("create", "interaction"),
-                     ("update", "interaction"), ("create", "ticket"), ("update", "ticket"),
+                     ("update", "interaction"), ("create", "ticket"),
+                     ("route", "ticket"),  # routed where it is born (crm_core.dispatch)
+                     ("update", "ticket"),
                      ("create", "interaction"), ("set-customer", "call")]
     update = next(e for e in mine if e.action == "update" and e.entity == "ticket")
     assert update.before is not None and update.before["priority"] == "normal"

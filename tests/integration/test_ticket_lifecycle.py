@@ -203,19 +203,25 @@ async def test_a_refusal_sends_the_ticket_back_to_routing_with_its_reason(world:
     assert no_reason.value.field == "reason"
     got = await w.run(lambda s: ticket_moves.refuse(s, w.staff, tid, "无此车型配件",
                                                     now=later(5)))
-    assert got["status"] == "routed" and got["station_id"] is None
-    last = got["history"][-1]
-    assert (last["kind"], last["note"]) == ("refusal", "无此车型配件")
-    assert last["data"] == {"station_id": w.net.station, "reason": "无此车型配件"}
+    # no other station covers it: dispatch routes it again, to nobody, flagged for a person
+    assert got["status"] == "routed" and got["station_id"] is None and got["route_flagged"]
+    refusal, rerouted = got["history"][-2:]
+    assert (refusal["kind"], refusal["note"]) == ("refusal", "无此车型配件")
+    assert refusal["data"] == {"station_id": w.net.station, "code": "ZZ-001",
+                               "reason": "无此车型配件"}
+    assert rerouted["kind"] == "route" and rerouted["data"]["flagged"]
     with pytest.raises(NotFound):  # no longer the station's
         await w.run(lambda s: tickets.get_ticket(s, w.staff, tid))
     # a new ticket cannot be refused: it is nobody's yet
-    async def fresh(s: AsyncSession) -> dict[str, Any]:
-        return await tickets.create_ticket(s, SYSTEM, w.net.customer, problem="x",
-                                           category="complaint")
+    async def fresh(s: AsyncSession) -> int:  # as one no station covered is left
+        ticket = Ticket(number="T-FRESH", customer_id=w.net.customer, problem="x",
+                        status="new")
+        s.add(ticket)
+        await s.flush()
+        return ticket.id
     made = await w.run(fresh)
     with pytest.raises(MoveNotAllowed):
-        await w.run(lambda s: ticket_moves.refuse(s, SYSTEM, made["id"], "no"))
+        await w.run(lambda s: ticket_moves.refuse(s, SYSTEM, made, "no"))
 
 
 async def test_each_station_and_technician_sees_and_moves_only_its_own(world: World) -> None:

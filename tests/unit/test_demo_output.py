@@ -29,7 +29,7 @@ def test_the_banner_names_the_urls_logins_agents_and_log_file() -> None:
     assert "  wallboard       : http://127.0.0.1:8080/wallboard (TV: " \
         "http://127.0.0.1:8080/wallboard?tv=1)" in lines
     assert "password: demo" in text and "alice / bob / carol" in text
-    assert "zz.station (station ZZ-001)" in text
+    assert "zz.station (station BUS-ZHENGZHOU)" in text
     assert "  station page    : http://127.0.0.1:8080/station" in text
     assert "6 simulated colleagues take calls (Dave, Eve, Frank, Grace, ...)" in text
     assert f"  log file        : var/{LOG_NAME} (the terminal shows only warnings)" in lines
