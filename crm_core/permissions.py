@@ -31,7 +31,7 @@ from crm_core.models import Customer, RolePermission, User
 
 MODULES = (
     "customers", "contacts", "assets", "interactions", "tickets", "opportunities",
-    "subscriptions", "users", "reports", "calls", "ivr", "supervise",
+    "subscriptions", "users", "reports", "calls", "ivr", "supervise", "orders",
 )
 OPERATIONS = ("read", "create", "update", "delete", "export", "reassign")
 SCOPES = ("own", "team", "region", "all")

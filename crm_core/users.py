@@ -88,6 +88,8 @@ _AGENT = _matrix(
     ("calls",         "all",  "-",    "-",    "-",    "-",    "-"),
     # the IVR's flows and number plan: what callers hear (changing them is for admins)
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
+    # "where is my order?" answered on the phone, whoever the caller's salesman is
+    ("orders",        "all",  "-",    "-",    "-",    "-",    "-"),
 )
 _MANAGER = _matrix(
     # an account manager works on the customers they own, and nothing else
@@ -95,6 +97,7 @@ _MANAGER = _matrix(
     *((m,             "own",  "own",  "own",  "-",    "own",  "-") for m in _RECORDS),
     ("calls",         "own",  "-",    "-",    "-",    "-",    "-"),
     ("reports",       "own",  "-",    "-",    "-",    "-",    "-"),
+    ("orders",        "own",  "own",  "own",  "-",    "-",    "-"),
 )
 _SUPERVISOR = _matrix(
     # a supervisor sees and steers their team's customers
@@ -107,6 +110,7 @@ _SUPERVISOR = _matrix(
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
     # listen (read); whisper, barge, pause or sign out (update) the team's agents
     ("supervise",     "team", "-",    "team", "-",    "-",    "-"),
+    ("orders",        "team", "team", "team", "-",    "-",    "-"),
 )
 _HOTLINE_SUPERVISOR = _matrix(
     # watches the whole hotline (every call, agent and caller; the live page, the
@@ -125,6 +129,7 @@ _HOTLINE_SUPERVISOR = _matrix(
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
     # listens to, whispers to, barges into any agent's call; pauses or signs out any agent
     ("supervise",     "all",  "-",    "all",  "-",    "-",    "-"),
+    ("orders",        "all",  "-",    "-",    "-",    "-",    "-"),
 )
 # fmt: on
 
