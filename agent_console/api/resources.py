@@ -24,6 +24,7 @@ def available() -> Iterator[ModuleType]:
         routes_ivr,
         routes_ivr_try,
         routes_lookup,
+        routes_orders,
         routes_ownership,
         routes_pool,
         routes_records,
@@ -52,3 +53,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_exports
     yield routes_dispatch  # issue 15 item 6: the dispatch board
     yield routes_service_report  # issue 15 items 7 and 6: service report, station overview
+    yield routes_orders  # issue 18: orders, supplier batches and their stages
