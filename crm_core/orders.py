@@ -220,7 +220,7 @@ async def supplier_by_code(session: AsyncSession, code: str) -> Supplier | None:
 
 async def add_supplier(session: AsyncSession, actor: Actor, *, code: object, name: object,
                        name_en: object = None, country: object = None) -> Supplier:
-    _require_all(actor, "create")
+    require_batch_writer(actor, "create")
     row = Supplier(code=required_text(code, "code", max_len=40),
                    name=required_text(name, "name"), name_en=text(name_en, "name_en"),
                    country=text(country, "country", max_len=40))
@@ -231,8 +231,9 @@ async def add_supplier(session: AsyncSession, actor: Actor, *, code: object, nam
     return row
 
 
-def _require_all(actor: Actor, operation: str) -> None:
-    """Batches and suppliers span customers: only scope ``all`` may write them."""
+def require_batch_writer(actor: Actor, operation: str) -> None:
+    """Batches and suppliers span customers: only scope ``all`` may write them
+    (``PermissionDenied`` otherwise)."""
     if require(actor, "orders", operation) != "all":
         raise PermissionDenied("orders", f"{operation} (all customers)")
 
@@ -251,7 +252,7 @@ async def group_lines(session: AsyncSession, actor: Actor, supplier_id: int, *,
                       now: datetime | None = None) -> dict[str, Any]:
     """A new batch (stage ``ordered`` on ``on``) of every line of ``supplier_id`` still
     to be batched; ``ValidationFailed`` when there is none."""
-    _require_all(actor, "update")
+    require_batch_writer(actor, "update")
     batch_code = required_text(code, "code", max_len=60)
     day = a_date(on, "on") or business_day(current(now))
     if await session.get(Supplier, supplier_id) is None:
@@ -299,7 +300,7 @@ async def update_stage(session: AsyncSession, actor: Actor, ref: object, stage: 
                        on: object = None, *, now: datetime | None = None) -> dict[str, Any]:
     """Move the batch ``ref`` (code or id) to ``stage`` on day ``on`` (today by default);
     one UPDATE of the batch row. ``changed`` is False for the stage it is already at."""
-    _require_all(actor, "update")
+    require_batch_writer(actor, "update")
     word = stage.strip().lower() if isinstance(stage, str) else stage
     if word not in order_eta.STAGES:
         raise ValidationFailed("stage", f"must be one of {', '.join(order_eta.STAGES)}")

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent_console.api import import_jobs as jobs
 from agent_console.api.auth_store import AuthStore
-from crm_core import importer
+from crm_core import importer, stage_import
 from crm_core.import_messages import CodedError
 from crm_core.permissions import Actor, PermissionDenied
 
@@ -107,8 +107,8 @@ class ImportRunner:
         return Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="hotline-import-"))
 
     async def start(self, *, actor: Actor, sessionmaker: async_sessionmaker[AsyncSession],
-                    path: Path, dry_run: bool, default_owner: str | None, region: str
-                    ) -> dict[str, Any]:
+                    path: Path, dry_run: bool, default_owner: str | None, region: str,
+                    kind: str = "customers") -> dict[str, Any]:
         """Write the job's record, start the import of ``path`` (whose folder the job
         then owns) and return the record."""
         job_id = new_job_id()
@@ -116,7 +116,8 @@ class ImportRunner:
                                  dry_run=dry_run, now=self.clock())
         await self._write(job_id, lambda _old: record)
         task = asyncio.create_task(
-            self._run(job_id, actor, sessionmaker, path, dry_run, default_owner, region),
+            self._run(job_id, actor, sessionmaker, path, dry_run, default_owner, region,
+                      kind),
             name=f"import-{job_id}")
         self._tasks[job_id] = task
         self._users[job_id] = actor.user_id
@@ -137,14 +138,18 @@ class ImportRunner:
 
     async def _run(self, job_id: str, actor: Actor,
                    sessionmaker: async_sessionmaker[AsyncSession], path: Path, dry_run: bool,
-                   default_owner: str | None, region: str) -> None:
+                   default_owner: str | None, region: str, kind: str = "customers") -> None:
         progress = _Progress()
         reporter = asyncio.create_task(self._report(job_id, progress),
                                        name=f"import-{job_id}-progress")
         try:
-            result = await importer.import_file(
-                sessionmaker, path, dry_run=dry_run, default_owner=default_owner,
-                actor=actor, region=region, progress=progress.tick)
+            if kind == "stage_updates":  # issue 18: a row per supplier batch that moved
+                result = await stage_import.import_stage_updates(
+                    sessionmaker, path, actor=actor, dry_run=dry_run, progress=progress.tick)
+            else:
+                result = await importer.import_file(
+                    sessionmaker, path, dry_run=dry_run, default_owner=default_owner,
+                    actor=actor, region=region, progress=progress.tick)
             await _stop(reporter)
             await self._write(job_id, partial(jobs.finished, result=result.as_dict(),
                                               now=self.clock()))

@@ -38,6 +38,7 @@ from agent_console.api.routing import SESSIONMAKER, Call, Download, Routes, Uplo
 from agent_console.api.schemas import Out, Query, Text
 from crm_core.import_messages import localized
 from crm_core.import_rights import require_import
+from crm_core.orders import require_batch_writer
 
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 IMPORTS = web.AppKey("api_imports", ImportRunner)
@@ -58,6 +59,10 @@ class ImportQuery(Query):
     owner: Text | None = Field(default=None, max_length=150,
                                description="username of the account manager of rows "
                                            "that name none (default: the shared pool)")
+    kind: Literal["customers", "stage_updates"] = Field(
+        default="customers", description="customers (with contacts and assets), or the "
+                                         "stage updates of supplier batches (issue 18: a "
+                                         "row per batch: batch code, stage, date)")
 
 
 class JobPath(Query):
@@ -136,7 +141,10 @@ async def _mine(call: Call) -> dict[str, Any]:
 
 async def start_import(call: Call) -> Any:
     q: ImportQuery = call.query
-    require_import(call.me)
+    if q.kind == "stage_updates":
+        require_batch_writer(call.me, "update")
+    else:
+        require_import(call.me)
     filename = clean_filename(q.filename)
     if filename is None:
         raise ApiError(422, "validation", "a .csv, .txt, .xlsx or .xlsm file, please",
@@ -162,7 +170,7 @@ async def start_import(call: Call) -> Any:
     config = request.config_dict[AUTH].config
     record = await runner.start(actor=call.me, sessionmaker=request.config_dict[SESSIONMAKER],
                                 path=path, dry_run=q.dry_run, default_owner=q.owner,
-                                region=config.region)
+                                region=config.region, kind=q.kind)
     return view(record, request.config_dict[AUTH].clock())
 
 

@@ -161,7 +161,7 @@ async def move_batch(call: Call) -> Any:
 
 def add_routes(routes: Routes) -> None:
     routes.add("GET", "/orders", list_orders, tag="orders", query_model=OrdersQuery,
-               response_model=Page[OrderBrief], errors=(401, 403, 404, 422),
+               response_model=Page[OrderBrief], errors=(401, 403, 404, 409, 422),
                summary="Orders you may see, newest first, each with its stage and "
                        "expected arrival")
     routes.add("POST", "/orders", create_order, tag="orders", body_model=OrderIn,
@@ -172,7 +172,7 @@ def add_routes(routes: Routes) -> None:
                summary="One order: its lines, their batches and each batch's timeline")
     routes.add("GET", "/customers/{id}/orders", customer_orders, tag="orders",
                path_model=IdPath, query_model=CustomerOrdersQuery,
-               response_model=Page[OrderBrief], errors=(401, 403, 404, 422),
+               response_model=Page[OrderBrief], errors=(401, 403, 404, 409, 422),
                summary="A customer's orders, newest first")
     routes.add("POST", "/batches/{id}/stage", move_batch, tag="orders", path_model=IdPath,
                body_model=StageIn, response_model=BatchMoved,

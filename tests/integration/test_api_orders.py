@@ -12,6 +12,7 @@ import pytest
 from crm_core import orders
 from crm_core.models import Customer, Supplier
 from crm_core.permissions import SYSTEM
+from tests.integration.test_api_backoffice import finished, upload
 from tests.integration.test_api_support import Api, running_api, signed_in
 
 
@@ -82,4 +83,54 @@ async def test_orders_and_a_batch_moving(api: Api) -> None:
     async with signed_in(api, "agent") as agent:  # these test roles have no orders grant
         assert (await agent.get("/orders")).status == 403
         resp = await agent.post(f"/batches/{batch['id']}/stage", json={"stage": "delivered"})
+        assert resp.status == 403
+
+
+STAGE_CSV = """批次号,阶段,日期
+OUP-A,已发运,2026/7/5
+OUP-A,清关,2026-07-20
+NO-SUCH-BATCH,清关,2026-07-20
+OUP-B,inspection,2026-07-21
+OUP-B,shipped,2026-07-22
+OUP-A,漂流,2026-07-23
+OUP-A,清关,2026-07-20
+"""
+
+
+async def test_stage_updates_imported_from_a_file_with_row_numbers(api: Api) -> None:
+    ids = await seed(api)
+    async with api.sessionmaker.begin() as db:
+        await orders.create_order(db, SYSTEM, ids["customer"], lines=[
+            {"title": "Oxford English Dictionary", "supplier": "OUP"}])
+        oup = await orders.supplier_by_code(db, "OUP")
+        assert oup is not None
+        await orders.group_lines(db, SYSTEM, oup.id, code="OUP-A", on="2026-07-01")
+        await orders.create_order(db, SYSTEM, ids["customer"], lines=[
+            {"title": "Oxford Latin Dictionary", "supplier": "OUP"}])
+        await orders.group_lines(db, SYSTEM, oup.id, code="OUP-B", on="2026-07-01")
+    async with signed_in(api, "admin") as admin:
+        for dry_run in (True, False):
+            resp = await upload(admin, STAGE_CSV.encode("gb18030"), "海关 导出.csv",
+                                kind="stage_updates", dry_run=dry_run)
+            assert resp.status == 202, await resp.text()
+            job = await finished(admin, (await resp.json())["id"])
+            assert job["state"] == "done", job
+            result = job["result"]
+            assert (result["rows"], result["errors"]) == (7, 3)
+            assert result["created"] == {"moved": 3, "unchanged": 1}
+            # the spreadsheet's own row numbers (the header is row 1)
+            assert [(i["row"], i["column"], i["code"]) for i in job["issues_preview"]] == [
+                (4, "批次号", "stage_batch_unknown"), (6, "阶段", "stage_refused"),
+                (7, "阶段", "stage_word_unknown")]
+            async with api.sessionmaker() as db:
+                a = await orders.find_batch(db, "OUP-A")
+                b = await orders.find_batch(db, "OUP-B")
+                assert a is not None and b is not None
+                expected = ("ordered", "ordered") if dry_run else ("customs", "inspection")
+                assert (a.stage, b.stage) == expected
+        report = await admin.get(f"/imports/{job['id']}/report", params={"lang": "zh-CN"})
+        text = (await report.read()).decode("utf-8-sig")
+        assert "没有批次 NO-SUCH-BATCH" in text and "未知的阶段" in text
+    async with signed_in(api, "agent") as agent:  # no orders grant: refused up front
+        resp = await upload(agent, STAGE_CSV.encode(), "x.csv", kind="stage_updates")
         assert resp.status == 403
