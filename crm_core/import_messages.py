@@ -116,6 +116,15 @@ CATALOG: dict[str, tuple[str, str]] = {
                             "已跳过的工作表（用 --sheet 指定）：{sheets}"),
     "note_no_duplicates_module": ("crm_core.duplicates missing: the importer's own guard "
                                   "was used", "缺少 crm_core.duplicates：使用了导入程序自带的查重"),
+    # stage updates of supplier batches (crm_core.stage_import, issue 18)
+    "stage_batch_missing": ("which batch? (the batch code is missing)",
+                            "哪个批次？（缺少批次号）"),
+    "stage_batch_unknown": ("no batch {batch}", "没有批次 {batch}"),
+    "stage_word_unknown": ("unknown stage (one of: {stages})", "未知的阶段（可选：{stages}）"),
+    "stage_refused": ("refused: {error}", "被拒绝：{error}"),
+    "stage_columns_missing": ("{sheet}: a stage update needs a batch column and a stage "
+                              "column (headers: {headers})",
+                              "{sheet}：阶段更新需要批次列和阶段列（表头：{headers}）"),
 }
 POOL = ("shared pool / 公海", "公海")
 _PLACEHOLDER = re.compile(r"\{(\w+)(!r)?\}")

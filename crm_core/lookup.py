@@ -4,7 +4,8 @@
 normalises it (``numbering.normalize``) and returns everything an agent needs before
 picking up: the customer, the contact the number belongs to, the owner, phones,
 contacts, assets (with product line and warranty), open tickets, open opportunities,
-active subscriptions, the last interactions and the last calls; as a JSON-ready dict.
+active subscriptions, the last interactions and the last calls, open orders (each with
+its stage, expected arrival and whether it is late: issue 18); as a JSON-ready dict.
 
 Rules:
 - ONE statement per lookup: the number is found through ``phone_number.number_e164``
@@ -78,15 +79,20 @@ from crm_core.models import (
     Customer,
     Interaction,
     Opportunity,
+    OrderLine,
     PhoneNumber,
     ProductLine,
+    SalesOrder,
     ServiceStation,
     Subscription,
+    SupplierBatch,
     Technician,
     Ticket,
     User,
 )
 from crm_core.names import name_places, places_agree
+from crm_core.order_eta import TO_BE_BATCHED, is_late
+from crm_core.orders import live_states, stage_of_rank, stage_rank
 from crm_core.permissions import Actor, allows, scope_for
 from numbering.normalize import normalize
 
@@ -116,10 +122,13 @@ opportunity_t = Opportunity.__table__
 subscription_t = Subscription.__table__
 interaction_t = Interaction.__table__
 call_t = CallRecord.__table__
+order_t = SalesOrder.__table__
+order_line_t = OrderLine.__table__
+batch_t = SupplierBatch.__table__
 
 LISTS = (
     "phones", "contacts", "assets", "open_tickets", "open_opportunities",
-    "subscriptions", "interactions", "calls",
+    "subscriptions", "interactions", "calls", "open_orders",
 )
 
 
@@ -284,6 +293,27 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
         call_t.c.wait_s, call_t.c.talk_s, call_t.c.recording, call_t.c.direction,
     ).select_from(last_calls.join(call_t, call_t.c.id == last_calls.c.id))
 
+    # open orders (issue 18), newest first from (customer_id, status, id); each with the
+    # rank of its least advanced live line and its last batch's expected day, from
+    # (order_id, state, batch_id) and the batches' primary key
+    so_ids = order_t.alias("so_ids")
+    newest_orders = select(so_ids.c.id).where(
+        so_ids.c.customer_id == cust.c.id, so_ids.c.status == literal_column("'open'"),
+    ).order_by(so_ids.c.id.desc()).limit(cap).correlate(cust).subquery("so_keep")
+    open_orders = select(
+        order_t.c.id, order_t.c.number, order_t.c.due_date, order_t.c.owner_id,
+        func.min(stage_rank(batch_t.c.stage, order_line_t.c.batch_id)).label("stage_rank"),
+        func.max(batch_t.c.expected_on).label("expected_on"),
+        func.max(case((order_line_t.c.state == literal_column("'back_ordered'"), _const(1)),
+                      else_=_const(0))).label("back_ordered"),
+        func.count().label("lines"),
+    ).select_from(
+        newest_orders.join(order_t, order_t.c.id == newest_orders.c.id)
+        .join(order_line_t, order_line_t.c.order_id == order_t.c.id)
+        .outerjoin(batch_t, batch_t.c.id == order_line_t.c.batch_id)
+    ).where(order_line_t.c.state.in_(live_states())).group_by(
+        order_t.c.id, order_t.c.number, order_t.c.due_date, order_t.c.owner_id)
+
     times: dict[str, Callable[[Any], Any]] = {
         k: iso for k in ("created_at", "updated_at", "occurred_at", "started_at",
                          "answered_at", "ended_at", "arrive_due", "arrived_at",
@@ -292,7 +322,7 @@ def _list_subqueries(dialect: str, cust: Any) -> list[ColumnElement[Any]]:
         k: _text for k in ("problem", "content", "result", "next_step")}
     formats = {**times, **texts, "amount": money}
     lists = (phones, contacts, assets, tickets, opportunities, subscriptions,
-             interactions, calls)
+             interactions, calls, open_orders)
     return [
         _json_array(dialect, q.correlate(cust), formats).label(name)
         for name, q in zip(LISTS, lists, strict=True)
@@ -405,7 +435,7 @@ def shape(row: Any, phone: str | None, today: date) -> dict[str, Any]:
     """The view of one result row (a mapping with the statement's labels)."""
     lists = {name: _loads(row[name]) for name in LISTS}
     # newest first before anything is cut: the aggregates need not keep the order
-    for name in ("assets", "open_tickets", "open_opportunities"):
+    for name in ("assets", "open_tickets", "open_opportunities", "open_orders"):
         lists[name].sort(key=lambda item: item.get("id") or 0, reverse=True)
     more = [name for name in LISTS if name not in ("interactions", "calls")
             and len(lists[name]) > LIST_CAP]
@@ -414,6 +444,8 @@ def shape(row: Any, phone: str | None, today: date) -> dict[str, Any]:
     for asset in lists["assets"]:
         end = asset["warranty_end"]
         asset["in_warranty"] = None if end is None else end >= today.isoformat()
+    for order in lists["open_orders"]:
+        _order_stands(order, today)
     # the SQL orders both; the aggregate keeping that order is usual but not promised
     _newest_first(lists["interactions"], "occurred_at")
     _newest_first(lists["calls"], "ended_at")
@@ -442,6 +474,20 @@ def shape(row: Any, phone: str | None, today: date) -> dict[str, Any]:
     if row["matched_customer_id"] != row["id"]:
         view["merged_from"] = row["matched_customer_id"]
     return view
+
+
+def _order_stands(order: dict[str, Any], today: date) -> None:
+    """An open order of the pop: its stage word, no expected day while a line waits to
+    be batched, and whether it is late (past that day, or after its due date)."""
+    stage = stage_of_rank(order.pop("stage_rank", 0))
+    order["stage"] = stage
+    if stage == TO_BE_BATCHED:
+        order["expected_on"] = None
+    order["back_ordered"] = bool(order.get("back_ordered"))
+    expected, due = order.get("expected_on"), order.get("due_date")
+    order["late"] = is_late(
+        stage, date.fromisoformat(expected) if isinstance(expected, str) else None,
+        date.fromisoformat(due) if isinstance(due, str) else None, today)
 
 
 def restricted(row: Any, phone: str | None) -> dict[str, Any]:

@@ -835,3 +835,94 @@ class CallListEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
+
+
+class Supplier(Base):
+    """A publisher or maker the orders' lines are bought from (issue 18): its batches'
+    past stage durations are what the expected arrival of its next batches is computed
+    from (``crm_core.order_eta``)."""
+
+    __tablename__ = "supplier"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String, unique=True)
+    name: Mapped[str] = mapped_column(String)
+    name_en: Mapped[str | None] = mapped_column(String)
+    country: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class SalesOrder(Base):
+    """A customer's order (issue 18): its lines, the salesman who owns it, a due date
+    (a course starting in September, a delivery promised). ``status`` is ``open`` until
+    it is closed or cancelled; where it stands is its lines' batches' stages."""
+
+    __tablename__ = "sales_order"
+    # a caller's open orders, newest first, from the index alone (the IVR, the pop)
+    __table_args__ = (
+        Index("ix_sales_order_customer_id_status_id", "customer_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String, unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL"), index=True)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    # open | closed | cancelled
+    status: Mapped[str] = mapped_column(String, default="open", server_default="open")
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now())
+
+
+class SupplierBatch(Base):
+    """The lines ordered from one supplier together, moving through the stages
+    (``crm_core.order_eta.STAGES``) as one: a stage update is ONE update of this row
+    (the lines point at it), which also stores the arrival expected from then on."""
+
+    __tablename__ = "supplier_batch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # the reference the other departments' records use for it (named in stage updates)
+    code: Mapped[str] = mapped_column(String, unique=True)
+    supplier_id: Mapped[int] = mapped_column(
+        ForeignKey("supplier.id", ondelete="RESTRICT"), index=True)
+    stage: Mapped[str] = mapped_column(String, default="ordered", server_default="ordered")
+    stage_on: Mapped[date] = mapped_column(Date)
+    # {stage: "YYYY-MM-DD"} of every stage reached: the supplier's history is read from it
+    stage_dates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expected_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now())
+
+
+class OrderLine(Base):
+    """One title or product of an order. ``batch_id`` None: "to be batched" (no
+    supplier batch yet, or no supplier named), held there, never lost. ``state`` is the
+    line's own: ``active`` (it follows its batch), ``back_ordered``, ``cancelled``,
+    ``partly_delivered`` (``delivered_qty`` of ``quantity``), ``delivered``."""
+
+    __tablename__ = "order_line"
+    # (order_id, state, batch_id): an order's live lines and their batches from the
+    # index alone; (batch_id): a batch's lines
+    __table_args__ = (
+        Index("ix_order_line_order_id_state_batch_id", "order_id", "state", "batch_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("sales_order.id", ondelete="CASCADE"))
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("supplier_batch.id", ondelete="SET NULL"), index=True)
+    supplier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("supplier.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String)
+    ref: Mapped[str | None] = mapped_column(String)  # ISBN or model
+    quantity: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    delivered_qty: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    price: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    state: Mapped[str] = mapped_column(String, default="active", server_default="active")

@@ -42,7 +42,7 @@ from crm_core.models import Customer, RolePermission, StationUser, Technician, T
 MODULES = (
     "customers", "contacts", "assets", "interactions", "tickets", "opportunities",
     "subscriptions", "users", "reports", "calls", "ivr", "supervise", "call_lists",
-    "stations",
+    "stations", "orders",
 )
 OPERATIONS = ("read", "create", "update", "delete", "export", "reassign")
 SCOPES = ("own", "team", "region", "all", "station", "technician")

@@ -90,6 +90,8 @@ _AGENT = _matrix(
     ("ivr",           "all",  "-",    "-",    "-",    "-",    "-"),
     # outbound lists: take the next call of a list, record its outcome
     ("call_lists",    "all",  "-",    "all",  "-",    "-",    "-"),
+    # "where is my order?" answered on the phone, whoever the caller's salesman is
+    ("orders",        "all",  "-",    "-",    "-",    "-",    "-"),
 )
 _MANAGER = _matrix(
     # an account manager works on the customers they own, and nothing else
@@ -99,6 +101,7 @@ _MANAGER = _matrix(
     ("reports",       "own",  "-",    "-",    "-",    "-",    "-"),
     # outbound lists: make them from a rule or a filter, steer them (and work them)
     ("call_lists",    "all",  "all",  "all",  "-",    "-",    "-"),
+    ("orders",        "own",  "own",  "own",  "-",    "-",    "-"),
 )
 _SUPERVISOR = _matrix(
     # a supervisor sees and steers their team's customers
@@ -112,6 +115,7 @@ _SUPERVISOR = _matrix(
     # listen (read); whisper, barge, pause or sign out (update) the team's agents
     ("supervise",     "team", "-",    "team", "-",    "-",    "-"),
     ("call_lists",    "all",  "all",  "all",  "-",    "-",    "-"),
+    ("orders",        "team", "team", "team", "-",    "-",    "-"),
 )
 _HOTLINE_SUPERVISOR = _matrix(
     # watches the whole hotline (every call, agent and caller; the live page, the
@@ -131,6 +135,7 @@ _HOTLINE_SUPERVISOR = _matrix(
     # listens to, whispers to, barges into any agent's call; pauses or signs out any agent
     ("supervise",     "all",  "-",    "all",  "-",    "-",    "-"),
     ("call_lists",    "all",  "all",  "all",  "-",    "-",    "-"),
+    ("orders",        "all",  "-",    "-",    "-",    "-",    "-"),
 )
 _STATION = _matrix(
     # a service station's staff (StationUser): the tickets routed to their station,

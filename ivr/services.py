@@ -10,9 +10,14 @@ Actions (``ACTIONS``):
   is keyed ``202611250001``) reads that ticket's status; else the caller's open tickets
   (newest first, up to ``READ_TICKETS``) as the 360 view of this call has them. Not
   found is an answer (ok, "ticket_not_found"), not a failure;
-- ``order_status``: the caller's subscriptions and contracts (active ones and those
-  that ended within ``RECENT_DAYS``, up to ``READ_SUBSCRIPTIONS``): kind, end date,
-  renewal (``sub_renewal_due`` when an active one ends within ``RENEWAL_DAYS``);
+- ``order_status``: ``order_no`` (keypad digits of an order number: ``SO000123`` is
+  keyed ``000123``) reads that order; else the caller's open orders (newest first, up
+  to ``READ_ORDERS``, ``crm_core.orders.open_orders``: one indexed statement): number,
+  stage, expected arrival (delivery day once delivered), back-ordered items (issue 18).
+  A caller with no open order hears their subscriptions and contracts as before
+  (active ones and those that ended within ``RECENT_DAYS``, up to
+  ``READ_SUBSCRIPTIONS``): kind, end date, renewal (``sub_renewal_due`` when an active
+  one ends within ``RENEWAL_DAYS``);
 - ``list_assets``: the caller's assets from the 360 view (oldest first, up to
   ``MAX_CHOICES``) as a keypad menu: "serial number ending 0417, press 1"; no asset: not
   ok (the flow asks a serial);
@@ -54,6 +59,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.models import Asset, Subscription, Ticket
+from crm_core.order_eta import RANK as STAGE_RANK
+from crm_core.orders import OrderStatus, open_orders, order_by_number
 from crm_core.permissions import Actor
 from crm_core.tickets import TICKET_STATUSES, add_note, create_ticket, open_repair
 from numbering.normalize import typed_number
@@ -64,6 +71,7 @@ IVR_ACTOR = Actor(user_id=None, username="ivr", is_admin=True)
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 READ_TICKETS = 3
 READ_SUBSCRIPTIONS = 3
+READ_ORDERS = 3
 RECENT_DAYS = 90
 RENEWAL_DAYS = 30
 MAX_CHOICES = 8  # keys 1-8; 0 is "key the serial number instead"
@@ -81,6 +89,8 @@ READBACK_PROMPTS = frozenset({
     "serial_ending", "press", "serial_not_found", "repair_created", "repair_already_open",
     "out_of_warranty",
     "callback_confirmed",
+    "orders_open", "order_number", "order_not_found", "expected_on", "delivered_on",
+    "order_back_ordered", *(f"stage_{s}" for s in STAGE_RANK),
 })
 """Every prompt id an action may read back (each must be in the prompt catalogue)."""
 
@@ -251,11 +261,48 @@ def _subscription_readback(sub: Subscription, today: date) -> list[Any]:
     return out
 
 
+def order_readback(order: OrderStatus) -> list[Any]:
+    """What a caller hears of one order: its number, its stage, the day it is expected
+    (or was delivered), and whether items are back-ordered."""
+    out: list[Any] = ["order_number", say_digits(ticket_digits(order.number)),
+                      f"stage_{order.stage}"]
+    if order.expected_on is not None:
+        delivered = order.stage == "delivered"
+        out += ["delivered_on" if delivered else "expected_on", say_date(order.expected_on)]
+    if order.back_ordered:
+        out.append("order_back_ordered")
+    return out
+
+
+def _order_fact(order: OrderStatus) -> dict[str, Any]:
+    return {"number": order.number, "stage": order.stage, "late": order.late,
+            "expected_on": None if order.expected_on is None
+            else order.expected_on.isoformat()}
+
+
 async def order_status(db: Db, args: Mapping[str, str], ctx: ServiceContext) -> ServiceResult:
+    today = ctx.today
+    keyed = args.get("order_no")
+    if keyed is not None:
+        order = await order_by_number(db(), digits(keyed), today) if digits(keyed) else None
+        if order is None:
+            return ServiceResult(True, {"found": False, "prompts": ["order_not_found"]})
+        return ServiceResult(True, {"found": True, "orders": [_order_fact(order)],
+                                    "prompts": order_readback(order)})
     customer_id = customer_id_of(args.get("customer_id"))
     if customer_id is None:
         return ServiceResult(True, {"found": False, "prompts": ["no_subscription"]})
-    today = ctx.today
+    orders = await open_orders(db(), customer_id, today, limit=READ_ORDERS)
+    if orders:
+        prompts: list[Any] = ["orders_open"]
+        for order in orders:
+            prompts += order_readback(order)
+        return ServiceResult(True, {"found": True, "orders": [_order_fact(o) for o in orders],
+                                    "prompts": prompts})
+    return await _subscription_status(db, customer_id, today)
+
+
+async def _subscription_status(db: Db, customer_id: int, today: date) -> ServiceResult:
     rows = (await db().scalars(
         select(Subscription).where(
             Subscription.customer_id == customer_id,

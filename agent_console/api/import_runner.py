@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent_console.api import import_jobs as jobs
 from agent_console.api.auth_store import AuthStore
-from crm_core import importer
+from crm_core import importer, stage_import
 from crm_core.import_messages import CodedError
 from crm_core.permissions import Actor, PermissionDenied
 
@@ -144,10 +144,14 @@ class ImportRunner:
         reporter = asyncio.create_task(self._report(job_id, progress),
                                        name=f"import-{job_id}-progress")
         try:
-            result = await importer.import_file(
-                sessionmaker, path, kind=kind, dry_run=dry_run,
-                default_owner=default_owner, actor=actor, region=region,
-                progress=progress.tick)
+            if kind == "stage_updates":  # issue 18: a row per supplier batch that moved
+                result = await stage_import.import_stage_updates(
+                    sessionmaker, path, actor=actor, dry_run=dry_run, progress=progress.tick)
+            else:
+                result = await importer.import_file(
+                    sessionmaker, path, kind=kind, dry_run=dry_run,
+                    default_owner=default_owner, actor=actor, region=region,
+                    progress=progress.tick)
             await _stop(reporter)
             await self._write(job_id, partial(jobs.finished, result=result.as_dict(),
                                               now=self.clock()))

@@ -25,6 +25,7 @@ def available() -> Iterator[ModuleType]:
         routes_ivr_try,
         routes_lookup,
         routes_network,
+        routes_orders,
         routes_outbound_lists,
         routes_ownership,
         routes_pool,
@@ -58,3 +59,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_service_report  # issue 15 items 7 and 6: service report, station overview
     yield routes_outbound_lists  # issue 17 items 1-2: call lists, preview dialling
     yield routes_network  # issue 15: the service network, routing overrides
+    yield routes_orders  # issue 18: orders, supplier batches and their stages

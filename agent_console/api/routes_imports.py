@@ -38,6 +38,7 @@ from agent_console.api.routing import SESSIONMAKER, Call, Download, Routes, Uplo
 from agent_console.api.schemas import Out, Query, Text
 from crm_core.import_messages import localized
 from crm_core.import_rights import require_import
+from crm_core.orders import require_batch_writer
 
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 IMPORTS = web.AppKey("api_imports", ImportRunner)
@@ -54,10 +55,12 @@ class ImportQuery(Query):
     filename: Text = Field(min_length=1, max_length=255,
                            description="the file's name: .csv/.txt (UTF-8, GBK...) or "
                                        ".xlsx/.xlsm")
-    kind: Literal["customers", "stations", "technicians"] = Field(
-        default="customers", description="customers (with contacts and assets), or the "
+    kind: Literal["customers", "stations", "technicians", "stage_updates"] = Field(
+        default="customers", description="customers (with contacts and assets); the "
                                          "service network: stations, technicians (a "
-                                         "workbook may hold both sheets)")
+                                         "workbook may hold both sheets); or the stage "
+                                         "updates of supplier batches (a row per batch: "
+                                         "batch code, stage, date)")
     dry_run: bool = Field(default=False, description="check every row, write nothing")
     owner: Text | None = Field(default=None, max_length=150,
                                description="username of the account manager of rows "
@@ -140,7 +143,10 @@ async def _mine(call: Call) -> dict[str, Any]:
 
 async def start_import(call: Call) -> Any:
     q: ImportQuery = call.query
-    require_import(call.me, q.kind)
+    if q.kind == "stage_updates":
+        require_batch_writer(call.me, "update")
+    else:
+        require_import(call.me, q.kind)
     filename = clean_filename(q.filename)
     if filename is None:
         raise ApiError(422, "validation", "a .csv, .txt, .xlsx or .xlsm file, please",

@@ -403,6 +403,7 @@ function knownView(rec) {
   const tickets = rec.open_tickets || [];
   const items = rec.interactions || [];
   const calls = rec.calls || [];
+  const orders = rec.open_orders || [];
   const head = h("div", { class: "customer-head" },
     h("div", { class: "customer-title" },
       h("h2", { id: "customer-name" }, c.name || ""),
@@ -422,6 +423,8 @@ function knownView(rec) {
     head,
     R.section(t("pop.assets"), assets.length, R.assetsTable(assets), { id: "pop-assets" }),
     R.section(t("pop.open_tickets"), tickets.length, R.ticketsTable(tickets, byId), { id: "pop-tickets" }),
+    // "where is my order?" answered from the pop (issue 18): only for callers who have some
+    orders.length ? R.section(t("pop.open_orders"), orders.length, R.ordersTable(orders), { id: "pop-orders" }) : null,
     R.section(t("pop.interactions"), items.length, R.interactionsList(items.slice(0, 5)), { id: "pop-interactions" }),
     calls.length ? R.section(t("pop.calls"), calls.length, R.callsTable(calls), { id: "pop-calls" }) : null,
   ];

@@ -185,7 +185,8 @@ function render() {
       R.section(t("pop.assets"), assets.length, R.assetsTable(assets), { id: "record-assets" }),
       R.section(t("record.tickets"), S.tickets.length, R.ticketsTable(S.tickets, byId), { id: "record-tickets" }),
       R.section(t("record.opportunities"), S.opportunities.length, R.opportunitiesTable(S.opportunities), { id: "record-opportunities" }),
-      v.subscriptions && v.subscriptions.length ? R.section(t("record.subscriptions"), v.subscriptions.length, R.subscriptionsTable(v.subscriptions)) : null),
+      v.subscriptions && v.subscriptions.length ? R.section(t("record.subscriptions"), v.subscriptions.length, R.subscriptionsTable(v.subscriptions)) : null,
+      v.open_orders && v.open_orders.length ? R.section(t("record.orders"), v.open_orders.length, ordersBlock(v.open_orders), { id: "record-orders" }) : null),
     h("div", { class: "col" },
       h("section", { class: "block", id: "record-timeline" },
         h("h3", {}, t("record.timeline"), h("span", { class: "count", title: t("record.timeline_counts") },
@@ -193,6 +194,25 @@ function render() {
         noteForm(),
         line.entries.length ? R.timelineList(line.entries) : h("p", { class: "muted empty" }, t("list.empty")),
         more.calls || more.interactions ? h("button", { type: "button", id: "timeline-more", onclick: moreTimeline }, t("list.more")) : null)));
+}
+
+/** The open orders, each with its batches' stages on demand (issue 18: the 360 page
+ * shows each order's timeline; read only when opened, with the reader's own rights). */
+function ordersBlock(items) {
+  return h("div", {}, R.ordersTable(items), items.map((o) => {
+    const body = h("div", { class: "order-detail" });
+    return h("details", { class: "order-timeline-block", dataset: { orderId: o.id },
+      ontoggle: async (ev) => {
+        if (!ev.target.open || body.dataset.loaded) return;
+        try {
+          fill(body, R.orderTimeline(await api("GET", `/orders/${Number(o.id)}`)));
+          body.dataset.loaded = "1";
+        } catch (err) {
+          fill(body, h("p", { class: "muted" }, describe(err)));
+        }
+      } },
+      h("summary", {}, `${t("order.timeline")} · ${o.number}`), body);
+  }));
 }
 
 async function main() {

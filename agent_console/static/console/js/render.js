@@ -180,6 +180,29 @@ export function subscriptionsTable(items) {
       h("td", {}, formatDate(s.end_date)))), { cls: "subscriptions" });
 }
 
+/** Open orders (issue 18): where each stands (its least advanced line's stage), when
+ * it is expected, its due date; a late one (past its expected day, or expected after
+ * its due date) is marked. */
+export function ordersTable(items) {
+  return table(["order.number", "order.stage", "order.expected", "order.due"],
+    items.map((o) => h("tr", { dataset: { orderId: o.id }, class: o.late ? "late" : null },
+      h("td", { class: "mono" }, o.number || ""),
+      h("td", {}, h("span", { class: "tag order-stage" }, label("order_stage", o.stage)),
+        o.back_ordered ? [" ", h("span", { class: "tag warn" }, t("order.back_ordered"))] : null),
+      h("td", {}, o.expected_on ? formatDate(o.expected_on) : "—",
+        o.late ? [" ", h("span", { class: "tag warn order-late", title: t("order.late_title") }, t("order.late"))] : null),
+      h("td", {}, o.due_date ? formatDate(o.due_date) : "—"))), { cls: "orders" });
+}
+
+/** One order's batches and the days of the stages each reached (GET /orders/{id}). */
+export function orderTimeline(order) {
+  return h("ul", { class: "order-timeline" }, (order.batches || []).map((b) => h("li", {},
+    h("strong", { class: "mono" }, b.code), " ",
+    h("span", { class: "muted" }, (language() === "en" && b.supplier_en) || b.supplier || ""), " ",
+    (b.timeline || []).map((s, i) => [i ? " → " : "", h("span", { class: "tag" }, label("order_stage", s.stage)), " ", formatDate(s.on)]),
+    b.late ? [" ", h("span", { class: "tag warn" }, t("order.late"))] : null)));
+}
+
 /** Phone numbers, each with a dial button when ``dial`` is given. */
 export function phonesList(phones, dial) {
   return h("ul", { class: "phones" }, phones.map((p) => h("li", {},
