@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import sys
@@ -34,38 +33,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
 
+from benchmarks.fresh_db import PG_URL, fresh  # noqa: E402
 from crm_core import outbound_lists as ol  # noqa: E402
 from crm_core.db import make_engine, upgrade_async  # noqa: E402
 from crm_core.models import Customer, PhoneNumber, User  # noqa: E402
 from crm_core.permissions import Actor  # noqa: E402
 
-PG_URL = ("postgresql+asyncpg://postgres@127.0.0.1:5432/"
-          f"{os.environ.get('HOTLINE_TEST_PG_DB', 'test')}")
 GRANTS = {("call_lists", "read"): "all", ("call_lists", "create"): "all",
           ("call_lists", "update"): "all"}
 CHUNK = 5_000
 
 
-def fresh_sqlite(url: str) -> None:
-    path = Path(url.split("///", 1)[1])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-async def fresh(url: str) -> None:
-    if url.startswith("sqlite"):
-        await asyncio.to_thread(fresh_sqlite, url)
-        return
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 async def build(maker: async_sessionmaker[AsyncSession], customers: int, agents: int

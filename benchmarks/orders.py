@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import gc
 import json
-import os
 import random
 import sys
 import time
@@ -48,6 +47,7 @@ import asyncpg  # noqa: E402
 from sqlalchemy import Table, insert  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker  # noqa: E402
 
+from benchmarks.fresh_db import PG_URL, fresh  # noqa: E402
 from crm_core.db import make_engine, upgrade_async  # noqa: E402
 from crm_core.models import (  # noqa: E402
     Customer,
@@ -61,8 +61,6 @@ from crm_core.orders import update_stage  # noqa: E402
 from crm_core.permissions import SYSTEM  # noqa: E402
 from ivr.services import ServiceContext, run_action  # noqa: E402
 
-PG_URL = ("postgresql+asyncpg://postgres@127.0.0.1:5432/"
-          f"{os.environ.get('HOTLINE_TEST_PG_DB', 'test')}")
 TODAY = date(2026, 8, 10)
 NOW = datetime(2026, 8, 10, 2, 0, tzinfo=UTC)
 SUPPLIERS = 200
@@ -71,22 +69,6 @@ CHUNK = 20_000
 WARM = 200
 
 
-def fresh_sqlite(url: str) -> None:
-    path = Path(url.split("///", 1)[1])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-async def fresh(url: str) -> None:
-    if url.startswith("sqlite"):
-        await asyncio.to_thread(fresh_sqlite, url)
-        return
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 async def put(engine: AsyncEngine, url: str, table: Table,

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import random
 import sys
 import time
@@ -40,10 +39,10 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
 
+from benchmarks.fresh_db import PG_URL, fresh  # noqa: E402
 from crm_core.db import make_engine, upgrade_async  # noqa: E402
 from crm_core.holidays import calendar_days, load_holidays  # noqa: E402
 from crm_core.models import Customer, ServiceStation, SlaPolicy, Ticket, User  # noqa: E402
@@ -58,30 +57,12 @@ from crm_core.sla_steps import (  # noqa: E402
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 3, 3, 10, 0, tzinfo=SH)
-PG_URL = ("postgresql+asyncpg://postgres@127.0.0.1:5432/"
-          f"{os.environ.get('HOTLINE_TEST_PG_DB', 'test')}")
 ROUND_THE_CLOCK = {d: [["00:00", "24:00"]] for d in
                    ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 PRIORITIES = ("low", "normal", "normal", "normal", "high", "urgent")
 CHUNK = 5_000
 
 
-def fresh_sqlite(url: str) -> None:
-    path = Path(url.split("///", 1)[1])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-async def fresh(url: str) -> None:
-    if url.startswith("sqlite"):
-        await asyncio.to_thread(fresh_sqlite, url)
-        return
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
 
 
 async def build(maker: async_sessionmaker[AsyncSession], stations: int, tickets: int) -> None:
