@@ -7,7 +7,7 @@ import { h, $, fill, options } from "./dom.js";
 import { api, describe } from "./api.js";
 import { t, onLanguage, language } from "./i18n.js";
 import { result } from "./notify.js";
-import { start, table, users, userName } from "./office.js";
+import { start, table, users, userName, IMPORT_KINDS } from "./office.js";
 
 const POLL_MS = 500;
 const CREATED = ["customers", "contacts", "phones", "assets"];
@@ -34,8 +34,19 @@ function jobUrl(id) {
   return id ? `/backoffice/imports?job=${encodeURIComponent(id)}` : "/backoffice/imports";
 }
 
+/** What the session may import (the API checks again, crm_core.import_rights). */
+function kinds() {
+  return IMPORT_KINDS.filter((k) => k.allowed(S.session)).map((k) => k.name);
+}
+
 function renderForm() {
   const file = h("input", { id: "import-file", type: "file", accept: ".csv,.txt,.xlsx,.xlsm", required: true });
+  const allowed = kinds();
+  // customers (the default), the service network's stations or technicians, or the
+  // supplier batches' stage updates: shown when there is a choice
+  const kind = allowed.length > 1
+    ? options(h("select", { id: "import-kind" }), allowed.map((k) => [k, t(`imports.kind.${k}`)]), allowed[0])
+    : null;
   const dry = h("input", { id: "import-dry-run", type: "checkbox" });
   const owner = S.owners.length
     ? options(h("select", { id: "import-owner" }), [["", t("imports.owner_pool")], ...S.owners.map((u) => [u.username, userName(u)])], "")
@@ -43,6 +54,7 @@ function renderForm() {
   const out = h("span", { class: "result", id: "import-form-result", hidden: true });
   const running = S.job && S.job.state === "running";
   const form = h("form", { class: "form bo-form", id: "import-form", novalidate: true },
+    kind ? h("label", {}, h("span", {}, t("imports.kind")), kind) : null,
     h("label", {}, h("span", {}, t("imports.file")), file),
     h("p", { class: "muted small" }, t("imports.file_hint")),
     owner ? h("label", {}, h("span", {}, t("imports.owner")), owner) : null,
@@ -55,7 +67,7 @@ function renderForm() {
     if (!chosen) return result(out, "error", t("imports.need_file"));
     result(out, "busy", t("imports.uploading"));
     try {
-      const job = await api("POST", "/imports", chosen, { query: { filename: chosen.name, dry_run: dry.checked, owner: owner ? owner.value : "" } });
+      const job = await api("POST", "/imports", chosen, { query: { filename: chosen.name, dry_run: dry.checked, owner: owner ? owner.value : "", kind: kind ? kind.value : allowed[0] } });
       result(out, "", "");
       follow(job);
     } catch (err) {

@@ -20,10 +20,19 @@ export function phoneCell(tag, number) {
 
 const LISTS = ["customers", "contacts", "assets", "tickets", "interactions"];
 
-/** Whether the session may import a file: create and reassign customers, scope all
- * (crm_core.import_rights). */
+/** The kinds of file an import takes, and who may import each (crm_core.import_rights):
+ * customers need create and reassign on customers, scope all; the service network
+ * stations create, all; the batches' stage updates orders update, all. */
+export const IMPORT_KINDS = [
+  { name: "customers", allowed: (s) => s.scope("customers", "create") === "all" && s.scope("customers", "reassign") === "all" },
+  { name: "stations", allowed: (s) => s.scope("stations", "create") === "all" },
+  { name: "technicians", allowed: (s) => s.scope("stations", "create") === "all" },
+  { name: "stage_updates", allowed: (s) => s.scope("orders", "update") === "all" },
+];
+
+/** Whether the session may import a file of any kind. */
 export function mayImport(s) {
-  return s.scope("customers", "create") === "all" && s.scope("customers", "reassign") === "all";
+  return IMPORT_KINDS.some((k) => k.allowed(s));
 }
 
 /** The lists and reports the session may download as files. */
