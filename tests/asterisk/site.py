@@ -144,7 +144,7 @@ async def seed(db_url: str) -> Seeded:
                             warranty_end=date(2099, 12, 31))]
             db.add_all(assets)
             db.add(Ticket(number=TICKET, customer_id=customer.id, problem="卡纸 / paper jam",
-                          status="in_progress", category="repair", created_at=TICKET_UPDATED,
+                          status="accepted", category="repair", created_at=TICKET_UPDATED,
                           updated_at=TICKET_UPDATED))
             db.add(Subscription(customer_id=customer.id, kind="subscription", title="耗材订阅",
                                 start_date=date(2026, 1, 1), end_date=SUBSCRIPTION_END,

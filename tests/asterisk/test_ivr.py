@@ -68,7 +68,7 @@ async def test_known_caller_hears_his_open_ticket(site: Site) -> None:
     [row] = await site.hotline.wait_records(1)
     site.check_replay("ivr-known-ticket-status", [row])
     assert heard == ["tickets_open", "ticket_number", *spoken_digits(TICKET),
-                     "status_in_progress", "updated_on",
+                     "status_accepted", "updated_on",
                      *spoken_date(TICKET_UPDATED.date().isoformat())], heard
     assert row.outcome == "ivr-only", row.__dict__
     assert row.ivr["HOTLINE_CUSTOMER_ID"] == str(site.seeded.known_customer), row.ivr
@@ -85,7 +85,7 @@ async def test_unknown_caller_keys_a_ticket_number(site: Site) -> None:
     assert await caller.hears("enter_ticket") == []
     await caller.press(keyed(TICKET) + "#")
     heard = await caller.hears("more")
-    assert heard == ["ticket_number", *spoken_digits(TICKET), "status_in_progress",
+    assert heard == ["ticket_number", *spoken_digits(TICKET), "status_accepted",
                      "updated_on", *spoken_date(TICKET_UPDATED.date().isoformat())], heard
     await caller.press("9")  # back to the main menu, another number
     await caller.hears("main_menu")
