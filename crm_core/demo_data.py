@@ -489,6 +489,8 @@ _STAMPS = {"accepted": "accepted_at", "on_site": "arrived_at", "resolved": "reso
 # station BUS-ZHENGZHOU with the rest of the network; when it has not (yet), a minimal one is
 # made here, so the station's page has a station to show. The demo's open tickets that
 # no routing placed go to it.
+# why the demo's tickets already worked on are at the demo station (a person chose it)
+DEMO_ROUTING = "演示数据 / demo data"
 DEMO_STATION = ("BUS-ZHENGZHOU", "郑州客车服务站", "Zhengzhou coach service station", "河南",
                 "郑州")
 DEMO_TECHNICIAN = ("张师傅 Zhang", "13800000101")
@@ -848,11 +850,11 @@ async def _seed_tickets(seed: _Seed) -> None:
             created_by_id=seed.users.get(creator), created_at=opened,
             updated_at=min(opened + step * (len(path) - 1), seed.now),
         )
-        if "routed" in path:  # where the rules send it (crm_core.dispatch), as at its birth
-            customer = await seed.session.get(Customer, cid)
-            assert customer is not None
-            dispatch.set_route(ticket, await dispatch.decide_new(seed.session, ticket, customer),
-                               opened)
+        if "routed" in path:  # a dispatcher sent the demo's worked tickets to its station
+            station = await seed.session.get(ServiceStation, seed.station_id)
+            assert station is not None
+            dispatch.set_route(ticket, dispatch.override_decision(station, DEMO_ROUTING),
+                               opened, DEMO_ROUTING)
         seed.session.add(ticket)
         await seed.session.flush()
         previous: str | None = None

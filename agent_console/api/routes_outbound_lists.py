@@ -136,7 +136,7 @@ def add_routes(routes: Routes) -> None:
     routes.add("POST", "/call-lists", create_call_list, tag="call-lists", status=201,
                summary="Make a call list from a rule or a saved customer filter; it is "
                        "built at once and rebuilt daily (call_lists:create)",
-               body_model=ListIn, response_model=MadeOut, errors=(401, 403, 422))
+               body_model=ListIn, response_model=MadeOut, errors=(401, 403, 404, 422))
     routes.add("POST", "/call-lists/{id}/refresh", refresh_call_list, tag="call-lists",
                summary="Rebuild the list from its rule now; no outcome is lost "
                        "(call_lists:create)", path_model=IdPath, response_model=Built,

@@ -5,6 +5,8 @@ pausing an agent with a reason shows on the agent's own console. Both languages.
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -62,6 +64,11 @@ async def test_listen_fails_without_a_phone_then_rings_hers_and_pause_reaches_al
     await alice.locator("select.pause-reason").select_option("coaching")
     await alice.locator("button.agent-pause").click()
     await live.locator("#supervise-result[data-kind='ok']", has_text="Alice").wait_for()
+    # the page says "sent" once the PBX has the action; the simulator may log it a moment later
+    for _ in range(200):
+        if sim.actions_named("QueuePause"):
+            break
+        await asyncio.sleep(0.05)
     pause = sim.actions_named("QueuePause")[-1]
     assert (pause["Interface"], pause["Reason"]) == ("Local/1001@agents/n", "coaching")
 
