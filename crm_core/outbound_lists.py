@@ -187,8 +187,10 @@ class Candidate:
     contact_id: int | None = None
 
 
-def _day_at(day: date, hour: int = 9) -> datetime:
-    return datetime.combine(day, time(hour), SHANGHAI).astimezone(UTC)
+def _day_at(day: date) -> datetime:
+    # due from the start of its business day: the call window (CallHours) alone keeps
+    # calls out of the night, so a list built after midnight is workable that day
+    return datetime.combine(day, time.min, SHANGHAI).astimezone(UTC)
 
 
 def business_day(now: datetime) -> date:

@@ -220,6 +220,24 @@ async def test_do_not_call_and_closed_hours(maker: Maker) -> None:
         assert (await s.get(Customer, ids[1])).do_not_call  # type: ignore[union-attr]
 
 
+async def test_a_list_built_after_midnight_is_workable_that_day(maker: Maker) -> None:
+    """Entries are due from the start of their business day; only the call window keeps
+    calls out of the night (CI once built a list at 00:49 in Shanghai and found none due)."""
+    [boss] = await users(maker, 1)
+    after_midnight = datetime(2026, 12, 7, 16, 49, tzinfo=UTC)  # 00:49 on the 8th in Shanghai
+    async with maker.begin() as s:
+        ids = [await customer(s, f"客户{i}", f"+861380000{i:04d}", province="北京")
+               for i in range(2)]
+        made = await ol.create_list(s, boss, name="A", rule="customer_filter",
+                                    params={"filter": {"province": "北京"}}, now=after_midnight)
+        assert made["counts"]["due"] == 2
+        assert (await ol.next_entry(s, boss, made["id"], hours=ol.CallHours(),
+                                    now=after_midnight))["why"] == "closed"
+        e = (await ol.next_entry(s, boss, made["id"], hours=ALWAYS,
+                                 now=after_midnight))["entry"]
+        assert e["customer_id"] in ids
+
+
 async def test_rebuild_while_working_loses_no_outcome(maker: Maker) -> None:
     [boss, other] = await users(maker, 2)
     async with maker.begin() as s:

@@ -10,7 +10,9 @@ import { t, label, language, formatTime, onLanguage } from "./i18n.js";
 import { result, toast } from "./notify.js";
 import { boot } from "./session.js";
 
-const S = { data: null, session: null, forms: new Map() }; // forms: ticket id -> "refuse" | "resolve"
+// forms: ticket id -> "refuse" | "resolve"; history: ids of the tickets whose history is open
+// (kept across re-renders: a reload after a move must not fold what the user unfolded)
+const S = { data: null, session: null, forms: new Map(), history: new Set() };
 
 /** The buttons of a ticket, from the moves the server says are open to it. */
 export function actionsFor(ticket) {
@@ -72,8 +74,8 @@ async function move(tk, path, body, okText, out) {
   try {
     const done = await api("POST", `/tickets/${tk.id}/${path}`, body || {});
     S.forms.delete(tk.id);
-    toast("ok", okText(done));
     await load();
+    toast("ok", okText(done));
   } catch (err) {
     result(out, "error", describe(err));
     toast("error", `${tk.number}: ${describe(err)}`);
@@ -168,15 +170,30 @@ function historyLine(step) {
 function historyBox(tk) {
   const list = h("ol", {});
   const box = h("details", { class: "st-history" }, h("summary", {}, t("station.history")), list);
-  box.addEventListener("toggle", async () => {
-    if (!box.open || list.childElementCount) return;
+  const show = async () => {
     try {
       const one = await api("GET", `/station/tickets/${tk.id}`);
       fill(list, (one.history || []).map(historyLine));
     } catch (err) {
       fill(list, h("li", { class: "result", dataset: { kind: "error" } }, describe(err)));
     }
+  };
+  box.addEventListener("toggle", () => {
+    if (!box.open) {
+      S.history.delete(tk.id);
+      return;
+    }
+    S.history.add(tk.id);
+    if (!list.childElementCount && !box.dataset.loading) {
+      box.dataset.loading = "1";
+      show();
+    }
   });
+  if (S.history.has(tk.id)) {
+    box.dataset.loading = "1";
+    box.open = true;
+    show();
+  }
   return box;
 }
 
