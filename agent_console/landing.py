@@ -2,6 +2,9 @@
 database, this decides).
 
 Rules:
+- whoever supervises the whole hotline (a ``supervise`` grant and ``calls:read`` at scope
+  ``all``: the hotline supervisor) starts on the live calls page, even with a desk phone
+  of her own (the phone she listens, whispers and barges with);
 - whoever answers calls (has an agent interface) starts on the console;
 - a service station's staff and its technicians (a ``tickets:read`` grant of a network
   scope, ``station`` or ``technician``) start on the station's page (issue 15);
@@ -20,8 +23,11 @@ NETWORK_SCOPES = ("station", "technician")  # crm_core.permissions.NETWORK_SCOPE
 
 
 def home_page(*, answers_calls: bool, calls_read: str | None,
-              tickets_read: str | None = None) -> str:
-    """The home page of a user (``calls_read``, ``tickets_read``: their role's scopes)."""
+              tickets_read: str | None = None, supervises: bool = False) -> str:
+    """The home page of a user (``calls_read``, ``tickets_read``: their role's scopes;
+    ``supervises``: their role has a ``supervise`` grant)."""
+    if supervises and calls_read == "all":
+        return LIVE
     if answers_calls:
         return CONSOLE
     if tickets_read in NETWORK_SCOPES:

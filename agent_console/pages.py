@@ -171,23 +171,29 @@ async def signed_in_user(request: web.Request) -> Visitor | None:
         return None
     if await auth.is_revoked(sid):
         return None
-    calls, tickets = aliased(RolePermission), aliased(RolePermission)
+    calls, tickets, spy = aliased(RolePermission), aliased(RolePermission), \
+        aliased(RolePermission)
     watch = and_(calls.role_id == User.role_id, calls.module == "calls",
                  calls.operation == "read")
     works = and_(tickets.role_id == User.role_id, tickets.module == "tickets",
                  tickets.operation == "read")
+    watches = and_(spy.role_id == User.role_id, spy.module == "supervise",
+                   spy.operation == "update")
     async with request.config_dict[SESSIONMAKER]() as db:
         row = (await db.execute(
             select(User.active, User.agent_interface, User.is_admin,
-                   calls.scope.label("calls_read"), tickets.scope.label("tickets_read"))
-            .outerjoin(calls, watch).outerjoin(tickets, works).where(User.id == user_id)
+                   calls.scope.label("calls_read"), tickets.scope.label("tickets_read"),
+                   spy.scope.label("supervise"))
+            .outerjoin(calls, watch).outerjoin(tickets, works).outerjoin(spy, watches)
+            .where(User.id == user_id)
         )).one_or_none()
     if row is None or not row.active:
         return None
     answers = bool(row.agent_interface)
     return Visitor(user_id=user_id, answers_calls=answers, is_admin=row.is_admin,
                    home=home_page(answers_calls=answers, calls_read=row.calls_read,
-                                  tickets_read=row.tickets_read))
+                                  tickets_read=row.tickets_read,
+                                  supervises=row.supervise is not None))
 
 
 _NEXT = re.compile(r"/(console|live|wallboard|admin|station|records(/[0-9]{1,10})?"

@@ -78,7 +78,9 @@ DEMO_PASSWORD = "demo"
 # (username, display name, role, team, region, language, agent interface, agent name)
 USERS: list[tuple[str, str, str, str | None, str | None, str, str | None, str | None]] = [
     ("admin", "系统管理员 Admin", "admin", None, None, "zh-CN", None, None),
-    ("zhao.min", "赵敏", "hotline_supervisor", "热线", "上海", "zh-CN", None, None),
+    # her desk phone (1099: no agent of the demo PBX has it) is what she listens with
+    ("zhao.min", "赵敏", "hotline_supervisor", "热线", "上海", "zh-CN", "Local/1099@agents/n",
+     "赵敏"),
     ("wang.lei", "王磊", "manager", "华东", "上海", "zh-CN", None, None),
     ("li.na", "李娜", "manager", "华北", "北京", "zh-CN", None, None),
     ("chen.hao", "陈浩", "manager", "华南", "广东", "zh-CN", None, None),

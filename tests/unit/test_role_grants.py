@@ -75,3 +75,11 @@ def test_the_service_network_starts_on_the_station_page(role: str) -> None:
                      tickets_read=tickets_read) == "/station"
     # a desk user reading every ticket does not: their work is elsewhere
     assert home_page(answers_calls=False, calls_read="all", tickets_read="all") == "/live"
+
+
+def test_the_hotline_supervisor_with_a_desk_phone_starts_on_the_live_page() -> None:
+    # her phone is for listening in; an agent, who reads every call too, has no supervise
+    assert home_page(answers_calls=True, calls_read="all", supervises=True) == "/live"
+    assert home_page(answers_calls=True, calls_read="all", supervises=False) == "/console"
+    # a sales team's supervisor (supervise at scope team, calls of the team) is not moved
+    assert home_page(answers_calls=False, calls_read="team", supervises=True) == "/records"
