@@ -63,6 +63,11 @@ SERIAL_NEW = "SN-2024-0417"  # KNOWN's second device (key 2)
 SUBSCRIPTION_END = date(2099, 6, 30)
 
 
+# how long ``hotline serve`` may take to start: seconds on a quiet machine, far longer on
+# a loaded one (30 s was once too short with a dozen other processes on two cores)
+STARTUP_S = 120
+
+
 def interface(ext: str) -> str:
     return f"Local/{ext}@agents/n"
 
@@ -195,9 +200,14 @@ class HotlineProcess:
             if ivr:
                 await port_free(int(self.env["HOTLINE_AGI_PORT"]))
             mark = self.log.stat().st_size if self.log.exists() else 0
-            await self._spawn()
-            if not ivr or await self._agi_listening(mark):
-                return
+            try:
+                await self._spawn()
+                if not ivr or await self._agi_listening(mark):
+                    return
+            except BaseException:
+                # never leave it running: an orphan holds port 4573 for every later scenario
+                await self.stop(kill=True)
+                raise
             await self.stop()
         raise AssertionError("Hotline's FastAGI server could not listen: "
                              + self.log.read_text()[-3000:])
@@ -208,7 +218,7 @@ class HotlineProcess:
             sys.executable, "-m", "hotline.cli", "serve", cwd=self.root, env=self.env,
             stdout=out, stderr=asyncio.subprocess.STDOUT)
         out.close()
-        for _ in range(300):
+        for _ in range(STARTUP_S * 10):
             if self.proc.returncode is not None:
                 raise RuntimeError("hotline serve exited: " + self.log.read_text()[-3000:])
             with contextlib.suppress(OSError):
@@ -217,11 +227,11 @@ class HotlineProcess:
                 await w.wait_closed()
                 return
             await asyncio.sleep(0.1)
-        raise RuntimeError("hotline serve did not listen in 30 s")
+        raise RuntimeError(f"hotline serve did not listen in {STARTUP_S} s")
 
     async def _agi_listening(self, mark: int) -> bool:
         """What the log says since ``mark``: FastAGI listening, or not (port taken)."""
-        for _ in range(300):
+        for _ in range(STARTUP_S * 10):
             with self.log.open("rb") as f:
                 f.seek(mark)
                 text = f.read().decode("utf-8", "replace")
@@ -230,7 +240,7 @@ class HotlineProcess:
             if "FastAGI cannot listen" in text:
                 return False
             await asyncio.sleep(0.1)
-        raise RuntimeError("hotline serve said nothing of its FastAGI server in 30 s")
+        raise RuntimeError(f"hotline serve said nothing of its FastAGI server in {STARTUP_S} s")
 
     async def stop(self, *, kill: bool = False) -> None:
         if self.proc is None or self.proc.returncode is not None:
