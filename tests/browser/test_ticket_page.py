@@ -8,8 +8,10 @@ is told plainly that the page is not for it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from crm_core import ticket_moves
@@ -24,6 +26,14 @@ from tests.integration.test_api_support import role_with_grants
 
 HOSTILE = '<img src=x onerror=alert(1)>郑州公交'
 FAULT = "前轮刹车片磨损 <b>x</b>"
+
+
+@pytest.fixture
+async def both_db(console_db: Console) -> AsyncIterator[Db]:
+    """The database of ``console_db`` (the app on SQLite and on PostgreSQL)."""
+    handle = Db(console_db.db_url)
+    yield handle
+    await handle.engine.dispose()
 
 
 async def routed_ticket(db: Db, serial: str) -> tuple[int, str, int]:
@@ -92,8 +102,9 @@ async def assert_text_only(page: Any) -> None:
 
 
 async def test_a_ticket_from_routing_to_repair_in_chinese(
-    console: Console, browser: Browser, db: Db
+    console_db: Console, browser: Browser, both_db: Db
 ) -> None:
+    console, db = console_db, both_db
     tid, number, customer_id = await routed_ticket(db, "LZYT-TP-0001")
     page = await browser.page(locale="zh-CN")
     await sign_in(page, console, "zhao.min", expect="/live")  # reads Chinese
