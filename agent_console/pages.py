@@ -110,6 +110,11 @@ SECTIONS = ("ivr", "reminders", "pool", "reassign", "merge", "imports", "exports
 PAGES.update({"backoffice": _BACK_OFFICE, **{name: _BACK_OFFICE for name in SECTIONS}})
 # the service desk's stations and the service report draw bar charts (bars.js)
 PAGES.update({name: (*_BACK_OFFICE, "bars.js") for name in ("stations", "service")})
+# one ticket, at /backoffice/ticket?id=N (issue 15 item 6): a back-office page with a body
+# of its own (ticket.html), reached from the dispatch board and a customer's 360 page,
+# not a section of the menu
+BACK_OFFICE_PAGES = ("ticket",)
+PAGES.update({name: _BACK_OFFICE for name in BACK_OFFICE_PAGES})
 
 _AUTH = web.AppKey("console_pages_auth", AuthState)
 
@@ -284,10 +289,11 @@ async def record(request: web.Request) -> web.StreamResponse:
 
 
 async def backoffice(request: web.Request) -> web.StreamResponse:
-    """``/backoffice`` and ``/backoffice/<section>``: the page says what the user's grants
-    allow (the API decides anyway)."""
+    """``/backoffice``, ``/backoffice/<section>`` and the back office's other pages
+    (``BACK_OFFICE_PAGES``): the page says what the user's grants allow (the API decides
+    anyway)."""
     section = request.match_info.get("section", "backoffice")
-    if section not in SECTIONS and section != "backoffice":
+    if section not in SECTIONS and section not in BACK_OFFICE_PAGES and section != "backoffice":
         raise web.HTTPNotFound(headers=SECURITY_HEADERS)
     await page_for_signed_in(request)
     return _page(section)

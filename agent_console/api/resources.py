@@ -35,6 +35,7 @@ def available() -> Iterator[ModuleType]:
         routes_service_report,
         routes_supervise,
         routes_ticket_moves,
+        routes_ticket_page,
     )
 
     yield routes_records
@@ -56,6 +57,7 @@ def available() -> Iterator[ModuleType]:
     yield routes_imports
     yield routes_exports
     yield routes_dispatch  # issue 15 item 6: the dispatch board
+    yield routes_ticket_page  # issue 15 item 6: the ticket page
     yield routes_service_report  # issue 15 items 7 and 6: service report, station overview
     yield routes_outbound_lists  # issue 17 items 1-2: call lists, preview dialling
     yield routes_network  # issue 15: the service network, routing overrides

@@ -15,6 +15,7 @@ from agent_console import pages
 from crm_core.interactions import INTERACTION_KINDS
 from crm_core.opportunities import STAGES
 from crm_core.permissions import MODULES, OPERATIONS, SCOPES
+from crm_core.ticket_page import CLOCK_STATES
 from crm_core.tickets import HISTORY_KINDS, PRIORITIES, TICKET_STATUSES
 from crm_core.users import DEFAULT_ROLES
 from crm_core.users import LANGUAGES as USER_LANGUAGES
@@ -48,7 +49,13 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "customer_status": ("prospect", "active", "dormant", "lost"),
     "customer_kind": ("company", "person"),
     "ticket_status": tuple(TICKET_STATUSES),
-    "history.kind": tuple(HISTORY_KINDS),  # a ticket's history rows (the station page)
+    # a ticket's history rows (the station page; the ticket page: the SLA clock's too)
+    "history.kind": (*HISTORY_KINDS, "sla-start", "sla-pause", "sla-resume"),
+    # the ticket page: its SLA clocks, the notifications sent about it
+    "sla_target": ("accept", "arrive", "resolve"),
+    "sla_clock": CLOCK_STATES,
+    "ticketpage.channel": ("email", "sms"),
+    "ticketpage.message_state": ("pending", "sending", "sent", "failed"),
     "priority": tuple(PRIORITIES),
     "stage": tuple(STAGES),
     "interaction_kind": tuple(INTERACTION_KINDS),

@@ -8,7 +8,7 @@ import { h, $, fill, options } from "./dom.js";
 import { api, describe } from "./api.js";
 import { t, label, language, onLanguage } from "./i18n.js";
 import { result, toast } from "./notify.js";
-import { start, table, when, customerLink, loadList } from "./office.js";
+import { start, table, when, customerLink, ticketLink, loadList } from "./office.js";
 
 const PAGE = 50;
 const STATUSES = ["new", "routed", "accepted", "on_the_way", "on_site", "waiting"];
@@ -63,7 +63,7 @@ function row(tk) {
   return h("tr", { dataset: { ticketId: tk.id, sla: tk.sla_state } },
     h("td", {}, slaTag(tk.sla_state), tk.escalation_level ? h("span", { class: "muted small" }, ` ${t("dispatch.level", { n: tk.escalation_level })}`) : null),
     h("td", {}, when(tk.next_due)),
-    h("td", { class: "mono" }, tk.number),
+    h("td", { class: "mono" }, ticketLink(tk)),
     h("td", {}, label("ticket_status", tk.status), " · ", label("priority", tk.priority)),
     h("td", { class: "wrap" }, customerLink(tk.customer_id, tk.customer_name),
       tk.vip_tier > 0 ? h("span", { class: "muted" }, ` VIP ${Number(tk.vip_tier)}`) : null),

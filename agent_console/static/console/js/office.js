@@ -143,6 +143,11 @@ export function customerLink(id, name) {
   return h("a", { href: `/records/${Number(id)}` }, name || `#${Number(id)}`);
 }
 
+/** A link to the ticket's page (number as its text). */
+export function ticketLink(tk) {
+  return h("a", { href: `/backoffice/ticket?id=${Number(tk.id)}`, class: "ticket-link" }, tk.number || `#${Number(tk.id)}`);
+}
+
 /**
  * A section's list fetched into ``state`` (``state.items``; a paged answer, ``{items,
  * total}`` fetched from ``offset`` > 0, is appended to what is shown), then drawn by

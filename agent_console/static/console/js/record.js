@@ -183,7 +183,7 @@ function render() {
         h("thead", {}, h("tr", {}, ["contact.name", "contact.role", "contact.email"].map((k) => h("th", {}, t(k))))),
         h("tbody", {}, contacts.map((c) => h("tr", {}, h("td", {}, c.name || ""), h("td", {}, c.role || ""), h("td", {}, c.email || ""))))), { id: "record-contacts" }),
       R.section(t("pop.assets"), assets.length, R.assetsTable(assets), { id: "record-assets" }),
-      R.section(t("record.tickets"), S.tickets.length, R.ticketsTable(S.tickets, byId), { id: "record-tickets" }),
+      R.section(t("record.tickets"), S.tickets.length, R.ticketsTable(S.tickets, byId, { link: true }), { id: "record-tickets" }),
       R.section(t("record.opportunities"), S.opportunities.length, R.opportunitiesTable(S.opportunities), { id: "record-opportunities" }),
       v.subscriptions && v.subscriptions.length ? R.section(t("record.subscriptions"), v.subscriptions.length, R.subscriptionsTable(v.subscriptions)) : null,
       v.open_orders && v.open_orders.length ? R.section(t("record.orders"), v.open_orders.length, ordersBlock(v.open_orders), { id: "record-orders" }) : null),

@@ -67,12 +67,16 @@ function ticketDue(tk) {
   return [what, state ? " " : null, state];
 }
 
-export function ticketsTable(tickets, assetsById = new Map()) {
+/** The tickets table; ``link``: each number opens the ticket's page (the 360 page; the
+ * console's pop stays on the call). */
+export function ticketsTable(tickets, assetsById = new Map(), { link = false } = {}) {
   return table(["ticket.number", "ticket.status", "ticket.priority", "ticket.problem", "ticket.asset", "ticket.station", "ticket.due", "ticket.created_at"],
     tickets.map((tk) => {
       const asset = assetsById.get(tk.asset_id);
       return h("tr", { dataset: { ticketId: tk.id } },
-        h("td", { class: "mono" }, tk.number || ""),
+        h("td", { class: "mono" }, link
+          ? h("a", { href: `/backoffice/ticket?id=${Number(tk.id)}`, class: "ticket-link" }, tk.number || "")
+          : tk.number || ""),
         h("td", {}, h("span", { class: `tag status-${tk.status}` }, label("ticket_status", tk.status))),
         h("td", {}, label("priority", tk.priority)),
         h("td", { class: "wrap" }, tk.problem || ""),
