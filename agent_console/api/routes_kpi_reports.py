@@ -30,15 +30,16 @@ Format = Literal["json", "csv", "xlsx"]
 Lang = Literal["zh-CN", "en"]
 Interval = Literal["15m", "30m", "60m", "day", "month"]
 MAX_DAYS = 366
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)  # what a call log can hold
 
 
 class PeriodQuery(Query):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    start: date | None = Field(default=None, alias="from",
+    start: date | None = Field(default=None, alias="from", ge=FIRST_DAY, le=LAST_DAY,
                                description="first day (Asia/Shanghai), inclusive; default "
                                            "today")
-    end: date | None = Field(default=None, alias="to",
+    end: date | None = Field(default=None, alias="to", ge=FIRST_DAY, le=LAST_DAY,
                              description="last day (Asia/Shanghai), inclusive; default the "
                                          "first")
     format: Format = "json"

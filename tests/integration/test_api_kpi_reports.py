@@ -217,7 +217,8 @@ async def test_every_download_needs_the_export_grant(api: Api) -> None:
         for params, path in (({"interval": "week"}, "intervals"), ({"by": "agent"}, "intervals"),
                              ({"from": "2026-05-04", "to": "2026-05-03"}, "agents"),
                              ({"from": "2025-01-01", "to": "2026-05-03"}, "abandons"),
-                             ({"format": "pdf"}, "callbacks")):
+                             ({"format": "pdf"}, "callbacks"),
+                             ({"from": "0001-01-01"}, "ivr"), ({"to": "9999-12-31"}, "agents")):
             resp = await admin.get(f"/reports/kpi/{path}", params=params)
             assert resp.status == 422, (params, await resp.text())
     client = api.client()
