@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 # playwright...) on top, so `make test` after `make demo` still installs them
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
+# the front-end packages Hotline serves itself (chart.js for the reports' charts; no CDN):
+# `npm ci` writes this file last, so it stamps a finished install of package-lock.json
+NPM ?= npm
+NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: demo test lint venv clean bench
 
@@ -25,13 +29,24 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[test]'
 	touch $@
 
-venv: $(TEST_STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+	  echo "==> installing the front-end packages Hotline serves (chart.js)"; \
+	  $(NPM) ci --omit=dev --no-audit --no-fund \
+	    || { echo "==> npm ci failed: the reports will show their tables without charts"; \
+	         [ -z "$$CI" ]; }; \
+	else \
+	  echo "==> npm not found: the reports will show their tables without charts"; \
+	  [ -z "$$CI" ]; \
+	fi
 
-demo: $(DEMO_STAMP)
+venv: $(TEST_STAMP) $(NODE_STAMP)
+
+demo: $(DEMO_STAMP) $(NODE_STAMP)
 	@echo "==> starting the demo (its log goes to a file: the banner says where)"
 	$(BIN)/hotline demo
 
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(TEST_STAMP)
@@ -42,4 +57,4 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/ingest.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -23,7 +23,12 @@ Rules:
   or names no file, is a 404;
 - the pages share one ``<head>``, written here (``head``): each ``<name>.html`` holds
   only its ``<body>``, and ``PAGES`` lists, per page, the modules its script
-  ``js/<name>.js`` imports, so that the browser fetches them all at once.
+  ``js/<name>.js`` imports, so that the browser fetches them all at once;
+- npm packages (``package.json`` at the repository's root, installed by ``make`` into
+  ``node_modules``) are served by Hotline itself under ``/static/vendor/`` (``VENDOR``:
+  only the files named there), never from a CDN: no network at run time; a page that
+  uses one (``VENDOR_PAGES``) loads it with a classic deferred script before its own,
+  and works without it (a missing file is a 404 and the page says what it lacks).
 """
 
 from __future__ import annotations
@@ -106,7 +111,7 @@ PAGES: dict[str, tuple[str, ...]] = {
 _BACK_OFFICE = ("api.js", "dom.js", "i18n.js", "notify.js", "office.js", "phone.js",
                 "session.js")
 SECTIONS = ("ivr", "reminders", "pool", "reassign", "merge", "imports", "exports",
-            "dispatch", "stations", "service")
+            "dispatch", "stations", "service", "kpi")
 PAGES.update({"backoffice": _BACK_OFFICE, **{name: _BACK_OFFICE for name in SECTIONS}})
 # the service desk's stations and the service report draw bar charts (bars.js)
 PAGES.update({name: (*_BACK_OFFICE, "bars.js") for name in ("stations", "service")})
@@ -115,6 +120,14 @@ PAGES.update({name: (*_BACK_OFFICE, "bars.js") for name in ("stations", "service
 # not a section of the menu
 BACK_OFFICE_PAGES = ("ticket",)
 PAGES.update({name: _BACK_OFFICE for name in BACK_OFFICE_PAGES})
+# the call centre's reports draw theirs with chart.js (charts.js; VENDOR_PAGES)
+PAGES["kpi"] = (*_BACK_OFFICE, "charts.js")
+
+NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
+VENDOR_PREFIX = "/static/vendor/"
+VENDOR: dict[str, str] = {"chart.umd.min.js": "chart.js/dist/chart.umd.min.js"}
+# the call centre's reports draw their charts with chart.js (issue 16 item 5)
+VENDOR_PAGES: dict[str, tuple[str, ...]] = {"kpi": ("chart.umd.min.js",)}
 
 _AUTH = web.AppKey("console_pages_auth", AuthState)
 
@@ -134,6 +147,9 @@ def head(name: str) -> str:
         f'<link rel="icon" href="{STATIC_PREFIX}icon.svg" type="image/svg+xml">\n',
         f'<link rel="stylesheet" href="{STATIC_PREFIX}console.css">\n',
         *(f'<link rel="modulepreload" href="{js}{module}">\n' for module in PAGES[name]),
+        # classic and deferred: it runs before the page's module (document order)
+        *(f'<script src="{VENDOR_PREFIX}{file}" defer></script>\n'
+          for file in VENDOR_PAGES.get(name, ())),
         f'<script type="module" src="{js}{name}.js"></script>\n</head>\n',
     ))
 
@@ -321,6 +337,18 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(target, headers=_headers(_TYPES[target.suffix], cache="no-cache"))
 
 
+async def vendor_file(request: web.Request) -> web.StreamResponse:
+    """A file of an npm package named in ``VENDOR`` (404 when it is not installed)."""
+    relative = VENDOR.get(request.match_info["name"])
+    target = NODE_MODULES / relative if relative else None
+    if target is None or not target.is_file():
+        if target is not None:
+            log.warning("%s is not installed (run make, or npm ci): pages go without it",
+                        target)
+        raise web.HTTPNotFound(headers=SECURITY_HEADERS)
+    return web.FileResponse(target, headers=_headers(_TYPES[target.suffix], cache="no-cache"))
+
+
 def add_pages(app: web.Application, auth: AuthState) -> None:
     """Mount the console pages and files on ``app`` (``auth``: the API's sign-in
     state, whose cookie and sign-out table decide who is signed in)."""
@@ -336,6 +364,7 @@ def add_pages(app: web.Application, auth: AuthState) -> None:
     app.router.add_get("/backoffice", backoffice)
     app.router.add_get("/backoffice/{section}", backoffice)
     app.router.add_get(STATIC_PREFIX + "{path:.+}", static_file)
+    app.router.add_get(VENDOR_PREFIX + "{name}", vendor_file)
 
 
 def add_root(app: web.Application) -> None:

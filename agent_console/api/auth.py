@@ -33,7 +33,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from agent_console.api import login_throttle as throttle
 from agent_console.api.auth_store import AuthStore, Record
 from agent_console.api.client_address import Network, parse_networks
 from crm_core.audit import audit
+from crm_core.kpi import QueueRules
 from crm_core.outbound_lists import CallHours
 from crm_core.ownership import OwnershipRules
 
@@ -79,6 +80,8 @@ class ApiConfig:
     recording_base_url: str = ""  # call recordings' links (agent_console.recordings)
     ticket_reopen_days: int = 7  # crm_core.tickets.REOPEN_DAYS: reopen within so many days
     call_hours: CallHours = CallHours()  # when the call lists hand out entries
+    # per queue ("*": the others) the service-level rules of the KPIs (the wallboard's)
+    queue_rules: Mapping[str, QueueRules] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -103,6 +106,8 @@ class ApiConfig:
             recording_base_url=settings.recording_base_url,
             ticket_reopen_days=settings.ticket_reopen_days,
             call_hours=CallHours.parse(settings.outbound_hours, settings.outbound_days),
+            queue_rules={q: QueueRules.from_dict(r)
+                         for q, r in getattr(settings, "wallboard_queues", {}).items()},
         )
 
     @property

@@ -23,6 +23,7 @@ def available() -> Iterator[ModuleType]:
         routes_imports,
         routes_ivr,
         routes_ivr_try,
+        routes_kpi_reports,
         routes_lookup,
         routes_network,
         routes_orders,
@@ -62,3 +63,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_outbound_lists  # issue 17 items 1-2: call lists, preview dialling
     yield routes_network  # issue 15: the service network, routing overrides
     yield routes_orders  # issue 18: orders, supplier batches and their stages
+    yield routes_kpi_reports  # issue 16 item 5: the call centre's reports

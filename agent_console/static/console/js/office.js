@@ -53,6 +53,8 @@ export const SECTIONS = [
   // the network's figures (issue 15 items 6-7): whoever reads the reports, in its scope
   { name: "stations", allowed: (s) => s.can("reports", "read") },
   { name: "service", allowed: (s) => s.can("reports", "read") },
+  // the call centre's reports (issue 16 item 5): whoever reads the reports
+  { name: "kpi", allowed: (s) => s.can("reports", "read") },
 ];
 
 export function allowedSections(session) {
