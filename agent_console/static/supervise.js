@@ -123,6 +123,8 @@ function decorateCalls() {
   }
 }
 
+const chosen = new Map(); // agent id -> the pause reason the supervisor picked
+
 function agentRow(a) {
   const tr = el("tr", { dataset: { agentId: String(a.id), interface: a.interface } });
   tr.append(el("td", {}, a.name));
@@ -133,6 +135,9 @@ function agentRow(a) {
   if (board.act) {
     const reason = el("select", { class: "pause-reason", "aria-label": t("reason") });
     for (const r of REASONS) reason.append(el("option", { value: r }, t("r." + r)));
+    // the board is drawn anew every few seconds: the reason she picked must survive it
+    if (chosen.has(a.id)) reason.value = chosen.get(a.id);
+    reason.addEventListener("change", () => chosen.set(a.id, reason.value));
     const pause = el("button", { type: "button", class: "agent-pause" }, t("pause"));
     pause.addEventListener("click", () => act(pause, `/supervise/agents/${a.id}/state`, { action: "pause", reason: reason.value }, "ok_state"));
     const out = el("button", { type: "button", class: "agent-sign-out" }, t("signOut"));

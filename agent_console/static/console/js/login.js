@@ -9,7 +9,7 @@ function nextPage() {
   const next = new URLSearchParams(location.search).get("next") || "";
   // only a page of this console: never another site
   if (/^\/(console|live|wallboard|admin|records)(\/|\?|$)/.test(next)) return next;
-  return "/console"; // the server sends a user who answers no phone on to their home page
+  return "/"; // the server sends each user on to their home page (agents: the console)
 }
 
 async function signIn(ev) {
