@@ -27,9 +27,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, or_, select
+from sqlalchemy import Text, and_, bindparam, cast, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +44,7 @@ from crm_core.dispatch_rules import (
     covers,
     decide,
     serves,
+    with_technician,
 )
 from crm_core.errors import ValidationFailed
 from crm_core.models import (
@@ -50,6 +52,7 @@ from crm_core.models import (
     Customer,
     ProductLine,
     ServiceStation,
+    Technician,
     Ticket,
     TicketStatusChange,
 )
@@ -57,6 +60,7 @@ from crm_core.permissions import Actor
 from crm_core.places import Place, place_of, region_of
 from crm_core.records import current, load_record, optional_id, required_text
 from crm_core.service_network import open_counts_upto
+from crm_core.technician_rules import TechnicianFacts, needed_skills, pick_technician
 
 log = logging.getLogger("crm_core.dispatch")
 
@@ -161,7 +165,44 @@ async def decide_for(
     facts = await ticket_facts(session, ticket, customer)
     found = await candidates(session, facts.place, facts.product_line)
     stations = await with_load(session, found, facts, exclude)
-    return decide(facts, stations, exclude=exclude or ())
+    return await technician_for(session, decide(facts, stations, exclude=exclude or ()),
+                                facts)
+
+
+@lru_cache(maxsize=1)
+def _technicians_statement() -> Any:
+    """The on-duty technicians of a station with their open tickets (a count per
+    technician on ``ix_ticket_technician_id``), built once."""
+    from crm_core.tickets import OPEN_STATUSES
+
+    load = (select(func.count()).select_from(Ticket)
+            .where(Ticket.technician_id == Technician.id, Ticket.status.in_(OPEN_STATUSES))
+            .correlate(Technician).scalar_subquery())
+    return (select(Technician.id, Technician.name, Technician.skills, load.label("open"))
+            .where(Technician.station_id == bindparam("station_id"), Technician.active,
+                   Technician.on_duty))
+
+
+async def technicians_of(session: AsyncSession, station_id: int) -> list[TechnicianFacts]:
+    """The active technicians on duty of ``station_id``, with their open load."""
+    conn = await session.connection()
+    rows = await conn.execute(_technicians_statement(), {"station_id": station_id})
+    return [TechnicianFacts(id=r.id, name=r.name, station_id=station_id,
+                            skills=tuple(s for s in (r.skills or ()) if isinstance(s, str)),
+                            open=int(r.open or 0)) for r in rows]
+
+
+async def technician_for(session: AsyncSession, decision: Decision, facts: TicketFacts
+                         ) -> Decision:
+    """``decision`` with the technician of its station (``crm_core.technician_rules``):
+    unchanged when it has no station."""
+    if decision.chosen is None:
+        return decision
+    sid = decision.chosen.station_id
+    choice = pick_technician(sid, await technicians_of(session, sid),
+                             needed_skills(facts.product_line, facts.category),
+                             line_zh=facts.line_zh, line_en=facts.line_en)
+    return with_technician(decision, choice)
 
 
 # --- writing the decision ------------------------------------------------------------------
@@ -172,6 +213,7 @@ def set_route(ticket: Ticket, decision: Decision, at: datetime,
     """Put ``decision`` in the ticket's dispatch columns (before or after its INSERT)."""
     chosen = decision.chosen
     ticket.station_id = chosen.station_id if chosen else None
+    ticket.technician_id = decision.technician_id  # the station's pick, or by hand
     ticket.routed_at = at
     ticket.route_reason = decision.reason
     ticket.route_alternatives = [a.as_dict() for a in decision.alternatives]
@@ -184,17 +226,32 @@ async def record_route(
     session: AsyncSession, actor: Actor, ticket: Ticket, decision: Decision, kind: str,
     at: datetime, *, override: str | None = None,
 ) -> TicketStatusChange:
+    """``record_decision``'s routing row."""
+    rows = await record_decision(session, actor, ticket, decision, kind, at,
+                                 override=override)
+    return rows[0]
+
+
+async def record_decision(
+    session: AsyncSession, actor: Actor, ticket: Ticket, decision: Decision, kind: str,
+    at: datetime, *, override: str | None = None,
+) -> list[TicketStatusChange]:
     """The decision's history row and audit entry (the ticket has its id). A ticket given
     a station moves to ``routed`` (``crm_core.tickets.move``: a re-route too), unless
     its status allows no such move (on site...: the row then keeps its status); its SLA
     clock starts in that station's hours, and the station and the customer are told
-    (``crm_core.notifications``, through the outbox)."""
+    (``crm_core.notifications``, through the outbox). The technician the rules picked
+    (``set_route`` gave him the ticket) gets his own row (``record_assignment``: kind
+    ``assign``, ``data.auto``): assigning is no move, the ticket stays ``routed`` until
+    the station accepts. Returns the routing row, then the assignment's if any."""
     from crm_core import tickets  # tickets creates through dispatch: imported when used
 
     chosen = decision.chosen
-    data = {"station_id": chosen.station_id if chosen else None,
-            "code": chosen.code if chosen else None, "reason": decision.reason,
-            "reason_en": decision.reason_en, "flagged": decision.flagged}
+    data: dict[str, Any] = {
+        "station_id": chosen.station_id if chosen else None,
+        "code": chosen.code if chosen else None, "reason": decision.reason,
+        "reason_en": decision.reason_en, "flagged": decision.flagged,
+        "technician": decision.technician.as_dict() if decision.technician else None}
     note = override or decision.reason
     if chosen is not None and tickets.can_move(ticket.status, "routed"):
         change = await tickets.move(session, actor, ticket, "routed", at=at, note=note,
@@ -206,6 +263,14 @@ async def record_route(
         session.add(change)
     audit(session, user_id=actor.user_id, action=kind, entity="ticket", entity_id=ticket.id,
           after={**data, "alternatives": ticket.route_alternatives})
+    rows = [change]
+    tech = decision.technician
+    if tech is not None and tech.technician_id is not None:
+        rows.append(record_assignment(
+            session, actor, ticket, at, technician_id=tech.technician_id, name=tech.name,
+            note=tech.reason, data={"reason": tech.reason, "reason_en": tech.reason_en,
+                                    "skills": list(tech.skills), "open": tech.open,
+                                    "auto": True}))
     if chosen is not None:
         station = await session.get(ServiceStation, chosen.station_id)
         await sla.start_clock(session, ticket, station, at)
@@ -213,10 +278,31 @@ async def record_route(
             await notifications.station_routed(session, ticket, station)
         await notifications.customer_ticket_sms(session, ticket,
                                                 expected_arrival=ticket.arrive_due)
+    return rows
+
+
+def record_assignment(
+    session: AsyncSession, actor: Actor, ticket: Ticket, at: datetime, *,
+    technician_id: int | None, name: str | None, note: str | None,
+    previous: int | None = None, data: dict[str, Any] | None = None,
+) -> TicketStatusChange:
+    """The history row (kind ``assign``; no move: the status stays) and audit entry of
+    ``ticket`` given to ``technician_id`` (None: to nobody), by a person
+    (``crm_core.ticket_moves.assign``) or by routing (``data.auto``). The caller has set
+    ``ticket.technician_id``."""
+    change = TicketStatusChange(
+        ticket_id=ticket.id, from_status=ticket.status, to_status=ticket.status, at=at,
+        by_id=actor.user_id, note=note, kind="assign",
+        data={"technician_id": technician_id, "name": name, "previous": previous,
+              **(data or {})})
+    session.add(change)
+    audit(session, user_id=actor.user_id, action="assign", entity="ticket",
+          entity_id=ticket.id, before={"technician_id": previous},
+          after={"technician_id": technician_id, "note": note, **(data or {})})
     return change
 
 
-async def _apply(
+async def apply_decision(
     session: AsyncSession, actor: Actor, ticket: Ticket, decision: Decision, kind: str,
     at: datetime, *, override: str | None = None,
 ) -> TicketStatusChange:
@@ -244,7 +330,8 @@ async def route_ticket(
     must be flushed (it has its id). A new ticket is better routed before its INSERT
     (``decide_new``, ``set_route``, then ``record_route``: one UPDATE less), as
     ``crm_core.tickets.create_ticket`` does."""
-    return await _apply(session, actor, ticket, await decide_new(session, ticket, customer),
+    return await apply_decision(session, actor, ticket,
+                                await decide_new(session, ticket, customer),
                         "route", at)
 
 
@@ -268,6 +355,16 @@ def override_decision(station: ServiceStation, reason: str) -> Decision:
     return Decision(chosen=chosen, reason=zh, reason_en=en)
 
 
+async def person_decision(
+    session: AsyncSession, ticket: Ticket, customer: Customer, station: ServiceStation,
+    reason: str,
+) -> Decision:
+    """A person's choice of ``station`` (``override_decision``) with the technician
+    the rules pick at that station."""
+    return await technician_for(session, override_decision(station, reason),
+                                await ticket_facts(session, ticket, customer))
+
+
 async def route_by_person(
     session: AsyncSession, actor: Actor, ticket: Ticket, station_id: object, reason: object,
     at: datetime,
@@ -277,9 +374,12 @@ async def route_by_person(
     alternatives are kept for the record."""
     why = required_text(reason, "reason", max_len=1000)
     station = await station_row(session, station_id)
-    decision = override_decision(station, why)
+    customer = await session.get(Customer, ticket.customer_id)
+    decision = (override_decision(station, why) if customer is None
+                else await person_decision(session, ticket, customer, station, why))
     keep = ticket.route_alternatives
-    change = await _apply(session, actor, ticket, decision, "override", at, override=why)
+    change = await apply_decision(session, actor, ticket, decision, "override", at,
+                                  override=why)
     ticket.route_alternatives = keep
     return change
 
@@ -298,23 +398,27 @@ async def override(
     return await _view(session, ticket)
 
 
-async def refused_stations(session: AsyncSession, ticket_id: int) -> set[int]:
+async def passed_stations(session: AsyncSession, ticket_id: int) -> set[int]:
+    """The stations that refused ``ticket_id`` or let it time out (``crm_core.unanswered``):
+    routing it again leaves them out."""
     rows = await session.scalars(
-        select(TicketStatusChange.data).where(TicketStatusChange.ticket_id == ticket_id,
-                                              TicketStatusChange.kind == "refusal"))
+        select(TicketStatusChange.data).where(
+            TicketStatusChange.ticket_id == ticket_id,
+            TicketStatusChange.kind.in_(("refusal", "timeout"))))
     return {int(d["station_id"]) for d in rows
-            if isinstance(d, dict) and isinstance(d.get("station_id"), int)}
+            if isinstance(d, dict) and isinstance(d.get("station_id"), int)
+            and not d.get("kept")}
 
 
 async def reroute(
     session: AsyncSession, actor: Actor, ticket: Ticket, customer: Customer, at: datetime
 ) -> TicketStatusChange:
-    """Route a refused ticket again, among the stations that have not refused it (kind
-    ``route``; the regional hub, flagged, when none is left)."""
+    """Route a refused ticket again, among the stations that have not refused it nor let
+    it time out (kind ``route``; the regional hub, flagged, when none is left)."""
     await session.flush()
-    excluded = await refused_stations(session, ticket.id)
+    excluded = await passed_stations(session, ticket.id)
     decision = await decide_for(session, ticket, customer, exclude=excluded)
-    return await _apply(session, actor, ticket, decision, "route", at)
+    return await apply_decision(session, actor, ticket, decision, "route", at)
 
 
 async def refuse(

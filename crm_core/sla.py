@@ -25,7 +25,9 @@ Rules:
   ``escalation`` with its data, and a notification (outbox) to the station (warning) or
   the person of the chain at that level (station manager -> regional service manager ->
   the service director, a username from the settings; a level without a person goes
-  to the next one up).
+  to the next one up). A ticket whose accept target is breached while still ``routed``
+  (``sla_steps.station_unanswered``: its station did not answer) is then routed again,
+  in the same transaction (``crm_core.unanswered``; ``reroute=False`` leaves it).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from crm_core.sla_steps import (
     due_steps,
     next_instant,
     progress,
+    station_unanswered,
     thresholds,
 )
 
@@ -243,6 +246,8 @@ class SweepResult:
     escalations: int = 0
     messages: int = 0
     by_level: dict[int, int] = field(default_factory=dict)
+    unanswered: list[int] = field(default_factory=list)  # tickets their station let pass
+    rerouted: int = 0  # of those, sent to another station
 
 
 _SWEEP_COLUMNS = (
@@ -299,9 +304,10 @@ def _step_note(step: Step, user: User | None) -> str:
     return f"SLA breach: {step.target}, escalation level {step.level}{who}"
 
 
-async def sweep(session: AsyncSession, now: datetime, *, director: str | None = None
-                ) -> SweepResult:
-    """Fire the due SLA steps of every open ticket (see the module's rules)."""
+async def sweep(session: AsyncSession, now: datetime, *, director: str | None = None,
+                reroute: bool = True) -> SweepResult:
+    """Fire the due SLA steps of every open ticket, then route again the tickets whose
+    station did not accept in time (see the module's rules)."""
     query = (select(*_SWEEP_COLUMNS).outerjoin(SlaPolicy, SlaPolicy.id == Ticket.sla_policy_id)
              .where(Ticket.sla_next_at <= now)
              .with_for_update(of=Ticket, skip_locked=True))
@@ -324,6 +330,10 @@ async def sweep(session: AsyncSession, now: datetime, *, director: str | None = 
         await session.execute(insert(TicketStatusChange), history)
     await enqueue_many(session, messages)
     result.messages = len(messages)
+    if reroute and result.unanswered:
+        from crm_core.unanswered import reroute_unanswered  # it routes: dispatch uses sla
+
+        result.rerouted = await reroute_unanswered(session, result.unanswered, now)
     return result
 
 
@@ -367,6 +377,8 @@ def _evaluate(row: Any, station: ServiceStation | None, ctx: _Context, now: date
                 station_name=station.name if station else None, zone=zone))
     if not steps:
         return {"sla_next_at": next_instant(instants, done)}
+    if row.station_id is not None and station_unanswered(steps, row.status):
+        result.unanswered.append(row.id)
     last = steps[-1]
     return {"sla_state": last.state, "escalation_level": min(last.level, LEVELS),
             "sla_next_at": next_instant(instants, last.index + 1)}

@@ -53,6 +53,7 @@ async def hostile_ticket(console: Console, serial: str) -> str:
             assert ticket is not None
             ticket.station_id = await db.scalar(
                 select(ServiceStation.id).where(ServiceStation.code == "BUS-ZHENGZHOU"))
+            ticket.technician_id = None  # the station assigns (routing's pick was elsewhere's)
             # before any demo ticket's (those have run since their routing): first of all
             ticket.accept_due = datetime.now(UTC) - timedelta(days=60)
             await move(db, SYSTEM, ticket, "routed", at=datetime.now(UTC), kind="route")
