@@ -25,16 +25,16 @@ Rules:
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, func, or_, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from crm_core import notifications, sla
+from crm_core import network_cache, notifications, sla
 from crm_core.audit import audit
 from crm_core.dispatch_rules import (
     Choice,
@@ -60,7 +60,12 @@ from crm_core.permissions import Actor
 from crm_core.places import Place, place_of, region_of
 from crm_core.records import current, load_record, optional_id, required_text
 from crm_core.service_network import open_counts_upto
-from crm_core.technician_rules import TechnicianFacts, needed_skills, pick_technician
+from crm_core.technician_rules import (
+    TechnicianFacts,
+    needed_skills,
+    pick_technician,
+    qualifies,
+)
 
 log = logging.getLogger("crm_core.dispatch")
 
@@ -81,14 +86,48 @@ _ASSET_FACTS = (
     select(Asset.site, ProductLine.code, ProductLine.name, ProductLine.name_en)
     .outerjoin(ProductLine, ProductLine.id == Asset.product_line_id)
     .where(Asset.id == bindparam("asset_id")))
-_NEAR = or_(ServiceStation.province == bindparam("province"),
-            cast(ServiceStation.covers, Text).like(bindparam("covers_like")))
-_SERVES = cast(ServiceStation.product_lines, Text).like(bindparam("line_like"))
-_HUB_HERE = and_(ServiceStation.is_hub, ServiceStation.region == bindparam("region"))
-_CANDIDATES = select(*_STATION_COLUMNS).where(
-    ServiceStation.active, or_(and_(_NEAR, _SERVES), _HUB_HERE))
-_ALL_HUBS = select(*_STATION_COLUMNS).where(ServiceStation.active, ServiceStation.is_hub)
-_NOTHING = "∅"  # a value and LIKE pattern (no wildcard) no name or JSON text equals
+_ACTIVE_STATIONS = select(*_STATION_COLUMNS).where(ServiceStation.active)
+_TECHNICIANS = select(Technician.id, Technician.station_id, Technician.name,
+                      Technician.skills).where(Technician.active, Technician.on_duty)
+
+
+@dataclass(frozen=True)
+class StationIndex:
+    """The active stations as routing looks them up (``crm_core.network_cache``: kept in
+    memory, emptied when a station changes): by the provinces they sit in or cover, and
+    the hubs by region."""
+
+    by_province: dict[str, tuple[StationFacts, ...]]
+    hubs_by_region: dict[str, tuple[StationFacts, ...]]
+    hubs: tuple[StationFacts, ...]
+
+
+async def _load_stations(conn: AsyncConnection) -> StationIndex:
+    by_province: dict[str, list[StationFacts]] = {}
+    hubs: list[StationFacts] = []
+    for row in await conn.execute(_ACTIVE_STATIONS):
+        station = _facts(row)
+        provinces = {station.province} | {c.get("province") for c in station.covers}
+        for province in provinces:
+            if isinstance(province, str) and province:
+                by_province.setdefault(province, []).append(station)
+        if station.is_hub:
+            hubs.append(station)
+    by_region: dict[str, list[StationFacts]] = {}
+    for hub in hubs:
+        by_region.setdefault(hub.region or "", []).append(hub)
+    return StationIndex({k: tuple(v) for k, v in by_province.items()},
+                        {k: tuple(v) for k, v in by_region.items()}, tuple(hubs))
+
+
+async def _load_technicians(conn: AsyncConnection
+                            ) -> dict[int, tuple[TechnicianFacts, ...]]:
+    out: dict[int, list[TechnicianFacts]] = {}
+    for row in await conn.execute(_TECHNICIANS):
+        out.setdefault(row.station_id, []).append(TechnicianFacts(
+            id=row.id, name=row.name, station_id=row.station_id,
+            skills=tuple(s for s in (row.skills or ()) if isinstance(s, str))))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 async def ticket_facts(session: AsyncSession, ticket: Ticket, customer: Customer) -> TicketFacts:
@@ -119,20 +158,18 @@ def _facts(row: Any, open_: int = 0) -> StationFacts:
 async def candidates(
     session: AsyncSession, place: Place, product_line: str | None = None
 ) -> list[StationFacts]:
-    """The active stations that may cover ``place`` (its province's, those whose covers
-    name the province) and serve ``product_line`` (their JSON list as text names it: the
-    rules check again), and the hubs of its region; every active hub when the region has
-    none."""
+    """The active stations that may cover ``place`` (those of its province, those whose
+    covers name the province) and serve ``product_line``, and the hubs of its region;
+    every active hub when the region has none. No query: the stations are kept in memory
+    (``network_cache``; the rules check coverage exactly)."""
+    index = await network_cache.cached(session, "stations", _load_stations)
     region = region_of(place.province)
-    conn = await session.connection()
-    rows = list((await conn.execute(_CANDIDATES, {
-        "province": place.province or _NOTHING,
-        "covers_like": f'%"{place.province}"%' if place.province else _NOTHING,
-        "line_like": f'%"{product_line}"%' if product_line else "%",
-        "region": region or _NOTHING})).all())
-    if not any(r.is_hub and r.region == region for r in rows):
-        rows += (await conn.execute(_ALL_HUBS)).all()
-    return list({r.id: _facts(r) for r in rows}.values())
+    near = index.by_province.get(place.province, ()) if place.province else ()
+    found = {s.id: s for s in near if serves(s, product_line)}
+    hubs = index.hubs_by_region.get(region, ()) if region else ()
+    for hub in hubs or index.hubs:
+        found.setdefault(hub.id, hub)
+    return list(found.values())
 
 
 async def with_load(
@@ -170,26 +207,30 @@ async def decide_for(
 
 
 @lru_cache(maxsize=1)
-def _technicians_statement() -> Any:
-    """The on-duty technicians of a station with their open tickets (a count per
-    technician on ``ix_ticket_technician_id``), built once."""
+def _technician_load_statement() -> Any:
+    """Open tickets per technician of a list (``ix_ticket_technician_id``), built once."""
     from crm_core.tickets import OPEN_STATUSES
 
-    load = (select(func.count()).select_from(Ticket)
-            .where(Ticket.technician_id == Technician.id, Ticket.status.in_(OPEN_STATUSES))
-            .correlate(Technician).scalar_subquery())
-    return (select(Technician.id, Technician.name, Technician.skills, load.label("open"))
-            .where(Technician.station_id == bindparam("station_id"), Technician.active,
-                   Technician.on_duty))
+    return (select(Ticket.technician_id, func.count())
+            .where(Ticket.technician_id.in_(bindparam("ids", expanding=True)),
+                   Ticket.status.in_(OPEN_STATUSES))
+            .group_by(Ticket.technician_id))
 
 
-async def technicians_of(session: AsyncSession, station_id: int) -> list[TechnicianFacts]:
-    """The active technicians on duty of ``station_id``, with their open load."""
+async def technicians_of(session: AsyncSession, station_id: int, needed: tuple[str, ...] = ()
+                         ) -> list[TechnicianFacts]:
+    """The active technicians on duty of ``station_id`` who have the skills ``needed``
+    (kept in memory, ``network_cache``), with their open load (one query, none when no
+    one qualifies)."""
+    crew = (await network_cache.cached(session, "technicians", _load_technicians)
+            ).get(station_id, ())
+    fit = [t for t in crew if qualifies(t, station_id, needed)]
+    if not fit:
+        return []
     conn = await session.connection()
-    rows = await conn.execute(_technicians_statement(), {"station_id": station_id})
-    return [TechnicianFacts(id=r.id, name=r.name, station_id=station_id,
-                            skills=tuple(s for s in (r.skills or ()) if isinstance(s, str)),
-                            open=int(r.open or 0)) for r in rows]
+    load = dict((await conn.execute(_technician_load_statement(),
+                                    {"ids": [t.id for t in fit]})).all())
+    return [replace(t, open=int(load.get(t.id, 0))) for t in fit]
 
 
 async def technician_for(session: AsyncSession, decision: Decision, facts: TicketFacts
@@ -199,8 +240,8 @@ async def technician_for(session: AsyncSession, decision: Decision, facts: Ticke
     if decision.chosen is None:
         return decision
     sid = decision.chosen.station_id
-    choice = pick_technician(sid, await technicians_of(session, sid),
-                             needed_skills(facts.product_line, facts.category),
+    needed = needed_skills(facts.product_line, facts.category)
+    choice = pick_technician(sid, await technicians_of(session, sid, needed), needed,
                              line_zh=facts.line_zh, line_en=facts.line_en)
     return with_technician(decision, choice)
 

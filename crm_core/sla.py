@@ -37,14 +37,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from crm_core.holidays import all_calendars, calendar_days
+from crm_core import network_cache
+from crm_core.holidays import all_calendars
 from crm_core.models import (
     Customer,
+    Holiday,
     ServiceStation,
     SlaPolicy,
     Ticket,
@@ -85,15 +87,42 @@ DEFAULT_POLICIES: tuple[tuple[str, str | None, str | None, int | None, int, int,
 )
 
 
-def matches(policy: SlaPolicy, priority: str | None, category: str | None, tier: int) -> bool:
+class PolicyLike(Protocol):
+    """What choosing a policy and counting its targets read: ``SlaPolicy`` or
+    ``PolicyFacts``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def priority(self) -> str | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def tier(self) -> int | None: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def accept_min(self) -> int: ...
+    @property
+    def arrive_min(self) -> int | None: ...
+    @property
+    def resolve_min(self) -> int: ...
+    @property
+    def warn_pct(self) -> int: ...
+
+
+P = TypeVar("P", bound=PolicyLike)
+
+
+def matches(policy: PolicyLike, priority: str | None, category: str | None, tier: int) -> bool:
     return (policy.active
             and (policy.priority is None or policy.priority == priority)
             and (policy.category is None or policy.category == category)
             and (policy.tier is None or tier >= policy.tier))
 
 
-def pick_policy(policies: Sequence[SlaPolicy], priority: str | None, category: str | None,
-                tier: int) -> SlaPolicy | None:
+def pick_policy(policies: Sequence[P], priority: str | None, category: str | None,
+                tier: int) -> P | None:
     """The most specific active policy that matches, None when none does."""
     found = [p for p in policies if matches(p, priority, category, tier)]
     if not found:
@@ -125,10 +154,57 @@ def calendar_for(station: ServiceStation | None, days: dict[date, str]) -> Busin
     return BusinessCalendar.build(DEFAULT_HOURS, DEFAULT_TZ, days)
 
 
+@dataclass(frozen=True)
+class _Calendars:
+    """Every holiday calendar's days, and the business calendars built from them (kept in
+    memory by ``network_cache``: emptied when a holiday changes)."""
+
+    days: dict[str, dict[date, str]]
+    built: dict[str, BusinessCalendar] = field(default_factory=dict)
+
+
+async def _load_calendars(conn: AsyncConnection) -> _Calendars:
+    out: dict[str, dict[date, str]] = {}
+    for name, day, kind in await conn.execute(
+            select(Holiday.calendar, Holiday.day, Holiday.kind)):
+        out.setdefault(name, {})[day] = kind
+    return _Calendars(out)
+
+
 async def station_calendar(session: AsyncSession, station: ServiceStation | None
                            ) -> BusinessCalendar:
     name = station.calendar if station is not None else DEFAULT_CALENDAR
-    return calendar_for(station, await calendar_days(session, name))
+    calendars = await network_cache.cached(session, "holidays", _load_calendars)
+    key = json.dumps([station.hours, station.timezone, name]
+                     if station else [name], sort_keys=True)
+    found = calendars.built.get(key)
+    if found is None:  # stations with the same hours share one (and its day cache)
+        found = calendars.built[key] = calendar_for(station, calendars.days.get(name, {}))
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyFacts:
+    """An SLA policy as kept in memory (``network_cache``): ``SlaPolicy``'s fields."""
+
+    id: int
+    name: str
+    priority: str | None
+    category: str | None
+    tier: int | None
+    accept_min: int
+    arrive_min: int | None
+    resolve_min: int
+    warn_pct: int
+    active: bool
+
+
+async def _load_policies(conn: AsyncConnection) -> tuple[PolicyFacts, ...]:
+    rows = await conn.execute(select(
+        SlaPolicy.id, SlaPolicy.name, SlaPolicy.priority, SlaPolicy.category, SlaPolicy.tier,
+        SlaPolicy.accept_min, SlaPolicy.arrive_min, SlaPolicy.resolve_min,
+        SlaPolicy.warn_pct, SlaPolicy.active).where(SlaPolicy.active))
+    return tuple(PolicyFacts(**row._mapping) for row in rows)
 
 
 def _history(ticket: Ticket, kind: str, now: datetime, note: str | None,
@@ -141,14 +217,15 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
-def _targets(ticket: Ticket, policy: SlaPolicy | None) -> dict[str, Any]:
+def _targets(ticket: Ticket, policy: PolicyLike | None) -> dict[str, Any]:
     return {"accept": (ticket.accept_due, ticket.accepted_at, policy and policy.accept_min),
             "arrive": (ticket.arrive_due, ticket.arrived_at, policy and policy.arrive_min),
             "resolve": (ticket.resolve_due, ticket.resolved_at,
                         policy and policy.resolve_min)}
 
 
-def _next_at(cal: BusinessCalendar, ticket: Ticket, policy: SlaPolicy | None) -> datetime | None:
+def _next_at(cal: BusinessCalendar, ticket: Ticket, policy: PolicyLike | None
+             ) -> datetime | None:
     if ticket.status in DONE or ticket.sla_paused_at is not None or policy is None:
         return None
     target = current_target(**_targets(ticket, policy))
@@ -159,12 +236,14 @@ def _next_at(cal: BusinessCalendar, ticket: Ticket, policy: SlaPolicy | None) ->
 
 
 async def start_clock(session: AsyncSession, ticket: Ticket, station: ServiceStation | None,
-                      now: datetime) -> SlaPolicy | None:
-    """Start (or, after a re-route, restart) a ticket's SLA clock; None: no policy."""
-    tier = await session.scalar(select(Customer.vip_tier).where(
-        Customer.id == ticket.customer_id)) or 0
-    policies = (await session.execute(select(SlaPolicy).where(SlaPolicy.active))).scalars()
-    policy = pick_policy(list(policies), ticket.priority, ticket.category, tier)
+                      now: datetime) -> PolicyFacts | None:
+    """Start (or, after a re-route, restart) a ticket's SLA clock; None: no policy. The
+    policies and calendars are kept in memory (``network_cache``); the customer is
+    usually loaded already (routing read it)."""
+    customer = await session.get(Customer, ticket.customer_id)
+    tier = (customer.vip_tier if customer is not None else 0) or 0
+    policies = await network_cache.cached(session, "policies", _load_policies)
+    policy = pick_policy(policies, ticket.priority, ticket.category, tier)
     if policy is None:
         return None
     cal = await station_calendar(session, station)

@@ -111,3 +111,32 @@ async def test_a_refusal_or_an_override_picks_the_new_station_technician(net: Wo
     async with w.sm() as s:
         row = await s.get(Ticket, made["id"])
         assert row is not None and row.technician_id == ta
+
+
+async def test_routing_sees_station_and_technician_changes_at_once(net: World) -> None:  # noqa: F811
+    """Routing keeps the network in memory (crm_core.network_cache): a change made by
+    the services or by a plain statement is seen by the very next ticket."""
+    from sqlalchemy import update
+
+    from crm_core.models import ServiceStation
+
+    w = net
+    a = await station(w, "ZZ01", "河南", "郑州")
+    b = await station(w, "LY01", "河南", "洛阳", covers=[{"province": "河南"}])
+    tb = await technician(w, b, "李师傅", "BUS-COACH")
+    cid, _ = await coach_customer(w, "郑州客运", "河南", "郑州", None)
+
+    async def route() -> tuple[int | None, int | None]:
+        made = await w.run(lambda s: tickets.create_ticket(
+            s, w.agent, cid, problem="咨询", category="inquiry", now=NOW))
+        return made["station_id"], made["technician_id"]
+
+    assert await route() == (a, None)  # ZZ01 has nobody on duty
+    await w.run(lambda s: service_network.update_station(s, w.admin, a, {"active": False}))
+    assert await route() == (b, tb)
+    await w.run(lambda s: service_network.update_technician(s, w.admin, tb,
+                                                            {"on_duty": False}))
+    assert await route() == (b, None)
+    await w.run(lambda s: s.execute(update(ServiceStation).where(ServiceStation.id == a)
+                                    .values(active=True)))
+    assert await route() == (a, None)
