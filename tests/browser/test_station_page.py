@@ -212,7 +212,10 @@ async def test_the_station_refuses_and_assigns_in_english(
     # routed again at once, to a station that has not refused it
     assert ticket.status == "routed" and ticket.station_id is not None
     assert await station_code(console, ticket.station_id) != "BUS-ZHENGZHOU"
-    assert [k for k in kinds if not k.startswith("sla-")][-2:] == ["refusal", "route"]
+    # (and given to its technician when one on duty has the skills)
+    after = [k for k in kinds if not k.startswith("sla-")]
+    after = after[:-1] if after[-1] == "assign" else after
+    assert after[-2:] == ["refusal", "route"]
     assert await fits_the_screen(page)
     if (shots := screenshot_dir()) is not None:
         await page.screenshot(path=str(shots / "station-phone-en.png"), full_page=False)
