@@ -12,11 +12,16 @@ Rules:
   ``route``, ``override`` or ``refusal``, ``from_status == to_status``) whose ``data``
   holds ``{station_id, code, reason, reason_en, flagged}``, and an audit entry;
 - what routing reads is cheap (the budget is p99 <= 5 ms with 400 stations and 200,000
-  open tickets): the asset's site and product line in one query, the candidate stations
-  in one (those of the place's province, those whose ``covers`` names it, the hubs of
-  its region), the open load of the eligible ones in one query of LIMITed ranges of
-  ``ix_ticket_station_id_status``, counted up to twice a station's capacity (beyond,
-  the rules see no difference, and the sentence says "40+ open");
+  open tickets): the asset's site and product line in one query; the candidate stations
+  (those of the place's province, those whose ``covers`` names it, the hubs of its
+  region) and the technicians on duty from memory (``crm_core.network_cache``: emptied
+  when a station or technician changes); the open load of the eligible stations in one
+  query of LIMITed ranges of ``ix_ticket_station_id_status``, counted up to twice a
+  station's capacity (beyond, the rules see no difference, and the sentence says "40+
+  open"); the chosen station's qualified technicians' open load in one more;
+- the technician: ``crm_core.technician_rules`` at the chosen station (skills, on duty,
+  least open load), written by ``set_route`` and ``record_decision`` (an ``assign``
+  row, no move); nobody qualifies: none, the station assigns by hand;
 - a person may override the rules with a reason (``override``); a station's refusal
   (``refuse``) re-routes to the best station that has not refused this ticket yet;
 - a fault in the rules never loses the ticket: it is kept unrouted and flagged.
