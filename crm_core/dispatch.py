@@ -12,11 +12,16 @@ Rules:
   ``route``, ``override`` or ``refusal``, ``from_status == to_status``) whose ``data``
   holds ``{station_id, code, reason, reason_en, flagged}``, and an audit entry;
 - what routing reads is cheap (the budget is p99 <= 5 ms with 400 stations and 200,000
-  open tickets): the asset's site and product line in one query, the candidate stations
-  in one (those of the place's province, those whose ``covers`` names it, the hubs of
-  its region), the open load of the eligible ones in one query of LIMITed ranges of
-  ``ix_ticket_station_id_status``, counted up to twice a station's capacity (beyond,
-  the rules see no difference, and the sentence says "40+ open");
+  open tickets): the asset's site and product line in one query; the candidate stations
+  (those of the place's province, those whose ``covers`` names it, the hubs of its
+  region) and the technicians on duty from memory (``crm_core.network_cache``: emptied
+  when a station or technician changes); the open load of the eligible stations in one
+  query of LIMITed ranges of ``ix_ticket_station_id_status``, counted up to twice a
+  station's capacity (beyond, the rules see no difference, and the sentence says "40+
+  open"); the chosen station's qualified technicians' open load in one more;
+- the technician: ``crm_core.technician_rules`` at the chosen station (skills, on duty,
+  least open load), written by ``set_route`` and ``record_decision`` (an ``assign``
+  row, no move); nobody qualifies: none, the station assigns by hand;
 - a person may override the rules with a reason (``override``); a station's refusal
   (``refuse``) re-routes to the best station that has not refused this ticket yet;
 - a fault in the rules never loses the ticket: it is kept unrouted and flagged.
@@ -25,15 +30,16 @@ Rules:
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, or_, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from crm_core import notifications, sla
+from crm_core import network_cache, notifications, sla
 from crm_core.audit import audit
 from crm_core.dispatch_rules import (
     Choice,
@@ -43,6 +49,7 @@ from crm_core.dispatch_rules import (
     covers,
     decide,
     serves,
+    with_technician,
 )
 from crm_core.errors import ValidationFailed
 from crm_core.models import (
@@ -50,6 +57,7 @@ from crm_core.models import (
     Customer,
     ProductLine,
     ServiceStation,
+    Technician,
     Ticket,
     TicketStatusChange,
 )
@@ -57,6 +65,12 @@ from crm_core.permissions import Actor
 from crm_core.places import Place, place_of, region_of
 from crm_core.records import current, load_record, optional_id, required_text
 from crm_core.service_network import open_counts_upto
+from crm_core.technician_rules import (
+    TechnicianFacts,
+    needed_skills,
+    pick_technician,
+    qualifies,
+)
 
 log = logging.getLogger("crm_core.dispatch")
 
@@ -77,14 +91,48 @@ _ASSET_FACTS = (
     select(Asset.site, ProductLine.code, ProductLine.name, ProductLine.name_en)
     .outerjoin(ProductLine, ProductLine.id == Asset.product_line_id)
     .where(Asset.id == bindparam("asset_id")))
-_NEAR = or_(ServiceStation.province == bindparam("province"),
-            cast(ServiceStation.covers, Text).like(bindparam("covers_like")))
-_SERVES = cast(ServiceStation.product_lines, Text).like(bindparam("line_like"))
-_HUB_HERE = and_(ServiceStation.is_hub, ServiceStation.region == bindparam("region"))
-_CANDIDATES = select(*_STATION_COLUMNS).where(
-    ServiceStation.active, or_(and_(_NEAR, _SERVES), _HUB_HERE))
-_ALL_HUBS = select(*_STATION_COLUMNS).where(ServiceStation.active, ServiceStation.is_hub)
-_NOTHING = "∅"  # a value and LIKE pattern (no wildcard) no name or JSON text equals
+_ACTIVE_STATIONS = select(*_STATION_COLUMNS).where(ServiceStation.active)
+_TECHNICIANS = select(Technician.id, Technician.station_id, Technician.name,
+                      Technician.skills).where(Technician.active, Technician.on_duty)
+
+
+@dataclass(frozen=True)
+class StationIndex:
+    """The active stations as routing looks them up (``crm_core.network_cache``: kept in
+    memory, emptied when a station changes): by the provinces they sit in or cover, and
+    the hubs by region."""
+
+    by_province: dict[str, tuple[StationFacts, ...]]
+    hubs_by_region: dict[str, tuple[StationFacts, ...]]
+    hubs: tuple[StationFacts, ...]
+
+
+async def _load_stations(conn: AsyncConnection) -> StationIndex:
+    by_province: dict[str, list[StationFacts]] = {}
+    hubs: list[StationFacts] = []
+    for row in await conn.execute(_ACTIVE_STATIONS):
+        station = _facts(row)
+        provinces = {station.province} | {c.get("province") for c in station.covers}
+        for province in provinces:
+            if isinstance(province, str) and province:
+                by_province.setdefault(province, []).append(station)
+        if station.is_hub:
+            hubs.append(station)
+    by_region: dict[str, list[StationFacts]] = {}
+    for hub in hubs:
+        by_region.setdefault(hub.region or "", []).append(hub)
+    return StationIndex({k: tuple(v) for k, v in by_province.items()},
+                        {k: tuple(v) for k, v in by_region.items()}, tuple(hubs))
+
+
+async def _load_technicians(conn: AsyncConnection
+                            ) -> dict[int, tuple[TechnicianFacts, ...]]:
+    out: dict[int, list[TechnicianFacts]] = {}
+    for row in await conn.execute(_TECHNICIANS):
+        out.setdefault(row.station_id, []).append(TechnicianFacts(
+            id=row.id, name=row.name, station_id=row.station_id,
+            skills=tuple(s for s in (row.skills or ()) if isinstance(s, str))))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 async def ticket_facts(session: AsyncSession, ticket: Ticket, customer: Customer) -> TicketFacts:
@@ -115,20 +163,18 @@ def _facts(row: Any, open_: int = 0) -> StationFacts:
 async def candidates(
     session: AsyncSession, place: Place, product_line: str | None = None
 ) -> list[StationFacts]:
-    """The active stations that may cover ``place`` (its province's, those whose covers
-    name the province) and serve ``product_line`` (their JSON list as text names it: the
-    rules check again), and the hubs of its region; every active hub when the region has
-    none."""
+    """The active stations that may cover ``place`` (those of its province, those whose
+    covers name the province) and serve ``product_line``, and the hubs of its region;
+    every active hub when the region has none. No query: the stations are kept in memory
+    (``network_cache``; the rules check coverage exactly)."""
+    index = await network_cache.cached(session, "stations", _load_stations)
     region = region_of(place.province)
-    conn = await session.connection()
-    rows = list((await conn.execute(_CANDIDATES, {
-        "province": place.province or _NOTHING,
-        "covers_like": f'%"{place.province}"%' if place.province else _NOTHING,
-        "line_like": f'%"{product_line}"%' if product_line else "%",
-        "region": region or _NOTHING})).all())
-    if not any(r.is_hub and r.region == region for r in rows):
-        rows += (await conn.execute(_ALL_HUBS)).all()
-    return list({r.id: _facts(r) for r in rows}.values())
+    near = index.by_province.get(place.province, ()) if place.province else ()
+    found = {s.id: s for s in near if serves(s, product_line)}
+    hubs = index.hubs_by_region.get(region, ()) if region else ()
+    for hub in hubs or index.hubs:
+        found.setdefault(hub.id, hub)
+    return list(found.values())
 
 
 async def with_load(
@@ -161,7 +207,48 @@ async def decide_for(
     facts = await ticket_facts(session, ticket, customer)
     found = await candidates(session, facts.place, facts.product_line)
     stations = await with_load(session, found, facts, exclude)
-    return decide(facts, stations, exclude=exclude or ())
+    return await technician_for(session, decide(facts, stations, exclude=exclude or ()),
+                                facts)
+
+
+@lru_cache(maxsize=1)
+def _technician_load_statement() -> Any:
+    """Open tickets per technician of a list (``ix_ticket_technician_id``), built once."""
+    from crm_core.tickets import OPEN_STATUSES
+
+    return (select(Ticket.technician_id, func.count())
+            .where(Ticket.technician_id.in_(bindparam("ids", expanding=True)),
+                   Ticket.status.in_(OPEN_STATUSES))
+            .group_by(Ticket.technician_id))
+
+
+async def technicians_of(session: AsyncSession, station_id: int, needed: tuple[str, ...] = ()
+                         ) -> list[TechnicianFacts]:
+    """The active technicians on duty of ``station_id`` who have the skills ``needed``
+    (kept in memory, ``network_cache``), with their open load (one query, none when no
+    one qualifies)."""
+    crew = (await network_cache.cached(session, "technicians", _load_technicians)
+            ).get(station_id, ())
+    fit = [t for t in crew if qualifies(t, station_id, needed)]
+    if not fit:
+        return []
+    conn = await session.connection()
+    load = dict((await conn.execute(_technician_load_statement(),
+                                    {"ids": [t.id for t in fit]})).all())
+    return [replace(t, open=int(load.get(t.id, 0))) for t in fit]
+
+
+async def technician_for(session: AsyncSession, decision: Decision, facts: TicketFacts
+                         ) -> Decision:
+    """``decision`` with the technician of its station (``crm_core.technician_rules``):
+    unchanged when it has no station."""
+    if decision.chosen is None:
+        return decision
+    sid = decision.chosen.station_id
+    needed = needed_skills(facts.product_line, facts.category)
+    choice = pick_technician(sid, await technicians_of(session, sid, needed), needed,
+                             line_zh=facts.line_zh, line_en=facts.line_en)
+    return with_technician(decision, choice)
 
 
 # --- writing the decision ------------------------------------------------------------------
@@ -172,6 +259,7 @@ def set_route(ticket: Ticket, decision: Decision, at: datetime,
     """Put ``decision`` in the ticket's dispatch columns (before or after its INSERT)."""
     chosen = decision.chosen
     ticket.station_id = chosen.station_id if chosen else None
+    ticket.technician_id = decision.technician_id  # the station's pick, or by hand
     ticket.routed_at = at
     ticket.route_reason = decision.reason
     ticket.route_alternatives = [a.as_dict() for a in decision.alternatives]
@@ -184,17 +272,32 @@ async def record_route(
     session: AsyncSession, actor: Actor, ticket: Ticket, decision: Decision, kind: str,
     at: datetime, *, override: str | None = None,
 ) -> TicketStatusChange:
+    """``record_decision``'s routing row."""
+    rows = await record_decision(session, actor, ticket, decision, kind, at,
+                                 override=override)
+    return rows[0]
+
+
+async def record_decision(
+    session: AsyncSession, actor: Actor, ticket: Ticket, decision: Decision, kind: str,
+    at: datetime, *, override: str | None = None,
+) -> list[TicketStatusChange]:
     """The decision's history row and audit entry (the ticket has its id). A ticket given
     a station moves to ``routed`` (``crm_core.tickets.move``: a re-route too), unless
     its status allows no such move (on site...: the row then keeps its status); its SLA
     clock starts in that station's hours, and the station and the customer are told
-    (``crm_core.notifications``, through the outbox)."""
+    (``crm_core.notifications``, through the outbox). The technician the rules picked
+    (``set_route`` gave him the ticket) gets his own row (``record_assignment``: kind
+    ``assign``, ``data.auto``): assigning is no move, the ticket stays ``routed`` until
+    the station accepts. Returns the routing row, then the assignment's if any."""
     from crm_core import tickets  # tickets creates through dispatch: imported when used
 
     chosen = decision.chosen
-    data = {"station_id": chosen.station_id if chosen else None,
-            "code": chosen.code if chosen else None, "reason": decision.reason,
-            "reason_en": decision.reason_en, "flagged": decision.flagged}
+    data: dict[str, Any] = {
+        "station_id": chosen.station_id if chosen else None,
+        "code": chosen.code if chosen else None, "reason": decision.reason,
+        "reason_en": decision.reason_en, "flagged": decision.flagged,
+        "technician": decision.technician.as_dict() if decision.technician else None}
     note = override or decision.reason
     if chosen is not None and tickets.can_move(ticket.status, "routed"):
         change = await tickets.move(session, actor, ticket, "routed", at=at, note=note,
@@ -206,6 +309,14 @@ async def record_route(
         session.add(change)
     audit(session, user_id=actor.user_id, action=kind, entity="ticket", entity_id=ticket.id,
           after={**data, "alternatives": ticket.route_alternatives})
+    rows = [change]
+    tech = decision.technician
+    if tech is not None and tech.technician_id is not None:
+        rows.append(record_assignment(
+            session, actor, ticket, at, technician_id=tech.technician_id, name=tech.name,
+            note=tech.reason, data={"reason": tech.reason, "reason_en": tech.reason_en,
+                                    "skills": list(tech.skills), "open": tech.open,
+                                    "auto": True}))
     if chosen is not None:
         station = await session.get(ServiceStation, chosen.station_id)
         await sla.start_clock(session, ticket, station, at)
@@ -213,10 +324,31 @@ async def record_route(
             await notifications.station_routed(session, ticket, station)
         await notifications.customer_ticket_sms(session, ticket,
                                                 expected_arrival=ticket.arrive_due)
+    return rows
+
+
+def record_assignment(
+    session: AsyncSession, actor: Actor, ticket: Ticket, at: datetime, *,
+    technician_id: int | None, name: str | None, note: str | None,
+    previous: int | None = None, data: dict[str, Any] | None = None,
+) -> TicketStatusChange:
+    """The history row (kind ``assign``; no move: the status stays) and audit entry of
+    ``ticket`` given to ``technician_id`` (None: to nobody), by a person
+    (``crm_core.ticket_moves.assign``) or by routing (``data.auto``). The caller has set
+    ``ticket.technician_id``."""
+    change = TicketStatusChange(
+        ticket_id=ticket.id, from_status=ticket.status, to_status=ticket.status, at=at,
+        by_id=actor.user_id, note=note, kind="assign",
+        data={"technician_id": technician_id, "name": name, "previous": previous,
+              **(data or {})})
+    session.add(change)
+    audit(session, user_id=actor.user_id, action="assign", entity="ticket",
+          entity_id=ticket.id, before={"technician_id": previous},
+          after={"technician_id": technician_id, "note": note, **(data or {})})
     return change
 
 
-async def _apply(
+async def apply_decision(
     session: AsyncSession, actor: Actor, ticket: Ticket, decision: Decision, kind: str,
     at: datetime, *, override: str | None = None,
 ) -> TicketStatusChange:
@@ -244,7 +376,8 @@ async def route_ticket(
     must be flushed (it has its id). A new ticket is better routed before its INSERT
     (``decide_new``, ``set_route``, then ``record_route``: one UPDATE less), as
     ``crm_core.tickets.create_ticket`` does."""
-    return await _apply(session, actor, ticket, await decide_new(session, ticket, customer),
+    return await apply_decision(session, actor, ticket,
+                                await decide_new(session, ticket, customer),
                         "route", at)
 
 
@@ -268,6 +401,16 @@ def override_decision(station: ServiceStation, reason: str) -> Decision:
     return Decision(chosen=chosen, reason=zh, reason_en=en)
 
 
+async def person_decision(
+    session: AsyncSession, ticket: Ticket, customer: Customer, station: ServiceStation,
+    reason: str,
+) -> Decision:
+    """A person's choice of ``station`` (``override_decision``) with the technician
+    the rules pick at that station."""
+    return await technician_for(session, override_decision(station, reason),
+                                await ticket_facts(session, ticket, customer))
+
+
 async def route_by_person(
     session: AsyncSession, actor: Actor, ticket: Ticket, station_id: object, reason: object,
     at: datetime,
@@ -277,9 +420,12 @@ async def route_by_person(
     alternatives are kept for the record."""
     why = required_text(reason, "reason", max_len=1000)
     station = await station_row(session, station_id)
-    decision = override_decision(station, why)
+    customer = await session.get(Customer, ticket.customer_id)
+    decision = (override_decision(station, why) if customer is None
+                else await person_decision(session, ticket, customer, station, why))
     keep = ticket.route_alternatives
-    change = await _apply(session, actor, ticket, decision, "override", at, override=why)
+    change = await apply_decision(session, actor, ticket, decision, "override", at,
+                                  override=why)
     ticket.route_alternatives = keep
     return change
 
@@ -298,23 +444,27 @@ async def override(
     return await _view(session, ticket)
 
 
-async def refused_stations(session: AsyncSession, ticket_id: int) -> set[int]:
+async def passed_stations(session: AsyncSession, ticket_id: int) -> set[int]:
+    """The stations that refused ``ticket_id`` or let it time out (``crm_core.unanswered``):
+    routing it again leaves them out."""
     rows = await session.scalars(
-        select(TicketStatusChange.data).where(TicketStatusChange.ticket_id == ticket_id,
-                                              TicketStatusChange.kind == "refusal"))
+        select(TicketStatusChange.data).where(
+            TicketStatusChange.ticket_id == ticket_id,
+            TicketStatusChange.kind.in_(("refusal", "timeout"))))
     return {int(d["station_id"]) for d in rows
-            if isinstance(d, dict) and isinstance(d.get("station_id"), int)}
+            if isinstance(d, dict) and isinstance(d.get("station_id"), int)
+            and not d.get("kept")}
 
 
 async def reroute(
     session: AsyncSession, actor: Actor, ticket: Ticket, customer: Customer, at: datetime
 ) -> TicketStatusChange:
-    """Route a refused ticket again, among the stations that have not refused it (kind
-    ``route``; the regional hub, flagged, when none is left)."""
+    """Route a refused ticket again, among the stations that have not refused it nor let
+    it time out (kind ``route``; the regional hub, flagged, when none is left)."""
     await session.flush()
-    excluded = await refused_stations(session, ticket.id)
+    excluded = await passed_stations(session, ticket.id)
     decision = await decide_for(session, ticket, customer, exclude=excluded)
-    return await _apply(session, actor, ticket, decision, "route", at)
+    return await apply_decision(session, actor, ticket, decision, "route", at)
 
 
 async def refuse(

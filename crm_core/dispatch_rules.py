@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crm_core.places import REGION_EN, Place, haversine_km, region_of
+from crm_core.technician_rules import TechnicianChoice
 
 LOAD_KM = 50.0  # how much further a station at capacity counts (see the rules)
 VIP_TIER = 1
@@ -103,10 +104,24 @@ class Decision:
     alternatives: tuple[Choice, ...] = ()
     flagged: bool = False
     notes: tuple[str, ...] = field(default=())
+    technician: TechnicianChoice | None = None  # ``with_technician``: the station's pick
 
     @property
     def station_id(self) -> int | None:
         return self.chosen.station_id if self.chosen else None
+
+    @property
+    def technician_id(self) -> int | None:
+        return self.technician.technician_id if self.technician else None
+
+
+def with_technician(decision: Decision, choice: TechnicianChoice) -> Decision:
+    """``decision`` with the technician of its station (``crm_core.technician_rules``),
+    his sentence after the station's: "郑州服务站：…，在办 3 单；技师 王师傅：旅游客车，在办
+    2 单"."""
+    return replace(decision, technician=choice,
+                   reason=f"{decision.reason}；{choice.reason}",
+                   reason_en=f"{decision.reason_en}; {choice.reason_en}")
 
 
 # --- the rules ------------------------------------------------------------------------

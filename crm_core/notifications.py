@@ -93,6 +93,18 @@ def escalation_messages(*, ticket_id: int, number: str, target: str, level: int,
     return _both(f"sla:{ticket_id}:{target}:{level}", email, phone, subject, body, ticket_id)
 
 
+def unanswered_messages(*, ticket_id: int, number: str, station_id: int,
+                        station_email: str | None, station_phone: str | None,
+                        accept_due: datetime | None, zone: str = "Asia/Shanghai"
+                        ) -> list[Message]:
+    """The station that did not accept in time is told the ticket went to another."""
+    subject = f"工单 {number} 已改派（未按时接单）"
+    body = (f"【服务热线】工单 {number} 未在 {local_time(accept_due, zone)} 前接单，"
+            "已改派其他服务站，贵站无需处理。")
+    return _both(f"unanswered:{ticket_id}:{station_id}", station_email, station_phone,
+                 subject, body, ticket_id)
+
+
 def customer_messages(*, ticket_id: int, number: str, phone: str,
                       expected_arrival: datetime | None, zone: str = "Asia/Shanghai"
                       ) -> list[Message]:
@@ -109,6 +121,16 @@ async def station_routed(session: AsyncSession, ticket: Ticket, station: Service
         ticket_id=ticket.id, number=ticket.number, problem=ticket.problem,
         station_email=station.email, station_phone=first_phone(station.phones),
         accept_due=ticket.accept_due, zone=station.timezone, routed_at=ticket.routed_at))
+
+
+async def station_unanswered(session: AsyncSession, ticket: Ticket, station: ServiceStation,
+                             accept_due: datetime | None) -> None:
+    """Queue the notice to ``station`` that ``ticket`` was taken from it (not accepted by
+    ``accept_due``)."""
+    await enqueue_many(session, unanswered_messages(
+        ticket_id=ticket.id, number=ticket.number, station_id=station.id,
+        station_email=station.email, station_phone=first_phone(station.phones),
+        accept_due=accept_due, zone=station.timezone))
 
 
 async def escalated(session: AsyncSession, ticket: Ticket, level: int, user: User | None,

@@ -49,6 +49,8 @@ from crm_core.records import (
     text,
     to_dict,
 )
+from crm_core.technician_rules import TRADE_CODES as TRADE_CODES
+from crm_core.technician_rules import TRADES as TRADES
 from numbering.regions import province_key
 
 MODULE = "stations"
@@ -57,14 +59,6 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 DEFAULT_HOURS: dict[str, Any] = {d: [["08:30", "17:30"]] for d in DAYS[:5]} | {
     "sat": [["09:00", "12:00"]]}
-# trades a technician may have beside product lines: (code, zh, en)
-TRADES: tuple[tuple[str, str, str], ...] = (
-    ("electrical", "电气", "electrical"), ("mechanical", "机械", "mechanical"),
-    ("hydraulic", "液压", "hydraulics"), ("aircon", "空调", "air conditioning"),
-    ("engine", "发动机", "engine"), ("body", "钣金", "bodywork"),
-    ("software", "软件", "software"), ("installation", "安装", "installation"),
-)
-TRADE_CODES = tuple(code for code, _, _ in TRADES)
 STATION_FIELDS = (
     "code", "name", "name_en", "province", "city", "district", "address", "latitude",
     "longitude", "phones", "product_lines", "covers", "capacity", "timezone", "hours",

@@ -25,7 +25,9 @@ Rules:
   ``escalation`` with its data, and a notification (outbox) to the station (warning) or
   the person of the chain at that level (station manager -> regional service manager ->
   the service director, a username from the settings; a level without a person goes
-  to the next one up).
+  to the next one up). A ticket whose accept target is breached while still ``routed``
+  (``sla_steps.station_unanswered``: its station did not answer) is then routed again,
+  in the same transaction (``crm_core.unanswered``; ``reroute=False`` leaves it).
 """
 
 from __future__ import annotations
@@ -35,14 +37,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from crm_core.holidays import all_calendars, calendar_days
+from crm_core import network_cache
+from crm_core.holidays import all_calendars
 from crm_core.models import (
     Customer,
+    Holiday,
     ServiceStation,
     SlaPolicy,
     Ticket,
@@ -59,6 +63,7 @@ from crm_core.sla_steps import (
     due_steps,
     next_instant,
     progress,
+    station_unanswered,
     thresholds,
 )
 
@@ -82,15 +87,42 @@ DEFAULT_POLICIES: tuple[tuple[str, str | None, str | None, int | None, int, int,
 )
 
 
-def matches(policy: SlaPolicy, priority: str | None, category: str | None, tier: int) -> bool:
+class PolicyLike(Protocol):
+    """What choosing a policy and counting its targets read: ``SlaPolicy`` or
+    ``PolicyFacts``."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def priority(self) -> str | None: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def tier(self) -> int | None: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def accept_min(self) -> int: ...
+    @property
+    def arrive_min(self) -> int | None: ...
+    @property
+    def resolve_min(self) -> int: ...
+    @property
+    def warn_pct(self) -> int: ...
+
+
+P = TypeVar("P", bound=PolicyLike)
+
+
+def matches(policy: PolicyLike, priority: str | None, category: str | None, tier: int) -> bool:
     return (policy.active
             and (policy.priority is None or policy.priority == priority)
             and (policy.category is None or policy.category == category)
             and (policy.tier is None or tier >= policy.tier))
 
 
-def pick_policy(policies: Sequence[SlaPolicy], priority: str | None, category: str | None,
-                tier: int) -> SlaPolicy | None:
+def pick_policy(policies: Sequence[P], priority: str | None, category: str | None,
+                tier: int) -> P | None:
     """The most specific active policy that matches, None when none does."""
     found = [p for p in policies if matches(p, priority, category, tier)]
     if not found:
@@ -122,10 +154,57 @@ def calendar_for(station: ServiceStation | None, days: dict[date, str]) -> Busin
     return BusinessCalendar.build(DEFAULT_HOURS, DEFAULT_TZ, days)
 
 
+@dataclass(frozen=True)
+class _Calendars:
+    """Every holiday calendar's days, and the business calendars built from them (kept in
+    memory by ``network_cache``: emptied when a holiday changes)."""
+
+    days: dict[str, dict[date, str]]
+    built: dict[str, BusinessCalendar] = field(default_factory=dict)
+
+
+async def _load_calendars(conn: AsyncConnection) -> _Calendars:
+    out: dict[str, dict[date, str]] = {}
+    for name, day, kind in await conn.execute(
+            select(Holiday.calendar, Holiday.day, Holiday.kind)):
+        out.setdefault(name, {})[day] = kind
+    return _Calendars(out)
+
+
 async def station_calendar(session: AsyncSession, station: ServiceStation | None
                            ) -> BusinessCalendar:
     name = station.calendar if station is not None else DEFAULT_CALENDAR
-    return calendar_for(station, await calendar_days(session, name))
+    calendars = await network_cache.cached(session, "holidays", _load_calendars)
+    key = json.dumps([station.hours, station.timezone, name]
+                     if station else [name], sort_keys=True)
+    found = calendars.built.get(key)
+    if found is None:  # stations with the same hours share one (and its day cache)
+        found = calendars.built[key] = calendar_for(station, calendars.days.get(name, {}))
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyFacts:
+    """An SLA policy as kept in memory (``network_cache``): ``SlaPolicy``'s fields."""
+
+    id: int
+    name: str
+    priority: str | None
+    category: str | None
+    tier: int | None
+    accept_min: int
+    arrive_min: int | None
+    resolve_min: int
+    warn_pct: int
+    active: bool
+
+
+async def _load_policies(conn: AsyncConnection) -> tuple[PolicyFacts, ...]:
+    rows = await conn.execute(select(
+        SlaPolicy.id, SlaPolicy.name, SlaPolicy.priority, SlaPolicy.category, SlaPolicy.tier,
+        SlaPolicy.accept_min, SlaPolicy.arrive_min, SlaPolicy.resolve_min,
+        SlaPolicy.warn_pct, SlaPolicy.active).where(SlaPolicy.active))
+    return tuple(PolicyFacts(**row._mapping) for row in rows)
 
 
 def _history(ticket: Ticket, kind: str, now: datetime, note: str | None,
@@ -138,14 +217,15 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
-def _targets(ticket: Ticket, policy: SlaPolicy | None) -> dict[str, Any]:
+def _targets(ticket: Ticket, policy: PolicyLike | None) -> dict[str, Any]:
     return {"accept": (ticket.accept_due, ticket.accepted_at, policy and policy.accept_min),
             "arrive": (ticket.arrive_due, ticket.arrived_at, policy and policy.arrive_min),
             "resolve": (ticket.resolve_due, ticket.resolved_at,
                         policy and policy.resolve_min)}
 
 
-def _next_at(cal: BusinessCalendar, ticket: Ticket, policy: SlaPolicy | None) -> datetime | None:
+def _next_at(cal: BusinessCalendar, ticket: Ticket, policy: PolicyLike | None
+             ) -> datetime | None:
     if ticket.status in DONE or ticket.sla_paused_at is not None or policy is None:
         return None
     target = current_target(**_targets(ticket, policy))
@@ -156,12 +236,14 @@ def _next_at(cal: BusinessCalendar, ticket: Ticket, policy: SlaPolicy | None) ->
 
 
 async def start_clock(session: AsyncSession, ticket: Ticket, station: ServiceStation | None,
-                      now: datetime) -> SlaPolicy | None:
-    """Start (or, after a re-route, restart) a ticket's SLA clock; None: no policy."""
-    tier = await session.scalar(select(Customer.vip_tier).where(
-        Customer.id == ticket.customer_id)) or 0
-    policies = (await session.execute(select(SlaPolicy).where(SlaPolicy.active))).scalars()
-    policy = pick_policy(list(policies), ticket.priority, ticket.category, tier)
+                      now: datetime) -> PolicyFacts | None:
+    """Start (or, after a re-route, restart) a ticket's SLA clock; None: no policy. The
+    policies and calendars are kept in memory (``network_cache``); the customer is
+    usually loaded already (routing read it)."""
+    customer = await session.get(Customer, ticket.customer_id)
+    tier = (customer.vip_tier if customer is not None else 0) or 0
+    policies = await network_cache.cached(session, "policies", _load_policies)
+    policy = pick_policy(policies, ticket.priority, ticket.category, tier)
     if policy is None:
         return None
     cal = await station_calendar(session, station)
@@ -243,6 +325,8 @@ class SweepResult:
     escalations: int = 0
     messages: int = 0
     by_level: dict[int, int] = field(default_factory=dict)
+    unanswered: list[int] = field(default_factory=list)  # tickets their station let pass
+    rerouted: int = 0  # of those, sent to another station
 
 
 _SWEEP_COLUMNS = (
@@ -299,9 +383,10 @@ def _step_note(step: Step, user: User | None) -> str:
     return f"SLA breach: {step.target}, escalation level {step.level}{who}"
 
 
-async def sweep(session: AsyncSession, now: datetime, *, director: str | None = None
-                ) -> SweepResult:
-    """Fire the due SLA steps of every open ticket (see the module's rules)."""
+async def sweep(session: AsyncSession, now: datetime, *, director: str | None = None,
+                reroute: bool = True) -> SweepResult:
+    """Fire the due SLA steps of every open ticket, then route again the tickets whose
+    station did not accept in time (see the module's rules)."""
     query = (select(*_SWEEP_COLUMNS).outerjoin(SlaPolicy, SlaPolicy.id == Ticket.sla_policy_id)
              .where(Ticket.sla_next_at <= now)
              .with_for_update(of=Ticket, skip_locked=True))
@@ -324,6 +409,10 @@ async def sweep(session: AsyncSession, now: datetime, *, director: str | None = 
         await session.execute(insert(TicketStatusChange), history)
     await enqueue_many(session, messages)
     result.messages = len(messages)
+    if reroute and result.unanswered:
+        from crm_core.unanswered import reroute_unanswered  # it routes: dispatch uses sla
+
+        result.rerouted = await reroute_unanswered(session, result.unanswered, now)
     return result
 
 
@@ -367,6 +456,8 @@ def _evaluate(row: Any, station: ServiceStation | None, ctx: _Context, now: date
                 station_name=station.name if station else None, zone=zone))
     if not steps:
         return {"sla_next_at": next_instant(instants, done)}
+    if row.station_id is not None and station_unanswered(steps, row.status):
+        result.unanswered.append(row.id)
     last = steps[-1]
     return {"sla_state": last.state, "escalation_level": min(last.level, LEVELS),
             "sla_next_at": next_instant(instants, last.index + 1)}

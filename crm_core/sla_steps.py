@@ -16,9 +16,11 @@ escalate 3   D + 100 % of T                      breached    3      service dire
 So a breach climbs the chain one level per further half target: an urgent repair
 (accept 30 min) reaches the director 30 business minutes after its acceptance was due,
 a normal one (accept 2 h) 2 business hours after. A station that has not accepted by
-``accept_due`` thus escalates like any breach. When a target is met, the next one
-starts from ``ok`` / level 0 (``crm_core.sla.mark``); every step fired is kept in the
-ticket's history, so the earlier target's escalation is not lost.
+``accept_due`` thus escalates like any breach, AND loses the ticket: its breach of the
+accept target (``station_unanswered``) has the sweep's caller route it again to the next
+best station (``crm_core.unanswered``), whose clock starts afresh. When a target is
+met, the next one starts from ``ok`` / level 0 (``crm_core.sla.mark``); every step
+fired is kept in the ticket's history, so the earlier target's escalation is not lost.
 
 ``progress(state, level)`` is how many steps of the current target have fired; the
 sweep fires every step whose instant has come (all of them after a downtime: catch-up),
@@ -98,6 +100,12 @@ def due_steps(target: str, instants: tuple[datetime, ...], done: int, now: datet
     """The steps not fired yet whose instant has come, in order."""
     return [Step(target=target, index=i, at=at, state=STEP_STATES[i], level=i)
             for i, at in enumerate(instants) if i >= done and at <= now]
+
+
+def station_unanswered(steps: list[Step], status: str) -> bool:
+    """Whether ``steps`` (fired now) breach the accept target of a ticket still
+    ``routed``: its station did not answer in time (see the rules)."""
+    return status == "routed" and any(s.target == "accept" and s.index == 1 for s in steps)
 
 
 def next_instant(instants: tuple[datetime, ...], done: int) -> datetime | None:

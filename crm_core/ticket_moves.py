@@ -29,7 +29,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import dispatch
-from crm_core.audit import audit
 from crm_core.errors import Conflict, MoveNotAllowed, ValidationFailed
 from crm_core.models import ServiceStation, Technician, Ticket, TicketStatusChange
 from crm_core.permissions import Actor
@@ -165,15 +164,10 @@ async def assign(
     before = ticket.technician_id
     ticket.technician_id = wanted
     ticket.updated_at = at
-    session.add(TicketStatusChange(
-        ticket_id=ticket.id, from_status=ticket.status, to_status=ticket.status, at=at,
-        by_id=actor.user_id, note=clean_note, kind="assign",
-        data={"technician_id": wanted, "name": name, "previous": before}))
+    dispatch.record_assignment(session, actor, ticket, at, technician_id=wanted, name=name,
+                               note=clean_note, previous=before)
     touch(customer, actor, at)
     await session.flush()
-    audit(session, user_id=actor.user_id, action="assign", entity="ticket",
-          entity_id=ticket.id, before={"technician_id": before},
-          after={"technician_id": wanted, "note": clean_note})
     return await ticket_view(session, ticket)
 
 

@@ -119,10 +119,11 @@ STAMPS = {"accepted": "accepted_at", "on_site": "arrived_at", "resolved": "resol
 SLA_EVENTS = {"accepted": "accepted", "on_site": "arrived", "resolved": "resolved"}
 REOPEN_DAYS = 7  # the default of the setting ``ticket_reopen_days``
 # what a history row (``TicketStatusChange.kind``) records: a move; a note; dispatch's
-# routing, a person's override, a station's refusal; a technician assigned; the repair
-# record written; the SLA's warning, escalation and notification
-HISTORY_KINDS = ("status", "note", "route", "override", "refusal", "assign", "repair",
-                 "sla-warning", "escalation", "notify")
+# routing, a person's override, a station's refusal or its silence (``timeout``: not
+# accepted in time, crm_core.unanswered); a technician assigned; the repair record
+# written; the SLA's warning, escalation and notification
+HISTORY_KINDS = ("status", "note", "route", "override", "refusal", "timeout", "assign",
+                 "repair", "sla-warning", "escalation", "notify")
 PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_UPDATE_FIELDS = ("problem", "priority", "asset_id", "contact_id", "status", "note")
 REPAIR = "repair"
@@ -286,8 +287,8 @@ async def create_ticket(
     why = None if station_id is None else text(override_reason, "override_reason",
                                                  max_len=1000)
     if why is not None:
-        decision = dispatch.override_decision(await dispatch.station_row(session, station_id),
-                                              why)
+        decision = await dispatch.person_decision(
+            session, ticket, customer, await dispatch.station_row(session, station_id), why)
     else:
         decision = await dispatch.decide_new(session, ticket, customer)
     dispatch.set_route(ticket, decision, at, why)
@@ -302,12 +303,12 @@ async def create_ticket(
         after["duplicate_of"] = {"id": duplicate.id, "number": duplicate.number}
     audit(session, user_id=actor.user_id, action="create", entity="ticket",
           entity_id=ticket.id, after=after)
-    routed = await dispatch.record_route(session, actor, ticket, decision,
-                                         "route" if why is None else "override", at,
-                                         override=why)
+    routed = await dispatch.record_decision(session, actor, ticket, decision,
+                                            "route" if why is None else "override", at,
+                                            override=why)
     await session.flush()
     # the history is the changes just written: no need to read it back
-    return to_dict(ticket, open=True, history=[to_dict(change), to_dict(routed)],
+    return to_dict(ticket, open=True, history=[to_dict(change), *map(to_dict, routed)],
                    repair_record=None, next_moves=list(next_moves(ticket.status)))
 
 

@@ -60,9 +60,11 @@ async def seed_network(db: AsyncSession, *, password_hash: str | None = None,
     await db.flush()
     db.add_all([StationUser(user_id=users[0].id, station_id=stations[0].id),
                 StationUser(user_id=users[1].id, station_id=stations[1].id)])
+    # ZZ-001's two are off duty: routing gives them nothing (crm_core.technician_rules),
+    # the station assigns by hand, and a technician sees a ticket once assigned
     techs = [Technician(station_id=stations[0].id, user_id=users[2].id, name="张师傅",
-                        skills=["BUS-COACH"]),
-             Technician(station_id=stations[0].id, name="李师傅", skills=[]),
+                        skills=["BUS-COACH"], on_duty=False),
+             Technician(station_id=stations[0].id, name="李师傅", skills=[], on_duty=False),
              Technician(station_id=stations[1].id, name="王师傅", skills=[])]
     db.add_all(techs)
     customer = Customer(name=customer_name, province="河南", city="郑州",

@@ -65,7 +65,9 @@ async def test_stations_tickets_override_and_refusal(api: Api) -> None:
                                     json={"station_id": made[0]["id"], "reason": "就近"})
         assert rerouted.status == 200, await rerouted.text()
         after = await rerouted.json()
-        assert after["station_id"] == made[0]["id"] and after["history"][-1]["kind"] == "override"
+        kinds = [h["kind"] for h in after["history"]]
+        assert after["station_id"] == made[0]["id"] and kinds[-2:] == ["override", "assign"]
+        assert after["technician_id"] == (await tech.json())["id"]  # 张师傅, on duty there
         refused = await admin.post(f"/tickets/{ticket['id']}/refuse", json={"reason": "无配件"})
         assert refused.status == 200, await refused.text()
         kinds = [h["kind"] for h in (await refused.json())["history"]]
