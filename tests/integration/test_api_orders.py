@@ -167,3 +167,24 @@ async def test_orders_imported_through_the_import_jobs(api: Api) -> None:
     async with signed_in(api, "agent") as agent:  # reads orders, imports none
         resp = await upload(agent, ORDERS_CSV.encode(), "x.csv", kind="orders")
         assert resp.status == 403
+
+
+async def test_late_batches_for_the_home_page(api: Api) -> None:
+    ids = await seed(api)
+    async with api.sessionmaker.begin() as db:
+        await orders.create_order(db, SYSTEM, ids["customer"], number="SO-OLD",
+                                  due_date="2020-09-01", lines=[
+                                      {"title": "Oxford Atlas", "supplier": "OUP"}])
+        oup = await orders.supplier_by_code(db, "OUP")
+        assert oup is not None
+        await orders.group_lines(db, SYSTEM, oup.id, code="OUP-2020", on="2020-07-01")
+    async with signed_in(api, "admin") as admin:
+        resp = await admin.get("/batches/late", params={"limit": 5})
+        assert resp.status == 200, await resp.text()
+        [late] = (await resp.json())["items"]
+        assert (late["number"], late["batch_code"]) == ("SO-OLD", "OUP-2020")
+        assert late["overdue_days"] > 0 and late["threatens_due"] is True
+        assert late["supplier_en"] == "Oxford University Press"
+        assert (await admin.get("/batches/late", params={"limit": 0})).status == 422
+    async with signed_in(api, "agent") as agent:  # these test roles have no orders grant
+        assert (await agent.get("/batches/late")).status == 403

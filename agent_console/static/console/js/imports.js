@@ -6,7 +6,7 @@
 // job's id stays in the address (?job=), so a reload or a shared link finds it again.
 import { h, $, fill, options } from "./dom.js";
 import { api, describe } from "./api.js";
-import { t, label, onLanguage, language } from "./i18n.js";
+import { t, onLanguage, language } from "./i18n.js";
 import { result } from "./notify.js";
 import { start, table, users, userName, IMPORT_KINDS } from "./office.js";
 
@@ -95,11 +95,16 @@ function countedKinds(created) {
   return given.length ? given : CREATED;
 }
 
+function countedLabel(kind) {
+  const key = `imports.created.${kind}`;
+  return t(key) === key ? kind : t(key);
+}
+
 function stats(resultOf) {
   const created = resultOf.created || {};
   return h("dl", { class: "bo-stats", id: "import-stats" },
     h("dt", {}, t("imports.rows")), h("dd", { dataset: { stat: "rows" } }, String(resultOf.rows ?? 0)),
-    countedKinds(created).map((k) => [h("dt", {}, label("imports.created", k)), h("dd", { dataset: { stat: k } }, String(created[k] ?? 0))]),
+    countedKinds(created).map((k) => [h("dt", {}, countedLabel(k)), h("dd", { dataset: { stat: k } }, String(created[k] ?? 0))]),
     h("dt", {}, t("imports.duplicates")), h("dd", { dataset: { stat: "duplicates" } }, String(resultOf.duplicates ?? 0)),
     h("dt", {}, t("imports.errors")), h("dd", { dataset: { stat: "errors" } }, String(resultOf.errors ?? 0)));
 }
