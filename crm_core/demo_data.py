@@ -14,7 +14,9 @@ the live calls page), the service station BUS-ZHENGZHOU's staff zz.station (the 
 page, ``/station``) and an admin (password ``demo`` for everyone);
 the IVR's number plan: the 400 and 800 numbers and four old department hotlines;
 the service network (``crm_core.demo_network``: about 400 stations across China with
-their technicians), the open tickets routed to it.
+their technicians), the open tickets routed to it; customers' orders of imported books
+and spare parts with their supplier batches at every stage, one late
+(``crm_core.demo_orders``).
 
 Rules:
 - every number the demo simulator dials (``hotline.demo.DEMO_CUSTOMERS``) belongs
@@ -44,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_core import dispatch, sla
 from crm_core.audit import audit, snapshot
 from crm_core.demo_network import seed_network
+from crm_core.demo_orders import seed_orders
 from crm_core.dispatch import route_ticket
 from crm_core.holidays import load_holidays
 from crm_core.models import (
@@ -956,8 +959,13 @@ async def seed_demo(
         await _seed_opportunities(seed)
         await _seed_subscriptions(seed)
         await _seed_number_plan(seed)
+        # orders and their supplier batches (issue 18: crm_core.demo_orders)
+        for what, n in (await seed_orders(session, customers=seed.customers,
+                                          users=seed.users, today=seed.today,
+                                          at=seed.at)).items():
+            seed.count(what, n)
     return {k: seed.created.get(k, 0) for k in (
         "users", "product_lines", "customers", "contacts", "phone_numbers", "assets",
         "interactions", "tickets", "opportunities", "subscriptions", "ivr_numbers",
-        "stations", "technicians",
+        "stations", "technicians", "suppliers", "supplier_batches", "orders", "order_lines",
     )}

@@ -125,6 +125,24 @@ CATALOG: dict[str, tuple[str, str]] = {
     "stage_columns_missing": ("{sheet}: a stage update needs a batch column and a stage "
                               "column (headers: {headers})",
                               "{sheet}：阶段更新需要批次列和阶段列（表头：{headers}）"),
+    # orders (crm_core.order_import, issue 18)
+    "order_number_missing": ("which order? (the order number is missing)",
+                             "哪个订单？（缺少订单号）"),
+    "order_title_missing": ("the line's title or product (or its ISBN/model) is missing",
+                            "缺少书名/品名（或 ISBN/型号）"),
+    "order_quantity_invalid": ("the quantity is a whole number from 1 to {max}",
+                               "数量应为 1 到 {max} 的整数"),
+    "order_customer_unknown": ("no customer {customer} (by code, phone or name)",
+                               "没有客户 {customer}（按编号、电话或名称）"),
+    "order_salesman_unknown": ("unknown salesman {salesman} (no user with this username "
+                               "or name)", "未知的业务员 {salesman}（没有这个用户名或姓名的用户）"),
+    "order_refused": ("order refused: {error}", "订单被拒绝：{error}"),
+    "order_skipped": ("order {number} not imported: see row {row}",
+                      "订单 {number} 未导入：见第 {row} 行"),
+    "order_columns_missing": ("{sheet}: an order import needs an order number column and "
+                              "a title or ISBN/model column (headers: {headers})",
+                              "{sheet}：订单导入需要订单号列和书名/品名或 ISBN/型号列"
+                              "（表头：{headers}）"),
 }
 POOL = ("shared pool / 公海", "公海")
 _PLACEHOLDER = re.compile(r"\{(\w+)(!r)?\}")

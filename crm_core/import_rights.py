@@ -7,7 +7,8 @@ or into the shared pool, with their contacts and assets, so it needs
 default roles, administrators. The importer still checks the create grant of every
 kind of sheet it writes (contacts, assets), row by row decisions stay its own.
 A file of the service network (kind ``stations`` or ``technicians``) needs
-``stations``/``create`` at scope ``all`` instead.
+``stations``/``create`` at scope ``all`` instead; a file of orders (kind ``orders``)
+``orders``/``create`` and ``orders``/``update`` at scope ``all``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ NEEDED = (("customers", "create"), ("customers", "reassign"))
 # the service network (stations, technicians) is no customer's: its own grant
 NEEDED_NETWORK = (("stations", "create"),)
 NETWORK_KINDS = ("stations", "technicians")
+# customers' orders (issue 18): any salesman's customers' orders, created or updated
+NEEDED_ORDERS = (("orders", "create"), ("orders", "update"))
 
 
 def _needed(kind: str) -> tuple[tuple[str, str], ...]:
+    if kind == "orders":
+        return NEEDED_ORDERS
     return NEEDED_NETWORK if kind in NETWORK_KINDS else NEEDED
 
 

@@ -15,12 +15,16 @@ Rules:
 - ``stage_days(stage_dates)`` turns one batch's ``{stage: day}`` into the days spent in
   each stage it has left (a stage skipped in the records adds its time to the one before);
 - a stage may only move forward (``can_move``): the same stage again is no change,
-  an earlier one is refused by the caller (``crm_core.orders.update_stage``).
+  an earlier one is refused by the caller (``crm_core.orders.update_stage``);
+- a batch is late (``batch_lateness``) when it is past its expected day, or expected
+  after the due date of an order it carries; its forecast ``slipped`` when a stage
+  update moved the expected day later (the customer is told: ``order_notices``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from statistics import median
 
@@ -109,3 +113,33 @@ def is_late(stage: str, expected: date | None, due: date | None, today: date) ->
     if stage == "delivered" or expected is None:
         return False
     return expected < today or (due is not None and expected > due)
+
+
+@dataclass(frozen=True)
+class BatchLateness:
+    """Why a batch is late: ``overdue_days`` past its expected day (0: not overdue), and
+    the orders (their numbers) whose due date falls before its expected day."""
+
+    overdue_days: int
+    threatened: tuple[str, ...]
+
+    @property
+    def late(self) -> bool:
+        return self.overdue_days > 0 or bool(self.threatened)
+
+
+def batch_lateness(stage: str, expected: date | None, today: date,
+                   dues: Iterable[tuple[str, date | None]]) -> BatchLateness:
+    """Whether a batch is late (issue 18 item 2): past its expected day, or expected
+    after the due date of an order it carries lines of (``dues``: (order number, due
+    date)). A delivered batch, or one with no expected day, is never late."""
+    if stage == "delivered" or expected is None:
+        return BatchLateness(0, ())
+    threatened = tuple(sorted({n for n, due in dues if due is not None and expected > due}))
+    return BatchLateness(max(0, (today - expected).days), threatened)
+
+
+def slipped(before: date | None, after: date | None) -> bool:
+    """Whether a batch's expected day moved later (a forecast made worse: the customer
+    is told). No forecast before, or none now, is no slip."""
+    return before is not None and after is not None and after > before

@@ -18,6 +18,8 @@ Rules:
   actor's scope (``own`` also covers the orders the actor sells: ``owner_id``). A
   stage update moves lines of many customers: it needs ``orders``/``update`` scope
   ``all`` (logistics staff, admins);
+- a stage update that dispatches the batch, or moves its expected day later, queues
+  the customers' notices in the same transaction (``crm_core.order_notices``);
 - every write is audited (module ``orders``); nothing here commits.
 """
 
@@ -32,7 +34,7 @@ from typing import Any
 from sqlalchemy import Dialect, Integer, Select, bindparam, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import order_eta
+from crm_core import order_eta, order_notices
 from crm_core.audit import audit
 from crm_core.errors import NotFound, ValidationFailed
 from crm_core.models import Customer, OrderLine, SalesOrder, Supplier, SupplierBatch
@@ -321,6 +323,7 @@ async def update_stage(session: AsyncSession, actor: Actor, ref: object, stage: 
                   f"{batch.stage} ({batch.stage_on.isoformat()})")
     usual = order_eta.usual_days(await _history(session, batch.supplier_id, batch.id))
     before = {"stage": batch.stage, "stage_on": batch.stage_on.isoformat()}
+    was_stage, was_expected = batch.stage, batch.expected_on
     batch.stage, batch.stage_on = word, day
     batch.stage_dates = {**(batch.stage_dates or {}), word: day.isoformat()}
     batch.expected_on = order_eta.expected_arrival(word, day, usual, max(today, day))
@@ -328,6 +331,9 @@ async def update_stage(session: AsyncSession, actor: Actor, ref: object, stage: 
           entity_id=batch.id, before=before,
           after={"stage": word, "stage_on": day.isoformat()})
     await session.flush()
+    # dispatched, or expected later than before: the customers are told (the outbox)
+    await order_notices.tell(session, batch,
+                             order_notices.events_of_move(was_stage, was_expected, batch))
     return {**batch_view(batch), "changed": True}
 
 

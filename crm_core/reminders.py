@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_core.duplicates import backfill_name_keys
 from crm_core.errors import ValidationFailed
 from crm_core.models import Asset, AuditEntry, Customer, Subscription, User, UtcDateTime, utcnow
+from crm_core.order_notices import tell_overdue
 from crm_core.outbound_lists import refresh_all
 from crm_core.ownership import OwnershipRules, json_object, return_untouched_to_pool
 from crm_core.permissions import Actor, PermissionDenied, customer_filter, scope_for
@@ -194,12 +195,13 @@ async def daily_job(
     today: date,
     now: datetime | None = None,
 ) -> dict[str, int]:
-    """Expiry, pool return, name-key backfill and the call lists' rebuild, each in its
-    own transaction.
+    """Expiry, pool return, name-key backfill, the call lists' rebuild and the notices
+    of overdue supplier batches, each in its own transaction.
 
     ``now`` (default: the current time) drives the pool rule. Returns ``{"expired",
-    "returned_to_pool", "name_keys", "call_lists", "errors"}`` (call_lists: entries
-    added); a failed step counts 0 and one error.
+    "returned_to_pool", "name_keys", "call_lists", "late_batches_told", "errors"}``
+    (call_lists: entries added; late_batches_told: the overdue supplier batches); a
+    failed step counts 0 and one error.
     """
     at = utcnow() if now is None else now
     steps: list[tuple[str, Callable[[AsyncSession], Awaitable[int]]]] = [
@@ -208,6 +210,8 @@ async def daily_job(
         ("name_keys", backfill_name_keys),
         # the outbound call lists rebuilt from their rules (entries with an outcome stay)
         ("call_lists", lambda s: refresh_all(s, now=at)),
+        # customers of supplier batches past their expected day are told (issue 18)
+        ("late_batches_told", lambda s: tell_overdue(s, today)),
     ]
     counts = {"errors": 0}
     for name, step in steps:

@@ -94,6 +94,10 @@ def banner(run: Running) -> list[str]:
         "(account managers),",
         "                    alice / bob / carol (agents), zz.station (station BUS-ZHENGZHOU); "
         "password: demo",
+        "  orders          : 北京博文进口图书 (010-5129 7073, 13600136000) and "
+        "宇通客车服务站(郑州) (137 0013 7000)",
+        "                    have open orders (IVR key 2, the pop); li.na's and wang.lei's "
+        "home pages list late batches",
         f"  agents          : {len(run.floor)} simulated colleagues take calls ({named});",
         "                    alice / bob / carol sign in from the console to take theirs",
         f"  log file        : {run.log_file} (the terminal shows only warnings)",

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent_console.api import import_jobs as jobs
 from agent_console.api.auth_store import AuthStore
-from crm_core import importer, stage_import
+from crm_core import importer, order_import, stage_import
 from crm_core.import_messages import CodedError
 from crm_core.permissions import Actor, PermissionDenied
 
@@ -146,6 +146,9 @@ class ImportRunner:
         try:
             if kind == "stage_updates":  # issue 18: a row per supplier batch that moved
                 result = await stage_import.import_stage_updates(
+                    sessionmaker, path, actor=actor, dry_run=dry_run, progress=progress.tick)
+            elif kind == "orders":  # issue 18: a row per order line
+                result = await order_import.import_orders(
                     sessionmaker, path, actor=actor, dry_run=dry_run, progress=progress.tick)
             else:
                 result = await importer.import_file(

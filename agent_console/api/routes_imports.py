@@ -55,12 +55,15 @@ class ImportQuery(Query):
     filename: Text = Field(min_length=1, max_length=255,
                            description="the file's name: .csv/.txt (UTF-8, GBK...) or "
                                        ".xlsx/.xlsm")
-    kind: Literal["customers", "stations", "technicians", "stage_updates"] = Field(
+    kind: Literal["customers", "stations", "technicians", "stage_updates", "orders"] = Field(
         default="customers", description="customers (with contacts and assets); the "
                                          "service network: stations, technicians (a "
                                          "workbook may hold both sheets); or the stage "
                                          "updates of supplier batches (a row per batch: "
-                                         "batch code, stage, date)")
+                                         "batch code, stage, date); or customers' orders "
+                                         "(a row per order line: order number, customer, "
+                                         "salesman, due date, title, ISBN/model, quantity, "
+                                         "price, supplier)")
     dry_run: bool = Field(default=False, description="check every row, write nothing")
     owner: Text | None = Field(default=None, max_length=150,
                                description="username of the account manager of rows "
@@ -197,11 +200,13 @@ def add_routes(routes: Routes) -> None:
                upload=Upload(media_types=("application/octet-stream", "text/csv", XLSX)),
                response_model=ImportJob, status=202, errors=(401, 403, 409, 413, 422),
                summary="Import customers (contacts, assets), or the service network "
-                       "(?kind=stations|technicians), from an uploaded CSV/XLSX file in the "
-                       "background; poll the job it answers",
+                       "(?kind=stations|technicians), supplier batches' stage updates "
+                       "(?kind=stage_updates) or orders (?kind=orders), from an uploaded "
+                       "CSV/XLSX file in the background; poll the job it answers",
                description="The body is the file. Needs customers:create and "
                            "customers:reassign at scope all (the network: stations:create "
-                           "at scope all). Rows are judged one by one "
+                           "at scope all; orders: orders:create and orders:update at "
+                           "scope all). Rows are judged one by one "
                            "(crm_core.importer): a bad row is reported, never stops the "
                            "others.")
     routes.add("GET", "/imports/{job_id}", get_import, tag="imports", path_model=JobPath,

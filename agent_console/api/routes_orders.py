@@ -1,7 +1,8 @@
 """Orders and supplier batches (issue 18): ``crm_core.orders``.
 
 ``GET /orders``, ``GET /orders/{id}`` (lines, batches and each batch's timeline),
-``GET /customers/{id}/orders``, ``POST /orders``, and ``POST /batches/{id}/stage`` (a
+``GET /customers/{id}/orders``, ``POST /orders``, ``GET /batches/late`` (the salesman's
+home page: late batches of his orders) and ``POST /batches/{id}/stage`` (a
 stage update names the batch, never each order; a step back is a 422, an unknown
 batch a 404). Module ``orders``; the rules are the service's.
 """
@@ -14,7 +15,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from agent_console.api.routing import Call, Routes
-from agent_console.api.schemas import Body, Id, IdPath, Out, Page, PageQuery, Text
+from agent_console.api.schemas import Body, Id, IdPath, Out, Page, PageQuery, Query, Text
+from crm_core import late_batches as late
 from crm_core import orders
 from crm_core.order_eta import STAGES
 
@@ -130,6 +132,37 @@ class BatchMoved(Out):
     changed: bool = Field(description="false: the batch was already at that stage")
 
 
+class LateQuery(Query):
+    limit: int = Field(default=20, ge=1, le=200)
+
+
+class LateBatch(Out):
+    order_id: int
+    number: str
+    owner_id: int | None = None
+    customer_id: int
+    customer_name: str
+    due_date: date | None = None
+    batch_id: int
+    batch_code: str
+    stage: str
+    supplier: str
+    supplier_en: str | None = None
+    expected_on: date
+    overdue_days: int = Field(description="days past its expected day (0: not overdue)")
+    threatens_due: bool = Field(description="expected after the order's due date")
+
+
+class LateBatches(Out):
+    today: date
+    items: list[LateBatch]
+
+
+async def late_batches(call: Call) -> Any:
+    q: LateQuery = call.query
+    return await late.late_batches(call.db, call.me, limit=q.limit)
+
+
 async def list_orders(call: Call) -> Any:
     q: OrdersQuery = call.query
     return await orders.list_orders(call.db, call.me, customer_id=q.customer_id,
@@ -174,6 +207,11 @@ def add_routes(routes: Routes) -> None:
                path_model=IdPath, query_model=CustomerOrdersQuery,
                response_model=Page[OrderBrief], errors=(401, 403, 404, 409, 422),
                summary="A customer's orders, newest first")
+    routes.add("GET", "/batches/late", late_batches, tag="orders", query_model=LateQuery,
+               response_model=LateBatches, errors=(401, 403, 422),
+               summary="Late supplier batches of the orders you may see (a salesman: his "
+                       "own): past their expected day, or expected after an order's due "
+                       "date; most overdue first")
     routes.add("POST", "/batches/{id}/stage", move_batch, tag="orders", path_model=IdPath,
                body_model=StageIn, response_model=BatchMoved,
                summary="Move a supplier batch (and so every line in it) to a later stage; "

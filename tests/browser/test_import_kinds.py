@@ -23,7 +23,7 @@ async def test_technicians_are_imported_from_the_import_page(
     await loaded(page)
     offered = await page.eval_on_selector_all("#import-kind option",
                                               "els => els.map(e => e.value)")
-    assert offered == ["customers", "stations", "technicians", "stage_updates"]
+    assert offered == ["customers", "stations", "technicians", "stage_updates", "orders"]
     assert "技术员" in (await page.text_content("#import-kind") or "")
     await assert_translated(page, "zh-CN")
     await page.select_option("#import-kind", "technicians")

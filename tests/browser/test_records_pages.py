@@ -211,3 +211,36 @@ async def test_a_manager_sees_his_customers_and_creates_one(
     await page.wait_for_selector("#nc-result[data-kind='error']")
     assert re.search(r"/records/\d+$", await page.get_attribute("#nc-existing", "href") or "")
     await browser.assert_clean()
+
+
+LATE = {"en": ("Late supplier batches", "days overdue", "Customs"),
+        "zh-CN": ("延迟的供应商批次", "已逾期", "清关中")}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_salesman_sees_his_late_batches_on_his_home_page(
+    console: Console, browser: Browser, lang: str
+) -> None:
+    """li.na's home page (the records) lists the demo's coach parts stuck at customs past
+    their expected day (issue 18 item 2); wang.lei's does not (it is not his order)."""
+    from tests.browser.test_backoffice import assert_translated
+
+    heading, overdue, stage = LATE[lang]
+    await speaks(console, "li.na", lang)
+    page = await browser.page()
+    await sign_in(page, console, "li.na", expect="/records")
+    await page.wait_for_selector("body[data-loaded='1']")
+    item = page.locator("#late-list li[data-batch='PT-ZF-2606'][data-order='SO700108']")
+    await item.wait_for()
+    assert await page.text_content("#late-batches h2") == heading
+    text = await item.inner_text()
+    assert overdue in text and stage in text and "宇通客车服务站(郑州)" in text
+    href = await item.locator("a.late-order").get_attribute("href") or ""
+    assert re.fullmatch(r"/records/\d+", href)
+    await assert_translated(page, lang)
+    await browser.assert_clean()
+    page = await browser.page()
+    await sign_in(page, console, "wang.lei", expect="/records")
+    await page.wait_for_selector("body[data-loaded='1']")
+    await page.locator("#late-list li[data-order='SO700110']").wait_for()
+    assert await page.locator("#late-list li[data-batch='PT-ZF-2606']").count() == 0

@@ -134,3 +134,57 @@ async def test_stage_updates_imported_from_a_file_with_row_numbers(api: Api) -> 
     async with signed_in(api, "agent") as agent:  # no orders grant: refused up front
         resp = await upload(agent, STAGE_CSV.encode(), "x.csv", kind="stage_updates")
         assert resp.status == 403
+
+
+ORDERS_CSV = (
+    "订单号,客户名称,业务员,交货日期,书名,ISBN,数量,单价,出版社\n"
+    "SO-9001,清华大学图书馆 Tsinghua University Library,admin,2026-09-01,"
+    "Oxford English Dictionary,9780198611868,2,3200,OUP\n"
+    "SO-9001,,,,Teaching notes,,3,,\n"
+    "SO-9002,北京不存在的大学,admin,2026-09-01,Calculus,9780000000001,1,10,OUP\n")
+
+
+async def test_orders_imported_through_the_import_jobs(api: Api) -> None:
+    ids = await seed(api)
+    async with signed_in(api, "admin") as admin:
+        for round_ in (1, 2):  # the same file twice: the same order, updated
+            resp = await upload(admin, ORDERS_CSV.encode("gb18030"), "订单导出.csv",
+                                kind="orders")
+            assert resp.status == 202, await resp.text()
+            job = await finished(admin, (await resp.json())["id"])
+            assert job["state"] == "done", job
+            created = job["result"]["created"]
+            assert (created["orders"], created["orders_updated"]) == (
+                (1, 0) if round_ == 1 else (0, 1))
+            assert [(i["row"], i["code"]) for i in job["issues_preview"]] == [
+                (4, "order_customer_unknown")]
+        listed = await admin.get(f"/customers/{ids['customer']}/orders")
+        body = await listed.json()
+        assert [o["number"] for o in body["items"]] == ["SO-9001"]
+        assert body["items"][0]["stage"] == "to_be_batched"
+        report = await admin.get(f"/imports/{job['id']}/report", params={"lang": "zh-CN"})
+        assert "没有客户 北京不存在的大学" in (await report.read()).decode("utf-8-sig")
+    async with signed_in(api, "agent") as agent:  # reads orders, imports none
+        resp = await upload(agent, ORDERS_CSV.encode(), "x.csv", kind="orders")
+        assert resp.status == 403
+
+
+async def test_late_batches_for_the_home_page(api: Api) -> None:
+    ids = await seed(api)
+    async with api.sessionmaker.begin() as db:
+        await orders.create_order(db, SYSTEM, ids["customer"], number="SO-OLD",
+                                  due_date="2020-09-01", lines=[
+                                      {"title": "Oxford Atlas", "supplier": "OUP"}])
+        oup = await orders.supplier_by_code(db, "OUP")
+        assert oup is not None
+        await orders.group_lines(db, SYSTEM, oup.id, code="OUP-2020", on="2020-07-01")
+    async with signed_in(api, "admin") as admin:
+        resp = await admin.get("/batches/late", params={"limit": 5})
+        assert resp.status == 200, await resp.text()
+        [late] = (await resp.json())["items"]
+        assert (late["number"], late["batch_code"]) == ("SO-OLD", "OUP-2020")
+        assert late["overdue_days"] > 0 and late["threatens_due"] is True
+        assert late["supplier_en"] == "Oxford University Press"
+        assert (await admin.get("/batches/late", params={"limit": 0})).status == 422
+    async with signed_in(api, "agent") as agent:  # these test roles have no orders grant
+        assert (await agent.get("/batches/late")).status == 403

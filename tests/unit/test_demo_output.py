@@ -34,6 +34,7 @@ def test_the_banner_names_the_urls_logins_agents_and_log_file() -> None:
     assert "6 simulated colleagues take calls (Dave, Eve, Frank, Grace, ...)" in text
     assert f"  log file        : var/{LOG_NAME} (the terminal shows only warnings)" in lines
     assert "FastAGI on 127.0.0.1:4574" in text
+    assert "13600136000" in text and "have open orders (IVR key 2, the pop)" in text
 
 
 def test_without_an_ivr_server_the_banner_says_so() -> None:

@@ -89,3 +89,29 @@ def test_late() -> None:
     assert not is_late("customs", date(2026, 8, 25), date(2026, 9, 1), today)
     assert not is_late("delivered", date(2026, 8, 1), date(2026, 7, 1), today)
     assert not is_late("to_be_batched", None, date(2026, 9, 1), today)
+
+
+def test_a_batch_is_late_past_its_day_or_past_an_orders_due_date() -> None:
+    from crm_core.order_eta import batch_lateness
+
+    dues = [("SO1", date(2026, 9, 1)), ("SO2", date(2026, 8, 20)), ("SO3", None)]
+    on_time = batch_lateness("customs", date(2026, 8, 10), date(2026, 8, 1), dues)
+    assert not on_time.late and on_time == type(on_time)(0, ())
+    overdue = batch_lateness("customs", date(2026, 8, 10), date(2026, 8, 13), dues)
+    assert overdue.late and overdue.overdue_days == 3 and overdue.threatened == ()
+    threat = batch_lateness("shipped", date(2026, 8, 25), date(2026, 8, 1), dues)
+    assert threat.late and threat.overdue_days == 0 and threat.threatened == ("SO2",)
+    both = batch_lateness("shipped", date(2026, 9, 5), date(2026, 9, 6), dues)
+    assert both.overdue_days == 1 and both.threatened == ("SO1", "SO2")
+    # delivered, or no forecast: never late
+    assert not batch_lateness("delivered", date(2026, 8, 1), date(2026, 9, 1), dues).late
+    assert not batch_lateness("ordered", None, date(2026, 9, 1), dues).late
+
+
+def test_a_forecast_slips_when_it_moves_later() -> None:
+    from crm_core.order_eta import slipped
+
+    assert slipped(date(2026, 8, 1), date(2026, 8, 2))
+    assert not slipped(date(2026, 8, 2), date(2026, 8, 2))
+    assert not slipped(date(2026, 8, 5), date(2026, 8, 2))
+    assert not slipped(None, date(2026, 8, 2)) and not slipped(date(2026, 8, 2), None)

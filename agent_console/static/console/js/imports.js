@@ -1,5 +1,6 @@
 // Importing a file: a CSV or Excel file of customers (with their phones, a contact, an
-// asset), or of contacts and assets, uploaded to POST /imports, imported in the
+// asset), of contacts and assets, of the service network, of supplier batches' stage
+// updates or of customers' orders, uploaded to POST /imports, imported in the
 // background; the page polls the job (GET /imports/{id}) and shows its progress, then
 // what was created and every rejected row, with the error report to download. The
 // job's id stays in the address (?job=), so a reload or a shared link finds it again.
@@ -87,11 +88,23 @@ function progressBlock(job) {
   return h("div", { class: "bo-progress" }, bar, h("span", { id: "import-progress-text", dataset: { percent: pct ?? "" } }, text));
 }
 
+// what the import counted: a customers' import its customers, contacts, phones and
+// assets; the other kinds their own (orders, lines, batches moved...)
+function countedKinds(created) {
+  const given = Object.keys(created);
+  return given.length ? given : CREATED;
+}
+
+function countedLabel(kind) {
+  const key = `imports.created.${kind}`;
+  return t(key) === key ? kind : t(key);
+}
+
 function stats(resultOf) {
   const created = resultOf.created || {};
   return h("dl", { class: "bo-stats", id: "import-stats" },
     h("dt", {}, t("imports.rows")), h("dd", { dataset: { stat: "rows" } }, String(resultOf.rows ?? 0)),
-    CREATED.map((k) => [h("dt", {}, t(`imports.created.${k}`)), h("dd", { dataset: { stat: k } }, String(created[k] ?? 0))]),
+    countedKinds(created).map((k) => [h("dt", {}, countedLabel(k)), h("dd", { dataset: { stat: k } }, String(created[k] ?? 0))]),
     h("dt", {}, t("imports.duplicates")), h("dd", { dataset: { stat: "duplicates" } }, String(resultOf.duplicates ?? 0)),
     h("dt", {}, t("imports.errors")), h("dd", { dataset: { stat: "errors" } }, String(resultOf.errors ?? 0)));
 }

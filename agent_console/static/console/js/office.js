@@ -28,6 +28,7 @@ export const IMPORT_KINDS = [
   { name: "stations", allowed: (s) => s.scope("stations", "create") === "all" },
   { name: "technicians", allowed: (s) => s.scope("stations", "create") === "all" },
   { name: "stage_updates", allowed: (s) => s.scope("orders", "update") === "all" },
+  { name: "orders", allowed: (s) => s.scope("orders", "create") === "all" && s.scope("orders", "update") === "all" },
 ];
 
 /** Whether the session may import a file of any kind. */

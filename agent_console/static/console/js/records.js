@@ -1,11 +1,12 @@
 // Records: the customers before any search (issue 14 item 9: the user's own customers,
-// else every customer they may see, with filters), the recent callers beside them, a
+// else every customer they may see, with filters), the recent callers beside them and,
+// for whoever reads orders, the late supplier batches of their orders (issue 18), a
 // "New customer" form, and the search by name, any phone format, serial number or
 // ticket number; each customer opens its 360 page. The query and the filters live in
 // the address (?q=&owner=&status=) so the back button and a shared link give the same list.
 import { h, $, fill, options } from "./dom.js";
 import { api, describe } from "./api.js";
-import { t, label, onLanguage, formatTime } from "./i18n.js";
+import { t, label, onLanguage, formatTime, formatDate } from "./i18n.js";
 import { boot } from "./session.js";
 import { result } from "./notify.js";
 import { install as installHotkeys } from "./hotkeys.js";
@@ -26,6 +27,7 @@ const S = {
   items: [],
   total: 0,
   recent: null, // the recent callers' rows, or null before they came
+  late: null, // the late batches of the user's orders, or null before they came
 };
 
 function row(c) {
@@ -52,6 +54,7 @@ function render() {
   $("#records-summary").textContent = S.q ? t("search.results", { n: S.total, q: S.q }) : t("records.count", { n: S.total });
   $("#records-more").hidden = S.items.length >= S.total;
   renderRecent();
+  renderLate();
 }
 
 function address() {
@@ -128,6 +131,45 @@ async function loadRecent() {
     renderRecent();
   } catch (err) {
     result(out, "error", describe(err));
+  }
+}
+
+// ---------------------------------------------------------------- late batches
+
+// why a batch is late: days past its expected day, and/or after the order's due date
+function lateWhy(b) {
+  const parts = [];
+  if (b.overdue_days > 0) parts.push(t("records.late_overdue", { n: b.overdue_days }));
+  if (b.threatens_due) parts.push(t("records.late_threatens", { due: formatDate(b.due_date) }));
+  return parts.join(" · ");
+}
+
+function lateItem(b) {
+  const supplier = b.supplier_en && b.supplier_en !== b.supplier ? `${b.supplier} ${b.supplier_en}` : b.supplier;
+  return h("li", { class: "recent-item late-item", dataset: { batch: b.batch_code, order: b.number } },
+    h("div", { class: "recent-line" },
+      h("a", { href: `/records/${Number(b.customer_id)}`, class: "late-order" }, b.number),
+      h("span", {}, b.customer_name || ""),
+      h("span", { class: "why" }, lateWhy(b))),
+    h("div", { class: "recent-line" },
+      h("span", { class: "tag order-stage" }, label("order_stage", b.stage)),
+      h("span", { class: "mono" }, b.batch_code),
+      h("span", { class: "muted" }, supplier || ""),
+      h("span", { class: "muted when" }, t("records.late_expected", { day: formatDate(b.expected_on) }))));
+}
+
+function renderLate() {
+  if (S.late === null) return;
+  fill($("#late-list"), S.late.map(lateItem));
+  result($("#late-result"), S.late.length ? "" : "info", S.late.length ? "" : t("records.no_late"));
+}
+
+async function loadLate() {
+  try {
+    S.late = (await api("GET", "/batches/late", undefined, { query: { limit: 20 } })).items || [];
+    renderLate();
+  } catch (err) {
+    result($("#late-result"), "error", describe(err));
   }
 }
 
@@ -225,6 +267,10 @@ async function main() {
     }
     $("#recent-mine-label").hidden = !S.agent;
     loadRecent();
+  }
+  if (S.session.can("orders", "read")) {
+    $("#late-batches").hidden = false;
+    loadLate();
   }
   if (S.q || params.has("owner") || params.has("status")) await list();
   else await firstList();
