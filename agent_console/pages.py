@@ -94,9 +94,9 @@ _TYPES = {
 # the list against the imports)
 PAGES: dict[str, tuple[str, ...]] = {
     "login": ("api.js", "dom.js", "i18n.js", "notify.js"),
-    "console": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notes.js", "notify.js",
-                "phone.js", "quick_create.js", "render.js", "search.js", "session.js",
-                "socket.js", "words.js"),
+    "console": ("api.js", "caller_verify.js", "dom.js", "hotkeys.js", "i18n.js", "notes.js",
+                "notify.js", "phone.js", "quick_create.js", "render.js", "scores.js",
+                "search.js", "session.js", "socket.js", "words.js"),
     "records": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",
                 "render.js", "session.js", "words.js"),
     "record": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",
@@ -104,7 +104,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "admin": ("admin_roles.js", "admin_users.js", "api.js", "dom.js", "i18n.js", "notify.js",
               "session.js"),
     # a service station's (or technician's) tickets, for a phone (issue 15)
-    "station": ("api.js", "dom.js", "i18n.js", "notify.js", "session.js"),
+    "station": ("api.js", "dom.js", "i18n.js", "notify.js", "scores.js", "session.js"),
 }
 # the back office (issue 14 item 11): its hub, then one page per section, each at
 # /backoffice/<name>; all import the same modules (office.js: the parts they share)

@@ -25,6 +25,15 @@ class ValidationFailed(Exception):
         self.message = message
 
 
+class CallerNotVerified(ValidationFailed):
+    """A complaint's caller is not verified (``crm_core.caller_check``): 422
+    ``caller_not_verified`` naming the method that failed (None: no check given)."""
+
+    def __init__(self, message: str, method: str | None) -> None:
+        super().__init__("verification", message)
+        self.method = method
+
+
 class NotFound(Exception):
     """No ``entity`` with this id that the actor may see."""
 

@@ -292,6 +292,10 @@ class Ticket(Base):
     # pending), so the sweep reads only those tickets (crm_core.sla, migration 0017)
     sla_next_at: Mapped[datetime | None] = mapped_column(index=True)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # a complaint's caller verification (crm_core.caller_check, 0024): method, passed,
+    # who, when; flagged when opened "not verified" with a reason
+    caller_check: Mapped[dict[str, Any] | None] = mapped_column()
+    caller_flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TicketCounter(Base):
@@ -926,3 +930,42 @@ class OrderLine(Base):
     delivered_qty: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     price: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     state: Mapped[str] = mapped_column(String, default="active", server_default="active")
+
+
+class SatisfactionScore(Base):
+    """One satisfaction answer (issue 17 item 4), from a call-list call (channel
+    ``agent``) or an automated survey (``ivr``), kept against the people and places that
+    earned it: the ticket, its station and technician, the agent who took the original
+    call, the product line, the customer, the list (``crm_core.satisfaction``)."""
+
+    __tablename__ = "satisfaction_score"
+    __table_args__ = (
+        Index("ix_satisfaction_score_scored_at", "scored_at"),
+        Index("ix_satisfaction_score_agent_id_scored_at", "agent_id", "scored_at"),
+        Index("ix_satisfaction_score_station_id_scored_at", "station_id", "scored_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
+    station_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_station.id", ondelete="SET NULL"))
+    technician_id: Mapped[int | None] = mapped_column(
+        ForeignKey("technician.id", ondelete="SET NULL"), index=True)
+    # the agent who took the original call (the ticket's call, else the customer's last)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    product_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product_line.id", ondelete="SET NULL"))
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("call_list.id", ondelete="SET NULL"))
+    # one answer per list entry: a replayed outcome never doubles a score
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_list_entry.id", ondelete="SET NULL"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String, default="agent", server_default="agent")
+    # who asked (the calling agent; None for the IVR)
+    asked_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL"))
+    scored_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

@@ -24,7 +24,10 @@ Rules:
   the flag was set; the outcome ``do-not-call`` sets the flag;
 - no-answer and busy come back after the list's delay until ``max_attempts`` calls were
   made; a claim lapses after ``CLAIM_TTL`` (an agent who left), so no entry is stuck;
-- lists are handed out only within business hours (``CallHours``, Asia/Shanghai).
+- lists are handed out only within business hours (``CallHours``, Asia/Shanghai);
+- a ``scored`` outcome is also kept as a satisfaction answer against the ticket, its
+  station and technician, the agent who took the original call, the product line
+  (``crm_core.satisfaction.record_score``, one per entry).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_core import satisfaction
 from crm_core.errors import Conflict, NotFound, ValidationFailed
 from crm_core.models import (
     Asset,
@@ -562,6 +566,12 @@ async def record_outcome(session: AsyncSession, actor: Actor, entry_id: int, o: 
         raise Conflict("this entry was taken over meanwhile")
     if o.outcome == "do-not-call":
         await mark_do_not_call(session, entry.customer_id, now=at)
+    if o.outcome == "scored":  # the answer lands on who earned it (crm_core.satisfaction)
+        await satisfaction.record_score(
+            session, customer_id=entry.customer_id, score=int(t.data["score"]),
+            comment=t.data.get("comment"), channel="agent", ticket_id=entry.ticket_id,
+            asset_id=entry.asset_id, list_id=lst.id, entry_id=entry.id,
+            asked_by_id=actor.user_id, at=at)
     session.add(Interaction(customer_id=entry.customer_id, contact_id=entry.contact_id,
                             kind="call", occurred_at=at, content=entry.reason,
                             result=_summary(o, t), disposition=f"outbound:{lst.kind}",

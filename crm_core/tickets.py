@@ -49,6 +49,12 @@ Rules:
   ``record_route`` once it has its id): the one place tickets are born, so the console,
   the IVR and the API all route. A ticket given a station moves ``new`` -> ``routed`` and
   its SLA clock starts (``crm_core.sla``); one no station covers stays ``new``, flagged;
+- a complaint (category ``complaint``) opens only with its caller verified
+  (``crm_core.caller_checks``, issue 17 item 5): the check (method, passed, who, when;
+  never the answer) is kept on the ticket (``caller_check``) and as a history row of
+  kind ``verification``; a failed or missing check is refused (``CallerNotVerified``,
+  422); ``not_verified`` with a reason opens it flagged (``caller_flagged``). A check
+  stated on another ticket is kept the same way, without refusing it;
 - every write is audited and touches the customer when its owner does it.
 """
 
@@ -63,8 +69,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import dispatch, sla
+from crm_core import caller_checks, dispatch, sla
 from crm_core.audit import audit, snapshot
+from crm_core.caller_check import is_complaint
 from crm_core.errors import Conflict, DuplicateTicket, MoveNotAllowed, NotFound, ValidationFailed
 from crm_core.models import (
     Asset,
@@ -121,9 +128,10 @@ REOPEN_DAYS = 7  # the default of the setting ``ticket_reopen_days``
 # what a history row (``TicketStatusChange.kind``) records: a move; a note; dispatch's
 # routing, a person's override, a station's refusal or its silence (``timeout``: not
 # accepted in time, crm_core.unanswered); a technician assigned; the repair record
-# written; the SLA's warning, escalation and notification
+# written; the SLA's warning, escalation and notification; the complaint caller's
+# verification (issue 17 item 5)
 HISTORY_KINDS = ("status", "note", "route", "override", "refusal", "timeout", "assign",
-                 "repair", "sla-warning", "escalation", "notify")
+                 "repair", "sla-warning", "escalation", "notify", "verification")
 PRIORITIES = ("low", "normal", "high", "urgent")
 TICKET_UPDATE_FIELDS = ("problem", "priority", "asset_id", "contact_id", "status", "note")
 REPAIR = "repair"
@@ -256,13 +264,15 @@ async def create_ticket(
     force: bool = False,
     station_id: int | None = None,
     override_reason: str | None = None,
+    caller: caller_checks.CallerClaim | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A new ticket (status ``new``) with the day's next number; ``call_linkedid`` names
     the call it was raised from. A repair of an asset with an open repair ticket is a
     ``DuplicateTicket`` unless ``force`` (see the rules). It is routed to a service
     station at once (``crm_core.dispatch``): by the rules, or to ``station_id`` when a
-    person chose it (``override_reason`` then required)."""
+    person chose it (``override_reason`` then required). ``caller``: how the caller was
+    verified, required for a complaint (see the rules)."""
     at = current(now)
     clean_problem = required_text(problem, "problem", max_len=20_000)
     clean_priority = choice(priority, "priority", PRIORITIES)
@@ -272,6 +282,11 @@ async def create_ticket(
         required_text(override_reason, "override_reason", max_len=1000)
     customer = await load_customer(session, actor, customer_id, "tickets", "create")
     await _check_links(session, customer.id, asset_id, contact_id)
+    checked = None if caller is None else await caller_checks.check(
+        session, customer.id, caller, clean_call)
+    if is_complaint(clean_category):
+        caller_checks.admit(checked)
+    kept = None if checked is None else checked.record(by_id=actor.user_id, at=at)
     duplicate = None
     if asset_id is not None and is_repair(clean_category):
         duplicate = await open_repair(session, customer.id, asset_id)
@@ -282,6 +297,7 @@ async def create_ticket(
         asset_id=asset_id, contact_id=contact_id, problem=clean_problem, status="new",
         priority=clean_priority, category=clean_category, call_linkedid=clean_call,
         created_by_id=actor.user_id, created_at=at, updated_at=at,
+        caller_check=kept, caller_flagged=checked is not None and checked.flagged,
     )
     # routed before its INSERT: the decision goes in with the row, no UPDATE after
     why = None if station_id is None else text(override_reason, "override_reason",
@@ -297,6 +313,13 @@ async def create_ticket(
     change = TicketStatusChange(ticket_id=ticket.id, from_status=None, to_status="new",
                                 at=at, by_id=actor.user_id, note=None)
     session.add(change)
+    steps = [change]
+    if kept is not None:
+        steps.append(TicketStatusChange(
+            ticket_id=ticket.id, from_status="new", to_status="new", at=at,
+            by_id=actor.user_id, kind="verification", data=kept,
+            note=None if checked is None else checked.reason))
+        session.add(steps[-1])
     touch(customer, actor, at)
     after = to_dict(ticket)
     if duplicate is not None:  # forced: say which open repair it duplicates
@@ -308,7 +331,7 @@ async def create_ticket(
                                             override=why)
     await session.flush()
     # the history is the changes just written: no need to read it back
-    return to_dict(ticket, open=True, history=[to_dict(change), *map(to_dict, routed)],
+    return to_dict(ticket, open=True, history=[*map(to_dict, steps), *map(to_dict, routed)],
                    repair_record=None, next_moves=list(next_moves(ticket.status)))
 
 

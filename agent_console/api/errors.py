@@ -4,7 +4,8 @@ Rules:
 - the middleware is the outermost of the API sub-app: whatever a handler, the
   session layer or the router raises becomes ``{"error": code, "message": ...}``
   with the right status (the ``Error`` schema of the OpenAPI document);
-- crm_core errors: ``ValidationFailed`` 422 (naming the field), ``NotFound`` 404,
+- crm_core errors: ``ValidationFailed`` 422 (naming the field; ``CallerNotVerified``
+  is ``caller_not_verified`` with the failed method), ``NotFound`` 404,
   ``PermissionDenied`` 403, ``DuplicateCustomer`` 409 (with the existing record and
   its owner), ``DuplicateTicket`` 409 (``duplicate_ticket``, with the open ticket's id,
   number and status), ``MoveNotAllowed`` 409 (``move_not_allowed``, with the ticket's
@@ -35,6 +36,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 
 from crm_core.errors import (
+    CallerNotVerified,
     Conflict,
     DuplicateCustomer,
     DuplicateTicket,
@@ -104,6 +106,9 @@ def _answer(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     """Status and body for the errors we know; None for a real fault."""
     if isinstance(exc, ApiError):
         return exc.status, error_body(exc.error, exc.message, field=exc.field)
+    if isinstance(exc, CallerNotVerified):
+        return 422, error_body("caller_not_verified", exc.message, field=exc.field,
+                               method=exc.method)
     if isinstance(exc, ValidationFailed):
         return 422, error_body("validation", exc.message, field=exc.field)
     if isinstance(exc, ValidationError):

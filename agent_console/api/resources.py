@@ -33,6 +33,7 @@ def available() -> Iterator[ModuleType]:
         routes_records,
         routes_reports,
         routes_roles,
+        routes_satisfaction,
         routes_service_report,
         routes_supervise,
         routes_ticket_moves,
@@ -61,6 +62,7 @@ def available() -> Iterator[ModuleType]:
     yield routes_ticket_page  # issue 15 item 6: the ticket page
     yield routes_service_report  # issue 15 items 7 and 6: service report, station overview
     yield routes_outbound_lists  # issue 17 items 1-2: call lists, preview dialling
+    yield routes_satisfaction  # issue 17 item 4: scores that belong to people
     yield routes_network  # issue 15: the service network, routing overrides
     yield routes_orders  # issue 18: orders, supplier batches and their stages
     yield routes_kpi_reports  # issue 16 item 5: the call centre's reports

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, StrictBool
 
 from agent_console.api.auth import AUTH
+from agent_console.api.console import states_of
 from agent_console.api.downloads import file_response
 from agent_console.api.routing import Call, Download, Handler, Routes
 from agent_console.api.schemas import MAX_ID, Body, Id, IdPath, Out, Page, PageQuery, Query, Text
@@ -43,6 +44,7 @@ from crm_core import (
     tickets,
     users,
 )
+from crm_core.caller_checks import CallerClaim
 from crm_core.errors import ValidationFailed
 from crm_core.exporter import CUSTOMER_COLUMNS, customer_rows
 from crm_core.reports import CustomerFilter
@@ -203,6 +205,19 @@ class AddendumIn(Body):
     content: Text = Field(min_length=1)
 
 
+class VerificationIn(Body):
+    method: Literal["number", "question", "not_verified"] = Field(
+        description="number: the caller's number is on record for the customer or one of "
+                    "its contacts (the call's number when the server knows the call, else "
+                    "`number`); question: `answer` is the last four characters of one of "
+                    "the customer's assets' serial numbers (never stored nor echoed); "
+                    "not_verified: `reason` says why (the ticket is flagged)")
+    number: Text | None = Field(default=None, max_length=40,
+                                description="the caller's number, when no call is known")
+    answer: Text | None = Field(default=None, max_length=40)
+    reason: Text | None = Field(default=None, max_length=1000)
+
+
 class TicketIn(Body):
     problem: Text | None = Field(default=None, min_length=1,
                                  description="required unless a title is given")
@@ -224,6 +239,9 @@ class TicketIn(Body):
                                           "rules' choice (override_reason required)")
     override_reason: Text | None = Field(default=None, min_length=1, max_length=1000,
                                          description="why a person chose station_id")
+    verification: VerificationIn | None = Field(
+        default=None, description="how the caller was verified: required for category "
+                                  "complaint (else 422 caller_not_verified)")
 
 
 class TicketPatch(Body):
@@ -471,7 +489,24 @@ async def create_ticket(call: Call) -> Any:
         if not title:
             raise ValidationFailed("problem", "give the problem, or a title")
         data["problem"] = f"{title}\n\n{description}" if description else title
-    return await tickets.create_ticket(call.db, call.me, call.path.id, **data)
+    data.pop("verification", None)
+    return await tickets.create_ticket(call.db, call.me, call.path.id,
+                                       caller=_caller_claim(call), **data)
+
+
+def _caller_claim(call: Call) -> CallerClaim | None:
+    """The body's verification, with the live call's number when the console's board
+    has the call (the server's word, not the agent's)."""
+    v: VerificationIn | None = call.body.verification
+    if v is None:
+        return None
+    live = None
+    states, linkedid = states_of(call), call.body.call_linkedid
+    if v.method == "number" and states is not None and linkedid:
+        live = next((view.call.caller for view in states.board.views()
+                     if view.call is not None and view.call.linkedid == linkedid), None)
+    return CallerClaim(method=v.method, number=v.number, call_number=live, answer=v.answer,
+                       reason=v.reason)
 
 
 async def list_tickets(call: Call) -> Any:
@@ -621,7 +656,13 @@ def add_routes(routes: Routes) -> None:
                description="A repair ticket (category repair, or none) of an asset that "
                            "already has an open repair ticket is refused with 409, error "
                            "duplicate_ticket and existing_ticket (id, number, status): add "
-                           "to that ticket, or send force: true to open a second one.",
+                           "to that ticket, or send force: true to open a second one. A "
+                           "complaint (category complaint) needs `verification`: without "
+                           "one, or with a failed check, it is refused with 422, error "
+                           "caller_not_verified (field verification, the failed method); "
+                           "method not_verified with a reason opens it flagged "
+                           "(caller_flagged). The check is kept as caller_check and in "
+                           "the history.",
                path_model=IdPath, body_model=TicketIn, response_model=Record, status=201)
     _item(routes, "tickets", "tickets", get_ticket, update_ticket, TicketPatch, None)
     routes.add("POST", "/tickets/{id}/status", change_ticket_status, tag="tickets",

@@ -10,6 +10,8 @@ import { connect } from "./socket.js";
 import { install as installHotkeys, typing } from "./hotkeys.js";
 import { cleanNotes, firstBlank, untouched } from "./notes.js";
 import { quickCreateForm } from "./quick_create.js";
+import * as V from "./caller_verify.js";
+import { loadMine as loadMyScores } from "./scores.js";
 import { initSearch } from "./search.js";
 import * as R from "./render.js";
 import * as W from "./words.js";
@@ -786,6 +788,8 @@ function prefillForms() {
   options($("#ticket-asset"), [["", t("ticket.no_asset")], ...assets.map((a) => [a.id, `${a.model || ""} · ${a.serial_number || ""}`])], assets.length === 1 ? assets[0].id : "");
   options($("#ticket-priority"), PRIORITIES.map((p) => [p, label("priority", p)]), "normal");
   $("#ticket-problem").value = "";
+  V.labels();
+  V.reset(S.form.call && S.form.call.caller);
   $("#opportunity-title").value = "";
   $("#opportunity-amount").value = "";
   $("#opportunity-owner").textContent = rec.owner ? t("opportunity.for_owner", { owner: ownerText(rec.owner) }) : t("opportunity.no_owner");
@@ -805,7 +809,12 @@ async function createTicket(ev) {
     $("#ticket-problem").focus();
     return result(out, "error", t("error.required", { field: t("ticket.problem") }));
   }
-  const body = { problem, priority: $("#ticket-priority").value || "normal", category: "repair" };
+  const kind = V.body(); // a complaint carries how the caller was verified
+  if (kind.error) {
+    $(kind.error).focus();
+    return result(out, "error", t("error.required", { field: kind.field }));
+  }
+  const body = { problem, priority: $("#ticket-priority").value || "normal", ...kind };
   if (form.call && form.call.linkedid) body.call_linkedid = form.call.linkedid; // the call it came from
   const asset = $("#ticket-asset").value;
   if (asset) body.asset_id = Number(asset);
@@ -821,9 +830,13 @@ async function createTicket(ev) {
     S.ticketForce = null;
     result(out, "ok", t("ticket.created", { number: ticket.number || ticket.id }));
     toast("ok", t("ticket.created", { number: ticket.number || ticket.id }));
-    if (!form.disposition) pickDisposition("repair", form);
+    if (ticket.caller_flagged) toast("error", t("verify.flagged", { number: ticket.number || ticket.id }));
+    V.reset(form.call && form.call.caller);
+    if (!form.disposition) pickDisposition(kind.category === "complaint" ? "complaint" : "repair", form);
     refreshRecord(form);
   } catch (err) {
+    const refused = V.refusal(err);
+    if (refused) return result(out, "error", refused);
     const open = err.status === 409 && err.body && err.body.existing_ticket;
     if (!open) return result(out, "error", describe(err));
     S.ticketForce = { customer: form.customer.id, asset };
@@ -1072,6 +1085,8 @@ function wire() {
     renderLogForm();
     renderDrafts();
     if (S.form.record) prefillFormsLabels();
+    else V.labels();
+    loadMyScores($("#my-scores"));
   });
 }
 
@@ -1083,6 +1098,7 @@ function prefillFormsLabels() {
   options($("#ticket-asset"), [["", t("ticket.no_asset")], ...assets.map((a) => [a.id, `${a.model || ""} · ${a.serial_number || ""}`])], asset);
   const prio = $("#ticket-priority").value || "normal";
   options($("#ticket-priority"), PRIORITIES.map((p) => [p, label("priority", p)]), prio);
+  V.labels();
   $("#opportunity-owner").textContent = rec.owner ? t("opportunity.for_owner", { owner: ownerText(rec.owner) }) : t("opportunity.no_owner");
 }
 
@@ -1094,6 +1110,8 @@ async function main() {
     return;
   }
   wire();
+  V.wire();
+  loadMyScores($("#my-scores"));
   renderState();
   renderCall();
   renderLogForm();

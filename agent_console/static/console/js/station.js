@@ -5,6 +5,7 @@
 // only (dom.js). The API decides every move (409 move_not_allowed when a ticket moved
 // meanwhile) and audits it.
 import { api, describe } from "./api.js";
+import { loadStation as loadScores } from "./scores.js";
 import { $, fill, h, options } from "./dom.js";
 import { t, label, language, formatTime, onLanguage } from "./i18n.js";
 import { result, toast } from "./notify.js";
@@ -163,7 +164,10 @@ function historyLine(step) {
   const when = formatTime(step.at);
   const what = step.kind === "status"
     ? t("history.status", { from: label("ticket_status", step.from_status), to: label("ticket_status", step.to_status) })
-    : label("history.kind", step.kind);
+    : step.kind === "verification" && step.data
+      ? t("history.verification", { method: t(`verify.method.${step.data.method}`),
+        result: t(step.data.passed ? "verify.passed" : "verify.not_passed") })
+      : label("history.kind", step.kind);
   return h("li", {}, `${when} · ${what}`, step.note ? ` — ${step.note}` : "");
 }
 
@@ -248,6 +252,7 @@ function render() {
 async function load() {
   S.data = await api("GET", "/station/tickets");
   render();
+  await loadScores($("#st-scores"));
   document.body.dataset.loaded = "1";
 }
 
@@ -260,7 +265,10 @@ async function main() {
     result(out, "error", describe(err));
     return;
   }
-  onLanguage(render);
+  onLanguage(() => {
+    render();
+    loadScores($("#st-scores"));
+  });
   $("#st-refresh").addEventListener("click", () => load().catch((err) => result(out, "error", describe(err))));
 }
 
