@@ -650,6 +650,22 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     return {"entry": await _entry_out(session, entry_id), "why": None}
 
 
+async def held_entry(session: AsyncSession, actor: Actor, *, now: datetime | None = None
+                     ) -> dict[str, Any] | None:
+    """The entry the actor holds now (any list she may still work), or None: a console
+    reloaded mid-call shows it again without taking another."""
+    at = utcnow() if now is None else now
+    require(actor, MODULE, "read")
+    rows = (await session.execute(
+        select(CallListEntry.id, CallList)
+        .join(CallList, CallList.id == CallListEntry.list_id)
+        .where(CallListEntry.claimed_by_id == actor.user_id, CallListEntry.state == "open",
+               CallListEntry.claimed_at >= at - CLAIM_TTL)
+        .order_by(CallListEntry.claimed_at.desc()))).all()
+    entry_id = next((r[0] for r in rows if r[1].active and _may_work(actor, r[1])), None)
+    return None if entry_id is None else await _entry_out(session, entry_id)
+
+
 async def get_entry(session: AsyncSession, actor: Actor, entry_id: int) -> dict[str, Any]:
     require(actor, MODULE, "read")
     lst_id = await session.scalar(select(CallListEntry.list_id)

@@ -184,6 +184,14 @@ async def next_call_list_entry(call: Call) -> Any:
     return await ol.next_entry(call.db, call.me, call.path.id, hours=hours)
 
 
+class HeldOut(Out):
+    entry: EntryOut | None = None
+
+
+async def held_call_list_entry(call: Call) -> Any:
+    return {"entry": await ol.held_entry(call.db, call.me)}
+
+
 async def get_call_list_entry(call: Call) -> Any:
     return await ol.get_entry(call.db, call.me, call.path.id)
 
@@ -206,6 +214,9 @@ def add_routes(routes: Routes) -> None:
                summary="Whom a list may be given to: the active agents who may take "
                        "entries, and their teams (call_lists:create)",
                response_model=Assignable, errors=(401, 403))
+    routes.add("GET", "/call-lists/held", held_call_list_entry, tag="call-lists",
+               summary="The entry you hold now, if any (a reloaded console shows it "
+                       "again) (call_lists:read)", response_model=HeldOut, errors=(401, 403))
     routes.add("PUT", "/call-lists/{id}/assignment", assign_call_list, tag="call-lists",
                summary="Give the list to a team and/or named agents (neither: every "
                        "agent); entries on screen stay with their agent "

@@ -63,6 +63,8 @@ async def test_manager_makes_a_list_and_an_agent_works_it(api: Api) -> None:
         assert entry["outcomes"][0] == "reached"
         again = await client.post(f"/call-lists/{made['id']}/next")  # held: the same one
         assert (await again.json())["entry"]["id"] == entry["id"]
+        held = await (await client.get("/call-lists/held")).json()  # a reloaded console
+        assert held["entry"]["id"] == entry["id"]
         path = f"/call-list-entries/{entry['id']}/outcome"
         assert (await client.post(path, json={"outcome": "renewed"})).status == 422
         assert (await client.post(path, json={"outcome": "scored", "score": 9})).status == 422
@@ -72,6 +74,7 @@ async def test_manager_makes_a_list_and_an_agent_works_it(api: Api) -> None:
         assert resp.status == 200
         done = await resp.json()
         assert done["state"] == "done" and done["outcome_data"] == {"comment": "满意"}
+        assert await (await client.get("/call-lists/held")).json() == {"entry": None}
         assert (await client.post("/call-lists/999999/next")).status == 404
     async with signed_in(api, "manager") as client:
         resp = await client.post(f"/call-lists/{made['id']}/refresh")

@@ -53,6 +53,9 @@ export const SECTIONS = [
   // the network's figures (issue 15 items 6-7): whoever reads the reports, in its scope
   { name: "stations", allowed: (s) => s.can("reports", "read") },
   { name: "service", allowed: (s) => s.can("reports", "read") },
+  // outbound call lists (issue 17): their progress for whoever works them; making and
+  // assigning them for whoever may (call_lists:create)
+  { name: "calllists", allowed: (s) => s.can("call_lists", "read") },
 ];
 
 export function allowedSections(session) {
