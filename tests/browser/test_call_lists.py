@@ -8,15 +8,25 @@ and the entry's history. The customer's name is an attack: it shows as text."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from crm_core.models import Asset, CallList, CallListEntry, Customer, PhoneNumber, User
-from crm_core.outbound_lists import SHANGHAI
+from crm_core.models import (
+    Asset,
+    CallList,
+    CallListEntry,
+    Customer,
+    PhoneNumber,
+    Subscription,
+    User,
+)
+from crm_core.outbound_lists import SHANGHAI, CallHours, refresh_list
+from hotline.app import API_AUTH
 from telephony.simulator import PbxSimulator
 from tests.browser.conftest import Browser, Console, running_console, sign_in
 from tests.browser.test_backoffice import Db, assert_translated
@@ -164,4 +174,81 @@ async def test_a_list_made_by_a_manager_is_worked_from_the_preview(
         assert await page.locator("#next-call img, #record-card img").count() == 0
         await browser.assert_clean()
     finally:
+        await db.engine.dispose()
+
+
+async def test_closed_hours_and_a_renewal_outcome_in_the_console(
+    open_hours: Console, browser: Browser
+) -> None:
+    """Outside the call hours the card says so; within them a renewal entry takes the
+    renewal answers, and "declined" asks why (zh-CN); the pure form logic in both."""
+    console = open_hours
+    db = Db(console.db_url)
+    auth = console.app[API_AUTH]
+    open_config = auth.config
+    try:
+        customer_id = await arrange(db, "zh-CN")
+        ends = datetime.now(SHANGHAI).date() + timedelta(days=10)
+        async with db.sessionmaker.begin() as s:
+            s.add(Subscription(customer_id=customer_id, kind="subscription", title="《期刊》",
+                               start_date=ends - timedelta(days=365), end_date=ends,
+                               status="active"))
+            s.add(CallList(name="续订", rule="renewal_due", kind="renewal",
+                           params={"days": 30}, agent_ids=[await db.user_id("alice")]))
+        async with db.sessionmaker.begin() as s:
+            list_id = int(await s.scalar(select(CallList.id)))
+            await refresh_list(s, list_id)
+            # the demo's own renewals due this month leave the list: ours is the one
+            await s.execute(delete(CallListEntry).where(
+                CallListEntry.customer_id != customer_id))
+
+        auth.config = replace(open_config, call_hours=CallHours.parse("09:00-18:00", ""))
+        page = await browser.page(locale="zh-CN")
+        await open_console(page, console)
+        await page.wait_for_selector("#next-call[data-ready='1']")
+        await page.keyboard.press("F7")
+        await page.wait_for_selector("#next-call[data-why='closed']")
+        assert await page.text_content("#nc-status") == "不在外呼时间内：现在不拨打客户。"
+        assert await page.is_hidden("#nc-entry")
+
+        auth.config = open_config
+        await page.keyboard.press("F7")
+        await page.wait_for_selector("#nc-entry:not([hidden])")
+        assert await page.text_content("#nc-customer") == HOSTILE
+        assert "《期刊》" in (await page.text_content("#nc-reason") or "")
+        chips = await page.eval_on_selector_all("#nc-outcomes input",
+                                                "els => els.map(e => e.value)")
+        assert chips[:3] == ["renewed", "will-renew", "declined"]
+        assert await page.is_hidden("#nc-decline-label")
+        await page.check("#nc-outcomes input[value='declined']")
+        await page.wait_for_selector("#nc-decline-label:not([hidden])")
+        assert await page.is_hidden("#nc-score-box")
+        await page.click("#nc-save")
+        await page.wait_for_selector("#nc-result[data-kind='error']")
+        assert await page.text_content("#nc-result") == "请填写客户拒绝的原因。"
+        await page.fill("#nc-decline", "价格太高")
+        await page.click("#nc-save")
+        await page.wait_for_selector("#nc-status[data-kind='ok']")
+        async with db.sessionmaker() as s:
+            entry = await s.scalar(select(CallListEntry))
+            assert entry is not None
+            assert (entry.outcome, entry.outcome_data) == ("declined", {"reason": "价格太高"})
+
+        # the form's pure rules, as the page runs them
+        got = await page.evaluate("""async () => {
+          const m = await import('/static/console/js/next_call.js');
+          const k = await import('/static/console/js/hotkeys.js');
+          return [m.outcomeBody({}), m.outcomeBody({outcome: 'scored', score: '6'}),
+                  m.outcomeBody({outcome: 'scored', score: '5', comment: ' ok '}),
+                  m.outcomeBody({outcome: 'declined', reason: ' '}),
+                  m.outcomeBody({outcome: 'busy', reason: 'x', comment: ''}),
+                  k.actionFor({key: 'F7'}), k.actionFor({key: 'F9'})];
+        }""")
+        assert got == [{"error": "nc.need_outcome"}, {"error": "nc.need_score"},
+                       {"outcome": "scored", "score": 5, "comment": "ok"},
+                       {"error": "nc.need_reason"}, {"outcome": "busy"},
+                       "next_call", "dial_next"]
+        await browser.assert_clean()
+    finally:
+        auth.config = open_config
         await db.engine.dispose()
