@@ -18,7 +18,7 @@ from pydantic import Field
 
 from agent_console.api.auth import AUTH
 from agent_console.api.routing import Call, Routes
-from agent_console.api.schemas import Body, IdPath, Out, PageQuery, Text
+from agent_console.api.schemas import Body, Id, IdPath, Out, PageQuery, Text
 from crm_core import outbound_lists as ol
 from crm_core.permissions import require
 
@@ -33,13 +33,13 @@ class ListIn(Body):
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_delay_min: int = Field(default=120, ge=1, le=7 * 24 * 60)
     team: Text | None = Field(default=None, max_length=40)
-    agent_ids: list[int] = Field(default_factory=list, max_length=200,
+    agent_ids: list[Id] = Field(default_factory=list, max_length=200,
                                  description="agents who work the list besides its team")
 
 
 class AssignIn(Body):
     team: Text | None = Field(default=None, max_length=40)
-    agent_ids: list[int] = Field(default_factory=list, max_length=200)
+    agent_ids: list[Id] = Field(default_factory=list, max_length=200)
 
 
 class ListOut(Out):
