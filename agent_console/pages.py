@@ -94,9 +94,9 @@ _TYPES = {
 # the list against the imports)
 PAGES: dict[str, tuple[str, ...]] = {
     "login": ("api.js", "dom.js", "i18n.js", "notify.js"),
-    "console": ("api.js", "caller_verify.js", "dom.js", "hotkeys.js", "i18n.js", "notes.js",
-                "notify.js", "phone.js", "quick_create.js", "render.js", "scores.js",
-                "search.js", "session.js", "socket.js", "words.js"),
+    "console": ("api.js", "caller_verify.js", "dom.js", "hotkeys.js", "i18n.js",
+                "next_call.js", "notes.js", "notify.js", "phone.js", "quick_create.js",
+                "render.js", "scores.js", "search.js", "session.js", "socket.js", "words.js"),
     "records": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",
                 "render.js", "session.js", "words.js"),
     "record": ("api.js", "dom.js", "hotkeys.js", "i18n.js", "notify.js", "phone.js",
@@ -111,7 +111,7 @@ PAGES: dict[str, tuple[str, ...]] = {
 _BACK_OFFICE = ("api.js", "dom.js", "i18n.js", "notify.js", "office.js", "phone.js",
                 "session.js")
 SECTIONS = ("ivr", "reminders", "pool", "reassign", "merge", "imports", "exports",
-            "dispatch", "stations", "service", "kpi")
+            "dispatch", "stations", "service", "kpi", "calllists")
 PAGES.update({"backoffice": _BACK_OFFICE, **{name: _BACK_OFFICE for name in SECTIONS}})
 # the service desk's stations and the service report draw bar charts (bars.js)
 PAGES.update({name: (*_BACK_OFFICE, "bars.js") for name in ("stations", "service")})

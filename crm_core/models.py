@@ -781,8 +781,10 @@ class CallList(Base):
     # no-answer / busy come back after retry_delay_min, until max_attempts calls were made
     max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default=text("3"))
     retry_delay_min: Mapped[int] = mapped_column(Integer, default=120, server_default=text("120"))
-    # who works it: a team (None: any agent with the grant)
+    # who works it: a team and/or named agents (their user ids); neither: any agent with
+    # the grant (``crm_core.outbound_lists.may_work``)
     team: Mapped[str | None] = mapped_column(String)
+    agent_ids: Mapped[list[Any] | None] = mapped_column()
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL")
     )

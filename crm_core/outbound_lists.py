@@ -27,7 +27,10 @@ Rules:
 - lists are handed out only within business hours (``CallHours``, Asia/Shanghai);
 - a ``scored`` outcome is also kept as a satisfaction answer against the ticket, its
   station and technician, the agent who took the original call, the product line
-  (``crm_core.satisfaction.record_score``, one per entry).
+  (``crm_core.satisfaction.record_score``, one per entry);
+- a list is worked by its team and its named agents (``agent_ids``), by any agent with
+  the grant when it names neither, and by whoever may make lists; another agent does not
+  see it (404). Only active users who may take entries (``call_lists:update``) are named.
 """
 
 from __future__ import annotations
@@ -53,8 +56,10 @@ from crm_core.models import (
     Customer,
     Interaction,
     PhoneNumber,
+    RolePermission,
     Subscription,
     Ticket,
+    User,
     utcnow,
 )
 from crm_core.permissions import Actor, require, scope_for
@@ -379,19 +384,47 @@ async def refresh_all(session: AsyncSession, *, now: datetime | None = None) -> 
 # --- lists ------------------------------------------------------------------------------
 
 
-def _list_out(lst: CallList, counts: dict[str, int] | None = None) -> dict[str, Any]:
+def _list_out(lst: CallList, counts: dict[str, int] | None = None,
+              outcome_counts: dict[str, int] | None = None) -> dict[str, Any]:
     return {"id": lst.id, "name": lst.name, "rule": lst.rule, "kind": lst.kind,
             "params": lst.params, "active": lst.active, "max_attempts": lst.max_attempts,
             "retry_delay_min": lst.retry_delay_min, "team": lst.team,
+            "agent_ids": list(lst.agent_ids or []),
             "refreshed_at": lst.refreshed_at, "outcomes": list(OUTCOMES[lst.kind]),
-            "counts": counts or {}}
+            "counts": counts or {}, "outcome_counts": outcome_counts or {}}
+
+
+async def _agents_checked(session: AsyncSession, agent_ids: Sequence[int]) -> list[int]:
+    """The ids, each an active user who may take entries (``call_lists:update``);
+    ValidationFailed naming the first that is not."""
+    wanted = sorted(set(agent_ids))
+    if len(wanted) > 200:
+        raise ValidationFailed("agent_ids", "at most 200 agents; assign a team instead")
+    if not wanted:
+        return []
+    fit = set((await session.scalars(
+        select(User.id).outerjoin(RolePermission, and_(
+            RolePermission.role_id == User.role_id, RolePermission.module == MODULE,
+            RolePermission.operation == "update"))
+        .where(User.id.in_(wanted), User.active.is_(True),
+               or_(User.is_admin.is_(True), RolePermission.id.is_not(None))))).all())
+    for user_id in wanted:
+        if user_id not in fit:
+            raise ValidationFailed("agent_ids", f"user {user_id} is no active agent who may "
+                                   "work call lists")
+    return wanted
+
+
+def _team(team: str | None) -> str | None:
+    return (team or "").strip() or None
 
 
 async def create_list(session: AsyncSession, actor: Actor, *, name: str, rule: str,
                       params: dict[str, Any] | None = None, max_attempts: int = 3,
                       retry_delay_min: int = 120, team: str | None = None,
-                      now: datetime | None = None) -> dict[str, Any]:
-    """A new list, built at once (``refresh_list``)."""
+                      agent_ids: Sequence[int] = (), now: datetime | None = None
+                      ) -> dict[str, Any]:
+    """A new list, built at once (``refresh_list``), for ``team`` and/or ``agent_ids``."""
     require(actor, MODULE, "create")
     if not name.strip():
         raise ValidationFailed("name", "a list needs a name")
@@ -400,13 +433,48 @@ async def create_list(session: AsyncSession, actor: Actor, *, name: str, rule: s
         raise ValidationFailed("max_attempts", "from 1 to 20 calls")
     if not 1 <= retry_delay_min <= 7 * 24 * 60:
         raise ValidationFailed("retry_delay_min", "from 1 minute to 7 days")
+    agents = await _agents_checked(session, agent_ids)
     lst = CallList(name=name.strip(), rule=rule, kind=RULE_KIND[rule], params=checked,
-                   max_attempts=max_attempts, retry_delay_min=retry_delay_min, team=team,
-                   created_by_id=actor.user_id)
+                   max_attempts=max_attempts, retry_delay_min=retry_delay_min,
+                   team=_team(team), agent_ids=agents or None, created_by_id=actor.user_id)
     session.add(lst)
     await session.flush()
     built = await refresh_list(session, lst.id, now=now)
-    return {**_list_out(lst, await _counts(session, lst.id, now)), "built": built}
+    return {**_list_out(lst, *await _progress(session, lst.id, now)), "built": built}
+
+
+async def assign_list(session: AsyncSession, actor: Actor, list_id: int, *,
+                      team: str | None, agent_ids: Sequence[int],
+                      now: datetime | None = None) -> dict[str, Any]:
+    """Give the list to ``team`` and/or ``agent_ids`` (both empty: to every agent). An
+    entry someone holds stays theirs until its outcome (``record_outcome`` checks the
+    claim, not the assignment)."""
+    require(actor, MODULE, "create")
+    lst = await session.get(CallList, list_id)
+    if lst is None:
+        raise NotFound("call_list", list_id)
+    agents = await _agents_checked(session, agent_ids)
+    lst.team = _team(team)
+    lst.agent_ids = agents or None
+    await session.flush()
+    return _list_out(lst, *await _progress(session, lst.id, now))
+
+
+async def assignable(session: AsyncSession, actor: Actor) -> dict[str, Any]:
+    """Whom a list may be given to: the active users who may take entries, and the teams
+    they are in."""
+    require(actor, MODULE, "create")
+    rows = (await session.execute(
+        select(User.id, User.username, User.display_name, User.team)
+        .outerjoin(RolePermission, and_(
+            RolePermission.role_id == User.role_id, RolePermission.module == MODULE,
+            RolePermission.operation == "update"))
+        .where(User.active.is_(True), or_(User.is_admin.is_(True),
+                                          RolePermission.id.is_not(None)))
+        .order_by(User.display_name, User.id))).all()
+    agents = [{"id": r.id, "username": r.username, "display_name": r.display_name,
+               "team": r.team} for r in rows]
+    return {"agents": agents, "teams": sorted({r.team for r in rows if r.team})}
 
 
 async def _counts(session: AsyncSession, list_id: int, now: datetime | None = None
@@ -427,9 +495,24 @@ async def _counts(session: AsyncSession, list_id: int, now: datetime | None = No
     return counts
 
 
+async def _outcome_counts(session: AsyncSession, list_id: int) -> dict[str, int]:
+    """The entries by their last outcome (a recycled no-answer counts until called again)."""
+    rows = await session.execute(
+        select(CallListEntry.outcome, func.count())
+        .where(CallListEntry.list_id == list_id, CallListEntry.outcome.is_not(None))
+        .group_by(CallListEntry.outcome))
+    return {str(outcome): int(n) for outcome, n in rows}
+
+
+async def _progress(session: AsyncSession, list_id: int, now: datetime | None
+                    ) -> tuple[dict[str, int], dict[str, int]]:
+    return await _counts(session, list_id, now), await _outcome_counts(session, list_id)
+
+
 def _may_work(actor: Actor, lst: CallList) -> bool:
-    return (lst.team is None or lst.team == actor.team
-            or scope_for(actor, MODULE, "create") is not None)
+    named = lst.agent_ids or []
+    return ((lst.team is None and not named) or (lst.team is not None and lst.team == actor.team)
+            or actor.user_id in named or scope_for(actor, MODULE, "create") is not None)
 
 
 async def list_lists(session: AsyncSession, actor: Actor, *, now: datetime | None = None
@@ -438,8 +521,45 @@ async def list_lists(session: AsyncSession, actor: Actor, *, now: datetime | Non
     require(actor, MODULE, "read")
     lists = (await session.scalars(select(CallList).where(CallList.active.is_(True))
                                    .order_by(CallList.id))).all()
-    return [_list_out(lst, await _counts(session, lst.id, now))
+    return [_list_out(lst, *await _progress(session, lst.id, now))
             for lst in lists if _may_work(actor, lst)]
+
+
+ENTRY_STATES = ("open", "done", "invalid-number", "do-not-call", "gone")
+
+
+async def list_entries(session: AsyncSession, actor: Actor, list_id: int, *,
+                       state: str | None = None, limit: int = 50, offset: int = 0
+                       ) -> dict[str, Any]:
+    """A list's entries (``state``: only those), due first: the customer, the number,
+    attempts and last outcome, and who holds it now."""
+    require(actor, MODULE, "read")
+    lst = await session.get(CallList, list_id)
+    if lst is None or not _may_work(actor, lst):
+        raise NotFound("call_list", list_id)
+    if state is not None and state not in ENTRY_STATES:
+        raise ValidationFailed("state", f"one of {', '.join(ENTRY_STATES)}")
+    where = [CallListEntry.list_id == list_id]
+    if state is not None:
+        where.append(CallListEntry.state == state)
+    total = int(await session.scalar(select(func.count()).select_from(CallListEntry)
+                                     .where(*where)) or 0)
+    rows = (await session.execute(
+        select(CallListEntry.id, CallListEntry.customer_id, Customer.name,
+               Customer.do_not_call, CallListEntry.reason, CallListEntry.number,
+               CallListEntry.state, CallListEntry.due_at, CallListEntry.attempts,
+               CallListEntry.outcome, CallListEntry.outcome_data, CallListEntry.updated_at,
+               User.display_name.label("held_by"))
+        .join(Customer, Customer.id == CallListEntry.customer_id)
+        .outerjoin(User, User.id == CallListEntry.claimed_by_id)
+        .where(*where).order_by(CallListEntry.due_at, CallListEntry.id)
+        .limit(limit).offset(offset))).all()
+    items = [{"id": r.id, "customer_id": r.customer_id, "customer_name": r.name,
+              "do_not_call": r.do_not_call, "reason": r.reason, "number": r.number,
+              "state": r.state, "due_at": r.due_at, "attempts": r.attempts,
+              "outcome": r.outcome, "outcome_data": r.outcome_data,
+              "updated_at": r.updated_at, "held_by": r.held_by} for r in rows]
+    return {"items": items, "total": total}
 
 
 async def _workable(session: AsyncSession, actor: Actor, list_id: int) -> CallList:
@@ -460,6 +580,11 @@ async def _entry_out(session: AsyncSession, entry_id: int) -> dict[str, Any]:
         .join(CallList, CallList.id == CallListEntry.list_id)
         .where(CallListEntry.id == entry_id))).one()
     e, customer_name, list_name, kind, rule = row
+    by = {step.get("by") for step in e.history if isinstance(step, dict)} - {None}
+    names: dict[Any, str] = dict((await session.execute(
+        select(User.id, User.display_name).where(User.id.in_(by)))).all()) if by else {}
+    history = [{**step, "by_name": names.get(step.get("by"))} if isinstance(step, dict)
+               else step for step in e.history]
     return {"id": e.id, "list_id": e.list_id, "list_name": list_name, "kind": kind,
             "rule": rule, "customer_id": e.customer_id, "customer_name": customer_name,
             "reason_key": e.reason_key, "reason": e.reason, "ticket_id": e.ticket_id,
@@ -468,7 +593,7 @@ async def _entry_out(session: AsyncSession, entry_id: int) -> dict[str, Any]:
             "due_at": e.due_at, "attempts": e.attempts, "outcome": e.outcome,
             "outcome_data": e.outcome_data, "claimed_by_id": e.claimed_by_id,
             "claimed_at": e.claimed_at, "assigned_user_id": e.assigned_user_id,
-            "outcomes": list(OUTCOMES[kind]), "history": e.history}
+            "outcomes": list(OUTCOMES[kind]), "history": history}
 
 
 def _handable(list_id: int, user_id: int | None, now: datetime) -> list[ColumnElement[bool]]:
@@ -527,6 +652,22 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     if entry_id is None:
         return {"entry": None, "why": "empty"}
     return {"entry": await _entry_out(session, entry_id), "why": None}
+
+
+async def held_entry(session: AsyncSession, actor: Actor, *, now: datetime | None = None
+                     ) -> dict[str, Any] | None:
+    """The entry the actor holds now (any list she may still work), or None: a console
+    reloaded mid-call shows it again without taking another."""
+    at = utcnow() if now is None else now
+    require(actor, MODULE, "read")
+    rows = (await session.execute(
+        select(CallListEntry.id, CallList)
+        .join(CallList, CallList.id == CallListEntry.list_id)
+        .where(CallListEntry.claimed_by_id == actor.user_id, CallListEntry.state == "open",
+               CallListEntry.claimed_at >= at - CLAIM_TTL)
+        .order_by(CallListEntry.claimed_at.desc()))).all()
+    entry_id = next((r[0] for r in rows if r[1].active and _may_work(actor, r[1])), None)
+    return None if entry_id is None else await _entry_out(session, entry_id)
 
 
 async def get_entry(session: AsyncSession, actor: Actor, entry_id: int) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Outbound call lists (``crm_core.outbound_lists``; issue 17 items 1-2): the lists an
 agent may work, making a list from a rule or a saved filter, and preview dialling:
 ``POST /call-lists/{id}/next`` claims the next due entry for the signed-in agent,
-``POST /call-list-entries/{id}/outcome`` closes (or recycles) it.
+``POST /call-list-entries/{id}/outcome`` closes (or recycles) it; a list's progress and
+entries (``GET /call-lists/{id}/entries``) and its assignment to a team and/or agents
+(``PUT /call-lists/{id}/assignment``, whom: ``GET /call-lists/assignable``).
 
 Rules: the service decides everything (grants of module ``call_lists``, claims, hours:
 ``ApiConfig.call_hours``); dialling itself is the console's ``POST /calls/dial``.
@@ -16,7 +18,7 @@ from pydantic import Field
 
 from agent_console.api.auth import AUTH
 from agent_console.api.routing import Call, Routes
-from agent_console.api.schemas import Body, IdPath, Out, Text
+from agent_console.api.schemas import Body, Id, IdPath, Out, PageQuery, Text
 from crm_core import outbound_lists as ol
 from crm_core.permissions import require
 
@@ -31,6 +33,13 @@ class ListIn(Body):
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_delay_min: int = Field(default=120, ge=1, le=7 * 24 * 60)
     team: Text | None = Field(default=None, max_length=40)
+    agent_ids: list[Id] = Field(default_factory=list, max_length=200,
+                                 description="agents who work the list besides its team")
+
+
+class AssignIn(Body):
+    team: Text | None = Field(default=None, max_length=40)
+    agent_ids: list[Id] = Field(default_factory=list, max_length=200)
 
 
 class ListOut(Out):
@@ -42,13 +51,52 @@ class ListOut(Out):
     max_attempts: int
     retry_delay_min: int
     team: str | None = None
+    agent_ids: list[int] = Field(default_factory=list)
     refreshed_at: datetime | None = None
     outcomes: list[str]
     counts: dict[str, int] = Field(description="entries by state; due: open and due now")
+    outcome_counts: dict[str, int] = Field(default_factory=dict,
+                                           description="entries by their last outcome")
 
 
 class ListsOut(Out):
     items: list[ListOut]
+
+
+class Assignable(Out):
+    class Agent(Out):
+        id: int
+        username: str
+        display_name: str
+        team: str | None = None
+
+    agents: list[Agent]
+    teams: list[str]
+
+
+class EntriesQuery(PageQuery):
+    state: Literal["open", "done", "invalid-number", "do-not-call", "gone"] | None = None
+
+
+class EntryRow(Out):
+    id: int
+    customer_id: int
+    customer_name: str
+    do_not_call: bool
+    reason: str
+    number: str | None = None
+    state: str
+    due_at: datetime
+    attempts: int
+    outcome: str | None = None
+    outcome_data: dict[str, Any] | None = None
+    updated_at: datetime
+    held_by: str | None = Field(default=None, description="who has it on screen now")
+
+
+class EntriesOut(Out):
+    items: list[EntryRow]
+    total: int
 
 
 class Built(Out):
@@ -106,7 +154,24 @@ async def create_call_list(call: Call) -> Any:
     b: ListIn = call.body
     return await ol.create_list(call.db, call.me, name=b.name, rule=b.rule, params=b.params,
                                 max_attempts=b.max_attempts,
-                                retry_delay_min=b.retry_delay_min, team=b.team)
+                                retry_delay_min=b.retry_delay_min, team=b.team,
+                                agent_ids=b.agent_ids)
+
+
+async def assign_call_list(call: Call) -> Any:
+    b: AssignIn = call.body
+    return await ol.assign_list(call.db, call.me, call.path.id, team=b.team,
+                                agent_ids=b.agent_ids)
+
+
+async def call_list_assignable(call: Call) -> Any:
+    return await ol.assignable(call.db, call.me)
+
+
+async def list_call_list_entries(call: Call) -> Any:
+    q: EntriesQuery = call.query
+    return await ol.list_entries(call.db, call.me, call.path.id, state=q.state,
+                                 limit=q.limit, offset=q.offset)
 
 
 async def refresh_call_list(call: Call) -> Any:
@@ -117,6 +182,14 @@ async def refresh_call_list(call: Call) -> Any:
 async def next_call_list_entry(call: Call) -> Any:
     hours = call.request.config_dict[AUTH].config.call_hours
     return await ol.next_entry(call.db, call.me, call.path.id, hours=hours)
+
+
+class HeldOut(Out):
+    entry: EntryOut | None = None
+
+
+async def held_call_list_entry(call: Call) -> Any:
+    return {"entry": await ol.held_entry(call.db, call.me)}
 
 
 async def get_call_list_entry(call: Call) -> Any:
@@ -137,6 +210,22 @@ def add_routes(routes: Routes) -> None:
                summary="Make a call list from a rule or a saved customer filter; it is "
                        "built at once and rebuilt daily (call_lists:create)",
                body_model=ListIn, response_model=MadeOut, errors=(401, 403, 404, 422))
+    routes.add("GET", "/call-lists/assignable", call_list_assignable, tag="call-lists",
+               summary="Whom a list may be given to: the active agents who may take "
+                       "entries, and their teams (call_lists:create)",
+               response_model=Assignable, errors=(401, 403))
+    routes.add("GET", "/call-lists/held", held_call_list_entry, tag="call-lists",
+               summary="The entry you hold now, if any (a reloaded console shows it "
+                       "again) (call_lists:read)", response_model=HeldOut, errors=(401, 403))
+    routes.add("PUT", "/call-lists/{id}/assignment", assign_call_list, tag="call-lists",
+               summary="Give the list to a team and/or named agents (neither: every "
+                       "agent); entries on screen stay with their agent "
+                       "(call_lists:create)", path_model=IdPath, body_model=AssignIn,
+               response_model=ListOut, errors=(401, 403, 404, 422))
+    routes.add("GET", "/call-lists/{id}/entries", list_call_list_entries, tag="call-lists",
+               summary="The list's entries, due first, with attempts and last outcome "
+                       "(call_lists:read)", path_model=IdPath, query_model=EntriesQuery,
+               response_model=EntriesOut, errors=(401, 403, 404, 422))
     routes.add("POST", "/call-lists/{id}/refresh", refresh_call_list, tag="call-lists",
                summary="Rebuild the list from its rule now; no outcome is lost "
                        "(call_lists:create)", path_model=IdPath, response_model=Built,

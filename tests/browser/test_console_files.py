@@ -14,6 +14,7 @@ import pytest
 from agent_console import pages
 from crm_core.interactions import INTERACTION_KINDS
 from crm_core.opportunities import STAGES
+from crm_core.outbound_lists import ENTRY_STATES, OUTCOMES, RULE_KIND
 from crm_core.permissions import MODULES, OPERATIONS, SCOPES
 from crm_core.ticket_page import CLOCK_STATES
 from crm_core.tickets import HISTORY_KINDS, PRIORITIES, TICKET_STATUSES
@@ -67,6 +68,10 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "operation": OPERATIONS,
     "scope": SCOPES,
     "language": USER_LANGUAGES,
+    # outbound call lists (issue 17): the console's "Next call" card and the lists' page
+    "nc.rule": tuple(RULE_KIND),
+    "nc.outcome": tuple(dict.fromkeys(o for kind in OUTCOMES.values() for o in kind)),
+    "cl.state": ENTRY_STATES,
 }
 
 

@@ -63,6 +63,8 @@ async def test_manager_makes_a_list_and_an_agent_works_it(api: Api) -> None:
         assert entry["outcomes"][0] == "reached"
         again = await client.post(f"/call-lists/{made['id']}/next")  # held: the same one
         assert (await again.json())["entry"]["id"] == entry["id"]
+        held = await (await client.get("/call-lists/held")).json()  # a reloaded console
+        assert held["entry"]["id"] == entry["id"]
         path = f"/call-list-entries/{entry['id']}/outcome"
         assert (await client.post(path, json={"outcome": "renewed"})).status == 422
         assert (await client.post(path, json={"outcome": "scored", "score": 9})).status == 422
@@ -72,6 +74,7 @@ async def test_manager_makes_a_list_and_an_agent_works_it(api: Api) -> None:
         assert resp.status == 200
         done = await resp.json()
         assert done["state"] == "done" and done["outcome_data"] == {"comment": "满意"}
+        assert await (await client.get("/call-lists/held")).json() == {"entry": None}
         assert (await client.post("/call-lists/999999/next")).status == 404
     async with signed_in(api, "manager") as client:
         resp = await client.post(f"/call-lists/{made['id']}/refresh")
@@ -132,3 +135,75 @@ async def test_many_agents_at_once_never_get_the_same_entry(api: Api) -> None:
     names = ["agent", "agent2", *(f"crowd{i}" for i in range(10))]
     handed = [i for got in await asyncio.gather(*(work(n) for n in names)) for i in got]
     assert len(handed) == 30 and len(set(handed)) == 30
+
+
+async def test_a_list_given_to_named_agents_or_a_team_is_theirs(api: Api) -> None:
+    await seed_customers(api, 4)
+    made = await make_list(api, agent_ids=[api.users.agent2])
+    assert made["agent_ids"] == [api.users.agent2] and made["team"] is None
+    path = f"/call-lists/{made['id']}"
+    async with signed_in(api, "agent") as client:  # of the team north, not named
+        assert (await (await client.get("/call-lists")).json())["items"] == []
+        assert (await client.post(f"{path}/next")).status == 404
+        assert (await client.get(f"{path}/entries")).status == 404
+        assert (await client.get("/call-lists/assignable")).status == 403
+        assert (await client.put(f"{path}/assignment", json={"team": "north"})).status == 403
+    async with signed_in(api, "agent2") as client:
+        resp = await client.post(f"{path}/next")
+        assert (await resp.json())["entry"] is not None
+    async with signed_in(api, "manager") as client:
+        resp = await client.get("/call-lists/assignable")
+        whom = await resp.json()
+        named = {a["id"] for a in whom["agents"]}
+        assert {api.users.agent, api.users.agent2, api.users.other_team} <= named
+        assert {"north", "south"} <= set(whom["teams"])
+        resp = await client.put(f"{path}/assignment", json={"agent_ids": [999999]})
+        assert resp.status == 422 and "agent_ids" in await resp.text()
+        resp = await client.put(f"{path}/assignment",
+                                json={"team": "south", "agent_ids": [api.users.agent]})
+        assert resp.status == 200, await resp.text()
+        given = await resp.json()
+        assert (given["team"], given["agent_ids"]) == ("south", [api.users.agent])
+    async with signed_in(api, "agent") as client:  # named now
+        assert [x["id"] for x in (await (await client.get("/call-lists")).json())["items"]] \
+            == [made["id"]]
+    async with signed_in(api, "south") as client:  # the team now
+        assert (await client.post(f"{path}/next")).status == 200
+    async with signed_in(api, "agent2") as client:  # no longer: the entry held stays hers
+        assert (await client.get("/call-lists")).status == 200
+        assert (await (await client.get("/call-lists")).json())["items"] == []
+
+
+async def test_progress_entries_and_an_entrys_history(api: Api) -> None:
+    await seed_customers(api, 6)  # 3 in 北京
+    made = await make_list(api, name="<img src=x onerror=alert(1)>", max_attempts=2,
+                           retry_delay_min=1)
+    path = f"/call-lists/{made['id']}"
+    async with signed_in(api, "agent") as client:
+        first = (await (await client.post(f"{path}/next")).json())["entry"]
+        out = f"/call-list-entries/{first['id']}/outcome"
+        assert (await client.post(out, json={"outcome": "no-answer"})).status == 200
+        second = (await (await client.post(f"{path}/next")).json())["entry"]
+        assert second["id"] != first["id"]  # the no-answer comes back later, not now
+        out2 = f"/call-list-entries/{second['id']}/outcome"
+        assert (await client.post(out2, json={"outcome": "reached",
+                                              "comment": "ok"})).status == 200
+        third = (await (await client.post(f"{path}/next")).json())["entry"]
+        resp = await client.get(f"{path}/entries")
+        assert resp.status == 200
+        rows = (await resp.json())["items"]
+        assert (await client.get(f"{path}/entries?state=lost")).status == 422
+        done = (await (await client.get(f"{path}/entries?state=done")).json())["items"]
+        listed = (await (await client.get("/call-lists")).json())["items"][0]
+        history = (await (await client.get(f"/call-list-entries/{first['id']}")).json())
+    by_id = {r["id"]: r for r in rows}
+    assert len(rows) == 3 and by_id[third["id"]]["held_by"] == "王小明"
+    assert (by_id[first["id"]]["state"], by_id[first["id"]]["attempts"],
+            by_id[first["id"]]["outcome"]) == ("open", 1, "no-answer")
+    assert [r["id"] for r in done] == [second["id"]]
+    assert listed["counts"]["done"] == 1 and listed["counts"]["open"] == 2
+    assert listed["outcome_counts"] == {"no-answer": 1, "reached": 1}
+    assert listed["name"] == "<img src=x onerror=alert(1)>"
+    [step] = history["history"]
+    assert (step["outcome"], step["by"], step["by_name"]) == ("no-answer", api.users.agent,
+                                                             "王小明")

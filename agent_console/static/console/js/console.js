@@ -16,6 +16,7 @@ import { initSearch } from "./search.js";
 import * as R from "./render.js";
 import * as W from "./words.js";
 import { formatPhone, phoneText } from "./phone.js";
+import { initNextCall } from "./next_call.js";
 
 export const DISPOSITIONS = ["inquiry", "repair", "complaint", "order-status", "sales-lead", "other"];
 export const PAUSE_REASONS = ["break", "lunch", "training", "meeting", "other"];
@@ -494,6 +495,25 @@ export async function useCustomer(id, forCall) {
     toast("error", describe(err));
   }
 }
+
+/** The record card of a call-list entry's customer, before the agent dials it (preview
+ * dialling): a live call keeps its card, and no log form changes (the form stays with
+ * its call; the dialled call pops as any outbound call does). */
+async function previewRecord(id) {
+  try {
+    const view = await api("GET", `/customers/${Number(id)}/360`);
+    if (isLive(S.call)) return;
+    S.call = null;
+    renderCall();
+    S.record = { ...view, known: true };
+    renderRecord();
+    $("#call-idle").hidden = true;
+  } catch (err) {
+    toast("error", describe(err));
+  }
+}
+
+let nextCall = { next: () => {}, dial: () => {} };
 
 function sameCall(a, b) {
   return !!a && !!b && a.linkedid === b.linkedid;
@@ -1072,6 +1092,8 @@ function wire() {
     transfer: () => openTransfer(),
     hangup: () => hangup(),
     search: () => $("#search").focus(),
+    next_call: () => nextCall.next(),
+    dial_next: () => nextCall.dial(),
   });
   onLanguage(() => {
     // everything written from code follows the language too (the socket's "live"...)
@@ -1112,6 +1134,7 @@ async function main() {
   wire();
   V.wire();
   loadMyScores($("#my-scores"));
+  nextCall = initNextCall(S.session, { preview: previewRecord, dial: dialNumber });
   renderState();
   renderCall();
   renderLogForm();

@@ -1,5 +1,5 @@
 // Keyboard: F2 ready, F3 pause, F4 or Ctrl+S save the call log, F6 transfer,
-// F8 hang up, "/" search. Function keys work everywhere (also while typing in
+// F7 next call of a call list, F8 hang up, F9 dial the call list's entry, "/" search. Function keys work everywhere (also while typing in
 // the notes); "/" only when the focus is not in a text field.
 
 /** The action a key press asks for, or null. Pure: takes {key, ctrlKey, metaKey, altKey, target}. */
@@ -13,7 +13,9 @@ export function actionFor(ev) {
     case "F3": return "pause";
     case "F4": return "save";
     case "F6": return "transfer";
+    case "F7": return "next_call";
     case "F8": return "hangup";
+    case "F9": return "dial_next";
     case "/": return typing(ev.target) ? null : "search";
     default: return null;
   }

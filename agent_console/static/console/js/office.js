@@ -56,6 +56,9 @@ export const SECTIONS = [
   { name: "service", allowed: (s) => s.can("reports", "read") },
   // the call centre's reports (issue 16 item 5): whoever reads the reports
   { name: "kpi", allowed: (s) => s.can("reports", "read") },
+  // outbound call lists (issue 17): their progress for whoever works them; making and
+  // assigning them for whoever may (call_lists:create)
+  { name: "calllists", allowed: (s) => s.can("call_lists", "read") },
 ];
 
 export function allowedSections(session) {

@@ -1,7 +1,7 @@
 """Scores that belong to people and complaint caller verification (issue 17 items 4-5):
 the ``satisfaction_score`` table; ``ticket.caller_check`` and ``ticket.caller_flagged``.
 
-Revision ID: 0024
+Revision ID: 0023
 Revises: 0022
 Create Date: 2026-12-07
 
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-revision: str = "0024"
+revision: str = "0023"
 down_revision: str | Sequence[str] | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
