@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from agent_console.api.downloads import file_response
-from agent_console.api.routes_service_report import PeriodQuery, _lang
+from agent_console.api.routes_service_report import PeriodQuery, PeriodReport, _lang
 from agent_console.api.routing import Call, Download, Routes
 from agent_console.api.schemas import MAX_ID, Out, Query
 from crm_core import satisfaction
@@ -55,15 +55,9 @@ class ScoreRow(Scores):
     label: str
 
 
-class SatisfactionReport(Out):
-    by: str
-    start: date = Field(alias="from")
-    end: date = Field(alias="to")
+class SatisfactionReport(PeriodReport):
     items: list[ScoreRow]
     total: ScoreRow
-
-    model_config = ConfigDict(extra="ignore", from_attributes=True, populate_by_name=True,
-                              serialize_by_alias=True)
 
 
 class Answer(Out):

@@ -78,15 +78,21 @@ class ServiceRow(Figures):
     label: str
 
 
-class ServiceReport(Out):
+class PeriodReport(Out):
+    """A report over Shanghai days: its grouping and days (``from``/``to``); a subclass
+    adds its ``items`` and ``total`` (the satisfaction report is one too)."""
+
     by: str
     start: date = Field(alias="from")
     end: date = Field(alias="to")
-    items: list[ServiceRow]
-    total: ServiceRow
 
     model_config = ConfigDict(extra="ignore", from_attributes=True, populate_by_name=True,
                               serialize_by_alias=True)
+
+
+class ServiceReport(PeriodReport):
+    items: list[ServiceRow]
+    total: ServiceRow
 
 
 class FaultRow(Out):
