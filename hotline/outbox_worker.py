@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core import outbox
 from crm_core.models import OutboxMessage, utcnow
+from hotline.cancelling import stop_if_cancelled
 from hotline.settings import Settings
 
 log = logging.getLogger("hotline.outbox")
@@ -171,6 +172,7 @@ class OutboxWorker:
             try:
                 counts = await self.run_once()
             except Exception:
+                stop_if_cancelled()
                 log.exception("outbox round failed; next round in %ss", self.config.poll_s)
                 counts = {}
             if counts.get("claimed", 0) >= self.config.batch:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from hotline.cancelling import stop_if_cancelled
 from hotline.lease import Fence, RedisLease, Transition
 from telephony.ami import AmiClient, AmiNotConnected, Fields
 
@@ -93,6 +94,7 @@ class OwnerLoop:
             try:
                 await self.step()
             except Exception:  # a duty that fails to start or stop must not end the loop
+                stop_if_cancelled()
                 log.exception("AMI owner loop: a step failed; going on")
             await asyncio.sleep(self.renew_s)
 

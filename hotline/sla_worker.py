@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.models import utcnow
 from crm_core.sla import SweepResult, sweep
+from hotline.cancelling import stop_if_cancelled
 from hotline.lease import RedisLease
 
 log = logging.getLogger("hotline.sla")
@@ -65,6 +66,7 @@ class SlaSweeper:
             try:
                 await self.run_once()
             except Exception:
+                stop_if_cancelled()
                 log.exception("SLA sweep failed; next round in %ss", self.interval_s)
             await asyncio.sleep(self.interval_s)
 
