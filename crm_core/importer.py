@@ -873,6 +873,43 @@ def guess_delimiter(sample: str) -> str:
     return best
 
 
+@dataclass(frozen=True)
+class RawSheet:
+    """One sheet's cells as read: every XLSX sheet, or the one table of a CSV/TXT file
+    (``encoding``: the text's, as detected; None for a workbook)."""
+
+    name: str
+    rows: list[list[object]]
+    encoding: str | None = None
+
+
+def raw_sheets(path: str | Path, only: str | None = None) -> list[RawSheet]:
+    """The raw cells of a CSV/TXT or XLSX file (``only``: that sheet of a workbook;
+    ValueError naming the sheets when it has none of that name)."""
+    p = Path(path)
+    suffix = p.suffix.casefold()
+    if suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        wb = load_workbook(p, read_only=True, data_only=True)
+        try:
+            if only is not None and only not in wb.sheetnames:
+                raise ValueError(f"no sheet {only!r} (sheets: {', '.join(wb.sheetnames)})")
+            return [RawSheet(name, [list(r) for r in wb[name].iter_rows(values_only=True)])
+                    for name in ([only] if only is not None else list(wb.sheetnames))]
+        finally:
+            wb.close()
+    if suffix == ".xls":
+        raise CodedError("xls_unsupported")
+    data = p.read_bytes()
+    encoding = detect_encoding(data)
+    text = data.decode(encoding, errors="replace")
+    delimiter = guess_delimiter(text[:20_000])
+    rows: list[list[object]] = [list(r) for r in csv.reader(io.StringIO(text),
+                                                            delimiter=delimiter)]
+    return [RawSheet(p.name, rows, encoding)]
+
+
 def read_csv(path: Path, kind: str) -> Table | None:
     data = path.read_bytes()
     encoding = detect_encoding(data)

@@ -24,8 +24,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -46,9 +44,8 @@ from crm_core.importer import (
     RowIssue,
     Table,
     cell_text,
-    detect_encoding,
-    guess_delimiter,
     norm_header,
+    raw_sheets,
 )
 from crm_core.models import AuditEntry, ProductLine, ServiceStation, Technician
 from crm_core.permissions import SYSTEM, Actor, require
@@ -143,39 +140,19 @@ def sheet_kind(name: str) -> str | None:
 
 def read_tables(path: str | Path, kind: str, sheet: str | None = None) -> list[Table]:
     """The stations and technicians tables of a CSV/TXT or XLSX file, stations first."""
-    p = Path(path)
-    suffix = p.suffix.casefold()
     tables: list[Table] = []
-    if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        wb = load_workbook(p, read_only=True, data_only=True)
-        try:
-            if sheet is not None and sheet not in wb.sheetnames:
-                raise ValueError(f"no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})")
-            for name in [sheet] if sheet is not None else list(wb.sheetnames):
-                guessed = kind if sheet is not None else (sheet_kind(name) or kind)
-                raw = [list(r) for r in wb[name].iter_rows(values_only=True)]
-                table = _table(name, guessed, raw)
-                if table is not None:
-                    tables.append(table)
-        finally:
-            wb.close()
-    elif suffix == ".xls":
-        raise CodedError("xls_unsupported")
-    else:
-        data = p.read_bytes()
-        encoding = detect_encoding(data)
-        text = data.decode(encoding, errors="replace")
-        delimiter = guess_delimiter(text[:20_000])
-        raw_rows: list[list[object]] = [
-            list(r) for r in csv.reader(io.StringIO(text), delimiter=delimiter)]
-        table = _table(p.name, kind, raw_rows)
-        if table is not None:
-            table.notes.append(Msg("note_encoding", {"file": p.name, "encoding": encoding}))
-            tables.append(table)
+    for raw in raw_sheets(path, sheet):
+        # a workbook's sheet says what it holds by its name, unless the user named it
+        named = sheet is not None or raw.encoding is not None
+        table = _table(raw.name, kind if named else (sheet_kind(raw.name) or kind), raw.rows)
+        if table is None:
+            continue
+        if raw.encoding is not None:
+            table.notes.append(Msg("note_encoding", {"file": raw.name,
+                                                     "encoding": raw.encoding}))
+        tables.append(table)
     if not tables:
-        raise CodedError("no_network_columns", sheet=p.name)
+        raise CodedError("no_network_columns", sheet=Path(path).name)
     return sorted(tables, key=lambda t: NETWORK_KINDS.index(t.kind))
 
 

@@ -35,8 +35,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,13 +56,12 @@ from crm_core.importer import (
     RowIssue,
     Table,
     cell_text,
-    detect_encoding,
-    guess_delimiter,
     load_context,
     name_key_function,
     norm_header,
     parse_date,
     parse_money,
+    raw_sheets,
 )
 from crm_core.models import Contact, Customer, OrderLine, SalesOrder, Supplier
 from crm_core.permissions import Actor
@@ -127,32 +124,15 @@ def _table(name: str, raw: list[list[object]]) -> Table | None:
 
 def read_tables(path: str | Path) -> list[Table]:
     """The order tables of a CSV/TXT file or of every XLSX sheet with order columns."""
-    p = Path(path)
-    suffix = p.suffix.casefold()
     tables: list[Table] = []
-    if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        wb = load_workbook(p, read_only=True, data_only=True)
-        try:
-            for name in wb.sheetnames:
-                table = _table(name, [list(r) for r in wb[name].iter_rows(values_only=True)])
-                if table is not None:
-                    tables.append(table)
-        finally:
-            wb.close()
-    elif suffix == ".xls":
-        raise CodedError("xls_unsupported")
-    else:
-        data = p.read_bytes()
-        encoding = detect_encoding(data)
-        text = data.decode(encoding, errors="replace")
-        delimiter = guess_delimiter(text[:20_000])
-        table = _table(p.name, [list(r) for r in csv.reader(io.StringIO(text),
-                                                               delimiter=delimiter)])
-        if table is not None:
-            table.notes.append(Msg("note_encoding", {"file": p.name, "encoding": encoding}))
-            tables.append(table)
+    for sheet in raw_sheets(path):
+        table = _table(sheet.name, sheet.rows)
+        if table is None:
+            continue
+        if sheet.encoding is not None:
+            table.notes.append(Msg("note_encoding", {"file": sheet.name,
+                                                     "encoding": sheet.encoding}))
+        tables.append(table)
     return tables
 
 
