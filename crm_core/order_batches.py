@@ -50,7 +50,7 @@ def batches_query(actor: Actor, today: date, *, stage: str | None = None,
     first (the earliest expected day; none expected last), then the oldest."""
     scope = require(actor, "orders", "read")
     due = _earliest_due()
-    stmt = (
+    stmt: Select[Any] = (
         select(SupplierBatch.id, SupplierBatch.code, SupplierBatch.supplier_id,
                Supplier.code.label("supplier_code"), Supplier.name.label("supplier"),
                Supplier.name_en.label("supplier_en"), SupplierBatch.stage,
