@@ -50,14 +50,14 @@ def batches_query(actor: Actor, today: date, *, stage: str | None = None,
     first (the earliest expected day; none expected last), then the oldest."""
     scope = require(actor, "orders", "read")
     due = _earliest_due()
-    stmt: Select[Any] = (
-        select(SupplierBatch.id, SupplierBatch.code, SupplierBatch.supplier_id,
-               Supplier.code.label("supplier_code"), Supplier.name.label("supplier"),
-               Supplier.name_en.label("supplier_en"), SupplierBatch.stage,
-               SupplierBatch.stage_on, SupplierBatch.expected_on,
-               func.count(OrderLine.id).label("lines"),
-               func.count(func.distinct(SalesOrder.id)).label("orders"),
-               due.label("earliest_due"))
+    columns: list[Any] = [
+        SupplierBatch.id, SupplierBatch.code, SupplierBatch.supplier_id,
+        Supplier.code.label("supplier_code"), Supplier.name.label("supplier"),
+        Supplier.name_en.label("supplier_en"), SupplierBatch.stage, SupplierBatch.stage_on,
+        SupplierBatch.expected_on, func.count(OrderLine.id).label("lines"),
+        func.count(func.distinct(SalesOrder.id)).label("orders"), due.label("earliest_due")]
+    stmt = (
+        select(*columns)
         .select_from(SupplierBatch)
         .join(Supplier, Supplier.id == SupplierBatch.supplier_id)
         .join(OrderLine, OrderLine.batch_id == SupplierBatch.id)
