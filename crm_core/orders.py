@@ -493,12 +493,14 @@ def late_orders_query(today: date) -> Select[Any]:
 
 async def list_orders(session: AsyncSession, actor: Actor, *, customer_id: object = None,
                       status: object = None, owner_id: object = None,
-                      due_before: object = None, late: bool = False,
+                      customer: object = None, due_before: object = None,
+                      late: bool = False,
                       limit: object = 50, offset: object = 0,
                       now: datetime | None = None) -> dict[str, Any]:
     """Orders the actor may see, newest first, each with where it stands; filtered by
-    customer, status, salesman (``owner_id``), due date (on or before ``due_before``)
-    and ``late`` (only the orders flagged late)."""
+    customer (its id, or ``customer``: part of its name), status, salesman
+    (``owner_id``), due date (on or before ``due_before``) and ``late`` (only the orders
+    flagged late)."""
     lim, off = check_page(limit, offset)
     today = business_day(current(now))
     owner = aliased(User)
@@ -511,6 +513,9 @@ async def list_orders(session: AsyncSession, actor: Actor, *, customer_id: objec
             .where(_visible(actor, "read")).order_by(SalesOrder.id.desc()))
     if owner_id is not None:
         stmt = stmt.where(SalesOrder.owner_id == optional_id(owner_id, "owner_id"))
+    named = text(customer, "customer", max_len=100)
+    if named is not None:
+        stmt = stmt.where(Customer.name.contains(named, autoescape=True))
     due = a_date(due_before, "due_before")
     if due is not None:
         stmt = stmt.where(SalesOrder.due_date <= due)

@@ -31,6 +31,8 @@ class OrdersQuery(PageQuery):
     customer_id: Id | None = None
     status: Literal["open", "closed", "cancelled"] | None = None
     owner_id: Id | None = Field(default=None, description="the salesman's orders only")
+    customer: Text | None = Field(default=None, max_length=100,
+                                  description="part of the customer's name")
     due_before: date | None = Field(default=None, description="due on or before this day")
     late: bool = Field(default=False, description="only the orders flagged late")
 
@@ -207,6 +209,7 @@ async def list_orders(call: Call) -> Any:
     q: OrdersQuery = call.query
     return await orders.list_orders(call.db, call.me, customer_id=q.customer_id,
                                     status=q.status, owner_id=q.owner_id,
+                                    customer=q.customer,
                                     due_before=q.due_before, late=q.late, limit=q.limit,
                                     offset=q.offset)
 

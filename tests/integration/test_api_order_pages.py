@@ -92,6 +92,9 @@ async def test_the_orders_list_filters_and_the_order_names_its_people(api: Api) 
             admin, "/orders", due_before="2030-01-01", owner_id=api.users.agent)] == [
             "SO-A2", "SO-A1"]
         assert (await admin.get("/orders", params={"due_before": "soon"})).status == 422
+        assert [o["number"] for o in await items(admin, "/orders", customer="复旦")] == [
+            "SO-B1"]
+        assert [o["number"] for o in await items(admin, "/orders", customer="%")] == []
 
         order = await (await admin.get(f"/orders/{ids['a1']}")).json()
         assert (order["customer_name"], order["contact_name"], order["contact_role"],
