@@ -53,7 +53,7 @@ async def arrange(db: Db) -> dict[str, Any]:
             s, "T-HOST")).id, code="T-HOST-1", on="2025-12-01")  # type: ignore[union-attr]
         await s.execute(update(OrderLine).where(OrderLine.ref == "9783190000002")
                         .values(state="back_ordered"))
-    return {"order": order["id"], "batch": batch["id"]}
+    return {"order": order["id"], "batch": batch["id"], "customer": customer.id}
 
 
 async def test_a_salesman_finds_his_late_order_and_reads_its_page(
@@ -103,6 +103,14 @@ async def test_a_salesman_finds_his_late_order_and_reads_its_page(
     await assert_translated(page, "zh-CN")
     assert await page.text_content("#op-heading") == "订单 SO-T-9001"
     assert "缺货待补" in (await page.text_content("#op-lines") or "")
+
+    # the customer's 360 page opens the order's timeline, and links its page
+    await page.goto(f"{console.base}/records/{ids['customer']}")
+    block = page.locator(f"#record-orders details[data-order-id='{ids['order']}']")
+    await block.locator("summary").click()
+    link = block.locator("a.order-page-link")
+    await link.wait_for()
+    assert await link.get_attribute("href") == f"/backoffice/order?id={ids['order']}"
     await browser.assert_clean()
 
 
