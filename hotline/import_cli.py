@@ -10,7 +10,9 @@ Rules:
   notice (a row imported with something to check) does not change it;
 - every kind the back office's import page takes is here, with the same modules:
   customers, contacts, assets (``crm_core.importer``), orders
-  (``crm_core.order_import``) and stage-updates (``crm_core.stage_import``);
+  (``crm_core.order_import``), stage-updates (``crm_core.stage_import``) and the service
+  network's stations and technicians (``crm_core.network_import``: a workbook may hold
+  both, a sheet each, named for what it holds; ``--sheet`` picks one);
 - the progress bar goes to stderr, the summary to stdout.
 """
 
@@ -28,6 +30,8 @@ from hotline.settings import Settings
 # (crm_core.order_import, a row per order line) and the batches' stage updates
 # (crm_core.stage_import, a row per batch); the command's word -> the import's kind
 ORDER_KINDS = {"orders": "orders", "stage-updates": "stage_updates"}
+# the service network (issue 15): stations and their technicians
+NETWORK_KINDS = ("stations", "technicians")
 EXPORT_KINDS = ("customers", "contacts", "assets", "tickets", "interactions",
                 "report-customers", "report-products")
 
@@ -36,15 +40,18 @@ def add_import_parsers(subparsers: Any) -> None:
     """Add ``import`` and ``export`` to the ``hotline`` sub-command parsers."""
     fields = ", ".join(FIELDS)
     imp = subparsers.add_parser(
-        "import", help="import customers, contacts, assets, orders or batches' stage "
-        "updates from CSV/XLSX",
+        "import", help="import customers, contacts, assets, orders, batches' stage "
+        "updates, service stations or technicians from CSV/XLSX",
         description="Columns are mapped by their headers (Chinese or English); "
         f"fields: {fields}. orders: a row per order line (order number, customer, "
         "salesman, due date, title, ISBN/model, quantity, price, supplier); "
-        "stage-updates: a row per supplier batch (batch, stage, date). --mapping, --map, "
-        "--sheet and --owner are for customers, contacts and assets.",
+        "stage-updates: a row per supplier batch (batch, stage, date); stations / "
+        "technicians: a row per service station (code, name, province, city, product "
+        "lines, covers, capacity, hours) / technician (station code, name, skills, "
+        "phone). --mapping, --map and --owner are for customers, contacts and assets; "
+        "--sheet for them and the network.",
     )
-    imp.add_argument("kind", choices=(*KINDS, *ORDER_KINDS))
+    imp.add_argument("kind", choices=(*KINDS, *ORDER_KINDS, *NETWORK_KINDS))
     imp.add_argument("file", help="a .csv/.txt (UTF-8, GBK...) or .xlsx file")
     imp.add_argument("--mapping", help='JSON file {"column header": "field"} ("" ignores)')
     imp.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD",
@@ -82,9 +89,10 @@ def run_import(args: argparse.Namespace, settings: Settings) -> int:
     from crm_core.importer import load_mapping
 
     console = Console(stderr=True)
-    if args.kind in ORDER_KINDS:
-        unused = [f"--{name}" for name in ("mapping", "map", "sheet", "owner")
-                  if getattr(args, name)]
+    if args.kind in ORDER_KINDS or args.kind in NETWORK_KINDS:
+        own = ("mapping", "map", "owner") if args.kind in NETWORK_KINDS else (
+            "mapping", "map", "sheet", "owner")
+        unused = [f"--{name}" for name in own if getattr(args, name)]
         if unused:  # said, not ignored: the operator meant something by them
             console.print(f"[red]{', '.join(unused)}: not used by {args.kind} imports "
                           "(their columns are found by their headers)[/red]")
@@ -122,7 +130,7 @@ async def _import(
     )
     from rich.text import Text
 
-    from crm_core import order_import, stage_import
+    from crm_core import network_import, order_import, stage_import
     from crm_core.db import upgrade_async
     from crm_core.importer import import_file
     from crm_core.permissions import SYSTEM
@@ -154,6 +162,10 @@ async def _import(
                 return await stage_import.import_stage_updates(
                     sessionmaker, args.file, actor=SYSTEM, dry_run=args.dry_run,
                     progress=tick)
+            if args.kind in NETWORK_KINDS:
+                return await network_import.import_file(
+                    sessionmaker, args.file, kind=args.kind, sheet=args.sheet, actor=SYSTEM,
+                    dry_run=args.dry_run, progress=tick)
             return await import_file(
                 sessionmaker, args.file, kind=args.kind, sheet=args.sheet, mapping=mapping,
                 dry_run=args.dry_run, default_owner=args.owner,

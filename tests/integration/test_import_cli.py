@@ -102,3 +102,47 @@ async def test_orders_then_stage_updates_from_the_command_line(
         assert code == 2 and "no such file" in err
     finally:
         await engine.dispose()
+
+
+STATIONS_CSV = ("服务站编号,服务站名称,省份,城市,产品线,覆盖范围,接单容量\n"
+                "ZZ01,郑州客车服务站,河南省,郑州市,旅游客车,河南,30\n"
+                "LY01,洛阳客车服务站,河南,洛阳,挖掘机,,20\n")
+TECHNICIANS_CSV = "服务站编号,姓名,技能,手机\nZZ01,张师傅,旅游客车,13800138000\nNOPE,李师傅,电气,\n"
+
+
+async def test_the_service_network_from_the_command_line(db_url: str, tmp_path: Path) -> None:
+    from crm_core import assets
+    from crm_core.models import ServiceStation, Technician
+
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    sm = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        async with sm.begin() as db:
+            await assets.create_product_line(db, SYSTEM, code="BUS-COACH", name="旅游客车",
+                                             name_en="Touring coaches")
+        (tmp_path / "stations.csv").write_bytes(STATIONS_CSV.encode("gbk"))
+        (tmp_path / "techs.csv").write_bytes(TECHNICIANS_CSV.encode("gbk"))
+
+        code, out, err = await hotline(tmp_path, db_url, "stations", "stations.csv",
+                                       "--report", "stations-report.csv")
+        assert code == 1, err  # 挖掘机 is no product line
+        assert "import done" in out
+        rows = report_rows(tmp_path / "stations-report.csv")
+        assert [(r["row"], r["kind"]) for r in rows] == [("3", "error")]
+        assert "挖掘机" in rows[0]["message"] or "挖掘机" in rows[0].get("value", "")
+
+        code, out, err = await hotline(tmp_path, db_url, "technicians", "techs.csv")
+        assert code == 1, err
+        assert "NOPE" in out  # the rejected row is shown when no report file is asked for
+        async with sm() as db:
+            codes = (await db.scalars(select(ServiceStation.code))).all()
+            assert list(codes) == ["ZZ01"]
+            names = (await db.scalars(select(Technician.name))).all()
+            assert list(names) == ["张师傅"]
+
+        code, out, err = await hotline(tmp_path, db_url, "stations", "stations.csv",
+                                       "--owner", "someone")
+        assert code == 2 and "--owner" in err  # an option the kind does not use is said
+    finally:
+        await engine.dispose()
