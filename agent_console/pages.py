@@ -121,7 +121,7 @@ PAGES.update({name: (*_BACK_OFFICE, "bars.js") for name in ("stations", "service
 BACK_OFFICE_PAGES = ("ticket",)
 PAGES.update({name: _BACK_OFFICE for name in BACK_OFFICE_PAGES})
 # the call centre's reports draw theirs with chart.js (charts.js; VENDOR_PAGES)
-PAGES["kpi"] = (*_BACK_OFFICE, "charts.js")
+PAGES["kpi"] = (*_BACK_OFFICE, "calllog.js", "charts.js")
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR_PREFIX = "/static/vendor/"
