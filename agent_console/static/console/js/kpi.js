@@ -141,10 +141,11 @@ function agentsView(d) {
       { label: t("kpi.answered"), data: d.items.map((r) => r.answered) },
     ] }),
     table("kpi-table", ["kpi.col.agent", "kpi.col.team", "kpi.answered", "kpi.talk", "kpi.aht", "kpi.occupancy",
-      "kpi.signed_in", "kpi.paused", "kpi.pauses"], d.items.map((r) =>
+      "kpi.signed_in", "kpi.paused", "kpi.pauses", "kpi.satisfaction_count", "kpi.satisfaction_mean"], d.items.map((r) =>
       h("tr", { dataset: { key: r.agent } }, h("td", {}, agentName(r)), h("td", {}, dash(r.team)),
         num(r.answered), num(secs(r.talk_s)), num(secs(r.aht_s)), num(pct(r.occupancy)),
-        num(secs(r.signed_in_s)), num(secs(r.paused_s)), h("td", { class: "wrap" }, pauses(r.pauses))))),
+        num(secs(r.signed_in_s)), num(secs(r.paused_s)), h("td", { class: "wrap" }, pauses(r.pauses)),
+        num(r.satisfaction_count), num(dash(r.satisfaction_mean))))),
     formulas(d),
   ];
 }
