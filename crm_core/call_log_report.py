@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, true
@@ -87,15 +87,17 @@ class Cursor:
     id: int
 
     def token(self) -> str:
-        return f"{as_utc(self.ended_at).isoformat()}~{self.id}"
+        """URL-safe text (no ``+`` to become a space in a query string): UTC to the
+        microsecond, then the id."""
+        return f"{as_utc(self.ended_at):%Y%m%dT%H%M%S%f}~{self.id}"
 
     @classmethod
     def parse(cls, token: str) -> Cursor:
         """A cursor from ``token()``; ValueError when it is not one."""
-        at, _, ident = token.rpartition("~")
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None:
-            raise ValueError("a cursor's time has its offset")
+        at, _, ident = token.partition("~")
+        if not ident.isascii() or not ident.isdigit():
+            raise ValueError("a cursor ends with a row id")
+        when = datetime.strptime(at, "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
         return cls(ended_at=when, id=int(ident))
 
 

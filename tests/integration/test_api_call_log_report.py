@@ -17,6 +17,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
+from crm_core import call_log_report
 from crm_core.models import CallRecord, Customer, Interaction, Role, User
 from tests.integration.test_api_support import (
     MANAGER_GRANTS,
@@ -258,3 +259,13 @@ async def test_export_grant_and_data_scope(api: Api) -> None:
         assert (await client.get("/reports/calls")).status == 401
     finally:
         await client.close()
+
+
+async def test_a_file_too_large_is_refused(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    await arrange(api)
+    monkeypatch.setattr(call_log_report, "EXPORT_MAX", 5)
+    async with signed_in(api, "admin") as admin:
+        resp = await admin.get("/reports/calls", params={**DAY, "format": "csv"})
+        assert resp.status == 422
+        assert (await resp.json())["error"] == "too-many-rows"
+        assert len(await read_file(admin, "csv", result="answered", direction="outbound")) == 3
