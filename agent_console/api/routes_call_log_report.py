@@ -19,7 +19,7 @@ from agent_console.api.downloads import file_response
 from agent_console.api.errors import ApiError
 from agent_console.api.routes_kpi_reports import PeriodOut, PeriodQuery, _lang, _period
 from agent_console.api.routing import Call, Download, Routes
-from agent_console.api.schemas import MAX_ID, Out
+from agent_console.api.schemas import MAX_ID, Out, Text
 from crm_core import call_log_report
 from crm_core.call_log_report import CallFilter, Cursor
 
@@ -28,24 +28,24 @@ MAX_S = 10_000_000
 
 class CallLogQuery(PeriodQuery):
     direction: Literal["inbound", "outbound"] | None = None
-    queue: str | None = Field(default=None, min_length=1, max_length=64)
-    did: str | None = Field(default=None, min_length=1, max_length=64,
+    queue: Text | None = Field(default=None, min_length=1, max_length=64)
+    did: Text | None = Field(default=None, min_length=1, max_length=64,
                             description="the number dialled, any written form")
-    agent: str | None = Field(default=None, min_length=1, max_length=64,
+    agent: Text | None = Field(default=None, min_length=1, max_length=64,
                               description="the agent's phone (interface) or agent name")
     customer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    caller: str | None = Field(default=None, min_length=1, max_length=64,
+    caller: Text | None = Field(default=None, min_length=1, max_length=64,
                                description="part of the customer's number")
-    outcome: str | None = Field(default=None, min_length=1, max_length=64)
+    outcome: Text | None = Field(default=None, min_length=1, max_length=64)
     result: Literal["answered", "abandoned", "other"] | None = None
-    disposition: str | None = Field(default=None, min_length=1, max_length=64)
+    disposition: Text | None = Field(default=None, min_length=1, max_length=64)
     min_wait: int | None = Field(default=None, ge=0, le=MAX_S)
     max_wait: int | None = Field(default=None, ge=0, le=MAX_S)
     min_talk: int | None = Field(default=None, ge=0, le=MAX_S)
     max_talk: int | None = Field(default=None, ge=0, le=MAX_S)
     order: Literal["desc", "asc"] = Field(default="desc", description="by end time")
     limit: int = Field(default=50, ge=1, le=call_log_report.PAGE_MAX)
-    after: str | None = Field(default=None, max_length=100,
+    after: Text | None = Field(default=None, max_length=100,
                               description="the previous page's `next`")
 
 

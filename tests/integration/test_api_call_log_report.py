@@ -150,7 +150,8 @@ async def test_every_filter(api: Api) -> None:
         assert row["caller_name"] == HOSTILE and row["customer_name"] == HOSTILE  # as stored
         for bad in ({"result": "maybe"}, {"direction": "sideways"}, {"min_wait": "-1"},
                     {"limit": "0"}, {"limit": "201"}, {"after": "nonsense"},
-                    {"from": "2026-05-04", "to": "2026-05-03"}, {"customer_id": "0"}):
+                    {"from": "2026-05-04", "to": "2026-05-03"}, {"customer_id": "0"},
+                    {"caller": "138\x00"}, {"after": "20260504T010102999999~1\x00"}):
             resp = await admin.get("/reports/calls", params={**DAY, **bad})
             assert resp.status == 422, (bad, await resp.text())
 
