@@ -124,7 +124,7 @@ PAGES.update({name: _BACK_OFFICE for name in BACK_OFFICE_PAGES})
 # the orders pages show stages, late flags and order links alike (order_tags.js)
 PAGES.update({name: (*_BACK_OFFICE, "order_tags.js") for name in ("orders", "order", "batches")})
 # the call centre's reports draw theirs with chart.js (charts.js; VENDOR_PAGES)
-PAGES["kpi"] = (*_BACK_OFFICE, "charts.js")
+PAGES["kpi"] = (*_BACK_OFFICE, "calllog.js", "charts.js")
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR_PREFIX = "/static/vendor/"

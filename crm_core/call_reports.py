@@ -13,8 +13,10 @@ Rules:
   queue, number and hour figures are the hotline's, as on the wallboard;
 - a period is [start, end) in UTC; days and hours are Asia/Shanghai's;
 - ``*_COLUMNS`` give the files' bilingual headers (``crm_core.exporter``).
-KNOWN LIMIT: agent performance reads the period's calls and spans into a ``Book``
-(seconds for a day, slow for a month of a million calls; the interval report is not).
+- agent performance is aggregated by the database (``crm_core.agent_report``: the
+  ``Book``'s figures without loading the period's rows), with each agent's satisfaction
+  (``crm_core.satisfaction``: the answers given in the period to the agent who took the
+  call, ``SatisfactionScore.agent_id``): how many and their mean.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core import kpi
+from crm_core import agent_report, kpi
 from crm_core.kpi import QueueRules
 from crm_core.kpi_book import Canonical
-from crm_core.kpi_report import interval_report, period_book, teams_of_agents, visible_agents
+from crm_core.kpi_report import interval_report, teams_of_agents, visible_agents
 from crm_core.models import CallbackRequest, CallRecord, User, as_utc
 from crm_core.permissions import Actor, require
 from crm_core.reports import report_operation
+from crm_core.satisfaction import grouped_tallies
+from crm_core.satisfaction_figures import Tally
+from crm_core.satisfaction_figures import figures as satisfaction_figures
 
 # abandons by how long the caller waited: [lo, hi) seconds, the last open
 WAIT_BANDS: tuple[tuple[int, int | None], ...] = (
@@ -57,6 +62,8 @@ AGENT_COLUMNS: list[tuple[str, tuple[str, str]]] = [
     ("signed_in_s", ("签入秒", "signed in s")), ("ready_s", ("就绪秒", "ready s")),
     ("wrapup_s", ("话后整理秒", "wrap-up s")), ("paused_s", ("暂停秒", "paused s")),
     ("pauses", ("暂停原因（秒）", "pauses by reason (s)")),
+    ("satisfaction_count", ("满意度评价数", "satisfaction answers")),
+    ("satisfaction_mean", ("满意度均分", "satisfaction mean")),
 ]
 ABANDON_COLUMNS: list[tuple[str, tuple[str, str]]] = [
     ("kind", ("维度", "by")), ("label", ("分组", "group")),
@@ -168,15 +175,19 @@ def callbacks_total(rows: Iterable[CallbackRow]) -> dict[str, Any]:
 
 
 def agent_row(agent: str, figures: Mapping[str, Any], name: str | None,
-              team: str | None) -> dict[str, Any]:
-    """One agent's ``kpi.agent_figures`` flattened for a table and a file."""
+              team: str | None, scores: Tally | None = None) -> dict[str, Any]:
+    """One agent's ``kpi.agent_figures`` (and satisfaction ``scores``) flattened for a
+    table and a file."""
     sec = figures["seconds"]
+    satisfaction = satisfaction_figures(scores or Tally())
     return {"agent": agent, "name": name, "team": team,
             "answered": figures.get("answered", 0), "talk_s": figures.get("talk_s", 0),
             "aht_s": figures.get("aht_s"), "occupancy": figures["occupancy"],
             "signed_in_s": figures["signed_in_s"], "ready_s": sec["ready"],
             "talking_s": sec["talking"], "wrapup_s": sec["wrap-up"], "paused_s": sec["paused"],
-            "pauses": dict(figures["pauses"])}
+            "pauses": dict(figures["pauses"]),
+            "satisfaction_count": satisfaction["count"],
+            "satisfaction_mean": satisfaction["mean"]}
 
 
 # --- the reports ------------------------------------------------------------------------
@@ -192,18 +203,25 @@ async def intervals(db: AsyncSession, actor: Actor, p: Period, *, interval: str,
 
 async def agents(db: AsyncSession, actor: Actor, p: Period, *, now: datetime,
                  export: bool = False) -> list[dict[str, Any]]:
-    """Per agent the actor may see: calls, talk, AHT, occupancy, time per state and pauses
-    by reason (the wallboard's ``Book``; spans still open count up to ``now``)."""
+    """Per agent the actor may see: calls, talk, AHT, occupancy, time per state, pauses
+    by reason (the wallboard's ``Book``'s figures, aggregated by the database: closed
+    spans only) and satisfaction; an agent scored in the period is listed even without a
+    call or a span in it. ``now`` is kept for the callers (open spans do not count)."""
     _gate(actor, export)
     team_of = await teams_of_agents(db)
     visible = visible_agents(actor, team_of)
-    book = await period_book(db, p.start, p.end, p.rules, p.canonical)
-    names = {str(i): d or u for i, d, u in await db.execute(
-        select(User.agent_interface, User.display_name, User.username)
+    tallies = await agent_report.agent_tallies(db, p.start, p.end, p.rules)
+    users = {str(i): (uid, d or u) for uid, i, d, u in await db.execute(
+        select(User.id, User.agent_interface, User.display_name, User.username)
         .where(User.agent_interface.is_not(None)))}
-    shown = {a for a in {*book.by_agent, *book.by_agent_calls} if a and visible(a)}
-    figures = book.agents({}, min(now, p.end), only=shown)
-    return [agent_row(a, f, names.get(a), team_of.get(a)) for a, f in figures.items()]
+    scored = await grouped_tallies(db, "agent", [], p.start, p.end)
+    scores = {a: scored[uid] for a, (uid, _) in users.items() if uid in scored}
+    shown = sorted(a for a in {*tallies, *scores} if a and visible(a))
+    empty = agent_report.AgentTallies(states=kpi.AgentTally(), calls=kpi.CallTally())
+    return [agent_row(a, kpi.agent_figures(tallies.get(a, empty).states,
+                                           tallies.get(a, empty).calls),
+                      users.get(a, (None, None))[1], team_of.get(a), scores.get(a))
+            for a in shown]
 
 
 async def abandons(db: AsyncSession, actor: Actor, p: Period, *,

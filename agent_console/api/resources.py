@@ -15,6 +15,7 @@ def available() -> Iterator[ModuleType]:
     from agent_console.api import (
         routes_agent,
         routes_call_lists,
+        routes_call_log_report,
         routes_callbacks,
         routes_calls,
         routes_dispatch,
@@ -66,3 +67,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_network  # issue 15: the service network, routing overrides
     yield routes_orders  # issue 18: orders, supplier batches and their stages
     yield routes_kpi_reports  # issue 16 item 5: the call centre's reports
+    yield routes_call_log_report  # issue 16 item 5: the call log with filters and export

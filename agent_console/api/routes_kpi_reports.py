@@ -118,6 +118,10 @@ class AgentRow(Out):
     wrapup_s: float
     paused_s: float
     pauses: dict[str, float] = Field(description="seconds paused per reason")
+    satisfaction_count: int = Field(description="satisfaction answers given in the period "
+                                                "to calls this agent took")
+    satisfaction_mean: float | None = Field(description="their mean score (1-5, one "
+                                                        "decimal); null: no answer")
 
 
 class AgentReport(PeriodOut):
@@ -270,8 +274,8 @@ def add_routes(routes: Routes) -> None:
                query_model=IntervalQuery, response_model=IntervalReport, download=Download(),
                errors=(401, 403, 422))
     routes.add("GET", "/reports/kpi/agents", kpi_agents, tag="reports",
-               summary="Agent performance: calls, talk, AHT, occupancy, pauses by reason"
-                       + tail,
+               summary="Agent performance: calls, talk, AHT, occupancy, pauses by reason, "
+                       "satisfaction" + tail,
                query_model=PeriodQuery, response_model=AgentReport, download=Download(),
                errors=(401, 403, 422))
     routes.add("GET", "/reports/kpi/abandons", kpi_abandons, tag="reports",

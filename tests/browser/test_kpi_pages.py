@@ -20,7 +20,14 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 
 from agent_console import pages
-from crm_core.models import AgentStateSpan, CallbackRequest, CallRecord, User
+from crm_core.models import (
+    AgentStateSpan,
+    CallbackRequest,
+    CallRecord,
+    Customer,
+    SatisfactionScore,
+    User,
+)
 from tests.browser.conftest import Browser, Console, screenshot_dir, sign_in
 from tests.browser.test_backoffice import HOSTILE, Db, assert_translated, loaded, switch_to
 from tests.browser.test_backoffice import db as db  # noqa: F401  (the fixture)
@@ -44,6 +51,8 @@ async def arrange(db: Db) -> None:
                           ended_at=at(minute), **kw)
 
     await db.run(update(User).where(User.username == "carol").values(display_name=HOSTILE))
+    alice = await db.scalar(select(User.id).where(User.username == "alice"))
+    customer = await db.scalar(select(Customer.id).order_by(Customer.id).limit(1))
     async with db.sessionmaker.begin() as s:
         s.add_all([
             call(1, 5, "answered", wait_s=8, talk_s=120, agent_interface=ALICE),
@@ -59,6 +68,9 @@ async def arrange(db: Db) -> None:
                            ended_at=at(50)),
             CallbackRequest(phone="13800138000", queue="support", place_at=at(1),
                             state="done", last_result="answered", created_at=at(1)),
+            # alice's satisfaction that day: two answers, mean 4.5
+            SatisfactionScore(customer_id=customer, agent_id=alice, score=5, scored_at=at(90)),
+            SatisfactionScore(customer_id=customer, agent_id=alice, score=4, scored_at=at(95)),
         ])
 
 
@@ -120,6 +132,9 @@ async def test_the_reports_with_charts_and_files_in_both_languages(
     assert await chart_drawn(page)
     alice = await page.locator(f"#kpi-table tr[data-key='{ALICE}']").text_content() or ""
     assert "Alice" in alice and "午餐: 1800 秒" in alice
+    cells = await page.locator(f"#kpi-table tr[data-key='{ALICE}'] td").all_text_contents()
+    assert cells[-2:] == ["2", "4.5"]  # satisfaction: answers, mean
+    assert "满意度均分" in (await page.text_content("#kpi-table thead") or "")
     carol = await page.locator(f"#kpi-table tr[data-key='{CAROL}']").text_content() or ""
     assert HOSTILE in carol  # as text
     await choose(page, "abandons")

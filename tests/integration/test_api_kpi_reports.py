@@ -141,6 +141,7 @@ async def test_the_reports_equal_the_wallboards_day(api: Api) -> None:
             north["answered"], north["aht_s"], north["occupancy"])
         assert rows[NORTH]["name"] == "王小明" and rows[NORTH]["team"] == "north"
         assert rows[NORTH]["pauses"] == {"lunch": 600.0} and rows[NORTH]["aht_s"] == 120.0
+        assert (rows[NORTH]["satisfaction_count"], rows[NORTH]["satisfaction_mean"]) == (0, None)
 
         abandons = await get_json(admin, "abandons", **DAY)
         hour = {r["hour"]: r for r in abandons["when"]}
@@ -192,7 +193,10 @@ async def test_files_in_both_languages(api: Api) -> None:
                                        read_only=True)
         rows = list(book.active.iter_rows(values_only=True))
         assert rows[0][:4] == ("agent", "name", "team", "calls answered")
+        assert rows[0][-2:] == ("satisfaction answers", "satisfaction mean")
         assert {r[0] for r in rows[1:]} == {NORTH, SOUTH}
+        count = rows[0].index("satisfaction answers")
+        assert {r[count] for r in rows[1:]} == {0}  # nobody scored yet
 
 
 async def test_every_download_needs_the_export_grant(api: Api) -> None:

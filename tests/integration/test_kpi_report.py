@@ -101,3 +101,32 @@ def test_span_rows_keep_what_the_log_has() -> None:
                           started_at=START, ended_at=None)
     assert kpi.span_row(span) == SpanRow(agent="a", state="paused", reason="lunch", team="t",
                                          started_at=START)
+
+
+async def test_a_call_a_microsecond_before_midnight_is_that_days(db_url: str) -> None:
+    """The slot of a call is its whole seconds' (the fraction dropped, never rounded up,
+    in both databases): 23:59:59.999999 and 00:00:00.000000 are two days, 14:59:59.999999
+    and 15:00:00 two hours."""
+    await upgrade_async(db_url)
+    engine = make_engine(db_url)
+    midnight = datetime(2026, 3, 31, 16, 0, tzinfo=UTC)  # 1 April 00:00 in Shanghai
+    tick = timedelta(microseconds=1)
+    try:
+        async with async_sessionmaker(engine).begin() as db:
+            db.add_all([CallRecord(linkedid=f"M{i}", direction="inbound", outcome="ivr-only",
+                                   ended_at=at)
+                        for i, at in enumerate((midnight - tick, midnight, midnight - tick,
+                                                midnight + timedelta(hours=1) - tick))])
+        async with async_sessionmaker(engine)() as db:
+            days = await interval_report(db, SYSTEM, start=midnight - timedelta(days=1),
+                                         end=midnight + timedelta(days=1), interval="day",
+                                         by="all", rules=RULES)
+            hours = await interval_report(db, SYSTEM, start=midnight - timedelta(days=1),
+                                          end=midnight + timedelta(days=1), interval="60m",
+                                          by="all", rules=RULES)
+        assert [(r["interval"], r["inbound"]) for r in days] == [
+            ("2026-03-31T00:00:00+08:00", 2), ("2026-04-01T00:00:00+08:00", 2)]
+        assert [(r["interval"], r["inbound"]) for r in hours] == [
+            ("2026-03-31T23:00:00+08:00", 2), ("2026-04-01T00:00:00+08:00", 2)]
+    finally:
+        await engine.dispose()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from crm_core import call_reports, kpi
 from crm_core.call_reports import Abandon, CallbackRow
 from crm_core.kpi import AgentTally, CallTally, QueueRules, SpanRow
+from crm_core.satisfaction_figures import Tally
 
 RULES = {"*": QueueRules(short_abandon_s=5), "vip": QueueRules(short_abandon_s=2)}
 # 09:xx in Shanghai
@@ -86,4 +87,8 @@ def test_an_agents_row_is_the_books_figures() -> None:
     assert row == {"agent": "PJSIP/1001", "name": "王丽", "team": "A", "answered": 2,
                    "talk_s": 1200, "aht_s": 750.0, "occupancy": 71.4, "signed_in_s": 3600.0,
                    "ready_s": 600.0, "talking_s": 1200.0, "wrapup_s": 300.0,
-                   "paused_s": 1500.0, "pauses": {"": 600.0, "lunch": 900.0}}
+                   "paused_s": 1500.0, "pauses": {"": 600.0, "lunch": 900.0},
+                   "satisfaction_count": 0, "satisfaction_mean": None}
+    scored = call_reports.agent_row("PJSIP/1001", kpi.agent_figures(tally, calls), "王丽",
+                                    "A", Tally.of([5, 4, 4, 2]))
+    assert (scored["satisfaction_count"], scored["satisfaction_mean"]) == (4, 3.8)

@@ -5,15 +5,17 @@
 // with the formulas stated as the server words them (crm_core.kpi.FORMULAS). The figures
 // are the wallboard's definitions. CSV / Excel downloads are plain links, offered only with
 // reports:export (the API refuses a file without it anyway). Every value goes in as text.
-// The page opens on ?view=&from=&to=&interval=&by= when given (a link to a report).
+// The page opens on ?view=&from=&to=&interval=&by= when given (a link to a report). The
+// call log ("calls") is its own view with its own filters (calllog.js).
 import { h, $, fill, options } from "./dom.js";
 import { api, describe } from "./api.js";
 import { t, language, onLanguage } from "./i18n.js";
 import { result } from "./notify.js";
 import { start, table } from "./office.js";
 import { chart, clearCharts } from "./charts.js";
+import { showCalls } from "./calllog.js";
 
-const VIEWS = ["intervals", "agents", "abandons", "callbacks", "ivr"];
+const VIEWS = ["intervals", "agents", "abandons", "callbacks", "ivr", "calls"];
 const INTERVALS = ["15m", "30m", "60m", "day", "month"];
 const GROUPS = ["queue", "did", "all"];
 const initial = new URLSearchParams(location.search);
@@ -48,8 +50,14 @@ function downloads() {
     h("a", { class: "button", id: `kpi-dl-${fmt}`, href: href(fmt), download: "" }, t(`exports.as_${fmt}`))));
 }
 
-function form() {
+function viewSelect(read) {
   const view = options(h("select", { id: "kpi-view" }), VIEWS.map((v) => [v, t(`kpi.view.${v}`)]), S.view);
+  view.addEventListener("change", () => { read(view.value); S.data = null; load(); });
+  return view;
+}
+
+function form() {
+  const view = viewSelect((v) => { S.view = v; read(); });
   const from = h("input", { id: "kpi-from", type: "date", value: S.from });
   const to = h("input", { id: "kpi-to", type: "date", value: S.to });
   const interval = options(h("select", { id: "kpi-interval" }), INTERVALS.map((i) => [i, t(`kpi.interval.${i}`)]), S.interval);
@@ -62,7 +70,6 @@ function form() {
     S.view === "intervals" ? h("label", {}, h("span", {}, t("kpi.by")), by) : null,
     h("button", { type: "submit" }, t("kpi.show")));
   const read = () => Object.assign(S, { view: view.value, from: from.value, to: to.value, interval: interval.value, by: by.value });
-  view.addEventListener("change", () => { read(); S.data = null; load(); });
   f.addEventListener("submit", (ev) => { ev.preventDefault(); read(); load(); });
   return f;
 }
@@ -134,10 +141,11 @@ function agentsView(d) {
       { label: t("kpi.answered"), data: d.items.map((r) => r.answered) },
     ] }),
     table("kpi-table", ["kpi.col.agent", "kpi.col.team", "kpi.answered", "kpi.talk", "kpi.aht", "kpi.occupancy",
-      "kpi.signed_in", "kpi.paused", "kpi.pauses"], d.items.map((r) =>
+      "kpi.signed_in", "kpi.paused", "kpi.pauses", "kpi.satisfaction_count", "kpi.satisfaction_mean"], d.items.map((r) =>
       h("tr", { dataset: { key: r.agent } }, h("td", {}, agentName(r)), h("td", {}, dash(r.team)),
         num(r.answered), num(secs(r.talk_s)), num(secs(r.aht_s)), num(pct(r.occupancy)),
-        num(secs(r.signed_in_s)), num(secs(r.paused_s)), h("td", { class: "wrap" }, pauses(r.pauses))))),
+        num(secs(r.signed_in_s)), num(secs(r.paused_s)), h("td", { class: "wrap" }, pauses(r.pauses)),
+        num(r.satisfaction_count), num(dash(r.satisfaction_mean))))),
     formulas(d),
   ];
 }
@@ -206,7 +214,17 @@ function render() {
     d && !empty(d) ? h("section", { class: "bo-block", id: `kpi-${S.view}` }, DRAW[S.view](d)) : null);
 }
 
+function calls() {
+  clearCharts();
+  return showCalls({
+    session: S.session, get from() { return S.from; }, get to() { return S.to; },
+    viewSelect: viewSelect((v) => { S.view = v; }),
+    onPeriod: (from, to) => Object.assign(S, { from, to }),
+  });
+}
+
 async function load() {
+  if (S.view === "calls") return calls();
   const out = $("#bo-result");
   result(out, "busy", t("action.working"));
   try {
