@@ -376,8 +376,8 @@ async def create_order(session: AsyncSession, actor: Actor, customer_id: object,
                        owner_id: object = None, note: object = None,
                        now: datetime | None = None) -> dict[str, Any]:
     """A new open order with its lines (each ``{title, ref, quantity, price, supplier
-    (code), unit_cost, product_line (code)}``); every line starts to be batched. ``owner_id`` (the salesman) defaults
-    to the actor."""
+    (code), unit_cost, product_line (code)}``); every line starts to be batched.
+    ``owner_id`` (the salesman) defaults to the actor."""
     customer = await load_customer(session, actor, customer_id, "orders", "create")
     if not isinstance(lines, Sequence) or isinstance(lines, str) or not lines:
         raise ValidationFailed("lines", "an order needs at least one line")

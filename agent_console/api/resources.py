@@ -33,6 +33,7 @@ def available() -> Iterator[ModuleType]:
         routes_records,
         routes_reports,
         routes_roles,
+        routes_sales,
         routes_satisfaction,
         routes_service_report,
         routes_supervise,
@@ -66,3 +67,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_network  # issue 15: the service network, routing overrides
     yield routes_orders  # issue 18: orders, supplier batches and their stages
     yield routes_kpi_reports  # issue 16 item 5: the call centre's reports
+    yield routes_sales  # issue 18 item 3: the sales pipeline, big contracts
