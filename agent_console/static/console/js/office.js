@@ -59,6 +59,8 @@ export const SECTIONS = [
   // outbound call lists (issue 17): their progress for whoever works them; making and
   // assigning them for whoever may (call_lists:create)
   { name: "calllists", allowed: (s) => s.can("call_lists", "read") },
+  // the sales pipeline (issue 18 item 3): whoever reads the reports, in its scope
+  { name: "funnel", allowed: (s) => s.can("reports", "read") },
 ];
 
 export function allowedSections(session) {
