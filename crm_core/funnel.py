@@ -14,7 +14,8 @@ Rules:
   (never a division by zero); ``won`` and ``lost`` have none;
 - time in a stage: every stay between two steps of the history, summed per deal (a
   reopened deal's two stays at ``proposal`` are one deal's time); the stay a deal is in
-  now counts up to ``now`` unless the stage is closed (won/lost are ends, not stays);
+  now counts up to ``now``; won and lost are ends, not stays, and have no time (not even
+  the days a deal sat at won before it was reopened);
   the mean is over the deals that stayed in the stage; a step dated before the one it
   follows (a clock set back) counts as no time, never a negative one;
 - money is ``Decimal`` inside and a float with 2 decimals out; days to 1 decimal.
@@ -117,13 +118,9 @@ def stays(deal: Deal, now: datetime) -> dict[str, float]:
     steps = _ordered(deal)
     out: dict[str, float] = {}
     for i, step in enumerate(steps):
-        after = steps[i + 1] if i + 1 < len(steps) else None
-        if after is None:
-            if step.stage in CLOSED:
-                continue
-            end = now
-        else:
-            end = after.at
+        if step.stage in CLOSED:
+            continue  # an end, even when the deal was reopened from it later
+        end = steps[i + 1].at if i + 1 < len(steps) else now
         out[step.stage] = out.get(step.stage, 0.0) + max(0.0, (end - step.at).total_seconds())
     return out
 

@@ -104,6 +104,7 @@ def test_a_reopened_deal_counts_once_and_its_stays_add_up() -> None:
     s = by_stage(f)
     assert s["won"].reached == 1 and s["won"].count == 1 and s["proposal"].reached == 1
     assert s["proposal"].mean_days == 8.0  # 2 + 6 days, one deal
+    assert s["won"].mean_days is None  # the day it sat at won, reopened after, is no stay
     assert f.won == 1 and f.won_amount == 900.0
 
 
