@@ -34,7 +34,18 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import funnel
@@ -405,6 +416,9 @@ async def big_contracts(db: AsyncSession, actor: Actor, *, now: datetime,
     amount won, in the last ``days`` days; the newest first."""
     since = now - timedelta(days=days)
     total = func.sum(_line_amount())
+    # an unbounded numeric: a bound of the columns' Numeric(14, 2) overflows on PostgreSQL
+    # for an amount above what a column holds (asyncpg casts the parameter to its type)
+    least = literal(min_amount, Numeric())
     orders = (select(SalesOrder.id, SalesOrder.number, SalesOrder.customer_id, Customer.name,
                      SalesOrder.owner_id, SalesOrder.created_at, total)
               .join(Customer, Customer.id == SalesOrder.customer_id)
@@ -414,13 +428,13 @@ async def big_contracts(db: AsyncSession, actor: Actor, *, now: datetime,
                      SalesOrder.created_at >= since, SalesOrder.created_at <= now)
               .group_by(SalesOrder.id, SalesOrder.number, SalesOrder.customer_id,
                         Customer.name, SalesOrder.owner_id, SalesOrder.created_at)
-              .having(total >= min_amount)
+              .having(total >= least)
               .order_by(SalesOrder.created_at.desc()).limit(limit))
     won = (select(Opportunity.id, Opportunity.title, Opportunity.customer_id, Customer.name,
                   Opportunity.owner_id, Opportunity.closed_at, Opportunity.amount)
            .join(Customer, Customer.id == Opportunity.customer_id)
            .where(*_conditions(actor, False, Opportunity.owner_id, None),
-                  Opportunity.stage == "won", Opportunity.amount >= min_amount,
+                  Opportunity.stage == "won", Opportunity.amount >= least,
                   Opportunity.closed_at >= since, Opportunity.closed_at <= now)
            .order_by(Opportunity.closed_at.desc()).limit(limit))
     found = [("order", *r) for r in await db.execute(orders)] + \

@@ -229,6 +229,10 @@ async def test_big_contracts(api: Api) -> None:
         wider = await (await admin.get("/reports/sales/big-contracts",
                                        params={"days": 40, "min_amount": 200000})).json()
         assert [c["amount"] for c in wider["items"]] == [250000.0, 500000.0]
+        # more than a Numeric(14, 2) column holds: nothing that big, not an overflow
+        huge = await admin.get("/reports/sales/big-contracts",
+                               params={"days": 1, "min_amount": 10**12})
+        assert huge.status == 200 and (await huge.json())["items"] == []
     async with signed_in(api, "manager") as manager:
         got = await (await manager.get("/reports/sales/big-contracts")).json()
         assert [c["id"] for c in got["items"]] == [ids["big"]]  # not the south's
