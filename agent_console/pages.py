@@ -111,15 +111,19 @@ PAGES: dict[str, tuple[str, ...]] = {
 _BACK_OFFICE = ("api.js", "dom.js", "i18n.js", "notify.js", "office.js", "phone.js",
                 "session.js")
 SECTIONS = ("ivr", "reminders", "pool", "reassign", "merge", "imports", "exports",
-            "dispatch", "stations", "service", "kpi", "calllists", "funnel")
+            "dispatch", "stations", "service", "kpi", "calllists", "orders", "batches",
+            "funnel")
 PAGES.update({"backoffice": _BACK_OFFICE, **{name: _BACK_OFFICE for name in SECTIONS}})
 # the service desk's stations and the service report draw bar charts (bars.js)
 PAGES.update({name: (*_BACK_OFFICE, "bars.js") for name in ("stations", "service")})
 # one ticket, at /backoffice/ticket?id=N (issue 15 item 6): a back-office page with a body
 # of its own (ticket.html), reached from the dispatch board and a customer's 360 page,
-# not a section of the menu
-BACK_OFFICE_PAGES = ("ticket",)
+# not a section of the menu; one order, at /backoffice/order?id=N (issue 18 item 5), from
+# the orders list, the batches board and a customer's 360 page
+BACK_OFFICE_PAGES = ("ticket", "order")
 PAGES.update({name: _BACK_OFFICE for name in BACK_OFFICE_PAGES})
+# the orders pages show stages, late flags and order links alike (order_tags.js)
+PAGES.update({name: (*_BACK_OFFICE, "order_tags.js") for name in ("orders", "order", "batches")})
 # the call centre's reports draw theirs with chart.js (charts.js; VENDOR_PAGES)
 PAGES["kpi"] = (*_BACK_OFFICE, "charts.js")
 # and so does the sales funnel (issue 18 item 3)

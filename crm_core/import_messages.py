@@ -139,6 +139,11 @@ CATALOG: dict[str, tuple[str, str]] = {
     "order_refused": ("order refused: {error}", "订单被拒绝：{error}"),
     "order_skipped": ("order {number} not imported: see row {row}",
                       "订单 {number} 未导入：见第 {row} 行"),
+    "order_supplier_created": ("supplier {supplier} was not known: created with code "
+                               "{code} (check its name; rename or merge it if it is a "
+                               "known supplier misspelt)",
+                               "供应商 {supplier} 原本不存在：已新建，代码 {code}（请核对名称；"
+                               "如为已有供应商的错写，请改名或合并）"),
     "order_columns_missing": ("{sheet}: an order import needs an order number column and "
                               "a title or ISBN/model column (headers: {headers})",
                               "{sheet}：订单导入需要订单号列和书名/品名或 ISBN/型号列"

@@ -521,7 +521,9 @@ class RowIssue:
     column: str
     value: str
     message: str  # English (the CLI, the report's English column)
-    kind: str = "error"  # error | duplicate
+    # error | duplicate | notice (the row was imported, but something was done that a
+    # person should check: an order's unknown supplier created)
+    kind: str = "error"
     code: str = ""  # crm_core.import_messages.CATALOG (the page and report translate it)
     params: dict[str, Any] = field(default_factory=dict)
 

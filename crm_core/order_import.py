@@ -19,8 +19,10 @@ Rules:
   (no title, a quantity that is no positive number, a bad price) is reported and only
   that line is skipped;
 - a line without a supplier is kept "to be batched" (``batch_id`` NULL, no supplier),
-  never dropped; a supplier the database does not know is created (code from its name):
-  the exporting department's system is where the publishers are kept;
+  never dropped; a supplier the database does not know is created (code from its name:
+  the exporting department's system is where the publishers are kept) AND reported: a
+  ``notice`` (not an error: the row is imported) on the first row naming it, with the
+  new code, so a misspelt publisher is seen and fixed rather than silently doubled;
 - re-importing an order number UPDATES that order (due date, salesman, contact when
   given; a line is the same line when its ISBN/model, else its title, matches: its
   quantity and price are updated, its supplier too while it waits to be batched; new
@@ -155,9 +157,9 @@ class LineRow:
 
 
 def _issue(table: Table, cols: dict[str, int], row: int, name: str, value: str,
-           msg: Msg) -> RowIssue:
+           msg: Msg, kind: str = "error") -> RowIssue:
     column = table.headers[cols[name]] if name in cols else name
-    return RowIssue(table.name, row, column, value, msg.text, code=msg.code,
+    return RowIssue(table.name, row, column, value, msg.text, kind=kind, code=msg.code,
                     params=dict(msg.params))
 
 
@@ -294,6 +296,11 @@ class _Run:
     progress: ProgressFn | None
     total: int
     done: int = 0
+    # the table being written, and the suppliers its current order created, each with
+    # its notice (reported once the order is written)
+    table: Table | None = None
+    cols: dict[str, int] = field(default_factory=dict)
+    fresh: list[tuple[Supplier, RowIssue]] = field(default_factory=list)
 
     def tick(self, n: int) -> None:
         self.done += n
@@ -392,14 +399,17 @@ async def _import_order(session: AsyncSession, run: _Run, table: Table,
               problem or Msg("customer_missing"))
         return
     savepoint = await session.begin_nested()
+    run.table, run.cols = table, cols
     try:
         await _write(session, run, draft, customer.id, owner_id, now)
     except (ValidationFailed, NotFound) as exc:
         await savepoint.rollback()
+        _forget_fresh(run)
         _skip(run.result, table, cols, draft, first, "number", draft.number,
               Msg("order_refused", {"error": str(getattr(exc, "message", exc))}))
         return
     await savepoint.commit()
+    _keep_fresh(run)
 
 
 def _skip(result: ImportResult, table: Table, cols: dict[str, int], draft: OrderDraft,
@@ -414,7 +424,8 @@ def _skip(result: ImportResult, table: Table, cols: dict[str, int], draft: Order
                                                          "row": row})))
 
 
-async def _supplier_id(session: AsyncSession, run: _Run, named: str | None) -> int | None:
+async def _supplier_id(session: AsyncSession, run: _Run, line: LineRow) -> int | None:
+    named = line.supplier
     if named is None:
         return None
     found = run.suppliers.get(named.casefold())
@@ -427,7 +438,28 @@ async def _supplier_id(session: AsyncSession, run: _Run, named: str | None) -> i
               entity_id=found.id, after={"code": found.code, "name": found.name})
         run.suppliers[named.casefold()] = run.suppliers[found.code.casefold()] = found
         run.result.created["suppliers"] += 1
+        assert run.table is not None
+        run.fresh.append((found, _issue(
+            run.table, run.cols, line.row, "supplier", named,
+            Msg("order_supplier_created", {"supplier": named, "code": found.code}),
+            kind="notice")))
     return found.id
+
+
+def _forget_fresh(run: _Run) -> None:
+    """The order's savepoint was rolled back: the suppliers it created are gone, so they
+    leave the run's cache (a later order creates them again) and the report."""
+    for supplier, _ in run.fresh:
+        for label, known in list(run.suppliers.items()):
+            if known is supplier:
+                del run.suppliers[label]
+        run.result.created["suppliers"] -= 1
+    run.fresh.clear()
+
+
+def _keep_fresh(run: _Run) -> None:
+    run.result.issues.extend(notice for _, notice in run.fresh)
+    run.fresh.clear()
 
 
 async def _contact_id(session: AsyncSession, customer_id: int,
@@ -451,7 +483,7 @@ async def _write(session: AsyncSession, run: _Run, draft: OrderDraft, customer_i
                 Customer.id == customer_id))
         lines = []
         for line in draft.lines:
-            sid = await _supplier_id(session, run, line.supplier)
+            sid = await _supplier_id(session, run, line)
             lines.append(OrderLine(title=line.title, ref=line.ref, quantity=line.quantity,
                                    price=line.price, supplier_id=sid, state="active"))
         order = SalesOrder(number=draft.number, customer_id=customer_id,
@@ -495,7 +527,7 @@ async def _update(session: AsyncSession, run: _Run, draft: OrderDraft, order: Sa
         .order_by(OrderLine.id))).all()}
     added = updated = 0
     for line in draft.lines:
-        sid = await _supplier_id(session, run, line.supplier)
+        sid = await _supplier_id(session, run, line)
         same = held.get(line_key(line.title, line.ref))
         if same is None:
             new = OrderLine(order_id=order.id, title=line.title, ref=line.ref,

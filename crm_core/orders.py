@@ -31,19 +31,33 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Dialect, Integer, Select, bindparam, case, func, literal_column, select
+from sqlalchemy import (
+    Dialect,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from crm_core import order_eta, order_notices
 from crm_core.audit import audit
 from crm_core.errors import NotFound, ValidationFailed
 from crm_core.models import (
+    Contact,
     Customer,
     OrderLine,
     ProductLine,
     SalesOrder,
     Supplier,
     SupplierBatch,
+    User,
 )
 from crm_core.permissions import Actor, PermissionDenied, require
 from crm_core.records import (
@@ -428,11 +442,17 @@ async def order_view(session: AsyncSession, actor: Actor, order_id: object, *,
     condition = _visible(actor, "read")
     if not is_id(order_id):
         raise NotFound("order", order_id)
-    order = await session.scalar(
-        select(SalesOrder).join(Customer, Customer.id == SalesOrder.customer_id)
-        .where(SalesOrder.id == order_id, condition))
-    if order is None:
+    found_order = (await session.execute(
+        select(SalesOrder, Customer.name, Contact.name, Contact.role, User.display_name)
+        .join(Customer, Customer.id == SalesOrder.customer_id)
+        .outerjoin(Contact, Contact.id == SalesOrder.contact_id)
+        .outerjoin(User, User.id == SalesOrder.owner_id)
+        .where(SalesOrder.id == order_id, condition))).first()
+    if found_order is None:
         raise NotFound("order", order_id)
+    order, customer_name, contact_name, contact_role, owner_name = found_order
+    who = {"customer_name": customer_name, "contact_name": contact_name,
+           "contact_role": contact_role, "owner_name": owner_name}
     today = business_day(current(now))
     found = (await session.execute(
         select(OrderLine, SupplierBatch, Supplier)
@@ -457,7 +477,7 @@ async def order_view(session: AsyncSession, actor: Actor, order_id: object, *,
                 "timeline": [{"stage": s, "on": batch.stage_dates[s]}
                              for s in order_eta.STAGES if s in (batch.stage_dates or {})]}
     status = order_status(_summary(order, lines), today)
-    return {**to_dict(order), "stage": status.stage,
+    return {**to_dict(order), **who, "stage": status.stage,
             "expected_on": None if status.expected_on is None
             else status.expected_on.isoformat(),
             "late": status.late, "lines": lines, "batches": list(batches.values())}
@@ -473,16 +493,54 @@ def _summary(order: SalesOrder, lines: list[dict[str, Any]]) -> dict[str, Any]:
             "back_ordered": any(ln["state"] == "back_ordered" for ln in live)}
 
 
+def late_orders_query(today: date) -> Select[Any]:
+    """SQL: the ids of the orders ``order_status`` calls late, by the same rule
+    (``order_eta.is_late`` on the order's least advanced live line and its last expected
+    day): every live line batched, not all delivered, and the last expected day past,
+    or after the due date."""
+    rank = stage_rank(SupplierBatch.stage, OrderLine.batch_id)
+    last = func.max(SupplierBatch.expected_on)
+    return (select(SalesOrder.id)
+            .join(OrderLine, OrderLine.order_id == SalesOrder.id)
+            .outerjoin(SupplierBatch, SupplierBatch.id == OrderLine.batch_id)
+            .where(OrderLine.state.in_(live_states()))
+            .group_by(SalesOrder.id, SalesOrder.due_date)
+            .having(func.min(rank) > 0,
+                    func.min(rank) < order_eta.RANK["delivered"],
+                    or_(last < today, and_(SalesOrder.due_date.is_not(None),
+                                           last > SalesOrder.due_date))))
+
+
 async def list_orders(session: AsyncSession, actor: Actor, *, customer_id: object = None,
-                      status: object = None, limit: object = 50, offset: object = 0,
+                      status: object = None, owner_id: object = None,
+                      customer: object = None, due_before: object = None,
+                      late: bool = False,
+                      limit: object = 50, offset: object = 0,
                       now: datetime | None = None) -> dict[str, Any]:
-    """Orders the actor may see, newest first, each with where it stands."""
+    """Orders the actor may see, newest first, each with where it stands; filtered by
+    customer (its id, or ``customer``: part of its name), status, salesman
+    (``owner_id``), due date (on or before ``due_before``) and ``late`` (only the orders
+    flagged late)."""
     lim, off = check_page(limit, offset)
+    today = business_day(current(now))
+    owner = aliased(User)
     stmt = (select(SalesOrder.id, SalesOrder.number, SalesOrder.customer_id,
                    Customer.name.label("customer_name"), SalesOrder.owner_id,
+                   owner.display_name.label("owner_name"),
                    SalesOrder.due_date, SalesOrder.status, SalesOrder.created_at)
             .join(Customer, Customer.id == SalesOrder.customer_id)
+            .outerjoin(owner, owner.id == SalesOrder.owner_id)
             .where(_visible(actor, "read")).order_by(SalesOrder.id.desc()))
+    if owner_id is not None:
+        stmt = stmt.where(SalesOrder.owner_id == optional_id(owner_id, "owner_id"))
+    named = text(customer, "customer", max_len=100)
+    if named is not None:
+        stmt = stmt.where(Customer.name.contains(named, autoescape=True))
+    due = a_date(due_before, "due_before")
+    if due is not None:
+        stmt = stmt.where(SalesOrder.due_date <= due)
+    if late:
+        stmt = stmt.where(SalesOrder.id.in_(late_orders_query(today)))
     if customer_id is not None:
         await load_customer(session, actor, customer_id, "orders", "read")
         stmt = stmt.where(SalesOrder.customer_id == customer_id)
@@ -491,7 +549,6 @@ async def list_orders(session: AsyncSession, actor: Actor, *, customer_id: objec
             raise ValidationFailed("status", f"must be one of {', '.join(ORDER_STATUSES)}")
         stmt = stmt.where(SalesOrder.status == status)
     rows, total = await paginate(session, stmt, lim, off)
-    today = business_day(current(now))
     stands = await _stands(session, [r.id for r in rows], today)
     items = [{**dict(r._mapping), "due_date": None if r.due_date is None
               else r.due_date.isoformat(), "created_at": r.created_at.isoformat(),

@@ -17,6 +17,9 @@ Rules:
   the ticket (the outbox, by its ``ticket_id`` index: at most ``MAX_MESSAGES``), in time
   order; at the same instant a step comes before the message it caused, then by id;
   each history row names who did it (the user's display name, None: Hotline itself);
+- a station's staff (``Actor.station_id`` or ``technician_id`` set) see that a message went
+  and how it fared, not its recipient: the escalation chain's phones and mail addresses
+  are the company's staff directory, not the station's (``recipient`` is None for them);
 - the routing decision is the ticket's own (``route_reason``, ``route_alternatives``,
   ``route_override``), plus the English sentence of the last route/override row;
 - plain data out; nothing here writes.
@@ -144,7 +147,8 @@ async def _names(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
     return {uid: display or username for uid, display, username in rows}
 
 
-async def _messages(session: AsyncSession, ticket_id: int) -> list[dict[str, Any]]:
+async def _messages(session: AsyncSession, ticket_id: int, *, recipients: bool = True
+                    ) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(OutboxMessage.id, OutboxMessage.event_key, OutboxMessage.channel,
                OutboxMessage.recipient, OutboxMessage.subject, OutboxMessage.state,
@@ -155,6 +159,8 @@ async def _messages(session: AsyncSession, ticket_id: int) -> list[dict[str, Any
     for row in rows:
         item = dict(row._mapping)
         item["event"] = str(item.pop("event_key")).split(":", 1)[0]  # routed | sla | customer
+        if not recipients:
+            item["recipient"] = None
         for key in ("created_at", "sent_at"):
             if item[key] is not None:
                 item[key] = as_utc(item[key]).isoformat()
@@ -191,7 +197,8 @@ async def ticket_page(session: AsyncSession, actor: Actor, ticket_id: int, *,
     names = await _names(session, {r["by_id"] for r in history if r.get("by_id") is not None})
     for row in history:
         row["by_name"] = names.get(row["by_id"]) if row.get("by_id") is not None else None
-    messages = await _messages(session, view["id"])
+    station_staff = actor.station_id is not None or actor.technician_id is not None
+    messages = await _messages(session, view["id"], recipients=not station_staff)
     view.update(await _extras(session, view))
     view["route_reason_en"] = route_sentence_en(history)
     view["sla_clocks"] = sla_clocks(view, history, at)

@@ -1,7 +1,9 @@
 """Orders and supplier batches (issue 18): ``crm_core.orders``.
 
-``GET /orders``, ``GET /orders/{id}`` (lines, batches and each batch's timeline),
-``GET /customers/{id}/orders``, ``POST /orders``, ``GET /batches/late`` (the salesman's
+``GET /orders`` (by customer, status, salesman, due date, late only),
+``GET /orders/{id}`` (lines, batches and each batch's timeline, the customer, contact
+and salesman), ``GET /customers/{id}/orders``, ``POST /orders``, ``GET /batches`` (the
+batches board: ``crm_core.order_batches``), ``GET /batches/late`` (the salesman's
 home page: late batches of his orders) and ``POST /batches/{id}/stage`` (a
 stage update names the batch, never each order; a step back is a 422, an unknown
 batch a 404). Module ``orders``; the rules are the service's.
@@ -17,7 +19,7 @@ from pydantic import Field
 from agent_console.api.routing import Call, Routes
 from agent_console.api.schemas import Body, Id, IdPath, Out, Page, PageQuery, Query, Text
 from crm_core import late_batches as late
-from crm_core import orders
+from crm_core import order_batches, orders
 from crm_core.order_eta import STAGES
 
 Stage = Literal["ordered", "shipped", "customs", "inspection", "warehouse", "dispatched",
@@ -28,6 +30,11 @@ assert tuple(Stage.__args__) == STAGES  # type: ignore[attr-defined]
 class OrdersQuery(PageQuery):
     customer_id: Id | None = None
     status: Literal["open", "closed", "cancelled"] | None = None
+    owner_id: Id | None = Field(default=None, description="the salesman's orders only")
+    customer: Text | None = Field(default=None, max_length=100,
+                                  description="part of the customer's name")
+    due_before: date | None = Field(default=None, description="due on or before this day")
+    late: bool = Field(default=False, description="only the orders flagged late")
 
 
 class CustomerOrdersQuery(PageQuery):
@@ -40,6 +47,7 @@ class OrderBrief(Out):
     customer_id: int
     customer_name: str
     owner_id: int | None = None
+    owner_name: str | None = None
     due_date: date | None = None
     status: str
     stage: str = Field(description="the stage of its least advanced live line; "
@@ -86,8 +94,12 @@ class OrderOut(Out):
     id: int
     number: str
     customer_id: int
+    customer_name: str
     contact_id: int | None = None
+    contact_name: str | None = None
+    contact_role: str | None = None
     owner_id: int | None = None
+    owner_name: str | None = Field(default=None, description="the salesman's name")
     due_date: date | None = None
     status: str
     note: str | None = None
@@ -136,6 +148,36 @@ class BatchMoved(Out):
     changed: bool = Field(description="false: the batch was already at that stage")
 
 
+class BatchesQuery(PageQuery):
+    stage: Stage | None = None
+    supplier_id: Id | None = None
+    supplier: Text | None = Field(default=None, max_length=100,
+                                  description="part of the supplier's code or name")
+    late: bool = Field(default=False, description="only the late batches")
+
+
+class BatchBrief(Out):
+    id: int
+    code: str
+    supplier_id: int
+    supplier_code: str
+    supplier: str
+    supplier_en: str | None = None
+    stage: str
+    stage_on: date
+    expected_on: date | None = None
+    lines: int = Field(description="its lines in the orders you may see")
+    orders: int = Field(description="the orders you may see it carries lines of")
+    earliest_due: date | None = Field(default=None, description="the earliest due date "
+                                      "of the open orders it carries")
+    late: bool = Field(description="past its expected day, or expected after an order's "
+                                   "due date")
+
+
+class BatchPage(Page[BatchBrief]):
+    today: date
+
+
 class LateQuery(Query):
     limit: int = Field(default=20, ge=1, le=200)
 
@@ -170,7 +212,17 @@ async def late_batches(call: Call) -> Any:
 async def list_orders(call: Call) -> Any:
     q: OrdersQuery = call.query
     return await orders.list_orders(call.db, call.me, customer_id=q.customer_id,
-                                    status=q.status, limit=q.limit, offset=q.offset)
+                                    status=q.status, owner_id=q.owner_id,
+                                    customer=q.customer,
+                                    due_before=q.due_before, late=q.late, limit=q.limit,
+                                    offset=q.offset)
+
+
+async def list_batches(call: Call) -> Any:
+    q: BatchesQuery = call.query
+    return await order_batches.list_batches(
+        call.db, call.me, stage=q.stage, supplier_id=q.supplier_id, supplier=q.supplier,
+        late=q.late, limit=q.limit, offset=q.offset)
 
 
 async def customer_orders(call: Call) -> Any:
@@ -211,6 +263,11 @@ def add_routes(routes: Routes) -> None:
                path_model=IdPath, query_model=CustomerOrdersQuery,
                response_model=Page[OrderBrief], errors=(401, 403, 404, 409, 422),
                summary="A customer's orders, newest first")
+    routes.add("GET", "/batches", list_batches, tag="orders", query_model=BatchesQuery,
+               response_model=BatchPage, errors=(401, 403, 422),
+               summary="Supplier batches carrying lines of the orders you may see (the "
+                       "batches board), by stage, supplier or lateness; the earliest "
+                       "expected first")
     routes.add("GET", "/batches/late", late_batches, tag="orders", query_model=LateQuery,
                response_model=LateBatches, errors=(401, 403, 422),
                summary="Late supplier batches of the orders you may see (a salesman: his "

@@ -137,9 +137,12 @@ async def test_hub_lists_only_the_sections_a_role_allows(console: Console, brows
     await page.wait_for_selector("#bo-sections")
     shown = await page.eval_on_selector_all("#bo-sections li",
                                             "els => els.map(e => e.dataset.section)")
-    assert shown == ["ivr", "reminders", "calllists"]  # the call lists she works (issue 17)
+    # the call lists she works (issue 17); the orders and their batches she answers
+    # callers about (issue 18: agents read orders)
+    assert shown == ["ivr", "reminders", "calllists", "orders", "batches"]
     assert await page.eval_on_selector_all("#bo-menu a", "els => els.map(e => e.id)") == [
-        "bo-menu-home", "bo-menu-ivr", "bo-menu-reminders", "bo-menu-calllists"]
+        "bo-menu-home", "bo-menu-ivr", "bo-menu-reminders", "bo-menu-calllists",
+        "bo-menu-orders", "bo-menu-batches"]
     await assert_translated(page, "en")
     # a page the role does not allow says so, and shows nothing of it
     await open_section(page, console, "imports")

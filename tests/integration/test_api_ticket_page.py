@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from crm_core import dispatch, sla, ticket_moves
+from crm_core import dispatch, outbox, sla, ticket_moves
 from crm_core.models import User
 from crm_core.permissions import SYSTEM, load_actor
 from crm_core.tickets import create_ticket
@@ -135,3 +135,23 @@ async def test_the_page_keeps_to_the_readers_scope(api: tuple[Api, Network]) -> 
     async with signed_in(running, "admin") as admin:
         assert (await admin.get("/tickets/999999/page")).status == 404
         assert (await admin.get("/tickets/x/page")).status in (404, 422)
+
+
+async def test_station_staff_see_that_a_message_went_not_to_whom(
+        api: tuple[Api, Network]) -> None:
+    running, net = api
+    tid = await worked_ticket(running, net)
+    async with running.sessionmaker.begin() as db:  # the chain's director was told by SMS
+        assert await outbox.enqueue(db, f"sla:{tid}:resolve:1", "sms", "13900001111", None,
+                                    "工单超时", ticket_id=tid)
+    async with signed_in(running, "admin") as admin:
+        page = await (await admin.get(f"/tickets/{tid}/page")).json()
+        assert "13900001111" in [m["recipient"] for m in page["messages"]]
+        told = len(page["messages"])
+    async with signed_in(running, "zz.staff") as staff:
+        page = await (await staff.get(f"/tickets/{tid}/page")).json()
+        assert len(page["messages"]) == told
+        assert ("sla", "sms") in [(m["event"], m["channel"]) for m in page["messages"]]
+        assert all(m["recipient"] is None for m in page["messages"])
+        told = [e for e in page["timeline"] if e["entry"] == "message"]
+        assert told and all(e["recipient"] is None for e in told)

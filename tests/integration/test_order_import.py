@@ -59,11 +59,22 @@ async def test_orders_imported_with_row_numbers_and_reimport_updates(
     assert result.rows == 7
     assert result.created == {"orders": 3, "orders_updated": 0, "lines": 4,
                               "lines_updated": 0, "to_be_batched": 1, "suppliers": 2}
-    problems = [(i.row, i.code) for i in result.issues]
+    problems = [(i.row, i.code) for i in result.issues if i.kind == "error"]
     assert problems == [(5, "order_customer_unknown"), (6, "order_salesman_unknown"),
                         (7, "order_quantity_invalid")]
-    assert result.issues[0].value == "不存在大学图书馆"
-    assert result.issues[1].value == "no.such.salesman"
+    errors = [i for i in result.issues if i.kind == "error"]
+    assert errors[0].value == "不存在大学图书馆"
+    assert errors[1].value == "no.such.salesman"
+    assert result.errors == 3
+    # the suppliers nobody knew are created, and said so on the first row naming each
+    # (Wiley on rows 5 and 6 too, but those orders were skipped: row 3 created it)
+    notices = [(i.row, i.code, i.value, i.params["code"]) for i in result.issues
+               if i.kind == "notice"]
+    assert notices == [(3, "order_supplier_created", "Wiley", "WILEY"),
+                       (8, "order_supplier_created", "Oxford University Press",
+                        "OXFORD-UNIVERSITY-PRESS")]
+    assert [i.row for i in result.issues] == [3, 5, 6, 7, 8]  # down the sheet
+    assert "created with code WILEY" in result.issues[0].message
 
     async with w.sm() as s:
         got = {o.number: o for o in (await s.scalars(select(SalesOrder))).all()}
@@ -94,6 +105,10 @@ async def test_orders_imported_with_row_numbers_and_reimport_updates(
     second = await import_orders(w.sm, path, actor=w.admin, now=NOW)
     assert second.created["orders"] == 0 and second.created["orders_updated"] == 3
     assert second.created["lines"] == 1 and second.created["lines_updated"] == 4
+    # the known suppliers say nothing the second time; the new one does, on its row
+    assert [(i.row, i.value) for i in second.issues if i.kind == "notice"] == [
+        (9, "Elsevier")]
+    assert second.created["suppliers"] == 1
     async with w.sm() as s:
         assert await s.scalar(select(func.count()).select_from(SalesOrder)) == 3
         assert await s.scalar(select(func.count()).select_from(OrderLine)) == 5
@@ -118,7 +133,9 @@ async def test_a_workbook_and_who_may_import(world: World, tmp_path: Path) -> No
     path = tmp_path / "parts.xlsx"
     wb.save(path)
     result = await import_orders(w.sm, path, actor=w.admin, now=NOW)
-    assert result.issues == [] and result.created["orders"] == 1
+    assert [(i.kind, i.row, i.column, i.value) for i in result.issues] == [
+        ("notice", 3, "Supplier", "宇通配件 Yutong Parts")]
+    assert result.errors == 0 and result.created["orders"] == 1
     assert result.created["lines"] == 2 and result.created["to_be_batched"] == 1
     async with w.sm() as s:
         order = await s.scalar(select(SalesOrder).where(SalesOrder.number == "P-77"))

@@ -59,6 +59,10 @@ export const SECTIONS = [
   // outbound call lists (issue 17): their progress for whoever works them; making and
   // assigning them for whoever may (call_lists:create)
   { name: "calllists", allowed: (s) => s.can("call_lists", "read") },
+  // customers' orders and their supplier batches (issue 18): whoever reads orders, in
+  // the scope of that grant (a salesman his own); moving a batch needs update, all
+  { name: "orders", allowed: (s) => s.can("orders", "read") },
+  { name: "batches", allowed: (s) => s.can("orders", "read") },
   // the sales pipeline (issue 18 item 3): whoever reads the reports, in its scope
   { name: "funnel", allowed: (s) => s.can("reports", "read") },
 ];

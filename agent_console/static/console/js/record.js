@@ -205,7 +205,8 @@ function ordersBlock(items) {
       ontoggle: async (ev) => {
         if (!ev.target.open || body.dataset.loaded) return;
         try {
-          fill(body, R.orderTimeline(await api("GET", `/orders/${Number(o.id)}`)));
+          fill(body, R.orderTimeline(await api("GET", `/orders/${Number(o.id)}`)),
+            h("a", { href: `/backoffice/order?id=${Number(o.id)}`, class: "order-page-link" }, t("orders.open_page")));
           body.dataset.loaded = "1";
         } catch (err) {
           fill(body, h("p", { class: "muted" }, describe(err)));
