@@ -111,7 +111,8 @@ PAGES: dict[str, tuple[str, ...]] = {
 _BACK_OFFICE = ("api.js", "dom.js", "i18n.js", "notify.js", "office.js", "phone.js",
                 "session.js")
 SECTIONS = ("ivr", "reminders", "pool", "reassign", "merge", "imports", "exports",
-            "dispatch", "stations", "service", "kpi", "calllists", "orders", "batches")
+            "dispatch", "stations", "service", "kpi", "calllists", "orders", "batches",
+            "funnel")
 PAGES.update({"backoffice": _BACK_OFFICE, **{name: _BACK_OFFICE for name in SECTIONS}})
 # the service desk's stations and the service report draw bar charts (bars.js)
 PAGES.update({name: (*_BACK_OFFICE, "bars.js") for name in ("stations", "service")})
@@ -125,12 +126,15 @@ PAGES.update({name: _BACK_OFFICE for name in BACK_OFFICE_PAGES})
 PAGES.update({name: (*_BACK_OFFICE, "order_tags.js") for name in ("orders", "order", "batches")})
 # the call centre's reports draw theirs with chart.js (charts.js; VENDOR_PAGES)
 PAGES["kpi"] = (*_BACK_OFFICE, "calllog.js", "charts.js")
+# and so does the sales funnel (issue 18 item 3)
+PAGES["funnel"] = (*_BACK_OFFICE, "charts.js")
 
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 VENDOR_PREFIX = "/static/vendor/"
 VENDOR: dict[str, str] = {"chart.umd.min.js": "chart.js/dist/chart.umd.min.js"}
 # the call centre's reports draw their charts with chart.js (issue 16 item 5)
-VENDOR_PAGES: dict[str, tuple[str, ...]] = {"kpi": ("chart.umd.min.js",)}
+VENDOR_PAGES: dict[str, tuple[str, ...]] = {"kpi": ("chart.umd.min.js",),
+                                             "funnel": ("chart.umd.min.js",)}
 
 _AUTH = web.AppKey("console_pages_auth", AuthState)
 

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_core import dispatch, sla
+from crm_core import demo_sales, dispatch, sla
 from crm_core.audit import audit, snapshot
 from crm_core.demo_network import seed_network
 from crm_core.demo_orders import seed_orders
@@ -898,10 +898,18 @@ async def _seed_opportunities(seed: _Seed) -> None:
         )
         if found is None:
             closed = seed.at(max(days - 10, 0)) if stage in ("won", "lost") else None
-            seed.session.add(Opportunity(
+            row = Opportunity(
                 customer_id=cid, title=title, stage=stage, amount=Decimal(amount),
                 owner_id=seed.users.get(owner), created_at=seed.at(days), closed_at=closed,
-            ))
+            )
+            seed.session.add(row)
+            await seed.session.flush()
+            # its stage history (the funnel's time in each stage): created, then the
+            # steps to its stage, reached 10 days later when closed, else a third of the way
+            reached = max(days - 10, 0) if closed is not None else days * 2 // 3
+            seed.session.add_all(demo_sales.history_rows(
+                row.id, demo_sales.stage_path(stage, days, reached), seed.at,
+                seed.users.get(owner)))
             seed.count("opportunities")
     await seed.session.flush()
 
@@ -959,6 +967,11 @@ async def seed_demo(
         await _seed_opportunities(seed)
         await _seed_subscriptions(seed)
         await _seed_number_plan(seed)
+        # six months of sales pipeline and a big contract (issue 18: crm_core.demo_sales)
+        for what, n in (await demo_sales.seed_pipeline(session, customers=seed.customers,
+                                                       users=seed.users,
+                                                       at=seed.at)).items():
+            seed.count(what, n)
         # orders and their supplier batches (issue 18: crm_core.demo_orders)
         for what, n in (await seed_orders(session, customers=seed.customers,
                                           users=seed.users, today=seed.today,

@@ -29,7 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import order_eta
-from crm_core.models import Contact, OrderLine, SalesOrder, Supplier, SupplierBatch
+from crm_core.models import (
+    Contact,
+    OrderLine,
+    ProductLine,
+    SalesOrder,
+    Supplier,
+    SupplierBatch,
+)
 
 # (code, name, English name, country)
 SUPPLIERS: list[tuple[str, str, str, str]] = [
@@ -42,6 +49,15 @@ SUPPLIERS: list[tuple[str, str, str, str]] = [
     ("BOSCH", "博世", "Robert Bosch", "DE"),
     ("KYOCERA", "京瓷", "Kyocera Document Solutions", "JP"),
 ]
+# what a supplier's lines are (the catalogue's product line: sales by product line) and
+# what they cost us as a share of the price (margins); a line with no supplier has
+# neither (its cost is not known yet: the margin reports leave it out)
+SUPPLIER_LINES: dict[str, tuple[str, str]] = {
+    "SPRINGER": ("BOOK-IMPORT", "0.72"), "ELSEVIER": ("BOOK-IMPORT", "0.75"),
+    "WILEY": ("BOOK-IMPORT", "0.70"), "OUP": ("BOOK-IMPORT", "0.68"),
+    "CUP": ("BOOK-IMPORT", "0.69"), "ZF": ("BUS-COACH", "0.62"),
+    "BOSCH": ("BUS-COACH", "0.66"), "KYOCERA": ("PRN-LASER", "0.58"),
+}
 
 
 @dataclass(frozen=True)
@@ -151,6 +167,11 @@ ORDERS: list[DemoOrder] = [
         L("定影组件 Fuser unit FK-1150", "FK-1150", 6, "980.00", "PT-KYO-2607"),
         L("硒鼓 Drum unit DK-1150", "DK-1150", 10, "560.00", "PT-KYO-2607"),
     ), contact="陈静", days_ago=31),
+    # the big contract of the managers' home page: the autumn term's textbooks, 4 days ago
+    DemoOrder("SO700113", "复旦大学图书馆", "wang.lei", "september", (
+        L("微积分 Calculus: Early Transcendentals (Anton)", "9781119778189", 300, "520.00",
+          "BK-WIL-2604"),
+    ), contact="钱文", days_ago=4),
     DemoOrder("SO700112", "国家图书馆外文采编部", "li.na", -60, (
         L("斯普林格数学百科 Encyclopaedia of Mathematics", "9789400959910", 5, "2400.00",
           "BK-SPR-2509"),
@@ -194,6 +215,7 @@ async def seed_orders(session: AsyncSession, *, customers: dict[str, int],
             session.add(batches[kept.code])
             made["supplier_batches"] += 1
     await session.flush()
+    product_lines = {p.code: p.id for p in (await session.scalars(select(ProductLine))).all()}
     known = set((await session.scalars(select(SalesOrder.number).where(
         SalesOrder.number.in_([o.number for o in ORDERS])))).all())
     for demo in ORDERS:
@@ -215,12 +237,23 @@ async def seed_orders(session: AsyncSession, *, customers: dict[str, int],
             supplier_id = batch.supplier_id if batch is not None else (
                 None if line.supplier is None else suppliers[line.supplier].id)
             delivered = batch is not None and batch.stage == "delivered"
+            supplier_code = None if batch is None else _supplier_code(suppliers,
+                                                                      batch.supplier_id)
+            kind = SUPPLIER_LINES.get(supplier_code or "")
+            line_code = None if kind is None else kind[0]
+            cost = None if kind is None or line.price is None else (
+                Decimal(line.price) * Decimal(kind[1])).quantize(Decimal("0.01"))
             session.add(OrderLine(
                 order_id=order.id, batch_id=None if batch is None else batch.id,
                 supplier_id=supplier_id, title=line.title, ref=line.ref,
                 quantity=line.quantity, delivered_qty=line.quantity if delivered else 0,
-                price=None if line.price is None else Decimal(line.price), state=line.state))
+                price=None if line.price is None else Decimal(line.price), state=line.state,
+                unit_cost=cost, product_line_id=product_lines.get(line_code or "")))
             made["order_lines"] += 1
         made["orders"] += 1
     await session.flush()
     return made
+
+
+def _supplier_code(suppliers: dict[str, Supplier], supplier_id: int) -> str | None:
+    return next((code for code, s in suppliers.items() if s.id == supplier_id), None)

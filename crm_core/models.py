@@ -493,6 +493,24 @@ class Opportunity(Base):
     closed_at: Mapped[datetime | None]
 
 
+class OpportunityStageChange(Base):
+    """One step of an opportunity's stage history (migration 0025): the funnel's time
+    spent in each stage is read from these rows (``crm_core.funnel``)."""
+
+    __tablename__ = "opportunity_stage_change"
+    __table_args__ = (
+        Index("ix_opportunity_stage_change_opportunity_id_at", "opportunity_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(
+        ForeignKey("opportunity.id", ondelete="CASCADE"))
+    from_stage: Mapped[str | None] = mapped_column(String)  # None: the opportunity's start
+    to_stage: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+
+
 class Subscription(Base):
     """A subscription or a contract, with its dates; ``status`` becomes
     ``not_renewed`` by the daily job once ``end_date`` has passed."""
@@ -932,6 +950,11 @@ class OrderLine(Base):
     delivered_qty: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     price: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     state: Mapped[str] = mapped_column(String, default="active", server_default="active")
+    # what one unit cost us (None: not known; the margin reports skip it), and the
+    # catalogue's product line it belongs to (sales by product line): migration 0025
+    unit_cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    product_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product_line.id", ondelete="SET NULL"), index=True)
 
 
 class SatisfactionScore(Base):

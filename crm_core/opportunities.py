@@ -10,7 +10,10 @@ Rules:
   from an interaction, or a plain create), else the actor; changing it later
   needs the ``opportunities`` reassign grant;
 - ``amount`` is >= 0 with 2 decimals;
-- every write is audited and touches the customer when its owner does it.
+- every write is audited and touches the customer when its owner does it;
+- every change of stage (and the first one, at creation) adds an
+  ``OpportunityStageChange`` row, in the same transaction: the funnel's time spent in
+  each stage is read from them (``crm_core.funnel``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.audit import snapshot
 from crm_core.errors import ValidationFailed
-from crm_core.models import Customer, Interaction, Opportunity, User
+from crm_core.models import Customer, Interaction, Opportunity, OpportunityStageChange, User
 from crm_core.permissions import Actor, require
 from crm_core.records import (
     DEFAULT_PAGE,
@@ -66,7 +69,10 @@ async def _insert(
         source_interaction_id=source_interaction_id, created_at=at, stage="lead",
     )
     _set_stage(row, choice(stage, "stage", STAGES), at)
-    return await save_new(session, actor, row, customer, entity="opportunity", at=at)
+    saved = await save_new(session, actor, row, customer, entity="opportunity", at=at)
+    session.add(OpportunityStageChange(opportunity_id=row.id, from_stage=None,
+                                       to_stage=row.stage, at=at, by_id=actor.user_id))
+    return saved
 
 
 async def create_opportunity(
@@ -157,7 +163,12 @@ async def update_opportunity(
     if "amount" in changes_:
         row.amount = money(changes_["amount"], "amount")
     if "stage" in changes_:
+        was = row.stage
         _set_stage(row, choice(changes_["stage"], "stage", STAGES), at)
+        if row.stage != was:
+            session.add(OpportunityStageChange(opportunity_id=row.id, from_stage=was,
+                                               to_stage=row.stage, at=at,
+                                               by_id=actor.user_id))
     if "owner_id" in changes_:
         require(actor, "opportunities", "reassign")
         row.owner_id = await _active_user(session, changes_["owner_id"])

@@ -49,7 +49,16 @@ from sqlalchemy.orm import aliased
 from crm_core import order_eta, order_notices
 from crm_core.audit import audit
 from crm_core.errors import NotFound, ValidationFailed
-from crm_core.models import Contact, Customer, OrderLine, SalesOrder, Supplier, SupplierBatch, User
+from crm_core.models import (
+    Contact,
+    Customer,
+    OrderLine,
+    ProductLine,
+    SalesOrder,
+    Supplier,
+    SupplierBatch,
+    User,
+)
 from crm_core.permissions import Actor, PermissionDenied, require
 from crm_core.records import (
     a_date,
@@ -351,13 +360,17 @@ async def update_stage(session: AsyncSession, actor: Actor, ref: object, stage: 
 
 # --- orders -----------------------------------------------------------------------------
 
-def _line(data: Mapping[str, Any], n: int, suppliers: Mapping[str, int]) -> OrderLine:
+def _line(data: Mapping[str, Any], n: int, suppliers: Mapping[str, int],
+          product_lines: Mapping[str, int]) -> OrderLine:
     f = f"lines[{n}]"
     if not isinstance(data, Mapping):
         raise ValidationFailed(f, "must be an object")
     supplier = text(data.get("supplier"), f"{f}.supplier", max_len=40)
     if supplier is not None and supplier not in suppliers:
         raise ValidationFailed(f"{f}.supplier", f"no supplier {supplier!r}")
+    product_line = text(data.get("product_line"), f"{f}.product_line", max_len=40)
+    if product_line is not None and product_line not in product_lines:
+        raise ValidationFailed(f"{f}.product_line", f"no product line {product_line!r}")
     state = data.get("state", "active")
     if state not in LINE_STATES:
         raise ValidationFailed(f"{f}.state", f"must be one of {', '.join(LINE_STATES)}")
@@ -366,6 +379,8 @@ def _line(data: Mapping[str, Any], n: int, suppliers: Mapping[str, int]) -> Orde
         ref=text(data.get("ref"), f"{f}.ref", max_len=60),
         quantity=integer(data.get("quantity", 1), f"{f}.quantity", low=1, high=10**6),
         price=money(data.get("price"), f"{f}.price"),
+        unit_cost=money(data.get("unit_cost"), f"{f}.unit_cost"),
+        product_line_id=None if product_line is None else product_lines[product_line],
         supplier_id=None if supplier is None else suppliers[supplier], state=state)
 
 
@@ -375,8 +390,8 @@ async def create_order(session: AsyncSession, actor: Actor, customer_id: object,
                        owner_id: object = None, note: object = None,
                        now: datetime | None = None) -> dict[str, Any]:
     """A new open order with its lines (each ``{title, ref, quantity, price, supplier
-    (code)}``); every line starts to be batched. ``owner_id`` (the salesman) defaults
-    to the actor."""
+    (code), unit_cost, product_line (code)}``); every line starts to be batched.
+    ``owner_id`` (the salesman) defaults to the actor."""
     customer = await load_customer(session, actor, customer_id, "orders", "create")
     if not isinstance(lines, Sequence) or isinstance(lines, str) or not lines:
         raise ValidationFailed("lines", "an order needs at least one line")
@@ -386,7 +401,12 @@ async def create_order(session: AsyncSession, actor: Actor, customer_id: object,
              and isinstance(c := ln.get("supplier"), str)}
     suppliers = {s.code: s.id for s in (await session.scalars(
         select(Supplier).where(Supplier.code.in_(codes)))).all()} if codes else {}
-    rows = [_line(ln, i, suppliers) for i, ln in enumerate(lines)]
+    line_codes = {c for ln in lines if isinstance(ln, Mapping)
+                  and isinstance(c := ln.get("product_line"), str)}
+    product_lines = {p.code: p.id for p in (await session.scalars(
+        select(ProductLine).where(ProductLine.code.in_(line_codes)))).all()} \
+        if line_codes else {}
+    rows = [_line(ln, i, suppliers, product_lines) for i, ln in enumerate(lines)]
     wanted = text(number, "number", max_len=40)
     if wanted is not None and await session.scalar(
             select(SalesOrder.id).where(SalesOrder.number == wanted)) is not None:

@@ -98,6 +98,9 @@ def banner(run: Running) -> list[str]:
         "宇通客车服务站(郑州) (137 0013 7000)",
         "                    have open orders (IVR key 2, the pop); li.na's and wang.lei's "
         "home pages list late batches",
+        f"  sales           : {web}/backoffice/funnel (the funnel, margins, sales by line); "
+        "wang.lei's home page",
+        "                    shows his big contracts of the last 10 days",
         f"  agents          : {len(run.floor)} simulated colleagues take calls ({named});",
         "                    alice / bob / carol sign in from the console to take theirs",
         f"  log file        : {run.log_file} (the terminal shows only warnings)",

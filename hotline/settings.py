@@ -150,6 +150,11 @@ class Settings(BaseSettings):
     # Tickets (crm_core.tickets, issue 15): a resolved or closed ticket may be reopened
     # within ticket_reopen_days of its resolution; later, a new ticket is opened.
     ticket_reopen_days: int = Field(default=7, ge=0, le=3650)
+    # The sales pipeline (crm_core.sales_report, issue 18): the managers' home page shows
+    # the contracts worth at least big_contract_amount signed in the last
+    # big_contract_days days.
+    big_contract_amount: int = Field(default=100_000, ge=0)
+    big_contract_days: int = Field(default=10, ge=1, le=366)
     # Outbound call lists (crm_core.outbound_lists): customers are called only within
     # these hours (Asia/Shanghai, "HH:MM-HH:MM") on these ISO weekdays ("1-6" = Mon-Sat)
     outbound_hours: str = "09:00-18:00"

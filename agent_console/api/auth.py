@@ -82,6 +82,9 @@ class ApiConfig:
     call_hours: CallHours = CallHours()  # when the call lists hand out entries
     # per queue ("*": the others) the service-level rules of the KPIs (the wallboard's)
     queue_rules: Mapping[str, QueueRules] = field(default_factory=dict)
+    # the big contracts of the managers' home page: this amount or more, these last days
+    big_contract_amount: int = 100_000
+    big_contract_days: int = 10
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -108,6 +111,8 @@ class ApiConfig:
             call_hours=CallHours.parse(settings.outbound_hours, settings.outbound_days),
             queue_rules={q: QueueRules.from_dict(r)
                          for q, r in getattr(settings, "wallboard_queues", {}).items()},
+            big_contract_amount=getattr(settings, "big_contract_amount", 100_000),
+            big_contract_days=getattr(settings, "big_contract_days", 10),
         )
 
     @property

@@ -34,6 +34,7 @@ def available() -> Iterator[ModuleType]:
         routes_records,
         routes_reports,
         routes_roles,
+        routes_sales,
         routes_satisfaction,
         routes_service_report,
         routes_supervise,
@@ -68,3 +69,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_orders  # issue 18: orders, supplier batches and their stages
     yield routes_kpi_reports  # issue 16 item 5: the call centre's reports
     yield routes_call_log_report  # issue 16 item 5: the call log with filters and export
+    yield routes_sales  # issue 18 item 3: the sales pipeline, big contracts

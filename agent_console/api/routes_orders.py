@@ -117,6 +117,10 @@ class LineIn(Body):
     price: Text | None = Field(default=None, max_length=20)
     supplier: Text | None = Field(default=None, max_length=40,
                                   description="supplier code; none: to be batched")
+    unit_cost: Text | None = Field(default=None, max_length=20,
+                                   description="what one unit cost (margins); none: unknown")
+    product_line: Text | None = Field(default=None, max_length=40,
+                                      description="product line code (sales by line)")
 
 
 class OrderIn(Body):

@@ -63,6 +63,8 @@ export const SECTIONS = [
   // the scope of that grant (a salesman his own); moving a batch needs update, all
   { name: "orders", allowed: (s) => s.can("orders", "read") },
   { name: "batches", allowed: (s) => s.can("orders", "read") },
+  // the sales pipeline (issue 18 item 3): whoever reads the reports, in its scope
+  { name: "funnel", allowed: (s) => s.can("reports", "read") },
 ];
 
 export function allowedSections(session) {

@@ -1,6 +1,7 @@
 // Records: the customers before any search (issue 14 item 9: the user's own customers,
 // else every customer they may see, with filters), the recent callers beside them and,
-// for whoever reads orders, the late supplier batches of their orders (issue 18), a
+// for whoever reads orders, the late supplier batches of their orders (issue 18), for
+// whoever reads the reports (managers), the big contracts signed lately (issue 18), a
 // "New customer" form, and the search by name, any phone format, serial number or
 // ticket number; each customer opens its 360 page. The query and the filters live in
 // the address (?q=&owner=&status=) so the back button and a shared link give the same list.
@@ -28,6 +29,7 @@ const S = {
   total: 0,
   recent: null, // the recent callers' rows, or null before they came
   late: null, // the late batches of the user's orders, or null before they came
+  big: null, // the big contracts of the last days ({min_amount, days, items}), or null
 };
 
 function row(c) {
@@ -55,6 +57,7 @@ function render() {
   $("#records-more").hidden = S.items.length >= S.total;
   renderRecent();
   renderLate();
+  renderBig();
 }
 
 function address() {
@@ -173,6 +176,38 @@ async function loadLate() {
   }
 }
 
+// ---------------------------------------------------------------- big contracts
+
+function bigItem(c) {
+  const amount = Number(c.amount).toLocaleString(document.documentElement.lang || "zh-CN", { maximumFractionDigits: 0 });
+  return h("li", { class: "recent-item big-item", dataset: { kind: c.kind, id: c.id } },
+    h("div", { class: "recent-line" },
+      h("span", { class: "tag" }, t(`records.big_${c.kind}`)),
+      h("a", { href: `/records/${Number(c.customer_id)}`, class: "big-customer" }, c.customer_name || ""),
+      h("strong", { class: "big-amount num" }, amount)),
+    h("div", { class: "recent-line" },
+      h("span", { class: "big-title" }, c.title || ""),
+      c.owner_name ? h("span", { class: "muted" }, t("records.big_by", { name: c.owner_name })) : null,
+      h("span", { class: "muted when" }, formatDate(String(c.signed_at).slice(0, 10)))));
+}
+
+function renderBig() {
+  if (S.big === null) return;
+  const amount = Number(S.big.min_amount).toLocaleString(document.documentElement.lang || "zh-CN");
+  $("#big-hint").textContent = t("records.big_hint", { days: S.big.days, amount });
+  fill($("#big-list"), S.big.items.map(bigItem));
+  result($("#big-result"), S.big.items.length ? "" : "info", S.big.items.length ? "" : t("records.no_big"));
+}
+
+async function loadBig() {
+  try {
+    S.big = await api("GET", "/reports/sales/big-contracts");
+    renderBig();
+  } catch (err) {
+    result($("#big-result"), "error", describe(err));
+  }
+}
+
 // ---------------------------------------------------------------- new customer
 
 function newCustomerForm() {
@@ -271,6 +306,10 @@ async function main() {
   if (S.session.can("orders", "read")) {
     $("#late-batches").hidden = false;
     loadLate();
+  }
+  if (S.session.can("reports", "read")) {
+    $("#big-contracts").hidden = false;
+    loadBig();
   }
   if (S.q || params.has("owner") || params.has("status")) await list();
   else await firstList();
