@@ -258,8 +258,9 @@ async def test_demo_seed_is_idempotent_and_complete(
         agents = dict((await s.execute(
             select(User.username, User.agent_interface).where(User.agent_interface.is_not(None))
         )).all())
+        # the three agents, and the supervisor's desk phone (the one she listens with)
         assert agents == {"alice": "Local/1001@agents/n", "bob": "Local/1002@agents/n",
-                          "carol": "Local/1003@agents/n"}
+                          "carol": "Local/1003@agents/n", "zhao.min": "Local/1099@agents/n"}
         soon = await s.scalar(select(func.count()).select_from(Asset).where(
             Asset.warranty_end.between(date(2025, 6, 1), date(2025, 7, 1))))
         assert soon and soon >= 3
