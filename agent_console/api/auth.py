@@ -49,6 +49,7 @@ from agent_console.api.auth_store import AuthStore, Record
 from agent_console.api.client_address import Network, parse_networks
 from crm_core.audit import audit
 from crm_core.kpi import QueueRules
+from crm_core.mailings import Links
 from crm_core.outbound_lists import CallHours
 from crm_core.ownership import OwnershipRules
 
@@ -82,6 +83,13 @@ class ApiConfig:
     call_hours: CallHours = CallHours()  # when the call lists hand out entries
     # per queue ("*": the others) the service-level rules of the KPIs (the wallboard's)
     queue_rules: Mapping[str, QueueRules] = field(default_factory=dict)
+    # Hotline's public address: the unsubscribe links of group mailings (crm_core.mailings)
+    public_url: str = "http://127.0.0.1:8080"
+
+    @property
+    def mailing_links(self) -> Links:
+        """Signs and reads mailings' unsubscribe links (keyed from the secret key)."""
+        return Links(self.secret_key, self.public_url)
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -108,6 +116,8 @@ class ApiConfig:
             call_hours=CallHours.parse(settings.outbound_hours, settings.outbound_days),
             queue_rules={q: QueueRules.from_dict(r)
                          for q, r in getattr(settings, "wallboard_queues", {}).items()},
+            public_url=getattr(settings, "public_url", "")
+            or f"http://{settings.http_host}:{settings.http_port}",
         )
 
     @property

@@ -25,6 +25,7 @@ def available() -> Iterator[ModuleType]:
         routes_ivr_try,
         routes_kpi_reports,
         routes_lookup,
+        routes_mailings,
         routes_network,
         routes_orders,
         routes_outbound_lists,
@@ -66,3 +67,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_network  # issue 15: the service network, routing overrides
     yield routes_orders  # issue 18: orders, supplier batches and their stages
     yield routes_kpi_reports  # issue 16 item 5: the call centre's reports
+    yield routes_mailings  # issue 18 item 4: mail to customer groups
