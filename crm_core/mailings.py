@@ -219,6 +219,8 @@ async def preview(session: AsyncSession, actor: Actor, channel: str,
     if channel not in CHANNELS:
         raise ValidationFailed("channel", f"one of {', '.join(CHANNELS)}")
     conds = _group(actor, scope, check_filter(raw_filter))
+    has: ColumnElement[bool]
+    opted: ColumnElement[bool]
     if channel == "email":
         has = select(Contact.id).where(Contact.customer_id == Customer.id,
                                        Contact.email.like("%@%")).exists()
@@ -413,7 +415,10 @@ async def _load(session: AsyncSession, actor: Actor, mailing_id: int,
 
 
 async def get_mailing(session: AsyncSession, actor: Actor, mailing_id: int) -> dict[str, Any]:
-    mailing = await _load(session, actor, mailing_id)
+    return await _summary(session, await _load(session, actor, mailing_id))
+
+
+async def _summary(session: AsyncSession, mailing: Mailing) -> dict[str, Any]:
     counts = await _counts(session, [mailing.id])
     names = await _by(session, [mailing.created_by_id])
     return _out(mailing, counts[mailing.id], names.get(mailing.created_by_id or 0))
@@ -440,7 +445,7 @@ async def create_mailing(session: AsyncSession, actor: Actor, links: Links, *, n
                                        "body": body, "scope": scope})
     await queue_batch(session, mailing, links, first_batch)
     await session.refresh(mailing)
-    return await get_mailing(session, actor, mailing.id)
+    return await _summary(session, mailing)
 
 
 async def recipients(session: AsyncSession, actor: Actor, mailing_id: int, *,
