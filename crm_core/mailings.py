@@ -64,6 +64,8 @@ CHANNELS = ("email", "sms")
 BATCH = 500
 KEY_PREFIX = "mailing:"
 STATUSES = ("queued", "sent", "failed", "bounced", "unsubscribed", "skipped")
+# why a recipient was not mailed (a bounce's reason is the mail system's own text)
+REASONS = ("no-address", "opted-out", "unsubscribed")
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 EMAIL_FOOTER = ("\n\n——\n如不想再收到此类邮件，请点击退订：{link}\n"
                 "To stop receiving these emails, unsubscribe: {link}\n")

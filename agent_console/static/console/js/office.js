@@ -59,6 +59,8 @@ export const SECTIONS = [
   // outbound call lists (issue 17): their progress for whoever works them; making and
   // assigning them for whoever may (call_lists:create)
   { name: "calllists", allowed: (s) => s.can("call_lists", "read") },
+  // mail to customer groups (issue 18 item 4): follow them, and send one if allowed
+  { name: "mailings", allowed: (s) => s.can("mailings", "read") },
 ];
 
 export function allowedSections(session) {
