@@ -429,7 +429,8 @@ async def _summary(session: AsyncSession, mailing: Mailing) -> dict[str, Any]:
 async def create_mailing(session: AsyncSession, actor: Actor, links: Links, *, name: str,
                          channel: str, raw_filter: Any, subject: str | None, body: str,
                          first_batch: int = BATCH) -> dict[str, Any]:
-    """Make the mailing and queue its first batch at once (the worker queues the rest)."""
+    """Make the mailing and queue its first batch at once (the worker queues the rest;
+    ``first_batch=0``: all of them, e.g. a mailing made where the links cannot be signed)."""
     scope = require(actor, MODULE, "create")
     _check_message(channel, subject, body)
     f = check_filter(raw_filter)
@@ -445,7 +446,8 @@ async def create_mailing(session: AsyncSession, actor: Actor, links: Links, *, n
           entity_id=mailing.id, after={"name": mailing.name, "channel": channel,
                                        "filter": mailing.filter, "subject": mailing.subject,
                                        "body": body, "scope": scope})
-    await queue_batch(session, mailing, links, first_batch)
+    if first_batch:
+        await queue_batch(session, mailing, links, first_batch)
     await session.refresh(mailing)
     return await _summary(session, mailing)
 

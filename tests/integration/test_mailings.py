@@ -396,3 +396,24 @@ async def test_a_batch_is_queued_once_by_two_workers(maker: Maker) -> None:
         rows = await db.scalar(select(func.count()).select_from(MailingRecipient))
         msgs = await db.scalar(select(func.count()).select_from(OutboxMessage))
     assert (rows, msgs) == (5, 3)
+
+
+async def test_the_demo_mailing_is_resolved_by_the_worker(maker: Maker, gateway: Gateway
+                                                          ) -> None:
+    from crm_core.demo_data import seed_demo
+
+    created = await seed_demo(maker)
+    assert created["mailings"] == 1 and (await seed_demo(maker))["mailings"] == 0
+    w = worker(maker, gateway_url=gateway.url)
+    try:
+        await w.run_once()
+    finally:
+        await w.close()
+    async with maker() as db:
+        mailing_id = await db.scalar(select(Mailing.id))
+        one = await mailings.get_mailing(db, ADMIN, mailing_id)
+    # wang.lei's customers with an active contract, each texted on a mobile or skipped
+    assert one["state"] == "queued" and one["total"] > 0
+    ours = [m for m in gateway.received if "续约" in m["text"]]  # not the tickets' SMS
+    assert one["counts"]["sent"] == len(ours) > 0
+    assert one["counts"]["sent"] + one["counts"]["skipped"] == one["total"]
