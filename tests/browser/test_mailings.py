@@ -7,6 +7,9 @@ of an address). The customer's and the mailing's names are attacks: they show as
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,15 +18,16 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select, update
 
-from crm_core.models import Contact, Customer, User
+from crm_core.models import Contact, Customer, MailingOptOut, User
 from telephony.simulator import PbxSimulator
 from tests.browser.conftest import Browser, Console, running_console, sign_in
 from tests.browser.test_backoffice import Db, assert_translated
 
 HOSTILE = '<img src=x onerror="alert(1)">图书馆'
 PROVINCE = "测试省"
-WORDS = {"en": {"sent": "Sent", "skipped": "Skipped", "no_address": "No address"},
-         "zh-CN": {"sent": "已发送", "skipped": "已跳过", "no_address": "无地址"}}
+WORDS = {"en": {"sent": "Sent", "skipped": "Skipped", "no_address": "No address",
+                "done": "Unsubscribed"},
+         "zh-CN": {"sent": "已发送", "skipped": "已跳过", "no_address": "无地址", "done": "已退订"}}
 
 
 class Mailbox:
@@ -107,7 +111,8 @@ async def test_a_manager_mails_a_group_and_follows_each_recipient(
         await page.click("#ml-new button[type=submit]")
         await page.wait_for_selector("#ml-new-result[data-kind='ok']")
         await page.wait_for_selector("#ml-recipients tbody tr")
-        assert await texts(page, "#ml-list .ml-name") == [HOSTILE]
+        # newest first: ours, then the demo's own SMS of wang.lei's
+        assert await texts(page, "#ml-list .ml-name") == [HOSTILE, "维保合同续约提醒"]
         assert await page.query_selector("#bo-content img") is None  # text, never markup
 
         for _ in range(300):  # the app's outbox worker delivers it
@@ -133,6 +138,20 @@ async def test_a_manager_mails_a_group_and_follows_each_recipient(
         await page.wait_for_selector("#ml-recipients tr[data-status='sent']", state="detached")
         assert len(await page.query_selector_all("#ml-recipients tbody tr")) == 1
         await assert_translated(page, lang)
+
+        # the email's unsubscribe link: a public page (no sign-in) asks, then does it
+        mail = email.message_from_bytes(to_buyer(box)[0].original_content or b"",
+                                        policy=email.policy.default)
+        text = mail.get_body().get_content()  # type: ignore[union-attr]
+        token = re.search(r"/unsubscribe\?t=(\S+)", text)
+        assert token, text
+        reader = await browser.page(locale="en-US" if lang == "en" else "zh-CN")
+        await reader.goto(f"{console.base}/unsubscribe?t={token.group(1)}")
+        assert "buyer@lib.example.cn" in (await reader.text_content("#message") or "")
+        await reader.click("#unsubscribe")
+        await reader.wait_for_selector("#other-language")
+        assert WORDS[lang]["done"] in (await reader.text_content("#message") or "")
+        assert await db.scalar(select(MailingOptOut.address)) == "buyer@lib.example.cn"
         await browser.assert_clean()
     finally:
         await db.engine.dispose()
