@@ -206,10 +206,15 @@ def _email_exists(opted: bool) -> ColumnElement[bool]:
     return q.where(out if opted else ~out).exists()
 
 
-def _mobile_exists() -> ColumnElement[bool]:
-    return select(PhoneNumber.id).where(
+def _mobile_exists(opted: bool | None = None) -> ColumnElement[bool]:
+    q = select(PhoneNumber.id).where(
         PhoneNumber.customer_id == Customer.id,
-        (PhoneNumber.kind == "mobile") | PhoneNumber.number_e164.like("+861%")).exists()
+        (PhoneNumber.kind == "mobile") | PhoneNumber.number_e164.like("+861%"))
+    if opted is None:
+        return q.exists()
+    out = select(MailingOptOut.id).where(MailingOptOut.channel == "sms",
+                                         MailingOptOut.address == PhoneNumber.number_e164).exists()
+    return q.where(out if opted else ~out).exists()
 
 
 async def preview(session: AsyncSession, actor: Actor, channel: str,
@@ -229,7 +234,7 @@ async def preview(session: AsyncSession, actor: Actor, channel: str,
         opted = _email_exists(True) & ~_email_exists(False)
     else:
         has = _mobile_exists()
-        opted = false()
+        opted = _mobile_exists(True) & ~_mobile_exists(False)
     row = (await session.execute(select(
         func.count(), func.count().filter(has), func.count().filter(opted))
         .select_from(Customer).where(*conds))).one()

@@ -314,6 +314,9 @@ async def test_an_sms_goes_through_the_gateway_and_honours_opt_outs(
         added = await mailings.opt_out(db, world.manager, channel="sms",
                                        address="+8613800000002")
         assert added["added"]
+    async with maker() as db:
+        seen = await mailings.preview(db, ADMIN, "sms", GROUP)
+        assert seen == {"customers": 5, "reachable": 3, "no_address": 1, "opted_out": 1}
     made = await make(maker, channel="sms", first_batch=100)
     w = worker(maker, gateway_url=gateway.url)
     try:
