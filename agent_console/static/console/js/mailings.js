@@ -12,6 +12,7 @@ import { start, table, when, customerLink, loadList } from "./office.js";
 const FILTER_TEXT = ["province", "city", "category", "industry", "product_line"];
 const STATUSES = ["queued", "sent", "failed", "bounced", "unsubscribed", "skipped"];
 const PAGE = 50;
+const POLL_MS = 4000; // while a mailing is still going out, its progress follows by itself
 const S = { session: null, items: [], open: null, draft: { channel: "email" } };
 
 const maySend = () => S.session.can("mailings", "create");
@@ -223,12 +224,26 @@ function render() {
   renderDetail();
 }
 
+/** Whether any mailing listed is still being queued or sent. Pure. */
+export function inFlight(items) {
+  return items.some((m) => m.state === "queueing" || (m.counts && m.counts.queued > 0));
+}
+
+async function poll() {
+  if (!document.hidden && inFlight(S.items)) {
+    await loadMailings();
+    if (S.open) await openMailing(S.open.mailing.id, S.open.status);
+  }
+  setTimeout(poll, POLL_MS);
+}
+
 async function main() {
   S.session = await start("mailings");
   if (!S.session) return;
   render();
   onLanguage(() => render());
   await loadMailings();
+  setTimeout(poll, POLL_MS);
 }
 
 main();
