@@ -112,7 +112,7 @@ _BACK_OFFICE = ("api.js", "dom.js", "i18n.js", "notify.js", "office.js", "phone.
                 "session.js")
 SECTIONS = ("ivr", "reminders", "pool", "reassign", "merge", "imports", "exports",
             "dispatch", "stations", "service", "kpi", "calllists", "orders", "batches",
-            "funnel")
+            "funnel", "mailings")
 PAGES.update({"backoffice": _BACK_OFFICE, **{name: _BACK_OFFICE for name in SECTIONS}})
 # the service desk's stations and the service report draw bar charts (bars.js)
 PAGES.update({name: (*_BACK_OFFICE, "bars.js") for name in ("stations", "service")})

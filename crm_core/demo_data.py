@@ -55,6 +55,7 @@ from crm_core.models import (
     Customer,
     Interaction,
     IvrNumber,
+    Mailing,
     Opportunity,
     OwnershipChange,
     PhoneNumber,
@@ -932,6 +933,23 @@ async def _seed_subscriptions(seed: _Seed) -> None:
     await seed.session.flush()
 
 
+# a group SMS of wang.lei's (issue 18 item 4): his customers with an active service
+# contract are reminded to renew. Seeded unresolved (``queueing``): the running app's
+# outbox worker resolves its recipients and signs their links with the site's own key
+DEMO_MAILING = ("维保合同续约提醒", "wang.lei", {"subscription": "active"},
+                "【服务热线】尊敬的客户，贵单位的设备维保合同即将到期，续约请致电 400-800-1234。")
+
+
+async def _seed_mailing(seed: _Seed) -> None:
+    name, owner, group, body = DEMO_MAILING
+    if await seed.session.scalar(select(Mailing.id).where(Mailing.name == name)) is None:
+        seed.session.add(Mailing(name=name, channel="sms", filter=group, body=body,
+                                 state="queueing", scope="own", cursor=0,
+                                 created_by_id=seed.users[owner], created_at=seed.at(1)))
+        seed.count("mailings")
+    await seed.session.flush()
+
+
 async def _seed_number_plan(seed: _Seed) -> None:
     # every number runs the "default" flow: the IVR seeds it (crm_core does not import ivr)
     existing = set(await seed.session.scalars(select(IvrNumber.number)))
@@ -972,6 +990,7 @@ async def seed_demo(
                                                        users=seed.users,
                                                        at=seed.at)).items():
             seed.count(what, n)
+        await _seed_mailing(seed)
         # orders and their supplier batches (issue 18: crm_core.demo_orders)
         for what, n in (await seed_orders(session, customers=seed.customers,
                                           users=seed.users, today=seed.today,
@@ -981,4 +1000,5 @@ async def seed_demo(
         "users", "product_lines", "customers", "contacts", "phone_numbers", "assets",
         "interactions", "tickets", "opportunities", "subscriptions", "ivr_numbers",
         "stations", "technicians", "suppliers", "supplier_batches", "orders", "order_lines",
+        "mailings",
     )}

@@ -994,3 +994,71 @@ class SatisfactionScore(Base):
     asked_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL"))
     scored_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class Mailing(Base):
+    """A message to a group of customers (issue 18 item 4): a saved customer filter, an
+    email (subject, body) or an SMS (text), resolved to recipients batch by batch and
+    queued through the outbox (``crm_core.mailings``)."""
+
+    __tablename__ = "mailing"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    channel: Mapped[str] = mapped_column(String)  # email | sms
+    # the saved customer filter: {CustomerFilter fields}
+    filter: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    subject: Mapped[str | None] = mapped_column(String)
+    body: Mapped[str] = mapped_column(Text)
+    # queueing (recipients still being resolved, batch by batch) -> queued
+    state: Mapped[str] = mapped_column(String, default="queueing", server_default="queueing")
+    # the creator's data scope on customers when it was made: the group never grows past it
+    scope: Mapped[str] = mapped_column(String, default="all", server_default="all")
+    cursor: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_user.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    queued_at: Mapped[datetime | None]
+
+
+class MailingRecipient(Base):
+    """One customer of a mailing: the address it went to (its outbox message has the
+    event key ``mailing:<mailing>:<customer>``), or why it was skipped."""
+
+    __tablename__ = "mailing_recipient"
+    __table_args__ = (
+        UniqueConstraint("mailing_id", "customer_id"),
+        Index("ix_mailing_recipient_mailing_id_status", "mailing_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailing.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), index=True
+    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
+    address: Mapped[str | None] = mapped_column(String, index=True)
+    # queued (then the outbox's state says sent / failed) | skipped | bounced | unsubscribed
+    status: Mapped[str] = mapped_column(String)
+    reason: Mapped[str | None] = mapped_column(String)  # no-address, opted-out, a bounce's text
+    event_key: Mapped[str | None] = mapped_column(String, unique=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class MailingOptOut(Base):
+    """An address that must never receive a mailing again on its channel: unsubscribed
+    by its owner (the email's link, an SMS reply), or an email that bounced for good."""
+
+    __tablename__ = "mailing_opt_out"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String)
+    address: Mapped[str] = mapped_column(String)  # lower-case email, or E.164 mobile
+    reason: Mapped[str] = mapped_column(String)  # unsubscribed | bounced | opted-out
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL")
+    )
+    mailing_id: Mapped[int | None] = mapped_column(ForeignKey("mailing.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

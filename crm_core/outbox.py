@@ -9,7 +9,10 @@ Rules:
   (``sla:42:accept:1:email:zhang@example.com``), so one event may tell several people;
 - the worker (``hotline.outbox_worker``) claims, sends, retries with backoff; the state
   machine and the claim are here, beside the table: pending -> sending -> sent, or
-  back to pending with ``next_at`` pushed, or failed after ``max_attempts``.
+  back to pending with ``next_at`` pushed, or failed after ``max_attempts`` (at once
+  when the failure is permanent: an SMTP 5xx, a mailbox that does not exist);
+- a pending message may be ``cancelled`` (its recipient unsubscribed meanwhile): never
+  claimed again.
 """
 
 from __future__ import annotations
@@ -120,10 +123,12 @@ async def sent(session: AsyncSession, message_id: int, token: str, now: datetime
 
 
 async def failed(session: AsyncSession, message: OutboxMessage, token: str, now: datetime,
-                 error: str, *, max_attempts: int, backoff_s: float) -> str:
+                 error: str, *, max_attempts: int, backoff_s: float,
+                 permanent: bool = False) -> str:
     """Record a failed attempt: back to pending after a backoff, or ``failed`` for good
-    once ``max_attempts`` are spent. Returns the new state."""
-    state = "failed" if message.attempts >= max_attempts else "pending"
+    once ``max_attempts`` are spent (or at once when ``permanent``). Returns the new
+    state."""
+    state = "failed" if permanent or message.attempts >= max_attempts else "pending"
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message.id, OutboxMessage.claim == token,
@@ -131,3 +136,16 @@ async def failed(session: AsyncSession, message: OutboxMessage, token: str, now:
         .values(state=state, claim=None, last_error=error[:2000],
                 next_at=now + backoff(message.attempts, backoff_s)))
     return state
+
+
+async def cancel_pending(session: AsyncSession, *, recipient: str, channel: str,
+                         key_prefix: str) -> int:
+    """Cancel the messages not yet sent to ``recipient`` whose event key starts with
+    ``key_prefix`` (a mailing's, after its recipient unsubscribed); how many."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.recipient == recipient, OutboxMessage.channel == channel,
+               OutboxMessage.state == "pending",
+               OutboxMessage.event_key.startswith(key_prefix, autoescape=True))
+        .values(state="cancelled", last_error="unsubscribed"))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -19,6 +19,9 @@ Rules:
 - module ``call_lists`` (``crm_core.outbound_lists``): ``read``/``update`` = work a list
   (take the next entry, record its outcome), ``create``/``update`` = make and steer
   lists; a list is shown to everyone holding the grant (scope ``all``);
+- module ``mailings`` (``crm_core.mailings``): ``read`` = see mailings and their
+  recipients, ``create`` = send one to a group of customers (within the scope, which
+  also limits the group), ``update`` = record bounces and opt-outs;
 - ``require()`` is the gate of every service: it returns the scope or raises
   ``PermissionDenied``; ``customer_filter()`` turns a scope into the SQL condition
   that limits a query to the customers the user may see, so a record outside the
@@ -42,7 +45,7 @@ from crm_core.models import Customer, RolePermission, StationUser, Technician, T
 MODULES = (
     "customers", "contacts", "assets", "interactions", "tickets", "opportunities",
     "subscriptions", "users", "reports", "calls", "ivr", "supervise", "call_lists",
-    "stations", "orders",
+    "stations", "orders", "mailings",
 )
 OPERATIONS = ("read", "create", "update", "delete", "export", "reassign")
 SCOPES = ("own", "team", "region", "all", "station", "technician")

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.models import Asset, Customer, ProductLine, Ticket, User
+from crm_core.models import Asset, Customer, ProductLine, Subscription, Ticket, User
 from crm_core.permissions import Actor, customer_filter, require
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -89,6 +89,13 @@ class CustomerFilter:
     vip_tier_min: int | None = None
     created_from: date | None = None  # business days (Asia/Shanghai), inclusive
     created_to: date | None = None
+    # customers with an asset of this product line (its code), e.g. a mailing's group
+    product_line: str | None = None
+    # "active": holds an active subscription or contract; "none": holds no active one
+    subscription: str | None = None
+
+
+SUBSCRIPTION_STATES = ("active", "none")
 
 
 def _day_start(day: date) -> datetime:
@@ -115,6 +122,16 @@ def filter_conditions(f: CustomerFilter | None) -> list[ColumnElement[bool]]:
     if f.created_to is not None:
         conds.append(Customer.created_at < _day_start(date.fromordinal(
             f.created_to.toordinal() + 1)))
+    if f.product_line is not None:
+        conds.append(select(Asset.id).join(ProductLine, ProductLine.id == Asset.product_line_id)
+                     .where(Asset.customer_id == Customer.id,
+                            ProductLine.code == f.product_line).exists())
+    if f.subscription is not None:
+        if f.subscription not in SUBSCRIPTION_STATES:
+            raise ValueError(f"subscription: one of {', '.join(SUBSCRIPTION_STATES)}")
+        active = select(Subscription.id).where(Subscription.customer_id == Customer.id,
+                                               Subscription.status == "active").exists()
+        conds.append(active if f.subscription == "active" else ~active)
     return conds
 
 

@@ -102,6 +102,8 @@ _MANAGER = _matrix(
     # outbound lists: make them from a rule or a filter, steer them (and work them)
     ("call_lists",    "all",  "all",  "all",  "-",    "-",    "-"),
     ("orders",        "own",  "own",  "own",  "-",    "-",    "-"),
+    # mail or text a group of their own customers (issue 18 item 4)
+    ("mailings",      "own",  "own",  "own",  "-",    "-",    "-"),
 )
 _SUPERVISOR = _matrix(
     # a supervisor sees and steers their team's customers
@@ -116,6 +118,7 @@ _SUPERVISOR = _matrix(
     ("supervise",     "team", "-",    "team", "-",    "-",    "-"),
     ("call_lists",    "all",  "all",  "all",  "-",    "-",    "-"),
     ("orders",        "team", "team", "team", "-",    "-",    "-"),
+    ("mailings",      "team", "team", "team", "-",    "-",    "-"),
 )
 _HOTLINE_SUPERVISOR = _matrix(
     # watches the whole hotline (every call, agent and caller; the live page, the

@@ -40,6 +40,7 @@ from agent_console.hub import HUB_EVENT_TYPES, PopHub
 from agent_console.live import LiveHub, add_routes
 from agent_console.pages import add_pages, add_root
 from agent_console.pbx_actions import DialPlan, PbxActions
+from agent_console.unsubscribe import add_unsubscribe
 from agent_console.wallboard import WALLBOARD_EVENT_TYPES, WallboardHub
 from agent_console.wallboard import add_routes as add_wallboard_routes
 from agent_console.wrapup import AGENT_EVENT_TYPES, AgentStates
@@ -383,7 +384,8 @@ async def _outbox(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     worker = OutboxWorker(app[SESSIONMAKER], senders_from_settings(settings), OutboxConfig(
         poll_s=settings.outbox_poll_s, max_attempts=settings.outbox_max_attempts,
-        backoff_s=settings.outbox_backoff_s), name=settings.redis_consumer)
+        backoff_s=settings.outbox_backoff_s), name=settings.redis_consumer,
+        mailing_links=app[API_AUTH].config.mailing_links)  # group mailings' batches
     app[OUTBOX] = worker
     worker.start()
     yield
@@ -518,5 +520,6 @@ def create_app(settings: Settings) -> web.Application:
     app[API_AUTH] = api[AUTH]
     add_root(app)  # / -> the console, the records or sign-in
     add_pages(app, api[AUTH])  # /login, /console, /records: the agent console's pages
+    add_unsubscribe(app, api[AUTH].config.mailing_links)  # public: a mailing's opt-out
     app.add_subapp("/api/v1", api)
     return app

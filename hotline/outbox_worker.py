@@ -9,6 +9,12 @@ Rules:
 - a send that fails (an exception of the sender: refused, timeout, a gateway's non-2xx)
   goes back to pending after an exponential backoff, and is marked ``failed`` with its
   last error once ``max_attempts`` are spent;
+- a permanent refusal (an SMTP 5xx: no such mailbox, rejected) is not retried: the
+  message is ``failed`` at once, and a mailing's recipient is marked bounced
+  (``crm_core.mailings.mark_bounced``: its address is never mailed again);
+- each round first queues the next batches of the group mailings still being resolved
+  (``crm_core.mailings.queue_due``, one transaction per batch, at most
+  ``mailing_batches`` per round), when the worker was given the links to sign;
 - a channel without a configured sender (no SMTP host, no SMS gateway) is not claimed:
   its messages wait until one is configured;
 - senders: :class:`SmtpSender` (aiosmtplib, real SMTP) and :class:`HttpSmsGateway` (POST
@@ -20,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import uuid
 from collections.abc import Callable, Mapping
@@ -32,7 +39,7 @@ import aiohttp
 import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_core import outbox
+from crm_core import mailings, outbox
 from crm_core.models import OutboxMessage, utcnow
 from hotline.cancelling import stop_if_cancelled
 from hotline.settings import Settings
@@ -40,9 +47,26 @@ from hotline.settings import Settings
 log = logging.getLogger("hotline.outbox")
 
 
+def permanent(exc: BaseException) -> bool:
+    """Whether a send failed for good: an SMTP 5xx reply (for every recipient)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(r.code >= 500 for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return 500 <= exc.code < 600
+    return False
+
+
 class Sender(Protocol):
     async def send(self, message: OutboxMessage) -> None:
         """Deliver, or raise (the message is then retried)."""
+
+
+def message_id(message: OutboxMessage) -> str:
+    """The email's Message-ID: the outbox id and the event key, whose characters that may
+    not stand in one (``:``, ``@``...) become dots (a bounce names it back: see
+    ``crm_core.mailings.parse_message_id``)."""
+    key = re.sub(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]", ".", message.event_key[:40])
+    return f"<outbox-{message.id}-{key}@hotline>"
 
 
 class SmtpSender:
@@ -57,7 +81,7 @@ class SmtpSender:
         email = EmailMessage()
         email["From"], email["To"] = self.sender, message.recipient
         email["Subject"] = message.subject or ""
-        email["Message-ID"] = f"<outbox-{message.id}-{message.event_key[:40]}@hotline>"
+        email["Message-ID"] = message_id(message)
         email.set_content(message.body)
         await aiosmtplib.send(
             email, hostname=self.host, port=self.port, timeout=self.timeout,
@@ -97,6 +121,7 @@ class OutboxConfig:
     batch: int = 50
     claim_s: float = 120.0  # longer than any send's timeout
     concurrency: int = 8
+    mailing_batches: int = 4  # group mailings' batches queued per round (crm_core.mailings)
 
 
 def senders_from_settings(settings: Settings) -> dict[str, Sender]:
@@ -117,8 +142,10 @@ class OutboxWorker:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession],
                  senders: Mapping[str, Sender], config: OutboxConfig | None = None, *,
-                 clock: Callable[[], datetime] = utcnow, name: str | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, name: str | None = None,
+                 mailing_links: mailings.Links | None = None) -> None:
         self.sessionmaker, self.senders = sessionmaker, dict(senders)
+        self.mailing_links = mailing_links
         self.config = config or OutboxConfig()
         self.clock = clock
         self.name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -129,7 +156,9 @@ class OutboxWorker:
         self._wakeup.set()
 
     async def run_once(self) -> dict[str, int]:
-        """One round: claim what is due, send it, record each outcome."""
+        """One round: queue mailings' batches, claim what is due, send it, record each
+        outcome."""
+        await self.queue_mailings()
         if not self.senders:
             return {"claimed": 0, "sent": 0, "retry": 0, "failed": 0}
         token = f"{self.name}:{uuid.uuid4().hex[:12]}"
@@ -142,7 +171,7 @@ class OutboxWorker:
 
         async def one(message: OutboxMessage) -> None:
             async with gate:
-                error = await self._send(message)
+                error, for_good = await self._send(message)
             async with self.sessionmaker.begin() as session:
                 if error is None:
                     await outbox.sent(session, message.id, token, self.clock())
@@ -150,7 +179,10 @@ class OutboxWorker:
                     return
                 state = await outbox.failed(
                     session, message, token, self.clock(), error,
-                    max_attempts=self.config.max_attempts, backoff_s=self.config.backoff_s)
+                    max_attempts=self.config.max_attempts, backoff_s=self.config.backoff_s,
+                    permanent=for_good)
+                if for_good and mailings.is_mailing_key(message.event_key):
+                    await mailings.mark_bounced(session, message.event_key, error)
                 counts["failed" if state == "failed" else "retry"] += 1
                 log.log(logging.ERROR if state == "failed" else logging.WARNING,
                         "outbox %s to %s: attempt %s failed (%s)%s", message.channel,
@@ -160,12 +192,27 @@ class OutboxWorker:
         await asyncio.gather(*(one(m) for m in claimed))
         return counts
 
-    async def _send(self, message: OutboxMessage) -> str | None:
+    async def queue_mailings(self) -> int:
+        """Queue up to ``mailing_batches`` batches of group mailings; customers taken."""
+        if self.mailing_links is None:
+            return 0
+        taken = 0
+        for _ in range(self.config.mailing_batches):
+            async with self.sessionmaker.begin() as session:
+                n = await mailings.queue_due(session, self.mailing_links)
+            if not n:
+                break
+            taken += n
+        return taken
+
+    async def _send(self, message: OutboxMessage) -> tuple[str | None, bool]:
+        """(the error, whether it is permanent), or (None, False) when sent."""
         try:
             await self.senders[message.channel].send(message)
-        except Exception as exc:  # any failure of the channel is retried, never fatal
-            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return None
+        except Exception as exc:  # any failure of the channel is recorded, never fatal
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return error, permanent(exc)
+        return None, False
 
     async def _run(self) -> None:
         while True:

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Hotline's address as customers reach it (the unsubscribe links of group mailings,
+    # crm_core.mailings); empty: http://<http_host>:<http_port>
+    public_url: str = ""
     default_region: str = "CN"
     hotline_numbers: list[str] = Field(default_factory=lambda: ["4008001234", "8008001234"])
     inbound_contexts: list[str] = Field(

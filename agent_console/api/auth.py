@@ -49,6 +49,7 @@ from agent_console.api.auth_store import AuthStore, Record
 from agent_console.api.client_address import Network, parse_networks
 from crm_core.audit import audit
 from crm_core.kpi import QueueRules
+from crm_core.mailings import Links
 from crm_core.outbound_lists import CallHours
 from crm_core.ownership import OwnershipRules
 
@@ -85,6 +86,13 @@ class ApiConfig:
     # the big contracts of the managers' home page: this amount or more, these last days
     big_contract_amount: int = 100_000
     big_contract_days: int = 10
+    # Hotline's public address: the unsubscribe links of group mailings (crm_core.mailings)
+    public_url: str = "http://127.0.0.1:8080"
+
+    @property
+    def mailing_links(self) -> Links:
+        """Signs and reads mailings' unsubscribe links (keyed from the secret key)."""
+        return Links(self.secret_key, self.public_url)
 
     @classmethod
     def from_settings(cls, settings: Any) -> ApiConfig:
@@ -113,6 +121,8 @@ class ApiConfig:
                          for q, r in getattr(settings, "wallboard_queues", {}).items()},
             big_contract_amount=getattr(settings, "big_contract_amount", 100_000),
             big_contract_days=getattr(settings, "big_contract_days", 10),
+            public_url=getattr(settings, "public_url", "")
+            or f"http://{settings.http_host}:{settings.http_port}",
         )
 
     @property

@@ -26,6 +26,7 @@ def available() -> Iterator[ModuleType]:
         routes_ivr_try,
         routes_kpi_reports,
         routes_lookup,
+        routes_mailings,
         routes_network,
         routes_orders,
         routes_outbound_lists,
@@ -70,3 +71,4 @@ def available() -> Iterator[ModuleType]:
     yield routes_kpi_reports  # issue 16 item 5: the call centre's reports
     yield routes_call_log_report  # issue 16 item 5: the call log with filters and export
     yield routes_sales  # issue 18 item 3: the sales pipeline, big contracts
+    yield routes_mailings  # issue 18 item 4: mail to customer groups

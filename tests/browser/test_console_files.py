@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent_console import pages
+from crm_core import mailings
 from crm_core.interactions import INTERACTION_KINDS
 from crm_core.opportunities import STAGES
 from crm_core.outbound_lists import ENTRY_STATES, OUTCOMES, RULE_KIND
@@ -72,6 +73,10 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "nc.rule": tuple(RULE_KIND),
     "nc.outcome": tuple(dict.fromkeys(o for kind in OUTCOMES.values() for o in kind)),
     "cl.state": ENTRY_STATES,
+    # mail to customer groups (issue 18 item 4)
+    "ml.status": mailings.STATUSES,
+    "ml.reason": mailings.REASONS,
+    "ml.channel": mailings.CHANNELS,
 }
 
 

@@ -65,6 +65,8 @@ export const SECTIONS = [
   { name: "batches", allowed: (s) => s.can("orders", "read") },
   // the sales pipeline (issue 18 item 3): whoever reads the reports, in its scope
   { name: "funnel", allowed: (s) => s.can("reports", "read") },
+  // mail to customer groups (issue 18 item 4): follow them, and send one if allowed
+  { name: "mailings", allowed: (s) => s.can("mailings", "read") },
 ];
 
 export function allowedSections(session) {
