@@ -42,7 +42,7 @@ from crm_core.errors import Conflict, NotFound
 from crm_core.models import CallList
 from crm_core.outbound_lists import CallHours, claim_automated, release_claim
 from crm_core.survey_answers import unanswered
-from ivr.callback_worker import AmiLink
+from ivr.callback_worker import AmiLink, task_cancelling
 from ivr.callbacks import dial_string
 from telephony.ami import AmiError, AmiNotConnected
 
@@ -221,6 +221,8 @@ class SurveyDialler:
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database or PBX hiccup must not end the dialler
+                if task_cancelling():  # a cancellation seen as a database error: stop
+                    raise asyncio.CancelledError from None
                 self.stats["errors"] += 1
                 log.warning("survey dialler step failed", exc_info=True)
 
