@@ -125,6 +125,9 @@ class Customer(Base):
     )
     # the customer asked not to be called: no call list hands them out (migration 0020)
     do_not_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # satisfaction calls come from the IVR's automated survey, not an agent (migration 0027)
+    prefers_automated_calls: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                          server_default=false())
 
 
 class Contact(Base):

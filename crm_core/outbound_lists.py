@@ -34,7 +34,8 @@ Rules:
 - an ``automated`` list (a satisfaction list only) is worked by the IVR's survey dialler
   (``ivr.survey_dialler``: ``claim_automated``, then ``close_entry`` with the call's
   outcome, the same transition and recycling as an agent's): no agent takes its entries,
-  only who may make lists sees it;
+  only who may make lists sees it; on an agents' satisfaction list, a customer flagged
+  ``prefers_automated_calls`` is the dialler's too, never handed to an agent;
 - ``survey_followup`` selects the customers who gave a low answer (at most
   ``params.max_score``) in an automated survey within ``params.days``: the agent's
   follow-up of a complaint the survey opened (``crm_core.survey_answers``).
@@ -647,11 +648,16 @@ def _handable(list_id: int, user_id: int | None, now: datetime) -> list[ColumnEl
 
 
 async def _claim(session: AsyncSession, list_id: int, user_id: int | None, now: datetime,
-                 token: str | None = None) -> int | None:
+                 token: str | None = None, ivr: bool | None = None) -> int | None:
+    """``ivr``: only the customers who prefer automated calls (True), none of them
+    (False: an agent's satisfaction call), or anyone (None)."""
     postgres = session.get_bind().dialect.name == "postgresql"
+    who = [Customer.do_not_call.is_(False)]
+    if ivr is not None:
+        who.append(Customer.prefers_automated_calls.is_(ivr))
     pick = (select(CallListEntry.id)
             .join(Customer, Customer.id == CallListEntry.customer_id)
-            .where(*_handable(list_id, user_id, now), Customer.do_not_call.is_(False))
+            .where(*_handable(list_id, user_id, now), *who)
             .order_by(CallListEntry.due_at, CallListEntry.id).limit(1))
     if postgres:
         pick = pick.with_for_update(skip_locked=True, of=CallListEntry)
@@ -671,7 +677,9 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     "empty"}``. An entry the actor already holds on the list is handed back first (a
     reloaded console does not strand it)."""
     at = utcnow() if now is None else now
-    await _workable(session, actor, list_id)
+    lst = await _workable(session, actor, list_id)
+    # who prefers automated calls answers a satisfaction list to the IVR's survey
+    ivr = False if lst.kind == "satisfaction" else None
     if not hours.open_at(at):
         return {"entry": None, "why": "closed"}
     # only the actor's own claims are read (their index), then sifted here: a condition
@@ -687,7 +695,7 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     for _ in range(3):  # a lost race on PostgreSQL's snapshot: take the next one
         if entry_id is not None:
             break
-        entry_id = await _claim(session, list_id, actor.user_id, at)
+        entry_id = await _claim(session, list_id, actor.user_id, at, ivr=ivr)
         if entry_id is None and not await session.scalar(
                 select(CallListEntry.id).where(*_handable(list_id, actor.user_id, at)).limit(1)):
             break
@@ -780,13 +788,17 @@ async def close_entry(session: AsyncSession, entry: CallListEntry, lst: CallList
 
 
 async def claim_automated(session: AsyncSession, list_id: int, *, token: str,
-                          now: datetime | None = None) -> CallListEntry | None:
-    """The next due entry of an automated list, claimed with ``token`` by the survey
-    dialler (no user: ``claimed_by_id`` stays NULL), the same compare-and-set as an
-    agent's ``next_entry``, so two nodes never dial one entry. None: nothing due."""
+                          preferring_only: bool = False, now: datetime | None = None
+                          ) -> CallListEntry | None:
+    """The next due entry of an automated list (``preferring_only``: of an agents'
+    satisfaction list, for a customer who prefers automated calls), claimed with
+    ``token`` by the survey dialler (no user: ``claimed_by_id`` stays NULL), the same
+    compare-and-set as an agent's ``next_entry``, so two nodes never dial one entry.
+    None: nothing due."""
     at = utcnow() if now is None else now
     for _ in range(3):  # a lost race on PostgreSQL's snapshot: take the next one
-        entry_id = await _claim(session, list_id, None, at, token)
+        entry_id = await _claim(session, list_id, None, at, token,
+                                ivr=True if preferring_only else None)
         if entry_id is not None:
             return await session.get(CallListEntry, entry_id, populate_existing=True)
         if not await session.scalar(

@@ -10,9 +10,10 @@ One step (every ``poll_s``, on a finished call, or when woken):
    still holds the claim (the AGI server was down, the node died), it counts as
    ``no-answer`` (recycled), so an entry is never left hanging;
 2. outside ``hours`` (``CallHours``, Asia/Shanghai) nothing is dialled;
-3. up to ``max_calls`` calls at once: for each automated list, ``claim_automated`` takes
-   the next due entry (compare-and-set on the claim, ``FOR UPDATE SKIP LOCKED`` on
-   PostgreSQL: two nodes never dial one entry; a do-not-call customer is never taken),
+3. up to ``max_calls`` calls at once: for each automated list (then each agents'
+   satisfaction list, for the customers flagged ``prefers_automated_calls`` only),
+   ``claim_automated`` takes the next due entry (compare-and-set on the claim,
+   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: two nodes never dial one entry; a do-not-call customer is never taken),
    then ONE Originate: ``Channel=Local/<digits>@<context>`` (the dialplan's [outbound]
    dials the customer through the trunk), ``Application=AGI``,
    ``Data=<agi_url>?entry=<id>&claim=<token>``, ``ChannelId`` = the claim token (so every
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_core.errors import Conflict, NotFound
@@ -238,19 +239,22 @@ class SurveyDialler:
         if free <= 0:
             return
         async with self._sm() as session:
-            lists = (await session.scalars(
-                select(CallList.id).where(CallList.automated.is_(True),
-                                          CallList.active.is_(True))
-                .order_by(CallList.id))).all()
-        for list_id in lists:
-            while free > 0 and await self._dial_next(list_id, now):
+            lists = (await session.execute(
+                select(CallList.id, CallList.automated)
+                .where(CallList.active.is_(True), or_(
+                    CallList.automated.is_(True), CallList.kind == "satisfaction"))
+                .order_by(CallList.automated.desc(), CallList.id))).all()
+        for list_id, automated in lists:
+            while free > 0 and await self._dial_next(list_id, now, not automated):
                 free -= 1
 
-    async def _dial_next(self, list_id: int, now: datetime) -> bool:
-        """Claim and dial the list's next due entry; False when none is due."""
+    async def _dial_next(self, list_id: int, now: datetime, preferring_only: bool) -> bool:
+        """Claim and dial the list's next due entry (``preferring_only``: of a customer
+        who prefers automated calls); False when none is due."""
         token = f"{PREFIX}{secrets.token_hex(6)}"
         async with self._sm() as session, session.begin():
-            entry = await claim_automated(session, list_id, token=token, now=now)
+            entry = await claim_automated(session, list_id, token=token,
+                                          preferring_only=preferring_only, now=now)
             if entry is None:
                 return False
             entry_id, number = entry.id, entry.number or ""

@@ -219,6 +219,30 @@ async def test_do_not_call_is_never_dialled_and_two_diallers_never_share_an_entr
     assert dnc not in a + b
 
 
+async def test_who_prefers_automated_calls_is_the_surveys_on_an_agents_list(
+        maker: Maker) -> None:
+    async with maker.begin() as s:
+        prefers, _, _, _ = await repaired_customer(s, "甲公司", "+8613800000001",
+                                                   NOW - timedelta(days=1), 1,
+                                                   prefers_automated_calls=True)
+        agents, _, _, _ = await repaired_customer(s, "乙公司", "+8613800000002",
+                                                  NOW - timedelta(days=1), 2)
+        made = await ol.create_list(s, BOSS, name="维修回访", rule="repair_followup",
+                                    params={"days": 1}, now=NOW)
+    always = ol.CallHours.always()
+    async with maker.begin() as s:
+        first = (await ol.next_entry(s, AGENT, made["id"], hours=always, now=NOW))["entry"]
+        assert first["customer_id"] == agents
+        await ol.record_outcome(s, AGENT, first["id"], ol.Outcome("scored", score=5), now=NOW)
+        assert (await ol.next_entry(s, AGENT, made["id"], hours=always, now=NOW))["entry"] \
+            is None  # the other customer is the survey's
+        e = await ol.claim_automated(s, made["id"], token="hlsv-p", preferring_only=True,
+                                     now=NOW)
+        assert e is not None and e.customer_id == prefers
+        assert await ol.claim_automated(s, made["id"], token="hlsv-q", preferring_only=True,
+                                        now=NOW) is None
+
+
 # --- end to end over real sockets --------------------------------------------------------
 
 

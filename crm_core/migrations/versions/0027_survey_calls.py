@@ -1,6 +1,7 @@
 """Automated survey calls (issue 17 item 3): ``call_list.automated`` (the list is worked
-by the IVR's survey dialler, not by agents) and ``satisfaction_score.question`` (a survey
-asks several questions: one answer per entry AND question, so the unique ``entry_id``
+by the IVR's survey dialler, not by agents), ``customer.prefers_automated_calls`` (the
+dialler takes that customer's entries of the agents' satisfaction lists too) and
+``satisfaction_score.question`` (a survey asks several questions: one answer per entry AND question, so the unique ``entry_id``
 becomes unique ``(entry_id, question)``; an agent's call is the question ``overall``).
 
 Revision ID: 0027
@@ -22,6 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column("customer", sa.Column("prefers_automated_calls", sa.Boolean(),
+                                        nullable=False, server_default=sa.false()))
     op.add_column("call_list", sa.Column("automated", sa.Boolean(), nullable=False,
                                          server_default=sa.false()))
     # a batch on SQLite (a constraint cannot be dropped in place there); nothing refers to
@@ -42,3 +45,4 @@ def downgrade() -> None:
         batch.drop_column("question")
     # plain DROP COLUMN: a batch would rebuild call_list and cascade to its entries
     op.drop_column("call_list", "automated")
+    op.drop_column("customer", "prefers_automated_calls")
