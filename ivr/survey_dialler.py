@@ -13,7 +13,8 @@ One step (every ``poll_s``, on a finished call, or when woken):
 3. up to ``max_calls`` calls at once: for each automated list (then each agents'
    satisfaction list, for the customers flagged ``prefers_automated_calls`` only),
    ``claim_automated`` takes the next due entry (compare-and-set on the claim,
-   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: two nodes never dial one entry; a do-not-call customer is never taken),
+   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: two nodes never dial one entry; a
+   do-not-call customer is never taken),
    then ONE Originate: ``Channel=Local/<digits>@<context>`` (the dialplan's [outbound]
    dials the customer through the trunk), ``Application=AGI``,
    ``Data=<agi_url>?entry=<id>&claim=<token>``, ``ChannelId`` = the claim token (so every

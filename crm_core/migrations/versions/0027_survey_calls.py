@@ -1,8 +1,9 @@
 """Automated survey calls (issue 17 item 3): ``call_list.automated`` (the list is worked
 by the IVR's survey dialler, not by agents), ``customer.prefers_automated_calls`` (the
 dialler takes that customer's entries of the agents' satisfaction lists too) and
-``satisfaction_score.question`` (a survey asks several questions: one answer per entry AND question, so the unique ``entry_id``
-becomes unique ``(entry_id, question)``; an agent's call is the question ``overall``).
+``satisfaction_score.question`` (a survey asks several questions: one answer per entry
+AND question, so the unique ``entry_id`` becomes unique ``(entry_id, question)``; an
+agent's call is the question ``overall``).
 
 Revision ID: 0027
 Revises: 0024
