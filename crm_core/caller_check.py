@@ -71,7 +71,8 @@ class CheckResult:
 
     method: str
     passed: bool
-    source: str | None = None  # number: "call" (the server's) or "given" (typed)
+    # number: "call" (the server's), "given" (typed) or "survey" (the hotline dialled it)
+    source: str | None = None
     reason: str | None = None  # not_verified: why
 
     @property

@@ -34,6 +34,9 @@ class CallerClaim:
     call_number: str | None = None  # the live call's caller, as the server knows it
     answer: str | None = None
     reason: str | None = None
+    # where the call's number comes from when it is not a caller's: ``survey`` (the
+    # hotline dialled the number on record itself, ``crm_core.survey_answers``)
+    source: str | None = None
 
 
 async def logged_caller(session: AsyncSession, linkedid: str | None) -> str | None:
@@ -50,7 +53,8 @@ async def check(session: AsyncSession, customer_id: int, claim: CallerClaim,
     """The verification of ``claim`` against what is on record for the customer."""
     if claim.method == "number":
         server = claim.call_number or await logged_caller(session, call_linkedid)
-        caller, source = (server, "call") if server else (claim.number, "given")
+        caller, source = (server, claim.source or "call") if server else (claim.number,
+                                                                           "given")
         registered = (await session.scalars(select(PhoneNumber.number_e164).where(
             PhoneNumber.customer_id == customer_id))).all()
         return verify("number", caller=caller, source=source, registered=registered)

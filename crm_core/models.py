@@ -125,6 +125,9 @@ class Customer(Base):
     )
     # the customer asked not to be called: no call list hands them out (migration 0020)
     do_not_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # satisfaction calls come from the IVR's automated survey, not an agent (migration 0027)
+    prefers_automated_calls: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                          server_default=false())
 
 
 class Contact(Base):
@@ -803,6 +806,9 @@ class CallList(Base):
     # the grant (``crm_core.outbound_lists.may_work``)
     team: Mapped[str | None] = mapped_column(String)
     agent_ids: Mapped[list[Any] | None] = mapped_column()
+    # worked by the IVR's survey dialler (``ivr.survey_dialler``), never handed to agents
+    # (migration 0027)
+    automated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL")
     )
@@ -968,6 +974,9 @@ class SatisfactionScore(Base):
         Index("ix_satisfaction_score_scored_at", "scored_at"),
         Index("ix_satisfaction_score_agent_id_scored_at", "agent_id", "scored_at"),
         Index("ix_satisfaction_score_station_id_scored_at", "station_id", "scored_at"),
+        # one answer per list entry and question: a replayed outcome never doubles a score
+        # (migration 0027; an agent's call asks the one question ``overall``)
+        UniqueConstraint("entry_id", "question"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -984,9 +993,10 @@ class SatisfactionScore(Base):
     product_line_id: Mapped[int | None] = mapped_column(
         ForeignKey("product_line.id", ondelete="SET NULL"))
     list_id: Mapped[int | None] = mapped_column(ForeignKey("call_list.id", ondelete="SET NULL"))
-    # one answer per list entry: a replayed outcome never doubles a score
     entry_id: Mapped[int | None] = mapped_column(
-        ForeignKey("call_list_entry.id", ondelete="SET NULL"), unique=True)
+        ForeignKey("call_list_entry.id", ondelete="SET NULL"))
+    # which question of the survey (``ivr.survey_flow``): ``overall`` for an agent's call
+    question: Mapped[str] = mapped_column(String, default="overall", server_default="overall")
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String, default="agent", server_default="agent")

@@ -30,7 +30,15 @@ Rules:
   (``crm_core.satisfaction.record_score``, one per entry);
 - a list is worked by its team and its named agents (``agent_ids``), by any agent with
   the grant when it names neither, and by whoever may make lists; another agent does not
-  see it (404). Only active users who may take entries (``call_lists:update``) are named.
+  see it (404). Only active users who may take entries (``call_lists:update``) are named;
+- an ``automated`` list (a satisfaction list only) is worked by the IVR's survey dialler
+  (``ivr.survey_dialler``: ``claim_automated``, then ``close_entry`` with the call's
+  outcome, the same transition and recycling as an agent's): no agent takes its entries,
+  only who may make lists sees it; on an agents' satisfaction list, a customer flagged
+  ``prefers_automated_calls`` is the dialler's too, never handed to an agent;
+- ``survey_followup`` selects the customers who gave a low answer (at most
+  ``params.max_score``) in an automated survey within ``params.days``: the agent's
+  follow-up of a complaint the survey opened (``crm_core.survey_answers``).
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from crm_core.models import (
     Interaction,
     PhoneNumber,
     RolePermission,
+    SatisfactionScore,
     Subscription,
     Ticket,
     User,
@@ -74,6 +83,7 @@ RULE_KIND = {
     "delivery_followup": "satisfaction",
     "renewal_due": "renewal",
     "customer_filter": "contact",
+    "survey_followup": "contact",
 }
 # what every list takes (the call did not reach the right person, or must never happen again)
 COMMON_OUTCOMES = ("no-answer", "busy", "wrong-number", "do-not-call")
@@ -83,7 +93,9 @@ OUTCOMES = {
     "renewal": ("renewed", "will-renew", "declined", *COMMON_OUTCOMES),  # declined: a reason
     "contact": ("reached", *COMMON_OUTCOMES),
 }
-DEFAULT_DAYS = {"repair_followup": 1, "delivery_followup": 7, "renewal_due": 30}
+DEFAULT_DAYS = {"repair_followup": 1, "delivery_followup": 7, "renewal_due": 30,
+                "survey_followup": 30}
+LOW_SCORE = 2  # survey_followup: an answer at most this low wants an agent's call
 LOOKBACK_DAYS = 30  # a follow-up not made within this many days after it fell due is dropped
 MAX_DAYS = 3660
 _CHUNK = 5000  # ids per IN list (both drivers take 32k parameters)
@@ -224,6 +236,11 @@ def check_params(rule: str, params: dict[str, Any]) -> dict[str, Any]:
     days = params.get("days", DEFAULT_DAYS[rule])
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_DAYS:
         raise ValidationFailed("params.days", f"a whole number of days from 0 to {MAX_DAYS}")
+    if rule == "survey_followup":
+        low = params.get("max_score", LOW_SCORE)
+        if not isinstance(low, int) or isinstance(low, bool) or not 1 <= low <= 4:
+            raise ValidationFailed("params.max_score", "a score from 1 to 4")
+        return {"days": days, "max_score": low}
     return {"days": days}
 
 
@@ -279,10 +296,30 @@ async def _candidates(session: AsyncSession, lst: CallList, now: datetime) -> li
         return [Candidate(customer_id=r.customer_id, reason_key=f"subscription:{r.id}",
                           reason=f"{r.title} · {r.end_date}", due_at=_day_at(today),
                           subscription_id=r.id) for r in rows]
+    if lst.rule == "survey_followup":
+        return await _low_survey_answers(session, lst, now)
     f = _customer_filter(lst.params.get("filter") or {})
     ids = await session.scalars(select(Customer.id).where(*filter_conditions(f)))
     return [Candidate(customer_id=i, reason_key="customer", reason=lst.name,
                       due_at=_day_at(today)) for i in ids]
+
+
+async def _low_survey_answers(session: AsyncSession, lst: CallList, now: datetime
+                              ) -> list[Candidate]:
+    """One candidate per automated survey call with an answer at most ``max_score``."""
+    since = now - timedelta(days=int(lst.params["days"]))
+    rows = await session.execute(
+        select(SatisfactionScore.entry_id, SatisfactionScore.customer_id,
+               func.min(SatisfactionScore.ticket_id), func.min(SatisfactionScore.score),
+               func.min(SatisfactionScore.scored_at))
+        .where(SatisfactionScore.channel == "ivr", SatisfactionScore.entry_id.is_not(None),
+               SatisfactionScore.score <= int(lst.params["max_score"]),
+               SatisfactionScore.scored_at >= since)
+        .group_by(SatisfactionScore.entry_id, SatisfactionScore.customer_id))
+    return [Candidate(customer_id=customer_id, reason_key=f"survey:{entry_id}",
+                      reason=f"自动回访低分 / low survey score: {low}",
+                      due_at=scored_at, ticket_id=ticket_id)
+            for entry_id, customer_id, ticket_id, low, scored_at in rows]
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -389,7 +426,7 @@ def _list_out(lst: CallList, counts: dict[str, int] | None = None,
     return {"id": lst.id, "name": lst.name, "rule": lst.rule, "kind": lst.kind,
             "params": lst.params, "active": lst.active, "max_attempts": lst.max_attempts,
             "retry_delay_min": lst.retry_delay_min, "team": lst.team,
-            "agent_ids": list(lst.agent_ids or []),
+            "agent_ids": list(lst.agent_ids or []), "automated": bool(lst.automated),
             "refreshed_at": lst.refreshed_at, "outcomes": list(OUTCOMES[lst.kind]),
             "counts": counts or {}, "outcome_counts": outcome_counts or {}}
 
@@ -422,13 +459,16 @@ def _team(team: str | None) -> str | None:
 async def create_list(session: AsyncSession, actor: Actor, *, name: str, rule: str,
                       params: dict[str, Any] | None = None, max_attempts: int = 3,
                       retry_delay_min: int = 120, team: str | None = None,
-                      agent_ids: Sequence[int] = (), now: datetime | None = None
-                      ) -> dict[str, Any]:
-    """A new list, built at once (``refresh_list``), for ``team`` and/or ``agent_ids``."""
+                      agent_ids: Sequence[int] = (), automated: bool = False,
+                      now: datetime | None = None) -> dict[str, Any]:
+    """A new list, built at once (``refresh_list``), for ``team`` and/or ``agent_ids``;
+    ``automated``: called by the IVR's survey (a satisfaction list only)."""
     require(actor, MODULE, "create")
     if not name.strip():
         raise ValidationFailed("name", "a list needs a name")
     checked = check_params(rule, params or {})
+    if automated and RULE_KIND[rule] != "satisfaction":
+        raise ValidationFailed("automated", "only a satisfaction list is called by the IVR")
     if not 1 <= max_attempts <= 20:
         raise ValidationFailed("max_attempts", "from 1 to 20 calls")
     if not 1 <= retry_delay_min <= 7 * 24 * 60:
@@ -436,7 +476,8 @@ async def create_list(session: AsyncSession, actor: Actor, *, name: str, rule: s
     agents = await _agents_checked(session, agent_ids)
     lst = CallList(name=name.strip(), rule=rule, kind=RULE_KIND[rule], params=checked,
                    max_attempts=max_attempts, retry_delay_min=retry_delay_min,
-                   team=_team(team), agent_ids=agents or None, created_by_id=actor.user_id)
+                   team=_team(team), agent_ids=agents or None, automated=automated,
+                   created_by_id=actor.user_id)
     session.add(lst)
     await session.flush()
     built = await refresh_list(session, lst.id, now=now)
@@ -510,6 +551,8 @@ async def _progress(session: AsyncSession, list_id: int, now: datetime | None
 
 
 def _may_work(actor: Actor, lst: CallList) -> bool:
+    if lst.automated:  # the IVR calls it: only who makes lists looks at its progress
+        return scope_for(actor, MODULE, "create") is not None
     named = lst.agent_ids or []
     return ((lst.team is None and not named) or (lst.team is not None and lst.team == actor.team)
             or actor.user_id in named or scope_for(actor, MODULE, "create") is not None)
@@ -565,7 +608,7 @@ async def list_entries(session: AsyncSession, actor: Actor, list_id: int, *,
 async def _workable(session: AsyncSession, actor: Actor, list_id: int) -> CallList:
     require(actor, MODULE, "update")
     lst = await session.get(CallList, list_id)
-    if lst is None or not lst.active or not _may_work(actor, lst):
+    if lst is None or not lst.active or lst.automated or not _may_work(actor, lst):
         raise NotFound("call_list", list_id)
     return lst
 
@@ -604,16 +647,21 @@ def _handable(list_id: int, user_id: int | None, now: datetime) -> list[ColumnEl
                 CallListEntry.assigned_user_id == user_id)]
 
 
-async def _claim(session: AsyncSession, list_id: int, user_id: int | None, now: datetime
-                 ) -> int | None:
+async def _claim(session: AsyncSession, list_id: int, user_id: int | None, now: datetime,
+                 token: str | None = None, ivr: bool | None = None) -> int | None:
+    """``ivr``: only the customers who prefer automated calls (True), none of them
+    (False: an agent's satisfaction call), or anyone (None)."""
     postgres = session.get_bind().dialect.name == "postgresql"
+    who = [Customer.do_not_call.is_(False)]
+    if ivr is not None:
+        who.append(Customer.prefers_automated_calls.is_(ivr))
     pick = (select(CallListEntry.id)
             .join(Customer, Customer.id == CallListEntry.customer_id)
-            .where(*_handable(list_id, user_id, now), Customer.do_not_call.is_(False))
+            .where(*_handable(list_id, user_id, now), *who)
             .order_by(CallListEntry.due_at, CallListEntry.id).limit(1))
     if postgres:
         pick = pick.with_for_update(skip_locked=True, of=CallListEntry)
-    token = uuid.uuid4().hex
+    token = token or uuid.uuid4().hex
     claimed: int | None = await session.scalar(
         update(CallListEntry)
         .where(CallListEntry.id == pick.scalar_subquery(),
@@ -629,7 +677,9 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     "empty"}``. An entry the actor already holds on the list is handed back first (a
     reloaded console does not strand it)."""
     at = utcnow() if now is None else now
-    await _workable(session, actor, list_id)
+    lst = await _workable(session, actor, list_id)
+    # who prefers automated calls answers a satisfaction list to the IVR's survey
+    ivr = False if lst.kind == "satisfaction" else None
     if not hours.open_at(at):
         return {"entry": None, "why": "closed"}
     # only the actor's own claims are read (their index), then sifted here: a condition
@@ -645,7 +695,7 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     for _ in range(3):  # a lost race on PostgreSQL's snapshot: take the next one
         if entry_id is not None:
             break
-        entry_id = await _claim(session, list_id, actor.user_id, at)
+        entry_id = await _claim(session, list_id, actor.user_id, at, ivr=ivr)
         if entry_id is None and not await session.scalar(
                 select(CallListEntry.id).where(*_handable(list_id, actor.user_id, at)).limit(1)):
             break
@@ -691,35 +741,80 @@ async def record_outcome(session: AsyncSession, actor: Actor, entry_id: int, o: 
         raise NotFound("call_list_entry", entry_id)
     if entry.state != "open" or entry.claim is None or entry.claimed_by_id != actor.user_id:
         raise Conflict("this entry is not yours to close: take it with Next first")
+    await close_entry(session, entry, lst, o, by_id=actor.user_id, channel="agent", now=at)
+    session.expunge(entry)
+    return await _entry_out(session, entry_id)
+
+
+async def close_entry(session: AsyncSession, entry: CallListEntry, lst: CallList, o: Outcome,
+                      *, by_id: int | None, channel: str, now: datetime,
+                      answers: Sequence[tuple[str, int]] = ()) -> Transition:
+    """The outcome of call number ``entry.attempts + 1`` (its current claim's): the entry
+    closed or recycled (``transition``), the history step, the do-not-call flag, the
+    satisfaction answer(s) and the customer's interaction. Conflict when the claim was
+    taken over meanwhile. ``answers``: an automated survey's (question, score) pairs, each
+    kept (``channel`` ``ivr``); else a ``scored`` outcome keeps its one score."""
     attempts = entry.attempts + 1
     t = transition(lst.kind, o, attempts=attempts, max_attempts=lst.max_attempts,
-                   retry_delay=timedelta(minutes=lst.retry_delay_min), now=at)
-    step = {"at": at.isoformat(), "by": actor.user_id, "outcome": o.outcome, **t.data}
+                   retry_delay=timedelta(minutes=lst.retry_delay_min), now=now)
+    step = {"at": now.isoformat(), "by": by_id, "outcome": o.outcome, **t.data}
+    if channel != "agent":
+        step["channel"] = channel
     result = await session.execute(
         update(CallListEntry)
-        .where(CallListEntry.id == entry_id, CallListEntry.claim == entry.claim)
+        .where(CallListEntry.id == entry.id, CallListEntry.claim == entry.claim)
         .values(state=t.state, due_at=t.due_at or entry.due_at, attempts=attempts,
                 outcome=o.outcome, outcome_data=t.data or None,
                 history=[*entry.history, step], claim=None, claimed_by_id=None,
-                claimed_at=None, updated_at=at)
+                claimed_at=None, updated_at=now)
         .execution_options(synchronize_session=False))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise Conflict("this entry was taken over meanwhile")
     if o.outcome == "do-not-call":
-        await mark_do_not_call(session, entry.customer_id, now=at)
+        await mark_do_not_call(session, entry.customer_id, now=now)
     if o.outcome == "scored":  # the answer lands on who earned it (crm_core.satisfaction)
-        await satisfaction.record_score(
-            session, customer_id=entry.customer_id, score=int(t.data["score"]),
-            comment=t.data.get("comment"), channel="agent", ticket_id=entry.ticket_id,
-            asset_id=entry.asset_id, list_id=lst.id, entry_id=entry.id,
-            asked_by_id=actor.user_id, at=at)
+        for question, score in answers or (("overall", int(t.data["score"])),):
+            await satisfaction.record_score(
+                session, customer_id=entry.customer_id, score=score,
+                comment=t.data.get("comment"), channel=channel, ticket_id=entry.ticket_id,
+                asset_id=entry.asset_id, list_id=lst.id, entry_id=entry.id,
+                asked_by_id=by_id, at=now, question=question)
     session.add(Interaction(customer_id=entry.customer_id, contact_id=entry.contact_id,
-                            kind="call", occurred_at=at, content=entry.reason,
+                            kind="call", occurred_at=now, content=entry.reason,
                             result=_summary(o, t), disposition=f"outbound:{lst.kind}",
-                            author_id=actor.user_id))
+                            author_id=by_id))
     await session.flush()
-    session.expunge(entry)
-    return await _entry_out(session, entry_id)
+    return t
+
+
+async def claim_automated(session: AsyncSession, list_id: int, *, token: str,
+                          preferring_only: bool = False, now: datetime | None = None
+                          ) -> CallListEntry | None:
+    """The next due entry of an automated list (``preferring_only``: of an agents'
+    satisfaction list, for a customer who prefers automated calls), claimed with
+    ``token`` by the survey dialler (no user: ``claimed_by_id`` stays NULL), the same
+    compare-and-set as an agent's ``next_entry``, so two nodes never dial one entry.
+    None: nothing due."""
+    at = utcnow() if now is None else now
+    for _ in range(3):  # a lost race on PostgreSQL's snapshot: take the next one
+        entry_id = await _claim(session, list_id, None, at, token,
+                                ivr=True if preferring_only else None)
+        if entry_id is not None:
+            return await session.get(CallListEntry, entry_id, populate_existing=True)
+        if not await session.scalar(
+                select(CallListEntry.id).where(*_handable(list_id, None, at)).limit(1)):
+            break
+    return None
+
+
+async def release_claim(session: AsyncSession, entry_id: int, token: str) -> bool:
+    """Give back a claim whose call was certainly never placed (the dialler's Originate
+    refused before it left): the entry is due again at once, no attempt counted."""
+    result = await session.execute(
+        update(CallListEntry).where(CallListEntry.id == entry_id, CallListEntry.claim == token)
+        .values(claim=None, claimed_by_id=None, claimed_at=None)
+        .execution_options(synchronize_session=False))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _summary(o: Outcome, t: Transition) -> str:

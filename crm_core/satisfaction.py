@@ -4,8 +4,9 @@ technician, station, product line and month.
 
 Rules:
 - ``record_score`` is the one writer: a call-list outcome ``scored``
-  (``crm_core.outbound_lists.record_outcome``, channel ``agent``) calls it, and so will the
-  automated survey (channel ``ivr``, ``asked_by_id`` None); the score is checked there
+  (``crm_core.outbound_lists.record_outcome``, channel ``agent``) calls it, and so does the
+  automated survey (``crm_core.survey_answers``, channel ``ivr``, ``asked_by_id`` None, one
+  row per question answered); the score is checked there
   (``satisfaction_figures.check_score``);
 - the attribution (``attribution``) is read when the answer is written and kept on the
   row, so a later move of the ticket or a technician's leaving does not rewrite history:
@@ -156,9 +157,10 @@ async def record_score(session: AsyncSession, *, customer_id: int, score: int,
                        comment: str | None = None, channel: str = "agent",
                        ticket_id: int | None = None, asset_id: int | None = None,
                        list_id: int | None = None, entry_id: int | None = None,
-                       asked_by_id: int | None = None, at: datetime | None = None
-                       ) -> SatisfactionScore:
-    """Keep one answer against who and what earned it (see the rules)."""
+                       asked_by_id: int | None = None, at: datetime | None = None,
+                       question: str = "overall") -> SatisfactionScore:
+    """Keep one answer against who and what earned it (see the rules); ``question``: which
+    question of an automated survey (an agent's call asks ``overall``)."""
     when = utcnow() if at is None else at
     try:
         clean = check_score(score)
@@ -173,7 +175,7 @@ async def record_score(session: AsyncSession, *, customer_id: int, score: int,
         technician_id=who.technician_id, agent_id=who.agent_id,
         product_line_id=who.product_line_id, list_id=list_id, entry_id=entry_id,
         score=clean, comment=(comment or "").strip()[:4000] or None, channel=channel,
-        asked_by_id=asked_by_id, scored_at=when)
+        asked_by_id=asked_by_id, scored_at=when, question=question[:64] or "overall")
     session.add(row)
     await session.flush()
     return row

@@ -59,7 +59,7 @@ from hotline.pbx_rpc import PbxRoute, PbxServer, RemotePbx
 from hotline.pipeline import TrackerFeed
 from hotline.settings import Settings
 from hotline.sla_worker import SlaSweeper
-from ivr.agi import AgiServer
+from ivr.agi import AgiServer, AgiSession
 from ivr.agi_limits import AgiLimits
 from ivr.callback_store import pending_by_queue
 from ivr.callback_worker import AmiFanout, AmiLink, CallbackWorker, WorkerConfig
@@ -68,6 +68,9 @@ from ivr.number_plan import canonical_did
 from ivr.routing import PRESENCE_EVENT_TYPES, AgentPresence
 from ivr.runtime import IvrRuntime, follow_agent_states
 from ivr.store import seed_defaults
+from ivr.survey_call import SCRIPT as SURVEY_SCRIPT
+from ivr.survey_call import SurveyCalls
+from ivr.survey_dialler import DiallerConfig, SurveyDialler
 from telephony.ami import AmiClient
 from telephony.tracker import CallTracker
 
@@ -85,6 +88,7 @@ HUB = web.AppKey("hub", LiveHub)
 POP_HUB = web.AppKey("pop_hub", PopHub)
 AMI_FANOUT = web.AppKey("ami_fanout", AmiFanout)  # AMI events: tracker feed, then the rest
 CALLBACKS = web.AppKey("callbacks", CallbackWorker)
+SURVEYS = web.AppKey("surveys", SurveyDialler)
 API_AUTH = web.AppKey("api_auth", AuthState)  # the API's sign-in state, shared with the hub
 IVR = web.AppKey("ivr", IvrRuntime)
 LOCAL_PBX = web.AppKey("local_pbx", PbxActions)  # this node's own controls (AMI owner)
@@ -317,6 +321,20 @@ async def _callbacks(app: web.Application) -> AsyncIterator[None]:
     app[AMI_FANOUT].remove(worker)
 
 
+async def _surveys(app: web.Application) -> AsyncIterator[None]:
+    # the survey dialler dials through the AMI link too: the AMI owner runs it
+    if AMI not in app or not app[SETTINGS].survey_enabled:
+        yield
+        return
+    dialler = SurveyDialler(app[SESSIONMAKER], app[AMI_LINK],
+                            DiallerConfig.from_settings(app[SETTINGS]))
+    app[AMI_FANOUT].add(dialler)
+    app[SURVEYS] = dialler
+    yield
+    await dialler.close()
+    app[AMI_FANOUT].remove(dialler)
+
+
 class OwnerDuties:
     """What only the PBX's AMI owner runs: the AMI link (its first connect resyncs and
     reconciles from the journal), the callback worker, and on Redis the server of the
@@ -337,6 +355,8 @@ class OwnerDuties:
         await app[AMI].start()
         if CALLBACKS in app:
             await app[CALLBACKS].start()
+        if SURVEYS in app:
+            await app[SURVEYS].start()
         if self.server is not None:
             self.server.start()
 
@@ -346,6 +366,8 @@ class OwnerDuties:
             await self.server.close()
         if CALLBACKS in self.app:
             await self.app[CALLBACKS].close()
+        if SURVEYS in self.app:
+            await self.app[SURVEYS].close()
         await self.app[AMI].close()
 
 
@@ -423,7 +445,16 @@ async def _ivr(app: web.Application) -> AsyncIterator[None]:
     reader = LookupReader(app[ENGINE], size=4)
     runtime = IvrRuntime(app[ENGINE], reader=reader, agent_free=states.free,
                          region=settings.default_region)
-    server = AgiServer(runtime.handle, host=settings.agi_host, port=settings.agi_port,
+    def survey_done(claim: str) -> None:  # the dialler on this node frees the call's slot
+        if SURVEYS in app:
+            app[SURVEYS].finished(claim)
+
+    surveys = SurveyCalls(runtime, low=settings.survey_low_score, done=survey_done)
+
+    async def handle(agi: AgiSession) -> None:  # agi://.../survey: an automated survey
+        await (surveys.handle if agi.path == SURVEY_SCRIPT else runtime.handle)(agi)
+
+    server = AgiServer(handle, host=settings.agi_host, port=settings.agi_port,
                        command_timeout=settings.agi_command_timeout_s,
                        limits=agi_limits(settings))
     app[IVR] = runtime
@@ -494,6 +525,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([_database, _bus, _auth_store, _lease_redis, _call_log_writer,
                             _live_hub, _pop_hub, _agent_states, _wallboard, _ami])
     app.cleanup_ctx.append(_callbacks)  # after _ami: it dials through that link
+    app.cleanup_ctx.append(_surveys)  # the same: the automated survey's dialler
     app.cleanup_ctx.append(_ownership)  # starts them where and while this node owns the PBX
     app[CALLBACK_OPTIONS] = CallbackOptions(queue=settings.callback_queue,
                                             max_attempts=settings.callback_max_attempts)

@@ -162,6 +162,19 @@ class Settings(BaseSettings):
     # these hours (Asia/Shanghai, "HH:MM-HH:MM") on these ISO weekdays ("1-6" = Mon-Sat)
     outbound_hours: str = "09:00-18:00"
     outbound_days: str = "1-6"
+    # Automated survey calls (ivr.survey_dialler, issue 17 item 3): the automated lists'
+    # customers are called (within outbound_hours/days) at most survey_max_calls at once,
+    # through survey_context (the dialplan dials the number out), into the AGI script
+    # "survey" of this node's FastAGI server (survey_agi_host: the address the PBX
+    # reaches it at, when agi_host is a wildcard); an answer at most survey_low_score
+    # opens a complaint and puts the customer on the agents' follow-up list.
+    survey_enabled: bool = True
+    survey_max_calls: int = Field(default=4, ge=1, le=200)
+    survey_context: str = "outbound"
+    survey_agi_host: str = ""
+    survey_ring_s: float = Field(default=35.0, gt=0, le=600)
+    survey_poll_s: float = Field(default=5.0, gt=0, le=600)
+    survey_low_score: int = Field(default=2, ge=1, le=4)
 
     # Callbacks (ivr.callback_worker): a new callback may be tried max_attempts times
     # (busy / no answer / failed), retry_s apart; an agent who does not answer within

@@ -122,6 +122,15 @@ def claimed_callback(token: str) -> int | None:
     return int(digits)
 
 
+def task_cancelling() -> bool:
+    """Whether the running task was asked to stop: a cancellation landing in a database
+    call can surface as another error (``PendingRollbackError``), which a loop that logs
+    a failed round and goes on would swallow, and its ``close()`` wait for ever (as
+    ``hotline.cancelling``, which ``ivr`` may not import)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class AmiFanout:
     """An AMI consumer handing everything to several consumers, in order (the tracker
     feed first); one consumer's failure never keeps the others from an event."""
@@ -405,6 +414,8 @@ class CallbackWorker:
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database or PBX hiccup must not end the worker
+                if task_cancelling():
+                    raise asyncio.CancelledError from None
                 self.stats["errors"] += 1
                 log.warning("callback step failed", exc_info=True)
                 await asyncio.sleep(min(self.config.poll_s, 1.0))

@@ -110,6 +110,26 @@ PROMPTS: dict[str, dict[str, str]] = {
                       "en": "We cannot look that up right now; connecting you to an agent."},
     "transfer": {"zh": "正在为您转接，请稍候。", "en": "Connecting you to an agent, please hold."},
     "goodbye": {"zh": "感谢您的来电，再见。", "en": "Thank you for calling. Goodbye."},
+    # the automated satisfaction survey (ivr.survey_flow): the customer is called
+    "survey_greeting": {
+        "zh": "您好，这里是客服中心的满意度回访，耽误您一分钟，请用电话按键回答几个问题。",
+        "en": "Hello, this is the service centre's satisfaction survey. Please answer a "
+              "few questions on your keypad; it takes a minute."},
+    "survey_overall": {
+        "zh": "您对本次服务的总体满意度如何？非常满意请按5，非常不满意请按1，请按1到5。",
+        "en": "How satisfied are you with our service overall? Press 5 for very "
+              "satisfied down to 1 for very dissatisfied."},
+    "survey_repair": {
+        "zh": "您对维修的质量满意吗？请按1到5，5分为非常满意。",
+        "en": "How satisfied are you with the quality of the repair? Press 1 to 5, 5 "
+              "being very satisfied."},
+    "survey_staff": {
+        "zh": "您对服务人员的态度满意吗？请按1到5，5分为非常满意。",
+        "en": "How satisfied are you with the staff who served you? Press 1 to 5, 5 "
+              "being very satisfied."},
+    "survey_invalid": {"zh": "请按1到5之间的数字键。", "en": "Please press a key from 1 to 5."},
+    "survey_thanks": {"zh": "感谢您的评价，祝您生活愉快，再见。",
+                      "en": "Thank you for your answers. Goodbye."},
 }
 
 HOLIDAYS_2026 = [

@@ -22,7 +22,8 @@ from agent_console.api.schemas import Body, Id, IdPath, Out, PageQuery, Text
 from crm_core import outbound_lists as ol
 from crm_core.permissions import require
 
-Rule = Literal["repair_followup", "delivery_followup", "renewal_due", "customer_filter"]
+Rule = Literal["repair_followup", "delivery_followup", "renewal_due", "customer_filter",
+               "survey_followup"]
 
 
 class ListIn(Body):
@@ -35,6 +36,8 @@ class ListIn(Body):
     team: Text | None = Field(default=None, max_length=40)
     agent_ids: list[Id] = Field(default_factory=list, max_length=200,
                                  description="agents who work the list besides its team")
+    automated: bool = Field(default=False, description="called by the IVR's automated "
+                            "survey, not by agents (a satisfaction list only)")
 
 
 class AssignIn(Body):
@@ -52,6 +55,7 @@ class ListOut(Out):
     retry_delay_min: int
     team: str | None = None
     agent_ids: list[int] = Field(default_factory=list)
+    automated: bool = False
     refreshed_at: datetime | None = None
     outcomes: list[str]
     counts: dict[str, int] = Field(description="entries by state; due: open and due now")
@@ -155,7 +159,7 @@ async def create_call_list(call: Call) -> Any:
     return await ol.create_list(call.db, call.me, name=b.name, rule=b.rule, params=b.params,
                                 max_attempts=b.max_attempts,
                                 retry_delay_min=b.retry_delay_min, team=b.team,
-                                agent_ids=b.agent_ids)
+                                agent_ids=b.agent_ids, automated=b.automated)
 
 
 async def assign_call_list(call: Call) -> Any:

@@ -70,11 +70,15 @@ class CustomerSpec:
     ``mode``: answer (rings ``ring_s``, talks ``talk_s``, then the customer hangs up) |
     busy (DialStatus BUSY, cause 17) | noanswer (rings until the dialplan's Dial timeout:
     NOANSWER, cause 19) | unavailable (CHANUNAVAIL at once). Defaults: capture 07.
+    ``keys``: what they press in an IVR that calls them (``survey_calls``).
     """
 
     mode: str = "answer"
     ring_s: float = 2.0
     talk_s: float = 3.5
+    # what they press when the IVR calls them (the automated survey): one input per
+    # question, ``agi_caller.parse_ivr_inputs`` ("5,T,9,2": 5, silence, 9, 2)
+    keys: str = ""
 
 
 @dataclass

@@ -28,6 +28,7 @@ from telephony.simulator.model import (
     QueueSpec,
 )
 from telephony.simulator.state import _PbxState
+from telephony.simulator.survey_calls import SurveyCallsMixin
 
 # deploy/asterisk/extensions.conf: the context that rings the supervisor's phone, and
 # the ChanSpy options per extension of [supervise]
@@ -36,7 +37,7 @@ SPY_CHANNEL_VAR = "HOTLINE_SPY_CHANNEL"
 SPY_OPTIONS = {"listen": "qudES", "whisper": "qudESw", "barge": "qudESB"}
 
 
-class OutboundMixin(_PbxState):
+class OutboundMixin(SurveyCallsMixin, _PbxState):
     """Originate (click-to-dial, callbacks) and ChanSpy."""
 
     # -------------------------------------------------------------- originate
@@ -73,6 +74,10 @@ class OutboundMixin(_PbxState):
         if lcontext == SPY_PHONE_CONTEXT:
             return self._spy_via_phone(lexten, context, exten, num, name, variables,
                                        action_id if is_async else None)
+        if f.get("Application", "").strip().upper() == "AGI":  # the automated survey
+            return await self.originate_agi(f, lexten, lcontext,
+                                            action_id if is_async else None,
+                                            (num or UNKNOWN, name or UNKNOWN))
         t = self.now()
         c1, c2 = self.local_pair(lexten, lcontext, t, kind="bad")
         self.hangup(c2, 0)

@@ -207,3 +207,21 @@ async def test_progress_entries_and_an_entrys_history(api: Api) -> None:
     [step] = history["history"]
     assert (step["outcome"], step["by"], step["by_name"]) == ("no-answer", api.users.agent,
                                                              "王小明")
+
+
+async def test_an_automated_survey_list_is_the_ivrs_not_an_agents(api: Api) -> None:
+    await seed_customers(api, 2)
+    async with signed_in(api, "manager") as client:
+        bad = await client.post("/call-lists", json={"name": "x", **BEIJING, "automated": True})
+        assert bad.status == 422  # a contact list: the survey asks satisfaction only
+        resp = await client.post("/call-lists", json={
+            "name": "自动回访", "rule": "repair_followup", "params": {"days": 1},
+            "automated": True})
+        assert resp.status == 201, await resp.text()
+        made = await resp.json()
+        assert made["automated"] is True and made["kind"] == "satisfaction"
+        listed = await (await client.get("/call-lists")).json()
+        assert [x["automated"] for x in listed["items"]] == [True]
+    async with signed_in(api, "agent") as client:
+        assert (await (await client.get("/call-lists")).json())["items"] == []
+        assert (await client.post(f"/call-lists/{made['id']}/next")).status == 404
