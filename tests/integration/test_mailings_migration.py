@@ -29,7 +29,7 @@ async def test_0026_grants_managers_and_downgrades(db_url: str) -> None:
     engine = make_engine(db_url, poolclass=NullPool)
     try:
         async with engine.begin() as conn:
-            await migrate_to(conn, db_url, "0024")
+            await migrate_to(conn, db_url, "0025")
             manager = (await conn.execute(select(ROLE.c.id).where(ROLE.c.name == "manager"))
                        ).scalar_one()
             # this site had already given its managers read on mailings, at scope team
@@ -53,7 +53,7 @@ async def test_0026_grants_managers_and_downgrades(db_url: str) -> None:
             def down(connection: Any) -> None:
                 cfg = alembic_config(db_url)
                 cfg.attributes["connection"] = connection
-                command.downgrade(cfg, "0024")
+                command.downgrade(cfg, "0025")
             await conn.run_sync(down)
             assert await _grants(conn) == {}
         async with engine.begin() as conn:

@@ -29,7 +29,7 @@ async def test_0027_keeps_scores_as_overall_and_downgrades(db_url: str) -> None:
     engine = make_engine(db_url, poolclass=NullPool)
     try:
         async with engine.begin() as conn:
-            await migrate_to(conn, db_url, "0024")
+            await migrate_to(conn, db_url, "0026")
             cid = await old_customer(conn, "Old Co")
             list_id = (await conn.execute(insert(LISTS).values(
                 name="回访", rule="repair_followup", kind="satisfaction", params={})
@@ -60,7 +60,7 @@ async def test_0027_keeps_scores_as_overall_and_downgrades(db_url: str) -> None:
             def down(connection: Any) -> None:
                 cfg = alembic_config(db_url)
                 cfg.attributes["connection"] = connection
-                command.downgrade(cfg, "0024")
+                command.downgrade(cfg, "0026")
             await conn.run_sync(down)
             kept = (await conn.execute(select(SCORE.c.score))).scalars().all()
             entries = await conn.scalar(select(func.count()).select_from(ENTRY))
