@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, select
@@ -114,8 +114,19 @@ def customer_messages(*, ticket_id: int, number: str, phone: str,
     return _both(f"customer:{ticket_id}:ack", None, phone, "", body, ticket_id)
 
 
-async def station_routed(session: AsyncSession, ticket: Ticket, station: ServiceStation
-                         ) -> None:
+class StationContact(Protocol):
+    """What a station's notice reads: a ``ServiceStation`` row, or routing's
+    ``crm_core.dispatch.StationDetails`` (kept in memory)."""
+
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phones(self) -> Sequence[Any]: ...
+    @property
+    def timezone(self) -> str: ...
+
+
+async def station_routed(session: AsyncSession, ticket: Ticket, station: StationContact) -> None:
     """Queue the station's notice of a ticket routed to it (its email, its first phone)."""
     await enqueue_many(session, routed_messages(
         ticket_id=ticket.id, number=ticket.number, problem=ticket.problem,
@@ -173,3 +184,19 @@ async def customer_ticket_sms(session: AsyncSession, ticket: Ticket,
         ticket_id=ticket.id, number=ticket.number, phone=phone,
         expected_arrival=expected_arrival))
     return True
+
+
+async def routed_notices(session: AsyncSession, ticket: Ticket,
+                         station: StationContact | None, phone: str | None) -> None:
+    """``station_routed`` and ``customer_ticket_sms`` (to ``phone``: ``customer_mobile``
+    read already) queued in ONE statement: routing writes them on every new ticket."""
+    messages: list[Message] = []
+    if station is not None:
+        messages += routed_messages(
+            ticket_id=ticket.id, number=ticket.number, problem=ticket.problem,
+            station_email=station.email, station_phone=first_phone(station.phones),
+            accept_due=ticket.accept_due, zone=station.timezone, routed_at=ticket.routed_at)
+    if phone is not None:
+        messages += customer_messages(ticket_id=ticket.id, number=ticket.number, phone=phone,
+                                      expected_arrival=ticket.arrive_due)
+    await enqueue_many(session, messages)
