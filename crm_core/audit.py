@@ -14,12 +14,12 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import inspect, insert
+from sqlalchemy import insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.models import AuditEntry
@@ -65,7 +65,8 @@ async def write_entries(session: AsyncSession, entries: Sequence[dict[str, Any]]
     rows = [{"user_id": e["user_id"], "action": e["action"], "entity": e["entity"],
              "entity_id": str(e["entity_id"]), "before": e.get("before"),
              "after": e.get("after")} for e in entries]
-    await session.execute(insert(AuditEntry.__table__), rows)
+    # the Core table, not the ORM entity: a list of rows is then ONE executemany
+    await session.execute(insert(AuditEntry.metadata.tables["audit_log"]), rows)
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

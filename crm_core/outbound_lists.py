@@ -16,7 +16,10 @@ Rules:
 - the number is the ticket's contact's first phone, else the customer's first phone; an
   entry whose number is not a valid phone number (``numbering.normalize``) is
   ``invalid-number`` and never handed out;
-- ``next_entry`` claims with one compare-and-set UPDATE: on PostgreSQL its subquery
+- ``next_entry`` is two statements (200 agents share a pool of connections: each one
+  held less long): the list with the entry the agent already holds on it, then (none
+  held) one compare-and-set UPDATE that returns the entry and its customer's name. On
+  PostgreSQL the UPDATE's subquery
   locks the row ``FOR UPDATE SKIP LOCKED`` (agents on other nodes skip it instead of
   waiting), on SQLite the statement runs under the one write lock; either way the UPDATE
   re-checks that the entry is unclaimed, so two agents never hold the same entry;
@@ -42,10 +45,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, literal_column, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from crm_core import satisfaction
 from crm_core.errors import Conflict, NotFound, ValidationFailed
@@ -562,14 +566,6 @@ async def list_entries(session: AsyncSession, actor: Actor, list_id: int, *,
     return {"items": items, "total": total}
 
 
-async def _workable(session: AsyncSession, actor: Actor, list_id: int) -> CallList:
-    require(actor, MODULE, "update")
-    lst = await session.get(CallList, list_id)
-    if lst is None or not lst.active or not _may_work(actor, lst):
-        raise NotFound("call_list", list_id)
-    return lst
-
-
 # --- preview dialling -------------------------------------------------------------------
 
 
@@ -580,6 +576,14 @@ async def _entry_out(session: AsyncSession, entry_id: int) -> dict[str, Any]:
         .join(CallList, CallList.id == CallListEntry.list_id)
         .where(CallListEntry.id == entry_id))).one()
     e, customer_name, list_name, kind, rule = row
+    return await _entry_view(session, e, customer_name, list_name, kind, rule)
+
+
+async def _entry_view(session: AsyncSession, e: Any, customer_name: str, list_name: str,
+                      kind: str, rule: str) -> dict[str, Any]:
+    """An entry as the console shows it; ``e``: the row (``CallListEntry`` or a row of its
+    columns, as the claim returns it). The names of who called before: one more read,
+    only when it has a history."""
     by = {step.get("by") for step in e.history if isinstance(step, dict)} - {None}
     names: dict[Any, str] = dict((await session.execute(
         select(User.id, User.display_name).where(User.id.in_(by)))).all()) if by else {}
@@ -604,23 +608,47 @@ def _handable(list_id: int, user_id: int | None, now: datetime) -> list[ColumnEl
                 CallListEntry.assigned_user_id == user_id)]
 
 
-async def _claim(session: AsyncSession, list_id: int, user_id: int | None, now: datetime
-                 ) -> int | None:
+def _held(list_id: int, user_id: int | None, now: datetime) -> Any:
+    """The id of the entry of ``list_id`` the user holds (claim not lapsed, customer not
+    flagged "do not call"), a scalar subquery. The list is compared as an expression:
+    the planner then reads the user's own claims (their index), not the list's index."""
+    if user_id is None:
+        return null()
+    return (select(CallListEntry.id)
+            .join(Customer, Customer.id == CallListEntry.customer_id)
+            .where(CallListEntry.claimed_by_id == user_id,
+                   CallListEntry.list_id + literal_column("0") == list_id,
+                   CallListEntry.state == "open", CallListEntry.claimed_at >= now - CLAIM_TTL,
+                   Customer.do_not_call.is_not(True))
+            .order_by(CallListEntry.id).limit(1).scalar_subquery())
+
+
+async def _claim(session: AsyncSession, lst: CallList, user_id: int | None, now: datetime
+                 ) -> dict[str, Any] | None:
+    """Claim the next handable entry of ``lst`` for ``user_id``: ONE compare-and-set
+    UPDATE that returns the entry's columns and its customer's name (the console's view,
+    no read after it); None when there is none (or, on PostgreSQL, a lost race)."""
     postgres = session.get_bind().dialect.name == "postgresql"
     pick = (select(CallListEntry.id)
             .join(Customer, Customer.id == CallListEntry.customer_id)
-            .where(*_handable(list_id, user_id, now), Customer.do_not_call.is_(False))
+            .where(*_handable(lst.id, user_id, now), Customer.do_not_call.is_(False))
             .order_by(CallListEntry.due_at, CallListEntry.id).limit(1))
     if postgres:
         pick = pick.with_for_update(skip_locked=True, of=CallListEntry)
     token = uuid.uuid4().hex
-    claimed: int | None = await session.scalar(
+    named = aliased(Customer)  # its own name in RETURNING, where columns are unqualified
+    customer_name = (select(named.name).where(named.id == CallListEntry.customer_id)
+                     .correlate(CallListEntry).scalar_subquery())
+    row = (await session.execute(
         update(CallListEntry)
         .where(CallListEntry.id == pick.scalar_subquery(),
                or_(CallListEntry.claim.is_(None), CallListEntry.claimed_at < now - CLAIM_TTL))
         .values(claim=token, claimed_by_id=user_id, claimed_at=now)
-        .returning(CallListEntry.id))
-    return claimed
+        .returning(*CallListEntry.__table__.c, customer_name.label("customer_name"))
+        .execution_options(synchronize_session=False))).first()
+    if row is None:
+        return None
+    return await _entry_view(session, row, row.customer_name, lst.name, lst.kind, lst.rule)
 
 
 async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours: CallHours,
@@ -629,29 +657,26 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     "empty"}``. An entry the actor already holds on the list is handed back first (a
     reloaded console does not strand it)."""
     at = utcnow() if now is None else now
-    await _workable(session, actor, list_id)
+    require(actor, MODULE, "update")
+    # one read: the list (may she work it?) and the entry she holds on it, if any
+    found = (await session.execute(
+        select(CallList, _held(list_id, actor.user_id, at).label("held"))
+        .where(CallList.id == list_id))).first()
+    lst = None if found is None else found[0]
+    if lst is None or not lst.active or not _may_work(actor, lst):
+        raise NotFound("call_list", list_id)
     if not hours.open_at(at):
         return {"entry": None, "why": "closed"}
-    # only the actor's own claims are read (their index), then sifted here: a condition
-    # on the list would make the planner read the list's index instead
-    held = (await session.execute(
-        select(CallListEntry.id, CallListEntry.list_id, CallListEntry.state,
-               CallListEntry.claimed_at, Customer.do_not_call)
-        .join(Customer, Customer.id == CallListEntry.customer_id)
-        .where(CallListEntry.claimed_by_id == actor.user_id))).all()
-    entry_id = next((h.id for h in held if h.list_id == list_id and h.state == "open"
-                     and h.claimed_at is not None and h.claimed_at >= at - CLAIM_TTL
-                     and not h.do_not_call), None)
+    if found is not None and found.held is not None:
+        return {"entry": await _entry_out(session, found.held), "why": None}
     for _ in range(3):  # a lost race on PostgreSQL's snapshot: take the next one
-        if entry_id is not None:
-            break
-        entry_id = await _claim(session, list_id, actor.user_id, at)
-        if entry_id is None and not await session.scalar(
+        entry = await _claim(session, lst, actor.user_id, at)
+        if entry is not None:
+            return {"entry": entry, "why": None}
+        if not await session.scalar(
                 select(CallListEntry.id).where(*_handable(list_id, actor.user_id, at)).limit(1)):
             break
-    if entry_id is None:
-        return {"entry": None, "why": "empty"}
-    return {"entry": await _entry_out(session, entry_id), "why": None}
+    return {"entry": None, "why": "empty"}
 
 
 async def held_entry(session: AsyncSession, actor: Actor, *, now: datetime | None = None

@@ -297,3 +297,74 @@ async def test_many_agents_at_once_never_share_an_entry(maker: Maker) -> None:
 
     handed = [i for batch in await asyncio.gather(*(work(a) for a in agents)) for i in batch]
     assert len(handed) == 40 and len(set(handed)) == 40
+
+
+async def test_two_nodes_never_share_an_entry_and_hand_out_what_the_entry_shows(
+        engine: AsyncEngine, db_url: str) -> None:
+    """Two nodes (two engines, two pools) with agents asking at once: every entry is
+    handed out once, and what ``next_entry`` returns from its claim (the entry's columns
+    and its customer's name, in one statement) is what reading the entry shows."""
+    other = make_engine(db_url)
+    try:
+        makers = [async_sessionmaker(engine, expire_on_commit=False),
+                  async_sessionmaker(other, expire_on_commit=False)]
+        agents = await users(makers[0], 12)
+        async with makers[0].begin() as s:
+            for i in range(5):  # customer ids out of step with entry ids
+                await customer(s, f"不在单{i}", province="上海")
+            names = {await customer(s, f"客户{i}", f"+86138{i:08d}", province="北京"): f"客户{i}"
+                     for i in range(30)}
+            made = await ol.create_list(s, agents[0], name="A", rule="customer_filter",
+                                        params={"filter": {"province": "北京"}}, now=NOW)
+
+        async def work(n: int, agent: Actor) -> list[dict[str, Any]]:
+            got = []
+            while True:
+                async with makers[n % 2].begin() as s:
+                    e = (await ol.next_entry(s, agent, made["id"], hours=ALWAYS,
+                                             now=NOW))["entry"]
+                    if e is None:
+                        return got
+                    assert e == await ol.get_entry(s, agent, e["id"])
+                    got.append(e)
+                    await ol.record_outcome(s, agent, e["id"], ol.Outcome("reached"), now=NOW)
+
+        handed = [e for batch in await asyncio.gather(*(work(n, a) for n, a in
+                                                        enumerate(agents))) for e in batch]
+        assert sorted(e["customer_id"] for e in handed) == sorted(names)
+        assert all(e["customer_name"] == names[e["customer_id"]] for e in handed)
+        assert len({e["id"] for e in handed}) == 30
+    finally:
+        await other.dispose()
+
+
+async def test_a_held_entry_comes_back_unless_its_customer_is_flagged_or_it_lapsed(
+        maker: Maker) -> None:
+    [boss, other] = await users(maker, 2)
+    async with maker.begin() as s:
+        ids = [await customer(s, f"客户{i}", f"+861380000{i:04d}", province="北京")
+               for i in range(3)]
+        made = await ol.create_list(s, boss, name="A", rule="customer_filter",
+                                    params={"filter": {"province": "北京"}}, now=NOW)
+        b = await ol.create_list(s, boss, name="B", rule="customer_filter",
+                                 params={"filter": {"province": "北京"}}, now=NOW)
+    lid = made["id"]
+    async with maker.begin() as s:
+        first = (await ol.next_entry(s, boss, lid, hours=ALWAYS, now=NOW))["entry"]
+        # held on this list: handed back, also a minute later; another list is its own
+        again = await ol.next_entry(s, boss, lid, hours=ALWAYS, now=NOW + timedelta(minutes=1))
+        assert again["entry"] == await ol.get_entry(s, boss, first["id"])
+        on_b = (await ol.next_entry(s, boss, b["id"], hours=ALWAYS, now=NOW))["entry"]
+        assert on_b["list_id"] == b["id"] and on_b["id"] != first["id"]
+        # flagged "do not call" while held: not handed back, the next one instead
+        await s.execute(update(Customer).where(Customer.id == first["customer_id"])
+                        .values(do_not_call=True))
+        second = (await ol.next_entry(s, boss, lid, hours=ALWAYS, now=NOW))["entry"]
+        assert second["customer_id"] not in (first["customer_id"],)
+        # a claim past CLAIM_TTL lapses: another agent may take that entry
+        later = NOW + ol.CLAIM_TTL + timedelta(minutes=1)
+        taken = (await ol.next_entry(s, other, lid, hours=ALWAYS, now=later))["entry"]
+        assert taken["id"] == second["id"] and taken["claimed_by_id"] == other.user_id
+        mine = (await ol.next_entry(s, boss, lid, hours=ALWAYS, now=later))["entry"]
+        assert mine["id"] not in (first["id"], second["id"])
+    assert len(ids) == 3
