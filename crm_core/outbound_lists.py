@@ -51,7 +51,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from crm_core import satisfaction
+from crm_core import interactions, satisfaction
+from crm_core.audit import audit, changes, snapshot
 from crm_core.errors import Conflict, NotFound, ValidationFailed
 from crm_core.models import (
     Asset,
@@ -706,8 +707,12 @@ async def get_entry(session: AsyncSession, actor: Actor, entry_id: int) -> dict[
 
 
 async def record_outcome(session: AsyncSession, actor: Actor, entry_id: int, o: Outcome, *,
-                         now: datetime | None = None) -> dict[str, Any]:
-    """Close (or recycle) the entry the actor holds with the outcome of its call."""
+                         now: datetime | None = None, call_linkedid: str | None = None
+                         ) -> dict[str, Any]:
+    """Close (or recycle) the entry the actor holds with the outcome of its call, and log
+    the call (an interaction). ``call_linkedid``: the call dialled for it; when the pop's
+    log form logged that call already, the outcome completes that record instead of a
+    second one (``crm_core.interactions``: one call, one record)."""
     at = utcnow() if now is None else now
     require(actor, MODULE, "update")
     entry = await session.get(CallListEntry, entry_id)
@@ -738,13 +743,34 @@ async def record_outcome(session: AsyncSession, actor: Actor, entry_id: int, o: 
             comment=t.data.get("comment"), channel="agent", ticket_id=entry.ticket_id,
             asset_id=entry.asset_id, list_id=lst.id, entry_id=entry.id,
             asked_by_id=actor.user_id, at=at)
-    session.add(Interaction(customer_id=entry.customer_id, contact_id=entry.contact_id,
-                            kind="call", occurred_at=at, content=entry.reason,
-                            result=_summary(o, t), disposition=f"outbound:{lst.kind}",
-                            author_id=actor.user_id))
+    logged = await _log_call(session, actor, entry, lst, _summary(o, t), at, call_linkedid)
     await session.flush()
+    if logged is not None:
+        audit(session, user_id=actor.user_id, action="update", entity="interaction",
+              entity_id=logged[0].id, before=logged[1],
+              after=changes(logged[1], snapshot(logged[0])))
     session.expunge(entry)
     return await _entry_out(session, entry_id)
+
+
+async def _log_call(session: AsyncSession, actor: Actor, entry: CallListEntry, lst: CallList,
+                    summary: str, at: datetime, call_linkedid: str | None
+                    ) -> tuple[Interaction, dict[str, Any]] | None:
+    """The call's record: a new interaction, or (the pop's form logged the call already,
+    today) that one completed; then the row and its columns before (to audit)."""
+    mine = {"content": entry.reason, "result": summary, "disposition": f"outbound:{lst.kind}",
+            "contact_id": entry.contact_id}
+    logged = None if not call_linkedid else await interactions.call_log_of(
+        session, entry.customer_id, call_linkedid, actor.user_id)
+    if logged is None or interactions.is_closed(logged.occurred_at, at):
+        session.add(Interaction(customer_id=entry.customer_id, kind="call", occurred_at=at,
+                                author_id=actor.user_id, call_linkedid=call_linkedid or None,
+                                **mine))
+        return None
+    before = snapshot(logged)
+    for key, value in interactions.merged_call_log(mine, before).items():
+        setattr(logged, key, value)
+    return logged, before
 
 
 def _summary(o: Outcome, t: Transition) -> str:
