@@ -42,10 +42,20 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, literal_column, null, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -609,19 +619,58 @@ def _handable(list_id: int, user_id: int | None, now: datetime) -> list[ColumnEl
                 CallListEntry.assigned_user_id == user_id)]
 
 
-def _held(list_id: int, user_id: int | None, now: datetime) -> Any:
-    """The id of the entry of ``list_id`` the user holds (claim not lapsed, customer not
-    flagged "do not call"), a scalar subquery. The list is compared as an expression:
-    the planner then reads the user's own claims (their index), not the list's index."""
-    if user_id is None:
-        return null()
-    return (select(CallListEntry.id)
+# next_entry's two statements, built once (200 agents ask at once: building them per call
+# cost more CPU than running them); their values are bound: b_list_id, b_user_id, now, lapse
+# (now - CLAIM_TTL), token
+def _bound(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+_NOW = _bound("now", CallListEntry.__table__.c.claimed_at)
+_LAPSE = _bound("lapse", CallListEntry.__table__.c.claimed_at)
+_LIST = _bound("b_list_id", CallListEntry.__table__.c.list_id)  # not a column's name: the
+_USER = _bound("b_user_id", CallListEntry.__table__.c.claimed_by_id)  # UPDATE binds those
+
+
+@lru_cache(maxsize=1)
+def _list_and_held() -> Any:
+    """The list, and the id of its entry the user holds (claim not lapsed, customer not
+    flagged "do not call"; none for no user: ``= NULL`` is never true). The list is
+    compared as an expression: the planner then reads the user's own claims (their
+    index), not the list's index."""
+    held = (select(CallListEntry.id)
             .join(Customer, Customer.id == CallListEntry.customer_id)
-            .where(CallListEntry.claimed_by_id == user_id,
-                   CallListEntry.list_id + literal_column("0") == list_id,
-                   CallListEntry.state == "open", CallListEntry.claimed_at >= now - CLAIM_TTL,
+            .where(CallListEntry.claimed_by_id == _USER,
+                   CallListEntry.list_id + literal_column("0") == _LIST,
+                   CallListEntry.state == "open", CallListEntry.claimed_at >= _LAPSE,
                    Customer.do_not_call.is_not(True))
             .order_by(CallListEntry.id).limit(1).scalar_subquery())
+    return select(CallList, held.label("held")).where(CallList.id == _LIST)
+
+
+@lru_cache(maxsize=2)
+def _claim_statement(postgres: bool) -> Any:
+    """The compare-and-set UPDATE of the next handable entry (``_handable``, customer not
+    flagged), returning the entry's columns and its customer's name."""
+    entry = CallListEntry.metadata.tables["call_list_entry"]
+    pick = (select(entry.c.id)
+            .join(Customer, Customer.id == entry.c.customer_id)
+            .where(entry.c.list_id == _LIST, entry.c.state == "open", entry.c.due_at <= _NOW,
+                   or_(entry.c.claim.is_(None), entry.c.claimed_at < _LAPSE),
+                   or_(entry.c.assigned_user_id.is_(None), entry.c.assigned_user_id == _USER),
+                   Customer.do_not_call.is_(False))
+            .order_by(entry.c.due_at, entry.c.id).limit(1))
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True, of=entry)
+    named = aliased(Customer)  # its own name in RETURNING, where columns are unqualified
+    customer_name = (select(named.name).where(named.id == entry.c.customer_id)
+                     .correlate(entry).scalar_subquery())
+    return (update(entry)
+            .where(entry.c.id == pick.scalar_subquery(),
+                   or_(entry.c.claim.is_(None), entry.c.claimed_at < _LAPSE))
+            .values(claim=bindparam("token", type_=entry.c.claim.type), claimed_by_id=_USER,
+                    claimed_at=_NOW)
+            .returning(*entry.c, customer_name.label("customer_name")))
 
 
 async def _claim(session: AsyncSession, lst: CallList, user_id: int | None, now: datetime
@@ -630,23 +679,9 @@ async def _claim(session: AsyncSession, lst: CallList, user_id: int | None, now:
     UPDATE that returns the entry's columns and its customer's name (the console's view,
     no read after it); None when there is none (or, on PostgreSQL, a lost race)."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    pick = (select(CallListEntry.id)
-            .join(Customer, Customer.id == CallListEntry.customer_id)
-            .where(*_handable(lst.id, user_id, now), Customer.do_not_call.is_(False))
-            .order_by(CallListEntry.due_at, CallListEntry.id).limit(1))
-    if postgres:
-        pick = pick.with_for_update(skip_locked=True, of=CallListEntry)
-    token = uuid.uuid4().hex
-    named = aliased(Customer)  # its own name in RETURNING, where columns are unqualified
-    customer_name = (select(named.name).where(named.id == CallListEntry.customer_id)
-                     .correlate(CallListEntry).scalar_subquery())
-    row = (await session.execute(
-        update(CallListEntry)
-        .where(CallListEntry.id == pick.scalar_subquery(),
-               or_(CallListEntry.claim.is_(None), CallListEntry.claimed_at < now - CLAIM_TTL))
-        .values(claim=token, claimed_by_id=user_id, claimed_at=now)
-        .returning(*CallListEntry.__table__.c, customer_name.label("customer_name"))
-        .execution_options(synchronize_session=False))).first()
+    row = (await session.execute(_claim_statement(postgres), {
+        "b_list_id": lst.id, "b_user_id": user_id, "now": now, "lapse": now - CLAIM_TTL,
+        "token": uuid.uuid4().hex})).first()
     if row is None:
         return None
     return await _entry_view(session, row, row.customer_name, lst.name, lst.kind, lst.rule)
@@ -660,9 +695,8 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     at = utcnow() if now is None else now
     require(actor, MODULE, "update")
     # one read: the list (may she work it?) and the entry she holds on it, if any
-    found = (await session.execute(
-        select(CallList, _held(list_id, actor.user_id, at).label("held"))
-        .where(CallList.id == list_id))).first()
+    found = (await session.execute(_list_and_held(), {
+        "b_list_id": list_id, "b_user_id": actor.user_id, "lapse": at - CLAIM_TTL})).first()
     lst = None if found is None else found[0]
     if lst is None or not lst.active or not _may_work(actor, lst):
         raise NotFound("call_list", list_id)
