@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, select
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.models import PhoneNumber, ServiceStation, Ticket, User
@@ -161,13 +162,22 @@ def is_mobile(number: str, kind: str | None = None) -> bool:
     return kind == "mobile" or number.startswith("+861")
 
 
+@lru_cache(maxsize=2)
+def _numbers_statement(no_contact: bool) -> Any:
+    """A customer's numbers, the ticket's contact's first (no contact: the customer's own,
+    ``contact_id IS NULL``); built once (routing reads it on every ticket)."""
+    first = (PhoneNumber.contact_id.is_(None) if no_contact
+             else PhoneNumber.contact_id == bindparam("contact_id"))
+    return (select(PhoneNumber.number_e164, PhoneNumber.kind)
+            .where(PhoneNumber.customer_id == bindparam("customer_id"))
+            .order_by(case((first, 0), else_=1), PhoneNumber.id))
+
+
 async def customer_mobile(session: AsyncSession, ticket: Ticket) -> str | None:
     """The mobile to text about a ticket: its contact's, else the customer's."""
-    rows = await session.execute(
-        select(PhoneNumber.number_e164, PhoneNumber.kind)
-        .where(PhoneNumber.customer_id == ticket.customer_id)
-        .order_by(case((PhoneNumber.contact_id == ticket.contact_id, 0), else_=1),
-                  PhoneNumber.id))
+    rows = await session.execute(_numbers_statement(ticket.contact_id is None),
+                                 {"customer_id": ticket.customer_id,
+                                  "contact_id": ticket.contact_id})
     for number, kind in rows.all():
         if is_mobile(number, kind):
             return str(number)
