@@ -749,8 +749,10 @@ async def record_outcome(session: AsyncSession, actor: Actor, entry_id: int, o: 
     second one (``crm_core.interactions``: one call, one record)."""
     at = utcnow() if now is None else now
     require(actor, MODULE, "update")
-    entry = await session.get(CallListEntry, entry_id)
-    lst = None if entry is None else await session.get(CallList, entry.list_id)
+    found = (await session.execute(  # the entry and its list in one read
+        select(CallListEntry, CallList).join(CallList, CallList.id == CallListEntry.list_id)
+        .where(CallListEntry.id == entry_id))).first()
+    entry, lst = (None, None) if found is None else (found[0], found[1])
     if entry is None or lst is None or not _may_work(actor, lst):
         raise NotFound("call_list_entry", entry_id)
     if entry.state != "open" or entry.claim is None or entry.claimed_by_id != actor.user_id:
