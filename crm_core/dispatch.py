@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from crm_core import network_cache, notifications, sla
-from crm_core.audit import audit
+from crm_core.audit import audit, write_entries
 from crm_core.dispatch_rules import (
     Choice,
     Decision,
@@ -91,27 +91,50 @@ _ASSET_FACTS = (
     select(Asset.site, ProductLine.code, ProductLine.name, ProductLine.name_en)
     .outerjoin(ProductLine, ProductLine.id == Asset.product_line_id)
     .where(Asset.id == bindparam("asset_id")))
-_ACTIVE_STATIONS = select(*_STATION_COLUMNS).where(ServiceStation.active)
+_ACTIVE_STATIONS = select(
+    *_STATION_COLUMNS, ServiceStation.hours, ServiceStation.timezone, ServiceStation.calendar,
+    ServiceStation.email, ServiceStation.phones).where(ServiceStation.active)
 _TECHNICIANS = select(Technician.id, Technician.station_id, Technician.name,
                       Technician.skills).where(Technician.active, Technician.on_duty)
+
+
+@dataclass(frozen=True)
+class StationDetails:
+    """What writing a decision reads of an active station (its SLA hours, whom to tell),
+    kept in memory with the index: no row read per ticket. Read-only (shared)."""
+
+    id: int
+    code: str
+    name: str
+    hours: dict[str, Any]
+    timezone: str
+    calendar: str
+    email: str | None
+    phones: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class StationIndex:
     """The active stations as routing looks them up (``crm_core.network_cache``: kept in
     memory, emptied when a station changes): by the provinces they sit in or cover, and
-    the hubs by region."""
+    the hubs by region; and their details by id."""
 
     by_province: dict[str, tuple[StationFacts, ...]]
     hubs_by_region: dict[str, tuple[StationFacts, ...]]
     hubs: tuple[StationFacts, ...]
+    details: dict[int, StationDetails]
 
 
 async def _load_stations(conn: AsyncConnection) -> StationIndex:
     by_province: dict[str, list[StationFacts]] = {}
     hubs: list[StationFacts] = []
+    details: dict[int, StationDetails] = {}
     for row in await conn.execute(_ACTIVE_STATIONS):
         station = _facts(row)
+        details[row.id] = StationDetails(
+            id=row.id, code=row.code, name=row.name, hours=row.hours,
+            timezone=row.timezone, calendar=row.calendar, email=row.email,
+            phones=tuple(row.phones or ()))
         provinces = {station.province} | {c.get("province") for c in station.covers}
         for province in provinces:
             if isinstance(province, str) and province:
@@ -122,7 +145,16 @@ async def _load_stations(conn: AsyncConnection) -> StationIndex:
     for hub in hubs:
         by_region.setdefault(hub.region or "", []).append(hub)
     return StationIndex({k: tuple(v) for k, v in by_province.items()},
-                        {k: tuple(v) for k, v in by_region.items()}, tuple(hubs))
+                        {k: tuple(v) for k, v in by_region.items()}, tuple(hubs), details)
+
+
+async def station_details(session: AsyncSession, station_id: int
+                          ) -> StationDetails | ServiceStation | None:
+    """An active station's details from memory; else (inactive: a person's choice, or a
+    change not seen yet) its row."""
+    index = await network_cache.cached(session, "stations", _load_stations)
+    found = index.details.get(station_id)
+    return found if found is not None else await session.get(ServiceStation, station_id)
 
 
 async def _load_technicians(conn: AsyncConnection
@@ -299,31 +331,40 @@ async def record_decision(
         "reason_en": decision.reason_en, "flagged": decision.flagged,
         "technician": decision.technician.as_dict() if decision.technician else None}
     note = override or decision.reason
-    if chosen is not None and tickets.can_move(ticket.status, "routed"):
-        change = await tickets.move(session, actor, ticket, "routed", at=at, note=note,
-                                    kind=kind, data=data)
-    else:
-        change = TicketStatusChange(ticket_id=ticket.id, from_status=ticket.status,
-                                    to_status=ticket.status, at=at, by_id=actor.user_id,
-                                    note=note, kind=kind, data=data)
-        session.add(change)
-    audit(session, user_id=actor.user_id, action=kind, entity="ticket", entity_id=ticket.id,
-          after={**data, "alternatives": ticket.route_alternatives})
-    rows = [change]
-    tech = decision.technician
-    if tech is not None and tech.technician_id is not None:
-        rows.append(record_assignment(
-            session, actor, ticket, at, technician_id=tech.technician_id, name=tech.name,
-            note=tech.reason, data={"reason": tech.reason, "reason_en": tech.reason_en,
-                                    "skills": list(tech.skills), "open": tech.open,
-                                    "auto": True}))
+    # the rows are staged, then written in ONE flush, then the audit entries in one
+    # statement (the move's names its history row's id): reads below never autoflush
+    with session.no_autoflush:
+        moved = chosen is not None and tickets.can_move(ticket.status, "routed")
+        if moved:
+            change = await tickets.stage_move(session, actor, ticket, "routed", at=at,
+                                              note=note, kind=kind, data=data)
+        else:
+            change = TicketStatusChange(ticket_id=ticket.id, from_status=ticket.status,
+                                        to_status=ticket.status, at=at, by_id=actor.user_id,
+                                        note=note, kind=kind, data=data)
+            session.add(change)
+        entries = [dict(user_id=actor.user_id, action=kind, entity="ticket",
+                        entity_id=ticket.id,
+                        after={**data, "alternatives": ticket.route_alternatives})]
+        rows = [change]
+        tech = decision.technician
+        if tech is not None and tech.technician_id is not None:
+            rows.append(stage_assignment(
+                session, actor, ticket, at, entries, technician_id=tech.technician_id,
+                name=tech.name, note=tech.reason,
+                data={"reason": tech.reason, "reason_en": tech.reason_en,
+                      "skills": list(tech.skills), "open": tech.open, "auto": True}))
+        station = mobile = None
+        if chosen is not None:
+            station = await station_details(session, chosen.station_id)
+            await sla.start_clock(session, ticket, station, at)
+            mobile = await notifications.customer_mobile(session, ticket)
+    await session.flush()
+    if moved:
+        entries.insert(0, tickets.move_audit(actor, ticket, change))
+    await write_entries(session, entries)
     if chosen is not None:
-        station = await session.get(ServiceStation, chosen.station_id)
-        await sla.start_clock(session, ticket, station, at)
-        if station is not None:
-            await notifications.station_routed(session, ticket, station)
-        await notifications.customer_ticket_sms(session, ticket,
-                                                expected_arrival=ticket.arrive_due)
+        await notifications.routed_notices(session, ticket, station, mobile)
     return rows
 
 
@@ -336,15 +377,31 @@ def record_assignment(
     ``ticket`` given to ``technician_id`` (None: to nobody), by a person
     (``crm_core.ticket_moves.assign``) or by routing (``data.auto``). The caller has set
     ``ticket.technician_id``."""
+    entries: list[dict[str, Any]] = []
+    change = stage_assignment(session, actor, ticket, at, entries, technician_id=technician_id,
+                              name=name, note=note, previous=previous, data=data)
+    for entry in entries:
+        audit(session, **entry)
+    return change
+
+
+def stage_assignment(
+    session: AsyncSession, actor: Actor, ticket: Ticket, at: datetime,
+    entries: list[dict[str, Any]], *, technician_id: int | None, name: str | None,
+    note: str | None, previous: int | None = None, data: dict[str, Any] | None = None,
+) -> TicketStatusChange:
+    """``record_assignment``'s history row, added; its audit entry's fields appended to
+    ``entries`` (written by the caller)."""
     change = TicketStatusChange(
         ticket_id=ticket.id, from_status=ticket.status, to_status=ticket.status, at=at,
         by_id=actor.user_id, note=note, kind="assign",
         data={"technician_id": technician_id, "name": name, "previous": previous,
               **(data or {})})
     session.add(change)
-    audit(session, user_id=actor.user_id, action="assign", entity="ticket",
-          entity_id=ticket.id, before={"technician_id": previous},
-          after={"technician_id": technician_id, "note": note, **(data or {})})
+    entries.append(dict(user_id=actor.user_id, action="assign", entity="ticket",
+                        entity_id=ticket.id, before={"technician_id": previous},
+                        after={"technician_id": technician_id, "note": note,
+                               **(data or {})}))
     return change
 
 

@@ -21,6 +21,11 @@ Rules:
   (``add_addendum``): a ``note`` on the same customer with ``parent_id`` set to the
   original (the root, when adding to an addendum), occurring now;
 - ``occurred_at`` and the customer of an interaction never change;
+- ONE call, ONE record (issue 17): a call dialled from a call list's preview is logged by
+  the list's outcome (``crm_core.outbound_lists.record_outcome``) and may be logged in
+  the pop's form too (``POST /calls/{linkedid}/log``); both name the call
+  (``call_linkedid``) and its author, and whichever comes second completes the first's
+  row (an audited update; the outcome's: ``merged_call_log``) instead of writing another;
 - every write is audited and touches the customer when its owner does it.
 """
 
@@ -65,6 +70,30 @@ FUTURE_SLACK = timedelta(hours=1)
 LATE_GRACE = timedelta(hours=2)
 CORRECTORS = ("team", "region", "all")  # interactions:update scopes that may backdate
 CLOSED_MESSAGE = "closed: add an addendum"
+
+
+MERGED_FIELDS = ("content", "place", "result", "next_step", "disposition", "contact_id")
+
+
+def merged_call_log(outcome: Mapping[str, Any], form: Mapping[str, Any]) -> dict[str, Any]:
+    """One call's record from a call-list outcome's fields and the log form's (pure): the
+    form's words where it has them, else the outcome's; both results kept (the outcome's
+    first: "reached · 客户满意")."""
+    merged = {k: form.get(k) if form.get(k) not in (None, "") else outcome.get(k)
+              for k in MERGED_FIELDS}
+    results = [r for r in (outcome.get("result"), form.get("result")) if r]
+    merged["result"] = " · ".join(dict.fromkeys(results)) or None
+    return merged
+
+
+async def call_log_of(session: AsyncSession, customer_id: int, call_linkedid: str,
+                      author_id: int | None) -> Interaction | None:
+    """The record of a call with this customer written by ``author_id`` (kind call, not
+    an addendum), the first (as ``POST /calls/{linkedid}/log`` finds it)."""
+    return (await session.scalars(select(Interaction).where(
+        Interaction.customer_id == customer_id, Interaction.call_linkedid == call_linkedid,
+        Interaction.kind == "call", Interaction.parent_id.is_(None),
+        Interaction.author_id == author_id).order_by(Interaction.id).limit(1))).first()
 
 
 def earliest_occurrence(now: datetime) -> datetime:

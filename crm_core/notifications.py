@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, select
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.models import PhoneNumber, ServiceStation, Ticket, User
@@ -114,8 +115,19 @@ def customer_messages(*, ticket_id: int, number: str, phone: str,
     return _both(f"customer:{ticket_id}:ack", None, phone, "", body, ticket_id)
 
 
-async def station_routed(session: AsyncSession, ticket: Ticket, station: ServiceStation
-                         ) -> None:
+class StationContact(Protocol):
+    """What a station's notice reads: a ``ServiceStation`` row, or routing's
+    ``crm_core.dispatch.StationDetails`` (kept in memory)."""
+
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phones(self) -> Sequence[Any]: ...
+    @property
+    def timezone(self) -> str: ...
+
+
+async def station_routed(session: AsyncSession, ticket: Ticket, station: StationContact) -> None:
     """Queue the station's notice of a ticket routed to it (its email, its first phone)."""
     await enqueue_many(session, routed_messages(
         ticket_id=ticket.id, number=ticket.number, problem=ticket.problem,
@@ -150,13 +162,22 @@ def is_mobile(number: str, kind: str | None = None) -> bool:
     return kind == "mobile" or number.startswith("+861")
 
 
+@lru_cache(maxsize=2)
+def _numbers_statement(no_contact: bool) -> Any:
+    """A customer's numbers, the ticket's contact's first (no contact: the customer's own,
+    ``contact_id IS NULL``); built once (routing reads it on every ticket)."""
+    first = (PhoneNumber.contact_id.is_(None) if no_contact
+             else PhoneNumber.contact_id == bindparam("contact_id"))
+    return (select(PhoneNumber.number_e164, PhoneNumber.kind)
+            .where(PhoneNumber.customer_id == bindparam("customer_id"))
+            .order_by(case((first, 0), else_=1), PhoneNumber.id))
+
+
 async def customer_mobile(session: AsyncSession, ticket: Ticket) -> str | None:
     """The mobile to text about a ticket: its contact's, else the customer's."""
-    rows = await session.execute(
-        select(PhoneNumber.number_e164, PhoneNumber.kind)
-        .where(PhoneNumber.customer_id == ticket.customer_id)
-        .order_by(case((PhoneNumber.contact_id == ticket.contact_id, 0), else_=1),
-                  PhoneNumber.id))
+    rows = await session.execute(_numbers_statement(ticket.contact_id is None),
+                                 {"customer_id": ticket.customer_id,
+                                  "contact_id": ticket.contact_id})
     for number, kind in rows.all():
         if is_mobile(number, kind):
             return str(number)
@@ -173,3 +194,19 @@ async def customer_ticket_sms(session: AsyncSession, ticket: Ticket,
         ticket_id=ticket.id, number=ticket.number, phone=phone,
         expected_arrival=expected_arrival))
     return True
+
+
+async def routed_notices(session: AsyncSession, ticket: Ticket,
+                         station: StationContact | None, phone: str | None) -> None:
+    """``station_routed`` and ``customer_ticket_sms`` (to ``phone``: ``customer_mobile``
+    read already) queued in ONE statement: routing writes them on every new ticket."""
+    messages: list[Message] = []
+    if station is not None:
+        messages += routed_messages(
+            ticket_id=ticket.id, number=ticket.number, problem=ticket.problem,
+            station_email=station.email, station_phone=first_phone(station.phones),
+            accept_due=ticket.accept_due, zone=station.timezone, routed_at=ticket.routed_at)
+    if phone is not None:
+        messages += customer_messages(ticket_id=ticket.id, number=ticket.number, phone=phone,
+                                      expected_arrival=ticket.arrive_due)
+    await enqueue_many(session, messages)

@@ -16,7 +16,10 @@ Rules:
 - the number is the ticket's contact's first phone, else the customer's first phone; an
   entry whose number is not a valid phone number (``numbering.normalize``) is
   ``invalid-number`` and never handed out;
-- ``next_entry`` claims with one compare-and-set UPDATE: on PostgreSQL its subquery
+- ``next_entry`` is two statements (200 agents share a pool of connections: each one
+  held less long): the list with the entry the agent already holds on it, then (none
+  held) one compare-and-set UPDATE that returns the entry and its customer's name. On
+  PostgreSQL the UPDATE's subquery
   locks the row ``FOR UPDATE SKIP LOCKED`` (agents on other nodes skip it instead of
   waiting), on SQLite the statement runs under the one write lock; either way the UPDATE
   re-checks that the entry is unclaimed, so two agents never hold the same entry;
@@ -47,15 +50,27 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from crm_core import satisfaction
+from crm_core import interactions, satisfaction
+from crm_core.audit import audit, changes, snapshot
 from crm_core.errors import Conflict, NotFound, ValidationFailed
 from crm_core.models import (
     Asset,
@@ -605,14 +620,6 @@ async def list_entries(session: AsyncSession, actor: Actor, list_id: int, *,
     return {"items": items, "total": total}
 
 
-async def _workable(session: AsyncSession, actor: Actor, list_id: int) -> CallList:
-    require(actor, MODULE, "update")
-    lst = await session.get(CallList, list_id)
-    if lst is None or not lst.active or lst.automated or not _may_work(actor, lst):
-        raise NotFound("call_list", list_id)
-    return lst
-
-
 # --- preview dialling -------------------------------------------------------------------
 
 
@@ -623,6 +630,14 @@ async def _entry_out(session: AsyncSession, entry_id: int) -> dict[str, Any]:
         .join(CallList, CallList.id == CallListEntry.list_id)
         .where(CallListEntry.id == entry_id))).one()
     e, customer_name, list_name, kind, rule = row
+    return await _entry_view(session, e, customer_name, list_name, kind, rule)
+
+
+async def _entry_view(session: AsyncSession, e: Any, customer_name: str, list_name: str,
+                      kind: str, rule: str) -> dict[str, Any]:
+    """An entry as the console shows it; ``e``: the row (``CallListEntry`` or a row of its
+    columns, as the claim returns it). The names of who called before: one more read,
+    only when it has a history."""
     by = {step.get("by") for step in e.history if isinstance(step, dict)} - {None}
     names: dict[Any, str] = dict((await session.execute(
         select(User.id, User.display_name).where(User.id.in_(by)))).all()) if by else {}
@@ -647,28 +662,75 @@ def _handable(list_id: int, user_id: int | None, now: datetime) -> list[ColumnEl
                 CallListEntry.assigned_user_id == user_id)]
 
 
-async def _claim(session: AsyncSession, list_id: int, user_id: int | None, now: datetime,
-                 token: str | None = None, ivr: bool | None = None) -> int | None:
-    """``ivr``: only the customers who prefer automated calls (True), none of them
-    (False: an agent's satisfaction call), or anyone (None)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
+# next_entry's two statements, built once (200 agents ask at once: building them per call
+# cost more CPU than running them); their values are bound: b_list_id, b_user_id, now, lapse
+# (now - CLAIM_TTL), token
+def _bound(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+_NOW = _bound("now", CallListEntry.__table__.c.claimed_at)
+_LAPSE = _bound("lapse", CallListEntry.__table__.c.claimed_at)
+_LIST = _bound("b_list_id", CallListEntry.__table__.c.list_id)  # not a column's name: the
+_USER = _bound("b_user_id", CallListEntry.__table__.c.claimed_by_id)  # UPDATE binds those
+
+
+@lru_cache(maxsize=1)
+def _list_and_held() -> Any:
+    """The list, and the id of its entry the user holds (claim not lapsed, customer not
+    flagged "do not call"; none for no user: ``= NULL`` is never true). The list is
+    compared as an expression: the planner then reads the user's own claims (their
+    index), not the list's index."""
+    held = (select(CallListEntry.id)
+            .join(Customer, Customer.id == CallListEntry.customer_id)
+            .where(CallListEntry.claimed_by_id == _USER,
+                   CallListEntry.list_id + literal_column("0") == _LIST,
+                   CallListEntry.state == "open", CallListEntry.claimed_at >= _LAPSE,
+                   Customer.do_not_call.is_not(True))
+            .order_by(CallListEntry.id).limit(1).scalar_subquery())
+    return select(CallList, held.label("held")).where(CallList.id == _LIST)
+
+
+@lru_cache(maxsize=6)
+def _claim_statement(postgres: bool, ivr: bool | None) -> Any:
+    """The compare-and-set UPDATE of the next handable entry (``_handable``, customer not
+    flagged), returning the entry's columns and its customer's name. ``ivr``: only the
+    customers who prefer automated calls (True), none of them (False: an agent's
+    satisfaction call), or anyone (None)."""
+    entry = CallListEntry.metadata.tables["call_list_entry"]
     who = [Customer.do_not_call.is_(False)]
     if ivr is not None:
         who.append(Customer.prefers_automated_calls.is_(ivr))
-    pick = (select(CallListEntry.id)
-            .join(Customer, Customer.id == CallListEntry.customer_id)
-            .where(*_handable(list_id, user_id, now), *who)
-            .order_by(CallListEntry.due_at, CallListEntry.id).limit(1))
+    pick = (select(entry.c.id)
+            .join(Customer, Customer.id == entry.c.customer_id)
+            .where(entry.c.list_id == _LIST, entry.c.state == "open", entry.c.due_at <= _NOW,
+                   or_(entry.c.claim.is_(None), entry.c.claimed_at < _LAPSE),
+                   or_(entry.c.assigned_user_id.is_(None), entry.c.assigned_user_id == _USER),
+                   *who)
+            .order_by(entry.c.due_at, entry.c.id).limit(1))
     if postgres:
-        pick = pick.with_for_update(skip_locked=True, of=CallListEntry)
-    token = token or uuid.uuid4().hex
-    claimed: int | None = await session.scalar(
-        update(CallListEntry)
-        .where(CallListEntry.id == pick.scalar_subquery(),
-               or_(CallListEntry.claim.is_(None), CallListEntry.claimed_at < now - CLAIM_TTL))
-        .values(claim=token, claimed_by_id=user_id, claimed_at=now)
-        .returning(CallListEntry.id))
-    return claimed
+        pick = pick.with_for_update(skip_locked=True, of=entry)
+    named = aliased(Customer)  # its own name in RETURNING, where columns are unqualified
+    customer_name = (select(named.name).where(named.id == entry.c.customer_id)
+                     .correlate(entry).scalar_subquery())
+    return (update(entry)
+            .where(entry.c.id == pick.scalar_subquery(),
+                   or_(entry.c.claim.is_(None), entry.c.claimed_at < _LAPSE))
+            .values(claim=bindparam("token", type_=entry.c.claim.type), claimed_by_id=_USER,
+                    claimed_at=_NOW)
+            .returning(*entry.c, customer_name.label("customer_name")))
+
+
+async def _claim(session: AsyncSession, list_id: int, user_id: int | None, now: datetime,
+                 token: str | None = None, ivr: bool | None = None) -> Any:
+    """Claim the next handable entry of list ``list_id`` for ``user_id`` (None: the survey
+    dialler) with ``token``: ONE compare-and-set UPDATE that returns the entry's columns
+    and its customer's name (``customer_name``); None when there is none (or, on
+    PostgreSQL, a lost race). ``ivr``: as ``_claim_statement``'s."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return (await session.execute(_claim_statement(postgres, ivr), {
+        "b_list_id": list_id, "b_user_id": user_id, "now": now, "lapse": now - CLAIM_TTL,
+        "token": token or uuid.uuid4().hex})).first()
 
 
 async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours: CallHours,
@@ -677,31 +739,29 @@ async def next_entry(session: AsyncSession, actor: Actor, list_id: int, *, hours
     "empty"}``. An entry the actor already holds on the list is handed back first (a
     reloaded console does not strand it)."""
     at = utcnow() if now is None else now
-    lst = await _workable(session, actor, list_id)
+    require(actor, MODULE, "update")
+    # one read: the list (may she work it?) and the entry she holds on it, if any
+    found = (await session.execute(_list_and_held(), {
+        "b_list_id": list_id, "b_user_id": actor.user_id, "lapse": at - CLAIM_TTL})).first()
+    lst = None if found is None else found[0]
+    # an automated list is the survey dialler's (ivr.survey_dialler), never an agent's
+    if lst is None or not lst.active or lst.automated or not _may_work(actor, lst):
+        raise NotFound("call_list", list_id)
     # who prefers automated calls answers a satisfaction list to the IVR's survey
     ivr = False if lst.kind == "satisfaction" else None
     if not hours.open_at(at):
         return {"entry": None, "why": "closed"}
-    # only the actor's own claims are read (their index), then sifted here: a condition
-    # on the list would make the planner read the list's index instead
-    held = (await session.execute(
-        select(CallListEntry.id, CallListEntry.list_id, CallListEntry.state,
-               CallListEntry.claimed_at, Customer.do_not_call)
-        .join(Customer, Customer.id == CallListEntry.customer_id)
-        .where(CallListEntry.claimed_by_id == actor.user_id))).all()
-    entry_id = next((h.id for h in held if h.list_id == list_id and h.state == "open"
-                     and h.claimed_at is not None and h.claimed_at >= at - CLAIM_TTL
-                     and not h.do_not_call), None)
+    if found is not None and found.held is not None:
+        return {"entry": await _entry_out(session, found.held), "why": None}
     for _ in range(3):  # a lost race on PostgreSQL's snapshot: take the next one
-        if entry_id is not None:
-            break
-        entry_id = await _claim(session, list_id, actor.user_id, at, ivr=ivr)
-        if entry_id is None and not await session.scalar(
+        row = await _claim(session, list_id, actor.user_id, at, ivr=ivr)
+        if row is not None:
+            return {"entry": await _entry_view(session, row, row.customer_name, lst.name,
+                                               lst.kind, lst.rule), "why": None}
+        if not await session.scalar(
                 select(CallListEntry.id).where(*_handable(list_id, actor.user_id, at)).limit(1)):
             break
-    if entry_id is None:
-        return {"entry": None, "why": "empty"}
-    return {"entry": await _entry_out(session, entry_id), "why": None}
+    return {"entry": None, "why": "empty"}
 
 
 async def held_entry(session: AsyncSession, actor: Actor, *, now: datetime | None = None
@@ -731,24 +791,32 @@ async def get_entry(session: AsyncSession, actor: Actor, entry_id: int) -> dict[
 
 
 async def record_outcome(session: AsyncSession, actor: Actor, entry_id: int, o: Outcome, *,
-                         now: datetime | None = None) -> dict[str, Any]:
-    """Close (or recycle) the entry the actor holds with the outcome of its call."""
+                         now: datetime | None = None, call_linkedid: str | None = None
+                         ) -> dict[str, Any]:
+    """Close (or recycle) the entry the actor holds with the outcome of its call, and log
+    the call (an interaction). ``call_linkedid``: the call dialled for it; when the pop's
+    log form logged that call already, the outcome completes that record instead of a
+    second one (``crm_core.interactions``: one call, one record)."""
     at = utcnow() if now is None else now
     require(actor, MODULE, "update")
-    entry = await session.get(CallListEntry, entry_id)
-    lst = None if entry is None else await session.get(CallList, entry.list_id)
+    found = (await session.execute(  # the entry and its list in one read
+        select(CallListEntry, CallList).join(CallList, CallList.id == CallListEntry.list_id)
+        .where(CallListEntry.id == entry_id))).first()
+    entry, lst = (None, None) if found is None else (found[0], found[1])
     if entry is None or lst is None or not _may_work(actor, lst):
         raise NotFound("call_list_entry", entry_id)
     if entry.state != "open" or entry.claim is None or entry.claimed_by_id != actor.user_id:
         raise Conflict("this entry is not yours to close: take it with Next first")
-    await close_entry(session, entry, lst, o, by_id=actor.user_id, channel="agent", now=at)
+    await close_entry(session, entry, lst, o, by_id=actor.user_id, channel="agent", now=at,
+                      call_linkedid=call_linkedid)
     session.expunge(entry)
     return await _entry_out(session, entry_id)
 
 
 async def close_entry(session: AsyncSession, entry: CallListEntry, lst: CallList, o: Outcome,
                       *, by_id: int | None, channel: str, now: datetime,
-                      answers: Sequence[tuple[str, int]] = ()) -> Transition:
+                      answers: Sequence[tuple[str, int]] = (),
+                      call_linkedid: str | None = None) -> Transition:
     """The outcome of call number ``entry.attempts + 1`` (its current claim's): the entry
     closed or recycled (``transition``), the history step, the do-not-call flag, the
     satisfaction answer(s) and the customer's interaction. Conflict when the claim was
@@ -779,11 +847,12 @@ async def close_entry(session: AsyncSession, entry: CallListEntry, lst: CallList
                 comment=t.data.get("comment"), channel=channel, ticket_id=entry.ticket_id,
                 asset_id=entry.asset_id, list_id=lst.id, entry_id=entry.id,
                 asked_by_id=by_id, at=now, question=question)
-    session.add(Interaction(customer_id=entry.customer_id, contact_id=entry.contact_id,
-                            kind="call", occurred_at=now, content=entry.reason,
-                            result=_summary(o, t), disposition=f"outbound:{lst.kind}",
-                            author_id=by_id))
+    logged = await _log_call(session, by_id, entry, lst, _summary(o, t), now, call_linkedid)
     await session.flush()
+    if logged is not None:
+        audit(session, user_id=by_id, action="update", entity="interaction",
+              entity_id=logged[0].id, before=logged[1],
+              after=changes(logged[1], snapshot(logged[0])))
     return t
 
 
@@ -797,10 +866,10 @@ async def claim_automated(session: AsyncSession, list_id: int, *, token: str,
     None: nothing due."""
     at = utcnow() if now is None else now
     for _ in range(3):  # a lost race on PostgreSQL's snapshot: take the next one
-        entry_id = await _claim(session, list_id, None, at, token,
-                                ivr=True if preferring_only else None)
-        if entry_id is not None:
-            return await session.get(CallListEntry, entry_id, populate_existing=True)
+        row = await _claim(session, list_id, None, at, token,
+                           ivr=True if preferring_only else None)
+        if row is not None:
+            return await session.get(CallListEntry, row.id, populate_existing=True)
         if not await session.scalar(
                 select(CallListEntry.id).where(*_handable(list_id, None, at)).limit(1)):
             break
@@ -815,6 +884,26 @@ async def release_claim(session: AsyncSession, entry_id: int, token: str) -> boo
         .values(claim=None, claimed_by_id=None, claimed_at=None)
         .execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _log_call(session: AsyncSession, by_id: int | None, entry: CallListEntry,
+                    lst: CallList, summary: str, at: datetime, call_linkedid: str | None
+                    ) -> tuple[Interaction, dict[str, Any]] | None:
+    """The call's record: a new interaction, or (the pop's form logged the call already,
+    today) that one completed; then the row and its columns before (to audit)."""
+    mine = {"content": entry.reason, "result": summary, "disposition": f"outbound:{lst.kind}",
+            "contact_id": entry.contact_id}
+    logged = None if not call_linkedid else await interactions.call_log_of(
+        session, entry.customer_id, call_linkedid, by_id)
+    if logged is None or interactions.is_closed(logged.occurred_at, at):
+        session.add(Interaction(customer_id=entry.customer_id, kind="call", occurred_at=at,
+                                author_id=by_id, call_linkedid=call_linkedid or None,
+                                **mine))
+        return None
+    before = snapshot(logged)
+    for key, value in interactions.merged_call_log(mine, before).items():
+        setattr(logged, key, value)
+    return logged, before
 
 
 def _summary(o: Outcome, t: Transition) -> str:

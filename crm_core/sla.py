@@ -87,6 +87,22 @@ DEFAULT_POLICIES: tuple[tuple[str, str | None, str | None, int | None, int, int,
 )
 
 
+class StationHours(Protocol):
+    """What the clock reads of a station: a ``ServiceStation`` row, or routing's
+    ``crm_core.dispatch.StationDetails`` (kept in memory)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def hours(self) -> dict[str, Any]: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def calendar(self) -> str: ...
+
+
 class PolicyLike(Protocol):
     """What choosing a policy and counting its targets read: ``SlaPolicy`` or
     ``PolicyFacts``."""
@@ -143,7 +159,7 @@ async def seed_policies(session: AsyncSession) -> int:
     return len(DEFAULT_POLICIES)
 
 
-def calendar_for(station: ServiceStation | None, days: dict[date, str]) -> BusinessCalendar:
+def calendar_for(station: StationHours | None, days: dict[date, str]) -> BusinessCalendar:
     """A station's business calendar; the default one if it has no usable hours."""
     if station is not None:
         try:
@@ -171,7 +187,7 @@ async def _load_calendars(conn: AsyncConnection) -> _Calendars:
     return _Calendars(out)
 
 
-async def station_calendar(session: AsyncSession, station: ServiceStation | None
+async def station_calendar(session: AsyncSession, station: StationHours | None
                            ) -> BusinessCalendar:
     name = station.calendar if station is not None else DEFAULT_CALENDAR
     calendars = await network_cache.cached(session, "holidays", _load_calendars)
@@ -235,7 +251,7 @@ def _next_at(cal: BusinessCalendar, ticket: Ticket, policy: PolicyLike | None
     return next_instant(instants, progress(ticket.sla_state, ticket.escalation_level))
 
 
-async def start_clock(session: AsyncSession, ticket: Ticket, station: ServiceStation | None,
+async def start_clock(session: AsyncSession, ticket: Ticket, station: StationHours | None,
                       now: datetime) -> PolicyFacts | None:
     """Start (or, after a re-route, restart) a ticket's SLA clock; None: no policy. The
     policies and calendars are kept in memory (``network_cache``); the customer is

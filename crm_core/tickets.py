@@ -472,6 +472,28 @@ async def move(
     """THE transition of a loaded ticket (every service moving one comes here, dispatch's
     routing included): checks the move (``MoveNotAllowed``), stamps its time, appends
     the history row (``kind``, ``data``) and the audit entry; the history row flushed."""
+    change = await stage_move(session, actor, ticket, to_status, at=at, note=note, kind=kind,
+                              data=data, reopen_days=reopen_days)
+    await session.flush()
+    audit(session, **move_audit(actor, ticket, change))
+    return change
+
+
+async def stage_move(
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    to_status: object,
+    *,
+    at: datetime,
+    note: str | None = None,
+    kind: str = "status",
+    data: dict[str, Any] | None = None,
+    reopen_days: int = REOPEN_DAYS,
+) -> TicketStatusChange:
+    """``move`` up to its history row, added but not flushed and not audited: routing
+    (``crm_core.dispatch.record_decision``) writes its rows in one flush, then the audit
+    entries (``move_audit``) in one statement."""
     target = choice(to_status, "status", TICKET_STATUSES)
     source = ticket.status
     if not can_move(source, target):
@@ -507,12 +529,16 @@ async def move(
         # the repair starts again, and so do its targets (from the reopening)
         await sla.start_clock(session, ticket,
                               await session.get(ServiceStation, ticket.station_id), at)
-    await session.flush()
-    audit(session, user_id=actor.user_id, action="status", entity="ticket",
-          entity_id=ticket.id, before={"status": source},
-          after={"status": target, "kind": kind, "note": note, "history_id": change.id,
-                 **({"data": data} if data else {})})
     return change
+
+
+def move_audit(actor: Actor, ticket: Ticket, change: TicketStatusChange) -> dict[str, Any]:
+    """The audit entry's fields of a move whose history row ``change`` is flushed."""
+    data = change.data
+    return {"user_id": actor.user_id, "action": "status", "entity": "ticket",
+            "entity_id": ticket.id, "before": {"status": change.from_status},
+            "after": {"status": change.to_status, "kind": change.kind, "note": change.note,
+                      "history_id": change.id, **({"data": data} if data else {})}}
 
 
 async def change_ticket_status(

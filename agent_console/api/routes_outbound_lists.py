@@ -148,6 +148,8 @@ class OutcomeIn(Body):
     score: int | None = Field(default=None, ge=1, le=5)
     comment: Text | None = Field(default=None, max_length=2000)
     reason: Text | None = Field(default=None, max_length=500)
+    # the call dialled for the entry: logged in the pop's form too, it stays one record
+    call_linkedid: Text | None = Field(default=None, max_length=100)
 
 
 async def list_call_lists(call: Call) -> Any:
@@ -203,7 +205,8 @@ async def get_call_list_entry(call: Call) -> Any:
 async def record_call_list_outcome(call: Call) -> Any:
     b: OutcomeIn = call.body
     return await ol.record_outcome(call.db, call.me, call.path.id, ol.Outcome(
-        b.outcome, score=b.score, comment=b.comment, reason=b.reason))
+        b.outcome, score=b.score, comment=b.comment, reason=b.reason),
+        call_linkedid=b.call_linkedid)
 
 
 def add_routes(routes: Routes) -> None:

@@ -14,11 +14,13 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from crm_core import interactions
 from crm_core import outbound_lists as ol
 from crm_core.db import make_engine, upgrade_async
 from crm_core.errors import Conflict, ValidationFailed
 from crm_core.models import (
     Asset,
+    AuditEntry,
     CallListEntry,
     Contact,
     Customer,
@@ -297,3 +299,148 @@ async def test_many_agents_at_once_never_share_an_entry(maker: Maker) -> None:
 
     handed = [i for batch in await asyncio.gather(*(work(a) for a in agents)) for i in batch]
     assert len(handed) == 40 and len(set(handed)) == 40
+
+
+async def test_two_nodes_never_share_an_entry_and_hand_out_what_the_entry_shows(
+        engine: AsyncEngine, db_url: str) -> None:
+    """Two nodes (two engines, two pools) with agents asking at once: every entry is
+    handed out once, and what ``next_entry`` returns from its claim (the entry's columns
+    and its customer's name, in one statement) is what reading the entry shows."""
+    other = make_engine(db_url)
+    try:
+        makers = [async_sessionmaker(engine, expire_on_commit=False),
+                  async_sessionmaker(other, expire_on_commit=False)]
+        agents = await users(makers[0], 12)
+        async with makers[0].begin() as s:
+            for i in range(5):  # customer ids out of step with entry ids
+                await customer(s, f"不在单{i}", province="上海")
+            names = {await customer(s, f"客户{i}", f"+86138{i:08d}", province="北京"): f"客户{i}"
+                     for i in range(30)}
+            made = await ol.create_list(s, agents[0], name="A", rule="customer_filter",
+                                        params={"filter": {"province": "北京"}}, now=NOW)
+
+        async def work(n: int, agent: Actor) -> list[dict[str, Any]]:
+            got = []
+            while True:
+                async with makers[n % 2].begin() as s:
+                    e = (await ol.next_entry(s, agent, made["id"], hours=ALWAYS,
+                                             now=NOW))["entry"]
+                    if e is None:
+                        return got
+                    assert e == await ol.get_entry(s, agent, e["id"])
+                    got.append(e)
+                    await ol.record_outcome(s, agent, e["id"], ol.Outcome("reached"), now=NOW)
+
+        handed = [e for batch in await asyncio.gather(*(work(n, a) for n, a in
+                                                        enumerate(agents))) for e in batch]
+        assert sorted(e["customer_id"] for e in handed) == sorted(names)
+        assert all(e["customer_name"] == names[e["customer_id"]] for e in handed)
+        assert len({e["id"] for e in handed}) == 30
+    finally:
+        await other.dispose()
+
+
+async def test_a_held_entry_comes_back_unless_its_customer_is_flagged_or_it_lapsed(
+        maker: Maker) -> None:
+    [boss, other] = await users(maker, 2)
+    async with maker.begin() as s:
+        ids = [await customer(s, f"客户{i}", f"+861380000{i:04d}", province="北京")
+               for i in range(3)]
+        made = await ol.create_list(s, boss, name="A", rule="customer_filter",
+                                    params={"filter": {"province": "北京"}}, now=NOW)
+        b = await ol.create_list(s, boss, name="B", rule="customer_filter",
+                                 params={"filter": {"province": "北京"}}, now=NOW)
+    lid = made["id"]
+    async with maker.begin() as s:
+        first = (await ol.next_entry(s, boss, lid, hours=ALWAYS, now=NOW))["entry"]
+        # held on this list: handed back, also a minute later; another list is its own
+        again = await ol.next_entry(s, boss, lid, hours=ALWAYS, now=NOW + timedelta(minutes=1))
+        assert again["entry"] == await ol.get_entry(s, boss, first["id"])
+        on_b = (await ol.next_entry(s, boss, b["id"], hours=ALWAYS, now=NOW))["entry"]
+        assert on_b["list_id"] == b["id"] and on_b["id"] != first["id"]
+        # flagged "do not call" while held: not handed back, the next one instead
+        await s.execute(update(Customer).where(Customer.id == first["customer_id"])
+                        .values(do_not_call=True))
+        second = (await ol.next_entry(s, boss, lid, hours=ALWAYS, now=NOW))["entry"]
+        assert second["customer_id"] not in (first["customer_id"],)
+        # a claim past CLAIM_TTL lapses: another agent may take that entry
+        later = NOW + ol.CLAIM_TTL + timedelta(minutes=1)
+        taken = (await ol.next_entry(s, other, lid, hours=ALWAYS, now=later))["entry"]
+        assert taken["id"] == second["id"] and taken["claimed_by_id"] == other.user_id
+        mine = (await ol.next_entry(s, boss, lid, hours=ALWAYS, now=later))["entry"]
+        assert mine["id"] not in (first["id"], second["id"])
+    assert len(ids) == 3
+
+
+async def test_one_call_dialled_from_the_preview_is_one_record(maker: Maker) -> None:
+    """Issue 17: dialled from the preview, the call is logged by the outcome AND by the
+    pop's log form; both name the call, so it stays one interaction, whichever comes
+    first."""
+    [agent] = await users(maker, 1)
+    boss = Actor(user_id=agent.user_id, username=agent.username, team=agent.team, grants={
+        **MANAGE, ("interactions", "create"): "all", ("interactions", "read"): "all",
+        ("interactions", "update"): "own"})
+    async with maker.begin() as s:
+        ids = [await customer(s, f"客户{i}", f"+861380000{i:04d}", province="北京")
+               for i in range(3)]
+        made = await ol.create_list(s, boss, name="回访", rule="customer_filter",
+                                    params={"filter": {"province": "北京"}}, now=NOW)
+
+    async def calls_of(customer_id: int) -> list[Interaction]:
+        async with maker() as s:
+            return list((await s.scalars(select(Interaction).where(
+                Interaction.customer_id == customer_id, Interaction.kind == "call")
+                .order_by(Interaction.id))).all())
+
+    # the log form first, then the outcome: the outcome completes the form's record
+    async with maker.begin() as s:
+        e = (await ol.next_entry(s, boss, made["id"], hours=ALWAYS, now=NOW))["entry"]
+        await interactions.create_interaction(
+            s, boss, e["customer_id"], kind="call", content="客户说车况良好",
+            disposition="inquiry", call_linkedid="call-1", now=NOW)
+        await ol.record_outcome(s, boss, e["id"], ol.Outcome("reached", comment="满意"),
+                                now=NOW, call_linkedid="call-1")
+    [one] = await calls_of(e["customer_id"])
+    assert (one.call_linkedid, one.content, one.disposition) == ("call-1", "客户说车况良好",
+                                                                 "inquiry")
+    assert one.result == "reached · comment=满意"
+    async with maker() as s:
+        updates = (await s.scalars(select(AuditEntry).where(
+            AuditEntry.entity == "interaction", AuditEntry.entity_id == str(one.id),
+            AuditEntry.action == "update"))).all()
+    assert [u.after for u in updates] == [{"result": "reached · comment=满意"}]
+
+    # the outcome first: its record names the call, and the log form's lookup of the
+    # call's record (POST /calls/{linkedid}/log updates it) finds that one
+    async with maker.begin() as s:
+        e2 = (await ol.next_entry(s, boss, made["id"], hours=ALWAYS, now=NOW))["entry"]
+        await ol.record_outcome(s, boss, e2["id"], ol.Outcome("no-answer"), now=NOW,
+                                call_linkedid="call-2")
+        found = await interactions.call_log_of(s, e2["customer_id"], "call-2", boss.user_id)
+        assert found is not None and found.result == "no-answer"
+        await interactions.update_interaction(s, boss, found.id, {"content": "未接"}, now=NOW)
+    [two] = await calls_of(e2["customer_id"])
+    assert (two.call_linkedid, two.content, two.disposition) == ("call-2", "未接",
+                                                                 "outbound:contact")
+
+    # not dialled from here (no call named): its own record, as before
+    async with maker.begin() as s:
+        e3 = (await ol.next_entry(s, boss, made["id"], hours=ALWAYS, now=NOW))["entry"]
+        await interactions.create_interaction(
+            s, boss, e3["customer_id"], kind="call", content="另一通", call_linkedid="call-3",
+            now=NOW)
+        await ol.record_outcome(s, boss, e3["id"], ol.Outcome("reached"), now=NOW)
+    assert [c.call_linkedid for c in await calls_of(e3["customer_id"])] == ["call-3", None]
+    assert len(ids) == 3
+
+
+def test_merged_call_log_keeps_the_forms_words_and_both_results() -> None:
+    outcome = {"content": "回访原因", "result": "scored · score=5", "disposition":
+               "outbound:satisfaction", "contact_id": 7, "place": None, "next_step": None}
+    form = {"content": "", "result": "已解决", "disposition": "inquiry", "contact_id": None,
+            "place": None, "next_step": "下周回访"}
+    assert interactions.merged_call_log(outcome, form) == {
+        "content": "回访原因", "result": "scored · score=5 · 已解决", "disposition": "inquiry",
+        "contact_id": 7, "place": None, "next_step": "下周回访"}
+    assert interactions.merged_call_log(outcome, {**form, "result": "scored · score=5"})[
+        "result"] == "scored · score=5"

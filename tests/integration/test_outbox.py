@@ -203,3 +203,32 @@ async def test_a_channel_without_a_sender_waits(maker: Maker, gateway: Gateway) 
     finally:
         await w.close()
     assert [m.state for m in await rows(maker)] == ["pending"]
+
+
+async def test_the_customers_sms_goes_to_the_tickets_contact_else_the_customers_own_mobile(
+        maker: Maker) -> None:
+    """``notifications.customer_mobile`` (read on every routed ticket): the ticket's
+    contact's mobile first; without a contact the customer's own (no contact), even when
+    a contact's number was stored first; landlines are skipped."""
+    from crm_core.models import Contact, Customer, PhoneNumber, Ticket
+    from crm_core.notifications import customer_mobile
+
+    async with maker.begin() as s:
+        c = Customer(name="客户", name_key="客户")
+        s.add(c)
+        await s.flush()
+        li, wang = Contact(customer_id=c.id, name="李"), Contact(customer_id=c.id, name="王")
+        s.add_all([li, wang])
+        await s.flush()
+        s.add_all([
+            PhoneNumber(customer_id=c.id, contact_id=li.id, number_e164="+8613800000001",
+                        raw="1", kind="mobile"),
+            PhoneNumber(customer_id=c.id, number_e164="+862155551234", raw="2", kind="landline"),
+            PhoneNumber(customer_id=c.id, number_e164="+8613900000002", raw="3", kind="mobile"),
+        ])
+        await s.flush()
+        # wang has no number of his own: the first mobile stored, as ever
+        of = {None: "+8613900000002", li.id: "+8613800000001", wang.id: "+8613800000001"}
+        for contact_id, expected in of.items():
+            ticket = Ticket(number="T1", customer_id=c.id, contact_id=contact_id, problem="x")
+            assert await customer_mobile(s, ticket) == expected, contact_id

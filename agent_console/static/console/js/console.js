@@ -38,6 +38,7 @@ const S = {
   call: null, // the call on screen: {linkedid, caller, caller_name, did, queue, ivr, at, status, timeline: []}
   record: null, // the record card: the on-screen call's record (known / unknown / restricted) or a 360 view picked by hand
   form: blankForm(), // what the log form is for (see blankForm)
+  loggedCalls: new Map(), // customer id -> the linkedid of the call last logged with them (callWith)
   drafts: new Map(), // key (the linkedid) -> the form of another call, kept for later
   targets: null,
   ticketForce: null, // {customer, asset}: told of its open repair, the agent may open a second
@@ -652,6 +653,14 @@ function formKey(entry) {
 /** Save the call log; ``correct`` (true only from the button offered after a
  * ``customer-mismatch``) moves the call to the chosen customer, which the server audits.
  * What is saved is the form's own call and customer, read once before anything waits. */
+/** The linkedid of the call with ``customerId`` whose log form is open (on screen or
+ * waiting) or was saved last, or null (a call list's outcome names it: one record). */
+function callWith(customerId) {
+  const forms = [S.form, ...S.drafts.values()];
+  const open = forms.find((f) => f.call && f.call.linkedid && f.customer && f.customer.id === customerId);
+  return open ? open.call.linkedid : S.loggedCalls.get(customerId) || null;
+}
+
 async function saveLog(correct) {
   const out = $("#log-result");
   const form = S.form;
@@ -683,6 +692,7 @@ async function saveLog(correct) {
       saved = await api("POST", `/customers/${customer.id}/interactions`, body);
     }
     if (form.call) form.call.logged = true;
+    if (form.call && form.call.linkedid) S.loggedCalls.set(customer.id, form.call.linkedid);
     S.drafts.delete(formKey(form));
     if (S.form === form) doneWith(form);
     renderDrafts();
@@ -1134,7 +1144,7 @@ async function main() {
   wire();
   V.wire();
   loadMyScores($("#my-scores"));
-  nextCall = initNextCall(S.session, { preview: previewRecord, dial: dialNumber });
+  nextCall = initNextCall(S.session, { preview: previewRecord, dial: dialNumber, callWith });
   renderState();
   renderCall();
   renderLogForm();

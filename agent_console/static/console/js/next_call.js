@@ -40,10 +40,12 @@ export function outcomeBody({ outcome, score, reason, comment }) {
 
 /**
  * Wire the "Next call" card. ``preview(customerId)`` shows the customer's record card;
- * ``dial(number, customerId)`` is the console's click-to-dial. Returns {next, dial} for
- * the hot keys.
+ * ``dial(number, customerId)`` is the console's click-to-dial; ``callWith(customerId)``
+ * the linkedid of the console's call with that customer (its log form open or saved),
+ * or null: the outcome of an entry dialled from here names that call, so the pop's log
+ * and the outcome stay ONE record of it. Returns {next, dial} for the hot keys.
  */
-export function initNextCall(session, { preview, dial }) {
+export function initNextCall(session, { preview, dial, callWith = () => null }) {
   const card = $("#next-call");
   const S = { lists: [], entry: null, dialled: false };
   if (!session.can("call_lists", "update")) return { next: () => {}, dial: () => {} };
@@ -186,6 +188,8 @@ export function initNextCall(session, { preview, dial }) {
       comment: $("#nc-comment").value,
     });
     if (body.error) return result(out, "error", t(body.error));
+    const linkedid = S.dialled ? callWith(e.customer_id) : null;
+    if (linkedid) body.call_linkedid = linkedid;
     result(out, "busy", t("action.working"));
     try {
       const saved = await api("POST", `/call-list-entries/${e.id}/outcome`, body);
