@@ -86,6 +86,8 @@ def _after_execute(conn: Connection, clauseelement: Any, *_: Any) -> None:
 
 
 def _end(conn: Connection) -> None:
+    if conn.invalidated:  # a statement cut short (a cancel): the connection is gone, and
+        return  # its info with it; what it wrote was forgotten as it ran (_after_execute)
     entries = conn.info.pop(_DIRTY, None)
     if entries:
         forget(conn.engine, tuple(entries))

@@ -14,6 +14,7 @@ Rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -158,8 +159,15 @@ async def escalated(session: AsyncSession, ticket: Ticket, level: int, user: Use
         zone=station.timezone if station else "Asia/Shanghai"))
 
 
+# a mainland mobile: +86 1[3-9]X XXXX XXXX. "+861" alone would take Beijing's landlines
+# (+86 10 XXXX XXXX) for mobiles and text them
+_CN_MOBILE = re.compile(r"\+861[3-9]\d{9}")
+
+
 def is_mobile(number: str, kind: str | None = None) -> bool:
-    return kind == "mobile" or number.startswith("+861")
+    """Whether ``number`` (E.164) can take an SMS: recorded as a mobile, or a mainland
+    mobile number."""
+    return kind == "mobile" or _CN_MOBILE.fullmatch(number) is not None
 
 
 @lru_cache(maxsize=2)

@@ -88,13 +88,23 @@ def moves(found: list[str]) -> list[str]:
 
 async def assert_translated(page: Any, lang: str) -> None:
     """The page in ``lang`` with no label key showing, the notifications' recipients aside:
-    they are data (an address like ``x@service.example.cn`` reads like a label key)."""
-    await page.evaluate("document.querySelectorAll('.tp-recipient').forEach(e => e.hidden = true)")
+    they are data (an address like ``x@service.example.cn`` reads like a label key). An
+    observer hides them as they come: a redraw (the reload after a move) makes new ones.
+    (The page's CSP allows no inline style, so no style rule.)"""
+    await page.evaluate("""() => {
+        const hide = () => document.querySelectorAll('.tp-recipient')
+            .forEach(e => { e.hidden = true; });
+        hide();
+        window.__hideRecipients = new MutationObserver(hide);
+        window.__hideRecipients.observe(document.body, { childList: true, subtree: true });
+    }""")
     try:
         await translated_page(page, lang)
     finally:
-        await page.evaluate(
-            "document.querySelectorAll('.tp-recipient').forEach(e => e.hidden = false)")
+        await page.evaluate("""() => {
+            window.__hideRecipients?.disconnect();
+            document.querySelectorAll('.tp-recipient').forEach(e => { e.hidden = false; });
+        }""")
 
 
 async def assert_text_only(page: Any) -> None:

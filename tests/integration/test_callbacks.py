@@ -394,7 +394,10 @@ async def test_busy_first_then_answered(
 async def test_restart_while_the_agent_rings_adopts_the_call(
         db_url: str, sim: PbxSimulator, sm: async_sessionmaker[AsyncSession]) -> None:
     for agent in ("Alice", "Bob", "Carol"):
-        sim.set_agent(agent, ring_s=100.0)  # 2 s of wall time: the app restarts meanwhile
+        # 5 s of wall time: the app restarts meanwhile, even on a loaded machine (with 2 s
+        # a slow restart found the call answered already, and nothing was left to adopt);
+        # under the 300 s the app lets an agent ring
+        sim.set_agent(agent, ring_s=250.0)
     cid = await ask(sm)
     async with recording(sim) as rec:
         async with callbacks_app(db_url, sim, callback_agent_ring_s=300.0) as _:
